@@ -1,0 +1,493 @@
+/* rtai-cat - into, out of, and back through the rtai record stream.
+ *
+ * Lines of text become data frames stamped with their ingest time; input
+ * that is already a stream passes through (so captures concatenate); zstd
+ * input of either kind is decompressed. -p prints records back for people
+ * and jq; --replay paces a capture by its recorded times.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "frame.h"
+#include "rec.h"
+#include "rtime.h"
+
+/* ---- options ---------------------------------------------------------- */
+
+enum replay_clock { REPLAY_NONE, REPLAY_EVENT, REPLAY_INGEST };
+
+static struct {
+	const char *out;		/* -o: capture file, or NULL for stdout */
+	int zstd;			/* -z: compress the capture */
+	int print;			/* -p: records as text */
+	int meta;			/* --meta: print frame times too */
+	enum replay_clock replay;	/* --replay[=event|ingest] */
+	double speed;			/* --speed: replay X times faster */
+	double rate;			/* --rate: records per second, 0 = no cap */
+	long long loop;			/* --loop: passes over the input */
+	int keep_time;			/* --keep-time: keep recorded ingest times */
+	int progress;			/* --progress: pv-like line on stderr */
+	int64_t marker_every;		/* --marker-interval, ns; 0 = none */
+} opt = {
+	.speed = 1.0,
+	.loop = 1,
+};
+
+enum {
+	OPT_META = 256, OPT_REPLAY, OPT_SPEED, OPT_RATE, OPT_LOOP,
+	OPT_KEEP_TIME, OPT_PROGRESS, OPT_MARKER, OPT_MAX_FRAME, OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+	{ "output", required_argument, NULL, 'o' },		/* capture file */
+	{ "zstd", no_argument, NULL, 'z' },			/* compress it */
+	{ "print", no_argument, NULL, 'p' },			/* records as text */
+	{ "meta", no_argument, NULL, OPT_META },		/* with frame times */
+	{ "replay", optional_argument, NULL, OPT_REPLAY },	/* pace by recorded times */
+	{ "speed", required_argument, NULL, OPT_SPEED },	/* replay speed factor */
+	{ "rate", required_argument, NULL, OPT_RATE },		/* records/s cap */
+	{ "loop", required_argument, NULL, OPT_LOOP },		/* repeat N times */
+	{ "keep-time", no_argument, NULL, OPT_KEEP_TIME },	/* keep ingest times */
+	{ "progress", no_argument, NULL, OPT_PROGRESS },	/* progress on stderr */
+	{ "marker-interval", required_argument, NULL, OPT_MARKER }, /* latency markers */
+	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(int status)
+{
+	FILE *fp = status == 0 ? stdout : stderr;
+
+	fputs("Usage: rtai-cat [OPTION]... [FILE]...\n"
+	      "Turn lines into an rtai record stream, pass streams through, print them back.\n"
+	      "With no FILE, or when FILE is -, read standard input. Text, rtai streams and\n"
+	      "zstd-compressed input of either kind are recognised.\n"
+	      "\n"
+	      "Output:\n"
+	      "  -o, --output FILE        write the stream to FILE (atomically: a temporary\n"
+	      "                           file renamed at the end); a .zst name compresses\n"
+	      "  -z, --zstd               compress the output with zstd\n"
+	      "  -p, --print              print records: one JSON object per line for typed\n"
+	      "                           and JSON records, the bytes of raw ones\n"
+	      "      --meta               with -p, add the recorded ingest and event times,\n"
+	      "                           and print watermarks, markers and other frames\n"
+	      "\n"
+	      "Replay:\n"
+	      "      --replay[=CLOCK]     pace output by recorded event times (CLOCK=event,\n"
+	      "                           the default) or ingest times (CLOCK=ingest)\n"
+	      "      --speed X            replay X times faster (default 1)\n"
+	      "      --rate N             at most N records per second\n"
+	      "      --loop N             read the input N times (files only; 0 = forever);\n"
+	      "                           event times move forward by the input's span each pass\n"
+	      "      --keep-time          keep recorded ingest times instead of stamping new ones\n"
+	      "\n"
+	      "Other:\n"
+	      "      --progress           show records, bytes, rate and elapsed time on stderr\n"
+	      "      --marker-interval DUR  inject a latency marker every DUR (see rtai-lat)\n"
+	      "      --max-frame BYTES    largest frame or line accepted (default 16777216)\n"
+	      "  -h, --help               show this help and exit\n"
+	      "      --version            show the version and exit\n"
+	      "\n"
+	      "Examples:\n"
+	      "  rtai-cat -o clicks.rtai.zst clicks.jsonl     capture a file\n"
+	      "  rtai-cat --replay --speed 10 clicks.rtai.zst | rtai-parse ...\n"
+	      "  rtai-cat -p --meta clicks.rtai.zst | head    look inside a capture\n"
+	      "\n"
+	      "See rtai-cat(1), rtai-record(5) and rtai(7).\n", fp);
+	exit(status);
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+static struct rtai_wr out;		/* stdout or the capture */
+static struct rtai_rec rec;		/* for -p of typed records */
+static struct buf line;			/* -p output line */
+static int status = RTAI_EXIT_OK;
+
+static struct {
+	int64_t start_mono, start_wall;	/* when output began */
+	int64_t base_rec;		/* recorded time mapped to start_mono */
+	int64_t next_mono;		/* --rate: earliest next send */
+	int started;
+} pace;
+
+static struct {
+	uint64_t records, bytes_in, total_in;	/* total_in: 0 when unknown */
+	int64_t start, last_draw;
+} prog;
+
+static int64_t shift;			/* --loop: added to event times */
+static int64_t ev_min = INT64_MAX, ev_max = INT64_MIN;	/* span of one pass */
+static int64_t next_marker;		/* mono time of the next marker */
+
+/* ---- pacing ------------------------------------------------------------ */
+
+/* Waits until a record with recorded time t (or none) is due; returns the
+ * wall-clock time it was scheduled for, which becomes its ingest time, so a
+ * stalled pipeline shows up as latency (coordinated omission). */
+static int64_t pace_record(int64_t t)
+{
+	int64_t due = 0;
+
+	if (opt.replay == REPLAY_NONE && opt.rate <= 0)
+		return rtai_now_ns();
+	if (!pace.started) {
+		pace.started = 1;
+		pace.start_mono = rtai_mono_ns();
+		pace.start_wall = rtai_now_ns();
+		pace.base_rec = t;
+		pace.next_mono = pace.start_mono;
+	}
+	if (opt.replay != REPLAY_NONE && t != RTAI_TIME_UNSET) {
+		if (pace.base_rec == RTAI_TIME_UNSET)
+			pace.base_rec = t;
+		due = pace.start_mono + (int64_t)((double)(t - pace.base_rec) / opt.speed);
+	}
+	if (opt.rate > 0 && pace.next_mono > due)
+		due = pace.next_mono;
+	if (due > rtai_mono_ns()) {
+		wr_flush(&out);
+		rtai_sleep_until_mono(due);
+	}
+	if (opt.rate > 0)
+		pace.next_mono = (due > pace.next_mono ? due : pace.next_mono) +
+				 (int64_t)(1e9 / opt.rate);
+	if (due == 0)
+		return rtai_now_ns();
+	return pace.start_wall + (due - pace.start_mono);
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+static void progress_draw(int final)
+{
+	int64_t now = rtai_mono_ns(), el = now - prog.start;
+	double secs = el / 1e9, rate = secs > 0 ? prog.records / secs : 0;
+	char d[RTAI_TIME_BUFSZ];
+
+	if (!final && now - prog.last_draw < 200000000)
+		return;
+	prog.last_draw = now;
+	rtai_fmt_duration(el, d);
+	fprintf(stderr, "\r%s: %llu records  %.1f MiB  %.0f rec/s  %.1f MiB/s  %s",
+		rtai_progname, (unsigned long long)prog.records, prog.bytes_in / 1048576.0,
+		rate, secs > 0 ? prog.bytes_in / 1048576.0 / secs : 0.0, d);
+	if (prog.total_in > 0 && prog.bytes_in <= prog.total_in) {
+		double frac = (double)prog.bytes_in / prog.total_in;
+
+		fprintf(stderr, "  %3.0f%%", frac * 100);
+		if (frac > 0 && !final)
+			fprintf(stderr, "  ETA %.0fs", secs / frac - secs);
+	}
+	fputs(final ? "\n" : "\033[K", stderr);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void print_meta_prefix(const struct rtai_frame *f)
+{
+	char t[RTAI_TIME_BUFSZ];
+
+	buf_puts(&line, "\"_ingest_time\":\"");
+	buf_append(&line, t, rtai_fmt_time(f->ingest_ns, t));
+	buf_puts(&line, "\",\"_event_time\":");
+	if (f->event_ns == RTAI_TIME_UNSET) {
+		buf_puts(&line, "null");
+	} else {
+		buf_putc(&line, '"');
+		buf_append(&line, t, rtai_fmt_time(f->event_ns, t));
+		buf_putc(&line, '"');
+	}
+}
+
+/* A marker's stamp as a JSON object, for -p --meta. */
+static void stamp(void *arg, const char *s, size_t n, int64_t t)
+{
+	struct buf *b = arg;
+	char ts[RTAI_TIME_BUFSZ];
+
+	buf_puts(b, "{\"stage\":");
+	json_put_str(b, s, n);
+	buf_puts(b, ",\"time\":\"");
+	buf_append(b, ts, rtai_fmt_time(t, ts));
+	buf_puts(b, "\"},");
+}
+
+/* -p: one line per frame; warns and returns -1 for an unreadable record. */
+static int print_frame(const struct rtai_frame *f, const char *name, uint64_t recno)
+{
+	buf_reset(&line);
+	if (f->kind != RTAI_K_DATA) {
+		if (!opt.meta)
+			return 0;
+		buf_puts(&line, "{\"_kind\":");
+		json_put_str(&line, rtai_kind_name(f->kind), strlen(rtai_kind_name(f->kind)));
+		if (strcmp(rtai_kind_name(f->kind), "unknown") == 0)
+			buf_printf(&line, ",\"_kind_code\":%u", f->kind);
+		buf_putc(&line, ',');
+		print_meta_prefix(f);
+		if (f->kind == RTAI_K_MARKER) {
+			buf_puts(&line, ",\"_stamps\":[");
+			marker_stamps(f, stamp, &line);
+			if (line.p[line.len - 1] == ',')
+				line.len--;
+			buf_putc(&line, ']');
+		}
+		buf_puts(&line, "}\n");
+	} else if (f->enc == RTAI_E_RAW && !opt.meta) {
+		buf_append(&line, f->payload, f->len);
+		buf_putc(&line, '\n');
+	} else if (f->enc == RTAI_E_RAW) {
+		buf_putc(&line, '{');
+		print_meta_prefix(f);
+		buf_puts(&line, ",\"_raw\":");
+		json_put_str(&line, (const char *)f->payload, f->len);
+		buf_puts(&line, "}\n");
+	} else {
+		if (rec_from_frame(&rec, f) < 0) {
+			rtai_warn("%s: record %llu: %s", name, (unsigned long long)recno, rec.err);
+			return -1;
+		}
+		rec_to_json(&rec, &line);
+		if (opt.meta) {
+			/* Reopen the object to put the times first. */
+			struct buf tmp = { 0 };
+
+			buf_putc(&tmp, '{');
+			print_meta_prefix(f);
+			if (line.len > 2)
+				buf_putc(&tmp, ',');
+			buf_append(&tmp, line.p + 1, line.len - 1);
+			buf_reset(&line);
+			buf_append(&line, tmp.p, tmp.len);
+			buf_free(&tmp);
+		}
+		buf_putc(&line, '\n');
+	}
+	wr_bytes(&out, line.p, line.len);
+	return 0;
+}
+
+static void maybe_marker(void)
+{
+	int64_t now;
+
+	if (opt.marker_every <= 0 || opt.print)
+		return;
+	now = rtai_mono_ns();
+	if (now < next_marker)
+		return;
+	next_marker = now + opt.marker_every;
+	{
+		struct rtai_frame m = { .kind = RTAI_K_MARKER, .enc = RTAI_E_NONE,
+					.ingest_ns = rtai_now_ns(),
+					.event_ns = RTAI_TIME_UNSET };
+
+		wr_marker(&out, &m, "rtai-cat");
+	}
+}
+
+/* Sends one frame on, re-stamped and paced as the options say. */
+static int emit(struct rtai_frame *f, const char *name, uint64_t recno)
+{
+	int64_t when;
+
+	if (f->kind == RTAI_K_DATA || f->kind == RTAI_K_WATERMARK) {
+		if (f->event_ns != RTAI_TIME_UNSET) {
+			if (f->event_ns < ev_min)
+				ev_min = f->event_ns;
+			if (f->event_ns > ev_max)
+				ev_max = f->event_ns;
+		}
+	}
+	if (opt.print)
+		return print_frame(f, name, recno);
+	if (f->kind == RTAI_K_MARKER) {
+		wr_marker(&out, f, "rtai-cat");
+		return 0;
+	}
+	if (f->kind != RTAI_K_DATA) {
+		if (shift && f->event_ns != RTAI_TIME_UNSET && f->kind == RTAI_K_WATERMARK)
+			f->event_ns += shift;
+		wr_frame(&out, f);
+		return 0;
+	}
+	maybe_marker();
+	when = pace_record(opt.replay == REPLAY_INGEST ? f->ingest_ns : f->event_ns);
+	if (!opt.keep_time)
+		f->ingest_ns = when;
+	if (shift && f->event_ns != RTAI_TIME_UNSET)
+		f->event_ns += shift;
+	wr_frame(&out, f);
+	return 0;
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+/* Copies one input to the output. Returns 0, or -1 after a message. */
+static int cat_one(const char *path)
+{
+	struct rtai_rd rd;
+	struct rtai_frame f;
+	uint64_t before;
+	int st, ret = 0;
+
+	if (rd_open(&rd, path) < 0) {
+		rtai_warn("%s", rd.err);
+		return -1;
+	}
+	st = rd_is_stream(&rd);
+	if (st < 0) {
+		rtai_warn("%s", rd.err);
+		ret = -1;
+	} else if (st == 1) {
+		while (before = rd.pos, (st = rd_frame(&rd, &f)) > 0) {
+			if (emit(&f, rd.name, rd.nrec) < 0)
+				ret = -1;
+			prog.records += f.kind == RTAI_K_DATA;
+			prog.bytes_in += rd.pos - before;
+			if (opt.progress)
+				progress_draw(0);
+		}
+		if (st < 0) {
+			rtai_warn("%s", rd.err);
+			ret = -1;
+		}
+	} else {
+		const uint8_t *p;
+		size_t n;
+
+		while (before = rd.pos, (st = rd_line(&rd, &p, &n)) > 0) {
+			f = (struct rtai_frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_RAW,
+						 .event_ns = RTAI_TIME_UNSET,
+						 .payload = p, .len = (uint32_t)n };
+			f.ingest_ns = RTAI_TIME_UNSET;
+			if (opt.print) {
+				wr_bytes(&out, p, n);
+				wr_bytes(&out, "\n", 1);
+			} else {
+				maybe_marker();
+				f.ingest_ns = pace_record(RTAI_TIME_UNSET);
+				wr_frame(&out, &f);
+			}
+			prog.records++;
+			prog.bytes_in += rd.pos - before;
+			if (opt.progress)
+				progress_draw(0);
+		}
+		if (st < 0) {
+			rtai_warn("%s", rd.err);
+			ret = -1;
+		}
+	}
+	rd_close(&rd);
+	return ret;
+}
+
+static uint64_t input_size(char **files, int n)
+{
+	uint64_t total = 0;
+	struct stat st;
+
+	for (int i = 0; i < n; i++) {
+		if (strcmp(files[i], "-") == 0 || stat(files[i], &st) < 0 || !S_ISREG(st.st_mode))
+			return 0;
+		total += (uint64_t)st.st_size;
+	}
+	return total;
+}
+
+int main(int argc, char **argv)
+{
+	static char *stdin_only[] = { "-", NULL };
+	const char *max_frame = NULL;
+	char **files;
+	int c, nfiles;
+
+	rtai_init("rtai-cat", argv);
+	while ((c = getopt_long(argc, argv, "o:zph", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': opt.out = optarg; break;
+		case 'z': opt.zstd = 1; break;
+		case 'p': opt.print = 1; break;
+		case OPT_META: opt.meta = 1; break;
+		case OPT_REPLAY:
+			if (optarg == NULL || strcmp(optarg, "event") == 0)
+				opt.replay = REPLAY_EVENT;
+			else if (strcmp(optarg, "ingest") == 0)
+				opt.replay = REPLAY_INGEST;
+			else
+				rtai_usage_error("--replay: '%s': expected event or ingest", optarg);
+			break;
+		case OPT_SPEED: opt.speed = rtai_opt_double("--speed", optarg, 1e-6, 1e9); break;
+		case OPT_RATE: opt.rate = rtai_opt_double("--rate", optarg, 1e-6, 1e9); break;
+		case OPT_LOOP: opt.loop = rtai_opt_int("--loop", optarg, 0, INT32_MAX); break;
+		case OPT_KEEP_TIME: opt.keep_time = 1; break;
+		case OPT_PROGRESS: opt.progress = 1; break;
+		case OPT_MARKER:
+			opt.marker_every = rtai_opt_duration("--marker-interval", optarg);
+			break;
+		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case 'h': usage(RTAI_EXIT_OK); break;
+		case OPT_VERSION: rtai_version(); break;
+		default: rtai_usage_hint();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	rtai_set_max_frame(max_frame);
+	if (opt.meta && !opt.print)
+		rtai_usage_error("--meta needs -p");
+	files = argc > 0 ? argv : stdin_only;
+	nfiles = argc > 0 ? argc : 1;
+	if (opt.loop != 1)
+		for (int i = 0; i < nfiles; i++)
+			if (strcmp(files[i], "-") == 0)
+				rtai_usage_error("--loop needs files: standard input can be read only once");
+
+	rtai_catch_stop();
+	if (opt.out != NULL) {
+		size_t n = strlen(opt.out);
+		int z = opt.zstd || (n > 4 && strcmp(opt.out + n - 4, ".zst") == 0);
+
+		wr_open_path(&out, opt.out, z, opt.print);
+	} else {
+		if (opt.zstd && isatty(1))
+			rtai_usage_error("refusing to write compressed data to a terminal");
+		wr_open_fd(&out, 1, "stdout", opt.print && !opt.zstd);
+		if (opt.zstd)
+			wr_set_zstd(&out);
+	}
+	rtai_on_block(wr_flush_cb, &out);
+	prog.total_in = input_size(files, nfiles);
+	prog.start = rtai_mono_ns();
+	next_marker = prog.start;
+
+	for (long long pass = 0; opt.loop == 0 || pass < opt.loop; pass++) {
+		for (int i = 0; i < nfiles && !rtai_stop; i++)
+			if (cat_one(files[i]) < 0)
+				status = RTAI_EXIT_FAIL;
+		if (rtai_stop || status != RTAI_EXIT_OK)
+			break;
+		if (ev_max >= ev_min && !opt.keep_time)
+			shift += ev_max - ev_min + 1;
+		if (opt.replay != REPLAY_NONE)
+			pace.base_rec = RTAI_TIME_UNSET, pace.started = 0;
+	}
+	if (opt.progress)
+		progress_draw(1);
+	wr_close(&out);
+	rec_free(&rec);
+	buf_free(&line);
+	return status;
+}

@@ -1,0 +1,201 @@
+"""rtai_stream - read and write rtai record streams from Python, no dependencies.
+
+A filter in the middle of a pipeline, for a model's inference step:
+
+    import rtai_stream as rs
+    r, w = rs.Reader(), rs.Writer()
+    for f in r:
+        if f.kind == rs.DATA:
+            rec = f.record()            # dict, from JSON or binary payloads
+            rec["score"] = 0.5
+            w.write_record(rec, like=f) # keeps ingest and event times
+        else:
+            w.write(f)                  # forward other frames unchanged
+    w.close()
+
+The format is described in rtai-record(5).
+"""
+
+import json
+import struct
+import sys
+
+MAGIC = b"RTAI"
+VERSION = 1
+HEADER = MAGIC + bytes([VERSION, 0, 0, 0])
+
+DATA, WATERMARK, BARRIER, MARKER, EOS = 1, 2, 3, 4, 5
+ENC_NONE, ENC_RAW, ENC_JSON, ENC_REC = 0, 1, 2, 3
+F_EVENT = 0x0001
+MAX_FRAME = 16 << 20
+
+T_NULL, T_FALSE, T_TRUE, T_INT, T_FLOAT, T_STR, T_TIME, T_JSON = range(8)
+
+_FIXED = struct.Struct("<BBHqq")
+
+
+class StreamError(Exception):
+    pass
+
+
+class Time(int):
+    """A time value in nanoseconds since the epoch (binary type 'time')."""
+
+
+class Frame:
+    __slots__ = ("kind", "enc", "flags", "ingest_ns", "event_ns", "payload")
+
+    def __init__(self, kind, enc, flags, ingest_ns, event_ns, payload):
+        self.kind, self.enc, self.flags = kind, enc, flags
+        self.ingest_ns, self.event_ns, self.payload = ingest_ns, event_ns, payload
+
+    def record(self):
+        """The payload as a dict (binary records and JSON payloads)."""
+        if self.enc == ENC_REC:
+            return decode_record(self.payload)
+        if self.enc in (ENC_JSON, ENC_RAW):
+            return json.loads(self.payload)
+        raise StreamError("payload encoding %d is not a record" % self.enc)
+
+
+def decode_record(p):
+    n = struct.unpack_from("<H", p, 0)[0]
+    off, rec = 2, {}
+    for _ in range(n):
+        t, nl = p[off], p[off + 1]
+        off += 2
+        name = p[off:off + nl].decode("utf-8", "replace")
+        off += nl
+        if t == T_NULL:
+            v = None
+        elif t in (T_FALSE, T_TRUE):
+            v = t == T_TRUE
+        elif t == T_INT:
+            v = struct.unpack_from("<q", p, off)[0]
+            off += 8
+        elif t == T_TIME:
+            v = Time(struct.unpack_from("<q", p, off)[0])
+            off += 8
+        elif t == T_FLOAT:
+            v = struct.unpack_from("<d", p, off)[0]
+            off += 8
+        elif t in (T_STR, T_JSON):
+            ln = struct.unpack_from("<I", p, off)[0]
+            off += 4
+            s = p[off:off + ln].decode("utf-8", "replace")
+            off += ln
+            v = json.loads(s) if t == T_JSON else s
+        else:
+            raise StreamError("unknown field type %d" % t)
+        rec[name] = v
+    return rec
+
+
+def encode_record(rec):
+    out = [struct.pack("<H", len(rec))]
+    for k, v in rec.items():
+        name = k.encode()
+        if len(name) > 255:
+            raise StreamError("field name longer than 255 bytes: %r" % k)
+        if v is None:
+            out.append(struct.pack("<BB", T_NULL, len(name)) + name)
+        elif v is True or v is False:
+            out.append(struct.pack("<BB", T_TRUE if v else T_FALSE, len(name)) + name)
+        elif isinstance(v, Time):
+            out.append(struct.pack("<BB", T_TIME, len(name)) + name + struct.pack("<q", v))
+        elif isinstance(v, int):
+            out.append(struct.pack("<BB", T_INT, len(name)) + name + struct.pack("<q", v))
+        elif isinstance(v, float):
+            out.append(struct.pack("<BB", T_FLOAT, len(name)) + name + struct.pack("<d", v))
+        elif isinstance(v, str):
+            b = v.encode()
+            out.append(struct.pack("<BB", T_STR, len(name)) + name + struct.pack("<I", len(b)) + b)
+        else:
+            b = json.dumps(v, separators=(",", ":")).encode()
+            out.append(struct.pack("<BB", T_JSON, len(name)) + name + struct.pack("<I", len(b)) + b)
+    return b"".join(out)
+
+
+class Reader:
+    """Iterates over the frames of a stream (concatenated streams included)."""
+
+    def __init__(self, f=None, max_frame=MAX_FRAME):
+        self.f = f if f is not None else sys.stdin.buffer
+        self.max_frame = max_frame
+        self.started = False
+
+    def _read(self, n):
+        b = self.f.read(n)
+        while b is not None and len(b) < n:
+            more = self.f.read(n - len(b))
+            if not more:
+                break
+            b += more
+        return b or b""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while True:
+            head = self._read(4)
+            if not head:
+                raise StopIteration
+            if len(head) < 4:
+                raise StreamError("truncated frame header")
+            if head == MAGIC:
+                rest = self._read(4)
+                if len(rest) < 4 or rest[0] != VERSION:
+                    raise StreamError("unsupported rtai stream version")
+                self.started = True
+                continue
+            if not self.started:
+                raise StreamError("input is not an rtai stream; pipe text through rtai-cat first")
+            (n,) = struct.unpack("<I", head)
+            if n < _FIXED.size or n > self.max_frame:
+                raise StreamError("bad frame length %d" % n)
+            body = self._read(n)
+            if len(body) < n:
+                raise StreamError("truncated frame")
+            kind, enc, flags, ingest, event = _FIXED.unpack_from(body)
+            if kind == EOS:
+                continue
+            return Frame(kind, enc, flags, ingest,
+                         event if flags & F_EVENT else None, body[_FIXED.size:])
+
+
+class Writer:
+    """Writes a stream; call flush() when a record must leave at once."""
+
+    def __init__(self, f=None):
+        self.f = f if f is not None else sys.stdout.buffer
+        self.f.write(HEADER)
+
+    def put(self, kind, enc, payload=b"", ingest_ns=0, event_ns=None, flags=0):
+        if event_ns is None:
+            flags &= ~F_EVENT
+            event_ns = 0
+        else:
+            flags |= F_EVENT
+        body = _FIXED.pack(kind, enc, flags, ingest_ns, event_ns) + payload
+        self.f.write(struct.pack("<I", len(body)) + body)
+
+    def write(self, frame):
+        self.put(frame.kind, frame.enc, frame.payload, frame.ingest_ns,
+                 frame.event_ns, frame.flags)
+
+    def write_record(self, rec, like=None, ingest_ns=0, event_ns=None, binary=True):
+        """Writes a dict as a data frame, binary by default or JSON text."""
+        if like is not None:
+            ingest_ns, event_ns = like.ingest_ns, like.event_ns
+        if binary:
+            self.put(DATA, ENC_REC, encode_record(rec), ingest_ns, event_ns)
+        else:
+            self.put(DATA, ENC_JSON, json.dumps(rec, separators=(",", ":")).encode(),
+                     ingest_ns, event_ns)
+
+    def flush(self):
+        self.f.flush()
+
+    def close(self):
+        self.f.flush()

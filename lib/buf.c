@@ -1,0 +1,162 @@
+/* buf.c - growable byte buffers and a chunked arena. */
+#include "buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (p == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n * size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (p == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n);
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+uint8_t *buf_reserve(struct buf *b, size_t n)
+{
+	if (b->cap - b->len < n) {
+		size_t cap = b->cap ? b->cap : 256;
+
+		while (cap - b->len < n) {
+			if (cap > SIZE_MAX / 2)
+				rtai_die(RTAI_EXIT_FAIL, "buffer too large");
+			cap *= 2;
+		}
+		b->p = xrealloc(b->p, cap);
+		b->cap = cap;
+	}
+	return b->p + b->len;
+}
+
+void buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	memcpy(buf_reserve(b, n), p, n);
+	b->len += n;
+}
+
+void buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf((char *)buf_reserve(b, 64), b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= b->cap - b->len) {
+		buf_reserve(b, (size_t)n + 1);
+		va_start(ap, fmt);
+		vsnprintf((char *)b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+}
+
+void buf_free(struct buf *b)
+{
+	if (b == NULL)
+		return;
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+struct arena_chunk {
+	struct arena_chunk *next;	/* in the list of all chunks */
+	size_t used, cap;
+	_Alignas(8) uint8_t data[];
+};
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	struct arena_chunk *c = a->head;
+
+	n = (n + 7) & ~(size_t)7;
+	while (c != NULL && c->cap - c->used < n)
+		c = c->next;
+	if (c == NULL) {
+		size_t cap = n > 65536 ? n : 65536;
+
+		c = xmalloc(sizeof(*c) + cap);
+		c->used = 0;
+		c->cap = cap;
+		c->next = a->all;
+		a->all = c;
+	}
+	a->head = c;
+	c->used += n;
+	return c->data + c->used - n;
+}
+
+void *arena_dup(struct arena *a, const void *p, size_t n)
+{
+	void *q = arena_alloc(a, n ? n : 1);
+
+	if (n)
+		memcpy(q, p, n);
+	return q;
+}
+
+void arena_reset(struct arena *a)
+{
+	for (struct arena_chunk *c = a->all; c != NULL; c = c->next)
+		c->used = 0;
+	a->head = a->all;
+}
+
+void arena_free(struct arena *a)
+{
+	struct arena_chunk *c, *next;
+
+	if (a == NULL)
+		return;
+	for (c = a->all; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	a->head = a->all = NULL;
+}

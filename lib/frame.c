@@ -1,0 +1,759 @@
+/* frame.c - reading and writing rtai record streams. */
+#include "config.h"
+#include "frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "cli.h"
+#include "rtime.h"
+
+uint32_t rtai_max_frame = RTAI_MAX_FRAME_DEFAULT;
+volatile int rtai_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	rtai_stop = 1;
+}
+
+void rtai_catch_stop(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+void rtai_set_max_frame(const char *opt_value)
+{
+	const char *env = getenv("RTAI_MAX_FRAME");
+
+	if (env != NULL && *env != '\0')
+		rtai_max_frame = (uint32_t)rtai_opt_int("RTAI_MAX_FRAME", env, 64,
+							 RTAI_MAX_FRAME_HARD);
+	if (opt_value != NULL)
+		rtai_max_frame = (uint32_t)rtai_opt_int("--max-frame", opt_value, 64,
+							 RTAI_MAX_FRAME_HARD);
+}
+
+static void (*block_fn)(void *);
+static void *block_arg;
+
+void rtai_on_block(void (*fn)(void *), void *arg)
+{
+	block_fn = fn;
+	block_arg = arg;
+}
+
+void rtai_block_now(void)
+{
+	if (block_fn != NULL)
+		block_fn(block_arg);
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t ld64(const uint8_t *p)
+{
+	return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32;
+}
+
+static inline void st32(uint8_t *p, uint32_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+	p[2] = v >> 16;
+	p[3] = v >> 24;
+}
+
+static inline void st64(uint8_t *p, uint64_t v)
+{
+	st32(p, (uint32_t)v);
+	st32(p + 4, (uint32_t)(v >> 32));
+}
+
+const char *rtai_kind_name(int kind)
+{
+	switch (kind) {
+	case RTAI_K_DATA: return "data";
+	case RTAI_K_WATERMARK: return "watermark";
+	case RTAI_K_BARRIER: return "barrier";
+	case RTAI_K_MARKER: return "marker";
+	case RTAI_K_EOS: return "eos";
+	default: return "unknown";
+	}
+}
+
+/* ---- reading ------------------------------------------------------- */
+
+static int rd_error(struct rtai_rd *r, uint64_t at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int rd_error(struct rtai_rd *r, uint64_t at, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	n = snprintf(r->err, sizeof(r->err), "%s: byte %llu: ", r->name,
+		     (unsigned long long)at);
+	if (n < 0 || (size_t)n >= sizeof(r->err))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(r->err + n, sizeof(r->err) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void rd_open_fd(struct rtai_rd *r, int fd, const char *name)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	r->name = xstrdup(name);
+	r->cap = 256 << 10;
+	r->buf = xmalloc(r->cap);
+}
+
+int rd_open(struct rtai_rd *r, const char *path)
+{
+	int fd;
+
+	if (path == NULL || strcmp(path, "-") == 0) {
+		rd_open_fd(r, 0, "stdin");
+		return 0;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		memset(r, 0, sizeof(*r));
+		r->fd = -1;
+		snprintf(r->err, sizeof(r->err), "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rd_open_fd(r, fd, path);
+	return 0;
+}
+
+void rd_close(struct rtai_rd *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd > 0)
+		close(r->fd);
+	r->fd = -1;
+	ZSTD_freeDStream(r->zstd);
+	free(r->buf);
+	free(r->zin);
+	free(r->name);
+	r->zstd = NULL;
+	r->buf = r->zin = NULL;
+	r->name = NULL;
+}
+
+/* One read() of raw bytes into dst, flushing the tool's output first when
+ * the read would block. */
+static ssize_t raw_read(struct rtai_rd *r, uint8_t *dst, size_t n)
+{
+	ssize_t got;
+
+	if (block_fn != NULL) {
+		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 0)
+			block_fn(block_arg);
+	}
+	for (;;) {
+		if (rtai_stop)
+			return 0;
+		got = read(r->fd, dst, n);
+		if (got >= 0 || errno != EINTR)
+			return got;
+	}
+}
+
+/* Makes room for at least want more bytes after buf[len]. */
+static void rd_room(struct rtai_rd *r, size_t want)
+{
+	if (r->cap - r->len >= want)
+		return;
+	if (r->off > 0) {
+		memmove(r->buf, r->buf + r->off, r->len - r->off);
+		r->len -= r->off;
+		r->off = 0;
+	}
+	if (r->cap - r->len < want) {
+		while (r->cap - r->len < want)
+			r->cap *= 2;
+		r->buf = xrealloc(r->buf, r->cap);
+	}
+}
+
+static ssize_t zstd_fill(struct rtai_rd *r)
+{
+	for (;;) {
+		ZSTD_inBuffer in = { r->zin, r->zlen, r->zoff };
+		ZSTD_outBuffer out = { r->buf + r->len, r->cap - r->len, 0 };
+		size_t ret;
+		ssize_t got;
+
+		if (r->zoff < r->zlen) {
+			ret = ZSTD_decompressStream(r->zstd, &out, &in);
+			r->zoff = in.pos;
+			if (ZSTD_isError(ret)) {
+				rd_error(r, r->pos + (r->len - r->off), "zstd: %s",
+					 ZSTD_getErrorName(ret));
+				return -1;
+			}
+			r->zdone = ret == 0;
+			if (out.pos > 0) {
+				r->len += out.pos;
+				return (ssize_t)out.pos;
+			}
+			if (r->zoff < r->zlen)
+				continue;
+		}
+		if (r->eof)
+			return 0;
+		r->zoff = r->zlen = 0;
+		got = raw_read(r, r->zin, r->zcap);
+		if (got < 0) {
+			rd_error(r, r->pos + (r->len - r->off), "read: %s", strerror(errno));
+			return -1;
+		}
+		if (got == 0) {
+			r->eof = 1;
+			if (!r->zdone && !rtai_stop) {
+				rd_error(r, r->pos + (r->len - r->off),
+					 "truncated zstd input");
+				return -1;
+			}
+			return 0;
+		}
+		r->zlen = (size_t)got;
+	}
+}
+
+/* Looks at the first bytes once: a zstd frame switches to decompression. */
+static int rd_start(struct rtai_rd *r)
+{
+	static const uint8_t zmagic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+
+	r->started = 1;
+	while (r->len < 4 && !r->eof) {
+		ssize_t got = raw_read(r, r->buf + r->len, r->cap - r->len);
+
+		if (got < 0)
+			return rd_error(r, 0, "read: %s", strerror(errno));
+		if (got == 0)
+			r->eof = 1;
+		r->len += (size_t)got;
+	}
+	if (r->len >= 4 && memcmp(r->buf, zmagic, 4) == 0) {
+		r->zcap = 128 << 10;
+		r->zin = xmalloc(r->zcap > r->len ? r->zcap : r->len);
+		if (r->len > r->zcap)
+			r->zcap = r->len;
+		memcpy(r->zin, r->buf, r->len);
+		r->zlen = r->len;
+		r->zoff = 0;
+		r->len = 0;
+		r->zstd = ZSTD_createDStream();
+		if (r->zstd == NULL)
+			rtai_die(RTAI_EXIT_FAIL, "out of memory (zstd)");
+		ZSTD_initDStream(r->zstd);
+		if (zstd_fill(r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+ssize_t rd_fill(struct rtai_rd *r)
+{
+	ssize_t got;
+
+	if (!r->started)
+		return rd_start(r) < 0 ? -1 : (ssize_t)(r->len - r->off);
+	rd_room(r, 64 << 10);
+	if (r->zstd != NULL)
+		return zstd_fill(r);
+	if (r->eof)
+		return 0;
+	got = raw_read(r, r->buf + r->len, r->cap - r->len);
+	if (got < 0)
+		return rd_error(r, r->pos + (r->len - r->off), "read: %s", strerror(errno));
+	if (got == 0)
+		r->eof = 1;
+	r->len += (size_t)got;
+	return got;
+}
+
+/* Ensures n bytes are buffered. Returns 1, 0 when the input ends first, -1. */
+static int rd_need(struct rtai_rd *r, size_t n)
+{
+	while (r->len - r->off < n) {
+		ssize_t got;
+
+		rd_room(r, n - (r->len - r->off));
+		got = rd_fill(r);
+		if (got < 0)
+			return -1;
+		if (got == 0 && (r->eof || r->zstd != NULL) && r->len - r->off < n)
+			return 0;
+	}
+	return 1;
+}
+
+int rd_is_stream(struct rtai_rd *r)
+{
+	if (!r->started && rd_start(r) < 0)
+		return -1;
+	if (rd_need(r, 4) < 0)
+		return -1;
+	if (r->len - r->off == 0)
+		return 1;
+	return r->len - r->off >= 4 && memcmp(r->buf + r->off, RTAI_MAGIC, 4) == 0;
+}
+
+/* Parses a frame if complete in the buffer: 1 done, 2 need n more bytes
+ * (stored in *need), -1 error. Handles stream headers and EOS frames. */
+static int rd_parse(struct rtai_rd *r, struct rtai_frame *f, size_t *need)
+{
+	for (;;) {
+		size_t avail = r->len - r->off;
+		const uint8_t *p = r->buf + r->off;
+		uint32_t len;
+
+		if (avail < 4) {
+			*need = 4;
+			return 2;
+		}
+		if (memcmp(p, RTAI_MAGIC, 4) == 0) {
+			if (avail < RTAI_HEADER_LEN) {
+				*need = RTAI_HEADER_LEN;
+				return 2;
+			}
+			if (p[4] != RTAI_VERSION)
+				return rd_error(r, r->pos, "rtai stream version %u is not supported (this is version %u)",
+						p[4], RTAI_VERSION);
+			r->off += RTAI_HEADER_LEN;
+			r->pos += RTAI_HEADER_LEN;
+			continue;
+		}
+		if (r->pos == 0) {
+			snprintf(r->err, sizeof(r->err),
+				 "%s is not an rtai stream; pipe text through rtai-cat first",
+				 r->name);
+			return -1;
+		}
+		len = ld32(p);
+		if (len < RTAI_FRAME_FIXED)
+			return rd_error(r, r->pos, "frame length %u is shorter than a frame header (%u)",
+					len, RTAI_FRAME_FIXED);
+		if (len > rtai_max_frame)
+			return rd_error(r, r->pos, "frame of %u bytes exceeds the limit of %u bytes (--max-frame)",
+					len, rtai_max_frame);
+		if (avail < 4 + (size_t)len) {
+			*need = 4 + (size_t)len;
+			return 2;
+		}
+		f->kind = p[4];
+		f->enc = p[5];
+		f->flags = (uint16_t)(p[6] | p[7] << 8);
+		f->ingest_ns = (int64_t)ld64(p + 8);
+		f->event_ns = (f->flags & RTAI_F_EVENT) ? (int64_t)ld64(p + 16) : RTAI_TIME_UNSET;
+		f->payload = p + 4 + RTAI_FRAME_FIXED;
+		f->len = len - RTAI_FRAME_FIXED;
+		f->offset = r->pos;
+		if (f->kind == 0)
+			return rd_error(r, r->pos, "frame kind 0 is not valid (corrupt stream?)");
+		r->off += 4 + (size_t)len;
+		r->pos += 4 + (size_t)len;
+		if (f->kind == RTAI_K_EOS)
+			continue;
+		r->nframes++;
+		if (f->kind == RTAI_K_DATA)
+			r->nrec++;
+		return 1;
+	}
+}
+
+int rd_frame(struct rtai_rd *r, struct rtai_frame *f)
+{
+	for (;;) {
+		size_t need = 0;
+		int st, got;
+
+		if (!r->started && rd_start(r) < 0)
+			return -1;
+		st = rd_parse(r, f, &need);
+		if (st != 2)
+			return st;
+		got = rd_need(r, need);
+		if (got < 0)
+			return -1;
+		if (got == 0) {
+			size_t avail = r->len - r->off;
+
+			if (avail == 0 || rtai_stop)
+				return 0;
+			if (need == 4 || need == RTAI_HEADER_LEN)
+				return rd_error(r, r->pos, "truncated frame header (%zu bytes at end of input)",
+						avail);
+			return rd_error(r, r->pos, "truncated frame: %zu of %zu bytes before end of input",
+					avail, need);
+		}
+	}
+}
+
+int rd_frame_buffered(struct rtai_rd *r, struct rtai_frame *f)
+{
+	size_t need = 0;
+	int st;
+
+	if (!r->started)
+		return 2;
+	st = rd_parse(r, f, &need);
+	if (st != 2)
+		return st;
+	if (r->eof && (r->zstd == NULL || r->zoff >= r->zlen)) {
+		if (r->len - r->off == 0)
+			return 0;
+		return rd_error(r, r->pos, "truncated frame: %zu of %zu bytes before end of input",
+				r->len - r->off, need);
+	}
+	rd_room(r, need - (r->len - r->off));
+	return 2;
+}
+
+int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
+{
+	size_t scanned = 0;
+
+	if (!r->started && rd_start(r) < 0)
+		return -1;
+	for (;;) {
+		uint8_t *p = r->buf + r->off, *nl;
+		size_t avail = r->len - r->off;
+		ssize_t got;
+
+		nl = memchr(p + scanned, '\n', avail - scanned);
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - p);
+
+			if (n > rtai_max_frame)
+				return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",
+						rtai_max_frame);
+			*line = p;
+			r->off += n + 1;
+			r->pos += n + 1;
+			if (n > 0 && p[n - 1] == '\r')
+				n--;
+			*len = n;
+			r->nrec++;
+			return 1;
+		}
+		scanned = avail;
+		if (avail > rtai_max_frame)
+			return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",
+					rtai_max_frame);
+		got = rd_fill(r);
+		if (got < 0)
+			return -1;
+		if (got == 0 && r->len - r->off == avail) {
+			if (avail == 0)
+				return 0;
+			*line = r->buf + r->off;
+			*len = avail;
+			r->off += avail;
+			r->pos += avail;
+			r->nrec++;
+			return 1;
+		}
+		/* rd_fill may have moved the data to the start of buf. */
+	}
+}
+
+/* ---- writing ------------------------------------------------------- */
+
+/* Temporary files still to remove if the tool exits before renaming. */
+static struct rtai_wr *pending[8];
+
+static void unlink_pending(void)
+{
+	for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
+		if (pending[i] != NULL && pending[i]->tmp != NULL)
+			unlink(pending[i]->tmp);
+}
+
+static void wr_init(struct rtai_wr *w, int fd, const char *name, int raw)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	w->name = xstrdup(name);
+	w->raw = raw;
+	w->flush_at = 128 << 10;
+	buf_reserve(&w->out, w->flush_at + 4096);
+}
+
+static void wr_header(struct rtai_wr *w)
+{
+	static const uint8_t hdr[RTAI_HEADER_LEN] = { 'R', 'T', 'A', 'I', RTAI_VERSION, 0, 0, 0 };
+
+	if (!w->raw)
+		wr_bytes(w, hdr, sizeof(hdr));
+}
+
+void wr_open_fd(struct rtai_wr *w, int fd, const char *name, int raw)
+{
+	if (!raw && isatty(fd)) {
+		rtai_warn("refusing to write a binary rtai stream to a terminal");
+		fprintf(stderr, "%s: redirect it to a file or a pipe, or print records with 'rtai-cat -p'\n",
+			rtai_progname);
+		exit(RTAI_EXIT_USAGE);
+	}
+	wr_init(w, fd, name, raw);
+	wr_header(w);
+}
+
+void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw)
+{
+	struct stat st;
+	int fd;
+
+	wr_init(w, -1, path, raw);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	} else {
+		size_t n = strlen(path) + 32;
+		static int registered;
+
+		w->tmp = xmalloc(n);
+		snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+		fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (!registered) {
+			atexit(unlink_pending);
+			registered = 1;
+		}
+		for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
+			if (pending[i] == NULL) {
+				pending[i] = w;
+				break;
+			}
+	}
+	if (fd < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s: %s", path, strerror(errno));
+	w->fd = fd;
+	w->flush_at = 256 << 10;
+	wr_header(w);
+	if (compress)
+		wr_set_zstd(w);
+}
+
+void wr_set_zstd(struct rtai_wr *w)
+{
+	w->zstd = ZSTD_createCStream();
+	if (w->zstd == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "out of memory (zstd)");
+	ZSTD_CCtx_setParameter(w->zstd, ZSTD_c_compressionLevel, 3);
+	buf_append(&w->zraw, w->out.p, w->out.len);
+	w->out.len = 0;
+}
+
+static void write_all(struct rtai_wr *w, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t put = write(w->fd, p, n);
+
+		if (put < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EPIPE)
+				exit(RTAI_EXIT_OK);
+			rtai_die(RTAI_EXIT_FAIL, "%s: write: %s", w->name, strerror(errno));
+		}
+		p += put;
+		n -= (size_t)put;
+		w->bytes += (size_t)put;
+	}
+}
+
+static void zstd_push(struct rtai_wr *w, ZSTD_EndDirective mode)
+{
+	ZSTD_inBuffer in = { w->zraw.p, w->zraw.len, 0 };
+	size_t ret;
+
+	do {
+		ZSTD_outBuffer out;
+
+		buf_reserve(&w->out, ZSTD_CStreamOutSize());
+		out = (ZSTD_outBuffer){ w->out.p + w->out.len, w->out.cap - w->out.len, 0 };
+		ret = ZSTD_compressStream2(w->zstd, &out, &in, mode);
+		if (ZSTD_isError(ret))
+			rtai_die(RTAI_EXIT_FAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(ret));
+		w->out.len += out.pos;
+		if (w->out.len >= w->flush_at) {
+			write_all(w, w->out.p, w->out.len);
+			w->out.len = 0;
+		}
+	} while (mode != ZSTD_e_continue ? ret != 0 : in.pos < in.size);
+	w->zraw.len = 0;
+}
+
+void wr_flush(struct rtai_wr *w)
+{
+	if (w->fd < 0)
+		return;
+	if (w->zstd != NULL && w->zraw.len > 0)
+		zstd_push(w, ZSTD_e_flush);
+	if (w->out.len > 0) {
+		write_all(w, w->out.p, w->out.len);
+		w->out.len = 0;
+	}
+}
+
+void wr_flush_cb(void *arg)
+{
+	wr_flush(arg);
+}
+
+void wr_bytes(struct rtai_wr *w, const void *p, size_t n)
+{
+	struct buf *b = w->zstd != NULL ? &w->zraw : &w->out;
+
+	buf_append(b, p, n);
+	if (b->len >= w->flush_at) {
+		if (w->zstd != NULL)
+			zstd_push(w, ZSTD_e_continue);
+		else
+			wr_flush(w);
+	}
+}
+
+void wr_put(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
+	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len)
+{
+	struct buf *b = w->zstd != NULL ? &w->zraw : &w->out;
+	uint8_t *h;
+
+	if (len > RTAI_MAX_FRAME_HARD - RTAI_FRAME_FIXED)
+		rtai_die(RTAI_EXIT_FAIL, "%s: frame of %zu bytes is too large", w->name, len);
+	if (event_ns == RTAI_TIME_UNSET)
+		flags &= ~RTAI_F_EVENT;
+	else
+		flags |= RTAI_F_EVENT;
+	h = buf_reserve(b, 4 + RTAI_FRAME_FIXED + len);
+	st32(h, (uint32_t)(RTAI_FRAME_FIXED + len));
+	h[4] = kind;
+	h[5] = enc;
+	h[6] = (uint8_t)flags;
+	h[7] = (uint8_t)(flags >> 8);
+	st64(h + 8, (uint64_t)ingest_ns);
+	st64(h + 16, (flags & RTAI_F_EVENT) ? (uint64_t)event_ns : 0);
+	if (len)
+		memcpy(h + 24, payload, len);
+	b->len += 4 + RTAI_FRAME_FIXED + len;
+	w->frames++;
+	if (b->len >= w->flush_at) {
+		if (w->zstd != NULL)
+			zstd_push(w, ZSTD_e_continue);
+		else
+			wr_flush(w);
+	}
+}
+
+void wr_frame(struct rtai_wr *w, const struct rtai_frame *f)
+{
+	wr_put(w, f->kind, f->enc, f->flags, f->ingest_ns, f->event_ns,
+	       f->payload, f->len);
+}
+
+void wr_close(struct rtai_wr *w)
+{
+	if (w->fd < 0)
+		goto out;
+	if (w->zstd != NULL) {
+		zstd_push(w, ZSTD_e_end);
+		ZSTD_freeCStream(w->zstd);
+		w->zstd = NULL;
+	}
+	wr_flush(w);
+	if (close(w->fd) < 0 && errno != EINTR)
+		rtai_die(RTAI_EXIT_FAIL, "%s: close: %s", w->name, strerror(errno));
+	w->fd = -1;
+	if (w->tmp != NULL) {
+		if (rename(w->tmp, w->name) < 0)
+			rtai_die(RTAI_EXIT_FAIL, "%s: rename: %s", w->name, strerror(errno));
+		free(w->tmp);
+		w->tmp = NULL;
+	}
+out:
+	for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
+		if (pending[i] == w)
+			pending[i] = NULL;
+	ZSTD_freeCStream(w->zstd);
+	w->zstd = NULL;
+	buf_free(&w->out);
+	buf_free(&w->zraw);
+	free(w->name);
+	w->name = NULL;
+}
+
+void wr_marker(struct rtai_wr *w, const struct rtai_frame *f, const char *stage)
+{
+	size_t n = strlen(stage);
+	uint8_t stamp[8], tmp[1024];
+	struct buf b = { 0 };
+	uint8_t *p;
+
+	if (n > 255)
+		n = 255;
+	st64(stamp, (uint64_t)rtai_now_ns());
+	if (f->len + 1 + n + 8 <= sizeof(tmp)) {
+		p = tmp;
+	} else {
+		p = buf_reserve(&b, f->len + 1 + n + 8);
+	}
+	memcpy(p, f->payload, f->len);
+	p[f->len] = (uint8_t)n;
+	memcpy(p + f->len + 1, stage, n);
+	memcpy(p + f->len + 1 + n, stamp, 8);
+	wr_put(w, f->kind, f->enc, f->flags, f->ingest_ns, f->event_ns, p,
+	       f->len + 1 + n + 8);
+	wr_flush(w);
+	buf_free(&b);
+}
+
+int marker_stamps(const struct rtai_frame *f,
+		  void (*fn)(void *arg, const char *stage, size_t n, int64_t t),
+		  void *arg)
+{
+	const uint8_t *p = f->payload, *end = f->payload + f->len;
+	int count = 0;
+
+	while (p < end) {
+		size_t n = *p++;
+
+		if ((size_t)(end - p) < n + 8)
+			return -1;
+		if (fn != NULL)
+			fn(arg, (const char *)p, n, (int64_t)ld64(p + n));
+		p += n + 8;
+		count++;
+	}
+	return count;
+}

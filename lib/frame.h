@@ -1,0 +1,181 @@
+/* frame.h - the rtai record stream: frames, and buffered reading and
+ * writing of streams on file descriptors (see rtai-record(5)).
+ *
+ * Wire format, all integers little-endian:
+ *   stream header  "RTAI" u8 version(1) u8 flags(0) u16 reserved(0)
+ *   frame          u32 len, then len bytes:
+ *                  u8 kind, u8 enc, u16 flags, i64 ingest_ns, i64 event_ns,
+ *                  payload (len - 20 bytes)
+ * A header may appear again at any frame boundary (concatenated streams).
+ */
+#ifndef RTAI_FRAME_H
+#define RTAI_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+#define RTAI_MAGIC "RTAI"
+#define RTAI_VERSION 1
+#define RTAI_HEADER_LEN 8
+#define RTAI_FRAME_FIXED 20		/* kind..event_ns, after the length */
+#define RTAI_MAX_FRAME_DEFAULT (16u << 20)
+#define RTAI_MAX_FRAME_HARD (1u << 30)	/* below "RTAI" read as a length */
+
+enum rtai_kind {
+	RTAI_K_DATA = 1,	/* a record */
+	RTAI_K_WATERMARK = 2,	/* event time progress: event_ns is W */
+	RTAI_K_BARRIER = 3,	/* checkpoint barrier, forwarded as is */
+	RTAI_K_MARKER = 4,	/* latency marker: payload is a list of stamps */
+	RTAI_K_EOS = 5,		/* the writer ended cleanly */
+};
+
+enum rtai_enc {
+	RTAI_E_NONE = 0,	/* no payload, or a kind-specific one */
+	RTAI_E_RAW = 1,		/* bytes, such as a line as read */
+	RTAI_E_JSON = 2,	/* JSON text */
+	RTAI_E_REC = 3,		/* binary typed record (rec.h) */
+};
+
+#define RTAI_F_EVENT 0x0001	/* flags: event_ns is set */
+
+struct rtai_frame {
+	uint8_t kind;		/* enum rtai_kind, or an unknown kind to forward */
+	uint8_t enc;		/* enum rtai_enc */
+	uint16_t flags;		/* RTAI_F_*; others are forwarded unchanged */
+	int64_t ingest_ns;	/* when the record entered the pipeline */
+	int64_t event_ns;	/* RTAI_TIME_UNSET unless RTAI_F_EVENT */
+	const uint8_t *payload;	/* borrowed: valid until the next read */
+	uint32_t len;		/* payload bytes */
+	uint64_t offset;	/* reader: byte offset of the frame in its input */
+};
+
+/* The largest frame a reader accepts; set by --max-frame or RTAI_MAX_FRAME. */
+extern uint32_t rtai_max_frame;
+
+/* Set by the SIGINT/SIGTERM handler of rtai_catch_stop(): readers then
+ * report the end of input, so a tool flushes and prints its summary. */
+extern volatile int rtai_stop;
+/* Installs that handler (without SA_RESTART, so a blocked read returns). */
+void rtai_catch_stop(void);
+/* Applies RTAI_MAX_FRAME from the environment, then an option's value
+ * (NULL for none); exits 2 when out of range. */
+void rtai_set_max_frame(const char *opt_value);
+
+/* A function that readers call just before they would block waiting for
+ * input: tools register their writer's flush here, so a lone record leaves
+ * at once while a burst leaves in large writes. */
+void rtai_on_block(void (*fn)(void *), void *arg);
+void rtai_block_now(void);	/* calls the registered function */
+
+/* ---- reading ------------------------------------------------------- */
+
+struct rtai_rd {
+	int fd;			/* -1 once closed */
+	char *name;		/* "stdin" or the path, for messages */
+	uint8_t *buf;		/* decompressed bytes */
+	size_t cap, off, len;	/* buf[off..len) not yet consumed */
+	uint64_t pos;		/* input offset of buf[off] */
+	void *zstd;		/* ZSTD_DStream when the input is compressed */
+	uint8_t *zin;		/* compressed bytes */
+	size_t zcap, zoff, zlen;
+	int eof;		/* read() returned 0 */
+	int zdone;		/* the last zstd frame ended cleanly */
+	int started;		/* the first bytes were examined */
+	uint64_t nframes;	/* frames returned */
+	uint64_t nrec;		/* data frames returned: the record number */
+	char err[256];		/* the last error, "where: what" */
+};
+
+/* Opens path ("-" or NULL for stdin). Returns 0, or -1 with r->err set.
+ * zstd-compressed input is detected and decompressed transparently. */
+int rd_open(struct rtai_rd *r, const char *path);
+/* Reads from an open descriptor; name is used in messages. */
+void rd_open_fd(struct rtai_rd *r, int fd, const char *name);
+/* Closes the input (not stdin) and frees buffers. Accepts NULL. */
+void rd_close(struct rtai_rd *r);
+
+/* Returns 1 if the input starts like an rtai stream, 0 if not (text),
+ * -1 on a read error. Reads ahead without consuming; empty input is 1. */
+int rd_is_stream(struct rtai_rd *r);
+
+/* Reads the next frame into *f, whose payload stays valid until the next
+ * call. Returns 1 for a frame, 0 at the end of input, -1 on an error with
+ * r->err set to "NAME: byte OFFSET: what" (the stream cannot be trusted
+ * past it). End-of-stream frames are consumed and not returned. */
+int rd_frame(struct rtai_rd *r, struct rtai_frame *f);
+
+/* Reads the next line (without its '\n' and any '\r'). Returns 1 and sets
+ * *line and *len (valid until the next call), 0 at the end, -1 on an error.
+ * A last line without '\n' is returned too. Lines longer than
+ * rtai_max_frame are an error. */
+int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len);
+
+/* Bytes available without a read() call: lets a tool that polls several
+ * inputs know whether to wait. */
+static inline size_t rd_buffered(const struct rtai_rd *r) { return r->len - r->off; }
+
+/* Reads once more into the buffer (blocking). Returns bytes added, 0 at
+ * end of input, -1 on error. Used by tools that poll() several inputs. */
+ssize_t rd_fill(struct rtai_rd *r);
+
+/* rd_frame() without reading: returns 1 for a frame complete in the
+ * buffer, 2 when more input is needed (call rd_fill() once poll() says the
+ * descriptor is readable), 0 at the end, -1 on error. */
+int rd_frame_buffered(struct rtai_rd *r, struct rtai_frame *f);
+
+/* ---- writing ------------------------------------------------------- */
+
+struct rtai_wr {
+	int fd;			/* -1 when closed */
+	char *name;		/* "stdout" or the path */
+	char *tmp;		/* temporary file, renamed to name at close */
+	struct buf out;		/* pending bytes (compressed if zstd) */
+	struct buf zraw;	/* uncompressed staging for zstd */
+	void *zstd;		/* ZSTD_CStream when compressing */
+	size_t flush_at;	/* write when this much is pending */
+	uint64_t frames, bytes;	/* written so far */
+	int raw;		/* plain bytes, no stream header (text out) */
+};
+
+/* Writes a stream to fd. Refuses a terminal unless raw (exit 2 with a
+ * hint); writes the stream header at once unless raw. */
+void wr_open_fd(struct rtai_wr *w, int fd, const char *name, int raw);
+/* Writes to path through a temporary file renamed at wr_close(), so a
+ * reader never sees half a file; compress adds zstd. Exits 1 on error. */
+void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw);
+/* Compresses everything written from now on, the stream header included
+ * (call before the first frame). */
+void wr_set_zstd(struct rtai_wr *w);
+/* Appends a frame. Flushes when enough is pending. */
+void wr_frame(struct rtai_wr *w, const struct rtai_frame *f);
+/* Appends a frame from parts. */
+void wr_put(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
+	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len);
+/* Appends bytes (raw writers: text output). */
+void wr_bytes(struct rtai_wr *w, const void *p, size_t n);
+/* Writes everything pending. A closed pipe (EPIPE) exits 0 quietly; any
+ * other error exits 1 with a message. */
+void wr_flush(struct rtai_wr *w);
+/* Flushes, finishes compression, renames a temporary file into place and
+ * closes (stdout is closed too, so a full disk shows). Exits 1 on error. */
+void wr_close(struct rtai_wr *w);
+/* The rtai_on_block() callback: arg is a struct rtai_wr *. */
+void wr_flush_cb(void *arg);
+
+/* Forwards a latency marker with this tool's stamp appended, and flushes
+ * at once: markers are never held back behind buffered state. */
+void wr_marker(struct rtai_wr *w, const struct rtai_frame *f, const char *stage);
+
+/* Decodes the stamps of a marker. Calls fn for each (stage name, its
+ * length, time); returns the count, or -1 when the payload is malformed. */
+int marker_stamps(const struct rtai_frame *f,
+		  void (*fn)(void *arg, const char *stage, size_t n, int64_t t),
+		  void *arg);
+
+/* Kind names for messages and printing: "data", "watermark", ... */
+const char *rtai_kind_name(int kind);
+
+#endif

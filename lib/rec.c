@@ -1,0 +1,580 @@
+/* rec.c - typed records: binary encoding, field access, JSON. */
+#include "config.h"
+#include "rec.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "frame.h"
+#include "rtime.h"
+
+uint32_t rtai_max_fields = 4096;
+
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);	/* little-endian hosts only: checked in configure */
+	return v;
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+void rec_reset(struct rtai_rec *r)
+{
+	r->n = 0;
+	arena_reset(&r->a);
+	if (r->json != NULL) {
+		json_decref(r->json);
+		r->json = NULL;
+	}
+}
+
+void rec_free(struct rtai_rec *r)
+{
+	if (r == NULL)
+		return;
+	rec_reset(r);
+	arena_free(&r->a);
+	free(r->f);
+	r->f = NULL;
+	r->cap = 0;
+}
+
+static struct rtai_field *rec_slot(struct rtai_rec *r)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 16;
+		r->f = xrealloc(r->f, r->cap * sizeof(*r->f));
+	}
+	return &r->f[r->n++];
+}
+
+int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n;
+	uint32_t nf;
+
+	rec_reset(r);
+	if (n < 2) {
+		snprintf(r->err, sizeof(r->err), "binary record: truncated header");
+		return -1;
+	}
+	nf = (uint32_t)(p[0] | p[1] << 8);
+	p += 2;
+	if (nf > rtai_max_fields) {
+		snprintf(r->err, sizeof(r->err), "binary record: %u fields exceed the limit of %u (--max-fields)",
+			 nf, rtai_max_fields);
+		return -1;
+	}
+	for (uint32_t i = 0; i < nf; i++) {
+		struct rtai_field *f;
+		uint8_t type, nlen;
+
+		if (end - p < 2)
+			goto truncated;
+		type = p[0];
+		nlen = p[1];
+		p += 2;
+		if ((size_t)(end - p) < nlen)
+			goto truncated;
+		f = rec_slot(r);
+		f->name = (const char *)p;
+		f->nlen = nlen;
+		f->v.type = type;
+		p += nlen;
+		switch (type) {
+		case RT_NULL:
+		case RT_FALSE:
+		case RT_TRUE:
+			break;
+		case RT_INT:
+		case RT_TIME:
+		case RT_FLOAT:
+			if (end - p < 8)
+				goto truncated;
+			f->v.i = (int64_t)ld64(p);	/* same bits for f */
+			p += 8;
+			break;
+		case RT_STR:
+		case RT_JSON:
+			if (end - p < 4)
+				goto truncated;
+			f->v.s.n = ld32(p);
+			p += 4;
+			if ((size_t)(end - p) < f->v.s.n)
+				goto truncated;
+			f->v.s.p = (const char *)p;
+			p += f->v.s.n;
+			break;
+		default:
+			snprintf(r->err, sizeof(r->err), "binary record: field %u: unknown type %u",
+				 i + 1, type);
+			r->n = 0;
+			return -1;
+		}
+	}
+	if (p != end) {
+		snprintf(r->err, sizeof(r->err), "binary record: %zu bytes after the last field",
+			 (size_t)(end - p));
+		r->n = 0;
+		return -1;
+	}
+	return 0;
+truncated:
+	snprintf(r->err, sizeof(r->err), "binary record: field %u: truncated", r->n ? r->n : 1);
+	r->n = 0;
+	return -1;
+}
+
+void rec_encode(const struct rtai_rec *r, struct buf *out)
+{
+	size_t need = 2;
+	uint8_t *p;
+
+	for (uint32_t i = 0; i < r->n; i++) {
+		need += 2 + (size_t)r->f[i].nlen + 8;
+		if (r->f[i].v.type == RT_STR || r->f[i].v.type == RT_JSON)
+			need += (size_t)r->f[i].v.s.n;
+	}
+	p = buf_reserve(out, need);
+	*p++ = (uint8_t)r->n;
+	*p++ = (uint8_t)(r->n >> 8);
+	for (uint32_t i = 0; i < r->n; i++) {
+		const struct rtai_field *f = &r->f[i];
+
+		*p++ = f->v.type;
+		*p++ = f->nlen;
+		memcpy(p, f->name, f->nlen);
+		p += f->nlen;
+		switch (f->v.type) {
+		case RT_INT:
+		case RT_TIME:
+		case RT_FLOAT:
+			memcpy(p, &f->v.i, 8);
+			p += 8;
+			break;
+		case RT_STR:
+		case RT_JSON:
+			memcpy(p, &f->v.s.n, 4);
+			p += 4;
+			if (f->v.s.n)
+				memcpy(p, f->v.s.p, f->v.s.n);
+			p += f->v.s.n;
+			break;
+		default:
+			break;
+		}
+	}
+	out->len = (size_t)(p - out->p);
+}
+
+struct rtai_field *rec_get(const struct rtai_rec *r, const char *name, size_t nlen)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		if (r->f[i].nlen == nlen && memcmp(r->f[i].name, name, nlen) == 0)
+			return &r->f[i];
+	return NULL;
+}
+
+struct rtai_field *rec_add(struct rtai_rec *r, const char *name, size_t nlen,
+			   struct rtai_val v)
+{
+	struct rtai_field *f = rec_slot(r);
+
+	f->name = name;
+	f->nlen = (uint8_t)(nlen > 255 ? 255 : nlen);
+	f->v = v;
+	return f;
+}
+
+struct rtai_field *rec_set(struct rtai_rec *r, const char *name, size_t nlen,
+			   struct rtai_val v)
+{
+	struct rtai_field *f = rec_get(r, name, nlen);
+
+	if (f == NULL)
+		return rec_add(r, name, nlen, v);
+	f->v = v;
+	return f;
+}
+
+void rec_del(struct rtai_rec *r, uint32_t i)
+{
+	if (i >= r->n)
+		return;
+	memmove(&r->f[i], &r->f[i + 1], (r->n - i - 1) * sizeof(*r->f));
+	r->n--;
+}
+
+const char *rec_strdup(struct rtai_rec *r, const char *p, size_t n)
+{
+	return arena_dup(&r->a, p, n);
+}
+
+const char *rt_type_name(int type)
+{
+	switch (type) {
+	case RT_NULL: return "null";
+	case RT_FALSE:
+	case RT_TRUE: return "bool";
+	case RT_INT: return "int";
+	case RT_FLOAT: return "float";
+	case RT_STR: return "string";
+	case RT_TIME: return "time";
+	case RT_JSON: return "json";
+	default: return "unknown";
+	}
+}
+
+int val_number(const struct rtai_val *v, double *out)
+{
+	switch (v->type) {
+	case RT_INT:
+	case RT_TIME:
+		*out = (double)v->i;
+		return 0;
+	case RT_FLOAT:
+		*out = v->f;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int val_equal(const struct rtai_val *a, const struct rtai_val *b)
+{
+	if (a->type != b->type)
+		return 0;
+	switch (a->type) {
+	case RT_INT:
+	case RT_TIME:
+		return a->i == b->i;
+	case RT_FLOAT:
+		return a->f == b->f || (isnan(a->f) && isnan(b->f));
+	case RT_STR:
+	case RT_JSON:
+		return a->s.n == b->s.n && memcmp(a->s.p, b->s.p, a->s.n) == 0;
+	default:
+		return 1;
+	}
+}
+
+static int is_num(int t) { return t == RT_INT || t == RT_FLOAT || t == RT_TIME; }
+
+int val_cmp(const struct rtai_val *a, const struct rtai_val *b)
+{
+	if (is_num(a->type) && is_num(b->type)) {
+		if (a->type != RT_FLOAT && b->type != RT_FLOAT)
+			return (a->i > b->i) - (a->i < b->i);
+		double x, y;
+
+		val_number(a, &x);
+		val_number(b, &y);
+		return (x > y) - (x < y);
+	}
+	if (a->type != b->type)
+		return (a->type > b->type) - (a->type < b->type);
+	if (a->type == RT_STR || a->type == RT_JSON) {
+		size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
+		int c = n ? memcmp(a->s.p, b->s.p, n) : 0;
+
+		if (c != 0)
+			return c;
+		return (a->s.n > b->s.n) - (a->s.n < b->s.n);
+	}
+	return 0;
+}
+
+uint64_t rtai_hash(const void *p, size_t n, uint64_t seed)
+{
+	const uint8_t *s = p;
+	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+
+	while (n >= 8) {
+		uint64_t k;
+
+		memcpy(&k, s, 8);
+		h = (h ^ k) * 0x100000001b3ULL;
+		h ^= h >> 29;
+		s += 8;
+		n -= 8;
+	}
+	while (n--)
+		h = (h ^ *s++) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+uint64_t val_hash(const struct rtai_val *v, uint64_t seed)
+{
+	switch (v->type) {
+	case RT_STR:
+	case RT_JSON:
+		return rtai_hash(v->s.p, v->s.n, seed ^ v->type);
+	case RT_INT:
+	case RT_TIME:
+	case RT_FLOAT:
+		return rtai_hash(&v->i, 8, seed ^ v->type);
+	default:
+		return rtai_hash(&v->type, 1, seed);
+	}
+}
+
+static void put_double(struct buf *out, double d)
+{
+	char tmp[40];
+	int n;
+
+	if (!isfinite(d)) {
+		buf_puts(out, "null");
+		return;
+	}
+	n = snprintf(tmp, sizeof(tmp), "%.15g", d);
+	if (strtod(tmp, NULL) != d)
+		n = snprintf(tmp, sizeof(tmp), "%.17g", d);
+	buf_append(out, tmp, (size_t)n);
+	if (strpbrk(tmp, ".eEn") == NULL)
+		buf_append(out, ".0", 2);
+}
+
+void val_text(const struct rtai_val *v, struct buf *out)
+{
+	char tmp[RTAI_TIME_BUFSZ];
+
+	switch (v->type) {
+	case RT_STR:
+	case RT_JSON:
+		buf_append(out, v->s.p, v->s.n);
+		break;
+	case RT_INT:
+		buf_printf(out, "%lld", (long long)v->i);
+		break;
+	case RT_FLOAT:
+		put_double(out, v->f);
+		break;
+	case RT_TIME:
+		buf_append(out, tmp, rtai_fmt_time(v->i, tmp));
+		break;
+	case RT_TRUE:
+		buf_puts(out, "true");
+		break;
+	case RT_FALSE:
+		buf_puts(out, "false");
+		break;
+	default:
+		buf_puts(out, "null");
+		break;
+	}
+}
+
+/* Length of a valid UTF-8 sequence at p (1..4), or 0 when invalid. */
+static size_t utf8_len(const uint8_t *p, size_t n)
+{
+	uint32_t c;
+	size_t len;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+void json_put_str(struct buf *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *p = (const uint8_t *)s, *end = p + n, *run = p;
+
+	buf_reserve(out, n + 2);
+	buf_putc(out, '"');
+	while (p < end) {
+		uint8_t c = *p;
+		size_t len;
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			p++;
+			continue;
+		}
+		buf_append(out, run, (size_t)(p - run));
+		if (c >= 0x80) {
+			len = utf8_len(p, (size_t)(end - p));
+			if (len == 0) {
+				buf_append(out, "\xef\xbf\xbd", 3);
+				len = 1;
+			} else {
+				buf_append(out, p, len);
+			}
+			p += len;
+			run = p;
+			continue;
+		}
+		buf_putc(out, '\\');
+		switch (c) {
+		case '"': buf_putc(out, '"'); break;
+		case '\\': buf_putc(out, '\\'); break;
+		case '\n': buf_putc(out, 'n'); break;
+		case '\r': buf_putc(out, 'r'); break;
+		case '\t': buf_putc(out, 't'); break;
+		case '\b': buf_putc(out, 'b'); break;
+		case '\f': buf_putc(out, 'f'); break;
+		default:
+			buf_append(out, "u00", 3);
+			buf_putc(out, (uint8_t)hex[c >> 4]);
+			buf_putc(out, (uint8_t)hex[c & 15]);
+		}
+		p++;
+		run = p;
+	}
+	buf_append(out, run, (size_t)(p - run));
+	buf_putc(out, '"');
+}
+
+void val_to_json(const struct rtai_val *v, struct buf *out)
+{
+	char tmp[RTAI_TIME_BUFSZ];
+
+	switch (v->type) {
+	case RT_STR:
+		json_put_str(out, v->s.p, v->s.n);
+		break;
+	case RT_JSON:
+		buf_append(out, v->s.p, v->s.n);
+		break;
+	case RT_TIME:
+		buf_putc(out, '"');
+		buf_append(out, tmp, rtai_fmt_time(v->i, tmp));
+		buf_putc(out, '"');
+		break;
+	default:
+		val_text(v, out);
+		break;
+	}
+}
+
+void rec_to_json(const struct rtai_rec *r, struct buf *out)
+{
+	buf_putc(out, '{');
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (i)
+			buf_putc(out, ',');
+		json_put_str(out, r->f[i].name, r->f[i].nlen);
+		buf_putc(out, ':');
+		val_to_json(&r->f[i].v, out);
+	}
+	buf_putc(out, '}');
+}
+
+int rec_from_json(struct rtai_rec *r, const char *text, size_t n)
+{
+	json_error_t e;
+	json_t *root, *v;
+	const char *key;
+
+	rec_reset(r);
+	root = json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+	if (root == NULL) {
+		snprintf(r->err, sizeof(r->err), "invalid JSON at column %d: %s",
+			 e.column, e.text);
+		return -1;
+	}
+	r->json = root;
+	if (!json_is_object(root)) {
+		snprintf(r->err, sizeof(r->err), "expected a JSON object, got %s",
+			 json_is_array(root) ? "an array" : "a scalar");
+		return -1;
+	}
+	if (json_object_size(root) > rtai_max_fields) {
+		snprintf(r->err, sizeof(r->err), "%zu fields exceed the limit of %u (--max-fields)",
+			 json_object_size(root), rtai_max_fields);
+		return -1;
+	}
+	json_object_foreach(root, key, v) {
+		size_t klen = strlen(key);
+		struct rtai_val val;
+
+		if (klen > 255) {
+			snprintf(r->err, sizeof(r->err), "field name of %zu bytes exceeds 255 bytes",
+				 klen);
+			return -1;
+		}
+		switch (json_typeof(v)) {
+		case JSON_NULL:
+			val = val_null();
+			break;
+		case JSON_TRUE:
+			val = val_bool(1);
+			break;
+		case JSON_FALSE:
+			val = val_bool(0);
+			break;
+		case JSON_INTEGER:
+			val = val_int(json_integer_value(v));
+			break;
+		case JSON_REAL:
+			val = val_float(json_real_value(v));
+			break;
+		case JSON_STRING:
+			val = val_str(json_string_value(v), json_string_length(v));
+			break;
+		default: {
+			char *dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+			size_t dl;
+
+			if (dump == NULL) {
+				snprintf(r->err, sizeof(r->err), "field \"%s\": cannot encode nested value", key);
+				return -1;
+			}
+			dl = strlen(dump);
+			val.type = RT_JSON;
+			val.s.p = rec_strdup(r, dump, dl);
+			val.s.n = (uint32_t)dl;
+			free(dump);
+			break;
+		}
+		}
+		rec_add(r, key, klen, val);
+	}
+	return 0;
+}
+
+int rec_from_frame(struct rtai_rec *r, const struct rtai_frame *f)
+{
+	switch (f->enc) {
+	case RTAI_E_REC:
+		return rec_decode(r, f->payload, f->len);
+	case RTAI_E_JSON:
+	case RTAI_E_RAW:
+		return rec_from_json(r, (const char *)f->payload, f->len);
+	default:
+		rec_reset(r);
+		snprintf(r->err, sizeof(r->err), "payload encoding %u is not a record", f->enc);
+		return -1;
+	}
+}

@@ -1,0 +1,143 @@
+/* rec.h - typed records and their compact binary encoding.
+ *
+ * Encoding (payload encoding 3 of a frame, see rtai-record(5)):
+ *   u16 nfields, then per field:
+ *   u8 type, u8 name length, name bytes, value
+ * Values by type: null and bools have no bytes (the type says it all);
+ * int, float and time are 8 bytes little-endian (int64, IEEE double,
+ * int64 ns since the epoch); string and json are u32 length + bytes
+ * (json carries nested objects and arrays as compact JSON text).
+ *
+ * A decoded record borrows: field names and string values point into the
+ * payload, which must outlive the record. Fields added by a tool point
+ * wherever the tool says; rec_strdup() copies into the record's arena,
+ * which lives until rec_reset().
+ */
+#ifndef RTAI_REC_H
+#define RTAI_REC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "buf.h"
+
+enum rtai_type {
+	RT_NULL = 0,
+	RT_FALSE = 1,
+	RT_TRUE = 2,
+	RT_INT = 3,
+	RT_FLOAT = 4,
+	RT_STR = 5,
+	RT_TIME = 6,
+	RT_JSON = 7,
+};
+
+struct rtai_val {
+	uint8_t type;		/* enum rtai_type */
+	union {
+		int64_t i;	/* RT_INT, RT_TIME (ns) */
+		double f;	/* RT_FLOAT */
+		struct {
+			const char *p;
+			uint32_t n;
+		} s;		/* RT_STR, RT_JSON: not NUL-terminated */
+	};
+};
+
+struct rtai_field {
+	const char *name;	/* not NUL-terminated */
+	uint8_t nlen;
+	struct rtai_val v;
+};
+
+struct rtai_rec {
+	struct rtai_field *f;	/* fields in order */
+	uint32_t n, cap;
+	struct arena a;		/* copies owned by the record */
+	void *json;		/* a json_t the fields borrow from, or NULL */
+	char err[200];		/* the last error, for messages */
+};
+
+/* Limits that a hostile stream cannot exceed (--max-fields). */
+extern uint32_t rtai_max_fields;
+
+/* Empties the record, keeping its memory for the next one. */
+void rec_reset(struct rtai_rec *r);
+/* Frees everything. Accepts NULL. */
+void rec_free(struct rtai_rec *r);
+
+/* Decodes a binary payload, replacing the record's fields. Returns 0, or
+ * -1 with r->err describing the fault ("field 3: truncated string"). */
+int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n);
+/* Appends the encoding of r to out. */
+void rec_encode(const struct rtai_rec *r, struct buf *out);
+
+/* The field called name, or NULL. Linear: records are small. */
+struct rtai_field *rec_get(const struct rtai_rec *r, const char *name, size_t nlen);
+static inline struct rtai_field *rec_getz(const struct rtai_rec *r, const char *name)
+{
+	return rec_get(r, name, strlen(name));
+}
+/* Appends a field (no check for an existing one); returns it. */
+struct rtai_field *rec_add(struct rtai_rec *r, const char *name, size_t nlen,
+			   struct rtai_val v);
+/* Replaces the value of the field called name, or appends it. */
+struct rtai_field *rec_set(struct rtai_rec *r, const char *name, size_t nlen,
+			   struct rtai_val v);
+/* Removes the field at index i, keeping the order of the others. */
+void rec_del(struct rtai_rec *r, uint32_t i);
+/* Copies n bytes into the record's arena; the copy lives until rec_reset. */
+const char *rec_strdup(struct rtai_rec *r, const char *p, size_t n);
+
+/* Value constructors. */
+static inline struct rtai_val val_null(void) { return (struct rtai_val){ .type = RT_NULL }; }
+static inline struct rtai_val val_bool(int b) { return (struct rtai_val){ .type = b ? RT_TRUE : RT_FALSE }; }
+static inline struct rtai_val val_int(int64_t i) { return (struct rtai_val){ .type = RT_INT, .i = i }; }
+static inline struct rtai_val val_float(double f) { return (struct rtai_val){ .type = RT_FLOAT, .f = f }; }
+static inline struct rtai_val val_time(int64_t t) { return (struct rtai_val){ .type = RT_TIME, .i = t }; }
+static inline struct rtai_val val_str(const char *p, size_t n)
+{
+	return (struct rtai_val){ .type = RT_STR, .s = { p, (uint32_t)n } };
+}
+
+/* "null", "bool", "int", "float", "string", "time", "json". */
+const char *rt_type_name(int type);
+/* The value as a double when it is a number (int, float, time in ns);
+ * returns 0 and stores it, -1 otherwise. */
+int val_number(const struct rtai_val *v, double *out);
+/* Two values equal (same type and contents; int 1 and float 1.0 differ). */
+int val_equal(const struct rtai_val *a, const struct rtai_val *b);
+/* Total order for sorting and min/max: numbers by value across int, float
+ * and time; then strings bytewise; types otherwise by type code. */
+int val_cmp(const struct rtai_val *a, const struct rtai_val *b);
+/* Appends the value as text for keys and templates: strings as is, numbers
+ * as JSON would print them, times as ISO 8601, bools as true/false. */
+void val_text(const struct rtai_val *v, struct buf *out);
+/* A hash of the value's type class and contents (ints and floats with equal
+ * value hash alike only if both are integral). */
+uint64_t val_hash(const struct rtai_val *v, uint64_t seed);
+/* 64-bit hash of bytes (FNV-1a style mixing, fast and good enough for
+ * tables keyed by short strings). */
+uint64_t rtai_hash(const void *p, size_t n, uint64_t seed);
+
+/* ---- JSON ---------------------------------------------------------- */
+
+/* Parses JSON text that must be an object into r (replacing its fields).
+ * Nested objects and arrays become RT_JSON fields. Duplicate keys are an
+ * error. Returns 0, or -1 with r->err set ("line 1 column 7: ..."). */
+int rec_from_json(struct rtai_rec *r, const char *text, size_t n);
+/* Fills r from a frame's payload whatever its encoding (binary record,
+ * JSON text, or raw bytes holding JSON). Same contract. */
+struct rtai_frame;
+int rec_from_frame(struct rtai_rec *r, const struct rtai_frame *f);
+/* Appends r as one line of compact JSON (no newline). Times print as ISO
+ * 8601 strings, floats keep a decimal point, invalid UTF-8 in strings is
+ * replaced by U+FFFD so the output is always valid JSON. */
+void rec_to_json(const struct rtai_rec *r, struct buf *out);
+/* Appends one value as JSON. */
+void val_to_json(const struct rtai_val *v, struct buf *out);
+/* Appends s as a JSON string literal, quotes included. */
+void json_put_str(struct buf *out, const char *s, size_t n);
+
+#endif

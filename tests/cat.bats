@@ -1,0 +1,200 @@
+#!/usr/bin/env bats
+# rtai-cat: lines in, stream out, print back; captures; replay.
+
+load common
+
+@test "cat: lines in, stream out, print back identical" {
+	sample_clicks >in.jsonl
+	printf 'plain text\n\n  spaced  \n' >>in.jsonl
+	run sh -c 'rtai-cat in.jsonl | rtai-cat -p'
+	echo "$output"
+	assert_success
+	[ "$output" = "$(cat in.jsonl)" ]
+}
+
+@test "cat: the stream starts with the RTAI header" {
+	echo hi | rtai-cat >out.rtai
+	run head -c 5 out.rtai
+	assert_output "RTAI$(printf '\001')"
+}
+
+@test "cat: concatenated streams stay valid" {
+	echo a | rtai-cat >a.rtai
+	printf 'b\nc\n' | rtai-cat >b.rtai
+	run sh -c 'cat a.rtai b.rtai | rtai-cat -p'
+	echo "$output"
+	assert_success
+	assert_output "$(printf 'a\nb\nc')"
+}
+
+@test "cat: streams and text files mix, in order" {
+	echo a | rtai-cat >a.rtai
+	echo b >b.txt
+	run rtai-cat -p a.rtai b.txt a.rtai
+	assert_success
+	assert_output "$(printf 'a\nb\na')"
+}
+
+@test "cat: zstd capture round trip (-o FILE.zst)" {
+	sample_clicks >in.jsonl
+	rtai-cat -o cap.rtai.zst in.jsonl
+	run zstd -t cap.rtai.zst
+	assert_success
+	run rtai-cat -p cap.rtai.zst
+	assert_success
+	[ "$output" = "$(cat in.jsonl)" ]
+}
+
+@test "cat: -z compresses stdout and zstd text input is read" {
+	sample_clicks | zstd -q >in.jsonl.zst
+	rtai-cat -z in.jsonl.zst >cap.zst
+	run sh -c 'zstd -dc cap.zst | head -c 4'
+	assert_output RTAI
+	run rtai-cat -p cap.zst
+	[ "$output" = "$(sample_clicks)" ]
+}
+
+@test "cat: -o writes atomically and leaves no temporary file" {
+	sample_clicks | rtai-cat -o cap.rtai
+	run ls
+	assert_output cap.rtai
+}
+
+@test "cat: a last line without newline is kept; CRLF is stripped" {
+	printf 'a\r\nb' | rtai-cat >s.rtai
+	run rtai-cat -p s.rtai
+	assert_output "$(printf 'a\nb')"
+}
+
+@test "cat: text that is not a stream is framed, not rejected" {
+	run sh -c 'printf "xx" | rtai-cat | rtai-cat -p'
+	assert_success
+	assert_output xx
+}
+
+@test "cat: empty input gives an empty stream" {
+	run sh -c 'rtai-cat </dev/null | od -An -c | tr -d " \n"'
+	assert_output 'RTAI001\0\0\0'
+	run sh -c 'rtai-cat </dev/null | rtai-cat -p'
+	assert_success
+	assert_output ''
+}
+
+@test "cat: a truncated frame is a clear error with the byte offset" {
+	sample_clicks | rtai-cat >s.rtai
+	head -c 50 s.rtai >cut.rtai
+	run rtai-cat -p cut.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-cat: cut.rtai: byte 8: truncated frame"
+}
+
+@test "cat: an oversized frame length is rejected without allocating it" {
+	printf 'RTAI\001\000\000\000\377\377\377\077' >huge.rtai
+	run rtai-cat -p huge.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "huge.rtai: byte 8: frame of 1073741823 bytes exceeds the limit of 16777216 bytes (--max-frame)"
+}
+
+@test "cat: --max-frame lowers the limit; RTAI_MAX_FRAME too" {
+	printf '%0200d\n' 0 | rtai-cat >s.rtai
+	run rtai-cat -p --max-frame 100 s.rtai
+	assert_failure 1
+	assert_output --partial "exceeds the limit of 100 bytes"
+	RTAI_MAX_FRAME=100 run rtai-cat -p s.rtai
+	assert_failure 1
+	run rtai-cat -p --max-frame 10 s.rtai
+	assert_failure 2
+	assert_output --partial "--max-frame: '10': too small"
+}
+
+@test "cat: a line longer than --max-frame is an error" {
+	printf '%0200d\n' 0 >long.txt
+	run rtai-cat --max-frame 100 long.txt
+	assert_failure 1
+	assert_output --partial "long.txt: byte 0: line longer than 100 bytes"
+}
+
+@test "cat: a missing file is reported and the others still copied" {
+	echo ok >a.txt
+	run sh -c 'rtai-cat nosuch.txt a.txt | rtai-cat -p'
+	echo "$output"
+	assert_output --partial "rtai-cat: nosuch.txt: No such file or directory"
+	assert_output --partial ok
+	run rtai-cat -p nosuch.txt a.txt
+	assert_failure 1
+}
+
+@test "cat: refuses to write a binary stream to a terminal" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	run script -qec "rtai-cat $RTAI_SRC/tests/data/sample.jsonl" /dev/null
+	echo "$output"
+	assert_output --partial "refusing to write a binary rtai stream to a terminal"
+}
+
+@test "cat: unknown frame kinds pass through unchanged" {
+	python3 - <<'PY' >odd.rtai
+import struct, sys
+out = sys.stdout.buffer
+out.write(b"RTAI\x01\x00\x00\x00")
+body = struct.pack("<BBHqq", 77, 0, 0x8001, 5, 6) + b"xyz"
+out.write(struct.pack("<I", len(body)) + body)
+PY
+	rtai-cat odd.rtai >copy.rtai
+	run cmp odd.rtai copy.rtai
+	assert_success
+	run rtai-cat -p --meta odd.rtai
+	assert_output --partial '"_kind":"unknown","_kind_code":77'
+}
+
+@test "cat: --meta shows recorded times; reading a capture re-stamps ingest" {
+	echo a | rtai-cat >a.rtai
+	sleep 0.05
+	rtai-cat a.rtai >b.rtai
+	rtai-cat --keep-time a.rtai >c.rtai
+	ta=$(rtai-cat -p --meta a.rtai)
+	tb=$(rtai-cat -p --meta b.rtai)
+	tc=$(rtai-cat -p --meta c.rtai)
+	echo "$ta $tb $tc"
+	[ "$ta" != "$tb" ]
+	[ "$ta" = "$tc" ]
+	[[ "$ta" == '{"_ingest_time":"20'*'","_event_time":null,"_raw":"a"}' ]]
+}
+
+@test "cat: --meta needs -p" {
+	run rtai-cat --meta
+	assert_failure 2
+	assert_output --partial "--meta needs -p"
+}
+
+@test "cat: bad option values are usage errors" {
+	run rtai-cat --speed 0
+	assert_failure 2
+	run rtai-cat --rate abc
+	assert_failure 2
+	assert_output --partial "--rate: 'abc': not a number"
+	run rtai-cat --replay=wall
+	assert_failure 2
+	run rtai-cat --marker-interval 10
+	assert_failure 2
+	assert_output --partial "missing unit"
+	run rtai-cat --loop 2
+	assert_failure 2
+	assert_output --partial "--loop needs files"
+	run rtai-cat --bogus
+	assert_failure 2
+	assert_output --partial "Try 'rtai-cat --help'"
+}
+
+@test "cat: --help lists every option; --version" {
+	run rtai-cat --help
+	assert_success
+	for o in --output --zstd --print --meta --replay --speed --rate --loop \
+		--keep-time --progress --marker-interval --max-frame --help --version; do
+		assert_output --partial -- "$o"
+	done
+	run rtai-cat --version
+	assert_success
+	assert_output --regexp '^rtai-cat \(rtai\) [0-9]'
+}

@@ -1,0 +1,102 @@
+# common.bash - shared set-up for the bats tests of rtai.
+#
+# Every test runs in its own temporary directory with the built tools first
+# on PATH. RTAI_EXEC_PREFIX runs each tool under a prefix, for example
+#   RTAI_EXEC_PREFIX='valgrind -q --error-exitcode=99 --leak-check=full' make check
+# (as zstd's --exec-prefix and jq's $VALGRIND allow).
+
+load /usr/lib/bats/bats-support/load.bash
+load /usr/lib/bats/bats-assert/load.bash
+
+: "${RTAI_SRC:=$(cd "$BATS_TEST_DIRNAME/.." && pwd)}"
+: "${RTAI_BUILD:=$RTAI_SRC}"
+export RTAI_SRC RTAI_BUILD
+
+# Wrappers so that pipelines of tools run under the prefix too.
+_rtai_wrappers() {
+	local dir=$BATS_RUN_TMPDIR/rtai-bin tool
+	if [ ! -d "$dir" ]; then
+		mkdir -p "$dir.$$"
+		for tool in "$RTAI_BUILD"/rtai-*; do
+			[ -x "$tool" ] && [ -f "$tool" ] || continue
+			printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${RTAI_EXEC_PREFIX:-}" "$tool" \
+				>"$dir.$$/${tool##*/}"
+			chmod +x "$dir.$$/${tool##*/}"
+		done
+		mv "$dir.$$" "$dir" 2>/dev/null || rm -rf "$dir.$$"
+	fi
+	PATH=$dir:$PATH
+}
+_rtai_wrappers
+export PATH
+
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+	if declare -F setup_local >/dev/null; then setup_local; fi
+}
+
+teardown() {
+	if declare -F teardown_local >/dev/null; then teardown_local; fi
+}
+
+# A sample clickstream (JSON Lines) with known contents.
+sample_clicks() {
+	cat "$RTAI_SRC/tests/data/sample.jsonl"
+}
+
+# ---- redis-server on a free loopback port ---------------------------------
+# redis_start [ARGS...] starts a private server in $BATS_TEST_TMPDIR and sets
+# REDIS_PORT and REDIS_URL; redis_stop stops it. Tests call redis_stop in
+# teardown_local. Extra ARGS go to redis-server (e.g. --requirepass s3cret).
+
+redis_start() {
+	local tries=0 port
+	command -v redis-server >/dev/null || { echo "redis-server is not installed" >&2; return 1; }
+	while [ $tries -lt 20 ]; do
+		port=$(( 20000 + (RANDOM * 7 + $$ + tries * 131) % 40000 ))
+		REDIS_DIR=$BATS_TEST_TMPDIR/redis-$port
+		mkdir -p "$REDIS_DIR"
+		redis-server --port "$port" --bind 127.0.0.1 --dir "$REDIS_DIR" \
+			--save '' --appendonly no --daemonize yes \
+			--pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
+			--unixsocket "$REDIS_DIR/redis.sock" --unixsocketperm 700 "$@" >/dev/null 2>&1
+		local i
+		for i in $(seq 1 50); do
+			if [ -s "$REDIS_DIR/redis.pid" ] && redis-cli -p "$port" ${REDIS_AUTH:+-a "$REDIS_AUTH" --no-auth-warning} ping 2>/dev/null | grep -q PONG; then
+				REDIS_PORT=$port
+				REDIS_URL=redis://127.0.0.1:$port
+				REDIS_SOCK=$REDIS_DIR/redis.sock
+				export REDIS_PORT REDIS_URL REDIS_SOCK REDIS_DIR
+				return 0
+			fi
+			if grep -q "Address already in use" "$REDIS_DIR/redis.log" 2>/dev/null; then break; fi
+			sleep 0.1
+		done
+		redis_stop_dir "$REDIS_DIR"
+		tries=$((tries + 1))
+	done
+	echo "could not start redis-server" >&2
+	return 1
+}
+
+redis_stop_dir() {
+	local pidfile=$1/redis.pid pid
+	[ -s "$pidfile" ] || return 0
+	pid=$(cat "$pidfile")
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$pidfile"
+}
+
+redis_stop() {
+	[ -n "${REDIS_DIR:-}" ] && redis_stop_dir "$REDIS_DIR"
+	return 0
+}
+
+rcli() {
+	redis-cli -p "$REDIS_PORT" ${REDIS_AUTH:+-a "$REDIS_AUTH" --no-auth-warning} "$@"
+}

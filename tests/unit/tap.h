@@ -1,0 +1,45 @@
+/* tap.h - a few macros that print TAP, for the C unit tests of lib/. */
+#ifndef RTAI_TAP_H
+#define RTAI_TAP_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int tap_n, tap_failed;
+
+#define ok(cond, ...) do { \
+	tap_n++; \
+	if (cond) { \
+		printf("ok %d - ", tap_n); \
+	} else { \
+		tap_failed++; \
+		printf("not ok %d - ", tap_n); \
+	} \
+	printf(__VA_ARGS__); \
+	printf("\n"); \
+	if (!(cond)) \
+		printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+} while (0)
+
+#define is_int(got, want, ...) do { \
+	long long g_ = (long long)(got), w_ = (long long)(want); \
+	ok(g_ == w_, __VA_ARGS__); \
+	if (g_ != w_) \
+		printf("#   got %lld, want %lld\n", g_, w_); \
+} while (0)
+
+#define is_str(got, want, ...) do { \
+	const char *g_ = (got), *w_ = (want); \
+	int same_ = g_ != NULL && strcmp(g_, w_) == 0; \
+	ok(same_, __VA_ARGS__); \
+	if (!same_) \
+		printf("#   got '%s', want '%s'\n", g_ ? g_ : "(null)", w_); \
+} while (0)
+
+static inline int tap_done(void)
+{
+	printf("1..%d\n", tap_n);
+	return tap_failed != 0;
+}
+
+#endif
