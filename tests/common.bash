@@ -41,7 +41,7 @@ teardown() {
 
 # A sample clickstream (JSON Lines) with known contents.
 sample_clicks() {
-	cat "$RTAI_SRC/tests/data/sample.jsonl"
+	cat "$RTAI_SRC/tests/data/clicks.jsonl"
 }
 
 # ---- redis-server on a free loopback port ---------------------------------
@@ -99,4 +99,39 @@ redis_stop() {
 
 rcli() {
 	redis-cli -p "$REDIS_PORT" ${REDIS_AUTH:+-a "$REDIS_AUTH" --no-auth-warning} "$@"
+}
+
+# ---- man page examples ------------------------------------------------------
+# man_examples PAGE prints the example blocks of PAGE's EXAMPLES section
+# (each .Bd -literal ... .Ed block), one per record, separated by NUL bytes,
+# with mdoc escapes undone. run_man_examples PAGE runs each block with bash
+# -e -o pipefail in the test's directory, after copying tests/data/* there,
+# so examples can use clicks.jsonl and the other sample files by name.
+# A redis://127.0.0.1:6379 in an example is pointed at $REDIS_URL when a
+# test has started one with redis_start.
+man_examples() {
+	awk '
+		/^\.Sh / { ex = ($2 == "EXAMPLES") ; next }
+		ex && /^\.Bd -literal/ { inblk = 1; blk = ""; next }
+		ex && inblk && /^\.Ed/ { inblk = 0; printf "%s%c", blk, 0; next }
+		ex && inblk { gsub(/\\e/, "\\"); gsub(/\\-/, "-"); gsub(/\\\(aq/, "\047");
+			gsub(/\\&/, ""); blk = blk $0 "\n" }
+	' "$RTAI_SRC/man/$1"
+}
+
+run_man_examples() {
+	local page=$1 block n=0
+	cp -r "$RTAI_SRC/tests/data/." .
+	while IFS= read -r -d '' block; do
+		n=$((n + 1))
+		if [ -n "${REDIS_URL:-}" ]; then
+			block=${block//redis:\/\/127.0.0.1:6379/$REDIS_URL}
+		fi
+		echo "--- example $n of $page:"
+		echo "$block"
+		run bash -e -o pipefail -c "$block"
+		echo "$output"
+		assert_success
+	done < <(man_examples "$page")
+	[ "$n" -gt 0 ] || { echo "no examples in $page" >&2; return 1; }
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bats
+# contrib/python/rtai_stream.py: a Python filter in the middle of a pipeline.
+
+load common
+
+setup_local() {
+	export PYTHONPATH=$RTAI_SRC/contrib/python
+}
+
+@test "python: a filter in the middle of a pipeline adds a field" {
+	cat >score.py <<'PY'
+import rtai_stream as rs
+r, w = rs.Reader(), rs.Writer()
+for f in r:
+    if f.kind == rs.DATA:
+        rec = f.record()
+        rec["score"] = round(rec["amount"] * 2, 1)
+        w.write_record(rec, like=f)
+    else:
+        w.write(f)
+w.close()
+PY
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | python3 score.py | rtai-cat -p | head -2"
+	echo "$output"
+	assert_success
+	assert_line --index 0 '{"user_id":"u1","item_id":"i0","action":"view","amount":0.0,"event_time":"2026-11-24T10:00:00Z","score":0.0}'
+	assert_line --index 1 '{"user_id":"u2","item_id":"i1","action":"click","amount":1.5,"event_time":"2026-11-24T10:00:03Z","score":3.0}'
+}
+
+@test "python: ingest and event times, and unknown frames, survive the filter" {
+	cat >copy.py <<'PY'
+import rtai_stream as rs
+w = rs.Writer()
+for f in rs.Reader():
+    w.write(f)
+PY
+	cat >gen.py <<'PY'
+import rtai_stream as rs
+w = rs.Writer()
+w.write_record({"a": 1, "t": rs.Time(1795514400000000000)}, ingest_ns=5, event_ns=7)
+w.write_record({"b": [1, 2]}, binary=False, ingest_ns=6)
+w.put(42, rs.ENC_NONE, b"opaque", ingest_ns=1)
+PY
+	python3 gen.py >in.rtai
+	python3 copy.py <in.rtai >out.rtai
+	run cmp in.rtai out.rtai
+	assert_success
+	run rtai-cat -p --meta out.rtai
+	echo "$output"
+	assert_line --index 0 '{"_ingest_time":"1970-01-01T00:00:00.000000005Z","_event_time":"1970-01-01T00:00:00.000000007Z","a":1,"t":"2026-11-24T10:00:00.000Z"}'
+	assert_line --index 1 '{"_ingest_time":"1970-01-01T00:00:00.000000006Z","_event_time":null,"b":[1,2]}'
+	assert_line --index 2 --partial '"_kind":"unknown","_kind_code":42'
+}
+
+@test "python: the reader rejects text that is not a stream" {
+	run python3 -c 'import io, rtai_stream as rs; list(rs.Reader(io.BytesIO(b"hello world\n")))'
+	assert_failure
+	assert_output --partial "not an rtai stream"
+}
