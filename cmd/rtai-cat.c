@@ -194,19 +194,19 @@ static void progress_draw(int final)
 
 /* ---- output ------------------------------------------------------------ */
 
-static void print_meta_prefix(const struct rtai_frame *f)
+static void print_meta_prefix(struct buf *b, const struct rtai_frame *f)
 {
 	char t[RTAI_TIME_BUFSZ];
 
-	buf_puts(&line, "\"_ingest_time\":\"");
-	buf_append(&line, t, rtai_fmt_time(f->ingest_ns, t));
-	buf_puts(&line, "\",\"_event_time\":");
+	buf_puts(b, "\"_ingest_time\":\"");
+	buf_append(b, t, rtai_fmt_time(f->ingest_ns, t));
+	buf_puts(b, "\",\"_event_time\":");
 	if (f->event_ns == RTAI_TIME_UNSET) {
-		buf_puts(&line, "null");
+		buf_puts(b, "null");
 	} else {
-		buf_putc(&line, '"');
-		buf_append(&line, t, rtai_fmt_time(f->event_ns, t));
-		buf_putc(&line, '"');
+		buf_putc(b, '"');
+		buf_append(b, t, rtai_fmt_time(f->event_ns, t));
+		buf_putc(b, '"');
 	}
 }
 
@@ -235,7 +235,7 @@ static int print_frame(const struct rtai_frame *f, const char *name, uint64_t re
 		if (strcmp(rtai_kind_name(f->kind), "unknown") == 0)
 			buf_printf(&line, ",\"_kind_code\":%u", f->kind);
 		buf_putc(&line, ',');
-		print_meta_prefix(f);
+		print_meta_prefix(&line, f);
 		if (f->kind == RTAI_K_MARKER) {
 			buf_puts(&line, ",\"_stamps\":[");
 			marker_stamps(f, stamp, &line);
@@ -249,7 +249,7 @@ static int print_frame(const struct rtai_frame *f, const char *name, uint64_t re
 		buf_putc(&line, '\n');
 	} else if (f->enc == RTAI_E_RAW) {
 		buf_putc(&line, '{');
-		print_meta_prefix(f);
+		print_meta_prefix(&line, f);
 		buf_puts(&line, ",\"_raw\":");
 		json_put_str(&line, (const char *)f->payload, f->len);
 		buf_puts(&line, "}\n");
@@ -264,7 +264,7 @@ static int print_frame(const struct rtai_frame *f, const char *name, uint64_t re
 			struct buf tmp = { 0 };
 
 			buf_putc(&tmp, '{');
-			print_meta_prefix(f);
+			print_meta_prefix(&tmp, f);
 			if (line.len > 2)
 				buf_putc(&tmp, ',');
 			buf_append(&tmp, line.p + 1, line.len - 1);
