@@ -198,3 +198,7 @@ PY
 	assert_success
 	assert_output --regexp '^rtai-cat \(rtai\) [0-9]'
 }
+
+@test "cat: the man page examples run" {
+	run_man_examples rtai-cat.1
+}

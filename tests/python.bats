@@ -57,3 +57,11 @@ PY
 	assert_failure
 	assert_output --partial "not an rtai stream"
 }
+
+@test "python: the ten-line writer in rtai-record(5) makes a valid stream" {
+	man_examples rtai-record.5 | tr -d '\0' >writer.py
+	run bash -o pipefail -c "printf '{\"a\":1}\n{\"b\":2}\n' | python3 writer.py | rtai-cat -p"
+	echo "$output"
+	assert_success
+	assert_output "$(printf '{"a":1}\n{"b":2}')"
+}
