@@ -79,15 +79,13 @@ void buf_puts(struct buf *b, const char *s)
 
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
+	/* Reserve before reading cap: argument order is unspecified. */
+	char *dst = (char *)buf_reserve(b, 64);
 	va_list ap;
-	char *p;
 	int n;
 
-	/* Reserve first: the order in which arguments are evaluated is
-	 * unspecified, and b->cap may change in buf_reserve(). */
-	p = (char *)buf_reserve(b, 64);
 	va_start(ap, fmt);
-	n = vsnprintf(p, b->cap - b->len, fmt, ap);
+	n = vsnprintf(dst, b->cap - b->len, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
