@@ -178,7 +178,11 @@ class Writer:
         else:
             flags |= F_EVENT
         body = _FIXED.pack(kind, enc, flags, ingest_ns, event_ns) + payload
-        self.f.write(struct.pack("<I", len(body)) + body)
+        try:
+            self.f.write(struct.pack("<I", len(body)) + body)
+        except BrokenPipeError:
+            # The reader went away (| head): end quietly, as the rtai tools do.
+            _quiet_exit()
 
     def write(self, frame):
         self.put(frame.kind, frame.enc, frame.payload, frame.ingest_ns,
@@ -195,7 +199,19 @@ class Writer:
                      ingest_ns, event_ns)
 
     def flush(self):
-        self.f.flush()
+        try:
+            self.f.flush()
+        except BrokenPipeError:
+            _quiet_exit()
 
     def close(self):
-        self.f.flush()
+        self.flush()
+
+
+def _quiet_exit():
+    import os
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError:
+        pass
+    sys.exit(0)
