@@ -213,6 +213,28 @@ static const char *fmt_ns(int64_t ns, char *b)
 	return b;
 }
 
+/* An axis label: a round value in the largest unit that keeps it short
+ * ("100us", "2.5ms", "100s", "5m", "1h"); minutes and hours only when
+ * whole. */
+static const char *fmt_axis(double ns, char *b)
+{
+	static const struct { double div; const char *unit; int whole; } u[] = {
+		{ 3600e9, "h", 1 }, { 60e9, "m", 1 }, { 1e9, "s", 0 }, { 1e6, "ms", 0 },
+		{ 1e3, "us", 0 }, { 1, "ns", 0 },
+	};
+	size_t n = sizeof(u) / sizeof(u[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		double x = ns / u[i].div;
+
+		if (i + 1 < n && (x < 1 || (u[i].whole && x != floor(x))))
+			continue;
+		snprintf(b, FMT_SZ - 1, "%g%s", x, u[i].unit);
+		return b;
+	}
+	return b;
+}
+
 /* A percentile's name: 50 -> "p50", 99.9 -> "p99.9". */
 static const char *fmt_pct(double p, char *b)
 {
@@ -260,7 +282,9 @@ static void slo_parse(struct slo *s, const char *text)
 		if (*op != '>')
 			rtai_usage_error("--slo: '%s': a rate rule reads rate>N", s->text);
 		s->metric = M_RATE;
-		s->limit_rate = rtai_opt_double("--slo", lim, 0, 1e12);
+		if (rtai_parse_double(lim, &s->limit_rate, &why) < 0 || s->limit_rate < 0)
+			rtai_usage_error("--slo: '%s': rate '%s': %s (expected records per second)",
+					 s->text, lim, s->limit_rate < 0 ? "negative" : why);
 		return;
 	}
 	if (*op != '<')
@@ -726,9 +750,9 @@ static void summary_row(FILE *fp, const char *label, const struct hist *h)
 {
 	char v[FMT_SZ];
 
-	fprintf(fp, "%-10s", label);
+	fprintf(fp, "%-12s", label);
 	if (h->total == 0) {
-		fputs("  (no values)\n", fp);
+		fputs(" (no values)\n", fp);
 		return;
 	}
 	for (size_t i = 0; i < NSUM; i++)
@@ -787,8 +811,8 @@ static void bar_chart(FILE *fp, const struct hist *h)
 		n = (int)((double)c / (double)top * WIDTH + 0.5);
 		if (c > 0 && n == 0)
 			n = 1;
-		fprintf(fp, "  %7s .. %-7s |", fmt_ns(edge[i], lo),
-			fmt_ns(edge[i + step < NB ? i + step : NB], hi));
+		fprintf(fp, "  %6s .. %-6s |", fmt_axis((double)edge[i], lo),
+			fmt_axis((double)edge[i + step < NB ? i + step : NB], hi));
 		for (int k = 0; k < WIDTH; k++)
 			fputc(k < n ? '#' : ' ', fp);
 		fprintf(fp, "| %10llu %5.1f%%\n", (unsigned long long)c, 100.0 * c / h->total);
@@ -802,7 +826,7 @@ static void summary(FILE *fp, double secs)
 	fprintf(fp, "%s: %llu records in %.3fs: %.1f records/s, %.3f MB/s\n", rtai_progname,
 		(unsigned long long)tot.records, secs, secs > 0 ? tot.records / secs : 0,
 		secs > 0 ? tot.bytes / secs / 1e6 : 0);
-	fprintf(fp, "%-10s", "");
+	fprintf(fp, "%-12s", "");
 	for (size_t i = 0; i < NSUM; i++)
 		fprintf(fp, " %8s", fmt_pct(sum_pct[i], pn));
 	fprintf(fp, " %8s %8s\n", "max", "mean");
@@ -814,30 +838,39 @@ static void summary(FILE *fp, double secs)
 		fprintf(fp, "(%llu values were negative or out of range: clocks disagree?)\n",
 			(unsigned long long)(tot.lat.clamped + tot.fresh.clamped));
 	if (markers > 0) {
-		fprintf(fp, "per hop, from %llu markers:     p50      p99      max\n",
-			(unsigned long long)markers);
+		char head[64];
+
+		snprintf(head, sizeof(head), "hop (%llu markers)", (unsigned long long)markers);
+		fprintf(fp, "%-30s %8s %8s %8s\n", head, "p50", "p99", "max");
 		for (int i = 0; i < nstages; i++)
-			fprintf(fp, "  %2d %-24s %8s %8s %8s\n", stages[i].hop, stages[i].name,
+			fprintf(fp, "%3d %-26s %8s %8s %8s\n", stages[i].hop, stages[i].name,
 				fmt_ns(hist_percentile(&stages[i].h, 50), v),
 				fmt_ns(hist_percentile(&stages[i].h, 99), w), fmt_ns(stages[i].h.max, x));
-		fprintf(fp, "     %-24s %8s %8s %8s\n", "end to end", fmt_ns(hist_percentile(&e2e, 50), v),
+		fprintf(fp, "    %-26s %8s %8s %8s\n", "end to end", fmt_ns(hist_percentile(&e2e, 50), v),
 			fmt_ns(hist_percentile(&e2e, 99), w), fmt_ns(e2e.max, x));
 	}
 	if (bad_markers > 0)
 		fprintf(fp, "(%llu malformed markers were ignored)\n", (unsigned long long)bad_markers);
+	if (stage_overflow > 0)
+		fprintf(fp, "(%llu stamps beyond %d stages were ignored)\n",
+			(unsigned long long)stage_overflow, MAX_STAGES);
 	for (int i = 0; i < opt.nslo; i++) {
 		const struct slo *s = &opt.slo[i];
 
-		fprintf(fp, "slo %-24s %-8s", s->text,
-			s->state < 0 ? "no data" : s->state ? "held" : "BREACHED");
-		if (s->state >= 0 && s->metric == M_RATE)
-			fprintf(fp, " (%.1f records/s", s->value);
-		else if (s->state >= 0)
-			fprintf(fp, " (%s", fmt_ns((int64_t)s->value, v));
-		if (s->state >= 0 && s->intervals > 0)
-			fprintf(fp, "; breached in %llu of %llu intervals", (unsigned long long)s->breaches,
+		fprintf(fp, "slo %-26s", s->text);
+		if (s->state < 0) {
+			fputs(" no data\n", fp);
+			continue;
+		}
+		fprintf(fp, " %-8s", s->state ? "held" : "BREACHED");
+		if (s->metric == M_RATE)
+			fprintf(fp, " %.1f records/s", s->value);
+		else
+			fprintf(fp, " %s", fmt_ns((int64_t)s->value, v));
+		if (s->intervals > 0)
+			fprintf(fp, ", breached in %llu of %llu intervals", (unsigned long long)s->breaches,
 				(unsigned long long)s->intervals);
-		fputs(s->state >= 0 ? ")\n" : "\n", fp);
+		fputc('\n', fp);
 	}
 	bar_chart(fp, &tot.lat);
 }
@@ -1128,13 +1161,13 @@ static void write_svg(void)
 	if (c.ylog) {
 		for (double y = c.ylo; y <= c.yhi * 1.0001; y *= 10)
 			buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-				   c.x0 - 8, cy(&c, y) + 4, fmt_ns((int64_t)llround(y), v));
+				   c.x0 - 8, cy(&c, y) + 4, fmt_axis(y, v));
 	} else {
 		double step = nice_step(c.yhi, 5);
 
 		for (double y = 0; y <= c.yhi * 1.0001; y += step)
 			buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-				   c.x0 - 8, cy(&c, y) + 4, fmt_ns((int64_t)llround(y), v));
+				   c.x0 - 8, cy(&c, y) + 4, fmt_axis(y, v));
 	}
 	buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">percentile (log scale of 1/(1-p))</text>\n",
 		   c.x0 + c.w / 2, c.y0 + c.h + 44);
@@ -1144,25 +1177,31 @@ static void write_svg(void)
 	buf_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n",
 		   c.x0, c.y0, c.w, c.h);
 
-	/* SLO lines: horizontal at the limit, with the rule's percentile marked. */
+	/* SLO lines: horizontal at the limit, a dotted line at the rule's
+	 * percentile, and a dot at the value measured there. */
 	for (int i = 0; i < opt.nslo; i++) {
 		const struct slo *s = &opt.slo[i];
 		const char *color = s->state == 0 ? slo_color : "#ff7f0e";
+		const struct hist *h = s->metric == M_LATENCY ? &tot.lat : &tot.fresh;
 		double y, x;
 
-		if (s->metric != M_LATENCY && s->metric != M_FRESHNESS)
+		if ((s->metric != M_LATENCY && s->metric != M_FRESHNESS) || h->total == 0)
 			continue;
 		y = cy(&c, (double)s->limit_ns);
 		x = s->pct > 0 ? cx(&c, s->pct / 100.0) : c.x0 + c.w;
 		buf_printf(&b, "<g class=\"slo\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
 			   "stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n",
 			   c.x0, y, c.x0 + c.w, y, color);
-		buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-			   "stroke-dasharray=\"2 3\"/>\n", x, c.y0, x, c.y0 + c.h, color);
-		buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"start\" fill=\"%s\">",
-			   c.x0 + 6, y - 5, color);
+		if (s->pct > 0)
+			buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+				   "stroke-dasharray=\"2 3\"/>\n", x, c.y0, x, c.y0 + c.h, color);
+		buf_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", x,
+			   cy(&c, s->value), color);
+		buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"%s\">",
+			   c.x0 + c.w - 6, y - 6 < c.y0 + 14 ? y + 16 : y - 6, color);
 		xml_text(&b, s->text);
-		buf_printf(&b, " %s</text></g>\n", s->state < 0 ? "(no data)" : s->state ? "held" : "BREACHED");
+		buf_printf(&b, " %s (%s)</text></g>\n", s->state ? "held" : "BREACHED",
+			   fmt_ns((int64_t)s->value, v));
 	}
 	if (tot.lat.total)
 		svg_curve(&b, &c, &tot.lat, lat_color, "latency");
