@@ -332,9 +332,9 @@ PY
 		sleep 0.05
 	done
 	kill -TERM $pid
-	# wait in this shell: under run, a subshell would not see the child.
 	st=0
-	wait $pid || st=$?
+	wait $pid || st=$?	# not "run wait": run's subshell cannot wait for it
+	echo "status $st"
 	[ "$st" -eq 0 ]
 	kill $writer 2>/dev/null || true
 	run rtai-cat -p out.rtai
