@@ -1,6 +1,7 @@
 /* rtime.c - times and durations. */
 #include "rtime.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -281,7 +282,14 @@ int rtai_epoch_f64(double v, enum rtai_tunit u, int64_t *ns, const char **why)
 		*why = "time out of range";
 		return -1;
 	}
-	*ns = (int64_t)llround(r);
+	/* Whole units and the fraction apart: a double of nanoseconds near
+	 * 2026 is only good to 256 ns, while 1795514400.25 s is exact. */
+	{
+		double whole = floor(v);
+		int64_t m = tunit_ns(u);
+
+		*ns = (int64_t)whole * m + (int64_t)llround((v - whole) * (double)m);
+	}
 	return 0;
 }
 
@@ -305,8 +313,14 @@ int rtai_parse_time(const char *s, size_t n, enum rtai_tunit u, int64_t *ns,
 			memcpy(tmp, s, n);
 			tmp[n] = '\0';
 			if (isint) {
-				long long v = strtoll(tmp, &end, 10);
+				long long v;
 
+				errno = 0;
+				v = strtoll(tmp, &end, 10);
+				if (errno == ERANGE) {
+					*why = "time out of range";
+					return -1;
+				}
 				return rtai_epoch_i64(v, u, ns, why);
 			}
 			return rtai_epoch_f64(strtod(tmp, &end), u, ns, why);

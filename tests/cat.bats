@@ -198,3 +198,161 @@ PY
 	assert_success
 	assert_output --regexp '^rtai-cat \(rtai\) [0-9]'
 }
+
+@test "cat: the man page examples run" {
+	run_man_examples rtai-cat.1
+}
+
+# A capture of 11 records with event times 0, 100ms, ..., 1s after 10:00.
+make_timed_capture() {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >timed.rtai
+import rtai_stream as rs
+w = rs.Writer()
+t0 = 1795514400 * 10**9
+for i in range(11):
+    w.write_record({"i": i}, ingest_ns=t0, event_ns=t0 + i * 100 * 10**6)
+PY
+}
+
+# ingest_gaps_ms: gaps between the _ingest_time of consecutive lines, in ms.
+ingest_gaps_ms() {
+	python3 -c '
+import json, sys
+from datetime import datetime
+def ns(s):
+    d, frac = s.rstrip("Z").split(".")
+    return int(datetime.fromisoformat(d + "+00:00").timestamp()) * 10**9 + int(frac.ljust(9, "0"))
+ts = [ns(json.loads(l)["_ingest_time"]) for l in sys.stdin]
+print(" ".join("%.3f" % ((b - a) / 1e6) for a, b in zip(ts, ts[1:])))'
+}
+
+@test "cat: --replay --speed 10 paces a 1 s capture over about 0.1 s" {
+	make_timed_capture
+	start=$(date +%s%N)
+	rtai-cat --replay --speed 10 timed.rtai >out.rtai
+	end=$(date +%s%N)
+	elapsed_ms=$(( (end - start) / 1000000 ))
+	echo "elapsed: $elapsed_ms ms"
+	# Loose bounds: it did wait, and it did not take the recorded second.
+	[ "$elapsed_ms" -ge 90 ]
+	[ "$elapsed_ms" -lt 900 ]
+	# The ingest times are the scheduled times: exactly 10 ms apart.
+	gaps=$(rtai-cat -p --meta out.rtai | ingest_gaps_ms)
+	echo "$gaps"
+	[ "$gaps" = "10.000 10.000 10.000 10.000 10.000 10.000 10.000 10.000 10.000 10.000" ]
+	# Event times are kept.
+	run sh -c "rtai-cat -p --meta out.rtai | head -2 | jq -r ._event_time"
+	assert_output "$(printf '2026-11-24T10:00:00.000Z\n2026-11-24T10:00:00.100Z')"
+}
+
+@test "cat: --replay=ingest paces by recorded ingest times" {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >ing.rtai
+import rtai_stream as rs
+w = rs.Writer()
+for i in range(4):
+    w.write_record({"i": i}, ingest_ns=10**18 + i * 200 * 10**6)
+PY
+	rtai-cat --replay=ingest --speed 4 ing.rtai >out.rtai
+	gaps=$(rtai-cat -p --meta out.rtai | ingest_gaps_ms)
+	echo "$gaps"
+	[ "$gaps" = "50.000 50.000 50.000" ]
+}
+
+@test "cat: --rate spaces records evenly, and stamps the scheduled time" {
+	seq 1 6 | rtai-cat --rate 50 >out.rtai
+	gaps=$(rtai-cat -p --meta out.rtai | ingest_gaps_ms)
+	echo "$gaps"
+	[ "$gaps" = "20.000 20.000 20.000 20.000 20.000" ]
+	run sh -c 'rtai-cat -p out.rtai | tr "\n" " "'
+	assert_output "1 2 3 4 5 6 "
+}
+
+@test "cat: --keep-time keeps recorded ingest times; plain copies re-stamp" {
+	make_timed_capture
+	rtai-cat --keep-time timed.rtai >kept.rtai
+	run sh -c 'rtai-cat -p --meta kept.rtai | head -1 | jq -r ._ingest_time'
+	assert_output 2026-11-24T10:00:00.000Z
+	rtai-cat timed.rtai >fresh.rtai
+	run sh -c 'rtai-cat -p --meta fresh.rtai | head -1 | jq -r ._ingest_time'
+	refute_output 2026-11-24T10:00:00.000Z
+}
+
+@test "cat: --loop repeats a file and moves event time forward each pass" {
+	make_timed_capture
+	run sh -c 'rtai-cat --loop 3 timed.rtai | rtai-cat -p --meta | jq -r ._event_time | sed -n "1p;11p;12p;23p;33p"'
+	echo "$output"
+	assert_output "$(printf '%s\n' 2026-11-24T10:00:00.000Z 2026-11-24T10:00:01.000Z \
+		2026-11-24T10:00:01.000000001Z 2026-11-24T10:00:02.000000002Z 2026-11-24T10:00:03.000000002Z)"
+	run sh -c 'rtai-cat --loop 2 timed.rtai | rtai-cat -p | wc -l'
+	assert_output 22
+}
+
+@test "cat: --progress reports records and bytes on stderr" {
+	run sh -c "rtai-cat --progress $RTAI_SRC/tests/data/clicks.jsonl 2>err >/dev/null; cat err"
+	echo "$output"
+	assert_output --partial "rtai-cat: 20 records"
+	assert_output --partial "100%"
+}
+
+@test "cat: --marker-interval injects latency markers stamped by rtai-cat" {
+	run sh -c "rtai-cat --marker-interval 1ms $RTAI_SRC/tests/data/clicks.jsonl | rtai-cat -p --meta | grep marker"
+	echo "$output"
+	assert_success
+	assert_line --index 0 --partial '"_kind":"marker"'
+	assert_line --index 0 --partial '"_stamps":[{"stage":"rtai-cat","time":"'
+	# Passing through a second rtai-cat adds a second stamp.
+	run sh -c "rtai-cat --marker-interval 1h $RTAI_SRC/tests/data/clicks.jsonl | rtai-cat | rtai-cat -p --meta | grep -c '\"stage\":\"rtai-cat\".*\"stage\":\"rtai-cat\"'"
+	assert_output 1
+}
+
+@test "cat: a lone record leaves at once, while the input stays open" {
+	mkfifo in
+	(echo first; sleep 3; echo second) >in &
+	rtai-cat <in | rtai-cat -p >out &
+	for _ in $(seq 1 40); do
+		[ -s out ] && break
+		sleep 0.05
+	done
+	run cat out
+	echo "$output"
+	assert_output first
+	wait
+	run cat out
+	assert_output "$(printf 'first\nsecond')"
+}
+
+@test "cat: SIGTERM mid-stream flushes what was read and exits cleanly" {
+	mkfifo in
+	(echo a; echo b; sleep 10) >in &
+	writer=$!
+	rtai-cat <in >out.rtai &
+	pid=$!
+	for _ in $(seq 1 40); do
+		[ "$(rtai-cat -p out.rtai 2>/dev/null | wc -l)" -ge 2 ] && break
+		sleep 0.05
+	done
+	kill -TERM $pid
+	st=0
+	wait $pid || st=$?	# not "run wait": run's subshell cannot wait for it
+	echo "status $st"
+	[ "$st" -eq 0 ]
+	kill $writer 2>/dev/null || true
+	run rtai-cat -p out.rtai
+	assert_output "$(printf 'a\nb')"
+}
+
+@test "cat: a closed downstream pipe ends rtai-cat quietly" {
+	run sh -c "yes '{\"a\":1}' | head -100000 | rtai-cat | head -c 100 >/dev/null; echo done"
+	assert_output done
+	run sh -c "rtai-cat --loop 0 $RTAI_SRC/tests/data/clicks.jsonl | rtai-cat -p | head -1"
+	echo "$output"
+	assert_success
+	refute_output --partial "rtai-cat:"
+}
+
+@test "cat: a full disk is an error, not success" {
+	run rtai-cat -o /dev/full "$RTAI_SRC/tests/data/clicks.jsonl"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-cat: /dev/full: write: No space left on device"
+}

@@ -30,3 +30,7 @@ load common
 		done
 	done
 }
+
+@test "man: the examples of rtai(7) run" {
+	run_man_examples rtai.7
+}

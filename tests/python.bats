@@ -20,9 +20,10 @@ for f in r:
         w.write(f)
 w.close()
 PY
-	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | python3 score.py | rtai-cat -p | head -2"
-	echo "$output"
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | python3 score.py | rtai-cat -p >out"
 	assert_success
+	run head -2 out
+	echo "$output"
 	assert_line --index 0 '{"user_id":"u1","item_id":"i0","action":"view","amount":0.0,"event_time":"2026-11-24T10:00:00Z","score":0.0}'
 	assert_line --index 1 '{"user_id":"u2","item_id":"i1","action":"click","amount":1.5,"event_time":"2026-11-24T10:00:03Z","score":3.0}'
 }
@@ -56,4 +57,26 @@ PY
 	run python3 -c 'import io, rtai_stream as rs; list(rs.Reader(io.BytesIO(b"hello world\n")))'
 	assert_failure
 	assert_output --partial "not an rtai stream"
+}
+
+@test "python: the ten-line writer in rtai-record(5) makes a valid stream" {
+	man_examples rtai-record.5 | tr -d '\0' >writer.py
+	run bash -o pipefail -c "printf '{\"a\":1}\n{\"b\":2}\n' | python3 writer.py | rtai-cat -p"
+	echo "$output"
+	assert_success
+	assert_output "$(printf '{"a":1}\n{"b":2}')"
+}
+
+@test "python: a filter whose reader goes away ends quietly" {
+	cat >copy.py <<'PY'
+import rtai_stream as rs
+w = rs.Writer()
+for f in rs.Reader():
+    w.write(f)
+    w.flush()
+PY
+	run bash -c "rtai-cat --loop 200 $RTAI_SRC/tests/data/clicks.jsonl | python3 copy.py | rtai-cat -p | head -1"
+	echo "$output"
+	assert_success
+	refute_output --partial Traceback
 }

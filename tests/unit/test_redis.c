@@ -1,0 +1,190 @@
+/* test_redis.c - unit tests of the Redis helpers of librtai: connection
+ * URLs and key templates. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "rec.h"
+#include "redisurl.h"
+#include "tap.h"
+#include "tmpl.h"
+
+static void test_urls(void)
+{
+	struct rurl u;
+	char err[256], argv1[64];
+	int rc;
+
+	unsetenv("RTAI_REDIS_PASSWORD");
+	rc = rurl_parse(&u, NULL, err, sizeof(err));
+	ok(rc == 0, "the default URL parses");
+	is_str(u.host, "127.0.0.1", "default host");
+	is_int(u.port, 6379, "default port");
+	is_int(u.db, 0, "default db");
+	ok(u.password == NULL && u.user == NULL && u.path == NULL, "no password, user or path");
+	is_str(u.shown, "redis://127.0.0.1:6379", "shown");
+	rurl_free(&u);
+
+	rc = rurl_parse(&u, "redis://:s3cr@t@db.example:6380/2", err, sizeof(err));
+	ok(rc == 0,
+	   "password with '@', port and db");
+	is_str(u.host, "db.example", "host");
+	is_int(u.port, 6380, "port");
+	is_int(u.db, 2, "db");
+	is_str(u.password, "s3cr@t", "password");
+	ok(u.user == NULL, "no user");
+	is_str(u.shown, "redis://:***@db.example:6380/2", "shown masks the password");
+	rurl_free(&u);
+
+	rc = rurl_parse(&u, "redis://alice:p%40ss@[::1]", err, sizeof(err));
+	ok(rc == 0, "user, IPv6");
+	is_str(u.user, "alice", "user");
+	is_str(u.password, "p@ss", "percent-decoded password");
+	is_str(u.host, "::1", "IPv6 host");
+	is_str(u.shown, "redis://alice:***@[::1]:6379", "shown");
+	rurl_free(&u);
+
+	rc = rurl_parse(&u, "redis://pw@h", err, sizeof(err));
+	ok(rc == 0, "user info without ':'");
+	is_str(u.password, "pw", "is the password, as redis-cli reads it");
+	rurl_free(&u);
+
+	rc = rurl_parse(&u, "redis://", err, sizeof(err));
+	ok(rc == 0, "empty authority");
+	is_str(u.host, "127.0.0.1", "means the local host");
+	rurl_free(&u);
+
+	rc = rurl_parse(&u, "unix:///run/redis.sock?db=3", err, sizeof(err));
+	ok(rc == 0, "unix socket");
+	is_str(u.path, "/run/redis.sock", "path");
+	is_int(u.db, 3, "db");
+	ok(u.host == NULL, "no host");
+	is_str(u.shown, "unix:///run/redis.sock?db=3", "shown");
+	rurl_free(&u);
+
+	rc = rurl_parse(&u, "unix://:pw@/tmp/r@dis.sock", err, sizeof(err));
+	ok(rc == 0, "unix with password");
+	is_str(u.path, "/tmp/r@dis.sock", "path may hold '@'");
+	is_str(u.password, "pw", "password");
+	rurl_free(&u);
+
+	setenv("RTAI_REDIS_PASSWORD", "fromenv", 1);
+	rc = rurl_parse(&u, "redis://h", err, sizeof(err));
+	ok(rc == 0, "RTAI_REDIS_PASSWORD");
+	is_str(u.password, "fromenv", "is used without one in the URL");
+	is_str(u.shown, "redis://:***@h:6379", "and masked");
+	rurl_free(&u);
+	rc = rurl_parse(&u, "redis://:url@h", err, sizeof(err));
+	ok(rc == 0, "a URL password");
+	is_str(u.password, "url", "wins over the environment");
+	rurl_free(&u);
+	unsetenv("RTAI_REDIS_PASSWORD");
+
+	static const struct { const char *url, *why; } bad[] = {
+		{ "http://x", "'http://x': expected redis://" },
+		{ "rediss://h", "TLS (rediss://) is not supported" },
+		{ "redis://h:0", "port must be a number from 1 to 65535" },
+		{ "redis://h:99999", "port must be" },
+		{ "redis://h:x", "port must be" },
+		{ "redis://h/x", "database after '/' must be a number" },
+		{ "redis://[::1", "unclosed '['" },
+		{ "unix://", "absolute socket path" },
+		{ "unix:///s?x=1", "?db=N" },
+		{ "redis://:hunter2@h:bad", "'redis://:*******@h:bad': the port" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rc = rurl_parse(&u, bad[i].url, err, sizeof(err));
+
+		ok(rc < 0 && strstr(err, bad[i].why) != NULL && strstr(err, "hunter2") == NULL,
+		   "'%s' is rejected: %s", bad[i].url, err);
+	}
+
+	strcpy(argv1, "redis://:hunter2@h:1/0");
+	rurl_hide(argv1);
+	is_str(argv1, "redis://:*******@h:1/0", "rurl_hide blanks the password in place");
+	strcpy(argv1, "redis://user:pw@h");
+	rurl_hide(argv1);
+	is_str(argv1, "redis://user:**@h", "and keeps the user");
+	strcpy(argv1, "redis://h:1");
+	rurl_hide(argv1);
+	is_str(argv1, "redis://h:1", "a URL without password is unchanged");
+}
+
+static void test_templates(void)
+{
+	struct tmpl t;
+	struct rtai_rec r = { 0 };
+	struct buf out = { 0 };
+	char err[256];
+	int rc;
+
+	static const char *json = "{\"user_id\":\"u1\",\"n\":42,\"x\":1.5,\"t\":null,\"ok\":true}";
+
+	rc = rec_from_json(&r, json, strlen(json));
+	ok(rc == 0, "a record");
+	rec_set(&r, "ts", 2, val_time(1795514400000000000));
+
+	rc = tmpl_compile(&t, "features:user:{user_id}:n={n}", err, sizeof(err));
+	ok(rc == 0, "compile");
+	is_int(t.nfields, 2, "two placeholders");
+	rc = tmpl_render(&t, &r, &out, err, sizeof(err));
+	ok(rc == 0, "render");
+	buf_putc(&out, 0);
+	is_str((char *)out.p, "features:user:u1:n=42", "rendered");
+	tmpl_free(&t);
+
+	buf_reset(&out);
+	rc = tmpl_compile(&t, "{{{x}}}:{ts}:{ok}", err, sizeof(err));
+	ok(rc == 0, "braces and a time");
+	rc = tmpl_render(&t, &r, &out, err, sizeof(err));
+	ok(rc == 0, "render");
+	buf_putc(&out, 0);
+	is_str((char *)out.p, "{1.5}:2026-11-24T10:00:00.000Z:true", "escaped braces, ISO time");
+	tmpl_free(&t);
+
+	buf_reset(&out);
+	rc = tmpl_compile(&t, "plain", err, sizeof(err));
+	ok(rc == 0 && t.nfields == 0, "no placeholder");
+	tmpl_render(&t, &r, &out, err, sizeof(err));
+	buf_putc(&out, 0);
+	is_str((char *)out.p, "plain", "constant key");
+	tmpl_free(&t);
+
+	rc = tmpl_compile(&t, "k:{missing}", err, sizeof(err));
+	ok(rc == 0, "compile");
+	rc = tmpl_render(&t, &r, &out, err, sizeof(err));
+	ok(rc < 0, "a missing field fails");
+	is_str(err, "no field \"missing\"", "naming it");
+	tmpl_free(&t);
+	rc = tmpl_compile(&t, "k:{t}", err, sizeof(err));
+	ok(rc == 0, "compile");
+	rc = tmpl_render(&t, &r, &out, err, sizeof(err));
+	ok(rc < 0, "a null field fails");
+	is_str(err, "field \"t\" is null", "naming it");
+	tmpl_free(&t);
+
+	static const struct { const char *t, *why; } bad[] = {
+		{ "k:{user", "column 3: '{' without a closing '}'" },
+		{ "k:{a{b}", "column 3: '{' without" },
+		{ "k:{}", "column 3: empty placeholder" },
+		{ "k}", "column 2: '}' without an opening '{'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rc = tmpl_compile(&t, bad[i].t, err, sizeof(err));
+		ok(rc < 0 && strstr(err, bad[i].why) != NULL, "'%s' is rejected: %s", bad[i].t, err);
+	}
+	tmpl_free(NULL);
+	rec_free(&r);
+	buf_free(&out);
+}
+
+int main(void)
+{
+	rtai_init("test_redis", NULL);
+	test_urls();
+	test_templates();
+	return tap_done();
+}
