@@ -79,11 +79,13 @@ void buf_puts(struct buf *b, const char *s)
 
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
+	/* Reserve before reading cap: argument order is unspecified. */
+	char *dst = (char *)buf_reserve(b, 64);
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf((char *)buf_reserve(b, 64), b->cap - b->len, fmt, ap);
+	n = vsnprintf(dst, b->cap - b->len, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;

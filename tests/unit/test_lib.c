@@ -172,6 +172,19 @@ static void test_frames(void)
 	unlink(path);
 }
 
+static void test_bufs(void)
+{
+	struct buf b = { 0 };
+
+	buf_printf(&b, "redis://%s:%d", "h", 1);
+	buf_putc(&b, '\0');
+	is_str((char *)b.p, "redis://h:1", "buf_printf into an empty buffer");
+	buf_reset(&b);
+	buf_printf(&b, "%0100d", 7);
+	is_int(b.len, 100, "buf_printf grows the buffer for long text");
+	buf_free(&b);
+}
+
 int main(void)
 {
 	rtai_init("test_lib", NULL);
@@ -179,5 +192,6 @@ int main(void)
 	test_times();
 	test_records();
 	test_frames();
+	test_bufs();
 	return tap_done();
 }
