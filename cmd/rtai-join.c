@@ -333,7 +333,12 @@ static int apply(struct tab *t, const struct origin *o)
 	case DBZ_DELETE:
 		if (row_key(o, &ev.row, &rc) < 0)
 			return rc;
-		if (opt.asof) {
+		/* A row marked deleted says when in its own field; a Debezium
+		 * delete's `before` holds the old version's time, not this. */
+		if (opt.asof && ev.plain && rec_getz(&ev.row, opt.asof) != NULL) {
+			if (valid_from(o, &ev.row, &at, &rc) < 0)
+				return rc;
+		} else if (opt.asof) {
 			at = ev.ts_ns != RTAI_TIME_UNSET ? ev.ts_ns : o->frame_t;
 			if (at == RTAI_TIME_UNSET) {
 				if (ev.op == 0) {	/* a tombstone after its delete */
@@ -637,7 +642,7 @@ static void join_table(const struct rtai_frame *f)
 	}
 	if (opt.asof) {
 		if (f->event_ns == RTAI_TIME_UNSET) {
-			bad_record(in.nrec, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse --time)");
+			bad_record(in.nrec, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse -t FIELD)");
 			return;
 		}
 		at = f->event_ns;

@@ -16,6 +16,7 @@ static void ev_reset(struct dbz_event *ev)
 	ev->kind = DBZ_TOMBSTONE;
 	ev->op = 0;
 	ev->has_before = 0;
+	ev->plain = 0;
 	ev->ts_ns = RTAI_TIME_UNSET;
 	ev->err[0] = '\0';
 }
@@ -257,6 +258,7 @@ int dbz_from_rec(struct dbz_event *ev, struct rtai_rec *r)
 		*r = tmp;
 		ev->kind = DBZ_ROW;
 	}
+	ev->plain = 1;
 	f = rec_get(&ev->row, "_op", 3);
 	if (f == NULL)
 		return 0;

@@ -40,6 +40,8 @@ struct dbz_event {
 	struct rtai_rec before;	/* op u: the before image, when the event has one */
 	int has_before;
 	int64_t ts_ns;		/* the change time, or RTAI_TIME_UNSET */
+	int plain;		/* a row (with or without "_op"), not an envelope:
+				 * its own fields may say when it changed */
 	char err[200];		/* why dbz_parse() failed */
 };
 
