@@ -273,7 +273,14 @@ int rtai_epoch_f64(double v, enum rtai_tunit u, int64_t *ns, const char **why)
 		*why = "time out of range";
 		return -1;
 	}
-	*ns = (int64_t)llround(r);
+	/* Whole units and the fraction apart: a double of nanoseconds near
+	 * 2026 is only good to 256 ns, while 1795514400.25 s is exact. */
+	{
+		double whole = floor(v);
+		int64_t m = tunit_ns(u);
+
+		*ns = (int64_t)whole * m + (int64_t)llround((v - whole) * (double)m);
+	}
 	return 0;
 }
 

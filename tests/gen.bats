@@ -171,6 +171,26 @@ PY
 	[ "$output" -gt 350 ] && [ "$output" -lt 650 ]
 }
 
+@test "gen: every bad line fails rtai-parse, every other one parses" {
+	rtai-gen clicks -n 5000 --bad 0.02 >b.jsonl
+	rtai-gen clicks -n 5000 >g.jsonl
+	nbad=$(diff g.jsonl b.jsonl | grep -c "^>")
+	run sh -c 'rtai-cat b.jsonl | rtai-parse -t event_time -f user_id:string -f amount:float \
+		--on-error dlq --dlq dlq.rtai | rtai-cat -p | wc -l'
+	echo "$nbad bad; $output"
+	assert_success
+	assert_output --partial "$nbad dead-lettered"
+	assert_line "$((5000 - nbad))"
+	run sh -c 'rtai-cat -p dlq.rtai | jq -r .payload >dead.jsonl; diff g.jsonl b.jsonl | sed -n "s/^> //p" | cmp - dead.jsonl'
+	assert_success
+	# the default policy stops at the first one
+	first=$(diff g.jsonl b.jsonl | sed -n '1s/^\([0-9]*\).*/\1/p')
+	run sh -c 'rtai-cat b.jsonl | rtai-parse -t event_time -f amount:float >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "stdin: record $first"
+}
+
 @test "gen: --start sets the synthetic clock; --step its tick" {
 	run sh -c 'rtai-gen clicks -n 3 --start 2030-01-01T00:00:59.999Z | jq -r .event_time'
 	echo "$output"

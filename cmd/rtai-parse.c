@@ -1,0 +1,757 @@
+/* rtai-parse - schema on write: JSON payloads in, typed records out.
+ *
+ * Each data frame's payload (a raw line from rtai-cat, JSON text, or a
+ * binary record) is parsed once, checked against the schema given with -f or
+ * --schema, and written as a binary record (or compact JSON with --json).
+ * -t takes each frame's event time from a field. Records that do not fit
+ * stop the tool, are skipped, or go to a dead-letter stream (--on-error).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "frame.h"
+#include "rec.h"
+#include "rtime.h"
+
+/* ---- options ---------------------------------------------------------- */
+
+enum ftype { FT_STRING, FT_INT, FT_FLOAT, FT_BOOL, FT_TIME, FT_JSON };
+static const char *const ftype_names[] = { "string", "int", "float", "bool", "time", "json" };
+
+struct sfield {
+	char *name;			/* the field's name, NUL-terminated */
+	size_t nlen;
+	enum ftype type;
+	int optional;			/* may be missing or null */
+	int kept;			/* written out (no --keep, or named there) */
+};
+
+enum on_error { ON_FAIL, ON_SKIP, ON_DLQ };
+
+static struct {
+	struct sfield *schema;		/* -f and --schema, in order */
+	size_t nschema;
+	const char *time_field;		/* -t: event time from this field */
+	size_t time_nlen;
+	enum rtai_tunit tunit;		/* --time-format */
+	int strict;			/* --strict: no undeclared fields */
+	char **keep;			/* --keep: names to write, NULL = all */
+	size_t nkeep;
+	int json;			/* --json: write JSON payloads */
+	enum on_error on_error;		/* --on-error */
+	int on_error_set;		/* --on-error was given */
+	const char *dlq;		/* --dlq FILE */
+	int verbose;			/* -v: summary always, each bad record */
+} opt = {
+	.tunit = RTAI_TU_AUTO,
+	.on_error = ON_FAIL,
+};
+
+enum {
+	OPT_SCHEMA = 256, OPT_TIME_FORMAT, OPT_STRICT, OPT_KEEP, OPT_JSON,
+	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+	{ "field", required_argument, NULL, 'f' },		/* NAME:TYPE[?] */
+	{ "schema", required_argument, NULL, OPT_SCHEMA },	/* schema file (JSON) */
+	{ "time-field", required_argument, NULL, 't' },	/* event time field */
+	{ "time-format", required_argument, NULL, OPT_TIME_FORMAT }, /* epoch unit */
+	{ "strict", no_argument, NULL, OPT_STRICT },		/* reject undeclared fields */
+	{ "keep", required_argument, NULL, OPT_KEEP },		/* project to these fields */
+	{ "json", no_argument, NULL, OPT_JSON },		/* JSON payloads out */
+	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
+	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
+	{ "max-fields", required_argument, NULL, OPT_MAX_FIELDS }, /* fields per record */
+	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "verbose", no_argument, NULL, 'v' },			/* summary, bad records */
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(int status)
+{
+	FILE *fp = status == 0 ? stdout : stderr;
+
+	fputs("Usage: rtai-parse [OPTION]... [FILE]...\n"
+	      "Parse JSON payloads of an rtai stream once into typed records, checked\n"
+	      "against a schema, with event times taken from a field.\n"
+	      "With no FILE, or when FILE is -, read standard input (an rtai stream: pipe\n"
+	      "text through rtai-cat first).\n"
+	      "\n"
+	      "Schema:\n"
+	      "  -f, --field NAME:TYPE    declare a field; TYPE is string, int, float, bool,\n"
+	      "                           time or json; a trailing ? makes it optional\n"
+	      "                           (amount:float?); repeatable\n"
+	      "      --schema FILE        read declarations from a JSON file:\n"
+	      "                           {\"fields\":[{\"name\":\"amount\",\"type\":\"float\",\n"
+	      "                           \"optional\":true}, ...]}\n"
+	      "      --strict             reject records with undeclared fields\n"
+	      "      --keep A,B,...       write only these fields\n"
+	      "\n"
+	      "Event time:\n"
+	      "  -t, --time-field NAME    take each record's event time from field NAME\n"
+	      "                           (ISO 8601 text or an epoch number); the field\n"
+	      "                           becomes a time value\n"
+	      "      --time-format UNIT   unit of epoch numbers: s, ms, us, ns, or auto\n"
+	      "                           (the default: decided by magnitude)\n"
+	      "\n"
+	      "Bad records:\n"
+	      "      --on-error POLICY    fail (the default: stop with exit status 1),\n"
+	      "                           skip (count and go on), or dlq (see --dlq)\n"
+	      "      --dlq FILE           write bad records to FILE, an rtai stream of JSON\n"
+	      "                           objects {record, offset, input, reason, payload}\n"
+	      "                           (a .zst name compresses); implies --on-error dlq\n"
+	      "\n"
+	      "Other:\n"
+	      "      --json               write JSON payloads instead of binary records\n"
+	      "      --max-fields N       most fields in a record (default 4096)\n"
+	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
+	      "  -v, --verbose            report each bad record, and always print the summary\n"
+	      "  -h, --help               show this help and exit\n"
+	      "      --version            show the version and exit\n"
+	      "\n"
+	      "Examples:\n"
+	      "  rtai-cat clicks.jsonl | rtai-parse -t event_time | rtai-cat -p\n"
+	      "  rtai-cat clicks.jsonl | rtai-parse -f user_id:string -f amount:float? \\\n"
+	      "      -t event_time --on-error dlq --dlq bad.rtai >clicks.rtai\n"
+	      "\n"
+	      "See rtai-parse(1), rtai-record(5) and rtai(7).\n", fp);
+	exit(status);
+}
+
+/* ---- the schema ------------------------------------------------------- */
+
+static struct sfield *schema_find(const char *name, size_t nlen)
+{
+	for (size_t i = 0; i < opt.nschema; i++)
+		if (opt.schema[i].nlen == nlen && memcmp(opt.schema[i].name, name, nlen) == 0)
+			return &opt.schema[i];
+	return NULL;
+}
+
+static int ftype_parse(const char *s, size_t n, enum ftype *out)
+{
+	for (size_t i = 0; i < sizeof(ftype_names) / sizeof(ftype_names[0]); i++)
+		if (strlen(ftype_names[i]) == n && memcmp(ftype_names[i], s, n) == 0) {
+			*out = (enum ftype)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* Declares a field; where names the option or file for messages. */
+static void schema_add(const char *where, const char *name, size_t nlen,
+		       enum ftype type, int optional)
+{
+	struct sfield *s;
+
+	if (nlen == 0)
+		rtai_usage_error("%s: empty field name", where);
+	if (nlen > 255)
+		rtai_usage_error("%s: field name longer than 255 bytes", where);
+	if (schema_find(name, nlen) != NULL)
+		rtai_usage_error("%s: field \"%.*s\" is declared twice", where, (int)nlen, name);
+	opt.schema = xrealloc(opt.schema, (opt.nschema + 1) * sizeof(*opt.schema));
+	s = &opt.schema[opt.nschema++];
+	*s = (struct sfield){ .name = xstrndup(name, nlen), .nlen = nlen, .type = type,
+			      .optional = optional, .kept = 1 };
+}
+
+/* -f NAME:TYPE[?]; the name may itself hold colons (the last one counts). */
+static void schema_opt(const char *arg)
+{
+	const char *colon = strrchr(arg, ':');
+	size_t tlen;
+	enum ftype type;
+	int optional = 0;
+
+	if (colon == NULL)
+		rtai_usage_error("-f: '%s': expected NAME:TYPE, e.g. amount:float", arg);
+	tlen = strlen(colon + 1);
+	if (tlen > 0 && colon[tlen] == '?') {
+		optional = 1;
+		tlen--;
+	}
+	if (ftype_parse(colon + 1, tlen, &type) < 0)
+		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time or json)",
+				 arg, (int)tlen, colon + 1);
+	schema_add("-f", arg, (size_t)(colon - arg), type, optional);
+}
+
+/* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...]}. */
+static void schema_file(const char *path)
+{
+	json_error_t e;
+	json_t *root, *fields, *fd, *v;
+	const char *key;
+	char where[300];
+	size_t i;
+
+	snprintf(where, sizeof(where), "--schema: %s", path);
+
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+	if (root == NULL)
+		rtai_usage_error("--schema: %s: line %d column %d: %s", path, e.line, e.column, e.text);
+	if (!json_is_object(root))
+		rtai_usage_error("--schema: %s: expected a JSON object {\"fields\": [...]}", path);
+	json_object_foreach(root, key, v)
+		if (strcmp(key, "fields") != 0)
+			rtai_usage_error("--schema: %s: unknown key \"%s\" (expected \"fields\")", path, key);
+	fields = json_object_get(root, "fields");
+	if (!json_is_array(fields))
+		rtai_usage_error("--schema: %s: \"fields\" must be an array", path);
+	json_array_foreach(fields, i, fd) {
+		json_t *name = json_object_get(fd, "name"), *type = json_object_get(fd, "type");
+		json_t *optional = json_object_get(fd, "optional");
+		enum ftype t;
+
+		if (!json_is_object(fd))
+			rtai_usage_error("--schema: %s: field %zu: expected an object", path, i + 1);
+		json_object_foreach(fd, key, v)
+			if (strcmp(key, "name") != 0 && strcmp(key, "type") != 0 &&
+			    strcmp(key, "optional") != 0)
+				rtai_usage_error("--schema: %s: field %zu: unknown key \"%s\" (expected name, type, optional)",
+						 path, i + 1, key);
+		if (!json_is_string(name))
+			rtai_usage_error("--schema: %s: field %zu: \"name\" must be a string", path, i + 1);
+		if (!json_is_string(type) ||
+		    ftype_parse(json_string_value(type), json_string_length(type), &t) < 0)
+			rtai_usage_error("--schema: %s: field %zu: \"type\" must be one of string, int, float, bool, time, json",
+					 path, i + 1);
+		if (optional != NULL && !json_is_boolean(optional))
+			rtai_usage_error("--schema: %s: field %zu: \"optional\" must be true or false",
+					 path, i + 1);
+		schema_add(where, json_string_value(name), json_string_length(name), t,
+			   json_is_true(optional));
+	}
+	json_decref(root);
+}
+
+/* --keep A,B,C */
+static void keep_opt(const char *arg)
+{
+	const char *p = arg;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (n == 0)
+			rtai_usage_error("--keep: '%s': empty field name", arg);
+		opt.keep = xrealloc(opt.keep, (opt.nkeep + 1) * sizeof(*opt.keep));
+		opt.keep[opt.nkeep++] = xstrndup(p, n);
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+}
+
+static int kept(const char *name, size_t nlen)
+{
+	if (opt.keep == NULL)
+		return 1;
+	for (size_t i = 0; i < opt.nkeep; i++)
+		if (strlen(opt.keep[i]) == nlen && memcmp(opt.keep[i], name, nlen) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+static struct rtai_wr out;		/* stdout */
+static struct rtai_wr dlq;		/* --dlq */
+static struct rtai_rec in;		/* the payload as parsed */
+static struct rtai_rec rec;		/* the record written */
+static struct buf enc;			/* its encoding */
+static struct buf dbuf;			/* a dead letter */
+static struct buf seen;			/* per input field: used by the schema */
+static struct buf dups;			/* hash slots for the duplicate check */
+static char reason[512];		/* why the current record is bad */
+static char first_bad[768];		/* the first bad record, for the summary */
+
+static struct {
+	uint64_t parsed, skipped, dead, blank;
+} count;
+
+/* Sets the reason a record is bad; returns -1. */
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* ---- one record ---------------------------------------------------------- */
+
+/* Field names of a binary record are not checked by the decoder: a name
+ * twice is as bad as a duplicate JSON key. Hashes when the record is big. */
+static int check_dups(const struct rtai_rec *r)
+{
+	uint32_t *slot, mask, size = 64;
+
+	if (r->n <= 16) {
+		for (uint32_t i = 1; i < r->n; i++)
+			for (uint32_t j = 0; j < i; j++)
+				if (r->f[i].nlen == r->f[j].nlen &&
+				    memcmp(r->f[i].name, r->f[j].name, r->f[i].nlen) == 0)
+					goto dup;
+		return 0;
+	}
+	while (size < r->n * 2)
+		size *= 2;
+	mask = size - 1;
+	buf_reset(&dups);
+	slot = (uint32_t *)buf_reserve(&dups, size * sizeof(*slot));
+	memset(slot, 0xff, size * sizeof(*slot));
+	for (uint32_t i = 0; i < r->n; i++) {
+		uint32_t h = (uint32_t)rtai_hash(r->f[i].name, r->f[i].nlen, 0) & mask;
+
+		for (; slot[h] != UINT32_MAX; h = (h + 1) & mask) {
+			const struct rtai_field *o = &r->f[slot[h]];
+
+			if (o->nlen == r->f[i].nlen && memcmp(o->name, r->f[i].name, o->nlen) == 0)
+				goto dup;
+		}
+		slot[h] = i;
+	}
+	return 0;
+dup:
+	return bad("duplicate field name in binary record");
+}
+
+/* The payload as a record, whatever its encoding. */
+static int decode(const struct rtai_frame *f)
+{
+	if (rec_from_frame(&in, f) < 0)
+		return bad("%s", in.err);
+	if (f->enc == RTAI_E_REC && check_dups(&in) < 0)
+		return -1;
+	return 0;
+}
+
+/* The record to check against the schema. Today the payload's record
+ * itself; an envelope format (a change-data-capture event, say) unwraps
+ * here, before any field is looked at. */
+static struct rtai_rec *unwrap(struct rtai_rec *r)
+{
+	return r;
+}
+
+/* Quotes a value for a message, cut short when long. */
+static const char *shown(const struct rtai_val *v)
+{
+	static char s[80];
+	struct buf b = { 0 };
+	size_t n;
+
+	val_to_json(v, &b);
+	n = b.len < sizeof(s) - 1 ? b.len : sizeof(s) - 1;
+	memcpy(s, b.p, n);
+	if (n < b.len && n >= 3)
+		memcpy(s + n - 3, "...", 3);
+	s[n] = '\0';
+	buf_free(&b);
+	return s;
+}
+
+/* A time from a field's value, as the -t rules say. */
+static int to_time(const struct rtai_field *f, struct rtai_val *v)
+{
+	const char *why = NULL;
+	int64_t t;
+	int st;
+
+	switch (f->v.type) {
+	case RT_TIME:
+		*v = f->v;
+		return 0;
+	case RT_STR:
+		st = rtai_parse_time(f->v.s.p, f->v.s.n, opt.tunit, &t, &why);
+		break;
+	case RT_INT:
+		st = rtai_epoch_i64(f->v.i, opt.tunit, &t, &why);
+		break;
+	case RT_FLOAT:
+		st = rtai_epoch_f64(f->v.f, opt.tunit, &t, &why);
+		break;
+	default:
+		return bad("field \"%.*s\": expected time, got %s", f->nlen, f->name,
+			   rt_type_name(f->v.type));
+	}
+	if (st < 0)
+		return bad("field \"%.*s\": %s: %s", f->nlen, f->name, shown(&f->v), why);
+	*v = val_time(t);
+	return 0;
+}
+
+/* Checks a value against a declared type; ints widen to floats, times are
+ * parsed, nothing else is converted. */
+static int typed(const struct sfield *s, const struct rtai_field *f, struct rtai_val *v)
+{
+	int t = f->v.type;
+
+	*v = f->v;
+	if (t == RT_NULL) {
+		if (s->optional)
+			return 0;
+		return bad("field \"%s\": expected %s, got null", s->name, ftype_names[s->type]);
+	}
+	switch (s->type) {
+	case FT_STRING:
+		if (t == RT_STR)
+			return 0;
+		break;
+	case FT_INT:
+		if (t == RT_INT)
+			return 0;
+		break;
+	case FT_FLOAT:
+		if (t == RT_FLOAT)
+			return 0;
+		if (t == RT_INT) {
+			*v = val_float((double)f->v.i);
+			return 0;
+		}
+		break;
+	case FT_BOOL:
+		if (t == RT_TRUE || t == RT_FALSE)
+			return 0;
+		break;
+	case FT_TIME:
+		return to_time(f, v);
+	case FT_JSON:
+		if (t == RT_JSON)
+			return 0;
+		break;
+	}
+	return bad("field \"%s\": expected %s, got %s", s->name, ftype_names[s->type],
+		   rt_type_name(t));
+}
+
+static int is_time_field(const char *name, size_t nlen)
+{
+	return opt.time_field != NULL && nlen == opt.time_nlen &&
+	       memcmp(name, opt.time_field, nlen) == 0;
+}
+
+/* Builds rec from r under the schema: declared fields in their order, then
+ * the others in theirs. Sets *event from the -t field (left alone when the
+ * field is optional and missing). */
+static int shape(const struct rtai_rec *r, int64_t *event)
+{
+	uint8_t *used;
+	int found_time = 0;
+
+	rec.n = 0;
+	buf_reset(&seen);
+	used = buf_reserve(&seen, r->n + 1);
+	memset(used, 0, r->n);
+	for (size_t k = 0; k < opt.nschema; k++) {
+		const struct sfield *s = &opt.schema[k];
+		struct rtai_val v;
+		uint32_t i;
+
+		for (i = 0; i < r->n; i++)
+			if (r->f[i].nlen == s->nlen && memcmp(r->f[i].name, s->name, s->nlen) == 0)
+				break;
+		if (i == r->n) {
+			if (s->optional)
+				continue;
+			return bad("field \"%s\": missing%s", s->name,
+				   is_time_field(s->name, s->nlen) ? " (the -t time field)" : "");
+		}
+		used[i] = 1;
+		if (typed(s, &r->f[i], &v) < 0)
+			return -1;
+		if (is_time_field(s->name, s->nlen) && v.type == RT_TIME) {
+			*event = v.i;
+			found_time = 1;
+		}
+		if (s->kept)
+			rec_add(&rec, r->f[i].name, r->f[i].nlen, v);
+	}
+	for (uint32_t i = 0; i < r->n; i++) {
+		const struct rtai_field *f = &r->f[i];
+		struct rtai_val v = f->v;
+
+		if (used[i])
+			continue;
+		if (is_time_field(f->name, f->nlen)) {
+			if (to_time(f, &v) < 0)
+				return -1;
+			*event = v.i;
+			found_time = 1;
+		} else if (opt.strict) {
+			return bad("field \"%.*s\": not in the schema (--strict)", f->nlen, f->name);
+		}
+		if (kept(f->name, f->nlen))
+			rec_add(&rec, f->name, f->nlen, v);
+	}
+	if (opt.time_field != NULL && !found_time && schema_find(opt.time_field, opt.time_nlen) == NULL)
+		return bad("field \"%s\": missing (the -t time field)", opt.time_field);
+	return 0;
+}
+
+static int blank(const struct rtai_frame *f)
+{
+	if (f->enc != RTAI_E_RAW && f->enc != RTAI_E_JSON)
+		return 0;
+	for (uint32_t i = 0; i < f->len; i++)
+		if (f->payload[i] != ' ' && f->payload[i] != '\t' && f->payload[i] != '\r' &&
+		    f->payload[i] != '\n')
+			return 0;
+	return 1;
+}
+
+/* ---- bad records ----------------------------------------------------------- */
+
+/* The dead letter of a bad record: a JSON object holding where it was,
+ * why it was refused, and its payload as text, so it can be fixed and
+ * replayed (see rtai-parse(1)). */
+static void dead_letter(const struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	buf_reset(&dbuf);
+	buf_printf(&dbuf, "{\"record\":%llu,\"offset\":%llu,\"input\":",
+		   (unsigned long long)rd->nrec, (unsigned long long)f->offset);
+	json_put_str(&dbuf, rd->name, strlen(rd->name));
+	buf_puts(&dbuf, ",\"reason\":");
+	json_put_str(&dbuf, reason, strlen(reason));
+	buf_puts(&dbuf, ",\"payload\":");
+	if (f->enc != RTAI_E_REC) {
+		json_put_str(&dbuf, (const char *)f->payload, f->len);
+	} else if (rec_decode(&in, f->payload, f->len) == 0) {
+		/* A binary record travels as its JSON text. */
+		struct buf t = { 0 };
+
+		rec_to_json(&in, &t);
+		json_put_str(&dbuf, (const char *)t.p, t.len);
+		buf_free(&t);
+	} else {
+		buf_puts(&dbuf, "null,\"payload_hex\":\"");
+		for (uint32_t i = 0; i < f->len; i++) {
+			buf_putc(&dbuf, (uint8_t)hex[f->payload[i] >> 4]);
+			buf_putc(&dbuf, (uint8_t)hex[f->payload[i] & 15]);
+		}
+		buf_putc(&dbuf, '"');
+	}
+	buf_putc(&dbuf, '}');
+	wr_put(&dlq, RTAI_K_DATA, RTAI_E_JSON, f->flags, f->ingest_ns, f->event_ns,
+	       dbuf.p, dbuf.len);
+}
+
+/* Applies --on-error to the record in f. Returns 0 to go on, -1 to stop. */
+static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	char where[sizeof(first_bad)];
+
+	snprintf(where, sizeof(where), "%s: record %llu (byte %llu): %s", rd->name,
+		 (unsigned long long)rd->nrec, (unsigned long long)f->offset, reason);
+	if (opt.on_error == ON_FAIL) {
+		rtai_warn("%s", where);
+		rtai_warn("use --on-error skip or --on-error dlq --dlq FILE to go on");
+		return -1;
+	}
+	if (first_bad[0] == '\0')
+		memcpy(first_bad, where, sizeof(first_bad));
+	if (opt.verbose)
+		rtai_warn("%s", where);
+	if (opt.on_error == ON_SKIP) {
+		count.skipped++;
+	} else {
+		dead_letter(rd, f);
+		count.dead++;
+	}
+	return 0;
+}
+
+/* ---- the main loop ---------------------------------------------------------- */
+
+/* One data frame: parse, unwrap, check, write. Returns 0, or -1 on a bad
+ * record under --on-error fail. */
+static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	struct rtai_rec *r;
+	int64_t event = f->event_ns;
+
+	if (blank(f)) {
+		count.blank++;
+		return 0;
+	}
+	if (decode(f) < 0 || (r = unwrap(&in)) == NULL || shape(r, &event) < 0)
+		return refuse(rd, f);
+	buf_reset(&enc);
+	if (opt.json)
+		rec_to_json(&rec, &enc);
+	else
+		rec_encode(&rec, &enc);
+	wr_put(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC, f->flags,
+	       f->ingest_ns, event, enc.p, enc.len);
+	count.parsed++;
+	return 0;
+}
+
+/* Parses one input. Returns 0, or -1 after a message. */
+static int parse_input(const char *path)
+{
+	struct rtai_rd rd;
+	struct rtai_frame f;
+	int st, ret = 0;
+
+	if (rd_open(&rd, path) < 0) {
+		rtai_warn("%s", rd.err);
+		return -1;
+	}
+	while ((st = rd_frame(&rd, &f)) > 0) {
+		if (f.kind == RTAI_K_DATA) {
+			if (parse_one(&rd, &f) < 0) {
+				ret = -2;
+				break;
+			}
+		} else if (f.kind == RTAI_K_MARKER) {
+			wr_marker(&out, &f, "rtai-parse");
+		} else {
+			wr_frame(&out, &f);
+		}
+	}
+	if (st < 0) {
+		rtai_warn("%s", rd.err);
+		ret = -1;
+	}
+	rd_close(&rd);
+	return ret;
+}
+
+static void summary(void)
+{
+	if (count.skipped + count.dead + count.blank == 0 && !opt.verbose)
+		return;
+	fprintf(stderr, "%s: %llu parsed, %llu skipped, %llu dead-lettered, %llu blank",
+		rtai_progname, (unsigned long long)count.parsed,
+		(unsigned long long)count.skipped, (unsigned long long)count.dead,
+		(unsigned long long)count.blank);
+	if (first_bad[0] != '\0' && !opt.verbose)
+		fprintf(stderr, "; first: %s", first_bad);
+	fputc('\n', stderr);
+}
+
+int main(int argc, char **argv)
+{
+	static char *stdin_only[] = { "-", NULL };
+	const char *max_frame = NULL;
+	char **files;
+	int c, nfiles, status = RTAI_EXIT_OK;
+
+	rtai_init("rtai-parse", argv);
+	while ((c = getopt_long(argc, argv, "f:t:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': schema_opt(optarg); break;
+		case OPT_SCHEMA: schema_file(optarg); break;
+		case 't':
+			if (optarg[0] == '\0')
+				rtai_usage_error("-t: empty field name");
+			opt.time_field = optarg;
+			opt.time_nlen = strlen(optarg);
+			break;
+		case OPT_TIME_FORMAT:
+			if (rtai_parse_tunit(optarg, &opt.tunit) < 0)
+				rtai_usage_error("--time-format: '%s': expected s, ms, us, ns or auto", optarg);
+			break;
+		case OPT_STRICT: opt.strict = 1; break;
+		case OPT_KEEP: keep_opt(optarg); break;
+		case OPT_JSON: opt.json = 1; break;
+		case OPT_ON_ERROR:
+			if (strcmp(optarg, "fail") == 0)
+				opt.on_error = ON_FAIL;
+			else if (strcmp(optarg, "skip") == 0)
+				opt.on_error = ON_SKIP;
+			else if (strcmp(optarg, "dlq") == 0)
+				opt.on_error = ON_DLQ;
+			else
+				rtai_usage_error("--on-error: '%s': expected fail, skip or dlq", optarg);
+			opt.on_error_set = 1;
+			break;
+		case OPT_DLQ: opt.dlq = optarg; break;
+		case OPT_MAX_FIELDS:
+			rtai_max_fields = (uint32_t)rtai_opt_int("--max-fields", optarg, 1, 65535);
+			break;
+		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case 'v': opt.verbose = 1; break;
+		case 'h': usage(RTAI_EXIT_OK); break;
+		case OPT_VERSION: rtai_version(); break;
+		default: rtai_usage_hint();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	rtai_set_max_frame(max_frame);
+	if (opt.dlq != NULL && !opt.on_error_set)
+		opt.on_error = ON_DLQ;
+	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
+		rtai_usage_error("--dlq needs --on-error dlq");
+	if (opt.on_error == ON_DLQ && opt.dlq == NULL)
+		rtai_usage_error("--on-error dlq needs --dlq FILE");
+	if (opt.strict && opt.nschema == 0)
+		rtai_usage_error("--strict needs a schema (-f or --schema)");
+	if (opt.time_field != NULL) {
+		struct sfield *s = schema_find(opt.time_field, opt.time_nlen);
+
+		if (s != NULL && s->type != FT_TIME)
+			rtai_usage_error("-t %s: the field is declared %s; the time field must be of type time",
+					 opt.time_field, ftype_names[s->type]);
+	}
+	for (size_t i = 0; i < opt.nschema; i++)
+		opt.schema[i].kept = kept(opt.schema[i].name, opt.schema[i].nlen);
+	files = argc > 0 ? argv : stdin_only;
+	nfiles = argc > 0 ? argc : 1;
+
+	rtai_catch_stop();
+	wr_open_fd(&out, 1, "stdout", 0);
+	rtai_on_block(wr_flush_cb, &out);
+	if (opt.dlq != NULL) {
+		size_t n = strlen(opt.dlq);
+
+		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
+	}
+	for (int i = 0; i < nfiles && !rtai_stop; i++) {
+		int st = parse_input(files[i]);
+
+		if (st < 0)
+			status = RTAI_EXIT_FAIL;
+		if (st == -2)
+			break;
+	}
+	summary();
+	wr_close(&out);
+	if (opt.dlq != NULL)
+		wr_close(&dlq);
+
+	rec_free(&in);
+	rec_free(&rec);
+	buf_free(&enc);
+	buf_free(&dbuf);
+	buf_free(&seen);
+	buf_free(&dups);
+	for (size_t i = 0; i < opt.nschema; i++)
+		free(opt.schema[i].name);
+	free(opt.schema);
+	for (size_t i = 0; i < opt.nkeep; i++)
+		free(opt.keep[i]);
+	free(opt.keep);
+	return status;
+}
