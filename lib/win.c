@@ -664,7 +664,8 @@ static void fire_until(struct win *w, int64_t limit, int drop_all)
 		}
 	}
 	sort_ctx = w;
-	qsort(w->batch, nfire, sizeof(*w->batch), fire_cmp);
+	if (nfire > 1)
+		qsort(w->batch, nfire, sizeof(*w->batch), fire_cmp);
 	for (uint32_t i = 0; i < nfire; i++) {
 		struct wwin *x = W(w, w->batch[i]);
 
