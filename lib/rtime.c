@@ -1,6 +1,7 @@
 /* rtime.c - times and durations. */
 #include "rtime.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -304,8 +305,14 @@ int rtai_parse_time(const char *s, size_t n, enum rtai_tunit u, int64_t *ns,
 			memcpy(tmp, s, n);
 			tmp[n] = '\0';
 			if (isint) {
-				long long v = strtoll(tmp, &end, 10);
+				long long v;
 
+				errno = 0;
+				v = strtoll(tmp, &end, 10);
+				if (errno == ERANGE) {
+					*why = "time out of range";
+					return -1;
+				}
 				return rtai_epoch_i64(v, u, ns, why);
 			}
 			return rtai_epoch_f64(strtod(tmp, &end), u, ns, why);

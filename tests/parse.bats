@@ -124,6 +124,39 @@ EOF
 	assert_output '{"a":1.0,"b":"x"}'
 }
 
+@test "parse: binary records are re-typed under a schema" {
+	echo '{"n":2,"t":"2026-11-24T10:00:00Z","s":"x"}' | rtai-cat | rtai-parse -t t >rec.rtai
+	run sh -c 'rtai-parse -f n:float -f t:time -f s:string rec.rtai | rtai-cat -p --meta'
+	echo "$output"
+	assert_success
+	assert_output --partial '"_event_time":"2026-11-24T10:00:00.000Z","n":2.0,"t":"2026-11-24T10:00:00.000Z","s":"x"}'
+	run rtai-parse -f t:string rec.rtai
+	assert_failure 1
+	assert_output --partial 'record 1 (byte 8): field "t": expected string, got time'
+}
+
+@test "parse: a payload encoding that is not a record is a bad record" {
+	python3 - <<'PY' >odd.rtai
+import struct, sys
+out = sys.stdout.buffer
+out.write(b"RTAI\x01\x00\x00\x00")
+body = struct.pack("<BBHqq", 1, 9, 0, 5, 0) + b"{}"
+out.write(struct.pack("<I", len(body)) + body)
+PY
+	run rtai-parse odd.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'odd.rtai: record 1 (byte 8): payload encoding 9 is not a record'
+}
+
+@test "parse: strings with escapes, non-ASCII text and nesting are read right" {
+	printf '%s\n' '{"a":"x\"y\u00e9","b":"h\u00e9 €","c":{"d":[1,"\n"]},"e":-0.0,"f":1.5e-7}' | rtai-cat >in.rtai
+	run sh -c 'rtai-parse in.rtai | rtai-cat -p'
+	echo "$output"
+	assert_success
+	assert_output '{"a":"x\"yé","b":"hé €","c":{"d":[1,"\n"]},"e":-0.0,"f":1.5e-07}'
+}
+
 @test "parse: several inputs in turn, and - for stdin" {
 	echo '{"a":1}' | rtai-cat >a.rtai
 	echo '{"a":2}' | rtai-cat >b.rtai
@@ -346,6 +379,8 @@ EOF
 -t t|{"t":[1]}|field "t": expected time, got json
 -t t --time-format s|{"t":9999999999999999}|field "t": 9999999999999999: time out of range
 -t t --time-format s|{"t":1e300}|field "t": 1e+300: time out of range
+-t t|{"t":"99999999999999999999"}|field "t": "99999999999999999999": time out of range
+-t t|{"t":-1e300}|field "t": -1e+300: time out of range
 EOF
 }
 

@@ -9,6 +9,8 @@ A filter in the middle of a pipeline, for a model's inference step:
             rec = f.record()            # dict, from JSON or binary payloads
             rec["score"] = 0.5
             w.write_record(rec, like=f) # keeps ingest and event times
+        elif f.kind == rs.MARKER:
+            w.write_marker(f, "score")  # stamp latency markers (rtai-lat)
         else:
             w.write(f)                  # forward other frames unchanged
     w.close()
@@ -19,6 +21,7 @@ The format is described in rtai-record(5).
 import json
 import struct
 import sys
+import time
 
 MAGIC = b"RTAI"
 VERSION = 1
@@ -197,6 +200,15 @@ class Writer:
         else:
             self.put(DATA, ENC_JSON, json.dumps(rec, separators=(",", ":")).encode(),
                      ingest_ns, event_ns)
+
+    def write_marker(self, frame, stage):
+        """Forwards a latency marker with a stamp of this stage (its name and
+        the time now) appended, at once, as every rtai tool does: rtai-lat(1)
+        then shows the time spent up to this stage in the stage's own row."""
+        name = stage.encode()[:255]
+        payload = frame.payload + bytes([len(name)]) + name + struct.pack("<q", time.time_ns())
+        self.put(frame.kind, frame.enc, payload, frame.ingest_ns, frame.event_ns, frame.flags)
+        self.flush()
 
     def flush(self):
         try:
