@@ -378,11 +378,14 @@ static int decode(const struct rtai_frame *f)
 	}
 }
 
-/* The record to check against the schema. Today the payload's record
- * itself; an envelope format (a change-data-capture event, say) unwraps
- * here, before any field is looked at. */
-static struct rtai_rec *unwrap(struct rtai_rec *r)
+/* The record to check against the schema: today the payload's record
+ * itself. An envelope format (a change-data-capture event, say) unwraps
+ * here, before any field is looked at: it returns the inner record (which
+ * may live in a struct rtai_rec of its own), or NULL after bad() to refuse
+ * the frame. */
+static struct rtai_rec *unwrap(struct rtai_rec *r, const struct rtai_frame *f)
 {
+	(void)f;
 	return r;
 }
 
@@ -628,7 +631,7 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 		count.blank++;
 		return 0;
 	}
-	if (decode(f) < 0 || (r = unwrap(&in)) == NULL || shape(r, &event) < 0)
+	if (decode(f) < 0 || (r = unwrap(&in, f)) == NULL || shape(r, &event) < 0)
 		return refuse(rd, f);
 	buf_reset(&enc);
 	if (opt.json)
