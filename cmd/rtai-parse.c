@@ -150,28 +150,32 @@ static int ftype_parse(const char *s, size_t n, enum ftype *out)
 	return -1;
 }
 
-/* Declares a field; where names the option or file for messages. */
-static void schema_add(const char *where, const char *name, size_t nlen,
-		       enum ftype type, int optional)
+/* Declares a field. Returns NULL, or why it cannot be (a static string). */
+static const char *schema_add(const char *name, size_t nlen, enum ftype type, int optional)
 {
+	static char why[320];
 	struct sfield *s;
 
 	if (nlen == 0)
-		rtai_usage_error("%s: empty field name", where);
+		return "empty field name";
 	if (nlen > 255)
-		rtai_usage_error("%s: field name longer than 255 bytes", where);
-	if (schema_find(name, nlen) != NULL)
-		rtai_usage_error("%s: field \"%.*s\" is declared twice", where, (int)nlen, name);
+		return "field name longer than 255 bytes";
+	if (schema_find(name, nlen) != NULL) {
+		snprintf(why, sizeof(why), "field \"%.*s\" is declared twice",
+			 (int)(nlen > 255 ? 255 : nlen), name);
+		return why;
+	}
 	opt.schema = xrealloc(opt.schema, (opt.nschema + 1) * sizeof(*opt.schema));
 	s = &opt.schema[opt.nschema++];
 	*s = (struct sfield){ .name = xstrndup(name, nlen), .nlen = nlen, .type = type,
 			      .optional = optional, .kept = 1 };
+	return NULL;
 }
 
 /* -f NAME:TYPE[?]; the name may itself hold colons (the last one counts). */
 static void schema_opt(const char *arg)
 {
-	const char *colon = strrchr(arg, ':');
+	const char *colon = strrchr(arg, ':'), *why;
 	size_t tlen;
 	enum ftype type;
 	int optional = 0;
@@ -186,59 +190,78 @@ static void schema_opt(const char *arg)
 	if (ftype_parse(colon + 1, tlen, &type) < 0)
 		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time or json)",
 				 arg, (int)tlen, colon + 1);
-	schema_add("-f", arg, (size_t)(colon - arg), type, optional);
+	if ((why = schema_add(arg, (size_t)(colon - arg), type, optional)) != NULL)
+		rtai_usage_error("-f: %s", why);
 }
 
 /* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...]}. */
 static void schema_file(const char *path)
 {
-	/* Static, so the document stays reachable when a usage error exits
-	 * from the middle of it (leak checkers then stay quiet). */
-	static json_t *root;
 	json_error_t e;
-	json_t *fields, *fd, *v;
-	const char *key;
-	char where[300];
+	json_t *root, *fields, *fd, *v;
+	const char *key, *why;
+	char msg[400];
 	size_t i;
-
-	snprintf(where, sizeof(where), "--schema: %s", path);
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
 	if (root == NULL)
 		rtai_usage_error("--schema: %s: line %d column %d: %s", path, e.line, e.column, e.text);
-	if (!json_is_object(root))
-		rtai_usage_error("--schema: %s: expected a JSON object {\"fields\": [...]}", path);
+	msg[0] = '\0';
+	if (!json_is_object(root)) {
+		snprintf(msg, sizeof(msg), "expected a JSON object {\"fields\": [...]}");
+		goto out;
+	}
 	json_object_foreach(root, key, v)
-		if (strcmp(key, "fields") != 0)
-			rtai_usage_error("--schema: %s: unknown key \"%s\" (expected \"fields\")", path, key);
+		if (strcmp(key, "fields") != 0) {
+			snprintf(msg, sizeof(msg), "unknown key \"%s\" (expected \"fields\")", key);
+			goto out;
+		}
 	fields = json_object_get(root, "fields");
-	if (!json_is_array(fields))
-		rtai_usage_error("--schema: %s: \"fields\" must be an array", path);
+	if (!json_is_array(fields)) {
+		snprintf(msg, sizeof(msg), "\"fields\" must be an array");
+		goto out;
+	}
 	json_array_foreach(fields, i, fd) {
 		json_t *name = json_object_get(fd, "name"), *type = json_object_get(fd, "type");
 		json_t *optional = json_object_get(fd, "optional");
 		enum ftype t;
 
-		if (!json_is_object(fd))
-			rtai_usage_error("--schema: %s: field %zu: expected an object", path, i + 1);
+		if (!json_is_object(fd)) {
+			snprintf(msg, sizeof(msg), "field %zu: expected an object", i + 1);
+			goto out;
+		}
 		json_object_foreach(fd, key, v)
 			if (strcmp(key, "name") != 0 && strcmp(key, "type") != 0 &&
-			    strcmp(key, "optional") != 0)
-				rtai_usage_error("--schema: %s: field %zu: unknown key \"%s\" (expected name, type, optional)",
-						 path, i + 1, key);
-		if (!json_is_string(name))
-			rtai_usage_error("--schema: %s: field %zu: \"name\" must be a string", path, i + 1);
+			    strcmp(key, "optional") != 0) {
+				snprintf(msg, sizeof(msg), "field %zu: unknown key \"%s\" (expected name, type, optional)",
+					 i + 1, key);
+				goto out;
+			}
+		if (!json_is_string(name)) {
+			snprintf(msg, sizeof(msg), "field %zu: \"name\" must be a string", i + 1);
+			goto out;
+		}
 		if (!json_is_string(type) ||
-		    ftype_parse(json_string_value(type), json_string_length(type), &t) < 0)
-			rtai_usage_error("--schema: %s: field %zu: \"type\" must be one of string, int, float, bool, time, json",
-					 path, i + 1);
-		if (optional != NULL && !json_is_boolean(optional))
-			rtai_usage_error("--schema: %s: field %zu: \"optional\" must be true or false",
-					 path, i + 1);
-		schema_add(where, json_string_value(name), json_string_length(name), t,
-			   json_is_true(optional));
+		    ftype_parse(json_string_value(type), json_string_length(type), &t) < 0) {
+			snprintf(msg, sizeof(msg), "field %zu: \"type\" must be one of string, int, float, bool, time, json",
+				 i + 1);
+			goto out;
+		}
+		if (optional != NULL && !json_is_boolean(optional)) {
+			snprintf(msg, sizeof(msg), "field %zu: \"optional\" must be true or false", i + 1);
+			goto out;
+		}
+		why = schema_add(json_string_value(name), json_string_length(name), t,
+				 json_is_true(optional));
+		if (why != NULL) {
+			snprintf(msg, sizeof(msg), "field %zu: %s", i + 1, why);
+			goto out;
+		}
 	}
+out:
 	json_decref(root);
+	if (msg[0] != '\0')
+		rtai_usage_error("--schema: %s: %s", path, msg);
 }
 
 /* --keep A,B,C */
