@@ -494,8 +494,8 @@ void rec_to_json(const struct rtai_rec *r, struct buf *out)
 int rec_from_json(struct rtai_rec *r, const char *text, size_t n)
 {
 	json_error_t e;
-	json_t *root, *v;
-	const char *key;
+	json_t *root;
+	int rc;
 
 	rec_reset(r);
 	root = json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
@@ -504,7 +504,18 @@ int rec_from_json(struct rtai_rec *r, const char *text, size_t n)
 			 e.column, e.text);
 		return -1;
 	}
-	r->json = root;
+	rc = rec_from_jansson(r, root);
+	json_decref(root);
+	return rc;
+}
+
+int rec_from_jansson(struct rtai_rec *r, void *obj)
+{
+	json_t *root = obj, *v;
+	const char *key;
+
+	rec_reset(r);
+	r->json = json_incref(root);
 	if (!json_is_object(root)) {
 		snprintf(r->err, sizeof(r->err), "expected a JSON object, got %s",
 			 json_is_array(root) ? "an array" : "a scalar");

@@ -127,6 +127,10 @@ uint64_t rtai_hash(const void *p, size_t n, uint64_t seed);
  * Nested objects and arrays become RT_JSON fields. Duplicate keys are an
  * error. Returns 0, or -1 with r->err set ("line 1 column 7: ..."). */
 int rec_from_json(struct rtai_rec *r, const char *text, size_t n);
+/* The same from a parsed jansson value (a json_t *, void * here so that
+ * this header does not need jansson.h): r takes a reference to it, and its
+ * string fields borrow from it until rec_reset(). */
+int rec_from_jansson(struct rtai_rec *r, void *obj);
 /* Fills r from a frame's payload whatever its encoding (binary record,
  * JSON text, or raw bytes holding JSON). Same contract. */
 struct rtai_frame;
