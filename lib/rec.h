@@ -108,8 +108,9 @@ const char *rt_type_name(int type);
 int val_number(const struct rtai_val *v, double *out);
 /* Two values equal (same type and contents; int 1 and float 1.0 differ). */
 int val_equal(const struct rtai_val *a, const struct rtai_val *b);
-/* Total order for sorting and min/max: numbers by value across int, float
- * and time; then strings bytewise; types otherwise by type code. */
+/* Total order for sorting and min/max: null, false, true, then numbers
+ * by value across int, float and time (exactly; NaN after every number),
+ * then strings bytewise, then json bytewise. */
 int val_cmp(const struct rtai_val *a, const struct rtai_val *b);
 /* Appends the value as text for keys and templates: strings as is, numbers
  * as JSON would print them, times as ISO 8601, bools as true/false. */
@@ -143,5 +144,11 @@ void rec_to_json(const struct rtai_rec *r, struct buf *out);
 void val_to_json(const struct rtai_val *v, struct buf *out);
 /* Appends s as a JSON string literal, quotes included. */
 void json_put_str(struct buf *out, const char *s, size_t n);
+/* Checks that text is one JSON value (RFC 8259, UTF-8) that jansson can
+ * read back as a field's value: integers within int64, finite reals,
+ * nesting at most 2047 deep, no lone surrogates. Returns 0, or -1 with
+ * *why set to a static reason ("invalid escape in a string"). rec_decode()
+ * checks json fields with it, so rec_to_json() always writes JSON. */
+int rtai_json_check(const char *text, size_t n, const char **why);
 
 #endif
