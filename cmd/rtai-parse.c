@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "debezium.h"
 #include "frame.h"
 #include "jflat.h"
 #include "rec.h"
@@ -47,6 +48,7 @@ static struct {
 	char **keep;			/* --keep: names to write, NULL = all */
 	size_t nkeep;
 	int json;			/* --json: write JSON payloads */
+	int debezium;			/* --debezium: unwrap change events */
 	enum on_error on_error;		/* --on-error */
 	int on_error_set;		/* --on-error was given */
 	const char *dlq;		/* --dlq FILE */
@@ -58,7 +60,7 @@ static struct {
 
 enum {
 	OPT_SCHEMA = 256, OPT_TIME_FORMAT, OPT_STRICT, OPT_KEEP, OPT_JSON,
-	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION,
+	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
 };
 
 static const struct option longopts[] = {
@@ -69,6 +71,7 @@ static const struct option longopts[] = {
 	{ "strict", no_argument, NULL, OPT_STRICT },		/* reject undeclared fields */
 	{ "keep", required_argument, NULL, OPT_KEEP },		/* project to these fields */
 	{ "json", no_argument, NULL, OPT_JSON },		/* JSON payloads out */
+	{ "debezium", no_argument, NULL, OPT_DEBEZIUM },	/* unwrap change events */
 	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
 	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
 	{ "max-fields", required_argument, NULL, OPT_MAX_FIELDS }, /* fields per record */
@@ -112,6 +115,12 @@ static void usage(int status)
 	      "      --dlq FILE           write bad records to FILE, an rtai stream of JSON\n"
 	      "                           objects {record, offset, input, reason, payload}\n"
 	      "                           (a .zst name compresses); implies --on-error dlq\n"
+	      "\n"
+	      "Change events:\n"
+	      "      --debezium           unwrap Debezium change events: the row (after, or\n"
+	      "                           before for a delete) with an _op field (c, r, u,\n"
+	      "                           d, t), and source.ts_ms as the event time;\n"
+	      "                           tombstones without a key are dropped (blank)\n"
 	      "\n"
 	      "Other:\n"
 	      "      --json               write JSON payloads instead of binary records\n"
@@ -366,6 +375,8 @@ static int decode(const struct rtai_frame *f)
 	switch (f->enc) {
 	case RTAI_E_RAW:
 	case RTAI_E_JSON:
+		if (opt.debezium)
+			return 0;	/* debezium() reads the text itself */
 		if (jflat_rec_from_json(&in, (const char *)f->payload, f->len) < 0)
 			return bad("%s", in.err);
 		return 0;
@@ -378,11 +389,52 @@ static int decode(const struct rtai_frame *f)
 	}
 }
 
-/* The record to check against the schema. Today the payload's record
- * itself; an envelope format (a change-data-capture event, say) unwraps
- * here, before any field is looked at. */
-static struct rtai_rec *unwrap(struct rtai_rec *r)
+/* --debezium: the change event of f (already decoded into in), as the
+ * record to check: "_op" first, then the row's fields. Sets *event to the
+ * change time. Returns NULL after bad(), or &nothing for a tombstone
+ * without a key. */
+static struct dbz_event change;		/* the event, owning the row */
+static struct rtai_rec unwrapped;	/* _op and the row's fields */
+static struct buf ctext;		/* a binary record as JSON text */
+static struct rtai_rec nothing;		/* "no record here" */
+
+static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
 {
+	static const char *const op_names[] = { "c", "r", "u", "d", "t" };
+	const char *p = (const char *)f->payload;
+	size_t n = f->len;
+
+	if (f->enc == RTAI_E_REC) {
+		buf_reset(&ctext);
+		rec_to_json(&in, &ctext);
+		p = (const char *)ctext.p;
+		n = ctext.len;
+	}
+	if (dbz_parse(&change, p, n, 1) < 0) {
+		bad("%s", change.err);
+		return NULL;
+	}
+	if (change.kind == DBZ_TOMBSTONE)
+		return &nothing;
+	rec_reset(&unwrapped);
+	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
+		if (change.op == op_names[i][0])
+			rec_add(&unwrapped, "_op", 3, val_str(op_names[i], 1));
+	if (change.op == 0)	/* a tombstone deleting its message key */
+		rec_add(&unwrapped, "_op", 3, val_str("d", 1));
+	for (uint32_t i = 0; i < change.row.n; i++)
+		rec_add(&unwrapped, change.row.f[i].name, change.row.f[i].nlen, change.row.f[i].v);
+	if (change.ts_ns != RTAI_TIME_UNSET)
+		*event = change.ts_ns;
+	return &unwrapped;
+}
+
+/* The record to check against the schema: the payload's record itself,
+ * or with --debezium the row a change event carries. */
+static struct rtai_rec *unwrap(const struct rtai_frame *f, struct rtai_rec *r, int64_t *event)
+{
+	if (opt.debezium)
+		return debezium(f, event);
 	return r;
 }
 
@@ -628,7 +680,13 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 		count.blank++;
 		return 0;
 	}
-	if (decode(f) < 0 || (r = unwrap(&in)) == NULL || shape(r, &event) < 0)
+	if (decode(f) < 0 || (r = unwrap(f, &in, &event)) == NULL)
+		return refuse(rd, f);
+	if (r == &nothing) {
+		count.blank++;
+		return 0;
+	}
+	if (shape(r, &event) < 0)
 		return refuse(rd, f);
 	buf_reset(&enc);
 	if (opt.json)
@@ -710,6 +768,7 @@ int main(int argc, char **argv)
 		case OPT_STRICT: opt.strict = 1; break;
 		case OPT_KEEP: keep_opt(optarg); break;
 		case OPT_JSON: opt.json = 1; break;
+		case OPT_DEBEZIUM: opt.debezium = 1; break;
 		case OPT_ON_ERROR:
 			if (strcmp(optarg, "fail") == 0)
 				opt.on_error = ON_FAIL;
@@ -778,6 +837,9 @@ int main(int argc, char **argv)
 
 	rec_free(&in);
 	rec_free(&rec);
+	dbz_free(&change);
+	rec_free(&unwrapped);
+	buf_free(&ctext);
 	buf_free(&enc);
 	buf_free(&dbuf);
 	buf_free(&seen);

@@ -263,10 +263,10 @@ int dbz_from_rec(struct dbz_event *ev, struct rtai_rec *r)
 	if (f == NULL)
 		return 0;
 	if (f->v.type != RT_STR || f->v.s.n != 1 || f->v.s.p[0] == '\0' ||
-	    strchr("crud", f->v.s.p[0]) == NULL)
-		return fail(ev, "unknown changelog shape: \"_op\" is not one of c, r, u, d");
+	    strchr("crudt", f->v.s.p[0]) == NULL)
+		return fail(ev, "unknown changelog shape: \"_op\" is not one of c, r, u, d, t");
 	ev->op = f->v.s.p[0];
-	ev->kind = ev->op == 'd' ? DBZ_DELETE : DBZ_UPSERT;
+	ev->kind = ev->op == 'd' ? DBZ_DELETE : ev->op == 't' ? DBZ_TRUNCATE : DBZ_UPSERT;
 	rec_del(&ev->row, (uint32_t)(f - ev->row.f));
 	return 0;
 }

@@ -51,7 +51,7 @@ struct dbz_event {
  * valid until the next call or dbz_free(). ev starts zeroed. */
 int dbz_parse(struct dbz_event *ev, const char *text, size_t n, int strict);
 
-/* Reads a record as a change: with an "_op" field (c, r, u, d; removed
+/* Reads a record as a change: with an "_op" field (c, r, u, d, t; removed
  * from r) it is that change, else a plain row. Swaps r with ev->row, so
  * that ev->row holds r's fields and r is left empty. Returns 0, or -1 with
  * ev->err set for an unknown _op. */
