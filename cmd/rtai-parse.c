@@ -192,8 +192,11 @@ static void schema_opt(const char *arg)
 /* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...]}. */
 static void schema_file(const char *path)
 {
+	/* Static, so the document stays reachable when a usage error exits
+	 * from the middle of it (leak checkers then stay quiet). */
+	static json_t *root;
 	json_error_t e;
-	json_t *root, *fields, *fd, *v;
+	json_t *fields, *fd, *v;
 	const char *key;
 	char where[300];
 	size_t i;

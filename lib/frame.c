@@ -728,7 +728,8 @@ void wr_marker(struct rtai_wr *w, const struct rtai_frame *f, const char *stage)
 	} else {
 		p = buf_reserve(&b, f->len + 1 + n + 8);
 	}
-	memcpy(p, f->payload, f->len);
+	if (f->len > 0)		/* a fresh marker has no payload (NULL) */
+		memcpy(p, f->payload, f->len);
 	p[f->len] = (uint8_t)n;
 	memcpy(p + f->len + 1, stage, n);
 	memcpy(p + f->len + 1 + n, stamp, 8);

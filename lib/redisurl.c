@@ -207,17 +207,13 @@ int rurl_parse(struct rurl *u, const char *url, char *err, size_t errlen)
 
 void rurl_hide(char *url)
 {
-	char *p, *at, *colon;
-	int is_unix;
+	char *p = strstr(url, "://"), *at, *colon;
+	int is_unix = strncmp(url, "unix://", 7) == 0;
 
-	if (strncmp(url, "redis://", 8) == 0)
-		p = url + 8, is_unix = 0;
-	else if (strncmp(url, "unix://", 7) == 0)
-		p = url + 7, is_unix = 1;
-	else if (strncmp(url, "rediss://", 9) == 0)
-		p = url + 9, is_unix = 0;
-	else
+	/* Any scheme: a mistyped one may still carry a password. */
+	if (p == NULL)
 		return;
+	p += 3;
 	at = (char *)userinfo_end(p, is_unix);
 	if (at == NULL)
 		return;

@@ -1,0 +1,602 @@
+#!/usr/bin/env bats
+# rtai-sink-redis: every mode against a real redis-server on a free loopback
+# port, TTLs, --only-newer out of order, --pass ordering, faults (down at
+# start, restart mid-stream, error replies), passwords, a Unix socket.
+
+load common
+
+setup_local() {
+	SINK_PY=$BATS_TEST_TMPDIR/mkstream.py
+	cat >"$SINK_PY" <<'PY'
+# Reads lines and writes an rtai stream, flushing after each line:
+#   EVENT_NS JSON    a binary record with that event time ('-': none)
+#   W EVENT_NS       a watermark
+#   M                a latency marker without stamps
+#   @wait FILE       waits until FILE exists (to act between records)
+# A string "@time:NS" in the JSON becomes a value of type time.
+import json, os, sys, time
+sys.path.insert(0, os.environ["RTAI_SRC"] + "/contrib/python")
+import rtai_stream as rs
+w = rs.Writer()
+w.flush()
+for line in sys.stdin:
+    line = line.rstrip("\n")
+    if not line:
+        continue
+    head, _, rest = line.partition(" ")
+    if head == "W":
+        w.put(rs.WATERMARK, rs.ENC_NONE, b"", 0, int(rest))
+    elif head == "M":
+        w.put(rs.MARKER, rs.ENC_NONE, b"", 0, None)
+    elif head == "@wait":
+        while not os.path.exists(rest):
+            time.sleep(0.01)
+        continue
+    else:
+        rec = json.loads(rest)
+        for k, v in rec.items():
+            if isinstance(v, str) and v.startswith("@time:"):
+                rec[k] = rs.Time(int(v[6:]))
+        w.write_record(rec, event_ns=None if head == "-" else int(head))
+    w.flush()
+w.close()
+PY
+}
+
+teardown_local() {
+	redis_stop
+}
+
+mkstream() {
+	python3 "$SINK_PY"
+}
+
+# Waits (up to 10s) until redis-cli ARGS prints WANT.
+wait_for() {
+	local want=$1 i
+	shift
+	for i in $(seq 1 200); do
+		[ "$(rcli "$@" 2>/dev/null)" = "$want" ] && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for '$*' to be '$want'" >&2
+	return 1
+}
+
+# Starts redis-server again on the port and directory of the last
+# redis_start, with the same persistence arguments.
+redis_restart_here() {
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
+		--save '' --daemonize yes \
+		--pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
+		--unixsocket "$REDIS_DIR/redis.sock" --unixsocketperm 700 "$@" >/dev/null
+	wait_for PONG ping
+}
+
+# ---- modes ------------------------------------------------------------------
+
+@test "sink-redis: --value writes SET key value; the last record of a key wins" {
+	redis_start
+	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
+	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis -u "$REDIS_URL" -k "user:{user_id}:amount" --value amount'
+	echo "$output"
+	assert_success
+	assert_output ''
+	run rcli mget user:u1:amount user:u2:amount user:u3:amount
+	assert_output "$(printf '27.0\n28.5\n25.5')"
+	run rcli dbsize
+	assert_output 3
+}
+
+@test "sink-redis: --hash writes every field; --fields only those" {
+	redis_start
+	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
+	rtai-cat clicks.jsonl | rtai-sink-redis -u "$REDIS_URL" -k 'f:{user_id}' --hash
+	run rcli hgetall f:u2
+	assert_output "$(printf 'user_id\nu2\nitem_id\ni4\naction\nclick\namount\n28.5\nevent_time\n2026-11-24T10:00:57Z')"
+	rtai-cat clicks.jsonl | rtai-sink-redis -u "$REDIS_URL" -k 'g:{user_id}' --fields action,amount
+	run rcli hgetall g:u3
+	assert_output "$(printf 'action\nbuy\namount\n25.5')"
+}
+
+@test "sink-redis: --json writes the record as JSON; values render as text" {
+	redis_start
+	printf '%s\n' '- {"k":"a","n":7,"f":0.5,"b":true,"z":null,"o":{"x":[1,2]}}' | mkstream >in.rtai
+	rtai-sink-redis -u "$REDIS_URL" -k 'j:{k}' --json <in.rtai
+	run rcli get j:a
+	assert_output '{"k":"a","n":7,"f":0.5,"b":true,"z":null,"o":{"x":[1,2]}}'
+	rtai-sink-redis -u "$REDIS_URL" -k 'h:{k}:{n}:{b}' --hash <in.rtai
+	run rcli hgetall h:a:7:true
+	assert_output "$(printf 'k\na\nn\n7\nf\n0.5\nb\ntrue\nz\n\no\n{"x":[1,2]}')"
+	rtai-sink-redis -u "$REDIS_URL" -k 'v:{k}' --value z <in.rtai
+	run rcli strlen v:a
+	assert_output 0
+}
+
+@test "sink-redis: a time in a key renders as ISO 8601" {
+	redis_start
+	echo '- {"u":"a","t":"@time:1795514400123000000","v":1}' | mkstream |
+		rtai-sink-redis -u "$REDIS_URL" -k 'k:{u}:{t}' --value t
+	run rcli get k:a:2026-11-24T10:00:00.123Z
+	assert_output 2026-11-24T10:00:00.123Z
+}
+
+@test "sink-redis: --ttl expires keys, in the same round trip as SET and HSET" {
+	redis_start
+	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
+	rtai-cat clicks.jsonl | rtai-sink-redis -u "$REDIS_URL" -k 's:{user_id}' --value amount --ttl 1h
+	rtai-cat clicks.jsonl | rtai-sink-redis -u "$REDIS_URL" -k 'h:{user_id}' --hash --ttl 90s
+	rtai-cat clicks.jsonl | rtai-sink-redis -u "$REDIS_URL" -k 'n:{user_id}' --json
+	for k in s:u1 s:u2 s:u3; do
+		t=$(rcli pttl $k)
+		echo "$k $t"
+		[ "$t" -gt 3500000 ] && [ "$t" -le 3600000 ]
+	done
+	t=$(rcli pttl h:u1)
+	echo "h:u1 $t"
+	[ "$t" -gt 80000 ] && [ "$t" -le 90000 ]
+	run rcli pttl n:u1
+	assert_output -- -1
+	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis --dry-run -k "h:{user_id}" --hash --ttl 90s | head -2'
+	assert_output "$(printf 'HSET h:u1 user_id u1 item_id i0 action view amount 0.0 event_time 2026-11-24T10:00:00Z\nPEXPIRE h:u1 90000')"
+	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis --dry-run -k "s:{user_id}" --value amount --ttl 1h | head -1'
+	assert_output 'SET s:u1 0.0 PX 3600000'
+}
+
+@test "sink-redis: a TTL expires the key" {
+	redis_start
+	echo '- {"k":"a","v":1}' | mkstream | rtai-sink-redis -u "$REDIS_URL" -k 'x:{k}' --value v --ttl 50ms
+	wait_for 0 exists x:a
+}
+
+# ---- --only-newer -------------------------------------------------------------
+
+@test "sink-redis: --only-newer keeps the newest value whatever the order (SET)" {
+	redis_start
+	cat >in.txt <<-'EOF'
+	300 {"k":"a","v":"third"}
+	100 {"k":"a","v":"first"}
+	200 {"k":"a","v":"second"}
+	5 {"k":"b","v":"early"}
+	1795514400000000000 {"k":"c","v":"2026"}
+	999999999999999999 {"k":"c","v":"1999"}
+	EOF
+	mkstream <in.txt >in.rtai
+	run rtai-sink-redis -v -u "$REDIS_URL" -k 'o:{k}' --value v --only-newer --ttl 1h <in.rtai
+	echo "$output"
+	assert_success
+	assert_output --partial '3 written, 3 older skipped, 0 retried, 0 failed'
+	run rcli mget o:a o:a:_event_time o:b o:c o:c:_event_time
+	assert_output "$(printf 'third\n300\nearly\n2026\n1795514400000000000')"
+	t=$(rcli pttl o:a:_event_time)
+	[ "$t" -gt 3500000 ]
+	# The same event time overwrites: a window's later update wins.
+	echo '300 {"k":"a","v":"third, updated"}' | mkstream |
+		rtai-sink-redis -u "$REDIS_URL" -k 'o:{k}' --value v --only-newer
+	run rcli get o:a
+	assert_output 'third, updated'
+}
+
+@test "sink-redis: --only-newer with --hash and --json; negative times compare right" {
+	redis_start
+	cat >in.txt <<-'EOF'
+	20 {"k":"a","v":2}
+	10 {"k":"a","v":1,"w":9}
+	30 {"k":"a","v":3}
+	-5 {"k":"n","v":"minus five"}
+	-50 {"k":"n","v":"minus fifty"}
+	-1 {"k":"n","v":"minus one"}
+	EOF
+	mkstream <in.txt | rtai-sink-redis -u "$REDIS_URL" -k 'h:{k}' --hash --only-newer
+	run rcli hgetall h:a
+	assert_output "$(printf '_event_time\n30\nk\na\nv\n3')"
+	run rcli hmget h:n v _event_time
+	assert_output "$(printf 'minus one\n-1')"
+	mkstream <in.txt | rtai-sink-redis -u "$REDIS_URL" -k 'j:{k}' --json --only-newer
+	run rcli get j:a
+	assert_output '{"k":"a","v":3}'
+}
+
+@test "sink-redis: --only-newer calls the script by the SHA-1 that Redis gives it" {
+	redis_start
+	echo '7 {"k":"a","v":1}' | mkstream >in.rtai
+	run sh -c 'rtai-sink-redis --dry-run -k "o:{k}" --value v --only-newer <in.rtai'
+	echo "$output"
+	assert_output --regexp '^EVALSHA [0-9a-f]{40} 2 o:a o:a:_event_time 7 0 1$'
+	sha=$(echo "$output" | cut -d' ' -f2)
+	rtai-sink-redis -u "$REDIS_URL" -k 'o:{k}' --value v --only-newer <in.rtai
+	run rcli script exists "$sha"
+	assert_output 1
+	run sh -c 'rtai-sink-redis --dry-run -k "o:{k}" --hash --ttl 2s --only-newer <in.rtai'
+	assert_output "EVALSHA $sha 1 o:a 7 2000 k a v 1"
+}
+
+@test "sink-redis: --only-newer after SCRIPT FLUSH loads the script again" {
+	redis_start
+	echo '1 {"k":"a","v":1}' | mkstream | rtai-sink-redis -u "$REDIS_URL" -k 'o:{k}' --value v --only-newer
+	mkfifo in
+	rtai-sink-redis -v -u "$REDIS_URL" -k 'o:{k}' --value v --only-newer <in 2>err &
+	pid=$!
+	exec 7>in
+	echo '2 {"k":"a","v":2}' | mkstream >&7
+	wait_for 2 get o:a
+	rcli script flush
+	printf '3 {"k":"a","v":3}\n' | mkstream >&7
+	exec 7>&-
+	wait "$pid"
+	cat err
+	run rcli get o:a
+	assert_output 3
+	run cat err
+	assert_output --partial 'NOSCRIPT'
+	assert_output --partial '2 written, 0 older skipped, 1 retried, 0 failed'
+}
+
+@test "sink-redis: --only-newer needs event times" {
+	redis_start
+	echo '- {"k":"a","v":1}' | mkstream >in.rtai
+	run rtai-sink-redis -u "$REDIS_URL" -k 'o:{k}' --value v --only-newer <in.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-sink-redis: stdin: record 1: no event time (--only-newer compares event times'
+	assert_output --partial '0 written, 0 older skipped, 0 retried, 1 failed'
+}
+
+# ---- pipelining, --pass --------------------------------------------------------
+
+@test "sink-redis: a lone record is written at once, without waiting for more" {
+	redis_start
+	mkfifo in
+	rtai-sink-redis -u "$REDIS_URL" -k 'l:{k}' --value v <in &
+	pid=$!
+	exec 7>in
+	echo '- {"k":"a","v":1}' | mkstream >&7
+	wait_for 1 get l:a
+	echo '- {"k":"b","v":2}' | mkstream >&7
+	wait_for 2 get l:b
+	exec 7>&-
+	wait "$pid"
+}
+
+@test "sink-redis: --inflight bounds the pipeline; all records arrive" {
+	redis_start
+	seq 1 3000 | awk '{ printf "- {\"i\":%d}\n", $1 }' | mkstream >in.rtai
+	for n in 1 7 100000; do
+		rcli flushall >/dev/null
+		run rtai-sink-redis -v --inflight "$n" -u "$REDIS_URL" -k 'i:{i}' --value i <in.rtai
+		echo "$output"
+		assert_success
+		assert_output --partial '3000 written, 0 retried, 0 failed'
+		run rcli dbsize
+		assert_output 3000
+		run rcli get i:2999
+		assert_output 2999
+	done
+}
+
+@test "sink-redis: --pass forwards every frame once acknowledged, in order" {
+	redis_start
+	cat >in.txt <<-'EOF'
+	10 {"k":"a","v":1}
+	W 10
+	20 {"k":"b","v":2}
+	- {"k":"c","v":3}
+	W 30
+	EOF
+	mkstream <in.txt >in.rtai
+	rtai-cat -p --meta in.rtai >want
+	rtai-sink-redis --pass -u "$REDIS_URL" -k 'p:{k}' --value v <in.rtai >out.rtai
+	run rtai-cat -p --meta out.rtai
+	echo "$output"
+	assert_output "$(cat want)"
+	run rcli mget p:a p:b p:c
+	assert_output "$(printf '1\n2\n3')"
+}
+
+@test "sink-redis: --pass: a record is forwarded only after Redis has it" {
+	redis_start
+	seq 1 100 | awk '{ printf "- {\"i\":%d}\n", $1 }' | mkstream >in.rtai
+	# Each forwarded record's key must already be readable when it arrives.
+	rtai-sink-redis --pass --inflight 50 -u "$REDIS_URL" -k 'i:{i}' --value i <in.rtai |
+		rtai-cat -p | while read -r line; do
+			i=$(echo "$line" | jq .i)
+			[ "$(rcli get "i:$i")" = "$i" ] || { echo "i:$i not yet written"; exit 1; }
+		done
+}
+
+@test "sink-redis: --pass stamps markers; without --pass nothing is written out" {
+	redis_start
+	printf '%s\n' '- {"k":"a","v":1}' M 'W 5' | mkstream >in.rtai
+	rtai-sink-redis --pass -u "$REDIS_URL" -k 'm:{k}' --value v <in.rtai >out.rtai
+	run rtai-cat -p --meta out.rtai
+	echo "$output"
+	# The marker leaves at once, ahead of the record still awaiting its reply.
+	assert_line --index 0 --partial '"_kind":"marker"'
+	assert_line --index 0 --partial '"stage":"rtai-sink-redis"'
+	assert_line --index 1 --partial '"k":"a"'
+	assert_line --index 2 --partial '"_kind":"watermark"'
+	run sh -c 'rtai-sink-redis -u "$REDIS_URL" -k "m:{k}" --value v <in.rtai | wc -c'
+	assert_output 0
+}
+
+# ---- safety ----------------------------------------------------------------------
+
+@test "sink-redis: keys and values with CR LF and spaces cannot inject commands" {
+	redis_start
+	cat >in.txt <<-'EOF'
+	- {"k":"a\r\nSET injected 1","v":"x\r\nFLUSHALL\r\n"}
+	- {"k":"b c","v":"*1\r\n$8\r\nFLUSHALL\r\n"}
+	EOF
+	mkstream <in.txt >in.rtai
+	rtai-sink-redis -u "$REDIS_URL" -k '{k}' --value v <in.rtai
+	rtai-sink-redis -u "$REDIS_URL" -k 'h{k}' --hash <in.rtai
+	run rcli dbsize
+	assert_output 4
+	run rcli exists injected
+	assert_output 0
+	run rcli --no-raw get "$(printf 'a\r\nSET injected 1')"
+	assert_output '"x\r\nFLUSHALL\r\n"'
+	run rcli --no-raw get 'b c'
+	assert_output '"*1\r\n$8\r\nFLUSHALL\r\n"'
+	run rtai-sink-redis --dry-run -k '{k}' --value v <in.rtai
+	assert_output "$(printf '%s\n' 'SET "a\r\nSET injected 1" "x\r\nFLUSHALL\r\n"' \
+		'SET "b c" "*1\r\n$8\r\nFLUSHALL\r\n"')"
+}
+
+# ---- connection ------------------------------------------------------------------
+
+@test "sink-redis: a password in the URL or RTAI_REDIS_PASSWORD; never printed" {
+	REDIS_AUTH=s3cret
+	redis_start --requirepass s3cret
+	echo '- {"k":"a","v":1}' | mkstream >in.rtai
+	run rtai-sink-redis -u "redis://:s3cret@127.0.0.1:$REDIS_PORT" -k 'a:{k}' --value v <in.rtai
+	assert_success
+	run rcli get a:a
+	assert_output 1
+	RTAI_REDIS_PASSWORD=s3cret run rtai-sink-redis -u "$REDIS_URL/2" -k 'b:{k}' --value v <in.rtai
+	assert_success
+	run rcli -n 2 get b:a
+	assert_output 1
+	run rtai-sink-redis -u "redis://:wrong@127.0.0.1:$REDIS_PORT" -k 'c:{k}' --value v <in.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-sink-redis: redis://:***@127.0.0.1:$REDIS_PORT: AUTH: WRONGPASS"
+	refute_output --partial wrong@
+	run rtai-sink-redis -u "$REDIS_URL" -k 'c:{k}' --value v <in.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "NOAUTH Authentication required. (give the password in the URL or in RTAI_REDIS_PASSWORD)"
+}
+
+@test "sink-redis: the password is not visible in ps" {
+	REDIS_AUTH=s3cret
+	redis_start --requirepass s3cret
+	mkfifo in
+	rtai-sink-redis -u "redis://:s3cret@127.0.0.1:$REDIS_PORT" -k 'a:{k}' --value v <in &
+	pid=$!
+	exec 7>in
+	echo '- {"k":"a","v":1}' | mkstream >&7
+	wait_for 1 get a:a
+	# The tool may run under a wrapper (RTAI_EXEC_PREFIX); look at them all.
+	run sh -c "ps -o args= -p $pid; ps -o args= --ppid $pid"
+	echo "$output"
+	assert_output --partial 'redis://:******@127.0.0.1'
+	refute_output --partial s3cret
+	exec 7>&-
+	wait "$pid"
+}
+
+@test "sink-redis: a unix socket, and a database" {
+	redis_start
+	echo '- {"k":"a","v":1}' | mkstream >in.rtai
+	run rtai-sink-redis -v -u "unix://$REDIS_SOCK?db=5" -k 'u:{k}' --value v <in.rtai
+	echo "$output"
+	assert_success
+	assert_output --partial "connected to unix://$REDIS_SOCK?db=5"
+	run rcli -n 5 get u:a
+	assert_output 1
+}
+
+@test "sink-redis: Redis down at start, then up within --retry-for" {
+	redis_start
+	redis_stop
+	echo '- {"k":"a","v":1}' | mkstream >in.rtai
+	rtai-sink-redis -u "$REDIS_URL" --retry-for 20s -k 'd:{k}' --value v <in.rtai 2>err &
+	pid=$!
+	sleep 0.3
+	redis_restart_here
+	wait "$pid"
+	run rcli get d:a
+	assert_output 1
+}
+
+@test "sink-redis: Redis never up: exit 1 after --retry-for, clearly" {
+	redis_start
+	redis_stop
+	echo '- {"k":"a","v":1}' | mkstream >in.rtai
+	run rtai-sink-redis -u "redis://:pw@127.0.0.1:$REDIS_PORT" --retry-for 300ms -k 'd:{k}' --value v <in.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --regexp "rtai-sink-redis: redis://:\*\*\*@127.0.0.1:$REDIS_PORT: connect: Connection refused \(gave up after [0-9.]+ms\); --retry-for waits longer"
+	run rtai-sink-redis -u "unix://$BATS_TEST_TMPDIR/nosock" --retry-for 0 -k 'd:{k}' --value v <in.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "unix://$BATS_TEST_TMPDIR/nosock: connect: No such file or directory"
+}
+
+@test "sink-redis: a Redis restart mid-stream loses nothing: unacknowledged commands are resent" {
+	redis_start --appendonly yes --appendfsync always
+	{
+		seq 1 10 | awk '{ printf "- {\"i\":%d}\n", $1 }'
+		echo '@wait go1'
+		seq 11 20 | awk '{ printf "- {\"i\":%d}\n", $1 }'
+		echo '@wait go2'
+		seq 21 30 | awk '{ printf "- {\"i\":%d}\n", $1 }'
+	} >in.txt
+	mkstream <in.txt | rtai-sink-redis -v -u "$REDIS_URL" --retry-for 20s -k 'r:{i}' --value i 2>err &
+	pid=$!
+	wait_for 10 dbsize
+	# Hold the next commands unanswered, then kill the server under them.
+	rcli client pause 20000 all
+	touch go1
+	sleep 0.3
+	kill -9 "$(cat "$REDIS_DIR/redis.pid")"
+	redis_restart_here --appendonly yes --appendfsync always
+	touch go2
+	wait "$pid"
+	cat err
+	run rcli dbsize
+	assert_output 30
+	for i in 1 10 11 20 21 30; do
+		[ "$(rcli get r:$i)" = "$i" ]
+	done
+	run cat err
+	assert_output --partial "redis://127.0.0.1:$REDIS_PORT: the server closed the connection; reconnecting to send 10 unacknowledged commands again"
+	assert_output --partial "rtai-sink-redis: 30 written, 10 retried, 0 failed"
+}
+
+# ---- errors ------------------------------------------------------------------------
+
+@test "sink-redis: an error reply fails, naming the record, the key and Redis's message" {
+	redis_start
+	rcli set w:u2 a-string >/dev/null
+	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
+	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis -u "$REDIS_URL" -k "w:{user_id}" --hash'
+	echo "$output"
+	assert_failure 1
+	assert_line --index 0 'rtai-sink-redis: stdin: record 2: key w:u2: WRONGTYPE Operation against a key holding the wrong kind of value'
+	assert_output --regexp 'rtai-sink-redis: [0-9]+ written, 0 retried, [0-9]+ failed'
+	run rcli hget w:u1 user_id
+	assert_output u1
+}
+
+@test "sink-redis: --on-error skip reports error replies and goes on" {
+	redis_start
+	rcli set w:u2 a-string >/dev/null
+	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
+	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis --on-error skip -u "$REDIS_URL" -k "w:{user_id}" --hash --ttl 1h'
+	echo "$output"
+	assert_success
+	assert_output --partial 'stdin: record 20: key w:u2: WRONGTYPE'
+	assert_output --partial 'rtai-sink-redis: 13 written, 0 retried, 7 failed'
+	run rcli hget w:u3 amount
+	assert_output 25.5
+}
+
+@test "sink-redis: --on-error skip: a failed record is not forwarded by --pass" {
+	redis_start
+	rcli set w:b a-string >/dev/null
+	printf '%s\n' '- {"k":"a"}' '- {"k":"b"}' '- {"k":"c"}' | mkstream >in.rtai
+	rtai-sink-redis --pass --on-error skip -u "$REDIS_URL" -k 'w:{k}' --hash <in.rtai >out.rtai 2>err
+	run rtai-cat -p out.rtai
+	assert_output "$(printf '{"k":"a"}\n{"k":"c"}')"
+}
+
+@test "sink-redis: bad records: a missing key or value field, an undecodable payload" {
+	redis_start
+	printf '%s\n' '- {"k":"a","v":1}' '- {"v":2}' '- {"k":"c"}' '- {"k":"d","v":4}' | mkstream >in.rtai
+	run rtai-sink-redis -u "$REDIS_URL" -k 'b:{k}' --value v <in.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-sink-redis: stdin: record 2: key: no field "k"'
+	assert_output --partial '1 written, 0 retried, 1 failed'
+	run rcli exists b:d
+	assert_output 0
+	run rtai-sink-redis --on-error skip -u "$REDIS_URL" -k 'b:{k}' --value v <in.rtai
+	echo "$output"
+	assert_success
+	assert_output --partial 'stdin: record 3: no field "v" (--value)'
+	assert_output --partial '2 written, 0 retried, 2 failed'
+	run sh -c 'printf "not json\n" | rtai-cat | rtai-sink-redis -u "$REDIS_URL" -k "b:{k}" --json'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'stdin: record 1: '
+	run rtai-sink-redis -u "$REDIS_URL" -k 'b:{k}' --fields k,nope <in.rtai
+	assert_failure 1
+	assert_output --partial 'record 1: no field "nope" (--fields)'
+}
+
+@test "sink-redis: input that is not a stream, or truncated" {
+	redis_start
+	run sh -c 'echo "{\"k\":1}" | rtai-sink-redis -u "$REDIS_URL" -k k --json'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'stdin is not an rtai stream; pipe text through rtai-cat first'
+	echo '- {"k":"a","v":1}' | mkstream >in.rtai
+	head -c 30 in.rtai >cut.rtai
+	run rtai-sink-redis -u "$REDIS_URL" -k 'k' --json <cut.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'stdin: byte 8: truncated frame'
+}
+
+@test "sink-redis: --dry-run prints commands and connects to nothing" {
+	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
+	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis -u redis://127.0.0.1:1 -k "c:{user_id}" --json --dry-run | tail -1'
+	echo "$output"
+	assert_success
+	assert_output 'SET c:u2 "{\"user_id\":\"u2\",\"item_id\":\"i4\",\"action\":\"click\",\"amount\":28.5,\"event_time\":\"2026-11-24T10:00:57Z\"}"'
+	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis -k "c:{user_id}" --fields action --dry-run | wc -l'
+	assert_output 20
+}
+
+@test "sink-redis: bad options are usage errors" {
+	run rtai-sink-redis --json
+	assert_failure 2
+	assert_output --partial 'a key template is needed'
+	run rtai-sink-redis -k k
+	assert_failure 2
+	assert_output --partial 'say what to write: --value FIELD, --hash or --json'
+	run rtai-sink-redis -k k --json --hash
+	assert_failure 2
+	assert_output --partial 'exclude each other'
+	run rtai-sink-redis -k 'k:{a' --json
+	assert_failure 2
+	assert_output --partial "--key: 'k:{a': column 3: '{' without a closing '}'"
+	run rtai-sink-redis -k k --json -u 'http://:hunter2@x'
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--url: 'http://:*******@x': expected redis://"
+	refute_output --partial hunter2
+	run rtai-sink-redis -k k --json --ttl 0
+	assert_failure 2
+	assert_output --partial 'give at least 1ms'
+	run rtai-sink-redis -k k --json --ttl 5
+	assert_failure 2
+	run rtai-sink-redis -k k --json --inflight 0
+	assert_failure 2
+	run rtai-sink-redis -k k --json --retry-for x
+	assert_failure 2
+	run rtai-sink-redis -k k --json --on-error maybe
+	assert_failure 2
+	assert_output --partial "--on-error: 'maybe': expected fail or skip"
+	run rtai-sink-redis -k k --hash --fields a,,b
+	assert_failure 2
+	run rtai-sink-redis -k k --json --pass --dry-run
+	assert_failure 2
+	run rtai-sink-redis -k k --json extra
+	assert_failure 2
+	assert_output --partial "unexpected argument 'extra'"
+	run rtai-sink-redis -k k --json --max-frame 1
+	assert_failure 2
+	run rtai-sink-redis --bogus
+	assert_failure 2
+	assert_output --partial "Try 'rtai-sink-redis --help'"
+}
+
+@test "sink-redis: --help lists every option; --version" {
+	run rtai-sink-redis --help
+	assert_success
+	for o in --url --retry-for --key --value --hash --fields --json --ttl --only-newer \
+		--inflight --pass --on-error --dry-run --verbose --max-frame --help --version; do
+		assert_output --partial -- "$o"
+	done
+	run rtai-sink-redis --version
+	assert_success
+	assert_output --regexp '^rtai-sink-redis \(rtai\) [0-9]'
+}
+
+@test "sink-redis: the examples of the man page run" {
+	redis_start
+	run_man_examples rtai-sink-redis.1
+}
