@@ -35,28 +35,43 @@ struct oent {
 
 /* A deque of absolute entry numbers, as a ring. */
 struct odq {
-	uint64_t *v;
+	uint64_t *v;			/* DQ_INLINE numbers in the key block, or heap */
 	uint32_t cap, head, n;
+	uint32_t heap;			/* v was allocated */
 };
 
+#define RING_INLINE 4			/* entries in the key block */
+#define DQ_INLINE 4			/* deque numbers in the key block */
+
+/* The state of one key: this header, then in the same block its running
+ * row, its deques and the first entries of its ring and deques, so that a
+ * key with few records in range is one block of memory (fetched together,
+ * which matters with many keys: every record of a new key is a miss). */
 struct okey {
-	struct okey *prev, *next;	/* expiry list, least recent first;
-					 * next links the free list too */
-	uint64_t hash;
 	int64_t tmax;			/* newest event time */
-	uint8_t *ring;			/* cap entries of o->esz bytes */
-	uint64_t cap;			/* a power of two */
 	uint64_t head, act, tail;	/* entry numbers: held [head, tail),
 					 * in the running row [act, tail) */
+	uint8_t *ring;			/* cap entries of o->esz bytes */
+	uint32_t cap;			/* a power of two */
+	uint32_t klen;
+	uint8_t *kp;			/* the encoded key: kin, or a heap block */
+	uint8_t kin[16];		/* short keys live here */
+	struct agg_state *row;		/* running aggregates over [act, tail) */
+	struct odq *dq;			/* per deque aggregate (min, max, first, last) */
 	uint64_t churn;			/* removals since the row was rebuilt */
-	int drift;			/* floats entered the running row */
 	struct buf str;			/* string bytes of the entries */
 	size_t garbage;			/* bytes of str no entry uses */
-	uint8_t *kp;			/* the encoded key: kin, or a heap block */
-	uint32_t klen, kcap;
-	uint8_t kin[24];		/* short keys live here */
-	struct agg_state *row;		/* running aggregates over [act, tail) */
-	struct odq *dq;			/* per aggregate; min, max, first, last */
+	struct okey *next;		/* the free list */
+	uint32_t kcap;
+	int drift;			/* floats entered the running row */
+};
+
+/* A slot of the key table: the key's hash and newest time live here too,
+ * so probes and sweeps do not touch the keys. */
+struct oslot {
+	uint64_t hash;
+	int64_t tmax;
+	struct okey *k;
 };
 
 /* ---- waiting records ------------------------------------------------------ */
@@ -79,6 +94,7 @@ struct pend {
 	int64_t ingest;
 	const uint8_t *p;	/* payload, in c */
 	struct pchunk *c;
+	uint64_t hash;		/* of its key, or 0: not known yet */
 	uint32_t len;
 	uint16_t flags;
 	uint8_t enc;
@@ -96,15 +112,18 @@ struct over {
 	size_t nagg;
 	int *slot;			/* per aggregate: its slot, -1 for a bare count */
 	uint8_t *dqk;			/* per aggregate: DQ_* */
+	int *dqi;			/* per aggregate: its deque, or -1 */
 	int ndq;			/* aggregates kept by a deque */
 	uint8_t *drifts;		/* per slot: feeds a sum, avg or stddev */
 	uint8_t *stddev;		/* per slot: feeds a stddev */
 	size_t nslot, esz;		/* slots; bytes per entry */
 	size_t keysz;			/* bytes per key block */
+	size_t dq_off, ring_off;	/* inline deques and ring in the block */
 
-	struct okey **tab;		/* open addressing, linear probing */
+	struct oslot *tab;		/* open addressing, linear probing */
 	size_t tcap;
-	struct okey *lru, *mru;		/* expiry list */
+	uint64_t since_sweep;		/* records since keys were swept */
+	int64_t now;			/* event time of the records leaving */
 	struct okey *freek;		/* recycled keys */
 	uint64_t nfree;
 
@@ -120,9 +139,11 @@ struct over {
 	struct pend *grp;		/* records leaving together */
 	struct okey **gk;
 	struct rtai_rec *recs;
-	size_t gcap;
+	size_t ng, gcap;
+	struct rtai_rec arec;		/* a record as it arrives */
 
 	struct rtai_val *vals, *rvals;	/* per aggregate */
+	struct rtai_val *res;		/* results, per aggregate */
 	struct agg_state *scratch;	/* out-of-order results */
 	struct buf kbuf, obuf;
 	struct over_stats st;
@@ -180,15 +201,17 @@ static void ent_vals(const struct over *o, const struct okey *k, const struct oe
 static void dq_push(struct odq *q, uint64_t x)
 {
 	if (q->n == q->cap) {
-		uint32_t cap = q->cap ? q->cap * 2 : 4;
+		uint32_t cap = q->cap * 2;
 		uint64_t *v = xmalloc(cap * sizeof(*v));
 
 		for (uint32_t j = 0; j < q->n; j++)
 			v[j] = q->v[(q->head + j) & (q->cap - 1)];
-		free(q->v);
+		if (q->heap)
+			free(q->v);
 		q->v = v;
 		q->cap = cap;
 		q->head = 0;
+		q->heap = 1;
 	}
 	q->v[(q->head + q->n++) & (q->cap - 1)] = x;
 }
@@ -211,11 +234,12 @@ static void dq_enter(struct over *o, struct okey *k, uint64_t i)
 	const struct oent *e = ent(o, k, i);
 
 	for (size_t a = 0; a < o->nagg; a++) {
-		struct odq *q = &k->dq[a];
+		struct odq *q;
 		struct rtai_val v;
 
 		if (o->dqk[a] == DQ_NONE)
 			continue;
+		q = &k->dq[o->dqi[a]];
 		v = oget(k, &e->v[o->slot[a]]);
 		if (v.type == RT_NULL)
 			continue;
@@ -237,9 +261,12 @@ static void dq_enter(struct over *o, struct okey *k, uint64_t i)
 static void dq_leave(struct over *o, struct okey *k, uint64_t i)
 {
 	for (size_t a = 0; a < o->nagg; a++) {
-		struct odq *q = &k->dq[a];
+		struct odq *q;
 
-		if (o->dqk[a] != DQ_NONE && q->n > 0 && dq_front(q) == i)
+		if (o->dqk[a] == DQ_NONE)
+			continue;
+		q = &k->dq[o->dqi[a]];
+		if (q->n > 0 && dq_front(q) == i)
 			dq_pop_front(q);
 	}
 }
@@ -248,8 +275,8 @@ static void dq_rebuild(struct over *o, struct okey *k)
 {
 	if (o->ndq == 0)
 		return;
-	for (size_t a = 0; a < o->nagg; a++)
-		k->dq[a].n = 0;
+	for (int d = 0; d < o->ndq; d++)
+		k->dq[d].n = 0;
 	for (uint64_t i = k->act; i < k->tail; i++)
 		dq_enter(o, k, i);
 }
@@ -273,18 +300,18 @@ static size_t tab_find(const struct over *o, const uint8_t *kp, size_t n, uint64
 	size_t mask = o->tcap - 1, i = (size_t)h & mask;
 
 	for (;; i = (i + 1) & mask) {
-		const struct okey *k = o->tab[i];
+		const struct oslot *e = &o->tab[i];
 
-		if (k == NULL)
+		if (e->k == NULL)
 			return i;
-		if (k->hash == h && k->klen == n && memcmp(k->kp, kp, n) == 0)
+		if (e->hash == h && e->k->klen == n && memcmp(e->k->kp, kp, n) == 0)
 			return i;
 	}
 }
 
 static void tab_grow(struct over *o)
 {
-	struct okey **old = o->tab;
+	struct oslot *old = o->tab;
 	size_t oldcap = o->tcap;
 
 	o->tcap = o->tcap ? o->tcap * 2 : 1024;
@@ -292,9 +319,9 @@ static void tab_grow(struct over *o)
 	for (size_t i = 0; i < oldcap; i++) {
 		size_t j;
 
-		if (old[i] == NULL)
+		if (old[i].k == NULL)
 			continue;
-		for (j = (size_t)old[i]->hash & (o->tcap - 1); o->tab[j] != NULL;
+		for (j = (size_t)old[i].hash & (o->tcap - 1); o->tab[j].k != NULL;
 		     j = (j + 1) & (o->tcap - 1))
 			;
 		o->tab[j] = old[i];
@@ -302,67 +329,37 @@ static void tab_grow(struct over *o)
 	free(old);
 }
 
-static void tab_delete(struct over *o, const struct okey *k)
+/* Empties slot i by backward-shift deletion (no tombstones): a later
+ * entry of the probe run may move into i. */
+static void tab_delete(struct over *o, size_t i)
 {
-	size_t mask = o->tcap - 1, i = tab_find(o, k->kp, k->klen, k->hash), j;
+	size_t mask = o->tcap - 1, j;
 
-	/* Backward-shift deletion: no tombstones. */
 	for (j = i;;) {
 		size_t want;
 
 		j = (j + 1) & mask;
-		if (o->tab[j] == NULL)
+		if (o->tab[j].k == NULL)
 			break;
-		want = (size_t)o->tab[j]->hash & mask;
+		want = (size_t)o->tab[j].hash & mask;
 		if ((j > i && (want <= i || want > j)) || (j < i && want <= i && want > j)) {
 			o->tab[i] = o->tab[j];
 			i = j;
 		}
 	}
-	o->tab[i] = NULL;
+	o->tab[i].k = NULL;
 }
 
-static void lru_unlink(struct over *o, struct okey *k)
+/* Drops the key of slot i, whose records all left every range a future
+ * record can have; its blocks are kept for the next new key. */
+static void key_expire(struct over *o, size_t i)
 {
-	if (k->prev != NULL)
-		k->prev->next = k->next;
-	else
-		o->lru = k->next;
-	if (k->next != NULL)
-		k->next->prev = k->prev;
-	else
-		o->mru = k->prev;
-	k->prev = k->next = NULL;
-}
+	struct okey *k = o->tab[i].k;
 
-static void lru_append(struct over *o, struct okey *k)
-{
-	k->prev = o->mru;
-	k->next = NULL;
-	if (o->mru != NULL)
-		o->mru->next = k;
-	else
-		o->lru = k;
-	o->mru = k;
-}
-
-/* Marks a key used now: to the back of the expiry list. */
-static void lru_touch(struct over *o, struct okey *k)
-{
-	if (o->mru == k)
-		return;
-	lru_unlink(o, k);
-	lru_append(o, k);
-}
-
-/* Drops a key whose records all left the range; its blocks are kept. */
-static void key_expire(struct over *o, struct okey *k)
-{
-	tab_delete(o, k);
-	lru_unlink(o, k);
+	tab_delete(o, i);
 	agg_reset(o->set, k->row);
-	for (size_t a = 0; a < o->nagg; a++)
-		k->dq[a].n = 0;
+	for (int d = 0; d < o->ndq; d++)
+		k->dq[d].n = 0;
 	o->st.entries -= k->tail - k->head;
 	k->head = k->act = k->tail = 0;
 	k->churn = 0;
@@ -375,31 +372,63 @@ static void key_expire(struct over *o, struct okey *k)
 	o->st.keys--;
 }
 
-/* Expires the least recently used keys whose newest record is at or
- * before bound. In event order the list is ordered by newest time, so
- * this finds them all; in arrival order it stops at the first key still
- * in use, and the others go later. */
-static void keys_expire(struct over *o, int64_t bound)
+/* The bound below which nothing needs to be kept for records arriving out
+ * of order: W - RANGE (arrival order). */
+static int64_t keep_bound(const struct over *o)
 {
-	while (o->lru != NULL && o->lru->tmax <= bound)
-		key_expire(o, o->lru);
+	return o->wm == INT64_MIN ? INT64_MIN : o->wm - o->c.range;
 }
 
-/* The key of the record, created when new. Returns NULL with o->err set
- * when it would exceed max_keys. */
-static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_t recno)
+/* The newest time at which no future record can reach a key's records:
+ * in event order the time of the records leaving now minus RANGE (later
+ * ones are not older), in arrival order W - RANGE. */
+static int64_t expire_bound(const struct over *o)
 {
-	uint64_t h = rtai_hash(kp, n, 0x6f766572);
+	if (o->c.arrival)
+		return keep_bound(o);
+	return o->now == INT64_MIN ? INT64_MIN : o->now - o->c.range;
+}
+
+/* Expires the keys whose newest record is at or before the bound: a
+ * sequential pass over the table (each slot holds its key's newest time),
+ * done once per half a table's worth of records, or when --max-keys is
+ * reached. Which keys hold state changes no result. */
+static void keys_sweep(struct over *o)
+{
+	int64_t bound = expire_bound(o);
+
+	o->since_sweep = 0;
+	if (bound == INT64_MIN)
+		return;
+	for (size_t i = 0; i < o->tcap;) {
+		if (o->tab[i].k != NULL && o->tab[i].tmax <= bound)
+			key_expire(o, i);	/* slot i may hold another key now */
+		else
+			i++;
+	}
+}
+
+/* The key of a record at time t, created when new. Returns NULL with
+ * o->err set when it would exceed max_keys. */
+static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_t h,
+			    int64_t t, uint64_t recno)
+{
 	size_t i;
 	struct okey *k;
 
+	if (++o->since_sweep >= o->tcap / 2)
+		keys_sweep(o);
 	if ((o->st.keys + 1) * 10 > o->tcap * 7)
 		tab_grow(o);
 	i = tab_find(o, kp, n, h);
-	if (o->tab[i] != NULL) {
-		k = o->tab[i];
-		lru_touch(o, k);
-		return k;
+	if (o->tab[i].k != NULL) {
+		if (t > o->tab[i].tmax)
+			o->tab[i].tmax = t;
+		return o->tab[i].k;
+	}
+	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
+		keys_sweep(o);
+		i = tab_find(o, kp, n, h);
 	}
 	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
 		fail(o, "%s: record %llu: a new key would make more than %llu keys hold state "
@@ -415,9 +444,12 @@ static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_
 		k = xcalloc(1, o->keysz);
 		k->row = (struct agg_state *)(k + 1);
 		k->dq = (struct odq *)(k->row + o->nagg);
-	}
-	k->hash = h;
-	if (k->kp == NULL) {
+		for (int d = 0; d < o->ndq; d++) {
+			k->dq[d].v = (uint64_t *)((uint8_t *)k + o->dq_off) + d * DQ_INLINE;
+			k->dq[d].cap = DQ_INLINE;
+		}
+		k->ring = (uint8_t *)k + o->ring_off;
+		k->cap = RING_INLINE;
 		k->kp = k->kin;
 		k->kcap = sizeof(k->kin);
 	}
@@ -429,8 +461,7 @@ static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_
 	}
 	memcpy(k->kp, kp, n);
 	k->klen = (uint32_t)n;
-	o->tab[i] = k;
-	lru_append(o, k);
+	o->tab[i] = (struct oslot){ .hash = h, .tmax = t, .k = k };
 	if (++o->st.keys > o->st.peak_keys)
 		o->st.peak_keys = o->st.keys;
 	return k;
@@ -438,14 +469,20 @@ static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_
 
 /* ---- a key's range ------------------------------------------------------------- */
 
+static int ring_inline(const struct over *o, const struct okey *k)
+{
+	return k->ring == (const uint8_t *)k + o->ring_off;
+}
+
 static void ring_grow(struct over *o, struct okey *k)
 {
-	uint64_t cap = k->cap ? k->cap * 2 : 4;
+	uint32_t cap = k->cap * 2;
 	uint8_t *r = xmalloc((size_t)cap * o->esz);
 
 	for (uint64_t i = k->head; i < k->tail; i++)
 		memcpy(r + (size_t)(i & (cap - 1)) * o->esz, ent(o, k, i), o->esz);
-	free(k->ring);
+	if (!ring_inline(o, k))
+		free(k->ring);
 	k->ring = r;
 	k->cap = cap;
 }
@@ -651,7 +688,7 @@ static void key_insert(struct over *o, struct okey *k, int64_t t, const struct r
 static void key_result(const struct over *o, const struct okey *k, size_t a,
 		       struct rtai_val *v)
 {
-	const struct odq *q = &k->dq[a];
+	const struct odq *q = o->dqi[a] >= 0 ? &k->dq[o->dqi[a]] : NULL;
 
 	switch (o->dqk[a]) {
 	case DQ_NONE:
@@ -673,83 +710,158 @@ static void key_result(const struct over *o, const struct okey *k, size_t a,
 
 /* ---- records in and out ------------------------------------------------------------ */
 
-/* Writes rec with the aggregates added (from the key's running state, or
- * from o->scratch when k is NULL), keeping the frame's times and flags. */
-static int emit(struct over *o, struct rtai_rec *rec, const struct okey *k, uint16_t flags,
-		int64_t ingest, int64_t t, uint64_t recno)
+/* Whether rec has a field called name. */
+static int has_field(const struct rtai_rec *rec, const char *name, size_t nlen)
 {
+	for (uint32_t i = 0; i < rec->n; i++)
+		if (rec->f[i].nlen == nlen && rec->f[i].name[0] == name[0] &&
+		    memcmp(rec->f[i].name, name, nlen) == 0)
+			return 1;
+	return 0;
+}
+
+/* Appends the encoding of one field (rec.h) to b. */
+static void put_field(struct buf *b, const char *name, size_t nlen, const struct rtai_val *v)
+{
+	uint8_t *p = buf_reserve(b, 2 + nlen + 12 + (v->type == RT_STR || v->type == RT_JSON ?
+						     v->s.n : 0));
+	uint8_t *p0 = p;
+
+	*p++ = v->type;
+	*p++ = (uint8_t)nlen;
+	memcpy(p, name, nlen);
+	p += nlen;
+	switch (v->type) {
+	case RT_INT:
+	case RT_TIME:
+	case RT_FLOAT:
+		for (int i = 0; i < 8; i++)
+			*p++ = (uint8_t)((uint64_t)v->i >> (8 * i));
+		break;
+	case RT_STR:
+	case RT_JSON:
+		for (int i = 0; i < 4; i++)
+			*p++ = (uint8_t)(v->s.n >> (8 * i));
+		if (v->s.n)
+			memcpy(p, v->s.p, v->s.n);
+		p += v->s.n;
+		break;
+	default:
+		break;
+	}
+	b->len += (size_t)(p - p0);
+}
+
+/* Writes the record of frame f (decoded in rec) with the aggregates added,
+ * from the key's running state, or from o->scratch when k is NULL; the
+ * frame's times and flags stay. A binary record whose fields do not clash
+ * with the aggregates' names is copied with the new fields appended; any
+ * other is encoded afresh, a clashing field taking the aggregate's value. */
+static int emit(struct over *o, struct rtai_rec *rec, const struct okey *k,
+		const struct rtai_frame *f, uint64_t recno)
+{
+	int copy = f->enc == RTAI_E_REC && f->len >= 2;
+	struct rtai_val *res = o->res;
+
 	for (size_t a = 0; a < o->nagg; a++) {
-		struct rtai_val v;
+		const struct agg_spec *s = &o->set->v[a];
 
 		if (k != NULL)
-			key_result(o, k, a, &v);
+			key_result(o, k, a, &res[a]);
 		else
-			agg_result(o->set, o->scratch, a, &v);
-		if (rec_get(rec, o->set->v[a].name, o->set->v[a].nlen) == NULL && rec->n >= 65535)
-			return fail(o, "%s: record %llu: too many fields to add the aggregates",
-				    o->name, (unsigned long long)recno);
-		rec_set(rec, o->set->v[a].name, o->set->v[a].nlen, v);
+			agg_result(o->set, o->scratch, a, &res[a]);
+		if (copy && has_field(rec, s->name, s->nlen))
+			copy = 0;
 	}
 	buf_reset(&o->obuf);
-	rec_encode(rec, &o->obuf);
-	wr_put(o->out, RTAI_K_DATA, RTAI_E_REC, flags, ingest, t, o->obuf.p, o->obuf.len);
+	if (copy && rec->n + o->nagg <= 65535) {
+		uint32_t n = rec->n + (uint32_t)o->nagg;
+
+		buf_append(&o->obuf, f->payload, f->len);
+		o->obuf.p[0] = (uint8_t)n;
+		o->obuf.p[1] = (uint8_t)(n >> 8);
+		for (size_t a = 0; a < o->nagg; a++)
+			put_field(&o->obuf, o->set->v[a].name, o->set->v[a].nlen, &res[a]);
+	} else {
+		for (size_t a = 0; a < o->nagg; a++) {
+			const struct agg_spec *s = &o->set->v[a];
+
+			if (!has_field(rec, s->name, s->nlen) && rec->n >= 65535)
+				return fail(o, "%s: record %llu: too many fields to add the "
+					    "aggregates", o->name, (unsigned long long)recno);
+			rec_set(rec, s->name, s->nlen, res[a]);
+		}
+		rec_encode(rec, &o->obuf);
+	}
+	wr_put(o->out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, o->obuf.p,
+	       o->obuf.len);
 	o->st.emitted++;
 	return 0;
 }
 
-/* Decodes a record, finds its key and extracts the aggregates' values into
- * o->vals. Returns the key, or NULL with o->err set. */
-static struct okey *take(struct over *o, struct rtai_rec *rec, const struct rtai_frame *f,
-			 uint64_t recno)
+/* The hash of an encoded key; never 0, which means "not known yet". */
+static uint64_t key_hash(const uint8_t *kp, size_t n)
 {
-	unsigned long long no = (unsigned long long)recno;
-	char err[300];
+	uint64_t h = rtai_hash(kp, n, 0x6f766572);
 
-	if (rec_from_frame(rec, f) < 0) {
-		fail(o, "%s: record %llu: %s%s", o->name, no, rec->err,
-		     f->enc == RTAI_E_RAW ? " (parse raw lines with rtai-parse first)" : "");
-		return NULL;
-	}
+	return h != 0 ? h : 1;
+}
+
+/* Encodes the key of a decoded record into o->kbuf. Returns 0, or -1 with
+ * o->err set when a key field is missing. */
+static int key_of(struct over *o, const struct rtai_rec *rec, uint64_t recno)
+{
 	buf_reset(&o->kbuf);
+	buf_reserve(&o->kbuf, 1);	/* a pointer even for no key fields */
 	for (size_t i = 0; i < o->c.nkeys; i++) {
 		const struct rtai_field *kf = rec_get(rec, o->c.keys[i], o->c.klen[i]);
 
-		if (kf == NULL) {
-			fail(o, "%s: record %llu: field \"%s\": missing (a key field)", o->name, no,
-			     o->c.keys[i]);
-			return NULL;
-		}
+		if (kf == NULL)
+			return fail(o, "%s: record %llu: field \"%s\": missing (a key field)",
+				    o->name, (unsigned long long)recno, o->c.keys[i]);
 		key_put(&o->kbuf, &kf->v);
 	}
-	if (agg_extract(o->set, rec, o->vals, err, sizeof(err)) < 0) {
-		fail(o, "%s: record %llu: %s", o->name, no, err);
-		return NULL;
-	}
-	buf_reserve(&o->kbuf, 1);	/* a pointer even for no key fields */
-	return key_get(o, o->kbuf.p, o->kbuf.len, recno);
+	return 0;
 }
 
-/* The bound below which nothing needs to be kept for records arriving out
- * of order: W - RANGE (arrival order). */
-static int64_t keep_bound(const struct over *o)
+/* Decodes a record, finds its key (hash: its hash when known, else 0) and
+ * extracts the aggregates' values into o->vals. Returns the key, or NULL
+ * with o->err set. */
+static struct okey *take(struct over *o, struct rtai_rec *rec, const struct rtai_frame *f,
+			 uint64_t hash, uint64_t recno)
 {
-	return o->wm == INT64_MIN ? INT64_MIN : o->wm - o->c.range;
+	char err[300];
+
+	if (rec_from_frame(rec, f) < 0) {
+		fail(o, "%s: record %llu: %s%s", o->name, (unsigned long long)recno, rec->err,
+		     f->enc == RTAI_E_RAW ? " (parse raw lines with rtai-parse first)" : "");
+		return NULL;
+	}
+	if (key_of(o, rec, recno) < 0)
+		return NULL;
+	if (agg_extract(o->set, rec, o->vals, err, sizeof(err)) < 0) {
+		fail(o, "%s: record %llu: %s", o->name, (unsigned long long)recno, err);
+		return NULL;
+	}
+	if (hash == 0)
+		hash = key_hash(o->kbuf.p, o->kbuf.len);
+	return key_get(o, o->kbuf.p, o->kbuf.len, hash, f->event_ns, recno);
 }
 
 /* --order arrival: one record, at once. */
 static int arrive(struct over *o, const struct rtai_frame *f, uint64_t recno)
 {
 	struct rtai_rec *rec = &o->recs[0];
-	struct okey *k = take(o, rec, f, recno);
+	struct okey *k = take(o, rec, f, 0, recno);
 
 	if (k == NULL)
 		return -1;
 	if (k->tail == k->head || f->event_ns >= k->tmax) {
 		key_push(o, k, f->event_ns, o->vals, keep_bound(o));
-		return emit(o, rec, k, f->flags, f->ingest_ns, f->event_ns, recno);
+		return emit(o, rec, k, f, recno);
 	}
 	key_insert(o, k, f->event_ns, o->vals, keep_bound(o));
-	return emit(o, rec, NULL, f->flags, f->ingest_ns, f->event_ns, recno);
+	return emit(o, rec, NULL, f, recno);
 }
 
 /* ---- the waiting heap (event order) -------------------------------------------------- */
@@ -855,18 +967,88 @@ static void unstash(struct over *o, struct pchunk *c)
 		chunk_recycle(o, c);
 }
 
-/* Emits the waiting records with t < limit, in order of event time, then
- * arrival. The records of one event time leave together: each sees all of
- * its key's peers. */
-static int release(struct over *o, int64_t limit)
-{
-	while (o->np > 0 && o->heap[0].t < limit) {
-		int64_t t = o->heap[0].t;
-		size_t n = 0;
-		int rc = 0;
+/* How many records leave together at most (all those of the last event
+ * time in a batch go too): enough to look ahead and prefetch keys. */
+#define BATCH 32
+#define AHEAD 4
 
-		while (o->np > 0 && o->heap[0].t == t) {
-			if (n == o->gcap) {
+/* Fetches the table slot of a waiting record's key into the cache. */
+static void prefetch_slot(const struct over *o, const struct pend *p)
+{
+	if (p->hash != 0)
+		__builtin_prefetch(&o->tab[(size_t)p->hash & (o->tcap - 1)]);
+}
+
+/* Fetches the key block of a waiting record into the cache, if its slot
+ * is found at once (the slot itself was prefetched earlier). */
+static void prefetch_key(const struct over *o, const struct pend *p)
+{
+	const struct oslot *e;
+
+	if (p->hash == 0)
+		return;
+	e = &o->tab[(size_t)p->hash & (o->tcap - 1)];
+	if (e->hash != p->hash || e->k == NULL)
+		return;
+	for (size_t b = 0; b < o->keysz && b < 512; b += 64)
+		__builtin_prefetch((const uint8_t *)e->k + b);
+}
+
+/* Processes the batch o->grp[0..ng): time group by time group, every
+ * record of a group into its key first, then each out with its key's
+ * aggregates, so that peers see each other. */
+static int process(struct over *o)
+{
+	size_t g0 = 0, ng = o->ng;
+	int rc = 0;
+
+	while (g0 < ng && rc == 0) {
+		int64_t t = o->grp[g0].t;
+		size_t g1 = g0;
+
+		while (g1 < ng && o->grp[g1].t == t)
+			g1++;
+		o->now = t;
+		for (size_t i = g0; i < g1 && rc == 0; i++) {
+			const struct pend *p = &o->grp[i];
+			struct rtai_frame f = { .kind = RTAI_K_DATA, .enc = p->enc, .flags = p->flags,
+						.ingest_ns = p->ingest, .event_ns = t,
+						.payload = p->p, .len = p->len };
+
+			if (i + AHEAD < ng)
+				prefetch_key(o, &o->grp[i + AHEAD]);
+			o->gk[i] = take(o, &o->recs[i], &f, p->hash, p->recno);
+			if (o->gk[i] == NULL)
+				rc = -1;
+			else
+				key_push(o, o->gk[i], t, o->vals, t - o->c.range);
+		}
+		for (size_t i = g0; i < g1 && rc == 0; i++) {
+			const struct pend *p = &o->grp[i];
+			struct rtai_frame f = { .kind = RTAI_K_DATA, .enc = p->enc, .flags = p->flags,
+						.ingest_ns = p->ingest, .event_ns = t,
+						.payload = p->p, .len = p->len };
+
+			rc = emit(o, &o->recs[i], o->gk[i], &f, p->recno);
+		}
+		g0 = g1;
+	}
+	for (size_t i = 0; i < ng; i++)
+		unstash(o, o->grp[i].c);
+	o->ng = 0;
+	return rc;
+}
+
+/* The waiting records with t < limit leave, in order of event time, then
+ * arrival. Unless force, they go in batches of BATCH and a smaller batch
+ * waits for more (over_sync() and over_finish() force it out before the
+ * tool blocks for input or ends, so nothing is held back for long). */
+static int release(struct over *o, int64_t limit, int force)
+{
+	for (;;) {
+		while (o->np > 0 && o->heap[0].t < limit &&
+		       (o->ng < BATCH || o->heap[0].t == o->grp[o->ng - 1].t)) {
+			if (o->ng == o->gcap) {
 				size_t cap = o->gcap * 2;
 
 				o->grp = xrealloc(o->grp, cap * sizeof(*o->grp));
@@ -875,33 +1057,16 @@ static int release(struct over *o, int64_t limit)
 				memset(o->recs + o->gcap, 0, (cap - o->gcap) * sizeof(*o->recs));
 				o->gcap = cap;
 			}
-			heap_pop(o, &o->grp[n++]);
+			heap_pop(o, &o->grp[o->ng]);
+			prefetch_slot(o, &o->grp[o->ng]);
+			o->ng++;
+			o->st.waiting--;
 		}
-		o->st.waiting -= n;
-		keys_expire(o, t - o->c.range);
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			const struct pend *p = &o->grp[i];
-			struct rtai_frame f = { .kind = RTAI_K_DATA, .enc = p->enc, .flags = p->flags,
-						.ingest_ns = p->ingest, .event_ns = t,
-						.payload = p->p, .len = p->len };
-
-			o->gk[i] = take(o, &o->recs[i], &f, p->recno);
-			if (o->gk[i] == NULL)
-				rc = -1;
-			else
-				key_push(o, o->gk[i], t, o->vals, t - o->c.range);
-		}
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			const struct pend *p = &o->grp[i];
-
-			rc = emit(o, &o->recs[i], o->gk[i], p->flags, p->ingest, t, p->recno);
-		}
-		for (size_t i = 0; i < n; i++)
-			unstash(o, o->grp[i].c);
-		if (rc < 0)
+		if (o->ng == 0 || (!force && o->ng < BATCH))
+			return 0;
+		if (process(o) < 0)
 			return -1;
 	}
-	return 0;
 }
 
 /* ---- the interface ------------------------------------------------------------------- */
@@ -918,6 +1083,7 @@ struct over *over_new(const struct over_conf *conf, struct rtai_wr *out)
 	o->nagg = set->n;
 	o->slot = xcalloc(set->n + 1, sizeof(*o->slot));
 	o->dqk = xcalloc(set->n + 1, 1);
+	o->dqi = xcalloc(set->n + 1, sizeof(*o->dqi));
 	o->drifts = xcalloc(set->n + 1, 1);
 	o->stddev = xcalloc(set->n + 1, 1);
 	for (size_t a = 0; a < set->n; a++) {
@@ -925,6 +1091,7 @@ struct over *over_new(const struct over_conf *conf, struct rtai_wr *out)
 		size_t j;
 
 		o->slot[a] = -1;
+		o->dqi[a] = -1;
 		if (s->field == NULL)
 			continue;
 		for (j = 0; j < a; j++)
@@ -941,19 +1108,23 @@ struct over *over_new(const struct over_conf *conf, struct rtai_wr *out)
 		case AGG_STDDEV: o->stddev[o->slot[a]] = 1; break;
 		default: break;
 		}
-		if (o->dqk[a] != DQ_NONE)
-			o->ndq++;
+		o->dqi[a] = o->dqk[a] != DQ_NONE ? o->ndq++ : -1;
 	}
 	o->esz = sizeof(struct oent) + o->nslot * sizeof(struct oval);
-	o->keysz = sizeof(struct okey) + o->nagg * (sizeof(struct agg_state) + sizeof(struct odq));
+	o->dq_off = sizeof(struct okey) + o->nagg * sizeof(struct agg_state) +
+		    (size_t)o->ndq * sizeof(struct odq);
+	o->ring_off = o->dq_off + (size_t)o->ndq * DQ_INLINE * sizeof(uint64_t);
+	o->keysz = o->ring_off + RING_INLINE * o->esz;
 	o->maxt = INT64_MIN;
 	o->wm = o->wm_sent = INT64_MIN;
-	o->gcap = 4;
+	o->now = INT64_MIN;
+	o->gcap = BATCH * 2;
 	o->grp = xcalloc(o->gcap, sizeof(*o->grp));
 	o->gk = xcalloc(o->gcap, sizeof(*o->gk));
 	o->recs = xcalloc(o->gcap, sizeof(*o->recs));
 	o->vals = xcalloc(o->nagg + 1, sizeof(*o->vals));
 	o->rvals = xcalloc(o->nagg + 1, sizeof(*o->rvals));
+	o->res = xcalloc(o->nagg + 1, sizeof(*o->res));
 	o->scratch = xcalloc(o->nagg + 1, sizeof(*o->scratch));
 	tab_grow(o);
 	return o;
@@ -962,9 +1133,11 @@ struct over *over_new(const struct over_conf *conf, struct rtai_wr *out)
 static void key_free(struct over *o, struct okey *k)
 {
 	agg_free(o->set, k->row);
-	for (size_t a = 0; a < o->nagg; a++)
-		free(k->dq[a].v);
-	free(k->ring);
+	for (int d = 0; d < o->ndq; d++)
+		if (k->dq[d].heap)
+			free(k->dq[d].v);
+	if (!ring_inline(o, k))
+		free(k->ring);
 	buf_free(&k->str);
 	if (k->kp != k->kin)
 		free(k->kp);
@@ -978,8 +1151,8 @@ void over_free(struct over *o)
 	if (o == NULL)
 		return;
 	for (size_t i = 0; i < o->tcap; i++)
-		if (o->tab[i] != NULL)
-			key_free(o, o->tab[i]);
+		if (o->tab[i].k != NULL)
+			key_free(o, o->tab[i].k);
 	while (o->freek != NULL) {
 		struct okey *k = o->freek;
 
@@ -987,9 +1160,10 @@ void over_free(struct over *o)
 		key_free(o, k);
 	}
 	free(o->tab);
-	/* Chunks still holding waiting records are found through the heap. */
-	for (size_t i = 0; i < o->np; i++) {
-		c = o->heap[i].c;
+	/* Chunks still holding waiting records are found through the heap
+	 * and the batch. */
+	for (size_t i = 0; i < o->np + o->ng; i++) {
+		c = i < o->np ? o->heap[i].c : o->grp[i - o->np].c;
 		if (--c->live == 0 && c != o->cur)
 			free(c);
 	}
@@ -1004,12 +1178,15 @@ void over_free(struct over *o)
 	for (size_t i = 0; i < o->gcap; i++)
 		rec_free(&o->recs[i]);
 	free(o->recs);
+	rec_free(&o->arec);
 	free(o->vals);
 	free(o->rvals);
+	free(o->res);
 	agg_free(o->set, o->scratch);
 	free(o->scratch);
 	free(o->slot);
 	free(o->dqk);
+	free(o->dqi);
 	free(o->drifts);
 	free(o->stddev);
 	buf_free(&o->kbuf);
@@ -1055,6 +1232,13 @@ static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
 		struct pend p = { .t = t, .seq = o->seq++, .recno = recno, .ingest = f->ingest_ns,
 				  .len = f->len, .flags = f->flags, .enc = f->enc };
 
+		/* The key's hash now, so its slot can be fetched ahead of use;
+		 * faults wait for the record's turn. */
+		if (f->enc == RTAI_E_REC && rec_decode(&o->arec, f->payload, f->len) == 0 &&
+		    key_of(o, &o->arec, recno) == 0) {
+			p.hash = key_hash(o->kbuf.p, o->kbuf.len);
+			prefetch_slot(o, &p);
+		}
 		p.p = stash(o, f->payload, f->len, &p.c);
 		heap_push(o, &p);
 		if (++o->st.waiting > o->st.peak_waiting)
@@ -1098,25 +1282,26 @@ int over_advance(struct over *o, int64_t wm)
 	if (wm <= o->wm)
 		return 0;
 	o->wm = wm;
-	if (o->c.arrival) {
-		keys_expire(o, keep_bound(o));
+	if (o->c.arrival)
 		return 0;
-	}
-	return release(o, wm);
+	return release(o, wm, 0);
 }
 
 int over_finish(struct over *o)
 {
 	note_bytes(o);
-	return release(o, INT64_MAX);
+	return release(o, INT64_MAX, 1);
 }
 
-void over_watermark(struct over *o)
+int over_sync(struct over *o)
 {
-	if (o->wm <= o->wm_sent)
-		return;
-	o->wm_sent = o->wm;
-	wr_put(o->out, RTAI_K_WATERMARK, RTAI_E_NONE, 0, rtai_now_ns(), o->wm, NULL, 0);
+	if (!o->c.arrival && release(o, o->wm, 1) < 0)
+		return -1;
+	if (o->wm > o->wm_sent) {
+		o->wm_sent = o->wm;
+		wr_put(o->out, RTAI_K_WATERMARK, RTAI_E_NONE, 0, rtai_now_ns(), o->wm, NULL, 0);
+	}
+	return 0;
 }
 
 int64_t over_wm(const struct over *o)
@@ -1188,8 +1373,7 @@ static int on_timer(struct loop *l)
 	if (l->idle > 0 && l->last_data >= 0 && since >= l->idle && l->wm_at_data != INT64_MIN &&
 	    over_advance(l->o, l->wm_at_data + since) < 0)
 		return -1;
-	over_watermark(l->o);
-	return 0;
+	return over_sync(l->o);
 }
 
 static int loop_run(struct loop *l, struct rtai_rd *rd, struct rtai_wr *out)
@@ -1203,7 +1387,7 @@ static int loop_run(struct loop *l, struct rtai_rd *rd, struct rtai_wr *out)
 		if (st == 1) {
 			if (over_frame(l->o, &f, rd->name, rd->nrec) < 0)
 				return -1;
-			if (f.kind == RTAI_K_DATA) {
+			if (f.kind == RTAI_K_DATA && l->idle > 0) {
 				l->last_data = rtai_mono_ns();
 				l->wm_at_data = over_wm(l->o);
 			}
@@ -1216,7 +1400,8 @@ static int loop_run(struct loop *l, struct rtai_rd *rd, struct rtai_wr *out)
 			return -1;
 		}
 		/* More input is needed: flush, then wait for it or a timer. */
-		over_watermark(l->o);
+		if (over_sync(l->o) < 0)
+			return -1;
 		wr_flush(out);
 		if (rd->started && !(rd->zstd != NULL && rd->zoff < rd->zlen) &&
 		    (wait = next_timer(l)) >= 0) {
@@ -1277,8 +1462,8 @@ int over_run(const struct over_conf *conf, struct rtai_rd *rd, struct rtai_wr *o
 	if (rc == 0)
 		rc = over_finish(l.o);
 	if (rc == 0)
-		over_watermark(l.o);
-	else
+		rc = over_sync(l.o);
+	if (rc < 0)
 		rtai_warn("%s", over_err(l.o));
 	summary(conf, l.o);
 	over_free(l.o);

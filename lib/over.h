@@ -35,9 +35,11 @@
  * Keys whose records have all left the range are recycled.
  *
  * Waiting records (event order) are copies of their frames in reused
- * chunks, ordered by a binary heap on (event time, arrival). Nothing is
- * allocated per record once the state stops growing, beyond what distinct
- * and the percentiles need.
+ * chunks, ordered by a binary heap on (event time, arrival); those the
+ * watermark passes leave in batches, which lets the engine prefetch the
+ * state of the keys a few records ahead (with 100k keys, the state is
+ * larger than the caches). Nothing is allocated per record once the state
+ * stops growing, beyond what distinct and the percentiles need.
  */
 #ifndef RTAI_OVER_H
 #define RTAI_OVER_H
@@ -89,7 +91,7 @@ void over_free(struct over *o);
 
 /* Handles one input frame: a record (name and recno, its record number,
  * are for messages), an upstream watermark (moves W, not forwarded: the
- * engine's own watermark goes downstream through over_watermark()), a
+ * engine's own watermark goes downstream through over_sync()), a
  * latency marker (forwarded at once), any other frame (forwarded). Returns
  * 0, or -1 with over_err() set ("NAME: record N: what") on bad input: a
  * record that is not a record, lacks its event time or a key field, has a
@@ -102,8 +104,10 @@ int over_frame(struct over *o, const struct rtai_frame *f, const char *name,
 int over_advance(struct over *o, int64_t wm);
 /* The end of input: every waiting record leaves. Same contract. */
 int over_finish(struct over *o);
-/* Writes a watermark frame to out if W moved since the last one. */
-void over_watermark(struct over *o);
+/* Before blocking for input: the records W has passed leave (they go in
+ * batches otherwise, to look ahead in memory), then a watermark frame if W
+ * moved since the last one. Same contract. */
+int over_sync(struct over *o);
 
 /* The watermark (INT64_MIN before any record), and the earliest watermark
  * at which a waiting record would leave (INT64_MAX when none waits). */

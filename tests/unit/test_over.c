@@ -127,7 +127,7 @@ static int run(const struct setup *su, const struct in *in, size_t n, struct buf
 	if (rc == 0)
 		rc = over_finish(o);
 	if (rc == 0)
-		over_watermark(o);
+		rc = over_sync(o);
 	if (rc < 0)
 		snprintf(err, sizeof(err), "%s", over_err(o));
 	last_stats = *over_stats(o);
