@@ -224,6 +224,10 @@ static const char *fmt_axis(double ns, char *b)
 	};
 	size_t n = sizeof(u) / sizeof(u[0]);
 
+	if (ns == 0) {
+		strcpy(b, "0");
+		return b;
+	}
 	for (size_t i = 0; i < n; i++) {
 		double x = ns / u[i].div;
 
@@ -1085,7 +1089,7 @@ static void svg_curve(struct buf *b, const struct chart *c, const struct hist *h
 static void write_svg(void)
 {
 	static const char *lat_color = "#1f77b4", *fresh_color = "#2ca02c", *slo_color = "#d62728";
-	struct chart c = { .x0 = 90, .y0 = 60, .w = 680, .h = 420 };
+	struct chart c = { .x0 = 90, .y0 = 60, .w = 760, .h = 440 };
 	struct buf b = { 0 };
 	char v[FMT_SZ], lab[256];
 	double lo = INFINITY, hi = 0;
@@ -1124,8 +1128,8 @@ static void write_svg(void)
 		   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"600\" "
 		   "viewBox=\"0 0 900 600\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n"
 		   "<rect width=\"900\" height=\"600\" fill=\"white\"/>\n");
-	snprintf(lab, sizeof(lab), "%s%slatency by percentile", opt.name ? opt.name : "",
-		 opt.name ? ": " : "");
+	snprintf(lab, sizeof(lab), "%s%s%s by percentile", opt.name ? opt.name : "",
+		 opt.name ? ": " : "", has_fresh ? "latency and freshness" : "latency");
 	buf_puts(&b, "<text x=\"450\" y=\"30\" text-anchor=\"middle\" font-size=\"18\" font-weight=\"bold\">");
 	xml_text(&b, lab);
 	buf_puts(&b, "</text>\n");
@@ -1172,7 +1176,7 @@ static void write_svg(void)
 	buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">percentile (log scale of 1/(1-p))</text>\n",
 		   c.x0 + c.w / 2, c.y0 + c.h + 44);
 	buf_printf(&b, "<text transform=\"translate(22 %.1f) rotate(-90)\" text-anchor=\"middle\">%s</text>\n",
-		   c.y0 + c.h / 2, c.ylog ? "latency (log scale)" : "latency");
+		   c.y0 + c.h / 2, c.ylog ? "time (log scale)" : "time");
 	buf_puts(&b, "</g>\n");
 	buf_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n",
 		   c.x0, c.y0, c.w, c.h);
@@ -1181,7 +1185,8 @@ static void write_svg(void)
 	 * percentile, and a dot at the value measured there. */
 	for (int i = 0; i < opt.nslo; i++) {
 		const struct slo *s = &opt.slo[i];
-		const char *color = s->state == 0 ? slo_color : "#ff7f0e";
+		const char *color = s->state == 0 ? slo_color
+				    : s->metric == M_LATENCY ? lat_color : fresh_color;
 		const struct hist *h = s->metric == M_LATENCY ? &tot.lat : &tot.fresh;
 		double y, x;
 
@@ -1197,7 +1202,8 @@ static void write_svg(void)
 				   "stroke-dasharray=\"2 3\"/>\n", x, c.y0, x, c.y0 + c.h, color);
 		buf_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", x,
 			   cy(&c, s->value), color);
-		buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"%s\">",
+		buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"%s\" "
+			   "stroke=\"white\" stroke-width=\"4\" paint-order=\"stroke\">",
 			   c.x0 + c.w - 6, y - 6 < c.y0 + 14 ? y + 16 : y - 6, color);
 		xml_text(&b, s->text);
 		buf_printf(&b, " %s (%s)</text></g>\n", s->state ? "held" : "BREACHED",
@@ -1218,7 +1224,21 @@ static void write_svg(void)
 		buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>"
 			   "<text x=\"%.1f\" y=\"%.1f\">freshness</text>\n",
 			   c.x0 + 20, c.y0 + 46, c.x0 + 48, c.y0 + 46, fresh_color, c.x0 + 56, c.y0 + 50);
-	buf_puts(&b, "</g>\n</svg>\n");
+	buf_puts(&b, "</g>\n");
+	/* The figures under the chart. */
+	for (int k = 0; k < 2; k++) {
+		const struct hist *h = k == 0 ? &tot.lat : &tot.fresh;
+		char p50[FMT_SZ], p99[FMT_SZ], p999[FMT_SZ], mx[FMT_SZ];
+
+		if (h->total == 0)
+			continue;
+		buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s: p50 %s, p99 %s, p99.9 %s, max %s</text>\n",
+			   c.x0, c.y0 + c.h + 66 + 18 * k, k == 0 ? lat_color : fresh_color,
+			   k == 0 ? "latency" : "freshness", fmt_ns(hist_percentile(h, 50), p50),
+			   fmt_ns(hist_percentile(h, 99), p99), fmt_ns(hist_percentile(h, 99.9), p999),
+			   fmt_ns(h->max, mx));
+	}
+	buf_puts(&b, "</svg>\n");
 	save(opt.svg, &b);
 	buf_free(&b);
 }

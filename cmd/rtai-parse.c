@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "debezium.h"
 #include "frame.h"
 #include "jflat.h"
 #include "rec.h"
@@ -47,6 +48,7 @@ static struct {
 	char **keep;			/* --keep: names to write, NULL = all */
 	size_t nkeep;
 	int json;			/* --json: write JSON payloads */
+	int debezium;			/* --debezium: unwrap change events */
 	enum on_error on_error;		/* --on-error */
 	int on_error_set;		/* --on-error was given */
 	const char *dlq;		/* --dlq FILE */
@@ -58,7 +60,7 @@ static struct {
 
 enum {
 	OPT_SCHEMA = 256, OPT_TIME_FORMAT, OPT_STRICT, OPT_KEEP, OPT_JSON,
-	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION,
+	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
 };
 
 static const struct option longopts[] = {
@@ -69,6 +71,7 @@ static const struct option longopts[] = {
 	{ "strict", no_argument, NULL, OPT_STRICT },		/* reject undeclared fields */
 	{ "keep", required_argument, NULL, OPT_KEEP },		/* project to these fields */
 	{ "json", no_argument, NULL, OPT_JSON },		/* JSON payloads out */
+	{ "debezium", no_argument, NULL, OPT_DEBEZIUM },	/* unwrap change events */
 	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
 	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
 	{ "max-fields", required_argument, NULL, OPT_MAX_FIELDS }, /* fields per record */
@@ -113,6 +116,12 @@ static void usage(int status)
 	      "                           objects {record, offset, input, reason, payload}\n"
 	      "                           (a .zst name compresses); implies --on-error dlq\n"
 	      "\n"
+	      "Change events:\n"
+	      "      --debezium           unwrap Debezium change events: the row (after, or\n"
+	      "                           before for a delete) with an _op field (c, r, u,\n"
+	      "                           d, t), and source.ts_ms as the event time;\n"
+	      "                           tombstones without a key are dropped (blank)\n"
+	      "\n"
 	      "Other:\n"
 	      "      --json               write JSON payloads instead of binary records\n"
 	      "      --max-fields N       most fields in a record (default 4096)\n"
@@ -150,28 +159,32 @@ static int ftype_parse(const char *s, size_t n, enum ftype *out)
 	return -1;
 }
 
-/* Declares a field; where names the option or file for messages. */
-static void schema_add(const char *where, const char *name, size_t nlen,
-		       enum ftype type, int optional)
+/* Declares a field. Returns NULL, or why it cannot be (a static string). */
+static const char *schema_add(const char *name, size_t nlen, enum ftype type, int optional)
 {
+	static char why[320];
 	struct sfield *s;
 
 	if (nlen == 0)
-		rtai_usage_error("%s: empty field name", where);
+		return "empty field name";
 	if (nlen > 255)
-		rtai_usage_error("%s: field name longer than 255 bytes", where);
-	if (schema_find(name, nlen) != NULL)
-		rtai_usage_error("%s: field \"%.*s\" is declared twice", where, (int)nlen, name);
+		return "field name longer than 255 bytes";
+	if (schema_find(name, nlen) != NULL) {
+		snprintf(why, sizeof(why), "field \"%.*s\" is declared twice",
+			 (int)(nlen > 255 ? 255 : nlen), name);
+		return why;
+	}
 	opt.schema = xrealloc(opt.schema, (opt.nschema + 1) * sizeof(*opt.schema));
 	s = &opt.schema[opt.nschema++];
 	*s = (struct sfield){ .name = xstrndup(name, nlen), .nlen = nlen, .type = type,
 			      .optional = optional, .kept = 1 };
+	return NULL;
 }
 
 /* -f NAME:TYPE[?]; the name may itself hold colons (the last one counts). */
 static void schema_opt(const char *arg)
 {
-	const char *colon = strrchr(arg, ':');
+	const char *colon = strrchr(arg, ':'), *why;
 	size_t tlen;
 	enum ftype type;
 	int optional = 0;
@@ -186,59 +199,78 @@ static void schema_opt(const char *arg)
 	if (ftype_parse(colon + 1, tlen, &type) < 0)
 		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time or json)",
 				 arg, (int)tlen, colon + 1);
-	schema_add("-f", arg, (size_t)(colon - arg), type, optional);
+	if ((why = schema_add(arg, (size_t)(colon - arg), type, optional)) != NULL)
+		rtai_usage_error("-f: %s", why);
 }
 
 /* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...]}. */
 static void schema_file(const char *path)
 {
-	/* Static, so the document stays reachable when a usage error exits
-	 * from the middle of it (leak checkers then stay quiet). */
-	static json_t *root;
 	json_error_t e;
-	json_t *fields, *fd, *v;
-	const char *key;
-	char where[300];
+	json_t *root, *fields, *fd, *v;
+	const char *key, *why;
+	char msg[400];
 	size_t i;
-
-	snprintf(where, sizeof(where), "--schema: %s", path);
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
 	if (root == NULL)
 		rtai_usage_error("--schema: %s: line %d column %d: %s", path, e.line, e.column, e.text);
-	if (!json_is_object(root))
-		rtai_usage_error("--schema: %s: expected a JSON object {\"fields\": [...]}", path);
+	msg[0] = '\0';
+	if (!json_is_object(root)) {
+		snprintf(msg, sizeof(msg), "expected a JSON object {\"fields\": [...]}");
+		goto out;
+	}
 	json_object_foreach(root, key, v)
-		if (strcmp(key, "fields") != 0)
-			rtai_usage_error("--schema: %s: unknown key \"%s\" (expected \"fields\")", path, key);
+		if (strcmp(key, "fields") != 0) {
+			snprintf(msg, sizeof(msg), "unknown key \"%s\" (expected \"fields\")", key);
+			goto out;
+		}
 	fields = json_object_get(root, "fields");
-	if (!json_is_array(fields))
-		rtai_usage_error("--schema: %s: \"fields\" must be an array", path);
+	if (!json_is_array(fields)) {
+		snprintf(msg, sizeof(msg), "\"fields\" must be an array");
+		goto out;
+	}
 	json_array_foreach(fields, i, fd) {
 		json_t *name = json_object_get(fd, "name"), *type = json_object_get(fd, "type");
 		json_t *optional = json_object_get(fd, "optional");
 		enum ftype t;
 
-		if (!json_is_object(fd))
-			rtai_usage_error("--schema: %s: field %zu: expected an object", path, i + 1);
+		if (!json_is_object(fd)) {
+			snprintf(msg, sizeof(msg), "field %zu: expected an object", i + 1);
+			goto out;
+		}
 		json_object_foreach(fd, key, v)
 			if (strcmp(key, "name") != 0 && strcmp(key, "type") != 0 &&
-			    strcmp(key, "optional") != 0)
-				rtai_usage_error("--schema: %s: field %zu: unknown key \"%s\" (expected name, type, optional)",
-						 path, i + 1, key);
-		if (!json_is_string(name))
-			rtai_usage_error("--schema: %s: field %zu: \"name\" must be a string", path, i + 1);
+			    strcmp(key, "optional") != 0) {
+				snprintf(msg, sizeof(msg), "field %zu: unknown key \"%s\" (expected name, type, optional)",
+					 i + 1, key);
+				goto out;
+			}
+		if (!json_is_string(name)) {
+			snprintf(msg, sizeof(msg), "field %zu: \"name\" must be a string", i + 1);
+			goto out;
+		}
 		if (!json_is_string(type) ||
-		    ftype_parse(json_string_value(type), json_string_length(type), &t) < 0)
-			rtai_usage_error("--schema: %s: field %zu: \"type\" must be one of string, int, float, bool, time, json",
-					 path, i + 1);
-		if (optional != NULL && !json_is_boolean(optional))
-			rtai_usage_error("--schema: %s: field %zu: \"optional\" must be true or false",
-					 path, i + 1);
-		schema_add(where, json_string_value(name), json_string_length(name), t,
-			   json_is_true(optional));
+		    ftype_parse(json_string_value(type), json_string_length(type), &t) < 0) {
+			snprintf(msg, sizeof(msg), "field %zu: \"type\" must be one of string, int, float, bool, time, json",
+				 i + 1);
+			goto out;
+		}
+		if (optional != NULL && !json_is_boolean(optional)) {
+			snprintf(msg, sizeof(msg), "field %zu: \"optional\" must be true or false", i + 1);
+			goto out;
+		}
+		why = schema_add(json_string_value(name), json_string_length(name), t,
+				 json_is_true(optional));
+		if (why != NULL) {
+			snprintf(msg, sizeof(msg), "field %zu: %s", i + 1, why);
+			goto out;
+		}
 	}
+out:
 	json_decref(root);
+	if (msg[0] != '\0')
+		rtai_usage_error("--schema: %s: %s", path, msg);
 }
 
 /* --keep A,B,C */
@@ -343,6 +375,8 @@ static int decode(const struct rtai_frame *f)
 	switch (f->enc) {
 	case RTAI_E_RAW:
 	case RTAI_E_JSON:
+		if (opt.debezium)
+			return 0;	/* debezium() reads the text itself */
 		if (jflat_rec_from_json(&in, (const char *)f->payload, f->len) < 0)
 			return bad("%s", in.err);
 		return 0;
@@ -355,11 +389,52 @@ static int decode(const struct rtai_frame *f)
 	}
 }
 
-/* The record to check against the schema. Today the payload's record
- * itself; an envelope format (a change-data-capture event, say) unwraps
- * here, before any field is looked at. */
-static struct rtai_rec *unwrap(struct rtai_rec *r)
+/* --debezium: the change event of f (already decoded into in), as the
+ * record to check: "_op" first, then the row's fields. Sets *event to the
+ * change time. Returns NULL after bad(), or &nothing for a tombstone
+ * without a key. */
+static struct dbz_event change;		/* the event, owning the row */
+static struct rtai_rec unwrapped;	/* _op and the row's fields */
+static struct buf ctext;		/* a binary record as JSON text */
+static struct rtai_rec nothing;		/* "no record here" */
+
+static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
 {
+	static const char *const op_names[] = { "c", "r", "u", "d", "t" };
+	const char *p = (const char *)f->payload;
+	size_t n = f->len;
+
+	if (f->enc == RTAI_E_REC) {
+		buf_reset(&ctext);
+		rec_to_json(&in, &ctext);
+		p = (const char *)ctext.p;
+		n = ctext.len;
+	}
+	if (dbz_parse(&change, p, n, 1) < 0) {
+		bad("%s", change.err);
+		return NULL;
+	}
+	if (change.kind == DBZ_TOMBSTONE)
+		return &nothing;
+	rec_reset(&unwrapped);
+	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
+		if (change.op == op_names[i][0])
+			rec_add(&unwrapped, "_op", 3, val_str(op_names[i], 1));
+	if (change.op == 0)	/* a tombstone deleting its message key */
+		rec_add(&unwrapped, "_op", 3, val_str("d", 1));
+	for (uint32_t i = 0; i < change.row.n; i++)
+		rec_add(&unwrapped, change.row.f[i].name, change.row.f[i].nlen, change.row.f[i].v);
+	if (change.ts_ns != RTAI_TIME_UNSET)
+		*event = change.ts_ns;
+	return &unwrapped;
+}
+
+/* The record to check against the schema: the payload's record itself,
+ * or with --debezium the row a change event carries. */
+static struct rtai_rec *unwrap(const struct rtai_frame *f, struct rtai_rec *r, int64_t *event)
+{
+	if (opt.debezium)
+		return debezium(f, event);
 	return r;
 }
 
@@ -605,7 +680,13 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 		count.blank++;
 		return 0;
 	}
-	if (decode(f) < 0 || (r = unwrap(&in)) == NULL || shape(r, &event) < 0)
+	if (decode(f) < 0 || (r = unwrap(f, &in, &event)) == NULL)
+		return refuse(rd, f);
+	if (r == &nothing) {
+		count.blank++;
+		return 0;
+	}
+	if (shape(r, &event) < 0)
 		return refuse(rd, f);
 	buf_reset(&enc);
 	if (opt.json)
@@ -687,6 +768,7 @@ int main(int argc, char **argv)
 		case OPT_STRICT: opt.strict = 1; break;
 		case OPT_KEEP: keep_opt(optarg); break;
 		case OPT_JSON: opt.json = 1; break;
+		case OPT_DEBEZIUM: opt.debezium = 1; break;
 		case OPT_ON_ERROR:
 			if (strcmp(optarg, "fail") == 0)
 				opt.on_error = ON_FAIL;
@@ -755,6 +837,9 @@ int main(int argc, char **argv)
 
 	rec_free(&in);
 	rec_free(&rec);
+	dbz_free(&change);
+	rec_free(&unwrapped);
+	buf_free(&ctext);
 	buf_free(&enc);
 	buf_free(&dbuf);
 	buf_free(&seen);

@@ -63,7 +63,7 @@ static struct {
 	int dry_run;			/* --dry-run: print commands, connect to nothing */
 	int verbose;			/* -v: connection and counts on stderr */
 } opt = {
-	.inflight = 1000,
+	.inflight = 10000,
 	.retry_for = 30 * RTAI_NS_PER_SEC,
 };
 
@@ -121,7 +121,7 @@ static void usage(int status)
 	      "                           field _event_time, or in the key KEY:_event_time)\n"
 	      "\n"
 	      "Flow:\n"
-	      "      --inflight N         at most N commands awaiting Redis's reply (default 1000)\n"
+	      "      --inflight N         at most N commands awaiting a reply (default 10000)\n"
 	      "      --pass               write each frame to standard output once Redis has\n"
 	      "                           acknowledged it, in input order\n"
 	      "      --on-error MODE      on an error reply or a bad record: fail (stop, exit 1;\n"

@@ -488,6 +488,41 @@ int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
 	}
 }
 
+int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
+{
+	uint8_t *p = r->buf + r->off, *nl;
+	size_t avail = r->len - r->off, n;
+
+	if (!r->started)
+		return 2;
+	nl = avail > 0 ? memchr(p, '\n', avail) : NULL;
+	if (nl == NULL) {
+		if (avail > rtai_max_frame)
+			return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",
+					rtai_max_frame);
+		if (!r->eof || (r->zstd != NULL && r->zoff < r->zlen))
+			return 2;
+		if (avail == 0)
+			return 0;
+		n = avail;
+		r->off += n;
+		r->pos += n;
+	} else {
+		n = (size_t)(nl - p);
+		if (n > rtai_max_frame)
+			return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",
+					rtai_max_frame);
+		r->off += n + 1;
+		r->pos += n + 1;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+	}
+	*line = p;
+	*len = n;
+	r->nrec++;
+	return 1;
+}
+
 /* ---- writing ------------------------------------------------------- */
 
 /* Temporary files still to remove if the tool exits before renaming. */

@@ -126,6 +126,20 @@ ssize_t rd_fill(struct rtai_rd *r);
  * descriptor is readable), 0 at the end, -1 on error. */
 int rd_frame_buffered(struct rtai_rd *r, struct rtai_frame *f);
 
+/* rd_line() without reading: returns 1 for a line complete in the buffer
+ * (or the last one, without '\n', once the input has ended), 2 when more
+ * input is needed, 0 at the end, -1 on error (a line longer than
+ * rtai_max_frame). */
+int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len);
+
+/* Nonzero when rd_fill() makes progress without waiting on the descriptor
+ * (compressed bytes are waiting, or the input has ended): poll() it then
+ * only after this says 0. */
+static inline int rd_fill_ready(const struct rtai_rd *r)
+{
+	return r->eof || (r->zstd != NULL && r->zoff < r->zlen);
+}
+
 /* ---- writing ------------------------------------------------------- */
 
 struct rtai_wr {

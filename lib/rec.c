@@ -2,6 +2,7 @@
 #include "config.h"
 #include "rec.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@ static struct rtai_field *rec_slot(struct rtai_rec *r)
 int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
 {
 	const uint8_t *end = p + n;
+	const char *why;
 	uint32_t nf;
 
 	rec_reset(r);
@@ -86,6 +88,13 @@ int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
 		p += 2;
 		if ((size_t)(end - p) < nlen)
 			goto truncated;
+		if (memchr(p, '\0', nlen) != NULL) {
+			/* JSON readers (jansson) refuse it in a key. */
+			snprintf(r->err, sizeof(r->err), "binary record: field %u: NUL byte in the name",
+				 i + 1);
+			r->n = 0;
+			return -1;
+		}
 		f = rec_slot(r);
 		f->name = (const char *)p;
 		f->nlen = nlen;
@@ -114,6 +123,14 @@ int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
 				goto truncated;
 			f->v.s.p = (const char *)p;
 			p += f->v.s.n;
+			/* Printed verbatim as JSON: must be JSON, or a stream
+			 * could inject fields into what rec_to_json() writes. */
+			if (type == RT_JSON && rtai_json_check(f->v.s.p, f->v.s.n, &why) < 0) {
+				snprintf(r->err, sizeof(r->err), "binary record: field %u: invalid JSON value: %s",
+					 i + 1, why);
+				r->n = 0;
+				return -1;
+			}
 			break;
 		default:
 			snprintf(r->err, sizeof(r->err), "binary record: field %u: unknown type %u",
@@ -270,19 +287,45 @@ int val_equal(const struct rtai_val *a, const struct rtai_val *b)
 
 static int is_num(int t) { return t == RT_INT || t == RT_FLOAT || t == RT_TIME; }
 
+/* An int64 against a double, exactly (converting the int to a double
+ * would make 2^53 + 1 equal 2^53 and break transitivity); NaN is greater
+ * than every number. */
+static int cmp_int_double(int64_t i, double d)
+{
+	int64_t t;
+
+	if (isnan(d) || d >= 9223372036854775808.0)
+		return -1;
+	if (d < -9223372036854775808.0)
+		return 1;
+	t = (int64_t)d;			/* truncated, in range */
+	if (i != t)
+		return (i > t) - (i < t);
+	return (d < (double)t) - (d > (double)t);
+}
+
 int val_cmp(const struct rtai_val *a, const struct rtai_val *b)
 {
 	if (is_num(a->type) && is_num(b->type)) {
+		/* A total order whatever a stream holds: qsort needs one. */
 		if (a->type != RT_FLOAT && b->type != RT_FLOAT)
 			return (a->i > b->i) - (a->i < b->i);
-		double x, y;
-
-		val_number(a, &x);
-		val_number(b, &y);
-		return (x > y) - (x < y);
+		if (a->type != RT_FLOAT)
+			return cmp_int_double(a->i, b->f);
+		if (b->type != RT_FLOAT)
+			return -cmp_int_double(b->i, a->f);
+		if (isnan(a->f) || isnan(b->f))
+			return !!isnan(a->f) - !!isnan(b->f);
+		return (a->f > b->f) - (a->f < b->f);
 	}
-	if (a->type != b->type)
-		return (a->type > b->type) - (a->type < b->type);
+	if (a->type != b->type) {
+		/* Numbers are one class: time after string but before int
+		 * would make a cycle. */
+		int ta = is_num(a->type) ? RT_INT : a->type;
+		int tb = is_num(b->type) ? RT_INT : b->type;
+
+		return (ta > tb) - (ta < tb);
+	}
 	if (a->type == RT_STR || a->type == RT_JSON) {
 		size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
 		int c = n ? memcmp(a->s.p, b->s.p, n) : 0;
@@ -407,6 +450,237 @@ static size_t utf8_len(const uint8_t *p, size_t n)
 	return len;
 }
 
+/* ---- validating JSON text --------------------------------------------- */
+
+/* Deepest nesting of a JSON field value: jansson reads values nested
+ * JSON_PARSER_MAX_DEPTH deep, and a field's value sits one level inside
+ * the record's object. */
+#define JSON_VALUE_MAX_DEPTH (JSON_PARSER_MAX_DEPTH - 1)
+
+static const uint8_t *json_ws(const uint8_t *p, const uint8_t *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static int hex4(const uint8_t *p, const uint8_t *end, uint32_t *out)
+{
+	uint32_t v = 0;
+
+	if (end - p < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		uint8_t c = p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			v |= (c | 0x20) - 'a' + 10;
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A string literal at *pp (at its quote); advances past it. Keys may not
+ * hold U+0000, which jansson refuses in keys. */
+static const char *json_scan_str(const uint8_t **pp, const uint8_t *end, int key)
+{
+	const uint8_t *p = *pp + 1;
+
+	while (p < end) {
+		uint32_t u, lo;
+		size_t len;
+
+		if (*p == '"') {
+			*pp = p + 1;
+			return NULL;
+		}
+		if (*p < 0x20)
+			return "control character in a string";
+		if (*p >= 0x80) {
+			len = utf8_len(p, (size_t)(end - p));
+			if (len == 0)
+				return "invalid UTF-8 in a string";
+			p += len;
+			continue;
+		}
+		if (*p++ != '\\')
+			continue;
+		if (p >= end)
+			break;
+		if (*p != '\0' && strchr("\"\\/bfnrt", *p) != NULL) {
+			p++;
+			continue;
+		}
+		if (*p != 'u' || hex4(p + 1, end, &u) < 0)
+			return "invalid escape in a string";
+		p += 5;
+		if (u == 0 && key)
+			return "NUL byte in an object key";
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return "lone surrogate in a string";
+		if (u >= 0xd800 && u <= 0xdbff) {
+			if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+			    hex4(p + 2, end, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+				return "lone surrogate in a string";
+			p += 6;
+		}
+	}
+	return "unterminated string";
+}
+
+/* A number at *pp; advances past it. Rejects what jansson cannot hold:
+ * integers beyond int64, reals beyond double. */
+static const char *json_scan_num(const uint8_t **pp, const uint8_t *end)
+{
+	const uint8_t *p = *pp, *start = p;
+	char tmp[64];
+	int real = 0;
+
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else if (p < end && *p >= '1' && *p <= '9')
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	else
+		return "invalid number";
+	if (p < end && *p == '.') {
+		real = 1;
+		if (++p >= end || *p < '0' || *p > '9')
+			return "invalid number";
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		real = 1;
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return "invalid number";
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if ((size_t)(p - start) >= sizeof(tmp))
+		return "number too long";
+	memcpy(tmp, start, (size_t)(p - start));
+	tmp[p - start] = '\0';
+	errno = 0;
+	if (real) {
+		if (!isfinite(strtod(tmp, NULL)))
+			return "number out of range";
+	} else {
+		(void)strtoll(tmp, NULL, 10);
+		if (errno == ERANGE)
+			return "integer out of range";
+	}
+	*pp = p;
+	return NULL;
+}
+
+int rtai_json_check(const char *text, size_t n, const char **why)
+{
+	const uint8_t *p = (const uint8_t *)text, *end = p + n;
+	uint8_t stack[(JSON_VALUE_MAX_DEPTH + 7) / 8] = { 0 };	/* bit set: object */
+	unsigned depth = 0;
+	int want_key = 0;
+	const char *err = NULL;
+
+	/* Each turn reads a key or a value, then what may follow a value. */
+	for (;;) {
+		p = json_ws(p, end);
+		if (want_key) {
+			if (p >= end || *p != '"') {
+				err = "expected a string key";
+				goto bad;
+			}
+			if ((err = json_scan_str(&p, end, 1)) != NULL)
+				goto bad;
+			p = json_ws(p, end);
+			if (p >= end || *p != ':') {
+				err = "expected ':'";
+				goto bad;
+			}
+			p++;
+			want_key = 0;
+			continue;
+		}
+		if (p >= end) {
+			err = "unexpected end of JSON text";
+			goto bad;
+		}
+		if (depth >= JSON_VALUE_MAX_DEPTH) {
+			err = "JSON nested too deeply";
+			goto bad;
+		}
+		if (*p == '{' || *p == '[') {
+			int obj = *p++ == '{';
+
+			if (obj)
+				stack[depth / 8] |= (uint8_t)(1u << depth % 8);
+			else
+				stack[depth / 8] &= (uint8_t)~(1u << depth % 8);
+			depth++;
+			p = json_ws(p, end);
+			if (p < end && *p == (obj ? '}' : ']')) {
+				p++;		/* empty: a whole value */
+				depth--;
+			} else {
+				want_key = obj;
+				continue;
+			}
+		} else if (*p == '"') {
+			err = json_scan_str(&p, end, 0);
+		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+			err = json_scan_num(&p, end);
+		} else if (end - p >= 4 && memcmp(p, "true", 4) == 0) {
+			p += 4;
+		} else if (end - p >= 5 && memcmp(p, "false", 5) == 0) {
+			p += 5;
+		} else if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+			p += 4;
+		} else {
+			err = "invalid JSON value";
+		}
+		if (err != NULL)
+			goto bad;
+		/* After a value: close containers, or a comma for the next. */
+		for (;;) {
+			int obj;
+
+			p = json_ws(p, end);
+			if (depth == 0) {
+				if (p != end) {
+					err = "text after the JSON value";
+					goto bad;
+				}
+				return 0;
+			}
+			obj = stack[(depth - 1) / 8] >> (depth - 1) % 8 & 1;
+			if (p < end && *p == (obj ? '}' : ']')) {
+				p++;
+				depth--;
+				continue;
+			}
+			if (p >= end || *p != ',') {
+				err = obj ? "expected ',' or '}'" : "expected ',' or ']'";
+				goto bad;
+			}
+			p++;
+			want_key = obj;
+			break;
+		}
+	}
+bad:
+	*why = err;
+	return -1;
+}
+
 void json_put_str(struct buf *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -494,8 +768,8 @@ void rec_to_json(const struct rtai_rec *r, struct buf *out)
 int rec_from_json(struct rtai_rec *r, const char *text, size_t n)
 {
 	json_error_t e;
-	json_t *root, *v;
-	const char *key;
+	json_t *root;
+	int rc;
 
 	rec_reset(r);
 	root = json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
@@ -504,7 +778,18 @@ int rec_from_json(struct rtai_rec *r, const char *text, size_t n)
 			 e.column, e.text);
 		return -1;
 	}
-	r->json = root;
+	rc = rec_from_jansson(r, root);
+	json_decref(root);
+	return rc;
+}
+
+int rec_from_jansson(struct rtai_rec *r, void *obj)
+{
+	json_t *root = obj, *v;
+	const char *key;
+
+	rec_reset(r);
+	r->json = json_incref(root);
 	if (!json_is_object(root)) {
 		snprintf(r->err, sizeof(r->err), "expected a JSON object, got %s",
 			 json_is_array(root) ? "an array" : "a scalar");

@@ -108,8 +108,9 @@ const char *rt_type_name(int type);
 int val_number(const struct rtai_val *v, double *out);
 /* Two values equal (same type and contents; int 1 and float 1.0 differ). */
 int val_equal(const struct rtai_val *a, const struct rtai_val *b);
-/* Total order for sorting and min/max: numbers by value across int, float
- * and time; then strings bytewise; types otherwise by type code. */
+/* Total order for sorting and min/max: null, false, true, then numbers
+ * by value across int, float and time (exactly; NaN after every number),
+ * then strings bytewise, then json bytewise. */
 int val_cmp(const struct rtai_val *a, const struct rtai_val *b);
 /* Appends the value as text for keys and templates: strings as is, numbers
  * as JSON would print them, times as ISO 8601, bools as true/false. */
@@ -127,6 +128,10 @@ uint64_t rtai_hash(const void *p, size_t n, uint64_t seed);
  * Nested objects and arrays become RT_JSON fields. Duplicate keys are an
  * error. Returns 0, or -1 with r->err set ("line 1 column 7: ..."). */
 int rec_from_json(struct rtai_rec *r, const char *text, size_t n);
+/* The same from a parsed jansson value (a json_t *, void * here so that
+ * this header does not need jansson.h): r takes a reference to it, and its
+ * string fields borrow from it until rec_reset(). */
+int rec_from_jansson(struct rtai_rec *r, void *obj);
 /* Fills r from a frame's payload whatever its encoding (binary record,
  * JSON text, or raw bytes holding JSON). Same contract. */
 struct rtai_frame;
@@ -139,5 +144,11 @@ void rec_to_json(const struct rtai_rec *r, struct buf *out);
 void val_to_json(const struct rtai_val *v, struct buf *out);
 /* Appends s as a JSON string literal, quotes included. */
 void json_put_str(struct buf *out, const char *s, size_t n);
+/* Checks that text is one JSON value (RFC 8259, UTF-8) that jansson can
+ * read back as a field's value: integers within int64, finite reals,
+ * nesting at most 2047 deep, no lone surrogates. Returns 0, or -1 with
+ * *why set to a static reason ("invalid escape in a string"). rec_decode()
+ * checks json fields with it, so rec_to_json() always writes JSON. */
+int rtai_json_check(const char *text, size_t n, const char **why);
 
 #endif

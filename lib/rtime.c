@@ -214,11 +214,19 @@ int rtai_parse_iso(const char *s, size_t n, int64_t *ns, const char **why)
 		return -1;
 	days = days_from_civil(y, (unsigned)mo, (unsigned)d);
 	t = days * 86400 + h * 3600 + mi * 60 + sec - (oh * 3600 + om * 60);
-	if (t > INT64_MAX / RTAI_NS_PER_SEC - 1 || t < INT64_MIN / RTAI_NS_PER_SEC + 1) {
+	/* Every time rtai_fmt_time() prints reads back: the whole int64 range
+	 * but RTAI_TIME_UNSET, 1677-09-21T00:12:43.145224193Z to
+	 * 2262-04-11T23:47:16.854775807Z. */
+	if (t > INT64_MAX / RTAI_NS_PER_SEC || t < INT64_MIN / RTAI_NS_PER_SEC - 1 ||
+	    (t == INT64_MAX / RTAI_NS_PER_SEC && frac > INT64_MAX % RTAI_NS_PER_SEC) ||
+	    (t == INT64_MIN / RTAI_NS_PER_SEC - 1 &&
+	     frac <= RTAI_NS_PER_SEC + INT64_MIN % RTAI_NS_PER_SEC)) {
 		*why = "time out of range";
 		return -1;
 	}
-	*ns = t * RTAI_NS_PER_SEC + frac;
+	/* t * 1e9 alone may not fit when t < 0; (t + 1) * 1e9 always does. */
+	*ns = t < 0 ? (t + 1) * RTAI_NS_PER_SEC - (RTAI_NS_PER_SEC - frac)
+		    : t * RTAI_NS_PER_SEC + frac;
 	return 0;
 }
 
@@ -324,13 +332,15 @@ int rtai_parse_time(const char *s, size_t n, enum rtai_tunit u, int64_t *ns,
 size_t rtai_fmt_time(int64_t t, char *out)
 {
 	int64_t secs = rtai_floordiv(t, RTAI_NS_PER_SEC);
-	int64_t frac = t - secs * RTAI_NS_PER_SEC;
+	int64_t frac = t % RTAI_NS_PER_SEC;	/* secs * 1e9 may not fit */
 	int64_t days = rtai_floordiv(secs, 86400), sod = secs - days * 86400, y;
 	unsigned m, d;
 	int n;
 
 	if (t == RTAI_TIME_UNSET)
 		return (size_t)snprintf(out, RTAI_TIME_BUFSZ, "unset");
+	if (frac < 0)
+		frac += RTAI_NS_PER_SEC;
 	civil_from_days(days, &y, &m, &d);
 	n = snprintf(out, RTAI_TIME_BUFSZ, "%04lld-%02u-%02uT%02d:%02d:%02d",
 		     (long long)y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),

@@ -84,9 +84,12 @@ redis_stop_dir() {
 	[ -s "$pidfile" ] || return 0
 	pid=$(cat "$pidfile")
 	kill "$pid" 2>/dev/null || true
-	for _ in $(seq 1 50); do
+	# Gone, or a zombie: a daemonized server's parent is init, which may
+	# reap it only seconds later, but it has closed its port already.
+	for _ in $(seq 1 250); do
 		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+		[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ] || break
+		sleep 0.02
 	done
 	kill -9 "$pid" 2>/dev/null || true
 	rm -f "$pidfile"

@@ -299,7 +299,8 @@ EOF
 {"fields": [{"name": "a", "type": "integer"}]}|field 1: "type" must be one of string, int, float, bool, time, json
 {"fields": [{"name": "a", "type": "int", "optional": 1}]}|field 1: "optional" must be true or false
 {"fields": [{"name": "a", "type": "int", "opt": true}]}|field 1: unknown key "opt" (expected name, type, optional)
-{"fields": [{"name": "a", "type": "int"}, {"name": "a", "type": "int"}]}|field "a" is declared twice
+{"fields": [{"name": "a", "type": "int"}, {"name": "a", "type": "int"}]}|field 2: field "a" is declared twice
+{"fields": [{"name": "", "type": "int"}]}|field 1: empty field name
 EOF
 	run rtai-parse --schema nosuch.json
 	assert_failure 2

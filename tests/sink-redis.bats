@@ -295,7 +295,7 @@ redis_restart_here() {
 
 @test "sink-redis: --pass: a record is forwarded only after Redis has it" {
 	redis_start
-	seq 1 100 | awk '{ printf "- {\"i\":%d}\n", $1 }' | mkstream >in.rtai
+	seq 1 30 | awk '{ printf "- {\"i\":%d}\n", $1 }' | mkstream >in.rtai
 	# Each forwarded record's key must already be readable when it arrives.
 	rtai-sink-redis --pass --inflight 50 -u "$REDIS_URL" -k 'i:{i}' --value i <in.rtai |
 		rtai-cat -p | while read -r line; do

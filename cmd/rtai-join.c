@@ -1,0 +1,1124 @@
+/* rtai-join - enrich each record with what is known about its key: a row
+ * of a table file, kept current by a changelog, or a hash in Redis.
+ *
+ * The table lives in a hash table sized to it; rows are stored already
+ * encoded, so a join is a lookup and a memcpy. With --as-of the table
+ * keeps every version of a row and a record joins the version valid at its
+ * event time, never one from its future. --updates is read alongside the
+ * stream (poll() on both), so the enrichment follows the source database.
+ * With --redis each record's row is fetched with HGETALL, pipelined per
+ * burst and kept in a bounded LRU cache.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "debezium.h"
+#include "frame.h"
+#include "lru.h"
+#include "rec.h"
+#include "redisurl.h"
+#include "rtime.h"
+#include "table.h"
+#include "tmpl.h"
+
+/* ---- options ---------------------------------------------------------- */
+
+enum on_error { ON_ERROR_FAIL, ON_ERROR_SKIP };
+
+static struct {
+	const char *table;		/* --table: the table file */
+	const char *on;			/* --on: the stream's key fields */
+	const char *table_key;		/* --table-key: the table's, if named otherwise */
+	int inner;			/* --inner: drop records without a match */
+	const char *fields;		/* --fields: table fields to add */
+	const char *prefix;		/* --prefix: renames added fields */
+	const char *updates;		/* --updates: changelog read alongside */
+	const char *asof;		/* --as-of: the rows' valid-from field */
+	int64_t ttl;			/* --ttl: versions older than t - ttl miss */
+	const char *redis;		/* --redis: URL of the online store */
+	const char *redis_key;		/* --redis-key: key template */
+	long long cache;		/* --cache: rows kept from Redis */
+	int64_t cache_ttl;		/* --cache-ttl: how long they stay good */
+	enum on_error on_error;		/* --on-error */
+	long long max_rows;		/* --max-rows: table size limit */
+	int verbose;			/* -v: counts on stderr */
+} opt = {
+	.cache = 10000,
+	.cache_ttl = RTAI_NS_PER_SEC,
+	.max_rows = 10000000,
+};
+
+enum {
+	OPT_TABLE_KEY = 256, OPT_INNER, OPT_FIELDS, OPT_PREFIX, OPT_AS_OF, OPT_TTL,
+	OPT_REDIS, OPT_REDIS_KEY, OPT_CACHE, OPT_CACHE_TTL, OPT_ON_ERROR, OPT_MAX_ROWS,
+	OPT_MAX_FRAME, OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+	{ "table", required_argument, NULL, 't' },		/* table file */
+	{ "on", required_argument, NULL, 'k' },			/* stream key fields */
+	{ "table-key", required_argument, NULL, OPT_TABLE_KEY },	/* table key fields */
+	{ "inner", no_argument, NULL, OPT_INNER },		/* drop unmatched */
+	{ "fields", required_argument, NULL, OPT_FIELDS },	/* fields to add */
+	{ "prefix", required_argument, NULL, OPT_PREFIX },	/* rename added fields */
+	{ "updates", required_argument, NULL, 'u' },		/* changelog */
+	{ "as-of", required_argument, NULL, OPT_AS_OF },	/* point in time */
+	{ "ttl", required_argument, NULL, OPT_TTL },		/* version lifetime */
+	{ "redis", required_argument, NULL, OPT_REDIS },	/* online store */
+	{ "redis-key", required_argument, NULL, OPT_REDIS_KEY },	/* its key template */
+	{ "cache", required_argument, NULL, OPT_CACHE },	/* LRU size */
+	{ "cache-ttl", required_argument, NULL, OPT_CACHE_TTL },	/* LRU freshness */
+	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail or skip */
+	{ "max-rows", required_argument, NULL, OPT_MAX_ROWS },	/* table size limit */
+	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "verbose", no_argument, NULL, 'v' },			/* counts on stderr */
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(int status)
+{
+	FILE *fp = status == 0 ? stdout : stderr;
+
+	fputs("Usage: rtai-join --table FILE --on FIELD[,FIELD...] [OPTION]...\n"
+	      "  or:  rtai-join --redis URL --redis-key TEMPLATE [OPTION]...\n"
+	      "Add to each record of the stream on standard input the fields of the matching\n"
+	      "row of a table, of a changelog, or of a Redis hash.\n"
+	      "\n"
+	      "Table:\n"
+	      "  -t, --table FILE         rows as JSON Lines or an rtai stream, zstd or not;\n"
+	      "                           SIGHUP reloads it\n"
+	      "  -k, --on FIELD[,FIELD...]  the record fields that make the key\n"
+	      "      --table-key FIELD[,FIELD...]  the table's key fields, when named otherwise\n"
+	      "  -u, --updates FILE       a changelog (often a FIFO) read alongside the stream:\n"
+	      "                           plain rows upsert; Debezium events upsert, delete,\n"
+	      "                           truncate; tombstones delete\n"
+	      "      --as-of FIELD        keep every version of a row, valid from the time in\n"
+	      "                           FIELD; a record joins the version valid at its event\n"
+	      "                           time (point in time: nothing from its future)\n"
+	      "      --ttl DUR            with --as-of, a version older than the record by more\n"
+	      "                           than DUR does not match\n"
+	      "      --max-rows N         refuse a table of more than N rows (versions with\n"
+	      "                           --as-of; default 10000000)\n"
+	      "\n"
+	      "Redis (the online store):\n"
+	      "      --redis URL          redis://[:password@]host[:port][/db] or unix:///path;\n"
+	      "                           the password may come from RTAI_REDIS_PASSWORD\n"
+	      "      --redis-key TEMPLATE the hash to read per record, with {field} placeholders\n"
+	      "      --cache N            keep up to N rows read from Redis (default 10000;\n"
+	      "                           0: none beyond one burst)\n"
+	      "      --cache-ttl DUR      read a cached row again after DUR (default 1s; 0:\n"
+	      "                           never)\n"
+	      "\n"
+	      "Output:\n"
+	      "      --inner              drop records without a match (default: pass them on\n"
+	      "                           unchanged, a left join)\n"
+	      "      --fields A,B         the row fields to add (default: all but the key)\n"
+	      "      --prefix STR         prepend STR to the names of added fields; without\n"
+	      "                           one, a record's own field wins over a row's\n"
+	      "      --on-error WHAT      a bad record, row or change: fail (default: exit 1\n"
+	      "                           naming it) or skip (warn, go on)\n"
+	      "\n"
+	      "Other:\n"
+	      "      --max-frame BYTES    largest frame or line accepted (default 16777216)\n"
+	      "  -v, --verbose            report rows, versions, hits and misses on stderr\n"
+	      "  -h, --help               show this help and exit\n"
+	      "      --version            show the version and exit\n"
+	      "\n"
+	      "Examples:\n"
+	      "  rtai-cat clicks.jsonl | rtai-parse | rtai-join -t users.jsonl --on user_id\n"
+	      "  ... | rtai-join -t history.jsonl --on user_id --as-of updated_at --ttl 30d\n"
+	      "  ... | rtai-join --redis redis://127.0.0.1:6379 --redis-key 'user:{user_id}'\n"
+	      "\n"
+	      "See rtai-join(1), rtai-record(5) and rtai(7).\n", fp);
+	exit(status);
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+static struct rtai_wr out;		/* stdout */
+static struct rtai_rd in;		/* the stream */
+static struct rtai_rec rec;		/* the record being joined */
+static struct buf key;			/* its key */
+static struct buf oldkey;		/* a changed row's previous key */
+static struct buf encoded;		/* a JSON record, encoded */
+static struct buf joined;		/* the record and its row */
+static struct buf sel;			/* a row's chosen fields, encoded */
+static struct tab_names on;		/* --on */
+static struct tab_names tkey;		/* --table-key, or --on */
+static struct tab_sel pick;		/* --fields, --prefix */
+static struct tab table;		/* the rows */
+static struct dbz_event ev;		/* a change being applied */
+static struct rtai_rec urec;		/* a change read as a binary record */
+static struct buf utext;		/* ... or as JSON text */
+static volatile sig_atomic_t reload;	/* SIGHUP seen */
+
+static struct {
+	struct rtai_rd rd;
+	int open;			/* still being read */
+	int stream;			/* -1 not known yet, 0 lines, 1 frames */
+} upd;
+
+static struct {
+	uint64_t records, hits, misses, skipped;
+	uint64_t upserts, deletes, tombstones, truncates, bad_changes;
+	uint64_t lookups, round_trips, cache_hits;
+} stats;
+
+/* ---- bad input ---------------------------------------------------------- */
+
+static void redis_drain(void);
+
+/* A record that cannot be joined: fatal with --on-error fail, otherwise
+ * counted and (the first few) reported. */
+static void bad_record(uint64_t recno, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void bad_record(uint64_t recno, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (opt.on_error == ON_ERROR_FAIL) {
+		redis_drain();
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "%s: record %llu: %s", in.name,
+			 (unsigned long long)recno, msg);
+	}
+	if (++stats.skipped <= 10)
+		rtai_warn("%s: record %llu: %s (skipped)%s", in.name, (unsigned long long)recno,
+			  msg, stats.skipped == 10 ? "; further ones are only counted (-v)" : "");
+}
+
+/* A bad row or change: returns -1 with --on-error fail (the caller stops),
+ * 0 once reported with --on-error skip. */
+static int bad_change(const char *name, int stream, uint64_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int bad_change(const char *name, int stream, uint64_t n, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (opt.on_error == ON_ERROR_FAIL) {
+		rtai_warn("%s: %s %llu: %s", name, stream ? "record" : "line", (unsigned long long)n,
+			  msg);
+		return -1;
+	}
+	if (++stats.bad_changes <= 10)
+		rtai_warn("%s: %s %llu: %s (skipped)", name, stream ? "record" : "line",
+			  (unsigned long long)n, msg);
+	return 0;
+}
+
+/* ---- changes: rows, upserts, deletes ------------------------------------- */
+
+/* Where a change came from, for messages. */
+struct origin {
+	const char *name;
+	int stream;		/* records, not lines */
+	uint64_t n;		/* line or record number */
+	int64_t frame_t;	/* the frame's event time, or RTAI_TIME_UNSET */
+};
+
+/* The valid-from time of an upserted row under --as-of. Returns 0, or -1
+ * after bad_change() said why (its result in *rc). */
+static int valid_from(const struct origin *o, const struct rtai_rec *row, int64_t *at, int *rc)
+{
+	const struct rtai_field *f = rec_getz(row, opt.asof);
+	const char *why = NULL;
+
+	if (f == NULL || f->v.type == RT_NULL) {
+		*at = ev.ts_ns != RTAI_TIME_UNSET ? ev.ts_ns : o->frame_t;
+		if (*at != RTAI_TIME_UNSET)
+			return 0;
+		*rc = bad_change(o->name, o->stream, o->n,
+				 "no field \"%s\" (--as-of) and no change time: cannot place the row in time",
+				 opt.asof);
+		return -1;
+	}
+	switch (f->v.type) {
+	case RT_TIME:
+		*at = f->v.i;
+		return 0;
+	case RT_INT:
+		if (rtai_epoch_i64(f->v.i, RTAI_TU_AUTO, at, &why) == 0)
+			return 0;
+		break;
+	case RT_FLOAT:
+		if (rtai_epoch_f64(f->v.f, RTAI_TU_AUTO, at, &why) == 0)
+			return 0;
+		break;
+	case RT_STR:
+		if (rtai_parse_time(f->v.s.p, f->v.s.n, RTAI_TU_AUTO, at, &why) == 0)
+			return 0;
+		break;
+	default:
+		why = "not a time";
+		break;
+	}
+	*rc = bad_change(o->name, o->stream, o->n, "field \"%s\" (--as-of): %s: %s", opt.asof,
+			 rt_type_name(f->v.type), why);
+	return -1;
+}
+
+/* The key of a table row into key. Returns 0, or -1 after bad_change(). */
+static int row_key(const struct origin *o, const struct rtai_rec *row, int *rc)
+{
+	size_t bad;
+	int k;
+
+	buf_reset(&key);
+	k = tab_key(&tkey, row, &key, &bad);
+	if (k == TAB_KEY_OK)
+		return 0;
+	*rc = bad_change(o->name, o->stream, o->n, "%s key field \"%s\"%s",
+			 k == TAB_KEY_MISSING ? "no" : "null", tkey.name[bad],
+			 opt.table_key ? " (--table-key)" : " (--on)");
+	return -1;
+}
+
+static int too_many(const struct origin *o, const struct tab *t)
+{
+	if (t->nver <= (uint64_t)opt.max_rows)
+		return 0;
+	rtai_warn("%s: %s %llu: more than %lld rows%s (--max-rows)", o->name,
+		  o->stream ? "record" : "line", (unsigned long long)o->n, opt.max_rows,
+		  opt.asof ? " and versions" : "");
+	return -1;
+}
+
+/* Applies the change in ev to t. Returns 0, or -1 to stop (an error was
+ * reported). */
+static int apply(struct tab *t, const struct origin *o)
+{
+	int64_t at = TAB_NOW;
+	int rc = 0;
+	char err[200];
+	uint32_t nf;
+
+	switch (ev.kind) {
+	case DBZ_TOMBSTONE:
+		stats.tombstones++;
+		return 0;
+	case DBZ_TRUNCATE:
+		if (opt.asof) {
+			at = ev.ts_ns != RTAI_TIME_UNSET ? ev.ts_ns : o->frame_t;
+			if (at == RTAI_TIME_UNSET)
+				return bad_change(o->name, o->stream, o->n,
+						  "a truncate without a change time cannot be placed in time (--as-of)");
+		}
+		tab_clear(t, at);
+		stats.truncates++;
+		return 0;
+	case DBZ_DELETE:
+		if (row_key(o, &ev.row, &rc) < 0)
+			return rc;
+		/* A row marked deleted says when in its own field; a Debezium
+		 * delete's `before` holds the old version's time, not this. */
+		if (opt.asof && ev.plain && rec_getz(&ev.row, opt.asof) != NULL) {
+			if (valid_from(o, &ev.row, &at, &rc) < 0)
+				return rc;
+		} else if (opt.asof) {
+			at = ev.ts_ns != RTAI_TIME_UNSET ? ev.ts_ns : o->frame_t;
+			if (at == RTAI_TIME_UNSET) {
+				if (ev.op == 0) {	/* a tombstone after its delete */
+					stats.tombstones++;
+					return 0;
+				}
+				return bad_change(o->name, o->stream, o->n,
+						  "a delete without a change time (source.ts_ms) cannot be placed in time (--as-of)");
+			}
+		}
+		tab_delete(t, key.p, key.len, at);
+		if (ev.op == 0)
+			stats.tombstones++;
+		else
+			stats.deletes++;
+		return too_many(o, t);
+	case DBZ_ROW:
+	case DBZ_UPSERT:
+		if (opt.asof && valid_from(o, &ev.row, &at, &rc) < 0)
+			return rc;
+		if (row_key(o, &ev.row, &rc) < 0)
+			return rc;
+		/* A key change: the old key goes, as Debezium's delete would. */
+		if (ev.has_before) {
+			size_t bad;
+
+			buf_reset(&oldkey);
+			if (tab_key(&tkey, &ev.before, &oldkey, &bad) == TAB_KEY_OK &&
+			    (oldkey.len != key.len || memcmp(oldkey.p, key.p, key.len) != 0))
+				tab_delete(t, oldkey.p, oldkey.len, at);
+		}
+		buf_reset(&sel);
+		if (tab_sel_encode(&pick, &ev.row, &sel, &nf, err, sizeof(err)) < 0)
+			return bad_change(o->name, o->stream, o->n, "%s", err);
+		tab_upsert(t, key.p, key.len, at, sel.p, sel.len, nf);
+		stats.upserts++;
+		return too_many(o, t);
+	}
+	return 0;
+}
+
+/* Reads one change from a frame or a line into ev. Returns 0, or -1 after
+ * bad_change() (whose result is in *rc). */
+static int read_change(const struct origin *o, const struct rtai_frame *f, const uint8_t *line,
+		       size_t len, int *rc)
+{
+	if (f == NULL || f->enc != RTAI_E_REC) {
+		const char *p = f ? (const char *)f->payload : (const char *)line;
+		size_t n = f ? f->len : len;
+
+		if (dbz_parse(&ev, p, n, 0) == 0)
+			return 0;
+		*rc = bad_change(o->name, o->stream, o->n, "%s", ev.err);
+		return -1;
+	}
+	if (rec_decode(&urec, f->payload, f->len) < 0) {
+		*rc = bad_change(o->name, o->stream, o->n, "%s", urec.err);
+		return -1;
+	}
+	/* An envelope parsed by rtai-parse without --debezium: nested
+	 * objects became JSON fields; read it as the text it was. */
+	if (rec_getz(&urec, "op") != NULL &&
+	    (rec_getz(&urec, "after") != NULL || rec_getz(&urec, "before") != NULL)) {
+		buf_reset(&utext);
+		rec_to_json(&urec, &utext);
+		if (dbz_parse(&ev, (const char *)utext.p, utext.len, 0) == 0)
+			return 0;
+		*rc = bad_change(o->name, o->stream, o->n, "%s", ev.err);
+		return -1;
+	}
+	if (dbz_from_rec(&ev, &urec) == 0)
+		return 0;
+	*rc = bad_change(o->name, o->stream, o->n, "%s", ev.err);
+	return -1;
+}
+
+/* One change (a frame, or a line when f is NULL) applied to t. Returns 0,
+ * or -1 to stop. */
+static int change_one(struct tab *t, struct origin *o, const struct rtai_frame *f,
+		      const uint8_t *line, size_t len)
+{
+	int rc = 0;
+
+	if (f != NULL && f->kind != RTAI_K_DATA)
+		return 0;
+	o->frame_t = f != NULL ? f->event_ns : RTAI_TIME_UNSET;
+	if (read_change(o, f, line, len, &rc) < 0)
+		return rc;
+	return apply(t, o);
+}
+
+/* Loads the table file into t. Returns 0, or -1 after a message. */
+static int load_table(const char *path, struct tab *t)
+{
+	struct rtai_rd rd;
+	struct rtai_frame f;
+	struct origin o = { 0 };
+	int64_t start = rtai_mono_ns();
+	int st, ret = 0;
+
+	if (rd_open(&rd, path) < 0) {
+		rtai_warn("%s", rd.err);
+		return -1;
+	}
+	o.name = rd.name;
+	st = rd_is_stream(&rd);
+	o.stream = st == 1;
+	if (st == 1) {
+		while ((st = rd_frame(&rd, &f)) > 0) {
+			o.n = rd.nrec;
+			if (change_one(t, &o, &f, NULL, 0) < 0) {
+				ret = -1;
+				break;
+			}
+		}
+	} else if (st == 0) {
+		const uint8_t *p;
+		size_t n;
+
+		while ((st = rd_line(&rd, &p, &n)) > 0) {
+			o.n = rd.nrec;
+			if (change_one(t, &o, NULL, p, n) < 0) {
+				ret = -1;
+				break;
+			}
+		}
+	}
+	if (st < 0) {
+		rtai_warn("%s", rd.err);
+		ret = -1;
+	}
+	if (ret == 0 && opt.verbose) {
+		char d[RTAI_TIME_BUFSZ];
+
+		rtai_fmt_duration(rtai_mono_ns() - start, d);
+		rtai_warn("%s: %llu rows, %llu versions, loaded in %s", rd.name,
+			  (unsigned long long)t->nlive, (unsigned long long)t->nver, d);
+	}
+	rd_close(&rd);
+	return ret;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload = 1;
+}
+
+/* SIGHUP: a fresh table from the file; on an error the old one stays. */
+static void reload_table(void)
+{
+	struct tab fresh;
+
+	reload = 0;
+	tab_init(&fresh);
+	if (load_table(opt.table, &fresh) < 0) {
+		rtai_warn("%s: reload failed; keeping the table as it was", opt.table);
+		tab_free(&fresh);
+		return;
+	}
+	tab_free(&table);
+	table = fresh;
+	if (opt.verbose)
+		rtai_warn("%s: reloaded", opt.table);
+}
+
+/* ---- the changelog, read alongside ---------------------------------------- */
+
+/* Applies every change complete in the buffer; closes the changelog at its
+ * end. Exits 1 on a bad change with --on-error fail. */
+static void updates_pump(void)
+{
+	struct origin o = { .name = upd.rd.name };
+	struct rtai_frame f;
+	const uint8_t *p;
+	size_t n;
+	int st;
+
+	if (upd.stream < 0) {
+		if (rd_buffered(&upd.rd) < 4 && !upd.rd.eof)
+			return;
+		upd.stream = rd_buffered(&upd.rd) >= 4 &&
+			     memcmp(upd.rd.buf + upd.rd.off, RTAI_MAGIC, 4) == 0;
+	}
+	o.stream = upd.stream;
+	for (;;) {
+		st = upd.stream ? rd_frame_buffered(&upd.rd, &f) : rd_line_buffered(&upd.rd, &p, &n);
+		if (st != 1)
+			break;
+		o.n = upd.rd.nrec;
+		if (change_one(&table, &o, upd.stream ? &f : NULL, p, n) < 0) {
+			wr_flush(&out);
+			exit(RTAI_EXIT_FAIL);
+		}
+	}
+	if (st < 0) {
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
+	}
+	if (st == 0) {
+		upd.open = 0;
+		if (opt.verbose)
+			rtai_warn("%s: end of the changelog; the table stays as it is", upd.rd.name);
+	}
+}
+
+/* Waits until the stream or the changelog has more bytes, reads them, and
+ * applies the changes first: a change that arrived before a record is
+ * applied before that record is joined. Output is flushed before waiting. */
+static void wait_input(void)
+{
+	struct pollfd pfd[2];
+	int n = 0, rc, iu = -1, ii = -1;
+
+	if (upd.open) {
+		if (rd_fill_ready(&upd.rd)) {
+			if (rd_fill(&upd.rd) < 0)
+				rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
+			updates_pump();
+			return;
+		}
+		iu = n;
+		pfd[n++] = (struct pollfd){ .fd = upd.rd.fd, .events = POLLIN };
+	}
+	if (rd_fill_ready(&in)) {
+		if (rd_fill(&in) < 0)
+			rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
+		return;
+	}
+	ii = n;
+	pfd[n++] = (struct pollfd){ .fd = in.fd, .events = POLLIN };
+	rc = poll(pfd, (nfds_t)n, 0);
+	if (rc == 0) {
+		rtai_block_now();
+		rc = poll(pfd, (nfds_t)n, -1);
+	}
+	if (rc < 0) {
+		if (errno == EINTR)
+			return;
+		rtai_die(RTAI_EXIT_FAIL, "poll: %s", strerror(errno));
+	}
+	if (iu >= 0 && pfd[iu].revents != 0) {
+		if (rd_fill(&upd.rd) < 0)
+			rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
+		updates_pump();
+		return;		/* the stream's turn comes next time round */
+	}
+	if (pfd[ii].revents != 0 && rd_fill(&in) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
+}
+
+/* ---- joining --------------------------------------------------------------- */
+
+/* Writes the record (decoded in rec from f) joined with a row's fields,
+ * or, without a row, the record as it came (or nothing with --inner). */
+static void emit(const struct rtai_frame *f, uint64_t recno, const uint8_t *row, size_t len,
+		 uint32_t nf, int found)
+{
+	const uint8_t *p = f->payload;
+	size_t n = f->len;
+
+	if (!found) {
+		stats.misses++;
+		if (!opt.inner)
+			wr_frame(&out, f);
+		return;
+	}
+	stats.hits++;
+	if (f->enc != RTAI_E_REC) {
+		buf_reset(&encoded);
+		rec_encode(&rec, &encoded);
+		p = encoded.p;
+		n = encoded.len;
+	}
+	if (tab_join_into(&joined, p, n, &rec, row, len, nf) < 0) {
+		bad_record(recno, "more than 65535 fields after the join");
+		return;
+	}
+	wr_put(&out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, joined.p,
+	       joined.len);
+}
+
+static void join_table(const struct rtai_frame *f)
+{
+	const struct tab_ver *v = NULL;
+	int64_t at = TAB_NOW;
+	size_t bad;
+	int rc;
+
+	stats.records++;
+	if (rec_from_frame(&rec, f) < 0) {
+		bad_record(in.nrec, "%s%s", rec.err,
+			   f->enc == RTAI_E_RAW ? " (pipe the stream through rtai-parse first)" : "");
+		return;
+	}
+	buf_reset(&key);
+	rc = tab_key(&on, &rec, &key, &bad);
+	if (rc == TAB_KEY_MISSING) {
+		bad_record(in.nrec, "no field \"%s\" (--on)", on.name[bad]);
+		return;
+	}
+	if (opt.asof) {
+		if (f->event_ns == RTAI_TIME_UNSET) {
+			bad_record(in.nrec, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse -t FIELD)");
+			return;
+		}
+		at = f->event_ns;
+	}
+	if (rc == TAB_KEY_OK)
+		v = tab_find(&table, key.p, key.len, at, opt.ttl);
+	emit(f, in.nrec, v ? v->enc : NULL, v ? v->len : 0, v ? v->nf : 0, v != NULL);
+}
+
+/* ---- Redis: look-ups pipelined per burst, and an LRU cache ------------------- */
+
+#define BURST 512			/* records looked up per round trip, at most */
+
+enum { ROW_PENDING, ROW_FOUND, ROW_NONE, ROW_ERROR };
+
+struct held {				/* a frame waiting for its look-up */
+	struct rtai_frame f;		/* payload: offset into burst.data */
+	size_t off;
+	uint64_t recno;
+	uint32_t ent;			/* cache entry, or LRU_NIL: pass it on */
+};
+
+static struct {
+	redisContext *c;
+	struct rurl url;
+	struct tmpl tmpl;		/* --redis-key */
+	struct lru cache;
+	uint64_t burst_no;		/* entries tagged with it are this burst's */
+	int64_t now;			/* monotonic time of this burst */
+	struct held *held;		/* the burst, in order */
+	size_t nheld;
+	struct buf data;		/* their payloads */
+	uint32_t pend[BURST];		/* entries awaiting a reply, in order */
+	size_t npend;
+	int draining;
+	struct rtai_rec row;		/* a reply as a record */
+} rds;
+
+static int cache_good(const struct lru_ent *e)
+{
+	if (e->tag == rds.burst_no)
+		return 1;
+	if (opt.cache == 0 || e->state == ROW_ERROR)
+		return 0;
+	return opt.cache_ttl == 0 || rds.now - e->stamp < opt.cache_ttl;
+}
+
+/* A hash value as a record value: numbers (JSON syntax) become numbers,
+ * everything else stays a string. */
+static struct rtai_val hash_val(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+	int frac = 0;
+	char tmp[64];
+
+	if (n == 0 || n >= sizeof(tmp))
+		return val_str(s, n);
+	if (*p == '-')
+		p++;
+	if (p == end || *p < '0' || *p > '9' || (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9'))
+		return val_str(s, n);
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	if (p < end && *p == '.') {
+		frac = 1;
+		if (++p == end || *p < '0' || *p > '9')
+			return val_str(s, n);
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		frac = 1;
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p == end || *p < '0' || *p > '9')
+			return val_str(s, n);
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p != end)
+		return val_str(s, n);
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	if (!frac) {
+		long long v;
+		const char *why;
+
+		if (rtai_parse_int(tmp, INT64_MIN, INT64_MAX, &v, &why) == 0)
+			return val_int(v);
+	}
+	return val_float(strtod(tmp, NULL));
+}
+
+/* Stores a reply to HGETALL in cache entry e. */
+static void take_reply(struct lru_ent *e, redisReply *r)
+{
+	char err[200];
+	uint32_t nf = 0;
+
+	buf_reset(&e->val);
+	e->stamp = rds.now;
+	if (r->type == REDIS_REPLY_ERROR) {
+		e->state = ROW_ERROR;
+		buf_append(&e->val, r->str, r->len);
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+		e->state = ROW_ERROR;
+		buf_puts(&e->val, "unexpected reply to HGETALL");
+		return;
+	}
+	rec_reset(&rds.row);
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		redisReply *k = r->element[i], *v = r->element[i + 1];
+
+		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len > 255)
+			continue;
+		rec_add(&rds.row, k->str, k->len, hash_val(v->str, v->len));
+	}
+	if (tab_sel_encode(&pick, &rds.row, &e->val, &nf, err, sizeof(err)) < 0) {
+		e->state = ROW_ERROR;
+		buf_reset(&e->val);
+		buf_puts(&e->val, err);
+		return;
+	}
+	e->aux = nf;
+	e->state = r->elements > 0 ? ROW_FOUND : ROW_NONE;
+}
+
+/* Reads the replies of the burst, then writes its frames in order. */
+static void redis_drain(void)
+{
+	if (rds.c == NULL || rds.draining)
+		return;
+	rds.draining = 1;
+	if (rds.npend > 0)
+		stats.round_trips++;
+	for (size_t i = 0; i < rds.npend; i++) {
+		redisReply *r = NULL;
+
+		if (redisGetReply(rds.c, (void **)&r) != REDIS_OK || r == NULL) {
+			wr_flush(&out);
+			rtai_die(RTAI_EXIT_FAIL, "%s: %s", rds.url.shown,
+				 rds.c->errstr[0] ? rds.c->errstr : "connection lost");
+		}
+		take_reply(&rds.cache.e[rds.pend[i]], r);
+		freeReplyObject(r);
+	}
+	rds.npend = 0;
+	for (size_t i = 0; i < rds.nheld; i++) {
+		struct held *h = &rds.held[i];
+		struct lru_ent *e;
+
+		h->f.payload = rds.data.p + h->off;
+		if (h->ent == LRU_NIL) {	/* not a record */
+			wr_frame(&out, &h->f);
+			continue;
+		}
+		e = &rds.cache.e[h->ent];
+		if (e->state == ROW_ERROR) {
+			bad_record(h->recno, "redis: HGETALL %.*s: %.*s", (int)e->key.len,
+				   (const char *)e->key.p, (int)e->val.len, (const char *)e->val.p);
+			continue;
+		}
+		if (rec_decode(&rec, h->f.payload, h->f.len) < 0)
+			continue;	/* cannot happen: encoded by us or checked */
+		emit(&h->f, h->recno, e->val.p, e->val.len, e->aux, e->state == ROW_FOUND);
+	}
+	rds.nheld = 0;
+	buf_reset(&rds.data);
+	rds.burst_no++;
+	rds.now = rtai_mono_ns();
+	rds.draining = 0;
+}
+
+static struct held *hold(const struct rtai_frame *f, const void *payload, size_t len)
+{
+	struct held *h = &rds.held[rds.nheld++];
+
+	h->f = *f;
+	h->f.len = (uint32_t)len;
+	h->off = rds.data.len;
+	h->recno = in.nrec;
+	h->ent = LRU_NIL;
+	buf_append(&rds.data, payload, len);
+	return h;
+}
+
+/* Adds a frame to the burst, sending its look-up. */
+static void join_redis(const struct rtai_frame *f)
+{
+	struct held *h;
+	struct lru_ent *e;
+	char err[200];
+	uint64_t hash;
+	uint32_t i;
+
+	if (f->kind != RTAI_K_DATA) {
+		hold(f, f->payload, f->len);
+		return;
+	}
+	stats.records++;
+	if (rec_from_frame(&rec, f) < 0) {
+		bad_record(in.nrec, "%s%s", rec.err,
+			   f->enc == RTAI_E_RAW ? " (pipe the stream through rtai-parse first)" : "");
+		return;
+	}
+	buf_reset(&key);
+	if (tmpl_render(&rds.tmpl, &rec, &key, err, sizeof(err)) < 0) {
+		bad_record(in.nrec, "%s (--redis-key)", err);
+		return;
+	}
+	if (f->enc == RTAI_E_REC) {
+		h = hold(f, f->payload, f->len);
+	} else {
+		buf_reset(&encoded);
+		rec_encode(&rec, &encoded);
+		h = hold(f, encoded.p, encoded.len);
+		h->f.enc = RTAI_E_REC;
+	}
+	hash = rtai_hash(key.p, key.len, 0);
+	i = lru_get(&rds.cache, key.p, key.len, hash);
+	if (i != LRU_NIL && cache_good(&rds.cache.e[i])) {
+		stats.cache_hits++;	/* cached, or already asked in this burst */
+		h->ent = i;
+		return;
+	}
+	if (i == LRU_NIL)
+		i = lru_put(&rds.cache, key.p, key.len, hash);
+	e = &rds.cache.e[i];
+	e->tag = rds.burst_no;
+	e->state = ROW_PENDING;
+	redisAppendCommand(rds.c, "HGETALL %b", key.p, key.len);
+	rds.pend[rds.npend++] = i;
+	stats.lookups++;
+	h->ent = i;
+}
+
+static void redis_open(char *url_arg)
+{
+	char err[300];
+	int retry;
+
+	if (rurl_parse(&rds.url, url_arg, err, sizeof(err)) < 0)
+		rtai_usage_error("--redis: %s", err);
+	rurl_hide(url_arg);
+	if (tmpl_compile(&rds.tmpl, opt.redis_key, err, sizeof(err)) < 0)
+		rtai_usage_error("--redis-key: %s", err);
+	rds.c = rurl_connect(&rds.url, 5 * RTAI_NS_PER_SEC, &retry, err, sizeof(err));
+	if (rds.c == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+	lru_init(&rds.cache, (uint32_t)(opt.cache > BURST ? opt.cache : BURST));
+	rds.held = xmalloc(BURST * sizeof(*rds.held));
+	rds.burst_no = 1;
+	rds.now = rtai_mono_ns();
+}
+
+static void redis_close(void)
+{
+	if (rds.c != NULL)
+		redisFree(rds.c);
+	rds.c = NULL;
+	rurl_free(&rds.url);
+	tmpl_free(&rds.tmpl);
+	lru_free(&rds.cache);
+	free(rds.held);
+	buf_free(&rds.data);
+	rec_free(&rds.row);
+}
+
+/* ---- the main loop -------------------------------------------------------- */
+
+static void run(void)
+{
+	struct rtai_frame f;
+	int st;
+
+	for (;;) {
+		if (reload)
+			reload_table();
+		st = rd_frame_buffered(&in, &f);
+		if (st == 1) {
+			if (f.kind == RTAI_K_MARKER) {
+				redis_drain();
+				wr_marker(&out, &f, "rtai-join");
+			} else if (rds.c != NULL) {
+				join_redis(&f);
+				if (rds.nheld == BURST || rds.npend == BURST)
+					redis_drain();
+			} else if (f.kind == RTAI_K_DATA) {
+				join_table(&f);
+			} else {
+				wr_frame(&out, &f);
+			}
+			continue;
+		}
+		redis_drain();
+		if (st == 0 || rtai_stop)
+			break;
+		if (st < 0) {
+			wr_flush(&out);
+			rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
+		}
+		wait_input();
+		if (rtai_stop)
+			break;
+	}
+}
+
+static void report(void)
+{
+	if (opt.redis != NULL) {
+		rtai_warn("records: %llu, hits %llu, misses %llu, skipped %llu; redis: %llu lookups in %llu round trips, %llu cache hits",
+			  (unsigned long long)stats.records, (unsigned long long)stats.hits,
+			  (unsigned long long)stats.misses, (unsigned long long)stats.skipped,
+			  (unsigned long long)stats.lookups, (unsigned long long)stats.round_trips,
+			  (unsigned long long)stats.cache_hits);
+		return;
+	}
+	rtai_warn("table: %llu rows, %llu versions, %zu keys; records: %llu, hits %llu, misses %llu, skipped %llu; changes: %llu upserts, %llu deletes, %llu tombstones, %llu truncates, %llu skipped",
+		  (unsigned long long)table.nlive, (unsigned long long)table.nver, table.nkeys,
+		  (unsigned long long)stats.records, (unsigned long long)stats.hits,
+		  (unsigned long long)stats.misses, (unsigned long long)stats.skipped,
+		  (unsigned long long)stats.upserts, (unsigned long long)stats.deletes,
+		  (unsigned long long)stats.tombstones, (unsigned long long)stats.truncates,
+		  (unsigned long long)stats.bad_changes);
+}
+
+static void names_or_die(struct tab_names *l, const char *opt_name, const char *arg)
+{
+	char err[200];
+
+	if (tab_names_parse(l, arg, err, sizeof(err)) < 0)
+		rtai_usage_error("%s: %s", opt_name, err);
+}
+
+/* Checks that the options make one coherent join. */
+static void check_options(void)
+{
+	if (opt.redis != NULL && (opt.table != NULL || opt.updates != NULL))
+		rtai_usage_error("--redis cannot be combined with --table or --updates");
+	if (opt.redis == NULL && opt.table == NULL && opt.updates == NULL)
+		rtai_usage_error("nothing to join with: give --table, --updates or --redis");
+	if (opt.redis != NULL) {
+		if (opt.redis_key == NULL)
+			rtai_usage_error("--redis needs --redis-key TEMPLATE");
+		if (opt.on != NULL || opt.table_key != NULL)
+			rtai_usage_error("--on and --table-key are for tables; with --redis the key is --redis-key");
+		if (opt.asof != NULL || opt.ttl > 0)
+			rtai_usage_error("--as-of and --ttl need a table (--table or --updates)");
+		return;
+	}
+	if (opt.redis_key != NULL)
+		rtai_usage_error("--redis-key needs --redis");
+	if (opt.on == NULL)
+		rtai_usage_error("--on FIELD is needed to match records with rows");
+	if (opt.ttl > 0 && opt.asof == NULL)
+		rtai_usage_error("--ttl needs --as-of");
+	names_or_die(&on, "--on", opt.on);
+	names_or_die(&tkey, "--table-key", opt.table_key ? opt.table_key : opt.on);
+	if (tkey.n != on.n)
+		rtai_usage_error("--table-key names %zu fields, --on %zu", tkey.n, on.n);
+}
+
+int main(int argc, char **argv)
+{
+	const char *max_frame = NULL;
+	char *redis_arg = NULL;
+	int c, cache_set = 0;
+
+	rtai_init("rtai-join", argv);
+	while ((c = getopt_long(argc, argv, "t:k:u:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't': opt.table = optarg; break;
+		case 'k': opt.on = optarg; break;
+		case OPT_TABLE_KEY: opt.table_key = optarg; break;
+		case OPT_INNER: opt.inner = 1; break;
+		case OPT_FIELDS: opt.fields = optarg; break;
+		case OPT_PREFIX: opt.prefix = optarg; break;
+		case 'u': opt.updates = optarg; break;
+		case OPT_AS_OF: opt.asof = optarg; break;
+		case OPT_TTL: opt.ttl = rtai_opt_duration("--ttl", optarg); break;
+		case OPT_REDIS: opt.redis = redis_arg = optarg; break;
+		case OPT_REDIS_KEY: opt.redis_key = optarg; break;
+		case OPT_CACHE:
+			opt.cache = rtai_opt_int("--cache", optarg, 0, 100000000);
+			cache_set = 1;
+			break;
+		case OPT_CACHE_TTL:
+			opt.cache_ttl = rtai_opt_duration("--cache-ttl", optarg);
+			cache_set = 1;
+			break;
+		case OPT_ON_ERROR:
+			if (strcmp(optarg, "fail") == 0)
+				opt.on_error = ON_ERROR_FAIL;
+			else if (strcmp(optarg, "skip") == 0)
+				opt.on_error = ON_ERROR_SKIP;
+			else
+				rtai_usage_error("--on-error: '%s': expected fail or skip", optarg);
+			break;
+		case OPT_MAX_ROWS: opt.max_rows = rtai_opt_int("--max-rows", optarg, 1, INT64_MAX); break;
+		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case 'v': opt.verbose = 1; break;
+		case 'h': usage(RTAI_EXIT_OK); break;
+		case OPT_VERSION: rtai_version(); break;
+		default: rtai_usage_hint();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 0)
+		rtai_usage_error("unexpected argument '%s': the stream is read from standard input",
+				 argv[0]);
+	rtai_set_max_frame(max_frame);
+	check_options();
+	if (cache_set && opt.redis == NULL)
+		rtai_usage_error("--cache and --cache-ttl need --redis");
+	if (opt.fields != NULL)
+		names_or_die(&pick.fields, "--fields", opt.fields);
+	if (opt.prefix != NULL) {
+		pick.prefix = opt.prefix;
+		pick.nprefix = strlen(opt.prefix);
+		if (pick.nprefix > 254)
+			rtai_usage_error("--prefix: longer than 254 bytes");
+	}
+	if (opt.redis == NULL)
+		names_or_die(&pick.skip, "--table-key", opt.table_key ? opt.table_key : opt.on);
+
+	rtai_catch_stop();
+	tab_init(&table);
+	if (opt.redis != NULL)
+		redis_open(redis_arg);
+	if (opt.table != NULL && load_table(opt.table, &table) < 0)
+		exit(RTAI_EXIT_FAIL);
+	if (opt.table != NULL) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_hup;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGHUP, &sa, NULL);
+	}
+	if (opt.updates != NULL) {
+		if (rd_open(&upd.rd, opt.updates) < 0)
+			rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
+		upd.open = 1;
+		upd.stream = -1;
+	}
+	rd_open_fd(&in, 0, "stdin");
+	wr_open_fd(&out, 1, "stdout", 0);
+	rtai_on_block(wr_flush_cb, &out);
+
+	run();
+
+	if (opt.verbose)
+		report();
+	else if (stats.skipped + stats.bad_changes > 10)
+		rtai_warn("%llu bad records and %llu bad changes skipped",
+			  (unsigned long long)stats.skipped, (unsigned long long)stats.bad_changes);
+	wr_close(&out);
+	redis_close();
+	rd_close(&in);
+	rd_close(&upd.rd);
+	tab_free(&table);
+	dbz_free(&ev);
+	rec_free(&rec);
+	rec_free(&urec);
+	tab_names_free(&on);
+	tab_names_free(&tkey);
+	tab_names_free(&pick.fields);
+	tab_names_free(&pick.skip);
+	buf_free(&key);
+	buf_free(&oldkey);
+	buf_free(&encoded);
+	buf_free(&joined);
+	buf_free(&sel);
+	buf_free(&utext);
+	return RTAI_EXIT_OK;
+}

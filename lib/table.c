@@ -1,0 +1,499 @@
+/* table.c - lookup tables for enrichment (see table.h). */
+#include "config.h"
+#include "table.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rtime.h"
+
+/* ---- keys ---------------------------------------------------------- */
+
+int tab_names_parse(struct tab_names *l, const char *list, char *err, size_t errsz)
+{
+	const char *p = list;
+
+	memset(l, 0, sizeof(*l));
+	for (;;) {
+		const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
+		size_t n = (size_t)(end - p);
+
+		if (n == 0) {
+			snprintf(err, errsz, "empty field name in '%s'", list);
+			goto bad;
+		}
+		if (n > 255) {
+			snprintf(err, errsz, "field name longer than 255 bytes in '%s'", list);
+			goto bad;
+		}
+		l->name = xrealloc(l->name, (l->n + 1) * sizeof(*l->name));
+		l->len = xrealloc(l->len, l->n + 1);
+		l->name[l->n] = xstrndup(p, n);
+		l->len[l->n] = (uint8_t)n;
+		l->n++;
+		if (comma == NULL)
+			return 0;
+		p = comma + 1;
+	}
+bad:
+	tab_names_free(l);
+	return -1;
+}
+
+void tab_names_free(struct tab_names *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->name[i]);
+	free(l->name);
+	free(l->len);
+	memset(l, 0, sizeof(*l));
+}
+
+static int names_has(const struct tab_names *l, const char *name, size_t n)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->len[i] == n && memcmp(l->name[i], name, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Decimal digits of v into the end of tmp; returns the first digit. */
+static char *fmt_i64(int64_t v, char tmp[24])
+{
+	char *p = tmp + 24;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	return p;
+}
+
+/* One key part: a length (one byte, or 0xff and four bytes), the text. */
+static void key_part(struct buf *out, const char *p, size_t n)
+{
+	uint8_t *d = buf_reserve(out, n + 5);
+
+	if (n < 255) {
+		*d++ = (uint8_t)n;
+	} else {
+		uint32_t n32 = (uint32_t)n;
+
+		*d++ = 0xff;
+		memcpy(d, &n32, 4);
+		d += 4;
+	}
+	if (n > 0)
+		memcpy(d, p, n);
+	out->len = (size_t)(d + n - out->p);
+}
+
+int tab_key(const struct tab_names *names, const struct rtai_rec *r, struct buf *out,
+	    size_t *bad)
+{
+	for (size_t i = 0; i < names->n; i++) {
+		const struct rtai_field *f = rec_get(r, names->name[i], names->len[i]);
+		char tmp[24], *s;
+
+		if (f == NULL || f->v.type == RT_NULL) {
+			*bad = i;
+			return f == NULL ? TAB_KEY_MISSING : TAB_KEY_NULL;
+		}
+		switch (f->v.type) {
+		case RT_STR:
+		case RT_JSON:
+			key_part(out, f->v.s.p, f->v.s.n);
+			break;
+		case RT_INT:
+			s = fmt_i64(f->v.i, tmp);
+			key_part(out, s, (size_t)(tmp + 24 - s));
+			break;
+		case RT_FLOAT:
+			/* 42.0 is the key 42: integral floats come from JSON
+			 * writers that do not keep the difference. */
+			if (f->v.f == floor(f->v.f) && fabs(f->v.f) < 9e18) {
+				s = fmt_i64((int64_t)f->v.f, tmp);
+				key_part(out, s, (size_t)(tmp + 24 - s));
+				break;
+			}
+			/* fall through */
+		default: {
+			size_t at = out->len;
+
+			buf_putc(out, 0);
+			val_text(&f->v, out);	/* short: numbers, times, bools */
+			out->p[at] = (uint8_t)(out->len - at - 1);
+			break;
+		}
+		}
+	}
+	return TAB_KEY_OK;
+}
+
+/* ---- the fields a join adds ------------------------------------------ */
+
+/* Bytes of a value in the binary layout, after type and name. */
+static size_t val_size(const uint8_t *p, size_t avail, int type)
+{
+	uint32_t n;
+
+	switch (type) {
+	case RT_INT:
+	case RT_FLOAT:
+	case RT_TIME:
+		return 8;
+	case RT_STR:
+	case RT_JSON:
+		if (avail < 4)
+			return avail + 1;
+		memcpy(&n, p, 4);
+		return 4 + (size_t)n;
+	default:
+		return 0;
+	}
+}
+
+static void put_field(struct buf *out, const struct tab_sel *s, const struct rtai_field *f)
+{
+	size_t vn = (f->v.type == RT_STR || f->v.type == RT_JSON) ? 4 + (size_t)f->v.s.n
+		    : (f->v.type == RT_INT || f->v.type == RT_FLOAT || f->v.type == RT_TIME) ? 8 : 0;
+	uint8_t *d = buf_reserve(out, 2 + s->nprefix + f->nlen + vn);
+
+	*d++ = f->v.type;
+	*d++ = (uint8_t)(s->nprefix + f->nlen);
+	if (s->nprefix > 0)
+		memcpy(d, s->prefix, s->nprefix);
+	d += s->nprefix;
+	memcpy(d, f->name, f->nlen);
+	d += f->nlen;
+	if (f->v.type == RT_INT || f->v.type == RT_FLOAT || f->v.type == RT_TIME) {
+		memcpy(d, &f->v.i, 8);
+	} else if (vn > 0) {
+		memcpy(d, &f->v.s.n, 4);
+		if (f->v.s.n > 0)
+			memcpy(d + 4, f->v.s.p, f->v.s.n);
+	}
+	out->len = (size_t)(d + vn - out->p);
+}
+
+int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct buf *out,
+		   uint32_t *nf, char *err, size_t errsz)
+{
+	uint32_t n = 0;
+
+	if (s->fields.n > 0) {
+		for (size_t i = 0; i < s->fields.n; i++) {
+			const struct rtai_field *f = rec_get(row, s->fields.name[i], s->fields.len[i]);
+
+			if (f == NULL)
+				continue;
+			if (s->nprefix + f->nlen > 255)
+				goto long_name;
+			put_field(out, s, f);
+			n++;
+		}
+	} else {
+		for (uint32_t i = 0; i < row->n; i++) {
+			const struct rtai_field *f = &row->f[i];
+
+			if (names_has(&s->skip, f->name, f->nlen))
+				continue;
+			if (s->nprefix + f->nlen > 255)
+				goto long_name;
+			put_field(out, s, f);
+			n++;
+		}
+	}
+	*nf = n;
+	return 0;
+long_name:
+	snprintf(err, errsz, "prefix '%s' makes a field name longer than 255 bytes", s->prefix);
+	return -1;
+}
+
+int tab_join_into(struct buf *out, const uint8_t *payload, size_t plen,
+		  const struct rtai_rec *r, const uint8_t *enc, size_t len, uint32_t n)
+{
+	const uint8_t *p = enc, *end = enc + len;
+	uint32_t added = 0, total;
+	uint8_t *d;
+
+	buf_reset(out);
+	d = buf_reserve(out, plen + len);
+	memcpy(d, payload, plen);
+	out->len = plen;
+	for (uint32_t i = 0; i < n && p + 2 <= end; i++) {
+		size_t flen = 2 + (size_t)p[1];
+
+		flen += val_size(p + flen, (size_t)(end - p) - flen, p[0]);
+		if (rec_get(r, (const char *)p + 2, p[1]) == NULL) {
+			memcpy(out->p + out->len, p, flen);
+			out->len += flen;
+			added++;
+		}
+		p += flen;
+	}
+	total = r->n + added;
+	if (total > 65535)
+		return -1;
+	out->p[0] = (uint8_t)total;
+	out->p[1] = (uint8_t)(total >> 8);
+	return (int)added;
+}
+
+/* ---- the table ------------------------------------------------------ */
+
+struct tab_ent {
+	struct tab_ver **v;	/* by valid-from, then arrival */
+	uint32_t nv, cap;
+	uint32_t klen;
+	struct tab_ver *one;	/* v's storage while cap == 1 */
+	uint8_t key[];
+};
+
+void tab_init(struct tab *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->mask = 15;
+	t->slot = xcalloc(t->mask + 1, sizeof(*t->slot));
+	t->seed = 0x9e3779b97f4a7c15ULL;
+}
+
+static void ent_free(struct tab_ent *e)
+{
+	for (uint32_t i = 0; i < e->nv; i++)
+		free(e->v[i]);
+	if (e->v != &e->one)
+		free(e->v);
+	free(e);
+}
+
+void tab_free(struct tab *t)
+{
+	if (t == NULL || t->slot == NULL)
+		return;
+	for (size_t i = 0; i <= t->mask; i++)
+		if (t->slot[i].e != NULL)
+			ent_free(t->slot[i].e);
+	free(t->slot);
+	memset(t, 0, sizeof(*t));
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t probe(const struct tab *t, const uint8_t *key, size_t klen, uint64_t h)
+{
+	size_t i = h & t->mask;
+
+	for (;;) {
+		const struct tab_slot *s = &t->slot[i];
+
+		if (s->e == NULL ||
+		    (s->hash == h && s->e->klen == klen && memcmp(s->e->key, key, klen) == 0))
+			return i;
+		i = (i + 1) & t->mask;
+	}
+}
+
+static void grow(struct tab *t)
+{
+	struct tab_slot *old = t->slot;
+	size_t oldn = t->mask + 1;
+
+	t->mask = oldn * 2 - 1;
+	t->slot = xcalloc(oldn * 2, sizeof(*t->slot));
+	for (size_t i = 0; i < oldn; i++) {
+		size_t j;
+
+		if (old[i].e == NULL)
+			continue;
+		j = old[i].hash & t->mask;
+		while (t->slot[j].e != NULL)
+			j = (j + 1) & t->mask;
+		t->slot[j] = old[i];
+	}
+	free(old);
+}
+
+/* Removes the entry at slot i, shifting later ones of the run back so
+ * that linear probing still finds them. */
+static void slot_remove(struct tab *t, size_t i)
+{
+	size_t j = i;
+
+	t->slot[i].e = NULL;
+	for (;;) {
+		size_t k;
+
+		j = (j + 1) & t->mask;
+		if (t->slot[j].e == NULL)
+			return;
+		k = t->slot[j].hash & t->mask;
+		/* Move j back to i unless its home k lies cyclically in (i, j]. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		t->slot[i] = t->slot[j];
+		t->slot[j].e = NULL;
+		i = j;
+	}
+}
+
+static int ent_live(const struct tab_ent *e)
+{
+	return e->nv > 0 && !e->v[e->nv - 1]->dead;
+}
+
+/* Adds version v to e, after every version valid no later than it. */
+static void ent_add(struct tab *t, struct tab_ent *e, struct tab_ver *v)
+{
+	uint32_t at = e->nv;
+	int was = ent_live(e);
+
+	if (e->nv == e->cap) {
+		uint32_t cap = e->cap * 2;
+		struct tab_ver **nv = xmalloc(cap * sizeof(*nv));
+
+		memcpy(nv, e->v, e->nv * sizeof(*nv));
+		if (e->v != &e->one)
+			free(e->v);
+		e->v = nv;
+		e->cap = cap;
+	}
+	while (at > 0 && e->v[at - 1]->from > v->from)
+		at--;
+	memmove(&e->v[at + 1], &e->v[at], (e->nv - at) * sizeof(*e->v));
+	e->v[at] = v;
+	e->nv++;
+	t->nver++;
+	t->nlive += ent_live(e) - was;
+}
+
+static struct tab_ver *ver_new(int64_t from, const uint8_t *enc, size_t len, uint32_t nf,
+			       int dead)
+{
+	struct tab_ver *v = xmalloc(sizeof(*v) + len);
+
+	v->from = from;
+	v->nf = nf;
+	v->len = (uint32_t)len;
+	v->dead = (uint8_t)dead;
+	if (len)
+		memcpy(v->enc, enc, len);
+	return v;
+}
+
+static struct tab_ent *ent_get(struct tab *t, const uint8_t *key, size_t klen, int create)
+{
+	uint64_t h = rtai_hash(key, klen, t->seed);
+	size_t i = probe(t, key, klen, h);
+	struct tab_ent *e;
+
+	if (t->slot[i].e != NULL || !create)
+		return t->slot[i].e;
+	if ((t->nkeys + 1) * 2 > t->mask + 1) {
+		grow(t);
+		i = probe(t, key, klen, h);
+	}
+	e = xmalloc(sizeof(*e) + klen);
+	e->nv = 0;
+	e->cap = 1;
+	e->v = &e->one;
+	e->klen = (uint32_t)klen;
+	memcpy(e->key, key, klen);
+	t->slot[i].hash = h;
+	t->slot[i].e = e;
+	t->nkeys++;
+	return e;
+}
+
+void tab_upsert(struct tab *t, const uint8_t *key, size_t klen, int64_t from,
+		const uint8_t *enc, size_t len, uint32_t nf)
+{
+	struct tab_ent *e = ent_get(t, key, klen, 1);
+	struct tab_ver *v = ver_new(from, enc, len, nf, 0);
+
+	if (from == TAB_NOW && e->nv > 0) {
+		free(e->v[0]);
+		e->v[0] = v;
+		return;
+	}
+	ent_add(t, e, v);
+}
+
+int tab_delete(struct tab *t, const uint8_t *key, size_t klen, int64_t at)
+{
+	uint64_t h = rtai_hash(key, klen, t->seed);
+	size_t i = probe(t, key, klen, h);
+	struct tab_ent *e = t->slot[i].e;
+	int had;
+
+	if (at != TAB_NOW) {
+		e = ent_get(t, key, klen, 1);
+		had = ent_live(e);
+		ent_add(t, e, ver_new(at, NULL, 0, 0, 1));
+		return had;
+	}
+	if (e == NULL)
+		return 0;
+	t->nver -= e->nv;
+	t->nlive -= ent_live(e);
+	t->nkeys--;
+	ent_free(e);
+	slot_remove(t, i);
+	return 1;
+}
+
+void tab_clear(struct tab *t, int64_t at)
+{
+	if (at == TAB_NOW) {
+		tab_free(t);
+		tab_init(t);
+		return;
+	}
+	for (size_t i = 0; i <= t->mask; i++) {
+		struct tab_ent *e = t->slot[i].e;
+
+		if (e != NULL && ent_live(e))
+			ent_add(t, e, ver_new(at, NULL, 0, 0, 1));
+	}
+}
+
+const struct tab_ver *tab_find(const struct tab *t, const uint8_t *key, size_t klen,
+			       int64_t at, int64_t ttl)
+{
+	uint64_t h = rtai_hash(key, klen, t->seed);
+	const struct tab_ent *e = t->slot[probe(t, key, klen, h)].e;
+	const struct tab_ver *v;
+	uint32_t lo = 0, hi;
+
+	if (e == NULL || e->nv == 0)
+		return NULL;
+	if (at == TAB_NOW) {
+		v = e->v[e->nv - 1];
+		return v->dead ? NULL : v;
+	}
+	/* The first version valid after at; the one before it is the pick. */
+	hi = e->nv;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (e->v[mid]->from <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	v = e->v[lo - 1];
+	if (v->dead)
+		return NULL;
+	if (ttl > 0 && (uint64_t)at - (uint64_t)v->from > (uint64_t)ttl)
+		return NULL;
+	return v;
+}

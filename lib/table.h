@@ -1,0 +1,127 @@
+/* table.h - lookup tables for enrichment: rows by key, every version of a
+ * row by valid-from time, and records joined with rows.
+ *
+ * Keys. A key is built from one or more fields of a record or a row
+ * (tab_key): each value as text, so 42, 42.0 and "42" are the same key, as
+ * they are once written to Redis or a CSV file; each part is prefixed by
+ * its length, so ("a:b", "c") and ("a", "b:c") differ.
+ *
+ * Rows. A row keeps only the fields a join adds (tab_sel: the chosen
+ * fields, or all but the key fields; renamed by a prefix), already in the
+ * binary record layout of rec.h, so that joining is a memcpy.
+ *
+ * Versions. Without valid-from times (TAB_NOW) a key has at most one row,
+ * replaced by an upsert and removed by a delete. With them, every upsert
+ * and delete is kept as a version; tab_find(at) returns the version with
+ * the greatest valid-from <= at, the last to arrive among equal times, or
+ * nothing when that version is a delete. Nothing valid after `at` is ever
+ * returned: joins stay free of leakage from the future.
+ *
+ * The hash table grows by doubling, so it ends sized to the table; lookups
+ * allocate nothing.
+ */
+#ifndef RTAI_TABLE_H
+#define RTAI_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "rec.h"
+
+#define TAB_NOW INT64_MIN	/* "no valid-from": the unversioned table */
+
+/* ---- keys ---------------------------------------------------------- */
+
+/* Field names, as parsed from "a,b,c". */
+struct tab_names {
+	char **name;		/* NUL-terminated copies */
+	uint8_t *len;
+	size_t n;
+};
+
+/* Splits a comma-separated list. Returns 0, or -1 with a reason in err
+ * ("empty field name", "field name longer than 255 bytes"). */
+int tab_names_parse(struct tab_names *l, const char *list, char *err, size_t errsz);
+void tab_names_free(struct tab_names *l);
+
+enum { TAB_KEY_OK = 0, TAB_KEY_MISSING = -1, TAB_KEY_NULL = -2 };
+
+/* Appends the key of r built from the named fields to out. Returns
+ * TAB_KEY_OK, or TAB_KEY_MISSING / TAB_KEY_NULL with *bad set to the index
+ * of the first field that is absent / null. */
+int tab_key(const struct tab_names *names, const struct rtai_rec *r, struct buf *out,
+	    size_t *bad);
+
+/* ---- the fields a join adds ------------------------------------------ */
+
+struct tab_sel {
+	struct tab_names fields;	/* fields to add; none: all but skip */
+	struct tab_names skip;		/* the table's key fields */
+	const char *prefix;		/* prepended to each added name, or NULL */
+	size_t nprefix;
+};
+
+/* Appends the chosen fields of row to out in the binary layout of rec.h
+ * (without the leading count), renamed by the prefix; stores their number
+ * in *nf. Returns 0, or -1 with err set when a prefixed name exceeds 255
+ * bytes. */
+int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct buf *out,
+		   uint32_t *nf, char *err, size_t errsz);
+
+/* Writes to out (reset first) the binary record r followed by the n row
+ * fields in enc[0..len) whose names r does not have: on a clash the
+ * record's value is kept. payload/plen is r's binary encoding (r may
+ * borrow from it). Returns the number of fields added, or -1 when the
+ * result would exceed 65535 fields. */
+int tab_join_into(struct buf *out, const uint8_t *payload, size_t plen,
+		  const struct rtai_rec *r, const uint8_t *enc, size_t len, uint32_t n);
+
+/* ---- the table ------------------------------------------------------ */
+
+struct tab_ver {
+	int64_t from;		/* valid-from, TAB_NOW when unversioned */
+	uint32_t nf;		/* fields in enc */
+	uint32_t len;		/* bytes of enc */
+	uint8_t dead;		/* a delete: no match from `from` on */
+	uint8_t enc[];		/* tab_sel_encode() output */
+};
+
+struct tab_ent;
+struct tab_slot {
+	uint64_t hash;
+	struct tab_ent *e;	/* NULL: an empty slot */
+};
+
+struct tab {
+	struct tab_slot *slot;	/* open addressing, linear probing */
+	size_t mask;		/* slots - 1; slots is a power of two */
+	size_t nkeys;		/* keys in use */
+	uint64_t nver;		/* versions stored (rows, or history) */
+	uint64_t nlive;		/* keys whose latest version is a row */
+	uint64_t seed;		/* hash seed */
+};
+
+/* An empty table. */
+void tab_init(struct tab *t);
+/* Frees every row. Accepts NULL. t may be reused after tab_init(). */
+void tab_free(struct tab *t);
+
+/* Stores a version of the row under key: with from == TAB_NOW it replaces
+ * the key's row; otherwise it is added to the key's history. enc/len/nf
+ * come from tab_sel_encode() and are copied. */
+void tab_upsert(struct tab *t, const uint8_t *key, size_t klen, int64_t from,
+		const uint8_t *enc, size_t len, uint32_t nf);
+/* Deletes key: with at == TAB_NOW the row goes; otherwise a delete version
+ * valid from `at` is added. Returns 1 if the key had a row, else 0. */
+int tab_delete(struct tab *t, const uint8_t *key, size_t klen, int64_t at);
+/* Deletes every key (a truncated source table), in the same way. */
+void tab_clear(struct tab *t, int64_t at);
+
+/* The row for key as of time at (TAB_NOW on an unversioned table: the
+ * row), or NULL when there is none, it is a delete, or (ttl > 0) it is
+ * older than at - ttl. The row stays valid until the next change. */
+const struct tab_ver *tab_find(const struct tab *t, const uint8_t *key, size_t klen,
+			       int64_t at, int64_t ttl);
+
+#endif
