@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "debezium.h"
 #include "frame.h"
+#include "jflat.h"
 #include "lru.h"
 #include "rec.h"
 #include "redisurl.h"
@@ -382,33 +383,45 @@ static int apply(struct tab *t, const struct origin *o)
 
 /* Reads one change from a frame or a line into ev. Returns 0, or -1 after
  * bad_change() (whose result is in *rc). */
+/* A record that is a change event rather than a row: an envelope, the
+ * converter's wrapper, a Kafka message (see debezium.h). */
+static int looks_like_event(const struct rtai_rec *r)
+{
+	return (rec_getz(r, "op") != NULL &&
+		(rec_getz(r, "after") != NULL || rec_getz(r, "before") != NULL)) ||
+	       (rec_getz(r, "schema") != NULL && rec_getz(r, "payload") != NULL) ||
+	       (rec_getz(r, "topic") != NULL && rec_getz(r, "key") != NULL);
+}
+
 static int read_change(const struct origin *o, const struct rtai_frame *f, const uint8_t *line,
 		       size_t len, int *rc)
 {
-	if (f == NULL || f->enc != RTAI_E_REC) {
-		const char *p = f ? (const char *)f->payload : (const char *)line;
-		size_t n = f ? f->len : len;
+	const char *p = f ? (const char *)f->payload : (const char *)line;
+	size_t n = f ? f->len : len;
 
-		if (dbz_parse(&ev, p, n, 0) == 0)
-			return 0;
-		*rc = bad_change(o->name, o->stream, o->n, "%s", ev.err);
-		return -1;
-	}
-	if (rec_decode(&urec, f->payload, f->len) < 0) {
-		*rc = bad_change(o->name, o->stream, o->n, "%s", urec.err);
-		return -1;
-	}
-	/* An envelope parsed by rtai-parse without --debezium: nested
-	 * objects became JSON fields; read it as the text it was. */
-	if (rec_getz(&urec, "op") != NULL &&
-	    (rec_getz(&urec, "after") != NULL || rec_getz(&urec, "before") != NULL)) {
+	if (f == NULL || f->enc != RTAI_E_REC) {
+		/* Most rows are flat objects: read them without jansson. */
+		if (jflat_parse(&urec, p, n) == 0 && !looks_like_event(&urec))
+			goto row;
+	} else {
+		if (rec_decode(&urec, f->payload, f->len) < 0) {
+			*rc = bad_change(o->name, o->stream, o->n, "%s", urec.err);
+			return -1;
+		}
+		if (!looks_like_event(&urec))
+			goto row;
+		/* An envelope parsed by rtai-parse without --debezium: nested
+		 * objects became JSON fields; read it as the text it was. */
 		buf_reset(&utext);
 		rec_to_json(&urec, &utext);
-		if (dbz_parse(&ev, (const char *)utext.p, utext.len, 0) == 0)
-			return 0;
-		*rc = bad_change(o->name, o->stream, o->n, "%s", ev.err);
-		return -1;
+		p = (const char *)utext.p;
+		n = utext.len;
 	}
+	if (dbz_parse(&ev, p, n, 0) == 0)
+		return 0;
+	*rc = bad_change(o->name, o->stream, o->n, "%s", ev.err);
+	return -1;
+row:
 	if (dbz_from_rec(&ev, &urec) == 0)
 		return 0;
 	*rc = bad_change(o->name, o->stream, o->n, "%s", ev.err);
@@ -444,6 +457,7 @@ static int load_table(const char *path, struct tab *t)
 		return -1;
 	}
 	o.name = rd.name;
+	t->bulk = 1;
 	st = rd_is_stream(&rd);
 	o.stream = st == 1;
 	if (st == 1) {
@@ -470,6 +484,7 @@ static int load_table(const char *path, struct tab *t)
 		rtai_warn("%s", rd.err);
 		ret = -1;
 	}
+	t->bulk = 0;
 	if (ret == 0 && opt.verbose) {
 		char d[RTAI_TIME_BUFSZ];
 
@@ -592,10 +607,10 @@ static void wait_input(void)
 
 /* ---- joining --------------------------------------------------------------- */
 
-/* Writes the record (decoded in rec from f) joined with a row's fields,
- * or, without a row, the record as it came (or nothing with --inner). */
-static void emit(const struct rtai_frame *f, uint64_t recno, const uint8_t *row, size_t len,
-		 uint32_t nf, int found)
+/* Writes the record r (decoded from f) joined with a row's fields, or,
+ * without a row, the record as it came (or nothing with --inner). */
+static void emit(const struct rtai_frame *f, const struct rtai_rec *r, uint64_t recno,
+		 const uint8_t *row, size_t len, uint32_t nf, int found)
 {
 	const uint8_t *p = f->payload;
 	size_t n = f->len;
@@ -609,11 +624,11 @@ static void emit(const struct rtai_frame *f, uint64_t recno, const uint8_t *row,
 	stats.hits++;
 	if (f->enc != RTAI_E_REC) {
 		buf_reset(&encoded);
-		rec_encode(&rec, &encoded);
+		rec_encode(r, &encoded);
 		p = encoded.p;
 		n = encoded.len;
 	}
-	if (tab_join_into(&joined, p, n, &rec, row, len, nf) < 0) {
+	if (tab_join_into(&joined, p, n, r, row, len, nf) < 0) {
 		bad_record(recno, "more than 65535 fields after the join");
 		return;
 	}
@@ -621,35 +636,122 @@ static void emit(const struct rtai_frame *f, uint64_t recno, const uint8_t *row,
 	       joined.len);
 }
 
-static void join_table(const struct rtai_frame *f)
+/* Table look-ups are software-pipelined over the frames already read: a
+ * look-up in a large table costs a cache miss for the slot and one for the
+ * row, so each record's slot is prefetched when it is read, its row
+ * PREFETCH_ROW records later, and it is joined and written JOIN_AFTER
+ * records later, in order: the misses of neighbouring records overlap
+ * instead of adding up. */
+#define AHEAD 32			/* ring size: more than JOIN_AFTER */
+#define PREFETCH_ROW 8
+#define JOIN_AFTER 16
+
+enum ah_state { AH_FRAME, AH_JOIN, AH_NOKEY, AH_BADREC, AH_MISSING, AH_NOTIME };
+
+struct ahead_item {
+	struct rtai_frame f;		/* payload still in the reader's buffer */
+	struct rtai_rec rec;		/* decoded */
+	struct buf key;
+	uint64_t recno, hash;
+	size_t bad;			/* AH_MISSING: which --on field */
+	enum ah_state state;
+};
+
+static struct {
+	struct ahead_item a[AHEAD];
+	uint64_t head, tail;		/* items [head, tail) wait, mod AHEAD */
+} ahead;
+
+static void ahead_join(struct ahead_item *a)
 {
-	const struct tab_ver *v = NULL;
-	int64_t at = TAB_NOW;
-	size_t bad;
+	const struct tab_ver *v;
+
+	switch (a->state) {
+	case AH_FRAME:
+		if (a->f.kind == RTAI_K_MARKER)
+			wr_marker(&out, &a->f, "rtai-join");
+		else
+			wr_frame(&out, &a->f);
+		break;
+	case AH_BADREC:
+		bad_record(a->recno, "%s%s", a->rec.err,
+			   a->f.enc == RTAI_E_RAW ? " (pipe the stream through rtai-parse first)" : "");
+		break;
+	case AH_MISSING:
+		bad_record(a->recno, "no field \"%s\" (--on)", on.name[a->bad]);
+		break;
+	case AH_NOTIME:
+		bad_record(a->recno, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse -t FIELD)");
+		break;
+	case AH_NOKEY:
+		emit(&a->f, &a->rec, a->recno, NULL, 0, 0, 0);
+		break;
+	case AH_JOIN:
+		v = tab_find_h(&table, a->key.p, a->key.len, a->hash,
+			       opt.asof ? a->f.event_ns : TAB_NOW, opt.ttl);
+		emit(&a->f, &a->rec, a->recno, v ? v->enc : NULL, v ? v->len : 0,
+		     v ? v->nf : 0, v != NULL);
+		break;
+	}
+}
+
+static void ahead_prefetch_row(const struct ahead_item *a)
+{
+	if (a->state == AH_JOIN)
+		tab_prefetch_row(&table, a->hash);
+}
+
+/* Reads a frame's key and prefetches its slot; joins older frames. */
+static void ahead_add(const struct rtai_frame *f)
+{
+	struct ahead_item *a = &ahead.a[ahead.tail++ % AHEAD];
 	int rc;
 
-	stats.records++;
-	if (rec_from_frame(&rec, f) < 0) {
-		bad_record(in.nrec, "%s%s", rec.err,
-			   f->enc == RTAI_E_RAW ? " (pipe the stream through rtai-parse first)" : "");
-		return;
-	}
-	buf_reset(&key);
-	rc = tab_key(&on, &rec, &key, &bad);
-	if (rc == TAB_KEY_MISSING) {
-		bad_record(in.nrec, "no field \"%s\" (--on)", on.name[bad]);
-		return;
-	}
-	if (opt.asof) {
-		if (f->event_ns == RTAI_TIME_UNSET) {
-			bad_record(in.nrec, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse -t FIELD)");
-			return;
+	a->f = *f;
+	a->recno = in.nrec;
+	a->state = AH_FRAME;
+	if (f->kind == RTAI_K_DATA) {
+		stats.records++;
+		a->state = AH_BADREC;
+		if (rec_from_frame(&a->rec, f) < 0)
+			goto next;
+		buf_reset(&a->key);
+		rc = tab_key(&on, &a->rec, &a->key, &a->bad);
+		if (rc != TAB_KEY_OK) {
+			a->state = rc == TAB_KEY_MISSING ? AH_MISSING : AH_NOKEY;
+		} else if (opt.asof && f->event_ns == RTAI_TIME_UNSET) {
+			a->state = AH_NOTIME;
+		} else {
+			a->hash = tab_hash(&table, a->key.p, a->key.len);
+			tab_prefetch(&table, a->hash);
+			a->state = AH_JOIN;
 		}
-		at = f->event_ns;
 	}
-	if (rc == TAB_KEY_OK)
-		v = tab_find(&table, key.p, key.len, at, opt.ttl);
-	emit(f, in.nrec, v ? v->enc : NULL, v ? v->len : 0, v ? v->nf : 0, v != NULL);
+next:
+	if (ahead.tail - ahead.head > PREFETCH_ROW)
+		ahead_prefetch_row(&ahead.a[(ahead.tail - 1 - PREFETCH_ROW) % AHEAD]);
+	if (ahead.tail - ahead.head > JOIN_AFTER)
+		ahead_join(&ahead.a[ahead.head++ % AHEAD]);
+}
+
+/* Joins every waiting frame: before waiting for input, at a marker, at
+ * the end. */
+static void ahead_run(void)
+{
+	uint64_t from = ahead.tail - ahead.head > PREFETCH_ROW ? ahead.tail - PREFETCH_ROW : ahead.head;
+
+	for (uint64_t i = from; i < ahead.tail; i++)
+		ahead_prefetch_row(&ahead.a[i % AHEAD]);
+	while (ahead.head < ahead.tail)
+		ahead_join(&ahead.a[ahead.head++ % AHEAD]);
+}
+
+static void ahead_free(void)
+{
+	for (size_t i = 0; i < AHEAD; i++) {
+		rec_free(&ahead.a[i].rec);
+		buf_free(&ahead.a[i].key);
+	}
 }
 
 /* ---- Redis: look-ups pipelined per burst, and an LRU cache ------------------- */
@@ -809,7 +911,7 @@ static void redis_drain(void)
 		}
 		if (rec_decode(&rec, h->f.payload, h->f.len) < 0)
 			continue;	/* cannot happen: encoded by us or checked */
-		emit(&h->f, h->recno, e->val.p, e->val.len, e->aux, e->state == ROW_FOUND);
+		emit(&h->f, &rec, h->recno, e->val.p, e->val.len, e->aux, e->state == ROW_FOUND);
 	}
 	rds.nheld = 0;
 	buf_reset(&rds.data);
@@ -921,24 +1023,25 @@ static void run(void)
 	int st;
 
 	for (;;) {
-		if (reload)
+		if (reload && ahead.head == ahead.tail)
 			reload_table();
 		st = rd_frame_buffered(&in, &f);
 		if (st == 1) {
-			if (f.kind == RTAI_K_MARKER) {
+			if (rds.c == NULL) {
+				ahead_add(&f);
+				if (f.kind == RTAI_K_MARKER)
+					ahead_run();
+			} else if (f.kind == RTAI_K_MARKER) {
 				redis_drain();
 				wr_marker(&out, &f, "rtai-join");
-			} else if (rds.c != NULL) {
+			} else {
 				join_redis(&f);
 				if (rds.nheld == BURST || rds.npend == BURST)
 					redis_drain();
-			} else if (f.kind == RTAI_K_DATA) {
-				join_table(&f);
-			} else {
-				wr_frame(&out, &f);
 			}
 			continue;
 		}
+		ahead_run();
 		redis_drain();
 		if (st == 0 || rtai_stop)
 			break;
@@ -1110,6 +1213,7 @@ int main(int argc, char **argv)
 	dbz_free(&ev);
 	rec_free(&rec);
 	rec_free(&urec);
+	ahead_free();
 	tab_names_free(&on);
 	tab_names_free(&tkey);
 	tab_names_free(&pick.fields);

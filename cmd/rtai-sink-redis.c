@@ -287,7 +287,8 @@ static void keep_frame(struct entry *e, const struct rtai_frame *f)
 	struct passhdr h = { f->ingest_ns, f->event_ns, f->len, f->flags, f->kind, f->enc };
 
 	buf_append(&q.pass, &h, sizeof(h));
-	buf_append(&q.pass, f->payload, f->len);
+	if (f->len > 0)
+		buf_append(&q.pass, f->payload, f->len);
 	e->pass_end = q.pass_base + q.pass.len;
 }
 
@@ -482,8 +483,11 @@ static void lost(const char *why)
 	q.sent = q.acked;
 	redisFree(ctx);
 	ctx = NULL;
-	rtai_warn("%s: %s; reconnecting to send %llu unacknowledged commands again", url.shown,
-		  why, (unsigned long long)resend);
+	if (resend > 0)
+		rtai_warn("%s: %s; reconnecting to send %llu unacknowledged commands again",
+			  url.shown, why, (unsigned long long)resend);
+	else if (opt.verbose)
+		rtai_warn("%s: %s; reconnecting when there is more to write", url.shown, why);
 }
 
 /* Writes queued commands until the socket would block. */
@@ -973,6 +977,9 @@ int main(int argc, char **argv)
 	if (!opt.dry_run)
 		connect_now();
 	run();
+	/* After a failure, what was never sent is not written either. */
+	for (size_t i = 0; i < q.n; i++)
+		count.failed += q_at(i)->nreply > 0;
 	if (out.fd >= 0)
 		wr_close(&out);
 	if (opt.verbose || count.failed > 0)

@@ -19,12 +19,19 @@
  * none. p points just after "scheme://". Host, port and database never
  * hold an '@', so for TCP the last one wins, which lets a password hold
  * an unencoded '@'. A socket path starts with '/', so there the user info
- * is whatever comes before the first "@/". */
+ * is whatever comes before the first "@/"; without one (a malformed URL,
+ * refused later) the last '@' still ends it, so the password is hidden in
+ * the message. */
 static const char *userinfo_end(const char *p, int is_unix)
 {
-	if (is_unix)
-		return p[0] == '/' ? NULL : strstr(p, "@/");
-	return strrchr(p, '@');
+	const char *at;
+
+	if (!is_unix)
+		return strrchr(p, '@');
+	if (p[0] == '/')
+		return NULL;
+	at = strstr(p, "@/");
+	return at != NULL ? at : strrchr(p, '@');
 }
 
 static int hexval(int c)

@@ -218,12 +218,23 @@ long_name:
 	return -1;
 }
 
+/* One bit of 64 for a field name, from its length and end bytes: a row
+ * field whose bit the record lacks cannot clash, and needs no compare. */
+static inline uint64_t name_bit(const uint8_t *name, size_t n)
+{
+	return (uint64_t)1 << ((n * 7 + (n ? name[0] * 3u + name[n - 1] : 0u)) & 63);
+}
+
 int tab_join_into(struct buf *out, const uint8_t *payload, size_t plen,
 		  const struct rtai_rec *r, const uint8_t *enc, size_t len, uint32_t n)
 {
 	const uint8_t *p = enc, *end = enc + len;
 	uint32_t added = 0, total;
+	uint64_t names = 0;
 	uint8_t *d;
+
+	for (uint32_t i = 0; i < r->n; i++)
+		names |= name_bit((const uint8_t *)r->f[i].name, r->f[i].nlen);
 
 	buf_reset(out);
 	d = buf_reserve(out, plen + len);
@@ -233,7 +244,7 @@ int tab_join_into(struct buf *out, const uint8_t *payload, size_t plen,
 		size_t flen = 2 + (size_t)p[1];
 
 		flen += val_size(p + flen, (size_t)(end - p) - flen, p[0]);
-		if (rec_get(r, (const char *)p + 2, p[1]) == NULL) {
+		if (!(names & name_bit(p + 2, p[1])) || rec_get(r, (const char *)p + 2, p[1]) == NULL) {
 			memcpy(out->p + out->len, p, flen);
 			out->len += flen;
 			added++;
@@ -255,8 +266,17 @@ struct tab_ent {
 	uint32_t nv, cap;
 	uint32_t klen;
 	struct tab_ver *one;	/* v's storage while cap == 1 */
-	uint8_t key[];
+	struct tab_ver *inl;	/* the version allocated with the entry (so that
+				 * a lookup touches one block), or NULL */
+	int in_mem;		/* allocated in the table's arena */
+	uint8_t key[];		/* then, aligned, the inline version */
 };
+
+static void ver_free(struct tab_ent *e, struct tab_ver *v)
+{
+	if (v != e->inl)
+		free(v);
+}
 
 void tab_init(struct tab *t)
 {
@@ -269,20 +289,26 @@ void tab_init(struct tab *t)
 static void ent_free(struct tab_ent *e)
 {
 	for (uint32_t i = 0; i < e->nv; i++)
-		free(e->v[i]);
+		ver_free(e, e->v[i]);
 	if (e->v != &e->one)
 		free(e->v);
-	free(e);
+	if (!e->in_mem)
+		free(e);
 }
 
 void tab_free(struct tab *t)
 {
 	if (t == NULL || t->slot == NULL)
 		return;
-	for (size_t i = 0; i <= t->mask; i++)
-		if (t->slot[i].e != NULL)
-			ent_free(t->slot[i].e);
+	for (size_t i = 0; i <= t->mask; i++) {
+		struct tab_ent *e = t->slot[i].e;
+
+		/* Keys loaded in bulk with one row own nothing else. */
+		if (e != NULL && !(e->in_mem && e->nv == 1 && e->v[0] == e->inl))
+			ent_free(e);
+	}
 	free(t->slot);
+	arena_free(&t->mem);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -374,11 +400,9 @@ static void ent_add(struct tab *t, struct tab_ent *e, struct tab_ver *v)
 	t->nlive += ent_live(e) - was;
 }
 
-static struct tab_ver *ver_new(int64_t from, const uint8_t *enc, size_t len, uint32_t nf,
-			       int dead)
+static struct tab_ver *ver_init(struct tab_ver *v, int64_t from, const uint8_t *enc, size_t len,
+				uint32_t nf, int dead)
 {
-	struct tab_ver *v = xmalloc(sizeof(*v) + len);
-
 	v->from = from;
 	v->nf = nf;
 	v->len = (uint32_t)len;
@@ -388,7 +412,22 @@ static struct tab_ver *ver_new(int64_t from, const uint8_t *enc, size_t len, uin
 	return v;
 }
 
-static struct tab_ent *ent_get(struct tab *t, const uint8_t *key, size_t klen, int create)
+static struct tab_ver *ver_new(int64_t from, const uint8_t *enc, size_t len, uint32_t nf,
+			       int dead)
+{
+	return ver_init(xmalloc(sizeof(struct tab_ver) + len), from, enc, len, nf, dead);
+}
+
+/* Where the inline version starts after a key of klen bytes. */
+static size_t inl_at(size_t klen)
+{
+	return (sizeof(struct tab_ent) + klen + 7) & ~(size_t)7;
+}
+
+/* The entry for key; a new one when create, with room for an inline
+ * version of vlen bytes when vlen >= 0. */
+static struct tab_ent *ent_get(struct tab *t, const uint8_t *key, size_t klen, int create,
+			       long vlen)
 {
 	uint64_t h = rtai_hash(key, klen, t->seed);
 	size_t i = probe(t, key, klen, h);
@@ -400,7 +439,16 @@ static struct tab_ent *ent_get(struct tab *t, const uint8_t *key, size_t klen, i
 		grow(t);
 		i = probe(t, key, klen, h);
 	}
-	e = xmalloc(sizeof(*e) + klen);
+	if (vlen >= 0) {
+		size_t n = inl_at(klen) + sizeof(struct tab_ver) + (size_t)vlen;
+
+		e = t->bulk ? arena_alloc(&t->mem, n) : xmalloc(n);
+		e->inl = (struct tab_ver *)((uint8_t *)e + inl_at(klen));
+	} else {
+		e = t->bulk ? arena_alloc(&t->mem, sizeof(*e) + klen) : xmalloc(sizeof(*e) + klen);
+		e->inl = NULL;
+	}
+	e->in_mem = t->bulk;
 	e->nv = 0;
 	e->cap = 1;
 	e->v = &e->one;
@@ -415,11 +463,15 @@ static struct tab_ent *ent_get(struct tab *t, const uint8_t *key, size_t klen, i
 void tab_upsert(struct tab *t, const uint8_t *key, size_t klen, int64_t from,
 		const uint8_t *enc, size_t len, uint32_t nf)
 {
-	struct tab_ent *e = ent_get(t, key, klen, 1);
-	struct tab_ver *v = ver_new(from, enc, len, nf, 0);
+	struct tab_ent *e = ent_get(t, key, klen, 1, (long)len);
+	struct tab_ver *v;
 
+	if (e->nv == 0 && e->inl != NULL)
+		v = ver_init(e->inl, from, enc, len, nf, 0);
+	else
+		v = ver_new(from, enc, len, nf, 0);
 	if (from == TAB_NOW && e->nv > 0) {
-		free(e->v[0]);
+		ver_free(e, e->v[0]);
 		e->v[0] = v;
 		return;
 	}
@@ -434,7 +486,7 @@ int tab_delete(struct tab *t, const uint8_t *key, size_t klen, int64_t at)
 	int had;
 
 	if (at != TAB_NOW) {
-		e = ent_get(t, key, klen, 1);
+		e = ent_get(t, key, klen, 1, -1);
 		had = ent_live(e);
 		ent_add(t, e, ver_new(at, NULL, 0, 0, 1));
 		return had;
@@ -464,10 +516,33 @@ void tab_clear(struct tab *t, int64_t at)
 	}
 }
 
+uint64_t tab_hash(const struct tab *t, const uint8_t *key, size_t klen)
+{
+	return rtai_hash(key, klen, t->seed);
+}
+
+void tab_prefetch_row(const struct tab *t, uint64_t hash)
+{
+	const struct tab_slot *s = &t->slot[hash & t->mask];
+
+	if (s->e != NULL && s->hash == hash) {
+		const uint8_t *p = (const uint8_t *)s->e;
+
+		__builtin_prefetch(p);
+		__builtin_prefetch(p + 64);
+		__builtin_prefetch(p + 128);
+	}
+}
+
 const struct tab_ver *tab_find(const struct tab *t, const uint8_t *key, size_t klen,
 			       int64_t at, int64_t ttl)
 {
-	uint64_t h = rtai_hash(key, klen, t->seed);
+	return tab_find_h(t, key, klen, rtai_hash(key, klen, t->seed), at, ttl);
+}
+
+const struct tab_ver *tab_find_h(const struct tab *t, const uint8_t *key, size_t klen,
+				 uint64_t h, int64_t at, int64_t ttl)
+{
 	const struct tab_ent *e = t->slot[probe(t, key, klen, h)].e;
 	const struct tab_ver *v;
 	uint32_t lo = 0, hi;

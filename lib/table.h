@@ -100,9 +100,13 @@ struct tab {
 	uint64_t nver;		/* versions stored (rows, or history) */
 	uint64_t nlive;		/* keys whose latest version is a row */
 	uint64_t seed;		/* hash seed */
+	int bulk;		/* loading: new keys go in mem, not malloc */
+	struct arena mem;	/* keys added in bulk, freed with the table */
 };
 
-/* An empty table. */
+/* An empty table. Set t->bulk while loading a file: its keys and first
+ * rows are then packed in large blocks (faster to load, to look up and to
+ * free); a delete does not return such a key's memory until tab_free(). */
 void tab_init(struct tab *t);
 /* Frees every row. Accepts NULL. t may be reused after tab_init(). */
 void tab_free(struct tab *t);
@@ -123,5 +127,19 @@ void tab_clear(struct tab *t, int64_t at);
  * older than at - ttl. The row stays valid until the next change. */
 const struct tab_ver *tab_find(const struct tab *t, const uint8_t *key, size_t klen,
 			       int64_t at, int64_t ttl);
+
+/* Lookups in bursts: a lookup costs a cache miss for the slot and one for
+ * the row, so a tool that has several keys at hand hashes them all and
+ * prefetches their slots (tab_prefetch), then their rows
+ * (tab_prefetch_row), then finds them (tab_find_h): the misses overlap. */
+uint64_t tab_hash(const struct tab *t, const uint8_t *key, size_t klen);
+static inline void tab_prefetch(const struct tab *t, uint64_t hash)
+{
+	__builtin_prefetch(&t->slot[hash & t->mask]);
+}
+void tab_prefetch_row(const struct tab *t, uint64_t hash);
+/* tab_find() with the key's tab_hash(). */
+const struct tab_ver *tab_find_h(const struct tab *t, const uint8_t *key, size_t klen,
+				 uint64_t hash, int64_t at, int64_t ttl);
 
 #endif

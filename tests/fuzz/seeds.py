@@ -129,8 +129,80 @@ def time_seeds():
     write("time", "double-nan", b"\x02" + struct.pack("<d", float("nan")))
 
 
+def jflat_seeds():
+    clicks = open(os.path.join(HERE, "..", "data", "clicks.jsonl"), "rb").read()
+    for i, l in enumerate(clicks.splitlines()[:3]):
+        write("jflat", "clicks-%d" % i, l)
+    for name, text in [
+        ("types", b'{"s":"x","i":-12,"f":1.25,"e":1e3,"t":true,"n":null,"z":0,"neg0":-0.0}'),
+        ("ws", b' {\t"a" : 1 ,\r\n"b":"two"} '),
+        ("escape", br'{"a":"x\"y\u00e9"}'), ("nested", b'{"a":{"b":1},"c":[1]}'),
+        ("dup", b'{"a":1,"a":2}'), ("big", b'{"i":9223372036854775808,"j":123456789012345678901}'),
+        ("exact", b'{"f":0.1,"g":1.7976931348623157e308,"h":5e-324,"k":1E+2}'),
+        ("utf8", '{"k\u00e9":"\u2603\U0001f600"}'.encode()),
+        ("bad-utf8", b'{"a":"\xff"}'), ("trailing", b'{"a":1} x'), ("empty", b'{}'),
+        ("lead-zero", b'{"a":01}'), ("control", b'{"a":"\x01"}'), ("nul", b'{"a\u0000":1}'),
+    ]:
+        write("jflat", name, text)
+
+
+def tmpl_seeds():
+    rec = json.dumps(dict(SAMPLE, at="2026-11-24T10:00:00Z")).encode()
+    for i, t in enumerate([
+        "features:user:{user_id}:clicks", "{user_id}{item_id}", "{{literal}}", "plain",
+        "{amount}:{qty}:{ok}:{none}:{tags}:{geo}", "{missing}", "{", "}", "{}", "a{b",
+        "{{{user_id}}}", "{" + "x" * 300 + "}", "",
+    ]):
+        write("tmpl", "%02d" % i, t.encode() + b"\n" + rec)
+
+
+def debezium_seeds():
+    after = {"user_id": "u1", "tier": "gold", "n": 3}
+    envelopes = [
+        {"op": "c", "before": None, "after": after, "source": {"ts_ms": 1795514400000}},
+        {"op": "u", "before": dict(after, tier="silver"), "after": after, "ts_ms": 1},
+        {"op": "d", "before": after, "after": None, "source": {"ts_ms": 2}},
+        {"op": "r", "after": after}, {"op": "t", "before": None, "after": None},
+    ]
+    i = 0
+    for e in envelopes:
+        for shape in (e, {"schema": {"type": "struct"}, "payload": e},
+                      {"topic": "users", "key": {"user_id": "u1"}, "payload": e, "ts": 5},
+                      {"topic": "users", "key": "u1", "value": json.dumps(e)}):
+            write("debezium", "%02d" % i, bytes([i % 2]) + json.dumps(shape).encode())
+            i += 1
+    for text in [b"null", b"", b'{"topic":"t","key":{"id":1},"payload":null}',
+                 b'{"user_id":"u1","_op":"d"}', b'{"op":"x","after":{}}', b'[1]',
+                 b'{"schema":{},"payload":null}', b'{"op":"u","after":[1]}']:
+        write("debezium", "%02d" % i, bytes([i % 2]) + text)
+        i += 1
+
+
+def resp_seeds():
+    for i, args in enumerate([
+        [b"SET", b"k", b"v"], [b"HSET", b"user:u1", b"f", b"1.5"],
+        [b"SET", b"a b", b"x\r\nFLUSHALL\r\n"], [b"SET", b'"q"', b"\\", b"\x00\x7f\xfe"],
+        [b""], [b"PING"], [b"EVALSHA", b"0" * 40, b"1", b"k", b"\t\n"],
+    ]):
+        write("resp", "%02d" % i, b"\xff".join(args))
+    write("resp", "raw-command", b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+    write("resp", "raw-short", b"*2\r\n$3\r\nGET\r\n$9\r\nk\r\n")
+    write("resp", "raw-huge", b"*99999999999\r\n$99999999999999999999\r\n")
+
+
+def redisurl_seeds():
+    for i, (pw, rest) in enumerate([
+        (b"s3cret-pass", b"127.0.0.1:6379/2"), (b"s3cret-pass", b"localhost"),
+        (b"s3cret-pass", b"[::1]:6380"), (b"s3cret-pass", b"unix/tmp/redis.sock?db=3"),
+        (b"p%40ssword", b"host:99999"), (b"hunter22", b"h:0/16"), (b"hunter22", b""),
+        (b"user:pass-word", b"h"), (b"longpassword", b"h:12x"), (b"longpassword", b"h/-1"),
+    ]):
+        write("redisurl", "%02d" % i, pw + b"\xff" + rest)
+
+
 if __name__ == "__main__":
-    for kind in ("stream", "record", "json", "time"):
+    for kind in ("stream", "record", "json", "time", "jflat", "tmpl", "debezium",
+                 "resp", "redisurl"):
         d = os.path.join(CORPUS, kind)
         if os.path.isdir(d):
             for n in os.listdir(d):
@@ -140,3 +212,8 @@ if __name__ == "__main__":
     record_seeds()
     json_seeds()
     time_seeds()
+    jflat_seeds()
+    tmpl_seeds()
+    debezium_seeds()
+    resp_seeds()
+    redisurl_seeds()

@@ -1,0 +1,568 @@
+/* rtai-window - windowed aggregates per key, in event time.
+ *
+ * Records go into tumbling, sliding or session windows by their event time
+ * (or the wall clock); a watermark (the largest event time seen, minus
+ * --delay) decides when a window is complete and fires. Results are
+ * records of the key, the window's bounds and the aggregates; watermarks
+ * go downstream so a later stage knows how far event time has come.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "agg.h"
+#include "buf.h"
+#include "cli.h"
+#include "frame.h"
+#include "rec.h"
+#include "rtime.h"
+#include "win.h"
+
+/* ---- options ---------------------------------------------------------- */
+
+static struct {
+	char **keys;			/* -k: key field names */
+	size_t nkeys;
+	size_t *klen;			/* their lengths */
+	int kind;			/* -1 until a window option */
+	int64_t size, slide, gap;	/* --tumbling, --sliding, --session */
+	int processing;			/* --time processing */
+	int64_t offset;			/* --offset */
+	int64_t delay;			/* --delay */
+	int64_t lateness;		/* --lateness */
+	const char *late;		/* --late FILE */
+	int64_t idle;			/* --idle, 0 = never */
+	int update;			/* --emit update */
+	long long max_keys;		/* --max-keys, 0 = no limit */
+	int verbose;			/* -v: summary on stderr */
+} opt = {
+	.kind = -1,
+};
+
+static struct agg_set aggs;		/* -a, in order */
+
+enum {
+	OPT_TUMBLING = 256, OPT_SLIDING, OPT_SESSION, OPT_TIME, OPT_OFFSET, OPT_DELAY,
+	OPT_LATENESS, OPT_LATE, OPT_IDLE, OPT_EMIT, OPT_MAX_KEYS, OPT_MAX_FRAME, OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+	{ "key", required_argument, NULL, 'k' },		/* key fields */
+	{ "tumbling", required_argument, NULL, OPT_TUMBLING },	/* fixed windows */
+	{ "sliding", required_argument, NULL, OPT_SLIDING },	/* SIZE/SLIDE */
+	{ "session", required_argument, NULL, OPT_SESSION },	/* GAP */
+	{ "time", required_argument, NULL, OPT_TIME },		/* event or processing */
+	{ "offset", required_argument, NULL, OPT_OFFSET },	/* shift the alignment */
+	{ "delay", required_argument, NULL, OPT_DELAY },	/* watermark delay */
+	{ "lateness", required_argument, NULL, OPT_LATENESS },	/* keep state after end */
+	{ "late", required_argument, NULL, OPT_LATE },		/* late records file */
+	{ "idle", required_argument, NULL, OPT_IDLE },		/* wall clock on quiet input */
+	{ "emit", required_argument, NULL, OPT_EMIT },		/* final or update */
+	{ "max-keys", required_argument, NULL, OPT_MAX_KEYS },	/* bound the key space */
+	{ "agg", required_argument, NULL, 'a' },		/* an aggregate */
+	{ "verbose", no_argument, NULL, 'v' },			/* summary on stderr */
+	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(int status)
+{
+	FILE *fp = status == 0 ? stdout : stderr;
+
+	fputs("Usage: rtai-window [OPTION]... --tumbling SIZE|--sliding SIZE/SLIDE|--session GAP [FILE]\n"
+	      "Aggregate records per key in event-time windows; emit one record per window.\n"
+	      "With no FILE, or when FILE is -, read standard input (an rtai stream).\n"
+	      "\n"
+	      "Windows (one of):\n"
+	      "      --tumbling SIZE      fixed windows [start, start+SIZE), aligned to the epoch\n"
+	      "      --sliding SIZE/SLIDE windows of SIZE starting every SLIDE (e.g. 1h/5m)\n"
+	      "      --session GAP        per key, records less than GAP apart share a window\n"
+	      "      --offset DUR         shift the alignment of tumbling and sliding windows\n"
+	      "\n"
+	      "Grouping and aggregates:\n"
+	      "  -k, --key FIELD[,FIELD...]  group by these fields (default: one group)\n"
+	      "  -a, --agg [NAME=]FUNC[:FIELD]  an aggregate (repeatable; default count):\n"
+	      "                           count, sum, avg, min, max, first, last, distinct,\n"
+	      "                           stddev, p50, p90, p95, p99; output named NAME, or\n"
+	      "                           count, sum_FIELD, p95_FIELD, ...\n"
+	      "\n"
+	      "Time:\n"
+	      "      --time event|processing  window by event time (default) or by the wall\n"
+	      "                           clock when a record arrives\n"
+	      "      --delay DUR          watermark = largest event time seen - DUR (default 0)\n"
+	      "      --lateness DUR       keep a window DUR after it fired; a late record in that\n"
+	      "                           time fires it again (default 0)\n"
+	      "      --late FILE          write records too late for all their windows to FILE\n"
+	      "                           (an rtai stream) instead of dropping them\n"
+	      "      --idle DUR           when no record arrives for DUR, advance the watermark\n"
+	      "                           with the wall clock\n"
+	      "\n"
+	      "Output:\n"
+	      "      --emit final|update  emit each window when it fires (default), or its\n"
+	      "                           current result whenever a record changes it\n"
+	      "      --max-keys N         fail when more than N keys hold open windows\n"
+	      "  -v, --verbose            print a summary on stderr at the end\n"
+	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
+	      "  -h, --help               show this help and exit\n"
+	      "      --version            show the version and exit\n"
+	      "\n"
+	      "Example:\n"
+	      "  rtai-cat clicks.jsonl | rtai-parse -t time | \\\n"
+	      "    rtai-window -k user --sliding 1h/5m --delay 10m -a count -a sum:amount\n"
+	      "\n"
+	      "See rtai-window(1) and rtai(7).\n", fp);
+	exit(status);
+}
+
+/* A duration option that must be positive and small enough for int64 ns. */
+static int64_t opt_span(const char *name, const char *arg, int zero_ok)
+{
+	int64_t v = rtai_opt_duration(name, arg);
+
+	if (v == 0 && !zero_ok)
+		rtai_usage_error("%s: '%s': must be longer than 0", name, arg);
+	if (v > WIN_MAX_DURATION)
+		rtai_usage_error("%s: '%s': too long (at most 36 years)", name, arg);
+	return v;
+}
+
+static void set_kind(int kind)
+{
+	if (opt.kind != -1)
+		rtai_usage_error("give one of --tumbling, --sliding and --session");
+	opt.kind = kind;
+}
+
+static void parse_sliding(const char *arg)
+{
+	const char *slash = strchr(arg, '/');
+	char *size;
+
+	if (slash == NULL)
+		rtai_usage_error("--sliding: '%s': expected SIZE/SLIDE, such as 1h/5m", arg);
+	size = xstrndup(arg, (size_t)(slash - arg));
+	opt.size = opt_span("--sliding", size, 0);
+	opt.slide = opt_span("--sliding", slash + 1, 0);
+	free(size);
+	if (opt.slide > opt.size)
+		rtai_usage_error("--sliding: '%s': the slide is longer than the window", arg);
+}
+
+static void parse_keys(const char *arg)
+{
+	const char *p = arg;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (n == 0 || n > 255)
+			rtai_usage_error("--key: '%s': field names must have 1 to 255 bytes", arg);
+		opt.keys = xrealloc(opt.keys, (opt.nkeys + 1) * sizeof(*opt.keys));
+		opt.klen = xrealloc(opt.klen, (opt.nkeys + 1) * sizeof(*opt.klen));
+		opt.keys[opt.nkeys] = xstrndup(p, n);
+		opt.klen[opt.nkeys++] = n;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+}
+
+/* Output field names must not collide. */
+static void check_names(void)
+{
+	static const char *const fixed[] = { "window_start", "window_end" };
+	size_t n = opt.nkeys + 2 + aggs.n;
+	const char **names = xmalloc(n * sizeof(*names));
+
+	for (size_t i = 0; i < opt.nkeys; i++)
+		names[i] = opt.keys[i];
+	names[opt.nkeys] = fixed[0];
+	names[opt.nkeys + 1] = fixed[1];
+	for (size_t i = 0; i < aggs.n; i++)
+		names[opt.nkeys + 2 + i] = aggs.v[i].name;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (strcmp(names[i], names[j]) == 0)
+				rtai_usage_error("output field \"%s\" would appear twice (rename an "
+						 "aggregate with -a NAME=FUNC:FIELD)", names[i]);
+	free(names);
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+static struct rtai_wr out;		/* results and watermarks */
+static struct rtai_wr late;		/* --late */
+static struct rtai_rec rec;		/* the record being read */
+static struct rtai_rec orec;		/* a result being written */
+static struct buf key, obuf;		/* encoded key; encoded result */
+static struct rtai_val *vals, *kvals;	/* per aggregate; per key field */
+static struct win *engine;
+static int status = RTAI_EXIT_OK;
+
+static int64_t wm_sent = INT64_MIN;	/* last watermark written */
+static int64_t last_data = -1;		/* monotonic time of the last record */
+static int64_t wm_at_data;		/* the watermark then */
+static uint64_t nrecords;		/* data frames read */
+
+/* ---- output ------------------------------------------------------------ */
+
+/* The engine's callback: one result record. */
+static void put_result(void *arg, const struct win_out *o)
+{
+	struct rtai_val v;
+	int n;
+
+	(void)arg;
+	rec_reset(&orec);
+	n = win_key_get(o->key, o->klen, kvals, opt.nkeys);
+	for (int i = 0; i < n; i++)
+		rec_add(&orec, opt.keys[i], opt.klen[i], kvals[i]);
+	rec_add(&orec, "window_start", 12, val_time(o->start));
+	rec_add(&orec, "window_end", 10, val_time(o->end));
+	for (size_t i = 0; i < aggs.n; i++) {
+		agg_result(&aggs, o->row, i, &v);
+		rec_add(&orec, aggs.v[i].name, aggs.v[i].nlen, v);
+	}
+	buf_reset(&obuf);
+	rec_encode(&orec, &obuf);
+	wr_put(&out, RTAI_K_DATA, RTAI_E_REC, 0, o->ingest == INT64_MIN ? 0 : o->ingest,
+	       o->end - 1, obuf.p, obuf.len);
+}
+
+/* Tells downstream how far event time has come, once per batch. */
+static void put_watermark(void)
+{
+	int64_t wm = win_watermark(engine);
+
+	if (wm <= wm_sent)
+		return;
+	wm_sent = wm;
+	wr_put(&out, RTAI_K_WATERMARK, RTAI_E_NONE, 0, rtai_now_ns(), wm, NULL, 0);
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+/* Windows one record. Returns 0, or -1 after a message. */
+static int do_record(const struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	unsigned long long no = (unsigned long long)rd->nrec;
+	char err[256];
+	int64_t t;
+	int n;
+
+	nrecords++;
+	if (rec_from_frame(&rec, f) < 0) {
+		rtai_warn("%s: record %llu: %s%s", rd->name, no, rec.err,
+			  f->enc == RTAI_E_RAW ? " (parse raw lines with rtai-parse first)" : "");
+		return -1;
+	}
+	buf_reset(&key);
+	for (size_t i = 0; i < opt.nkeys; i++) {
+		const struct rtai_field *kf = rec_get(&rec, opt.keys[i], opt.klen[i]);
+
+		if (kf == NULL) {
+			rtai_warn("%s: record %llu: field \"%s\": missing (a key field)", rd->name,
+				  no, opt.keys[i]);
+			return -1;
+		}
+		win_key_put(&key, &kf->v);
+	}
+	if (opt.processing) {
+		t = rtai_now_ns();
+	} else {
+		t = f->event_ns;
+		if (t == RTAI_TIME_UNSET) {
+			rtai_warn("%s: record %llu: no event time (set it with rtai-parse -t FIELD, "
+				  "or window by arrival with --time processing)", rd->name, no);
+			return -1;
+		}
+		if (t > WIN_MAX_TIME || t < -WIN_MAX_TIME) {
+			rtai_warn("%s: record %llu: event time %lld ns is out of range (1824 to 2116)",
+				  rd->name, no, (long long)t);
+			return -1;
+		}
+	}
+	if (agg_extract(&aggs, &rec, vals, err, sizeof(err)) < 0) {
+		rtai_warn("%s: record %llu: %s", rd->name, no, err);
+		return -1;
+	}
+	n = win_add(engine, key.p, key.len, t, f->ingest_ns, vals);
+	if (n < 0) {
+		rtai_warn("%s: record %llu: %s (--max-keys %lld)", rd->name, no, win_err(engine),
+			  opt.max_keys);
+		return -1;
+	}
+	if (n == 0 && opt.late != NULL)
+		wr_frame(&late, f);
+	win_advance(engine, opt.processing ? rtai_now_ns() : t - opt.delay);
+	last_data = rtai_mono_ns();
+	wm_at_data = win_watermark(engine);
+	return 0;
+}
+
+static int do_frame(const struct rtai_rd *rd, struct rtai_frame *f)
+{
+	switch (f->kind) {
+	case RTAI_K_DATA:
+		return do_record(rd, f);
+	case RTAI_K_WATERMARK:
+		/* Upstream's promise moves ours; ours goes downstream instead. */
+		if (!opt.processing && f->event_ns != RTAI_TIME_UNSET)
+			win_advance(engine, f->event_ns);
+		return 0;
+	case RTAI_K_MARKER:
+		wr_marker(&out, f, "rtai-window");
+		return 0;
+	default:
+		wr_frame(&out, f);
+		return 0;
+	}
+}
+
+/* ---- time without input --------------------------------------------------- */
+
+/* Nanoseconds until the clock moves the watermark far enough to matter,
+ * or -1 when only input can. */
+static int64_t next_timer(void)
+{
+	int64_t dl = win_next_deadline(engine);
+
+	if (opt.processing) {
+		if (dl == INT64_MAX)
+			return -1;
+		return dl - rtai_now_ns();
+	}
+	if (opt.idle == 0 || last_data < 0)
+		return -1;
+	{
+		int64_t now = rtai_mono_ns(), since = now - last_data, wake;
+
+		if (since < opt.idle)
+			return opt.idle - since;
+		/* Idle: W = wm_at_data + since. Wake when it reaches the next
+		 * deadline, and every --idle anyway so watermarks keep flowing. */
+		wake = since + opt.idle;
+		if (dl != INT64_MAX && dl - wm_at_data < wake)
+			wake = dl - wm_at_data;
+		return wake - since;
+	}
+}
+
+static void on_timer(void)
+{
+	if (opt.processing) {
+		win_advance(engine, rtai_now_ns());
+	} else if (opt.idle > 0 && last_data >= 0) {
+		int64_t since = rtai_mono_ns() - last_data;
+
+		if (since >= opt.idle)
+			win_advance(engine, wm_at_data + since);
+	}
+	put_watermark();
+}
+
+/* ---- the loop ------------------------------------------------------------- */
+
+/* Reads the input to its end. Returns 0, or -1 after a message. */
+static int run(struct rtai_rd *rd)
+{
+	struct rtai_frame f;
+
+	for (;;) {
+		int st = rd_frame_buffered(rd, &f);
+		int64_t wait;
+
+		if (st == 1) {
+			if (do_frame(rd, &f) < 0)
+				return -1;
+			continue;
+		}
+		if (st == 0 || rtai_stop)
+			return 0;
+		if (st < 0) {
+			rtai_warn("%s", rd->err);
+			return -1;
+		}
+		/* More input is needed: flush, then wait for it or a timer. */
+		put_watermark();
+		wr_flush(&out);
+		if (rd->started && !(rd->zstd != NULL && rd->zoff < rd->zlen) &&
+		    (wait = next_timer()) >= 0) {
+			struct pollfd pfd = { .fd = rd->fd, .events = POLLIN };
+			int64_t ms = (wait + 999999) / 1000000;
+			int n;
+
+			n = poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+			if (n < 0 && errno != EINTR) {
+				rtai_warn("%s: poll: %s", rd->name, strerror(errno));
+				return -1;
+			}
+			if (n <= 0) {
+				if (n == 0)
+					on_timer();
+				continue;
+			}
+		}
+		if (rd_fill(rd) < 0) {
+			rtai_warn("%s", rd->err);
+			return -1;
+		}
+	}
+}
+
+static void summary(void)
+{
+	const struct win_stats *s = win_stats(engine);
+	struct rusage ru;
+
+	if (opt.verbose) {
+		getrusage(RUSAGE_SELF, &ru);
+		fprintf(stderr, "%s: %llu records, %llu late", rtai_progname,
+			(unsigned long long)nrecords, (unsigned long long)s->late);
+		if (s->late > 0)
+			fprintf(stderr, opt.late ? " (to %s)" : " (dropped)", opt.late);
+		if (s->late_some > 0)
+			fprintf(stderr, ", %llu late for some windows",
+				(unsigned long long)s->late_some);
+		fprintf(stderr, ", %llu windows fired", (unsigned long long)s->fired);
+		if (s->refired > 0)
+			fprintf(stderr, ", %llu fired again", (unsigned long long)s->refired);
+		if (s->updates > 0)
+			fprintf(stderr, ", %llu updates", (unsigned long long)s->updates);
+		fprintf(stderr, "; peak state %llu windows, %llu keys, %.1f MiB; max resident %.1f MiB\n",
+			(unsigned long long)s->peak_windows, (unsigned long long)s->peak_keys,
+			win_bytes(engine) / 1048576.0, ru.ru_maxrss / 1024.0);
+	} else if (s->late > 0 && opt.late == NULL) {
+		rtai_warn("%llu late records dropped (keep them with --late FILE; accept them "
+			  "with --delay or --lateness)", (unsigned long long)s->late);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *max_frame = NULL, *path = "-";
+	struct win_conf conf = { 0 };
+	struct rtai_rd rd;
+	char err[300];
+	int c;
+
+	rtai_init("rtai-window", argv);
+	while ((c = getopt_long(argc, argv, "k:a:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': parse_keys(optarg); break;
+		case OPT_TUMBLING:
+			set_kind(WIN_TUMBLING);
+			opt.size = opt_span("--tumbling", optarg, 0);
+			break;
+		case OPT_SLIDING:
+			set_kind(WIN_SLIDING);
+			parse_sliding(optarg);
+			break;
+		case OPT_SESSION:
+			set_kind(WIN_SESSION);
+			opt.gap = opt_span("--session", optarg, 0);
+			break;
+		case OPT_TIME:
+			if (strcmp(optarg, "event") == 0)
+				opt.processing = 0;
+			else if (strcmp(optarg, "processing") == 0)
+				opt.processing = 1;
+			else
+				rtai_usage_error("--time: '%s': expected event or processing", optarg);
+			break;
+		case OPT_OFFSET: opt.offset = opt_span("--offset", optarg, 1); break;
+		case OPT_DELAY: opt.delay = opt_span("--delay", optarg, 1); break;
+		case OPT_LATENESS: opt.lateness = opt_span("--lateness", optarg, 1); break;
+		case OPT_LATE: opt.late = optarg; break;
+		case OPT_IDLE: opt.idle = opt_span("--idle", optarg, 0); break;
+		case OPT_EMIT:
+			if (strcmp(optarg, "final") == 0)
+				opt.update = 0;
+			else if (strcmp(optarg, "update") == 0)
+				opt.update = 1;
+			else
+				rtai_usage_error("--emit: '%s': expected final or update", optarg);
+			break;
+		case OPT_MAX_KEYS: opt.max_keys = rtai_opt_int("--max-keys", optarg, 1, LLONG_MAX); break;
+		case 'a':
+			if (agg_set_parse(&aggs, optarg, err, sizeof(err)) < 0)
+				rtai_usage_error("-a %s", err);
+			break;
+		case 'v': opt.verbose = 1; break;
+		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case 'h': usage(RTAI_EXIT_OK); break;
+		case OPT_VERSION: rtai_version(); break;
+		default: rtai_usage_hint();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	rtai_set_max_frame(max_frame);
+	if (argc > 1)
+		rtai_usage_error("one input at most (got %d)", argc);
+	if (argc == 1)
+		path = argv[0];
+	if (opt.kind == -1)
+		rtai_usage_error("give a window: --tumbling SIZE, --sliding SIZE/SLIDE or --session GAP");
+	if (opt.kind == WIN_SESSION && opt.offset != 0)
+		rtai_usage_error("--offset applies to tumbling and sliding windows");
+	if (opt.processing && (opt.delay || opt.lateness || opt.late || opt.idle))
+		rtai_usage_error("--delay, --lateness, --late and --idle apply to --time event");
+	if (aggs.n == 0 && agg_set_parse(&aggs, "count", err, sizeof(err)) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+	check_names();
+
+	conf = (struct win_conf){ .kind = opt.kind, .size = opt.size, .slide = opt.slide,
+				  .gap = opt.gap, .offset = opt.offset, .lateness = opt.lateness,
+				  .update = opt.update, .max_keys = (uint64_t)opt.max_keys,
+				  .aggs = &aggs };
+	if (rd_open(&rd, path) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", rd.err);
+	rtai_catch_stop();
+	wr_open_fd(&out, 1, "stdout", 0);
+	rtai_on_block(wr_flush_cb, &out);
+	if (opt.late != NULL) {
+		size_t n = strlen(opt.late);
+
+		wr_open_path(&late, opt.late, n > 4 && strcmp(opt.late + n - 4, ".zst") == 0, 0);
+	}
+	buf_reserve(&key, 64);			/* never NULL, even without -k */
+	vals = xcalloc(aggs.n, sizeof(*vals));
+	kvals = xcalloc(opt.nkeys + 1, sizeof(*kvals));
+	engine = win_new(&conf, put_result, NULL);
+
+	if (run(&rd) < 0) {
+		status = RTAI_EXIT_FAIL;
+	} else {
+		win_flush(engine);
+		put_watermark();
+	}
+	summary();
+	if (opt.late != NULL)
+		wr_close(&late);
+	wr_close(&out);
+	rd_close(&rd);
+	win_free(engine);
+	agg_set_free(&aggs);
+	rec_free(&rec);
+	rec_free(&orec);
+	buf_free(&key);
+	buf_free(&obuf);
+	free(vals);
+	free(kvals);
+	for (size_t i = 0; i < opt.nkeys; i++)
+		free(opt.keys[i]);
+	free(opt.keys);
+	free(opt.klen);
+	return status;
+}

@@ -1,0 +1,773 @@
+/* win.c - event-time windows: assignment, state, watermark, firing. */
+#include "config.h"
+#include "win.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rtime.h"
+
+/* ---- structures ---------------------------------------------------------- */
+
+#define KEY_INLINE 24
+
+struct wkey {
+	uint64_t hash;
+	uint32_t klen;
+	uint32_t nwin;		/* open windows of this key */
+	uint32_t head;		/* its windows, by start descending; 0 = none */
+	uint32_t nextfree;	/* free list of key ids */
+	union {
+		uint8_t in[KEY_INLINE];
+		uint8_t *p;
+	} b;
+};
+
+struct kslot {
+	uint32_t tag;		/* high bits of the hash */
+	uint32_t id;		/* key id, 0 = empty */
+};
+
+struct wwin {
+	int64_t start, end;
+	int64_t ingest;		/* latest ingest time */
+	uint32_t key;		/* key id */
+	uint32_t next;		/* next window of the key, or the free list */
+	uint32_t hpos;		/* index in the heap */
+	uint8_t fired;		/* W has reached its end */
+	struct agg_state row[];
+};
+
+struct hent {
+	int64_t dl;		/* deadline: end, or end + lateness once fired */
+	uint32_t id;
+};
+
+#define CHUNK_BITS 10
+#define CHUNK (1u << CHUNK_BITS)
+
+struct win {
+	struct win_conf c;
+	win_emit_fn emit;
+	void *arg;
+	int64_t wm;		/* the watermark */
+	struct win_stats st;
+	char err[160];
+
+	struct wkey *keys;	/* id 0 unused */
+	uint32_t nkeys, kcap, kfree;
+	struct kslot *tab;
+	uint32_t tcap;		/* power of two */
+	size_t key_heap;	/* bytes of long keys */
+
+	uint8_t **chunks;	/* window slab */
+	uint32_t nchunks, wused, wfree;
+	size_t esize;		/* bytes per window */
+
+	struct hent *heap;
+	uint32_t hn, hcap;
+
+	uint32_t *batch;	/* windows firing together, or touched by a record */
+	uint32_t bn, bcap;
+};
+
+static inline struct wwin *W(const struct win *w, uint32_t id)
+{
+	return (struct wwin *)(w->chunks[id >> CHUNK_BITS] + (size_t)(id & (CHUNK - 1)) * w->esize);
+}
+
+static inline const uint8_t *kbytes(const struct wkey *k)
+{
+	return k->klen <= KEY_INLINE ? k->b.in : k->b.p;
+}
+
+static void batch_push(struct win *w, uint32_t id)
+{
+	if (w->bn == w->bcap) {
+		w->bcap = w->bcap ? w->bcap * 2 : 256;
+		w->batch = xrealloc(w->batch, w->bcap * sizeof(*w->batch));
+	}
+	w->batch[w->bn++] = id;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+void win_key_put(struct buf *key, const struct rtai_val *v)
+{
+	buf_putc(key, v->type);
+	switch (v->type) {
+	case RT_INT:
+	case RT_FLOAT:
+	case RT_TIME:
+		buf_append(key, &v->i, 8);
+		break;
+	case RT_STR:
+	case RT_JSON:
+		buf_append(key, &v->s.n, 4);
+		buf_append(key, v->s.p, v->s.n);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Decodes one value at *p; returns 0, or -1 when malformed. */
+static int key_next(const uint8_t **p, const uint8_t *end, struct rtai_val *v)
+{
+	const uint8_t *q = *p;
+
+	if (q >= end)
+		return -1;
+	v->type = *q++;
+	switch (v->type) {
+	case RT_NULL:
+	case RT_FALSE:
+	case RT_TRUE:
+		break;
+	case RT_INT:
+	case RT_FLOAT:
+	case RT_TIME:
+		if (end - q < 8)
+			return -1;
+		memcpy(&v->i, q, 8);
+		q += 8;
+		break;
+	case RT_STR:
+	case RT_JSON:
+		if (end - q < 4)
+			return -1;
+		memcpy(&v->s.n, q, 4);
+		q += 4;
+		if ((size_t)(end - q) < v->s.n)
+			return -1;
+		v->s.p = (const char *)q;
+		q += v->s.n;
+		break;
+	default:
+		return -1;
+	}
+	*p = q;
+	return 0;
+}
+
+int win_key_get(const uint8_t *key, size_t klen, struct rtai_val *vals, size_t n)
+{
+	const uint8_t *p = key, *end = key + klen;
+	size_t i;
+
+	for (i = 0; i < n && p < end; i++)
+		if (key_next(&p, end, &vals[i]) < 0)
+			return -1;
+	return (int)i;
+}
+
+static int key_cmp(const struct wkey *a, const struct wkey *b)
+{
+	const uint8_t *p = kbytes(a), *pe = p + a->klen, *q = kbytes(b), *qe = q + b->klen;
+
+	while (p < pe && q < qe) {
+		struct rtai_val x, y;
+		int c;
+
+		if (key_next(&p, pe, &x) < 0 || key_next(&q, qe, &y) < 0)
+			break;
+		c = val_cmp(&x, &y);
+		if (c != 0)
+			return c;
+		if (x.type != y.type)	/* 1 and 1.0 compare equal: order by type */
+			return x.type < y.type ? -1 : 1;
+	}
+	return (a->klen > b->klen) - (a->klen < b->klen);
+}
+
+static uint32_t tab_find(const struct win *w, uint64_t h, const uint8_t *key, size_t klen)
+{
+	uint32_t mask = w->tcap - 1, i = (uint32_t)h & mask, tag = (uint32_t)(h >> 32);
+
+	for (;; i = (i + 1) & mask) {
+		const struct kslot *s = &w->tab[i];
+		const struct wkey *k;
+
+		if (s->id == 0)
+			return i;
+		if (s->tag != tag)
+			continue;
+		k = &w->keys[s->id];
+		if (k->klen == klen && memcmp(kbytes(k), key, klen) == 0)
+			return i;
+	}
+}
+
+static void tab_grow(struct win *w)
+{
+	struct kslot *old = w->tab;
+	uint32_t oldcap = w->tcap;
+
+	w->tcap = w->tcap ? w->tcap * 2 : 1024;
+	w->tab = xcalloc(w->tcap, sizeof(*w->tab));
+	for (uint32_t i = 0; i < oldcap; i++) {
+		uint32_t j, mask = w->tcap - 1;
+
+		if (old[i].id == 0)
+			continue;
+		for (j = (uint32_t)w->keys[old[i].id].hash & mask; w->tab[j].id != 0; j = (j + 1) & mask)
+			;
+		w->tab[j] = old[i];
+	}
+	free(old);
+}
+
+/* The id of key, created if new; 0 (with err set) past max_keys. */
+static uint32_t key_get(struct win *w, const uint8_t *key, size_t klen)
+{
+	uint64_t h = rtai_hash(key, klen, 0x9e3779b97f4a7c15ULL);
+	uint32_t slot, id;
+	struct wkey *k;
+
+	if ((w->st.keys + 1) * 10 > (uint64_t)w->tcap * 7)
+		tab_grow(w);
+	slot = tab_find(w, h, key, klen);
+	if (w->tab[slot].id != 0)
+		return w->tab[slot].id;
+	if (w->c.max_keys > 0 && w->st.keys >= w->c.max_keys) {
+		snprintf(w->err, sizeof(w->err), "more than %llu keys with open windows",
+			 (unsigned long long)w->c.max_keys);
+		return 0;
+	}
+	if (w->kfree != 0) {
+		id = w->kfree;
+		w->kfree = w->keys[id].nextfree;
+	} else {
+		if (w->nkeys == w->kcap) {
+			w->kcap = w->kcap ? w->kcap * 2 : 1024;
+			w->keys = xrealloc(w->keys, w->kcap * sizeof(*w->keys));
+		}
+		id = w->nkeys++;
+	}
+	k = &w->keys[id];
+	memset(k, 0, sizeof(*k));
+	k->hash = h;
+	k->klen = (uint32_t)klen;
+	if (klen <= KEY_INLINE) {
+		memcpy(k->b.in, key, klen);
+	} else {
+		k->b.p = xmalloc(klen);
+		memcpy(k->b.p, key, klen);
+		w->key_heap += klen;
+	}
+	w->tab[slot] = (struct kslot){ .tag = (uint32_t)(h >> 32), .id = id };
+	if (++w->st.keys > w->st.peak_keys)
+		w->st.peak_keys = w->st.keys;
+	return id;
+}
+
+static void key_drop(struct win *w, uint32_t id)
+{
+	struct wkey *k = &w->keys[id];
+	uint32_t mask = w->tcap - 1, i = tab_find(w, k->hash, kbytes(k), k->klen), j;
+
+	/* Backward-shift deletion: no tombstones in the table. */
+	for (j = i;;) {
+		uint32_t home;
+
+		j = (j + 1) & mask;
+		if (w->tab[j].id == 0)
+			break;
+		home = (uint32_t)w->keys[w->tab[j].id].hash & mask;
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			w->tab[i] = w->tab[j];
+			i = j;
+		}
+	}
+	w->tab[i].id = 0;
+	if (k->klen > KEY_INLINE) {
+		free(k->b.p);
+		w->key_heap -= k->klen;
+	}
+	k->nextfree = w->kfree;
+	w->kfree = id;
+	w->st.keys--;
+}
+
+/* ---- the heap of deadlines ------------------------------------------------- */
+
+static inline int hless(const struct hent *a, const struct hent *b)
+{
+	return a->dl < b->dl || (a->dl == b->dl && a->id < b->id);
+}
+
+static void hset(struct win *w, uint32_t i, struct hent e)
+{
+	w->heap[i] = e;
+	W(w, e.id)->hpos = i;
+}
+
+static void hup(struct win *w, uint32_t i)
+{
+	struct hent e = w->heap[i];
+
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+
+		if (!hless(&e, &w->heap[p]))
+			break;
+		hset(w, i, w->heap[p]);
+		i = p;
+	}
+	hset(w, i, e);
+}
+
+static void hdown(struct win *w, uint32_t i)
+{
+	struct hent e = w->heap[i];
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= w->hn)
+			break;
+		if (c + 1 < w->hn && hless(&w->heap[c + 1], &w->heap[c]))
+			c++;
+		if (!hless(&w->heap[c], &e))
+			break;
+		hset(w, i, w->heap[c]);
+		i = c;
+	}
+	hset(w, i, e);
+}
+
+static void hpush(struct win *w, uint32_t id, int64_t dl)
+{
+	if (w->hn == w->hcap) {
+		w->hcap = w->hcap ? w->hcap * 2 : 1024;
+		w->heap = xrealloc(w->heap, w->hcap * sizeof(*w->heap));
+	}
+	w->heap[w->hn] = (struct hent){ dl, id };
+	hup(w, w->hn++);
+}
+
+static void hremove(struct win *w, uint32_t i)
+{
+	struct hent last;
+
+	if (--w->hn == i)
+		return;
+	last = w->heap[w->hn];
+	hset(w, i, last);
+	if (i > 0 && hless(&last, &w->heap[(i - 1) / 2]))
+		hup(w, i);
+	else
+		hdown(w, i);
+}
+
+/* Sets a window's deadline, which may move either way. */
+static void hupdate(struct win *w, uint32_t id, int64_t dl)
+{
+	uint32_t i = W(w, id)->hpos;
+
+	w->heap[i].dl = dl;
+	hup(w, i);
+	hdown(w, W(w, id)->hpos);
+}
+
+static int64_t deadline(const struct win *w, const struct wwin *x)
+{
+	return x->fired ? x->end + w->c.lateness : x->end;
+}
+
+/* ---- windows --------------------------------------------------------------- */
+
+static uint32_t win_alloc(struct win *w, uint32_t key, int64_t start, int64_t end)
+{
+	struct wwin *x;
+	uint32_t id;
+
+	if (w->wfree != 0) {
+		id = w->wfree;
+		w->wfree = W(w, id)->next;
+	} else {
+		if (w->wused == 0)
+			w->wused = 1;	/* id 0 means none */
+		id = w->wused++;
+		if ((id >> CHUNK_BITS) >= w->nchunks) {
+			w->chunks = xrealloc(w->chunks, (w->nchunks + 1) * sizeof(*w->chunks));
+			w->chunks[w->nchunks++] = xcalloc(CHUNK, w->esize);
+		}
+	}
+	x = W(w, id);
+	x->start = start;
+	x->end = end;
+	x->ingest = INT64_MIN;
+	x->key = key;
+	x->next = 0;
+	x->fired = 0;
+	w->keys[key].nwin++;
+	if (++w->st.windows > w->st.peak_windows)
+		w->st.peak_windows = w->st.windows;
+	hpush(w, id, end);
+	return id;
+}
+
+/* Frees a window that is already out of the heap and unlinked from its key. */
+static void win_release(struct win *w, uint32_t id)
+{
+	struct wwin *x = W(w, id);
+
+	agg_reset(w->c.aggs, x->row);
+	if (--w->keys[x->key].nwin == 0)
+		key_drop(w, x->key);
+	x->next = w->wfree;
+	w->wfree = id;
+	w->st.windows--;
+}
+
+static void win_unlink(struct win *w, uint32_t id)
+{
+	struct wwin *x = W(w, id);
+	uint32_t *link = &w->keys[x->key].head;
+
+	while (*link != 0 && *link != id)
+		link = &W(w, *link)->next;
+	if (*link == id)
+		*link = x->next;
+}
+
+static void emit(struct win *w, uint32_t id, int refire)
+{
+	struct wwin *x = W(w, id);
+	const struct wkey *k = &w->keys[x->key];
+	struct win_out o = { .key = kbytes(k), .klen = k->klen, .start = x->start, .end = x->end,
+			     .ingest = x->ingest, .row = x->row, .refire = refire };
+
+	w->emit(w->arg, &o);
+}
+
+/* After a record went into window id: emits what the mode asks for now. */
+static void touched(struct win *w, uint32_t id)
+{
+	struct wwin *x = W(w, id);
+	int past = x->end <= w->wm;
+
+	if (w->c.update) {
+		emit(w, id, x->fired);
+		w->st.updates++;
+	} else if (past) {
+		emit(w, id, x->fired);
+		if (x->fired)
+			w->st.refired++;
+		else
+			w->st.fired++;
+	}
+	if (past && !x->fired) {
+		x->fired = 1;
+		hupdate(w, id, deadline(w, x));
+	}
+}
+
+static void add_to(struct win *w, uint32_t id, int64_t t, int64_t ingest,
+		   const struct rtai_val *vals)
+{
+	struct wwin *x = W(w, id);
+
+	if (ingest > x->ingest)
+		x->ingest = ingest;
+	agg_add(w->c.aggs, x->row, vals, t);
+}
+
+/* Tumbling and sliding windows. */
+static int add_fixed(struct win *w, const uint8_t *key, size_t klen, int64_t t, int64_t ingest,
+		     const struct rtai_val *vals)
+{
+	int64_t size = w->c.size, slide = w->c.slide, off = w->c.offset;
+	int64_t last = off + rtai_floordiv(t - off, slide) * slide, s;
+	uint32_t kid = 0, cur = 0, *link = NULL;
+	int added = 0;
+
+	w->bn = 0;
+	for (s = last; s > t - size; s -= slide) {
+		int64_t end = s + size;
+		uint32_t id;
+
+		if (end + w->c.lateness <= w->wm)
+			break;		/* late here, and for every earlier window */
+		if (kid == 0) {
+			kid = key_get(w, key, klen);
+			if (kid == 0)
+				return -1;
+			link = &w->keys[kid].head;
+			cur = *link;
+		}
+		while (cur != 0 && W(w, cur)->start > s) {
+			link = &W(w, cur)->next;
+			cur = *link;
+		}
+		if (cur != 0 && W(w, cur)->start == s) {
+			id = cur;
+		} else {
+			id = win_alloc(w, kid, s, end);
+			W(w, id)->next = cur;
+			*link = id;
+			cur = id;
+		}
+		add_to(w, id, t, ingest, vals);
+		batch_push(w, id);
+		added++;
+	}
+	if (added > 0 && s > t - size)
+		w->st.late_some++;
+	/* Windows in order of end for what is emitted now. */
+	for (uint32_t i = w->bn; i-- > 0;)
+		touched(w, w->batch[i]);
+	return added;
+}
+
+/* Session windows: [t, t + gap) merged with the sessions it touches. */
+static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t,
+		       int64_t ingest, const struct rtai_val *vals)
+{
+	int64_t ns = t, ne = t + w->c.gap;
+	uint32_t kid, id, keep = 0, *link, cur;
+	int changed;
+
+	/* Merged bounds first: the record is late if that session is. */
+	{
+		uint64_t h = rtai_hash(key, klen, 0x9e3779b97f4a7c15ULL);
+		uint32_t slot;
+
+		kid = 0;
+		if (w->tcap > 0) {
+			slot = tab_find(w, h, key, klen);
+			kid = w->tab[slot].id;
+		}
+	}
+	for (cur = kid ? w->keys[kid].head : 0; cur != 0; cur = W(w, cur)->next) {
+		struct wwin *x = W(w, cur);
+
+		if (x->end < t)
+			break;		/* this and all later in the list are before */
+		if (x->start <= t + w->c.gap) {
+			if (x->start < ns)
+				ns = x->start;
+			if (x->end > ne)
+				ne = x->end;
+		}
+	}
+	if (ne + w->c.lateness <= w->wm)
+		return 0;
+	if (kid == 0 && (kid = key_get(w, key, klen)) == 0)
+		return -1;
+	/* Fold every touching session into the one that starts first. */
+	link = &w->keys[kid].head;
+	while ((cur = *link) != 0) {
+		struct wwin *x = W(w, cur);
+
+		if (x->end < t)
+			break;
+		if (x->start > t + w->c.gap) {
+			link = &x->next;
+			continue;
+		}
+		if (keep == 0) {
+			keep = cur;
+			link = &x->next;
+			continue;
+		}
+		/* keep starts later than cur: move keep's state into cur */
+		{
+			struct wwin *k = W(w, keep);
+
+			agg_merge(w->c.aggs, x->row, k->row);
+			if (k->ingest > x->ingest)
+				x->ingest = k->ingest;
+			win_unlink(w, keep);
+			hremove(w, k->hpos);
+			win_release(w, keep);
+			keep = cur;
+			link = &W(w, cur)->next;
+		}
+	}
+	if (keep == 0) {
+		id = win_alloc(w, kid, ns, ne);
+		/* insert by start descending */
+		link = &w->keys[kid].head;
+		while (*link != 0 && W(w, *link)->start > ns)
+			link = &W(w, *link)->next;
+		W(w, id)->next = *link;
+		*link = id;
+	} else {
+		struct wwin *x = W(w, keep);
+
+		id = keep;
+		changed = x->start != ns || x->end != ne;
+		x->start = ns;
+		x->end = ne;
+		if (changed && x->fired && ne > w->wm)
+			x->fired = 0;	/* a merged session fires again at its new end */
+		hupdate(w, id, deadline(w, x));
+	}
+	add_to(w, id, t, ingest, vals);
+	touched(w, id);
+	return 1;
+}
+
+int win_add(struct win *w, const uint8_t *key, size_t klen, int64_t t, int64_t ingest,
+	    const struct rtai_val *vals)
+{
+	int n = w->c.kind == WIN_SESSION ? add_session(w, key, klen, t, ingest, vals)
+					 : add_fixed(w, key, klen, t, ingest, vals);
+
+	if (n > 0)
+		w->st.records++;
+	else if (n == 0)
+		w->st.late++;
+	return n;
+}
+
+/* ---- firing ------------------------------------------------------------------ */
+
+static struct win *sort_ctx;
+
+static int fire_cmp(const void *pa, const void *pb)
+{
+	const struct win *w = sort_ctx;
+	const struct wwin *a = W(w, *(const uint32_t *)pa), *b = W(w, *(const uint32_t *)pb);
+	int c;
+
+	if (a->end != b->end)
+		return a->end < b->end ? -1 : 1;
+	if (a->key != b->key && (c = key_cmp(&w->keys[a->key], &w->keys[b->key])) != 0)
+		return c;
+	return (a->start > b->start) - (a->start < b->start);
+}
+
+/* Pops every window whose deadline is <= limit; fires those that had not
+ * fired, in order; drops those past their lateness (all, if drop_all). */
+static void fire_until(struct win *w, int64_t limit, int drop_all)
+{
+	uint32_t nfire = 0;
+
+	w->bn = 0;
+	while (w->hn > 0 && w->heap[0].dl <= limit) {
+		uint32_t id = w->heap[0].id;
+
+		hremove(w, 0);
+		batch_push(w, id);
+	}
+	/* Unfired windows first, sorted; the fired ones behind them. */
+	for (uint32_t i = 0; i < w->bn; i++) {
+		if (!W(w, w->batch[i])->fired) {
+			uint32_t t = w->batch[nfire];
+
+			w->batch[nfire++] = w->batch[i];
+			w->batch[i] = t;
+		}
+	}
+	sort_ctx = w;
+	if (nfire > 1)
+		qsort(w->batch, nfire, sizeof(*w->batch), fire_cmp);
+	for (uint32_t i = 0; i < nfire; i++) {
+		struct wwin *x = W(w, w->batch[i]);
+
+		if (!w->c.update) {
+			emit(w, w->batch[i], 0);
+			w->st.fired++;
+		}
+		x->fired = 1;
+	}
+	for (uint32_t i = 0; i < w->bn; i++) {
+		uint32_t id = w->batch[i];
+		struct wwin *x = W(w, id);
+
+		if (drop_all || x->end + w->c.lateness <= w->wm) {
+			win_unlink(w, id);
+			win_release(w, id);
+		} else {
+			hpush(w, id, deadline(w, x));
+		}
+	}
+	w->bn = 0;
+}
+
+int win_advance(struct win *w, int64_t wm)
+{
+	if (wm <= w->wm)
+		return 0;
+	w->wm = wm;
+	fire_until(w, wm, 0);
+	return 1;
+}
+
+void win_flush(struct win *w)
+{
+	fire_until(w, INT64_MAX, 1);
+}
+
+int64_t win_watermark(const struct win *w)
+{
+	return w->wm;
+}
+
+int64_t win_next_deadline(const struct win *w)
+{
+	return w->hn > 0 ? w->heap[0].dl : INT64_MAX;
+}
+
+/* ---- life ---------------------------------------------------------------------- */
+
+struct win *win_new(const struct win_conf *conf, win_emit_fn fn, void *arg)
+{
+	struct win *w = xcalloc(1, sizeof(*w));
+
+	w->c = *conf;
+	if (w->c.kind == WIN_TUMBLING)
+		w->c.slide = w->c.size;
+	if (w->c.kind != WIN_SESSION)
+		w->c.offset = w->c.offset % w->c.slide;
+	w->emit = fn;
+	w->arg = arg;
+	w->wm = INT64_MIN;
+	w->esize = sizeof(struct wwin) + conf->aggs->n * sizeof(struct agg_state);
+	w->nkeys = 1;		/* id 0 means none */
+	w->kcap = 1024;
+	w->keys = xcalloc(w->kcap, sizeof(*w->keys));
+	tab_grow(w);
+	return w;
+}
+
+void win_free(struct win *w)
+{
+	if (w == NULL)
+		return;
+	for (uint32_t id = 1; id < w->wused; id++)
+		agg_free(w->c.aggs, W(w, id)->row);
+	for (uint32_t i = 0; i < w->nchunks; i++)
+		free(w->chunks[i]);
+	free(w->chunks);
+	for (uint32_t i = 0; i < w->tcap; i++)
+		if (w->tab[i].id != 0 && w->keys[w->tab[i].id].klen > KEY_INLINE)
+			free(w->keys[w->tab[i].id].b.p);
+	free(w->tab);
+	free(w->keys);
+	free(w->heap);
+	free(w->batch);
+	free(w);
+}
+
+const struct win_stats *win_stats(const struct win *w)
+{
+	return &w->st;
+}
+
+size_t win_bytes(const struct win *w)
+{
+	return sizeof(*w) + (size_t)w->kcap * sizeof(*w->keys) +
+	       (size_t)w->tcap * sizeof(*w->tab) + w->key_heap +
+	       (size_t)w->nchunks * CHUNK * w->esize + (size_t)w->hcap * sizeof(*w->heap) +
+	       (size_t)w->bcap * sizeof(*w->batch);
+}
+
+const char *win_err(const struct win *w)
+{
+	return w->err;
+}

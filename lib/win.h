@@ -1,0 +1,118 @@
+/* win.h - event-time windows: which windows a record belongs to, their
+ * state per (key, window), the watermark, and when windows fire.
+ *
+ * The engine knows nothing about streams: a tool hands it records as an
+ * encoded key, an event time, an ingest time and the values of its
+ * aggregates (agg_extract), advances the watermark, and receives results
+ * through a callback. The rules (see rtai-window(1)):
+ *   - windows are [start, end), aligned to the epoch plus an offset, with
+ *     floor division for times before 1970;
+ *   - tumbling SIZE: one window; sliding SIZE/SLIDE: every [s, s + SIZE)
+ *     with s a multiple of SLIDE and s <= t < s + SIZE; session GAP: each
+ *     record opens [t, t + GAP) and windows of a key that overlap or touch
+ *     merge (a record is late when the session it would join is);
+ *   - a window fires when the watermark W >= end, and its state is kept
+ *     until W >= end + lateness; a record accepted in that time fires it
+ *     again; a record is late for a window when end + lateness <= W;
+ *   - windows that fire together come out in order of end, then key, then
+ *     start.
+ *
+ * State: a hash table of keys (open addressing), and per (key, window) a
+ * fixed-size block from a slab (a header and one struct agg_state per
+ * aggregate), recycled through a free list; a binary heap orders windows by
+ * their next deadline. Nothing is allocated per record once the number of
+ * open windows stops growing, except what distinct and percentiles need.
+ */
+#ifndef RTAI_WIN_H
+#define RTAI_WIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agg.h"
+#include "buf.h"
+#include "rec.h"
+
+/* Durations and times the engine accepts: beyond these, window bounds
+ * could overflow int64 nanoseconds. */
+#define WIN_MAX_DURATION (INT64_C(1) << 60)	/* about 36 years */
+#define WIN_MAX_TIME (INT64_C(1) << 62)		/* 1824 to 2116 */
+
+enum win_kind { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION };
+
+struct win_conf {
+	enum win_kind kind;
+	int64_t size;		/* tumbling and sliding */
+	int64_t slide;		/* sliding (size for tumbling) */
+	int64_t gap;		/* session */
+	int64_t offset;		/* alignment shift, any value (taken modulo slide) */
+	int64_t lateness;	/* state kept this long after the end */
+	int update;		/* emit on every change instead of when firing */
+	uint64_t max_keys;	/* keys with open windows; 0 for no limit */
+	const struct agg_set *aggs;
+};
+
+/* One result, handed to the emit callback; valid during the call. */
+struct win_out {
+	const uint8_t *key;	/* encoded key (win_key_put) */
+	size_t klen;
+	int64_t start, end;
+	int64_t ingest;		/* latest ingest time of its records */
+	const struct agg_state *row;	/* results via agg_result() */
+	int refire;		/* an update of an already fired window */
+};
+
+typedef void (*win_emit_fn)(void *arg, const struct win_out *o);
+
+struct win_stats {
+	uint64_t records;	/* added to at least one window */
+	uint64_t late;		/* late for every window (not added) */
+	uint64_t late_some;	/* late for some windows, added to others */
+	uint64_t fired, refired;	/* results emitted at firing / re-firing */
+	uint64_t updates;	/* results emitted in update mode */
+	uint64_t windows, peak_windows;	/* open (key, window) states */
+	uint64_t keys, peak_keys;	/* keys with open windows */
+};
+
+struct win;
+
+/* A new engine; conf (and its aggregate set) must outlive it. emit is
+ * called with arg for every result. Never fails (aborts on out-of-memory). */
+struct win *win_new(const struct win_conf *conf, win_emit_fn emit, void *arg);
+/* Frees every state without firing. Accepts NULL. */
+void win_free(struct win *w);
+
+/* Appends one key value to an encoded key: u8 type, then 8 bytes for int,
+ * float and time, u32 length and bytes for string and json. */
+void win_key_put(struct buf *key, const struct rtai_val *v);
+/* Decodes up to n values of an encoded key into vals (strings point into
+ * key). Returns the number decoded, or -1 when key is malformed. */
+int win_key_get(const uint8_t *key, size_t klen, struct rtai_val *vals, size_t n);
+
+/* Adds a record: key (klen bytes, copied when new), event time t, ingest
+ * time, and one value per aggregate. Returns the number of windows it was
+ * added to, 0 when it was late for all of them (nothing kept), or -1 when
+ * a new key would exceed max_keys (err says so). In update mode, and for
+ * windows that have already fired, results are emitted before it returns. */
+int win_add(struct win *w, const uint8_t *key, size_t klen, int64_t t, int64_t ingest,
+	    const struct rtai_val *vals);
+/* Moves the watermark to wm if that is later; fires the windows whose end
+ * it reaches and drops those past their lateness. Returns 1 if it moved. */
+int win_advance(struct win *w, int64_t wm);
+/* The watermark (INT64_MIN before any). */
+int64_t win_watermark(const struct win *w);
+/* The earliest watermark at which something fires or is dropped, or
+ * INT64_MAX when nothing is open. */
+int64_t win_next_deadline(const struct win *w);
+/* Fires every window that has not fired yet, in order of end, then key,
+ * and drops all state: the end of input. */
+void win_flush(struct win *w);
+
+const struct win_stats *win_stats(const struct win *w);
+/* Bytes held by the engine's tables and slabs (not counting what distinct
+ * and percentiles allocate). */
+size_t win_bytes(const struct win *w);
+/* The message of the last error. */
+const char *win_err(const struct win *w);
+
+#endif

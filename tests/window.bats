@@ -1,0 +1,791 @@
+#!/usr/bin/env bats
+# rtai-window: windows, watermarks, lateness, sessions, update mode, idle
+# advance, processing time; every expected output below is worked out by
+# hand from the rules in rtai-window(1).
+
+load common
+
+# mkstream FILE reads lines "SECONDS JSON" and writes an rtai stream of
+# binary records with those event times ("-" for none; "wm:SECONDS" writes
+# a watermark frame instead). Record n gets ingest time n ns.
+mkstream() {
+	python3 -c '
+import sys, json
+sys.path.insert(0, sys.argv[1] + "/contrib/python")
+import rtai_stream as rs
+out = open(sys.argv[2], "wb")
+w, n = rs.Writer(out), 0
+for line in sys.stdin:
+    line = line.strip()
+    if not line:
+        continue
+    t, _, rest = line.partition(" ")
+    if t.startswith("wm:"):
+        w.put(rs.WATERMARK, rs.ENC_NONE, b"", 0, int(round(float(t[3:]) * 1e9)))
+        continue
+    n += 1
+    ev = None if t == "-" else int(round(float(t) * 1e9))
+    w.write_record(json.loads(rest), ingest_ns=n, event_ns=ev)
+w.close()
+' "$RTAI_SRC" "$1"
+}
+
+# show [-w] [-t] prints a stream on stdin as one line per record: JSON with
+# time values in seconds; -t adds the frame's event time (ns) and ingest
+# time, -w prints watermarks as "wm SECONDS".
+show() {
+	python3 -c '
+import sys, json
+sys.path.insert(0, sys.argv[1] + "/contrib/python")
+import rtai_stream as rs
+opts = sys.argv[2:]
+def sec(ns):
+    return ns // 10**9 if ns % 10**9 == 0 else ns / 1e9
+for f in rs.Reader():
+    if f.kind == rs.WATERMARK:
+        if "-w" in opts:
+            print("wm", sec(f.event_ns))
+        continue
+    if f.kind != rs.DATA:
+        print("kind", f.kind)
+        continue
+    r = {k: (sec(v) if isinstance(v, rs.Time) else v) for k, v in f.record().items()}
+    line = json.dumps(r, separators=(",", ":"))
+    if "-t" in opts:
+        line += " event=%d ingest=%d" % (f.event_ns, f.ingest_ns)
+    print(line)
+' "$RTAI_SRC" "$@"
+}
+
+export -f mkstream show
+
+# ---- tumbling windows, order, times of results --------------------------------
+
+@test "window: tumbling counts and sums per key; end of input fires the rest" {
+	mkstream in.rtai <<-'EOF'
+	10 {"u":"a","x":1}
+	20 {"u":"b","x":2}
+	30 {"u":"a","x":4}
+	70 {"u":"a","x":3}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a count -a sum:x <in.rtai | show'
+	echo "$output"
+	assert_success
+	# W = 70 after the 4th record fires [0,60); [60,120) fires at the end.
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"count":2,"sum_x":5}
+	{"u":"b","window_start":0,"window_end":60,"count":1,"sum_x":2}
+	{"u":"a","window_start":60,"window_end":120,"count":1,"sum_x":3}
+	EOF
+}
+
+@test "window: a result's event time is its end - 1ns, its ingest time the latest of its records" {
+	mkstream in.rtai <<-'EOF'
+	50 {"u":"a"}
+	10 {"u":"a"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --delay 1m <in.rtai | show -t'
+	echo "$output"
+	assert_success
+	assert_output '{"u":"a","window_start":0,"window_end":60,"count":2} event=59999999999 ingest=2'
+}
+
+@test "window: end of input fires in order of window end, then key" {
+	mkstream in.rtai <<-'EOF'
+	70 {"u":"c"}
+	10 {"u":"b"}
+	75 {"u":"a"}
+	5 {"u":"a"}
+	65 {"u":"b"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --delay 1h <in.rtai | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"count":1}
+	{"u":"b","window_start":0,"window_end":60,"count":1}
+	{"u":"a","window_start":60,"window_end":120,"count":1}
+	{"u":"b","window_start":60,"window_end":120,"count":1}
+	{"u":"c","window_start":60,"window_end":120,"count":1}
+	EOF
+}
+
+@test "window: several key fields; keys of different types; no key at all" {
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"a","n":2,"x":1}
+	2 {"u":"a","n":1,"x":1}
+	3 {"u":"a","n":2,"x":1}
+	4 {"u":"a","n":2.5,"x":1}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u,n --tumbling 1m <in.rtai | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","n":1,"window_start":0,"window_end":60,"count":1}
+	{"u":"a","n":2,"window_start":0,"window_end":60,"count":2}
+	{"u":"a","n":2.5,"window_start":0,"window_end":60,"count":1}
+	EOF
+	run bash -o pipefail -c 'rtai-window --tumbling 1m -a sum:x <in.rtai | show'
+	echo "$output"
+	assert_output '{"window_start":0,"window_end":60,"sum_x":4}'
+}
+
+@test "window: negative event times use floor division" {
+	mkstream in.rtai <<-'EOF'
+	-30 {"u":"a"}
+	-60 {"u":"a"}
+	-61 {"u":"a"}
+	-0.000000001 {"u":"a"}
+	0 {"u":"a"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --delay 1h <in.rtai | show'
+	echo "$output"
+	assert_success
+	# -61 s is in [-120, -60); -60 s, -30 s and -1 ns in [-60, 0); 0 in [0, 60).
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":-120,"window_end":-60,"count":1}
+	{"u":"a","window_start":-60,"window_end":0,"count":3}
+	{"u":"a","window_start":0,"window_end":60,"count":1}
+	EOF
+}
+
+@test "window: --offset shifts the alignment" {
+	mkstream in.rtai <<-'EOF'
+	10 {"u":"a"}
+	20 {"u":"a"}
+	-50 {"u":"a"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --offset 15s --delay 1h <in.rtai | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":-105,"window_end":-45,"count":1}
+	{"u":"a","window_start":-45,"window_end":15,"count":1}
+	{"u":"a","window_start":15,"window_end":75,"count":1}
+	EOF
+	# an offset of a whole window changes nothing
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --offset 2m --delay 1h <in.rtai | show'
+	assert_output --partial '{"u":"a","window_start":0,"window_end":60,"count":2}'
+}
+
+# ---- watermark, delay, lateness ---------------------------------------------------
+
+@test "window: out-of-order records within --delay are counted" {
+	mkstream in.rtai <<-'EOF'
+	10 {"u":"a","x":1}
+	70 {"u":"a","x":2}
+	30 {"u":"a","x":4}
+	125 {"u":"a","x":8}
+	50 {"u":"a","x":16}
+	EOF
+	# delay 1m: W = 10-60, 70-60 = 10, 10, 125-60 = 65 (fires [0,60)), 65.
+	# The record at 50 then arrives after [0,60) fired: it is late.
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --delay 1m -a sum:x -v <in.rtai 2>err | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"sum_x":5}
+	{"u":"a","window_start":60,"window_end":120,"sum_x":2}
+	{"u":"a","window_start":120,"window_end":180,"sum_x":8}
+	EOF
+	run cat err
+	echo "$output"
+	assert_output --partial "rtai-window: 5 records, 1 late (dropped), 3 windows fired"
+}
+
+@test "window: late records without lateness are dropped and counted, or kept with --late" {
+	mkstream in.rtai <<-'EOF'
+	10 {"u":"a","x":1}
+	70 {"u":"a","x":2}
+	20 {"u":"a","x":3}
+	59.999999999 {"u":"b","x":4}
+	60 {"u":"b","x":5}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a sum:x <in.rtai 2>err | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"sum_x":1}
+	{"u":"a","window_start":60,"window_end":120,"sum_x":2}
+	{"u":"b","window_start":60,"window_end":120,"sum_x":5}
+	EOF
+	run cat err
+	assert_output "rtai-window: 2 late records dropped (keep them with --late FILE; accept them with --delay or --lateness)"
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a sum:x --late late.rtai <in.rtai >/dev/null'
+	echo "$output"
+	assert_success
+	assert_output ''
+	run bash -o pipefail -c 'show -t <late.rtai'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"u":"a","x":3} event=20000000000 ingest=3
+	{"u":"b","x":4} event=59999999999 ingest=4
+	EOF
+}
+
+@test "window: with --lateness a late record fires its window again, until end + lateness" {
+	mkstream in.rtai <<-'EOF'
+	10 {"u":"a"}
+	70 {"u":"a"}
+	20 {"u":"a"}
+	100 {"u":"a"}
+	30 {"u":"a"}
+	130 {"u":"a"}
+	EOF
+	# W: 10, 70 (fires [0,60) count 1), 70 (20 is accepted: fires again with
+	# 2), 100 (drops [0,60): 60 + 40 <= 100), 100 (30 is late), 130 (fires
+	# [60,120) with 2); the end fires [120,180).
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --lateness 40s -v <in.rtai 2>err | show -t'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"count":1} event=59999999999 ingest=1
+	{"u":"a","window_start":0,"window_end":60,"count":2} event=59999999999 ingest=3
+	{"u":"a","window_start":60,"window_end":120,"count":2} event=119999999999 ingest=4
+	{"u":"a","window_start":120,"window_end":180,"count":1} event=179999999999 ingest=6
+	EOF
+	run cat err
+	assert_output --partial "6 records, 1 late (dropped), 3 windows fired, 1 fired again"
+}
+
+@test "window: a late record into a window never seen before fires it at once" {
+	mkstream in.rtai <<-'EOF'
+	130 {"u":"a"}
+	20 {"u":"b"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --lateness 2m <in.rtai | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"b","window_start":0,"window_end":60,"count":1}
+	{"u":"a","window_start":120,"window_end":180,"count":1}
+	EOF
+}
+
+@test "window: watermark frames go downstream, and an incoming one moves the watermark" {
+	mkstream in.rtai <<-'EOF'
+	10 {"u":"a"}
+	wm:120
+	20 {"u":"a"}
+	130 {"u":"a"}
+	EOF
+	# The watermark 120 fires [0,60); the record at 20 is then late.
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -v <in.rtai 2>err | show -w'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"count":1}
+	wm 130
+	{"u":"a","window_start":120,"window_end":180,"count":1}
+	EOF
+	run cat err
+	assert_output --partial "3 records, 1 late (dropped)"
+}
+
+@test "window: a cascaded second window sums the results of the first" {
+	mkstream in.rtai <<-'EOF'
+	5 {"u":"a"}
+	15 {"u":"a"}
+	16 {"u":"a"}
+	30 {"u":"b"}
+	65 {"u":"a"}
+	61 {"u":"b"}
+	EOF
+	# First: 10s windows a[0,10)=1 a[10,20)=2 b[30,40)=1 a[60,70)=1, and
+	# b[60,70)=1 (61 arrives at W = 65, before [60,70) ends).
+	# Their event times 9.99.., 19.99.., 39.99.., 69.99.. put them in the
+	# second's minute windows: a[0,60)=3 b[0,60)=1 a[60,120)=1 b[60,120)=1.
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 10s <in.rtai |
+		rtai-window -k u --tumbling 1m -a n=sum:count -a windows=count | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"n":3,"windows":2}
+	{"u":"b","window_start":0,"window_end":60,"n":1,"windows":1}
+	{"u":"a","window_start":60,"window_end":120,"n":1,"windows":1}
+	{"u":"b","window_start":60,"window_end":120,"n":1,"windows":1}
+	EOF
+}
+
+@test "window: in a cascade the first's watermark follows the results it fired" {
+	mkstream in.rtai <<-'EOF'
+	5 {"u":"a"}
+	125 {"u":"a"}
+	EOF
+	rtai-window -k u --tumbling 10s <in.rtai >mid.rtai
+	run bash -o pipefail -c 'show -w <mid.rtai'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":10,"count":1}
+	wm 125
+	{"u":"a","window_start":120,"window_end":130,"count":1}
+	EOF
+	# The second fires [0,60) on that watermark, before the next result.
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m <mid.rtai | show -w'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"count":1}
+	wm 129.999999999
+	{"u":"a","window_start":120,"window_end":180,"count":1}
+	EOF
+}
+
+# ---- sliding and session windows ------------------------------------------------
+
+@test "window: sliding windows hold each record in every window that covers it" {
+	mkstream in.rtai <<-'EOF'
+	10 {"u":"a"}
+	25 {"u":"a"}
+	50 {"u":"a"}
+	EOF
+	# 30s/10s: 10 is in [-10,20) [0,30) [10,40); 25 in [0,30) [10,40) [20,50);
+	# 50 in [30,60) [40,70) [50,80). W = 50 fires those ending by 50.
+	run bash -o pipefail -c 'rtai-window -k u --sliding 30s/10s <in.rtai | show -t'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":-10,"window_end":20,"count":1} event=19999999999 ingest=1
+	{"u":"a","window_start":0,"window_end":30,"count":2} event=29999999999 ingest=2
+	{"u":"a","window_start":10,"window_end":40,"count":2} event=39999999999 ingest=2
+	{"u":"a","window_start":20,"window_end":50,"count":1} event=49999999999 ingest=2
+	{"u":"a","window_start":30,"window_end":60,"count":1} event=59999999999 ingest=3
+	{"u":"a","window_start":40,"window_end":70,"count":1} event=69999999999 ingest=3
+	{"u":"a","window_start":50,"window_end":80,"count":1} event=79999999999 ingest=3
+	EOF
+}
+
+@test "window: sliding: a record late for some of its windows still counts in the others" {
+	mkstream in.rtai <<-'EOF'
+	45 {"u":"a"}
+	25 {"u":"a"}
+	EOF
+	# W = 45: [0,30) [10,40) have fired; 25 goes into [20,50) only.
+	run bash -o pipefail -c 'rtai-window -k u --sliding 30s/10s -v <in.rtai 2>err | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":20,"window_end":50,"count":2}
+	{"u":"a","window_start":30,"window_end":60,"count":1}
+	{"u":"a","window_start":40,"window_end":70,"count":1}
+	EOF
+	run cat err
+	assert_output --partial "2 records, 0 late, 1 late for some windows"
+}
+
+@test "window: sliding with a size that is not a multiple of the slide" {
+	mkstream in.rtai <<-'EOF'
+	12 {"u":"a"}
+	EOF
+	# 25s/10s: s in {-10, 0, 10} with s <= 12 < s + 25.
+	run bash -o pipefail -c 'rtai-window --sliding 25s/10s <in.rtai | show'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"window_start":-10,"window_end":15,"count":1}
+	{"window_start":0,"window_end":25,"count":1}
+	{"window_start":10,"window_end":35,"count":1}
+	EOF
+}
+
+@test "window: sessions grow, merge when a record bridges two, and stay per key" {
+	mkstream in.rtai <<-'EOF'
+	0 {"u":"a","x":1}
+	18 {"u":"a","x":2}
+	9 {"u":"a","x":3}
+	40 {"u":"a","x":4}
+	41 {"u":"b","x":5}
+	50 {"u":"a","x":6}
+	EOF
+	# gap 10s: a[0,10) and a[18,28); 9 opens [9,19), which touches both:
+	# one session [0,28) of 3 records. 40 opens [40,50); 50 touches it at
+	# 50, making [40,60). b is separate.
+	run bash -o pipefail -c 'rtai-window -k u --session 10s --delay 1m -a count -a first:x -a last:x <in.rtai | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":28,"count":3,"first_x":1,"last_x":2}
+	{"u":"b","window_start":41,"window_end":51,"count":1,"first_x":5,"last_x":5}
+	{"u":"a","window_start":40,"window_end":60,"count":2,"first_x":4,"last_x":6}
+	EOF
+}
+
+@test "window: sessions fire on the watermark; a record is late when its session is" {
+	mkstream in.rtai <<-'EOF'
+	0 {"u":"a"}
+	5 {"u":"a"}
+	30 {"u":"a"}
+	12 {"u":"a"}
+	3 {"u":"b"}
+	EOF
+	# W = 30 fires a[0,15) and drops it. 12 opens [12,22), which ends
+	# before W: late. b's [3,13) is late too.
+	run bash -o pipefail -c 'rtai-window -k u --session 10s -v <in.rtai 2>err | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":15,"count":2}
+	{"u":"a","window_start":30,"window_end":40,"count":1}
+	EOF
+	run cat err
+	assert_output --partial "5 records, 2 late (dropped)"
+}
+
+# ---- update mode --------------------------------------------------------------------
+
+@test "window: --emit update emits the current result on every change, and nothing at firing" {
+	mkstream in.rtai <<-'EOF'
+	10 {"u":"a","x":1}
+	20 {"u":"a","x":2}
+	70 {"u":"a","x":4}
+	30 {"u":"a","x":8}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --emit update -a sum:x -v <in.rtai 2>err | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"sum_x":1}
+	{"u":"a","window_start":0,"window_end":60,"sum_x":3}
+	{"u":"a","window_start":60,"window_end":120,"sum_x":4}
+	EOF
+	run cat err
+	assert_output --partial "4 records, 1 late (dropped), 0 windows fired, 3 updates"
+	# with lateness, a late record updates the fired window again
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --emit update --lateness 1m -a sum:x <in.rtai | show'
+	assert_line --index 3 '{"u":"a","window_start":0,"window_end":60,"sum_x":11}'
+}
+
+# ---- the clock: idle advance and processing time -------------------------------------
+
+@test "window: --idle advances the watermark with the wall clock on a quiet input" {
+	mkstream a.rtai <<-'EOF'
+	0.1 {"u":"a"}
+	0.5 {"u":"a"}
+	EOF
+	mkstream b.rtai <<-'EOF'
+	0.7 {"u":"a"}
+	5 {"u":"a"}
+	EOF
+	# After 100ms without input W grows with the clock from 0.5s: by the
+	# time b arrives (1s later) [0,1) has fired and 0.7 is late, while [5,6)
+	# is far ahead of W.
+	run bash -o pipefail -c '{ cat a.rtai; sleep 1; cat b.rtai; } |
+		rtai-window -k u --tumbling 1s --idle 100ms -v 2>err | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":1,"count":2}
+	{"u":"a","window_start":5,"window_end":6,"count":1}
+	EOF
+	run cat err
+	assert_output --partial "4 records, 1 late (dropped)"
+	# without --idle the quiet time changes nothing
+	run bash -o pipefail -c '{ cat a.rtai; sleep 0.3; cat b.rtai; } | rtai-window -k u --tumbling 1s | show'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":1,"count":3}
+	{"u":"a","window_start":5,"window_end":6,"count":1}
+	EOF
+}
+
+@test "window: --time processing windows by the wall clock and fires on it" {
+	mkstream a.rtai <<-'EOF'
+	- {"u":"a"}
+	- {"u":"a"}
+	- {"u":"a"}
+	EOF
+	mkstream b.rtai <<-'EOF'
+	- {"u":"a"}
+	EOF
+	start=$(date +%s%N)
+	run bash -o pipefail -c '{ cat a.rtai; sleep 0.5; cat b.rtai; } |
+		rtai-window -k u --time processing --tumbling 100ms | show -t'
+	echo "$output"
+	end=$(date +%s%N)
+	assert_success
+	# Not deterministic: check the invariants. 4 records in all, in at least
+	# two windows (half a second apart), each 100ms wide and aligned, within
+	# the time the command ran.
+	python3 -c '
+import json, sys
+start, end = int(sys.argv[1]), int(sys.argv[2])
+rows = [json.loads(l.split(" event=")[0]) for l in sys.stdin if l.strip()]
+assert len(rows) >= 2, rows
+assert sum(r["count"] for r in rows) == 4, rows
+for r in rows:
+    s, e = round(r["window_start"] * 1e9), round(r["window_end"] * 1e9)
+    assert e - s == 100000000 and s % 100000000 == 0, r
+    assert start - 100000000 <= s <= end, (start, s, end)
+' "$start" "$end" <<<"$output"
+}
+
+# ---- aggregates through the tool -------------------------------------------------
+
+@test "window: every aggregate, with hand-computed values" {
+	mkstream in.rtai <<-'EOF'
+	30 {"u":"a","x":4,"item":"i1"}
+	10 {"u":"a","x":2,"item":"i2"}
+	20 {"u":"a","x":9,"item":"i1"}
+	40 {"u":"a","x":null,"item":"i3"}
+	50 {"u":"a","x":2.5,"item":"i2"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a count -a n=count:x -a sum:x -a avg:x \
+		-a min:x -a max:x -a first:item -a last:item -a distinct:item -a stddev:x <in.rtai | show'
+	echo "$output"
+	assert_success
+	# x = 4 2 9 2.5 (null skipped): sum 17.5, avg 4.375, sample variance
+	# (0.140625 + 5.640625 + 21.390625 + 3.515625) / 3; items by time
+	# i2 i1 i1 i3 i2.
+	python3 -c '
+import json, math, sys
+r = json.loads(sys.stdin.read())
+assert r["count"] == 5 and r["n"] == 4, r
+assert r["sum_x"] == 17.5 and r["avg_x"] == 4.375, r
+assert r["min_x"] == 2 and r["max_x"] == 9, r
+assert r["first_item"] == "i2" and r["last_item"] == "i2", r
+assert r["distinct_item"] == 3, r
+assert abs(r["stddev_x"] - math.sqrt(30.6875 / 3)) < 1e-12, r
+' <<<"$output"
+}
+
+@test "window: percentiles are within 1% of the exact value" {
+	python3 -c 'for i in range(1, 1001): print("%d {\"u\":\"a\",\"x\":%d}" % (i % 60, i))' >in.txt
+	mkstream in.rtai <in.txt
+	run bash -o pipefail -c 'rtai-window --tumbling 1m -a p50:x -a p90:x -a p95:x -a p99:x -a mid=p50:x <in.rtai | show'
+	echo "$output"
+	assert_success
+	# exact: the value of rank floor(q * 999) in 1..1000
+	python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("mid", .5)):
+    exact = int(q * 999) + 1
+    assert abs(r[name] - exact) <= 0.01 * exact, (name, r[name], exact)
+' <<<"$output"
+}
+
+@test "window: an empty aggregate is null; ints stay ints" {
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"a","x":null}
+	2 {"u":"b","x":3}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a sum:x -a max:x -a stddev:x -a distinct:x <in.rtai | show'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"sum_x":null,"max_x":null,"stddev_x":null,"distinct_x":0}
+	{"u":"b","window_start":0,"window_end":60,"sum_x":3,"max_x":3,"stddev_x":null,"distinct_x":1}
+	EOF
+}
+
+# ---- real input: JSON through rtai-cat and rtai-parse ---------------------------
+
+@test "window: a raw JSON clickstream through rtai-cat and rtai-parse" {
+	sample_clicks >clicks.jsonl
+	run bash -o pipefail -c 'rtai-cat clicks.jsonl | rtai-parse -t event_time |
+		rtai-window -k user_id --tumbling 1m -a count -a sum:amount | rtai-cat -p | head -3'
+	echo "$output"
+	assert_success
+	assert_line --index 0 --regexp '^\{"user_id":"u[0-9]+","window_start":"2026-11-24T10:00:00.000Z","window_end":"2026-11-24T10:01:00.000Z","count":[0-9]+,"sum_amount":[0-9.]+\}$'
+	# the counts add up to the number of records
+	total=$(rtai-cat clicks.jsonl | rtai-parse -t event_time | rtai-window -k user_id --tumbling 1h |
+		rtai-cat -p | python3 -c 'import json,sys; print(sum(json.loads(l)["count"] for l in sys.stdin))')
+	[ "$total" -eq "$(wc -l <clicks.jsonl)" ]
+}
+
+# ---- other frames ----------------------------------------------------------------------
+
+@test "window: latency markers and unknown frames pass through; barriers too" {
+	python3 - "$RTAI_SRC" <<-'PY' >in.rtai
+	import sys, struct
+	sys.path.insert(0, sys.argv[1] + "/contrib/python")
+	import rtai_stream as rs
+	w = rs.Writer()
+	w.write_record({"u": "a"}, ingest_ns=1, event_ns=10**9)
+	w.put(rs.MARKER, rs.ENC_NONE, b"", 5, None)
+	w.put(rs.BARRIER, rs.ENC_NONE, b"b1", 6, None)
+	w.put(77, 0, b"xyz", 7, None)
+	w.close()
+	PY
+	run bash -o pipefail -c 'rtai-window --tumbling 1m <in.rtai | rtai-cat -p --meta'
+	echo "$output"
+	assert_success
+	assert_line --index 0 --partial '"_kind":"marker"'
+	assert_line --index 0 --partial '"stage":"rtai-window"'
+	assert_line --index 1 --partial '"_kind":"barrier"'
+	assert_line --index 2 --partial '"_kind_code":77'
+	assert_line --index 3 --partial '"_kind":"watermark"'
+	assert_line --index 3 --partial '"_event_time":"1970-01-01T00:00:01.000Z"'
+	assert_line --index 4 --partial '"window_start":"1970-01-01T00:00:00.000Z"'
+}
+
+# ---- errors ------------------------------------------------------------------------------
+
+@test "window: a record without event time is an error in event time" {
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"a"}
+	- {"u":"a"}
+	EOF
+	run rtai-window -k u --tumbling 1m in.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-window: in.rtai: record 2: no event time (set it with rtai-parse -t FIELD, or window by arrival with --time processing)"
+}
+
+@test "window: a wrong-typed aggregate field names the record and the field" {
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"a","amount":1}
+	2 {"u":"a","amount":"12.50"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a sum:amount <in.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output 'rtai-window: stdin: record 2: field "amount": expected number, got string'
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a max:u <in.rtai >/dev/null'
+	assert_failure 1
+	assert_output 'rtai-window: stdin: record 1: field "u": expected number or time, got string'
+}
+
+@test "window: a missing key field is an error" {
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"a"}
+	2 {"user":"a"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m <in.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output 'rtai-window: stdin: record 2: field "u": missing (a key field)'
+}
+
+@test "window: raw text and non-stream input are errors with a hint" {
+	run bash -o pipefail -c 'echo hello | rtai-cat | rtai-window --tumbling 1m >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-window: stdin: record 1: invalid JSON"
+	assert_output --partial "(parse raw lines with rtai-parse first)"
+	run bash -o pipefail -c 'echo "{\"u\":1}" | rtai-window --tumbling 1m >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "stdin is not an rtai stream; pipe text through rtai-cat first"
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"a"}
+	EOF
+	head -c 20 in.rtai >cut.rtai
+	run rtai-window --tumbling 1m cut.rtai
+	assert_failure 1
+	assert_output --partial "cut.rtai: byte 8: truncated frame"
+	run rtai-window --tumbling 1m nosuch.rtai
+	assert_failure 1
+	assert_output --partial "rtai-window: nosuch.rtai: No such file or directory"
+}
+
+@test "window: --max-keys turns too many keys into a clear error" {
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"a"}
+	2 {"u":"b"}
+	70 {"u":"a"}
+	71 {"u":"c"}
+	EOF
+	# [0,60) of a and b fires at W = 70, freeing b: a and c fit in 2.
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --max-keys 2 <in.rtai | show'
+	echo "$output"
+	assert_success
+	assert_line --index 3 '{"u":"c","window_start":60,"window_end":120,"count":1}'
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --delay 1h --max-keys 2 <in.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output "rtai-window: stdin: record 4: more than 2 keys with open windows (--max-keys 2)"
+}
+
+@test "window: bad options are usage errors" {
+	run rtai-window -k u
+	assert_failure 2
+	assert_output --partial "give a window: --tumbling SIZE, --sliding SIZE/SLIDE or --session GAP"
+	run rtai-window --tumbling 1m --session 5m
+	assert_failure 2
+	assert_output --partial "give one of --tumbling, --sliding and --session"
+	run rtai-window --tumbling 0
+	assert_failure 2
+	assert_output --partial "--tumbling: '0': must be longer than 0"
+	run rtai-window --tumbling 10
+	assert_failure 2
+	assert_output --partial "missing unit"
+	run rtai-window --sliding 1h
+	assert_failure 2
+	assert_output --partial "--sliding: '1h': expected SIZE/SLIDE, such as 1h/5m"
+	run rtai-window --sliding 5m/1h
+	assert_failure 2
+	assert_output --partial "the slide is longer than the window"
+	run rtai-window --session 5m --offset 1m
+	assert_failure 2
+	assert_output --partial "--offset applies to tumbling and sliding windows"
+	run rtai-window --tumbling 1m --time wall
+	assert_failure 2
+	assert_output --partial "--time: 'wall': expected event or processing"
+	run rtai-window --tumbling 1m --time processing --delay 1m
+	assert_failure 2
+	assert_output --partial "--delay, --lateness, --late and --idle apply to --time event"
+	run rtai-window --tumbling 1m --emit sometimes
+	assert_failure 2
+	assert_output --partial "--emit: 'sometimes': expected final or update"
+	run rtai-window --tumbling 1m --max-keys 0
+	assert_failure 2
+	run rtai-window --tumbling 1m --idle 0
+	assert_failure 2
+	run rtai-window --tumbling 1m -a median:x
+	assert_failure 2
+	assert_output --partial "-a 'median:x': unknown function 'median'"
+	run rtai-window --tumbling 1m -a sum
+	assert_failure 2
+	assert_output --partial "sum needs a field"
+	run rtai-window --tumbling 1m -k window_end
+	assert_failure 2
+	assert_output --partial 'output field "window_end" would appear twice'
+	run rtai-window --tumbling 1m -k u, 
+	assert_failure 2
+	assert_output --partial "--key: 'u,': field names must have 1 to 255 bytes"
+	run rtai-window --tumbling 1m a b
+	assert_failure 2
+	assert_output --partial "one input at most"
+	run rtai-window --tumbling 100000d
+	assert_failure 2
+	assert_output --partial "too long (at most 36 years)"
+	run rtai-window --bogus
+	assert_failure 2
+	assert_output --partial "Try 'rtai-window --help'"
+}
+
+@test "window: --max-frame limits frames" {
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
+	EOF
+	run rtai-window --tumbling 1m --max-frame 64 in.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "exceeds the limit of 64 bytes (--max-frame)"
+}
+
+@test "window: -v prints the summary with peak state" {
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"a"}
+	2 {"u":"b"}
+	3 {"u":"c"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -v <in.rtai 2>&1 >/dev/null'
+	echo "$output"
+	assert_success
+	assert_output --regexp '^rtai-window: 3 records, 0 late, 3 windows fired; peak state 3 windows, 3 keys, [0-9.]+ MiB; max resident [0-9.]+ MiB$'
+}
+
+@test "window: --help lists every option; --version" {
+	run rtai-window --help
+	assert_success
+	for o in --key --tumbling --sliding --session --offset --agg --time --delay --lateness \
+		--late --idle --emit --max-keys --verbose --max-frame --help --version; do
+		assert_output --partial -- "$o"
+	done
+	run rtai-window --version
+	assert_success
+	assert_output --regexp '^rtai-window \(rtai\) [0-9]'
+}
+
+@test "window: the examples of the man page run" {
+	run_man_examples rtai-window.1
+}
