@@ -305,8 +305,10 @@ static int do_record(const struct rtai_rd *rd, const struct rtai_frame *f)
 	if (n == 0 && opt.late != NULL)
 		wr_frame(&late, f);
 	win_advance(engine, opt.processing ? rtai_now_ns() : t - opt.delay);
-	last_data = rtai_mono_ns();
-	wm_at_data = win_watermark(engine);
+	if (opt.idle > 0) {
+		last_data = rtai_mono_ns();
+		wm_at_data = win_watermark(engine);
+	}
 	return 0;
 }
 

@@ -615,6 +615,22 @@ redis_restart_here() {
 	assert_output --regexp '^rtai-sink-redis \(rtai\) [0-9]'
 }
 
+@test "sink-redis: the flagship: clicks in the last hour per user, into Redis" {
+	redis_start
+	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
+	run sh -c 'rtai-cat clicks.jsonl | rtai-parse -t event_time |
+		rtai-window -k user_id --sliding 1h/1m -a clicks_last_hour=count --emit update |
+		rtai-sink-redis -v -u "$REDIS_URL" -k "features:user:{user_id}:clicks_last_hour" \
+			--value clicks_last_hour --ttl 2h --only-newer'
+	echo "$output"
+	assert_success
+	# u1 clicked 7 times, u2 7 and u3 6, all within the window [10:00, 11:00),
+	# the newest of each user; its event time is its last nanosecond.
+	run rcli mget features:user:u1:clicks_last_hour features:user:u2:clicks_last_hour \
+		features:user:u3:clicks_last_hour features:user:u1:clicks_last_hour:_event_time
+	assert_output "$(printf '7\n7\n6\n1795517999999999999')"
+}
+
 @test "sink-redis: the examples of the man page run" {
 	redis_start
 	run_man_examples rtai-sink-redis.1
