@@ -1107,7 +1107,8 @@ static void write_svg(void)
 	if (has_fresh)
 		lo = fmin(lo, (double)tot.fresh.min), hi = fmax(hi, (double)tot.fresh.max);
 	for (int i = 0; i < opt.nslo; i++)
-		if (opt.slo[i].metric == M_LATENCY || (opt.slo[i].metric == M_FRESHNESS && has_fresh))
+		if ((opt.slo[i].metric == M_LATENCY && tot.lat.total) ||
+		    (opt.slo[i].metric == M_FRESHNESS && has_fresh))
 			lo = fmin(lo, (double)opt.slo[i].limit_ns), hi = fmax(hi, (double)opt.slo[i].limit_ns);
 	if (!isfinite(lo) || hi <= 0)
 		lo = 1e3, hi = 1e9;
@@ -1209,6 +1210,9 @@ static void write_svg(void)
 		buf_printf(&b, " %s (%s)</text></g>\n", s->state ? "held" : "BREACHED",
 			   fmt_ns((int64_t)s->value, v));
 	}
+	if (tot.lat.total == 0 && !has_fresh)
+		buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#555\">"
+			   "no timed records</text>\n", c.x0 + c.w / 2, c.y0 + c.h / 2);
 	if (tot.lat.total)
 		svg_curve(&b, &c, &tot.lat, lat_color, "latency");
 	if (has_fresh)

@@ -207,6 +207,28 @@ static uint32_t key_find(const struct win *w, uint32_t h, const uint8_t *key, si
 	}
 }
 
+uint32_t win_key_hash(const uint8_t *key, size_t klen)
+{
+	return key_hash(key, klen);
+}
+
+void win_prefetch(const struct win *w, const uint8_t *key, size_t klen, uint32_t h, int step)
+{
+	const struct wkey *k;
+
+	if (step == 1) {
+		__builtin_prefetch(&w->keys[h & (w->kcap - 1)]);
+		return;
+	}
+	k = &w->keys[key_find(w, h, key, klen)];
+	if (k->klen1 != 0 && k->head != 0) {
+		const char *x = (const char *)W(w, k->head);
+
+		__builtin_prefetch(x);
+		__builtin_prefetch(x + 64);	/* the aggregates */
+	}
+}
+
 /* Rebuilds the table with room for twice the live keys, dropping idle
  * ones, and points every window at its key's new slot. */
 static void key_rehash(struct win *w)

@@ -443,6 +443,22 @@ PY
 	assert_success
 }
 
+@test "lat: empty input gives well-formed empty reports" {
+	run sh -c "rtai-cat </dev/null | rtai-lat -n -i 0 --slo 'p99<1s' --json r.json --prom m.prom --hgrm h.hgrm --svg c.svg"
+	echo "$output"
+	assert_success
+	assert_line --index 0 --regexp '^rtai-lat: 0 records in [0-9.]+s: 0\.0 records/s, 0\.000 MB/s$'
+	assert_line --regexp '^slo p99<1s +no data$'
+	run jq -c '[.records, .latency_ms.p50, .stages, .slo[0].held]' r.json
+	assert_output '[0,null,[],null]'
+	run prom_check m.prom
+	assert_success
+	run grep -c . h.hgrm
+	assert_output 4
+	run python3 -c 'import xml.etree.ElementTree as E; r = E.parse("c.svg").getroot(); print([t.text for t in r.iter("{http://www.w3.org/2000/svg}text") if t.text == "no timed records"])'
+	assert_output "['no timed records']"
+}
+
 # ---- objectives -------------------------------------------------------------
 
 @test "lat: an SLO breached over the run exits 3; held rules exit 0" {
