@@ -2,6 +2,8 @@
  * URLs and key templates. */
 #include "config.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,10 +183,67 @@ static void test_templates(void)
 	buf_free(&out);
 }
 
+/* The reference: what val_text() wrote for floats before its fast path. */
+static void ref_double(double d, char *out)
+{
+	int n = snprintf(out, 40, "%.15g", d);
+
+	if (strtod(out, NULL) != d)
+		n = snprintf(out, 40, "%.17g", d);
+	if (strpbrk(out, ".eEn") == NULL)
+		strcpy(out + n, ".0");
+}
+
+/* Floats are what the sink writes most; val_text() formats the usual ones
+ * without printf, and must print exactly what printf did. */
+static void test_floats(void)
+{
+	static const double fixed[] = { 0.0, -0.0, 1.0, -1.0, 28.5, 0.1, 0.2, 0.30000000000000004,
+		0.05, 0.0001, 0.00012, 0.00009999, 1e-5, 123456.789, 999999999999999.0, 1e15, 1e16,
+		-7.25, 3.14159265358979, 1.0 / 3, 2.5e-7, 100.0, 1234567.000001, 0.000001,
+		4503599627370497.0, 0.1 + 0.7, 1e14 + 0.5 };
+	struct buf b = { 0 };
+	char want[48];
+	unsigned long long bad = 0, n = 0;
+	uint64_t x = 88172645463325252ull;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		buf_reset(&b);
+		val_text(&(struct rtai_val){ .type = RT_FLOAT, .f = fixed[i] }, &b);
+		buf_putc(&b, 0);
+		ref_double(fixed[i], want);
+		is_str((char *)b.p, want, "float %.17g prints as %s", fixed[i], want);
+	}
+	/* Decimals of every scale, and random bit patterns. */
+	for (int i = 0; i < 400000; i++) {
+		double d;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		switch (i % 4) {
+		case 0: d = (double)(int64_t)(x % 2000000001) / 100 - 1e7; break;
+		case 1: d = (double)(x % 100000000) / pow(10, (double)((x >> 40) % 9)); break;
+		case 2: d = (double)(x % 1000000000000000ull) / 1e6; break;
+		default: memcpy(&d, &x, sizeof(d));
+		}
+		if (!isfinite(d))
+			continue;
+		buf_reset(&b);
+		val_text(&(struct rtai_val){ .type = RT_FLOAT, .f = d }, &b);
+		buf_putc(&b, 0);
+		ref_double(d, want);
+		n++;
+		if (strcmp((char *)b.p, want) != 0 && bad++ < 5)
+			printf("# %.17g: got %s, want %s\n", d, (char *)b.p, want);
+	}
+	is_int(bad, 0, "%llu random floats print as printf would", n);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	rtai_init("test_redis", NULL);
 	test_urls();
 	test_templates();
+	test_floats();
 	return tap_done();
 }
