@@ -456,9 +456,13 @@ redis_restart_here() {
 	pid=$!
 	wait_for 10 dbsize
 	# Hold the next commands unanswered, then kill the server under them.
-	rcli client pause 20000 all
+	rcli client pause 20000 write
 	touch go1
-	sleep 0.3
+	for _ in $(seq 1 200); do
+		rcli info clients | grep -q '^blocked_clients:1' && break
+		sleep 0.05
+	done
+	sleep 0.2
 	kill -9 "$(cat "$REDIS_DIR/redis.pid")"
 	redis_restart_here --appendonly yes --appendfsync always
 	touch go2
@@ -469,9 +473,36 @@ redis_restart_here() {
 	for i in 1 10 11 20 21 30; do
 		[ "$(rcli get r:$i)" = "$i" ]
 	done
+	# Records 11 to 20 were sent before the kill (at least the first, which
+	# the paused server held): each was sent again, and counted.
+	n=$(sed -n 's/.*reconnecting to send \([0-9]*\) unacknowledged commands again/\1/p' err)
+	echo "resent: $n"
+	[ "$n" -ge 1 ] && [ "$n" -le 10 ]
 	run cat err
-	assert_output --partial "redis://127.0.0.1:$REDIS_PORT: the server closed the connection; reconnecting to send 10 unacknowledged commands again"
-	assert_output --partial "rtai-sink-redis: 30 written, 10 retried, 0 failed"
+	assert_output --partial "redis://127.0.0.1:$REDIS_PORT: the server closed the connection; reconnecting to send $n unacknowledged commands again"
+	assert_output --partial "rtai-sink-redis: 30 written, $n retried, 0 failed"
+}
+
+@test "sink-redis: a connection lost while idle is reopened for the next record" {
+	redis_start
+	mkfifo in
+	rtai-sink-redis -v -u "$REDIS_URL" -k 'z:{k}' --value v <in 2>err &
+	pid=$!
+	exec 7>in
+	echo '- {"k":"a","v":1}' | mkstream >&7
+	wait_for 1 get z:a
+	rcli client kill type normal >/dev/null
+	for _ in $(seq 1 200); do
+		grep -q 'reconnecting when there is more' err && break
+		sleep 0.05
+	done
+	echo '- {"k":"b","v":2}' | mkstream >&7
+	wait_for 2 get z:b
+	exec 7>&-
+	wait "$pid"
+	run cat err
+	assert_output --partial 'the server closed the connection; reconnecting when there is more to write'
+	assert_output --partial '2 written, 0 retried, 0 failed'
 }
 
 # ---- errors ------------------------------------------------------------------------

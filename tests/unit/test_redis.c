@@ -11,6 +11,8 @@
 #include "cli.h"
 #include "rec.h"
 #include "redisurl.h"
+#include "resp.h"
+#include "sha1.h"
 #include "tap.h"
 #include "tmpl.h"
 
@@ -183,6 +185,43 @@ static void test_templates(void)
 	buf_free(&out);
 }
 
+/* Commands are the bytes hiredis makes, whatever the arguments hold; and
+ * they print as redis-cli reads them. */
+static void test_resp(void)
+{
+	const char *argv[4] = { "SET", "a b\r\nSET injected 1\r\n", "", "\"q\"\\\x01\xff" };
+	size_t len[4] = { 3, 21, 0, 6 };
+	struct buf b = { 0 }, p = { 0 };
+	char *want;
+	int n = redisFormatCommandArgv(&want, 4, argv, len);
+
+	resp_array(&b, 4);
+	for (int i = 0; i < 4; i++)
+		resp_bulk(&b, argv[i], len[i]);
+	ok(n > 0 && (size_t)n == b.len && memcmp(b.p, want, b.len) == 0,
+	   "resp_array and resp_bulk make what redisFormatCommandArgv makes");
+	redisFreeCommand(want);
+	is_int(resp_print(&p, b.p, b.len), b.len, "resp_print reads the whole command");
+	buf_putc(&p, 0);
+	is_str((char *)p.p, "SET \"a b\\r\\nSET injected 1\\r\\n\" \"\" \"\\\"q\\\"\\\\\\x01\\xff\"",
+	       "and quotes what needs quoting");
+	is_int(resp_print(&p, b.p, b.len - 1), 0, "a truncated command is not printed");
+	buf_free(&b);
+	buf_free(&p);
+}
+
+static void test_sha1(void)
+{
+	char hex[41];
+
+	sha1_hex("abc", 3, hex);
+	is_str(hex, "a9993e364706816aba3e25717850c26c9cd0d89d", "sha1 of 'abc'");
+	sha1_hex("", 0, hex);
+	is_str(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709", "sha1 of ''");
+	sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, hex);
+	is_str(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1", "sha1 of 56 bytes (two blocks)");
+}
+
 /* The reference: what val_text() wrote for floats before its fast path. */
 static void ref_double(double d, char *out)
 {
@@ -245,5 +284,7 @@ int main(void)
 	test_urls();
 	test_templates();
 	test_floats();
+	test_resp();
+	test_sha1();
 	return tap_done();
 }
