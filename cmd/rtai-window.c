@@ -431,15 +431,15 @@ static int64_t next_timer(void)
 	if (opt.idle == 0 || last_data < 0)
 		return -1;
 	{
-		int64_t now = rtai_mono_ns(), since = now - last_data, wake;
+		int64_t now = rtai_mono_ns(), since = now - last_data, wake, gap;
 
 		if (since < opt.idle)
 			return opt.idle - since;
 		/* Idle: W = wm_at_data + since. Wake when it reaches the next
 		 * deadline, and every --idle anyway so watermarks keep flowing. */
 		wake = since + opt.idle;
-		if (dl != INT64_MAX && dl - wm_at_data < wake)
-			wake = dl - wm_at_data;
+		if (dl != INT64_MAX && !__builtin_sub_overflow(dl, wm_at_data, &gap) && gap < wake)
+			wake = gap;
 		return wake - since;
 	}
 }
@@ -451,7 +451,7 @@ static void on_timer(void)
 	} else if (opt.idle > 0 && last_data >= 0) {
 		int64_t since = rtai_mono_ns() - last_data;
 
-		if (since >= opt.idle)
+		if (since >= opt.idle && wm_at_data <= INT64_MAX - since)
 			win_advance(engine, wm_at_data + since);
 	}
 	put_watermark();
