@@ -362,6 +362,8 @@ static void __attribute__((noreturn)) give_up(const char *msg)
 		count.failed += q_at(i)->nreply > 0;
 	rtai_warn("%s", msg);
 	print_counts();
+	if (out.fd >= 0)
+		wr_close(&out);	/* what was acknowledged still goes on */
 	exit(RTAI_EXIT_FAIL);
 }
 
@@ -841,8 +843,11 @@ static void run(void)
 		take_buffered();
 		if (opt.dry_run && (!input_open || stopping))
 			return;
-		if (ctx == NULL && q.sent < q_end() && !stopping)
+		if (ctx == NULL && q.sent < q_end() && !stopping) {
+			if (out.fd >= 0)
+				wr_flush(&out);	/* connecting may take a while */
 			connect_now();
+		}
 		send_some();
 		if (!opt.dry_run && finished())
 			return;

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
+#include "over.h"
 #include "rec.h"
 #include "rtime.h"
 #include "win.h"
@@ -42,6 +43,8 @@ static struct {
 	int update;			/* --emit update */
 	long long max_keys;		/* --max-keys, 0 = no limit */
 	int verbose;			/* -v: summary on stderr */
+	int64_t over;			/* --over RANGE, 0 = windows */
+	int arrival, order_set;		/* --order arrival; --order given */
 } opt = {
 	.kind = -1,
 };
@@ -51,6 +54,7 @@ static struct agg_set aggs;		/* -a, in order */
 enum {
 	OPT_TUMBLING = 256, OPT_SLIDING, OPT_SESSION, OPT_TIME, OPT_OFFSET, OPT_DELAY,
 	OPT_LATENESS, OPT_LATE, OPT_IDLE, OPT_EMIT, OPT_MAX_KEYS, OPT_MAX_FRAME, OPT_VERSION,
+	OPT_OVER, OPT_ORDER,
 };
 
 static const struct option longopts[] = {
@@ -58,6 +62,8 @@ static const struct option longopts[] = {
 	{ "tumbling", required_argument, NULL, OPT_TUMBLING },	/* fixed windows */
 	{ "sliding", required_argument, NULL, OPT_SLIDING },	/* SIZE/SLIDE */
 	{ "session", required_argument, NULL, OPT_SESSION },	/* GAP */
+	{ "over", required_argument, NULL, OPT_OVER },		/* per-record range */
+	{ "order", required_argument, NULL, OPT_ORDER },	/* --over: event or arrival */
 	{ "time", required_argument, NULL, OPT_TIME },		/* event or processing */
 	{ "offset", required_argument, NULL, OPT_OFFSET },	/* shift the alignment */
 	{ "delay", required_argument, NULL, OPT_DELAY },	/* watermark delay */
@@ -79,7 +85,9 @@ static void usage(int status)
 	FILE *fp = status == 0 ? stdout : stderr;
 
 	fputs("Usage: rtai-window [OPTION]... --tumbling SIZE|--sliding SIZE/SLIDE|--session GAP [FILE]\n"
+	      "  or:  rtai-window [OPTION]... --over RANGE [--order event|arrival] [FILE]\n"
 	      "Aggregate records per key in event-time windows; emit one record per window.\n"
+	      "With --over, emit every record with the aggregates of its key's last RANGE.\n"
 	      "With no FILE, or when FILE is -, read standard input (an rtai stream).\n"
 	      "\n"
 	      "Windows (one of):\n"
@@ -87,6 +95,10 @@ static void usage(int status)
 	      "      --sliding SIZE/SLIDE windows of SIZE starting every SLIDE (e.g. 1h/5m)\n"
 	      "      --session GAP        per key, records less than GAP apart share a window\n"
 	      "      --offset DUR         shift the alignment of tumbling and sliding windows\n"
+	      "      --over RANGE         instead: per record, the aggregates of its key's\n"
+	      "                           records in (t - RANGE, t], added to the record\n"
+	      "      --order event|arrival  with --over: emit in event-time order once the\n"
+	      "                           watermark has passed (default), or at once\n"
 	      "\n"
 	      "Grouping and aggregates:\n"
 	      "  -k, --key FIELD[,FIELD...]  group by these fields (default: one group)\n"
@@ -524,6 +536,19 @@ static void summary(void)
 	}
 }
 
+/* ---- --over: per-record ranges (lib/over) ------------------------------ */
+
+static int run_over(struct rtai_rd *rd)
+{
+	struct over_conf conf = { .range = opt.over, .arrival = opt.arrival, .delay = opt.delay,
+				  .idle = opt.idle, .max_keys = (uint64_t)opt.max_keys,
+				  .keys = opt.keys, .klen = opt.klen, .nkeys = opt.nkeys,
+				  .aggs = &aggs, .late = opt.late != NULL ? &late : NULL,
+				  .verbose = opt.verbose };
+
+	return over_run(&conf, rd, &out);
+}
+
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL, *path = "-";
@@ -547,6 +572,13 @@ int main(int argc, char **argv)
 		case OPT_SESSION:
 			set_kind(WIN_SESSION);
 			opt.gap = opt_span("--session", optarg, 0);
+			break;
+		case OPT_OVER: opt.over = opt_span("--over", optarg, 0); break;
+		case OPT_ORDER:
+			if (strcmp(optarg, "event") != 0 && strcmp(optarg, "arrival") != 0)
+				rtai_usage_error("--order: '%s': expected event or arrival", optarg);
+			opt.arrival = strcmp(optarg, "arrival") == 0;
+			opt.order_set = 1;
 			break;
 		case OPT_TIME:
 			if (strcmp(optarg, "event") == 0)
@@ -588,8 +620,16 @@ int main(int argc, char **argv)
 		rtai_usage_error("one input at most (got %d)", argc);
 	if (argc == 1)
 		path = argv[0];
-	if (opt.kind == -1)
-		rtai_usage_error("give a window: --tumbling SIZE, --sliding SIZE/SLIDE or --session GAP");
+	if (opt.over > 0 && opt.kind != -1)
+		rtai_usage_error("--over: give it without --tumbling, --sliding and --session");
+	if (opt.over > 0 && (opt.offset || opt.lateness || opt.update || opt.processing))
+		rtai_usage_error("--over: --offset, --lateness, --emit update and --time processing "
+				 "apply to --tumbling, --sliding and --session");
+	if (opt.order_set && opt.over == 0)
+		rtai_usage_error("--order applies to --over");
+	if (opt.kind == -1 && opt.over == 0)
+		rtai_usage_error("give a window: --tumbling SIZE, --sliding SIZE/SLIDE or --session GAP"
+				 " (or --over RANGE)");
 	if (opt.kind == WIN_SESSION && opt.offset != 0)
 		rtai_usage_error("--offset applies to tumbling and sliding windows");
 	if (opt.processing && (opt.delay || opt.lateness || opt.late || opt.idle))
@@ -612,6 +652,11 @@ int main(int argc, char **argv)
 
 		wr_open_path(&late, opt.late, n > 4 && strcmp(opt.late + n - 4, ".zst") == 0, 0);
 	}
+	if (opt.over > 0) {
+		if (run_over(&rd) < 0)
+			status = RTAI_EXIT_FAIL;
+		goto done;
+	}
 	vals = xcalloc(aggs.n, sizeof(*vals));
 	kvals = xcalloc(opt.nkeys + 1, sizeof(*kvals));
 	engine = win_new(&conf, put_result, NULL);
@@ -623,6 +668,7 @@ int main(int argc, char **argv)
 		put_watermark();
 	}
 	summary();
+done:
 	if (opt.late != NULL)
 		wr_close(&late);
 	wr_close(&out);

@@ -431,9 +431,9 @@ static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_
 		i = tab_find(o, kp, n, h);
 	}
 	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
-		fail(o, "%s: record %llu: a new key would make more than %llu keys hold state "
-		     "(--max-keys %llu)", o->name, (unsigned long long)recno,
-		     (unsigned long long)o->c.max_keys, (unsigned long long)o->c.max_keys);
+		fail(o, "%s: record %llu: more than %llu keys with records in range (--max-keys "
+		     "%llu)", o->name, (unsigned long long)recno, (unsigned long long)o->c.max_keys,
+		     (unsigned long long)o->c.max_keys);
 		return NULL;
 	}
 	if (o->freek != NULL) {

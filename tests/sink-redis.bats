@@ -505,6 +505,28 @@ redis_restart_here() {
 	assert_output --partial '2 written, 0 retried, 0 failed'
 }
 
+@test "sink-redis: Redis gone for good mid-stream: exit 1, counted; --pass output kept" {
+	redis_start
+	mkfifo in
+	rtai-sink-redis --pass --retry-for 300ms -u "$REDIS_URL" -k 'g:{k}' --value v <in >out.rtai 2>err &
+	pid=$!
+	exec 7>in
+	echo '- {"k":"a","v":1}' | mkstream >&7
+	wait_for 1 get g:a
+	redis_stop
+	echo '- {"k":"b","v":2}' | mkstream >&7
+	st=0
+	wait "$pid" || st=$?
+	exec 7>&-
+	cat err
+	[ "$st" -eq 1 ]
+	run cat err
+	assert_output --regexp "redis://127.0.0.1:$REDIS_PORT: connect: Connection refused \(gave up after [0-9.]+ms\); --retry-for waits longer"
+	assert_output --partial '1 written, 0 retried, 1 failed'
+	run rtai-cat -p out.rtai
+	assert_output '{"k":"a","v":1}'
+}
+
 # ---- errors ------------------------------------------------------------------------
 
 @test "sink-redis: an error reply fails, naming the record, the key and Redis's message" {

@@ -398,12 +398,12 @@ static void test_errors(void)
 	su.max_keys = 2;
 	ok(run(&su, keys, 4, &out, NULL) == 0, "--max-keys counts keys holding state only");
 	ok(run(&su, keys, N(keys), &out, NULL) < 0, "a third key in range fails");
-	is_str(err, "in: record 5: a new key would make more than 2 keys hold state "
+	is_str(err, "in: record 5: more than 2 keys with records in range "
 	       "(--max-keys 2)", "... saying so");
 	su.arrival = 1;
 	ok(run(&su, keys, 4, &out, NULL) == 0, "arrival order: keys out of reach do not count");
 	ok(run(&su, keys, N(keys), &out, NULL) < 0, "arrival order: a third key in range fails");
-	is_str(err, "in: record 5: a new key would make more than 2 keys hold state "
+	is_str(err, "in: record 5: more than 2 keys with records in range "
 	       "(--max-keys 2)", "... saying so");
 	buf_free(&out);
 }
