@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -471,9 +472,15 @@ static int load_table(const char *path, struct tab *t)
 	} else if (st == 0) {
 		const uint8_t *p;
 		size_t n;
+		struct stat sb;
 
 		while ((st = rd_line(&rd, &p, &n)) > 0) {
 			o.n = rd.nrec;
+			/* Size the table from the file and its first line:
+			 * a hint, so a wrong guess costs only time. */
+			if (o.n == 1 && rd.zstd == NULL && fstat(rd.fd, &sb) == 0 &&
+			    S_ISREG(sb.st_mode) && sb.st_size > 0)
+				tab_reserve(t, t->nkeys + (size_t)sb.st_size / (n + 1));
 			if (change_one(t, &o, NULL, p, n) < 0) {
 				ret = -1;
 				break;

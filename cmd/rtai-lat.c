@@ -850,9 +850,12 @@ static void summary(FILE *fp, double secs)
 	summary_row(fp, "freshness", &tot.fresh);
 	if (tot.untimed > 0)
 		fprintf(fp, "(%llu records had no ingest time)\n", (unsigned long long)tot.untimed);
-	if (tot.lat.clamped + tot.fresh.clamped > 0)
-		fprintf(fp, "(%llu values were negative or out of range: clocks disagree?)\n",
-			(unsigned long long)(tot.lat.clamped + tot.fresh.clamped));
+	if (tot.lat.clamped > 0)
+		fprintf(fp, "(%llu latency values were negative, counted as 0: ingest times in the future, clocks disagree?)\n",
+			(unsigned long long)tot.lat.clamped);
+	if (tot.fresh.clamped > 0)
+		fprintf(fp, "(%llu freshness values were negative, counted as 0: event times in the future, such as a window's end)\n",
+			(unsigned long long)tot.fresh.clamped);
 	if (markers > 0) {
 		char head[64];
 
@@ -902,7 +905,8 @@ static void json_dist(struct buf *b, const char *key, const struct hist *h)
 {
 	static const char *keys[] = { "p50", "p90", "p95", "p99", "p999" };
 
-	buf_printf(b, "\"%s\":{\"count\":%llu", key, (unsigned long long)h->total);
+	buf_printf(b, "\"%s\":{\"count\":%llu,\"clamped\":%llu", key, (unsigned long long)h->total,
+		   (unsigned long long)h->clamped);
 	for (size_t i = 0; i < NSUM; i++) {
 		buf_putc(b, ',');
 		if (h->total == 0)
@@ -1041,6 +1045,18 @@ static void xml_text(struct buf *b, const char *s)
 	}
 }
 
+/* The lowest value above 0 (or 1 when there is none), for a log axis. */
+static int64_t lowest_positive(const struct hist *h)
+{
+	struct hist_iter it;
+
+	hist_iter_init(&it, h);
+	while (hist_iter_next(&it))
+		if (it.hi > 0)
+			return it.lo > 0 ? it.lo : h->min > 0 ? h->min : 1;
+	return 1;
+}
+
 struct chart {
 	double x0, y0, w, h;		/* plot area */
 	double xmax;			/* decades of 1/(1-p) shown */
@@ -1105,7 +1121,10 @@ static void write_svg(void)
 	struct buf b = { 0 };
 	char v[FMT_SZ], lab[256];
 	double lo = INFINITY, hi = 0;
-	int has_fresh = tot.fresh.total > 0;
+	/* A metric whose values are all 0 (clamped: times in the future) has
+	 * no curve to draw. */
+	int has_lat = tot.lat.max > 0, has_fresh = tot.fresh.max > 0, nlabels = 0;
+	double label_y[MAX_SLO], ly;
 	uint64_t n = tot.lat.total > tot.fresh.total ? tot.lat.total : tot.fresh.total;
 
 	/* x: up to the decade of 1/(1-p) that the count resolves, 2..6. */
@@ -1114,12 +1133,13 @@ static void write_svg(void)
 		c.xmax = 2;
 	if (c.xmax > 6)
 		c.xmax = 6;
-	if (tot.lat.total)
-		lo = fmin(lo, (double)tot.lat.min), hi = fmax(hi, (double)tot.lat.max);
+	if (has_lat)
+		lo = fmin(lo, (double)lowest_positive(&tot.lat)), hi = fmax(hi, (double)tot.lat.max);
 	if (has_fresh)
-		lo = fmin(lo, (double)tot.fresh.min), hi = fmax(hi, (double)tot.fresh.max);
+		lo = fmin(lo, (double)lowest_positive(&tot.fresh)), hi = fmax(hi, (double)tot.fresh.max);
 	for (int i = 0; i < opt.nslo; i++)
-		if (opt.slo[i].metric == M_LATENCY || (opt.slo[i].metric == M_FRESHNESS && has_fresh))
+		if ((opt.slo[i].metric == M_LATENCY && has_lat) ||
+		    (opt.slo[i].metric == M_FRESHNESS && has_fresh))
 			lo = fmin(lo, (double)opt.slo[i].limit_ns), hi = fmax(hi, (double)opt.slo[i].limit_ns);
 	if (!isfinite(lo) || hi <= 0)
 		lo = 1e3, hi = 1e9;
@@ -1202,7 +1222,7 @@ static void write_svg(void)
 		const struct hist *h = s->metric == M_LATENCY ? &tot.lat : &tot.fresh;
 		double y, x;
 
-		if ((s->metric != M_LATENCY && s->metric != M_FRESHNESS) || h->total == 0)
+		if ((s->metric != M_LATENCY && s->metric != M_FRESHNESS) || h->max == 0)
 			continue;
 		y = cy(&c, (double)s->limit_ns);
 		x = s->pct > 0 ? cx(&c, s->pct / 100.0) : c.x0 + c.w;
@@ -1214,14 +1234,25 @@ static void write_svg(void)
 				   "stroke-dasharray=\"2 3\"/>\n", x, c.y0, x, c.y0 + c.h, color);
 		buf_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", x,
 			   cy(&c, s->value), color);
+		/* Labels of rules with close limits go one under the other. */
+		ly = y - 6 < c.y0 + 14 ? y + 16 : y - 6;
+		for (int k = 0; k < nlabels; k++)
+			if (fabs(ly - label_y[k]) < 15) {
+				ly = label_y[k] + 16;
+				k = -1;
+			}
+		label_y[nlabels++] = ly;
 		buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"%s\" "
 			   "stroke=\"white\" stroke-width=\"4\" paint-order=\"stroke\">",
-			   c.x0 + c.w - 6, y - 6 < c.y0 + 14 ? y + 16 : y - 6, color);
+			   c.x0 + c.w - 6, ly, color);
 		xml_text(&b, s->text);
 		buf_printf(&b, " %s (%s)</text></g>\n", s->state ? "held" : "BREACHED",
 			   fmt_ns((int64_t)s->value, v));
 	}
-	if (tot.lat.total)
+	if (!has_lat && !has_fresh)
+		buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#555\">"
+			   "no timed records</text>\n", c.x0 + c.w / 2, c.y0 + c.h / 2);
+	if (has_lat)
 		svg_curve(&b, &c, &tot.lat, lat_color, "latency");
 	if (has_fresh)
 		svg_curve(&b, &c, &tot.fresh, fresh_color, "freshness");
@@ -1244,6 +1275,12 @@ static void write_svg(void)
 
 		if (h->total == 0)
 			continue;
+		if (h->max == 0) {
+			buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s: every value 0 "
+				   "(times in the future)</text>\n", c.x0, c.y0 + c.h + 66 + 18 * k,
+				   k == 0 ? lat_color : fresh_color, k == 0 ? "latency" : "freshness");
+			continue;
+		}
 		buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s: p50 %s, p99 %s, p99.9 %s, max %s</text>\n",
 			   c.x0, c.y0 + c.h + 66 + 18 * k, k == 0 ? lat_color : fresh_color,
 			   k == 0 ? "latency" : "freshness", fmt_ns(hist_percentile(h, 50), p50),

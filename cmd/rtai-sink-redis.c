@@ -287,7 +287,8 @@ static void keep_frame(struct entry *e, const struct rtai_frame *f)
 	struct passhdr h = { f->ingest_ns, f->event_ns, f->len, f->flags, f->kind, f->enc };
 
 	buf_append(&q.pass, &h, sizeof(h));
-	buf_append(&q.pass, f->payload, f->len);
+	if (f->len > 0)
+		buf_append(&q.pass, f->payload, f->len);
 	e->pass_end = q.pass_base + q.pass.len;
 }
 
@@ -361,6 +362,8 @@ static void __attribute__((noreturn)) give_up(const char *msg)
 		count.failed += q_at(i)->nreply > 0;
 	rtai_warn("%s", msg);
 	print_counts();
+	if (out.fd >= 0)
+		wr_close(&out);	/* what was acknowledged still goes on */
 	exit(RTAI_EXIT_FAIL);
 }
 
@@ -482,8 +485,11 @@ static void lost(const char *why)
 	q.sent = q.acked;
 	redisFree(ctx);
 	ctx = NULL;
-	rtai_warn("%s: %s; reconnecting to send %llu unacknowledged commands again", url.shown,
-		  why, (unsigned long long)resend);
+	if (resend > 0)
+		rtai_warn("%s: %s; reconnecting to send %llu unacknowledged commands again",
+			  url.shown, why, (unsigned long long)resend);
+	else if (opt.verbose)
+		rtai_warn("%s: %s; reconnecting when there is more to write", url.shown, why);
 }
 
 /* Writes queued commands until the socket would block. */
@@ -837,8 +843,11 @@ static void run(void)
 		take_buffered();
 		if (opt.dry_run && (!input_open || stopping))
 			return;
-		if (ctx == NULL && q.sent < q_end() && !stopping)
+		if (ctx == NULL && q.sent < q_end() && !stopping) {
+			if (out.fd >= 0)
+				wr_flush(&out);	/* connecting may take a while */
 			connect_now();
+		}
 		send_some();
 		if (!opt.dry_run && finished())
 			return;
@@ -973,6 +982,9 @@ int main(int argc, char **argv)
 	if (!opt.dry_run)
 		connect_now();
 	run();
+	/* After a failure, what was never sent is not written either. */
+	for (size_t i = 0; i < q.n; i++)
+		count.failed += q_at(i)->nreply > 0;
 	if (out.fd >= 0)
 		wr_close(&out);
 	if (opt.verbose || count.failed > 0)

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
+#include "over.h"
 #include "rec.h"
 #include "rtime.h"
 #include "win.h"
@@ -42,6 +43,8 @@ static struct {
 	int update;			/* --emit update */
 	long long max_keys;		/* --max-keys, 0 = no limit */
 	int verbose;			/* -v: summary on stderr */
+	int64_t over;			/* --over RANGE, 0 = windows */
+	int arrival, order_set;		/* --order arrival; --order given */
 } opt = {
 	.kind = -1,
 };
@@ -51,6 +54,7 @@ static struct agg_set aggs;		/* -a, in order */
 enum {
 	OPT_TUMBLING = 256, OPT_SLIDING, OPT_SESSION, OPT_TIME, OPT_OFFSET, OPT_DELAY,
 	OPT_LATENESS, OPT_LATE, OPT_IDLE, OPT_EMIT, OPT_MAX_KEYS, OPT_MAX_FRAME, OPT_VERSION,
+	OPT_OVER, OPT_ORDER,
 };
 
 static const struct option longopts[] = {
@@ -58,6 +62,8 @@ static const struct option longopts[] = {
 	{ "tumbling", required_argument, NULL, OPT_TUMBLING },	/* fixed windows */
 	{ "sliding", required_argument, NULL, OPT_SLIDING },	/* SIZE/SLIDE */
 	{ "session", required_argument, NULL, OPT_SESSION },	/* GAP */
+	{ "over", required_argument, NULL, OPT_OVER },		/* per-record range */
+	{ "order", required_argument, NULL, OPT_ORDER },	/* --over: event or arrival */
 	{ "time", required_argument, NULL, OPT_TIME },		/* event or processing */
 	{ "offset", required_argument, NULL, OPT_OFFSET },	/* shift the alignment */
 	{ "delay", required_argument, NULL, OPT_DELAY },	/* watermark delay */
@@ -79,7 +85,9 @@ static void usage(int status)
 	FILE *fp = status == 0 ? stdout : stderr;
 
 	fputs("Usage: rtai-window [OPTION]... --tumbling SIZE|--sliding SIZE/SLIDE|--session GAP [FILE]\n"
+	      "  or:  rtai-window [OPTION]... --over RANGE [--order event|arrival] [FILE]\n"
 	      "Aggregate records per key in event-time windows; emit one record per window.\n"
+	      "With --over, emit every record with the aggregates of its key's last RANGE.\n"
 	      "With no FILE, or when FILE is -, read standard input (an rtai stream).\n"
 	      "\n"
 	      "Windows (one of):\n"
@@ -87,6 +95,10 @@ static void usage(int status)
 	      "      --sliding SIZE/SLIDE windows of SIZE starting every SLIDE (e.g. 1h/5m)\n"
 	      "      --session GAP        per key, records less than GAP apart share a window\n"
 	      "      --offset DUR         shift the alignment of tumbling and sliding windows\n"
+	      "      --over RANGE         instead: per record, the aggregates of its key's\n"
+	      "                           records in (t - RANGE, t], added to the record\n"
+	      "      --order event|arrival  with --over: emit in event-time order once the\n"
+	      "                           watermark has passed (default), or at once\n"
 	      "\n"
 	      "Grouping and aggregates:\n"
 	      "  -k, --key FIELD[,FIELD...]  group by these fields (default: one group)\n"
@@ -202,9 +214,8 @@ static void check_names(void)
 
 static struct rtai_wr out;		/* results and watermarks */
 static struct rtai_wr late;		/* --late */
-static struct rtai_rec rec;		/* the record being read */
 static struct rtai_rec orec;		/* a result being written */
-static struct buf key, obuf;		/* encoded key; encoded result */
+static struct buf obuf;			/* encoded result */
 static struct rtai_val *vals, *kvals;	/* per aggregate; per key field */
 static struct win *engine;
 static int status = RTAI_EXIT_OK;
@@ -252,78 +263,153 @@ static void put_watermark(void)
 
 /* ---- records ------------------------------------------------------------ */
 
-/* Windows one record. Returns 0, or -1 after a message. */
-static int do_record(const struct rtai_rd *rd, const struct rtai_frame *f)
+/* Records are taken in batches of up to BATCH that are already in the
+ * input buffer: all are decoded and their keys' table slots, then their
+ * newest windows, prefetched before the first is added, so that the cache
+ * misses of a batch overlap instead of following one another. Each record
+ * is still added, and the watermark moved, one after the other. */
+#define BATCH 32
+
+static struct pending {
+	struct rtai_frame f;		/* payload: in pdata, from off */
+	size_t off;
+	unsigned long long no;		/* record number */
+	struct rtai_rec rec;
+	struct buf key;			/* encoded key */
+	uint32_t h;			/* its hash */
+} pend[BATCH];
+static int npend;			/* records in the batch */
+static struct buf pdata;		/* their payloads, copied out of the reader */
+
+/* Queues a data frame; the reader may move its buffer afterwards. */
+static void queue(const struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	unsigned long long no = (unsigned long long)rd->nrec;
+	struct pending *p = &pend[npend++];
+
+	p->f = *f;
+	p->off = pdata.len;
+	p->no = (unsigned long long)rd->nrec;
+	buf_append(&pdata, f->payload, f->len);
+}
+
+/* Decodes a queued record and encodes its key. Returns 0, or -1 with the
+ * reason in msg. */
+static int prepare(struct pending *p, char *msg, size_t n)
+{
+	rec_reset(&p->rec);
+	if (rec_from_frame(&p->rec, &p->f) < 0) {
+		snprintf(msg, n, "%s%s", p->rec.err,
+			 p->f.enc == RTAI_E_RAW ? " (parse raw lines with rtai-parse first)" : "");
+		return -1;
+	}
+	buf_reset(&p->key);
+	buf_reserve(&p->key, 64);		/* never NULL, even without -k */
+	for (size_t i = 0; i < opt.nkeys; i++) {
+		const struct rtai_field *kf = rec_get(&p->rec, opt.keys[i], opt.klen[i]);
+
+		if (kf == NULL) {
+			snprintf(msg, n, "field \"%s\": missing (a key field)", opt.keys[i]);
+			return -1;
+		}
+		win_key_put(&p->key, &kf->v);
+	}
+	p->h = win_key_hash(p->key.p, p->key.len);
+	return 0;
+}
+
+/* Windows one prepared record. Returns 0, or -1 after a message. */
+static int add_record(const char *name, struct pending *p)
+{
+	const struct rtai_frame *f = &p->f;
 	char err[256];
 	int64_t t;
 	int n;
 
-	nrecords++;
-	if (rec_from_frame(&rec, f) < 0) {
-		rtai_warn("%s: record %llu: %s%s", rd->name, no, rec.err,
-			  f->enc == RTAI_E_RAW ? " (parse raw lines with rtai-parse first)" : "");
-		return -1;
-	}
-	buf_reset(&key);
-	for (size_t i = 0; i < opt.nkeys; i++) {
-		const struct rtai_field *kf = rec_get(&rec, opt.keys[i], opt.klen[i]);
-
-		if (kf == NULL) {
-			rtai_warn("%s: record %llu: field \"%s\": missing (a key field)", rd->name,
-				  no, opt.keys[i]);
-			return -1;
-		}
-		win_key_put(&key, &kf->v);
-	}
 	if (opt.processing) {
 		t = rtai_now_ns();
 	} else {
 		t = f->event_ns;
 		if (t == RTAI_TIME_UNSET) {
 			rtai_warn("%s: record %llu: no event time (set it with rtai-parse -t FIELD, "
-				  "or window by arrival with --time processing)", rd->name, no);
+				  "or window by arrival with --time processing)", name, p->no);
 			return -1;
 		}
 		if (t > WIN_MAX_TIME || t < -WIN_MAX_TIME) {
 			rtai_warn("%s: record %llu: event time %lld ns is out of range (1824 to 2116)",
-				  rd->name, no, (long long)t);
+				  name, p->no, (long long)t);
 			return -1;
 		}
 	}
-	if (agg_extract(&aggs, &rec, vals, err, sizeof(err)) < 0) {
-		rtai_warn("%s: record %llu: %s", rd->name, no, err);
+	if (agg_extract(&aggs, &p->rec, vals, err, sizeof(err)) < 0) {
+		rtai_warn("%s: record %llu: %s", name, p->no, err);
 		return -1;
 	}
-	n = win_add(engine, key.p, key.len, t, f->ingest_ns, vals);
+	n = win_add(engine, p->key.p, p->key.len, t, f->ingest_ns, vals);
 	if (n < 0) {
-		rtai_warn("%s: record %llu: %s (--max-keys %lld)", rd->name, no, win_err(engine),
+		rtai_warn("%s: record %llu: %s (--max-keys %lld)", name, p->no, win_err(engine),
 			  opt.max_keys);
 		return -1;
 	}
 	if (n == 0 && opt.late != NULL)
 		wr_frame(&late, f);
 	win_advance(engine, opt.processing ? rtai_now_ns() : t - opt.delay);
-	last_data = rtai_mono_ns();
-	wm_at_data = win_watermark(engine);
+	if (opt.idle > 0) {
+		last_data = rtai_mono_ns();
+		wm_at_data = win_watermark(engine);
+	}
 	return 0;
+}
+
+/* Windows the queued records in order. Returns 0, or -1 after a message
+ * about the first bad one (those before it are windowed). */
+static int drain(const char *name)
+{
+	char msg[300];
+	int n = npend, bad = -1, ret = 0;
+
+	npend = 0;
+	for (int i = 0; i < n; i++)
+		pend[i].f.payload = pdata.p + pend[i].off;
+	for (int i = 0; i < n && bad < 0; i++) {
+		if (prepare(&pend[i], msg, sizeof(msg)) < 0)
+			bad = i;
+		else
+			win_prefetch(engine, pend[i].key.p, pend[i].key.len, pend[i].h, 1);
+	}
+	for (int i = 0; i < (bad < 0 ? n : bad); i++)
+		win_prefetch(engine, pend[i].key.p, pend[i].key.len, pend[i].h, 2);
+	for (int i = 0; i < (bad < 0 ? n : bad) && ret == 0; i++)
+		ret = add_record(name, &pend[i]);
+	if (ret == 0 && bad >= 0) {
+		rtai_warn("%s: record %llu: %s", name, pend[bad].no, msg);
+		ret = -1;
+	}
+	nrecords += (uint64_t)n;
+	buf_reset(&pdata);
+	return ret;
 }
 
 static int do_frame(const struct rtai_rd *rd, struct rtai_frame *f)
 {
 	switch (f->kind) {
 	case RTAI_K_DATA:
-		return do_record(rd, f);
+		queue(rd, f);
+		return npend == BATCH ? drain(rd->name) : 0;
 	case RTAI_K_WATERMARK:
 		/* Upstream's promise moves ours; ours goes downstream instead. */
+		if (drain(rd->name) < 0)
+			return -1;
 		if (!opt.processing && f->event_ns != RTAI_TIME_UNSET)
 			win_advance(engine, f->event_ns);
 		return 0;
 	case RTAI_K_MARKER:
+		if (drain(rd->name) < 0)
+			return -1;
 		wr_marker(&out, f, "rtai-window");
 		return 0;
 	default:
+		if (drain(rd->name) < 0)
+			return -1;
 		wr_frame(&out, f);
 		return 0;
 	}
@@ -345,15 +431,15 @@ static int64_t next_timer(void)
 	if (opt.idle == 0 || last_data < 0)
 		return -1;
 	{
-		int64_t now = rtai_mono_ns(), since = now - last_data, wake;
+		int64_t now = rtai_mono_ns(), since = now - last_data, wake, gap;
 
 		if (since < opt.idle)
 			return opt.idle - since;
 		/* Idle: W = wm_at_data + since. Wake when it reaches the next
 		 * deadline, and every --idle anyway so watermarks keep flowing. */
 		wake = since + opt.idle;
-		if (dl != INT64_MAX && dl - wm_at_data < wake)
-			wake = dl - wm_at_data;
+		if (dl != INT64_MAX && !__builtin_sub_overflow(dl, wm_at_data, &gap) && gap < wake)
+			wake = gap;
 		return wake - since;
 	}
 }
@@ -365,7 +451,7 @@ static void on_timer(void)
 	} else if (opt.idle > 0 && last_data >= 0) {
 		int64_t since = rtai_mono_ns() - last_data;
 
-		if (since >= opt.idle)
+		if (since >= opt.idle && wm_at_data <= INT64_MAX - since)
 			win_advance(engine, wm_at_data + since);
 	}
 	put_watermark();
@@ -387,6 +473,8 @@ static int run(struct rtai_rd *rd)
 				return -1;
 			continue;
 		}
+		if (drain(rd->name) < 0)
+			return -1;
 		if (st == 0 || rtai_stop)
 			return 0;
 		if (st < 0) {
@@ -448,6 +536,19 @@ static void summary(void)
 	}
 }
 
+/* ---- --over: per-record ranges (lib/over) ------------------------------ */
+
+static int run_over(struct rtai_rd *rd)
+{
+	struct over_conf conf = { .range = opt.over, .arrival = opt.arrival, .delay = opt.delay,
+				  .idle = opt.idle, .max_keys = (uint64_t)opt.max_keys,
+				  .keys = opt.keys, .klen = opt.klen, .nkeys = opt.nkeys,
+				  .aggs = &aggs, .late = opt.late != NULL ? &late : NULL,
+				  .verbose = opt.verbose };
+
+	return over_run(&conf, rd, &out);
+}
+
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL, *path = "-";
@@ -471,6 +572,13 @@ int main(int argc, char **argv)
 		case OPT_SESSION:
 			set_kind(WIN_SESSION);
 			opt.gap = opt_span("--session", optarg, 0);
+			break;
+		case OPT_OVER: opt.over = opt_span("--over", optarg, 0); break;
+		case OPT_ORDER:
+			if (strcmp(optarg, "event") != 0 && strcmp(optarg, "arrival") != 0)
+				rtai_usage_error("--order: '%s': expected event or arrival", optarg);
+			opt.arrival = strcmp(optarg, "arrival") == 0;
+			opt.order_set = 1;
 			break;
 		case OPT_TIME:
 			if (strcmp(optarg, "event") == 0)
@@ -512,8 +620,16 @@ int main(int argc, char **argv)
 		rtai_usage_error("one input at most (got %d)", argc);
 	if (argc == 1)
 		path = argv[0];
-	if (opt.kind == -1)
-		rtai_usage_error("give a window: --tumbling SIZE, --sliding SIZE/SLIDE or --session GAP");
+	if (opt.over > 0 && opt.kind != -1)
+		rtai_usage_error("--over: give it without --tumbling, --sliding and --session");
+	if (opt.over > 0 && (opt.offset || opt.lateness || opt.update || opt.processing))
+		rtai_usage_error("--over: --offset, --lateness, --emit update and --time processing "
+				 "apply to --tumbling, --sliding and --session");
+	if (opt.order_set && opt.over == 0)
+		rtai_usage_error("--order applies to --over");
+	if (opt.kind == -1 && opt.over == 0)
+		rtai_usage_error("give a window: --tumbling SIZE, --sliding SIZE/SLIDE or --session GAP"
+				 " (or --over RANGE)");
 	if (opt.kind == WIN_SESSION && opt.offset != 0)
 		rtai_usage_error("--offset applies to tumbling and sliding windows");
 	if (opt.processing && (opt.delay || opt.lateness || opt.late || opt.idle))
@@ -536,7 +652,11 @@ int main(int argc, char **argv)
 
 		wr_open_path(&late, opt.late, n > 4 && strcmp(opt.late + n - 4, ".zst") == 0, 0);
 	}
-	buf_reserve(&key, 64);			/* never NULL, even without -k */
+	if (opt.over > 0) {
+		if (run_over(&rd) < 0)
+			status = RTAI_EXIT_FAIL;
+		goto done;
+	}
 	vals = xcalloc(aggs.n, sizeof(*vals));
 	kvals = xcalloc(opt.nkeys + 1, sizeof(*kvals));
 	engine = win_new(&conf, put_result, NULL);
@@ -548,15 +668,19 @@ int main(int argc, char **argv)
 		put_watermark();
 	}
 	summary();
+done:
 	if (opt.late != NULL)
 		wr_close(&late);
 	wr_close(&out);
 	rd_close(&rd);
 	win_free(engine);
 	agg_set_free(&aggs);
-	rec_free(&rec);
+	for (int i = 0; i < BATCH; i++) {
+		rec_free(&pend[i].rec);
+		buf_free(&pend[i].key);
+	}
+	buf_free(&pdata);
 	rec_free(&orec);
-	buf_free(&key);
 	buf_free(&obuf);
 	free(vals);
 	free(kvals);

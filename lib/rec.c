@@ -374,6 +374,59 @@ uint64_t val_hash(const struct rtai_val *v, uint64_t seed)
 	}
 }
 
+/* The text "%.15g" gives for d, built without printf (whose float
+ * formatting is most of the cost of writing a record), when d has at most
+ * 6 decimals and a magnitude in [1e-4, 1e15), or is 0: amounts, scores.
+ * Returns its length, or 0 for any other d. The text is checked to read
+ * back as d; having at most 15 significant digits, it is then what %.15g
+ * prints (DBL_DIG is 15). */
+static int short_double(double d, char *tmp)
+{
+	static const double p10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
+	double a = fabs(d), m;
+	char digits[24];
+	int nd = 0, n = 0, k;
+	uint64_t u;
+
+	if (d == 0) {
+		strcpy(tmp, signbit(d) ? "-0" : "0");
+		return signbit(d) ? 2 : 1;
+	}
+	if (!(a >= 1e-4 && a < 1e15))
+		return 0;
+	for (k = 0; k < 7; k++) {
+		m = a * p10[k];
+		if (m >= 1e15)
+			return 0;
+		if (m == floor(m))
+			break;
+	}
+	if (k == 7)
+		return 0;
+	u = (uint64_t)m;
+	while (k > 0 && u % 10 == 0)	/* no trailing zeros, as %g */
+		u /= 10, k--;
+	do {
+		digits[nd++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (d < 0)
+		tmp[n++] = '-';
+	if (nd <= k) {
+		tmp[n++] = '0';
+		tmp[n++] = '.';
+		for (int i = 0; i < k - nd; i++)
+			tmp[n++] = '0';
+	}
+	for (int i = nd - 1; i >= 0; i--) {
+		tmp[n++] = digits[i];
+		if (i == k && k > 0 && i != nd)
+			tmp[n++] = '.';
+	}
+	tmp[n] = '\0';
+	return strtod(tmp, NULL) == d ? n : 0;
+}
+
 static void put_double(struct buf *out, double d)
 {
 	char tmp[40];
@@ -381,6 +434,13 @@ static void put_double(struct buf *out, double d)
 
 	if (!isfinite(d)) {
 		buf_puts(out, "null");
+		return;
+	}
+	n = short_double(d, tmp);
+	if (n > 0) {
+		buf_append(out, tmp, (size_t)n);
+		if (memchr(tmp, '.', (size_t)n) == NULL)
+			buf_append(out, ".0", 2);
 		return;
 	}
 	n = snprintf(tmp, sizeof(tmp), "%.15g", d);

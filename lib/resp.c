@@ -35,7 +35,8 @@ void resp_bulk(struct buf *b, const void *p, size_t n)
 
 	put_len(b, '$', n);
 	o = buf_reserve(b, n + 2);
-	memcpy(o, p, n);
+	if (n > 0)
+		memcpy(o, p, n);
 	o[n] = '\r';
 	o[n + 1] = '\n';
 	b->len += n + 2;

@@ -347,6 +347,12 @@ static void grow(struct tab *t)
 	free(old);
 }
 
+void tab_reserve(struct tab *t, size_t n)
+{
+	while (n * 2 > t->mask + 1 && n < ((size_t)1 << 40))
+		grow(t);
+}
+
 /* Removes the entry at slot i, shifting later ones of the run back so
  * that linear probing still finds them. */
 static void slot_remove(struct tab *t, size_t i)

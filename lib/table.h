@@ -108,6 +108,9 @@ struct tab {
  * rows are then packed in large blocks (faster to load, to look up and to
  * free); a delete does not return such a key's memory until tab_free(). */
 void tab_init(struct tab *t);
+/* Makes room for n keys in all, so that loading them does not grow the
+ * hash table step by step (a hint: more keys still fit). */
+void tab_reserve(struct tab *t, size_t n);
 /* Frees every row. Accepts NULL. t may be reused after tab_init(). */
 void tab_free(struct tab *t);
 

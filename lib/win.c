@@ -10,29 +10,29 @@
 
 /* ---- structures ---------------------------------------------------------- */
 
-#define KEY_INLINE 24
+#define KEY_INLINE 16
 
+/* A slot of the key table, which is open-addressed with linear probing:
+ * one cache line holds the hash, the key (when short) and its windows, so
+ * finding a key's windows costs one miss. A key whose windows have all
+ * gone stays as an idle slot, so a key that comes back every hour is not
+ * removed and inserted again each time; idle slots go when the table is
+ * rebuilt. A key's id is its slot. */
 struct wkey {
-	uint64_t hash;
-	uint32_t klen;
-	uint32_t nwin;		/* open windows of this key */
+	uint32_t h;		/* hash; the home slot is h & mask */
+	uint32_t klen1;		/* key bytes + 1; 0 for an empty slot */
+	uint32_t nwin;		/* open windows of this key; 0 = idle */
 	uint32_t head;		/* its windows, by start descending; 0 = none */
-	uint32_t nextfree;	/* free list of key ids */
 	union {
 		uint8_t in[KEY_INLINE];
-		uint8_t *p;
+		uint8_t *p;	/* longer keys */
 	} b;
-};
-
-struct kslot {
-	uint32_t tag;		/* high bits of the hash */
-	uint32_t id;		/* key id, 0 = empty */
 };
 
 struct wwin {
 	int64_t start, end;
 	int64_t ingest;		/* latest ingest time */
-	uint32_t key;		/* key id */
+	uint32_t key;		/* key id: its slot in the key table */
 	uint32_t next;		/* next window of the key, or the free list */
 	uint32_t hpos;		/* index in the heap */
 	uint8_t fired;		/* W has reached its end */
@@ -55,10 +55,9 @@ struct win {
 	struct win_stats st;
 	char err[160];
 
-	struct wkey *keys;	/* id 0 unused */
-	uint32_t nkeys, kcap, kfree;
-	struct kslot *tab;
-	uint32_t tcap;		/* power of two */
+	struct wkey *keys;	/* the key table */
+	uint32_t kcap;		/* slots, a power of two */
+	uint32_t kused;		/* slots in use, idle keys included */
 	size_t key_heap;	/* bytes of long keys */
 
 	uint8_t **chunks;	/* window slab */
@@ -70,6 +69,8 @@ struct win {
 
 	uint32_t *batch;	/* windows firing together, or touched by a record */
 	uint32_t bn, bcap;
+	struct fsort *fs;	/* the order of those firing */
+	uint32_t fcap;
 };
 
 static inline struct wwin *W(const struct win *w, uint32_t id)
@@ -77,9 +78,14 @@ static inline struct wwin *W(const struct win *w, uint32_t id)
 	return (struct wwin *)(w->chunks[id >> CHUNK_BITS] + (size_t)(id & (CHUNK - 1)) * w->esize);
 }
 
+static inline uint32_t key_len(const struct wkey *k)
+{
+	return k->klen1 - 1;
+}
+
 static inline const uint8_t *kbytes(const struct wkey *k)
 {
-	return k->klen <= KEY_INLINE ? k->b.in : k->b.p;
+	return key_len(k) <= KEY_INLINE ? k->b.in : k->b.p;
 }
 
 static void batch_push(struct win *w, uint32_t id)
@@ -164,7 +170,7 @@ int win_key_get(const uint8_t *key, size_t klen, struct rtai_val *vals, size_t n
 
 static int key_cmp(const struct wkey *a, const struct wkey *b)
 {
-	const uint8_t *p = kbytes(a), *pe = p + a->klen, *q = kbytes(b), *qe = q + b->klen;
+	const uint8_t *p = kbytes(a), *pe = p + key_len(a), *q = kbytes(b), *qe = q + key_len(b);
 
 	while (p < pe && q < qe) {
 		struct rtai_val x, y;
@@ -178,116 +184,119 @@ static int key_cmp(const struct wkey *a, const struct wkey *b)
 		if (x.type != y.type)	/* 1 and 1.0 compare equal: order by type */
 			return x.type < y.type ? -1 : 1;
 	}
-	return (a->klen > b->klen) - (a->klen < b->klen);
+	return (key_len(a) > key_len(b)) - (key_len(a) < key_len(b));
 }
 
-static uint32_t tab_find(const struct win *w, uint64_t h, const uint8_t *key, size_t klen)
+static uint32_t key_hash(const uint8_t *key, size_t n)
 {
-	uint32_t mask = w->tcap - 1, i = (uint32_t)h & mask, tag = (uint32_t)(h >> 32);
+	return (uint32_t)rtai_hash(key, n, 0x9e3779b97f4a7c15ULL);
+}
+
+/* The slot of key, or the empty slot where it would go. */
+static uint32_t key_find(const struct win *w, uint32_t h, const uint8_t *key, size_t n)
+{
+	uint32_t mask = w->kcap - 1, i = h & mask;
 
 	for (;; i = (i + 1) & mask) {
-		const struct kslot *s = &w->tab[i];
-		const struct wkey *k;
+		const struct wkey *k = &w->keys[i];
 
-		if (s->id == 0)
+		if (k->klen1 == 0)
 			return i;
-		if (s->tag != tag)
-			continue;
-		k = &w->keys[s->id];
-		if (k->klen == klen && memcmp(kbytes(k), key, klen) == 0)
+		if (k->h == h && k->klen1 == n + 1 && memcmp(kbytes(k), key, n) == 0)
 			return i;
 	}
 }
 
-static void tab_grow(struct win *w)
+uint32_t win_key_hash(const uint8_t *key, size_t klen)
 {
-	struct kslot *old = w->tab;
-	uint32_t oldcap = w->tcap;
+	return key_hash(key, klen);
+}
 
-	w->tcap = w->tcap ? w->tcap * 2 : 1024;
-	w->tab = xcalloc(w->tcap, sizeof(*w->tab));
+void win_prefetch(const struct win *w, const uint8_t *key, size_t klen, uint32_t h, int step)
+{
+	const struct wkey *k;
+
+	if (step == 1) {
+		__builtin_prefetch(&w->keys[h & (w->kcap - 1)]);
+		return;
+	}
+	k = &w->keys[key_find(w, h, key, klen)];
+	if (k->klen1 != 0 && k->head != 0) {
+		const char *x = (const char *)W(w, k->head);
+
+		__builtin_prefetch(x);
+		__builtin_prefetch(x + 64);	/* the aggregates */
+	}
+}
+
+/* Rebuilds the table with room for twice the live keys, dropping idle
+ * ones, and points every window at its key's new slot. */
+static void key_rehash(struct win *w)
+{
+	struct wkey *old = w->keys;
+	uint32_t oldcap = w->kcap, cap = 1024;
+
+	while ((uint64_t)(w->st.keys + 1) * 20 > (uint64_t)cap * 7)
+		cap *= 2;
+	w->keys = xcalloc(cap, sizeof(*w->keys));
+	w->kcap = cap;
+	w->kused = 0;
 	for (uint32_t i = 0; i < oldcap; i++) {
-		uint32_t j, mask = w->tcap - 1;
+		struct wkey *k = &old[i];
+		uint32_t j;
 
-		if (old[i].id == 0)
+		if (k->klen1 == 0)
 			continue;
-		for (j = (uint32_t)w->keys[old[i].id].hash & mask; w->tab[j].id != 0; j = (j + 1) & mask)
+		if (k->nwin == 0) {
+			if (key_len(k) > KEY_INLINE) {
+				free(k->b.p);
+				w->key_heap -= key_len(k);
+			}
+			continue;
+		}
+		for (j = k->h & (cap - 1); w->keys[j].klen1 != 0; j = (j + 1) & (cap - 1))
 			;
-		w->tab[j] = old[i];
+		w->keys[j] = *k;
+		w->kused++;
+		for (uint32_t id = k->head; id != 0; id = W(w, id)->next)
+			W(w, id)->key = j;
 	}
 	free(old);
 }
 
-/* The id of key, created if new; 0 (with err set) past max_keys. */
-static uint32_t key_get(struct win *w, const uint8_t *key, size_t klen)
+/* The id of key, made live; UINT32_MAX (with err set) when that would
+ * exceed max_keys. */
+static uint32_t key_get(struct win *w, const uint8_t *key, size_t n)
 {
-	uint64_t h = rtai_hash(key, klen, 0x9e3779b97f4a7c15ULL);
-	uint32_t slot, id;
-	struct wkey *k;
+	uint32_t h = key_hash(key, n), i = key_find(w, h, key, n);
+	struct wkey *k = &w->keys[i];
 
-	if ((w->st.keys + 1) * 10 > (uint64_t)w->tcap * 7)
-		tab_grow(w);
-	slot = tab_find(w, h, key, klen);
-	if (w->tab[slot].id != 0)
-		return w->tab[slot].id;
+	if (k->klen1 != 0 && k->nwin > 0)
+		return i;
 	if (w->c.max_keys > 0 && w->st.keys >= w->c.max_keys) {
 		snprintf(w->err, sizeof(w->err), "more than %llu keys with open windows",
 			 (unsigned long long)w->c.max_keys);
-		return 0;
+		return UINT32_MAX;
 	}
-	if (w->kfree != 0) {
-		id = w->kfree;
-		w->kfree = w->keys[id].nextfree;
-	} else {
-		if (w->nkeys == w->kcap) {
-			w->kcap = w->kcap ? w->kcap * 2 : 1024;
-			w->keys = xrealloc(w->keys, w->kcap * sizeof(*w->keys));
-		}
-		id = w->nkeys++;
+	if (k->klen1 != 0)
+		return i;	/* an idle key comes back */
+	if ((uint64_t)(w->kused + 1) * 10 > (uint64_t)w->kcap * 7) {
+		key_rehash(w);
+		i = key_find(w, h, key, n);
+		k = &w->keys[i];
 	}
-	k = &w->keys[id];
 	memset(k, 0, sizeof(*k));
-	k->hash = h;
-	k->klen = (uint32_t)klen;
-	if (klen <= KEY_INLINE) {
-		memcpy(k->b.in, key, klen);
+	k->h = h;
+	k->klen1 = (uint32_t)n + 1;
+	if (n <= KEY_INLINE) {
+		memcpy(k->b.in, key, n);
 	} else {
-		k->b.p = xmalloc(klen);
-		memcpy(k->b.p, key, klen);
-		w->key_heap += klen;
+		k->b.p = xmalloc(n);
+		memcpy(k->b.p, key, n);
+		w->key_heap += n;
 	}
-	w->tab[slot] = (struct kslot){ .tag = (uint32_t)(h >> 32), .id = id };
-	if (++w->st.keys > w->st.peak_keys)
-		w->st.peak_keys = w->st.keys;
-	return id;
-}
-
-static void key_drop(struct win *w, uint32_t id)
-{
-	struct wkey *k = &w->keys[id];
-	uint32_t mask = w->tcap - 1, i = tab_find(w, k->hash, kbytes(k), k->klen), j;
-
-	/* Backward-shift deletion: no tombstones in the table. */
-	for (j = i;;) {
-		uint32_t home;
-
-		j = (j + 1) & mask;
-		if (w->tab[j].id == 0)
-			break;
-		home = (uint32_t)w->keys[w->tab[j].id].hash & mask;
-		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-			w->tab[i] = w->tab[j];
-			i = j;
-		}
-	}
-	w->tab[i].id = 0;
-	if (k->klen > KEY_INLINE) {
-		free(k->b.p);
-		w->key_heap -= k->klen;
-	}
-	k->nextfree = w->kfree;
-	w->kfree = id;
-	w->st.keys--;
+	w->kused++;
+	return i;
 }
 
 /* ---- the heap of deadlines ------------------------------------------------- */
@@ -402,7 +411,8 @@ static uint32_t win_alloc(struct win *w, uint32_t key, int64_t start, int64_t en
 	x->key = key;
 	x->next = 0;
 	x->fired = 0;
-	w->keys[key].nwin++;
+	if (w->keys[key].nwin++ == 0 && ++w->st.keys > w->st.peak_keys)
+		w->st.peak_keys = w->st.keys;
 	if (++w->st.windows > w->st.peak_windows)
 		w->st.peak_windows = w->st.windows;
 	hpush(w, id, end);
@@ -416,7 +426,7 @@ static void win_release(struct win *w, uint32_t id)
 
 	agg_reset(w->c.aggs, x->row);
 	if (--w->keys[x->key].nwin == 0)
-		key_drop(w, x->key);
+		w->st.keys--;	/* idle: the slot stays for the key's return */
 	x->next = w->wfree;
 	w->wfree = id;
 	w->st.windows--;
@@ -437,7 +447,7 @@ static void emit(struct win *w, uint32_t id, int refire)
 {
 	struct wwin *x = W(w, id);
 	const struct wkey *k = &w->keys[x->key];
-	struct win_out o = { .key = kbytes(k), .klen = k->klen, .start = x->start, .end = x->end,
+	struct win_out o = { .key = kbytes(k), .klen = key_len(k), .start = x->start, .end = x->end,
 			     .ingest = x->ingest, .row = x->row, .refire = refire };
 
 	w->emit(w->arg, &o);
@@ -481,7 +491,7 @@ static int add_fixed(struct win *w, const uint8_t *key, size_t klen, int64_t t, 
 {
 	int64_t size = w->c.size, slide = w->c.slide, off = w->c.offset;
 	int64_t last = off + rtai_floordiv(t - off, slide) * slide, s;
-	uint32_t kid = 0, cur = 0, *link = NULL;
+	uint32_t kid = UINT32_MAX, cur = 0, *link = NULL;
 	int added = 0;
 
 	w->bn = 0;
@@ -491,9 +501,9 @@ static int add_fixed(struct win *w, const uint8_t *key, size_t klen, int64_t t, 
 
 		if (end + w->c.lateness <= w->wm)
 			break;		/* late here, and for every earlier window */
-		if (kid == 0) {
+		if (kid == UINT32_MAX) {
 			kid = key_get(w, key, klen);
-			if (kid == 0)
+			if (kid == UINT32_MAX)
 				return -1;
 			link = &w->keys[kid].head;
 			cur = *link;
@@ -531,17 +541,8 @@ static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t
 	int changed;
 
 	/* Merged bounds first: the record is late if that session is. */
-	{
-		uint64_t h = rtai_hash(key, klen, 0x9e3779b97f4a7c15ULL);
-		uint32_t slot;
-
-		kid = 0;
-		if (w->tcap > 0) {
-			slot = tab_find(w, h, key, klen);
-			kid = w->tab[slot].id;
-		}
-	}
-	for (cur = kid ? w->keys[kid].head : 0; cur != 0; cur = W(w, cur)->next) {
+	kid = key_find(w, key_hash(key, klen), key, klen);
+	for (cur = w->keys[kid].klen1 ? w->keys[kid].head : 0; cur != 0; cur = W(w, cur)->next) {
 		struct wwin *x = W(w, cur);
 
 		if (x->end < t)
@@ -555,7 +556,7 @@ static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t
 	}
 	if (ne + w->c.lateness <= w->wm)
 		return 0;
-	if (kid == 0 && (kid = key_get(w, key, klen)) == 0)
+	if ((kid = key_get(w, key, klen)) == UINT32_MAX)
 		return -1;
 	/* Fold every touching session into the one that starts first. */
 	link = &w->keys[kid].head;
@@ -626,18 +627,64 @@ int win_add(struct win *w, const uint8_t *key, size_t klen, int64_t t, int64_t i
 
 /* ---- firing ------------------------------------------------------------------ */
 
-static struct win *sort_ctx;
+/* What the order of firing compares, gathered in one array so that
+ * sorting 100k windows does not chase pointers: the first key field's
+ * leading bytes, in an order-preserving form, settle most comparisons. */
+struct fsort {
+	int64_t end, start;
+	uint64_t pre;		/* prefix of the first key field */
+	uint32_t id, key;
+	uint8_t ptype;		/* its type; 0xff: compare keys in full */
+};
+
+static void key_prefix(const struct wkey *k, struct fsort *f)
+{
+	const uint8_t *p = kbytes(k), *end = p + key_len(k);
+	struct rtai_val v;
+	uint64_t bits;
+
+	f->pre = 0;
+	f->ptype = 0xff;
+	if (key_next(&p, end, &v) < 0)
+		return;
+	switch (v.type) {
+	case RT_INT:
+	case RT_TIME:
+		f->pre = (uint64_t)v.i ^ (UINT64_C(1) << 63);
+		break;
+	case RT_FLOAT:
+		if (v.f != v.f)
+			return;	/* NaN */
+		memcpy(&bits, &v.f, 8);
+		f->pre = bits >> 63 ? ~bits : bits | (UINT64_C(1) << 63);
+		break;
+	case RT_STR:
+	case RT_JSON:
+		for (uint32_t i = 0; i < 8; i++)
+			f->pre = f->pre << 8 | (i < v.s.n ? (uint8_t)v.s.p[i] : 0);
+		break;
+	default:
+		break;
+	}
+	f->ptype = v.type;
+}
+
+static const struct win *sort_ctx;
 
 static int fire_cmp(const void *pa, const void *pb)
 {
-	const struct win *w = sort_ctx;
-	const struct wwin *a = W(w, *(const uint32_t *)pa), *b = W(w, *(const uint32_t *)pb);
+	const struct fsort *a = pa, *b = pb;
 	int c;
 
 	if (a->end != b->end)
 		return a->end < b->end ? -1 : 1;
-	if (a->key != b->key && (c = key_cmp(&w->keys[a->key], &w->keys[b->key])) != 0)
-		return c;
+	if (a->key != b->key) {
+		if (a->ptype == b->ptype && a->ptype != 0xff && a->pre != b->pre)
+			return a->pre < b->pre ? -1 : 1;
+		c = key_cmp(&sort_ctx->keys[a->key], &sort_ctx->keys[b->key]);
+		if (c != 0)
+			return c;
+	}
 	return (a->start > b->start) - (a->start < b->start);
 }
 
@@ -654,26 +701,37 @@ static void fire_until(struct win *w, int64_t limit, int drop_all)
 		hremove(w, 0);
 		batch_push(w, id);
 	}
-	/* Unfired windows first, sorted; the fired ones behind them. */
+	if (w->bn > w->fcap) {
+		w->fcap = w->bn;
+		free(w->fs);
+		w->fs = xmalloc(w->fcap * sizeof(*w->fs));
+	}
 	for (uint32_t i = 0; i < w->bn; i++) {
-		if (!W(w, w->batch[i])->fired) {
-			uint32_t t = w->batch[nfire];
+		struct wwin *x = W(w, w->batch[i]);
+		struct fsort *f = &w->fs[nfire];
 
-			w->batch[nfire++] = w->batch[i];
-			w->batch[i] = t;
-		}
+		if (x->fired)
+			continue;
+		x->fired = 1;
+		if (w->c.update)
+			continue;	/* nothing to emit: updates went out already */
+		f->end = x->end;
+		f->start = x->start;
+		f->id = w->batch[i];
+		f->key = x->key;
+		key_prefix(&w->keys[x->key], f);
+		nfire++;
 	}
 	sort_ctx = w;
 	if (nfire > 1)
-		qsort(w->batch, nfire, sizeof(*w->batch), fire_cmp);
+		qsort(w->fs, nfire, sizeof(*w->fs), fire_cmp);
 	for (uint32_t i = 0; i < nfire; i++) {
-		struct wwin *x = W(w, w->batch[i]);
-
-		if (!w->c.update) {
-			emit(w, w->batch[i], 0);
-			w->st.fired++;
+		if (i + 8 < nfire) {	/* the windows and keys are all over memory */
+			__builtin_prefetch(W(w, w->fs[i + 8].id));
+			__builtin_prefetch(&w->keys[w->fs[i + 8].key]);
 		}
-		x->fired = 1;
+		emit(w, w->fs[i].id, 0);
+		w->st.fired++;
 	}
 	for (uint32_t i = 0; i < w->bn; i++) {
 		uint32_t id = w->batch[i];
@@ -728,10 +786,8 @@ struct win *win_new(const struct win_conf *conf, win_emit_fn fn, void *arg)
 	w->arg = arg;
 	w->wm = INT64_MIN;
 	w->esize = sizeof(struct wwin) + conf->aggs->n * sizeof(struct agg_state);
-	w->nkeys = 1;		/* id 0 means none */
 	w->kcap = 1024;
 	w->keys = xcalloc(w->kcap, sizeof(*w->keys));
-	tab_grow(w);
 	return w;
 }
 
@@ -744,13 +800,13 @@ void win_free(struct win *w)
 	for (uint32_t i = 0; i < w->nchunks; i++)
 		free(w->chunks[i]);
 	free(w->chunks);
-	for (uint32_t i = 0; i < w->tcap; i++)
-		if (w->tab[i].id != 0 && w->keys[w->tab[i].id].klen > KEY_INLINE)
-			free(w->keys[w->tab[i].id].b.p);
-	free(w->tab);
+	for (uint32_t i = 0; i < w->kcap; i++)
+		if (w->keys[i].klen1 != 0 && key_len(&w->keys[i]) > KEY_INLINE)
+			free(w->keys[i].b.p);
 	free(w->keys);
 	free(w->heap);
 	free(w->batch);
+	free(w->fs);
 	free(w);
 }
 
@@ -762,9 +818,9 @@ const struct win_stats *win_stats(const struct win *w)
 size_t win_bytes(const struct win *w)
 {
 	return sizeof(*w) + (size_t)w->kcap * sizeof(*w->keys) +
-	       (size_t)w->tcap * sizeof(*w->tab) + w->key_heap +
+	       w->key_heap +
 	       (size_t)w->nchunks * CHUNK * w->esize + (size_t)w->hcap * sizeof(*w->heap) +
-	       (size_t)w->bcap * sizeof(*w->batch);
+	       (size_t)w->bcap * sizeof(*w->batch) + (size_t)w->fcap * sizeof(*w->fs);
 }
 
 const char *win_err(const struct win *w)

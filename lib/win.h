@@ -89,6 +89,14 @@ void win_key_put(struct buf *key, const struct rtai_val *v);
  * key). Returns the number decoded, or -1 when key is malformed. */
 int win_key_get(const uint8_t *key, size_t klen, struct rtai_val *vals, size_t n);
 
+/* The hash of an encoded key, for win_prefetch(). */
+uint32_t win_key_hash(const uint8_t *key, size_t klen);
+/* A hint that a record of this key (h from win_key_hash) is coming: step
+ * 1 prefetches its slot in the key table; step 2, issued later, reads the
+ * slot and prefetches the key's newest window. Changes nothing, so a tool
+ * can prefetch a batch of records ahead of adding them one by one. */
+void win_prefetch(const struct win *w, const uint8_t *key, size_t klen, uint32_t h, int step);
+
 /* Adds a record: key (klen bytes, copied when new), event time t, ingest
  * time, and one value per aggregate. Returns the number of windows it was
  * added to, 0 when it was late for all of them (nothing kept), or -1 when

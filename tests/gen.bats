@@ -4,6 +4,10 @@
 
 load common
 
+teardown_local() {
+	redis_stop
+}
+
 @test "gen: clicks have the documented fields and compact JSON" {
 	run rtai-gen clicks -n 3
 	echo "$output"
@@ -335,5 +339,9 @@ PY
 }
 
 @test "gen: man page examples run" {
+	redis_start
 	run_man_examples rtai-gen.1
+	run rcli hget features:user:u1 clicks
+	echo "$output"
+	[ "$output" -gt 0 ]
 }

@@ -142,6 +142,24 @@ PY
 	assert_output "$(printf '5\n5\n0')"
 }
 
+@test "lat: event times in the future count as freshness 0, and say so" {
+	python3 -c '
+import time, rtai_stream as rs
+w = rs.Writer(); now = time.time_ns()
+for i in range(3):
+    w.write_record({"i": i}, ingest_ns=now, event_ns=now + 3600 * 10**9)
+w.close()' >future.rtai
+	run rtai-lat -n -i 0 --json r.json --svg c.svg future.rtai
+	echo "$output"
+	assert_success
+	assert_line --regexp '^freshness( +0ns){7}$'
+	assert_line "(3 freshness values were negative, counted as 0: event times in the future, such as a window's end)"
+	run jq -c '[.freshness_ms.count, .freshness_ms.clamped, .latency_ms.clamped]' r.json
+	assert_output '[3,3,0]'
+	run grep -c 'freshness: every value 0' c.svg
+	assert_output 1
+}
+
 # ---- delays, stages, coordinated omission --------------------------------
 
 @test "lat: a slow stage shows up in latency and in its own row" {
@@ -241,9 +259,9 @@ PY
 	echo "$output"
 	assert_output '["bytes","bytes_per_s","duration_s","freshness_ms","latency_ms","markers","name","rate_per_s","records","slo","stages","start","untimed"]'
 	run jq -c '.latency_ms | keys' r.json
-	assert_output '["count","max","mean","min","p50","p90","p95","p99","p999","stddev"]'
+	assert_output '["clamped","count","max","mean","min","p50","p90","p95","p99","p999","stddev"]'
 	run jq -c '.freshness_ms | keys' r.json
-	assert_output '["count","max","mean","min","p50","p90","p95","p99","p999","stddev"]'
+	assert_output '["clamped","count","max","mean","min","p50","p90","p95","p99","p999","stddev"]'
 	run jq -c '.name, .records, .freshness_ms.count, [.stages[].stage], (.stages[0] | keys)' r.json
 	echo "$output"
 	assert_line --index 0 '"demo"'
@@ -441,6 +459,22 @@ assert len(root.findall(".//s:g[@class='slo']", ns)) == 2
 PY
 	echo "$output"
 	assert_success
+}
+
+@test "lat: empty input gives well-formed empty reports" {
+	run sh -c "rtai-cat </dev/null | rtai-lat -n -i 0 --slo 'p99<1s' --json r.json --prom m.prom --hgrm h.hgrm --svg c.svg"
+	echo "$output"
+	assert_success
+	assert_line --index 0 --regexp '^rtai-lat: 0 records in [0-9.]+s: 0\.0 records/s, 0\.000 MB/s$'
+	assert_line --regexp '^slo p99<1s +no data$'
+	run jq -c '[.records, .latency_ms.p50, .stages, .slo[0].held]' r.json
+	assert_output '[0,null,[],null]'
+	run prom_check m.prom
+	assert_success
+	run grep -c . h.hgrm
+	assert_output 4
+	run python3 -c 'import xml.etree.ElementTree as E; r = E.parse("c.svg").getroot(); print([t.text for t in r.iter("{http://www.w3.org/2000/svg}text") if t.text == "no timed records"])'
+	assert_output "['no timed records']"
 }
 
 # ---- objectives -------------------------------------------------------------

@@ -462,18 +462,31 @@ export -f mkstream show
 	EOF
 	mkstream b.rtai <<-'EOF'
 	0.7 {"u":"a"}
-	5 {"u":"a"}
+	100 {"u":"a"}
 	EOF
-	# After 100ms without input W grows with the clock from 0.5s: by the
-	# time b arrives (1s later) [0,1) has fired and 0.7 is late, while [5,6)
+	# After 100ms without input W grows with the clock from 0.5s: [0,1)
+	# fires while the input is still open. Then 0.7 is late, and [100,101)
 	# is far ahead of W.
-	run bash -o pipefail -c '{ cat a.rtai; sleep 1; cat b.rtai; } |
-		rtai-window -k u --tumbling 1s --idle 100ms -v 2>err | show'
+	mkfifo in
+	rtai-window -k u --tumbling 1s --idle 100ms -v <in >out.rtai 2>err 3>&- &
+	pid=$!
+	exec 8>in
+	cat a.rtai >&8
+	for _ in $(seq 1 600); do
+		show <out.rtai 2>/dev/null | grep -q '"window_end":1,' && break
+		sleep 0.05
+	done
+	run show <out.rtai
 	echo "$output"
-	assert_success
+	assert_output '{"u":"a","window_start":0,"window_end":1,"count":2}'
+	cat b.rtai >&8
+	exec 8>&-
+	wait $pid
+	run show <out.rtai
+	echo "$output"
 	assert_output - <<-'EOF'
 	{"u":"a","window_start":0,"window_end":1,"count":2}
-	{"u":"a","window_start":5,"window_end":6,"count":1}
+	{"u":"a","window_start":100,"window_end":101,"count":1}
 	EOF
 	run cat err
 	assert_output --partial "4 records, 1 late (dropped)"
@@ -482,7 +495,7 @@ export -f mkstream show
 	echo "$output"
 	assert_output - <<-'EOF'
 	{"u":"a","window_start":0,"window_end":1,"count":3}
-	{"u":"a","window_start":5,"window_end":6,"count":1}
+	{"u":"a","window_start":100,"window_end":101,"count":1}
 	EOF
 }
 
@@ -692,6 +705,36 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	echo "$output"
 	assert_failure 1
 	assert_output "rtai-window: stdin: record 4: more than 2 keys with open windows (--max-keys 2)"
+}
+
+@test "window: SIGTERM ends the input: open windows fire, the summary prints, exit 0" {
+	mkstream in.rtai <<-'EOF'
+	10 {"u":"a"}
+	70 {"u":"a"}
+	EOF
+	mkfifo in
+	rtai-window -k u --tumbling 1m -v <in >out.rtai 2>err 3>&- &
+	pid=$!
+	exec 8>in
+	cat in.rtai >&8
+	for _ in $(seq 1 600); do
+		show <out.rtai 2>/dev/null | grep -q '"window_end":60,' && break
+		sleep 0.05
+	done
+	kill -TERM $pid
+	st=0
+	wait $pid || st=$?
+	exec 8>&-
+	echo "exit status $st"
+	[ "$st" -eq 0 ]
+	run show <out.rtai
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"count":1}
+	{"u":"a","window_start":60,"window_end":120,"count":1}
+	EOF
+	run cat err
+	assert_output --partial "rtai-window: 2 records, 0 late, 2 windows fired"
 }
 
 @test "window: bad options are usage errors" {

@@ -2,6 +2,8 @@
  * URLs and key templates. */
 #include "config.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +11,8 @@
 #include "cli.h"
 #include "rec.h"
 #include "redisurl.h"
+#include "resp.h"
+#include "sha1.h"
 #include "tap.h"
 #include "tmpl.h"
 
@@ -181,10 +185,106 @@ static void test_templates(void)
 	buf_free(&out);
 }
 
+/* Commands are the bytes hiredis makes, whatever the arguments hold; and
+ * they print as redis-cli reads them. */
+static void test_resp(void)
+{
+	const char *argv[4] = { "SET", "a b\r\nSET injected 1\r\n", "", "\"q\"\\\x01\xff" };
+	size_t len[4] = { 3, 21, 0, 6 };
+	struct buf b = { 0 }, p = { 0 };
+	char *want;
+	int n = redisFormatCommandArgv(&want, 4, argv, len);
+
+	resp_array(&b, 4);
+	for (int i = 0; i < 4; i++)
+		resp_bulk(&b, argv[i], len[i]);
+	ok(n > 0 && (size_t)n == b.len && memcmp(b.p, want, b.len) == 0,
+	   "resp_array and resp_bulk make what redisFormatCommandArgv makes");
+	redisFreeCommand(want);
+	is_int(resp_print(&p, b.p, b.len), b.len, "resp_print reads the whole command");
+	buf_putc(&p, 0);
+	is_str((char *)p.p, "SET \"a b\\r\\nSET injected 1\\r\\n\" \"\" \"\\\"q\\\"\\\\\\x01\\xff\"",
+	       "and quotes what needs quoting");
+	is_int(resp_print(&p, b.p, b.len - 1), 0, "a truncated command is not printed");
+	buf_free(&b);
+	buf_free(&p);
+}
+
+static void test_sha1(void)
+{
+	char hex[41];
+
+	sha1_hex("abc", 3, hex);
+	is_str(hex, "a9993e364706816aba3e25717850c26c9cd0d89d", "sha1 of 'abc'");
+	sha1_hex("", 0, hex);
+	is_str(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709", "sha1 of ''");
+	sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, hex);
+	is_str(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1", "sha1 of 56 bytes (two blocks)");
+}
+
+/* The reference: what val_text() wrote for floats before its fast path. */
+static void ref_double(double d, char *out)
+{
+	int n = snprintf(out, 40, "%.15g", d);
+
+	if (strtod(out, NULL) != d)
+		n = snprintf(out, 40, "%.17g", d);
+	if (strpbrk(out, ".eEn") == NULL)
+		strcpy(out + n, ".0");
+}
+
+/* Floats are what the sink writes most; val_text() formats the usual ones
+ * without printf, and must print exactly what printf did. */
+static void test_floats(void)
+{
+	static const double fixed[] = { 0.0, -0.0, 1.0, -1.0, 28.5, 0.1, 0.2, 0.30000000000000004,
+		0.05, 0.0001, 0.00012, 0.00009999, 1e-5, 123456.789, 999999999999999.0, 1e15, 1e16,
+		-7.25, 3.14159265358979, 1.0 / 3, 2.5e-7, 100.0, 1234567.000001, 0.000001,
+		4503599627370497.0, 0.1 + 0.7, 1e14 + 0.5 };
+	struct buf b = { 0 };
+	char want[48];
+	unsigned long long bad = 0, n = 0;
+	uint64_t x = 88172645463325252ull;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		buf_reset(&b);
+		val_text(&(struct rtai_val){ .type = RT_FLOAT, .f = fixed[i] }, &b);
+		buf_putc(&b, 0);
+		ref_double(fixed[i], want);
+		is_str((char *)b.p, want, "float %.17g prints as %s", fixed[i], want);
+	}
+	/* Decimals of every scale, and random bit patterns. */
+	for (int i = 0; i < 400000; i++) {
+		double d;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		switch (i % 4) {
+		case 0: d = (double)(int64_t)(x % 2000000001) / 100 - 1e7; break;
+		case 1: d = (double)(x % 100000000) / pow(10, (double)((x >> 40) % 9)); break;
+		case 2: d = (double)(x % 1000000000000000ull) / 1e6; break;
+		default: memcpy(&d, &x, sizeof(d));
+		}
+		if (!isfinite(d))
+			continue;
+		buf_reset(&b);
+		val_text(&(struct rtai_val){ .type = RT_FLOAT, .f = d }, &b);
+		buf_putc(&b, 0);
+		ref_double(d, want);
+		n++;
+		if (strcmp((char *)b.p, want) != 0 && bad++ < 5)
+			printf("# %.17g: got %s, want %s\n", d, (char *)b.p, want);
+	}
+	is_int(bad, 0, "%llu random floats print as printf would", n);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	rtai_init("test_redis", NULL);
 	test_urls();
 	test_templates();
+	test_floats();
+	test_resp();
+	test_sha1();
 	return tap_done();
 }

@@ -1,0 +1,1471 @@
+/* over.c - per-event rolling aggregates: key state, waiting records, the
+ * loop of rtai-window --over. */
+#include "config.h"
+#include "over.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "rtime.h"
+
+/* ---- stored values and the ring of a key -------------------------------- */
+
+/* A value kept in a ring entry: numbers by their bits, strings as an offset
+ * into the key's string bytes. */
+struct oval {
+	uint64_t u;
+	uint32_t n;
+	uint8_t type;
+};
+
+/* One record of a key's range: its event time and one value per distinct
+ * input field of the aggregates (a "slot"). */
+struct oent {
+	int64_t t;
+	struct oval v[];
+};
+
+/* A deque of absolute entry numbers, as a ring. */
+struct odq {
+	uint64_t *v;			/* DQ_INLINE numbers in the key block, or heap */
+	uint32_t cap, head, n;
+	uint32_t heap;			/* v was allocated */
+};
+
+#define RING_INLINE 4			/* entries in the key block */
+#define DQ_INLINE 4			/* deque numbers in the key block */
+
+/* The state of one key: this header, then in the same block its running
+ * row, its deques and the first entries of its ring and deques, so that a
+ * key with few records in range is one block of memory (fetched together,
+ * which matters with many keys: every record of a new key is a miss). */
+struct okey {
+	int64_t tmax;			/* newest event time */
+	uint64_t head, act, tail;	/* entry numbers: held [head, tail),
+					 * in the running row [act, tail) */
+	uint8_t *ring;			/* cap entries of o->esz bytes */
+	uint32_t cap;			/* a power of two */
+	uint32_t klen;
+	uint8_t *kp;			/* the encoded key: kin, or a heap block */
+	uint8_t kin[16];		/* short keys live here */
+	struct agg_state *row;		/* running aggregates over [act, tail) */
+	struct odq *dq;			/* per deque aggregate (min, max, first, last) */
+	uint64_t churn;			/* removals since the row was rebuilt */
+	struct buf str;			/* string bytes of the entries */
+	size_t garbage;			/* bytes of str no entry uses */
+	struct okey *next;		/* the free list */
+	uint32_t kcap;
+	int drift;			/* floats entered the running row */
+};
+
+/* A slot of the key table: the key's hash and newest time live here too,
+ * so probes and sweeps do not touch the keys. */
+struct oslot {
+	uint64_t hash;
+	int64_t tmax;
+	struct okey *k;
+};
+
+/* ---- waiting records ------------------------------------------------------ */
+
+#define CHUNK_SIZE (1u << 20)
+#define CHUNKS_KEPT 4
+
+/* A block of frame payloads; recycled once no waiting record uses it. */
+struct pchunk {
+	struct pchunk *next;	/* free list */
+	size_t cap, used;
+	uint64_t live;		/* waiting records in it */
+	uint8_t data[];
+};
+
+struct pend {
+	int64_t t;		/* event time */
+	uint64_t seq;		/* arrival order */
+	uint64_t recno;		/* for messages */
+	int64_t ingest;
+	const uint8_t *p;	/* payload, in c */
+	struct pchunk *c;
+	uint64_t hash;		/* of its key, or 0: not known yet */
+	uint32_t len;
+	uint16_t flags;
+	uint8_t enc;
+};
+
+/* ---- the engine ------------------------------------------------------------ */
+
+enum { DQ_NONE, DQ_MIN, DQ_MAX, DQ_FIRST, DQ_LAST };
+
+struct over {
+	struct over_conf c;
+	struct rtai_wr *out;
+	const struct agg_set *set;
+	const char *name;		/* input name, for messages */
+	size_t nagg;
+	int *slot;			/* per aggregate: its slot, -1 for a bare count */
+	uint8_t *dqk;			/* per aggregate: DQ_* */
+	int *dqi;			/* per aggregate: its deque, or -1 */
+	int ndq;			/* aggregates kept by a deque */
+	uint8_t *drifts;		/* per slot: feeds a sum, avg or stddev */
+	uint8_t *stddev;		/* per slot: feeds a stddev */
+	size_t nslot, esz;		/* slots; bytes per entry */
+	size_t keysz;			/* bytes per key block */
+	size_t dq_off, ring_off;	/* inline deques and ring in the block */
+
+	struct oslot *tab;		/* open addressing, linear probing */
+	size_t tcap;
+	uint64_t since_sweep;		/* records since keys were swept */
+	int64_t now;			/* event time of the records leaving */
+	struct okey *freek;		/* recycled keys */
+	uint64_t nfree;
+
+	int64_t maxt;			/* largest event time seen */
+	int64_t wm, wm_sent;		/* watermark; last one written */
+	uint64_t seq;
+
+	struct pend *heap;		/* waiting records */
+	size_t np, pcap;
+	struct pchunk *cur, *freec;
+	size_t nfreec, nchunks;
+
+	struct pend *grp;		/* records leaving together */
+	struct okey **gk;
+	struct rtai_rec *recs;
+	size_t ng, gcap;
+	struct rtai_rec arec;		/* a record as it arrives */
+
+	struct rtai_val *vals, *rvals;	/* per aggregate */
+	struct rtai_val *res;		/* results, per aggregate */
+	struct agg_state *scratch;	/* out-of-order results */
+	struct buf kbuf, obuf;
+	struct over_stats st;
+	char err[512];
+};
+
+static int fail(struct over *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(struct over *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(o->err, sizeof(o->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static inline struct oent *ent(const struct over *o, const struct okey *k, uint64_t i)
+{
+	return (struct oent *)(k->ring + (size_t)(i & (k->cap - 1)) * o->esz);
+}
+
+static inline struct rtai_val oget(const struct okey *k, const struct oval *s)
+{
+	struct rtai_val v = { .type = s->type };
+
+	if (s->type == RT_STR || s->type == RT_JSON) {
+		v.s.p = (const char *)k->str.p + s->u;
+		v.s.n = s->n;
+	} else {
+		v.i = (int64_t)s->u;
+	}
+	return v;
+}
+
+/* The values of entry e per aggregate; those kept by deques read as null
+ * unless all (so agg_add() leaves them alone in the running row). */
+static void ent_vals(const struct over *o, const struct okey *k, const struct oent *e,
+		     struct rtai_val *vals, int all)
+{
+	for (size_t i = 0; i < o->nagg; i++) {
+		if (o->slot[i] < 0)
+			vals[i] = val_bool(1);
+		else if (!all && o->dqk[i] != DQ_NONE)
+			vals[i] = val_null();
+		else
+			vals[i] = oget(k, &e->v[o->slot[i]]);
+	}
+}
+
+/* ---- deques ------------------------------------------------------------------ */
+
+static void dq_push(struct odq *q, uint64_t x)
+{
+	if (q->n == q->cap) {
+		uint32_t cap = q->cap * 2;
+		uint64_t *v = xmalloc(cap * sizeof(*v));
+
+		for (uint32_t j = 0; j < q->n; j++)
+			v[j] = q->v[(q->head + j) & (q->cap - 1)];
+		if (q->heap)
+			free(q->v);
+		q->v = v;
+		q->cap = cap;
+		q->head = 0;
+		q->heap = 1;
+	}
+	q->v[(q->head + q->n++) & (q->cap - 1)] = x;
+}
+
+static inline uint64_t dq_front(const struct odq *q) { return q->v[q->head]; }
+static inline uint64_t dq_back(const struct odq *q)
+{
+	return q->v[(q->head + q->n - 1) & (q->cap - 1)];
+}
+static inline void dq_pop_front(struct odq *q)
+{
+	q->head = (q->head + 1) & (q->cap - 1);
+	q->n--;
+}
+
+/* Entry i joins the deques: min and max drop the entries it beats from
+ * the back (ties keep the earlier one, as agg_add() does). */
+static void dq_enter(struct over *o, struct okey *k, uint64_t i)
+{
+	const struct oent *e = ent(o, k, i);
+
+	for (size_t a = 0; a < o->nagg; a++) {
+		struct odq *q;
+		struct rtai_val v;
+
+		if (o->dqk[a] == DQ_NONE)
+			continue;
+		q = &k->dq[o->dqi[a]];
+		v = oget(k, &e->v[o->slot[a]]);
+		if (v.type == RT_NULL)
+			continue;
+		if (o->dqk[a] == DQ_MIN || o->dqk[a] == DQ_MAX) {
+			int sign = o->dqk[a] == DQ_MAX ? 1 : -1;
+
+			while (q->n > 0) {
+				struct rtai_val b = oget(k, &ent(o, k, dq_back(q))->v[o->slot[a]]);
+
+				if (sign * val_cmp(&b, &v) >= 0)
+					break;
+				q->n--;
+			}
+		}
+		dq_push(q, i);
+	}
+}
+
+static void dq_leave(struct over *o, struct okey *k, uint64_t i)
+{
+	for (size_t a = 0; a < o->nagg; a++) {
+		struct odq *q;
+
+		if (o->dqk[a] == DQ_NONE)
+			continue;
+		q = &k->dq[o->dqi[a]];
+		if (q->n > 0 && dq_front(q) == i)
+			dq_pop_front(q);
+	}
+}
+
+static void dq_rebuild(struct over *o, struct okey *k)
+{
+	if (o->ndq == 0)
+		return;
+	for (int d = 0; d < o->ndq; d++)
+		k->dq[d].n = 0;
+	for (uint64_t i = k->act; i < k->tail; i++)
+		dq_enter(o, k, i);
+}
+
+/* ---- keys ----------------------------------------------------------------------- */
+
+/* Appends one key value: u8 type, then 8 bytes, or u32 length and bytes. */
+static void key_put(struct buf *b, const struct rtai_val *v)
+{
+	buf_putc(b, v->type);
+	if (v->type == RT_STR || v->type == RT_JSON) {
+		buf_append(b, &v->s.n, 4);
+		buf_append(b, v->s.p, v->s.n);
+	} else if (v->type == RT_INT || v->type == RT_FLOAT || v->type == RT_TIME) {
+		buf_append(b, &v->i, 8);
+	}
+}
+
+static size_t tab_find(const struct over *o, const uint8_t *kp, size_t n, uint64_t h)
+{
+	size_t mask = o->tcap - 1, i = (size_t)h & mask;
+
+	for (;; i = (i + 1) & mask) {
+		const struct oslot *e = &o->tab[i];
+
+		if (e->k == NULL)
+			return i;
+		if (e->hash == h && e->k->klen == n && memcmp(e->k->kp, kp, n) == 0)
+			return i;
+	}
+}
+
+static void tab_grow(struct over *o)
+{
+	struct oslot *old = o->tab;
+	size_t oldcap = o->tcap;
+
+	o->tcap = o->tcap ? o->tcap * 2 : 1024;
+	o->tab = xcalloc(o->tcap, sizeof(*o->tab));
+	for (size_t i = 0; i < oldcap; i++) {
+		size_t j;
+
+		if (old[i].k == NULL)
+			continue;
+		for (j = (size_t)old[i].hash & (o->tcap - 1); o->tab[j].k != NULL;
+		     j = (j + 1) & (o->tcap - 1))
+			;
+		o->tab[j] = old[i];
+	}
+	free(old);
+}
+
+/* Empties slot i by backward-shift deletion (no tombstones): a later
+ * entry of the probe run may move into i. */
+static void tab_delete(struct over *o, size_t i)
+{
+	size_t mask = o->tcap - 1, j;
+
+	for (j = i;;) {
+		size_t want;
+
+		j = (j + 1) & mask;
+		if (o->tab[j].k == NULL)
+			break;
+		want = (size_t)o->tab[j].hash & mask;
+		if ((j > i && (want <= i || want > j)) || (j < i && want <= i && want > j)) {
+			o->tab[i] = o->tab[j];
+			i = j;
+		}
+	}
+	o->tab[i].k = NULL;
+}
+
+/* Drops the key of slot i, whose records all left every range a future
+ * record can have; its blocks are kept for the next new key. */
+static void key_expire(struct over *o, size_t i)
+{
+	struct okey *k = o->tab[i].k;
+
+	tab_delete(o, i);
+	agg_reset(o->set, k->row);
+	for (int d = 0; d < o->ndq; d++)
+		k->dq[d].n = 0;
+	o->st.entries -= k->tail - k->head;
+	k->head = k->act = k->tail = 0;
+	k->churn = 0;
+	k->drift = 0;
+	buf_reset(&k->str);
+	k->garbage = 0;
+	k->next = o->freek;
+	o->freek = k;
+	o->nfree++;
+	o->st.keys--;
+}
+
+/* The bound below which nothing needs to be kept for records arriving out
+ * of order: W - RANGE (arrival order). */
+static int64_t keep_bound(const struct over *o)
+{
+	return o->wm == INT64_MIN ? INT64_MIN : o->wm - o->c.range;
+}
+
+/* The newest time at which no future record can reach a key's records:
+ * in event order the time of the records leaving now minus RANGE (later
+ * ones are not older), in arrival order W - RANGE. */
+static int64_t expire_bound(const struct over *o)
+{
+	if (o->c.arrival)
+		return keep_bound(o);
+	return o->now == INT64_MIN ? INT64_MIN : o->now - o->c.range;
+}
+
+/* Expires the keys whose newest record is at or before the bound: a
+ * sequential pass over the table (each slot holds its key's newest time),
+ * done once per half a table's worth of records, or when --max-keys is
+ * reached. Which keys hold state changes no result. */
+static void keys_sweep(struct over *o)
+{
+	int64_t bound = expire_bound(o);
+
+	o->since_sweep = 0;
+	if (bound == INT64_MIN)
+		return;
+	for (size_t i = 0; i < o->tcap;) {
+		if (o->tab[i].k != NULL && o->tab[i].tmax <= bound)
+			key_expire(o, i);	/* slot i may hold another key now */
+		else
+			i++;
+	}
+}
+
+/* The key of a record at time t, created when new. Returns NULL with
+ * o->err set when it would exceed max_keys. */
+static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_t h,
+			    int64_t t, uint64_t recno)
+{
+	size_t i;
+	struct okey *k;
+
+	if (++o->since_sweep >= o->tcap / 2)
+		keys_sweep(o);
+	if ((o->st.keys + 1) * 10 > o->tcap * 7)
+		tab_grow(o);
+	i = tab_find(o, kp, n, h);
+	if (o->tab[i].k != NULL) {
+		if (t > o->tab[i].tmax)
+			o->tab[i].tmax = t;
+		return o->tab[i].k;
+	}
+	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
+		keys_sweep(o);
+		i = tab_find(o, kp, n, h);
+	}
+	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
+		fail(o, "%s: record %llu: more than %llu keys with records in range (--max-keys "
+		     "%llu)", o->name, (unsigned long long)recno, (unsigned long long)o->c.max_keys,
+		     (unsigned long long)o->c.max_keys);
+		return NULL;
+	}
+	if (o->freek != NULL) {
+		k = o->freek;
+		o->freek = k->next;
+		o->nfree--;
+	} else {
+		k = xcalloc(1, o->keysz);
+		k->row = (struct agg_state *)(k + 1);
+		k->dq = (struct odq *)(k->row + o->nagg);
+		for (int d = 0; d < o->ndq; d++) {
+			k->dq[d].v = (uint64_t *)((uint8_t *)k + o->dq_off) + d * DQ_INLINE;
+			k->dq[d].cap = DQ_INLINE;
+		}
+		k->ring = (uint8_t *)k + o->ring_off;
+		k->cap = RING_INLINE;
+		k->kp = k->kin;
+		k->kcap = sizeof(k->kin);
+	}
+	if (n > k->kcap) {
+		if (k->kp != k->kin)
+			free(k->kp);
+		k->kp = xmalloc(n);
+		k->kcap = (uint32_t)n;
+	}
+	memcpy(k->kp, kp, n);
+	k->klen = (uint32_t)n;
+	o->tab[i] = (struct oslot){ .hash = h, .tmax = t, .k = k };
+	if (++o->st.keys > o->st.peak_keys)
+		o->st.peak_keys = o->st.keys;
+	return k;
+}
+
+/* ---- a key's range ------------------------------------------------------------- */
+
+static int ring_inline(const struct over *o, const struct okey *k)
+{
+	return k->ring == (const uint8_t *)k + o->ring_off;
+}
+
+static void ring_grow(struct over *o, struct okey *k)
+{
+	uint32_t cap = k->cap * 2;
+	uint8_t *r = xmalloc((size_t)cap * o->esz);
+
+	for (uint64_t i = k->head; i < k->tail; i++)
+		memcpy(r + (size_t)(i & (cap - 1)) * o->esz, ent(o, k, i), o->esz);
+	if (!ring_inline(o, k))
+		free(k->ring);
+	k->ring = r;
+	k->cap = cap;
+}
+
+/* Moves the live strings to the front once most of the bytes are garbage. */
+static void str_compact(struct over *o, struct okey *k)
+{
+	size_t at = 0;
+
+	if (k->garbage < 4096 || k->garbage * 2 < k->str.len)
+		return;
+	/* Entries are in the order their strings were appended, except after
+	 * an out-of-order insertion; copying in entry order to a fresh block
+	 * is right either way. */
+	{
+		struct buf nb = { 0 };
+
+		for (uint64_t i = k->head; i < k->tail; i++) {
+			struct oent *e = ent(o, k, i);
+
+			for (size_t s = 0; s < o->nslot; s++) {
+				struct oval *v = &e->v[s];
+
+				if (v->type != RT_STR && v->type != RT_JSON)
+					continue;
+				buf_append(&nb, k->str.p + v->u, v->n);
+				v->u = at;
+				at += v->n;
+			}
+		}
+		buf_free(&k->str);
+		k->str = nb;
+	}
+	k->garbage = 0;
+}
+
+/* Writes the values of a record into entry e (strings into the key). */
+static void ent_fill(struct over *o, struct okey *k, struct oent *e, int64_t t,
+		     const struct rtai_val *vals)
+{
+	e->t = t;
+	for (size_t s = 0; s < o->nslot; s++)
+		e->v[s].type = 0xff;	/* not filled yet */
+	for (size_t a = 0; a < o->nagg; a++) {
+		int s = o->slot[a];
+		struct oval *v;
+
+		if (s < 0 || e->v[s].type != 0xff)
+			continue;
+		v = &e->v[s];
+		v->type = vals[a].type;
+		v->n = 0;
+		v->u = 0;
+		if (v->type == RT_STR || v->type == RT_JSON) {
+			v->u = k->str.len;
+			v->n = vals[a].s.n;
+			buf_append(&k->str, vals[a].s.p, vals[a].s.n);
+		} else if (v->type == RT_INT || v->type == RT_FLOAT || v->type == RT_TIME) {
+			v->u = (uint64_t)vals[a].i;
+		}
+	}
+}
+
+/* Whether entry e makes the running row inexact by rounding. */
+static int ent_drifts(const struct over *o, const struct oent *e)
+{
+	for (size_t s = 0; s < o->nslot; s++)
+		if ((o->drifts[s] && e->v[s].type == RT_FLOAT) ||
+		    (o->stddev[s] && e->v[s].type != RT_NULL))
+			return 1;
+	return 0;
+}
+
+/* Recomputes the running row from the entries, so rounding from values
+ * that came and went does not build up. */
+static void row_rebuild(struct over *o, struct okey *k)
+{
+	agg_reset(o->set, k->row);
+	k->drift = 0;
+	for (uint64_t i = k->act; i < k->tail; i++) {
+		const struct oent *e = ent(o, k, i);
+
+		ent_vals(o, k, e, o->rvals, 0);
+		agg_add(o->set, k->row, o->rvals, e->t);
+		k->drift |= ent_drifts(o, e);
+	}
+	k->churn = 0;
+}
+
+/* The running row drops the entries at or before lo. */
+static void range_advance(struct over *o, struct okey *k, int64_t lo)
+{
+	while (k->act < k->tail) {
+		const struct oent *e = ent(o, k, k->act);
+
+		if (e->t > lo)
+			break;
+		ent_vals(o, k, e, o->rvals, 0);
+		agg_remove(o->set, k->row, o->rvals, e->t);
+		dq_leave(o, k, k->act);
+		k->act++;
+		k->churn++;
+	}
+	if (k->act == k->tail) {
+		k->drift = 0;
+		k->churn = 0;
+	} else if (k->drift && k->churn >= k->tail - k->act + 16) {
+		row_rebuild(o, k);
+	}
+}
+
+/* The ring forgets entries at or before bound that the running row no
+ * longer holds. */
+static void range_drop(struct over *o, struct okey *k, int64_t bound)
+{
+	uint64_t h0 = k->head;
+
+	while (k->head < k->act) {
+		const struct oent *e = ent(o, k, k->head);
+
+		if (e->t > bound)
+			break;
+		for (size_t s = 0; s < o->nslot; s++)
+			if (e->v[s].type == RT_STR || e->v[s].type == RT_JSON)
+				k->garbage += e->v[s].n;
+		k->head++;
+	}
+	if (k->head == k->tail) {
+		buf_reset(&k->str);
+		k->garbage = 0;
+	} else if (k->head != h0) {
+		str_compact(o, k);
+	}
+	o->st.entries -= k->head - h0;
+}
+
+static void entries_added(struct over *o)
+{
+	if (++o->st.entries > o->st.peak_entries)
+		o->st.peak_entries = o->st.entries;
+}
+
+/* A record at or after the key's newest time: the range moves up to t. */
+static void key_push(struct over *o, struct okey *k, int64_t t, const struct rtai_val *vals,
+		     int64_t keep)
+{
+	struct oent *e;
+
+	range_advance(o, k, t - o->c.range);
+	range_drop(o, k, keep);
+	if (k->tail - k->head == k->cap)
+		ring_grow(o, k);
+	e = ent(o, k, k->tail);
+	ent_fill(o, k, e, t, vals);
+	ent_vals(o, k, e, o->rvals, 0);
+	agg_add(o->set, k->row, o->rvals, t);
+	k->drift |= ent_drifts(o, e);
+	dq_enter(o, k, k->tail);
+	k->tail++;
+	k->tmax = t;
+	entries_added(o);
+}
+
+/* A record older than the key's newest (arrival order only): it takes its
+ * place in the ring, and joins the running row if inside the newest range.
+ * Its own aggregates are computed into o->scratch. */
+static void key_insert(struct over *o, struct okey *k, int64_t t, const struct rtai_val *vals,
+		       int64_t keep)
+{
+	uint64_t p, q;
+	struct oent *e;
+
+	range_drop(o, k, keep);
+	if (k->tail - k->head == k->cap)
+		ring_grow(o, k);
+	for (p = k->tail; p > k->head && ent(o, k, p - 1)->t > t; p--)
+		memcpy(ent(o, k, p), ent(o, k, p - 1), o->esz);
+	e = ent(o, k, p);
+	ent_fill(o, k, e, t, vals);
+	k->tail++;
+	entries_added(o);
+	if (t > k->tmax - o->c.range) {
+		ent_vals(o, k, e, o->rvals, 0);
+		agg_add(o->set, k->row, o->rvals, t);
+		k->drift |= ent_drifts(o, e);
+	} else {
+		k->act++;
+	}
+	dq_rebuild(o, k);
+
+	agg_reset(o->set, o->scratch);
+	for (q = p; q > k->head && ent(o, k, q - 1)->t > t - o->c.range; q--)
+		;
+	for (; q <= p; q++) {
+		const struct oent *x = ent(o, k, q);
+
+		ent_vals(o, k, x, o->vals, 1);
+		agg_add(o->set, o->scratch, o->vals, x->t);
+	}
+}
+
+/* Aggregate a of the key's newest range. */
+static void key_result(const struct over *o, const struct okey *k, size_t a,
+		       struct rtai_val *v)
+{
+	const struct odq *q = o->dqi[a] >= 0 ? &k->dq[o->dqi[a]] : NULL;
+
+	switch (o->dqk[a]) {
+	case DQ_NONE:
+		agg_result(o->set, k->row, a, v);
+		return;
+	case DQ_LAST:
+		if (q->n == 0)
+			break;
+		*v = oget(k, &ent(o, k, dq_back(q))->v[o->slot[a]]);
+		return;
+	default:
+		if (q->n == 0)
+			break;
+		*v = oget(k, &ent(o, k, dq_front(q))->v[o->slot[a]]);
+		return;
+	}
+	*v = val_null();
+}
+
+/* ---- records in and out ------------------------------------------------------------ */
+
+/* Whether rec has a field called name. */
+static int has_field(const struct rtai_rec *rec, const char *name, size_t nlen)
+{
+	for (uint32_t i = 0; i < rec->n; i++)
+		if (rec->f[i].nlen == nlen && rec->f[i].name[0] == name[0] &&
+		    memcmp(rec->f[i].name, name, nlen) == 0)
+			return 1;
+	return 0;
+}
+
+/* Appends the encoding of one field (rec.h) to b. */
+static void put_field(struct buf *b, const char *name, size_t nlen, const struct rtai_val *v)
+{
+	uint8_t *p = buf_reserve(b, 2 + nlen + 12 + (v->type == RT_STR || v->type == RT_JSON ?
+						     v->s.n : 0));
+	uint8_t *p0 = p;
+
+	*p++ = v->type;
+	*p++ = (uint8_t)nlen;
+	memcpy(p, name, nlen);
+	p += nlen;
+	switch (v->type) {
+	case RT_INT:
+	case RT_TIME:
+	case RT_FLOAT:
+		for (int i = 0; i < 8; i++)
+			*p++ = (uint8_t)((uint64_t)v->i >> (8 * i));
+		break;
+	case RT_STR:
+	case RT_JSON:
+		for (int i = 0; i < 4; i++)
+			*p++ = (uint8_t)(v->s.n >> (8 * i));
+		if (v->s.n)
+			memcpy(p, v->s.p, v->s.n);
+		p += v->s.n;
+		break;
+	default:
+		break;
+	}
+	b->len += (size_t)(p - p0);
+}
+
+/* Writes the record of frame f (decoded in rec) with the aggregates added,
+ * from the key's running state, or from o->scratch when k is NULL; the
+ * frame's times and flags stay. A binary record whose fields do not clash
+ * with the aggregates' names is copied with the new fields appended; any
+ * other is encoded afresh, a clashing field taking the aggregate's value. */
+static int emit(struct over *o, struct rtai_rec *rec, const struct okey *k,
+		const struct rtai_frame *f, uint64_t recno)
+{
+	int copy = f->enc == RTAI_E_REC && f->len >= 2;
+	struct rtai_val *res = o->res;
+
+	for (size_t a = 0; a < o->nagg; a++) {
+		const struct agg_spec *s = &o->set->v[a];
+
+		if (k != NULL)
+			key_result(o, k, a, &res[a]);
+		else
+			agg_result(o->set, o->scratch, a, &res[a]);
+		if (copy && has_field(rec, s->name, s->nlen))
+			copy = 0;
+	}
+	buf_reset(&o->obuf);
+	if (copy && rec->n + o->nagg <= 65535) {
+		uint32_t n = rec->n + (uint32_t)o->nagg;
+
+		buf_append(&o->obuf, f->payload, f->len);
+		o->obuf.p[0] = (uint8_t)n;
+		o->obuf.p[1] = (uint8_t)(n >> 8);
+		for (size_t a = 0; a < o->nagg; a++)
+			put_field(&o->obuf, o->set->v[a].name, o->set->v[a].nlen, &res[a]);
+	} else {
+		for (size_t a = 0; a < o->nagg; a++) {
+			const struct agg_spec *s = &o->set->v[a];
+
+			if (!has_field(rec, s->name, s->nlen) && rec->n >= 65535)
+				return fail(o, "%s: record %llu: too many fields to add the "
+					    "aggregates", o->name, (unsigned long long)recno);
+			rec_set(rec, s->name, s->nlen, res[a]);
+		}
+		rec_encode(rec, &o->obuf);
+	}
+	wr_put(o->out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, o->obuf.p,
+	       o->obuf.len);
+	o->st.emitted++;
+	return 0;
+}
+
+/* The hash of an encoded key; never 0, which means "not known yet". */
+static uint64_t key_hash(const uint8_t *kp, size_t n)
+{
+	uint64_t h = rtai_hash(kp, n, 0x6f766572);
+
+	return h != 0 ? h : 1;
+}
+
+/* Encodes the key of a decoded record into o->kbuf. Returns 0, or -1 with
+ * o->err set when a key field is missing. */
+static int key_of(struct over *o, const struct rtai_rec *rec, uint64_t recno)
+{
+	buf_reset(&o->kbuf);
+	buf_reserve(&o->kbuf, 1);	/* a pointer even for no key fields */
+	for (size_t i = 0; i < o->c.nkeys; i++) {
+		const struct rtai_field *kf = rec_get(rec, o->c.keys[i], o->c.klen[i]);
+
+		if (kf == NULL)
+			return fail(o, "%s: record %llu: field \"%s\": missing (a key field)",
+				    o->name, (unsigned long long)recno, o->c.keys[i]);
+		key_put(&o->kbuf, &kf->v);
+	}
+	return 0;
+}
+
+/* Decodes a record, finds its key (hash: its hash when known, else 0) and
+ * extracts the aggregates' values into o->vals. Returns the key, or NULL
+ * with o->err set. */
+static struct okey *take(struct over *o, struct rtai_rec *rec, const struct rtai_frame *f,
+			 uint64_t hash, uint64_t recno)
+{
+	char err[300];
+
+	if (rec_from_frame(rec, f) < 0) {
+		fail(o, "%s: record %llu: %s%s", o->name, (unsigned long long)recno, rec->err,
+		     f->enc == RTAI_E_RAW ? " (parse raw lines with rtai-parse first)" : "");
+		return NULL;
+	}
+	if (key_of(o, rec, recno) < 0)
+		return NULL;
+	if (agg_extract(o->set, rec, o->vals, err, sizeof(err)) < 0) {
+		fail(o, "%s: record %llu: %s", o->name, (unsigned long long)recno, err);
+		return NULL;
+	}
+	if (hash == 0)
+		hash = key_hash(o->kbuf.p, o->kbuf.len);
+	return key_get(o, o->kbuf.p, o->kbuf.len, hash, f->event_ns, recno);
+}
+
+/* --order arrival: one record, at once. */
+static int arrive(struct over *o, const struct rtai_frame *f, uint64_t recno)
+{
+	struct rtai_rec *rec = &o->recs[0];
+	struct okey *k = take(o, rec, f, 0, recno);
+
+	if (k == NULL)
+		return -1;
+	if (k->tail == k->head || f->event_ns >= k->tmax) {
+		key_push(o, k, f->event_ns, o->vals, keep_bound(o));
+		return emit(o, rec, k, f, recno);
+	}
+	key_insert(o, k, f->event_ns, o->vals, keep_bound(o));
+	return emit(o, rec, NULL, f, recno);
+}
+
+/* ---- the waiting heap (event order) -------------------------------------------------- */
+
+static inline int pend_before(const struct pend *a, const struct pend *b)
+{
+	return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static void heap_push(struct over *o, const struct pend *p)
+{
+	size_t i;
+
+	if (o->np == o->pcap) {
+		o->pcap = o->pcap ? o->pcap * 2 : 64;
+		o->heap = xrealloc(o->heap, o->pcap * sizeof(*o->heap));
+	}
+	for (i = o->np++; i > 0; i = (i - 1) / 2) {
+		struct pend *up = &o->heap[(i - 1) / 2];
+
+		if (!pend_before(p, up))
+			break;
+		o->heap[i] = *up;
+	}
+	o->heap[i] = *p;
+}
+
+static void heap_pop(struct over *o, struct pend *top)
+{
+	struct pend last;
+	size_t i = 0;
+
+	*top = o->heap[0];
+	last = o->heap[--o->np];
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= o->np)
+			break;
+		if (c + 1 < o->np && pend_before(&o->heap[c + 1], &o->heap[c]))
+			c++;
+		if (!pend_before(&o->heap[c], &last))
+			break;
+		o->heap[i] = o->heap[c];
+		i = c;
+	}
+	if (o->np > 0)
+		o->heap[i] = last;
+}
+
+static void chunk_recycle(struct over *o, struct pchunk *c)
+{
+	c->used = 0;
+	if (c->cap == CHUNK_SIZE && o->nfreec < CHUNKS_KEPT) {
+		c->next = o->freec;
+		o->freec = c;
+		o->nfreec++;
+	} else {
+		free(c);
+		o->nchunks--;
+	}
+}
+
+/* Copies a payload into the current chunk; returns where. */
+static const uint8_t *stash(struct over *o, const uint8_t *p, size_t n, struct pchunk **cp)
+{
+	size_t need = (n + 7) & ~(size_t)7;
+	struct pchunk *c = o->cur;
+
+	if (c == NULL || c->cap - c->used < need) {
+		if (c != NULL && c->live == 0)
+			chunk_recycle(o, c);
+		if (need <= CHUNK_SIZE && o->freec != NULL) {
+			c = o->freec;
+			o->freec = c->next;
+			o->nfreec--;
+		} else {
+			size_t cap = need > CHUNK_SIZE ? need : CHUNK_SIZE;
+
+			c = xmalloc(sizeof(*c) + cap);
+			c->cap = cap;
+			o->nchunks++;
+		}
+		c->used = 0;
+		c->live = 0;
+		o->cur = c;
+	}
+	if (n)
+		memcpy(c->data + c->used, p, n);
+	c->used += need;
+	c->live++;
+	*cp = c;
+	return c->data + c->used - need;
+}
+
+static void unstash(struct over *o, struct pchunk *c)
+{
+	if (--c->live > 0)
+		return;
+	if (c == o->cur)
+		c->used = 0;
+	else
+		chunk_recycle(o, c);
+}
+
+/* How many records leave together at most (all those of the last event
+ * time in a batch go too): enough to look ahead and prefetch keys. */
+#define BATCH 32
+#define AHEAD 4
+
+/* Fetches the table slot of a waiting record's key into the cache. */
+static void prefetch_slot(const struct over *o, const struct pend *p)
+{
+	if (p->hash != 0)
+		__builtin_prefetch(&o->tab[(size_t)p->hash & (o->tcap - 1)]);
+}
+
+/* Fetches the key block of a waiting record into the cache, if its slot
+ * is found at once (the slot itself was prefetched earlier). */
+static void prefetch_key(const struct over *o, const struct pend *p)
+{
+	const struct oslot *e;
+
+	if (p->hash == 0)
+		return;
+	e = &o->tab[(size_t)p->hash & (o->tcap - 1)];
+	if (e->hash != p->hash || e->k == NULL)
+		return;
+	for (size_t b = 0; b < o->keysz && b < 512; b += 64)
+		__builtin_prefetch((const uint8_t *)e->k + b);
+}
+
+/* Processes the batch o->grp[0..ng): time group by time group, every
+ * record of a group into its key first, then each out with its key's
+ * aggregates, so that peers see each other. */
+static int process(struct over *o)
+{
+	size_t g0 = 0, ng = o->ng;
+	int rc = 0;
+
+	while (g0 < ng && rc == 0) {
+		int64_t t = o->grp[g0].t;
+		size_t g1 = g0;
+
+		while (g1 < ng && o->grp[g1].t == t)
+			g1++;
+		o->now = t;
+		for (size_t i = g0; i < g1 && rc == 0; i++) {
+			const struct pend *p = &o->grp[i];
+			struct rtai_frame f = { .kind = RTAI_K_DATA, .enc = p->enc, .flags = p->flags,
+						.ingest_ns = p->ingest, .event_ns = t,
+						.payload = p->p, .len = p->len };
+
+			if (i + AHEAD < ng)
+				prefetch_key(o, &o->grp[i + AHEAD]);
+			o->gk[i] = take(o, &o->recs[i], &f, p->hash, p->recno);
+			if (o->gk[i] == NULL)
+				rc = -1;
+			else
+				key_push(o, o->gk[i], t, o->vals, t - o->c.range);
+		}
+		for (size_t i = g0; i < g1 && rc == 0; i++) {
+			const struct pend *p = &o->grp[i];
+			struct rtai_frame f = { .kind = RTAI_K_DATA, .enc = p->enc, .flags = p->flags,
+						.ingest_ns = p->ingest, .event_ns = t,
+						.payload = p->p, .len = p->len };
+
+			rc = emit(o, &o->recs[i], o->gk[i], &f, p->recno);
+		}
+		g0 = g1;
+	}
+	for (size_t i = 0; i < ng; i++)
+		unstash(o, o->grp[i].c);
+	o->ng = 0;
+	return rc;
+}
+
+/* The waiting records with t < limit leave, in order of event time, then
+ * arrival. Unless force, they go in batches of BATCH and a smaller batch
+ * waits for more (over_sync() and over_finish() force it out before the
+ * tool blocks for input or ends, so nothing is held back for long). */
+static int release(struct over *o, int64_t limit, int force)
+{
+	for (;;) {
+		while (o->np > 0 && o->heap[0].t < limit &&
+		       (o->ng < BATCH || o->heap[0].t == o->grp[o->ng - 1].t)) {
+			if (o->ng == o->gcap) {
+				size_t cap = o->gcap * 2;
+
+				o->grp = xrealloc(o->grp, cap * sizeof(*o->grp));
+				o->gk = xrealloc(o->gk, cap * sizeof(*o->gk));
+				o->recs = xrealloc(o->recs, cap * sizeof(*o->recs));
+				memset(o->recs + o->gcap, 0, (cap - o->gcap) * sizeof(*o->recs));
+				o->gcap = cap;
+			}
+			heap_pop(o, &o->grp[o->ng]);
+			prefetch_slot(o, &o->grp[o->ng]);
+			o->ng++;
+			o->st.waiting--;
+		}
+		if (o->ng == 0 || (!force && o->ng < BATCH))
+			return 0;
+		if (process(o) < 0)
+			return -1;
+	}
+}
+
+/* ---- the interface ------------------------------------------------------------------- */
+
+struct over *over_new(const struct over_conf *conf, struct rtai_wr *out)
+{
+	struct over *o = xcalloc(1, sizeof(*o));
+	const struct agg_set *set = conf->aggs;
+
+	o->c = *conf;
+	o->out = out;
+	o->set = set;
+	o->name = "stdin";
+	o->nagg = set->n;
+	o->slot = xcalloc(set->n + 1, sizeof(*o->slot));
+	o->dqk = xcalloc(set->n + 1, 1);
+	o->dqi = xcalloc(set->n + 1, sizeof(*o->dqi));
+	o->drifts = xcalloc(set->n + 1, 1);
+	o->stddev = xcalloc(set->n + 1, 1);
+	for (size_t a = 0; a < set->n; a++) {
+		const struct agg_spec *s = &set->v[a];
+		size_t j;
+
+		o->slot[a] = -1;
+		o->dqi[a] = -1;
+		if (s->field == NULL)
+			continue;
+		for (j = 0; j < a; j++)
+			if (set->v[j].field != NULL && strcmp(set->v[j].field, s->field) == 0)
+				break;
+		o->slot[a] = j < a ? o->slot[j] : (int)o->nslot++;
+		switch (s->func) {
+		case AGG_MIN: o->dqk[a] = DQ_MIN; break;
+		case AGG_MAX: o->dqk[a] = DQ_MAX; break;
+		case AGG_FIRST: o->dqk[a] = DQ_FIRST; break;
+		case AGG_LAST: o->dqk[a] = DQ_LAST; break;
+		case AGG_SUM:
+		case AGG_AVG: o->drifts[o->slot[a]] = 1; break;
+		case AGG_STDDEV: o->stddev[o->slot[a]] = 1; break;
+		default: break;
+		}
+		o->dqi[a] = o->dqk[a] != DQ_NONE ? o->ndq++ : -1;
+	}
+	o->esz = sizeof(struct oent) + o->nslot * sizeof(struct oval);
+	o->dq_off = sizeof(struct okey) + o->nagg * sizeof(struct agg_state) +
+		    (size_t)o->ndq * sizeof(struct odq);
+	o->ring_off = o->dq_off + (size_t)o->ndq * DQ_INLINE * sizeof(uint64_t);
+	o->keysz = o->ring_off + RING_INLINE * o->esz;
+	o->maxt = INT64_MIN;
+	o->wm = o->wm_sent = INT64_MIN;
+	o->now = INT64_MIN;
+	o->gcap = BATCH * 2;
+	o->grp = xcalloc(o->gcap, sizeof(*o->grp));
+	o->gk = xcalloc(o->gcap, sizeof(*o->gk));
+	o->recs = xcalloc(o->gcap, sizeof(*o->recs));
+	o->vals = xcalloc(o->nagg + 1, sizeof(*o->vals));
+	o->rvals = xcalloc(o->nagg + 1, sizeof(*o->rvals));
+	o->res = xcalloc(o->nagg + 1, sizeof(*o->res));
+	o->scratch = xcalloc(o->nagg + 1, sizeof(*o->scratch));
+	tab_grow(o);
+	return o;
+}
+
+static void key_free(struct over *o, struct okey *k)
+{
+	agg_free(o->set, k->row);
+	for (int d = 0; d < o->ndq; d++)
+		if (k->dq[d].heap)
+			free(k->dq[d].v);
+	if (!ring_inline(o, k))
+		free(k->ring);
+	buf_free(&k->str);
+	if (k->kp != k->kin)
+		free(k->kp);
+	free(k);
+}
+
+void over_free(struct over *o)
+{
+	struct pchunk *c;
+
+	if (o == NULL)
+		return;
+	for (size_t i = 0; i < o->tcap; i++)
+		if (o->tab[i].k != NULL)
+			key_free(o, o->tab[i].k);
+	while (o->freek != NULL) {
+		struct okey *k = o->freek;
+
+		o->freek = k->next;
+		key_free(o, k);
+	}
+	free(o->tab);
+	/* Chunks still holding waiting records are found through the heap
+	 * and the batch. */
+	for (size_t i = 0; i < o->np + o->ng; i++) {
+		c = i < o->np ? o->heap[i].c : o->grp[i - o->np].c;
+		if (--c->live == 0 && c != o->cur)
+			free(c);
+	}
+	free(o->cur);
+	while ((c = o->freec) != NULL) {
+		o->freec = c->next;
+		free(c);
+	}
+	free(o->heap);
+	free(o->grp);
+	free(o->gk);
+	for (size_t i = 0; i < o->gcap; i++)
+		rec_free(&o->recs[i]);
+	free(o->recs);
+	rec_free(&o->arec);
+	free(o->vals);
+	free(o->rvals);
+	free(o->res);
+	agg_free(o->set, o->scratch);
+	free(o->scratch);
+	free(o->slot);
+	free(o->dqk);
+	free(o->dqi);
+	free(o->drifts);
+	free(o->stddev);
+	buf_free(&o->kbuf);
+	buf_free(&o->obuf);
+	free(o);
+}
+
+static void note_bytes(struct over *o)
+{
+	size_t b = over_bytes(o);
+
+	if (b > o->st.peak_bytes)
+		o->st.peak_bytes = b;
+}
+
+static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
+{
+	int64_t t = f->event_ns;
+	int rc = 0;
+
+	o->st.records++;
+	if (t == RTAI_TIME_UNSET)
+		return fail(o, "%s: record %llu: no event time (set it with rtai-parse -t FIELD)",
+			    o->name, (unsigned long long)recno);
+	if (t > OVER_MAX_TIME || t < -OVER_MAX_TIME)
+		return fail(o, "%s: record %llu: event time %lld ns is out of range (1824 to 2116)",
+			    o->name, (unsigned long long)recno, (long long)t);
+	if (t < o->wm) {
+		o->st.late++;
+		if (o->c.late != NULL)
+			wr_frame(o->c.late, f);
+		return 0;
+	}
+	if (t > o->maxt)
+		o->maxt = t;
+	if (o->c.arrival) {
+		/* W moves first, so keys out of reach are gone before a new one
+		 * counts against --max-keys; t >= W holds all the same. */
+		if (o->maxt - o->c.delay > o->wm)
+			over_advance(o, o->maxt - o->c.delay);
+		rc = arrive(o, f, recno);
+	} else {
+		struct pend p = { .t = t, .seq = o->seq++, .recno = recno, .ingest = f->ingest_ns,
+				  .len = f->len, .flags = f->flags, .enc = f->enc };
+
+		/* The key's hash now, so its slot can be fetched ahead of use;
+		 * faults wait for the record's turn. */
+		if (f->enc == RTAI_E_REC && rec_decode(&o->arec, f->payload, f->len) == 0 &&
+		    key_of(o, &o->arec, recno) == 0) {
+			p.hash = key_hash(o->kbuf.p, o->kbuf.len);
+			prefetch_slot(o, &p);
+		}
+		p.p = stash(o, f->payload, f->len, &p.c);
+		heap_push(o, &p);
+		if (++o->st.waiting > o->st.peak_waiting)
+			o->st.peak_waiting = o->st.waiting;
+		if (o->maxt - o->c.delay > o->wm)
+			rc = over_advance(o, o->maxt - o->c.delay);
+	}
+	if (rc == 0 && (o->st.records & 1023) == 0)
+		note_bytes(o);
+	return rc;
+}
+
+int over_frame(struct over *o, const struct rtai_frame *f, const char *name, uint64_t recno)
+{
+	o->name = name;
+	switch (f->kind) {
+	case RTAI_K_DATA:
+		return record(o, f, recno);
+	case RTAI_K_WATERMARK:
+		/* Upstream's promise moves ours; ours goes downstream instead. */
+		if (f->event_ns != RTAI_TIME_UNSET)
+			return over_advance(o, f->event_ns);
+		return 0;
+	case RTAI_K_MARKER:
+		wr_marker(o->out, f, "rtai-window");
+		return 0;
+	default:
+		wr_frame(o->out, f);
+		return 0;
+	}
+}
+
+int over_advance(struct over *o, int64_t wm)
+{
+	/* Beyond the times a record may have, every watermark means the same;
+	 * clamping keeps W - RANGE and the idle clock from overflowing. */
+	if (wm < -OVER_MAX_TIME - 1)
+		wm = -OVER_MAX_TIME - 1;
+	if (wm > OVER_MAX_TIME + 1)
+		wm = OVER_MAX_TIME + 1;
+	if (wm <= o->wm)
+		return 0;
+	o->wm = wm;
+	if (o->c.arrival)
+		return 0;
+	return release(o, wm, 0);
+}
+
+int over_finish(struct over *o)
+{
+	note_bytes(o);
+	return release(o, INT64_MAX, 1);
+}
+
+int over_sync(struct over *o)
+{
+	if (!o->c.arrival && release(o, o->wm, 1) < 0)
+		return -1;
+	if (o->wm > o->wm_sent) {
+		o->wm_sent = o->wm;
+		wr_put(o->out, RTAI_K_WATERMARK, RTAI_E_NONE, 0, rtai_now_ns(), o->wm, NULL, 0);
+	}
+	return 0;
+}
+
+int64_t over_wm(const struct over *o)
+{
+	return o->wm;
+}
+
+int64_t over_next_deadline(const struct over *o)
+{
+	return o->np > 0 ? o->heap[0].t + 1 : INT64_MAX;
+}
+
+const struct over_stats *over_stats(const struct over *o)
+{
+	return &o->st;
+}
+
+size_t over_bytes(const struct over *o)
+{
+	uint64_t nk = o->st.keys + o->nfree;
+	size_t b = sizeof(*o) + o->tcap * sizeof(*o->tab) + o->pcap * sizeof(*o->heap) +
+		   (o->nchunks) * (sizeof(struct pchunk) + CHUNK_SIZE);
+
+	/* Rings and deques grow by doubling: about twice what they hold. */
+	b += (size_t)nk * (o->keysz + 64);
+	b += (size_t)o->st.entries * 2 * (o->esz + (size_t)o->ndq * sizeof(uint64_t));
+	return b;
+}
+
+const char *over_err(const struct over *o)
+{
+	return o->err;
+}
+
+/* ---- the loop of rtai-window --over ------------------------------------------------ */
+
+struct loop {
+	struct over *o;
+	int64_t idle;
+	int64_t last_data;	/* monotonic time of the last record, -1 before */
+	int64_t wm_at_data;	/* the watermark then */
+};
+
+/* Nanoseconds until idleness moves the watermark far enough to matter,
+ * or -1 when only input can. */
+static int64_t next_timer(const struct loop *l)
+{
+	int64_t now, since, wake, dl;
+
+	if (l->idle == 0 || l->last_data < 0)
+		return -1;
+	now = rtai_mono_ns();
+	since = now - l->last_data;
+	if (since < l->idle)
+		return l->idle - since;
+	/* Idle: W = wm_at_data + since. Wake when it passes the next waiting
+	 * record, and every --idle anyway so watermarks keep flowing. */
+	dl = over_next_deadline(l->o);
+	wake = since + l->idle;
+	if (dl != INT64_MAX && l->wm_at_data != INT64_MIN && dl - l->wm_at_data < wake)
+		wake = dl - l->wm_at_data;
+	return wake > since ? wake - since : 0;
+}
+
+static int on_timer(struct loop *l)
+{
+	int64_t since = rtai_mono_ns() - l->last_data;
+
+	if (l->idle > 0 && l->last_data >= 0 && since >= l->idle && l->wm_at_data != INT64_MIN &&
+	    over_advance(l->o, l->wm_at_data + since) < 0)
+		return -1;
+	return over_sync(l->o);
+}
+
+static int loop_run(struct loop *l, struct rtai_rd *rd, struct rtai_wr *out)
+{
+	struct rtai_frame f;
+
+	for (;;) {
+		int st = rd_frame_buffered(rd, &f);
+		int64_t wait;
+
+		if (st == 1) {
+			if (over_frame(l->o, &f, rd->name, rd->nrec) < 0)
+				return -1;
+			if (f.kind == RTAI_K_DATA && l->idle > 0) {
+				l->last_data = rtai_mono_ns();
+				l->wm_at_data = over_wm(l->o);
+			}
+			continue;
+		}
+		if (st == 0 || rtai_stop)
+			return 0;
+		if (st < 0) {
+			snprintf(l->o->err, sizeof(l->o->err), "%s", rd->err);
+			return -1;
+		}
+		/* More input is needed: flush, then wait for it or a timer. */
+		if (over_sync(l->o) < 0)
+			return -1;
+		wr_flush(out);
+		if (rd->started && !(rd->zstd != NULL && rd->zoff < rd->zlen) &&
+		    (wait = next_timer(l)) >= 0) {
+			struct pollfd pfd = { .fd = rd->fd, .events = POLLIN };
+			int64_t ms = (wait + 999999) / 1000000;
+			int n;
+
+			n = poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+			if (n < 0 && errno != EINTR) {
+				snprintf(l->o->err, sizeof(l->o->err), "%s: poll: %s", rd->name,
+					 strerror(errno));
+				return -1;
+			}
+			if (n <= 0) {
+				if (n == 0 && on_timer(l) < 0)
+					return -1;
+				continue;
+			}
+		}
+		if (rd_fill(rd) < 0) {
+			snprintf(l->o->err, sizeof(l->o->err), "%s", rd->err);
+			return -1;
+		}
+	}
+}
+
+static void summary(const struct over_conf *c, const struct over *o)
+{
+	const struct over_stats *s = over_stats(o);
+	struct rusage ru;
+
+	if (c->verbose) {
+		getrusage(RUSAGE_SELF, &ru);
+		fprintf(stderr, "%s: %llu records, %llu late", rtai_progname,
+			(unsigned long long)s->records, (unsigned long long)s->late);
+		if (s->late > 0 && c->late != NULL)
+			fprintf(stderr, " (to %s)", c->late->name);
+		else if (s->late > 0)
+			fputs(" (dropped)", stderr);
+		fprintf(stderr, ", %llu emitted; peak state %llu keys, %llu records in ranges, "
+			"%llu waiting, %.1f MiB; max resident %.1f MiB\n",
+			(unsigned long long)s->emitted, (unsigned long long)s->peak_keys,
+			(unsigned long long)s->peak_entries, (unsigned long long)s->peak_waiting,
+			s->peak_bytes / 1048576.0, ru.ru_maxrss / 1024.0);
+	} else if (s->late > 0 && c->late == NULL) {
+		rtai_warn("%llu late records dropped (keep them with --late FILE; accept them "
+			  "with --delay)", (unsigned long long)s->late);
+	}
+}
+
+int over_run(const struct over_conf *conf, struct rtai_rd *rd, struct rtai_wr *out)
+{
+	struct loop l = { .o = over_new(conf, out), .idle = conf->idle, .last_data = -1,
+			  .wm_at_data = INT64_MIN };
+	int rc;
+
+	rc = loop_run(&l, rd, out);
+	if (rc == 0)
+		rc = over_finish(l.o);
+	if (rc == 0)
+		rc = over_sync(l.o);
+	if (rc < 0)
+		rtai_warn("%s", over_err(l.o));
+	summary(conf, l.o);
+	over_free(l.o);
+	return rc;
+}

@@ -1,0 +1,131 @@
+/* over.h - per-event rolling aggregates, the OVER windows of rtai-window
+ * (SQL's RANGE BETWEEN INTERVAL ... PRECEDING AND CURRENT ROW): each record
+ * leaves carrying the aggregates of its key's records whose event time
+ * lies in (t - RANGE, t], itself and its peers (the key's records with the
+ * same event time) included. A record exactly RANGE older is outside.
+ *
+ * Order and lateness (see rtai-window(1)). The watermark W is the largest
+ * event time seen minus the delay, or an upstream watermark if later; a
+ * record with t < W at its arrival is late: written to the late stream or
+ * dropped, and counted.
+ *   - event order (the default): a record waits until W > t, then leaves in
+ *     event-time order, ties in arrival order, with every peer counted,
+ *     those that arrived after it too. At the end of input every waiting
+ *     record leaves. The output is what a batch computation over the
+ *     sorted, non-late records gives.
+ *   - arrival order: a record leaves at once, with the aggregates of the
+ *     records of its range that have arrived so far; a record that arrives
+ *     out of order counts for later ones, not retroactively.
+ *
+ * State and cost. Per key, a ring of (event time, values) in event-time
+ * order holds the records a future record's range can still reach: those
+ * within RANGE of the key's newest time (in arrival order, within RANGE of
+ * W, for records arriving out of order). Running aggregates cover the
+ * newest range: count, sum, avg and stddev by agg_add() and agg_remove(),
+ * distinct by its count map, the percentiles by the DDSketch whose bin
+ * counts are decremented as values leave; min, max, first and last by a
+ * monotonic deque of ring positions each. Per record in order this is O(1)
+ * amortised (distinct O(1) expected; reading a percentile walks the
+ * sketch's bins, at most 2 * AGG_MAX_BINS and in practice a few hundred).
+ * A record that arrives out of order (arrival order only) costs
+ * O(records of its key in range). Float sums, averages and deviations drift
+ * by rounding as values come and go, so the running aggregates of a key
+ * are recomputed from its ring each time its range has turned over: the
+ * error stays within a few ulps of a fresh computation, for O(1) amortised.
+ * Keys whose records have all left the range are recycled.
+ *
+ * Waiting records (event order) are copies of their frames in reused
+ * chunks, ordered by a binary heap on (event time, arrival); those the
+ * watermark passes leave in batches, which lets the engine prefetch the
+ * state of the keys a few records ahead (with 100k keys, the state is
+ * larger than the caches). Nothing is allocated per record once the state
+ * stops growing, beyond what distinct and the percentiles need.
+ */
+#ifndef RTAI_OVER_H
+#define RTAI_OVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agg.h"
+#include "frame.h"
+#include "rec.h"
+
+/* Ranges and delays the engine accepts, and event times: beyond these,
+ * t - RANGE - delay could overflow int64 nanoseconds. */
+#define OVER_MAX_DURATION (INT64_C(1) << 60)	/* about 36 years */
+#define OVER_MAX_TIME (INT64_C(1) << 62)	/* 1824 to 2116 */
+
+struct over_conf {
+	int64_t range;			/* RANGE, 1 ns to OVER_MAX_DURATION */
+	int arrival;			/* emit at arrival instead of in event order */
+	int64_t delay;			/* watermark delay, 0 to OVER_MAX_DURATION */
+	int64_t idle;			/* over_run(): advance W with the wall clock
+					 * after this long without input; 0 = never */
+	uint64_t max_keys;		/* keys holding state; 0 = no limit */
+	char *const *keys;		/* key field names, NUL-terminated */
+	const size_t *klen;		/* their lengths */
+	size_t nkeys;			/* 0: one group */
+	const struct agg_set *aggs;	/* at least one aggregate */
+	struct rtai_wr *late;		/* late records go here; NULL drops them */
+	int verbose;			/* over_run(): summary on stderr */
+};
+
+struct over_stats {
+	uint64_t records;		/* data frames read */
+	uint64_t emitted;		/* records written with their aggregates */
+	uint64_t late;			/* late records (dropped or written aside) */
+	uint64_t keys, peak_keys;	/* keys holding state */
+	uint64_t entries, peak_entries;	/* records held in ranges */
+	uint64_t waiting, peak_waiting;	/* records waiting for the watermark */
+	uint64_t peak_bytes;		/* see over_bytes() */
+};
+
+struct over;
+
+/* A new engine writing to out; conf (with its key names and aggregate set)
+ * and out must outlive it. Never fails (aborts on out-of-memory). */
+struct over *over_new(const struct over_conf *conf, struct rtai_wr *out);
+/* Frees everything; waiting records are dropped. Accepts NULL. */
+void over_free(struct over *o);
+
+/* Handles one input frame: a record (name and recno, its record number,
+ * are for messages), an upstream watermark (moves W, not forwarded: the
+ * engine's own watermark goes downstream through over_sync()), a
+ * latency marker (forwarded at once), any other frame (forwarded). Returns
+ * 0, or -1 with over_err() set ("NAME: record N: what") on bad input: a
+ * record that is not a record, lacks its event time or a key field, has a
+ * value of the wrong type, or would exceed max_keys. In event order a
+ * record's faults show when it leaves, with its own record number. */
+int over_frame(struct over *o, const struct rtai_frame *f, const char *name,
+	       uint64_t recno);
+/* Moves W to wm if that is later, emitting the records it passes.
+ * Returns 0, or -1 with over_err() set. */
+int over_advance(struct over *o, int64_t wm);
+/* The end of input: every waiting record leaves. Same contract. */
+int over_finish(struct over *o);
+/* Before blocking for input: the records W has passed leave (they go in
+ * batches otherwise, to look ahead in memory), then a watermark frame if W
+ * moved since the last one. Same contract. */
+int over_sync(struct over *o);
+
+/* The watermark (INT64_MIN before any record), and the earliest watermark
+ * at which a waiting record would leave (INT64_MAX when none waits). */
+int64_t over_wm(const struct over *o);
+int64_t over_next_deadline(const struct over *o);
+
+const struct over_stats *over_stats(const struct over *o);
+/* Bytes held by keys, rings, deques and waiting frames (not counting what
+ * distinct and the percentiles allocate). */
+size_t over_bytes(const struct over *o);
+/* The message of the last error. */
+const char *over_err(const struct over *o);
+
+/* The whole of rtai-window --over: reads rd to its end (or until
+ * SIGINT/SIGTERM), writes results and watermarks to out, lets every
+ * waiting record leave, prints the summary (conf->verbose, or a warning
+ * about dropped late records). Honours conf->idle while waiting for input.
+ * Returns 0, or -1 after printing the error. Closes neither rd nor out. */
+int over_run(const struct over_conf *conf, struct rtai_rd *rd, struct rtai_wr *out);
+
+#endif

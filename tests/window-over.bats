@@ -1,0 +1,536 @@
+#!/usr/bin/env bats
+# rtai-window --over: per-record rolling aggregates over (t - RANGE, t] of
+# the record's key. Every expected output below is worked out by hand from
+# the rules in rtai-window(1).
+
+load common
+
+# ostream FILE reads lines "SECONDS JSON" and writes an rtai stream of
+# binary records with those event times ("-" for none); "wm:SECONDS" writes
+# a watermark frame, "marker" a fresh latency marker. Record n gets ingest
+# time n ns.
+ostream() {
+	python3 -c '
+import sys, json
+sys.path.insert(0, sys.argv[1] + "/contrib/python")
+import rtai_stream as rs
+out = open(sys.argv[2], "wb")
+w, n = rs.Writer(out), 0
+for line in sys.stdin:
+    line = line.strip()
+    if not line:
+        continue
+    t, _, rest = line.partition(" ")
+    if t.startswith("wm:"):
+        w.put(rs.WATERMARK, rs.ENC_NONE, b"", 0, int(round(float(t[3:]) * 1e9)))
+        continue
+    if t == "marker":
+        w.put(rs.MARKER, rs.ENC_NONE, b"", 0, None)
+        continue
+    n += 1
+    ev = None if t == "-" else int(round(float(t) * 1e9))
+    w.write_record(json.loads(rest), ingest_ns=n, event_ns=ev)
+w.close()
+' "$RTAI_SRC" "$1"
+}
+
+# oshow [-w] [-t] prints a stream on stdin, one line per record: JSON with
+# time values in seconds; -t adds the frame's event time (ns) and ingest
+# time; -w prints watermarks as "wm SECONDS"; other frames print as "kind N".
+oshow() {
+	python3 -c '
+import sys, json
+sys.path.insert(0, sys.argv[1] + "/contrib/python")
+import rtai_stream as rs
+opts = sys.argv[2:]
+def sec(ns):
+    return ns // 10**9 if ns % 10**9 == 0 else ns / 1e9
+for f in rs.Reader():
+    if f.kind == rs.WATERMARK:
+        if "-w" in opts:
+            print("wm", sec(f.event_ns))
+        continue
+    if f.kind != rs.DATA:
+        print("kind", f.kind)
+        continue
+    r = {k: (sec(v) if isinstance(v, rs.Time) else v) for k, v in f.record().items()}
+    line = json.dumps(r, separators=(",", ":"))
+    if "-t" in opts:
+        line += " event=%d ingest=%d" % (f.event_ns, f.ingest_ns)
+    print(line)
+' "$RTAI_SRC" "$@"
+}
+
+export -f ostream oshow
+
+# ---- the range -----------------------------------------------------------------
+
+@test "over: the range is (t - RANGE, t]: a record exactly RANGE older is outside" {
+	ostream in.rtai <<-'EOF'
+	0 {"id":1,"v":1}
+	5 {"id":2,"v":2}
+	10 {"id":3,"v":3}
+	15 {"id":4,"v":4}
+	25 {"id":5,"v":5}
+	EOF
+	run bash -o pipefail -c 'rtai-window --over 10s -a count -a sum:v <in.rtai | oshow'
+	echo "$output"
+	assert_success
+	# 10 drops 0 (exactly 10 s older), 15 drops 5, 25 drops 15.
+	assert_output - <<-'EOF'
+	{"id":1,"v":1,"count":1,"sum_v":1}
+	{"id":2,"v":2,"count":2,"sum_v":3}
+	{"id":3,"v":3,"count":2,"sum_v":5}
+	{"id":4,"v":4,"count":2,"sum_v":7}
+	{"id":5,"v":5,"count":1,"sum_v":5}
+	EOF
+	# one nanosecond inside the range still counts
+	ostream in2.rtai <<-'EOF'
+	0 {"id":1}
+	9.999999999 {"id":2}
+	10 {"id":3}
+	EOF
+	run bash -o pipefail -c 'rtai-window --over 10s <in2.rtai | oshow'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"id":1,"count":1}
+	{"id":2,"count":2}
+	{"id":3,"count":2}
+	EOF
+}
+
+@test "over: peers with the same event time all count, the record itself included" {
+	ostream in.rtai <<-'EOF'
+	0 {"id":1,"v":1}
+	3 {"id":2,"v":2}
+	3 {"id":3,"v":5}
+	3 {"id":4,"v":1}
+	4 {"id":5,"v":7}
+	EOF
+	# In event order every peer at 3 sees all three; last: the last to arrive.
+	run bash -o pipefail -c 'rtai-window --over 10s -a count -a sum:v -a last:v <in.rtai | oshow'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":1,"v":1,"count":1,"sum_v":1,"last_v":1}
+	{"id":2,"v":2,"count":4,"sum_v":9,"last_v":1}
+	{"id":3,"v":5,"count":4,"sum_v":9,"last_v":1}
+	{"id":4,"v":1,"count":4,"sum_v":9,"last_v":1}
+	{"id":5,"v":7,"count":5,"sum_v":16,"last_v":7}
+	EOF
+	# In arrival order a peer sees those that arrived before it.
+	run bash -o pipefail -c 'rtai-window --over 10s --order arrival -a count -a sum:v -a last:v <in.rtai | oshow'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":1,"v":1,"count":1,"sum_v":1,"last_v":1}
+	{"id":2,"v":2,"count":2,"sum_v":3,"last_v":2}
+	{"id":3,"v":5,"count":3,"sum_v":8,"last_v":5}
+	{"id":4,"v":1,"count":4,"sum_v":9,"last_v":1}
+	{"id":5,"v":7,"count":5,"sum_v":16,"last_v":7}
+	EOF
+}
+
+@test "over: several keys interleaved; min and max as records leave the range" {
+	ostream in.rtai <<-'EOF'
+	0 {"k":"a","v":5}
+	1 {"k":"b","v":4}
+	2 {"k":"a","v":9}
+	4 {"k":"a","v":1}
+	11 {"k":"a","v":3}
+	12 {"k":"b","v":8}
+	13 {"k":"a","v":2}
+	15 {"k":"a","v":7}
+	EOF
+	# a at 11 drops 5@0 (max stays 9@2); at 13 9@2 leaves (max 3); at 15
+	# 1@4 leaves (min 2). b at 12 drops 4@1.
+	run bash -o pipefail -c 'rtai-window -k k --over 10s -a count -a min:v -a max:v <in.rtai | oshow'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"k":"a","v":5,"count":1,"min_v":5,"max_v":5}
+	{"k":"b","v":4,"count":1,"min_v":4,"max_v":4}
+	{"k":"a","v":9,"count":2,"min_v":5,"max_v":9}
+	{"k":"a","v":1,"count":3,"min_v":1,"max_v":9}
+	{"k":"a","v":3,"count":3,"min_v":1,"max_v":9}
+	{"k":"b","v":8,"count":1,"min_v":8,"max_v":8}
+	{"k":"a","v":2,"count":3,"min_v":1,"max_v":3}
+	{"k":"a","v":7,"count":3,"min_v":2,"max_v":7}
+	EOF
+}
+
+@test "over: the record passes on unchanged: fields, event time, ingest time" {
+	ostream in.rtai <<-'EOF'
+	1.5 {"k":"a","s":"x","n":null,"f":2.5}
+	2 {"k":"a","s":"y","n":1,"f":0.5}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k k --over 1m -a sum:f <in.rtai | oshow -t'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"k":"a","s":"x","n":null,"f":2.5,"sum_f":2.5} event=1500000000 ingest=1
+	{"k":"a","s":"y","n":1,"f":0.5,"sum_f":3.0} event=2000000000 ingest=2
+	EOF
+}
+
+# ---- order, delay, lateness ------------------------------------------------------
+
+@test "over: out-of-order records within --delay leave in event-time order; late ones go aside" {
+	ostream in.rtai <<-'EOF'
+	10 {"id":1,"v":1}
+	7 {"id":2,"v":2}
+	12 {"id":3,"v":3}
+	4 {"id":4,"v":4}
+	6 {"id":5,"v":5}
+	7 {"id":6,"v":9}
+	20 {"id":7,"v":6}
+	EOF
+	# W = largest - 5s: 5 after id 1, 7 after id 3, so 4 and 6 are late
+	# (t < W) and 7 is not (t = W); 20 makes W = 15 and 7, 7, 10, 12 leave,
+	# then the watermark; 20 leaves at the end.
+	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s --late late.rtai -v -a count -a sum:v <in.rtai 2>err | oshow -w'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":2,"v":2,"count":2,"sum_v":11}
+	{"id":6,"v":9,"count":2,"sum_v":11}
+	{"id":1,"v":1,"count":3,"sum_v":12}
+	{"id":3,"v":3,"count":2,"sum_v":4}
+	wm 15
+	{"id":7,"v":6,"count":1,"sum_v":6}
+	EOF
+	run cat err
+	echo "$output"
+	assert_output --partial "rtai-window: 7 records, 2 late (to late.rtai), 5 emitted; peak state 1 keys"
+	run bash -o pipefail -c 'oshow -t <late.rtai'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"id":4,"v":4} event=4000000000 ingest=4
+	{"id":5,"v":5} event=6000000000 ingest=5
+	EOF
+	# without --late they are dropped, and the drop is reported
+	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s <in.rtai 2>err | oshow'
+	echo "$output"
+	assert_success
+	assert_line --index 0 '{"id":2,"v":2,"count":2}'
+	run cat err
+	assert_output "rtai-window: 2 late records dropped (keep them with --late FILE; accept them with --delay)"
+}
+
+@test "over: at the end of input every waiting record leaves, in event-time order" {
+	ostream in.rtai <<-'EOF'
+	10 {"id":1,"v":1}
+	7 {"id":2,"v":2}
+	12 {"id":3,"v":3}
+	4 {"id":4,"v":4}
+	6 {"id":5,"v":5}
+	7 {"id":6,"v":9}
+	20 {"id":7,"v":6}
+	EOF
+	# With an hour of delay nothing is late and all wait for the end.
+	run bash -o pipefail -c 'rtai-window --over 5s --delay 1h -a count -a sum:v <in.rtai | oshow'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":4,"v":4,"count":1,"sum_v":4}
+	{"id":5,"v":5,"count":2,"sum_v":9}
+	{"id":2,"v":2,"count":4,"sum_v":20}
+	{"id":6,"v":9,"count":4,"sum_v":20}
+	{"id":1,"v":1,"count":4,"sum_v":17}
+	{"id":3,"v":3,"count":2,"sum_v":4}
+	{"id":7,"v":6,"count":1,"sum_v":6}
+	EOF
+}
+
+@test "over: --order arrival emits at once over what has arrived" {
+	ostream in.rtai <<-'EOF'
+	10 {"id":1,"v":1}
+	15 {"id":2,"v":2}
+	12 {"id":3,"v":3}
+	30 {"id":4,"v":4}
+	21 {"id":5,"v":5}
+	25 {"id":6,"v":6}
+	32 {"id":7,"v":7}
+	19 {"id":8,"v":8}
+	EOF
+	# 12 does not see 15 (newer); 21 sees 12 and 15, which 30 had pushed
+	# out of its own range; 19 is late (W = 32 - 10).
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order arrival -a count -a sum:v -a max:v <in.rtai 2>/dev/null | oshow'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":1,"v":1,"count":1,"sum_v":1,"max_v":1}
+	{"id":2,"v":2,"count":2,"sum_v":3,"max_v":2}
+	{"id":3,"v":3,"count":2,"sum_v":4,"max_v":3}
+	{"id":4,"v":4,"count":1,"sum_v":4,"max_v":4}
+	{"id":5,"v":5,"count":3,"sum_v":10,"max_v":5}
+	{"id":6,"v":6,"count":2,"sum_v":11,"max_v":6}
+	{"id":7,"v":7,"count":3,"sum_v":17,"max_v":7}
+	EOF
+	# in event order: the batch result over the sorted records
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order event -a count -a sum:v -a max:v <in.rtai 2>/dev/null | oshow'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":1,"v":1,"count":1,"sum_v":1,"max_v":1}
+	{"id":3,"v":3,"count":2,"sum_v":4,"max_v":3}
+	{"id":2,"v":2,"count":3,"sum_v":6,"max_v":3}
+	{"id":5,"v":5,"count":3,"sum_v":10,"max_v":5}
+	{"id":6,"v":6,"count":2,"sum_v":11,"max_v":6}
+	{"id":4,"v":4,"count":3,"sum_v":15,"max_v":6}
+	{"id":7,"v":7,"count":3,"sum_v":17,"max_v":7}
+	EOF
+}
+
+@test "over: watermarks from upstream move W and are replaced; markers pass at once" {
+	ostream in.rtai <<-'EOF'
+	1 {"id":1}
+	2 {"id":2}
+	marker
+	wm:5
+	3 {"id":3}
+	6 {"id":4}
+	EOF
+	# The marker overtakes the waiting records; wm:5 lets 1 and 2 leave and
+	# makes 3 late; W stays 5 (6 - 1h is less), and 6 leaves at the end.
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 1h <in.rtai 2>/dev/null | oshow -w'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	kind 4
+	{"id":1,"count":1}
+	{"id":2,"count":2}
+	wm 5
+	{"id":4,"count":3}
+	EOF
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 1h <in.rtai | rtai-cat -p --meta | grep marker'
+	echo "$output"
+	assert_output --partial '"rtai-window"'
+}
+
+@test "over: --idle lets W follow the clock, so waiting records leave on a quiet input" {
+	ostream a.rtai <<-'EOF'
+	0.1 {"id":1}
+	0.5 {"id":2}
+	EOF
+	ostream b.rtai <<-'EOF'
+	0.7 {"id":3}
+	2 {"id":4}
+	EOF
+	# After 100ms without input W grows from 0.5 with the clock: a second
+	# later 0.7 is late.
+	run bash -o pipefail -c '{ cat a.rtai; sleep 1; cat b.rtai; } |
+		rtai-window --over 10s --idle 100ms -v 2>err | oshow'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":1,"count":1}
+	{"id":2,"count":2}
+	{"id":4,"count":3}
+	EOF
+	run cat err
+	assert_output --partial "4 records, 1 late (dropped)"
+	run bash -o pipefail -c '{ cat a.rtai; sleep 0.3; cat b.rtai; } | rtai-window --over 10s | oshow'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"id":1,"count":1}
+	{"id":2,"count":2}
+	{"id":3,"count":3}
+	{"id":4,"count":4}
+	EOF
+}
+
+@test "over: SIGTERM ends the input: waiting records leave, the summary prints" {
+	ostream a.rtai <<-'EOF'
+	1 {"id":1}
+	2 {"id":2}
+	EOF
+	mkfifo in
+	(cat a.rtai; sleep 10) >in &
+	writer=$!
+	rtai-window --over 1m --delay 1h -v <in >out.rtai 2>err &
+	pid=$!
+	# the watermark frame shows that both records were read
+	for _ in $(seq 1 40); do
+		[ "$(wc -c <out.rtai)" -gt 8 ] && break
+		sleep 0.05
+	done
+	kill -TERM $pid
+	st=0
+	wait $pid || st=$?	# not "run wait": run's subshell cannot wait for it
+	echo "status $st"
+	[ "$st" -eq 0 ]
+	kill $writer 2>/dev/null || true
+	run bash -o pipefail -c 'oshow <out.rtai'
+	echo "$output"
+	assert_output - <<-'EOF'
+	{"id":1,"count":1}
+	{"id":2,"count":2}
+	EOF
+	run cat err
+	assert_output --partial "2 records, 0 late, 2 emitted"
+}
+
+# ---- aggregates and input kinds ----------------------------------------------------
+
+@test "over: every aggregate, named as for the other windows" {
+	ostream in.rtai <<-'EOF'
+	0 {"s":"x","v":2}
+	1 {"s":"y","v":4}
+	2 {"s":"x","v":null}
+	3 {"s":null,"v":6}
+	4 {"s":"z","v":8}
+	EOF
+	# At 3 the range (0, 3] holds y/4, x/null, null/6; at 4 (1, 4] holds
+	# x/null, null/6, z/8. p50 of {4, 6} is 4 within 1%.
+	run bash -o pipefail -c 'rtai-window --over 3s -a n=count -a count:v -a distinct:s -a first:s \
+		-a last:s -a avg:v -a stddev:v -a min:v -a p50:v <in.rtai | oshow'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"s":"x","v":2,"n":1,"count_v":1,"distinct_s":1,"first_s":"x","last_s":"x","avg_v":2.0,"stddev_v":null,"min_v":2,"p50_v":1.993661701417345}
+	{"s":"y","v":4,"n":2,"count_v":2,"distinct_s":2,"first_s":"x","last_s":"y","avg_v":3.0,"stddev_v":1.4142135623730951,"min_v":2,"p50_v":1.993661701417345}
+	{"s":"x","v":null,"n":3,"count_v":2,"distinct_s":2,"first_s":"x","last_s":"x","avg_v":3.0,"stddev_v":1.4142135623730951,"min_v":2,"p50_v":1.993661701417345}
+	{"s":null,"v":6,"n":3,"count_v":2,"distinct_s":2,"first_s":"y","last_s":"x","avg_v":5.0,"stddev_v":1.4142135623730951,"min_v":4,"p50_v":4.0148353330285875}
+	{"s":"z","v":8,"n":3,"count_v":2,"distinct_s":2,"first_s":"x","last_s":"z","avg_v":7.0,"stddev_v":1.4142135623730951,"min_v":6,"p50_v":5.989510371172621}
+	EOF
+}
+
+@test "over: raw JSON through rtai-cat and rtai-parse: per-card velocity" {
+	cat >tx.jsonl <<-'EOF'
+	{"card":"c1","amount":10,"time":"2026-01-01T10:00:00Z"}
+	{"card":"c1","amount":20,"time":"2026-01-01T10:30:00Z"}
+	{"card":"c2","amount":5,"time":"2026-01-01T10:40:00Z"}
+	{"card":"c1","amount":7,"time":"2026-01-01T11:00:00Z"}
+	{"card":"c1","amount":1,"time":"2026-01-01T11:29:59.999Z"}
+	EOF
+	run bash -o pipefail -c 'rtai-cat tx.jsonl | rtai-parse -t time | rtai-window -k card --over 1h \
+		-a tx_1h=count -a sum:amount | rtai-cat -p | jq -c "del(.time)"'
+	echo "$output"
+	assert_success
+	# 11:00 drops 10:00 (exactly an hour older); 11:29:59.999 keeps 10:30.
+	assert_output - <<-'EOF'
+	{"card":"c1","amount":10,"tx_1h":1,"sum_amount":10}
+	{"card":"c1","amount":20,"tx_1h":2,"sum_amount":30}
+	{"card":"c2","amount":5,"tx_1h":1,"sum_amount":5}
+	{"card":"c1","amount":7,"tx_1h":2,"sum_amount":27}
+	{"card":"c1","amount":1,"tx_1h":3,"sum_amount":28}
+	EOF
+}
+
+@test "over: JSON payloads are read too; a field named like an aggregate is replaced" {
+	cat >in.jsonl <<-'EOF'
+	{"k":"a","count":"old","t":1}
+	{"k":"a","count":"old","t":2}
+	EOF
+	run bash -o pipefail -c 'rtai-cat in.jsonl | rtai-parse --json -t t --time-format s \
+		| rtai-window -k k --over 1m | rtai-cat -p | jq -c "del(.t)"'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"k":"a","count":1}
+	{"k":"a","count":2}
+	EOF
+}
+
+# ---- errors ---------------------------------------------------------------------------
+
+@test "over: bad records are errors naming the record and the field" {
+	ostream nokey.rtai <<-'EOF'
+	1 {"k":"a","v":1}
+	2 {"v":2}
+	EOF
+	run bash -c 'rtai-window -k k --over 1m <nokey.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output 'rtai-window: stdin: record 2: field "k": missing (a key field)'
+	ostream badval.rtai <<-'EOF'
+	1 {"k":"a","v":"x"}
+	EOF
+	run bash -c 'rtai-window -k k --over 1m -a sum:v --order arrival <badval.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output 'rtai-window: stdin: record 1: field "v": expected number, got string'
+	ostream notime.rtai <<-'EOF'
+	- {"k":"a"}
+	EOF
+	run bash -c 'rtai-window -k k --over 1m <notime.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output 'rtai-window: stdin: record 1: no event time (set it with rtai-parse -t FIELD)'
+	run bash -c 'echo "{\"k\":1}" | rtai-cat | rtai-window --over 1m >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-window: stdin: record 1: no event time'
+}
+
+@test "over: a raw line that is not JSON is a bad record with a hint" {
+	python3 -c '
+import sys
+sys.path.insert(0, sys.argv[1] + "/contrib/python")
+import rtai_stream as rs
+w = rs.Writer(open("raw.rtai", "wb"))
+w.put(rs.DATA, rs.ENC_RAW, b"not json", 1, 5 * 10**9)
+w.close()
+' "$RTAI_SRC"
+	run bash -c 'rtai-window --over 1m <raw.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-window: stdin: record 1: '
+	assert_output --partial '(parse raw lines with rtai-parse first)'
+}
+
+@test "over: --max-keys counts the keys with records in range" {
+	ostream in.rtai <<-'EOF'
+	1 {"k":"a"}
+	2 {"k":"b"}
+	13 {"k":"c"}
+	14 {"k":"d"}
+	15 {"k":"e"}
+	EOF
+	# At 13, a and b are out of range: c and d make two keys; e a third.
+	run bash -c 'rtai-window -k k --over 10s --max-keys 2 <in.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output 'rtai-window: stdin: record 5: more than 2 keys with records in range (--max-keys 2)'
+	run bash -c 'rtai-window -k k --over 10s --max-keys 3 --order arrival <in.rtai >/dev/null'
+	echo "$output"
+	assert_success
+}
+
+@test "over: bad options are usage errors" {
+	run rtai-window --over 1h --tumbling 1m
+	assert_failure 2
+	assert_output --partial "--over: give it without --tumbling, --sliding and --session"
+	run rtai-window --over 0
+	assert_failure 2
+	assert_output --partial "--over: '0': must be longer than 0"
+	run rtai-window --over 1x
+	assert_failure 2
+	assert_output --partial "--over"
+	run rtai-window --over 1h --order random
+	assert_failure 2
+	assert_output --partial "--order: 'random': expected event or arrival"
+	run rtai-window --tumbling 1h --order arrival
+	assert_failure 2
+	assert_output --partial "--order applies to --over"
+	for o in "--offset 1m" "--lateness 1m" "--emit update" "--time processing"; do
+		run rtai-window --over 1h $o
+		echo "$o: $output"
+		assert_failure 2
+		assert_output --partial "--over: --offset, --lateness, --emit update and --time processing apply to --tumbling, --sliding and --session"
+	done
+	run rtai-window -k count --over 1h
+	assert_failure 2
+	assert_output --partial 'output field "count" would appear twice'
+	run rtai-window
+	assert_failure 2
+	assert_output --partial "(or --over RANGE)"
+}
+
+@test "over: --help shows --over and --order" {
+	run rtai-window --help
+	assert_success
+	assert_output --partial "--over RANGE"
+	assert_output --partial "--order event|arrival"
+}
