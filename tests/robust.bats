@@ -585,7 +585,17 @@ peak_kb() {
 	done
 }
 
-# ---- security -----------------------------------------------------------------
+# ---- static checks and security -------------------------------------------------
+
+@test "robust: cppcheck finds nothing (each exception explained in tests/cppcheck.supp)" {
+	command -v cppcheck >/dev/null || skip "cppcheck is not installed"
+	cd "$RTAI_SRC"
+	run cppcheck -q --enable=warning,portability --error-exitcode=1 \
+		--suppressions-list=tests/cppcheck.supp -I lib lib cmd tests/fuzz tests/unit
+	echo "$output"
+	assert_success
+	assert_output ''
+}
 
 @test "robust: no shell, and no other program, is ever run (so never with record data)" {
 	run grep -nE '\b(system|popen|execl|execle|execlp|execv|execve|execvp|execvpe|posix_spawnp?|fork)[[:space:]]*\(' \
