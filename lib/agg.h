@@ -132,7 +132,9 @@ int agg_extract(const struct agg_set *set, const struct rtai_rec *rec,
 void agg_add(const struct agg_set *set, struct agg_state *row,
 	     const struct rtai_val *vals, int64_t t);
 /* Takes values added earlier back out, for the removable aggregates; the
- * others are left as they are. Removing what was never added is undefined. */
+ * others are left as they are. vals must equal what was added (strings
+ * compare by content, so a caller keeping past records in a ring may pass
+ * its own copies). Removing what was never added is undefined. */
 void agg_remove(const struct agg_set *set, struct agg_state *row,
 		const struct rtai_val *vals, int64_t t);
 /* Folds src into dst (both rows of set), as if dst had seen src's values
