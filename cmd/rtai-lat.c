@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -491,17 +492,26 @@ static void on_frame(const struct rtai_frame *f)
 
 /* Replaces path with the bytes of b through a temporary file and a
  * rename, so a reader (a collector, a browser) never sees half a file.
+ * A path that exists and is not a regular file (/dev/stdout, a FIFO, a
+ * device) is written in place: a rename would replace the node itself.
  * Warns and returns -1 on failure. */
 static int write_atomic(const char *path, const struct buf *b)
 {
 	char tmp[4096];
+	const char *dst = tmp;
+	struct stat st;
 	size_t off = 0;
 	int fd;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		dst = path;
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	} else {
+		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	}
 	if (fd < 0) {
-		rtai_warn("%s: %s", tmp, strerror(errno));
+		rtai_warn("%s: %s", dst, strerror(errno));
 		return -1;
 	}
 	while (off < b->len) {
@@ -510,16 +520,18 @@ static int write_atomic(const char *path, const struct buf *b)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rtai_warn("%s: write: %s", tmp, strerror(errno));
+			rtai_warn("%s: write: %s", dst, strerror(errno));
 			close(fd);
-			unlink(tmp);
+			if (dst == tmp)
+				unlink(tmp);
 			return -1;
 		}
 		off += (size_t)n;
 	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
+	if (close(fd) < 0 || (dst == tmp && rename(tmp, path) < 0)) {
 		rtai_warn("%s: %s", path, strerror(errno));
-		unlink(tmp);
+		if (dst == tmp)
+			unlink(tmp);
 		return -1;
 	}
 	return 0;
