@@ -138,3 +138,13 @@ run_man_examples() {
 	done < <(man_examples "$page")
 	[ "$n" -gt 0 ] || { echo "no examples in $page" >&2; return 1; }
 }
+
+# ---- streams with exact times (tests/streamtool.py) ---------------------------
+# mkstream FILE: lines "SECONDS JSON" on stdin become an rtai stream of
+# binary records with those event times ("-": none; "wm:SECONDS": a
+# watermark; "marker": a latency marker); record n gets ingest time n ns.
+# show [-w] [-t]: a stream on stdin as one JSON line per record, times in
+# seconds; -t adds event and ingest ns, -w prints watermarks.
+mkstream() { python3 "$RTAI_SRC/tests/streamtool.py" mk "$1"; }
+show() { python3 "$RTAI_SRC/tests/streamtool.py" show "$@"; }
+export -f mkstream show

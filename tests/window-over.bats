@@ -5,75 +5,17 @@
 
 load common
 
-# ostream FILE reads lines "SECONDS JSON" and writes an rtai stream of
-# binary records with those event times ("-" for none); "wm:SECONDS" writes
-# a watermark frame, "marker" a fresh latency marker. Record n gets ingest
-# time n ns.
-ostream() {
-	python3 -c '
-import sys, json
-sys.path.insert(0, sys.argv[1] + "/contrib/python")
-import rtai_stream as rs
-out = open(sys.argv[2], "wb")
-w, n = rs.Writer(out), 0
-for line in sys.stdin:
-    line = line.strip()
-    if not line:
-        continue
-    t, _, rest = line.partition(" ")
-    if t.startswith("wm:"):
-        w.put(rs.WATERMARK, rs.ENC_NONE, b"", 0, int(round(float(t[3:]) * 1e9)))
-        continue
-    if t == "marker":
-        w.put(rs.MARKER, rs.ENC_NONE, b"", 0, None)
-        continue
-    n += 1
-    ev = None if t == "-" else int(round(float(t) * 1e9))
-    w.write_record(json.loads(rest), ingest_ns=n, event_ns=ev)
-w.close()
-' "$RTAI_SRC" "$1"
-}
-
-# oshow [-w] [-t] prints a stream on stdin, one line per record: JSON with
-# time values in seconds; -t adds the frame's event time (ns) and ingest
-# time; -w prints watermarks as "wm SECONDS"; other frames print as "kind N".
-oshow() {
-	python3 -c '
-import sys, json
-sys.path.insert(0, sys.argv[1] + "/contrib/python")
-import rtai_stream as rs
-opts = sys.argv[2:]
-def sec(ns):
-    return ns // 10**9 if ns % 10**9 == 0 else ns / 1e9
-for f in rs.Reader():
-    if f.kind == rs.WATERMARK:
-        if "-w" in opts:
-            print("wm", sec(f.event_ns))
-        continue
-    if f.kind != rs.DATA:
-        print("kind", f.kind)
-        continue
-    r = {k: (sec(v) if isinstance(v, rs.Time) else v) for k, v in f.record().items()}
-    line = json.dumps(r, separators=(",", ":"))
-    if "-t" in opts:
-        line += " event=%d ingest=%d" % (f.event_ns, f.ingest_ns)
-    print(line)
-' "$RTAI_SRC" "$@"
-}
-
-export -f ostream oshow
-
 # ---- the range -----------------------------------------------------------------
 
 @test "over: the range is (t - RANGE, t]: a record exactly RANGE older is outside" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	0 {"id":1,"v":1}
 	5 {"id":2,"v":2}
 	10 {"id":3,"v":3}
 	15 {"id":4,"v":4}
 	25 {"id":5,"v":5}
 	EOF
-	run bash -o pipefail -c 'rtai-window --over 10s -a count -a sum:v <in.rtai | oshow'
+	run bash -o pipefail -c 'rtai-window --over 10s -a count -a sum:v <in.rtai | show'
 	echo "$output"
 	assert_success
 	# 10 drops 0 (exactly 10 s older), 15 drops 5, 25 drops 15.
@@ -85,12 +27,12 @@ export -f ostream oshow
 	{"id":5,"v":5,"count":1,"sum_v":5}
 	EOF
 	# one nanosecond inside the range still counts
-	ostream in2.rtai <<-'EOF'
+	mkstream in2.rtai <<-'EOF'
 	0 {"id":1}
 	9.999999999 {"id":2}
 	10 {"id":3}
 	EOF
-	run bash -o pipefail -c 'rtai-window --over 10s <in2.rtai | oshow'
+	run bash -o pipefail -c 'rtai-window --over 10s <in2.rtai | show'
 	echo "$output"
 	assert_output - <<-'EOF'
 	{"id":1,"count":1}
@@ -100,7 +42,7 @@ export -f ostream oshow
 }
 
 @test "over: peers with the same event time all count, the record itself included" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	0 {"id":1,"v":1}
 	3 {"id":2,"v":2}
 	3 {"id":3,"v":5}
@@ -108,7 +50,7 @@ export -f ostream oshow
 	4 {"id":5,"v":7}
 	EOF
 	# In event order every peer at 3 sees all three; last: the last to arrive.
-	run bash -o pipefail -c 'rtai-window --over 10s -a count -a sum:v -a last:v <in.rtai | oshow'
+	run bash -o pipefail -c 'rtai-window --over 10s -a count -a sum:v -a last:v <in.rtai | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -119,7 +61,7 @@ export -f ostream oshow
 	{"id":5,"v":7,"count":5,"sum_v":16,"last_v":7}
 	EOF
 	# In arrival order a peer sees those that arrived before it.
-	run bash -o pipefail -c 'rtai-window --over 10s --order arrival -a count -a sum:v -a last:v <in.rtai | oshow'
+	run bash -o pipefail -c 'rtai-window --over 10s --order arrival -a count -a sum:v -a last:v <in.rtai | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -132,7 +74,7 @@ export -f ostream oshow
 }
 
 @test "over: several keys interleaved; min and max as records leave the range" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	0 {"k":"a","v":5}
 	1 {"k":"b","v":4}
 	2 {"k":"a","v":9}
@@ -144,7 +86,7 @@ export -f ostream oshow
 	EOF
 	# a at 11 drops 5@0 (max stays 9@2); at 13 9@2 leaves (max 3); at 15
 	# 1@4 leaves (min 2). b at 12 drops 4@1.
-	run bash -o pipefail -c 'rtai-window -k k --over 10s -a count -a min:v -a max:v <in.rtai | oshow'
+	run bash -o pipefail -c 'rtai-window -k k --over 10s -a count -a min:v -a max:v <in.rtai | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -160,11 +102,11 @@ export -f ostream oshow
 }
 
 @test "over: the record passes on unchanged: fields, event time, ingest time" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	1.5 {"k":"a","s":"x","n":null,"f":2.5}
 	2 {"k":"a","s":"y","n":1,"f":0.5}
 	EOF
-	run bash -o pipefail -c 'rtai-window -k k --over 1m -a sum:f <in.rtai | oshow -t'
+	run bash -o pipefail -c 'rtai-window -k k --over 1m -a sum:f <in.rtai | show -t'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -176,7 +118,7 @@ export -f ostream oshow
 # ---- order, delay, lateness ------------------------------------------------------
 
 @test "over: out-of-order records within --delay leave in event-time order; late ones go aside" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	10 {"id":1,"v":1}
 	7 {"id":2,"v":2}
 	12 {"id":3,"v":3}
@@ -188,7 +130,7 @@ export -f ostream oshow
 	# W = largest - 5s: 5 after id 1, 7 after id 3, so 4 and 6 are late
 	# (t < W) and 7 is not (t = W); 20 makes W = 15 and 7, 7, 10, 12 leave,
 	# then the watermark; 20 leaves at the end.
-	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s --late late.rtai -v -a count -a sum:v <in.rtai 2>err | oshow -w'
+	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s --late late.rtai -v -a count -a sum:v <in.rtai 2>err | show -w'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -202,14 +144,14 @@ export -f ostream oshow
 	run cat err
 	echo "$output"
 	assert_output --partial "rtai-window: 7 records, 2 late (to late.rtai), 5 emitted; peak state 1 keys"
-	run bash -o pipefail -c 'oshow -t <late.rtai'
+	run bash -o pipefail -c 'show -t <late.rtai'
 	echo "$output"
 	assert_output - <<-'EOF'
 	{"id":4,"v":4} event=4000000000 ingest=4
 	{"id":5,"v":5} event=6000000000 ingest=5
 	EOF
 	# without --late they are dropped, and the drop is reported
-	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s <in.rtai 2>err | oshow'
+	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s <in.rtai 2>err | show'
 	echo "$output"
 	assert_success
 	assert_line --index 0 '{"id":2,"v":2,"count":2}'
@@ -218,7 +160,7 @@ export -f ostream oshow
 }
 
 @test "over: at the end of input every waiting record leaves, in event-time order" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	10 {"id":1,"v":1}
 	7 {"id":2,"v":2}
 	12 {"id":3,"v":3}
@@ -228,7 +170,7 @@ export -f ostream oshow
 	20 {"id":7,"v":6}
 	EOF
 	# With an hour of delay nothing is late and all wait for the end.
-	run bash -o pipefail -c 'rtai-window --over 5s --delay 1h -a count -a sum:v <in.rtai | oshow'
+	run bash -o pipefail -c 'rtai-window --over 5s --delay 1h -a count -a sum:v <in.rtai | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -243,7 +185,7 @@ export -f ostream oshow
 }
 
 @test "over: --order arrival emits at once over what has arrived" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	10 {"id":1,"v":1}
 	15 {"id":2,"v":2}
 	12 {"id":3,"v":3}
@@ -255,7 +197,7 @@ export -f ostream oshow
 	EOF
 	# 12 does not see 15 (newer); 21 sees 12 and 15, which 30 had pushed
 	# out of its own range; 19 is late (W = 32 - 10).
-	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order arrival -a count -a sum:v -a max:v <in.rtai 2>/dev/null | oshow'
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order arrival -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -268,7 +210,7 @@ export -f ostream oshow
 	{"id":7,"v":7,"count":3,"sum_v":17,"max_v":7}
 	EOF
 	# in event order: the batch result over the sorted records
-	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order event -a count -a sum:v -a max:v <in.rtai 2>/dev/null | oshow'
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order event -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -283,7 +225,7 @@ export -f ostream oshow
 }
 
 @test "over: watermarks from upstream move W and are replaced; markers pass at once" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	1 {"id":1}
 	2 {"id":2}
 	marker
@@ -293,7 +235,7 @@ export -f ostream oshow
 	EOF
 	# The marker overtakes the waiting records; wm:5 lets 1 and 2 leave and
 	# makes 3 late; W stays 5 (6 - 1h is less), and 6 leaves at the end.
-	run bash -o pipefail -c 'rtai-window --over 10s --delay 1h <in.rtai 2>/dev/null | oshow -w'
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 1h <in.rtai 2>/dev/null | show -w'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -309,18 +251,18 @@ export -f ostream oshow
 }
 
 @test "over: --idle lets W follow the clock, so waiting records leave on a quiet input" {
-	ostream a.rtai <<-'EOF'
+	mkstream a.rtai <<-'EOF'
 	0.1 {"id":1}
 	0.5 {"id":2}
 	EOF
-	ostream b.rtai <<-'EOF'
+	mkstream b.rtai <<-'EOF'
 	0.7 {"id":3}
 	2 {"id":4}
 	EOF
 	# After 100ms without input W grows from 0.5 with the clock: a second
 	# later 0.7 is late.
 	run bash -o pipefail -c '{ cat a.rtai; sleep 1; cat b.rtai; } |
-		rtai-window --over 10s --idle 100ms -v 2>err | oshow'
+		rtai-window --over 10s --idle 100ms -v 2>err | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -330,7 +272,7 @@ export -f ostream oshow
 	EOF
 	run cat err
 	assert_output --partial "4 records, 1 late (dropped)"
-	run bash -o pipefail -c '{ cat a.rtai; sleep 0.3; cat b.rtai; } | rtai-window --over 10s | oshow'
+	run bash -o pipefail -c '{ cat a.rtai; sleep 0.3; cat b.rtai; } | rtai-window --over 10s | show'
 	echo "$output"
 	assert_output - <<-'EOF'
 	{"id":1,"count":1}
@@ -341,7 +283,7 @@ export -f ostream oshow
 }
 
 @test "over: SIGTERM ends the input: waiting records leave, the summary prints" {
-	ostream a.rtai <<-'EOF'
+	mkstream a.rtai <<-'EOF'
 	1 {"id":1}
 	2 {"id":2}
 	EOF
@@ -361,7 +303,7 @@ export -f ostream oshow
 	echo "status $st"
 	[ "$st" -eq 0 ]
 	kill $writer 2>/dev/null || true
-	run bash -o pipefail -c 'oshow <out.rtai'
+	run bash -o pipefail -c 'show <out.rtai'
 	echo "$output"
 	assert_output - <<-'EOF'
 	{"id":1,"count":1}
@@ -374,7 +316,7 @@ export -f ostream oshow
 # ---- aggregates and input kinds ----------------------------------------------------
 
 @test "over: every aggregate, named as for the other windows" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	0 {"s":"x","v":2}
 	1 {"s":"y","v":4}
 	2 {"s":"x","v":null}
@@ -384,7 +326,7 @@ export -f ostream oshow
 	# At 3 the range (0, 3] holds y/4, x/null, null/6; at 4 (1, 4] holds
 	# x/null, null/6, z/8. p50 of {4, 6} is 4 within 1%.
 	run bash -o pipefail -c 'rtai-window --over 3s -a n=count -a count:v -a distinct:s -a first:s \
-		-a last:s -a avg:v -a stddev:v -a min:v -a p50:v <in.rtai | oshow'
+		-a last:s -a avg:v -a stddev:v -a min:v -a p50:v <in.rtai | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -436,7 +378,7 @@ export -f ostream oshow
 # ---- errors ---------------------------------------------------------------------------
 
 @test "over: bad records are errors naming the record and the field" {
-	ostream nokey.rtai <<-'EOF'
+	mkstream nokey.rtai <<-'EOF'
 	1 {"k":"a","v":1}
 	2 {"v":2}
 	EOF
@@ -444,14 +386,14 @@ export -f ostream oshow
 	echo "$output"
 	assert_failure 1
 	assert_output 'rtai-window: stdin: record 2: field "k": missing (a key field)'
-	ostream badval.rtai <<-'EOF'
+	mkstream badval.rtai <<-'EOF'
 	1 {"k":"a","v":"x"}
 	EOF
 	run bash -c 'rtai-window -k k --over 1m -a sum:v --order arrival <badval.rtai >/dev/null'
 	echo "$output"
 	assert_failure 1
 	assert_output 'rtai-window: stdin: record 1: field "v": expected number, got string'
-	ostream notime.rtai <<-'EOF'
+	mkstream notime.rtai <<-'EOF'
 	- {"k":"a"}
 	EOF
 	run bash -c 'rtai-window -k k --over 1m <notime.rtai >/dev/null'
@@ -481,7 +423,7 @@ w.close()
 }
 
 @test "over: --max-keys counts the keys with records in range" {
-	ostream in.rtai <<-'EOF'
+	mkstream in.rtai <<-'EOF'
 	1 {"k":"a"}
 	2 {"k":"b"}
 	13 {"k":"c"}

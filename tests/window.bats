@@ -5,60 +5,6 @@
 
 load common
 
-# mkstream FILE reads lines "SECONDS JSON" and writes an rtai stream of
-# binary records with those event times ("-" for none; "wm:SECONDS" writes
-# a watermark frame instead). Record n gets ingest time n ns.
-mkstream() {
-	python3 -c '
-import sys, json
-sys.path.insert(0, sys.argv[1] + "/contrib/python")
-import rtai_stream as rs
-out = open(sys.argv[2], "wb")
-w, n = rs.Writer(out), 0
-for line in sys.stdin:
-    line = line.strip()
-    if not line:
-        continue
-    t, _, rest = line.partition(" ")
-    if t.startswith("wm:"):
-        w.put(rs.WATERMARK, rs.ENC_NONE, b"", 0, int(round(float(t[3:]) * 1e9)))
-        continue
-    n += 1
-    ev = None if t == "-" else int(round(float(t) * 1e9))
-    w.write_record(json.loads(rest), ingest_ns=n, event_ns=ev)
-w.close()
-' "$RTAI_SRC" "$1"
-}
-
-# show [-w] [-t] prints a stream on stdin as one line per record: JSON with
-# time values in seconds; -t adds the frame's event time (ns) and ingest
-# time, -w prints watermarks as "wm SECONDS".
-show() {
-	python3 -c '
-import sys, json
-sys.path.insert(0, sys.argv[1] + "/contrib/python")
-import rtai_stream as rs
-opts = sys.argv[2:]
-def sec(ns):
-    return ns // 10**9 if ns % 10**9 == 0 else ns / 1e9
-for f in rs.Reader():
-    if f.kind == rs.WATERMARK:
-        if "-w" in opts:
-            print("wm", sec(f.event_ns))
-        continue
-    if f.kind != rs.DATA:
-        print("kind", f.kind)
-        continue
-    r = {k: (sec(v) if isinstance(v, rs.Time) else v) for k, v in f.record().items()}
-    line = json.dumps(r, separators=(",", ":"))
-    if "-t" in opts:
-        line += " event=%d ingest=%d" % (f.event_ns, f.ingest_ns)
-    print(line)
-' "$RTAI_SRC" "$@"
-}
-
-export -f mkstream show
-
 # ---- tumbling windows, order, times of results --------------------------------
 
 @test "window: tumbling counts and sums per key; end of input fires the rest" {

@@ -1,0 +1,69 @@
+"""streamtool.py - small rtai streams for tests, with exact times.
+
+    streamtool.py mk FILE      lines "SECONDS JSON" on stdin -> an rtai stream
+                               of binary records with those event times ("-"
+                               for none); "wm:SECONDS" writes a watermark
+                               frame, "marker" a fresh latency marker.
+                               Record n gets ingest time n ns.
+    streamtool.py show [-w] [-t]
+                               an rtai stream on stdin -> one line per record:
+                               JSON with time values in seconds; -t adds the
+                               frame's event time (ns) and ingest time, -w
+                               prints watermarks as "wm SECONDS"; other frames
+                               print as "kind N".
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contrib", "python"))
+import rtai_stream as rs  # noqa: E402
+
+
+def mk(path):
+    with open(path, "wb") as out:
+        w, n = rs.Writer(out), 0
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            t, _, rest = line.partition(" ")
+            if t.startswith("wm:"):
+                w.put(rs.WATERMARK, rs.ENC_NONE, b"", 0, int(round(float(t[3:]) * 1e9)))
+                continue
+            if t == "marker":
+                w.put(rs.MARKER, rs.ENC_NONE, b"", 0, None)
+                continue
+            n += 1
+            ev = None if t == "-" else int(round(float(t) * 1e9))
+            w.write_record(json.loads(rest), ingest_ns=n, event_ns=ev)
+        w.close()
+
+
+def sec(ns):
+    return ns // 10**9 if ns % 10**9 == 0 else ns / 1e9
+
+
+def show(opts):
+    for f in rs.Reader(sys.stdin.buffer):
+        if f.kind == rs.WATERMARK:
+            if "-w" in opts:
+                print("wm", sec(f.event_ns))
+            continue
+        if f.kind != rs.DATA:
+            print("kind", f.kind)
+            continue
+        r = {k: (sec(v) if isinstance(v, rs.Time) else v) for k, v in f.record().items()}
+        line = json.dumps(r, separators=(",", ":"))
+        if "-t" in opts:
+            line += " event=%d ingest=%d" % (f.event_ns, f.ingest_ns)
+        print(line)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "mk":
+        mk(sys.argv[2])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "show":
+        show(sys.argv[2:])
+    else:
+        sys.exit("usage: streamtool.py mk FILE | show [-w] [-t]")
