@@ -746,7 +746,7 @@ static void summary(void)
 int main(int argc, char **argv)
 {
 	static char *stdin_only[] = { "-", NULL };
-	const char *max_frame = NULL;
+	const char *max_frame = NULL, *max_fields = NULL;
 	char **files;
 	int c, nfiles, status = RTAI_EXIT_OK;
 
@@ -781,9 +781,7 @@ int main(int argc, char **argv)
 			opt.on_error_set = 1;
 			break;
 		case OPT_DLQ: opt.dlq = optarg; break;
-		case OPT_MAX_FIELDS:
-			rtai_max_fields = (uint32_t)rtai_opt_int("--max-fields", optarg, 1, 65535);
-			break;
+		case OPT_MAX_FIELDS: max_fields = optarg; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'v': opt.verbose = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
@@ -794,6 +792,8 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
+	if (max_fields != NULL)		/* after RTAI_MAX_FIELDS: the option wins */
+		rtai_max_fields = (uint32_t)rtai_opt_int("--max-fields", max_fields, 1, 65535);
 	if (opt.dlq != NULL && !opt.on_error_set)
 		opt.on_error = ON_DLQ;
 	if (opt.dlq != NULL && opt.on_error != ON_DLQ)

@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "cli.h"
+#include "rec.h"
 #include "rtime.h"
 
 uint32_t rtai_max_frame = RTAI_MAX_FRAME_DEFAULT;
@@ -47,6 +48,9 @@ void rtai_set_max_frame(const char *opt_value)
 	if (opt_value != NULL)
 		rtai_max_frame = (uint32_t)rtai_opt_int("--max-frame", opt_value, 64,
 							 RTAI_MAX_FRAME_HARD);
+	env = getenv("RTAI_MAX_FIELDS");
+	if (env != NULL && *env != '\0')
+		rtai_max_fields = (uint32_t)rtai_opt_int("RTAI_MAX_FIELDS", env, 1, 65535);
 }
 
 static void (*block_fn)(void *);

@@ -61,7 +61,8 @@ extern volatile int rtai_stop;
 /* Installs that handler (without SA_RESTART, so a blocked read returns). */
 void rtai_catch_stop(void);
 /* Applies RTAI_MAX_FRAME from the environment, then an option's value
- * (NULL for none); exits 2 when out of range. */
+ * (NULL for none), and RTAI_MAX_FIELDS (fields per record, rec.h); exits 2
+ * when out of range. */
 void rtai_set_max_frame(const char *opt_value);
 
 /* A function that readers call just before they would block waiting for

@@ -73,7 +73,7 @@ int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
 	nf = (uint32_t)(p[0] | p[1] << 8);
 	p += 2;
 	if (nf > rtai_max_fields) {
-		snprintf(r->err, sizeof(r->err), "binary record: %u fields exceed the limit of %u (--max-fields)",
+		snprintf(r->err, sizeof(r->err), "binary record: %u fields exceed the limit of %u (--max-fields or RTAI_MAX_FIELDS)",
 			 nf, rtai_max_fields);
 		return -1;
 	}
@@ -856,7 +856,7 @@ int rec_from_jansson(struct rtai_rec *r, void *obj)
 		return -1;
 	}
 	if (json_object_size(root) > rtai_max_fields) {
-		snprintf(r->err, sizeof(r->err), "%zu fields exceed the limit of %u (--max-fields)",
+		snprintf(r->err, sizeof(r->err), "%zu fields exceed the limit of %u (--max-fields or RTAI_MAX_FIELDS)",
 			 json_object_size(root), rtai_max_fields);
 		return -1;
 	}

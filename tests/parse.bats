@@ -567,7 +567,7 @@ PY
 	run rtai-parse --max-fields 2 in.rtai
 	echo "$output"
 	assert_failure 1
-	assert_output --partial 'record 1 (byte 8): 3 fields exceed the limit of 2 (--max-fields)'
+	assert_output --partial 'record 1 (byte 8): 3 fields exceed the limit of 2 (--max-fields or RTAI_MAX_FIELDS)'
 	run sh -c 'rtai-parse --max-fields 3 in.rtai | rtai-cat -p'
 	assert_output '{"a":1,"b":2,"c":3}'
 	run rtai-parse --max-fields 0
@@ -580,7 +580,7 @@ PY
 	run rtai-parse --max-fields 2 rec.rtai
 	echo "$output"
 	assert_failure 1
-	assert_output --partial 'binary record: 3 fields exceed the limit of 2 (--max-fields)'
+	assert_output --partial 'binary record: 3 fields exceed the limit of 2 (--max-fields or RTAI_MAX_FIELDS)'
 }
 
 @test "parse: --max-frame rejects larger frames" {

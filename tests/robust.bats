@@ -266,7 +266,7 @@ PY
 	run_tool rtai-parse wide.rtai
 	echo "$err"
 	[ "$status" -eq 1 ]
-	grep -q '^rtai-parse: stdin: record 2 (byte 128): 5000 fields exceed the limit of 4096 (--max-fields)' err.txt
+	grep -q '^rtai-parse: stdin: record 2 (byte 128): 5000 fields exceed the limit of 4096 (--max-fields or RTAI_MAX_FIELDS)' err.txt
 	# 3 MB of JSON in one record is within the default limit, not within 1 MB.
 	hostile long-json >long.rtai
 	run_tool rtai-parse long.rtai
@@ -414,7 +414,7 @@ PY
 		run_tool "rtai-parse --max-fields 1" raw.rtai
 		echo "$err"
 		[ "$status" -eq 1 ]
-		grep -q '^rtai-parse: stdin: record 1 (byte 8): 2 fields exceed the limit of 1 (--max-fields)' err.txt
+		grep -q '^rtai-parse: stdin: record 1 (byte 8): 2 fields exceed the limit of 1 (--max-fields or RTAI_MAX_FIELDS)' err.txt
 	fi
 	if built rtai-window; then
 		run_tool "rtai-window --tumbling 1m -k amount --max-keys 2" typed.rtai
@@ -708,4 +708,20 @@ peak_kb() {
 	echo "$cmdline"
 	[[ "$cmdline" == *'redis://:********@127.0.0.1:1'* ]]
 	! grep -q s3cretpw err.txt
+}
+
+@test "robust: RTAI_MAX_FIELDS bounds the fields per record in every tool" {
+	built rtai-window || return 0
+	echo '{"u":"a","x":1,"y":2}' | rtai-cat | rtai-parse >wide.rtai
+	RTAI_MAX_FIELDS=2 run sh -c 'rtai-window -k u --tumbling 1m <wide.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "3 fields exceed the limit of 2 (--max-fields or RTAI_MAX_FIELDS)"
+	RTAI_MAX_FIELDS=0 run rtai-window -k u --tumbling 1m <wide.rtai
+	assert_failure 2
+	assert_output --partial "RTAI_MAX_FIELDS: '0'"
+	# rtai-parse's option wins over the environment.
+	run sh -c 'rtai-cat -p wide.rtai | rtai-cat | RTAI_MAX_FIELDS=2 rtai-parse --max-fields 3 | rtai-cat -p'
+	assert_success
+	assert_output '{"u":"a","x":1,"y":2}'
 }
