@@ -473,7 +473,8 @@ PY
 # feed FILE: starts a writer of FILE into the FIFO in.fifo that then keeps
 # it open, as a live source does; sets feeder.
 feed() {
-	rm -f in.fifo
+	# The last run's output must not pass for this one's progress.
+	rm -f in.fifo out.bin err.txt
 	mkfifo in.fifo
 	{ cat "$1"; exec sleep 30; } >in.fifo 2>/dev/null &
 	feeder=$!

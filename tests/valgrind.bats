@@ -176,7 +176,8 @@ built() {
 	for entry in "${cmds[@]}"; do
 		IFS='|' read -r tool cmd <<<"$entry"
 		built "$tool" || continue
-		rm -f in.fifo
+		# The last tool's output must not pass for this one's start.
+		rm -f in.fifo out.rtai err.txt
 		mkfifo in.fifo
 		{ cat typed.rtai; exec sleep 30; } >in.fifo 2>/dev/null &
 		feeder=$!

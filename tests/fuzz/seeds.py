@@ -200,9 +200,24 @@ def redisurl_seeds():
         write("redisurl", "%02d" % i, pw + b"\xff" + rest)
 
 
+def table_seeds():
+    # Byte 0: prefix, chosen fields, versioned; u16 row length; row; record.
+    rows = [rs.encode_record({"user_id": "u1", "a": 1, "b": "x", "c": True, "t": rs.Time(T0)}),
+            rs.encode_record({"user_id": 42, "n" * 254: 1.5, "a": None}),
+            rs.encode_record({})]
+    recs = [rs.encode_record({"user_id": "u1", "item": "i", "a": 5}),
+            rs.encode_record({"item": "no key"}),
+            rs.encode_record({"user_id": 42.0, "b": [1, 2]})]
+    i = 0
+    for row in rows:
+        for r in recs:
+            write("table", "%02d" % i, bytes([i % 8]) + struct.pack("<H", len(row)) + row + r)
+            i += 1
+
+
 if __name__ == "__main__":
     for kind in ("stream", "record", "json", "time", "jflat", "tmpl", "debezium",
-                 "resp", "redisurl"):
+                 "resp", "redisurl", "table"):
         d = os.path.join(CORPUS, kind)
         if os.path.isdir(d):
             for n in os.listdir(d):
@@ -217,3 +232,4 @@ if __name__ == "__main__":
     debezium_seeds()
     resp_seeds()
     redisurl_seeds()
+    table_seeds()
