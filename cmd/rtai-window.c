@@ -47,6 +47,7 @@ static struct {
 	int arrival, order_set;		/* --order arrival; --order given */
 } opt = {
 	.kind = -1,
+	.max_keys = 10000000,
 };
 
 static struct agg_set aggs;		/* -a, in order */
@@ -122,6 +123,7 @@ static void usage(int status)
 	      "      --emit final|update  emit each window when it fires (default), or its\n"
 	      "                           current result whenever a record changes it\n"
 	      "      --max-keys N         fail when more than N keys hold open windows\n"
+	      "                           (default 10000000; 0: no limit)\n"
 	      "  -v, --verbose            print a summary on stderr at the end\n"
 	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
 	      "  -h, --help               show this help and exit\n"
@@ -601,7 +603,7 @@ int main(int argc, char **argv)
 			else
 				rtai_usage_error("--emit: '%s': expected final or update", optarg);
 			break;
-		case OPT_MAX_KEYS: opt.max_keys = rtai_opt_int("--max-keys", optarg, 1, LLONG_MAX); break;
+		case OPT_MAX_KEYS: opt.max_keys = rtai_opt_int("--max-keys", optarg, 0, LLONG_MAX); break;
 		case 'a':
 			if (agg_set_parse(&aggs, optarg, err, sizeof(err)) < 0)
 				rtai_usage_error("-a %s", err);

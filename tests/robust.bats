@@ -370,6 +370,29 @@ PY
 	grep -q '^rtai-parse: stdin: record 3 (byte [0-9]*): field "event_time": "2026-13-45T99:00:00Z": date out of range' err.txt
 }
 
+@test "robust: rtai-join's table and changelog are inputs too, checked alike" {
+	built rtai-join || return 0
+	printf '{"user_id":"u1","tier":"a"}\nnot json\n' >bad.jsonl
+	printf '{"user_id":"u1","tier":"a"}\n{"tier":"b"}\n' >nokey.jsonl
+	rtai-cat users.jsonl >upd.rtai
+	head -c 40 upd.rtai >cut.rtai
+	hostile huge-length >huge.rtai
+	cases=(
+		"-t bad.jsonl|rtai-join: bad.jsonl: line 2: invalid JSON at column 3: invalid token near 'not'"
+		"-t nokey.jsonl|rtai-join: nokey.jsonl: line 2: no key field \"user_id\" (--on)"
+		"-t huge.rtai|rtai-join: huge.rtai: byte 8: frame of 1073741823 bytes exceeds the limit of 16777216 bytes (--max-frame)"
+		"-t users.jsonl -u cut.rtai|rtai-join: cut.rtai: byte 8: truncated frame: 32 of 69 bytes before end of input"
+		"-t users.jsonl -u huge.rtai|rtai-join: huge.rtai: byte 8: frame of 1073741823 bytes exceeds the limit of 16777216 bytes (--max-frame)"
+	)
+	for entry in "${cases[@]}"; do
+		IFS='|' read -r args want <<<"$entry"
+		run_tool "rtai-join --on user_id $args" typed.rtai
+		echo "$args: $status $err"
+		[ "$status" -eq 1 ]
+		[ "$(head -1 err.txt)" = "$want" ]
+	done
+}
+
 # ---- limits -------------------------------------------------------------------
 
 @test "robust: --max-frame bounds every reader of streams" {
@@ -656,6 +679,21 @@ peak_kb() {
 		! grep -q s3cretpw err.txt
 	done
 	built rtai-sink-redis || return 0
+	# A wrong password against a real server: refused, and still not shown.
+	REDIS_AUTH=right-one
+	redis_start --requirepass right-one
+	status=0
+	timeout 10 rtai-sink-redis --retry-for 0 -u "redis://:wrong-s3cret@127.0.0.1:$REDIS_PORT" -k k --json \
+		<typed.rtai >/dev/null 2>err.txt || status=$?
+	redis_stop
+	echo "$status $(cat err.txt)"
+	[ "$status" -eq 1 ]
+	! grep -q wrong-s3cret err.txt
+	if [ -n "${RTAI_EXEC_PREFIX:-}" ]; then
+		# ps would show the prefix's own copy of the arguments.
+		echo "# under RTAI_EXEC_PREFIX: the ps check is left out" >&3
+		return 0
+	fi
 	# While it retries, ps shows the URL with the password blanked.
 	feed typed.rtai
 	rtai-sink-redis -u 'redis://:s3cretpw@127.0.0.1:1' --retry-for 5s -k k --json <in.fifo >/dev/null 2>err.txt &
@@ -670,14 +708,4 @@ peak_kb() {
 	echo "$cmdline"
 	[[ "$cmdline" == *'redis://:********@127.0.0.1:1'* ]]
 	! grep -q s3cretpw err.txt
-	# A wrong password against a real server: refused, and still not shown.
-	REDIS_AUTH=right-one
-	redis_start --requirepass right-one
-	status=0
-	timeout 10 rtai-sink-redis --retry-for 0 -u "redis://:wrong-s3cret@127.0.0.1:$REDIS_PORT" -k k --json \
-		<typed.rtai >/dev/null 2>err.txt || status=$?
-	redis_stop
-	echo "$status $(cat err.txt)"
-	[ "$status" -eq 1 ]
-	! grep -q wrong-s3cret err.txt
 }

@@ -635,6 +635,24 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	assert_output --partial "rtai-window: nosuch.rtai: No such file or directory"
 }
 
+@test "window: --max-keys has a default, and 0 lifts it" {
+	run rtai-window --help
+	assert_output --partial "(default 10000000; 0: no limit)"
+	mkstream in.rtai <<-'EOF'
+	1 {"u":"a"}
+	2 {"u":"b"}
+	3 {"u":"c"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m --max-keys 0 <in.rtai | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":60,"count":1}
+	{"u":"b","window_start":0,"window_end":60,"count":1}
+	{"u":"c","window_start":0,"window_end":60,"count":1}
+	EOF
+}
+
 @test "window: --max-keys turns too many keys into a clear error" {
 	mkstream in.rtai <<-'EOF'
 	1 {"u":"a"}
@@ -714,7 +732,7 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	run rtai-window --tumbling 1m --emit sometimes
 	assert_failure 2
 	assert_output --partial "--emit: 'sometimes': expected final or update"
-	run rtai-window --tumbling 1m --max-keys 0
+	run rtai-window --tumbling 1m --max-keys -1
 	assert_failure 2
 	run rtai-window --tumbling 1m --idle 0
 	assert_failure 2
