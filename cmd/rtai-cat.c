@@ -254,23 +254,26 @@ static int print_frame(const struct rtai_frame *f, const char *name, uint64_t re
 		json_put_str(&line, (const char *)f->payload, f->len);
 		buf_puts(&line, "}\n");
 	} else {
+		size_t at = 0;	/* where the record's own '{' lands */
+
 		if (rec_from_frame(&rec, f) < 0) {
 			rtai_warn("%s: record %llu: %s", name, (unsigned long long)recno, rec.err);
 			return -1;
 		}
+		if (opt.meta) {
+			/* The times first, then the record's fields in the same object. */
+			buf_putc(&line, '{');
+			print_meta_prefix(&line, f);
+			at = line.len;
+		}
 		rec_to_json(&rec, &line);
 		if (opt.meta) {
-			/* Reopen the object to put the times first. */
-			struct buf tmp = { 0 };
-
-			buf_putc(&tmp, '{');
-			print_meta_prefix(&tmp, f);
-			if (line.len > 2)
-				buf_putc(&tmp, ',');
-			buf_append(&tmp, line.p + 1, line.len - 1);
-			buf_reset(&line);
-			buf_append(&line, tmp.p, tmp.len);
-			buf_free(&tmp);
+			if (line.len - at > 2) {
+				line.p[at] = ',';
+			} else {
+				line.len = at;
+				buf_putc(&line, '}');
+			}
 		}
 		buf_putc(&line, '\n');
 	}

@@ -356,3 +356,17 @@ PY
 	assert_failure 1
 	assert_output --partial "rtai-cat: /dev/full: write: No space left on device"
 }
+
+@test "cat: -p --meta puts the times first in typed records, empty ones included" {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >typed.rtai
+import rtai_stream as rs
+w = rs.Writer()
+w.write_record({"a": 1, "b": "x"}, ingest_ns=0, event_ns=1000000)
+w.write_record({}, ingest_ns=0)
+PY
+	run rtai-cat -p --meta typed.rtai
+	echo "$output"
+	assert_success
+	assert_line --index 0 '{"_ingest_time":"1970-01-01T00:00:00.000Z","_event_time":"1970-01-01T00:00:00.001Z","a":1,"b":"x"}'
+	assert_line --index 1 '{"_ingest_time":"1970-01-01T00:00:00.000Z","_event_time":null}'
+}
