@@ -148,3 +148,19 @@ run_man_examples() {
 mkstream() { python3 "$RTAI_SRC/tests/streamtool.py" mk "$1"; }
 show() { python3 "$RTAI_SRC/tests/streamtool.py" show "$@"; }
 export -f mkstream show
+
+# ---- independent readers from npm (DuckDB, hyparquet) -----------------------
+# scripts/check installs them into .deps-node (scripts/packages.sh,
+# rtai_install_npm) and exports RTAI_NODE_MODULES. need_node_modules fails
+# the test, loudly, when they are missing: a test that needs a reader never
+# skips itself. Run JavaScript with: NODE_PATH=$RTAI_NODE_MODULES node -e ...
+: "${RTAI_NODE_MODULES:=$RTAI_SRC/.deps-node/node_modules}"
+export RTAI_NODE_MODULES
+need_node_modules() {
+	local m
+	for m in "$@"; do
+		[ -d "$RTAI_NODE_MODULES/$m" ] && continue
+		echo "npm package $m is missing from $RTAI_NODE_MODULES; scripts/check installs it" >&2
+		return 1
+	done
+}
