@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -1408,10 +1409,11 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
+	rec_set_max_fields(NULL);
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	pass = !opt.no_pass && !isatty(1);
 	loop = loop_new("rtai-lat");
 	if (pass) {

@@ -24,6 +24,7 @@
 #include "over.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 #include "win.h"
 
 /* ---- options ---------------------------------------------------------- */
@@ -740,6 +741,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
+	rec_set_max_fields(NULL);
 	if (argc > 1)
 		rtai_usage_error("one input at most (got %d)", argc);
 	if (argc == 1)
@@ -768,7 +770,7 @@ int main(int argc, char **argv)
 				  .aggs = &aggs };
 	if (rd_open(&rd, path) < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s", rd.err);
-	rtai_catch_stop();
+	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
 	if (opt.late != NULL) {
 		size_t n = strlen(opt.late);

@@ -482,8 +482,8 @@ static int wait_and_read(struct loop *l)
 		l->failed = 1;
 		return -1;
 	}
-	if (rc == 0)
-		return 0;
+	if (rc == 0)		/* a timer is due: before hooks re-arm it */
+		return fire_timers(l);
 	for (size_t i = 0; i < l->nins; i++) {
 		struct loop_in *in = l->ins[i];
 

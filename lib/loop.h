@@ -139,9 +139,12 @@ void loop_fd_set(struct loop_fd *w, int fd, short events);
 /* ---- timers ---------------------------------------------------------- */
 
 /* A timer calling fn with arg, not armed. fn returns 0, or -1 to end
- * loop_run() with -1. Timers fire from loop_run() when it next comes
- * round to reading (after handing out what is buffered), never during a
- * callback; a busy input delays them by at most one buffer. */
+ * loop_run() with -1. Timers fire from loop_run(), never during a
+ * callback: when poll() times out for them, and when the loop comes round
+ * to reading (after handing out what is buffered and the drained hooks;
+ * a busy input delays them by at most one buffer). Input that is ready
+ * goes first: a hook that re-arms a timer (an idle clock pushed back by
+ * new records) sees the records before the timer fires. */
 struct loop_timer *loop_timer_new(struct loop *l, int (*fn)(void *arg), void *arg);
 /* Arms the timer to fire once at t, rtai_mono_ns() time (CLOCK_MONOTONIC,
  * ns); INT64_MAX disarms it. Re-arming replaces the previous time. */
