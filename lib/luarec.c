@@ -817,6 +817,11 @@ size_t lr_mem(const struct lr *lr)
 	       (size_t)lua_gc(lr->L, LUA_GCCOUNTB, 0);
 }
 
+void lr_gc(struct lr *lr, int on)
+{
+	lua_gc(lr->L, on ? LUA_GCRESTART : LUA_GCSTOP, 0);
+}
+
 /* ---- compiling ---------------------------------------------------------------- */
 
 /* Lua's message without the "expr:LINE: " prefix; *line gets LINE. */

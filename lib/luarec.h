@@ -130,5 +130,9 @@ int lr_script(struct lr *lr, struct lr_rec *r,
 
 /* Bytes of memory the Lua state holds now. */
 size_t lr_mem(const struct lr *lr);
+/* Stops (on 0) or restarts (on 1) Lua's garbage collector. While it is
+ * stopped, lr_mem() grows by exactly what runs allocate: how the tests
+ * show which expressions allocate nothing per record. */
+void lr_gc(struct lr *lr, int on);
 
 #endif
