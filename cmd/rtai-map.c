@@ -21,6 +21,7 @@
 #include "luarec.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 #define KIND_SCHEMA 6		/* schema frames (decisions: RTAI_K_SCHEMA) */
 #define EXIT_ALLDROP 5		/* every record skipped or dead-lettered */
@@ -306,7 +307,7 @@ static int apply(const struct op *op, const char **why)
 		}
 		if (lr_value(lr, op->expr, &cur, op->name, op->nlen, op->want, &v) < 0)
 			return *why = lr_err(lr), -1;
-		if (rec_get(&cur.rec, op->name, op->nlen) == NULL && cur.rec.n >= rtai_max_fields)
+		if (rec_get(&cur.rec, op->name, op->nlen) == NULL && cur.rec.n >= rec_max_fields)
 			return *why = "the record would have more fields than allowed (RTAI_MAX_FIELDS)", -1;
 		rec_set(&cur.rec, op->name, op->nlen, v);
 		cur.changed = 1;
@@ -582,7 +583,7 @@ int main(int argc, char **argv)
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
 	if (opt.dlq != NULL) {
@@ -590,7 +591,7 @@ int main(int argc, char **argv)
 
 		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
 	}
-	for (int i = 0; i < nfiles && !rtai_stop; i++) {
+	for (int i = 0; i < nfiles && !sig_stop; i++) {
 		int st = map_input(files[i]);
 
 		if (st < 0)

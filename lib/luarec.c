@@ -455,9 +455,9 @@ static int l_newindex(lua_State *L)
 	if (f != NULL) {
 		f->v = v;
 	} else {
-		if (r->rec.n >= rtai_max_fields)
+		if (r->rec.n >= rec_max_fields)
 			return luaL_error(L, "r.%s: the record would have more than %u fields", k,
-					  rtai_max_fields);
+					  rec_max_fields);
 		rec_add(&r->rec, rec_strdup(&r->rec, k, n), n, v);
 	}
 	r->changed = 1;
@@ -1220,9 +1220,9 @@ static int table_rec(struct lr *lr, int idx, struct lr_rec *out)
 				lua_pop(L, 2);
 				return fail(lr, "field \"%.*s\": %s", (int)n, k, why);
 			}
-			if (out->rec.n >= rtai_max_fields) {
+			if (out->rec.n >= rec_max_fields) {
 				lua_pop(L, 2);
-				return fail(lr, "a record of more than %u fields", rtai_max_fields);
+				return fail(lr, "a record of more than %u fields", rec_max_fields);
 			}
 			rec_add(&out->rec, rec_strdup(&out->rec, k, n), n, v);
 		}
