@@ -30,6 +30,7 @@
 #include "frame.h"
 #include "kafka.h"
 #include "rtime.h"
+#include "sig.h"
 
 #define STAGE "rtai-kafka"
 
@@ -391,7 +392,7 @@ static int drain(void)
 	for (int n = 0; n < 4096; n++) {
 		int r;
 
-		if (done || rtai_stop)
+		if (done || sig_stop)
 			return 0;
 		m = rd_kafka_consumer_poll(rk, 0);
 		if (m == NULL)
@@ -419,12 +420,12 @@ static int run(void)
 	for (int i = 0; i < 2; i++)
 		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
 	rd_kafka_queue_io_event_enable(queue, fds[1], "k", 1);
-	while (!done && !rtai_stop) {
+	while (!done && !sig_stop) {
 		r = drain();
 		if (r < 0)
 			break;
 		flush_and_store();
-		if (r > 0 || done || rtai_stop)
+		if (r > 0 || done || sig_stop)
 			continue;
 		{
 			struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
@@ -788,14 +789,14 @@ int main(int argc, char **argv)
 	parse_options(argc, argv);
 	make_conf();
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	signal(SIGUSR1, SIG_IGN);	/* checkpoints: not yet */
 	signal(SIGHUP, SIG_IGN);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);
 	conf = NULL;
-	md = kaf_wait_brokers(rk, opt.brokers, opt.retry_for, &rtai_stop, err, sizeof(err));
+	md = kaf_wait_brokers(rk, opt.brokers, opt.retry_for, &sig_stop, err, sizeof(err));
 	rd_kafka_poll_set_consumer(rk);
 	queue = rd_kafka_queue_get_consumer(rk);
 	if (md == NULL) {
