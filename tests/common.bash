@@ -111,7 +111,8 @@ rcli() {
 # -e -o pipefail in the test's directory, after copying tests/data/* there,
 # so examples can use clicks.jsonl and the other sample files by name.
 # A redis://127.0.0.1:6379 in an example is pointed at $REDIS_URL when a
-# test has started one with redis_start.
+# test has started one with redis_start, and localhost:9092 at
+# $KAFKA_BROKERS when it has started the Kafka mock cluster (kafka_start).
 man_examples() {
 	awk '
 		/^\.Sh / { ex = ($2 == "EXAMPLES") ; next }
@@ -129,6 +130,9 @@ run_man_examples() {
 		n=$((n + 1))
 		if [ -n "${REDIS_URL:-}" ]; then
 			block=${block//redis:\/\/127.0.0.1:6379/$REDIS_URL}
+		fi
+		if [ -n "${KAFKA_BROKERS:-}" ]; then
+			block=${block//localhost:9092/$KAFKA_BROKERS}
 		fi
 		echo "--- example $n of $page:"
 		echo "$block"

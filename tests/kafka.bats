@@ -363,6 +363,11 @@ PY
 	refute_output --partial s3cret
 }
 
+@test "kafka: the examples of rtai-kafka(1) run against the mock cluster" {
+	kafka_start
+	run_man_examples rtai-kafka.1
+}
+
 @test "kafka: --help lists every option; --version" {
 	run rtai-kafka --help
 	assert_success
