@@ -5,7 +5,8 @@
  * encoded, so a join is a lookup and a memcpy. With --as-of the table
  * keeps every version of a row and a record joins the version valid at its
  * event time, never one from its future. --updates is read alongside the
- * stream (poll() on both), so the enrichment follows the source database.
+ * stream on the event loop (loop.h), changes first, so the enrichment
+ * follows the source database.
  * With --redis each record's row is fetched with HGETALL, pipelined per
  * burst and kept in a bounded LRU cache.
  */
