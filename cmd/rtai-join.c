@@ -635,8 +635,8 @@ static void ahead_join(struct ahead_item *a)
 	case AH_NOTIME:
 		bad_record(a->recno, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse -t FIELD)");
 		break;
-	case AH_NOKEY:
-		emit(&a->f, &a->rec, a->recno, NULL, 0, 0, 0);
+	case AH_NOKEY:		/* the key rule (key.h): a null key is no key */
+		bad_record(a->recno, "field \"%s\": null (--on): no key", on.name[a->bad]);
 		break;
 	case AH_JOIN:
 		v = tab_find_h(&table, a->key.p, a->key.len, a->hash,

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
+#include "key.h"
 #include "loop.h"
 #include "over.h"
 #include "rec.h"
@@ -238,7 +239,7 @@ static void put_result(void *arg, const struct win_out *o)
 
 	(void)arg;
 	rec_reset(&orec);
-	n = win_key_get(o->key, o->klen, kvals, opt.nkeys);
+	n = key_values(o->key, o->klen, kvals, opt.nkeys);
 	for (int i = 0; i < n; i++)
 		rec_add(&orec, opt.keys[i], opt.klen[i], kvals[i]);
 	rec_add(&orec, "window_start", 12, val_time(o->start));
@@ -310,12 +311,14 @@ static int prepare(struct pending *p, char *msg, size_t n)
 	for (size_t i = 0; i < opt.nkeys; i++) {
 		const struct rtai_field *kf = rec_get(&p->rec, opt.keys[i], opt.klen[i]);
 
-		if (kf == NULL) {
-			snprintf(msg, n, "field \"%s\": missing (a key field)", opt.keys[i]);
+		if (kf == NULL || key_part(&p->key, &kf->v) < 0) {
+			snprintf(msg, n, "field \"%s\": %s (a key field)", opt.keys[i],
+				 kf == NULL ? "missing" : "null");
 			return -1;
 		}
-		win_key_put(&p->key, &kf->v);
+		kvals[i] = kf->v;
 	}
+	key_typed(&p->key, kvals, opt.nkeys);
 	p->h = win_key_hash(p->key.p, p->key.len);
 	return 0;
 }

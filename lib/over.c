@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "key.h"
 #include "rtime.h"
 
 /* ---- stored values and the ring of a key -------------------------------- */
@@ -279,18 +280,6 @@ static void dq_rebuild(struct over *o, struct okey *k)
 }
 
 /* ---- keys ----------------------------------------------------------------------- */
-
-/* Appends one key value: u8 type, then 8 bytes, or u32 length and bytes. */
-static void key_put(struct buf *b, const struct rtai_val *v)
-{
-	buf_putc(b, v->type);
-	if (v->type == RT_STR || v->type == RT_JSON) {
-		buf_append(b, &v->s.n, 4);
-		buf_append(b, v->s.p, v->s.n);
-	} else if (v->type == RT_INT || v->type == RT_FLOAT || v->type == RT_TIME) {
-		buf_append(b, &v->i, 8);
-	}
-}
 
 static size_t tab_find(const struct over *o, const uint8_t *kp, size_t n, uint64_t h)
 {
@@ -797,9 +786,10 @@ static int emit(struct over *o, struct rtai_rec *rec, const struct okey *k,
 }
 
 /* The hash of an encoded key; never 0, which means "not known yet". */
-static uint64_t key_hash(const uint8_t *kp, size_t n)
+/* A key's hash, never 0 (0 stands for "not known yet"). */
+static uint64_t okey_hash(const uint8_t *kp, size_t n)
 {
-	uint64_t h = rtai_hash(kp, n, 0x6f766572);
+	uint64_t h = key_hash(kp, n);
 
 	return h != 0 ? h : 1;
 }
@@ -813,10 +803,10 @@ static int key_of(struct over *o, const struct rtai_rec *rec, uint64_t recno)
 	for (size_t i = 0; i < o->c.nkeys; i++) {
 		const struct rtai_field *kf = rec_get(rec, o->c.keys[i], o->c.klen[i]);
 
-		if (kf == NULL)
-			return fail(o, "%s: record %llu: field \"%s\": missing (a key field)",
-				    o->name, (unsigned long long)recno, o->c.keys[i]);
-		key_put(&o->kbuf, &kf->v);
+		if (kf == NULL || key_part(&o->kbuf, &kf->v) < 0)
+			return fail(o, "%s: record %llu: field \"%s\": %s (a key field)",
+				    o->name, (unsigned long long)recno, o->c.keys[i],
+				    kf == NULL ? "missing" : "null");
 	}
 	return 0;
 }
@@ -841,7 +831,7 @@ static struct okey *take(struct over *o, struct rtai_rec *rec, const struct rtai
 		return NULL;
 	}
 	if (hash == 0)
-		hash = key_hash(o->kbuf.p, o->kbuf.len);
+		hash = okey_hash(o->kbuf.p, o->kbuf.len);
 	return key_get(o, o->kbuf.p, o->kbuf.len, hash, f->event_ns, recno);
 }
 
@@ -1233,7 +1223,7 @@ static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
 		 * faults wait for the record's turn. */
 		if (f->enc == RTAI_E_REC && rec_decode(&o->arec, f->payload, f->len) == 0 &&
 		    key_of(o, &o->arec, recno) == 0) {
-			p.hash = key_hash(o->kbuf.p, o->kbuf.len);
+			p.hash = okey_hash(o->kbuf.p, o->kbuf.len);
 			prefetch_slot(o, &p);
 		}
 		p.p = stash(o, f->payload, f->len, &p.c);
