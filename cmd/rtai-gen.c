@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "frame.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -616,7 +617,7 @@ int main(int argc, char **argv)
 	if (opt.zipf > 0)
 		zipf_init(opt.keys, opt.zipf);
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 1);
 	t0_mono = rtai_mono_ns();
 	t0_clock = opt.live ? rtai_now_ns() : opt.start;
@@ -624,7 +625,7 @@ int main(int argc, char **argv)
 		opt.start = t0_clock;		/* accounts open before it */
 	if (opt.kind == KIND_ACCOUNTS) {
 		for (long long i = 0; i < 2 * opt.keys && (opt.count < 0 || i < opt.count) &&
-				      !rtai_stop; i++) {
+				      !sig_stop; i++) {
 			gen_account(1 + i / 2, (int)(i % 2));
 			wr_bytes(&out, line.p, line.len);
 		}
@@ -638,14 +639,14 @@ int main(int argc, char **argv)
 		for (long long i = 0; i < 2 * opt.keys; i++)
 			recent[i] = INT64_MIN;
 	}
-	for (long long i = 0; (opt.count < 0 || i < opt.count) && !rtai_stop; i++) {
+	for (long long i = 0; (opt.count < 0 || i < opt.count) && !sig_stop; i++) {
 		if (opt.rate > 0) {
 			int64_t due = t0_mono + (int64_t)((double)i * 1e9 / opt.rate);
 
 			if (due > rtai_mono_ns()) {
 				wr_flush(&out);		/* each record leaves on time */
 				rtai_sleep_until_mono(due);
-				if (rtai_stop)
+				if (sig_stop)
 					break;
 			}
 		}

@@ -20,10 +20,10 @@
 #include "cli.h"
 #include "frame.h"
 #include "rec.h"
+#include "sig.h"
 #include "xgb.h"
 
 #define EXIT_ALLDROP 5		/* every record was skipped (rtai(7), EXIT STATUS) */
-#define KIND_SCHEMA 6		/* a schema frame: records change here, so it stops */
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -352,7 +352,7 @@ static void forward(const struct rtai_frame *f)
 	nframes++;
 	if (f->kind == RTAI_K_MARKER)
 		wr_marker(&out, f, "rtai-score");
-	else if (f->kind != KIND_SCHEMA)	/* the records gain fields: no schema */
+	else if (f->kind != RTAI_K_SCHEMA)	/* the records gain fields: no schema */
 		wr_frame(&out, f);
 }
 
@@ -377,7 +377,7 @@ static int run(struct rtai_rd *rd)
 			forward(&f);
 			continue;
 		}
-		if (st == 0 || rtai_stop)
+		if (st == 0 || sig_stop)
 			return 0;
 		if (st < 0) {
 			rtai_warn("%s", rd->err);
@@ -437,6 +437,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
+	rec_set_max_fields(NULL);
 	if (opt.model == NULL)
 		rtai_usage_error("give a model: -m MODEL (an XGBoost model saved as JSON or UBJSON)");
 	if (argc > 1)
@@ -449,7 +450,7 @@ int main(int argc, char **argv)
 		rtai_die(RTAI_EXIT_FAIL, "%s", rd.err);
 	pend = xcalloc((size_t)opt.batch, sizeof(*pend));
 	x = xmalloc((size_t)opt.batch * nfeat * sizeof(*x));
-	rtai_catch_stop();
+	sig_catch_stop();
 	signal(SIGHUP, SIG_IGN);		/* nothing to reload */
 	signal(SIGUSR1, SIG_IGN);		/* nothing to checkpoint */
 	wr_open_fd(&out, 1, "stdout", 0);
