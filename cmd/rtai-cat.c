@@ -19,6 +19,7 @@
 #include "frame.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -449,6 +450,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
+	rec_set_max_fields(NULL);
 	if (opt.meta && !opt.print)
 		rtai_usage_error("--meta needs -p");
 	files = argc > 0 ? argv : stdin_only;
@@ -458,7 +460,7 @@ int main(int argc, char **argv)
 			if (strcmp(files[i], "-") == 0)
 				rtai_usage_error("--loop needs files: standard input can be read only once");
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	if (opt.out != NULL) {
 		size_t n = strlen(opt.out);
 		int z = opt.zstd || (n > 4 && strcmp(opt.out + n - 4, ".zst") == 0);
@@ -477,10 +479,10 @@ int main(int argc, char **argv)
 	next_marker = prog.start;
 
 	for (long long pass = 0; opt.loop == 0 || pass < opt.loop; pass++) {
-		for (int i = 0; i < nfiles && !rtai_stop; i++)
+		for (int i = 0; i < nfiles && !sig_stop; i++)
 			if (cat_one(files[i]) < 0)
 				status = RTAI_EXIT_FAIL;
-		if (rtai_stop || status != RTAI_EXIT_OK)
+		if (sig_stop || status != RTAI_EXIT_OK)
 			break;
 		if (ev_max >= ev_min && !opt.keep_time)
 			shift += ev_max - ev_min + 1;

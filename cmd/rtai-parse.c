@@ -22,6 +22,7 @@
 #include "jflat.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -792,8 +793,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
-	if (max_fields != NULL)		/* after RTAI_MAX_FIELDS: the option wins */
-		rtai_max_fields = (uint32_t)rtai_opt_int("--max-fields", max_fields, 1, 65535);
+	rec_set_max_fields(max_fields);
 	if (opt.dlq != NULL && !opt.on_error_set)
 		opt.on_error = ON_DLQ;
 	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
@@ -814,7 +814,7 @@ int main(int argc, char **argv)
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
 	if (opt.dlq != NULL) {
@@ -822,7 +822,7 @@ int main(int argc, char **argv)
 
 		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
 	}
-	for (int i = 0; i < nfiles && !rtai_stop; i++) {
+	for (int i = 0; i < nfiles && !sig_stop; i++) {
 		int st = parse_input(files[i]);
 
 		if (st < 0)

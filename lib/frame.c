@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,29 +14,12 @@
 #include <zstd.h>
 
 #include "cli.h"
+#include "outfile.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 uint32_t rtai_max_frame = RTAI_MAX_FRAME_DEFAULT;
-volatile int rtai_stop;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	rtai_stop = 1;
-}
-
-void rtai_catch_stop(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
 void rtai_set_max_frame(const char *opt_value)
 {
 	const char *env = getenv("RTAI_MAX_FRAME");
@@ -48,9 +30,6 @@ void rtai_set_max_frame(const char *opt_value)
 	if (opt_value != NULL)
 		rtai_max_frame = (uint32_t)rtai_opt_int("--max-frame", opt_value, 64,
 							 RTAI_MAX_FRAME_HARD);
-	env = getenv("RTAI_MAX_FIELDS");
-	if (env != NULL && *env != '\0')
-		rtai_max_fields = (uint32_t)rtai_opt_int("RTAI_MAX_FIELDS", env, 1, 65535);
 }
 
 static void (*block_fn)(void *);
@@ -182,7 +161,7 @@ static ssize_t raw_read(struct rtai_rd *r, uint8_t *dst, size_t n)
 			block_fn(block_arg);
 	}
 	for (;;) {
-		if (rtai_stop)
+		if (sig_stop)
 			return 0;
 		got = read(r->fd, dst, n);
 		if (got >= 0 || errno != EINTR)
@@ -241,7 +220,7 @@ static ssize_t zstd_fill(struct rtai_rd *r)
 		}
 		if (got == 0) {
 			r->eof = 1;
-			if (!r->zdone && !rtai_stop) {
+			if (!r->zdone && !sig_stop) {
 				rd_error(r, r->pos + (r->len - r->off),
 					 "truncated zstd input");
 				return -1;
@@ -413,7 +392,7 @@ int rd_frame(struct rtai_rd *r, struct rtai_frame *f)
 		if (got == 0) {
 			size_t avail = r->len - r->off;
 
-			if (avail == 0 || rtai_stop)
+			if (avail == 0 || sig_stop)
 				return 0;
 			if (need == 4 || need == RTAI_HEADER_LEN)
 				return rd_error(r, r->pos, "truncated frame header (%zu bytes at end of input)",
@@ -529,16 +508,6 @@ int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
 
 /* ---- writing ------------------------------------------------------- */
 
-/* Temporary files still to remove if the tool exits before renaming. */
-static struct rtai_wr *pending[8];
-
-static void unlink_pending(void)
-{
-	for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
-		if (pending[i] != NULL && pending[i]->tmp != NULL)
-			unlink(pending[i]->tmp);
-}
-
 static void wr_init(struct rtai_wr *w, int fd, const char *name, int raw)
 {
 	memset(w, 0, sizeof(*w));
@@ -579,20 +548,11 @@ void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 	} else {
 		size_t n = strlen(path) + 32;
-		static int registered;
 
 		w->tmp = xmalloc(n);
 		snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
 		fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (!registered) {
-			atexit(unlink_pending);
-			registered = 1;
-		}
-		for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
-			if (pending[i] == NULL) {
-				pending[i] = w;
-				break;
-			}
+		outfile_track(w->tmp);
 	}
 	if (fd < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s: %s", path, strerror(errno));
@@ -737,13 +697,11 @@ void wr_close(struct rtai_wr *w)
 	if (w->tmp != NULL) {
 		if (rename(w->tmp, w->name) < 0)
 			rtai_die(RTAI_EXIT_FAIL, "%s: rename: %s", w->name, strerror(errno));
+		outfile_untrack(w->tmp);
 		free(w->tmp);
 		w->tmp = NULL;
 	}
 out:
-	for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
-		if (pending[i] == w)
-			pending[i] = NULL;
 	ZSTD_freeCStream(w->zstd);
 	w->zstd = NULL;
 	buf_free(&w->out);

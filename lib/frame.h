@@ -55,14 +55,9 @@ struct rtai_frame {
 /* The largest frame a reader accepts; set by --max-frame or RTAI_MAX_FRAME. */
 extern uint32_t rtai_max_frame;
 
-/* Set by the SIGINT/SIGTERM handler of rtai_catch_stop(): readers then
- * report the end of input, so a tool flushes and prints its summary. */
-extern volatile int rtai_stop;
-/* Installs that handler (without SA_RESTART, so a blocked read returns). */
-void rtai_catch_stop(void);
 /* Applies RTAI_MAX_FRAME from the environment, then an option's value
- * (NULL for none), and RTAI_MAX_FIELDS (fields per record, rec.h); exits 2
- * when out of range. */
+ * (NULL for none); exits 2 when out of range. Readers stop at the end of
+ * input once sig_stop (sig.h) is set. */
 void rtai_set_max_frame(const char *opt_value);
 
 /* A function that readers call just before they would block waiting for

@@ -24,6 +24,7 @@
 #include "resp.h"
 #include "rtime.h"
 #include "sha1.h"
+#include "sig.h"
 
 struct rcl_ent {
 	uint64_t end;			/* stream offset just past its commands */
@@ -254,7 +255,7 @@ static redisContext *connect_retrying(struct rcl *c, char *err, size_t errlen)
 		if (ctx != NULL || !retry)
 			return ctx;
 		left = start + c->retry_for - rtai_mono_ns();
-		if (left <= 0 || rtai_stop)
+		if (left <= 0 || sig_stop)
 			break;
 		if (!announced) {
 			char d[RTAI_TIME_BUFSZ];
@@ -266,11 +267,11 @@ static redisContext *connect_retrying(struct rcl *c, char *err, size_t errlen)
 			announced = 1;
 		}
 		rtai_sleep_until_mono(rtai_mono_ns() + (wait < left ? wait : left));
-		if (rtai_stop)
+		if (sig_stop)
 			break;
 		wait = wait * 2 > RTAI_NS_PER_SEC ? RTAI_NS_PER_SEC : wait * 2;
 	}
-	if (rtai_stop) {
+	if (sig_stop) {
 		snprintf(err, errlen, "%s: interrupted while connecting", c->url.shown);
 	} else if (c->retry_for > 0) {
 		char d[RTAI_TIME_BUFSZ];

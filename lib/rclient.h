@@ -141,7 +141,7 @@ void rcl_script(struct rcl *c, const char *lua, size_t len, char sha[41]);
  * for how long. Blocks while connecting. Returns 0, or -1 with c->err set
  * and c->failed: "redis://...: connect: Connection refused (gave up after
  * 30s); --retry-for waits longer". Returns -1 at once after SIGINT/SIGTERM
- * (rtai_stop) interrupted it. */
+ * (sig_stop) interrupted it. */
 int rcl_connect(struct rcl *c);
 
 /* ---- queueing commands -------------------------------------------------
