@@ -79,12 +79,16 @@ void csvrec_free(struct csvrec *c)
 	buf_free(&c->fields);
 }
 
-static int tsv_parse(struct csvrec *c, const char *p, size_t n)
+/* Splits p[0..n) at every delimiter: TSV, and CSV records without a quote,
+ * whose fields RFC 4180 makes plain text between delimiters. libcsv, which
+ * reads a byte at a time (about 33 instructions a byte here), is left the
+ * records that quote. */
+static int split_plain(struct csvrec *c, const char *p, size_t n)
 {
 	size_t start = 0;
 
 	for (;;) {
-		const char *tab = memchr(p + start, '\t', n - start);
+		const char *tab = memchr(p + start, c->delim, n - start);
 		size_t end = tab != NULL ? (size_t)(tab - p) : n;
 
 		on_field(end > start ? (void *)(p + start) : NULL, end - start, c);
@@ -103,8 +107,8 @@ int csvrec_parse(struct csvrec *c, const char *p, size_t n)
 	buf_reset(&c->fields);
 	c->n = 0;
 	c->failed = 0;
-	if (c->parser == NULL) {
-		tsv_parse(c, p, n);
+	if (c->parser == NULL || memchr(p, '"', n) == NULL) {
+		split_plain(c, p, n);
 	}
 #ifdef HAVE_CSV
 	else {

@@ -431,8 +431,14 @@ static uint8_t *line_end(uint8_t *p, size_t from, size_t n, int csv, int *inq)
 {
 	int q = *inq;
 
-	if (!csv)
-		return n > from ? memchr(p + from, '\n', n - from) : NULL;
+	if (!csv || !q) {
+		/* Most records quote nothing: the newline ends them unless a
+		 * quote comes before it. */
+		uint8_t *nl = n > from ? memchr(p + from, '\n', n - from) : NULL;
+
+		if (!csv || (nl != NULL && memchr(p + from, '"', (size_t)(nl - (p + from))) == NULL))
+			return nl;
+	}
 	for (size_t i = from; i < n; i++) {
 		if (p[i] == '"') {
 			q = !q;
