@@ -8,7 +8,7 @@
  * them; the key picks the partition with the Java client's murmur2, so a
  * key lands where other clients put it. Delivery reports drive the counts
  * and the exit status, and --pass forwards each frame only once Kafka
- * acknowledged it. There are no transactions: a sink that is
+ * acknowledged it (lib/ackq.h). There are no transactions: a sink that is
  * restarted sends again what it had not been told was delivered, so the
  * sink is at-least-once.
  */
@@ -27,6 +27,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "ackq.h"
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
@@ -150,6 +151,7 @@ static rd_kafka_t *rk;
 static int kpipe[2] = { -1, -1 };	/* librdkafka's queue event pipe */
 static struct rtai_rd rd;
 static struct rtai_wr out;		/* --pass */
+static struct ackq q;			/* --pass: frames until acknowledged */
 static int input_open;			/* standard input, until it ends */
 static int stopping;			/* the loop ends at its next turn */
 static struct tmpl topic_tmpl, key_tmpl;
@@ -179,131 +181,23 @@ static void on_interrupt(int sig)
 		_exit(130);
 }
 
-/* ---- --pass: frames kept until acknowledged -----------------------------------
- * Temporary, in this tool until lib/ackq.h (the shared acknowledged-output
- * queue) is on main: each frame is copied into one buffer behind a header
- * and forwarded, in input order, once it and everything before it is
- * settled. Sequence numbers count pushes from 0. */
+/* ---- --pass: frames kept until acknowledged (lib/ackq.h) ---------------------- */
 
-enum { PQ_WAIT, PQ_OK, PQ_FAILED };
-
-struct pq_hdr {				/* a frame kept, then its payload */
-	int64_t ingest_ns, event_ns;
-	uint32_t len;
-	uint16_t flags;
-	uint8_t kind, enc;
-};
-
-static struct {
-	struct buf data;		/* frames from byte `base` of all ever kept */
-	uint64_t base, done;		/* done: just past the last forwarded */
-	uint8_t *state;			/* ring of cap, n from head */
-	uint64_t *end;			/* where each entry's frame ends */
-	size_t cap, head, n;
-	uint64_t seq0;			/* sequence number of the head */
-} pq;
-
-static void pq_grow(void)
+/* A settled frame goes on; a latency marker gets this stage's stamp. */
+static void forward(void *arg, const struct rtai_frame *f)
 {
-	size_t cap = pq.cap ? pq.cap * 2 : 1024;
-	uint8_t *st = xmalloc(cap);
-	uint64_t *end = xmalloc(cap * sizeof(*end));
-
-	for (size_t i = 0; i < pq.n; i++) {
-		st[i] = pq.state[(pq.head + i) % pq.cap];
-		end[i] = pq.end[(pq.head + i) % pq.cap];
-	}
-	free(pq.state);
-	free(pq.end);
-	pq.state = st;
-	pq.end = end;
-	pq.cap = cap;
-	pq.head = 0;
-}
-
-/* Forwards the settled frames at the head, in order. */
-static void pq_release(void)
-{
-	while (pq.n > 0 && pq.state[pq.head] != PQ_WAIT) {
-		const uint8_t *p = pq.data.p + (pq.done - pq.base);
-		struct pq_hdr h;
-
-		memcpy(&h, p, sizeof(h));
-		if (pq.state[pq.head] == PQ_OK) {
-			struct rtai_frame f = { .kind = h.kind, .enc = h.enc, .flags = h.flags,
-						.ingest_ns = h.ingest_ns, .event_ns = h.event_ns,
-						.payload = p + sizeof(h), .len = h.len };
-
-			if (f.kind == RTAI_K_MARKER)
-				wr_marker(&out, &f, STAGE);
-			else
-				wr_frame(&out, &f);
-		}
-		pq.done = pq.end[pq.head];
-		pq.head = (pq.head + 1) % pq.cap;
-		pq.n--;
-		pq.seq0++;
-	}
-	/* Drop what was forwarded once it is most of the buffer. */
-	if (pq.done - pq.base == pq.data.len) {
-		pq.data.len = 0;
-		pq.base = pq.done;
-	} else if (pq.done - pq.base > (256u << 10) && pq.done - pq.base > pq.data.len / 2) {
-		size_t gone = (size_t)(pq.done - pq.base);
-
-		memmove(pq.data.p, pq.data.p + gone, pq.data.len - gone);
-		pq.data.len -= gone;
-		pq.base = pq.done;
-	}
-}
-
-/* Keeps a copy of f; need_ack 0: settled already. Returns its number. */
-static uint64_t pq_push(const struct rtai_frame *f, int need_ack)
-{
-	struct pq_hdr h = { f->ingest_ns, f->event_ns, f->len, f->flags, f->kind, f->enc };
-	uint64_t seq = pq.seq0 + pq.n;
-	size_t i;
-
-	if (pq.n == pq.cap)
-		pq_grow();
-	i = (pq.head + pq.n++) % pq.cap;
-	buf_append(&pq.data, &h, sizeof(h));
-	if (f->len > 0)
-		buf_append(&pq.data, f->payload, f->len);
-	pq.end[i] = pq.base + pq.data.len;
-	pq.state[i] = need_ack ? PQ_WAIT : PQ_OK;
-	if (!need_ack)
-		pq_release();
-	return seq;
-}
-
-/* Settles frame seq: ok 1 acknowledged (forwarded in turn), 0 failed. */
-static void pq_ack(uint64_t seq, int ok)
-{
-	if (seq < pq.seq0 || seq - pq.seq0 >= pq.n)
-		return;
-	pq.state[(pq.head + (seq - pq.seq0)) % pq.cap] = ok ? PQ_OK : PQ_FAILED;
-	pq_release();
-}
-
-/* Stop reading while 64 MiB of frames wait for acknowledgements. */
-static int pq_full(void)
-{
-	return pq.n > 0 && pq.data.len > (64u << 20);
-}
-
-static void pq_free(void)
-{
-	buf_free(&pq.data);
-	free(pq.state);
-	free(pq.end);
+	(void)arg;
+	if (f->kind == RTAI_K_MARKER)
+		wr_marker(&out, f, STAGE);
+	else
+		wr_frame(&out, f);
 }
 
 /* ---- flow ------------------------------------------------------------------ */
 
 static void update_pause(void)
 {
-	paused = inflight >= opt.inflight || (opt.pass && pq_full());
+	paused = inflight >= opt.inflight || (opt.pass && ackq_full(&q));
 }
 
 /* The work is over once the input ended and every message was reported. */
@@ -352,7 +246,7 @@ static void on_delivery(rd_kafka_t *h, const rd_kafka_message_t *m, void *opaque
 								 : "");
 	}
 	if (opt.pass)
-		pq_ack(seq, m->err == RD_KAFKA_RESP_ERR_NO_ERROR);
+		ackq_ack(&q, seq, m->err == RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 /* ---- records ------------------------------------------------------------------ */
@@ -422,7 +316,7 @@ static int produce(const struct rtai_frame *f)
 		vu[n++].u.header.size = (ssize_t)hdr_b[i].len;
 	}
 	if (opt.pass)
-		seq = pq_push(f, 1);
+		seq = ackq_push(&q, f, 1);
 	vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
 	vu[n++].u.ptr = (void *)(uintptr_t)seq;
 
@@ -444,7 +338,7 @@ static int produce(const struct rtai_frame *f)
 	       rd_kafka_error_string(error));
 	rd_kafka_error_destroy(error);
 	if (opt.pass)
-		pq_ack(seq, 0);
+		ackq_ack(&q, seq, 0);
 	return 0;
 }
 
@@ -460,7 +354,7 @@ static void take(const struct rtai_frame *f)
 	if (f->kind == RTAI_K_DATA)
 		produce(f);
 	else if (opt.pass)
-		pq_push(f, 0);
+		ackq_push(&q, f, 0);
 }
 
 static void end_input(const char *err)
@@ -717,8 +611,11 @@ int main(int argc, char **argv)
 	rd_kafka_queue_io_event_enable(mq, kpipe[1], "k", 1);
 
 	rd_open_fd(&rd, 0, "stdin");
-	if (opt.pass)
+	if (opt.pass) {
 		wr_open_fd(&out, 1, "stdout", 0);
+		/* Reading stops while 64 MiB or --inflight frames are held. */
+		ackq_init(&q, 64u << 20, (size_t)opt.inflight, forward, NULL);
+	}
 	rd_kafka_poll(rk, 0);	/* reports that came before the pipe was set */
 	run();
 	if (inflight > 0) {
@@ -743,7 +640,7 @@ int main(int argc, char **argv)
 	close(kpipe[0]);
 	close(kpipe[1]);
 	rd_close(&rd);
-	pq_free();
+	ackq_free(&q);
 	rec_free(&rec);
 	tmpl_free(&topic_tmpl);
 	tmpl_free(&key_tmpl);

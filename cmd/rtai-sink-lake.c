@@ -204,6 +204,7 @@ static struct {
 } pend;
 
 static struct delta_table tbl;
+static json_t *removes;			/* --optimize: remove actions to commit */
 static const char *table_dir;
 static char run_id[37];			/* names files without checkpoints */
 static int64_t committed = -1;		/* this app's last committed checkpoint */
@@ -517,7 +518,10 @@ static void open_file(struct part *p)
 	struct pq_options o = pq_defaults;
 	char name[512];
 
-	if (opt.exactly_once) {
+	if (opt.optimize) {
+		snprintf(name, sizeof(name), "part-optimize-%s-%05llu%s.parquet", run_id,
+			 (unsigned long long)file_seq++, codec_ext());
+	} else if (opt.exactly_once) {
 		/* Named by checkpoint; a name some version holds already (the tail
 		 * of a finished run, committed without a txn) is passed over. */
 		for (;;) {
@@ -748,7 +752,7 @@ static void commit(int64_t checkpoint, const char *operation)
 	int64_t base_meta = tbl.meta_version, now_ms = rtai_now_ns() / 1000000;
 	int creating = tbl.version < 0;
 
-	if (pend.n == 0 && !cols.dirty && checkpoint < 0)
+	if (pend.n == 0 && !cols.dirty && checkpoint < 0 && removes == NULL)
 		return;
 	if (creating && cols.n == 0 && pend.n == 0)
 		return;	/* nothing to say about a table that has no columns yet */
@@ -780,13 +784,15 @@ static void commit(int64_t checkpoint, const char *operation)
 		}
 		json_array_foreach(pend.adds, i, a)
 			json_array_append_new(acts, json_pack("{s:O}", "add", a));
+		json_array_foreach(removes, i, a)
+			json_array_append_new(acts, json_pack("{s:O}", "remove", a));
 		if (checkpoint >= 0)
 			json_array_append_new(acts, json_pack("{s:{s:s, s:I, s:I}}", "txn",
 				"appId", opt.app_id, "version", (json_int_t)checkpoint,
 				"lastUpdated", (json_int_t)now_ms));
 		json_array_append_new(acts, json_pack("{s:{s:I, s:s, s:s, s:b}}", "commitInfo",
 			"timestamp", (json_int_t)now_ms, "operation", operation,
-			"engineInfo", STAGE "/" PACKAGE_VERSION, "isBlindAppend", 1));
+			"engineInfo", STAGE "/" PACKAGE_VERSION, "isBlindAppend", removes == NULL));
 		rc = delta_commit(&tbl, acts);
 		json_decref(acts);
 		if (rc == 0)
@@ -805,6 +811,19 @@ static void commit(int64_t checkpoint, const char *operation)
 			fatal("%s: another writer committed checkpoint %lld for --app-id %s "
 			      "meanwhile: two sinks share one --app-id", table_dir,
 			      (long long)checkpoint, opt.app_id);
+		json_array_foreach(removes, i, a) {
+			buf_reset(&tmp);
+			if (delta_uri_decode(&tmp, json_string_value(json_object_get(a, "path")),
+					     strlen(json_string_value(json_object_get(a, "path")))) == 0) {
+				buf_reset(&pbuf);
+				delta_uri_encode(&pbuf, (const char *)tmp.p, tmp.len);
+				buf_putc(&pbuf, 0);
+			}
+			if (json_object_get(tbl.live, (const char *)pbuf.p) == NULL)
+				fatal("%s: version %lld removed %s, which this commit compacts: "
+				      "nothing was changed; run --optimize again", table_dir,
+				      (long long)tbl.version, json_string_value(json_object_get(a, "path")));
+		}
 		if (tries >= 100)
 			fatal("%s: lost the race for the next version 100 times in a row",
 			      table_dir);
@@ -1283,6 +1302,155 @@ static void vacuum(void)
 		  table_dir, (unsigned long long)vacuumed, (long long)tbl.version);
 }
 
+/* ---- --optimize ------------------------------------------------------------- */
+
+/* Appends the rows of a file read back to p's open file, column by name. */
+static void copy_rows(struct part *p, const struct pq_file *src, const char *path)
+{
+	static const enum pq_type pt[] = { PQ_BOOL, PQ_INT64, PQ_DOUBLE, PQ_STRING,
+					   PQ_TIME_US, PQ_STRING, PQ_BYTES };
+	size_t *map = xcalloc(p->ncols ? p->ncols : 1, sizeof(*map));
+	size_t *at = xcalloc(src->ncols ? src->ncols : 1, sizeof(*at));
+
+	for (size_t j = 0; j < p->ncols; j++) {
+		map[j] = SIZE_MAX;
+		for (size_t k = 0; k < src->ncols; k++)
+			if (strcmp(src->c[k].name, cols.c[j].name) == 0)
+				map[j] = k;
+		if (map[j] != SIZE_MAX && src->c[map[j]].type != pt[cols.c[j].kind])
+			fatal("%s: column \"%s\" is not of the table's type %s", path,
+			      cols.c[j].name, ck_delta[cols.c[j].kind]);
+	}
+	for (uint64_t r = 0; r < src->rows; r++) {
+		for (size_t j = 0; j < p->ncols; j++) {
+			const struct pq_column *c;
+			const uint8_t *v;
+			int64_t i;
+			double d;
+			uint32_t n;
+
+			if (map[j] == SIZE_MAX)
+				continue;
+			c = &src->c[map[j]];
+			if (!c->def[r])
+				continue;
+			v = c->vals.p + at[map[j]];
+			switch (c->type) {
+			case PQ_BOOL:
+				pq_put_bool(p->w, j, *v);
+				at[map[j]] += 1;
+				break;
+			case PQ_INT64: case PQ_TIME_US:
+				memcpy(&i, v, 8);
+				pq_put_int64(p->w, j, i);
+				at[map[j]] += 8;
+				break;
+			case PQ_DOUBLE:
+				memcpy(&d, v, 8);
+				pq_put_double(p->w, j, d);
+				at[map[j]] += 8;
+				break;
+			default:
+				memcpy(&n, v, 4);
+				pq_put_bytes(p->w, j, v + 4, n);
+				at[map[j]] += 4 + (size_t)n;
+			}
+		}
+		if (pq_end_row(p->w) < 0)
+			fatal("%s: %s", abs_path(p->tmp), p->w->err);
+	}
+	free(map);
+	free(at);
+}
+
+/* Compacts each partition's files smaller than --roll-bytes into one file:
+ * one commit removes them and adds it, both with dataChange false (Delta's
+ * OPTIMIZE), retried when the live writer committed meanwhile. */
+static void optimize(void)
+{
+	json_t *groups = json_object(), *pc, *g, *add;
+	const char *key, *dir;
+	char err[512];
+	size_t i, compacted = 0;
+
+	delta_init(&tbl, table_dir);
+	if (delta_update(&tbl) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", tbl.err);
+	if (tbl.meta == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "%s: not a Delta table (no _delta_log/%020d.json)",
+			 table_dir, 0);
+	pc = json_object_get(tbl.meta, "partitionColumns");
+	if (opt.pby == NULL && !(json_array_size(pc) == 2 &&
+	    strcmp(json_string_value(json_array_get(pc, 0)) ?: "", "dt") == 0 &&
+	    strcmp(json_string_value(json_array_get(pc, 1)) ?: "", "hr") == 0)) {
+		json_t *c;
+
+		json_array_foreach(pc, i, c) {
+			opt.pby = xrealloc(opt.pby, (opt.npby + 1) * sizeof(*opt.pby));
+			opt.pby[opt.npby++] = xstrdup(json_string_value(c) ?: "?");
+		}
+	}
+	load_schema();
+	delta_uuid(run_id);
+	run_id[8] = 0;
+	json_object_foreach(tbl.live, key, add) {
+		const char *slash = strrchr(key, '/');
+
+		if (json_integer_value(json_object_get(add, "size")) >= opt.roll_bytes)
+			continue;
+		buf_reset(&kbuf);
+		if (slash != NULL)
+			buf_append(&kbuf, key, (size_t)(slash - key));
+		buf_putc(&kbuf, 0);
+		g = json_object_get(groups, (const char *)kbuf.p);
+		if (g == NULL)
+			json_object_set_new(groups, (const char *)kbuf.p, g = json_array());
+		json_array_append(g, add);
+	}
+	removes = json_array();
+	json_object_foreach(groups, dir, g) {
+		struct part *p;
+		json_t *a;
+
+		if (json_array_size(g) < 2)
+			continue;
+		p = xcalloc(1, sizeof(*p));
+		buf_reset(&kbuf);
+		delta_uri_decode(&kbuf, dir, strlen(dir));
+		p->dir = xstrndup((const char *)kbuf.p, kbuf.len);
+		p->values = json_incref(json_object_get(json_array_get(g, 0), "partitionValues"));
+		parts[nparts++] = p;
+		open_file(p);
+		json_array_foreach(g, i, a) {
+			struct pq_file f;
+			const char *path = json_string_value(json_object_get(a, "path"));
+
+			buf_reset(&kbuf);
+			delta_uri_decode(&kbuf, path, strlen(path));
+			buf_putc(&kbuf, 0);
+			if (pq_read_file(abs_path((const char *)kbuf.p), &f, err, sizeof(err)) < 0)
+				fatal("%s", err);
+			copy_rows(p, &f, abs_path((const char *)kbuf.p));
+			pq_file_free(&f);
+			json_array_append_new(removes, json_pack("{s:s, s:I, s:b, s:b, s:O, s:O}",
+				"path", path, "deletionTimestamp", (json_int_t)(rtai_now_ns() / 1000000),
+				"dataChange", 0, "extendedFileMetadata", 1,
+				"partitionValues", json_object_get(a, "partitionValues"),
+				"size", json_object_get(a, "size")));
+		}
+		compacted += json_array_size(g);
+		close_all();
+		json_object_set_new(json_array_get(pend.adds, pend.n - 1), "dataChange", json_false());
+	}
+	if (pend.n > 0)
+		commit(-1, "OPTIMIZE");
+	rtai_warn("%s: %zu files compacted into %llu (version %lld)", table_dir, compacted,
+		  (unsigned long long)count.files, (long long)tbl.version);
+	json_decref(groups);
+	json_decref(removes);
+	removes = NULL;
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 static void parse_partition_by(const char *arg)
@@ -1412,8 +1580,10 @@ int main(int argc, char **argv)
 		delta_free(&tbl);
 		return status;
 	}
-	if (opt.optimize)
-		rtai_die(RTAI_EXIT_FAIL, "--optimize: not implemented yet");
+	if (opt.optimize) {
+		optimize();
+		goto out;
+	}
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -1447,7 +1617,7 @@ int main(int argc, char **argv)
 	if (status == RTAI_EXIT_OK && count.records > 0 &&
 	    count.skipped + count.dlq == count.records)
 		status = EXIT_ALLDROP;
-
+out:
 	rd_close(&rd);
 	rec_free(&rec);
 	delta_free(&tbl);

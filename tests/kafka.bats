@@ -221,6 +221,45 @@ PY
 	assert_output 4000
 }
 
+@test "kafka: cooperative-sticky: a member joins and takes partitions incrementally, nothing twice" {
+	kafka_start c:4
+	coop="-X partition.assignment.strategy=cooperative-sticky -X auto.commit.interval.ms=200"
+	rtai-kafka -b "$KAFKA_BROKERS" -G coop -t c $GROUPX $coop -v >a.rtai 2>a.err 3>&- &
+	a=$!
+	BG_PIDS=$a
+	seq 1 1000 | awk '{ print "user" $1 ":" $1 }' | kcat -P -b "$KAFKA_BROKERS" -t c -K:
+	for _ in $(seq 1 200); do
+		[ "$(ktool show a.rtai 2>/dev/null | wc -l)" -ge 1000 ] && break
+		sleep 0.1
+	done
+	sleep 1	# a commit of all of it
+	rtai-kafka -b "$KAFKA_BROKERS" -G coop -t c $GROUPX $coop -v >b.rtai 2>b.err 3>&- &
+	b=$!
+	BG_PIDS="$a $b"
+	for _ in $(seq 1 300); do
+		grep -q 'group coop: assigned 2 partitions' b.err && break
+		sleep 0.1
+	done
+	grep 'group coop:' a.err b.err
+	grep -q 'group coop: revoked 2 partitions' a.err
+	seq 1001 2000 | awk '{ print "user" $1 ":" $1 }' | kcat -P -b "$KAFKA_BROKERS" -t c -K:
+	for _ in $(seq 1 200); do
+		[ $(($(ktool show a.rtai | wc -l) + $(ktool show b.rtai | wc -l))) -ge 2000 ] && break
+		sleep 0.1
+	done
+	kill -INT $a $b
+	bg_wait $a
+	[ "$STATUS" -eq 0 ]
+	bg_wait $b
+	[ "$STATUS" -eq 0 ]
+	run sh -c "{ python3 '$RTAI_SRC/tests/kafkatool.py' show a.rtai; python3 '$RTAI_SRC/tests/kafkatool.py' show b.rtai; } | jq -r .payload | sort -n | uniq -c | awk '\$1 != 1' | head"
+	echo "seen twice: $output"
+	assert_output ''
+	run sh -c "{ python3 '$RTAI_SRC/tests/kafkatool.py' show a.rtai; python3 '$RTAI_SRC/tests/kafkatool.py' show b.rtai; } | wc -l"
+	assert_output 2000
+	[ "$(ktool show b.rtai | wc -l)" -gt 0 ]
+}
+
 @test "kafka: a group member starts from the offsets committed by the last one" {
 	kafka_start t:2
 	seq 1 10 | awk '{ print "k" $1 ":" $1 }' | kcat -P -b "$KAFKA_BROKERS" -t t -K:
