@@ -232,6 +232,28 @@ redis_restart_here() {
 	assert_output --partial '2 written, 0 older skipped, 1 retried, 0 failed'
 }
 
+@test "sink-redis: --only-newer: no record can write another key's version" {
+	redis_start
+	# A record whose key is u1's version key, with a huge time as its value,
+	# then u1's own record: u1 must be written, the first refused.
+	printf '%s\n' '1000 {"user_id":"u1:_event_time","v":"9999999999999999999"}' \
+		'2000 {"user_id":"u1","v":5}' | mkstream >in.rtai
+	for mode in "--value v" "--json"; do
+		rcli flushall >/dev/null
+		run rtai-sink-redis -u "$REDIS_URL" -k 'f:{user_id}' $mode --only-newer --on-error skip <in.rtai
+		echo "$mode: $output"
+		assert_success
+		assert_output --partial 'rtai-sink-redis: stdin: record 1: key f:u1:_event_time ends in ":_event_time", where --only-newer keeps the event time of key f:u1; no record may write there'
+		assert_output --partial '1 written, 0 older skipped, 0 retried, 1 failed'
+		run rcli get f:u1:_event_time
+		assert_output 2000
+		run rcli exists f:u1
+		assert_output 1
+	done
+	run rcli get f:u1
+	assert_output '{"user_id":"u1","v":5}'
+}
+
 @test "sink-redis: --only-newer needs event times" {
 	redis_start
 	echo '- {"k":"a","v":1}' | mkstream >in.rtai
