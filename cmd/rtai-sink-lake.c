@@ -854,6 +854,10 @@ static int part_key(const struct rtai_frame *f, int64_t *hour, const char **why)
 			       "choose --partition-by)";
 			return -1;
 		}
+		if (f->event_ns < INT64_MIN + HOUR_NS) {
+			*why = "an event time within an hour of the earliest an int64 of ns holds (1677-09-21)";
+			return -1;
+		}
 		*hour = rtai_floordiv(f->event_ns, HOUR_NS);
 		return 0;
 	}
