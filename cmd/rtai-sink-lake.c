@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "ackq.h"
 #include "buf.h"
 #include "cli.h"
 #include "delta.h"
@@ -40,7 +41,6 @@
 
 #define STAGE "rtai-sink-lake"
 #define T_BYTES 8		/* RT_BYTES (decisions.md), once rec.h has it */
-#define K_SCHEMA 6		/* RTAI_K_SCHEMA: the stream's schema frame */
 #define EXIT_ALLDROP 5		/* RTAI_EXIT_ALLDROP: every record dropped */
 #define MAX_OPEN 64		/* open files at most; more closes them all */
 #define HOUR_NS (3600 * RTAI_NS_PER_SEC)
@@ -221,14 +221,10 @@ static size_t *hint;			/* field position -> column, a guess */
 static size_t nhint;
 static int status = RTAI_EXIT_OK;
 
-/* --pass: frames waiting for a commit, as kind..event_ns then payload. */
-struct qhead {
-	uint8_t kind, enc;
-	uint16_t flags;
-	uint32_t len;
-	int64_t ingest_ns, event_ns;
-};
-static struct buf passq;
+/* --pass: frames wait in the acknowledged-output queue until the commit
+ * that holds them; frames [pass_acked, pass_next) are not settled yet. */
+static struct ackq passq;
+static uint64_t pass_acked, pass_next;
 
 static struct {
 	uint64_t records, written, skipped, dlq, replayed, commits, files;
@@ -717,31 +713,26 @@ static void pend_clear(void)
 
 /* ---- commits ------------------------------------------------------------ */
 
-/* Forwards the frames held for --pass. */
+/* The queue's forward callback: a settled frame goes out. */
+static void forward(void *arg, const struct rtai_frame *f)
+{
+	(void)arg;
+	if (f->kind == RTAI_K_MARKER)
+		wr_marker(&out, f, STAGE);
+	else
+		wr_frame(&out, f);
+}
+
+/* Everything read so far is committed: forwards the frames held for
+ * --pass. (A record that failed was settled unforwarded already: its
+ * second settlement is refused, harmlessly.) */
 static void release(void)
 {
-	size_t at = 0;
-
-	while (at < passq.len) {
-		struct qhead h;
-
-		memcpy(&h, passq.p + at, sizeof(h));
-		at += sizeof(h);
-		if (h.kind == RTAI_K_MARKER) {
-			struct rtai_frame f = { .kind = h.kind, .enc = h.enc, .flags = h.flags,
-						.ingest_ns = h.ingest_ns, .event_ns = h.event_ns,
-						.payload = passq.p + at, .len = h.len };
-
-			wr_marker(&out, &f, STAGE);
-		} else {
-			wr_put(&out, h.kind, h.enc, h.flags, h.ingest_ns, h.event_ns,
-			       passq.p + at, h.len);
-		}
-		at += h.len;
-	}
-	buf_reset(&passq);
-	if (opt.pass)
-		wr_flush(&out);
+	if (!opt.pass)
+		return;
+	for (; pass_acked < pass_next; pass_acked++)
+		ackq_ack(&passq, pass_acked, 1);
+	wr_flush(&out);
 }
 
 /* Commits the pending files (and the schema when it changed), with a txn
@@ -861,6 +852,10 @@ static int part_key(const struct rtai_frame *f, int64_t *hour, const char **why)
 		if (!(f->flags & RTAI_F_EVENT) || f->event_ns == RTAI_TIME_UNSET) {
 			*why = "no event time to partition by (parse with rtai-parse -t FIELD, or "
 			       "choose --partition-by)";
+			return -1;
+		}
+		if (f->event_ns < INT64_MIN + HOUR_NS) {
+			*why = "an event time within an hour of the earliest an int64 of ns holds (1677-09-21)";
 			return -1;
 		}
 		*hour = rtai_floordiv(f->event_ns, HOUR_NS);
@@ -1109,28 +1104,21 @@ static void take_barrier(const struct rtai_frame *f)
 	file_seq = 0;
 }
 
-/* Holds a frame for --pass until the commit that covers it. */
-static void hold(const struct rtai_frame *f)
-{
-	struct qhead h = { f->kind, f->enc, f->flags, f->len, f->ingest_ns, f->event_ns };
-
-	buf_append(&passq, &h, sizeof(h));
-	buf_append(&passq, f->payload, f->len);
-}
-
 static void take(const struct rtai_frame *f)
 {
-	uint64_t skipped = count.skipped + count.dlq;
-	size_t mark = passq.len;
+	uint64_t skipped = count.skipped + count.dlq, seq = 0;
 
-	if (opt.pass)
-		hold(f);
+	/* Held for --pass until the commit that covers it. */
+	if (opt.pass) {
+		seq = ackq_push(&passq, f, 1);
+		pass_next = seq + 1;
+	}
 
 	switch (f->kind) {
 	case RTAI_K_DATA:
 		take_record(f);
 		break;
-	case K_SCHEMA:
+	case RTAI_K_SCHEMA:
 		take_schema(f);
 		break;
 	case RTAI_K_BARRIER:
@@ -1141,8 +1129,8 @@ static void take(const struct rtai_frame *f)
 	}
 	/* A record that was not written is not forwarded either (it failed
 	 * before anything was written, so nothing was released meanwhile). */
-	if (count.skipped + count.dlq != skipped)
-		passq.len = mark;
+	if (opt.pass && count.skipped + count.dlq != skipped)
+		ackq_ack(&passq, seq, 0);
 	if (f->kind == RTAI_K_BARRIER)
 		release();
 }
@@ -1593,8 +1581,10 @@ int main(int argc, char **argv)
 	open_table();
 	rd_open_fd(&rd, 0, "stdin");
 	out.fd = -1;
-	if (opt.pass)
+	if (opt.pass) {
 		wr_open_fd(&out, 1, "stdout", 0);
+		ackq_init(&passq, 0, 0, forward, NULL);	/* a checkpoint's worth */
+	}
 	if (opt.dlq != NULL)
 		wr_open_path(&dlq, opt.dlq, 0, 0);
 	if (run() < 0)
@@ -1632,6 +1622,6 @@ out:
 	buf_free(&kbuf);
 	buf_free(&pbuf);
 	buf_free(&tmp);
-	buf_free(&passq);
+	ackq_free(&passq);
 	return status;
 }
