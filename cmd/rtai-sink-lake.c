@@ -1206,7 +1206,11 @@ static int sweep(const char *path, const struct stat *sb, int type, struct FTW *
 {
 	const char *base = path + ftw->base, *rel = path + table_len + 1;
 
-	(void)sb;
+	if (type == FTW_F && strncmp(rel, "_delta_log/.rtai-commit.", 24) == 0 &&
+	    rtai_now_ns() - ((int64_t)sb->st_mtim.tv_sec * RTAI_NS_PER_SEC) > HOUR_NS) {
+		unlink(path);	/* a commit cut short by a crash an hour ago or more */
+		return 0;
+	}
 	if (type != FTW_F || strncmp(rel, "_delta_log/", 11) == 0)
 		return 0;
 	if (strncmp(base, leftover_prefix, strlen(leftover_prefix)) == 0 ||
