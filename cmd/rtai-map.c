@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,6 @@
 #include "rtime.h"
 #include "sig.h"
 
-#define KIND_SCHEMA 6		/* schema frames (decisions: RTAI_K_SCHEMA) */
 #define EXIT_ALLDROP 5		/* every record skipped or dead-lettered */
 
 /* ---- options ---------------------------------------------------------- */
@@ -460,7 +460,7 @@ static int map_input(const char *path)
 			}
 		} else if (f.kind == RTAI_K_MARKER) {
 			wr_marker(&out, &f, "rtai-map");
-		} else if (f.kind != KIND_SCHEMA || !reshapes) {
+		} else if (f.kind != RTAI_K_SCHEMA || !reshapes) {
 			/* A schema no longer holds once fields change: none is sent. */
 			wr_frame(&out, &f);
 		}
@@ -584,6 +584,8 @@ int main(int argc, char **argv)
 	nfiles = argc > 0 ? argc : 1;
 
 	sig_catch_stop();
+	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
+	signal(SIGUSR1, SIG_IGN);	/* no checkpoint of its own */
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
 	if (opt.dlq != NULL) {

@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "ackq.h"
 #include "buf.h"
 #include "cli.h"
 #include "delta.h"
@@ -40,7 +41,6 @@
 
 #define STAGE "rtai-sink-lake"
 #define T_BYTES 8		/* RT_BYTES (decisions.md), once rec.h has it */
-#define K_SCHEMA 6		/* RTAI_K_SCHEMA: the stream's schema frame */
 #define EXIT_ALLDROP 5		/* RTAI_EXIT_ALLDROP: every record dropped */
 #define MAX_OPEN 64		/* open files at most; more closes them all */
 #define HOUR_NS (3600 * RTAI_NS_PER_SEC)
@@ -204,6 +204,7 @@ static struct {
 } pend;
 
 static struct delta_table tbl;
+static json_t *removes;			/* --optimize: remove actions to commit */
 static const char *table_dir;
 static char run_id[37];			/* names files without checkpoints */
 static int64_t committed = -1;		/* this app's last committed checkpoint */
@@ -220,14 +221,10 @@ static size_t *hint;			/* field position -> column, a guess */
 static size_t nhint;
 static int status = RTAI_EXIT_OK;
 
-/* --pass: frames waiting for a commit, as kind..event_ns then payload. */
-struct qhead {
-	uint8_t kind, enc;
-	uint16_t flags;
-	uint32_t len;
-	int64_t ingest_ns, event_ns;
-};
-static struct buf passq;
+/* --pass: frames wait in the acknowledged-output queue until the commit
+ * that holds them; frames [pass_acked, pass_next) are not settled yet. */
+static struct ackq passq;
+static uint64_t pass_acked, pass_next;
 
 static struct {
 	uint64_t records, written, skipped, dlq, replayed, commits, files;
@@ -517,7 +514,10 @@ static void open_file(struct part *p)
 	struct pq_options o = pq_defaults;
 	char name[512];
 
-	if (opt.exactly_once) {
+	if (opt.optimize) {
+		snprintf(name, sizeof(name), "part-optimize-%s-%05llu%s.parquet", run_id,
+			 (unsigned long long)file_seq++, codec_ext());
+	} else if (opt.exactly_once) {
 		/* Named by checkpoint; a name some version holds already (the tail
 		 * of a finished run, committed without a txn) is passed over. */
 		for (;;) {
@@ -713,31 +713,26 @@ static void pend_clear(void)
 
 /* ---- commits ------------------------------------------------------------ */
 
-/* Forwards the frames held for --pass. */
+/* The queue's forward callback: a settled frame goes out. */
+static void forward(void *arg, const struct rtai_frame *f)
+{
+	(void)arg;
+	if (f->kind == RTAI_K_MARKER)
+		wr_marker(&out, f, STAGE);
+	else
+		wr_frame(&out, f);
+}
+
+/* Everything read so far is committed: forwards the frames held for
+ * --pass. (A record that failed was settled unforwarded already: its
+ * second settlement is refused, harmlessly.) */
 static void release(void)
 {
-	size_t at = 0;
-
-	while (at < passq.len) {
-		struct qhead h;
-
-		memcpy(&h, passq.p + at, sizeof(h));
-		at += sizeof(h);
-		if (h.kind == RTAI_K_MARKER) {
-			struct rtai_frame f = { .kind = h.kind, .enc = h.enc, .flags = h.flags,
-						.ingest_ns = h.ingest_ns, .event_ns = h.event_ns,
-						.payload = passq.p + at, .len = h.len };
-
-			wr_marker(&out, &f, STAGE);
-		} else {
-			wr_put(&out, h.kind, h.enc, h.flags, h.ingest_ns, h.event_ns,
-			       passq.p + at, h.len);
-		}
-		at += h.len;
-	}
-	buf_reset(&passq);
-	if (opt.pass)
-		wr_flush(&out);
+	if (!opt.pass)
+		return;
+	for (; pass_acked < pass_next; pass_acked++)
+		ackq_ack(&passq, pass_acked, 1);
+	wr_flush(&out);
 }
 
 /* Commits the pending files (and the schema when it changed), with a txn
@@ -748,7 +743,7 @@ static void commit(int64_t checkpoint, const char *operation)
 	int64_t base_meta = tbl.meta_version, now_ms = rtai_now_ns() / 1000000;
 	int creating = tbl.version < 0;
 
-	if (pend.n == 0 && !cols.dirty && checkpoint < 0)
+	if (pend.n == 0 && !cols.dirty && checkpoint < 0 && removes == NULL)
 		return;
 	if (creating && cols.n == 0 && pend.n == 0)
 		return;	/* nothing to say about a table that has no columns yet */
@@ -780,13 +775,15 @@ static void commit(int64_t checkpoint, const char *operation)
 		}
 		json_array_foreach(pend.adds, i, a)
 			json_array_append_new(acts, json_pack("{s:O}", "add", a));
+		json_array_foreach(removes, i, a)
+			json_array_append_new(acts, json_pack("{s:O}", "remove", a));
 		if (checkpoint >= 0)
 			json_array_append_new(acts, json_pack("{s:{s:s, s:I, s:I}}", "txn",
 				"appId", opt.app_id, "version", (json_int_t)checkpoint,
 				"lastUpdated", (json_int_t)now_ms));
 		json_array_append_new(acts, json_pack("{s:{s:I, s:s, s:s, s:b}}", "commitInfo",
 			"timestamp", (json_int_t)now_ms, "operation", operation,
-			"engineInfo", STAGE "/" PACKAGE_VERSION, "isBlindAppend", 1));
+			"engineInfo", STAGE "/" PACKAGE_VERSION, "isBlindAppend", removes == NULL));
 		rc = delta_commit(&tbl, acts);
 		json_decref(acts);
 		if (rc == 0)
@@ -805,6 +802,19 @@ static void commit(int64_t checkpoint, const char *operation)
 			fatal("%s: another writer committed checkpoint %lld for --app-id %s "
 			      "meanwhile: two sinks share one --app-id", table_dir,
 			      (long long)checkpoint, opt.app_id);
+		json_array_foreach(removes, i, a) {
+			buf_reset(&tmp);
+			if (delta_uri_decode(&tmp, json_string_value(json_object_get(a, "path")),
+					     strlen(json_string_value(json_object_get(a, "path")))) == 0) {
+				buf_reset(&pbuf);
+				delta_uri_encode(&pbuf, (const char *)tmp.p, tmp.len);
+				buf_putc(&pbuf, 0);
+			}
+			if (json_object_get(tbl.live, (const char *)pbuf.p) == NULL)
+				fatal("%s: version %lld removed %s, which this commit compacts: "
+				      "nothing was changed; run --optimize again", table_dir,
+				      (long long)tbl.version, json_string_value(json_object_get(a, "path")));
+		}
 		if (tries >= 100)
 			fatal("%s: lost the race for the next version 100 times in a row",
 			      table_dir);
@@ -842,6 +852,10 @@ static int part_key(const struct rtai_frame *f, int64_t *hour, const char **why)
 		if (!(f->flags & RTAI_F_EVENT) || f->event_ns == RTAI_TIME_UNSET) {
 			*why = "no event time to partition by (parse with rtai-parse -t FIELD, or "
 			       "choose --partition-by)";
+			return -1;
+		}
+		if (f->event_ns < INT64_MIN + HOUR_NS) {
+			*why = "an event time within an hour of the earliest an int64 of ns holds (1677-09-21)";
 			return -1;
 		}
 		*hour = rtai_floordiv(f->event_ns, HOUR_NS);
@@ -1090,28 +1104,21 @@ static void take_barrier(const struct rtai_frame *f)
 	file_seq = 0;
 }
 
-/* Holds a frame for --pass until the commit that covers it. */
-static void hold(const struct rtai_frame *f)
-{
-	struct qhead h = { f->kind, f->enc, f->flags, f->len, f->ingest_ns, f->event_ns };
-
-	buf_append(&passq, &h, sizeof(h));
-	buf_append(&passq, f->payload, f->len);
-}
-
 static void take(const struct rtai_frame *f)
 {
-	uint64_t skipped = count.skipped + count.dlq;
-	size_t mark = passq.len;
+	uint64_t skipped = count.skipped + count.dlq, seq = 0;
 
-	if (opt.pass)
-		hold(f);
+	/* Held for --pass until the commit that covers it. */
+	if (opt.pass) {
+		seq = ackq_push(&passq, f, 1);
+		pass_next = seq + 1;
+	}
 
 	switch (f->kind) {
 	case RTAI_K_DATA:
 		take_record(f);
 		break;
-	case K_SCHEMA:
+	case RTAI_K_SCHEMA:
 		take_schema(f);
 		break;
 	case RTAI_K_BARRIER:
@@ -1122,8 +1129,8 @@ static void take(const struct rtai_frame *f)
 	}
 	/* A record that was not written is not forwarded either (it failed
 	 * before anything was written, so nothing was released meanwhile). */
-	if (count.skipped + count.dlq != skipped)
-		passq.len = mark;
+	if (opt.pass && count.skipped + count.dlq != skipped)
+		ackq_ack(&passq, seq, 0);
 	if (f->kind == RTAI_K_BARRIER)
 		release();
 }
@@ -1199,7 +1206,11 @@ static int sweep(const char *path, const struct stat *sb, int type, struct FTW *
 {
 	const char *base = path + ftw->base, *rel = path + table_len + 1;
 
-	(void)sb;
+	if (type == FTW_F && strncmp(rel, "_delta_log/.rtai-commit.", 24) == 0 &&
+	    rtai_now_ns() - ((int64_t)sb->st_mtim.tv_sec * RTAI_NS_PER_SEC) > HOUR_NS) {
+		unlink(path);	/* a commit cut short by a crash an hour ago or more */
+		return 0;
+	}
 	if (type != FTW_F || strncmp(rel, "_delta_log/", 11) == 0)
 		return 0;
 	if (strncmp(base, leftover_prefix, strlen(leftover_prefix)) == 0 ||
@@ -1281,6 +1292,155 @@ static void vacuum(void)
 	nftw(table_dir, vacuum_one, 16, FTW_PHYS | FTW_DEPTH);
 	rtai_warn("%s: %llu files removed (not in version %lld, older than the retention)",
 		  table_dir, (unsigned long long)vacuumed, (long long)tbl.version);
+}
+
+/* ---- --optimize ------------------------------------------------------------- */
+
+/* Appends the rows of a file read back to p's open file, column by name. */
+static void copy_rows(struct part *p, const struct pq_file *src, const char *path)
+{
+	static const enum pq_type pt[] = { PQ_BOOL, PQ_INT64, PQ_DOUBLE, PQ_STRING,
+					   PQ_TIME_US, PQ_STRING, PQ_BYTES };
+	size_t *map = xcalloc(p->ncols ? p->ncols : 1, sizeof(*map));
+	size_t *at = xcalloc(src->ncols ? src->ncols : 1, sizeof(*at));
+
+	for (size_t j = 0; j < p->ncols; j++) {
+		map[j] = SIZE_MAX;
+		for (size_t k = 0; k < src->ncols; k++)
+			if (strcmp(src->c[k].name, cols.c[j].name) == 0)
+				map[j] = k;
+		if (map[j] != SIZE_MAX && src->c[map[j]].type != pt[cols.c[j].kind])
+			fatal("%s: column \"%s\" is not of the table's type %s", path,
+			      cols.c[j].name, ck_delta[cols.c[j].kind]);
+	}
+	for (uint64_t r = 0; r < src->rows; r++) {
+		for (size_t j = 0; j < p->ncols; j++) {
+			const struct pq_column *c;
+			const uint8_t *v;
+			int64_t i;
+			double d;
+			uint32_t n;
+
+			if (map[j] == SIZE_MAX)
+				continue;
+			c = &src->c[map[j]];
+			if (!c->def[r])
+				continue;
+			v = c->vals.p + at[map[j]];
+			switch (c->type) {
+			case PQ_BOOL:
+				pq_put_bool(p->w, j, *v);
+				at[map[j]] += 1;
+				break;
+			case PQ_INT64: case PQ_TIME_US:
+				memcpy(&i, v, 8);
+				pq_put_int64(p->w, j, i);
+				at[map[j]] += 8;
+				break;
+			case PQ_DOUBLE:
+				memcpy(&d, v, 8);
+				pq_put_double(p->w, j, d);
+				at[map[j]] += 8;
+				break;
+			default:
+				memcpy(&n, v, 4);
+				pq_put_bytes(p->w, j, v + 4, n);
+				at[map[j]] += 4 + (size_t)n;
+			}
+		}
+		if (pq_end_row(p->w) < 0)
+			fatal("%s: %s", abs_path(p->tmp), p->w->err);
+	}
+	free(map);
+	free(at);
+}
+
+/* Compacts each partition's files smaller than --roll-bytes into one file:
+ * one commit removes them and adds it, both with dataChange false (Delta's
+ * OPTIMIZE), retried when the live writer committed meanwhile. */
+static void optimize(void)
+{
+	json_t *groups = json_object(), *pc, *g, *add;
+	const char *key, *dir;
+	char err[512];
+	size_t i, compacted = 0;
+
+	delta_init(&tbl, table_dir);
+	if (delta_update(&tbl) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", tbl.err);
+	if (tbl.meta == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "%s: not a Delta table (no _delta_log/%020d.json)",
+			 table_dir, 0);
+	pc = json_object_get(tbl.meta, "partitionColumns");
+	if (opt.pby == NULL && !(json_array_size(pc) == 2 &&
+	    strcmp(json_string_value(json_array_get(pc, 0)) ?: "", "dt") == 0 &&
+	    strcmp(json_string_value(json_array_get(pc, 1)) ?: "", "hr") == 0)) {
+		json_t *c;
+
+		json_array_foreach(pc, i, c) {
+			opt.pby = xrealloc(opt.pby, (opt.npby + 1) * sizeof(*opt.pby));
+			opt.pby[opt.npby++] = xstrdup(json_string_value(c) ?: "?");
+		}
+	}
+	load_schema();
+	delta_uuid(run_id);
+	run_id[8] = 0;
+	json_object_foreach(tbl.live, key, add) {
+		const char *slash = strrchr(key, '/');
+
+		if (json_integer_value(json_object_get(add, "size")) >= opt.roll_bytes)
+			continue;
+		buf_reset(&kbuf);
+		if (slash != NULL)
+			buf_append(&kbuf, key, (size_t)(slash - key));
+		buf_putc(&kbuf, 0);
+		g = json_object_get(groups, (const char *)kbuf.p);
+		if (g == NULL)
+			json_object_set_new(groups, (const char *)kbuf.p, g = json_array());
+		json_array_append(g, add);
+	}
+	removes = json_array();
+	json_object_foreach(groups, dir, g) {
+		struct part *p;
+		json_t *a;
+
+		if (json_array_size(g) < 2)
+			continue;
+		p = xcalloc(1, sizeof(*p));
+		buf_reset(&kbuf);
+		delta_uri_decode(&kbuf, dir, strlen(dir));
+		p->dir = xstrndup((const char *)kbuf.p, kbuf.len);
+		p->values = json_incref(json_object_get(json_array_get(g, 0), "partitionValues"));
+		parts[nparts++] = p;
+		open_file(p);
+		json_array_foreach(g, i, a) {
+			struct pq_file f;
+			const char *path = json_string_value(json_object_get(a, "path"));
+
+			buf_reset(&kbuf);
+			delta_uri_decode(&kbuf, path, strlen(path));
+			buf_putc(&kbuf, 0);
+			if (pq_read_file(abs_path((const char *)kbuf.p), &f, err, sizeof(err)) < 0)
+				fatal("%s", err);
+			copy_rows(p, &f, abs_path((const char *)kbuf.p));
+			pq_file_free(&f);
+			json_array_append_new(removes, json_pack("{s:s, s:I, s:b, s:b, s:O, s:O}",
+				"path", path, "deletionTimestamp", (json_int_t)(rtai_now_ns() / 1000000),
+				"dataChange", 0, "extendedFileMetadata", 1,
+				"partitionValues", json_object_get(a, "partitionValues"),
+				"size", json_object_get(a, "size")));
+		}
+		compacted += json_array_size(g);
+		close_all();
+		json_object_set_new(json_array_get(pend.adds, pend.n - 1), "dataChange", json_false());
+	}
+	if (pend.n > 0)
+		commit(-1, "OPTIMIZE");
+	rtai_warn("%s: %zu files compacted into %llu (version %lld)", table_dir, compacted,
+		  (unsigned long long)count.files, (long long)tbl.version);
+	json_decref(groups);
+	json_decref(removes);
+	removes = NULL;
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -1412,8 +1572,10 @@ int main(int argc, char **argv)
 		delta_free(&tbl);
 		return status;
 	}
-	if (opt.optimize)
-		rtai_die(RTAI_EXIT_FAIL, "--optimize: not implemented yet");
+	if (opt.optimize) {
+		optimize();
+		goto out;
+	}
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -1423,8 +1585,10 @@ int main(int argc, char **argv)
 	open_table();
 	rd_open_fd(&rd, 0, "stdin");
 	out.fd = -1;
-	if (opt.pass)
+	if (opt.pass) {
 		wr_open_fd(&out, 1, "stdout", 0);
+		ackq_init(&passq, 0, 0, forward, NULL);	/* a checkpoint's worth */
+	}
 	if (opt.dlq != NULL)
 		wr_open_path(&dlq, opt.dlq, 0, 0);
 	if (run() < 0)
@@ -1447,7 +1611,7 @@ int main(int argc, char **argv)
 	if (status == RTAI_EXIT_OK && count.records > 0 &&
 	    count.skipped + count.dlq == count.records)
 		status = EXIT_ALLDROP;
-
+out:
 	rd_close(&rd);
 	rec_free(&rec);
 	delta_free(&tbl);
@@ -1462,6 +1626,6 @@ int main(int argc, char **argv)
 	buf_free(&kbuf);
 	buf_free(&pbuf);
 	buf_free(&tmp);
-	buf_free(&passq);
+	ackq_free(&passq);
 	return status;
 }

@@ -121,6 +121,38 @@ const struct pq_stats *pq_col_stats(const struct pq_writer *w, size_t col);
 /* Frees the writer (not fd). Accepts NULL. */
 void pq_free(struct pq_writer *w);
 
+/* ---- reading ------------------------------------------------------------------ */
+
+/* A whole file decoded into memory, column by column: enough to read back
+ * the files this writer makes (flat OPTIONAL or REQUIRED columns of the
+ * types above, data pages v1, PLAIN or dictionary encodings, any of the
+ * codecs above), for compaction. Other files are refused with a reason. */
+struct pq_column {
+	char *name;
+	enum pq_type type;
+	uint8_t *def;		/* per row: 1 value, 0 null */
+	struct buf vals;	/* the values, PLAIN: 8 bytes each for INT64,
+				 * DOUBLE and TIME_US, 1 byte per bool, u32
+				 * length + bytes for STRING and BYTES */
+	uint64_t nvals;
+};
+
+struct pq_file {
+	uint64_t rows;
+	size_t ncols;
+	struct pq_column *c;
+};
+
+/* Reads and decodes the file at path. Returns 0, or -1 with a message in
+ * err ("path: what"). pq_file_free() releases f in either case. */
+int pq_read_file(const char *path, struct pq_file *f, char *err, size_t errsz);
+/* The same from the n bytes of a file in memory (borrowed); name is used
+ * in messages. */
+int pq_read_mem(const uint8_t *p, size_t n, const char *name, struct pq_file *f, char *err,
+		size_t errsz);
+/* Frees what pq_read_file() filled in. Accepts NULL. */
+void pq_file_free(struct pq_file *f);
+
 /* ---- encoders, exposed for the unit tests ------------------------------- */
 
 /* Appends n values (each below 2^width, width 0..32) in the RLE/bit-packed

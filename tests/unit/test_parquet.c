@@ -167,8 +167,132 @@ static void test_file(void)
 	}
 }
 
+/* What the writer writes, the reader reads back: every type, nulls,
+ * dictionary and PLAIN chunks, several row groups, every codec. */
+static void test_roundtrip(enum pq_codec codec)
+{
+	char path[] = "/tmp/test_parquet.XXXXXX", err[512];
+	int fd = mkstemp(path), rc;
+	struct pq_colspec cols[] = { { "s", PQ_STRING }, { "i", PQ_INT64 }, { "f", PQ_DOUBLE },
+				     { "b", PQ_BOOL }, { "t", PQ_TIME_US }, { "u", PQ_BYTES } };
+	struct pq_options o = pq_defaults;
+	struct pq_writer *w;
+	struct pq_file f;
+	char s[32];
+	int same = 1;
+
+	o.codec = codec;
+	o.rg_rows = 97;
+	w = pq_open(fd, cols, 6, &o);
+	for (int r = 0; r < 1000; r++) {
+		snprintf(s, sizeof(s), "v%d", r % 7);
+		if (r % 5)
+			pq_put_bytes(w, 0, s, strlen(s));
+		pq_put_int64(w, 1, (int64_t)r * 1000003 - 7);
+		if (r % 3)
+			pq_put_double(w, 2, r / 8.0);
+		pq_put_bool(w, 3, r % 2);
+		pq_put_int64(w, 4, -r);
+		snprintf(s, sizeof(s), "unique-%d", r);
+		pq_put_bytes(w, 5, s, strlen(s));
+		pq_end_row(w);
+	}
+	rc = pq_close(w);
+	ok(rc == 0, "codec %d: written", codec);
+	pq_free(w);
+	close(fd);
+	rc = pq_read_file(path, &f, err, sizeof(err));
+	ok(rc == 0, "codec %d: read back: %s", codec, rc ? err : "ok");
+	if (rc == 0) {
+		size_t at[6] = { 0 };
+
+		same = f.rows == 1000 && f.ncols == 6;
+		for (uint64_t r = 0; same && r < f.rows; r++) {
+			uint32_t n;
+			int64_t i;
+			double d;
+
+			snprintf(s, sizeof(s), "v%d", (int)(r % 7));
+			same &= f.c[0].def[r] == (r % 5 != 0);
+			if (f.c[0].def[r]) {
+				memcpy(&n, f.c[0].vals.p + at[0], 4);
+				same &= n == strlen(s) && memcmp(f.c[0].vals.p + at[0] + 4, s, n) == 0;
+				at[0] += 4 + n;
+			}
+			memcpy(&i, f.c[1].vals.p + 8 * r, 8);
+			same &= i == (int64_t)r * 1000003 - 7;
+			if (r % 3) {
+				memcpy(&d, f.c[2].vals.p + at[2], 8);
+				same &= d == r / 8.0;
+				at[2] += 8;
+			}
+			same &= f.c[2].def[r] == (r % 3 != 0);
+			same &= f.c[3].vals.p[r] == r % 2;
+			memcpy(&i, f.c[4].vals.p + 8 * r, 8);
+			same &= i == -(int64_t)r && f.c[4].type == PQ_TIME_US;
+		}
+		same &= f.c[0].type == PQ_STRING && f.c[5].type == PQ_BYTES;
+		ok(same, "codec %d: every value, null and type as written", codec);
+	}
+	pq_file_free(&f);
+	unlink(path);
+}
+
+/* Damaged files are refused with a reason, never read past their end. */
+static void test_damaged(void)
+{
+	char path[] = "/tmp/test_parquet.XXXXXX", err[512];
+	int fd = mkstemp(path), rc, refused = 0, tries = 0;
+	struct pq_colspec cols[] = { { "s", PQ_STRING }, { "i", PQ_INT64 } };
+	struct pq_writer *w = pq_open(fd, cols, 2, &pq_defaults);
+	struct pq_file f;
+	struct buf b = { 0 };
+	off_t size;
+
+	for (int r = 0; r < 300; r++) {
+		pq_put_bytes(w, 0, r % 2 ? "x" : "yy", r % 2 ? 1 : 2);
+		pq_put_int64(w, 1, r);
+		pq_end_row(w);
+	}
+	pq_close(w);
+	pq_free(w);
+	size = lseek(fd, 0, SEEK_END);
+	buf_reserve(&b, (size_t)size);
+	b.len = (size_t)pread(fd, b.p, (size_t)size, 0);
+	close(fd);
+	/* Every single byte changed in turn (but the magic), and truncations. */
+	for (size_t k = 4; k + 4 < b.len; k++) {
+		uint8_t keep = b.p[k];
+
+		b.p[k] ^= 0x5a;
+		fd = open(path, O_WRONLY | O_TRUNC);
+		rc = (int)write(fd, b.p, b.len);
+		close(fd);
+		rc = pq_read_file(path, &f, err, sizeof(err));
+		refused += rc < 0 && strstr(err, path) != NULL;
+		tries++;
+		pq_file_free(&f);
+		b.p[k] = keep;
+	}
+	ok(refused > 0, "changed bytes: %d of %d files refused with a message, the rest read", refused, tries);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	rc = (int)write(fd, b.p, b.len / 2);
+	close(fd);
+	rc = pq_read_file(path, &f, err, sizeof(err));
+	ok(rc < 0 && strstr(err, "PAR1") != NULL, "half a file: %s", err);
+	pq_file_free(&f);
+	buf_free(&b);
+	unlink(path);
+}
+
 int main(void)
 {
+	test_roundtrip(PQ_ZSTD);
+	test_roundtrip(PQ_UNCOMPRESSED);
+#ifdef HAVE_SNAPPY
+	test_roundtrip(PQ_SNAPPY);
+#endif
+	test_damaged();
 	test_varints();
 	test_thrift();
 	test_rle();
