@@ -854,6 +854,10 @@ static int part_key(const struct rtai_frame *f, int64_t *hour, const char **why)
 			       "choose --partition-by)";
 			return -1;
 		}
+		if (f->event_ns < INT64_MIN + HOUR_NS) {
+			*why = "an event time within an hour of the earliest an int64 of ns holds (1677-09-21)";
+			return -1;
+		}
 		*hour = rtai_floordiv(f->event_ns, HOUR_NS);
 		return 0;
 	}
@@ -1202,7 +1206,11 @@ static int sweep(const char *path, const struct stat *sb, int type, struct FTW *
 {
 	const char *base = path + ftw->base, *rel = path + table_len + 1;
 
-	(void)sb;
+	if (type == FTW_F && strncmp(rel, "_delta_log/.rtai-commit.", 24) == 0 &&
+	    rtai_now_ns() - ((int64_t)sb->st_mtim.tv_sec * RTAI_NS_PER_SEC) > HOUR_NS) {
+		unlink(path);	/* a commit cut short by a crash an hour ago or more */
+		return 0;
+	}
 	if (type != FTW_F || strncmp(rel, "_delta_log/", 11) == 0)
 		return 0;
 	if (strncmp(base, leftover_prefix, strlen(leftover_prefix)) == 0 ||
