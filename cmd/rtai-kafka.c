@@ -816,7 +816,7 @@ int main(int argc, char **argv)
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);
 	conf = NULL;
-	md = kaf_wait_brokers(rk, opt.brokers, opt.retry_for, &sig_stop, err, sizeof(err));
+	md = kaf_wait_brokers(rk, opt.brokers, 1, opt.retry_for, &sig_stop, err, sizeof(err));
 	rd_kafka_poll_set_consumer(rk);
 	queue = rd_kafka_queue_get_consumer(rk);
 	if (md == NULL) {

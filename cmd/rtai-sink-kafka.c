@@ -156,6 +156,7 @@ static int input_open;			/* standard input, until it ends */
 static int stopping;			/* the loop ends at its next turn */
 static struct tmpl topic_tmpl, key_tmpl;
 static int topic_fixed;			/* -t has no placeholder */
+static rd_kafka_topic_t *topic_h;	/* its handle, then */
 static int need_rec;			/* some template or the value needs the record */
 static struct rtai_rec rec;
 static struct buf topic_b, key_b, val_b, hdr_b[MAX_HEADERS];
@@ -293,8 +294,14 @@ static int produce(const struct rtai_frame *f)
 		rec_to_json(&rec, &val_b);
 	}
 
-	vu[n].vtype = RD_KAFKA_VTYPE_TOPIC;
-	vu[n++].u.cstr = topic_fixed ? opt.topic : (buf_putc(&topic_b, '\0'), (char *)topic_b.p);
+	if (topic_fixed) {
+		vu[n].vtype = RD_KAFKA_VTYPE_RKT;
+		vu[n++].u.rkt = topic_h;
+	} else {
+		buf_putc(&topic_b, '\0');
+		vu[n].vtype = RD_KAFKA_VTYPE_TOPIC;
+		vu[n++].u.cstr = (const char *)topic_b.p;
+	}
 	if (opt.key != NULL) {
 		vu[n].vtype = RD_KAFKA_VTYPE_KEY;
 		vu[n].u.mem.ptr = key_b.p;
@@ -595,13 +602,18 @@ int main(int argc, char **argv)
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 
-	md = kaf_wait_brokers(rk, opt.brokers, opt.retry_for, NULL, err, sizeof(err));
+	md = kaf_wait_brokers(rk, opt.brokers, 0, opt.retry_for, NULL, err, sizeof(err));
 	if (md == NULL) {
 		rtai_warn("%s (check -b, or wait longer with --retry-for)", err);
 		rd_kafka_destroy(rk);
 		return RTAI_EXIT_FAIL;
 	}
 	rd_kafka_metadata_destroy(md);
+	/* A handle asks for the topic's metadata now, not at librdkafka's next
+	 * scan of its topics (a second later): the first message goes at once. */
+	if (topic_fixed && (topic_h = rd_kafka_topic_new(rk, opt.topic, NULL)) == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "topic \"%s\": %s", opt.topic,
+			 rd_kafka_err2str(rd_kafka_last_error()));
 
 	if (pipe(kpipe) < 0)
 		rtai_die(RTAI_EXIT_FAIL, "pipe: %s", strerror(errno));
@@ -636,6 +648,8 @@ int main(int argc, char **argv)
 
 	rd_kafka_queue_io_event_enable(mq, -1, NULL, 0);
 	rd_kafka_queue_destroy(mq);
+	if (topic_h != NULL)
+		rd_kafka_topic_destroy(topic_h);
 	rd_kafka_destroy(rk);
 	close(kpipe[0]);
 	close(kpipe[1]);
