@@ -159,6 +159,9 @@ static int topic_fixed;			/* -t has no placeholder */
 static rd_kafka_topic_t *topic_h;	/* its handle, then */
 static int need_rec;			/* some template or the value needs the record */
 static struct rtai_rec rec;
+#ifdef RTAI_F_META
+static struct rtai_rec mrec;		/* a frame's source metadata */
+#endif
 static struct buf topic_b, key_b, val_b, hdr_b[MAX_HEADERS];
 static int input_done;			/* the input ended (or a failure ends it) */
 static int paused;
@@ -307,6 +310,19 @@ static int produce(const struct rtai_frame *f)
 		vu[n].u.mem.ptr = key_b.p;
 		vu[n++].u.mem.size = key_b.len;
 	}
+#ifdef RTAI_F_META
+	else if (f->meta != NULL && rec_decode(&mrec, f->meta, f->meta_len) == 0) {
+		/* A record read by rtai-kafka keeps its Kafka key (a null key is
+		 * an absent field). */
+		const struct rtai_field *k = rec_getz(&mrec, "key");
+
+		if (k != NULL && (k->v.type == RT_BYTES || k->v.type == RT_STR)) {
+			vu[n].vtype = RD_KAFKA_VTYPE_KEY;
+			vu[n].u.mem.ptr = (void *)k->v.s.p;
+			vu[n++].u.mem.size = k->v.s.n;
+		}
+	}
+#endif
 	vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
 	vu[n].u.mem.ptr = tombstone ? NULL : opt.raw ? (void *)f->payload : val_b.p;
 	vu[n++].u.mem.size = tombstone ? 0 : opt.raw ? f->len : val_b.len;
@@ -656,6 +672,9 @@ int main(int argc, char **argv)
 	rd_close(&rd);
 	ackq_free(&q);
 	rec_free(&rec);
+#ifdef RTAI_F_META
+	rec_free(&mrec);
+#endif
 	tmpl_free(&topic_tmpl);
 	tmpl_free(&key_tmpl);
 	for (size_t i = 0; i < opt.nhdr; i++) {
