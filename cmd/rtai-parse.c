@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -18,6 +19,12 @@
 #include "buf.h"
 #include "cli.h"
 #include "csvrec.h"
+#ifdef HAVE_AVRO
+#include "avrorec.h"
+#endif
+#ifdef HAVE_CURL
+#include "registry.h"
+#endif
 #include "debezium.h"
 #include "frame.h"
 #include "jflat.h"
@@ -39,8 +46,8 @@ struct sfield {
 };
 
 enum on_error { ON_FAIL, ON_SKIP, ON_DLQ };
-enum in_format { IN_JSON, IN_CSV, IN_TSV };
-static const char *const in_format_names[] = { "json", "csv", "tsv" };
+enum in_format { IN_JSON, IN_CSV, IN_TSV, IN_AVRO };
+static const char *const in_format_names[] = { "json", "csv", "tsv", "avro" };
 
 static struct {
 	struct sfield *schema;		/* -f and --schema, in order */
@@ -62,6 +69,11 @@ static struct {
 	size_t ncolumns;
 	unsigned char delim;		/* --delimiter (CSV) */
 	int no_infer;			/* --no-infer: undeclared CSV columns are strings */
+	const char *avro_schema;	/* --avro-schema: plain Avro binary of this schema */
+	const char *avro_schemas;	/* --avro-schemas: DIR of ID.avsc */
+	const char *avro_reader;	/* --avro-reader-schema: project onto it */
+	const char *registry;		/* --schema-registry URL */
+	const char *registry_auth;	/* --registry-auth or RTAI_REGISTRY_AUTH */
 } opt = {
 	.delim = ',',
 	.tunit = RTAI_TU_AUTO,
@@ -72,6 +84,7 @@ enum {
 	OPT_SCHEMA = 256, OPT_TIME_FORMAT, OPT_STRICT, OPT_KEEP, OPT_JSON,
 	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
 	OPT_FORMAT, OPT_COLUMNS, OPT_DELIMITER, OPT_NO_INFER,
+	OPT_AVRO_SCHEMA, OPT_AVRO_SCHEMAS, OPT_AVRO_READER, OPT_REGISTRY, OPT_REGISTRY_AUTH,
 };
 
 static const struct option longopts[] = {
@@ -87,6 +100,11 @@ static const struct option longopts[] = {
 	{ "columns", required_argument, NULL, OPT_COLUMNS },	/* CSV column names */
 	{ "delimiter", required_argument, NULL, OPT_DELIMITER }, /* CSV field separator */
 	{ "no-infer", no_argument, NULL, OPT_NO_INFER },	/* CSV values stay strings */
+	{ "avro-schema", required_argument, NULL, OPT_AVRO_SCHEMA },	/* plain Avro's schema */
+	{ "avro-schemas", required_argument, NULL, OPT_AVRO_SCHEMAS },	/* DIR of ID.avsc */
+	{ "avro-reader-schema", required_argument, NULL, OPT_AVRO_READER }, /* projection */
+	{ "schema-registry", required_argument, NULL, OPT_REGISTRY },	/* registry URL */
+	{ "registry-auth", required_argument, NULL, OPT_REGISTRY_AUTH },	/* USER:PASSWORD */
 	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
 	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
 	{ "max-fields", required_argument, NULL, OPT_MAX_FIELDS }, /* fields per record */
@@ -118,7 +136,7 @@ static void usage(int status)
 	      "      --keep A,B,...       write only these fields\n"
 	      "\n"
 	      "Input format:\n"
-	      "      --format FORMAT      json (the default), csv (RFC 4180) or tsv; frame\n"
+	      "      --format FORMAT      json (the default), csv (RFC 4180), tsv or avro; frame\n"
 	      "                           CSV with rtai-cat --format csv, whose header rows\n"
 	      "                           name the columns\n"
 	      "      --columns A,B,...    the CSV/TSV column names; every row is data\n"
@@ -126,6 +144,16 @@ static void usage(int status)
 	      "      --no-infer           CSV/TSV columns without a declared type stay\n"
 	      "                           strings (default: null, bool, int, float or\n"
 	      "                           string by the value's text)\n"
+	      "Avro (--format avro; values in the Confluent wire format: a zero byte, a\n"
+	      "4-byte schema id, the Avro binary):\n"
+	      "      --avro-schemas DIR   writer schemas by id, as files DIR/ID.avsc\n"
+	      "      --schema-registry URL  fetch each id's schema once from a schema\n"
+	      "                           registry (GET URL/schemas/ids/ID)\n"
+	      "      --registry-auth USER:PASSWORD  basic authentication for the registry\n"
+	      "                           (better: the RTAI_REGISTRY_AUTH variable)\n"
+	      "      --avro-schema FILE   values are plain Avro binary of this schema\n"
+	      "      --avro-reader-schema FILE  project each value onto this reader\n"
+	      "                           schema: fields it adds take their defaults\n"
 	      "\n"
 	      "Event time:\n"
 	      "  -t, --time-field NAME    take each record's event time from field NAME\n"
@@ -520,6 +548,161 @@ static int csv_decode(const struct rtai_frame *f)
 	return 0;
 }
 
+/* ---- Avro ------------------------------------------------------------------- */
+
+#ifdef HAVE_AVRO
+static struct avrorec *avro;		/* schemas by id, the decoder */
+#ifdef HAVE_CURL
+static struct registry *registry;	/* --schema-registry */
+#endif
+static struct buf schema_text;		/* a schema being loaded */
+
+#define PLAIN_ID (-1)			/* --avro-schema: no wire-format header */
+
+/* Reads a whole (small) file into b. Returns 0, or -1 with why set. */
+static int slurp(const char *path, struct buf *b, char *why, size_t cap)
+{
+	FILE *fp = fopen(path, "r");
+	char chunk[4096];
+	size_t n;
+
+	buf_reset(b);
+	if (fp == NULL) {
+		snprintf(why, cap, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (b->len + n > (16u << 20)) {
+			fclose(fp);
+			snprintf(why, cap, "%s: larger than 16 MiB", path);
+			return -1;
+		}
+		buf_append(b, chunk, n);
+	}
+	if (ferror(fp)) {
+		snprintf(why, cap, "%s: %s", path, strerror(errno));
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+}
+
+/* Makes sure the schema of id is known, from --avro-schemas or the
+ * registry; a schema that cannot be had is remembered as missing, so it is
+ * looked for once. */
+static void avro_load(int64_t id)
+{
+	char why[600];
+	const char *w;
+
+	if (avrorec_known(avro, id))
+		return;
+	if (opt.avro_schemas != NULL) {
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/%lld.avsc", opt.avro_schemas, (long long)id);
+		if (slurp(path, &schema_text, why, sizeof(why)) < 0) {
+			char miss[700];
+
+			snprintf(miss, sizeof(miss), "schema id %lld: %s", (long long)id, why);
+			avrorec_add_missing(avro, id, miss);
+			return;
+		}
+	} else {
+#ifdef HAVE_CURL
+		if (registry_get(registry, id, &schema_text, &w) < 0) {
+			snprintf(why, sizeof(why), "schema id %lld: %s", (long long)id, w);
+			avrorec_add_missing(avro, id, why);
+			return;
+		}
+#else
+		(void)w;
+		avrorec_add_missing(avro, id, "no schema source");
+		return;
+#endif
+	}
+	if (avrorec_add_schema(avro, id, (const char *)schema_text.p, schema_text.len) < 0) {
+		snprintf(why, sizeof(why), "%s", avrorec_error(avro));
+		avrorec_add_missing(avro, id, why);
+	}
+}
+
+/* An Avro value into in. Returns 0, or -1 after bad(). */
+static int avro_decode(const struct rtai_frame *f)
+{
+	const uint8_t *body = f->payload;
+	int64_t id = PLAIN_ID;
+
+	if (f->enc != RTAI_E_RAW)
+		return bad("payload encoding %u is not raw bytes: --format avro reads values as "
+			   "rtai-kafka delivers them", f->enc);
+	if (opt.avro_schema == NULL) {
+		id = avro_confluent_id(f->payload, f->len, &body);
+		if (id < 0)
+			return bad("not the Confluent wire format: %s (use --avro-schema FILE for plain Avro binary)",
+				   f->len < 5 ? "shorter than its 5-byte header" : "the first byte is not 0");
+		avro_load(id);
+	}
+	if (avrorec_decode(avro, id, body, f->len - (size_t)(body - f->payload), &in) < 0)
+		return bad("%s", avrorec_error(avro));
+	return 0;
+}
+
+/* Sets up --format avro from the options; exits 2 on a bad option. */
+static void avro_setup(void)
+{
+	char why[600];
+	const char *err = NULL;
+	int sources = (opt.avro_schema != NULL) + (opt.avro_schemas != NULL) + (opt.registry != NULL);
+
+	if (sources != 1)
+		rtai_usage_error("--format avro needs one of --avro-schemas DIR, --schema-registry URL "
+				 "or --avro-schema FILE");
+	if (opt.avro_reader != NULL) {
+		if (slurp(opt.avro_reader, &schema_text, why, sizeof(why)) < 0)
+			rtai_usage_error("--avro-reader-schema: %s", why);
+		avro = avrorec_new((const char *)schema_text.p, schema_text.len, &err);
+		if (avro == NULL)
+			rtai_usage_error("--avro-reader-schema: %s: %s", opt.avro_reader, err);
+	} else if ((avro = avrorec_new(NULL, 0, &err)) == NULL) {
+		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+	}
+	if (opt.avro_schema != NULL) {
+		if (slurp(opt.avro_schema, &schema_text, why, sizeof(why)) < 0)
+			rtai_usage_error("--avro-schema: %s", why);
+		if (avrorec_add_schema(avro, PLAIN_ID, (const char *)schema_text.p, schema_text.len) < 0)
+			rtai_usage_error("--avro-schema: %s: %s", opt.avro_schema, avrorec_error(avro));
+	}
+	if (opt.registry != NULL) {
+#ifdef HAVE_CURL
+		const char *auth = opt.registry_auth != NULL ? opt.registry_auth : getenv("RTAI_REGISTRY_AUTH");
+
+		if (auth != NULL && strchr(auth, ':') == NULL)
+			rtai_usage_error("--registry-auth: expected USER:PASSWORD");
+		registry = registry_new(opt.registry, auth, 10000);
+		if (registry == NULL)
+			rtai_die(RTAI_EXIT_FAIL, "--schema-registry: libcurl cannot start");
+#else
+		rtai_die(RTAI_EXIT_USAGE, "--schema-registry: this rtai-parse was built without libcurl "
+			 "(configure found no curl/curl.h); install libcurl4-openssl-dev and rebuild, "
+			 "or use --avro-schemas DIR");
+#endif
+	}
+}
+
+static void avro_teardown(void)
+{
+	avrorec_free(avro);
+	avro = NULL;
+#ifdef HAVE_CURL
+	registry_free(registry);
+	registry = NULL;
+#endif
+	buf_free(&schema_text);
+}
+#endif
+
 /* ---- one record ---------------------------------------------------------- */
 
 /* Field names of a binary record are not checked by the decoder: a name
@@ -561,6 +744,10 @@ dup:
 /* The payload as a record, whatever its encoding. */
 static int decode(const struct rtai_frame *f)
 {
+#ifdef HAVE_AVRO
+	if (opt.format == IN_AVRO)
+		return avro_decode(f);
+#endif
 	if (opt.format != IN_JSON)
 		return csv_decode(f);
 	switch (f->enc) {
@@ -904,14 +1091,14 @@ static int parse_input(const char *path)
 		rtai_warn("%s", rd.err);
 		return -1;
 	}
-	if (opt.format != IN_JSON) {	/* each input has its own header */
+	if (opt.format == IN_CSV || opt.format == IN_TSV) {	/* each input has its own header */
 		if (opt.columns != NULL)
 			columns_set(NULL);	/* checked at start */
 		else
 			columns_free();
 	}
 	while ((st = rd_frame(&rd, &f)) > 0) {
-		if (f.kind == RTAI_K_SCHEMA && opt.format != IN_JSON) {
+		if (f.kind == RTAI_K_SCHEMA && (opt.format == IN_CSV || opt.format == IN_TSV)) {
 			int h = columns_from_frame(&rd, &f);
 
 			if (h < 0) {
@@ -977,11 +1164,16 @@ int main(int argc, char **argv)
 		case OPT_STRICT: opt.strict = 1; break;
 		case OPT_KEEP: names_opt("--keep", optarg, &opt.keep, &opt.nkeep); break;
 		case OPT_FORMAT:
-			for (c = 0; c < 3 && strcmp(optarg, in_format_names[c]) != 0; c++)
+			for (c = 0; c < 4 && strcmp(optarg, in_format_names[c]) != 0; c++)
 				;
-			if (c == 3)
-				rtai_usage_error("--format: '%s': expected json, csv or tsv", optarg);
+			if (c == 4)
+				rtai_usage_error("--format: '%s': expected json, csv, tsv or avro", optarg);
 			opt.format = (enum in_format)c;
+#ifndef HAVE_AVRO
+			if (opt.format == IN_AVRO)
+				rtai_die(RTAI_EXIT_USAGE, "--format avro: this rtai-parse was built without "
+					 "libavro (configure found no avro.h); install libavro-dev and rebuild");
+#endif
 #ifndef HAVE_CSV
 			if (opt.format == IN_CSV)
 				rtai_die(RTAI_EXIT_USAGE, "--format csv: this rtai-parse was built without "
@@ -996,6 +1188,11 @@ int main(int argc, char **argv)
 			opt.delim = (unsigned char)optarg[0];
 			break;
 		case OPT_NO_INFER: opt.no_infer = 1; break;
+		case OPT_AVRO_SCHEMA: opt.avro_schema = optarg; break;
+		case OPT_AVRO_SCHEMAS: opt.avro_schemas = optarg; break;
+		case OPT_AVRO_READER: opt.avro_reader = optarg; break;
+		case OPT_REGISTRY: opt.registry = optarg; break;
+		case OPT_REGISTRY_AUTH: opt.registry_auth = optarg; break;
 		case OPT_JSON: opt.json = 1; break;
 		case OPT_DEBEZIUM: opt.debezium = 1; break;
 		case OPT_ON_ERROR:
@@ -1039,14 +1236,24 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < opt.nschema; i++)
 		opt.schema[i].kept = kept(opt.schema[i].name, opt.schema[i].nlen);
-	if (opt.format == IN_JSON && (opt.columns != NULL || opt.delim != ',' || opt.no_infer))
+	if ((opt.format == IN_JSON || opt.format == IN_AVRO) &&
+	    (opt.columns != NULL || opt.delim != ',' || opt.no_infer))
 		rtai_usage_error("--columns, --delimiter and --no-infer need --format csv or tsv");
+	if (opt.format != IN_AVRO && (opt.avro_schema != NULL || opt.avro_schemas != NULL ||
+				      opt.avro_reader != NULL || opt.registry != NULL ||
+				      opt.registry_auth != NULL))
+		rtai_usage_error("--avro-schema, --avro-schemas, --avro-reader-schema, --schema-registry "
+				 "and --registry-auth need --format avro");
 	if (opt.format == IN_TSV && opt.delim != ',')
 		rtai_usage_error("--delimiter: TSV fields are always separated by tabs");
 	if (opt.format != IN_JSON && opt.debezium)
 		rtai_usage_error("--debezium reads JSON change events, not --format %s",
 				 in_format_names[opt.format]);
-	if (opt.format != IN_JSON) {
+#ifdef HAVE_AVRO
+	if (opt.format == IN_AVRO)
+		avro_setup();
+#endif
+	if (opt.format == IN_CSV || opt.format == IN_TSV) {
 		if (csvrec_init(&csv, opt.delim, opt.format == IN_TSV) < 0)
 			rtai_die(RTAI_EXIT_FAIL, "%s", csv.err);
 		if (opt.columns != NULL && columns_set(NULL) < 0)
@@ -1080,6 +1287,9 @@ int main(int argc, char **argv)
 	rec_free(&rec);
 	csvrec_free(&csv);
 	columns_free();
+#ifdef HAVE_AVRO
+	avro_teardown();
+#endif
 	for (size_t i = 0; i < opt.ncolumns; i++)
 		free(opt.columns[i]);
 	free(opt.columns);
