@@ -1181,19 +1181,25 @@ int main(int argc, char **argv)
 		names_or_die(&pick.skip, "--table-key", opt.table_key ? opt.table_key : opt.on);
 
 	sig_catch_stop();
-	tab_init(&table);
-	if (opt.redis != NULL)
-		redis_open(redis_arg);
-	if (opt.table != NULL && load_table(opt.table, &table) < 0)
-		exit(RTAI_EXIT_FAIL);
+	/* SIGHUP reloads a table file, from the first load on (a SIGHUP during
+	 * it loads the file again once it is done); without one it is ignored
+	 * (rtai(7)'s signal table). */
 	if (opt.table != NULL) {
 		struct sigaction sa;
 
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = on_hup;
+		sa.sa_flags = SA_RESTART;
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGHUP, &sa, NULL);
+	} else {
+		signal(SIGHUP, SIG_IGN);
 	}
+	tab_init(&table);
+	if (opt.redis != NULL)
+		redis_open(redis_arg);
+	if (opt.table != NULL && load_table(opt.table, &table) < 0)
+		exit(RTAI_EXIT_FAIL);
 	if (opt.updates != NULL) {
 		if (rd_open(&upd.rd, opt.updates) < 0)
 			rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
