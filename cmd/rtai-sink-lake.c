@@ -344,6 +344,8 @@ static struct col *col_find(const char *name, size_t n, size_t pos)
 		return &cols.c[hint[pos]];
 	for (size_t i = 0; i < cols.n; i++)
 		if (cols.c[i].nlen == n && memcmp(cols.c[i].name, name, n) == 0) {
+			if (pos == SIZE_MAX)
+				return &cols.c[i];	/* not a record's field: no hint */
 			if (pos >= nhint) {
 				hint = xrealloc(hint, (pos + 1) * sizeof(*hint));
 				while (nhint <= pos)
@@ -586,13 +588,19 @@ static char *file_stats(const struct part *p)
 				b = json_real(st->fmax);
 			}
 			break;
-		case CK_TIME:
-			/* Milliseconds, as Delta's stats: min down, max up. */
-			rtai_fmt_time(rtai_floordiv(st->imin, 1000) * 1000000, t);
+		case CK_TIME: {
+			/* Milliseconds, as Delta's stats: min down, max up; none
+			 * for times that nanoseconds cannot hold. */
+			int64_t lo = rtai_floordiv(st->imin, 1000), hi = -rtai_floordiv(-st->imax, 1000);
+
+			if (lo <= INT64_MIN / 1000000 || hi >= INT64_MAX / 1000000)
+				break;
+			rtai_fmt_time(lo * 1000000, t);
 			a = json_string(t);
-			rtai_fmt_time(-rtai_floordiv(-st->imax, 1000) * 1000000, t);
+			rtai_fmt_time(hi * 1000000, t);
 			b = json_string(t);
 			break;
+		}
 		case CK_STRING:
 			if (st->smin.len <= 64 && st->smax.len <= 64) {
 				a = json_stringn((const char *)st->smin.p, st->smin.len);

@@ -725,7 +725,6 @@ int main(int argc, char **argv)
 	snprintf(ttl_ms, sizeof(ttl_ms), "%lld", (long long)(opt.ttl / 1000000));
 
 	sig_catch_stop();
-	signal(SIGHUP, SIG_IGN);	/* nothing to reload: rtai(7) */
 	rd_open_fd(&rd, 0, "stdin");
 	out.fd = -1;
 	if (opt.pass)
