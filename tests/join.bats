@@ -722,46 +722,6 @@ EOF
 	assert_line --index 2 '{"user_id":"u12","i":12}'
 }
 
-@test "join: SIGHUP during the first table load, or to a --redis join, does not kill it" {
-	# The table comes through a FIFO, so the first load is still reading
-	# when SIGHUP comes; the file is loaded again afterwards.
-	echo '{"user_id":"u1","tier":"gold"}' >users.jsonl
-	mkfifo table.fifo
-	echo '{"user_id":"u1"}' | rtai-cat >in.rtai
-	sh -c 'echo $$ >join.pid; exec rtai-join -t table.fifo --on user_id <in.rtai >out.rtai 2>err.txt' &
-	pid=$!
-	exec 6>table.fifo
-	for _ in $(seq 1 100); do [ -s join.pid ] && break; sleep 0.05; done
-	sleep 0.2
-	kill -HUP "$(cat join.pid)"
-	sleep 0.2
-	cat users.jsonl >&6
-	exec 6>&-
-	st=0
-	wait "$pid" || st=$?
-	cat err.txt
-	[ "$st" -eq 0 ]
-	redis_start
-	rcli hset user:u1 tier gold >/dev/null
-	rm -f in.fifo
-	mkfifo in.fifo
-	sh -c 'echo $$ >join2.pid; exec rtai-join --redis "$0" --redis-key "user:{user_id}" <in.fifo >out2.rtai 2>err2.txt' "$REDIS_URL" &
-	pid=$!
-	exec 5>in.fifo
-	echo '{"user_id":"u1"}' | rtai-cat >&5
-	for _ in $(seq 1 100); do [ -s out2.rtai ] && break; sleep 0.05; done
-	kill -HUP "$(cat join2.pid)"
-	sleep 0.2
-	echo '{"user_id":"u1"}' | rtai-cat >&5
-	exec 5>&-
-	st=0
-	wait "$pid" || st=$?
-	cat err2.txt
-	[ "$st" -eq 0 ]
-	run rtai-cat -p out2.rtai
-	assert_output "$(printf '%s\n' '{"user_id":"u1","tier":"gold"}' '{"user_id":"u1","tier":"gold"}')"
-}
-
 # ---- documentation ------------------------------------------------------------------
 
 @test "join: the man page examples run" {
