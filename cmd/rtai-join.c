@@ -514,10 +514,13 @@ static void on_hup(int sig)
 static void reload_table(void)
 {
 	struct tab fresh;
+	int cut_before = rd_cut_seen;
 
 	reload = 0;
 	tab_init(&fresh);
 	if (load_table(opt.table, &fresh) < 0) {
+		/* A cut table file is refused here: the stream goes on whole. */
+		rd_cut_seen = cut_before;
 		rtai_warn("%s: reload failed; keeping the table as it was", opt.table);
 		tab_free(&fresh);
 		return;
@@ -559,7 +562,7 @@ static void updates_pump(void)
 	}
 	if (st < 0) {
 		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
+		rtai_die(upd.rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", upd.rd.err);
 	}
 	if (st == 0) {
 		upd.open = 0;
@@ -579,7 +582,7 @@ static void wait_input(void)
 	if (upd.open) {
 		if (rd_fill_ready(&upd.rd)) {
 			if (rd_fill(&upd.rd) < 0)
-				rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
+				rtai_die(upd.rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", upd.rd.err);
 			updates_pump();
 			return;
 		}
@@ -588,7 +591,7 @@ static void wait_input(void)
 	}
 	if (rd_fill_ready(&in)) {
 		if (rd_fill(&in) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
+			rtai_die(in.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", in.err);
 		return;
 	}
 	ii = n;
@@ -605,12 +608,12 @@ static void wait_input(void)
 	}
 	if (iu >= 0 && pfd[iu].revents != 0) {
 		if (rd_fill(&upd.rd) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
+			rtai_die(upd.rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", upd.rd.err);
 		updates_pump();
 		return;		/* the stream's turn comes next time round */
 	}
 	if (pfd[ii].revents != 0 && rd_fill(&in) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
+		rtai_die(in.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", in.err);
 }
 
 /* ---- joining --------------------------------------------------------------- */
@@ -640,8 +643,8 @@ static void emit(const struct rtai_frame *f, const struct rtai_rec *r, uint64_t 
 		bad_record(recno, "more than 65535 fields after the join");
 		return;
 	}
-	wr_put(&out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, joined.p,
-	       joined.len);
+	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, f->meta,
+		    f->meta_len, joined.p, joined.len);
 }
 
 /* Table look-ups are software-pipelined over the frames already read: a
@@ -934,6 +937,8 @@ static struct held *hold(const struct rtai_frame *f, const void *payload, size_t
 
 	h->f = *f;
 	h->f.len = (uint32_t)len;
+	h->f.meta = NULL;		/* not copied: the record goes on without it */
+	h->f.flags &= ~RTAI_F_META;
 	h->off = rds.data.len;
 	h->recno = in.nrec;
 	h->ent = LRU_NIL;
@@ -1034,6 +1039,8 @@ static void run(void)
 		if (reload && ahead.head == ahead.tail)
 			reload_table();
 		st = rd_frame_buffered(&in, &f);
+		if (st == 1 && f.kind == RTAI_K_SCHEMA)
+			continue;	/* joined records have more fields: none goes on */
 		if (st == 1) {
 			if (rds.c == NULL) {
 				ahead_add(&f);
@@ -1055,7 +1062,7 @@ static void run(void)
 			break;
 		if (st < 0) {
 			wr_flush(&out);
-			rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
+			rtai_die(in.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", in.err);
 		}
 		wait_input();
 		if (sig_stop)
@@ -1188,7 +1195,7 @@ int main(int argc, char **argv)
 	if (opt.redis != NULL)
 		redis_open(redis_arg);
 	if (opt.table != NULL && load_table(opt.table, &table) < 0)
-		exit(RTAI_EXIT_FAIL);
+		exit(rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL);
 	if (opt.table != NULL) {
 		struct sigaction sa;
 

@@ -1431,7 +1431,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < nfiles && !sig_stop; i++)
 		if (lat_one(files[i]) < 0)
-			status = RTAI_EXIT_FAIL;
+			status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	if (pass)
 		wr_flush(&out);
 

@@ -26,8 +26,9 @@
 
 /* ---- options ---------------------------------------------------------- */
 
-enum ftype { FT_STRING, FT_INT, FT_FLOAT, FT_BOOL, FT_TIME, FT_JSON };
-static const char *const ftype_names[] = { "string", "int", "float", "bool", "time", "json" };
+enum ftype { FT_STRING, FT_INT, FT_FLOAT, FT_BOOL, FT_TIME, FT_JSON, FT_BYTES };
+static const char *const ftype_names[] = { "string", "int", "float", "bool", "time", "json",
+					   "bytes" };
 
 struct sfield {
 	char *name;			/* the field's name, NUL-terminated */
@@ -50,6 +51,7 @@ static struct {
 	size_t nkeep;
 	int json;			/* --json: write JSON payloads */
 	int debezium;			/* --debezium: unwrap change events */
+	int meta;			/* --meta: source metadata into _ fields */
 	enum on_error on_error;		/* --on-error */
 	int on_error_set;		/* --on-error was given */
 	const char *dlq;		/* --dlq FILE */
@@ -62,6 +64,7 @@ static struct {
 enum {
 	OPT_SCHEMA = 256, OPT_TIME_FORMAT, OPT_STRICT, OPT_KEEP, OPT_JSON,
 	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
+	OPT_META,
 };
 
 static const struct option longopts[] = {
@@ -73,6 +76,7 @@ static const struct option longopts[] = {
 	{ "keep", required_argument, NULL, OPT_KEEP },		/* project to these fields */
 	{ "json", no_argument, NULL, OPT_JSON },		/* JSON payloads out */
 	{ "debezium", no_argument, NULL, OPT_DEBEZIUM },	/* unwrap change events */
+	{ "meta", no_argument, NULL, OPT_META },		/* metadata into fields */
 	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
 	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
 	{ "max-fields", required_argument, NULL, OPT_MAX_FIELDS }, /* fields per record */
@@ -95,11 +99,12 @@ static void usage(int status)
 	      "\n"
 	      "Schema:\n"
 	      "  -f, --field NAME:TYPE    declare a field; TYPE is string, int, float, bool,\n"
-	      "                           time or json; a trailing ? makes it optional\n"
-	      "                           (amount:float?); repeatable\n"
+	      "                           time, json or bytes (base64 text in JSON); a\n"
+	      "                           trailing ? makes it optional (amount:float?);\n"
+	      "                           repeatable. A schema frame goes out first\n"
 	      "      --schema FILE        read declarations from a JSON file:\n"
 	      "                           {\"fields\":[{\"name\":\"amount\",\"type\":\"float\",\n"
-	      "                           \"optional\":true}, ...]}\n"
+	      "                           \"optional\":true}, ...], \"event_time\":\"t\"}\n"
 	      "      --strict             reject records with undeclared fields\n"
 	      "      --keep A,B,...       write only these fields\n"
 	      "\n"
@@ -122,6 +127,9 @@ static void usage(int status)
 	      "                           before for a delete) with an _op field (c, r, u,\n"
 	      "                           d, t), and source.ts_ms as the event time;\n"
 	      "                           tombstones without a key are dropped (blank)\n"
+	      "      --meta               source metadata (Kafka topic, partition, offset,\n"
+	      "                           key, timestamp, headers) becomes _topic, ...\n"
+	      "                           fields; a tombstone becomes \"_value\":null\n"
 	      "\n"
 	      "Other:\n"
 	      "      --json               write JSON payloads instead of binary records\n"
@@ -198,13 +206,16 @@ static void schema_opt(const char *arg)
 		tlen--;
 	}
 	if (ftype_parse(colon + 1, tlen, &type) < 0)
-		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time or json)",
+		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time, json or bytes)",
 				 arg, (int)tlen, colon + 1);
 	if ((why = schema_add(arg, (size_t)(colon - arg), type, optional)) != NULL)
 		rtai_usage_error("-f: %s", why);
 }
 
-/* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...]}. */
+static char *schema_time;		/* --schema's "event_time", for -t */
+
+/* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...],
+ * "event_time": F}, the payload of a schema frame (rtai-record(5)). */
 static void schema_file(const char *path)
 {
 	json_error_t e;
@@ -222,10 +233,20 @@ static void schema_file(const char *path)
 		goto out;
 	}
 	json_object_foreach(root, key, v)
-		if (strcmp(key, "fields") != 0) {
-			snprintf(msg, sizeof(msg), "unknown key \"%s\" (expected \"fields\")", key);
+		if (strcmp(key, "fields") != 0 && strcmp(key, "event_time") != 0) {
+			snprintf(msg, sizeof(msg), "unknown key \"%s\" (expected \"fields\" or \"event_time\")",
+				 key);
 			goto out;
 		}
+	v = json_object_get(root, "event_time");
+	if (v != NULL && !json_is_string(v) && !json_is_null(v)) {
+		snprintf(msg, sizeof(msg), "\"event_time\" must be a field name");
+		goto out;
+	}
+	if (json_is_string(v)) {	/* after the options, if no -t */
+		free(schema_time);
+		schema_time = xstrdup(json_string_value(v));
+	}
 	fields = json_object_get(root, "fields");
 	if (!json_is_array(fields)) {
 		snprintf(msg, sizeof(msg), "\"fields\" must be an array");
@@ -253,7 +274,7 @@ static void schema_file(const char *path)
 		}
 		if (!json_is_string(type) ||
 		    ftype_parse(json_string_value(type), json_string_length(type), &t) < 0) {
-			snprintf(msg, sizeof(msg), "field %zu: \"type\" must be one of string, int, float, bool, time, json",
+			snprintf(msg, sizeof(msg), "field %zu: \"type\" must be one of string, int, float, bool, time, json, bytes",
 				 i + 1);
 			goto out;
 		}
@@ -313,11 +334,16 @@ static struct buf enc;			/* its encoding */
 static struct buf dbuf;			/* a dead letter */
 static struct buf seen;			/* per input field: used by the schema */
 static struct buf dups;			/* hash slots for the duplicate check */
+static struct buf b64;			/* a bytes field decoded from base64 */
+static struct arena bytes;		/* the record's decoded bytes fields */
+static struct rtai_rec mrec;		/* --meta: the source metadata */
+static struct rtai_rec withmeta;	/* --meta: _ fields, then the record */
 static char reason[512];		/* why the current record is bad */
 static char first_bad[768];		/* the first bad record, for the summary */
 
 static struct {
 	uint64_t parsed, skipped, dead, blank;
+	uint64_t tombstones;		/* passed on as they came (no --meta) */
 } count;
 
 /* Sets the reason a record is bad; returns -1. */
@@ -525,6 +551,18 @@ static int typed(const struct sfield *s, const struct rtai_field *f, struct rtai
 		if (t == RT_JSON)
 			return 0;
 		break;
+	case FT_BYTES:
+		if (t == RT_BYTES)
+			return 0;
+		if (t == RT_STR) {	/* JSON has no bytes: base64 text */
+			buf_reset(&b64);
+			if (buf_get_base64(&b64, f->v.s.p, f->v.s.n) < 0)
+				return bad("field \"%s\": expected bytes as base64 text, got %s",
+					   s->name, shown(&f->v));
+			*v = val_bytes(b64.len ? arena_dup(&bytes, b64.p, b64.len) : "", b64.len);
+			return 0;
+		}
+		break;
 	}
 	return bad("field \"%s\": expected %s, got %s", s->name, ftype_names[s->type],
 		   rt_type_name(t));
@@ -545,6 +583,7 @@ static int shape(const struct rtai_rec *r, int64_t *event)
 	int found_time = 0;
 
 	rec.n = 0;
+	arena_reset(&bytes);
 	buf_reset(&seen);
 	used = buf_reserve(&seen, r->n + 1);
 	memset(used, 0, r->n);
@@ -639,8 +678,8 @@ static void dead_letter(const struct rtai_rd *rd, const struct rtai_frame *f)
 		buf_putc(&dbuf, '"');
 	}
 	buf_putc(&dbuf, '}');
-	wr_put(&dlq, RTAI_K_DATA, RTAI_E_JSON, f->flags, f->ingest_ns, f->event_ns,
-	       dbuf.p, dbuf.len);
+	wr_put_meta(&dlq, RTAI_K_DATA, RTAI_E_JSON, f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns,
+		    f->event_ns, f->meta, f->meta_len, dbuf.p, dbuf.len);
 }
 
 /* Applies --on-error to the record in f. Returns 0 to go on, -1 to stop. */
@@ -670,23 +709,74 @@ static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f)
 
 /* ---- the main loop ---------------------------------------------------------- */
 
+/* --meta: the source metadata of f as fields named with a '_' before
+ * (_topic, _partition, ...), then the fields of r, or "_value": null for a
+ * tombstone (r NULL). Returns the record, or NULL after bad(). */
+static struct rtai_rec *with_meta(const struct rtai_frame *f, struct rtai_rec *r)
+{
+	char name[256];
+
+	rec_reset(&withmeta);
+	if (f->meta != NULL) {
+		if (rec_decode(&mrec, f->meta, f->meta_len) < 0) {
+			bad("source metadata: %s", mrec.err);
+			return NULL;
+		}
+		for (uint32_t i = 0; i < mrec.n; i++) {
+			const struct rtai_field *m = &mrec.f[i];
+
+			if (m->nlen == 255) {
+				bad("source metadata: field name of 255 bytes leaves no room for '_'");
+				return NULL;
+			}
+			name[0] = '_';
+			memcpy(name + 1, m->name, m->nlen);
+			if (r != NULL && rec_get(r, name, m->nlen + 1U) != NULL) {
+				bad("field \"%.*s\" is both in the record and in its source metadata",
+				    m->nlen + 1, name);
+				return NULL;
+			}
+			rec_add(&withmeta, rec_strdup(&withmeta, name, m->nlen + 1U), m->nlen + 1U,
+				m->v);
+		}
+	}
+	if (r == NULL) {
+		rec_add(&withmeta, "_value", 6, val_null());
+		return &withmeta;
+	}
+	for (uint32_t i = 0; i < r->n; i++)
+		rec_add(&withmeta, r->f[i].name, r->f[i].nlen, r->f[i].v);
+	return &withmeta;
+}
+
 /* One data frame: parse, unwrap, check, write. Returns 0, or -1 on a bad
  * record under --on-error fail. */
 static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	struct rtai_rec *r;
+	struct rtai_rec *r = NULL;
 	int64_t event = f->event_ns;
+	int tombstone = (f->flags & RTAI_F_TOMBSTONE) != 0;
 
-	if (blank(f)) {
-		count.blank++;
+	if (tombstone && !opt.meta) {
+		/* No value to parse: a delete, for the stages after. */
+		wr_frame(&out, f);
+		count.tombstones++;
 		return 0;
 	}
-	if (decode(f) < 0 || (r = unwrap(f, &in, &event)) == NULL)
+	if (!tombstone) {
+		if (blank(f)) {
+			count.blank++;
+			return 0;
+		}
+		if (decode(f) < 0 || (r = unwrap(f, &in, &event)) == NULL)
+			return refuse(rd, f);
+		if (r == &nothing) {
+			count.blank++;
+			return 0;
+		}
+	}
+	if (opt.meta && (r = with_meta(f, r)) == NULL)
 		return refuse(rd, f);
-	if (r == &nothing) {
-		count.blank++;
-		return 0;
-	}
 	if (shape(r, &event) < 0)
 		return refuse(rd, f);
 	buf_reset(&enc);
@@ -694,10 +784,46 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 		rec_to_json(&rec, &enc);
 	else
 		rec_encode(&rec, &enc);
-	wr_put(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC, f->flags,
-	       f->ingest_ns, event, enc.p, enc.len);
+	/* The metadata goes on with the record, unless --meta made it fields. */
+	wr_put_meta(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC,
+		    f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns, event,
+		    opt.meta ? NULL : f->meta, f->meta_len, enc.p, enc.len);
 	count.parsed++;
 	return 0;
+}
+
+/* The schema frame (rtai-record(5)), for the stages after: the declared
+ * fields that are written, and the -t field, which becomes a time. */
+static void put_schema(void)
+{
+	struct buf b = { 0 };
+	int n = 0;
+
+	buf_puts(&b, "{\"fields\":[");
+	for (size_t i = 0; i < opt.nschema; i++) {
+		const struct sfield *s = &opt.schema[i];
+
+		if (!s->kept)
+			continue;
+		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
+		json_put_str(&b, s->name, s->nlen);
+		buf_printf(&b, ",\"type\":\"%s\",\"optional\":%s}", ftype_names[s->type],
+			   s->optional ? "true" : "false");
+	}
+	if (opt.time_field != NULL && schema_find(opt.time_field, opt.time_nlen) == NULL &&
+	    kept(opt.time_field, opt.time_nlen)) {
+		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
+		json_put_str(&b, opt.time_field, opt.time_nlen);
+		buf_puts(&b, ",\"type\":\"time\",\"optional\":false}");
+	}
+	buf_puts(&b, "]");
+	if (opt.time_field != NULL) {
+		buf_puts(&b, ",\"event_time\":");
+		json_put_str(&b, opt.time_field, opt.time_nlen);
+	}
+	buf_putc(&b, '}');
+	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, rtai_now_ns(), RTAI_TIME_UNSET, b.p, b.len);
+	buf_free(&b);
 }
 
 /* Parses one input. Returns 0, or -1 after a message. */
@@ -719,6 +845,8 @@ static int parse_input(const char *path)
 			}
 		} else if (f.kind == RTAI_K_MARKER) {
 			wr_marker(&out, &f, "rtai-parse");
+		} else if (f.kind == RTAI_K_SCHEMA && opt.nschema > 0) {
+			continue;	/* ours, written at the start, replaces it */
 		} else {
 			wr_frame(&out, &f);
 		}
@@ -739,6 +867,9 @@ static void summary(void)
 		rtai_progname, (unsigned long long)count.parsed,
 		(unsigned long long)count.skipped, (unsigned long long)count.dead,
 		(unsigned long long)count.blank);
+	if (count.tombstones > 0)
+		fprintf(stderr, ", %llu tombstones passed on",
+			(unsigned long long)count.tombstones);
 	if (first_bad[0] != '\0' && !opt.verbose)
 		fprintf(stderr, "; first: %s", first_bad);
 	fputc('\n', stderr);
@@ -749,7 +880,7 @@ int main(int argc, char **argv)
 	static char *stdin_only[] = { "-", NULL };
 	const char *max_frame = NULL, *max_fields = NULL;
 	char **files;
-	int c, nfiles, status = RTAI_EXIT_OK;
+	int c, nfiles, st = 0, status = RTAI_EXIT_OK;
 
 	rtai_init("rtai-parse", argv);
 	while ((c = getopt_long(argc, argv, "f:t:vh", longopts, NULL)) != -1) {
@@ -770,6 +901,7 @@ int main(int argc, char **argv)
 		case OPT_KEEP: keep_opt(optarg); break;
 		case OPT_JSON: opt.json = 1; break;
 		case OPT_DEBEZIUM: opt.debezium = 1; break;
+		case OPT_META: opt.meta = 1; break;
 		case OPT_ON_ERROR:
 			if (strcmp(optarg, "fail") == 0)
 				opt.on_error = ON_FAIL;
@@ -794,6 +926,10 @@ int main(int argc, char **argv)
 	argv += optind;
 	rtai_set_max_frame(max_frame);
 	rec_set_max_fields(max_fields);
+	if (opt.time_field == NULL && schema_time != NULL) {
+		opt.time_field = schema_time;
+		opt.time_nlen = strlen(schema_time);
+	}
 	if (opt.dlq != NULL && !opt.on_error_set)
 		opt.on_error = ON_DLQ;
 	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
@@ -817,21 +953,26 @@ int main(int argc, char **argv)
 	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
+	if (opt.nschema > 0)
+		put_schema();
 	if (opt.dlq != NULL) {
 		size_t n = strlen(opt.dlq);
 
 		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
 	}
 	for (int i = 0; i < nfiles && !sig_stop; i++) {
-		int st = parse_input(files[i]);
-
+		st = parse_input(files[i]);
 		if (st < 0)
-			status = RTAI_EXIT_FAIL;
+			status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		if (st == -2)
 			break;
 	}
 	summary();
-	wr_close(&out);
+	if (st == -2) {		/* stopped by --on-error fail: not a clean end */
+		wr_abandon(&out);
+	} else {
+		wr_close(&out);
+	}
 	if (opt.dlq != NULL)
 		wr_close(&dlq);
 
@@ -844,9 +985,14 @@ int main(int argc, char **argv)
 	buf_free(&dbuf);
 	buf_free(&seen);
 	buf_free(&dups);
+	buf_free(&b64);
+	arena_free(&bytes);
+	rec_free(&mrec);
+	rec_free(&withmeta);
 	for (size_t i = 0; i < opt.nschema; i++)
 		free(opt.schema[i].name);
 	free(opt.schema);
+	free(schema_time);
 	for (size_t i = 0; i < opt.nkeep; i++)
 		free(opt.keep[i]);
 	free(opt.keep);

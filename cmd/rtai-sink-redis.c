@@ -817,7 +817,7 @@ static void take_buffered(void)
 		}
 		if (st < 0) {
 			rtai_warn("%s", rd.err);
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		}
 		input_open = 0;
 	}
@@ -872,7 +872,7 @@ static void run(void)
 			input_open = 0;
 		if (in >= 0 && pfd[in].revents != 0 && input_open && rd_fill(&rd) < 0) {
 			rtai_warn("%s", rd.err);
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 			input_open = 0;
 		}
 		if (rds >= 0 && ctx != NULL && (pfd[rds].revents & (POLLIN | POLLHUP | POLLERR)))

@@ -410,6 +410,8 @@ static int do_frame(const struct rtai_rd *rd, struct rtai_frame *f)
 			return -1;
 		wr_marker(&out, f, "rtai-window");
 		return 0;
+	case RTAI_K_SCHEMA:
+		return 0;	/* windows are new records: no schema goes on */
 	default:
 		if (drain(rd->name) < 0)
 			return -1;
@@ -658,7 +660,7 @@ int main(int argc, char **argv)
 	}
 	if (opt.over > 0) {
 		if (run_over(&rd) < 0)
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		goto done;
 	}
 	vals = xcalloc(aggs.n, sizeof(*vals));
@@ -666,7 +668,8 @@ int main(int argc, char **argv)
 	engine = win_new(&conf, put_result, NULL);
 
 	if (run(&rd) < 0) {
-		status = RTAI_EXIT_FAIL;
+		/* A cut input or an error: open windows are not final. */
+		status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	} else {
 		win_flush(engine);
 		put_watermark();
@@ -675,7 +678,10 @@ int main(int argc, char **argv)
 done:
 	if (opt.late != NULL)
 		wr_close(&late);
-	wr_close(&out);
+	if (status != RTAI_EXIT_OK)	/* stopped early: not a clean end */
+		wr_abandon(&out);
+	else
+		wr_close(&out);
 	rd_close(&rd);
 	win_free(engine);
 	agg_set_free(&aggs);

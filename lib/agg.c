@@ -250,6 +250,7 @@ static void dkey(const struct rtai_val *v, uint8_t *type, uint64_t *bits,
 	}
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		*p = v->s.p;
 		*n = v->s.n;
 		break;
@@ -333,7 +334,7 @@ static void dcompact(struct agg_distinct *d)
 	for (uint32_t i = 0; i < d->cap; i++) {
 		struct agg_dent *e = &d->t[i];
 
-		if (e->cnt == 0 || (e->type != RT_STR && e->type != RT_JSON))
+		if (e->cnt == 0 || !rt_has_bytes(e->type))
 			continue;
 		buf_append(&pool, d->pool.p + e->v, e->len);
 		e->v = pool.len - e->len;
@@ -607,7 +608,7 @@ static struct rtai_val xval(const struct agg_state *a)
 {
 	struct rtai_val v = { .type = a->x.type };
 
-	if (v.type == RT_STR || v.type == RT_JSON) {
+	if (rt_has_bytes(v.type)) {
 		v.s.p = a->x.box->p;
 		v.s.n = a->x.box->len;
 	} else {
@@ -620,7 +621,7 @@ static void xset(struct agg_state *a, const struct rtai_val *v, int64_t t)
 {
 	a->x.type = v->type;
 	a->x.t = t;
-	if (v->type == RT_STR || v->type == RT_JSON)
+	if (rt_has_bytes(v->type))
 		box_set(&a->x.box, v->s.p, v->s.n);
 	else
 		a->x.u.i = v->i;
@@ -815,7 +816,7 @@ static void merge1(const struct agg_spec *s, struct agg_state *a, const struct a
 			a->d = xcalloc(1, sizeof(*a->d));
 		for (uint32_t i = 0; i < b->d->cap; i++) {
 			const struct agg_dent *e = &b->d->t[i];
-			int str = e->type == RT_STR || e->type == RT_JSON;
+			int str = rt_has_bytes(e->type);
 
 			if (e->cnt != 0)
 				dadd(a->d, e->type, str ? 0 : e->v,

@@ -173,7 +173,7 @@ static inline struct rtai_val oget(const struct okey *k, const struct oval *s)
 {
 	struct rtai_val v = { .type = s->type };
 
-	if (s->type == RT_STR || s->type == RT_JSON) {
+	if (rt_has_bytes(s->type)) {
 		v.s.p = (const char *)k->str.p + s->u;
 		v.s.n = s->n;
 	} else {
@@ -288,7 +288,7 @@ static void dq_rebuild(struct over *o, struct okey *k)
 static void key_put(struct buf *b, const struct rtai_val *v)
 {
 	buf_putc(b, v->type);
-	if (v->type == RT_STR || v->type == RT_JSON) {
+	if (rt_has_bytes(v->type)) {
 		buf_append(b, &v->s.n, 4);
 		buf_append(b, v->s.p, v->s.n);
 	} else if (v->type == RT_INT || v->type == RT_FLOAT || v->type == RT_TIME) {
@@ -507,7 +507,7 @@ static void str_compact(struct over *o, struct okey *k)
 			for (size_t s = 0; s < o->nslot; s++) {
 				struct oval *v = &e->v[s];
 
-				if (v->type != RT_STR && v->type != RT_JSON)
+				if (!rt_has_bytes(v->type))
 					continue;
 				buf_append(&nb, k->str.p + v->u, v->n);
 				v->u = at;
@@ -537,7 +537,7 @@ static void ent_fill(struct over *o, struct okey *k, struct oent *e, int64_t t,
 		v->type = vals[a].type;
 		v->n = 0;
 		v->u = 0;
-		if (v->type == RT_STR || v->type == RT_JSON) {
+		if (rt_has_bytes(v->type)) {
 			v->u = k->str.len;
 			v->n = vals[a].s.n;
 			buf_append(&k->str, vals[a].s.p, vals[a].s.n);
@@ -607,7 +607,7 @@ static void range_drop(struct over *o, struct okey *k, int64_t bound)
 		if (e->t > bound)
 			break;
 		for (size_t s = 0; s < o->nslot; s++)
-			if (e->v[s].type == RT_STR || e->v[s].type == RT_JSON)
+			if (rt_has_bytes(e->v[s].type))
 				k->garbage += e->v[s].n;
 		k->head++;
 	}
@@ -724,7 +724,7 @@ static int has_field(const struct rtai_rec *rec, const char *name, size_t nlen)
 /* Appends the encoding of one field (rec.h) to b. */
 static void put_field(struct buf *b, const char *name, size_t nlen, const struct rtai_val *v)
 {
-	uint8_t *p = buf_reserve(b, 2 + nlen + 12 + (v->type == RT_STR || v->type == RT_JSON ?
+	uint8_t *p = buf_reserve(b, 2 + nlen + 12 + (rt_has_bytes(v->type) ?
 						     v->s.n : 0));
 	uint8_t *p0 = p;
 
@@ -741,6 +741,7 @@ static void put_field(struct buf *b, const char *name, size_t nlen, const struct
 		break;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		for (int i = 0; i < 4; i++)
 			*p++ = (uint8_t)(v->s.n >> (8 * i));
 		if (v->s.n)
@@ -1266,6 +1267,8 @@ int over_frame(struct over *o, const struct rtai_frame *f, const char *name, uin
 	case RTAI_K_MARKER:
 		wr_marker(o->out, f, "rtai-window");
 		return 0;
+	case RTAI_K_SCHEMA:
+		return 0;	/* records gain aggregate fields: no schema goes on */
 	default:
 		wr_frame(o->out, f);
 		return 0;

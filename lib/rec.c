@@ -126,6 +126,7 @@ int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
 			break;
 		case RT_STR:
 		case RT_JSON:
+		case RT_BYTES:
 			if (end - p < 4)
 				goto truncated;
 			f->v.s.n = ld32(p);
@@ -170,7 +171,7 @@ void rec_encode(const struct rtai_rec *r, struct buf *out)
 
 	for (uint32_t i = 0; i < r->n; i++) {
 		need += 2 + (size_t)r->f[i].nlen + 8;
-		if (r->f[i].v.type == RT_STR || r->f[i].v.type == RT_JSON)
+		if (rt_has_bytes(r->f[i].v.type))
 			need += (size_t)r->f[i].v.s.n;
 	}
 	p = buf_reserve(out, need);
@@ -192,6 +193,7 @@ void rec_encode(const struct rtai_rec *r, struct buf *out)
 			break;
 		case RT_STR:
 		case RT_JSON:
+		case RT_BYTES:
 			memcpy(p, &f->v.s.n, 4);
 			p += 4;
 			if (f->v.s.n)
@@ -259,6 +261,7 @@ const char *rt_type_name(int type)
 	case RT_STR: return "string";
 	case RT_TIME: return "time";
 	case RT_JSON: return "json";
+	case RT_BYTES: return "bytes";
 	default: return "unknown";
 	}
 }
@@ -290,7 +293,8 @@ int val_equal(const struct rtai_val *a, const struct rtai_val *b)
 		return a->f == b->f || (isnan(a->f) && isnan(b->f));
 	case RT_STR:
 	case RT_JSON:
-		return a->s.n == b->s.n && memcmp(a->s.p, b->s.p, a->s.n) == 0;
+	case RT_BYTES:
+		return a->s.n == b->s.n && (a->s.n == 0 || memcmp(a->s.p, b->s.p, a->s.n) == 0);
 	default:
 		return 1;
 	}
@@ -337,7 +341,7 @@ int val_cmp(const struct rtai_val *a, const struct rtai_val *b)
 
 		return (ta > tb) - (ta < tb);
 	}
-	if (a->type == RT_STR || a->type == RT_JSON) {
+	if (rt_has_bytes(a->type)) {
 		size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
 		int c = n ? memcmp(a->s.p, b->s.p, n) : 0;
 
@@ -375,6 +379,7 @@ uint64_t val_hash(const struct rtai_val *v, uint64_t seed)
 	switch (v->type) {
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		return rtai_hash(v->s.p, v->s.n, seed ^ v->type);
 	case RT_INT:
 	case RT_TIME:
@@ -469,6 +474,7 @@ void val_text(const struct rtai_val *v, struct buf *out)
 	switch (v->type) {
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		buf_append(out, v->s.p, v->s.n);
 		break;
 	case RT_INT:
@@ -811,6 +817,11 @@ void val_to_json(const struct rtai_val *v, struct buf *out)
 		break;
 	case RT_JSON:
 		buf_append(out, v->s.p, v->s.n);
+		break;
+	case RT_BYTES:
+		buf_putc(out, '"');
+		buf_put_base64(out, v->s.p, v->s.n);
+		buf_putc(out, '"');
 		break;
 	case RT_TIME:
 		buf_putc(out, '"');

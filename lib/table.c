@@ -109,6 +109,7 @@ int tab_key(const struct tab_names *names, const struct rtai_rec *r, struct buf 
 		switch (f->v.type) {
 		case RT_STR:
 		case RT_JSON:
+		case RT_BYTES:
 			key_part(out, f->v.s.p, f->v.s.n);
 			break;
 		case RT_INT:
@@ -151,6 +152,7 @@ static size_t val_size(const uint8_t *p, size_t avail, int type)
 		return 8;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		if (avail < 4)
 			return avail + 1;
 		memcpy(&n, p, 4);
@@ -162,7 +164,7 @@ static size_t val_size(const uint8_t *p, size_t avail, int type)
 
 static void put_field(struct buf *out, const struct tab_sel *s, const struct rtai_field *f)
 {
-	size_t vn = (f->v.type == RT_STR || f->v.type == RT_JSON) ? 4 + (size_t)f->v.s.n
+	size_t vn = rt_has_bytes(f->v.type) ? 4 + (size_t)f->v.s.n
 		    : (f->v.type == RT_INT || f->v.type == RT_FLOAT || f->v.type == RT_TIME) ? 8 : 0;
 	uint8_t *d = buf_reserve(out, 2 + s->nprefix + f->nlen + vn);
 

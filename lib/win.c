@@ -110,6 +110,7 @@ void win_key_put(struct buf *key, const struct rtai_val *v)
 		break;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		buf_append(key, &v->s.n, 4);
 		buf_append(key, v->s.p, v->s.n);
 		break;
@@ -141,6 +142,7 @@ static int key_next(const uint8_t **p, const uint8_t *end, struct rtai_val *v)
 		break;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		if (end - q < 4)
 			return -1;
 		memcpy(&v->s.n, q, 4);
@@ -660,6 +662,7 @@ static void key_prefix(const struct wkey *k, struct fsort *f)
 		break;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		for (uint32_t i = 0; i < 8; i++)
 			f->pre = f->pre << 8 | (i < v.s.n ? (uint8_t)v.s.p[i] : 0);
 		break;

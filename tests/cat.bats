@@ -12,10 +12,26 @@ load common
 	[ "$output" = "$(cat in.jsonl)" ]
 }
 
-@test "cat: the stream starts with the RTAI header" {
+@test "cat: the stream starts with the RTAI header, version 2, flag EOS" {
 	echo hi | rtai-cat >out.rtai
-	run head -c 5 out.rtai
-	assert_output "RTAI$(printf '\001')"
+	run sh -c 'head -c 8 out.rtai | od -An -tx1 | tr -d " \n"'
+	echo "$output"
+	assert_output "5254414902010000"
+}
+
+@test "cat: a finished stream ends with an end-of-stream frame (kind 5)" {
+	echo hi | rtai-cat >out.rtai
+	run python3 -c '
+import struct, sys
+b = open("out.rtai", "rb").read()
+off, kinds = 8, []
+while off < len(b):
+    (n,) = struct.unpack_from("<I", b, off)
+    kinds.append(b[off + 4])
+    off += 4 + n
+print(kinds, off == len(b))'
+	echo "$output"
+	assert_output "[1, 5] True"
 }
 
 @test "cat: concatenated streams stay valid" {
@@ -73,20 +89,65 @@ load common
 }
 
 @test "cat: empty input gives an empty stream" {
-	run sh -c 'rtai-cat </dev/null | od -An -c | tr -d " \n"'
-	assert_output 'RTAI001\0\0\0'
+	run sh -c 'rtai-cat </dev/null | od -An -tx1 | tr -d " \n" | cut -c1-32'
+	echo "$output"
+	assert_output '52544149020100001400000005000000'
 	run sh -c 'rtai-cat </dev/null | rtai-cat -p'
 	assert_success
 	assert_output ''
 }
 
-@test "cat: a truncated frame is a clear error with the byte offset" {
+@test "cat: a cut stream is a clear error with the byte offset, status 4" {
 	sample_clicks | rtai-cat >s.rtai
 	head -c 50 s.rtai >cut.rtai
 	run rtai-cat -p cut.rtai
 	echo "$output"
+	assert_failure 4
+	assert_output --partial "rtai-cat: cut.rtai: byte 8: the stream was cut inside a frame (42 of 120 bytes): its writer ended without an end-of-stream frame"
+}
+
+@test "cat: a truncated version 1 stream is the error it always was" {
+	sample_clicks | rtai-cat >s.rtai
+	{ printf 'RTAI\001\000\000\000'; tail -c +9 s.rtai | head -c 42; } >cut1.rtai
+	run rtai-cat -p cut1.rtai
+	echo "$output"
 	assert_failure 1
-	assert_output --partial "rtai-cat: cut.rtai: byte 8: truncated frame"
+	assert_output --partial "rtai-cat: cut1.rtai: byte 8: truncated frame: 42 of 120 bytes"
+}
+
+@test "cat: a version 2 stream without its end-of-stream frame is cut; all its records are read" {
+	sample_clicks | rtai-cat >s.rtai
+	size=$(stat -c %s s.rtai)
+	head -c $((size - 24)) s.rtai >noeos.rtai
+	run sh -c 'rtai-cat -p noeos.rtai | wc -l'
+	echo "$output"
+	assert_output --partial "rtai-cat: noeos.rtai: byte $((size - 24)): the stream was cut: its writer ended without an end-of-stream frame (a crashed or killed upstream stage?)"
+	assert_line "$(sample_clicks | wc -l)"
+	run rtai-cat -p noeos.rtai
+	assert_failure 4
+	# passed on, the cut stays a cut: no end-of-stream frame downstream
+	run sh -c 'rtai-cat noeos.rtai | rtai-cat -p >/dev/null'
+	echo "$output"
+	assert_failure 4
+	assert_output --partial "rtai-cat: stdin: byte "
+}
+
+@test "cat: a version 1 stream without an end-of-stream frame ends normally" {
+	sample_clicks | rtai-cat >s.rtai
+	size=$(stat -c %s s.rtai)
+	{ printf 'RTAI\001\000\000\000'; tail -c +9 s.rtai | head -c $((size - 8 - 24)); } >v1.rtai
+	run sh -c 'rtai-cat -p v1.rtai | wc -l'
+	echo "$output"
+	assert_success
+	assert_output "$(sample_clicks | wc -l)"
+}
+
+@test "cat: a header of an unknown version is refused" {
+	printf 'RTAI\003\001\000\000' >v3.rtai
+	run rtai-cat -p v3.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-cat: v3.rtai: byte 0: rtai stream version 3 is not supported (this reader reads versions 1 to 2)"
 }
 
 @test "cat: an oversized frame length is rejected without allocating it" {
@@ -137,12 +198,16 @@ load common
 	python3 - <<'PY' >odd.rtai
 import struct, sys
 out = sys.stdout.buffer
-out.write(b"RTAI\x01\x00\x00\x00")
+out.write(b"RTAI\x02\x01\x00\x00")
 body = struct.pack("<BBHqq", 77, 0, 0x8001, 5, 6) + b"xyz"
+out.write(struct.pack("<I", len(body)) + body)
+body = struct.pack("<BBHqq", 5, 0, 0, 0, 0)
 out.write(struct.pack("<I", len(body)) + body)
 PY
 	rtai-cat odd.rtai >copy.rtai
-	run cmp odd.rtai copy.rtai
+	# all but the end-of-stream frame's stamp, which is the writer's own
+	run cmp -n $(($(stat -c %s odd.rtai) - 16)) odd.rtai copy.rtai
+	echo "$output"
 	assert_success
 	run rtai-cat -p --meta odd.rtai
 	assert_output --partial '"_kind":"unknown","_kind_code":77'

@@ -432,14 +432,14 @@ PY
 @test "parse: a truncated stream is reported; records before it are written" {
 	sample_clicks | rtai-cat >s.rtai
 	size=$(stat -c %s s.rtai)
-	head -c $((size - 10)) s.rtai >cut.rtai
+	head -c $((size - 24 - 10)) s.rtai >cut.rtai
 	run sh -c 'rtai-parse cut.rtai | rtai-cat -p | wc -l'
 	echo "$output"
 	assert_output --partial "rtai-parse: cut.rtai: byte "
-	assert_output --partial "truncated frame"
+	assert_output --partial "the stream was cut inside a frame"
 	assert_line 19
 	run rtai-parse cut.rtai
-	assert_failure 1
+	assert_failure 4
 }
 
 @test "parse: a missing input is reported and the next one read" {
@@ -509,6 +509,7 @@ PY
 	python3 - <<'PY' >>rec.rtai
 import struct, sys
 out = sys.stdout.buffer
+out.write(b"RTAI\x01\x00\x00\x00")  # a second stream, version 1
 body = struct.pack("<BBHqq", 1, 3, 0, 5, 0) + b"\x05\x00\x03"
 out.write(struct.pack("<I", len(body)) + body)
 PY
