@@ -435,3 +435,85 @@ PY
 	assert_line --index 0 '{"_ingest_time":"1970-01-01T00:00:00.000Z","_event_time":"1970-01-01T00:00:00.001Z","a":1,"b":"x"}'
 	assert_line --index 1 '{"_ingest_time":"1970-01-01T00:00:00.000Z","_event_time":null}'
 }
+
+@test "cat: -p --meta prints source metadata as _ fields; bytes as base64; a tombstone as _value null" {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >m.rtai
+import rtai_stream as rs
+w = rs.Writer()
+meta = rs.encode_record({"topic": "t", "partition": 3, "offset": 42, "key": b"\x00k\xff",
+                         "timestamp": rs.Time(1795514400000000000), "headers": {"h": "v"}})
+w.write_record({"v": b"\xff\x01"}, ingest_ns=1)
+w.put(rs.DATA, rs.ENC_JSON, b'{"a":1}', 2, None, meta=meta)
+w.put(rs.DATA, rs.ENC_RAW, b"hello", 3, None, meta=meta)
+w.put(rs.DATA, rs.ENC_NONE, b"", 4, None, flags=rs.F_TOMBSTONE, meta=meta)
+w.put(rs.DATA, rs.ENC_RAW, b"", 5, None, meta=meta)
+w.close()
+PY
+	key=$(python3 -c 'import base64; print(base64.b64encode(b"\x00k\xff").decode())')
+	v=$(python3 -c 'import base64; print(base64.b64encode(b"\xff\x01").decode())')
+	run rtai-cat -p --meta m.rtai
+	echo "$output"
+	assert_success
+	meta='"_topic":"t","_partition":3,"_offset":42,"_key":"'$key'","_timestamp":"2026-11-24T10:00:00.000Z","_headers":{"h":"v"}'
+	assert_line --index 0 '{"_ingest_time":"1970-01-01T00:00:00.000000001Z","_event_time":null,"v":"'$v'"}'
+	assert_line --index 1 '{"_ingest_time":"1970-01-01T00:00:00.000000002Z","_event_time":null,'"$meta"',"a":1}'
+	assert_line --index 2 '{"_ingest_time":"1970-01-01T00:00:00.000000003Z","_event_time":null,'"$meta"',"_raw":"hello"}'
+	assert_line --index 3 '{"_ingest_time":"1970-01-01T00:00:00.000000004Z","_event_time":null,'"$meta"',"_value":null}'
+	# a tombstone is not an empty value
+	assert_line --index 4 '{"_ingest_time":"1970-01-01T00:00:00.000000005Z","_event_time":null,'"$meta"',"_raw":""}'
+	# every line is JSON that jq reads
+	run sh -c 'rtai-cat -p --meta m.rtai | jq -c "._key"'
+	assert_line --index 1 "\"$key\""
+	# without --meta: the values; the tombstone's is null
+	run rtai-cat -p m.rtai
+	echo "$output"
+	assert_output "$(printf '%s\n' '{"v":"'$v'"}' '{"a":1}' hello null '')"
+	# forwarded, the metadata goes with each record
+	rtai-cat m.rtai | rtai-cat >copy.rtai
+	run sh -c 'rtai-cat -p --meta copy.rtai | jq -r "._offset"'
+	assert_output "$(printf '%s\n' null 42 42 42 42)"
+}
+
+@test "cat: -p --meta prints a schema frame's JSON and a barrier's record" {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >c.rtai
+import rtai_stream as rs
+w = rs.Writer()
+w.put(rs.SCHEMA, rs.ENC_JSON, b'{"fields":[{"name":"a","type":"int","optional":false}]}', 1, None)
+w.put(rs.BARRIER, rs.ENC_REC, rs.encode_record({"checkpoint": 7, "type": "savepoint",
+      "sources": [{"topic": "t", "partition": 0, "offset": 42}]}), 2, None)
+w.put(rs.SCHEMA, rs.ENC_JSON, b'{"fields":', 3, None)
+w.close()
+PY
+	run sh -c 'rtai-cat -p --meta c.rtai 2>err'
+	echo "$output"
+	assert_failure 1
+	assert_line --index 0 '{"_kind":"schema","_ingest_time":"1970-01-01T00:00:00.000000001Z","_event_time":null,"_schema":{"fields":[{"name":"a","type":"int","optional":false}]}}'
+	assert_line --index 1 '{"_kind":"barrier","_ingest_time":"1970-01-01T00:00:00.000000002Z","_event_time":null,"_barrier":{"checkpoint":7,"type":"savepoint","sources":[{"topic":"t","partition":0,"offset":42}]}}'
+	run cat err
+	assert_output "rtai-cat: c.rtai: byte 206: schema frame: expected JSON text, got unexpected end of JSON text"
+}
+
+@test "cat: a frame whose metadata length exceeds it, or a tombstone with a value, is refused" {
+	python3 - <<'PY' >bad.rtai
+import struct, sys
+o = sys.stdout.buffer
+o.write(b"RTAI\x02\x01\x00\x00")
+body = struct.pack("<BBHqqI", 1, 2, 0x0002, 0, 0, 99) + b"{}"
+o.write(struct.pack("<I", len(body)) + body)
+PY
+	run rtai-cat -p bad.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output "rtai-cat: bad.rtai: byte 8: frame flag META: 99 bytes of metadata exceed the 2 bytes of the payload"
+	python3 - <<'PY' >tomb.rtai
+import struct, sys
+o = sys.stdout.buffer
+o.write(b"RTAI\x02\x01\x00\x00")
+body = struct.pack("<BBHqq", 1, 2, 0x0004, 0, 0) + b"{}"
+o.write(struct.pack("<I", len(body)) + body)
+PY
+	run rtai-cat -p tomb.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output "rtai-cat: tomb.rtai: byte 8: frame flag TOMBSTONE: expected no value, found 2 bytes"
+}

@@ -293,10 +293,10 @@ EOF
 {"fields": [}|line 1 column 13: 
 []|expected a JSON object {"fields": [...]}
 {"fields": {}}|"fields" must be an array
-{"fields": [], "strict": true}|unknown key "strict" (expected "fields")
+{"fields": [], "strict": true}|unknown key "strict" (expected "fields" or "event_time")
 {"fields": [1]}|field 1: expected an object
 {"fields": [{"type": "int"}]}|field 1: "name" must be a string
-{"fields": [{"name": "a", "type": "integer"}]}|field 1: "type" must be one of string, int, float, bool, time, json
+{"fields": [{"name": "a", "type": "integer"}]}|field 1: "type" must be one of string, int, float, bool, time, json, bytes
 {"fields": [{"name": "a", "type": "int", "optional": 1}]}|field 1: "optional" must be true or false
 {"fields": [{"name": "a", "type": "int", "opt": true}]}|field 1: unknown key "opt" (expected name, type, optional)
 {"fields": [{"name": "a", "type": "int"}, {"name": "a", "type": "int"}]}|field 2: field "a" is declared twice
@@ -314,7 +314,7 @@ EOF
 	assert_output --partial "-f: 'amount': expected NAME:TYPE, e.g. amount:float"
 	run rtai-parse -f amount:double
 	assert_failure 2
-	assert_output --partial "unknown type 'double' (expected string, int, float, bool, time or json)"
+	assert_output --partial "unknown type 'double' (expected string, int, float, bool, time, json or bytes)"
 	run rtai-parse -f :int
 	assert_failure 2
 	assert_output --partial "-f: empty field name"
@@ -667,4 +667,103 @@ PY
 
 @test "parse: the man page examples run" {
 	run_man_examples rtai-parse.1
+}
+
+@test "parse: --meta unwraps source metadata into _ fields; rtai-window -k _key groups by it" {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >m.rtai
+import rtai_stream as rs
+w = rs.Writer()
+for i, (key, v) in enumerate([(b"a", 1), (b"b", 2), (b"a", 3)]):
+    meta = rs.encode_record({"topic": "t", "partition": 0, "offset": 40 + i, "key": key,
+                             "timestamp": rs.Time(1795514400000000000 + i)})
+    w.put(rs.DATA, rs.ENC_JSON, b'{"v":%d}' % v, i, None, meta=meta)
+meta = rs.encode_record({"topic": "t", "partition": 0, "offset": 43, "key": b"b",
+                         "timestamp": rs.Time(1795514400000000003)})
+w.put(rs.DATA, rs.ENC_NONE, b"", 3, None, flags=rs.F_TOMBSTONE, meta=meta)
+w.close()
+PY
+	run sh -c 'rtai-parse --meta m.rtai | rtai-cat -p'
+	echo "$output"
+	assert_success
+	assert_line --index 0 '{"_topic":"t","_partition":0,"_offset":40,"_key":"YQ==","_timestamp":"2026-11-24T10:00:00.000Z","v":1}'
+	assert_line --index 3 '{"_topic":"t","_partition":0,"_offset":43,"_key":"Yg==","_timestamp":"2026-11-24T10:00:00.000000003Z","_value":null}'
+	# the unwrapped fields are fields: typed, grouped by, time-stamped
+	run sh -c 'rtai-parse --meta -t _timestamp -f _offset:int m.rtai | rtai-window -k _key --tumbling 1h -a count -a sum:v | rtai-cat -p | jq -c "[._key, .count, .sum_v]"'
+	echo "$output"
+	a=$(python3 -c 'import base64; print(base64.b64encode(b"a").decode())')
+	b=$(python3 -c 'import base64; print(base64.b64encode(b"b").decode())')
+	assert_output "$(printf '%s\n' '["'$a'",2,4]' '["'$b'",2,2]')"
+	# without --meta the metadata goes on with the parsed record, and a
+	# tombstone goes on as it came
+	run sh -c 'rtai-parse m.rtai | rtai-cat -p --meta | jq -c "[._offset, .v, ._value]"'
+	echo "$output"
+	assert_output "$(printf '%s\n' '[40,1,null]' '[41,2,null]' '[42,3,null]' '[43,null,null]')"
+	run sh -c 'rtai-parse -v m.rtai >/dev/null'
+	echo "$output"
+	assert_output --partial "3 parsed, 0 skipped, 0 dead-lettered, 0 blank, 1 tombstones passed on"
+}
+
+@test "parse: --meta refuses a record field that clashes with its metadata" {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >m.rtai
+import rtai_stream as rs
+w = rs.Writer()
+w.put(rs.DATA, rs.ENC_JSON, b'{"_topic":"x"}', 0, None, meta=rs.encode_record({"topic": "t"}))
+w.close()
+PY
+	run rtai-parse --meta m.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'record 1 (byte 8): field "_topic" is both in the record and in its source metadata'
+}
+
+@test "parse: a bytes field takes base64 text (RFC 4648) or bytes" {
+	printf '%s\n' '{"k":"AP8="}' '{"k":""}' '{"k":"not base64!"}' >in.jsonl
+	run sh -c 'rtai-cat in.jsonl | rtai-parse -f k:bytes --on-error skip -v | rtai-cat -p'
+	echo "$output"
+	assert_line '{"k":"AP8="}'
+	assert_line '{"k":""}'
+	assert_output --partial 'record 3 (byte '
+	assert_output --partial 'field "k": expected bytes as base64 text, got "not base64!"'
+	# the bytes are the decoded ones, not the text (checked by Python's base64)
+	rtai-cat in.jsonl | rtai-parse -f k:bytes --on-error skip 2>/dev/null >b.rtai
+	run env PYTHONPATH=$RTAI_SRC/contrib/python python3 -c '
+import base64, rtai_stream as rs
+for f in rs.Reader(open("b.rtai", "rb")):
+    if f.kind == rs.DATA:
+        v = f.record()["k"]
+        print(type(v).__name__, v == base64.b64decode("AP8=") or v == b"")'
+	echo "$output"
+	assert_output "$(printf '%s\n' 'bytes True' 'bytes True')"
+}
+
+@test "parse: -f and --schema write a schema frame first; an upstream one is replaced, or passed on" {
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -f user_id:string -f amount:float? -t event_time --keep user_id,amount,event_time | rtai-cat -p --meta | head -1 | jq -c ._schema"
+	echo "$output"
+	assert_success
+	assert_output '{"fields":[{"name":"user_id","type":"string","optional":false},{"name":"amount","type":"float","optional":true},{"name":"event_time","type":"time","optional":false}],"event_time":"event_time"}'
+	# the schema frame's payload is a --schema file, event_time included
+	rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-parse -f user_id:string -t event_time |
+		rtai-cat -p --meta | head -1 | jq -c ._schema >schema.json
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse --schema schema.json | rtai-cat -p | head -1"
+	echo "$output"
+	assert_output '{"user_id":"u1","event_time":"2026-11-24T10:00:00.000Z","item_id":"i0","action":"view","amount":0.0}'
+	# a second rtai-parse with a schema replaces the first one's; without, passes it on
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -f user_id:string | rtai-parse -f amount:float | rtai-cat -p --meta | jq -c 'select(._kind == \"schema\") | ._schema.fields[0].name'"
+	echo "$output"
+	assert_output '"amount"'
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -f user_id:string | rtai-parse | rtai-cat -p --meta | jq -c 'select(._kind == \"schema\") | ._schema.fields[0].name'"
+	echo "$output"
+	assert_output '"user_id"'
+	# without a schema, none is written
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse | rtai-cat -p --meta | jq -r ._kind | sort -u"
+	echo "$output"
+	assert_output null
+}
+
+@test "parse: a --schema file's event_time must be a field name" {
+	echo '{"fields":[],"event_time":3}' >s.json
+	run rtai-parse --schema s.json
+	echo "$output"
+	assert_failure 2
+	assert_output --partial 'rtai-parse: --schema: s.json: "event_time" must be a field name'
 }

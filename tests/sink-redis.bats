@@ -598,8 +598,8 @@ redis_restart_here() {
 	head -c 30 in.rtai >cut.rtai
 	run rtai-sink-redis -u "$REDIS_URL" -k 'k' --json <cut.rtai
 	echo "$output"
-	assert_failure 1
-	assert_output --partial 'stdin: byte 8: truncated frame'
+	assert_failure 4
+	assert_output --partial 'stdin: byte 8: the stream was cut inside a frame'
 }
 
 @test "sink-redis: --dry-run prints commands and connects to nothing" {

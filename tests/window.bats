@@ -422,7 +422,9 @@ load common
 		show <out.rtai 2>/dev/null | grep -q '"window_end":1,' && break
 		sleep 0.05
 	done
-	run show <out.rtai
+	# the window is still running: its stream has no end yet (show says
+	# so on stderr)
+	run bash -c 'show <out.rtai 2>/dev/null'
 	echo "$output"
 	assert_output '{"u":"a","window_start":0,"window_end":1,"count":2}'
 	cat b.rtai >&8
@@ -628,8 +630,8 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	EOF
 	head -c 20 in.rtai >cut.rtai
 	run rtai-window --tumbling 1m cut.rtai
-	assert_failure 1
-	assert_output --partial "cut.rtai: byte 8: truncated frame"
+	assert_failure 4
+	assert_output --partial "cut.rtai: byte 8: the stream was cut inside a frame"
 	run rtai-window --tumbling 1m nosuch.rtai
 	assert_failure 1
 	assert_output --partial "rtai-window: nosuch.rtai: No such file or directory"
@@ -795,4 +797,48 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 
 @test "window: the examples of the man page run" {
 	run_man_examples rtai-window.1
+}
+
+@test "window: a cut input (kill -9 upstream) fires no window as final and exits 4" {
+	clicks=$RTAI_SRC/tests/data/clicks.jsonl
+	# ended cleanly, the same records fire their day's window at the end
+	run sh -c "rtai-cat $clicks | rtai-parse -t event_time | rtai-window --tumbling 1d -a count | rtai-cat -p"
+	echo "$output"
+	assert_success
+	assert_output --partial '"count":20'
+	# an endless source, killed mid-stream while records flow
+	bash -c '( rtai-cat --rate 1000 --loop 0 "$1" & echo $! >cat.pid; wait ) | tee copy.rtai |
+		rtai-parse -t event_time 2>>err | rtai-window --tumbling 1d -a count >out.rtai 2>>err
+		echo "${PIPESTATUS[@]}" >status' _ "$clicks" &
+	bg=$!
+	for _ in $(seq 1 600); do
+		[ -s cat.pid ] && [ "$(stat -c %s copy.rtai 2>/dev/null || echo 0)" -gt 4000 ] && break
+		sleep 0.05
+	done
+	kill -9 "$(cat cat.pid)"
+	wait "$bg"
+	run cat status err
+	echo "$output"
+	assert_line --index 0 "137 0 4 4"
+	assert_output --partial "rtai-parse: stdin: byte "
+	assert_output --partial "rtai-window: stdin: byte "
+	assert_output --partial "the stream was cut: its writer ended without an end-of-stream frame"
+	# records came in (more than one pass of the file) ...
+	run sh -c 'rtai-cat -p copy.rtai 2>/dev/null | wc -l'
+	echo "$output"
+	[ "$output" -gt 20 ]
+	# ... and no window went out; the output is itself a cut stream
+	run rtai-cat -p out.rtai
+	echo "$output"
+	assert_failure 4
+	assert_output --partial "the stream was cut"
+	refute_output --partial count
+}
+
+@test "window: schema frames do not go on (windows are new records)" {
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -f user_id:string -t event_time | rtai-window --tumbling 1d -a count | rtai-cat -p --meta | jq -r ._kind"
+	echo "$output"
+	assert_success
+	refute_output --partial schema
+	assert_output --partial watermark
 }
