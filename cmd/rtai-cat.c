@@ -24,6 +24,7 @@
 /* ---- options ---------------------------------------------------------- */
 
 enum replay_clock { REPLAY_NONE, REPLAY_EVENT, REPLAY_INGEST };
+enum text_format { FMT_LINES, FMT_CSV, FMT_TSV };
 
 static struct {
 	const char *out;		/* -o: capture file, or NULL for stdout */
@@ -37,6 +38,8 @@ static struct {
 	int keep_time;			/* --keep-time: keep recorded ingest times */
 	int progress;			/* --progress: pv-like line on stderr */
 	int64_t marker_every;		/* --marker-interval, ns; 0 = none */
+	enum text_format format;	/* --format: how text is split into records */
+	int no_header;			/* --no-header: a CSV/TSV file's first row is data */
 } opt = {
 	.speed = 1.0,
 	.loop = 1,
@@ -45,6 +48,7 @@ static struct {
 enum {
 	OPT_META = 256, OPT_REPLAY, OPT_SPEED, OPT_RATE, OPT_LOOP,
 	OPT_KEEP_TIME, OPT_PROGRESS, OPT_MARKER, OPT_MAX_FRAME, OPT_VERSION,
+	OPT_FORMAT, OPT_NO_HEADER,
 };
 
 static const struct option longopts[] = {
@@ -60,6 +64,8 @@ static const struct option longopts[] = {
 	{ "progress", no_argument, NULL, OPT_PROGRESS },	/* progress on stderr */
 	{ "marker-interval", required_argument, NULL, OPT_MARKER }, /* latency markers */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "format", required_argument, NULL, OPT_FORMAT },	/* lines, csv or tsv */
+	{ "no-header", no_argument, NULL, OPT_NO_HEADER },	/* CSV without a header row */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -95,6 +101,16 @@ static void usage(int status)
 	      "                           event times move forward by the input's span each pass\n"
 	      "      --keep-time          keep recorded ingest times instead of stamping new ones\n"
 	      "\n"
+	      "Text:\n"
+	      "      --format FORMAT      how text input splits into records: lines (the\n"
+	      "                           default), csv (RFC 4180: a newline inside quotes\n"
+	      "                           stays in its record) or tsv; a CSV or TSV file's\n"
+	      "                           header row becomes a schema frame that names the\n"
+	      "                           columns for rtai-parse --format csv, so a second\n"
+	      "                           file's header is not data; a UTF-8 byte order mark\n"
+	      "                           at the start of a file is skipped\n"
+	      "      --no-header          with --format csv or tsv: the first row is data\n"
+	      "\n"
 	      "Other:\n"
 	      "      --progress           show records, bytes, rate and elapsed time on stderr\n"
 	      "      --marker-interval DUR  inject a latency marker every DUR (see rtai-lat)\n"
@@ -106,6 +122,7 @@ static void usage(int status)
 	      "  rtai-cat -o clicks.rtai.zst clicks.jsonl     capture a file\n"
 	      "  rtai-cat --replay --speed 10 clicks.rtai.zst | rtai-parse ...\n"
 	      "  rtai-cat -p --meta clicks.rtai.zst | head    look inside a capture\n"
+	      "  rtai-cat --format csv clicks.csv | rtai-parse --format csv -t event_time\n"
 	      "\n"
 	      "See rtai-cat(1), rtai-record(5) and rtai(7).\n", fp);
 	exit(status);
@@ -134,6 +151,7 @@ static struct {
 static int64_t shift;			/* --loop: added to event times */
 static int64_t ev_min = INT64_MAX, ev_max = INT64_MIN;	/* span of one pass */
 static int64_t next_marker;		/* mono time of the next marker */
+static int warned_unpaced;		/* --replay met a record without event time */
 
 /* ---- pacing ------------------------------------------------------------ */
 
@@ -401,6 +419,14 @@ static int emit(struct rtai_frame *f, const char *name, uint64_t recno)
 		return 0;
 	}
 	maybe_marker();
+	if (opt.replay == REPLAY_EVENT && f->event_ns == RTAI_TIME_UNSET && !warned_unpaced) {
+		/* --replay cannot take effect on it: say so once, not silently. */
+		rtai_warn("%s: record %llu has no event time: --replay cannot pace it and "
+			  "records without one go out unpaced (pipe the input through "
+			  "rtai-parse -t FIELD first, or pace by ingest times with --replay=ingest)",
+			  name, (unsigned long long)recno);
+		warned_unpaced = 1;
+	}
 	when = pace_record(opt.replay == REPLAY_INGEST ? f->ingest_ns : f->event_ns);
 	if (!opt.keep_time)
 		f->ingest_ns = when;
@@ -411,6 +437,28 @@ static int emit(struct rtai_frame *f, const char *name, uint64_t recno)
 }
 
 /* ---- input ------------------------------------------------------------- */
+
+/* A CSV or TSV header row: a schema frame carrying the row as read, for
+ * rtai-parse --format csv to take its column names from (rtai-record(5));
+ * with -p, the row itself. */
+static struct buf hdr;			/* a header's schema frame */
+
+static void header_frame(const uint8_t *p, size_t n)
+{
+	struct buf *b = &hdr;
+
+	if (opt.print) {
+		wr_bytes(&out, p, n);
+		wr_bytes(&out, "\n", 1);
+		return;
+	}
+	buf_reset(b);
+	buf_puts(b, opt.format == FMT_TSV ? "{\"format\":\"tsv\",\"header\":" :
+					     "{\"format\":\"csv\",\"header\":");
+	json_put_str(b, (const char *)p, n);
+	buf_putc(b, '}');
+	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, rtai_now_ns(), RTAI_TIME_UNSET, b->p, b->len);
+}
 
 /* Copies one input to the output. Returns 0, or -1 after a message. */
 static int cat_one(const char *path)
@@ -444,8 +492,26 @@ static int cat_one(const char *path)
 	} else {
 		const uint8_t *p;
 		size_t n;
+		uint64_t row = 0;
 
+		rd_set_csv(&rd, opt.format == FMT_CSV);
+		if (opt.replay != REPLAY_NONE && !opt.print && !warned_unpaced) {
+			rtai_warn("%s: text has no recorded times: --replay cannot pace it and "
+				  "it goes out unpaced (replay a capture: rtai-cat -o FILE first)",
+				  rd.name);
+			warned_unpaced = 1;
+		}
 		while (before = rd.pos, (st = rd_line(&rd, &p, &n)) > 0) {
+			if (opt.format != FMT_LINES && row++ == 0) {
+				/* A byte order mark is not part of the first column's name. */
+				if (n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+					p += 3, n -= 3;
+				if (!opt.no_header) {
+					header_frame(p, n);
+					prog.bytes_in += rd.pos - before;
+					continue;
+				}
+			}
 			f = (struct rtai_frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_RAW,
 						 .event_ns = RTAI_TIME_UNSET,
 						 .payload = p, .len = (uint32_t)n };
@@ -516,6 +582,17 @@ int main(int argc, char **argv)
 			opt.marker_every = rtai_opt_duration("--marker-interval", optarg);
 			break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "lines") == 0 || strcmp(optarg, "text") == 0)
+				opt.format = FMT_LINES;
+			else if (strcmp(optarg, "csv") == 0)
+				opt.format = FMT_CSV;
+			else if (strcmp(optarg, "tsv") == 0)
+				opt.format = FMT_TSV;
+			else
+				rtai_usage_error("--format: '%s': expected lines, csv or tsv", optarg);
+			break;
+		case OPT_NO_HEADER: opt.no_header = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -527,6 +604,8 @@ int main(int argc, char **argv)
 	rec_set_max_fields(NULL);
 	if (opt.meta && !opt.print)
 		rtai_usage_error("--meta needs -p");
+	if (opt.no_header && opt.format == FMT_LINES)
+		rtai_usage_error("--no-header needs --format csv or tsv");
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 	if (opt.loop != 1)
@@ -571,5 +650,6 @@ int main(int argc, char **argv)
 	rec_free(&rec);
 	rec_free(&mrec);
 	buf_free(&line);
+	buf_free(&hdr);
 	return status;
 }

@@ -464,9 +464,38 @@ int rd_frame_buffered(struct rtai_rd *r, struct rtai_frame *f)
 	return 2;
 }
 
+/* The end of a line in p[from..n): the first '\n', or with csv the first
+ * outside double quotes, *inq saying whether p[from] is inside them.
+ * Doubled quotes toggle twice and need no special case. NULL when the line
+ * goes on past n. */
+static uint8_t *line_end(uint8_t *p, size_t from, size_t n, int csv, int *inq)
+{
+	int q = *inq;
+
+	if (!csv || !q) {
+		/* Most records quote nothing: the newline ends them unless a
+		 * quote comes before it. */
+		uint8_t *nl = n > from ? memchr(p + from, '\n', n - from) : NULL;
+
+		if (!csv || (nl != NULL && memchr(p + from, '"', (size_t)(nl - (p + from))) == NULL))
+			return nl;
+	}
+	for (size_t i = from; i < n; i++) {
+		if (p[i] == '"') {
+			q = !q;
+		} else if (p[i] == '\n' && !q) {
+			*inq = 0;
+			return p + i;
+		}
+	}
+	*inq = q;
+	return NULL;
+}
+
 int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
 {
 	size_t scanned = 0;
+	int inq = 0;
 
 	if (!r->started && rd_start(r) < 0)
 		return -1;
@@ -475,7 +504,7 @@ int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
 		size_t avail = r->len - r->off;
 		ssize_t got;
 
-		nl = memchr(p + scanned, '\n', avail - scanned);
+		nl = line_end(p, scanned, avail, r->csv, &inq);
 		if (nl != NULL) {
 			size_t n = (size_t)(nl - p);
 
@@ -516,10 +545,11 @@ int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
 {
 	uint8_t *p = r->buf + r->off, *nl;
 	size_t avail = r->len - r->off, n;
+	int inq = 0;
 
 	if (!r->started)
 		return 2;
-	nl = avail > 0 ? memchr(p, '\n', avail) : NULL;
+	nl = line_end(p, 0, avail, r->csv, &inq);
 	if (nl == NULL) {
 		if (avail > rtai_max_frame)
 			return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",

@@ -96,6 +96,7 @@ struct rtai_rd {
 	int eof;		/* read() returned 0 */
 	int zdone;		/* the last zstd frame ended cleanly */
 	int started;		/* the first bytes were examined */
+	int csv;		/* rd_line: newlines inside double quotes do not end a line */
 	uint64_t nframes;	/* frames returned */
 	uint64_t nrec;		/* data frames returned: the record number */
 	uint8_t version;	/* of the last stream header; 0 before one */
@@ -136,6 +137,12 @@ int rd_is_stream(struct rtai_rd *r);
  * inside a frame is the error it always was ("truncated frame"). After sig_stop the end of
  * input is a normal end (0): the tool stopped reading, nothing was cut. */
 int rd_frame(struct rtai_rd *r, struct rtai_frame *f);
+
+/* Makes rd_line() and rd_line_buffered() return CSV records (RFC 4180)
+ * instead of lines: a newline inside double quotes belongs to the record.
+ * Call after rd_open(). The record's bytes are returned as read, quotes
+ * and all, for a CSV parser (csvrec.h). */
+static inline void rd_set_csv(struct rtai_rd *r, int on) { r->csv = on; }
 
 /* Reads the next line (without its '\n' and any '\r'). Returns 1 and sets
  * *line and *len (valid until the next call), 0 at the end, -1 on an error.

@@ -517,3 +517,20 @@ PY
 	assert_failure 1
 	assert_output "rtai-cat: tomb.rtai: byte 8: frame flag TOMBSTONE: expected no value, found 2 bytes"
 }
+
+@test "cat: --replay on records without event times warns that it cannot pace them" {
+	rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" >c.rtai
+	run sh -c 'rtai-cat --replay --speed 10 c.rtai 2>err | rtai-cat -p | wc -l; cat err'
+	echo "$output"
+	assert_line --index 0 20
+	assert_line --index 1 "rtai-cat: c.rtai: record 1 has no event time: --replay cannot pace it and records without one go out unpaced (pipe the input through rtai-parse -t FIELD first, or pace by ingest times with --replay=ingest)"
+	[ "${#lines[@]}" -eq 2 ]
+	run sh -c "rtai-cat --replay $RTAI_SRC/tests/data/clicks.jsonl 2>&1 >/dev/null"
+	echo "$output"
+	assert_output "rtai-cat: $RTAI_SRC/tests/data/clicks.jsonl: text has no recorded times: --replay cannot pace it and it goes out unpaced (replay a capture: rtai-cat -o FILE first)"
+	# with event times, or by ingest times, nothing to say
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -t event_time | rtai-cat --replay --speed 1000 2>&1 >/dev/null"
+	assert_output ''
+	run sh -c 'rtai-cat --replay=ingest --speed 1000 c.rtai 2>&1 >/dev/null'
+	assert_output ''
+}

@@ -24,6 +24,7 @@ setup_local() {
 
 teardown_local() {
 	redis_stop
+	kafka_stop
 }
 
 # vg TOOL ARGS...: runs a built tool under memcheck.
@@ -72,6 +73,15 @@ built() {
 	fi
 	if built rtai-sink-redis; then
 		run sh -c "$VG $RTAI_BUILD/rtai-sink-redis -k 'u:{user_id}' --hash --ttl 1h --dry-run <typed.rtai >/dev/null"
+		echo "$output"
+		assert_success
+	fi
+	if built rtai-map; then
+		# Enough records for LuaJIT to compile traces; strings, zones,
+		# int64 boxes and a script with state and several records out.
+		printf 'local n = 0\nfunction map(r) n = n + 1; r.n = n; return {r, {k = r.user_id}} end\n' >m.lua
+		for i in 1 2 3 4 5 6 7 8; do cat typed.rtai; done >typed8.rtai
+		run sh -c "$VG $RTAI_BUILD/rtai-map -w 'amount == nil or amount >= 0' -s 'x:float=amount' -s 'h=hour(event_time, \"Europe/Paris\")' -s 'u=user_id .. \"!\"' -s 'b=9007199254740993LL + 1' -r item_id=item -d action --script m.lua <typed8.rtai >/dev/null"
 		echo "$output"
 		assert_success
 	fi
@@ -127,6 +137,18 @@ built() {
 		echo "$output"
 		assert_failure 1
 	fi
+	if built rtai-map; then
+		run sh -c "$VG $RTAI_BUILD/rtai-map -s 'x=amount * 2' <bad.rtai >/dev/null"
+		echo "$output"
+		assert_failure 1
+		run sh -c "$VG $RTAI_BUILD/rtai-map -s 'x=amount * 2' --dlq mdlq.rtai <bad.rtai >/dev/null"
+		echo "$output"
+		assert_failure 5
+		run vg rtai-map -w 'amount > > 1'
+		assert_failure 2
+		run vg rtai-map --script nosuch.lua
+		assert_failure 2
+	fi
 	if built rtai-lat; then
 		run sh -c "$VG $RTAI_BUILD/rtai-lat -q <huge.rtai >/dev/null"
 		assert_failure 1
@@ -172,6 +194,7 @@ built() {
 		"rtai-window|$VG $RTAI_BUILD/rtai-window --tumbling 1m -k user_id"
 		"rtai-join|$VG $RTAI_BUILD/rtai-join -t users.jsonl --on user_id"
 		"rtai-lat|$VG $RTAI_BUILD/rtai-lat -q"
+		"rtai-map|$VG $RTAI_BUILD/rtai-map -s x=amount -w user_id~=nil"
 	)
 	for entry in "${cmds[@]}"; do
 		IFS='|' read -r tool cmd <<<"$entry"
@@ -198,4 +221,28 @@ built() {
 		echo "$tool: $status $(cat err.txt)"
 		[ "$status" -eq 0 ]
 	done
+}
+
+@test "valgrind: Kafka in and out on the mock cluster: assigned, a group, --pass, errors" {
+	built rtai-kafka || return 0
+	kafka_start t:2
+	printf 'k1:one\nk2:two\nk3:\n' | kcat -P -b "$KAFKA_BROKERS" -t t -K: -Z -H h=v
+	run sh -c "rtai-cat clicks.jsonl | rtai-parse -t event_time | $VG $RTAI_BUILD/rtai-sink-kafka -b '$KAFKA_BROKERS' -t t -k '{user_id}' -H 'a={action}' -z lz4 --pass >passed.rtai"
+	echo "$output"
+	assert_success
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -t t -e >assigned.rtai"
+	echo "$output"
+	assert_success
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -G vg -t t -X session.timeout.ms=6000 -e >group.rtai"
+	echo "$output"
+	assert_success
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -t t -e --max-frame 64 --on-error skip >/dev/null"
+	echo "$output"
+	[ "$status" -eq 5 ]
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -t nope -e >/dev/null"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	run sh -c "printf 'not json\n' | rtai-cat | $VG $RTAI_BUILD/rtai-sink-kafka -b '$KAFKA_BROKERS' -t t"
+	echo "$output"
+	[ "$status" -eq 1 ]
 }
