@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
+#include "outfile.h"
 #include "hist.h"
 #include "rec.h"
 #include "rtime.h"
@@ -491,48 +492,13 @@ static void on_frame(const struct rtai_frame *f)
 
 /* ---- files ------------------------------------------------------------- */
 
-/* Replaces path with the bytes of b through a temporary file and a
- * rename, so a reader (a collector, a browser) never sees half a file.
- * A path that exists and is not a regular file (/dev/stdout, a FIFO, a
- * device) is written in place: a rename would replace the node itself.
- * Warns and returns -1 on failure. */
+/* Replaces path with the bytes of b (outfile_replace(): a temporary file
+ * with an unpredictable name, renamed), so a reader (a collector, a
+ * browser) never sees half a file. Warns and returns -1 on failure. */
 static int write_atomic(const char *path, const struct buf *b)
 {
-	char tmp[4096];
-	const char *dst = tmp;
-	struct stat st;
-	size_t off = 0;
-	int fd;
-
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		dst = path;
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	} else {
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	}
-	if (fd < 0) {
-		rtai_warn("%s: %s", dst, strerror(errno));
-		return -1;
-	}
-	while (off < b->len) {
-		ssize_t n = write(fd, b->p + off, b->len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rtai_warn("%s: write: %s", dst, strerror(errno));
-			close(fd);
-			if (dst == tmp)
-				unlink(tmp);
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	if (close(fd) < 0 || (dst == tmp && rename(tmp, path) < 0)) {
+	if (outfile_replace(path, b->p, b->len) < 0) {
 		rtai_warn("%s: %s", path, strerror(errno));
-		if (dst == tmp)
-			unlink(tmp);
 		return -1;
 	}
 	return 0;

@@ -612,20 +612,10 @@ void wr_open_fd(struct rtai_wr *w, int fd, const char *name, int raw)
 
 void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw)
 {
-	struct stat st;
 	int fd;
 
 	wr_init(w, -1, path, raw);
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	} else {
-		size_t n = strlen(path) + 32;
-
-		w->tmp = xmalloc(n);
-		snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-		fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		outfile_track(w->tmp);
-	}
+	fd = outfile_open_stream(path);
 	if (fd < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s: %s", path, strerror(errno));
 	w->fd = fd;
@@ -791,13 +781,6 @@ static void wr_end(struct rtai_wr *w, int eos)
 	if (close(w->fd) < 0 && errno != EINTR)
 		rtai_die(RTAI_EXIT_FAIL, "%s: close: %s", w->name, strerror(errno));
 	w->fd = -1;
-	if (w->tmp != NULL) {
-		if (rename(w->tmp, w->name) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s: rename: %s", w->name, strerror(errno));
-		outfile_untrack(w->tmp);
-		free(w->tmp);
-		w->tmp = NULL;
-	}
 out:
 	ZSTD_freeCStream(w->zstd);
 	w->zstd = NULL;

@@ -182,7 +182,6 @@ static inline int rd_fill_ready(const struct rtai_rd *r)
 struct rtai_wr {
 	int fd;			/* -1 when closed */
 	char *name;		/* "stdout" or the path */
-	char *tmp;		/* temporary file, renamed to name at close */
 	struct buf out;		/* pending bytes (compressed if zstd) */
 	struct buf zraw;	/* uncompressed staging for zstd */
 	void *zstd;		/* ZSTD_CStream when compressing */
@@ -194,8 +193,10 @@ struct rtai_wr {
 /* Writes a stream to fd. Refuses a terminal unless raw (exit 2 with a
  * hint); writes the stream header at once unless raw. */
 void wr_open_fd(struct rtai_wr *w, int fd, const char *name, int raw);
-/* Writes to path through a temporary file renamed at wr_close(), so a
- * reader never sees half a file; compress adds zstd. Exits 1 on error. */
+/* Writes a stream to path in place (outfile_open_stream(): created
+ * exclusively, never through a symbolic link; an existing file is
+ * replaced), so that a kill -9 leaves every frame flushed so far readable;
+ * compress adds zstd. Exits 1 on error. */
 void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw);
 /* Compresses everything written from now on, the stream header included
  * (call before the first frame). */

@@ -70,10 +70,67 @@ print(kinds, off == len(b))'
 	[ "$output" = "$(sample_clicks)" ]
 }
 
-@test "cat: -o writes atomically and leaves no temporary file" {
+@test "cat: -o writes in place and leaves no temporary file" {
 	sample_clicks | rtai-cat -o cap.rtai
-	run ls
+	run ls -A
 	assert_output cap.rtai
+}
+
+@test "cat: -o creates its file exclusively: a symbolic link there is replaced, never followed" {
+	echo precious >victim
+	ln -s victim cap.rtai
+	sample_clicks | rtai-cat -o cap.rtai
+	run cat victim
+	assert_output precious
+	[ -f cap.rtai ] && [ ! -L cap.rtai ]
+	run sh -c 'rtai-cat -p cap.rtai | wc -l'
+	assert_output "$(sample_clicks | wc -l)"
+	# a dangling link, too: no file is created where it points
+	ln -s nowhere dangling.rtai
+	sample_clicks | rtai-cat -o dangling.rtai
+	[ ! -e nowhere ] && [ -f dangling.rtai ] && [ ! -L dangling.rtai ]
+}
+
+@test "cat: -o replaces an existing file with a new one, as > does; a FIFO or /dev/stdout is written as it is" {
+	echo old >cap.rtai
+	ln cap.rtai other-name
+	sample_clicks | rtai-cat -o cap.rtai
+	# a new file: the old one lives on under its other name
+	run cat other-name
+	assert_output old
+	run sh -c 'rtai-cat -p cap.rtai | wc -l'
+	assert_output "$(sample_clicks | wc -l)"
+	run sh -c 'rtai-cat -o /dev/stdout "$1" | rtai-cat -p | wc -l' _ "$RTAI_SRC/tests/data/clicks.jsonl"
+	echo "$output"
+	assert_output "$(sample_clicks | wc -l)"
+	mkdir adir
+	run rtai-cat -o adir "$RTAI_SRC/tests/data/clicks.jsonl"
+	echo "$output"
+	assert_failure 1
+	assert_output "rtai-cat: adir: Is a directory"
+}
+
+@test "cat: kill -9 during a capture leaves a file read up to its last whole frame, then reported cut" {
+	for name in cap.rtai cap.rtai.zst; do
+		rtai-cat --rate 5000 --loop 0 -o "$name" "$RTAI_SRC/tests/data/clicks.jsonl" &
+		pid=$!
+		for _ in $(seq 1 600); do
+			[ "$(stat -c %s "$name" 2>/dev/null || echo 0)" -gt 3000 ] && break
+			sleep 0.05
+		done
+		kill -9 "$pid"
+		wait "$pid" || true
+		run sh -c "rtai-cat -p $name 2>err | wc -l; cat err"
+		echo "$name: $output"
+		[ "${lines[0]}" -gt 10 ]
+		assert_line --index 1 --partial "rtai-cat: $name: byte "
+		assert_line --index 1 --partial "the stream was cut"
+		run sh -c "rtai-cat -p $name >/dev/null"
+		assert_failure 4
+		# every line read is a whole record
+		run sh -c "rtai-cat -p $name 2>/dev/null | jq -c .user_id | sort -u"
+		assert_output "$(sample_clicks | jq -c .user_id | sort -u)"
+	done
 }
 
 @test "cat: a last line without newline is kept; CRLF is stripped" {

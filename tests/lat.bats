@@ -603,3 +603,29 @@ PY
 @test "lat: the examples of the man page run" {
 	run_man_examples rtai-lat.1
 }
+
+@test "lat: reports go through an unpredictable temporary name: a link planted at NAME.tmp.PID is never followed" {
+	rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" >in.rtai
+	echo precious >victim
+	mkfifo in.fifo
+	rtai-lat -n -q -i 0 --prom m.prom --json r.json <in.fifo &
+	pid=$!
+	# the names of the temporary files before: NAME.tmp.PID
+	ln -s victim "m.prom.tmp.$pid"
+	ln -s victim "r.json.tmp.$pid"
+	cat in.rtai >in.fifo
+	wait "$pid"
+	run cat victim
+	assert_output precious
+	run prom_check m.prom
+	assert_success
+	run jq .records r.json
+	assert_output 20
+	# nothing left behind but the planted links, and the reports readable
+	# as the umask says
+	run sh -c 'ls -A | sort'
+	echo "$output"
+	assert_output "$(printf '%s\n' in.fifo in.rtai m.prom "m.prom.tmp.$pid" mkstream.py r.json "r.json.tmp.$pid" slow.py victim | sort)"
+	run stat -c %a m.prom
+	assert_output "$(printf '%o' $((0666 & ~$(umask))))"
+}
