@@ -268,6 +268,37 @@ export PY
 	assert_line --index 3 "rest [] 0"
 }
 
+@test "score: SIGHUP and SIGUSR1 are ignored; SIGTERM or SIGINT ends the input cleanly, status 0" {
+	for stop in SIGTERM SIGINT; do
+	run timeout 20 "$PY" - "$stop" <<-'EOF'
+	import os, signal, subprocess, sys
+	sys.path.insert(0, os.environ["RTAI_SRC"] + "/contrib/python")
+	import rtai_stream as rs
+	p = subprocess.Popen(["rtai-score", "-m", "bin.json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+	w = rs.Writer(p.stdin)
+	r = iter(rs.Reader(p.stdout))
+	for i, sig in enumerate([signal.SIGHUP, signal.SIGUSR1]):
+	    w.write_record({"a": 0.5, "b": float(i), "c": 1})
+	    w.flush()
+	    print(i, "score" in next(r).record())
+	    p.send_signal(sig)
+	w.write_record({"a": 0.5, "b": 2.0, "c": 1})
+	w.flush()
+	print(2, "score" in next(r).record())
+	p.send_signal(getattr(signal, sys.argv[1]))
+	print("rest", list(r), p.wait())
+	EOF
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	0 True
+	1 True
+	2 True
+	rest [] 0
+	EOF
+	done
+}
+
 @test "score: watermarks, markers and barriers pass in order; markers carry rtai-score's stamp" {
 	mkstream in.rtai <<-'EOF'
 	1 {"a":1,"b":1,"c":1}

@@ -274,3 +274,19 @@ built() {
 	echo "$output"
 	[ "$status" -eq 1 ]
 }
+
+@test "valgrind: rtai-map mallocs nothing per record (the same count for 20 records and for 160)" {
+	built rtai-map || return 0
+	"$RTAI_BUILD/rtai-cat" clicks.jsonl | "$RTAI_BUILD/rtai-parse" -t event_time >typed.rtai
+	for i in 1 2 3 4 5 6 7 8; do cat typed.rtai; done >typed8.rtai
+	printf 'local n = 0\nfunction map(r) n = n + 1; r.n = n; return {r, {k = r.user_id}} end\n' >m.lua
+	for f in typed.rtai typed8.rtai; do
+		valgrind "$RTAI_BUILD/rtai-map" -w 'amount > 1' -s 'x=amount * 1.1' -s 'u=user_id .. "!"' \
+			-s 'h=hour(event_time, "Europe/Paris")' -d item_id --script m.lua <$f 2>&1 >/dev/null |
+			grep -o 'total heap usage: [0-9,]* allocs' >>allocs.txt
+	done
+	run cat allocs.txt
+	echo "$output"
+	assert_line --index 0 "$(sed -n 2p allocs.txt)"
+	[ "$(wc -l <allocs.txt)" -eq 2 ]
+}
