@@ -20,18 +20,27 @@
  * State and cost. Per key, a ring of (event time, values) in event-time
  * order holds the records a future record's range can still reach: those
  * within RANGE of the key's newest time (in arrival order, within RANGE of
- * W, for records arriving out of order). Running aggregates cover the
- * newest range: count, sum, avg and stddev by agg_add() and agg_remove(),
- * distinct by its count map, the percentiles by the DDSketch whose bin
- * counts are decremented as values leave; min, max, first and last by a
- * monotonic deque of ring positions each. Per record in order this is O(1)
- * amortised (distinct O(1) expected; reading a percentile walks the
- * sketch's bins, at most 2 * AGG_MAX_BINS and in practice a few hundred).
- * A record that arrives out of order (arrival order only) costs
- * O(records of its key in range). Float sums, averages and deviations drift
- * by rounding as values come and go, so the running aggregates of a key
- * are recomputed from its ring each time its range has turned over: the
- * error stays within a few ulps of a fresh computation, for O(1) amortised.
+ * W, for records arriving out of order). count, distinct and the
+ * percentiles cover the newest range by counting values in and out
+ * (agg_add() and agg_remove(): distinct by its count map, the percentiles
+ * by the DDSketch's bin counts); min, max, first and last by a monotonic
+ * deque of ring positions each. sum, avg and stddev are never updated by
+ * subtracting what leaves (rounding would stay, and a large value that
+ * left would keep cancelling small ones): they are kept by the two-stacks
+ * algorithm of sliding-window aggregation, as described in Tangwongsan,
+ * Hirzel and Schneider, "In-order sliding-window aggregation in
+ * worst-case constant time", VLDB Journal 30 (2021) (their baseline; DABA
+ * makes it worst case). The ring's entries in range are a front stack
+ * whose entries each hold the partial aggregate of themselves and the
+ * front entries after them, then a back stack with one running aggregate;
+ * when the front empties, the back is flipped into it. A result merges the
+ * front's top with the back by agg_merge(): exact int sums (128-bit),
+ * float sums by one addition, (n, mean, M2) by Chan's pairwise update. So
+ * every result is a computation over the values in its range alone. Per
+ * record in order this is O(1) amortised (distinct O(1) expected; reading
+ * a percentile walks the sketch's bins, at most 2 * AGG_MAX_BINS and in
+ * practice a few hundred). A record that arrives out of order (arrival
+ * order only) costs O(records of its key in range).
  * Keys whose records have all left the range are recycled.
  *
  * Waiting records (event order) are copies of their frames in reused
