@@ -114,6 +114,24 @@ load common
 	assert_output --partial '{"u":"a","window_start":0,"window_end":60,"count":2}'
 }
 
+@test "window: 1w weeks start on Thursdays (the epoch's weekday); --offset 4d gives ISO weeks" {
+	# 2026-11-25, a Wednesday, 12:00 UTC, in seconds since the epoch
+	t=$(python3 -c 'import datetime as d; print(int(d.datetime(2026,11,25,12,tzinfo=d.timezone.utc).timestamp()))')
+	echo "$t {\"u\":\"a\"}" | mkstream in.rtai
+	for case in ":3:2026-11-19" "--offset 4d:0:2026-11-23"; do
+		opt=${case%%:*} rest=${case#*:} wd=${rest%%:*} day=${rest#*:}
+		run bash -o pipefail -c "rtai-window --tumbling 1w $opt <in.rtai | show"
+		echo "$opt: $output"
+		assert_success
+		# python3: the window's start, weekday (Monday 0) and date
+		run python3 -c 'import datetime as d, json, sys
+s = d.datetime.fromtimestamp(json.loads(sys.argv[1])["window_start"], d.timezone.utc)
+print(s.weekday(), s.date(), s.time())' "$output"
+		echo "$output"
+		assert_output "$wd $day 00:00:00"
+	done
+}
+
 # ---- watermark, delay, lateness ---------------------------------------------------
 
 @test "window: out-of-order records within --delay are counted" {
