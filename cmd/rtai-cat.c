@@ -19,10 +19,12 @@
 #include "frame.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- options ---------------------------------------------------------- */
 
 enum replay_clock { REPLAY_NONE, REPLAY_EVENT, REPLAY_INGEST };
+enum text_format { FMT_LINES, FMT_CSV, FMT_TSV };
 
 static struct {
 	const char *out;		/* -o: capture file, or NULL for stdout */
@@ -36,6 +38,8 @@ static struct {
 	int keep_time;			/* --keep-time: keep recorded ingest times */
 	int progress;			/* --progress: pv-like line on stderr */
 	int64_t marker_every;		/* --marker-interval, ns; 0 = none */
+	enum text_format format;	/* --format: how text is split into records */
+	int no_header;			/* --no-header: a CSV/TSV file's first row is data */
 } opt = {
 	.speed = 1.0,
 	.loop = 1,
@@ -44,6 +48,7 @@ static struct {
 enum {
 	OPT_META = 256, OPT_REPLAY, OPT_SPEED, OPT_RATE, OPT_LOOP,
 	OPT_KEEP_TIME, OPT_PROGRESS, OPT_MARKER, OPT_MAX_FRAME, OPT_VERSION,
+	OPT_FORMAT, OPT_NO_HEADER,
 };
 
 static const struct option longopts[] = {
@@ -59,6 +64,8 @@ static const struct option longopts[] = {
 	{ "progress", no_argument, NULL, OPT_PROGRESS },	/* progress on stderr */
 	{ "marker-interval", required_argument, NULL, OPT_MARKER }, /* latency markers */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "format", required_argument, NULL, OPT_FORMAT },	/* lines, csv or tsv */
+	{ "no-header", no_argument, NULL, OPT_NO_HEADER },	/* CSV without a header row */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -91,6 +98,16 @@ static void usage(int status)
 	      "                           event times move forward by the input's span each pass\n"
 	      "      --keep-time          keep recorded ingest times instead of stamping new ones\n"
 	      "\n"
+	      "Text:\n"
+	      "      --format FORMAT      how text input splits into records: lines (the\n"
+	      "                           default), csv (RFC 4180: a newline inside quotes\n"
+	      "                           stays in its record) or tsv; a CSV or TSV file's\n"
+	      "                           header row becomes a schema frame that names the\n"
+	      "                           columns for rtai-parse --format csv, so a second\n"
+	      "                           file's header is not data; a UTF-8 byte order mark\n"
+	      "                           at the start of a file is skipped\n"
+	      "      --no-header          with --format csv or tsv: the first row is data\n"
+	      "\n"
 	      "Other:\n"
 	      "      --progress           show records, bytes, rate and elapsed time on stderr\n"
 	      "      --marker-interval DUR  inject a latency marker every DUR (see rtai-lat)\n"
@@ -102,6 +119,7 @@ static void usage(int status)
 	      "  rtai-cat -o clicks.rtai.zst clicks.jsonl     capture a file\n"
 	      "  rtai-cat --replay --speed 10 clicks.rtai.zst | rtai-parse ...\n"
 	      "  rtai-cat -p --meta clicks.rtai.zst | head    look inside a capture\n"
+	      "  rtai-cat --format csv clicks.csv | rtai-parse --format csv -t event_time\n"
 	      "\n"
 	      "See rtai-cat(1), rtai-record(5) and rtai(7).\n", fp);
 	exit(status);
@@ -337,6 +355,28 @@ static int emit(struct rtai_frame *f, const char *name, uint64_t recno)
 
 /* ---- input ------------------------------------------------------------- */
 
+/* A CSV or TSV header row: a schema frame carrying the row as read, for
+ * rtai-parse --format csv to take its column names from (rtai-record(5));
+ * with -p, the row itself. */
+static struct buf hdr;			/* a header's schema frame */
+
+static void header_frame(const uint8_t *p, size_t n)
+{
+	struct buf *b = &hdr;
+
+	if (opt.print) {
+		wr_bytes(&out, p, n);
+		wr_bytes(&out, "\n", 1);
+		return;
+	}
+	buf_reset(b);
+	buf_puts(b, opt.format == FMT_TSV ? "{\"format\":\"tsv\",\"header\":" :
+					     "{\"format\":\"csv\",\"header\":");
+	json_put_str(b, (const char *)p, n);
+	buf_putc(b, '}');
+	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, rtai_now_ns(), RTAI_TIME_UNSET, b->p, b->len);
+}
+
 /* Copies one input to the output. Returns 0, or -1 after a message. */
 static int cat_one(const char *path)
 {
@@ -369,8 +409,20 @@ static int cat_one(const char *path)
 	} else {
 		const uint8_t *p;
 		size_t n;
+		uint64_t row = 0;
 
+		rd_set_csv(&rd, opt.format == FMT_CSV);
 		while (before = rd.pos, (st = rd_line(&rd, &p, &n)) > 0) {
+			if (opt.format != FMT_LINES && row++ == 0) {
+				/* A byte order mark is not part of the first column's name. */
+				if (n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+					p += 3, n -= 3;
+				if (!opt.no_header) {
+					header_frame(p, n);
+					prog.bytes_in += rd.pos - before;
+					continue;
+				}
+			}
 			f = (struct rtai_frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_RAW,
 						 .event_ns = RTAI_TIME_UNSET,
 						 .payload = p, .len = (uint32_t)n };
@@ -441,6 +493,17 @@ int main(int argc, char **argv)
 			opt.marker_every = rtai_opt_duration("--marker-interval", optarg);
 			break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "lines") == 0 || strcmp(optarg, "text") == 0)
+				opt.format = FMT_LINES;
+			else if (strcmp(optarg, "csv") == 0)
+				opt.format = FMT_CSV;
+			else if (strcmp(optarg, "tsv") == 0)
+				opt.format = FMT_TSV;
+			else
+				rtai_usage_error("--format: '%s': expected lines, csv or tsv", optarg);
+			break;
+		case OPT_NO_HEADER: opt.no_header = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -449,8 +512,11 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
+	rec_set_max_fields(NULL);
 	if (opt.meta && !opt.print)
 		rtai_usage_error("--meta needs -p");
+	if (opt.no_header && opt.format == FMT_LINES)
+		rtai_usage_error("--no-header needs --format csv or tsv");
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 	if (opt.loop != 1)
@@ -458,7 +524,7 @@ int main(int argc, char **argv)
 			if (strcmp(files[i], "-") == 0)
 				rtai_usage_error("--loop needs files: standard input can be read only once");
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	if (opt.out != NULL) {
 		size_t n = strlen(opt.out);
 		int z = opt.zstd || (n > 4 && strcmp(opt.out + n - 4, ".zst") == 0);
@@ -477,10 +543,10 @@ int main(int argc, char **argv)
 	next_marker = prog.start;
 
 	for (long long pass = 0; opt.loop == 0 || pass < opt.loop; pass++) {
-		for (int i = 0; i < nfiles && !rtai_stop; i++)
+		for (int i = 0; i < nfiles && !sig_stop; i++)
 			if (cat_one(files[i]) < 0)
 				status = RTAI_EXIT_FAIL;
-		if (rtai_stop || status != RTAI_EXIT_OK)
+		if (sig_stop || status != RTAI_EXIT_OK)
 			break;
 		if (ev_max >= ev_min && !opt.keep_time)
 			shift += ev_max - ev_min + 1;
@@ -492,5 +558,6 @@ int main(int argc, char **argv)
 	wr_close(&out);
 	rec_free(&rec);
 	buf_free(&line);
+	buf_free(&hdr);
 	return status;
 }

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "frame.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -474,18 +475,18 @@ int main(int argc, char **argv)
 	if (opt.zipf > 0)
 		zipf_init(opt.keys, opt.zipf);
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 1);
 	t0_mono = rtai_mono_ns();
 	t0_clock = opt.live ? rtai_now_ns() : opt.start;
-	for (long long i = 0; (opt.count < 0 || i < opt.count) && !rtai_stop; i++) {
+	for (long long i = 0; (opt.count < 0 || i < opt.count) && !sig_stop; i++) {
 		if (opt.rate > 0) {
 			int64_t due = t0_mono + (int64_t)((double)i * 1e9 / opt.rate);
 
 			if (due > rtai_mono_ns()) {
 				wr_flush(&out);		/* each record leaves on time */
 				rtai_sleep_until_mono(due);
-				if (rtai_stop)
+				if (sig_stop)
 					break;
 			}
 		}

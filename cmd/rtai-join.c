@@ -32,6 +32,7 @@
 #include "rec.h"
 #include "redisurl.h"
 #include "rtime.h"
+#include "sig.h"
 #include "table.h"
 #include "tmpl.h"
 
@@ -1050,14 +1051,14 @@ static void run(void)
 		}
 		ahead_run();
 		redis_drain();
-		if (st == 0 || rtai_stop)
+		if (st == 0 || sig_stop)
 			break;
 		if (st < 0) {
 			wr_flush(&out);
 			rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
 		}
 		wait_input();
-		if (rtai_stop)
+		if (sig_stop)
 			break;
 	}
 }
@@ -1167,6 +1168,7 @@ int main(int argc, char **argv)
 		rtai_usage_error("unexpected argument '%s': the stream is read from standard input",
 				 argv[0]);
 	rtai_set_max_frame(max_frame);
+	rec_set_max_fields(NULL);
 	check_options();
 	if (cache_set && opt.redis == NULL)
 		rtai_usage_error("--cache and --cache-ttl need --redis");
@@ -1181,7 +1183,7 @@ int main(int argc, char **argv)
 	if (opt.redis == NULL)
 		names_or_die(&pick.skip, "--table-key", opt.table_key ? opt.table_key : opt.on);
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	tab_init(&table);
 	if (opt.redis != NULL)
 		redis_open(redis_arg);

@@ -28,6 +28,7 @@
 #include "hist.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -1319,7 +1320,7 @@ static int lat_one(const char *path)
 		rtai_warn("%s", rd.err);
 		return -1;
 	}
-	while (!rtai_stop) {
+	while (!sig_stop) {
 		int st = rd_frame_buffered(&rd, &f);
 
 		if (st == 1) {
@@ -1423,10 +1424,11 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
+	rec_set_max_fields(NULL);
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	pass = !opt.no_pass && !isatty(1);
 	if (pass) {
 		wr_open_fd(&out, 1, "stdout", 0);
@@ -1439,7 +1441,7 @@ int main(int argc, char **argv)
 	start_wall = rtai_now_ns();
 	next_tick = start_mono + opt.interval;
 
-	for (int i = 0; i < nfiles && !rtai_stop; i++)
+	for (int i = 0; i < nfiles && !sig_stop; i++)
 		if (lat_one(files[i]) < 0)
 			status = RTAI_EXIT_FAIL;
 	if (pass)

@@ -17,11 +17,13 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "csvrec.h"
 #include "debezium.h"
 #include "frame.h"
 #include "jflat.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -37,6 +39,8 @@ struct sfield {
 };
 
 enum on_error { ON_FAIL, ON_SKIP, ON_DLQ };
+enum in_format { IN_JSON, IN_CSV, IN_TSV };
+static const char *const in_format_names[] = { "json", "csv", "tsv" };
 
 static struct {
 	struct sfield *schema;		/* -f and --schema, in order */
@@ -53,7 +57,13 @@ static struct {
 	int on_error_set;		/* --on-error was given */
 	const char *dlq;		/* --dlq FILE */
 	int verbose;			/* -v: summary always, each bad record */
+	enum in_format format;		/* --format */
+	char **columns;			/* --columns: CSV column names, no header row */
+	size_t ncolumns;
+	unsigned char delim;		/* --delimiter (CSV) */
+	int no_infer;			/* --no-infer: undeclared CSV columns are strings */
 } opt = {
+	.delim = ',',
 	.tunit = RTAI_TU_AUTO,
 	.on_error = ON_FAIL,
 };
@@ -61,6 +71,7 @@ static struct {
 enum {
 	OPT_SCHEMA = 256, OPT_TIME_FORMAT, OPT_STRICT, OPT_KEEP, OPT_JSON,
 	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
+	OPT_FORMAT, OPT_COLUMNS, OPT_DELIMITER, OPT_NO_INFER,
 };
 
 static const struct option longopts[] = {
@@ -72,6 +83,10 @@ static const struct option longopts[] = {
 	{ "keep", required_argument, NULL, OPT_KEEP },		/* project to these fields */
 	{ "json", no_argument, NULL, OPT_JSON },		/* JSON payloads out */
 	{ "debezium", no_argument, NULL, OPT_DEBEZIUM },	/* unwrap change events */
+	{ "format", required_argument, NULL, OPT_FORMAT },	/* json, csv or tsv */
+	{ "columns", required_argument, NULL, OPT_COLUMNS },	/* CSV column names */
+	{ "delimiter", required_argument, NULL, OPT_DELIMITER }, /* CSV field separator */
+	{ "no-infer", no_argument, NULL, OPT_NO_INFER },	/* CSV values stay strings */
 	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
 	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
 	{ "max-fields", required_argument, NULL, OPT_MAX_FIELDS }, /* fields per record */
@@ -87,8 +102,8 @@ static void usage(int status)
 	FILE *fp = status == 0 ? stdout : stderr;
 
 	fputs("Usage: rtai-parse [OPTION]... [FILE]...\n"
-	      "Parse JSON payloads of an rtai stream once into typed records, checked\n"
-	      "against a schema, with event times taken from a field.\n"
+	      "Parse JSON (or CSV, TSV) payloads of an rtai stream once into typed records,\n"
+	      "checked against a schema, with event times taken from a field.\n"
 	      "With no FILE, or when FILE is -, read standard input (an rtai stream: pipe\n"
 	      "text through rtai-cat first).\n"
 	      "\n"
@@ -101,6 +116,16 @@ static void usage(int status)
 	      "                           \"optional\":true}, ...]}\n"
 	      "      --strict             reject records with undeclared fields\n"
 	      "      --keep A,B,...       write only these fields\n"
+	      "\n"
+	      "Input format:\n"
+	      "      --format FORMAT      json (the default), csv (RFC 4180) or tsv; frame\n"
+	      "                           CSV with rtai-cat --format csv, whose header rows\n"
+	      "                           name the columns\n"
+	      "      --columns A,B,...    the CSV/TSV column names; every row is data\n"
+	      "      --delimiter C        the CSV field separator (default ,)\n"
+	      "      --no-infer           CSV/TSV columns without a declared type stay\n"
+	      "                           strings (default: null, bool, int, float or\n"
+	      "                           string by the value's text)\n"
 	      "\n"
 	      "Event time:\n"
 	      "  -t, --time-field NAME    take each record's event time from field NAME\n"
@@ -132,6 +157,7 @@ static void usage(int status)
 	      "\n"
 	      "Examples:\n"
 	      "  rtai-cat clicks.jsonl | rtai-parse -t event_time | rtai-cat -p\n"
+	      "  rtai-cat --format csv clicks.csv | rtai-parse --format csv -t event_time\n"
 	      "  rtai-cat clicks.jsonl | rtai-parse -f user_id:string -f amount:float? \\\n"
 	      "      -t event_time --on-error dlq --dlq bad.rtai >clicks.rtai\n"
 	      "\n"
@@ -273,19 +299,21 @@ out:
 		rtai_usage_error("--schema: %s: %s", path, msg);
 }
 
-/* --keep A,B,C */
-static void keep_opt(const char *arg)
+/* --keep A,B,C and --columns A,B,C: appends the names to *list. */
+static void names_opt(const char *optname, const char *arg, char ***list, size_t *n)
 {
 	const char *p = arg;
 
 	for (;;) {
 		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
 
-		if (n == 0)
-			rtai_usage_error("--keep: '%s': empty field name", arg);
-		opt.keep = xrealloc(opt.keep, (opt.nkeep + 1) * sizeof(*opt.keep));
-		opt.keep[opt.nkeep++] = xstrndup(p, n);
+		if (len == 0)
+			rtai_usage_error("%s: '%s': empty field name", optname, arg);
+		if (len > 255)
+			rtai_usage_error("%s: a field name longer than 255 bytes", optname);
+		*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+		(*list)[(*n)++] = xstrndup(p, len);
 		if (comma == NULL)
 			break;
 		p = comma + 1;
@@ -331,6 +359,167 @@ static int bad(const char *fmt, ...)
 	return -1;
 }
 
+/* ---- CSV and TSV -------------------------------------------------------- */
+
+/* The columns of the current input: from --columns, from the header row a
+ * schema frame of rtai-cat --format csv carries, or else from the input's
+ * first row. Each with its -f declaration, if any. */
+struct column {
+	char *name;
+	size_t nlen;
+	const struct sfield *decl;
+};
+static struct csvrec csv;
+static struct {
+	struct column *c;
+	uint32_t n;
+	int known;			/* names known for the current input */
+} cols;
+
+static void columns_free(void)
+{
+	for (uint32_t i = 0; i < cols.n; i++)
+		free(cols.c[i].name);
+	free(cols.c);
+	cols.c = NULL;
+	cols.n = 0;
+	cols.known = 0;
+}
+
+/* Names the columns from the fields of a parsed header row (or from
+ * --columns when row is NULL). Returns 0, or -1 after bad(). */
+static int columns_set(const struct csvrec *row)
+{
+	uint32_t n = row != NULL ? row->n : (uint32_t)opt.ncolumns;
+
+	columns_free();
+	cols.c = xrealloc(NULL, (n ? n : 1) * sizeof(*cols.c));
+	for (uint32_t i = 0; i < n; i++) {
+		const char *p = row != NULL ? csvrec_field(row, i)->p : opt.columns[i];
+		size_t len = row != NULL ? csvrec_field(row, i)->n : strlen(opt.columns[i]);
+
+		if (i == 0 && len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+			p += 3, len -= 3;	/* a byte order mark */
+		if (len == 0 || len > 255) {
+			cols.n = i;
+			return bad("header: column %u: %s", i + 1,
+				   len == 0 ? "empty name" : "name longer than 255 bytes");
+		}
+		for (uint32_t j = 0; j < i; j++)
+			if (cols.c[j].nlen == len && memcmp(cols.c[j].name, p, len) == 0) {
+				cols.n = i;
+				return bad("header: column %u: \"%.*s\" is also column %u", i + 1,
+					   (int)len, p, j + 1);
+			}
+		cols.c[i] = (struct column){ .name = xstrndup(p, len), .nlen = len,
+					     .decl = schema_find(p, len) };
+		cols.n = i + 1;
+	}
+	cols.known = 1;
+	return 0;
+}
+
+/* A schema frame from rtai-cat --format csv or tsv: its header row names
+ * the columns. Returns 1 when it was one (consumed), 0 for another schema
+ * frame (forwarded), -1 after a message. */
+static int columns_from_frame(const struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	json_t *root, *hdr, *fmt;
+	int ret = 0;
+
+	root = json_loadb((const char *)f->payload, f->len, 0, NULL);
+	hdr = json_object_get(root, "header");
+	fmt = json_object_get(root, "format");
+	if (json_is_string(hdr) && json_is_string(fmt)) {
+		ret = 1;
+		if (strcmp(json_string_value(fmt), in_format_names[opt.format]) != 0) {
+			rtai_warn("%s: byte %llu: a %s header from rtai-cat --format %s, but --format is %s",
+				  rd->name, (unsigned long long)f->offset, json_string_value(fmt),
+				  json_string_value(fmt), in_format_names[opt.format]);
+			ret = -1;
+		} else if (opt.columns == NULL) {
+			if (csvrec_parse(&csv, json_string_value(hdr), json_string_length(hdr)) < 0 ?
+			    bad("header: %s", csv.err) : columns_set(&csv)) {
+				rtai_warn("%s: byte %llu: %s", rd->name, (unsigned long long)f->offset,
+					  reason);
+				ret = -1;
+			}
+		}
+	}
+	json_decref(root);
+	return ret;
+}
+
+/* A CSV field's value for its column: of the declared type (a time stays
+ * text, or a number, for the -t rules), or by csv_infer()'s rule. An empty
+ * unquoted field is null, except in a required string column, where it is
+ * the empty string. Returns 0, or -1 after bad(). */
+static int csv_value(uint32_t i, const struct csvfield *f, struct rtai_val *v)
+{
+	const struct sfield *s = cols.c[i].decl;
+	const char *why;
+
+	if (f->null) {
+		*v = s != NULL && s->type == FT_STRING && !s->optional ? val_str("", 0) : val_null();
+		return 0;
+	}
+	if (s == NULL) {
+		if (opt.no_infer)
+			*v = val_str(f->p, f->n);
+		else
+			csv_infer(f, v);
+		return 0;
+	}
+	switch (s->type) {
+	case FT_STRING:
+		*v = val_str(f->p, f->n);
+		return 0;
+	case FT_JSON:
+		if (rtai_json_check(f->p, f->n, &why) < 0)
+			return bad("column %u (\"%s\"): expected json: %s", i + 1, s->name, why);
+		*v = (struct rtai_val){ .type = RT_JSON, .s = { f->p, f->n } };
+		return 0;
+	default:
+		csv_infer(f, v);
+		if (s->type == FT_TIME && v->type != RT_INT && v->type != RT_FLOAT)
+			*v = val_str(f->p, f->n);
+		else if ((s->type == FT_INT && v->type != RT_INT) ||
+			 (s->type == FT_FLOAT && v->type != RT_FLOAT && v->type != RT_INT) ||
+			 (s->type == FT_BOOL && v->type != RT_TRUE && v->type != RT_FALSE))
+			return bad("column %u (\"%s\"): expected %s, got \"%.*s\"", i + 1, s->name,
+				   ftype_names[s->type], f->n > 40 ? 40 : (int)f->n, f->p);
+		return 0;
+	}
+}
+
+/* A CSV or TSV row into in. Returns 0, 1 when the row was the header, or
+ * -1 after bad(). */
+static int csv_decode(const struct rtai_frame *f)
+{
+	int n;
+
+	if (f->enc != RTAI_E_RAW && f->enc != RTAI_E_JSON)
+		return bad("payload encoding %u is not text: --format %s reads rows as rtai-cat "
+			   "--format %s frames them", f->enc, in_format_names[opt.format],
+			   in_format_names[opt.format]);
+	n = csvrec_parse(&csv, (const char *)f->payload, f->len);
+	if (n < 0)
+		return bad("%s", csv.err);
+	if (!cols.known)
+		return columns_set(&csv) < 0 ? -1 : 1;
+	if ((uint32_t)n != cols.n)
+		return bad("%d field%s, the header has %u", n, n == 1 ? "" : "s", cols.n);
+	rec_reset(&in);
+	for (uint32_t i = 0; i < cols.n; i++) {
+		struct rtai_val v;
+
+		if (csv_value(i, csvrec_field(&csv, i), &v) < 0)
+			return -1;
+		rec_add(&in, cols.c[i].name, cols.c[i].nlen, v);
+	}
+	return 0;
+}
+
 /* ---- one record ---------------------------------------------------------- */
 
 /* Field names of a binary record are not checked by the decoder: a name
@@ -372,6 +561,8 @@ dup:
 /* The payload as a record, whatever its encoding. */
 static int decode(const struct rtai_frame *f)
 {
+	if (opt.format != IN_JSON)
+		return csv_decode(f);
 	switch (f->enc) {
 	case RTAI_E_RAW:
 	case RTAI_E_JSON:
@@ -675,13 +866,16 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 {
 	struct rtai_rec *r;
 	int64_t event = f->event_ns;
+	int st;
 
 	if (blank(f)) {
 		count.blank++;
 		return 0;
 	}
-	if (decode(f) < 0 || (r = unwrap(f, &in, &event)) == NULL)
+	if ((st = decode(f)) < 0 || (r = unwrap(f, &in, &event)) == NULL)
 		return refuse(rd, f);
+	if (st == 1)		/* a CSV header row */
+		return 0;
 	if (r == &nothing) {
 		count.blank++;
 		return 0;
@@ -710,8 +904,23 @@ static int parse_input(const char *path)
 		rtai_warn("%s", rd.err);
 		return -1;
 	}
+	if (opt.format != IN_JSON) {	/* each input has its own header */
+		if (opt.columns != NULL)
+			columns_set(NULL);	/* checked at start */
+		else
+			columns_free();
+	}
 	while ((st = rd_frame(&rd, &f)) > 0) {
-		if (f.kind == RTAI_K_DATA) {
+		if (f.kind == RTAI_K_SCHEMA && opt.format != IN_JSON) {
+			int h = columns_from_frame(&rd, &f);
+
+			if (h < 0) {
+				ret = -2;
+				break;
+			}
+			if (h == 0)
+				wr_frame(&out, &f);
+		} else if (f.kind == RTAI_K_DATA) {
 			if (parse_one(&rd, &f) < 0) {
 				ret = -2;
 				break;
@@ -766,7 +975,27 @@ int main(int argc, char **argv)
 				rtai_usage_error("--time-format: '%s': expected s, ms, us, ns or auto", optarg);
 			break;
 		case OPT_STRICT: opt.strict = 1; break;
-		case OPT_KEEP: keep_opt(optarg); break;
+		case OPT_KEEP: names_opt("--keep", optarg, &opt.keep, &opt.nkeep); break;
+		case OPT_FORMAT:
+			for (c = 0; c < 3 && strcmp(optarg, in_format_names[c]) != 0; c++)
+				;
+			if (c == 3)
+				rtai_usage_error("--format: '%s': expected json, csv or tsv", optarg);
+			opt.format = (enum in_format)c;
+#ifndef HAVE_CSV
+			if (opt.format == IN_CSV)
+				rtai_die(RTAI_EXIT_USAGE, "--format csv: this rtai-parse was built without "
+					 "libcsv (configure found no csv.h); install libcsv-dev and rebuild");
+#endif
+			break;
+		case OPT_COLUMNS: names_opt("--columns", optarg, &opt.columns, &opt.ncolumns); break;
+		case OPT_DELIMITER:
+			if (strlen(optarg) != 1 || optarg[0] == '"' || optarg[0] == '\n' || optarg[0] == '\r')
+				rtai_usage_error("--delimiter: '%s': expected one character other than a quote or a newline",
+						 optarg);
+			opt.delim = (unsigned char)optarg[0];
+			break;
+		case OPT_NO_INFER: opt.no_infer = 1; break;
 		case OPT_JSON: opt.json = 1; break;
 		case OPT_DEBEZIUM: opt.debezium = 1; break;
 		case OPT_ON_ERROR:
@@ -792,8 +1021,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
-	if (max_fields != NULL)		/* after RTAI_MAX_FIELDS: the option wins */
-		rtai_max_fields = (uint32_t)rtai_opt_int("--max-fields", max_fields, 1, 65535);
+	rec_set_max_fields(max_fields);
 	if (opt.dlq != NULL && !opt.on_error_set)
 		opt.on_error = ON_DLQ;
 	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
@@ -811,10 +1039,23 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < opt.nschema; i++)
 		opt.schema[i].kept = kept(opt.schema[i].name, opt.schema[i].nlen);
+	if (opt.format == IN_JSON && (opt.columns != NULL || opt.delim != ',' || opt.no_infer))
+		rtai_usage_error("--columns, --delimiter and --no-infer need --format csv or tsv");
+	if (opt.format == IN_TSV && opt.delim != ',')
+		rtai_usage_error("--delimiter: TSV fields are always separated by tabs");
+	if (opt.format != IN_JSON && opt.debezium)
+		rtai_usage_error("--debezium reads JSON change events, not --format %s",
+				 in_format_names[opt.format]);
+	if (opt.format != IN_JSON) {
+		if (csvrec_init(&csv, opt.delim, opt.format == IN_TSV) < 0)
+			rtai_die(RTAI_EXIT_FAIL, "%s", csv.err);
+		if (opt.columns != NULL && columns_set(NULL) < 0)
+			rtai_usage_error("--columns: %s", reason);
+	}
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
 	if (opt.dlq != NULL) {
@@ -822,7 +1063,7 @@ int main(int argc, char **argv)
 
 		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
 	}
-	for (int i = 0; i < nfiles && !rtai_stop; i++) {
+	for (int i = 0; i < nfiles && !sig_stop; i++) {
 		int st = parse_input(files[i]);
 
 		if (st < 0)
@@ -837,6 +1078,11 @@ int main(int argc, char **argv)
 
 	rec_free(&in);
 	rec_free(&rec);
+	csvrec_free(&csv);
+	columns_free();
+	for (size_t i = 0; i < opt.ncolumns; i++)
+		free(opt.columns[i]);
+	free(opt.columns);
 	dbz_free(&change);
 	rec_free(&unwrapped);
 	buf_free(&ctext);

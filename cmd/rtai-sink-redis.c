@@ -32,6 +32,7 @@
 #include "resp.h"
 #include "rtime.h"
 #include "sha1.h"
+#include "sig.h"
 #include "tmpl.h"
 
 #define STAGE "rtai-sink-redis"
@@ -867,7 +868,7 @@ static void run(void)
 			wr_flush(&out);
 		if (poll(pfd, (nfds_t)nfd, -1) < 0 && errno != EINTR)
 			rtai_die(RTAI_EXIT_FAIL, "poll: %s", strerror(errno));
-		if (rtai_stop)
+		if (sig_stop)
 			input_open = 0;
 		if (in >= 0 && pfd[in].revents != 0 && input_open && rd_fill(&rd) < 0) {
 			rtai_warn("%s", rd.err);
@@ -957,6 +958,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
+	rec_set_max_fields(NULL);
 	if (argc > 0)
 		rtai_usage_error("unexpected argument '%s': records come on standard input", argv[0]);
 	if (opt.key == NULL)
@@ -972,7 +974,7 @@ int main(int argc, char **argv)
 	sha1_hex(script, sizeof(script) - 1, sha);
 	snprintf(ttl_ms, sizeof(ttl_ms), "%lld", (long long)(opt.ttl / 1000000));
 
-	rtai_catch_stop();
+	sig_catch_stop();
 	rd_open_fd(&rd, 0, "stdin");
 	out.fd = -1;
 	if (opt.pass)

@@ -24,6 +24,7 @@
 #include "over.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 #include "win.h"
 
 /* ---- options ---------------------------------------------------------- */
@@ -477,7 +478,7 @@ static int run(struct rtai_rd *rd)
 		}
 		if (drain(rd->name) < 0)
 			return -1;
-		if (st == 0 || rtai_stop)
+		if (st == 0 || sig_stop)
 			return 0;
 		if (st < 0) {
 			rtai_warn("%s", rd->err);
@@ -618,6 +619,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
+	rec_set_max_fields(NULL);
 	if (argc > 1)
 		rtai_usage_error("one input at most (got %d)", argc);
 	if (argc == 1)
@@ -646,7 +648,7 @@ int main(int argc, char **argv)
 				  .aggs = &aggs };
 	if (rd_open(&rd, path) < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s", rd.err);
-	rtai_catch_stop();
+	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
 	if (opt.late != NULL) {

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,29 +14,12 @@
 #include <zstd.h>
 
 #include "cli.h"
+#include "outfile.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 uint32_t rtai_max_frame = RTAI_MAX_FRAME_DEFAULT;
-volatile int rtai_stop;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	rtai_stop = 1;
-}
-
-void rtai_catch_stop(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
 void rtai_set_max_frame(const char *opt_value)
 {
 	const char *env = getenv("RTAI_MAX_FRAME");
@@ -48,9 +30,6 @@ void rtai_set_max_frame(const char *opt_value)
 	if (opt_value != NULL)
 		rtai_max_frame = (uint32_t)rtai_opt_int("--max-frame", opt_value, 64,
 							 RTAI_MAX_FRAME_HARD);
-	env = getenv("RTAI_MAX_FIELDS");
-	if (env != NULL && *env != '\0')
-		rtai_max_fields = (uint32_t)rtai_opt_int("RTAI_MAX_FIELDS", env, 1, 65535);
 }
 
 static void (*block_fn)(void *);
@@ -182,7 +161,7 @@ static ssize_t raw_read(struct rtai_rd *r, uint8_t *dst, size_t n)
 			block_fn(block_arg);
 	}
 	for (;;) {
-		if (rtai_stop)
+		if (sig_stop)
 			return 0;
 		got = read(r->fd, dst, n);
 		if (got >= 0 || errno != EINTR)
@@ -241,7 +220,7 @@ static ssize_t zstd_fill(struct rtai_rd *r)
 		}
 		if (got == 0) {
 			r->eof = 1;
-			if (!r->zdone && !rtai_stop) {
+			if (!r->zdone && !sig_stop) {
 				rd_error(r, r->pos + (r->len - r->off),
 					 "truncated zstd input");
 				return -1;
@@ -413,7 +392,7 @@ int rd_frame(struct rtai_rd *r, struct rtai_frame *f)
 		if (got == 0) {
 			size_t avail = r->len - r->off;
 
-			if (avail == 0 || rtai_stop)
+			if (avail == 0 || sig_stop)
 				return 0;
 			if (need == 4 || need == RTAI_HEADER_LEN)
 				return rd_error(r, r->pos, "truncated frame header (%zu bytes at end of input)",
@@ -444,9 +423,38 @@ int rd_frame_buffered(struct rtai_rd *r, struct rtai_frame *f)
 	return 2;
 }
 
+/* The end of a line in p[from..n): the first '\n', or with csv the first
+ * outside double quotes, *inq saying whether p[from] is inside them.
+ * Doubled quotes toggle twice and need no special case. NULL when the line
+ * goes on past n. */
+static uint8_t *line_end(uint8_t *p, size_t from, size_t n, int csv, int *inq)
+{
+	int q = *inq;
+
+	if (!csv || !q) {
+		/* Most records quote nothing: the newline ends them unless a
+		 * quote comes before it. */
+		uint8_t *nl = n > from ? memchr(p + from, '\n', n - from) : NULL;
+
+		if (!csv || (nl != NULL && memchr(p + from, '"', (size_t)(nl - (p + from))) == NULL))
+			return nl;
+	}
+	for (size_t i = from; i < n; i++) {
+		if (p[i] == '"') {
+			q = !q;
+		} else if (p[i] == '\n' && !q) {
+			*inq = 0;
+			return p + i;
+		}
+	}
+	*inq = q;
+	return NULL;
+}
+
 int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
 {
 	size_t scanned = 0;
+	int inq = 0;
 
 	if (!r->started && rd_start(r) < 0)
 		return -1;
@@ -455,7 +463,7 @@ int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
 		size_t avail = r->len - r->off;
 		ssize_t got;
 
-		nl = memchr(p + scanned, '\n', avail - scanned);
+		nl = line_end(p, scanned, avail, r->csv, &inq);
 		if (nl != NULL) {
 			size_t n = (size_t)(nl - p);
 
@@ -496,10 +504,11 @@ int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
 {
 	uint8_t *p = r->buf + r->off, *nl;
 	size_t avail = r->len - r->off, n;
+	int inq = 0;
 
 	if (!r->started)
 		return 2;
-	nl = avail > 0 ? memchr(p, '\n', avail) : NULL;
+	nl = line_end(p, 0, avail, r->csv, &inq);
 	if (nl == NULL) {
 		if (avail > rtai_max_frame)
 			return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",
@@ -528,16 +537,6 @@ int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
 }
 
 /* ---- writing ------------------------------------------------------- */
-
-/* Temporary files still to remove if the tool exits before renaming. */
-static struct rtai_wr *pending[8];
-
-static void unlink_pending(void)
-{
-	for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
-		if (pending[i] != NULL && pending[i]->tmp != NULL)
-			unlink(pending[i]->tmp);
-}
 
 static void wr_init(struct rtai_wr *w, int fd, const char *name, int raw)
 {
@@ -579,20 +578,11 @@ void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 	} else {
 		size_t n = strlen(path) + 32;
-		static int registered;
 
 		w->tmp = xmalloc(n);
 		snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
 		fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (!registered) {
-			atexit(unlink_pending);
-			registered = 1;
-		}
-		for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
-			if (pending[i] == NULL) {
-				pending[i] = w;
-				break;
-			}
+		outfile_track(w->tmp);
 	}
 	if (fd < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s: %s", path, strerror(errno));
@@ -737,13 +727,11 @@ void wr_close(struct rtai_wr *w)
 	if (w->tmp != NULL) {
 		if (rename(w->tmp, w->name) < 0)
 			rtai_die(RTAI_EXIT_FAIL, "%s: rename: %s", w->name, strerror(errno));
+		outfile_untrack(w->tmp);
 		free(w->tmp);
 		w->tmp = NULL;
 	}
 out:
-	for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
-		if (pending[i] == w)
-			pending[i] = NULL;
 	ZSTD_freeCStream(w->zstd);
 	w->zstd = NULL;
 	buf_free(&w->out);

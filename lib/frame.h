@@ -30,6 +30,7 @@ enum rtai_kind {
 	RTAI_K_BARRIER = 3,	/* checkpoint barrier, forwarded as is */
 	RTAI_K_MARKER = 4,	/* latency marker: payload is a list of stamps */
 	RTAI_K_EOS = 5,		/* the writer ended cleanly */
+	RTAI_K_SCHEMA = 6,	/* JSON: the fields of the data frames that follow */
 };
 
 enum rtai_enc {
@@ -55,14 +56,9 @@ struct rtai_frame {
 /* The largest frame a reader accepts; set by --max-frame or RTAI_MAX_FRAME. */
 extern uint32_t rtai_max_frame;
 
-/* Set by the SIGINT/SIGTERM handler of rtai_catch_stop(): readers then
- * report the end of input, so a tool flushes and prints its summary. */
-extern volatile int rtai_stop;
-/* Installs that handler (without SA_RESTART, so a blocked read returns). */
-void rtai_catch_stop(void);
 /* Applies RTAI_MAX_FRAME from the environment, then an option's value
- * (NULL for none), and RTAI_MAX_FIELDS (fields per record, rec.h); exits 2
- * when out of range. */
+ * (NULL for none); exits 2 when out of range. Readers stop at the end of
+ * input once sig_stop (sig.h) is set. */
 void rtai_set_max_frame(const char *opt_value);
 
 /* A function that readers call just before they would block waiting for
@@ -85,6 +81,7 @@ struct rtai_rd {
 	int eof;		/* read() returned 0 */
 	int zdone;		/* the last zstd frame ended cleanly */
 	int started;		/* the first bytes were examined */
+	int csv;		/* rd_line: newlines inside double quotes do not end a line */
 	uint64_t nframes;	/* frames returned */
 	uint64_t nrec;		/* data frames returned: the record number */
 	char err[256];		/* the last error, "where: what" */
@@ -107,6 +104,12 @@ int rd_is_stream(struct rtai_rd *r);
  * r->err set to "NAME: byte OFFSET: what" (the stream cannot be trusted
  * past it). End-of-stream frames are consumed and not returned. */
 int rd_frame(struct rtai_rd *r, struct rtai_frame *f);
+
+/* Makes rd_line() and rd_line_buffered() return CSV records (RFC 4180)
+ * instead of lines: a newline inside double quotes belongs to the record.
+ * Call after rd_open(). The record's bytes are returned as read, quotes
+ * and all, for a CSV parser (csvrec.h). */
+static inline void rd_set_csv(struct rtai_rd *r, int on) { r->csv = on; }
 
 /* Reads the next line (without its '\n' and any '\r'). Returns 1 and sets
  * *line and *len (valid until the next call), 0 at the end, -1 on an error.

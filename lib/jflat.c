@@ -272,7 +272,7 @@ int jflat_parse(struct rtai_rec *r, const char *text, size_t n)
 				goto decline;
 			break;
 		}
-		if (r->n >= rtai_max_fields)
+		if (r->n >= rec_max_fields)
 			goto decline;
 		rec_add(r, (const char *)name, nlen, v);
 		p = skip_ws(p, end);

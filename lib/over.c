@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- stored values and the ring of a key -------------------------------- */
 
@@ -1476,7 +1477,7 @@ static int loop_run(struct loop *l, struct rtai_rd *rd, struct rtai_wr *out)
 			}
 			continue;
 		}
-		if (st == 0 || rtai_stop)
+		if (st == 0 || sig_stop)
 			return 0;
 		if (st < 0) {
 			snprintf(l->o->err, sizeof(l->o->err), "%s", rd->err);

@@ -9,10 +9,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli.h"
 #include "frame.h"
 #include "rtime.h"
 
-uint32_t rtai_max_fields = 4096;
+uint32_t rec_max_fields = 4096;
+
+void rec_set_max_fields(const char *opt_value)
+{
+	const char *env = getenv("RTAI_MAX_FIELDS");
+
+	if (env != NULL && *env != '\0')
+		rec_max_fields = (uint32_t)rtai_opt_int("RTAI_MAX_FIELDS", env, 1, 65535);
+	if (opt_value != NULL)
+		rec_max_fields = (uint32_t)rtai_opt_int("--max-fields", opt_value, 1, 65535);
+}
 
 static inline uint64_t ld64(const uint8_t *p)
 {
@@ -73,9 +84,9 @@ int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
 	}
 	nf = (uint32_t)(p[0] | p[1] << 8);
 	p += 2;
-	if (nf > rtai_max_fields) {
+	if (nf > rec_max_fields) {
 		snprintf(r->err, sizeof(r->err), "binary record: %u fields exceed the limit of %u (--max-fields or RTAI_MAX_FIELDS)",
-			 nf, rtai_max_fields);
+			 nf, rec_max_fields);
 		return -1;
 	}
 	for (uint32_t i = 0; i < nf; i++) {
@@ -949,9 +960,9 @@ int rec_from_jansson(struct rtai_rec *r, void *obj)
 			 json_is_array(root) ? "an array" : "a scalar");
 		return -1;
 	}
-	if (json_object_size(root) > rtai_max_fields) {
+	if (json_object_size(root) > rec_max_fields) {
 		snprintf(r->err, sizeof(r->err), "%zu fields exceed the limit of %u (--max-fields or RTAI_MAX_FIELDS)",
-			 json_object_size(root), rtai_max_fields);
+			 json_object_size(root), rec_max_fields);
 		return -1;
 	}
 	json_object_foreach(root, key, v) {

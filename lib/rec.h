@@ -59,8 +59,13 @@ struct rtai_rec {
 	char err[200];		/* the last error, for messages */
 };
 
-/* Limits that a hostile stream cannot exceed (--max-fields). */
-extern uint32_t rtai_max_fields;
+/* Fields per record that a hostile stream cannot exceed: decoding a
+ * record with more fails (rec_decode, rec_from_json). Default 4096. */
+extern uint32_t rec_max_fields;
+/* Applies RTAI_MAX_FIELDS from the environment, then an option's value
+ * (--max-fields; NULL for none), so the option wins. Exits 2 when a value
+ * is not an integer in 1..65535. */
+void rec_set_max_fields(const char *opt_value);
 
 /* Empties the record, keeping its memory for the next one. */
 void rec_reset(struct rtai_rec *r);

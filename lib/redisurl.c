@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "frame.h"
 #include "rtime.h"
+#include "sig.h"
 
 /* ---- parsing --------------------------------------------------------- */
 
@@ -337,14 +338,14 @@ redisContext *rurl_connect_retry(const struct rurl *u, int64_t retry_for_ns, cha
 		if (c != NULL || !retry)
 			return c;
 		left = start + retry_for_ns - rtai_mono_ns();
-		if (left <= 0 || rtai_stop)
+		if (left <= 0 || sig_stop)
 			break;
 		rtai_sleep_until_mono(rtai_mono_ns() + (wait < left ? wait : left));
-		if (rtai_stop)
+		if (sig_stop)
 			break;
 		wait = wait * 2 > RTAI_NS_PER_SEC ? RTAI_NS_PER_SEC : wait * 2;
 	}
-	if (rtai_stop) {
+	if (sig_stop) {
 		snprintf(err, errlen, "%s: interrupted while connecting", u->shown);
 	} else if (retry_for_ns > 0) {
 		char d[RTAI_TIME_BUFSZ];

@@ -3,7 +3,7 @@
 
 RTAI_BUILD_PACKAGES="build-essential autoconf automake pkgconf libjansson-dev libzstd-dev libhiredis-dev"
 RTAI_TEST_PACKAGES="bats bats-assert bats-support redis-server redis-tools jq zstd python3 groff-base util-linux procps prometheus clang libclang-rt-14-dev valgrind cppcheck"
-RTAI_BENCH_PACKAGES="jq miller hyperfine time redis-server redis-tools zstd nodejs npm"
+RTAI_BENCH_PACKAGES="jq miller hyperfine time redis-server redis-tools zstd"
 # The optional libraries (configure.ac's RTAI_OPTIONAL lines): a tool whose
 # library is missing is skipped, so scripts/check installs them all and CI
 # builds and tests every tool.
@@ -12,7 +12,12 @@ RTAI_BUILD_PACKAGES="$RTAI_BUILD_PACKAGES $RTAI_OPTIONAL_PACKAGES"
 # Independent readers the tests and benchmarks check rtai against (npm):
 # DuckDB (its Parquet reader is built in) and hyparquet.
 RTAI_NPM_PACKAGES="@duckdb/node-api@1.5.6-r.1 hyparquet@1.33.0 hyparquet-compressors"
-RTAI_TEST_PACKAGES="$RTAI_TEST_PACKAGES nodejs npm"
+# Node.js and npm from Debian only where the machine has none: a machine
+# with its own Node.js cannot take Debian's npm beside it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	RTAI_TEST_PACKAGES="$RTAI_TEST_PACKAGES nodejs npm"
+	RTAI_BENCH_PACKAGES="$RTAI_BENCH_PACKAGES nodejs npm"
+fi
 
 # rtai_install_packages "PKG..." installs the missing ones (root, apt-get), or
 # prints the command and fails.

@@ -75,6 +75,15 @@ built() {
 		echo "$output"
 		assert_success
 	fi
+	if built rtai-map; then
+		# Enough records for LuaJIT to compile traces; strings, zones,
+		# int64 boxes and a script with state and several records out.
+		printf 'local n = 0\nfunction map(r) n = n + 1; r.n = n; return {r, {k = r.user_id}} end\n' >m.lua
+		for i in 1 2 3 4 5 6 7 8; do cat typed.rtai; done >typed8.rtai
+		run sh -c "$VG $RTAI_BUILD/rtai-map -w 'amount == nil or amount >= 0' -s 'x:float=amount' -s 'h=hour(event_time, \"Europe/Paris\")' -s 'u=user_id .. \"!\"' -s 'b=9007199254740993LL + 1' -r item_id=item -d action --script m.lua <typed8.rtai >/dev/null"
+		echo "$output"
+		assert_success
+	fi
 	if built rtai-lat; then
 		run sh -c "$VG $RTAI_BUILD/rtai-lat -q --json lat.json --prom lat.prom --hgrm lat.hgrm --svg lat.svg <raw.rtai >/dev/null"
 		echo "$output"
@@ -127,6 +136,18 @@ built() {
 		echo "$output"
 		assert_failure 1
 	fi
+	if built rtai-map; then
+		run sh -c "$VG $RTAI_BUILD/rtai-map -s 'x=amount * 2' <bad.rtai >/dev/null"
+		echo "$output"
+		assert_failure 1
+		run sh -c "$VG $RTAI_BUILD/rtai-map -s 'x=amount * 2' --dlq mdlq.rtai <bad.rtai >/dev/null"
+		echo "$output"
+		assert_failure 5
+		run vg rtai-map -w 'amount > > 1'
+		assert_failure 2
+		run vg rtai-map --script nosuch.lua
+		assert_failure 2
+	fi
 	if built rtai-lat; then
 		run sh -c "$VG $RTAI_BUILD/rtai-lat -q <huge.rtai >/dev/null"
 		assert_failure 1
@@ -172,6 +193,7 @@ built() {
 		"rtai-window|$VG $RTAI_BUILD/rtai-window --tumbling 1m -k user_id"
 		"rtai-join|$VG $RTAI_BUILD/rtai-join -t users.jsonl --on user_id"
 		"rtai-lat|$VG $RTAI_BUILD/rtai-lat -q"
+		"rtai-map|$VG $RTAI_BUILD/rtai-map -s x=amount -w user_id~=nil"
 	)
 	for entry in "${cmds[@]}"; do
 		IFS='|' read -r tool cmd <<<"$entry"

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *text = (const char *)data;
 	int fast_ok, slow_ok, both_ok;
 
-	rtai_max_fields = size > 0 && data[size - 1] == ' ' ? 3 : 4096;
+	rec_max_fields = size > 0 && data[size - 1] == ' ' ? 3 : 4096;
 	fast_ok = jflat_parse(&fast, text, size) == 0;
 	slow_ok = rec_from_json(&slow, text, size) == 0;
 	both_ok = jflat_rec_from_json(&both, text, size) == 0;

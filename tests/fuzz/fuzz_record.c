@@ -50,13 +50,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_error_t e;
 	json_t *back;
 
-	rtai_max_fields = size > 0 && data[0] == 0xff ? 8 : 4096;
+	rec_max_fields = size > 0 && data[0] == 0xff ? 8 : 4096;
 	if (rec_decode(&rec, data, size) < 0) {
 		CHECK(rec.n == 0);
 		CHECK(rec.err[0] != '\0');
 		return 0;
 	}
-	CHECK(rec.n <= rtai_max_fields);
+	CHECK(rec.n <= rec_max_fields);
 	buf_reset(&enc);
 	rec_encode(&rec, &enc);
 	CHECK(enc.len == size && (size == 0 || memcmp(enc.p, data, size) == 0));

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rp = data + 3;
 	pp = rp + rlen;
 	plen = size - 3 - rlen;
-	rtai_max_fields = 65535;
+	rec_max_fields = 65535;
 	if (rec_decode(&row, rp, rlen) < 0 || rec_decode(&rec, pp, plen) < 0)
 		goto out;
 

@@ -98,9 +98,9 @@ static void test_cases(void)
 	is_int(check("{\"a\":1\0}", 8), 0, "a NUL byte is declined");
 	n = snprintf(big, sizeof(big), "{\"%0256d\":1}", 0);
 	is_int(check(big, (size_t)n), 0, "a name over 255 bytes is declined");
-	rtai_max_fields = 2;
+	rec_max_fields = 2;
 	is_int(check("{\"a\":1,\"b\":2,\"c\":3}", 19), 0, "over --max-fields is declined");
-	rtai_max_fields = 4096;
+	rec_max_fields = 4096;
 	is_int(jflat_rec_from_json(&fast, "{\"a\":[1]}", 9), 0, "declined text goes to jansson");
 	is_int(fast.n == 1 ? fast.f[0].v.type : -1, RT_JSON, "and comes back typed");
 	is_int(jflat_rec_from_json(&fast, "{\"a\":1,\"a\":1}", 13), -1, "jansson's errors come back");

@@ -1,0 +1,17 @@
+/* sig.h - how a tool stops on a signal.
+ *
+ * SIGINT and SIGTERM set sig_stop; readers (frame.h) then report the end
+ * of their input, so a tool flushes, prints its summary and exits as at a
+ * normal end. The signal table of rtai(7) says what each signal means.
+ */
+#ifndef RTAI_SIG_H
+#define RTAI_SIG_H
+
+/* Set to 1 by the handler that sig_catch_stop() installs; never reset. */
+extern volatile int sig_stop;
+
+/* Installs that handler for SIGINT and SIGTERM, without SA_RESTART so a
+ * blocked read() returns EINTR and the reader sees sig_stop. Cannot fail. */
+void sig_catch_stop(void);
+
+#endif
