@@ -320,13 +320,18 @@ static void names_opt(const char *optname, const char *arg, char ***list, size_t
 	}
 }
 
+static uint8_t keep_seen[4096];		/* --keep names found (or declared) */
+
 static int kept(const char *name, size_t nlen)
 {
 	if (opt.keep == NULL)
 		return 1;
 	for (size_t i = 0; i < opt.nkeep; i++)
-		if (strlen(opt.keep[i]) == nlen && memcmp(opt.keep[i], name, nlen) == 0)
+		if (strlen(opt.keep[i]) == nlen && memcmp(opt.keep[i], name, nlen) == 0) {
+			if (i < sizeof(keep_seen))
+				keep_seen[i] = 1;
 			return 1;
+		}
 	return 0;
 }
 
@@ -939,6 +944,18 @@ static int parse_input(const char *path)
 	return ret;
 }
 
+/* A --keep name that no record had nor the schema declares is most likely
+ * misspelt: named at the end. */
+static void warn_unseen_keep(void)
+{
+	uint64_t n = count.parsed + count.skipped + count.dead;
+
+	for (size_t i = 0; i < opt.nkeep && i < sizeof(keep_seen) && n > 0; i++)
+		if (!keep_seen[i])
+			rtai_warn("--keep field \"%s\" never occurred in %llu record%s (misspelt?)",
+				  opt.keep[i], (unsigned long long)n, n == 1 ? "" : "s");
+}
+
 static void summary(void)
 {
 	if (count.skipped + count.dead + count.blank == 0 && !opt.verbose)
@@ -1072,6 +1089,14 @@ int main(int argc, char **argv)
 			break;
 	}
 	summary();
+	warn_unseen_keep();
+	if (status == RTAI_EXIT_OK && count.parsed == 0 && count.skipped + count.dead > 0) {
+		rtai_warn("every record (%llu) was %s: nothing was parsed (exit status %d)",
+			  (unsigned long long)(count.skipped + count.dead),
+			  count.dead == 0 ? "skipped" : count.skipped == 0 ? "dead-lettered"
+						    : "skipped or dead-lettered", RTAI_EXIT_ALLDROP);
+		status = RTAI_EXIT_ALLDROP;
+	}
 	wr_close(&out);
 	if (opt.dlq != NULL)
 		wr_close(&dlq);

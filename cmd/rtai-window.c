@@ -534,9 +534,11 @@ static void summary(void)
 			(unsigned long long)s->peak_windows, (unsigned long long)s->peak_keys,
 			win_bytes(engine) / 1048576.0, ru.ru_maxrss / 1024.0);
 	} else if (s->late > 0 && opt.late == NULL) {
-		rtai_warn("%llu late records dropped (keep them with --late FILE; accept them "
-			  "with --delay or --lateness)", (unsigned long long)s->late);
+		rtai_warn("%llu late record%s dropped (keep them with --late FILE; accept them "
+			  "with --delay or --lateness)", (unsigned long long)s->late,
+			  s->late == 1 ? "" : "s");
 	}
+	agg_warn_unseen(&aggs, nrecords);
 }
 
 /* ---- --over: per-record ranges (lib/over) ------------------------------ */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "rtime.h"
 
 /* ---- specs ------------------------------------------------------------- */
@@ -118,7 +119,9 @@ int agg_set_parse(struct agg_set *set, const char *spec, char *err, size_t errle
 	if (set->n == set->cap) {
 		set->cap = set->cap ? set->cap * 2 : 8;
 		set->v = xrealloc(set->v, set->cap * sizeof(*set->v));
+		set->seen = xrealloc(set->seen, set->cap);
 	}
+	set->seen[set->n] = 0;
 	set->v[set->n++] = s;
 	return 0;
 fail:
@@ -136,7 +139,28 @@ void agg_set_free(struct agg_set *set)
 		free(set->v[i].field);
 	}
 	free(set->v);
+	free(set->seen);
 	memset(set, 0, sizeof(*set));
+}
+
+int agg_seen(const struct agg_set *set, size_t i)
+{
+	return set->v[i].field == NULL || set->seen[i];
+}
+
+size_t agg_warn_unseen(const struct agg_set *set, uint64_t records)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < set->n && records > 0; i++) {
+		if (agg_seen(set, i))
+			continue;
+		rtai_warn("field \"%s\" of -a %s:%s never occurred in %llu record%s (misspelt?)",
+			  set->v[i].field, func_names[set->v[i].func], set->v[i].field,
+			  (unsigned long long)records, records == 1 ? "" : "s");
+		n++;
+	}
+	return n;
 }
 
 int agg_extract(const struct agg_set *set, const struct rtai_rec *rec,
@@ -157,6 +181,7 @@ int agg_extract(const struct agg_set *set, const struct rtai_rec *rec,
 			vals[i] = val_null();
 			continue;
 		}
+		set->seen[i] = 1;
 		vals[i] = f->v;
 		t = f->v.type;
 		switch (s->func) {

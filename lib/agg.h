@@ -84,6 +84,8 @@ struct agg_set {
 	struct agg_spec *v;	/* the aggregates, in the order given */
 	size_t n, cap;
 	int times;		/* some aggregate uses event times (first, last) */
+	uint8_t *seen;		/* per aggregate: agg_extract() found its field
+				 * in a record (for agg_seen()) */
 };
 
 /* The fixed-size state of one aggregate in one group (40 bytes). Treat it
@@ -131,11 +133,21 @@ const char *agg_func_name(enum agg_func f);
 int agg_removable(enum agg_func f);
 
 /* Fills vals[i] (set->n values) from a record: the field of each aggregate,
- * or null when missing (a bare count gets true). Values borrow from rec.
+ * or null when missing (a bare count gets true), and notes the fields
+ * found for agg_seen(). Values borrow from rec.
  * Returns 0, or -1 with err set to 'field "amount": expected number, got
  * string' when a value has the wrong type for its aggregate. */
 int agg_extract(const struct agg_set *set, const struct rtai_rec *rec,
 		struct rtai_val *vals, char *err, size_t errlen);
+
+/* Whether aggregate i's field occurred (even as null) in a record given to
+ * agg_extract(); 1 for a bare count. A field that never occurs is most
+ * likely misspelt ("-a sum:amout"): tools warn about it at the end. */
+int agg_seen(const struct agg_set *set, size_t i);
+/* Warns (rtai_warn) about each aggregate whose field never occurred in the
+ * records read ("field "amout" of -a sum:amout never occurred in 20
+ * records (misspelt?)"), when records > 0. Returns how many. */
+size_t agg_warn_unseen(const struct agg_set *set, uint64_t records);
 
 /* Adds one record's values (from agg_extract) with its event time t (used by
  * first and last; RTAI_TIME_UNSET is allowed and orders by arrival). Copies

@@ -16,6 +16,8 @@ enum {
 	RTAI_EXIT_FAIL = 1,	/* runtime error: bad input, I/O, a server */
 	RTAI_EXIT_USAGE = 2,	/* bad options or arguments */
 	RTAI_EXIT_SLO = 3,	/* rtai-lat: a service-level objective breached */
+	RTAI_EXIT_ALLDROP = 5,	/* records came in and every one was dropped,
+				 * skipped or dead-lettered */
 };
 
 extern const char *rtai_progname;	/* "rtai-cat", ... */

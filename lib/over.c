@@ -1300,9 +1300,17 @@ static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
 			    o->name, (unsigned long long)recno, (long long)t);
 	if (t < o->wm) {
 		o->st.late++;
-		if (o->c.late != NULL)
+		if (o->c.late != NULL) {
 			wr_frame(o->c.late, f);
-		return 0;
+			return 0;
+		}
+		/* Every record is emitted: a late one leaves at once, over the
+		 * records of its range still held, after those W has passed (so
+		 * the keys' newest times stay in order for them). */
+		if (!o->c.arrival && release(o, o->wm, 1) < 0)
+			return -1;
+		o->st.late_emitted++;
+		return arrive(o, f, recno);
 	}
 	if (t > o->maxt)
 		o->maxt = t;
@@ -1524,16 +1532,19 @@ static void summary(const struct over_conf *c, const struct over *o)
 		if (s->late > 0 && c->late != NULL)
 			fprintf(stderr, " (to %s)", c->late->name);
 		else if (s->late > 0)
-			fputs(" (dropped)", stderr);
+			fputs(" (emitted at once over what of their range was held)", stderr);
 		fprintf(stderr, ", %llu emitted; peak state %llu keys, %llu records in ranges, "
 			"%llu waiting, %.1f MiB; max resident %.1f MiB\n",
 			(unsigned long long)s->emitted, (unsigned long long)s->peak_keys,
 			(unsigned long long)s->peak_entries, (unsigned long long)s->peak_waiting,
 			s->peak_bytes / 1048576.0, ru.ru_maxrss / 1024.0);
 	} else if (s->late > 0 && c->late == NULL) {
-		rtai_warn("%llu late records dropped (keep them with --late FILE; accept them "
-			  "with --delay)", (unsigned long long)s->late);
+		rtai_warn("%llu late record%s emitted at once over the part of %s range still held "
+			  "(wait for out-of-order records with --delay; set late ones aside with "
+			  "--late FILE)", (unsigned long long)s->late, s->late == 1 ? "" : "s",
+			  s->late == 1 ? "its" : "their");
 	}
+	agg_warn_unseen(c->aggs, s->records);
 }
 
 int over_run(const struct over_conf *conf, struct rtai_rd *rd, struct rtai_wr *out)

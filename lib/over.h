@@ -6,8 +6,14 @@
  *
  * Order and lateness (see rtai-window(1)). The watermark W is the largest
  * event time seen minus the delay, or an upstream watermark if later; a
- * record with t < W at its arrival is late: written to the late stream or
- * dropped, and counted.
+ * record with t < W at its arrival is late, and counted: written to the
+ * late stream when there is one, else emitted at once (every record is
+ * emitted) with the aggregates of the records of its range that the
+ * engine still holds: exact when the records of its key in (t - RANGE, t]
+ * are all still held (records within RANGE of the key's newest time, in
+ * arrival order within RANGE of W), the rest left out otherwise. It
+ * counts for the records that leave after it, not for those already
+ * written.
  *   - event order (the default): a record waits until W > t, then leaves in
  *     event-time order, ties in arrival order, with every peer counted,
  *     those that arrived after it too. At the end of input every waiting
@@ -76,14 +82,16 @@ struct over_conf {
 	const size_t *klen;		/* their lengths */
 	size_t nkeys;			/* 0: one group */
 	const struct agg_set *aggs;	/* at least one aggregate */
-	struct rtai_wr *late;		/* late records go here; NULL drops them */
+	struct rtai_wr *late;		/* late records go here; NULL emits them
+					 * at once over what of their range is held */
 	int verbose;			/* over_run(): summary on stderr */
 };
 
 struct over_stats {
 	uint64_t records;		/* data frames read */
 	uint64_t emitted;		/* records written with their aggregates */
-	uint64_t late;			/* late records (dropped or written aside) */
+	uint64_t late;			/* late records (written aside or emitted) */
+	uint64_t late_emitted;		/* late records emitted at once */
 	uint64_t keys, peak_keys;	/* keys holding state */
 	uint64_t entries, peak_entries;	/* records held in ranges */
 	uint64_t waiting, peak_waiting;	/* records waiting for the watermark */

@@ -74,6 +74,43 @@ sys.exit(bad != 0 or n != 6014)'
 	assert_output '{"v":9223372036854775807}'
 }
 
+@test "parse: the README's --strict example parses every click; a run that parses none exits 5" {
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse --strict \
+		-f user_id:string -f item_id:string -f action:string -f amount:float? -t event_time \
+		--dlq bad.rtai | rtai-cat -p | wc -l"
+	echo "$output"
+	assert_success
+	assert_output "$(wc -l <"$RTAI_SRC/tests/data/clicks.jsonl")"
+	run rtai-cat -p bad.rtai
+	assert_output ''
+	# Without every field declared, --strict dead-letters all 20: status 5
+	rm -f bad.rtai
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse --strict -f user_id:string \
+		-f amount:float? -t event_time --dlq bad.rtai >/dev/null"
+	echo "$output"
+	assert_failure 5
+	assert_output --partial 'rtai-parse: every record (20) was dead-lettered: nothing was parsed (exit status 5)'
+	run sh -c "printf '%s\n' x y | rtai-cat | rtai-parse --on-error skip >/dev/null"
+	echo "$output"
+	assert_failure 5
+	assert_output --partial 'every record (2) was skipped'
+	# one good record is enough for status 0
+	run sh -c "printf '%s\n' x '{\"a\":1}' | rtai-cat | rtai-parse --on-error skip >/dev/null"
+	assert_success
+}
+
+@test "parse: a --keep name that never occurs is named at the end (a typo)" {
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse --keep user_id,amout 2>err | rtai-cat -p | head -1"
+	echo "$output"
+	assert_output '{"user_id":"u1"}'
+	run cat err
+	echo "$output"
+	assert_output 'rtai-parse: --keep field "amout" never occurred in 20 records (misspelt?)'
+	# a declared field counts even when absent
+	run sh -c "echo '{\"a\":1}' | rtai-cat | rtai-parse -f b:int? --keep a,b 2>&1 >/dev/null"
+	assert_output ''
+}
+
 @test "parse: the output is binary records (encoding 3) with ingest times unchanged" {
 	echo '{"a":1}' | rtai-cat >in.rtai
 	rtai-parse in.rtai >out.rtai

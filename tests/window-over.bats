@@ -246,13 +246,39 @@ load common
 	{"id":4,"v":4} event=4000000000 ingest=4
 	{"id":5,"v":5} event=6000000000 ingest=5
 	EOF
-	# without --late they are dropped, and the drop is reported
-	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s <in.rtai 2>err | show'
+	# Without --late every record is emitted: 4 and 6 leave at once (nothing
+	# had left yet, so their ranges (-1, 4] and (1, 6] are all held), then
+	# count for the records after them: at 7, (2, 7] holds 4, 6, 7, 7.
+	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s -a count -a sum:v <in.rtai 2>err | show'
 	echo "$output"
 	assert_success
-	assert_line --index 0 '{"id":2,"v":2,"count":2}'
+	assert_output - <<-'EOF'
+	{"id":4,"v":4,"count":1,"sum_v":4}
+	{"id":5,"v":5,"count":2,"sum_v":9}
+	{"id":2,"v":2,"count":4,"sum_v":20}
+	{"id":6,"v":9,"count":4,"sum_v":20}
+	{"id":1,"v":1,"count":4,"sum_v":17}
+	{"id":3,"v":3,"count":2,"sum_v":4}
+	{"id":7,"v":6,"count":1,"sum_v":6}
+	EOF
 	run cat err
-	assert_output "rtai-window: 2 late records dropped (keep them with --late FILE; accept them with --delay)"
+	assert_output "rtai-window: 2 late records emitted at once over the part of their range still held (wait for out-of-order records with --delay; set late ones aside with --late FILE)"
+	# python3 brute force over (t - 5, t]: a late record (left at once)
+	# over the records that arrived up to it; the others, which leave after
+	# the last arrival, over all
+	run python3 -c '
+recs = [(10, 1), (7, 2), (12, 3), (4, 4), (6, 5), (7, 9), (20, 6)]
+late = {3, 4}
+for i in [3, 4, 1, 5, 0, 2, 6]:
+    t = recs[i][0]
+    xs = [v for j, (u, v) in enumerate(recs) if t - 5 < u <= t and (j <= i or i not in late)]
+    print(len(xs), sum(xs))'
+	echo "$output"
+	assert_output "$(printf '%s\n' '1 4' '2 9' '4 20' '4 20' '4 17' '2 4' '1 6')"
+	# one late record: the warning's grammar
+	printf '%s\n' '5 {"v":1}' '1 {"v":2}' | mkstream one.rtai
+	run bash -o pipefail -c 'rtai-window --over 5s <one.rtai 2>&1 >/dev/null'
+	assert_output "rtai-window: 1 late record emitted at once over the part of its range still held (wait for out-of-order records with --delay; set late ones aside with --late FILE)"
 }
 
 @test "over: at the end of input every waiting record leaves, in event-time order" {
@@ -293,7 +319,7 @@ load common
 	EOF
 	# 12 does not see 15 (newer); 21 sees 12 and 15, which 30 had pushed
 	# out of its own range; 19 is late (W = 32 - 10).
-	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order arrival -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order arrival --late late.rtai -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -306,7 +332,7 @@ load common
 	{"id":7,"v":7,"count":3,"sum_v":17,"max_v":7}
 	EOF
 	# in event order: the batch result over the sorted records
-	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order event -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order event --late late.rtai -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -331,7 +357,7 @@ load common
 	EOF
 	# The marker overtakes the waiting records; wm:5 lets 1 and 2 leave and
 	# makes 3 late; W stays 5 (6 - 1h is less), and 6 leaves at the end.
-	run bash -o pipefail -c 'rtai-window --over 10s --delay 1h <in.rtai 2>/dev/null | show -w'
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 1h --late late.rtai <in.rtai 2>/dev/null | show -w'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -358,7 +384,7 @@ load common
 	# After 100ms without input W grows from 0.5 with the clock: a second
 	# later 0.7 is late.
 	run bash -o pipefail -c '{ cat a.rtai; sleep 1; cat b.rtai; } |
-		rtai-window --over 10s --idle 100ms -v 2>err | show'
+		rtai-window --over 10s --idle 100ms --late late.rtai -v 2>err | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -367,7 +393,7 @@ load common
 	{"id":4,"count":3}
 	EOF
 	run cat err
-	assert_output --partial "4 records, 1 late (dropped)"
+	assert_output --partial "4 records, 1 late (to late.rtai)"
 	run bash -o pipefail -c '{ cat a.rtai; sleep 0.3; cat b.rtai; } | rtai-window --over 10s | show'
 	echo "$output"
 	assert_output - <<-'EOF'

@@ -132,6 +132,20 @@ print(s.weekday(), s.date(), s.time())' "$output"
 	done
 }
 
+@test "window: an aggregate's field that never occurs is named at the end (a typo)" {
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -t event_time \
+		| rtai-window -k user_id --tumbling 1h -a sum:amout -a count:amount 2>err | show | head -1"
+	echo "$output"
+	assert_output '{"user_id":"u1","window_start":1795514400,"window_end":1795518000,"sum_amout":null,"count_amount":7}'
+	run cat err
+	echo "$output"
+	assert_output 'rtai-window: field "amout" of -a sum:amout never occurred in 20 records (misspelt?)'
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -t event_time \
+		| rtai-window -k user_id --over 1h -a sum:amout -a max:amount 2>&1 >/dev/null"
+	echo "$output"
+	assert_output 'rtai-window: field "amout" of -a sum:amout never occurred in 20 records (misspelt?)'
+}
+
 # ---- watermark, delay, lateness ---------------------------------------------------
 
 @test "window: out-of-order records within --delay are counted" {
@@ -175,6 +189,10 @@ print(s.weekday(), s.date(), s.time())' "$output"
 	EOF
 	run cat err
 	assert_output "rtai-window: 2 late records dropped (keep them with --late FILE; accept them with --delay or --lateness)"
+	# one late record: singular
+	printf '%s\n' '70 {"u":"a"}' '10 {"u":"a"}' | mkstream one.rtai
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m <one.rtai 2>&1 >/dev/null'
+	assert_output "rtai-window: 1 late record dropped (keep them with --late FILE; accept them with --delay or --lateness)"
 	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a sum:x --late late.rtai <in.rtai >/dev/null'
 	echo "$output"
 	assert_success
