@@ -10,6 +10,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -564,18 +565,46 @@ dup:
 }
 
 /* The payload as a record, whatever its encoding. */
+/* Whether text that failed as JSON looks like a CSV row: no '{' or '['
+ * first, and a comma outside quotes. */
+static int looks_csv(const char *p, size_t n)
+{
+	int q = 0;
+
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	if (n == 0 || *p == '{' || *p == '[')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			q = !q;
+		else if (p[i] == ',' && !q)
+			return 1;
+	}
+	return 0;
+}
+
 static int decode(const struct rtai_frame *f)
 {
 	if (opt.format != IN_JSON)
 		return csv_decode(f);
 	switch (f->enc) {
 	case RTAI_E_RAW:
-	case RTAI_E_JSON:
+	case RTAI_E_JSON: {
+		const char *p = (const char *)f->payload;
+		size_t n = f->len;
+
 		if (opt.debezium)
 			return 0;	/* debezium() reads the text itself */
-		if (jflat_rec_from_json(&in, (const char *)f->payload, f->len) < 0)
-			return bad("%s", in.err);
+		if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+			p += 3;		/* a UTF-8 byte order mark, as a file's */
+			n -= 3;		/* first line has from some editors */
+		}
+		if (jflat_rec_from_json(&in, p, n) < 0)
+			return bad("%s%s", in.err, looks_csv(p, n) ?
+				   " (this looks like CSV, not JSON: read it with --format csv)" : "");
 		return 0;
+	}
 	case RTAI_E_REC:
 		if (rec_decode(&in, f->payload, f->len) < 0)
 			return bad("%s", in.err);
@@ -588,7 +617,7 @@ static int decode(const struct rtai_frame *f)
 /* --debezium: the change event of f (already decoded into in), as the
  * record to check: "_op" first, then the row's fields. Sets *event to the
  * change time. Returns NULL after bad(), or &nothing for a tombstone
- * without a key. */
+ * without a key and for a truncate. */
 static struct dbz_event change;		/* the event, owning the row */
 static struct rtai_rec unwrapped;	/* _op and the row's fields */
 static struct buf ctext;		/* a binary record as JSON text */
@@ -610,8 +639,8 @@ static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
 		bad("%s", change.err);
 		return NULL;
 	}
-	if (change.kind == DBZ_TOMBSTONE)
-		return &nothing;
+	if (change.kind == DBZ_TOMBSTONE || change.kind == DBZ_TRUNCATE)
+		return &nothing;	/* a truncate carries no row (see --debezium) */
 	rec_reset(&unwrapped);
 	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
 		if (change.op == op_names[i][0])
@@ -674,6 +703,18 @@ static int to_time(const struct rtai_field *f, struct rtai_val *v)
 	default:
 		return bad("field \"%.*s\": expected time, got %s", f->nlen, f->name,
 			   rt_type_name(f->v.type));
+	}
+	if (st < 0 && opt.tunit != RTAI_TU_AUTO && (f->v.type == RT_INT || f->v.type == RT_FLOAT) &&
+	    fabs(f->v.type == RT_INT ? (double)f->v.i : f->v.f) < 9.2e18) {
+		/* A unit that reads it: "1795514400000 with --time-format s". */
+		static const char *const names[] = { "auto", "s", "ms", "us", "ns" };
+		enum rtai_tunit u = rtai_tunit_auto(f->v.type == RT_INT ? f->v.i
+							: (int64_t)f->v.f);
+
+		if (u != opt.tunit)
+			return bad("field \"%.*s\": %s: %s with --time-format %s (its magnitude "
+				   "says %s: --time-format %s, or auto)", f->nlen, f->name,
+				   shown(&f->v), why, names[opt.tunit], names[u], names[u]);
 	}
 	if (st < 0)
 		return bad("field \"%.*s\": %s: %s", f->nlen, f->name, shown(&f->v), why);

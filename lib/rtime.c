@@ -232,7 +232,7 @@ int rtai_parse_iso(const char *s, size_t n, int64_t *ns, const char **why)
 
 /* The unit of an int by its magnitude, compared as ints: as a double,
  * 99999999999999992 would round up to 1e17. */
-static enum rtai_tunit auto_unit_i64(int64_t v)
+enum rtai_tunit rtai_tunit_auto(int64_t v)
 {
 	uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
@@ -272,7 +272,7 @@ int rtai_epoch_i64(int64_t v, enum rtai_tunit u, int64_t *ns, const char **why)
 	int64_t m;
 
 	if (u == RTAI_TU_AUTO)
-		u = auto_unit_i64(v);
+		u = rtai_tunit_auto(v);
 	m = tunit_ns(u);
 	if (v > INT64_MAX / m || v < (INT64_MIN + 1) / m) {
 		*why = "time out of range";

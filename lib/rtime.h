@@ -22,6 +22,10 @@
  * in every unit) is read right in every unit. */
 enum rtai_tunit { RTAI_TU_AUTO, RTAI_TU_S, RTAI_TU_MS, RTAI_TU_US, RTAI_TU_NS };
 
+/* The unit AUTO reads an int in (never RTAI_TU_AUTO): for hints such as
+ * "these look like milliseconds". */
+enum rtai_tunit rtai_tunit_auto(int64_t v);
+
 /* "s", "ms", "us", "ns" or "auto"; returns -1 for anything else. */
 int rtai_parse_tunit(const char *s, enum rtai_tunit *out);
 

@@ -111,6 +111,21 @@ sys.exit(bad != 0 or n != 6014)'
 	assert_output ''
 }
 
+@test "parse: CSV input is named as such; a UTF-8 byte order mark is skipped; a wrong epoch unit is hinted" {
+	run sh -c "printf 'user_id,amount\nu1,2.5\n' | rtai-cat | rtai-parse >/dev/null"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-parse: stdin: record 1 (byte 8): invalid JSON at column 4: '[' or '{' expected near 'user' (this looks like CSV, not JSON: read it with --format csv)"
+	run sh -c "printf '\357\273\277{\"a\":1}\n{\"a\":2}\n' | rtai-cat | rtai-parse | rtai-cat -p"
+	echo "$output"
+	assert_success
+	assert_output "$(printf '%s\n' '{"a":1}' '{"a":2}')"
+	run sh -c "echo '{\"t\":1795514400000}' | rtai-cat | rtai-parse -t t --time-format s >/dev/null"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'field "t": 1795514400000: time out of range with --time-format s (its magnitude says ms: --time-format ms, or auto)'
+}
+
 @test "parse: the output is binary records (encoding 3) with ingest times unchanged" {
 	echo '{"a":1}' | rtai-cat >in.rtai
 	rtai-parse in.rtai >out.rtai
