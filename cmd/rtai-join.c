@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <hiredis/hiredis.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +29,7 @@
 #include "jflat.h"
 #include "lru.h"
 #include "rec.h"
+#include "rclient.h"
 #include "redisurl.h"
 #include "rtime.h"
 #include "sig.h"
@@ -776,8 +776,8 @@ struct held {				/* a frame waiting for its look-up */
 };
 
 static struct {
-	redisContext *c;
-	struct rurl url;
+	int on;				/* --redis */
+	struct rcl c;			/* the shared client */
 	struct tmpl tmpl;		/* --redis-key */
 	struct lru cache;
 	uint64_t burst_no;		/* entries tagged with it are this burst's */
@@ -785,8 +785,6 @@ static struct {
 	struct held *held;		/* the burst, in order */
 	size_t nheld;
 	struct buf data;		/* their payloads */
-	uint32_t pend[BURST];		/* entries awaiting a reply, in order */
-	size_t npend;
 	int draining;
 	struct rtai_rec row;		/* a reply as a record */
 } rds;
@@ -847,7 +845,7 @@ static struct rtai_val hash_val(const char *s, size_t n)
 }
 
 /* Stores a reply to HGETALL in cache entry e. */
-static void take_reply(struct lru_ent *e, redisReply *r)
+static void take_reply(struct lru_ent *e, const struct rcl_reply *r)
 {
 	char err[200];
 	uint32_t nf = 0;
@@ -859,14 +857,14 @@ static void take_reply(struct lru_ent *e, redisReply *r)
 		buf_append(&e->val, r->str, r->len);
 		return;
 	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+	if (r->type != REDIS_REPLY_ARRAY || r->n % 2 != 0) {
 		e->state = ROW_ERROR;
 		buf_puts(&e->val, "unexpected reply to HGETALL");
 		return;
 	}
 	rec_reset(&rds.row);
-	for (size_t i = 0; i + 1 < r->elements; i += 2) {
-		redisReply *k = r->element[i], *v = r->element[i + 1];
+	for (size_t i = 0; i + 1 < r->n; i += 2) {
+		const struct rcl_elem *k = &r->elem[i], *v = &r->elem[i + 1];
 
 		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len > 255)
 			continue;
@@ -879,29 +877,28 @@ static void take_reply(struct lru_ent *e, redisReply *r)
 		return;
 	}
 	e->aux = nf;
-	e->state = r->elements > 0 ? ROW_FOUND : ROW_NONE;
+	e->state = r->n > 0 ? ROW_FOUND : ROW_NONE;
+}
+
+/* The client's done callback: tag is the cache entry that asked. */
+static void on_reply(void *arg, const struct rcl_done *d)
+{
+	(void)arg;
+	take_reply(&rds.cache.e[d->tag], d->reply);
 }
 
 /* Reads the replies of the burst, then writes its frames in order. */
 static void redis_drain(void)
 {
-	if (rds.c == NULL || rds.draining)
+	if (!rds.on || rds.draining)
 		return;
 	rds.draining = 1;
-	if (rds.npend > 0)
+	if (rcl_pending(&rds.c) > 0)
 		stats.round_trips++;
-	for (size_t i = 0; i < rds.npend; i++) {
-		redisReply *r = NULL;
-
-		if (redisGetReply(rds.c, (void **)&r) != REDIS_OK || r == NULL) {
-			wr_flush(&out);
-			rtai_die(RTAI_EXIT_FAIL, "%s: %s", rds.url.shown,
-				 rds.c->errstr[0] ? rds.c->errstr : "connection lost");
-		}
-		take_reply(&rds.cache.e[rds.pend[i]], r);
-		freeReplyObject(r);
+	if (rcl_sync(&rds.c) < 0) {
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "%s", rds.c.err);
 	}
-	rds.npend = 0;
 	for (size_t i = 0; i < rds.nheld; i++) {
 		struct held *h = &rds.held[i];
 		struct lru_ent *e;
@@ -985,8 +982,11 @@ static void join_redis(const struct rtai_frame *f)
 	e = &rds.cache.e[i];
 	e->tag = rds.burst_no;
 	e->state = ROW_PENDING;
-	redisAppendCommand(rds.c, "HGETALL %b", key.p, key.len);
-	rds.pend[rds.npend++] = i;
+	rcl_begin(&rds.c);
+	rcl_cmd(&rds.c, 2);
+	rcl_argz(&rds.c, "HGETALL");
+	rcl_key(&rds.c, key.p, key.len);
+	rcl_commit(&rds.c, i, 0);
 	stats.lookups++;
 	h->ent = i;
 }
@@ -994,16 +994,15 @@ static void join_redis(const struct rtai_frame *f)
 static void redis_open(char *url_arg)
 {
 	char err[300];
-	int retry;
 
-	if (rurl_parse(&rds.url, url_arg, err, sizeof(err)) < 0)
+	if (rcl_init(&rds.c, url_arg, on_reply, NULL, err, sizeof(err)) < 0)
 		rtai_usage_error("--redis: %s", err);
 	rurl_hide(url_arg);
+	rds.on = 1;
 	if (tmpl_compile(&rds.tmpl, opt.redis_key, err, sizeof(err)) < 0)
 		rtai_usage_error("--redis-key: %s", err);
-	rds.c = rurl_connect(&rds.url, 5 * RTAI_NS_PER_SEC, &retry, err, sizeof(err));
-	if (rds.c == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+	if (rcl_connect(&rds.c) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", rds.c.err);
 	lru_init(&rds.cache, (uint32_t)(opt.cache > BURST ? opt.cache : BURST));
 	rds.held = xmalloc(BURST * sizeof(*rds.held));
 	rds.burst_no = 1;
@@ -1012,10 +1011,8 @@ static void redis_open(char *url_arg)
 
 static void redis_close(void)
 {
-	if (rds.c != NULL)
-		redisFree(rds.c);
-	rds.c = NULL;
-	rurl_free(&rds.url);
+	rcl_free(&rds.c);
+	rds.on = 0;
 	tmpl_free(&rds.tmpl);
 	lru_free(&rds.cache);
 	free(rds.held);
@@ -1035,7 +1032,7 @@ static void run(void)
 			reload_table();
 		st = rd_frame_buffered(&in, &f);
 		if (st == 1) {
-			if (rds.c == NULL) {
+			if (!rds.on) {
 				ahead_add(&f);
 				if (f.kind == RTAI_K_MARKER)
 					ahead_run();
@@ -1044,7 +1041,7 @@ static void run(void)
 				wr_marker(&out, &f, "rtai-join");
 			} else {
 				join_redis(&f);
-				if (rds.nheld == BURST || rds.npend == BURST)
+				if (rds.nheld == BURST || rcl_pending(&rds.c) == BURST)
 					redis_drain();
 			}
 			continue;

@@ -23,7 +23,6 @@
 #include "rtime.h"
 #include "sig.h"
 
-#define KIND_SCHEMA 6		/* schema frames (decisions: RTAI_K_SCHEMA) */
 #define EXIT_ALLDROP 5		/* every record skipped or dead-lettered */
 
 /* ---- options ---------------------------------------------------------- */
@@ -460,7 +459,7 @@ static int map_input(const char *path)
 			}
 		} else if (f.kind == RTAI_K_MARKER) {
 			wr_marker(&out, &f, "rtai-map");
-		} else if (f.kind != KIND_SCHEMA || !reshapes) {
+		} else if (f.kind != RTAI_K_SCHEMA || !reshapes) {
 			/* A schema no longer holds once fields change: none is sent. */
 			wr_frame(&out, &f);
 		}

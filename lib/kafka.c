@@ -180,10 +180,10 @@ const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *bro
 	rtai_fmt_duration(retry_ns, d);
 	for (;;) {
 		rd_kafka_resp_err_t e;
-		int ms;
+		int ms, why;
 
 		left = start + retry_ns - rtai_mono_ns();
-		ms = !announced ? 1000 : left > 2000000000 ? 2000 : (int)(left / 1000000);
+		ms = left > 1000000000 ? 1000 : (int)(left / 1000000);
 		if (ms < 100)
 			ms = 100;
 		e = rd_kafka_metadata(rk, 1, NULL, &md, ms);
@@ -202,7 +202,12 @@ const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *bro
 			pthread_mutex_unlock(&msgs.mu);
 			return NULL;
 		}
-		if (!announced) {
+		/* Slow (a loaded machine, valgrind) is not unreachable: say so
+		 * once librdkafka has reported why it cannot connect. */
+		pthread_mutex_lock(&msgs.mu);
+		why = msgs.last[0] != '\0';
+		pthread_mutex_unlock(&msgs.mu);
+		if (!announced && why) {
 			announced = 1;
 			pthread_mutex_lock(&msgs.mu);
 			rtai_warn("brokers %s: not reachable (%s); retrying for %s (--retry-for)",

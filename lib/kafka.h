@@ -47,13 +47,14 @@ const char *kaf_last_error(void);
  * which); the tool should then stop with status 1. */
 int kaf_fatal(void);
 
-/* Waits until a broker answers a metadata request, for at most retry_ns:
- * a first attempt of a second, then, announced on stderr ("brokers B: not
- * reachable (why); retrying for 30s (--retry-for)"), more until the time is
- * up. Returns the metadata (free it with rd_kafka_metadata_destroy), or
- * NULL with err set to "brokers B: not reachable after 30s: why". A SIGINT
- * (stop, when non-NULL and set) ends the wait with NULL and err "".
- * It serves rk's main queue (rd_kafka_poll), so a consumer calls it before
+/* Waits until a broker answers a metadata request, for at most retry_ns,
+ * asking every second; once librdkafka has said why it cannot connect, it
+ * says so on stderr ("brokers B: not reachable (why); retrying for 30s
+ * (--retry-for)"), and "reachable" if they come. Returns the metadata (free
+ * it with rd_kafka_metadata_destroy), or NULL with err set to "brokers B:
+ * not reachable after 30s: why". A SIGINT (*stop, when stop is non-NULL)
+ * ends the wait with NULL and err "". It serves rk's main queue
+ * (rd_kafka_poll), so a consumer calls it before
  * rd_kafka_poll_set_consumer(). */
 const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *brokers,
 						 int64_t retry_ns, volatile int *stop,

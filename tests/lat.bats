@@ -501,15 +501,17 @@ PY
 
 @test "lat: an SLO breached over the run exits 3; held rules exit 0" {
 	python3 mkstream.py 100 ingest-seq >in.rtai
-	run rtai-lat -n -i 0 --json r.json --slo 'p50<1h' --slo 'max<=101s' --slo 'rate>0' in.rtai
+	# Latencies grow by the seconds between making the stream and reading
+	# it: the limits leave room for a slow, loaded machine.
+	run rtai-lat -n -i 0 --json r.json --slo 'p50<1h' --slo 'max<=160s' --slo 'rate>0' in.rtai
 	echo "$output"
 	assert_success
-	assert_line --regexp '^slo p50<1h +held +5[0-9.]+s$'
+	assert_line --regexp '^slo p50<1h +held +[0-9.]+s$'
 	assert_line --regexp '^slo rate>0 +held +[0-9.]+ records/s$'
 	run rtai-lat -n -i 0 --json r.json --slo 'p50<1h' --slo 'p99<10s' --slo 'freshness.p99<5s' in.rtai
 	echo "$output"
 	assert_failure 3
-	assert_line --regexp '^slo p99<10s +BREACHED +1m39s$'
+	assert_line --regexp '^slo p99<10s +BREACHED +(1m[3-5][0-9]|2m[0-9]+)s$'
 	assert_line --regexp '^slo freshness\.p99<5s +no data$'
 	run jq -c '[.slo[] | .held]' r.json
 	assert_output '[true,false,null]'

@@ -24,6 +24,7 @@ setup_local() {
 
 teardown_local() {
 	redis_stop
+	kafka_stop
 }
 
 # vg TOOL ARGS...: runs a built tool under memcheck.
@@ -220,4 +221,28 @@ built() {
 		echo "$tool: $status $(cat err.txt)"
 		[ "$status" -eq 0 ]
 	done
+}
+
+@test "valgrind: Kafka in and out on the mock cluster: assigned, a group, --pass, errors" {
+	built rtai-kafka || return 0
+	kafka_start t:2
+	printf 'k1:one\nk2:two\nk3:\n' | kcat -P -b "$KAFKA_BROKERS" -t t -K: -Z -H h=v
+	run sh -c "rtai-cat clicks.jsonl | rtai-parse -t event_time | $VG $RTAI_BUILD/rtai-sink-kafka -b '$KAFKA_BROKERS' -t t -k '{user_id}' -H 'a={action}' -z lz4 --pass >passed.rtai"
+	echo "$output"
+	assert_success
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -t t -e >assigned.rtai"
+	echo "$output"
+	assert_success
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -G vg -t t -X session.timeout.ms=6000 -e >group.rtai"
+	echo "$output"
+	assert_success
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -t t -e --max-frame 64 --on-error skip >/dev/null"
+	echo "$output"
+	[ "$status" -eq 5 ]
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -t nope -e >/dev/null"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	run sh -c "printf 'not json\n' | rtai-cat | $VG $RTAI_BUILD/rtai-sink-kafka -b '$KAFKA_BROKERS' -t t"
+	echo "$output"
+	[ "$status" -eq 1 ]
 }
