@@ -1131,6 +1131,9 @@ int main(int argc, char **argv)
 	}
 	summary();
 	warn_unseen_keep();
+	wr_close(&out);
+	if (opt.dlq != NULL)
+		wr_close(&dlq);
 	if (status == RTAI_EXIT_OK && count.parsed == 0 && count.skipped + count.dead > 0) {
 		rtai_warn("every record (%llu) was %s: nothing was parsed (exit status %d)",
 			  (unsigned long long)(count.skipped + count.dead),
@@ -1138,9 +1141,6 @@ int main(int argc, char **argv)
 						    : "skipped or dead-lettered", RTAI_EXIT_ALLDROP);
 		status = RTAI_EXIT_ALLDROP;
 	}
-	wr_close(&out);
-	if (opt.dlq != NULL)
-		wr_close(&dlq);
 
 	rec_free(&in);
 	rec_free(&rec);

@@ -117,9 +117,11 @@ EOF
 	run sh -c 'rtai-join -t t.jsonl --on user_id <in.rtai | rtai-cat -p'
 	echo "$output"
 	assert_output '{"user_id":"u1","action":"view","tier":"gold","country":"FR"}'
-	run sh -c 'rtai-join -t t.jsonl --on user_id --fields country,action,nosuch <in.rtai | rtai-cat -p'
+	run sh -c 'rtai-join -t t.jsonl --on user_id --fields country,action,nosuch <in.rtai 2>err | rtai-cat -p'
 	echo "$output"
 	assert_output '{"user_id":"u1","action":"view","country":"FR"}'
+	run cat err
+	assert_output 'rtai-join: --fields: field "nosuch" occurred in no row of the table (misspelt?)'
 	run sh -c 'rtai-join -t t.jsonl --on user_id --prefix user_ <in.rtai | rtai-cat -p'
 	echo "$output"
 	assert_output '{"user_id":"u1","action":"view","user_action":"from-table","user_tier":"gold","user_country":"FR"}'

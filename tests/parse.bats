@@ -620,7 +620,9 @@ PY
 
 @test "parse: dead letters keep the original ingest and event times" {
 	printf '%s\n' '{"a":"x","t":5}' | rtai-cat | rtai-parse -t t --json >timed.rtai
-	rtai-parse -f a:int --dlq dead.rtai timed.rtai >/dev/null 2>&1
+	# every record dead-lettered: status 5
+	run sh -c 'rtai-parse -f a:int --dlq dead.rtai timed.rtai >/dev/null 2>&1'
+	assert_failure 5
 	run sh -c 'rtai-cat -p --meta timed.rtai | jq -c "[._ingest_time, ._event_time]"'
 	want=$output
 	run sh -c 'rtai-cat -p --meta dead.rtai | jq -c "[._ingest_time, ._event_time]"'
@@ -636,7 +638,8 @@ out = sys.stdout.buffer
 body = struct.pack("<BBHqq", 1, 3, 0, 5, 0) + b"\x05\x00\x03"
 out.write(struct.pack("<I", len(body)) + body)
 PY
-	rtai-parse -f a:int --dlq dead.rtai rec.rtai >/dev/null 2>&1
+	run sh -c 'rtai-parse -f a:int --dlq dead.rtai rec.rtai >/dev/null 2>&1'
+	assert_failure 5
 	run sh -c 'rtai-cat -p dead.rtai | jq -c "[.reason, .payload, .payload_hex]"'
 	echo "$output"
 	assert_output "$(printf '%s\n' '["field \"a\": expected int, got string","{\"a\":\"x\"}",null]' \
@@ -645,7 +648,8 @@ PY
 
 @test "parse: --dlq FILE.zst compresses; the file is written atomically" {
 	printf '%s\n' 'oops' | rtai-cat >in.rtai
-	rtai-parse --dlq dead.rtai.zst in.rtai >out.rtai 2>/dev/null
+	run sh -c 'rtai-parse --dlq dead.rtai.zst in.rtai >out.rtai 2>/dev/null'
+	assert_failure 5
 	run zstd -t dead.rtai.zst
 	assert_success
 	run sh -c 'rtai-cat -p dead.rtai.zst | jq -r .payload'
