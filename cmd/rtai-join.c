@@ -5,7 +5,8 @@
  * encoded, so a join is a lookup and a memcpy. With --as-of the table
  * keeps every version of a row and a record joins the version valid at its
  * event time, never one from its future. --updates is read alongside the
- * stream (poll() on both), so the enrichment follows the source database.
+ * stream on the event loop (loop.h), changes first, so the enrichment
+ * follows the source database.
  * With --redis each record's row is fetched with HGETALL, pipelined per
  * burst and kept in a bounded LRU cache.
  */
@@ -13,8 +14,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include "debezium.h"
 #include "frame.h"
 #include "jflat.h"
+#include "loop.h"
 #include "lru.h"
 #include "rec.h"
 #include "rclient.h"
@@ -167,13 +167,8 @@ static struct tab table;		/* the rows */
 static struct dbz_event ev;		/* a change being applied */
 static struct rtai_rec urec;		/* a change read as a binary record */
 static struct buf utext;		/* ... or as JSON text */
-static volatile sig_atomic_t reload;	/* SIGHUP seen */
 
-static struct {
-	struct rtai_rd rd;
-	int open;			/* still being read */
-	int stream;			/* -1 not known yet, 0 lines, 1 frames */
-} upd;
+static struct rtai_rd upd;		/* --updates: the changelog */
 
 static struct {
 	uint64_t records, hits, misses, skipped;
@@ -504,18 +499,11 @@ static int load_table(const char *path, struct tab *t)
 	return ret;
 }
 
-static void on_hup(int sig)
-{
-	(void)sig;
-	reload = 1;
-}
-
 /* SIGHUP: a fresh table from the file; on an error the old one stays. */
 static void reload_table(void)
 {
 	struct tab fresh;
 
-	reload = 0;
 	tab_init(&fresh);
 	if (load_table(opt.table, &fresh) < 0) {
 		rtai_warn("%s: reload failed; keeping the table as it was", opt.table);
@@ -530,87 +518,43 @@ static void reload_table(void)
 
 /* ---- the changelog, read alongside ---------------------------------------- */
 
-/* Applies every change complete in the buffer; closes the changelog at its
- * end. Exits 1 on a bad change with --on-error fail. */
-static void updates_pump(void)
+/* One change from the changelog, a frame (f) or a line (p, n). Exits 1
+ * on a bad change with --on-error fail. */
+static int change_in(struct rtai_rd *rd, const struct rtai_frame *f, const uint8_t *p,
+		     size_t n)
 {
-	struct origin o = { .name = upd.rd.name };
-	struct rtai_frame f;
-	const uint8_t *p;
-	size_t n;
-	int st;
+	struct origin o = { .name = rd->name, .stream = f != NULL, .n = rd->nrec };
 
-	if (upd.stream < 0) {
-		if (rd_buffered(&upd.rd) < 4 && !upd.rd.eof)
-			return;
-		upd.stream = rd_buffered(&upd.rd) >= 4 &&
-			     memcmp(upd.rd.buf + upd.rd.off, RTAI_MAGIC, 4) == 0;
-	}
-	o.stream = upd.stream;
-	for (;;) {
-		st = upd.stream ? rd_frame_buffered(&upd.rd, &f) : rd_line_buffered(&upd.rd, &p, &n);
-		if (st != 1)
-			break;
-		o.n = upd.rd.nrec;
-		if (change_one(&table, &o, upd.stream ? &f : NULL, p, n) < 0) {
-			wr_flush(&out);
-			exit(RTAI_EXIT_FAIL);
-		}
-	}
-	if (st < 0) {
+	if (change_one(&table, &o, f, p, n) < 0) {
 		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
+		exit(RTAI_EXIT_FAIL);
 	}
-	if (st == 0) {
-		upd.open = 0;
-		if (opt.verbose)
-			rtai_warn("%s: end of the changelog; the table stays as it is", upd.rd.name);
-	}
+	return 0;
 }
 
-/* Waits until the stream or the changelog has more bytes, reads them, and
- * applies the changes first: a change that arrived before a record is
- * applied before that record is joined. Output is flushed before waiting. */
-static void wait_input(void)
+static int change_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	struct pollfd pfd[2];
-	int n = 0, rc, iu = -1, ii = -1;
+	(void)arg;
+	return change_in(rd, f, NULL, 0);
+}
 
-	if (upd.open) {
-		if (rd_fill_ready(&upd.rd)) {
-			if (rd_fill(&upd.rd) < 0)
-				rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
-			updates_pump();
-			return;
-		}
-		iu = n;
-		pfd[n++] = (struct pollfd){ .fd = upd.rd.fd, .events = POLLIN };
+static int change_line(void *arg, struct rtai_rd *rd, const uint8_t *p, size_t n)
+{
+	(void)arg;
+	return change_in(rd, NULL, p, n);
+}
+
+/* The changelog ended: the table stays as it is, the stream goes on. */
+static int changes_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+{
+	(void)arg;
+	if (why == LOOP_END_ERROR) {
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "%s", rd->err);
 	}
-	if (rd_fill_ready(&in)) {
-		if (rd_fill(&in) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
-		return;
-	}
-	ii = n;
-	pfd[n++] = (struct pollfd){ .fd = in.fd, .events = POLLIN };
-	rc = poll(pfd, (nfds_t)n, 0);
-	if (rc == 0) {
-		rtai_block_now();
-		rc = poll(pfd, (nfds_t)n, -1);
-	}
-	if (rc < 0) {
-		if (errno == EINTR)
-			return;
-		rtai_die(RTAI_EXIT_FAIL, "poll: %s", strerror(errno));
-	}
-	if (iu >= 0 && pfd[iu].revents != 0) {
-		if (rd_fill(&upd.rd) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
-		updates_pump();
-		return;		/* the stream's turn comes next time round */
-	}
-	if (pfd[ii].revents != 0 && rd_fill(&in) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
+	if (why == LOOP_END_EOF && opt.verbose)
+		rtai_warn("%s: end of the changelog; the table stays as it is", rd->name);
+	return 0;
 }
 
 /* ---- joining --------------------------------------------------------------- */
@@ -691,8 +635,8 @@ static void ahead_join(struct ahead_item *a)
 	case AH_NOTIME:
 		bad_record(a->recno, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse -t FIELD)");
 		break;
-	case AH_NOKEY:
-		emit(&a->f, &a->rec, a->recno, NULL, 0, 0, 0);
+	case AH_NOKEY:		/* the key rule (key.h): a null key is no key */
+		bad_record(a->recno, "field \"%s\": null (--on): no key", on.name[a->bad]);
 		break;
 	case AH_JOIN:
 		v = tab_find_h(&table, a->key.p, a->key.len, a->hash,
@@ -1022,42 +966,83 @@ static void redis_close(void)
 
 /* ---- the main loop -------------------------------------------------------- */
 
-static void run(void)
+/* A frame of the stream, a record or not: in order with the records. */
+static int stream_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	struct rtai_frame f;
-	int st;
+	(void)arg;
+	(void)rd;
+	if (!rds.on) {
+		ahead_add(f);
+		if (f->kind == RTAI_K_MARKER)
+			ahead_run();
+	} else if (f->kind == RTAI_K_MARKER) {
+		redis_drain();
+		wr_marker(&out, f, "rtai-join");
+	} else {
+		join_redis(f);
+		if (rds.nheld == BURST || rcl_pending(&rds.c) == BURST)
+			redis_drain();
+	}
+	return 0;
+}
 
-	for (;;) {
-		if (reload && ahead.head == ahead.tail)
-			reload_table();
-		st = rd_frame_buffered(&in, &f);
-		if (st == 1) {
-			if (!rds.on) {
-				ahead_add(&f);
-				if (f.kind == RTAI_K_MARKER)
-					ahead_run();
-			} else if (f.kind == RTAI_K_MARKER) {
-				redis_drain();
-				wr_marker(&out, &f, "rtai-join");
-			} else {
-				join_redis(&f);
-				if (rds.nheld == BURST || rcl_pending(&rds.c) == BURST)
-					redis_drain();
-			}
-			continue;
-		}
+/* The stream ended (or a stop signal ended it): so does the join. */
+static int stream_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+{
+	if (why == LOOP_END_ERROR) {
 		ahead_run();
 		redis_drain();
-		if (st == 0 || sig_stop)
-			break;
-		if (st < 0) {
-			wr_flush(&out);
-			rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
-		}
-		wait_input();
-		if (sig_stop)
-			break;
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "%s", rd->err);
 	}
+	loop_stop(arg);
+	return 0;
+}
+
+/* Before reading or waiting: every waiting frame is joined (their
+ * payloads are in the reader's buffer, which reading may move). */
+static int joined_all(void *arg)
+{
+	(void)arg;
+	ahead_run();
+	redis_drain();
+	return 0;
+}
+
+/* SIGHUP, between frames (none waits: the loop calls it after
+ * joined_all()). */
+static int on_reload(void *arg)
+{
+	(void)arg;
+	reload_table();
+	return 0;
+}
+
+/* Joins the stream to its end; changes from the changelog that arrived
+ * before a record are applied before it is joined. */
+static void run(void)
+{
+	static const struct loop_ops stream_ops = { .data = stream_frame,
+						    .control = stream_frame, .end = stream_end };
+	static const struct loop_ops change_ops = { .data = change_frame,
+						    .control = change_frame, .line = change_line,
+						    .end = changes_end };
+	struct loop *l = loop_new("rtai-join");
+
+	loop_add_writer(l, &out);
+	if (opt.updates != NULL)
+		loop_add_input(l, &upd, LOOP_SNIFF, &change_ops, l);
+	loop_add_input(l, &in, LOOP_FRAMES, &stream_ops, l);
+	loop_on_drained(l, joined_all, NULL);
+	if (opt.table != NULL)
+		loop_on_reload(l, on_reload, NULL);
+	if (loop_run(l) < 0) {
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(l));
+	}
+	ahead_run();
+	redis_drain();
+	loop_free(l);
 }
 
 static void report(void)
@@ -1200,23 +1185,10 @@ int main(int argc, char **argv)
 		redis_open(redis_arg);
 	if (opt.table != NULL && load_table(opt.table, &table) < 0)
 		exit(RTAI_EXIT_FAIL);
-	if (opt.table != NULL) {
-		struct sigaction sa;
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_hup;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGHUP, &sa, NULL);
-	}
-	if (opt.updates != NULL) {
-		if (rd_open(&upd.rd, opt.updates) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
-		upd.open = 1;
-		upd.stream = -1;
-	}
+	if (opt.updates != NULL && rd_open(&upd, opt.updates) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", upd.err);
 	rd_open_fd(&in, 0, "stdin");
 	wr_open_fd(&out, 1, "stdout", 0);
-	rtai_on_block(wr_flush_cb, &out);
 
 	run();
 
@@ -1229,7 +1201,7 @@ int main(int argc, char **argv)
 	wr_close(&out);
 	redis_close();
 	rd_close(&in);
-	rd_close(&upd.rd);
+	rd_close(&upd);
 	tab_free(&table);
 	dbz_free(&ev);
 	rec_free(&rec);

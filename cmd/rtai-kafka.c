@@ -35,7 +35,9 @@
 #define STAGE "rtai-kafka"
 
 /* ---- temporary, until lib/frame.h defines them (decisions, issue #12) ---- */
-#ifndef RTAI_F_META
+#ifdef RTAI_F_META
+#define FRAME_HAS_META 1	/* lib/frame.h writes metadata: wr_put_meta() */
+#else
 #define RTAI_F_META 0x0002	/* payload: u32 meta_len, meta record, value */
 #endif
 #ifndef RTAI_F_TOMBSTONE
@@ -350,6 +352,30 @@ static int take(const rd_kafka_message_t *m)
 	p = part_get(topic, m->partition);
 	p->eof = 0;
 
+#ifdef FRAME_HAS_META
+	buf_reset(&frame);
+	kaf_meta_encode(m, &frame);
+	if ((uint64_t)RTAI_FRAME_FIXED + 4 + frame.len + m->len > rtai_max_frame) {
+		rtai_warn("topic \"%s\" partition %d offset %lld: a message of %zu bytes (value) "
+			  "and %zu (metadata) is larger than the frame limit of %u bytes%s",
+			  topic, (int)m->partition, (long long)m->offset, m->len, frame.len,
+			  rtai_max_frame,
+			  opt.on_error == ON_FAIL ? " (--max-frame raises it; --on-error skip goes on)"
+						  : "; skipped");
+		count.skipped++;
+		p->next = m->offset + 1;
+		p->dirty = 1;
+		return opt.on_error == ON_FAIL ? -1 : 0;
+	}
+	flags = 0;
+	if (m->payload == NULL) {
+		flags |= RTAI_F_TOMBSTONE;
+		count.tombstones++;
+	}
+	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, now, RTAI_TIME_UNSET, frame.p, frame.len,
+		    m->payload != NULL ? m->payload : "", m->len);
+	(void)metalen;
+#else
 	/* Temporary encoding (decisions, issue #12): u32 meta_len, meta, value. */
 	buf_reset(&frame);
 	buf_append(&frame, "\0\0\0\0", 4);
@@ -375,6 +401,7 @@ static int take(const rd_kafka_message_t *m)
 		buf_append(&frame, m->payload, m->len);
 	}
 	wr_put(&out, RTAI_K_DATA, RTAI_E_RAW, flags, now, RTAI_TIME_UNSET, frame.p, frame.len);
+#endif
 	p->next = m->offset + 1;
 	p->dirty = 1;
 	count.records++;
@@ -816,7 +843,7 @@ int main(int argc, char **argv)
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);
 	conf = NULL;
-	md = kaf_wait_brokers(rk, opt.brokers, opt.retry_for, &sig_stop, err, sizeof(err));
+	md = kaf_wait_brokers(rk, opt.brokers, 1, opt.retry_for, &sig_stop, err, sizeof(err));
 	rd_kafka_poll_set_consumer(rk);
 	queue = rd_kafka_queue_get_consumer(rk);
 	if (md == NULL) {

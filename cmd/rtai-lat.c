@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include "cli.h"
 #include "frame.h"
 #include "hist.h"
+#include "loop.h"
 #include "rec.h"
 #include "rtime.h"
 #include "sig.h"
@@ -1307,60 +1307,57 @@ static void write_svg(void)
 
 /* ---- the main loop ----------------------------------------------------- */
 
+static struct loop *loop;		/* the event loop */
+static struct loop_timer *tick_timer;	/* the next interval line */
+static uint64_t nframes;		/* frames of the current input */
+
+static int lat_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	(void)arg;
+	(void)rd;
+	on_frame(f);
+	if ((++nframes & 63) == 0)
+		tick();
+	return 0;
+}
+
+static int lat_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+{
+	if (why == LOOP_END_ERROR) {
+		rtai_warn("%s", rd->err);
+		*(int *)arg = -1;
+	}
+	return 0;
+}
+
+/* Before reading or waiting: an interval line if one is due, and the
+ * timer set for the next. */
+static int lat_wake(void *arg)
+{
+	(void)arg;
+	tick();
+	if (opt.interval > 0)
+		loop_timer_at(tick_timer, next_tick);
+	return 0;
+}
+
 /* Reads one input to its end (or until stopped), waking for interval
  * lines while it is idle. Returns 0, or -1 after a message. */
 static int lat_one(const char *path)
 {
+	static const struct loop_ops ops = { .data = lat_frame, .control = lat_frame,
+					     .end = lat_end };
 	struct rtai_rd rd;
-	struct rtai_frame f;
-	uint64_t n = 0;
 	int ret = 0;
 
 	if (rd_open(&rd, path) < 0) {
 		rtai_warn("%s", rd.err);
 		return -1;
 	}
-	while (!sig_stop) {
-		int st = rd_frame_buffered(&rd, &f);
-
-		if (st == 1) {
-			on_frame(&f);
-			if ((++n & 63) == 0)
-				tick();
-			continue;
-		}
-		if (st == 0)
-			break;
-		if (st < 0) {
-			rtai_warn("%s", rd.err);
-			ret = -1;
-			break;
-		}
-		/* Would block: flush what waits, then sleep until input or the
-		 * next interval line. */
-		rtai_block_now();
-		tick();
-		{
-			struct pollfd pfd = { .fd = rd.fd, .events = POLLIN };
-			int timeout = -1, pr;
-
-			if (opt.interval > 0) {
-				int64_t ms = (next_tick - rtai_mono_ns()) / 1000000 + 1;
-
-				timeout = ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
-			}
-			pr = poll(&pfd, 1, timeout);
-			if (pr < 0 && errno != EINTR)
-				rtai_die(RTAI_EXIT_FAIL, "%s: poll: %s", rd.name, strerror(errno));
-			if (pr <= 0)
-				continue;
-		}
-		if (rd_fill(&rd) < 0) {
-			rtai_warn("%s", rd.err);
-			ret = -1;
-			break;
-		}
-	}
+	nframes = 0;
+	loop_add_input(loop, &rd, LOOP_FRAMES, &ops, &ret);
+	if (loop_run(loop) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
 	rd_close(&rd);
 	return ret;
 }
@@ -1430,10 +1427,13 @@ int main(int argc, char **argv)
 
 	sig_catch_stop();
 	pass = !opt.no_pass && !isatty(1);
+	loop = loop_new("rtai-lat");
 	if (pass) {
 		wr_open_fd(&out, 1, "stdout", 0);
-		rtai_on_block(wr_flush_cb, &out);
+		loop_add_writer(loop, &out);
 	}
+	loop_on_drained(loop, lat_wake, NULL);
+	tick_timer = loop_timer_new(loop, lat_wake, NULL);
 	init_window(&cur);
 	init_window(&tot);
 	hist_init(&e2e, 1, LAT_HIGHEST, 3);
@@ -1441,9 +1441,10 @@ int main(int argc, char **argv)
 	start_wall = rtai_now_ns();
 	next_tick = start_mono + opt.interval;
 
-	for (int i = 0; i < nfiles && !sig_stop; i++)
+	for (int i = 0; i < nfiles && !loop_stopped(loop); i++)
 		if (lat_one(files[i]) < 0)
 			status = RTAI_EXIT_FAIL;
+	loop_free(loop);
 	if (pass)
 		wr_flush(&out);
 

@@ -156,8 +156,12 @@ static int input_open;			/* standard input, until it ends */
 static int stopping;			/* the loop ends at its next turn */
 static struct tmpl topic_tmpl, key_tmpl;
 static int topic_fixed;			/* -t has no placeholder */
+static rd_kafka_topic_t *topic_h;	/* its handle, then */
 static int need_rec;			/* some template or the value needs the record */
 static struct rtai_rec rec;
+#ifdef RTAI_F_META
+static struct rtai_rec mrec;		/* a frame's source metadata */
+#endif
 static struct buf topic_b, key_b, val_b, hdr_b[MAX_HEADERS];
 static int input_done;			/* the input ended (or a failure ends it) */
 static int paused;
@@ -293,13 +297,32 @@ static int produce(const struct rtai_frame *f)
 		rec_to_json(&rec, &val_b);
 	}
 
-	vu[n].vtype = RD_KAFKA_VTYPE_TOPIC;
-	vu[n++].u.cstr = topic_fixed ? opt.topic : (buf_putc(&topic_b, '\0'), (char *)topic_b.p);
+	if (topic_fixed) {
+		vu[n].vtype = RD_KAFKA_VTYPE_RKT;
+		vu[n++].u.rkt = topic_h;
+	} else {
+		buf_putc(&topic_b, '\0');
+		vu[n].vtype = RD_KAFKA_VTYPE_TOPIC;
+		vu[n++].u.cstr = (const char *)topic_b.p;
+	}
 	if (opt.key != NULL) {
 		vu[n].vtype = RD_KAFKA_VTYPE_KEY;
 		vu[n].u.mem.ptr = key_b.p;
 		vu[n++].u.mem.size = key_b.len;
 	}
+#ifdef RTAI_F_META
+	else if (f->meta != NULL && rec_decode(&mrec, f->meta, f->meta_len) == 0) {
+		/* A record read by rtai-kafka keeps its Kafka key (a null key is
+		 * an absent field). */
+		const struct rtai_field *k = rec_getz(&mrec, "key");
+
+		if (k != NULL && (k->v.type == RT_BYTES || k->v.type == RT_STR)) {
+			vu[n].vtype = RD_KAFKA_VTYPE_KEY;
+			vu[n].u.mem.ptr = (void *)k->v.s.p;
+			vu[n++].u.mem.size = k->v.s.n;
+		}
+	}
+#endif
 	vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
 	vu[n].u.mem.ptr = tombstone ? NULL : opt.raw ? (void *)f->payload : val_b.p;
 	vu[n++].u.mem.size = tombstone ? 0 : opt.raw ? f->len : val_b.len;
@@ -595,13 +618,18 @@ int main(int argc, char **argv)
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 
-	md = kaf_wait_brokers(rk, opt.brokers, opt.retry_for, NULL, err, sizeof(err));
+	md = kaf_wait_brokers(rk, opt.brokers, 0, opt.retry_for, NULL, err, sizeof(err));
 	if (md == NULL) {
 		rtai_warn("%s (check -b, or wait longer with --retry-for)", err);
 		rd_kafka_destroy(rk);
 		return RTAI_EXIT_FAIL;
 	}
 	rd_kafka_metadata_destroy(md);
+	/* A handle asks for the topic's metadata now, not at librdkafka's next
+	 * scan of its topics (a second later): the first message goes at once. */
+	if (topic_fixed && (topic_h = rd_kafka_topic_new(rk, opt.topic, NULL)) == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "topic \"%s\": %s", opt.topic,
+			 rd_kafka_err2str(rd_kafka_last_error()));
 
 	if (pipe(kpipe) < 0)
 		rtai_die(RTAI_EXIT_FAIL, "pipe: %s", strerror(errno));
@@ -636,12 +664,17 @@ int main(int argc, char **argv)
 
 	rd_kafka_queue_io_event_enable(mq, -1, NULL, 0);
 	rd_kafka_queue_destroy(mq);
+	if (topic_h != NULL)
+		rd_kafka_topic_destroy(topic_h);
 	rd_kafka_destroy(rk);
 	close(kpipe[0]);
 	close(kpipe[1]);
 	rd_close(&rd);
 	ackq_free(&q);
 	rec_free(&rec);
+#ifdef RTAI_F_META
+	rec_free(&mrec);
+#endif
 	tmpl_free(&topic_tmpl);
 	tmpl_free(&key_tmpl);
 	for (size_t i = 0; i < opt.nhdr; i++) {

@@ -344,6 +344,8 @@ static struct col *col_find(const char *name, size_t n, size_t pos)
 		return &cols.c[hint[pos]];
 	for (size_t i = 0; i < cols.n; i++)
 		if (cols.c[i].nlen == n && memcmp(cols.c[i].name, name, n) == 0) {
+			if (pos == SIZE_MAX)
+				return &cols.c[i];	/* not a record's field: no hint */
 			if (pos >= nhint) {
 				hint = xrealloc(hint, (pos + 1) * sizeof(*hint));
 				while (nhint <= pos)
@@ -586,13 +588,19 @@ static char *file_stats(const struct part *p)
 				b = json_real(st->fmax);
 			}
 			break;
-		case CK_TIME:
-			/* Milliseconds, as Delta's stats: min down, max up. */
-			rtai_fmt_time(rtai_floordiv(st->imin, 1000) * 1000000, t);
+		case CK_TIME: {
+			/* Milliseconds, as Delta's stats: min down, max up; none
+			 * for times that nanoseconds cannot hold. */
+			int64_t lo = rtai_floordiv(st->imin, 1000), hi = -rtai_floordiv(-st->imax, 1000);
+
+			if (lo <= INT64_MIN / 1000000 || hi >= INT64_MAX / 1000000)
+				break;
+			rtai_fmt_time(lo * 1000000, t);
 			a = json_string(t);
-			rtai_fmt_time(-rtai_floordiv(-st->imax, 1000) * 1000000, t);
+			rtai_fmt_time(hi * 1000000, t);
 			b = json_string(t);
 			break;
+		}
 		case CK_STRING:
 			if (st->smin.len <= 64 && st->smax.len <= 64) {
 				a = json_stringn((const char *)st->smin.p, st->smin.len);
@@ -852,6 +860,10 @@ static int part_key(const struct rtai_frame *f, int64_t *hour, const char **why)
 		if (!(f->flags & RTAI_F_EVENT) || f->event_ns == RTAI_TIME_UNSET) {
 			*why = "no event time to partition by (parse with rtai-parse -t FIELD, or "
 			       "choose --partition-by)";
+			return -1;
+		}
+		if (f->event_ns < INT64_MIN + HOUR_NS) {
+			*why = "an event time within an hour of the earliest an int64 of ns holds (1677-09-21)";
 			return -1;
 		}
 		*hour = rtai_floordiv(f->event_ns, HOUR_NS);
@@ -1202,7 +1214,11 @@ static int sweep(const char *path, const struct stat *sb, int type, struct FTW *
 {
 	const char *base = path + ftw->base, *rel = path + table_len + 1;
 
-	(void)sb;
+	if (type == FTW_F && strncmp(rel, "_delta_log/.rtai-commit.", 24) == 0 &&
+	    rtai_now_ns() - ((int64_t)sb->st_mtim.tv_sec * RTAI_NS_PER_SEC) > HOUR_NS) {
+		unlink(path);	/* a commit cut short by a crash an hour ago or more */
+		return 0;
+	}
 	if (type != FTW_F || strncmp(rel, "_delta_log/", 11) == 0)
 		return 0;
 	if (strncmp(base, leftover_prefix, strlen(leftover_prefix)) == 0 ||

@@ -296,6 +296,17 @@ static int encode(const struct rtai_frame *f, uint64_t recno)
 		record_failed(recno, "key: %s", err);
 		return -1;
 	}
+	if (opt.only_newer && opt.mode != M_HASH && kbuf.len >= strlen(":" TIME_FIELD) &&
+	    memcmp(kbuf.p + kbuf.len - strlen(":" TIME_FIELD), ":" TIME_FIELD,
+		   strlen(":" TIME_FIELD)) == 0) {
+		/* Such a key is another key's version: writing it could freeze
+		 * that key, or move it back in time. */
+		buf_putc(&kbuf, '\0');
+		record_failed(recno, "key %s ends in \":" TIME_FIELD "\", where --only-newer keeps the event time of key %.*s; no record may write there",
+			      (char *)kbuf.p, (int)(kbuf.len - 1 - strlen(":" TIME_FIELD)),
+			      (char *)kbuf.p);
+		return -1;
+	}
 	if (opt.only_newer && f->event_ns == RTAI_TIME_UNSET) {
 		record_failed(recno, "no event time (--only-newer compares event times: give the stream one, e.g. with rtai-parse)");
 		return -1;

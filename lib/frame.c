@@ -312,6 +312,15 @@ int rd_is_stream(struct rtai_rd *r)
 	return r->len - r->off >= 4 && memcmp(r->buf + r->off, RTAI_MAGIC, 4) == 0;
 }
 
+int rd_is_stream_buffered(const struct rtai_rd *r)
+{
+	size_t avail = r->len - r->off;
+
+	if (avail < 4)
+		return r->eof && (r->zstd == NULL || r->zoff >= r->zlen) ? avail == 0 : 2;
+	return memcmp(r->buf + r->off, RTAI_MAGIC, 4) == 0;
+}
+
 /* Parses a frame if complete in the buffer: 1 done, 2 need n more bytes
  * (stored in *need), -1 error. Handles stream headers and EOS frames. */
 static int rd_parse(struct rtai_rd *r, struct rtai_frame *f, size_t *need)

@@ -136,6 +136,12 @@ int rd_frame_buffered(struct rtai_rd *r, struct rtai_frame *f);
  * rtai_max_frame). */
 int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len);
 
+/* rd_is_stream() without reading: 1 if what is buffered starts like an
+ * rtai stream (or the input ended empty), 0 if not (text), 2 when fewer
+ * than 4 bytes are buffered and more may come. Look before consuming:
+ * it judges the unconsumed bytes. */
+int rd_is_stream_buffered(const struct rtai_rd *r);
+
 /* Nonzero when rd_fill() makes progress without waiting on the descriptor
  * (compressed bytes are waiting, or the input has ended): poll() it then
  * only after this says 0. */

@@ -169,8 +169,8 @@ int kaf_fatal(void)
 /* ---- waiting for brokers ---------------------------------------------------- */
 
 const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *brokers,
-						 int64_t retry_ns, volatile int *stop,
-						 char *err, size_t errlen)
+						 int all_topics, int64_t retry_ns,
+						 volatile int *stop, char *err, size_t errlen)
 {
 	const struct rd_kafka_metadata *md = NULL;
 	int64_t start = rtai_mono_ns(), left;
@@ -186,7 +186,7 @@ const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *bro
 		ms = left > 1000000000 ? 1000 : (int)(left / 1000000);
 		if (ms < 100)
 			ms = 100;
-		e = rd_kafka_metadata(rk, 1, NULL, &md, ms);
+		e = rd_kafka_metadata(rk, all_topics, NULL, &md, ms);
 		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
 			break;
 		md = NULL;

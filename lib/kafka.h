@@ -47,7 +47,9 @@ const char *kaf_last_error(void);
  * which); the tool should then stop with status 1. */
 int kaf_fatal(void);
 
-/* Waits until a broker answers a metadata request, for at most retry_ns,
+/* Waits until a broker answers a metadata request (of every topic when
+ * all_topics is set, else of none: a producer then still learns of topics
+ * that are created as it writes to them), for at most retry_ns,
  * asking every second; once librdkafka has said why it cannot connect, it
  * says so on stderr ("brokers B: not reachable (why); retrying for 30s
  * (--retry-for)"), and "reachable" if they come. Returns the metadata (free
@@ -57,8 +59,8 @@ int kaf_fatal(void);
  * (rd_kafka_poll), so a consumer calls it before
  * rd_kafka_poll_set_consumer(). */
 const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *brokers,
-						 int64_t retry_ns, volatile int *stop,
-						 char *err, size_t errlen);
+						 int all_topics, int64_t retry_ns,
+						 volatile int *stop, char *err, size_t errlen);
 
 /* ---- source metadata -------------------------------------------------------
  * The meta of a data frame (decisions: architecture issue #12), a binary

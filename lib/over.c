@@ -3,19 +3,16 @@
 #include "config.h"
 #include "over.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "buf.h"
 #include "cli.h"
+#include "key.h"
 #include "rtime.h"
-#include "sig.h"
 
 /* ---- stored values and the ring of a key -------------------------------- */
 
@@ -294,18 +291,6 @@ static void dq_rebuild(struct over *o, struct okey *k)
 }
 
 /* ---- keys ----------------------------------------------------------------------- */
-
-/* Appends one key value: u8 type, then 8 bytes, or u32 length and bytes. */
-static void key_put(struct buf *b, const struct rtai_val *v)
-{
-	buf_putc(b, v->type);
-	if (v->type == RT_STR || v->type == RT_JSON) {
-		buf_append(b, &v->s.n, 4);
-		buf_append(b, v->s.p, v->s.n);
-	} else if (v->type == RT_INT || v->type == RT_FLOAT || v->type == RT_TIME) {
-		buf_append(b, &v->i, 8);
-	}
-}
 
 static size_t tab_find(const struct over *o, const uint8_t *kp, size_t n, uint64_t h)
 {
@@ -871,9 +856,10 @@ static int emit(struct over *o, struct rtai_rec *rec, const struct okey *k,
 }
 
 /* The hash of an encoded key; never 0, which means "not known yet". */
-static uint64_t key_hash(const uint8_t *kp, size_t n)
+/* A key's hash, never 0 (0 stands for "not known yet"). */
+static uint64_t okey_hash(const uint8_t *kp, size_t n)
 {
-	uint64_t h = rtai_hash(kp, n, 0x6f766572);
+	uint64_t h = key_hash(kp, n);
 
 	return h != 0 ? h : 1;
 }
@@ -887,10 +873,10 @@ static int key_of(struct over *o, const struct rtai_rec *rec, uint64_t recno)
 	for (size_t i = 0; i < o->c.nkeys; i++) {
 		const struct rtai_field *kf = rec_get(rec, o->c.keys[i], o->c.klen[i]);
 
-		if (kf == NULL)
-			return fail(o, "%s: record %llu: field \"%s\": missing (a key field)",
-				    o->name, (unsigned long long)recno, o->c.keys[i]);
-		key_put(&o->kbuf, &kf->v);
+		if (kf == NULL || key_part(&o->kbuf, &kf->v) < 0)
+			return fail(o, "%s: record %llu: field \"%s\": %s (a key field)",
+				    o->name, (unsigned long long)recno, o->c.keys[i],
+				    kf == NULL ? "missing" : "null");
 	}
 	return 0;
 }
@@ -915,7 +901,7 @@ static struct okey *take(struct over *o, struct rtai_rec *rec, const struct rtai
 		return NULL;
 	}
 	if (hash == 0)
-		hash = key_hash(o->kbuf.p, o->kbuf.len);
+		hash = okey_hash(o->kbuf.p, o->kbuf.len);
 	return key_get(o, o->kbuf.p, o->kbuf.len, hash, f->event_ns, recno);
 }
 
@@ -1328,7 +1314,7 @@ static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
 		 * faults wait for the record's turn. */
 		if (f->enc == RTAI_E_REC && rec_decode(&o->arec, f->payload, f->len) == 0 &&
 		    key_of(o, &o->arec, recno) == 0) {
-			p.hash = key_hash(o->kbuf.p, o->kbuf.len);
+			p.hash = okey_hash(o->kbuf.p, o->kbuf.len);
 			prefetch_slot(o, &p);
 		}
 		p.p = stash(o, f->payload, f->len, &p.c);
@@ -1426,141 +1412,4 @@ size_t over_bytes(const struct over *o)
 const char *over_err(const struct over *o)
 {
 	return o->err;
-}
-
-/* ---- the loop of rtai-window --over ------------------------------------------------ */
-
-struct loop {
-	struct over *o;
-	int64_t idle;
-	int64_t last_data;	/* monotonic time of the last record, -1 before */
-	int64_t wm_at_data;	/* the watermark then */
-};
-
-/* Nanoseconds until idleness moves the watermark far enough to matter,
- * or -1 when only input can. */
-static int64_t next_timer(const struct loop *l)
-{
-	int64_t now, since, wake, dl;
-
-	if (l->idle == 0 || l->last_data < 0)
-		return -1;
-	now = rtai_mono_ns();
-	since = now - l->last_data;
-	if (since < l->idle)
-		return l->idle - since;
-	/* Idle: W = wm_at_data + since. Wake when it passes the next waiting
-	 * record, and every --idle anyway so watermarks keep flowing. */
-	dl = over_next_deadline(l->o);
-	wake = since + l->idle;
-	if (dl != INT64_MAX && l->wm_at_data != INT64_MIN && dl - l->wm_at_data < wake)
-		wake = dl - l->wm_at_data;
-	return wake > since ? wake - since : 0;
-}
-
-static int on_timer(struct loop *l)
-{
-	int64_t since = rtai_mono_ns() - l->last_data;
-
-	if (l->idle > 0 && l->last_data >= 0 && since >= l->idle && l->wm_at_data != INT64_MIN &&
-	    over_advance(l->o, l->wm_at_data + since) < 0)
-		return -1;
-	return over_sync(l->o);
-}
-
-static int loop_run(struct loop *l, struct rtai_rd *rd, struct rtai_wr *out)
-{
-	struct rtai_frame f;
-
-	for (;;) {
-		int st = rd_frame_buffered(rd, &f);
-		int64_t wait;
-
-		if (st == 1) {
-			if (over_frame(l->o, &f, rd->name, rd->nrec) < 0)
-				return -1;
-			if (f.kind == RTAI_K_DATA && l->idle > 0) {
-				l->last_data = rtai_mono_ns();
-				l->wm_at_data = over_wm(l->o);
-			}
-			continue;
-		}
-		if (st == 0 || sig_stop)
-			return 0;
-		if (st < 0) {
-			snprintf(l->o->err, sizeof(l->o->err), "%s", rd->err);
-			return -1;
-		}
-		/* More input is needed: flush, then wait for it or a timer. */
-		if (over_sync(l->o) < 0)
-			return -1;
-		wr_flush(out);
-		if (rd->started && !(rd->zstd != NULL && rd->zoff < rd->zlen) &&
-		    (wait = next_timer(l)) >= 0) {
-			struct pollfd pfd = { .fd = rd->fd, .events = POLLIN };
-			int64_t ms = (wait + 999999) / 1000000;
-			int n;
-
-			n = poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms);
-			if (n < 0 && errno != EINTR) {
-				snprintf(l->o->err, sizeof(l->o->err), "%s: poll: %s", rd->name,
-					 strerror(errno));
-				return -1;
-			}
-			if (n <= 0) {
-				if (n == 0 && on_timer(l) < 0)
-					return -1;
-				continue;
-			}
-		}
-		if (rd_fill(rd) < 0) {
-			snprintf(l->o->err, sizeof(l->o->err), "%s", rd->err);
-			return -1;
-		}
-	}
-}
-
-static void summary(const struct over_conf *c, const struct over *o)
-{
-	const struct over_stats *s = over_stats(o);
-	struct rusage ru;
-
-	if (c->verbose) {
-		getrusage(RUSAGE_SELF, &ru);
-		fprintf(stderr, "%s: %llu records, %llu late", rtai_progname,
-			(unsigned long long)s->records, (unsigned long long)s->late);
-		if (s->late > 0 && c->late != NULL)
-			fprintf(stderr, " (to %s)", c->late->name);
-		else if (s->late > 0)
-			fputs(" (emitted at once over what of their range was held)", stderr);
-		fprintf(stderr, ", %llu emitted; peak state %llu keys, %llu records in ranges, "
-			"%llu waiting, %.1f MiB; max resident %.1f MiB\n",
-			(unsigned long long)s->emitted, (unsigned long long)s->peak_keys,
-			(unsigned long long)s->peak_entries, (unsigned long long)s->peak_waiting,
-			s->peak_bytes / 1048576.0, ru.ru_maxrss / 1024.0);
-	} else if (s->late > 0 && c->late == NULL) {
-		rtai_warn("%llu late record%s emitted at once over the part of %s range still held "
-			  "(wait for out-of-order records with --delay; set late ones aside with "
-			  "--late FILE)", (unsigned long long)s->late, s->late == 1 ? "" : "s",
-			  s->late == 1 ? "its" : "their");
-	}
-	agg_warn_unseen(c->aggs, s->records);
-}
-
-int over_run(const struct over_conf *conf, struct rtai_rd *rd, struct rtai_wr *out)
-{
-	struct loop l = { .o = over_new(conf, out), .idle = conf->idle, .last_data = -1,
-			  .wm_at_data = INT64_MIN };
-	int rc;
-
-	rc = loop_run(&l, rd, out);
-	if (rc == 0)
-		rc = over_finish(l.o);
-	if (rc == 0)
-		rc = over_sync(l.o);
-	if (rc < 0)
-		rtai_warn("%s", over_err(l.o));
-	summary(conf, l.o);
-	over_free(l.o);
-	return rc;
 }

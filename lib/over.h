@@ -75,8 +75,6 @@ struct over_conf {
 	int64_t range;			/* RANGE, 1 ns to OVER_MAX_DURATION */
 	int arrival;			/* emit at arrival instead of in event order */
 	int64_t delay;			/* watermark delay, 0 to OVER_MAX_DURATION */
-	int64_t idle;			/* over_run(): advance W with the wall clock
-					 * after this long without input; 0 = never */
 	uint64_t max_keys;		/* keys holding state; 0 = no limit */
 	char *const *keys;		/* key field names, NUL-terminated */
 	const size_t *klen;		/* their lengths */
@@ -84,7 +82,6 @@ struct over_conf {
 	const struct agg_set *aggs;	/* at least one aggregate */
 	struct rtai_wr *late;		/* late records go here; NULL emits them
 					 * at once over what of their range is held */
-	int verbose;			/* over_run(): summary on stderr */
 };
 
 struct over_stats {
@@ -137,12 +134,5 @@ const struct over_stats *over_stats(const struct over *o);
 size_t over_bytes(const struct over *o);
 /* The message of the last error. */
 const char *over_err(const struct over *o);
-
-/* The whole of rtai-window --over: reads rd to its end (or until
- * SIGINT/SIGTERM), writes results and watermarks to out, lets every
- * waiting record leave, prints the summary (conf->verbose, or a warning
- * about dropped late records). Honours conf->idle while waiting for input.
- * Returns 0, or -1 after printing the error. Closes neither rd nor out. */
-int over_run(const struct over_conf *conf, struct rtai_rd *rd, struct rtai_wr *out);
 
 #endif

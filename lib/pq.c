@@ -250,7 +250,8 @@ static const uint8_t *sval(const struct pq_col *c, uint32_t off, uint32_t *n)
 
 static int bytes_cmp(const void *a, size_t an, const void *b, size_t bn)
 {
-	int r = memcmp(a, b, an < bn ? an : bn);
+	size_t n = an < bn ? an : bn;
+	int r = n == 0 ? 0 : memcmp(a, b, n);	/* an empty buf's pointer may be NULL */
 
 	return r != 0 ? r : (an > bn) - (an < bn);
 }

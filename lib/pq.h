@@ -146,6 +146,10 @@ struct pq_file {
 /* Reads and decodes the file at path. Returns 0, or -1 with a message in
  * err ("path: what"). pq_file_free() releases f in either case. */
 int pq_read_file(const char *path, struct pq_file *f, char *err, size_t errsz);
+/* The same from the n bytes of a file in memory (borrowed); name is used
+ * in messages. */
+int pq_read_mem(const uint8_t *p, size_t n, const char *name, struct pq_file *f, char *err,
+		size_t errsz);
 /* Frees what pq_read_file() filled in. Accepts NULL. */
 void pq_file_free(struct pq_file *f);
 

@@ -582,48 +582,23 @@ static int col_type(const struct meta *m, size_t i, enum pq_type *out)
 	}
 }
 
-int pq_read_file(const char *path, struct pq_file *f, char *err, size_t errsz)
+int pq_read_mem(const uint8_t *p, size_t n, const char *name, struct pq_file *f, char *err,
+		size_t errsz)
 {
-	struct rd r = { .path = path, .err = err, .errsz = errsz };
+	struct rd r = { .path = name, .err = err, .errsz = errsz };
 	struct meta m = { 0 };
-	struct buf file = { 0 };
-	struct stat st;
 	uint32_t flen;
-	int fd, rc = -1;
+	int rc = -1;
 
 	memset(f, 0, sizeof(*f));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	buf_reserve(&file, (size_t)st.st_size + 1);
-	while (file.len < (size_t)st.st_size) {
-		ssize_t k = read(fd, file.p + file.len, (size_t)st.st_size - file.len);
+	if (n < 12 || memcmp(p, "PAR1", 4) != 0 || memcmp(p + n - 4, "PAR1", 4) != 0)
+		return bad(&r, "not a Parquet file (no PAR1 at both ends)");
+	memcpy(&flen, p + n - 8, 4);
+	if (flen > n - 12)
+		return bad(&r, "a footer longer than the file");
+	struct tr t = { p + n - 8 - flen, p + n - 8, 0 };
 
-		if (k <= 0) {
-			snprintf(err, errsz, "%s: %s", path, k < 0 ? strerror(errno) : "shorter than its size");
-			close(fd);
-			goto out;
-		}
-		file.len += (size_t)k;
-	}
-	close(fd);
-	if (file.len < 12 || memcmp(file.p, "PAR1", 4) != 0 ||
-	    memcmp(file.p + file.len - 4, "PAR1", 4) != 0) {
-		bad(&r, "not a Parquet file (no PAR1 at both ends)");
-		goto out;
-	}
-	memcpy(&flen, file.p + file.len - 8, 4);
-	if (flen > file.len - 12) {
-		bad(&r, "a footer longer than the file");
-		goto out;
-	}
-	struct tr t = { file.p + file.len - 8 - flen, file.p + file.len - 8, 0 };
-
-	if (read_footer(&t, &m) < 0 || m.nschema < 1) {
+	if (read_footer(&t, &m) < 0 || m.nschema < 1 || m.rows < 0) {
 		bad(&r, "a malformed footer");
 		goto out;
 	}
@@ -647,7 +622,7 @@ int pq_read_file(const char *path, struct pq_file *f, char *err, size_t errsz)
 				    f->ncols);
 				goto out;
 			}
-			if (read_chunk(&r, file.p, file.len, &m.rg[g].c[i], &f->c[i],
+			if (read_chunk(&r, p, n, &m.rg[g].c[i], &f->c[i],
 				       m.schema[i + 1].repetition == 1, &row) < 0)
 				goto out;
 		}
@@ -660,11 +635,42 @@ int pq_read_file(const char *path, struct pq_file *f, char *err, size_t errsz)
 	rc = 0;
 out:
 	meta_free(&m);
-	buf_free(&file);
 	buf_free(&r.page);
 	buf_free(&r.dict);
 	buf_free(&r.dents);
 	free(r.idx);
+	return rc;
+}
+
+int pq_read_file(const char *path, struct pq_file *f, char *err, size_t errsz)
+{
+	struct buf file = { 0 };
+	struct stat st;
+	int fd, rc = -1;
+
+	memset(f, 0, sizeof(*f));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	buf_reserve(&file, (size_t)st.st_size + 1);
+	while (file.len < (size_t)st.st_size) {
+		ssize_t k = read(fd, file.p + file.len, (size_t)st.st_size - file.len);
+
+		if (k <= 0) {
+			snprintf(err, errsz, "%s: %s", path,
+				 k < 0 ? strerror(errno) : "shorter than its size");
+			goto out;
+		}
+		file.len += (size_t)k;
+	}
+	rc = pq_read_mem(file.p, file.len, path, f, err, errsz);
+out:
+	close(fd);
+	buf_free(&file);
 	return rc;
 }
 

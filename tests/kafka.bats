@@ -173,6 +173,33 @@ PY
 	assert_output "1 2 3 4 5 6"
 }
 
+@test "kafka: SIGTERM drains as SIGINT does; SIGINT while waiting for brokers ends cleanly" {
+	kafka_start t:1
+	seq 1 3 | kcat -P -b "$KAFKA_BROKERS" -t t
+	rtai-kafka -b "$KAFKA_BROKERS" -t t >out.rtai 2>err.txt 3>&- &
+	pid=$!
+	BG_PIDS=$pid
+	for _ in $(seq 1 100); do
+		[ "$(ktool show out.rtai 2>/dev/null | wc -l)" -ge 3 ] && break
+		sleep 0.1
+	done
+	kill -TERM $pid
+	bg_wait $pid
+	cat err.txt
+	[ "$STATUS" -eq 0 ]
+	[ "$(ktool show out.rtai | wc -l)" -eq 3 ]
+	# Stopped while the brokers are away: an empty stream, status 0.
+	rtai-kafka -b 127.0.0.1:1 -t t --retry-for 1m >empty.rtai 2>err.txt 3>&- &
+	pid=$!
+	BG_PIDS=$pid
+	sleep 1
+	kill -INT $pid
+	bg_wait $pid
+	cat err.txt
+	[ "$STATUS" -eq 0 ]
+	[ "$(head -c 4 empty.rtai)" = RTAI ]
+}
+
 # ---- rtai-kafka: consumer groups -----------------------------------------------------
 
 @test "kafka: two members of a group on 4 partitions: every message once, none lost as one leaves" {

@@ -287,6 +287,21 @@ EOF
 	replay_ok t
 }
 
+@test "lake: --exactly-once holds rolled files for a barrier; --max-frame bounds a frame" {
+	clicks | rtai-sink-lake -v --exactly-once --roll-rows 5 t 2>err
+	cat err
+	run ls t/_delta_log
+	echo "$output"
+	assert_output 00000000000000000000.json
+	run sh -c "jq -r 'select(.add) | .add.path' t/_delta_log/*.json | wc -l"
+	assert_output 4
+	run sh -c "printf '{\"t\":1795514400,\"s\":\"%0300d\"}\n' 1 | rtai-cat | rtai-parse -t t | rtai-sink-lake --max-frame 200 t2"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-sink-lake: stdin: byte'
+	[ ! -e t2/_delta_log ]
+}
+
 @test "lake: --roll-bytes and --roll-interval roll files too" {
 	clicks | rtai-sink-lake --roll-bytes 1 t
 	run sh -c "jq -r 'select(.add) | .add.path' t/_delta_log/*.json | wc -l"

@@ -469,3 +469,31 @@ w.close()'
 	assert_failure 1
 	assert_output --partial "cut.rtai: byte"
 }
+
+@test "map: SIGHUP and SIGUSR1 are ignored; SIGTERM ends it cleanly with what it read" {
+	mkfifo in
+	(sample_clicks | head -2 | rtai-cat; sleep 1; sample_clicks | tail -1 | rtai-cat; sleep 30) >in &
+	feeder=$!
+	rtai-map -s 'x=1' <in >out.rtai 2>err.txt &
+	pid=$!
+	for _ in $(seq 1 60); do
+		[ "$(rtai-cat -p out.rtai 2>/dev/null | wc -l)" -ge 2 ] && break
+		sleep 0.05
+	done
+	kill -HUP $pid
+	kill -USR1 $pid
+	for _ in $(seq 1 60); do
+		[ "$(rtai-cat -p out.rtai 2>/dev/null | wc -l)" -ge 3 ] && break
+		sleep 0.05
+	done
+	kill -0 $pid
+	kill -TERM $pid
+	st=0
+	wait $pid || st=$?
+	kill $feeder 2>/dev/null || true
+	echo "status $st: $(cat err.txt)"
+	[ "$st" -eq 0 ]
+	run sh -c "rtai-cat -p out.rtai | jq -c '[.item_id, .x]'"
+	echo "$output"
+	assert_output "$(printf '%s\n' '["i0",1]' '["i1",1]' '["i4",1]')"
+}

@@ -243,6 +243,28 @@ redis_restart_here() {
 	assert_output --partial '2 written, 0 older skipped, 1 retried, 0 failed'
 }
 
+@test "sink-redis: --only-newer: no record can write another key's version" {
+	redis_start
+	# A record whose key is u1's version key, with a huge time as its value,
+	# then u1's own record: u1 must be written, the first refused.
+	printf '%s\n' '1000 {"user_id":"u1:_event_time","v":"9999999999999999999"}' \
+		'2000 {"user_id":"u1","v":5}' | mkstream >in.rtai
+	for mode in "--value v" "--json"; do
+		rcli flushall >/dev/null
+		run rtai-sink-redis -u "$REDIS_URL" -k 'f:{user_id}' $mode --only-newer --on-error skip <in.rtai
+		echo "$mode: $output"
+		assert_success
+		assert_output --partial 'rtai-sink-redis: stdin: record 1: key f:u1:_event_time ends in ":_event_time", where --only-newer keeps the event time of key f:u1; no record may write there'
+		assert_output --partial '1 written, 0 older skipped, 0 retried, 1 failed'
+		run rcli get f:u1:_event_time
+		assert_output 2000
+		run rcli exists f:u1
+		assert_output 1
+	done
+	run rcli get f:u1
+	assert_output '{"user_id":"u1","v":5}'
+}
+
 @test "sink-redis: --only-newer needs event times" {
 	redis_start
 	echo '- {"k":"a","v":1}' | mkstream >in.rtai
@@ -679,20 +701,66 @@ redis_restart_here() {
 	assert_output --regexp '^rtai-sink-redis \(rtai\) [0-9]'
 }
 
-@test "sink-redis: the flagship: clicks in the last hour per user, into Redis" {
+# The clicks of each user in the hour up to its latest click, counted by
+# brute force in Python: what the flagship example must leave in Redis.
+expected_last_hour() {
+	python3 - "$1" <<'PY'
+import json, sys, datetime
+def ns(s):
+    d = datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return int(d.timestamp()) * 10**9 + d.microsecond * 1000
+by = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    by.setdefault(r["user_id"], []).append(ns(r["event_time"]))
+for u in sorted(by):
+    last = max(by[u])
+    print(u, sum(1 for t in by[u] if last - 3600 * 10**9 < t <= last))
+PY
+}
+
+# Runs the man page's first example (the flagship) on ./clicks.jsonl and
+# prints "user count" for each user, as Redis holds them.
+flagship_in_redis() {
+	local block
+	block=$(man_examples rtai-sink-redis.1 | tr '\0' '\n' | sed -n '1,/^redis-cli/p' | sed '$d')
+	block=${block//redis:\/\/127.0.0.1:6379/$REDIS_URL}
+	echo "$block" >flagship.sh
+	bash -e -o pipefail flagship.sh >flagship.log 2>&1 || { cat flagship.sh flagship.log; return 1; }
+	for u in $(python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["user_id"] for l in open("clicks.jsonl")})))'); do
+		echo "$u $(rcli get "features:user:$u:clicks_last_hour")"
+	done
+}
+
+@test "sink-redis: the flagship example writes the true clicks of the last hour (checked by brute force)" {
 	redis_start
+	# The sample (a minute of clicks), then three hours of clicks at uneven
+	# gaps, where a window that has only just opened holds far fewer.
 	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
-	run sh -c 'rtai-cat clicks.jsonl | rtai-parse -t event_time |
-		rtai-window -k user_id --sliding 1h/1m -a clicks_last_hour=count --emit update |
-		rtai-sink-redis -v -u "$REDIS_URL" -k "features:user:{user_id}:clicks_last_hour" \
-			--value clicks_last_hour --ttl 2h --only-newer'
+	run flagship_in_redis
 	echo "$output"
 	assert_success
-	# u1 clicked 7 times, u2 7 and u3 6, all within the window [10:00, 11:00),
-	# the newest of each user; its event time is its last nanosecond.
-	run rcli mget features:user:u1:clicks_last_hour features:user:u2:clicks_last_hour \
-		features:user:u3:clicks_last_hour features:user:u1:clicks_last_hour:_event_time
-	assert_output "$(printf '7\n7\n6\n1795517999999999999')"
+	assert_output "$(expected_last_hour clicks.jsonl)"
+	assert_output --partial 'u1 7'
+	rcli flushall >/dev/null
+	python3 - <<'PY' >clicks.jsonl
+import json, random, datetime
+random.seed(7)
+t = datetime.datetime(2026, 11, 24, 8, 0, tzinfo=datetime.timezone.utc)
+for i in range(900):
+    t += datetime.timedelta(seconds=random.choice([1, 5, 20, 40]))
+    print(json.dumps({"user_id": "u%d" % random.randint(1, 3), "item_id": "i%d" % i,
+                      "event_time": t.strftime("%Y-%m-%dT%H:%M:%SZ")}))
+PY
+	expected_last_hour clicks.jsonl
+	run flagship_in_redis
+	echo "$output"
+	assert_success
+	assert_output "$(expected_last_hour clicks.jsonl)"
+	# The version kept beside the value is the latest click's event time.
+	last=$(python3 -c 'import json,datetime; print(max(int(datetime.datetime.fromisoformat(json.loads(l)["event_time"].replace("Z","+00:00")).timestamp()) for l in open("clicks.jsonl") if json.loads(l)["user_id"] == "u1") * 10**9)')
+	run rcli get features:user:u1:clicks_last_hour:_event_time
+	assert_output "$last"
 }
 
 @test "sink-redis: the examples of the man page run" {

@@ -186,6 +186,34 @@ built() {
 	fi
 }
 
+@test "valgrind: rtai-score, its batches, a multi-class model and its error paths" {
+	built rtai-score || return 0
+	/usr/bin/python3 - <<-'EOF'
+	import numpy as np, xgboost as xgb
+	x = np.arange(300, dtype=np.float32).reshape(100, 3) % 17
+	b = xgb.train({"objective": "binary:logistic", "max_depth": 2, "nthread": 1},
+	              xgb.DMatrix(x, label=(x[:, 0] > 8), feature_names=["amount", "a", "b"]), 3)
+	b.save_model("m.json"); b.save_model("m.ubj")
+	xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 2, "nthread": 1},
+	          xgb.DMatrix(x, label=x[:, 0] % 3), 2).save_model("multi.json")
+	EOF
+	"$RTAI_BUILD/rtai-cat" clicks.jsonl | "$RTAI_BUILD/rtai-parse" -t event_time >typed.rtai
+	for args in "0 -m m.json --features amount,amount,amount" "0 -m m.ubj --features amount,x,y --allow-absent -v" \
+		"0 -m multi.json --features amount,amount,amount --margin --batch 3" \
+		"5 -m m.json --features user_id,amount,amount --on-error skip --threads 2"; do
+		run sh -c "$VG $RTAI_BUILD/rtai-score ${args#? } <typed.rtai >/dev/null"
+		echo "$args: $output"
+		[ "$status" -eq "${args%% *}" ]
+	done
+	echo hello >bad.json
+	head -c 50 m.ubj >cut.ubj
+	for args in "-m bad.json" "-m cut.ubj" "-m m.json" "-m m.json --features user_id,amount,amount" "--threads x"; do
+		run sh -c "$VG $RTAI_BUILD/rtai-score $args <typed.rtai >/dev/null"
+		echo "$args: $output"
+		[ "$status" -eq 1 ] || [ "$status" -eq 2 ]
+	done
+}
+
 @test "valgrind: stopped by SIGTERM mid-stream, every tool frees what it holds" {
 	built rtai-parse || return 0
 	"$RTAI_BUILD/rtai-cat" clicks.jsonl | "$RTAI_BUILD/rtai-parse" -t event_time >typed.rtai
@@ -245,4 +273,20 @@ built() {
 	run sh -c "printf 'not json\n' | rtai-cat | $VG $RTAI_BUILD/rtai-sink-kafka -b '$KAFKA_BROKERS' -t t"
 	echo "$output"
 	[ "$status" -eq 1 ]
+}
+
+@test "valgrind: rtai-map mallocs nothing per record (the same count for 20 records and for 160)" {
+	built rtai-map || return 0
+	"$RTAI_BUILD/rtai-cat" clicks.jsonl | "$RTAI_BUILD/rtai-parse" -t event_time >typed.rtai
+	for i in 1 2 3 4 5 6 7 8; do cat typed.rtai; done >typed8.rtai
+	printf 'local n = 0\nfunction map(r) n = n + 1; r.n = n; return {r, {k = r.user_id}} end\n' >m.lua
+	for f in typed.rtai typed8.rtai; do
+		valgrind "$RTAI_BUILD/rtai-map" -w 'amount > 1' -s 'x=amount * 1.1' -s 'u=user_id .. "!"' \
+			-s 'h=hour(event_time, "Europe/Paris")' -d item_id --script m.lua <$f 2>&1 >/dev/null |
+			grep -o 'total heap usage: [0-9,]* allocs' >>allocs.txt
+	done
+	run cat allocs.txt
+	echo "$output"
+	assert_line --index 0 "$(sed -n 2p allocs.txt)"
+	[ "$(wc -l <allocs.txt)" -eq 2 ]
 }
