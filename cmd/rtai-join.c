@@ -1107,6 +1107,18 @@ static void check_options(void)
 		rtai_usage_error("--table-key names %zu fields, --on %zu", tkey.n, on.n);
 }
 
+/* A --fields name that occurred in no row of the table is most likely
+ * misspelt ("--fields teir"): named at the end, once rows were read. */
+static void warn_unseen_fields(void)
+{
+	if (pick.seen == NULL || !pick.seen[pick.fields.n])
+		return;
+	for (size_t i = 0; i < pick.fields.n; i++)
+		if (!pick.seen[i])
+			rtai_warn("--fields: field \"%s\" occurred in no row of the table "
+				  "(misspelt?)", pick.fields.name[i]);
+}
+
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL;
@@ -1161,8 +1173,10 @@ int main(int argc, char **argv)
 	check_options();
 	if (cache_set && opt.redis == NULL)
 		rtai_usage_error("--cache and --cache-ttl need --redis");
-	if (opt.fields != NULL)
+	if (opt.fields != NULL) {
 		names_or_die(&pick.fields, "--fields", opt.fields);
+		pick.seen = xcalloc(pick.fields.n + 1, 1);
+	}
 	if (opt.prefix != NULL) {
 		pick.prefix = opt.prefix;
 		pick.nprefix = strlen(opt.prefix);
@@ -1185,6 +1199,7 @@ int main(int argc, char **argv)
 
 	run();
 
+	warn_unseen_fields();
 	if (opt.verbose)
 		report();
 	else if (stats.skipped + stats.bad_changes > 10)
@@ -1202,6 +1217,7 @@ int main(int argc, char **argv)
 	tab_names_free(&on);
 	tab_names_free(&tkey);
 	tab_names_free(&pick.fields);
+	free(pick.seen);
 	tab_names_free(&pick.skip);
 	buf_free(&key);
 	buf_free(&oldkey);

@@ -10,6 +10,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,13 +341,18 @@ static void names_opt(const char *optname, const char *arg, char ***list, size_t
 	}
 }
 
+static uint8_t keep_seen[4096];		/* --keep names found (or declared) */
+
 static int kept(const char *name, size_t nlen)
 {
 	if (opt.keep == NULL)
 		return 1;
 	for (size_t i = 0; i < opt.nkeep; i++)
-		if (strlen(opt.keep[i]) == nlen && memcmp(opt.keep[i], name, nlen) == 0)
+		if (strlen(opt.keep[i]) == nlen && memcmp(opt.keep[i], name, nlen) == 0) {
+			if (i < sizeof(keep_seen))
+				keep_seen[i] = 1;
 			return 1;
+		}
 	return 0;
 }
 
@@ -584,18 +590,46 @@ dup:
 }
 
 /* The payload as a record, whatever its encoding. */
+/* Whether text that failed as JSON looks like a CSV row: no '{' or '['
+ * first, and a comma outside quotes. */
+static int looks_csv(const char *p, size_t n)
+{
+	int q = 0;
+
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	if (n == 0 || *p == '{' || *p == '[')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			q = !q;
+		else if (p[i] == ',' && !q)
+			return 1;
+	}
+	return 0;
+}
+
 static int decode(const struct rtai_frame *f)
 {
 	if (opt.format != IN_JSON)
 		return csv_decode(f);
 	switch (f->enc) {
 	case RTAI_E_RAW:
-	case RTAI_E_JSON:
+	case RTAI_E_JSON: {
+		const char *p = (const char *)f->payload;
+		size_t n = f->len;
+
 		if (opt.debezium)
 			return 0;	/* debezium() reads the text itself */
-		if (jflat_rec_from_json(&in, (const char *)f->payload, f->len) < 0)
-			return bad("%s", in.err);
+		if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+			p += 3;		/* a UTF-8 byte order mark, as a file's */
+			n -= 3;		/* first line has from some editors */
+		}
+		if (jflat_rec_from_json(&in, p, n) < 0)
+			return bad("%s%s", in.err, looks_csv(p, n) ?
+				   " (this looks like CSV, not JSON: read it with --format csv)" : "");
 		return 0;
+	}
 	case RTAI_E_REC:
 		if (rec_decode(&in, f->payload, f->len) < 0)
 			return bad("%s", in.err);
@@ -608,7 +642,7 @@ static int decode(const struct rtai_frame *f)
 /* --debezium: the change event of f (already decoded into in), as the
  * record to check: "_op" first, then the row's fields. Sets *event to the
  * change time. Returns NULL after bad(), or &nothing for a tombstone
- * without a key. */
+ * without a key and for a truncate. */
 static struct dbz_event change;		/* the event, owning the row */
 static struct rtai_rec unwrapped;	/* _op and the row's fields */
 static struct buf ctext;		/* a binary record as JSON text */
@@ -630,8 +664,8 @@ static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
 		bad("%s", change.err);
 		return NULL;
 	}
-	if (change.kind == DBZ_TOMBSTONE)
-		return &nothing;
+	if (change.kind == DBZ_TOMBSTONE || change.kind == DBZ_TRUNCATE)
+		return &nothing;	/* a truncate carries no row (see --debezium) */
 	rec_reset(&unwrapped);
 	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
 		if (change.op == op_names[i][0])
@@ -694,6 +728,18 @@ static int to_time(const struct rtai_field *f, struct rtai_val *v)
 	default:
 		return bad("field \"%.*s\": expected time, got %s", f->nlen, f->name,
 			   rt_type_name(f->v.type));
+	}
+	if (st < 0 && opt.tunit != RTAI_TU_AUTO && (f->v.type == RT_INT || f->v.type == RT_FLOAT) &&
+	    fabs(f->v.type == RT_INT ? (double)f->v.i : f->v.f) < 9.2e18) {
+		/* A unit that reads it: "1795514400000 with --time-format s". */
+		static const char *const names[] = { "auto", "s", "ms", "us", "ns" };
+		enum rtai_tunit u = rtai_tunit_auto(f->v.type == RT_INT ? f->v.i
+							: (int64_t)f->v.f);
+
+		if (u != opt.tunit)
+			return bad("field \"%.*s\": %s: %s with --time-format %s (its magnitude "
+				   "says %s: --time-format %s, or auto)", f->nlen, f->name,
+				   shown(&f->v), why, names[opt.tunit], names[u], names[u]);
 	}
 	if (st < 0)
 		return bad("field \"%.*s\": %s: %s", f->nlen, f->name, shown(&f->v), why);
@@ -1066,6 +1112,18 @@ static int parse_input(const char *path)
 	return ret;
 }
 
+/* A --keep name that no record had nor the schema declares is most likely
+ * misspelt: named at the end. */
+static void warn_unseen_keep(void)
+{
+	uint64_t n = count.parsed + count.skipped + count.dead;
+
+	for (size_t i = 0; i < opt.nkeep && i < sizeof(keep_seen) && n > 0; i++)
+		if (!keep_seen[i])
+			rtai_warn("--keep field \"%s\" never occurred in %llu record%s (misspelt?)",
+				  opt.keep[i], (unsigned long long)n, n == 1 ? "" : "s");
+}
+
 static void summary(void)
 {
 	if (count.skipped + count.dead + count.blank == 0 && !opt.verbose)
@@ -1208,6 +1266,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	summary();
+	warn_unseen_keep();
 	if (st == -2) {		/* stopped by --on-error fail: not a clean end */
 		wr_abandon(&out);
 	} else {
@@ -1215,6 +1274,13 @@ int main(int argc, char **argv)
 	}
 	if (opt.dlq != NULL)
 		wr_close(&dlq);
+	if (status == RTAI_EXIT_OK && count.parsed == 0 && count.skipped + count.dead > 0) {
+		rtai_warn("every record (%llu) was %s: nothing was parsed (exit status %d)",
+			  (unsigned long long)(count.skipped + count.dead),
+			  count.dead == 0 ? "skipped" : count.skipped == 0 ? "dead-lettered"
+						    : "skipped or dead-lettered", RTAI_EXIT_ALLDROP);
+		status = RTAI_EXIT_ALLDROP;
+	}
 
 	rec_free(&in);
 	rec_free(&rec);

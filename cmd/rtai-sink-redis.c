@@ -614,6 +614,9 @@ int main(int argc, char **argv)
 		rtai_usage_error("--pass and --dry-run exclude each other");
 	if (tmpl_compile(&key, opt.key, err, sizeof(err)) < 0)
 		rtai_usage_error("--key: '%s': %s", opt.key, err);
+	if (key.nfields == 0)	/* "-k user_id": every record into one key */
+		rtai_warn("--key: '%s' has no {field}: every record goes to that one key "
+			  "(did you mean -k '{%s}'?)", opt.key, opt.key);
 	if (rcl_init(&rc, opt.url, on_done, NULL, err, sizeof(err)) < 0)
 		rtai_usage_error("--url: %s", err);
 	if (opt.dry_run) {

@@ -132,6 +132,19 @@ int val_cmp(const struct rtai_val *a, const struct rtai_val *b);
  * as JSON would print them, times as ISO 8601, bools as true/false, bytes
  * raw (rtai(7) "Keys"). */
 void val_text(const struct rtai_val *v, struct buf *out);
+/* Bytes rtai_fmt_double() may write, with its NUL. */
+#define RTAI_DBL_BUFSZ 32
+/* Writes finite d into tmp (RTAI_DBL_BUFSZ bytes) as the shortest text
+ * that reads back (strtod) as the same double, as JavaScript's and
+ * Python's repr do (ECMA-262 Number::toString: fewest significant
+ * digits): 627.42, 0.1, 1e-07, 9.223372036854776e+18. An integral float
+ * keeps a ".0" ("3.0", "-0.0"; "1e+16" reads as a float already), so it
+ * reads back as a float. Returns its length; NaN and infinities write
+ * nothing and return 0 (JSON has no text for them: callers write null). */
+int rtai_fmt_double(double d, char *tmp);
+/* Appends d to out as rtai_fmt_double() writes it, or "null" when d is
+ * NaN or infinite: a number in JSON, in Prometheus and in Redis values. */
+void json_put_double(struct buf *out, double d);
 /* A hash of the value's type class and contents (ints and floats with equal
  * value hash alike only if both are integral). */
 uint64_t val_hash(const struct rtai_val *v, uint64_t seed);
@@ -143,7 +156,8 @@ uint64_t rtai_hash(const void *p, size_t n, uint64_t seed);
 
 /* Parses JSON text that must be an object into r (replacing its fields).
  * Nested objects and arrays become RT_JSON fields. Duplicate keys are an
- * error. Returns 0, or -1 with r->err set ("line 1 column 7: ..."). */
+ * error. An integer beyond int64 (9223372036854775808) reads as a float,
+ * the nearest double, as JavaScript and jq read it. Returns 0, or -1 with r->err set ("line 1 column 7: ..."). */
 int rec_from_json(struct rtai_rec *r, const char *text, size_t n);
 /* The same from a parsed jansson value (a json_t *, void * here so that
  * this header does not need jansson.h): r takes a reference to it, and its

@@ -127,12 +127,16 @@ int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct b
 {
 	uint32_t n = 0;
 
+	if (s->seen != NULL)
+		s->seen[s->fields.n] = 1;
 	if (s->fields.n > 0) {
 		for (size_t i = 0; i < s->fields.n; i++) {
 			const struct rtai_field *f = rec_get(row, s->fields.name[i], s->fields.len[i]);
 
 			if (f == NULL)
 				continue;
+			if (s->seen != NULL)
+				s->seen[i] = 1;
 			if (s->nprefix + f->nlen > 255)
 				goto long_name;
 			put_field(out, s, f);

@@ -47,6 +47,19 @@ wait_lines() {
 	[ "${#lines[@]}" -eq 3 ]
 }
 
+@test "join: a --fields name that no table row has is named at the end (a typo)" {
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse \
+		| rtai-join -t users.jsonl --on user_id --fields teir,country 2>err | rtai-cat -p | head -1"
+	echo "$output"
+	assert_output '{"user_id":"u1","item_id":"i0","action":"view","amount":0.0,"event_time":"2026-11-24T10:00:00Z","country":"FR"}'
+	run cat err
+	echo "$output"
+	assert_output 'rtai-join: --fields: field "teir" occurred in no row of the table (misspelt?)'
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse \
+		| rtai-join -t users.jsonl --on user_id --fields tier,country 2>&1 >/dev/null"
+	assert_output ''
+}
+
 @test "join: --inner drops records without a match; times and frames kept" {
 	clicks 3 >in.rtai
 	rtai-join -t users.jsonl --on user_id --inner <in.rtai >out.rtai
@@ -104,9 +117,11 @@ EOF
 	run sh -c 'rtai-join -t t.jsonl --on user_id <in.rtai | rtai-cat -p'
 	echo "$output"
 	assert_output '{"user_id":"u1","action":"view","tier":"gold","country":"FR"}'
-	run sh -c 'rtai-join -t t.jsonl --on user_id --fields country,action,nosuch <in.rtai | rtai-cat -p'
+	run sh -c 'rtai-join -t t.jsonl --on user_id --fields country,action,nosuch <in.rtai 2>err | rtai-cat -p'
 	echo "$output"
 	assert_output '{"user_id":"u1","action":"view","country":"FR"}'
+	run cat err
+	assert_output 'rtai-join: --fields: field "nosuch" occurred in no row of the table (misspelt?)'
 	run sh -c 'rtai-join -t t.jsonl --on user_id --prefix user_ <in.rtai | rtai-cat -p'
 	echo "$output"
 	assert_output '{"user_id":"u1","action":"view","user_action":"from-table","user_tier":"gold","user_country":"FR"}'

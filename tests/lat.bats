@@ -103,6 +103,26 @@ PY
 
 # ---- latency, freshness, known distributions -----------------------------
 
+@test "lat: --json and --prom print numbers in the shortest text that reads back (python3 repr)" {
+	python3 mkstream.py 300 ingest-seq | rtai-lat -n -q -i 0 --json r.json --prom r.prom
+	cat r.json r.prom
+	run python3 -c '
+import json, re, sys
+def digits(t):
+    return len(re.sub("[^0-9]", "", re.split("[eE]", t)[0]).strip("0")) or 1
+toks = []
+json.load(open("r.json"), parse_float=toks.append)
+for line in open("r.prom"):
+    if not line.startswith("#"):
+        toks.append(line.split()[-1])
+bad = [t for t in toks if "." in t or "e" in t
+       if digits(t) != digits(repr(float(t))) or re.search("[.]\\d*0$", t) and not t.endswith(".0")]
+print(len(toks), "numbers; not shortest:", bad)
+sys.exit(bool(bad) or len(toks) < 20)'
+	echo "$output"
+	assert_success
+}
+
 @test "lat: percentiles of a known latency distribution are within 0.1%" {
 	t0=$(ms_now)
 	python3 mkstream.py 1000 ingest-seq | rtai-lat -n -q -i 0 --json r.json

@@ -143,6 +143,17 @@ redis_restart_here() {
 	assert_output 'SET s:u1 0.0 PX 3600000'
 }
 
+@test "sink-redis: a key template without a {field} is warned about" {
+	run sh -c 'rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-sink-redis --dry-run -k user_id --value amount 2>err | head -2'
+	echo "$output"
+	assert_output "$(printf 'SET user_id 0.0\nSET user_id 1.5')"
+	run cat err
+	echo "$output"
+	assert_output "rtai-sink-redis: --key: 'user_id' has no {field}: every record goes to that one key (did you mean -k '{user_id}'?)"
+	run sh -c 'rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-sink-redis --dry-run -k "{user_id}" --value amount 2>&1 >/dev/null'
+	assert_output ''
+}
+
 @test "sink-redis: a TTL expires the key" {
 	redis_start
 	echo '- {"k":"a","v":1}' | mkstream | rtai-sink-redis -u "$REDIS_URL" -k 'x:{k}' --value v --ttl 50ms

@@ -114,6 +114,40 @@ load common
 	assert_output --partial '{"u":"a","window_start":0,"window_end":60,"count":2}'
 }
 
+@test "window: 1w weeks start on Thursdays (the epoch's weekday); --offset 4d gives ISO weeks" {
+	# 2026-11-25, a Wednesday, 12:00 UTC, in seconds since the epoch
+	t=$(python3 -c 'import datetime as d; print(int(d.datetime(2026,11,25,12,tzinfo=d.timezone.utc).timestamp()))')
+	echo "$t {\"u\":\"a\"}" | mkstream in.rtai
+	for case in ":3:2026-11-19" "--offset 4d:0:2026-11-23"; do
+		opt=${case%%:*} rest=${case#*:} wd=${rest%%:*} day=${rest#*:}
+		run bash -o pipefail -c "rtai-window --tumbling 1w $opt <in.rtai | show"
+		echo "$opt: $output"
+		assert_success
+		# python3: the window's start, weekday (Monday 0) and date
+		run python3 -c 'import datetime as d, json, sys
+s = d.datetime.fromtimestamp(json.loads(sys.argv[1])["window_start"], d.timezone.utc)
+print(s.weekday(), s.date(), s.time())' "$output"
+		echo "$output"
+		assert_output "$wd $day 00:00:00"
+	done
+}
+
+@test "window: an aggregate's field that never occurs is named at the end (a typo)" {
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -t event_time \
+		| rtai-window -k user_id --tumbling 1h -a sum:amout -a count:amount 2>err | show >out.txt"
+	assert_success
+	run head -1 out.txt
+	echo "$output"
+	assert_output '{"user_id":"u1","window_start":1795514400,"window_end":1795518000,"sum_amout":null,"count_amount":7}'
+	run cat err
+	echo "$output"
+	assert_output 'rtai-window: field "amout" of -a sum:amout never occurred in 20 records (misspelt?)'
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -t event_time \
+		| rtai-window -k user_id --over 1h -a sum:amout -a max:amount 2>&1 >/dev/null"
+	echo "$output"
+	assert_output 'rtai-window: field "amout" of -a sum:amout never occurred in 20 records (misspelt?)'
+}
+
 # ---- watermark, delay, lateness ---------------------------------------------------
 
 @test "window: out-of-order records within --delay are counted" {
@@ -157,6 +191,10 @@ load common
 	EOF
 	run cat err
 	assert_output "rtai-window: 2 late records dropped (keep them with --late FILE; accept them with --delay or --lateness)"
+	# one late record: singular
+	printf '%s\n' '70 {"u":"a"}' '10 {"u":"a"}' | mkstream one.rtai
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m <one.rtai 2>&1 >/dev/null'
+	assert_output "rtai-window: 1 late record dropped (keep them with --late FILE; accept them with --delay or --lateness)"
 	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a sum:x --late late.rtai <in.rtai >/dev/null'
 	echo "$output"
 	assert_success
