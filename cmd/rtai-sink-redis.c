@@ -552,7 +552,7 @@ static void take_buffered(void)
 		}
 		if (st < 0) {
 			rtai_warn("%s", rd.err);
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		}
 		input_open = 0;
 	}
@@ -605,7 +605,7 @@ static void run(void)
 			input_open = 0;
 		if (in >= 0 && pfd[in].revents != 0 && input_open && rd_fill(&rd) < 0) {
 			rtai_warn("%s", rd.err);
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 			input_open = 0;
 		}
 		if (rds >= 0 && (pfd[rds].revents & (POLLIN | POLLHUP | POLLERR)) &&
@@ -709,6 +709,9 @@ int main(int argc, char **argv)
 		rtai_usage_error("--pass and --dry-run exclude each other");
 	if (tmpl_compile(&key, opt.key, err, sizeof(err)) < 0)
 		rtai_usage_error("--key: '%s': %s", opt.key, err);
+	if (key.nfields == 0)	/* "-k user_id": every record into one key */
+		rtai_warn("--key: '%s' has no {field}: every record goes to that one key "
+			  "(did you mean -k '{%s}'?)", opt.key, opt.key);
 	if (rcl_init(&rc, opt.url, on_done, NULL, err, sizeof(err)) < 0)
 		rtai_usage_error("--url: %s", err);
 	if (opt.dry_run) {

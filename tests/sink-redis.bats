@@ -182,6 +182,17 @@ redis_restart_here() {
 	assert_output 'SET s:u1 0.0 PX 3600000'
 }
 
+@test "sink-redis: a key template without a {field} is warned about" {
+	run sh -c 'rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-sink-redis --dry-run -k user_id --value amount 2>err | head -2'
+	echo "$output"
+	assert_output "$(printf 'SET user_id 0.0\nSET user_id 1.5')"
+	run cat err
+	echo "$output"
+	assert_output "rtai-sink-redis: --key: 'user_id' has no {field}: every record goes to that one key (did you mean -k '{user_id}'?)"
+	run sh -c 'rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-sink-redis --dry-run -k "{user_id}" --value amount 2>&1 >/dev/null'
+	assert_output ''
+}
+
 @test "sink-redis: a TTL expires the key" {
 	redis_start
 	echo '- {"k":"a","v":1}' | mkstream | rtai-sink-redis -u "$REDIS_URL" -k 'x:{k}' --value v --ttl 50ms
@@ -683,8 +694,8 @@ for i in range(100):
 	head -c 30 in.rtai >cut.rtai
 	run rtai-sink-redis -u "$REDIS_URL" -k 'k' --json <cut.rtai
 	echo "$output"
-	assert_failure 1
-	assert_output --partial 'stdin: byte 8: truncated frame'
+	assert_failure 4
+	assert_output --partial 'stdin: byte 8: the stream was cut inside a frame'
 }
 
 @test "sink-redis: --dry-run prints commands and connects to nothing" {

@@ -109,7 +109,7 @@ built() {
 		assert_failure 1
 		run sh -c "$VG $RTAI_BUILD/rtai-parse -f amount:float --dlq dlq.rtai <bad.rtai >/dev/null"
 		echo "$output"
-		assert_success
+		assert_failure 5	# every record dead-lettered
 		run sh -c "$VG $RTAI_BUILD/rtai-parse <huge.rtai >/dev/null"
 		assert_failure 1
 		run vg rtai-parse --schema nosuch.json
