@@ -2,9 +2,10 @@
  *
  * Writes JSON Lines on stdout: a clickstream, card transactions or IoT
  * sensor readings, with a chosen key space and skew, pace, event-time
- * disorder, late records and malformed lines. The output is a function of
- * the options alone (a fixed PRNG and a synthetic clock), unless the clock
- * is the wall clock (--start now).
+ * disorder, late records and malformed lines; or the account profiles that
+ * the transactions' fraud labels (--labels) depend on. The output is a
+ * function of the options alone (a fixed PRNG and a synthetic clock),
+ * unless the clock is the wall clock (--start now).
  */
 #include "config.h"
 
@@ -22,11 +23,12 @@
 
 /* ---- options ---------------------------------------------------------- */
 
-enum kind { KIND_CLICKS, KIND_TRANSACTIONS, KIND_SENSORS };
+enum kind { KIND_CLICKS, KIND_TRANSACTIONS, KIND_SENSORS, KIND_ACCOUNTS };
 
 #define NS_PER_MS INT64_C(1000000)
 #define MAX_KEYS 1000000000LL		/* key ids fit any int */
 #define MAX_ZIPF_KEYS 100000000LL	/* the CDF table: 8 bytes a key */
+#define MAX_LABEL_KEYS 10000000LL	/* --labels: 16 bytes a key */
 
 static struct {
 	enum kind kind;			/* KIND argument */
@@ -43,6 +45,8 @@ static struct {
 	int live;			/* --start now: the wall clock */
 	int64_t start;			/* --start TIME: synthetic clock origin, ns */
 	int64_t step;			/* --step: synthetic clock tick, ns; 0 = default */
+	const char *labels;		/* --labels FILE: tx ids, fraud labels there */
+	double noise;			/* --label-noise: fraction of labels flipped */
 } opt = {
 	.count = -1,
 	.duration = -1,
@@ -50,11 +54,12 @@ static struct {
 	.late_by = 3600 * RTAI_NS_PER_SEC,
 	.seed = 1,
 	.start = INT64_C(1795514400) * RTAI_NS_PER_SEC,	/* 2026-11-24T10:00:00Z */
+	.noise = 0.02,
 };
 
 enum {
 	OPT_DISORDER = 256, OPT_LATE, OPT_LATE_BY, OPT_BAD, OPT_START, OPT_STEP,
-	OPT_VERSION,
+	OPT_VERSION, OPT_LABELS, OPT_LABEL_NOISE,
 };
 
 static const struct option longopts[] = {
@@ -70,6 +75,8 @@ static const struct option longopts[] = {
 	{ "seed", required_argument, NULL, 's' },		/* PRNG seed */
 	{ "start", required_argument, NULL, OPT_START },	/* clock origin or now */
 	{ "step", required_argument, NULL, OPT_STEP },		/* synthetic clock tick */
+	{ "labels", required_argument, NULL, OPT_LABELS },	/* fraud labels file */
+	{ "label-noise", required_argument, NULL, OPT_LABEL_NOISE },	/* labels flipped */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -85,6 +92,9 @@ static void usage(int status)
 	      "  clicks        user_id, item_id, action, amount, event_time\n"
 	      "  transactions  account_id, amount, merchant, country, event_time\n"
 	      "  sensors       device_id, temperature, humidity, status, event_time\n"
+	      "  accounts      the profiles of the transactions' accounts, two versions\n"
+	      "                each: account_id, home_country, credit_limit, new_account,\n"
+	      "                event_time (when the version starts)\n"
 	      "\n"
 	      "How much, how fast:\n"
 	      "  -n, --count N            write N records (default: no limit, until the\n"
@@ -105,6 +115,12 @@ static void usage(int status)
 	      "      --late FRACTION      this fraction of records is late ...\n"
 	      "      --late-by DUR        ... by DUR more than the others (default 1h)\n"
 	      "      --bad FRACTION       this fraction of lines is malformed\n"
+	      "\n"
+	      "Fraud labels (transactions):\n"
+	      "      --labels FILE        give each transaction a tx_id, and write its fraud\n"
+	      "                           label to FILE: {\"tx_id\":...,\"fraud\":0 or 1}, by\n"
+	      "                           the rule in rtai-gen(1) (accounts: the profiles)\n"
+	      "      --label-noise FRACTION  flip this fraction of labels (default 0.02)\n"
 	      "  -s, --seed N             PRNG seed (default 1): same options, same bytes\n"
 	      "\n"
 	      "Other:\n"
@@ -115,6 +131,7 @@ static void usage(int status)
 	      "  rtai-gen clicks -n 1000000 >clicks.jsonl\n"
 	      "  rtai-gen clicks --rate 10000 --start now | rtai-cat | rtai-parse ...\n"
 	      "  rtai-gen transactions -n 1000 --disorder 5s --late 0.01 --bad 0.001\n"
+	      "  rtai-gen transactions -n 1000 --labels labels.jsonl; rtai-gen accounts\n"
 	      "\n"
 	      "See rtai-gen(1) and rtai(7).\n", fp);
 	exit(status);
@@ -128,7 +145,7 @@ static void usage(int status)
 struct prng {
 	uint64_t s[4];
 };
-static struct prng rng, fault_rng;
+static struct prng rng, fault_rng, label_rng;
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -218,6 +235,7 @@ static long long draw_key(void)
 /* ---- formatting ------------------------------------------------------------ */
 
 static struct buf line;			/* the record being built */
+static struct buf label;		/* --labels: its label line */
 
 static void put(const char *s)
 {
@@ -321,27 +339,115 @@ static const struct { const char *code; unsigned weight; } countries[] = {
 	{ "BR", 6 }, { "JP", 6 }, { "CA", 5 }, { "NG", 4 }, { "AU", 3 },
 };
 
-static void gen_transaction(enum bad bad)
+/* Draws a country by weight from c in [0, 100). */
+static const char *country(uint64_t c)
 {
-	long long acct = draw_key();
-	double u = uniform();
-	int64_t cents = 100 + (int64_t)(u * u * u * 200000);	/* mostly small */
-	uint64_t merchant = 1 + below(5000), c = below(100);
 	size_t i = 0;
 
 	while (c >= countries[i].weight) {
 		c -= countries[i].weight;
 		i++;
 	}
-	put("{\"account_id\":\"acct");
+	return countries[i].code;
+}
+
+static uint64_t ntx;			/* transactions so far: tx_id */
+static long long tx_acct;		/* the last transaction's account */
+static int64_t tx_cents;		/* and amount */
+
+static void gen_transaction(enum bad bad)
+{
+	long long acct = draw_key();
+	double u = uniform();
+	int64_t cents = 100 + (int64_t)(u * u * u * 200000);	/* mostly small */
+	uint64_t merchant = 1 + below(5000), c = below(100);
+
+	tx_acct = acct;
+	tx_cents = cents;
+	ntx++;
+	if (opt.labels != NULL) {
+		put("{\"tx_id\":\"tx");
+		put_uint(ntx);
+		put("\",\"account_id\":\"acct");
+	} else {
+		put("{\"account_id\":\"acct");
+	}
 	put_uint((uint64_t)acct);
 	put("\",\"amount\":");
 	put_num(cents, 2, bad);
 	put(",\"merchant\":\"m");
 	put_uint(merchant);
 	put("\",\"country\":\"");
-	put(countries[i].code);
+	put(country(c));
 	buf_putc(&line, '"');
+}
+
+/* ---- accounts and fraud labels ------------------------------------------------ */
+
+#define DAY_MS INT64_C(86400000)
+#define NEW_FOR_MS (90 * DAY_MS)	/* an account is new for 90 days */
+#define BURST_MS INT64_C(600000)	/* three transactions in 10 minutes */
+
+/* The profile of account k, a function of k, --seed and --start alone, so
+ * that the accounts and the transactions' labels agree. */
+struct account {
+	int64_t opened_ms;		/* in the 365 days before --start */
+	int64_t limit;			/* credit limit, whole units */
+	const char *home;		/* home country */
+};
+
+static struct account account(long long k)
+{
+	static const int64_t limits[] = { 500, 1000, 2000, 5000, 10000 };
+	uint64_t h = (uint64_t)k ^ (opt.seed * UINT64_C(0x9e3779b97f4a7c15)), a, b, c;
+	int64_t start_ms = rtai_floordiv(opt.start, NS_PER_MS);
+
+	a = splitmix64(&h);
+	b = splitmix64(&h);
+	c = splitmix64(&h);
+	return (struct account){
+		.opened_ms = start_ms - 1000 - (int64_t)(a % (365 * 86400)) * 1000,
+		.limit = limits[b % 5],
+		.home = country(c % 100),
+	};
+}
+
+static int64_t *recent;			/* per account: its last two event times, ms */
+
+/* The fraud rule of rtai-gen(1): the amount is more than half the credit
+ * limit, and the account is new or this is its third transaction within
+ * 10 minutes; then --label-noise flips it. */
+static int fraud_label(long long acct, int64_t cents, int64_t ms)
+{
+	struct account a = account(acct);
+	int64_t *r = &recent[2 * (acct - 1)];
+	int burst = r[0] > ms - BURST_MS && r[0] <= ms && r[1] > ms - BURST_MS && r[1] <= ms;
+	int fraud = cents * 2 > a.limit * 100 && (ms - a.opened_ms < NEW_FOR_MS || burst);
+
+	r[0] = r[1];
+	r[1] = ms;
+	if (opt.noise > 0 && uniform_g(&label_rng) < opt.noise)
+		fraud = !fraud;
+	return fraud;
+}
+
+/* Account k's two profile versions, as the account was opened and once
+ * it is no longer new: into line. */
+static void gen_account(long long k, int version)
+{
+	struct account a = account(k);
+
+	buf_reset(&line);
+	put("{\"account_id\":\"acct");
+	put_uint((uint64_t)k);
+	put("\",\"home_country\":\"");
+	put(a.home);
+	put("\",\"credit_limit\":");
+	put_uint((uint64_t)a.limit);
+	put(version == 0 ? ",\"new_account\":true" : ",\"new_account\":false");
+	put(",\"event_time\":\"");
+	put_time_ms(a.opened_ms + (version == 0 ? 0 : NEW_FOR_MS));
+	put("\"}\n");
 }
 
 static void gen_sensor(enum bad bad)
@@ -384,6 +490,7 @@ static void gen_record(int64_t now_ns)
 	case KIND_CLICKS: gen_click(bad); break;
 	case KIND_TRANSACTIONS: gen_transaction(bad); break;
 	case KIND_SENSORS: gen_sensor(bad); break;
+	case KIND_ACCOUNTS: break;
 	}
 	if (bad == BAD_TIME) {
 		put(",\"event_time\":\"");
@@ -398,6 +505,12 @@ static void gen_record(int64_t now_ns)
 	if (bad == BAD_TRUNCATED)
 		line.len /= 2;
 	buf_putc(&line, '\n');
+	if (opt.kind == KIND_TRANSACTIONS && opt.labels != NULL) {
+		buf_reset(&label);
+		buf_puts(&label, "{\"tx_id\":\"tx");
+		buf_printf(&label, "%llu\",\"fraud\":%d}\n", (unsigned long long)ntx,
+			   fraud_label(tx_acct, tx_cents, ms));
+	}
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -410,7 +523,10 @@ static enum kind parse_kind(const char *s)
 		return KIND_TRANSACTIONS;
 	if (strcmp(s, "sensors") == 0)
 		return KIND_SENSORS;
-	rtai_usage_error("'%s': unknown kind (expected clicks, transactions or sensors)", s);
+	if (strcmp(s, "accounts") == 0)
+		return KIND_ACCOUNTS;
+	rtai_usage_error("'%s': unknown kind (expected clicks, transactions, sensors or accounts)",
+			 s);
 }
 
 static void parse_start(const char *s)
@@ -428,9 +544,9 @@ static void parse_start(const char *s)
 
 int main(int argc, char **argv)
 {
-	struct rtai_wr out;
+	struct rtai_wr out, lab;
 	int64_t t0_mono = 0, t0_clock, clock;
-	int c, step_set = 0;
+	int c, step_set = 0, noise_set = 0, other_set = 0;
 
 	rtai_init("rtai-gen", argv);
 	while ((c = getopt_long(argc, argv, "n:d:r:k:z:s:h", longopts, NULL)) != -1) {
@@ -439,11 +555,26 @@ int main(int argc, char **argv)
 		case 'd': opt.duration = rtai_opt_duration("--duration", optarg); break;
 		case 'r': opt.rate = rtai_opt_double("--rate", optarg, 1e-3, 1e9); break;
 		case 'k': opt.keys = rtai_opt_int("--keys", optarg, 1, MAX_KEYS); break;
-		case 'z': opt.zipf = rtai_opt_double("--zipf", optarg, 0, 100); break;
-		case OPT_DISORDER: opt.disorder = rtai_opt_duration("--disorder", optarg); break;
-		case OPT_LATE: opt.late = rtai_opt_double("--late", optarg, 0, 1); break;
-		case OPT_LATE_BY: opt.late_by = rtai_opt_duration("--late-by", optarg); break;
-		case OPT_BAD: opt.bad = rtai_opt_double("--bad", optarg, 0, 1); break;
+		case 'z': opt.zipf = rtai_opt_double("--zipf", optarg, 0, 100); other_set = 1; break;
+		case OPT_DISORDER:
+			opt.disorder = rtai_opt_duration("--disorder", optarg);
+			other_set = 1;
+			break;
+		case OPT_LATE: opt.late = rtai_opt_double("--late", optarg, 0, 1); other_set = 1; break;
+		case OPT_LATE_BY:
+			opt.late_by = rtai_opt_duration("--late-by", optarg);
+			other_set = 1;
+			break;
+		case OPT_BAD: opt.bad = rtai_opt_double("--bad", optarg, 0, 1); other_set = 1; break;
+		case OPT_LABELS:
+			if (*optarg == '\0')
+				rtai_usage_error("--labels: give a file name");
+			opt.labels = optarg;
+			break;
+		case OPT_LABEL_NOISE:
+			opt.noise = rtai_opt_double("--label-noise", optarg, 0, 1);
+			noise_set = 1;
+			break;
 		case 's': opt.seed = (uint64_t)rtai_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case OPT_START: parse_start(optarg); break;
 		case OPT_STEP:
@@ -458,13 +589,23 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc != 1)
-		rtai_usage_error(argc == 0 ? "missing KIND (clicks, transactions or sensors)"
+		rtai_usage_error(argc == 0 ? "missing KIND (clicks, transactions, sensors or accounts)"
 					   : "too many arguments: one KIND only");
 	opt.kind = parse_kind(argv[0]);
 	if (step_set && opt.live)
 		rtai_usage_error("--step needs a synthetic clock, not --start now");
 	if (step_set && opt.step <= 0)
 		rtai_usage_error("--step: must be positive");
+	if (opt.kind == KIND_ACCOUNTS && (other_set || opt.rate > 0 || opt.duration >= 0 ||
+					 step_set || opt.labels != NULL || noise_set))
+		rtai_usage_error("accounts: only -n, --keys, --seed and --start apply (a profile per "
+				 "key, from the seed and the start)");
+	if (opt.labels != NULL && opt.kind != KIND_TRANSACTIONS)
+		rtai_usage_error("--labels applies to transactions");
+	if (noise_set && opt.labels == NULL)
+		rtai_usage_error("--label-noise applies to --labels");
+	if (opt.labels != NULL && opt.keys > MAX_LABEL_KEYS)
+		rtai_usage_error("--labels: at most %lld keys (--keys %lld)", MAX_LABEL_KEYS, opt.keys);
 	if (opt.zipf > 0 && opt.keys > MAX_ZIPF_KEYS)
 		rtai_usage_error("--zipf: at most %lld keys (--keys %lld)", MAX_ZIPF_KEYS, opt.keys);
 	if (!step_set)
@@ -472,6 +613,7 @@ int main(int argc, char **argv)
 
 	prng_seed(&rng, opt.seed);
 	prng_seed(&fault_rng, opt.seed ^ UINT64_C(0x5eedfa17));
+	prng_seed(&label_rng, opt.seed ^ UINT64_C(0x1abe15));
 	if (opt.zipf > 0)
 		zipf_init(opt.keys, opt.zipf);
 
@@ -479,6 +621,24 @@ int main(int argc, char **argv)
 	wr_open_fd(&out, 1, "stdout", 1);
 	t0_mono = rtai_mono_ns();
 	t0_clock = opt.live ? rtai_now_ns() : opt.start;
+	if (opt.live)
+		opt.start = t0_clock;		/* accounts open before it */
+	if (opt.kind == KIND_ACCOUNTS) {
+		for (long long i = 0; i < 2 * opt.keys && (opt.count < 0 || i < opt.count) &&
+				      !sig_stop; i++) {
+			gen_account(1 + i / 2, (int)(i % 2));
+			wr_bytes(&out, line.p, line.len);
+		}
+		goto done;
+	}
+	if (opt.labels != NULL) {
+		size_t n = strlen(opt.labels);
+
+		wr_open_path(&lab, opt.labels, n > 4 && strcmp(opt.labels + n - 4, ".zst") == 0, 1);
+		recent = xcalloc(2 * (size_t)opt.keys, sizeof(*recent));
+		for (long long i = 0; i < 2 * opt.keys; i++)
+			recent[i] = INT64_MIN;
+	}
 	for (long long i = 0; (opt.count < 0 || i < opt.count) && !sig_stop; i++) {
 		if (opt.rate > 0) {
 			int64_t due = t0_mono + (int64_t)((double)i * 1e9 / opt.rate);
@@ -500,9 +660,16 @@ int main(int argc, char **argv)
 			break;
 		gen_record(clock);
 		wr_bytes(&out, line.p, line.len);
+		if (opt.labels != NULL)
+			wr_bytes(&lab, label.p, label.len);
 	}
+	if (opt.labels != NULL)
+		wr_close(&lab);
+done:
 	wr_close(&out);
 	buf_free(&line);
+	buf_free(&label);
+	free(recent);
 	free(zipf_cdf);
 	return RTAI_EXIT_OK;
 }

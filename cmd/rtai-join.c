@@ -5,7 +5,8 @@
  * encoded, so a join is a lookup and a memcpy. With --as-of the table
  * keeps every version of a row and a record joins the version valid at its
  * event time, never one from its future. --updates is read alongside the
- * stream (poll() on both), so the enrichment follows the source database.
+ * stream on the event loop (loop.h), changes first, so the enrichment
+ * follows the source database.
  * With --redis each record's row is fetched with HGETALL, pipelined per
  * burst and kept in a bounded LRU cache.
  */
@@ -13,9 +14,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <hiredis/hiredis.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +26,10 @@
 #include "debezium.h"
 #include "frame.h"
 #include "jflat.h"
+#include "loop.h"
 #include "lru.h"
 #include "rec.h"
+#include "rclient.h"
 #include "redisurl.h"
 #include "rtime.h"
 #include "sig.h"
@@ -167,13 +167,8 @@ static struct tab table;		/* the rows */
 static struct dbz_event ev;		/* a change being applied */
 static struct rtai_rec urec;		/* a change read as a binary record */
 static struct buf utext;		/* ... or as JSON text */
-static volatile sig_atomic_t reload;	/* SIGHUP seen */
 
-static struct {
-	struct rtai_rd rd;
-	int open;			/* still being read */
-	int stream;			/* -1 not known yet, 0 lines, 1 frames */
-} upd;
+static struct rtai_rd upd;		/* --updates: the changelog */
 
 static struct {
 	uint64_t records, hits, misses, skipped;
@@ -504,20 +499,16 @@ static int load_table(const char *path, struct tab *t)
 	return ret;
 }
 
-static void on_hup(int sig)
-{
-	(void)sig;
-	reload = 1;
-}
-
 /* SIGHUP: a fresh table from the file; on an error the old one stays. */
 static void reload_table(void)
 {
 	struct tab fresh;
+	int cut_before = rd_cut_seen;
 
-	reload = 0;
 	tab_init(&fresh);
 	if (load_table(opt.table, &fresh) < 0) {
+		/* A cut table file is refused here: the stream goes on whole. */
+		rd_cut_seen = cut_before;
 		rtai_warn("%s: reload failed; keeping the table as it was", opt.table);
 		tab_free(&fresh);
 		return;
@@ -530,87 +521,43 @@ static void reload_table(void)
 
 /* ---- the changelog, read alongside ---------------------------------------- */
 
-/* Applies every change complete in the buffer; closes the changelog at its
- * end. Exits 1 on a bad change with --on-error fail. */
-static void updates_pump(void)
+/* One change from the changelog, a frame (f) or a line (p, n). Exits 1
+ * on a bad change with --on-error fail. */
+static int change_in(struct rtai_rd *rd, const struct rtai_frame *f, const uint8_t *p,
+		     size_t n)
 {
-	struct origin o = { .name = upd.rd.name };
-	struct rtai_frame f;
-	const uint8_t *p;
-	size_t n;
-	int st;
+	struct origin o = { .name = rd->name, .stream = f != NULL, .n = rd->nrec };
 
-	if (upd.stream < 0) {
-		if (rd_buffered(&upd.rd) < 4 && !upd.rd.eof)
-			return;
-		upd.stream = rd_buffered(&upd.rd) >= 4 &&
-			     memcmp(upd.rd.buf + upd.rd.off, RTAI_MAGIC, 4) == 0;
-	}
-	o.stream = upd.stream;
-	for (;;) {
-		st = upd.stream ? rd_frame_buffered(&upd.rd, &f) : rd_line_buffered(&upd.rd, &p, &n);
-		if (st != 1)
-			break;
-		o.n = upd.rd.nrec;
-		if (change_one(&table, &o, upd.stream ? &f : NULL, p, n) < 0) {
-			wr_flush(&out);
-			exit(RTAI_EXIT_FAIL);
-		}
-	}
-	if (st < 0) {
+	if (change_one(&table, &o, f, p, n) < 0) {
 		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
+		exit(RTAI_EXIT_FAIL);
 	}
-	if (st == 0) {
-		upd.open = 0;
-		if (opt.verbose)
-			rtai_warn("%s: end of the changelog; the table stays as it is", upd.rd.name);
-	}
+	return 0;
 }
 
-/* Waits until the stream or the changelog has more bytes, reads them, and
- * applies the changes first: a change that arrived before a record is
- * applied before that record is joined. Output is flushed before waiting. */
-static void wait_input(void)
+static int change_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	struct pollfd pfd[2];
-	int n = 0, rc, iu = -1, ii = -1;
+	(void)arg;
+	return change_in(rd, f, NULL, 0);
+}
 
-	if (upd.open) {
-		if (rd_fill_ready(&upd.rd)) {
-			if (rd_fill(&upd.rd) < 0)
-				rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
-			updates_pump();
-			return;
-		}
-		iu = n;
-		pfd[n++] = (struct pollfd){ .fd = upd.rd.fd, .events = POLLIN };
+static int change_line(void *arg, struct rtai_rd *rd, const uint8_t *p, size_t n)
+{
+	(void)arg;
+	return change_in(rd, NULL, p, n);
+}
+
+/* The changelog ended: the table stays as it is, the stream goes on. */
+static int changes_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+{
+	(void)arg;
+	if (why == LOOP_END_ERROR) {
+		wr_flush(&out);
+		rtai_die(rd->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", rd->err);
 	}
-	if (rd_fill_ready(&in)) {
-		if (rd_fill(&in) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
-		return;
-	}
-	ii = n;
-	pfd[n++] = (struct pollfd){ .fd = in.fd, .events = POLLIN };
-	rc = poll(pfd, (nfds_t)n, 0);
-	if (rc == 0) {
-		rtai_block_now();
-		rc = poll(pfd, (nfds_t)n, -1);
-	}
-	if (rc < 0) {
-		if (errno == EINTR)
-			return;
-		rtai_die(RTAI_EXIT_FAIL, "poll: %s", strerror(errno));
-	}
-	if (iu >= 0 && pfd[iu].revents != 0) {
-		if (rd_fill(&upd.rd) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
-		updates_pump();
-		return;		/* the stream's turn comes next time round */
-	}
-	if (pfd[ii].revents != 0 && rd_fill(&in) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
+	if (why == LOOP_END_EOF && opt.verbose)
+		rtai_warn("%s: end of the changelog; the table stays as it is", rd->name);
+	return 0;
 }
 
 /* ---- joining --------------------------------------------------------------- */
@@ -640,8 +587,8 @@ static void emit(const struct rtai_frame *f, const struct rtai_rec *r, uint64_t 
 		bad_record(recno, "more than 65535 fields after the join");
 		return;
 	}
-	wr_put(&out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, joined.p,
-	       joined.len);
+	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, f->meta,
+		    f->meta_len, joined.p, joined.len);
 }
 
 /* Table look-ups are software-pipelined over the frames already read: a
@@ -691,8 +638,8 @@ static void ahead_join(struct ahead_item *a)
 	case AH_NOTIME:
 		bad_record(a->recno, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse -t FIELD)");
 		break;
-	case AH_NOKEY:
-		emit(&a->f, &a->rec, a->recno, NULL, 0, 0, 0);
+	case AH_NOKEY:		/* the key rule (key.h): a null key is no key */
+		bad_record(a->recno, "field \"%s\": null (--on): no key", on.name[a->bad]);
 		break;
 	case AH_JOIN:
 		v = tab_find_h(&table, a->key.p, a->key.len, a->hash,
@@ -776,8 +723,8 @@ struct held {				/* a frame waiting for its look-up */
 };
 
 static struct {
-	redisContext *c;
-	struct rurl url;
+	int on;				/* --redis */
+	struct rcl c;			/* the shared client */
 	struct tmpl tmpl;		/* --redis-key */
 	struct lru cache;
 	uint64_t burst_no;		/* entries tagged with it are this burst's */
@@ -785,8 +732,6 @@ static struct {
 	struct held *held;		/* the burst, in order */
 	size_t nheld;
 	struct buf data;		/* their payloads */
-	uint32_t pend[BURST];		/* entries awaiting a reply, in order */
-	size_t npend;
 	int draining;
 	struct rtai_rec row;		/* a reply as a record */
 } rds;
@@ -847,7 +792,7 @@ static struct rtai_val hash_val(const char *s, size_t n)
 }
 
 /* Stores a reply to HGETALL in cache entry e. */
-static void take_reply(struct lru_ent *e, redisReply *r)
+static void take_reply(struct lru_ent *e, const struct rcl_reply *r)
 {
 	char err[200];
 	uint32_t nf = 0;
@@ -859,14 +804,14 @@ static void take_reply(struct lru_ent *e, redisReply *r)
 		buf_append(&e->val, r->str, r->len);
 		return;
 	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+	if (r->type != REDIS_REPLY_ARRAY || r->n % 2 != 0) {
 		e->state = ROW_ERROR;
 		buf_puts(&e->val, "unexpected reply to HGETALL");
 		return;
 	}
 	rec_reset(&rds.row);
-	for (size_t i = 0; i + 1 < r->elements; i += 2) {
-		redisReply *k = r->element[i], *v = r->element[i + 1];
+	for (size_t i = 0; i + 1 < r->n; i += 2) {
+		const struct rcl_elem *k = &r->elem[i], *v = &r->elem[i + 1];
 
 		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len > 255)
 			continue;
@@ -879,29 +824,28 @@ static void take_reply(struct lru_ent *e, redisReply *r)
 		return;
 	}
 	e->aux = nf;
-	e->state = r->elements > 0 ? ROW_FOUND : ROW_NONE;
+	e->state = r->n > 0 ? ROW_FOUND : ROW_NONE;
+}
+
+/* The client's done callback: tag is the cache entry that asked. */
+static void on_reply(void *arg, const struct rcl_done *d)
+{
+	(void)arg;
+	take_reply(&rds.cache.e[d->tag], d->reply);
 }
 
 /* Reads the replies of the burst, then writes its frames in order. */
 static void redis_drain(void)
 {
-	if (rds.c == NULL || rds.draining)
+	if (!rds.on || rds.draining)
 		return;
 	rds.draining = 1;
-	if (rds.npend > 0)
+	if (rcl_pending(&rds.c) > 0)
 		stats.round_trips++;
-	for (size_t i = 0; i < rds.npend; i++) {
-		redisReply *r = NULL;
-
-		if (redisGetReply(rds.c, (void **)&r) != REDIS_OK || r == NULL) {
-			wr_flush(&out);
-			rtai_die(RTAI_EXIT_FAIL, "%s: %s", rds.url.shown,
-				 rds.c->errstr[0] ? rds.c->errstr : "connection lost");
-		}
-		take_reply(&rds.cache.e[rds.pend[i]], r);
-		freeReplyObject(r);
+	if (rcl_sync(&rds.c) < 0) {
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "%s", rds.c.err);
 	}
-	rds.npend = 0;
 	for (size_t i = 0; i < rds.nheld; i++) {
 		struct held *h = &rds.held[i];
 		struct lru_ent *e;
@@ -934,6 +878,8 @@ static struct held *hold(const struct rtai_frame *f, const void *payload, size_t
 
 	h->f = *f;
 	h->f.len = (uint32_t)len;
+	h->f.meta = NULL;		/* not copied: the record goes on without it */
+	h->f.flags &= ~RTAI_F_META;
 	h->off = rds.data.len;
 	h->recno = in.nrec;
 	h->ent = LRU_NIL;
@@ -985,8 +931,11 @@ static void join_redis(const struct rtai_frame *f)
 	e = &rds.cache.e[i];
 	e->tag = rds.burst_no;
 	e->state = ROW_PENDING;
-	redisAppendCommand(rds.c, "HGETALL %b", key.p, key.len);
-	rds.pend[rds.npend++] = i;
+	rcl_begin(&rds.c);
+	rcl_cmd(&rds.c, 2);
+	rcl_argz(&rds.c, "HGETALL");
+	rcl_key(&rds.c, key.p, key.len);
+	rcl_commit(&rds.c, i, 0);
 	stats.lookups++;
 	h->ent = i;
 }
@@ -994,16 +943,15 @@ static void join_redis(const struct rtai_frame *f)
 static void redis_open(char *url_arg)
 {
 	char err[300];
-	int retry;
 
-	if (rurl_parse(&rds.url, url_arg, err, sizeof(err)) < 0)
+	if (rcl_init(&rds.c, url_arg, on_reply, NULL, err, sizeof(err)) < 0)
 		rtai_usage_error("--redis: %s", err);
 	rurl_hide(url_arg);
+	rds.on = 1;
 	if (tmpl_compile(&rds.tmpl, opt.redis_key, err, sizeof(err)) < 0)
 		rtai_usage_error("--redis-key: %s", err);
-	rds.c = rurl_connect(&rds.url, 5 * RTAI_NS_PER_SEC, &retry, err, sizeof(err));
-	if (rds.c == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+	if (rcl_connect(&rds.c) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", rds.c.err);
 	lru_init(&rds.cache, (uint32_t)(opt.cache > BURST ? opt.cache : BURST));
 	rds.held = xmalloc(BURST * sizeof(*rds.held));
 	rds.burst_no = 1;
@@ -1012,10 +960,8 @@ static void redis_open(char *url_arg)
 
 static void redis_close(void)
 {
-	if (rds.c != NULL)
-		redisFree(rds.c);
-	rds.c = NULL;
-	rurl_free(&rds.url);
+	rcl_free(&rds.c);
+	rds.on = 0;
 	tmpl_free(&rds.tmpl);
 	lru_free(&rds.cache);
 	free(rds.held);
@@ -1025,42 +971,85 @@ static void redis_close(void)
 
 /* ---- the main loop -------------------------------------------------------- */
 
-static void run(void)
+/* A frame of the stream, a record or not: in order with the records. */
+static int stream_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	struct rtai_frame f;
-	int st;
+	(void)arg;
+	(void)rd;
+	if (f->kind == RTAI_K_SCHEMA)
+		return 0;	/* joined records have more fields: none goes on */
+	if (!rds.on) {
+		ahead_add(f);
+		if (f->kind == RTAI_K_MARKER)
+			ahead_run();
+	} else if (f->kind == RTAI_K_MARKER) {
+		redis_drain();
+		wr_marker(&out, f, "rtai-join");
+	} else {
+		join_redis(f);
+		if (rds.nheld == BURST || rcl_pending(&rds.c) == BURST)
+			redis_drain();
+	}
+	return 0;
+}
 
-	for (;;) {
-		if (reload && ahead.head == ahead.tail)
-			reload_table();
-		st = rd_frame_buffered(&in, &f);
-		if (st == 1) {
-			if (rds.c == NULL) {
-				ahead_add(&f);
-				if (f.kind == RTAI_K_MARKER)
-					ahead_run();
-			} else if (f.kind == RTAI_K_MARKER) {
-				redis_drain();
-				wr_marker(&out, &f, "rtai-join");
-			} else {
-				join_redis(&f);
-				if (rds.nheld == BURST || rds.npend == BURST)
-					redis_drain();
-			}
-			continue;
-		}
+/* The stream ended (or a stop signal ended it): so does the join. */
+static int stream_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+{
+	if (why == LOOP_END_ERROR) {
 		ahead_run();
 		redis_drain();
-		if (st == 0 || sig_stop)
-			break;
-		if (st < 0) {
-			wr_flush(&out);
-			rtai_die(RTAI_EXIT_FAIL, "%s", in.err);
-		}
-		wait_input();
-		if (sig_stop)
-			break;
+		wr_flush(&out);
+		rtai_die(rd->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", rd->err);
 	}
+	loop_stop(arg);
+	return 0;
+}
+
+/* Before reading or waiting: every waiting frame is joined (their
+ * payloads are in the reader's buffer, which reading may move). */
+static int joined_all(void *arg)
+{
+	(void)arg;
+	ahead_run();
+	redis_drain();
+	return 0;
+}
+
+/* SIGHUP, between frames (none waits: the loop calls it after
+ * joined_all()). */
+static int on_reload(void *arg)
+{
+	(void)arg;
+	reload_table();
+	return 0;
+}
+
+/* Joins the stream to its end; changes from the changelog that arrived
+ * before a record are applied before it is joined. */
+static void run(void)
+{
+	static const struct loop_ops stream_ops = { .data = stream_frame,
+						    .control = stream_frame, .end = stream_end };
+	static const struct loop_ops change_ops = { .data = change_frame,
+						    .control = change_frame, .line = change_line,
+						    .end = changes_end };
+	struct loop *l = loop_new("rtai-join");
+
+	loop_add_writer(l, &out);
+	if (opt.updates != NULL)
+		loop_add_input(l, &upd, LOOP_SNIFF, &change_ops, l);
+	loop_add_input(l, &in, LOOP_FRAMES, &stream_ops, l);
+	loop_on_drained(l, joined_all, NULL);
+	if (opt.table != NULL)
+		loop_on_reload(l, on_reload, NULL);
+	if (loop_run(l) < 0) {
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(l));
+	}
+	ahead_run();
+	redis_drain();
+	loop_free(l);
 }
 
 static void report(void)
@@ -1118,6 +1107,18 @@ static void check_options(void)
 		rtai_usage_error("--table-key names %zu fields, --on %zu", tkey.n, on.n);
 }
 
+/* A --fields name that occurred in no row of the table is most likely
+ * misspelt ("--fields teir"): named at the end, once rows were read. */
+static void warn_unseen_fields(void)
+{
+	if (pick.seen == NULL || !pick.seen[pick.fields.n])
+		return;
+	for (size_t i = 0; i < pick.fields.n; i++)
+		if (!pick.seen[i])
+			rtai_warn("--fields: field \"%s\" occurred in no row of the table "
+				  "(misspelt?)", pick.fields.name[i]);
+}
+
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL;
@@ -1172,8 +1173,10 @@ int main(int argc, char **argv)
 	check_options();
 	if (cache_set && opt.redis == NULL)
 		rtai_usage_error("--cache and --cache-ttl need --redis");
-	if (opt.fields != NULL)
+	if (opt.fields != NULL) {
 		names_or_die(&pick.fields, "--fields", opt.fields);
+		pick.seen = xcalloc(pick.fields.n + 1, 1);
+	}
 	if (opt.prefix != NULL) {
 		pick.prefix = opt.prefix;
 		pick.nprefix = strlen(opt.prefix);
@@ -1189,26 +1192,14 @@ int main(int argc, char **argv)
 		redis_open(redis_arg);
 	if (opt.table != NULL && load_table(opt.table, &table) < 0)
 		exit(RTAI_EXIT_FAIL);
-	if (opt.table != NULL) {
-		struct sigaction sa;
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_hup;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGHUP, &sa, NULL);
-	}
-	if (opt.updates != NULL) {
-		if (rd_open(&upd.rd, opt.updates) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s", upd.rd.err);
-		upd.open = 1;
-		upd.stream = -1;
-	}
+	if (opt.updates != NULL && rd_open(&upd, opt.updates) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", upd.err);
 	rd_open_fd(&in, 0, "stdin");
 	wr_open_fd(&out, 1, "stdout", 0);
-	rtai_on_block(wr_flush_cb, &out);
 
 	run();
 
+	warn_unseen_fields();
 	if (opt.verbose)
 		report();
 	else if (stats.skipped + stats.bad_changes > 10)
@@ -1217,7 +1208,7 @@ int main(int argc, char **argv)
 	wr_close(&out);
 	redis_close();
 	rd_close(&in);
-	rd_close(&upd.rd);
+	rd_close(&upd);
 	tab_free(&table);
 	dbz_free(&ev);
 	rec_free(&rec);
@@ -1226,6 +1217,7 @@ int main(int argc, char **argv)
 	tab_names_free(&on);
 	tab_names_free(&tkey);
 	tab_names_free(&pick.fields);
+	free(pick.seen);
 	tab_names_free(&pick.skip);
 	buf_free(&key);
 	buf_free(&oldkey);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,9 @@
 
 /* ---- options ---------------------------------------------------------- */
 
-enum ftype { FT_STRING, FT_INT, FT_FLOAT, FT_BOOL, FT_TIME, FT_JSON };
-static const char *const ftype_names[] = { "string", "int", "float", "bool", "time", "json" };
+enum ftype { FT_STRING, FT_INT, FT_FLOAT, FT_BOOL, FT_TIME, FT_JSON, FT_BYTES };
+static const char *const ftype_names[] = { "string", "int", "float", "bool", "time", "json",
+					   "bytes" };
 
 struct sfield {
 	char *name;			/* the field's name, NUL-terminated */
@@ -60,6 +62,7 @@ static struct {
 	size_t nkeep;
 	int json;			/* --json: write JSON payloads */
 	int debezium;			/* --debezium: unwrap change events */
+	int meta;			/* --meta: source metadata into _ fields */
 	enum on_error on_error;		/* --on-error */
 	int on_error_set;		/* --on-error was given */
 	const char *dlq;		/* --dlq FILE */
@@ -83,7 +86,7 @@ static struct {
 enum {
 	OPT_SCHEMA = 256, OPT_TIME_FORMAT, OPT_STRICT, OPT_KEEP, OPT_JSON,
 	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
-	OPT_FORMAT, OPT_COLUMNS, OPT_DELIMITER, OPT_NO_INFER,
+	OPT_FORMAT, OPT_COLUMNS, OPT_DELIMITER, OPT_NO_INFER, OPT_META,
 	OPT_AVRO_SCHEMA, OPT_AVRO_SCHEMAS, OPT_AVRO_READER, OPT_REGISTRY, OPT_REGISTRY_AUTH,
 };
 
@@ -96,6 +99,7 @@ static const struct option longopts[] = {
 	{ "keep", required_argument, NULL, OPT_KEEP },		/* project to these fields */
 	{ "json", no_argument, NULL, OPT_JSON },		/* JSON payloads out */
 	{ "debezium", no_argument, NULL, OPT_DEBEZIUM },	/* unwrap change events */
+	{ "meta", no_argument, NULL, OPT_META },		/* metadata into fields */
 	{ "format", required_argument, NULL, OPT_FORMAT },	/* json, csv or tsv */
 	{ "columns", required_argument, NULL, OPT_COLUMNS },	/* CSV column names */
 	{ "delimiter", required_argument, NULL, OPT_DELIMITER }, /* CSV field separator */
@@ -127,11 +131,12 @@ static void usage(int status)
 	      "\n"
 	      "Schema:\n"
 	      "  -f, --field NAME:TYPE    declare a field; TYPE is string, int, float, bool,\n"
-	      "                           time or json; a trailing ? makes it optional\n"
-	      "                           (amount:float?); repeatable\n"
+	      "                           time, json or bytes (base64 text in JSON); a\n"
+	      "                           trailing ? makes it optional (amount:float?);\n"
+	      "                           repeatable. A schema frame goes out first\n"
 	      "      --schema FILE        read declarations from a JSON file:\n"
 	      "                           {\"fields\":[{\"name\":\"amount\",\"type\":\"float\",\n"
-	      "                           \"optional\":true}, ...]}\n"
+	      "                           \"optional\":true}, ...], \"event_time\":\"t\"}\n"
 	      "      --strict             reject records with undeclared fields\n"
 	      "      --keep A,B,...       write only these fields\n"
 	      "\n"
@@ -174,6 +179,9 @@ static void usage(int status)
 	      "                           before for a delete) with an _op field (c, r, u,\n"
 	      "                           d, t), and source.ts_ms as the event time;\n"
 	      "                           tombstones without a key are dropped (blank)\n"
+	      "      --meta               source metadata (Kafka topic, partition, offset,\n"
+	      "                           key, timestamp, headers) becomes _topic, ...\n"
+	      "                           fields; a tombstone becomes \"_value\":null\n"
 	      "\n"
 	      "Other:\n"
 	      "      --json               write JSON payloads instead of binary records\n"
@@ -251,13 +259,16 @@ static void schema_opt(const char *arg)
 		tlen--;
 	}
 	if (ftype_parse(colon + 1, tlen, &type) < 0)
-		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time or json)",
+		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time, json or bytes)",
 				 arg, (int)tlen, colon + 1);
 	if ((why = schema_add(arg, (size_t)(colon - arg), type, optional)) != NULL)
 		rtai_usage_error("-f: %s", why);
 }
 
-/* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...]}. */
+static char *schema_time;		/* --schema's "event_time", for -t */
+
+/* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...],
+ * "event_time": F}, the payload of a schema frame (rtai-record(5)). */
 static void schema_file(const char *path)
 {
 	json_error_t e;
@@ -275,10 +286,20 @@ static void schema_file(const char *path)
 		goto out;
 	}
 	json_object_foreach(root, key, v)
-		if (strcmp(key, "fields") != 0) {
-			snprintf(msg, sizeof(msg), "unknown key \"%s\" (expected \"fields\")", key);
+		if (strcmp(key, "fields") != 0 && strcmp(key, "event_time") != 0) {
+			snprintf(msg, sizeof(msg), "unknown key \"%s\" (expected \"fields\" or \"event_time\")",
+				 key);
 			goto out;
 		}
+	v = json_object_get(root, "event_time");
+	if (v != NULL && !json_is_string(v) && !json_is_null(v)) {
+		snprintf(msg, sizeof(msg), "\"event_time\" must be a field name");
+		goto out;
+	}
+	if (json_is_string(v)) {	/* after the options, if no -t */
+		free(schema_time);
+		schema_time = xstrdup(json_string_value(v));
+	}
 	fields = json_object_get(root, "fields");
 	if (!json_is_array(fields)) {
 		snprintf(msg, sizeof(msg), "\"fields\" must be an array");
@@ -306,7 +327,7 @@ static void schema_file(const char *path)
 		}
 		if (!json_is_string(type) ||
 		    ftype_parse(json_string_value(type), json_string_length(type), &t) < 0) {
-			snprintf(msg, sizeof(msg), "field %zu: \"type\" must be one of string, int, float, bool, time, json",
+			snprintf(msg, sizeof(msg), "field %zu: \"type\" must be one of string, int, float, bool, time, json, bytes",
 				 i + 1);
 			goto out;
 		}
@@ -348,13 +369,18 @@ static void names_opt(const char *optname, const char *arg, char ***list, size_t
 	}
 }
 
+static uint8_t keep_seen[4096];		/* --keep names found (or declared) */
+
 static int kept(const char *name, size_t nlen)
 {
 	if (opt.keep == NULL)
 		return 1;
 	for (size_t i = 0; i < opt.nkeep; i++)
-		if (strlen(opt.keep[i]) == nlen && memcmp(opt.keep[i], name, nlen) == 0)
+		if (strlen(opt.keep[i]) == nlen && memcmp(opt.keep[i], name, nlen) == 0) {
+			if (i < sizeof(keep_seen))
+				keep_seen[i] = 1;
 			return 1;
+		}
 	return 0;
 }
 
@@ -368,11 +394,16 @@ static struct buf enc;			/* its encoding */
 static struct buf dbuf;			/* a dead letter */
 static struct buf seen;			/* per input field: used by the schema */
 static struct buf dups;			/* hash slots for the duplicate check */
+static struct buf b64;			/* a bytes field decoded from base64 */
+static struct arena bytes;		/* the record's decoded bytes fields */
+static struct rtai_rec mrec;		/* --meta: the source metadata */
+static struct rtai_rec withmeta;	/* --meta: _ fields, then the record */
 static char reason[512];		/* why the current record is bad */
 static char first_bad[768];		/* the first bad record, for the summary */
 
 static struct {
 	uint64_t parsed, skipped, dead, blank;
+	uint64_t tombstones;		/* passed on as they came (no --meta) */
 } count;
 
 /* Sets the reason a record is bad; returns -1. */
@@ -742,6 +773,25 @@ dup:
 }
 
 /* The payload as a record, whatever its encoding. */
+/* Whether text that failed as JSON looks like a CSV row: no '{' or '['
+ * first, and a comma outside quotes. */
+static int looks_csv(const char *p, size_t n)
+{
+	int q = 0;
+
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	if (n == 0 || *p == '{' || *p == '[')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			q = !q;
+		else if (p[i] == ',' && !q)
+			return 1;
+	}
+	return 0;
+}
+
 static int decode(const struct rtai_frame *f)
 {
 #ifdef HAVE_AVRO
@@ -752,12 +802,21 @@ static int decode(const struct rtai_frame *f)
 		return csv_decode(f);
 	switch (f->enc) {
 	case RTAI_E_RAW:
-	case RTAI_E_JSON:
+	case RTAI_E_JSON: {
+		const char *p = (const char *)f->payload;
+		size_t n = f->len;
+
 		if (opt.debezium)
 			return 0;	/* debezium() reads the text itself */
-		if (jflat_rec_from_json(&in, (const char *)f->payload, f->len) < 0)
-			return bad("%s", in.err);
+		if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+			p += 3;		/* a UTF-8 byte order mark, as a file's */
+			n -= 3;		/* first line has from some editors */
+		}
+		if (jflat_rec_from_json(&in, p, n) < 0)
+			return bad("%s%s", in.err, looks_csv(p, n) ?
+				   " (this looks like CSV, not JSON: read it with --format csv)" : "");
 		return 0;
+	}
 	case RTAI_E_REC:
 		if (rec_decode(&in, f->payload, f->len) < 0)
 			return bad("%s", in.err);
@@ -770,7 +829,7 @@ static int decode(const struct rtai_frame *f)
 /* --debezium: the change event of f (already decoded into in), as the
  * record to check: "_op" first, then the row's fields. Sets *event to the
  * change time. Returns NULL after bad(), or &nothing for a tombstone
- * without a key. */
+ * without a key and for a truncate. */
 static struct dbz_event change;		/* the event, owning the row */
 static struct rtai_rec unwrapped;	/* _op and the row's fields */
 static struct buf ctext;		/* a binary record as JSON text */
@@ -792,8 +851,8 @@ static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
 		bad("%s", change.err);
 		return NULL;
 	}
-	if (change.kind == DBZ_TOMBSTONE)
-		return &nothing;
+	if (change.kind == DBZ_TOMBSTONE || change.kind == DBZ_TRUNCATE)
+		return &nothing;	/* a truncate carries no row (see --debezium) */
 	rec_reset(&unwrapped);
 	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
 		if (change.op == op_names[i][0])
@@ -857,6 +916,18 @@ static int to_time(const struct rtai_field *f, struct rtai_val *v)
 		return bad("field \"%.*s\": expected time, got %s", f->nlen, f->name,
 			   rt_type_name(f->v.type));
 	}
+	if (st < 0 && opt.tunit != RTAI_TU_AUTO && (f->v.type == RT_INT || f->v.type == RT_FLOAT) &&
+	    fabs(f->v.type == RT_INT ? (double)f->v.i : f->v.f) < 9.2e18) {
+		/* A unit that reads it: "1795514400000 with --time-format s". */
+		static const char *const names[] = { "auto", "s", "ms", "us", "ns" };
+		enum rtai_tunit u = rtai_tunit_auto(f->v.type == RT_INT ? f->v.i
+							: (int64_t)f->v.f);
+
+		if (u != opt.tunit)
+			return bad("field \"%.*s\": %s: %s with --time-format %s (its magnitude "
+				   "says %s: --time-format %s, or auto)", f->nlen, f->name,
+				   shown(&f->v), why, names[opt.tunit], names[u], names[u]);
+	}
 	if (st < 0)
 		return bad("field \"%.*s\": %s: %s", f->nlen, f->name, shown(&f->v), why);
 	*v = val_time(t);
@@ -902,6 +973,18 @@ static int typed(const struct sfield *s, const struct rtai_field *f, struct rtai
 		if (t == RT_JSON)
 			return 0;
 		break;
+	case FT_BYTES:
+		if (t == RT_BYTES)
+			return 0;
+		if (t == RT_STR) {	/* JSON has no bytes: base64 text */
+			buf_reset(&b64);
+			if (buf_get_base64(&b64, f->v.s.p, f->v.s.n) < 0)
+				return bad("field \"%s\": expected bytes as base64 text, got %s",
+					   s->name, shown(&f->v));
+			*v = val_bytes(b64.len ? arena_dup(&bytes, b64.p, b64.len) : "", b64.len);
+			return 0;
+		}
+		break;
 	}
 	return bad("field \"%s\": expected %s, got %s", s->name, ftype_names[s->type],
 		   rt_type_name(t));
@@ -922,6 +1005,7 @@ static int shape(const struct rtai_rec *r, int64_t *event)
 	int found_time = 0;
 
 	rec.n = 0;
+	arena_reset(&bytes);
 	buf_reset(&seen);
 	used = buf_reserve(&seen, r->n + 1);
 	memset(used, 0, r->n);
@@ -1016,8 +1100,8 @@ static void dead_letter(const struct rtai_rd *rd, const struct rtai_frame *f)
 		buf_putc(&dbuf, '"');
 	}
 	buf_putc(&dbuf, '}');
-	wr_put(&dlq, RTAI_K_DATA, RTAI_E_JSON, f->flags, f->ingest_ns, f->event_ns,
-	       dbuf.p, dbuf.len);
+	wr_put_meta(&dlq, RTAI_K_DATA, RTAI_E_JSON, f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns,
+		    f->event_ns, f->meta, f->meta_len, dbuf.p, dbuf.len);
 }
 
 /* Applies --on-error to the record in f. Returns 0 to go on, -1 to stop. */
@@ -1047,26 +1131,77 @@ static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f)
 
 /* ---- the main loop ---------------------------------------------------------- */
 
+/* --meta: the source metadata of f as fields named with a '_' before
+ * (_topic, _partition, ...), then the fields of r, or "_value": null for a
+ * tombstone (r NULL). Returns the record, or NULL after bad(). */
+static struct rtai_rec *with_meta(const struct rtai_frame *f, struct rtai_rec *r)
+{
+	char name[256];
+
+	rec_reset(&withmeta);
+	if (f->meta != NULL) {
+		if (rec_decode(&mrec, f->meta, f->meta_len) < 0) {
+			bad("source metadata: %s", mrec.err);
+			return NULL;
+		}
+		for (uint32_t i = 0; i < mrec.n; i++) {
+			const struct rtai_field *m = &mrec.f[i];
+
+			if (m->nlen == 255) {
+				bad("source metadata: field name of 255 bytes leaves no room for '_'");
+				return NULL;
+			}
+			name[0] = '_';
+			memcpy(name + 1, m->name, m->nlen);
+			if (r != NULL && rec_get(r, name, m->nlen + 1U) != NULL) {
+				bad("field \"%.*s\" is both in the record and in its source metadata",
+				    m->nlen + 1, name);
+				return NULL;
+			}
+			rec_add(&withmeta, rec_strdup(&withmeta, name, m->nlen + 1U), m->nlen + 1U,
+				m->v);
+		}
+	}
+	if (r == NULL) {
+		rec_add(&withmeta, "_value", 6, val_null());
+		return &withmeta;
+	}
+	for (uint32_t i = 0; i < r->n; i++)
+		rec_add(&withmeta, r->f[i].name, r->f[i].nlen, r->f[i].v);
+	return &withmeta;
+}
+
 /* One data frame: parse, unwrap, check, write. Returns 0, or -1 on a bad
  * record under --on-error fail. */
 static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	struct rtai_rec *r;
+	struct rtai_rec *r = NULL;
 	int64_t event = f->event_ns;
+	int tombstone = (f->flags & RTAI_F_TOMBSTONE) != 0;
 	int st;
 
-	if (blank(f)) {
-		count.blank++;
+	if (tombstone && !opt.meta) {
+		/* No value to parse: a delete, for the stages after. */
+		wr_frame(&out, f);
+		count.tombstones++;
 		return 0;
 	}
-	if ((st = decode(f)) < 0 || (r = unwrap(f, &in, &event)) == NULL)
+	if (!tombstone) {
+		if (blank(f)) {
+			count.blank++;
+			return 0;
+		}
+		if ((st = decode(f)) < 0 || (r = unwrap(f, &in, &event)) == NULL)
+			return refuse(rd, f);
+		if (st == 1)		/* a CSV header row */
+			return 0;
+		if (r == &nothing) {
+			count.blank++;
+			return 0;
+		}
+	}
+	if (opt.meta && (r = with_meta(f, r)) == NULL)
 		return refuse(rd, f);
-	if (st == 1)		/* a CSV header row */
-		return 0;
-	if (r == &nothing) {
-		count.blank++;
-		return 0;
-	}
 	if (shape(r, &event) < 0)
 		return refuse(rd, f);
 	buf_reset(&enc);
@@ -1074,10 +1209,46 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 		rec_to_json(&rec, &enc);
 	else
 		rec_encode(&rec, &enc);
-	wr_put(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC, f->flags,
-	       f->ingest_ns, event, enc.p, enc.len);
+	/* The metadata goes on with the record, unless --meta made it fields. */
+	wr_put_meta(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC,
+		    f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns, event,
+		    opt.meta ? NULL : f->meta, f->meta_len, enc.p, enc.len);
 	count.parsed++;
 	return 0;
+}
+
+/* The schema frame (rtai-record(5)), for the stages after: the declared
+ * fields that are written, and the -t field, which becomes a time. */
+static void put_schema(void)
+{
+	struct buf b = { 0 };
+	int n = 0;
+
+	buf_puts(&b, "{\"fields\":[");
+	for (size_t i = 0; i < opt.nschema; i++) {
+		const struct sfield *s = &opt.schema[i];
+
+		if (!s->kept)
+			continue;
+		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
+		json_put_str(&b, s->name, s->nlen);
+		buf_printf(&b, ",\"type\":\"%s\",\"optional\":%s}", ftype_names[s->type],
+			   s->optional ? "true" : "false");
+	}
+	if (opt.time_field != NULL && schema_find(opt.time_field, opt.time_nlen) == NULL &&
+	    kept(opt.time_field, opt.time_nlen)) {
+		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
+		json_put_str(&b, opt.time_field, opt.time_nlen);
+		buf_puts(&b, ",\"type\":\"time\",\"optional\":false}");
+	}
+	buf_puts(&b, "]");
+	if (opt.time_field != NULL) {
+		buf_puts(&b, ",\"event_time\":");
+		json_put_str(&b, opt.time_field, opt.time_nlen);
+	}
+	buf_putc(&b, '}');
+	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, rtai_now_ns(), RTAI_TIME_UNSET, b.p, b.len);
+	buf_free(&b);
 }
 
 /* Parses one input. Returns 0, or -1 after a message. */
@@ -1105,7 +1276,7 @@ static int parse_input(const char *path)
 				ret = -2;
 				break;
 			}
-			if (h == 0)
+			if (h == 0 && opt.nschema == 0)	/* else ours replaces it */
 				wr_frame(&out, &f);
 		} else if (f.kind == RTAI_K_DATA) {
 			if (parse_one(&rd, &f) < 0) {
@@ -1114,6 +1285,8 @@ static int parse_input(const char *path)
 			}
 		} else if (f.kind == RTAI_K_MARKER) {
 			wr_marker(&out, &f, "rtai-parse");
+		} else if (f.kind == RTAI_K_SCHEMA && opt.nschema > 0) {
+			continue;	/* ours, written at the start, replaces it */
 		} else {
 			wr_frame(&out, &f);
 		}
@@ -1126,6 +1299,18 @@ static int parse_input(const char *path)
 	return ret;
 }
 
+/* A --keep name that no record had nor the schema declares is most likely
+ * misspelt: named at the end. */
+static void warn_unseen_keep(void)
+{
+	uint64_t n = count.parsed + count.skipped + count.dead;
+
+	for (size_t i = 0; i < opt.nkeep && i < sizeof(keep_seen) && n > 0; i++)
+		if (!keep_seen[i])
+			rtai_warn("--keep field \"%s\" never occurred in %llu record%s (misspelt?)",
+				  opt.keep[i], (unsigned long long)n, n == 1 ? "" : "s");
+}
+
 static void summary(void)
 {
 	if (count.skipped + count.dead + count.blank == 0 && !opt.verbose)
@@ -1134,6 +1319,9 @@ static void summary(void)
 		rtai_progname, (unsigned long long)count.parsed,
 		(unsigned long long)count.skipped, (unsigned long long)count.dead,
 		(unsigned long long)count.blank);
+	if (count.tombstones > 0)
+		fprintf(stderr, ", %llu tombstones passed on",
+			(unsigned long long)count.tombstones);
 	if (first_bad[0] != '\0' && !opt.verbose)
 		fprintf(stderr, "; first: %s", first_bad);
 	fputc('\n', stderr);
@@ -1144,7 +1332,7 @@ int main(int argc, char **argv)
 	static char *stdin_only[] = { "-", NULL };
 	const char *max_frame = NULL, *max_fields = NULL;
 	char **files;
-	int c, nfiles, status = RTAI_EXIT_OK;
+	int c, nfiles, st = 0, status = RTAI_EXIT_OK;
 
 	rtai_init("rtai-parse", argv);
 	while ((c = getopt_long(argc, argv, "f:t:vh", longopts, NULL)) != -1) {
@@ -1195,6 +1383,7 @@ int main(int argc, char **argv)
 		case OPT_REGISTRY_AUTH: opt.registry_auth = optarg; break;
 		case OPT_JSON: opt.json = 1; break;
 		case OPT_DEBEZIUM: opt.debezium = 1; break;
+		case OPT_META: opt.meta = 1; break;
 		case OPT_ON_ERROR:
 			if (strcmp(optarg, "fail") == 0)
 				opt.on_error = ON_FAIL;
@@ -1219,6 +1408,10 @@ int main(int argc, char **argv)
 	argv += optind;
 	rtai_set_max_frame(max_frame);
 	rec_set_max_fields(max_fields);
+	if (opt.time_field == NULL && schema_time != NULL) {
+		opt.time_field = schema_time;
+		opt.time_nlen = strlen(schema_time);
+	}
 	if (opt.dlq != NULL && !opt.on_error_set)
 		opt.on_error = ON_DLQ;
 	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
@@ -1265,23 +1458,36 @@ int main(int argc, char **argv)
 	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
+	if (opt.nschema > 0)
+		put_schema();
 	if (opt.dlq != NULL) {
 		size_t n = strlen(opt.dlq);
 
 		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
 	}
 	for (int i = 0; i < nfiles && !sig_stop; i++) {
-		int st = parse_input(files[i]);
-
+		st = parse_input(files[i]);
 		if (st < 0)
-			status = RTAI_EXIT_FAIL;
+			status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		if (st == -2)
 			break;
 	}
 	summary();
-	wr_close(&out);
+	warn_unseen_keep();
+	if (st == -2) {		/* stopped by --on-error fail: not a clean end */
+		wr_abandon(&out);
+	} else {
+		wr_close(&out);
+	}
 	if (opt.dlq != NULL)
 		wr_close(&dlq);
+	if (status == RTAI_EXIT_OK && count.parsed == 0 && count.skipped + count.dead > 0) {
+		rtai_warn("every record (%llu) was %s: nothing was parsed (exit status %d)",
+			  (unsigned long long)(count.skipped + count.dead),
+			  count.dead == 0 ? "skipped" : count.skipped == 0 ? "dead-lettered"
+						    : "skipped or dead-lettered", RTAI_EXIT_ALLDROP);
+		status = RTAI_EXIT_ALLDROP;
+	}
 
 	rec_free(&in);
 	rec_free(&rec);
@@ -1300,9 +1506,14 @@ int main(int argc, char **argv)
 	buf_free(&dbuf);
 	buf_free(&seen);
 	buf_free(&dups);
+	buf_free(&b64);
+	arena_free(&bytes);
+	rec_free(&mrec);
+	rec_free(&withmeta);
 	for (size_t i = 0; i < opt.nschema; i++)
 		free(opt.schema[i].name);
 	free(opt.schema);
+	free(schema_time);
 	for (size_t i = 0; i < opt.nkeep; i++)
 		free(opt.keep[i]);
 	free(opt.keep);

@@ -13,25 +13,25 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
+#include "ackq.h"
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
 #include "rec.h"
+#include "rclient.h"
 #include "redisurl.h"
 #include "resp.h"
 #include "rtime.h"
-#include "sha1.h"
 #include "sig.h"
 #include "tmpl.h"
 
@@ -57,7 +57,9 @@ static struct {
 	size_t nfields;
 	int64_t ttl;			/* --ttl, ns; 0 = keys do not expire */
 	int only_newer;			/* --only-newer */
+	int replace;			/* --replace: the hash becomes the record */
 	long long inflight;		/* --inflight: unacknowledged commands at most */
+	long long inflight_bytes;	/* --inflight-bytes: ... and their bytes */
 	int pass;			/* --pass: forward frames once acknowledged */
 	int64_t retry_for;		/* --retry-for: how long to try to connect */
 	enum on_error on_error;		/* --on-error */
@@ -65,13 +67,14 @@ static struct {
 	int verbose;			/* -v: connection and counts on stderr */
 } opt = {
 	.inflight = 10000,
+	.inflight_bytes = 64 << 20,
 	.retry_for = 30 * RTAI_NS_PER_SEC,
 };
 
 enum {
 	OPT_VALUE = 256, OPT_HASH, OPT_FIELDS, OPT_JSON, OPT_TTL, OPT_ONLY_NEWER,
 	OPT_INFLIGHT, OPT_PASS, OPT_RETRY_FOR, OPT_ON_ERROR, OPT_DRY_RUN,
-	OPT_MAX_FRAME, OPT_VERSION,
+	OPT_MAX_FRAME, OPT_VERSION, OPT_REPLACE, OPT_INFLIGHT_BYTES,
 };
 
 static const struct option longopts[] = {
@@ -83,7 +86,9 @@ static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },		/* SET key the record as JSON */
 	{ "ttl", required_argument, NULL, OPT_TTL },		/* expire keys after DUR */
 	{ "only-newer", no_argument, NULL, OPT_ONLY_NEWER },	/* never go back in event time */
+	{ "replace", no_argument, NULL, OPT_REPLACE },		/* --hash: drop stale fields */
 	{ "inflight", required_argument, NULL, OPT_INFLIGHT },	/* pipeline depth */
+	{ "inflight-bytes", required_argument, NULL, OPT_INFLIGHT_BYTES },	/* ... in bytes */
 	{ "pass", no_argument, NULL, OPT_PASS },		/* forward acknowledged frames */
 	{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },	/* connect retries */
 	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail or skip */
@@ -115,6 +120,9 @@ static void usage(int status)
 	      "      --value FIELD        SET key to the value of FIELD\n"
 	      "      --hash               HSET key with every field of the record\n"
 	      "      --fields A,B         with --hash, only these fields\n"
+	      "      --replace            with --hash, the hash becomes the record: fields\n"
+	      "                           absent or null in it are removed (one atomic\n"
+	      "                           script); --fields may then name absent fields\n"
 	      "      --json               SET key to the record as JSON\n"
 	      "      --ttl DUR            expire the key DUR after each write\n"
 	      "      --only-newer         write only when the record's event time is not older\n"
@@ -123,6 +131,8 @@ static void usage(int status)
 	      "\n"
 	      "Flow:\n"
 	      "      --inflight N         at most N commands awaiting a reply (default 10000)\n"
+	      "      --inflight-bytes N   ... holding at most N bytes of commands and --pass\n"
+	      "                           frames (default 67108864: 64 MiB)\n"
 	      "      --pass               write each frame to standard output once Redis has\n"
 	      "                           acknowledged it, in input order\n"
 	      "      --on-error MODE      on an error reply or a bad record: fail (stop, exit 1;\n"
@@ -178,149 +188,45 @@ static const char script[] =
 	"end\n"
 	"return 1\n";
 
-static struct rurl url;			/* parsed -u */
+/* The script behind --replace: the hash becomes the record, atomically
+ * (DEL, HSET and PEXPIRE in one script, so a reader never sees the hash
+ * empty or half-written). ARGV[1] the event time when --only-newer checks
+ * it, else ""; ARGV[2] TTL in ms (0: none); ARGV[3..] field/value pairs. */
+static const char replace_script[] =
+	"-- rtai-sink-redis --replace: the hash becomes the record.\n"
+	"local function newer(a, b)\n"
+	"  local na, nb = a:sub(1, 1) == '-', b:sub(1, 1) == '-'\n"
+	"  if na ~= nb then return nb end\n"
+	"  if #a ~= #b then return (#a > #b) ~= na end\n"
+	"  return (a > b) ~= na and a ~= b\n"
+	"end\n"
+	"local t, ttl = ARGV[1], tonumber(ARGV[2])\n"
+	"if t ~= '' then\n"
+	"  local old = redis.call('HGET', KEYS[1], '" TIME_FIELD "')\n"
+	"  if old and newer(old, t) then return 0 end\n"
+	"end\n"
+	"redis.call('DEL', KEYS[1])\n"
+	"if t ~= '' then redis.call('HSET', KEYS[1], '" TIME_FIELD "', t) end\n"
+	"if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end\n"
+	"if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end\n"
+	"return 1\n";
+
+static char replace_sha[41];		/* its SHA-1 */
+static struct rcl rc;			/* the Redis client (or the --dry-run printer) */
+static struct ackq aq;			/* --pass: frames until acknowledged */
 static struct tmpl key;			/* compiled -k */
 static char sha[41];			/* the script's SHA-1, for EVALSHA */
 static char ttl_ms[24];			/* --ttl in ms, as text; "0" for none */
 static struct rtai_rd rd;		/* standard input */
 static struct rtai_wr out;		/* --pass: the stream; --dry-run: text */
 static struct rtai_rec rec;		/* the record being encoded */
-static struct buf kbuf, vbuf, dry;	/* key, value, --dry-run commands */
-static redisContext *ctx;		/* NULL while not connected */
-static redisReader *reader;		/* parses replies without allocating */
+static struct buf kbuf, vbuf;		/* key, value */
 static int status = RTAI_EXIT_OK;
 static int stopping;			/* a failure under --on-error fail */
-static int noscript_streak;		/* NOSCRIPT replies without progress */
 
 static struct {
-	uint64_t written, older, retried, failed;
+	uint64_t written, older, failed;
 } count;
-
-/* ---- the queue of unacknowledged commands ------------------------------
- * Commands are appended to one buffer as RESP bytes and stay there until
- * acknowledged: "sent" moves forward as the socket takes them, and back to
- * "acked" when the connection is lost, so they go out again. Positions are
- * offsets in the stream of all commands ever queued (buffer byte 0 is at
- * cmd_base), so compacting the buffer moves no entry. --pass keeps each
- * frame in a second buffer the same way. */
-
-struct entry {
-	uint64_t end;			/* just past its commands */
-	uint64_t key;			/* where its key is, for messages */
-	uint32_t klen;
-	uint8_t nreply;			/* replies awaited; 0: a frame to forward */
-	uint8_t got;			/* replies received */
-	uint8_t failed;			/* an error reply came */
-	uint8_t older;			/* --only-newer: the stored value was newer */
-	uint64_t recno;			/* record number, for messages */
-	uint64_t pass_end;		/* just past its frame in q.pass */
-};
-
-struct passhdr {			/* a frame kept for --pass */
-	int64_t ingest_ns, event_ns;
-	uint32_t len;
-	uint16_t flags;
-	uint8_t kind, enc;
-};
-
-static struct {
-	struct buf cmd;			/* commands from cmd_base on */
-	uint64_t cmd_base, acked, sent;
-	struct buf pass;		/* --pass frames from pass_base on */
-	uint64_t pass_base, pass_acked;
-	struct entry *e;		/* ring of cap entries, n from head */
-	size_t cap, head, n;
-} q;
-
-static inline uint64_t q_end(void) { return q.cmd_base + q.cmd.len; }
-static inline struct entry *q_at(size_t i) { return &q.e[(q.head + i) % q.cap]; }
-
-/* A new entry at the tail, its command bytes still to append. */
-static struct entry *q_push(void)
-{
-	struct entry *e;
-
-	if (q.n == q.cap) {
-		size_t cap = q.cap ? q.cap * 2 : 64;
-		struct entry *ne = xmalloc(cap * sizeof(*ne));
-
-		for (size_t i = 0; i < q.n; i++)
-			ne[i] = *q_at(i);
-		free(q.e);
-		q.e = ne;
-		q.cap = cap;
-		q.head = 0;
-	}
-	e = q_at(q.n++);
-	memset(e, 0, sizeof(*e));
-	return e;
-}
-
-/* Drops acknowledged bytes from the front of a buffer once they are most
- * of it, so the buffers stay as large as the pipeline, not the stream. */
-static void compact(struct buf *b, uint64_t *base, uint64_t done)
-{
-	size_t gone = (size_t)(done - *base);
-
-	if (gone == b->len) {
-		b->len = 0;
-		*base = done;
-	} else if (gone > (256u << 10) && gone > b->len / 2) {
-		memmove(b->p, b->p + gone, b->len - gone);
-		b->len -= gone;
-		*base = done;
-	}
-}
-
-static void forward(const struct entry *e)
-{
-	const uint8_t *p = q.pass.p + (q.pass_acked - q.pass_base);
-	struct passhdr h;
-
-	memcpy(&h, p, sizeof(h));
-	wr_put(&out, h.kind, h.enc, h.flags, h.ingest_ns, h.event_ns, p + sizeof(h), h.len);
-	q.pass_acked = e->pass_end;
-}
-
-/* Keeps a frame for --pass until the entry before it is acknowledged. */
-static void keep_frame(struct entry *e, const struct rtai_frame *f)
-{
-	struct passhdr h = { f->ingest_ns, f->event_ns, f->len, f->flags, f->kind, f->enc };
-
-	buf_append(&q.pass, &h, sizeof(h));
-	if (f->len > 0)
-		buf_append(&q.pass, f->payload, f->len);
-	e->pass_end = q.pass_base + q.pass.len;
-}
-
-/* Retires the acknowledged entries at the head, forwarding their frames. */
-static void q_release(void)
-{
-	while (q.n > 0) {
-		struct entry *e = q_at(0);
-
-		if (e->got < e->nreply)
-			break;
-		if (e->nreply > 0 && !e->failed) {
-			if (e->older)
-				count.older++;
-			else
-				count.written++;
-		}
-		if (opt.pass) {
-			if (e->failed)
-				q.pass_acked = e->pass_end;
-			else
-				forward(e);
-		}
-		q.acked = e->end;
-		q.head = (q.head + 1) % q.cap;
-		q.n--;
-	}
-	compact(&q.cmd, &q.cmd_base, q.acked);
-	if (opt.pass)
-		compact(&q.pass, &q.pass_base, q.pass_acked);
-}
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -329,10 +235,10 @@ static void print_counts(void)
 	if (opt.only_newer)
 		rtai_warn("%llu written, %llu older skipped, %llu retried, %llu failed",
 			  (unsigned long long)count.written, (unsigned long long)count.older,
-			  (unsigned long long)count.retried, (unsigned long long)count.failed);
+			  (unsigned long long)rc.retried, (unsigned long long)count.failed);
 	else
 		rtai_warn("%llu written, %llu retried, %llu failed",
-			  (unsigned long long)count.written, (unsigned long long)count.retried,
+			  (unsigned long long)count.written, (unsigned long long)rc.retried,
 			  (unsigned long long)count.failed);
 }
 
@@ -359,8 +265,7 @@ static void record_failed(uint64_t recno, const char *fmt, ...)
 /* Gives up: what was not acknowledged is counted as failed. */
 static void __attribute__((noreturn)) give_up(const char *msg)
 {
-	for (size_t i = 0; i < q.n; i++)
-		count.failed += q_at(i)->nreply > 0;
+	count.failed += rcl_pending(&rc);
 	rtai_warn("%s", msg);
 	print_counts();
 	if (out.fd >= 0)
@@ -368,268 +273,70 @@ static void __attribute__((noreturn)) give_up(const char *msg)
 	exit(RTAI_EXIT_FAIL);
 }
 
-/* ---- the connection ----------------------------------------------------- */
+/* ---- acknowledgements ------------------------------------------------------ */
 
-/* Reply objects of the reader: nothing is allocated per reply; the last
- * top-level reply's type, integer and error text are kept here. */
-static struct {
-	int type;
-	long long integer;
-	char str[512];
-} reply;
-
-static void *reply_string(const redisReadTask *t, char *s, size_t n)
+/* --pass: a frame whose write was acknowledged, in input order. */
+static void forward(void *arg, const struct rtai_frame *f)
 {
-	if (t->parent == NULL) {
-		reply.type = t->type;
-		if (n >= sizeof(reply.str))
-			n = sizeof(reply.str) - 1;
-		memcpy(reply.str, s, n);
-		reply.str[n] = '\0';
+	(void)arg;
+	wr_put(&out, f->kind, f->enc, f->flags, f->ingest_ns, f->event_ns, f->payload, f->len);
+}
+
+/* Redis answered a record's commands: tag is its record number, tag2 its
+ * place in the --pass queue. */
+static void on_done(void *arg, const struct rcl_done *d)
+{
+	int ok = 1;
+
+	(void)arg;
+	if (d->reply->type == REDIS_REPLY_ERROR) {
+		struct buf k = { 0 };
+
+		resp_repr(&k, d->key, d->klen);
+		buf_putc(&k, '\0');
+		record_failed(d->tag, "key %s: %s", (char *)k.p, d->reply->str);
+		buf_free(&k);
+		ok = 0;
+	} else if (opt.only_newer && d->reply->type == REDIS_REPLY_INTEGER &&
+		   d->reply->integer == 0) {
+		count.older++;
+	} else {
+		count.written++;
 	}
-	return &reply;
-}
-
-static void *reply_array(const redisReadTask *t, int n)
-{
-	(void)n;
-	if (t->parent == NULL)
-		reply.type = REDIS_REPLY_ARRAY;
-	return &reply;
-}
-
-static void *reply_integer(const redisReadTask *t, long long v)
-{
-	if (t->parent == NULL) {
-		reply.type = REDIS_REPLY_INTEGER;
-		reply.integer = v;
-	}
-	return &reply;
-}
-
-static void *reply_nil(const redisReadTask *t)
-{
-	if (t->parent == NULL)
-		reply.type = REDIS_REPLY_NIL;
-	return &reply;
-}
-
-static void reply_free(void *p)
-{
-	(void)p;
-}
-
-static redisReplyObjectFunctions reply_fns = {
-	.createString = reply_string,
-	.createArray = reply_array,
-	.createInteger = reply_integer,
-	.createNil = reply_nil,
-	.freeObject = reply_free,
-};
-
-/* Connects (retrying for --retry-for), loads the script for --only-newer,
- * and makes the socket non-blocking. Exits 1 when Redis stays away. */
-static void connect_now(void)
-{
-	char err[1024];
-	int fl;
-
-	ctx = rurl_connect_retry(&url, opt.retry_for, err, sizeof(err));
-	if (ctx == NULL) {
-		size_t n = strlen(err);
-
-		if (strstr(err, "gave up") != NULL)
-			snprintf(err + n, sizeof(err) - n, "; --retry-for waits longer");
-		give_up(err);
-	}
-	if (opt.only_newer) {
-		const char *argv[3] = { "SCRIPT", "LOAD", script };
-		size_t len[3] = { 6, 4, sizeof(script) - 1 };
-		redisReply *r = redisCommandArgv(ctx, 3, argv, len);
-
-		if (r == NULL || r->type != REDIS_REPLY_STRING || strcmp(r->str, sha) != 0) {
-			snprintf(err, sizeof(err), "%s: SCRIPT LOAD: %s", url.shown,
-				 r == NULL ? ctx->errstr
-				 : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-			freeReplyObject(r);
-			give_up(err);
-		}
-		freeReplyObject(r);
-	}
-	fl = fcntl(ctx->fd, F_GETFL);
-	if (fl < 0 || fcntl(ctx->fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s: fcntl: %s", url.shown, strerror(errno));
-	redisReaderFree(reader);
-	reader = redisReaderCreateWithFunctions(&reply_fns);
-	if (reader == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "out of memory");
-	if (opt.verbose)
-		rtai_warn("connected to %s", url.shown);
-}
-
-/* The connection is gone (or must be reopened): everything not
- * acknowledged is sent again on the next one. */
-static void lost(const char *why)
-{
-	uint64_t start = q.acked, resend = 0;
-
-	for (size_t i = 0; i < q.n; i++) {
-		struct entry *e = q_at(i);
-
-		if (e->nreply > 0 && start < q.sent)
-			resend++;
-		e->got = 0;
-		e->older = 0;
-		start = e->end;
-	}
-	count.retried += resend;
-	q.sent = q.acked;
-	redisFree(ctx);
-	ctx = NULL;
-	if (resend > 0)
-		rtai_warn("%s: %s; reconnecting to send %llu unacknowledged commands again",
-			  url.shown, why, (unsigned long long)resend);
-	else if (opt.verbose)
-		rtai_warn("%s: %s; reconnecting when there is more to write", url.shown, why);
-}
-
-/* Writes queued commands until the socket would block. */
-static void send_some(void)
-{
-	while (ctx != NULL && q.sent < q_end()) {
-		size_t off = (size_t)(q.sent - q.cmd_base);
-		ssize_t w = write(ctx->fd, q.cmd.p + off, q.cmd.len - off);
-
-		if (w > 0) {
-			q.sent += (uint64_t)w;
-		} else if (w < 0 && errno == EINTR) {
-			continue;
-		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			return;
-		} else {
-			lost(w < 0 ? strerror(errno) : "write returned 0");
-			return;
-		}
-	}
-}
-
-/* An error reply that a new connection cures: the script cache emptied
- * (NOSCRIPT: reconnecting loads it again), a server still loading, busy
- * or failing over. */
-static int transient(const char *msg)
-{
-	static const char *const kinds[] = { "NOSCRIPT", "LOADING", "BUSY", "TRYAGAIN",
-					     "MASTERDOWN" };
-
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (strncmp(msg, kinds[i], strlen(kinds[i])) == 0)
-			return 1;
-	return 0;
-}
-
-/* One reply: it answers the oldest entry still waiting. Returns -1 when
- * the connection was dropped to start again. */
-static int on_reply(void)
-{
-	struct entry *e = q.n > 0 ? q_at(0) : NULL;
-
-	if (e == NULL || e->got >= e->nreply)
-		rtai_die(RTAI_EXIT_FAIL, "%s: a reply that no command asked for", url.shown);
-	if (reply.type == REDIS_REPLY_ERROR && transient(reply.str)) {
-		if (++noscript_streak > 3)
-			give_up("Redis keeps answering NOSCRIPT or LOADING; giving up");
-		rtai_sleep_until_mono(rtai_mono_ns() + 100000000);
-		lost(reply.str);
-		return -1;
-	}
-	noscript_streak = 0;
-	if (reply.type == REDIS_REPLY_ERROR) {
-		if (!e->failed) {
-			struct buf k = { 0 };
-
-			resp_repr(&k, q.cmd.p + (e->key - q.cmd_base), e->klen);
-			buf_putc(&k, '\0');
-			record_failed(e->recno, "key %s: %s", (char *)k.p, reply.str);
-			buf_free(&k);
-		}
-		e->failed = 1;
-	} else if (opt.only_newer && reply.type == REDIS_REPLY_INTEGER && reply.integer == 0) {
-		e->older = 1;
-	}
-	e->got++;
-	q_release();
-	return 0;
-}
-
-/* Reads what Redis has sent and handles each whole reply. */
-static void read_replies(void)
-{
-	static char tmp[64 << 10];
-	ssize_t n;
-	void *r;
-
-	for (;;) {
-		n = read(ctx->fd, tmp, sizeof(tmp));
-		if (n == 0) {
-			lost("the server closed the connection");
-			return;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				lost(strerror(errno));
-			return;
-		}
-		if (redisReaderFeed(reader, tmp, (size_t)n) != REDIS_OK)
-			rtai_die(RTAI_EXIT_FAIL, "%s: out of memory", url.shown);
-		for (;;) {
-			if (redisReaderGetReply(reader, &r) != REDIS_OK)
-				rtai_die(RTAI_EXIT_FAIL, "%s: protocol error: %s", url.shown,
-					 reader->errstr);
-			if (r == NULL)
-				break;
-			if (on_reply() < 0)
-				return;
-		}
-		if ((size_t)n < sizeof(tmp))
-			return;
-	}
+	if (opt.pass)
+		ackq_ack(&aq, d->tag2, ok);
 }
 
 /* ---- encoding ------------------------------------------------------------ */
 
-static void bulk_num(struct buf *b, long long v)
-{
-	char tmp[24];
-
-	resp_bulk(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%lld", v));
-}
-
-/* Appends the value of f (null as the empty string). */
-static void bulk_val(struct buf *b, const struct rtai_field *f)
+/* Adds the value of f (null as the empty string). */
+static void arg_val(const struct rtai_field *f)
 {
 	buf_reset(&vbuf);
 	if (f->v.type != RT_NULL)
 		val_text(&f->v, &vbuf);
-	resp_bulk(b, vbuf.p, vbuf.len);
+	rcl_arg(&rc, vbuf.p, vbuf.len);
 }
 
-/* The key argument, remembering where it went for messages. */
-static void bulk_key(struct buf *b, uint64_t base, struct entry *e)
+/* --replace: whether field f of the record goes into the hash: not when
+ * null, nor when --fields leaves it out, nor --only-newer's own field. */
+static int keep_field(const struct rtai_field *f)
 {
-	resp_bulk(b, kbuf.p, kbuf.len);
-	if (e != NULL) {
-		e->key = base + b->len - kbuf.len - 2;
-		e->klen = (uint32_t)kbuf.len;
-	}
+	int chosen = opt.fields == NULL;
+
+	if (f->v.type == RT_NULL)
+		return 0;
+	if (opt.only_newer && f->nlen == strlen(TIME_FIELD) &&
+	    memcmp(f->name, TIME_FIELD, f->nlen) == 0)
+		return 0;
+	for (size_t i = 0; i < opt.nfields && !chosen; i++)
+		chosen = opt.fields[i].n == f->nlen && memcmp(opt.fields[i].s, f->name, f->nlen) == 0;
+	return chosen;
 }
 
-/* Appends the commands for the record in rec to b (whose byte 0 is at
- * stream offset base). Returns the replies they will get, or -1 after
- * reporting a bad record. */
-static int encode(const struct rtai_frame *f, uint64_t recno, struct buf *b, uint64_t base,
-		  struct entry *e)
+/* Builds the commands for the record in rec as one entry of the client,
+ * not yet committed. Returns 0, or -1 after reporting a bad record. */
+static int encode(const struct rtai_frame *f, uint64_t recno)
 {
 	char err[512];
 	const struct rtai_field *fld = NULL;
@@ -638,6 +345,17 @@ static int encode(const struct rtai_frame *f, uint64_t recno, struct buf *b, uin
 	buf_reset(&kbuf);
 	if (tmpl_render(&key, &rec, &kbuf, err, sizeof(err)) < 0) {
 		record_failed(recno, "key: %s", err);
+		return -1;
+	}
+	if (opt.only_newer && opt.mode != M_HASH && kbuf.len >= strlen(":" TIME_FIELD) &&
+	    memcmp(kbuf.p + kbuf.len - strlen(":" TIME_FIELD), ":" TIME_FIELD,
+		   strlen(":" TIME_FIELD)) == 0) {
+		/* Such a key is another key's version: writing it could freeze
+		 * that key, or move it back in time. */
+		buf_putc(&kbuf, '\0');
+		record_failed(recno, "key %s ends in \":" TIME_FIELD "\", where --only-newer keeps the event time of key %.*s; no record may write there",
+			      (char *)kbuf.p, (int)(kbuf.len - 1 - strlen(":" TIME_FIELD)),
+			      (char *)kbuf.p);
 		return -1;
 	}
 	if (opt.only_newer && f->event_ns == RTAI_TIME_UNSET) {
@@ -650,6 +368,10 @@ static int encode(const struct rtai_frame *f, uint64_t recno, struct buf *b, uin
 			record_failed(recno, "no field \"%s\" (--value)", opt.value);
 			return -1;
 		}
+	} else if (opt.mode == M_HASH && opt.replace) {
+		/* Absent and null fields are left out: the script removes them. */
+		for (uint32_t i = 0; i < rec.n; i++)
+			npairs += keep_field(&rec.f[i]);
 	} else if (opt.mode == M_HASH && opt.fields != NULL) {
 		for (size_t i = 0; i < opt.nfields; i++)
 			if (rec_get(&rec, opt.fields[i].s, opt.fields[i].n) == NULL) {
@@ -668,6 +390,7 @@ static int encode(const struct rtai_frame *f, uint64_t recno, struct buf *b, uin
 		}
 	}
 
+	rcl_begin(&rc);
 	if (opt.mode != M_HASH) {
 		/* The value first, into a buffer of its own. */
 		static struct buf val;
@@ -678,63 +401,81 @@ static int encode(const struct rtai_frame *f, uint64_t recno, struct buf *b, uin
 		else if (fld->v.type != RT_NULL)
 			val_text(&fld->v, &val);
 		if (opt.only_newer) {
-			resp_array(b, 8);
-			resp_bulk(b, "EVALSHA", 7);
-			resp_bulk(b, sha, 40);
-			resp_bulk(b, "2", 1);
-			bulk_key(b, base, e);
+			rcl_cmd(&rc, 8);
+			rcl_argz(&rc, "EVALSHA");
+			rcl_arg(&rc, sha, 40);
+			rcl_argz(&rc, "2");
+			rcl_key(&rc, kbuf.p, kbuf.len);
 			buf_append(&kbuf, ":" TIME_FIELD, strlen(":" TIME_FIELD));
-			resp_bulk(b, kbuf.p, kbuf.len);
-			bulk_num(b, f->event_ns);
-			resp_bulkz(b, ttl_ms);
+			rcl_arg(&rc, kbuf.p, kbuf.len);
+			rcl_arg_int(&rc, f->event_ns);
+			rcl_argz(&rc, ttl_ms);
 		} else {
-			resp_array(b, opt.ttl ? 5 : 3);
-			resp_bulk(b, "SET", 3);
-			bulk_key(b, base, e);
+			rcl_cmd(&rc, opt.ttl ? 5 : 3);
+			rcl_argz(&rc, "SET");
+			rcl_key(&rc, kbuf.p, kbuf.len);
 		}
-		resp_bulk(b, val.p, val.len);
+		rcl_arg(&rc, val.p, val.len);
 		if (opt.ttl && !opt.only_newer) {
-			resp_bulk(b, "PX", 2);
-			resp_bulkz(b, ttl_ms);
+			rcl_argz(&rc, "PX");
+			rcl_argz(&rc, ttl_ms);
 		}
-		return 1;
+		return 0;
 	}
 
+	if (opt.replace) {
+		rcl_cmd(&rc, 6 + 2 * npairs);
+		rcl_argz(&rc, "EVALSHA");
+		rcl_arg(&rc, replace_sha, 40);
+		rcl_argz(&rc, "1");
+		rcl_key(&rc, kbuf.p, kbuf.len);
+		if (opt.only_newer)
+			rcl_arg_int(&rc, f->event_ns);
+		else
+			rcl_arg(&rc, "", 0);
+		rcl_argz(&rc, ttl_ms);
+		for (uint32_t i = 0; i < rec.n; i++) {
+			if (!keep_field(&rec.f[i]))
+				continue;
+			rcl_arg(&rc, rec.f[i].name, rec.f[i].nlen);
+			arg_val(&rec.f[i]);
+		}
+		return 0;
+	}
 	if (opt.only_newer) {
-		resp_array(b, 6 + 2 * npairs);
-		resp_bulk(b, "EVALSHA", 7);
-		resp_bulk(b, sha, 40);
-		resp_bulk(b, "1", 1);
-		bulk_key(b, base, e);
-		bulk_num(b, f->event_ns);
-		resp_bulkz(b, ttl_ms);
+		rcl_cmd(&rc, 6 + 2 * npairs);
+		rcl_argz(&rc, "EVALSHA");
+		rcl_arg(&rc, sha, 40);
+		rcl_argz(&rc, "1");
+		rcl_key(&rc, kbuf.p, kbuf.len);
+		rcl_arg_int(&rc, f->event_ns);
+		rcl_argz(&rc, ttl_ms);
 	} else {
-		resp_array(b, 2 + 2 * npairs);
-		resp_bulk(b, "HSET", 4);
-		bulk_key(b, base, e);
+		rcl_cmd(&rc, 2 + 2 * npairs);
+		rcl_argz(&rc, "HSET");
+		rcl_key(&rc, kbuf.p, kbuf.len);
 	}
 	if (opt.fields != NULL) {
 		for (size_t i = 0; i < opt.nfields; i++) {
-			resp_bulk(b, opt.fields[i].s, opt.fields[i].n);
-			bulk_val(b, rec_get(&rec, opt.fields[i].s, opt.fields[i].n));
+			rcl_arg(&rc, opt.fields[i].s, opt.fields[i].n);
+			arg_val(rec_get(&rec, opt.fields[i].s, opt.fields[i].n));
 		}
 	} else {
 		for (uint32_t i = 0; i < rec.n; i++) {
 			if (opt.only_newer && rec.f[i].nlen == strlen(TIME_FIELD) &&
 			    memcmp(rec.f[i].name, TIME_FIELD, rec.f[i].nlen) == 0)
 				continue;
-			resp_bulk(b, rec.f[i].name, rec.f[i].nlen);
-			bulk_val(b, &rec.f[i]);
+			rcl_arg(&rc, rec.f[i].name, rec.f[i].nlen);
+			arg_val(&rec.f[i]);
 		}
 	}
 	if (opt.ttl && !opt.only_newer) {
-		resp_array(b, 3);
-		resp_bulk(b, "PEXPIRE", 7);
-		bulk_key(b, base, NULL);
-		resp_bulkz(b, ttl_ms);
-		return 2;
+		rcl_cmd(&rc, 3);
+		rcl_argz(&rc, "PEXPIRE");
+		rcl_arg(&rc, kbuf.p, kbuf.len);
+		rcl_argz(&rc, ttl_ms);
 	}
-	return 1;
+	return 0;
 }
 
 /* ---- the stream --------------------------------------------------------- */
@@ -743,10 +484,7 @@ static int encode(const struct rtai_frame *f, uint64_t recno, struct buf *b, uin
  * with --dry-run); other frames follow it with --pass. */
 static void take(const struct rtai_frame *f)
 {
-	uint64_t recno = rd.nrec;
-	struct entry *e;
-	size_t mark;
-	int nreply;
+	uint64_t recno = rd.nrec, seq = 0;
 
 	if (f->kind == RTAI_K_MARKER) {
 		if (opt.pass)
@@ -754,60 +492,57 @@ static void take(const struct rtai_frame *f)
 		return;
 	}
 	if (f->kind != RTAI_K_DATA) {
-		if (!opt.pass)
-			return;
-		if (q.n == 0) {
-			wr_frame(&out, f);
-			return;
-		}
-		e = q_push();
-		e->end = q_end();
-		keep_frame(e, f);
+		if (opt.pass)
+			ackq_push(&aq, f, 0);
 		return;
 	}
 	if (rec_from_frame(&rec, f) < 0) {
 		record_failed(recno, "%s", rec.err);
 		return;
 	}
-	if (opt.dry_run) {
-		size_t at = 0, used;
-
-		buf_reset(&dry);
-		if (encode(f, recno, &dry, 0, NULL) < 0)
-			return;
-		buf_reset(&vbuf);
-		while (at < dry.len && (used = resp_print(&vbuf, dry.p + at, dry.len - at)) > 0) {
-			buf_putc(&vbuf, '\n');
-			at += used;
-		}
-		wr_bytes(&out, vbuf.p, vbuf.len);
-		count.written++;
+	if (encode(f, recno) < 0)
 		return;
-	}
-	mark = q.cmd.len;
-	e = q_push();
-	nreply = encode(f, recno, &q.cmd, q.cmd_base, e);
-	if (nreply < 0) {
-		q.cmd.len = mark;
-		q.n--;
-		return;
-	}
-	e->nreply = (uint8_t)nreply;
-	e->recno = recno;
-	e->end = q_end();
 	if (opt.pass)
-		keep_frame(e, f);
+		seq = ackq_push(&aq, f, 1);
+	rcl_commit(&rc, recno, seq);
+	if (opt.dry_run) {
+		wr_bytes(&out, rc.dry_text.p, rc.dry_text.len);
+		buf_reset(&rc.dry_text);
+		count.written++;
+	}
 }
 
 /* The input ends at its end, on a fault, or at SIGINT/SIGTERM. */
 static int input_open;
+
+/* The most that awaited replies at once, for -v. */
+static struct {
+	size_t cmds;
+	uint64_t bytes;
+} peak;
+
+/* Whether to take more input: not while the pipeline is full, in commands
+ * or in bytes (one record is always taken when nothing is pending). */
+static int want_input(void)
+{
+	uint64_t bytes = rcl_pending_bytes(&rc) + ackq_bytes(&aq);
+
+	if (rcl_pending(&rc) > peak.cmds)
+		peak.cmds = rcl_pending(&rc);
+	if (bytes > peak.bytes)
+		peak.bytes = bytes;
+	return input_open && !stopping &&
+	       (opt.dry_run || rcl_pending(&rc) == 0 ||
+		(rcl_pending(&rc) < (size_t)opt.inflight &&
+		 bytes < (uint64_t)opt.inflight_bytes));
+}
 
 static void take_buffered(void)
 {
 	struct rtai_frame f;
 	int st;
 
-	while (input_open && !stopping && (opt.dry_run || q.n < (size_t)opt.inflight)) {
+	while (want_input()) {
 		st = rd_frame_buffered(&rd, &f);
 		if (st == 2)
 			return;
@@ -817,7 +552,7 @@ static void take_buffered(void)
 		}
 		if (st < 0) {
 			rtai_warn("%s", rd.err);
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		}
 		input_open = 0;
 	}
@@ -827,10 +562,10 @@ static void take_buffered(void)
  * after a failure, all that was sent acknowledged. */
 static int finished(void)
 {
-	if (q.n == 0)
+	if (rcl_pending(&rc) == 0)
 		return !input_open || stopping;
 	if (stopping)
-		return ctx == NULL || q_at(0)->end > q.sent;
+		return rcl_sent_settled(&rc);
 	return 0;
 }
 
@@ -844,24 +579,22 @@ static void run(void)
 		take_buffered();
 		if (opt.dry_run && (!input_open || stopping))
 			return;
-		if (ctx == NULL && q.sent < q_end() && !stopping) {
-			if (out.fd >= 0)
+		if (!opt.dry_run && (!stopping || rcl_fd(&rc) >= 0)) {
+			if (rcl_fd(&rc) < 0 && out.fd >= 0)
 				wr_flush(&out);	/* connecting may take a while */
-			connect_now();
+			if (rcl_flush(&rc) < 0)
+				give_up(rc.err);
 		}
-		send_some();
 		if (!opt.dry_run && finished())
 			return;
 		nfd = 0;
 		in = rds = -1;
-		if (input_open && !stopping && (opt.dry_run || q.n < (size_t)opt.inflight)) {
+		if (want_input()) {
 			pfd[nfd] = (struct pollfd){ .fd = rd.fd, .events = POLLIN };
 			in = nfd++;
 		}
-		if (ctx != NULL) {
-			pfd[nfd] = (struct pollfd){ .fd = ctx->fd, .events = POLLIN };
-			if (q.sent < q_end())
-				pfd[nfd].events |= POLLOUT;
+		if (rcl_fd(&rc) >= 0) {
+			pfd[nfd] = (struct pollfd){ .fd = rcl_fd(&rc), .events = rcl_events(&rc) };
 			rds = nfd++;
 		}
 		if (out.fd >= 0)
@@ -872,11 +605,12 @@ static void run(void)
 			input_open = 0;
 		if (in >= 0 && pfd[in].revents != 0 && input_open && rd_fill(&rd) < 0) {
 			rtai_warn("%s", rd.err);
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 			input_open = 0;
 		}
-		if (rds >= 0 && ctx != NULL && (pfd[rds].revents & (POLLIN | POLLHUP | POLLERR)))
-			read_replies();
+		if (rds >= 0 && (pfd[rds].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    rcl_io(&rc, pfd[rds].revents & (POLLIN | POLLHUP | POLLERR)) < 0)
+			give_up(rc.err);
 	}
 }
 
@@ -934,8 +668,12 @@ int main(int argc, char **argv)
 						 optarg);
 			break;
 		case OPT_ONLY_NEWER: opt.only_newer = 1; break;
+		case OPT_REPLACE: opt.replace = 1; break;
 		case OPT_INFLIGHT:
 			opt.inflight = rtai_opt_int("--inflight", optarg, 1, 1000000);
+			break;
+		case OPT_INFLIGHT_BYTES:
+			opt.inflight_bytes = rtai_opt_int("--inflight-bytes", optarg, 1, INT64_MAX);
 			break;
 		case OPT_PASS: opt.pass = 1; break;
 		case OPT_RETRY_FOR: opt.retry_for = rtai_opt_duration("--retry-for", optarg); break;
@@ -965,13 +703,28 @@ int main(int argc, char **argv)
 		rtai_usage_error("a key template is needed: -k 'features:user:{user_id}'");
 	if (opt.mode == M_NONE)
 		rtai_usage_error("say what to write: --value FIELD, --hash or --json");
+	if (opt.replace && opt.mode != M_HASH)
+		rtai_usage_error("--replace is for --hash (--value and --json replace the whole value already)");
 	if (opt.pass && opt.dry_run)
 		rtai_usage_error("--pass and --dry-run exclude each other");
 	if (tmpl_compile(&key, opt.key, err, sizeof(err)) < 0)
 		rtai_usage_error("--key: '%s': %s", opt.key, err);
-	if (rurl_parse(&url, opt.url, err, sizeof(err)) < 0)
+	if (key.nfields == 0)	/* "-k user_id": every record into one key */
+		rtai_warn("--key: '%s' has no {field}: every record goes to that one key "
+			  "(did you mean -k '{%s}'?)", opt.key, opt.key);
+	if (rcl_init(&rc, opt.url, on_done, NULL, err, sizeof(err)) < 0)
 		rtai_usage_error("--url: %s", err);
-	sha1_hex(script, sizeof(script) - 1, sha);
+	if (opt.dry_run) {
+		rcl_free(&rc);
+		rcl_init_dry(&rc);
+	}
+	rc.retry_for = opt.retry_for;
+	rc.retry_opt = "--retry-for";
+	rc.verbose = opt.verbose;
+	if (opt.only_newer)
+		rcl_script(&rc, script, sizeof(script) - 1, sha);
+	if (opt.replace)
+		rcl_script(&rc, replace_script, sizeof(replace_script) - 1, replace_sha);
 	snprintf(ttl_ms, sizeof(ttl_ms), "%lld", (long long)(opt.ttl / 1000000));
 
 	sig_catch_stop();
@@ -981,29 +734,27 @@ int main(int argc, char **argv)
 		wr_open_fd(&out, 1, "stdout", 0);
 	else if (opt.dry_run)
 		wr_open_fd(&out, 1, "stdout", 1);
-	if (!opt.dry_run)
-		connect_now();
+	ackq_init(&aq, 0, 0, forward, NULL);
+	if (!opt.dry_run && rcl_connect(&rc) < 0)
+		give_up(rc.err);
 	run();
 	/* After a failure, what was never sent is not written either. */
-	for (size_t i = 0; i < q.n; i++)
-		count.failed += q_at(i)->nreply > 0;
+	count.failed += rcl_pending(&rc);
 	if (out.fd >= 0)
 		wr_close(&out);
 	if (opt.verbose || count.failed > 0)
 		print_counts();
+	if (opt.verbose && !opt.dry_run)
+		rtai_warn("in flight at most: %zu commands, %llu bytes", peak.cmds,
+			  (unsigned long long)peak.bytes);
 
-	redisFree(ctx);
-	redisReaderFree(reader);
+	rcl_free(&rc);
+	ackq_free(&aq);
 	rd_close(&rd);
 	rec_free(&rec);
 	tmpl_free(&key);
-	rurl_free(&url);
 	buf_free(&kbuf);
 	buf_free(&vbuf);
-	buf_free(&dry);
-	buf_free(&q.cmd);
-	buf_free(&q.pass);
-	free(q.e);
 	free(opt.fields);
 	free(opt.url);
 	return status;

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,8 @@
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
+#include "key.h"
+#include "loop.h"
 #include "over.h"
 #include "rec.h"
 #include "rtime.h"
@@ -238,7 +239,7 @@ static void put_result(void *arg, const struct win_out *o)
 
 	(void)arg;
 	rec_reset(&orec);
-	n = win_key_get(o->key, o->klen, kvals, opt.nkeys);
+	n = key_values(o->key, o->klen, kvals, opt.nkeys);
 	for (int i = 0; i < n; i++)
 		rec_add(&orec, opt.keys[i], opt.klen[i], kvals[i]);
 	rec_add(&orec, "window_start", 12, val_time(o->start));
@@ -310,12 +311,14 @@ static int prepare(struct pending *p, char *msg, size_t n)
 	for (size_t i = 0; i < opt.nkeys; i++) {
 		const struct rtai_field *kf = rec_get(&p->rec, opt.keys[i], opt.klen[i]);
 
-		if (kf == NULL) {
-			snprintf(msg, n, "field \"%s\": missing (a key field)", opt.keys[i]);
+		if (kf == NULL || key_part(&p->key, &kf->v) < 0) {
+			snprintf(msg, n, "field \"%s\": %s (a key field)", opt.keys[i],
+				 kf == NULL ? "missing" : "null");
 			return -1;
 		}
-		win_key_put(&p->key, &kf->v);
+		kvals[i] = kf->v;
 	}
+	key_typed(&p->key, kvals, opt.nkeys);
 	p->h = win_key_hash(p->key.p, p->key.len);
 	return 0;
 }
@@ -392,30 +395,42 @@ static int drain(const char *name)
 	return ret;
 }
 
-static int do_frame(const struct rtai_rd *rd, struct rtai_frame *f)
+/* ---- the loop's callbacks ------------------------------------------------ */
+
+static const char *inname;		/* the input's name, for messages */
+static struct loop_timer *clock_timer;	/* --idle, --time processing */
+
+static int on_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	switch (f->kind) {
-	case RTAI_K_DATA:
-		queue(rd, f);
-		return npend == BATCH ? drain(rd->name) : 0;
-	case RTAI_K_WATERMARK:
-		/* Upstream's promise moves ours; ours goes downstream instead. */
-		if (drain(rd->name) < 0)
-			return -1;
+	(void)arg;
+	queue(rd, f);
+	return npend == BATCH ? drain(rd->name) : 0;
+}
+
+static int on_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	struct loop *l = arg;
+
+	if (drain(rd->name) < 0)
+		return -1;
+	/* Upstream's promise moves ours; ours goes downstream instead. */
+	if (f->kind == RTAI_K_WATERMARK) {
 		if (!opt.processing && f->event_ns != RTAI_TIME_UNSET)
 			win_advance(engine, f->event_ns);
 		return 0;
-	case RTAI_K_MARKER:
-		if (drain(rd->name) < 0)
-			return -1;
-		wr_marker(&out, f, "rtai-window");
-		return 0;
-	default:
-		if (drain(rd->name) < 0)
-			return -1;
-		wr_frame(&out, f);
-		return 0;
 	}
+	if (f->kind == RTAI_K_SCHEMA)
+		return 0;	/* windows are new records: no schema goes on */
+	return loop_forward(l, f);
+}
+
+static int on_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+{
+	(void)arg;
+	if (why != LOOP_END_ERROR)
+		return 0;
+	rtai_warn("%s", rd->err);
+	return -1;
 }
 
 /* ---- time without input --------------------------------------------------- */
@@ -429,7 +444,7 @@ static int64_t next_timer(void)
 	if (opt.processing) {
 		if (dl == INT64_MAX)
 			return -1;
-		return dl - rtai_now_ns();
+		return dl > rtai_now_ns() ? dl - rtai_now_ns() : 0;
 	}
 	if (opt.idle == 0 || last_data < 0)
 		return -1;
@@ -443,12 +458,13 @@ static int64_t next_timer(void)
 		wake = since + opt.idle;
 		if (dl != INT64_MAX && !__builtin_sub_overflow(dl, wm_at_data, &gap) && gap < wake)
 			wake = gap;
-		return wake - since;
+		return wake > since ? wake - since : 0;
 	}
 }
 
-static void on_timer(void)
+static int on_timer(void *arg)
 {
+	(void)arg;
 	if (opt.processing) {
 		win_advance(engine, rtai_now_ns());
 	} else if (opt.idle > 0 && last_data >= 0) {
@@ -458,57 +474,44 @@ static void on_timer(void)
 			win_advance(engine, wm_at_data + since);
 	}
 	put_watermark();
+	loop_timer_after(clock_timer, next_timer());
+	return 0;
 }
 
-/* ---- the loop ------------------------------------------------------------- */
+/* Everything buffered is windowed: the batch goes, the watermark follows,
+ * and the clock is set for the next time the wall clock matters. */
+static int on_drained(void *arg)
+{
+	(void)arg;
+	if (drain(inname) < 0)
+		return -1;
+	put_watermark();
+	if (opt.processing || opt.idle > 0)
+		loop_timer_after(clock_timer, next_timer());
+	return 0;
+}
 
-/* Reads the input to its end. Returns 0, or -1 after a message. */
+/* Reads the input to its end (or a stop signal). Returns 0, or -1 after a
+ * message. */
 static int run(struct rtai_rd *rd)
 {
-	struct rtai_frame f;
+	static const struct loop_ops ops = { .data = on_data, .control = on_control,
+					     .end = on_end };
+	struct loop *l = loop_new("rtai-window");
+	int rc;
 
-	for (;;) {
-		int st = rd_frame_buffered(rd, &f);
-		int64_t wait;
-
-		if (st == 1) {
-			if (do_frame(rd, &f) < 0)
-				return -1;
-			continue;
-		}
-		if (drain(rd->name) < 0)
-			return -1;
-		if (st == 0 || sig_stop)
-			return 0;
-		if (st < 0) {
-			rtai_warn("%s", rd->err);
-			return -1;
-		}
-		/* More input is needed: flush, then wait for it or a timer. */
-		put_watermark();
-		wr_flush(&out);
-		if (rd->started && !(rd->zstd != NULL && rd->zoff < rd->zlen) &&
-		    (wait = next_timer()) >= 0) {
-			struct pollfd pfd = { .fd = rd->fd, .events = POLLIN };
-			int64_t ms = (wait + 999999) / 1000000;
-			int n;
-
-			n = poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms);
-			if (n < 0 && errno != EINTR) {
-				rtai_warn("%s: poll: %s", rd->name, strerror(errno));
-				return -1;
-			}
-			if (n <= 0) {
-				if (n == 0)
-					on_timer();
-				continue;
-			}
-		}
-		if (rd_fill(rd) < 0) {
-			rtai_warn("%s", rd->err);
-			return -1;
-		}
-	}
+	inname = rd->name;
+	loop_set_output(l, &out);
+	if (opt.late != NULL)
+		loop_add_writer(l, &late);
+	loop_add_input(l, rd, LOOP_FRAMES, &ops, l);
+	loop_on_drained(l, on_drained, NULL);
+	clock_timer = loop_timer_new(l, on_timer, NULL);
+	rc = loop_run(l);
+	if (rc < 0 && loop_err(l) != NULL)
+		rtai_warn("%s", loop_err(l));
+	loop_free(l);
+	return rc;
 }
 
 static void summary(void)
@@ -534,22 +537,151 @@ static void summary(void)
 			(unsigned long long)s->peak_windows, (unsigned long long)s->peak_keys,
 			win_bytes(engine) / 1048576.0, ru.ru_maxrss / 1024.0);
 	} else if (s->late > 0 && opt.late == NULL) {
-		rtai_warn("%llu late records dropped (keep them with --late FILE; accept them "
-			  "with --delay or --lateness)", (unsigned long long)s->late);
+		rtai_warn("%llu late record%s dropped (keep them with --late FILE; accept them "
+			  "with --delay or --lateness)", (unsigned long long)s->late,
+			  s->late == 1 ? "" : "s");
 	}
+	agg_warn_unseen(&aggs, nrecords);
 }
 
 /* ---- --over: per-record ranges (lib/over) ------------------------------ */
 
+static struct over *over;		/* the --over engine */
+
+static int over_fail(void)
+{
+	rtai_warn("%s", over_err(over));
+	return -1;
+}
+
+static int over_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	(void)arg;
+	if (over_frame(over, f, rd->name, rd->nrec) < 0)
+		return over_fail();
+	if (opt.idle > 0) {
+		last_data = rtai_mono_ns();
+		wm_at_data = over_wm(over);
+	}
+	return 0;
+}
+
+static int over_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	(void)rd;
+	/* Upstream's promise moves ours; ours goes downstream instead. */
+	if (f->kind == RTAI_K_WATERMARK) {
+		if (f->event_ns != RTAI_TIME_UNSET && over_advance(over, f->event_ns) < 0)
+			return over_fail();
+		return 0;
+	}
+	return loop_forward(arg, f);
+}
+
+/* Nanoseconds until idleness moves the watermark far enough to matter,
+ * or -1 when only input can. */
+static int64_t over_next_timer(void)
+{
+	int64_t since, wake, dl;
+
+	if (opt.idle == 0 || last_data < 0)
+		return -1;
+	since = rtai_mono_ns() - last_data;
+	if (since < opt.idle)
+		return opt.idle - since;
+	/* Idle: W = wm_at_data + since. Wake when it passes the next waiting
+	 * record, and every --idle anyway so watermarks keep flowing. */
+	dl = over_next_deadline(over);
+	wake = since + opt.idle;
+	if (dl != INT64_MAX && wm_at_data != INT64_MIN && dl - wm_at_data < wake)
+		wake = dl - wm_at_data;
+	return wake > since ? wake - since : 0;
+}
+
+static int over_timer(void *arg)
+{
+	int64_t since = rtai_mono_ns() - last_data;
+
+	(void)arg;
+	if (opt.idle > 0 && last_data >= 0 && since >= opt.idle && wm_at_data != INT64_MIN &&
+	    over_advance(over, wm_at_data + since) < 0)
+		return over_fail();
+	if (over_sync(over) < 0)
+		return over_fail();
+	loop_timer_after(clock_timer, over_next_timer());
+	return 0;
+}
+
+/* Before reading more: the records the watermark passed leave, then the
+ * watermark; the clock is set for --idle. */
+static int over_drained(void *arg)
+{
+	(void)arg;
+	if (over_sync(over) < 0)
+		return over_fail();
+	if (opt.idle > 0)
+		loop_timer_after(clock_timer, over_next_timer());
+	return 0;
+}
+
+static void over_summary(void)
+{
+	const struct over_stats *s = over_stats(over);
+	struct rusage ru;
+
+	if (opt.verbose) {
+		getrusage(RUSAGE_SELF, &ru);
+		fprintf(stderr, "%s: %llu records, %llu late", rtai_progname,
+			(unsigned long long)s->records, (unsigned long long)s->late);
+		if (s->late > 0 && opt.late != NULL)
+			fprintf(stderr, " (to %s)", opt.late);
+		else if (s->late > 0)
+			fputs(" (emitted at once over what of their range was held)", stderr);
+		fprintf(stderr, ", %llu emitted; peak state %llu keys, %llu records in ranges, "
+			"%llu waiting, %.1f MiB; max resident %.1f MiB\n",
+			(unsigned long long)s->emitted, (unsigned long long)s->peak_keys,
+			(unsigned long long)s->peak_entries, (unsigned long long)s->peak_waiting,
+			s->peak_bytes / 1048576.0, ru.ru_maxrss / 1024.0);
+	} else if (s->late > 0 && opt.late == NULL) {
+		rtai_warn("%llu late record%s emitted at once over the part of %s range still held "
+			  "(wait for out-of-order records with --delay; set late ones aside with "
+			  "--late FILE)", (unsigned long long)s->late, s->late == 1 ? "" : "s",
+			  s->late == 1 ? "its" : "their");
+	}
+	agg_warn_unseen(&aggs, s->records);
+}
+
+/* rtai-window --over: reads the input to its end (or a stop signal), lets
+ * every waiting record leave, prints the summary. Returns 0, or -1 after
+ * a message. */
 static int run_over(struct rtai_rd *rd)
 {
+	static const struct loop_ops ops = { .data = over_data, .control = over_control,
+					     .end = on_end };
 	struct over_conf conf = { .range = opt.over, .arrival = opt.arrival, .delay = opt.delay,
-				  .idle = opt.idle, .max_keys = (uint64_t)opt.max_keys,
+				  .max_keys = (uint64_t)opt.max_keys,
 				  .keys = opt.keys, .klen = opt.klen, .nkeys = opt.nkeys,
-				  .aggs = &aggs, .late = opt.late != NULL ? &late : NULL,
-				  .verbose = opt.verbose };
+				  .aggs = &aggs, .late = opt.late != NULL ? &late : NULL };
+	struct loop *l = loop_new("rtai-window");
+	int rc;
 
-	return over_run(&conf, rd, &out);
+	over = over_new(&conf, &out);
+	wm_at_data = INT64_MIN;
+	loop_set_output(l, &out);
+	if (opt.late != NULL)
+		loop_add_writer(l, &late);
+	loop_add_input(l, rd, LOOP_FRAMES, &ops, l);
+	loop_on_drained(l, over_drained, NULL);
+	clock_timer = loop_timer_new(l, over_timer, NULL);
+	rc = loop_run(l);
+	if (rc < 0 && loop_err(l) != NULL)
+		rtai_warn("%s", loop_err(l));
+	loop_free(l);
+	if (rc == 0 && (over_finish(over) < 0 || over_sync(over) < 0))
+		rc = over_fail();
+	over_summary();
+	over_free(over);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -650,7 +782,6 @@ int main(int argc, char **argv)
 		rtai_die(RTAI_EXIT_FAIL, "%s", rd.err);
 	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
-	rtai_on_block(wr_flush_cb, &out);
 	if (opt.late != NULL) {
 		size_t n = strlen(opt.late);
 
@@ -658,7 +789,7 @@ int main(int argc, char **argv)
 	}
 	if (opt.over > 0) {
 		if (run_over(&rd) < 0)
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		goto done;
 	}
 	vals = xcalloc(aggs.n, sizeof(*vals));
@@ -666,7 +797,8 @@ int main(int argc, char **argv)
 	engine = win_new(&conf, put_result, NULL);
 
 	if (run(&rd) < 0) {
-		status = RTAI_EXIT_FAIL;
+		/* A cut input or an error: open windows are not final. */
+		status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	} else {
 		win_flush(engine);
 		put_watermark();
@@ -675,7 +807,10 @@ int main(int argc, char **argv)
 done:
 	if (opt.late != NULL)
 		wr_close(&late);
-	wr_close(&out);
+	if (status != RTAI_EXIT_OK)	/* stopped early: not a clean end */
+		wr_abandon(&out);
+	else
+		wr_close(&out);
 	rd_close(&rd);
 	win_free(engine);
 	agg_set_free(&aggs);

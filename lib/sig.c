@@ -6,11 +6,21 @@
 #include <string.h>
 
 volatile int sig_stop;
+volatile int sig_reload;
+volatile int sig_checkpoint;
 
 static void on_stop(int sig)
 {
 	(void)sig;
 	sig_stop = 1;
+}
+
+static void on_flag(int sig)
+{
+	if (sig == SIGHUP)
+		sig_reload = 1;
+	else
+		sig_checkpoint = 1;
 }
 
 void sig_catch_stop(void)
@@ -22,4 +32,7 @@ void sig_catch_stop(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_flag;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 }

@@ -10,8 +10,16 @@
 /* Set to 1 by the handler that sig_catch_stop() installs; never reset. */
 extern volatile int sig_stop;
 
+/* Set to 1 by SIGHUP (reload what the tool reloads: rtai-join's table) and
+ * by SIGUSR1 (take a checkpoint now); the event loop (loop.h) clears them
+ * when it hands them to the tool. A tool that neither reloads nor takes
+ * checkpoints ignores them: neither signal ends a tool. */
+extern volatile int sig_reload;
+extern volatile int sig_checkpoint;
+
 /* Installs that handler for SIGINT and SIGTERM, without SA_RESTART so a
- * blocked read() returns EINTR and the reader sees sig_stop. Cannot fail. */
+ * blocked read() returns EINTR and the reader sees sig_stop, and the
+ * handlers that set sig_reload and sig_checkpoint. Cannot fail. */
 void sig_catch_stop(void);
 
 #endif

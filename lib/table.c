@@ -2,11 +2,11 @@
 #include "config.h"
 #include "table.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "key.h"
 #include "rtime.h"
 
 /* ---- keys ---------------------------------------------------------- */
@@ -61,77 +61,15 @@ static int names_has(const struct tab_names *l, const char *name, size_t n)
 	return 0;
 }
 
-/* Decimal digits of v into the end of tmp; returns the first digit. */
-static char *fmt_i64(int64_t v, char tmp[24])
-{
-	char *p = tmp + 24;
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0);
-	if (v < 0)
-		*--p = '-';
-	return p;
-}
-
-/* One key part: a length (one byte, or 0xff and four bytes), the text. */
-static void key_part(struct buf *out, const char *p, size_t n)
-{
-	uint8_t *d = buf_reserve(out, n + 5);
-
-	if (n < 255) {
-		*d++ = (uint8_t)n;
-	} else {
-		uint32_t n32 = (uint32_t)n;
-
-		*d++ = 0xff;
-		memcpy(d, &n32, 4);
-		d += 4;
-	}
-	if (n > 0)
-		memcpy(d, p, n);
-	out->len = (size_t)(d + n - out->p);
-}
-
 int tab_key(const struct tab_names *names, const struct rtai_rec *r, struct buf *out,
 	    size_t *bad)
 {
 	for (size_t i = 0; i < names->n; i++) {
 		const struct rtai_field *f = rec_get(r, names->name[i], names->len[i]);
-		char tmp[24], *s;
 
-		if (f == NULL || f->v.type == RT_NULL) {
+		if (f == NULL || key_part(out, &f->v) < 0) {
 			*bad = i;
 			return f == NULL ? TAB_KEY_MISSING : TAB_KEY_NULL;
-		}
-		switch (f->v.type) {
-		case RT_STR:
-		case RT_JSON:
-			key_part(out, f->v.s.p, f->v.s.n);
-			break;
-		case RT_INT:
-			s = fmt_i64(f->v.i, tmp);
-			key_part(out, s, (size_t)(tmp + 24 - s));
-			break;
-		case RT_FLOAT:
-			/* 42.0 is the key 42: integral floats come from JSON
-			 * writers that do not keep the difference. */
-			if (f->v.f == floor(f->v.f) && fabs(f->v.f) < 9e18) {
-				s = fmt_i64((int64_t)f->v.f, tmp);
-				key_part(out, s, (size_t)(tmp + 24 - s));
-				break;
-			}
-			/* fall through */
-		default: {
-			size_t at = out->len;
-
-			buf_putc(out, 0);
-			val_text(&f->v, out);	/* short: numbers, times, bools */
-			out->p[at] = (uint8_t)(out->len - at - 1);
-			break;
-		}
 		}
 	}
 	return TAB_KEY_OK;
@@ -151,6 +89,7 @@ static size_t val_size(const uint8_t *p, size_t avail, int type)
 		return 8;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		if (avail < 4)
 			return avail + 1;
 		memcpy(&n, p, 4);
@@ -162,7 +101,7 @@ static size_t val_size(const uint8_t *p, size_t avail, int type)
 
 static void put_field(struct buf *out, const struct tab_sel *s, const struct rtai_field *f)
 {
-	size_t vn = (f->v.type == RT_STR || f->v.type == RT_JSON) ? 4 + (size_t)f->v.s.n
+	size_t vn = rt_has_bytes(f->v.type) ? 4 + (size_t)f->v.s.n
 		    : (f->v.type == RT_INT || f->v.type == RT_FLOAT || f->v.type == RT_TIME) ? 8 : 0;
 	uint8_t *d = buf_reserve(out, 2 + s->nprefix + f->nlen + vn);
 
@@ -188,12 +127,16 @@ int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct b
 {
 	uint32_t n = 0;
 
+	if (s->seen != NULL)
+		s->seen[s->fields.n] = 1;
 	if (s->fields.n > 0) {
 		for (size_t i = 0; i < s->fields.n; i++) {
 			const struct rtai_field *f = rec_get(row, s->fields.name[i], s->fields.len[i]);
 
 			if (f == NULL)
 				continue;
+			if (s->seen != NULL)
+				s->seen[i] = 1;
 			if (s->nprefix + f->nlen > 255)
 				goto long_name;
 			put_field(out, s, f);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "key.h"
 #include "rtime.h"
 
 /* ---- structures ---------------------------------------------------------- */
@@ -99,117 +100,64 @@ static void batch_push(struct win *w, uint32_t id)
 
 /* ---- keys ---------------------------------------------------------------- */
 
-void win_key_put(struct buf *key, const struct rtai_val *v)
+/* The values of a key (typed: key.h), at most KEY_VALS of them. */
+#define KEY_VALS 64
+
+static int key_vals(const struct wkey *k, struct rtai_val *v)
 {
-	buf_putc(key, v->type);
-	switch (v->type) {
-	case RT_INT:
-	case RT_FLOAT:
-	case RT_TIME:
-		buf_append(key, &v->i, 8);
-		break;
-	case RT_STR:
-	case RT_JSON:
-		buf_append(key, &v->s.n, 4);
-		buf_append(key, v->s.p, v->s.n);
-		break;
-	default:
-		break;
-	}
-}
-
-/* Decodes one value at *p; returns 0, or -1 when malformed. */
-static int key_next(const uint8_t **p, const uint8_t *end, struct rtai_val *v)
-{
-	const uint8_t *q = *p;
-
-	if (q >= end)
-		return -1;
-	v->type = *q++;
-	switch (v->type) {
-	case RT_NULL:
-	case RT_FALSE:
-	case RT_TRUE:
-		break;
-	case RT_INT:
-	case RT_FLOAT:
-	case RT_TIME:
-		if (end - q < 8)
-			return -1;
-		memcpy(&v->i, q, 8);
-		q += 8;
-		break;
-	case RT_STR:
-	case RT_JSON:
-		if (end - q < 4)
-			return -1;
-		memcpy(&v->s.n, q, 4);
-		q += 4;
-		if ((size_t)(end - q) < v->s.n)
-			return -1;
-		v->s.p = (const char *)q;
-		q += v->s.n;
-		break;
-	default:
-		return -1;
-	}
-	*p = q;
-	return 0;
-}
-
-int win_key_get(const uint8_t *key, size_t klen, struct rtai_val *vals, size_t n)
-{
-	const uint8_t *p = key, *end = key + klen;
-	size_t i;
-
-	for (i = 0; i < n && p < end; i++)
-		if (key_next(&p, end, &vals[i]) < 0)
-			return -1;
-	return (int)i;
+	return key_values(kbytes(k), key_len(k), v, KEY_VALS);
 }
 
 static int key_cmp(const struct wkey *a, const struct wkey *b)
 {
-	const uint8_t *p = kbytes(a), *pe = p + key_len(a), *q = kbytes(b), *qe = q + key_len(b);
+	struct rtai_val x[KEY_VALS], y[KEY_VALS];
+	int nx = key_vals(a, x), ny = key_vals(b, y);
 
-	while (p < pe && q < qe) {
-		struct rtai_val x, y;
-		int c;
+	for (int i = 0; i < nx && i < ny; i++) {
+		int c = val_cmp(&x[i], &y[i]);
 
-		if (key_next(&p, pe, &x) < 0 || key_next(&q, qe, &y) < 0)
-			break;
-		c = val_cmp(&x, &y);
 		if (c != 0)
 			return c;
-		if (x.type != y.type)	/* 1 and 1.0 compare equal: order by type */
-			return x.type < y.type ? -1 : 1;
+		if (x[i].type != y[i].type)	/* 1 and 1.5 compare by value: order by type */
+			return x[i].type < y[i].type ? -1 : 1;
 	}
-	return (key_len(a) > key_len(b)) - (key_len(a) < key_len(b));
+	if (nx != ny)
+		return (nx > ny) - (nx < ny);
+	/* Beyond KEY_VALS fields: by identity bytes. */
+	{
+		size_t ia = key_idlen(kbytes(a), key_len(a)), ib = key_idlen(kbytes(b), key_len(b));
+		int c = memcmp(kbytes(a), kbytes(b), ia < ib ? ia : ib);
+
+		return c != 0 ? c : (ia > ib) - (ia < ib);
+	}
 }
 
-static uint32_t key_hash(const uint8_t *key, size_t n)
+/* The hash of a typed key's identity. */
+static uint32_t key_hash32(const uint8_t *key, size_t n)
 {
-	return (uint32_t)rtai_hash(key, n, 0x9e3779b97f4a7c15ULL);
+	return (uint32_t)key_hash(key, key_idlen(key, n));
 }
 
 /* The slot of key, or the empty slot where it would go. */
 static uint32_t key_find(const struct win *w, uint32_t h, const uint8_t *key, size_t n)
 {
 	uint32_t mask = w->kcap - 1, i = h & mask;
+	size_t id = key_idlen(key, n);
 
 	for (;; i = (i + 1) & mask) {
 		const struct wkey *k = &w->keys[i];
 
 		if (k->klen1 == 0)
 			return i;
-		if (k->h == h && k->klen1 == n + 1 && memcmp(kbytes(k), key, n) == 0)
+		if (k->h == h && key_idlen(kbytes(k), key_len(k)) == id &&
+		    memcmp(kbytes(k), key, id) == 0)
 			return i;
 	}
 }
 
 uint32_t win_key_hash(const uint8_t *key, size_t klen)
 {
-	return key_hash(key, klen);
+	return key_hash32(key, klen);
 }
 
 void win_prefetch(const struct win *w, const uint8_t *key, size_t klen, uint32_t h, int step)
@@ -268,7 +216,7 @@ static void key_rehash(struct win *w)
  * exceed max_keys. */
 static uint32_t key_get(struct win *w, const uint8_t *key, size_t n)
 {
-	uint32_t h = key_hash(key, n), i = key_find(w, h, key, n);
+	uint32_t h = key_hash32(key, n), i = key_find(w, h, key, n);
 	struct wkey *k = &w->keys[i];
 
 	if (k->klen1 != 0 && k->nwin > 0)
@@ -541,7 +489,7 @@ static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t
 	int changed;
 
 	/* Merged bounds first: the record is late if that session is. */
-	kid = key_find(w, key_hash(key, klen), key, klen);
+	kid = key_find(w, key_hash32(key, klen), key, klen);
 	for (cur = w->keys[kid].klen1 ? w->keys[kid].head : 0; cur != 0; cur = W(w, cur)->next) {
 		struct wwin *x = W(w, cur);
 
@@ -639,13 +587,12 @@ struct fsort {
 
 static void key_prefix(const struct wkey *k, struct fsort *f)
 {
-	const uint8_t *p = kbytes(k), *end = p + key_len(k);
 	struct rtai_val v;
 	uint64_t bits;
 
 	f->pre = 0;
 	f->ptype = 0xff;
-	if (key_next(&p, end, &v) < 0)
+	if (key_values(kbytes(k), key_len(k), &v, 1) != 1)
 		return;
 	switch (v.type) {
 	case RT_INT:
@@ -660,6 +607,7 @@ static void key_prefix(const struct wkey *k, struct fsort *f)
 		break;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		for (uint32_t i = 0; i < 8; i++)
 			f->pre = f->pre << 8 | (i < v.s.n ? (uint8_t)v.s.p[i] : 0);
 		break;

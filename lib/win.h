@@ -54,7 +54,7 @@ struct win_conf {
 
 /* One result, handed to the emit callback; valid during the call. */
 struct win_out {
-	const uint8_t *key;	/* encoded key (win_key_put) */
+	const uint8_t *key;	/* the typed key (key.h) */
 	size_t klen;
 	int64_t start, end;
 	int64_t ingest;		/* latest ingest time of its records */
@@ -82,14 +82,12 @@ struct win *win_new(const struct win_conf *conf, win_emit_fn emit, void *arg);
 /* Frees every state without firing. Accepts NULL. */
 void win_free(struct win *w);
 
-/* Appends one key value to an encoded key: u8 type, then 8 bytes for int,
- * float and time, u32 length and bytes for string and json. */
-void win_key_put(struct buf *key, const struct rtai_val *v);
-/* Decodes up to n values of an encoded key into vals (strings point into
- * key). Returns the number decoded, or -1 when key is malformed. */
-int win_key_get(const uint8_t *key, size_t klen, struct rtai_val *vals, size_t n);
+/* Keys are typed keys of key.h (key_part() per field, then key_typed()):
+ * records whose keys have the same identity share their windows, and a
+ * result carries the key as the first record of its group had it
+ * (key_values()). */
 
-/* The hash of an encoded key, for win_prefetch(). */
+/* The hash of a key's identity, for win_prefetch(). */
 uint32_t win_key_hash(const uint8_t *key, size_t klen);
 /* A hint that a record of this key (h from win_key_hash) is coming: step
  * 1 prefetches its slot in the key table; step 2, issued later, reads the

@@ -101,7 +101,10 @@ def ns(t):
 
 def iso(ns):
     s, frac = divmod(ns, 10**9)
-    return datetime.fromtimestamp(s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + ".%09dZ" % frac
+    # rtai-cat -p's form: milliseconds, or as many digits as the time needs.
+    digits = "%03d" % (frac // 10**6) if frac % 10**6 == 0 else \
+        "%06d" % (frac // 1000) if frac % 1000 == 0 else "%09d" % frac
+    return datetime.fromtimestamp(s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + "." + digits + "Z"
 
 
 def expect(v, country=None):

@@ -111,7 +111,8 @@ rcli() {
 # -e -o pipefail in the test's directory, after copying tests/data/* there,
 # so examples can use clicks.jsonl and the other sample files by name.
 # A redis://127.0.0.1:6379 in an example is pointed at $REDIS_URL when a
-# test has started one with redis_start.
+# test has started one with redis_start, and localhost:9092 at
+# $KAFKA_BROKERS when it has started the Kafka mock cluster (kafka_start).
 man_examples() {
 	awk '
 		/^\.Sh / { ex = ($2 == "EXAMPLES") ; next }
@@ -129,6 +130,9 @@ run_man_examples() {
 		n=$((n + 1))
 		if [ -n "${REDIS_URL:-}" ]; then
 			block=${block//redis:\/\/127.0.0.1:6379/$REDIS_URL}
+		fi
+		if [ -n "${KAFKA_BROKERS:-}" ]; then
+			block=${block//localhost:9092/$KAFKA_BROKERS}
 		fi
 		echo "--- example $n of $page:"
 		echo "$block"
@@ -163,4 +167,67 @@ need_node_modules() {
 		echo "npm package $m is missing from $RTAI_NODE_MODULES; scripts/check installs it" >&2
 		return 1
 	done
+}
+
+# ---- librdkafka's mock Kafka cluster (tests/kafka-mock) -----------------------
+# kafka_start [TOPIC:PARTITIONS]... starts a cluster of 3 brokers on free
+# loopback ports (the kernel picks them), with those topics, and sets
+# KAFKA_BROKERS (the bootstrap list); kafka_cmd sends it a command ("topic T
+# 4", "down 2", "up 2"; see tests/kafka-mock.c) and fails unless it answers
+# "ok"; kafka_stop stops it (tests call it in teardown_local). The helper is
+# a check program: `make check` builds it.
+kafka_start() {
+	local bin=$RTAI_BUILD/tests/kafka-mock i
+	[ -x "$bin" ] || { echo "$bin is not built: make check builds it (needs librdkafka)" >&2; return 1; }
+	KAFKA_DIR=$BATS_TEST_TMPDIR/kafka
+	mkdir -p "$KAFKA_DIR"
+	rm -f "$KAFKA_DIR/in"
+	mkfifo "$KAFKA_DIR/in"
+	# fd 3 closed: bats waits for every holder of it before it ends a test.
+	"$bin" "$@" <"$KAFKA_DIR/in" >"$KAFKA_DIR/out" 2>"$KAFKA_DIR/err" 3>&- &
+	KAFKA_PID=$!
+	exec {KAFKA_FD}>"$KAFKA_DIR/in"
+	KAFKA_ANSWERS=0
+	for i in $(seq 1 100); do
+		if [ -s "$KAFKA_DIR/out" ]; then
+			KAFKA_BROKERS=$(head -1 "$KAFKA_DIR/out")
+			export KAFKA_BROKERS KAFKA_DIR KAFKA_PID
+			return 0
+		fi
+		kill -0 "$KAFKA_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "kafka-mock did not start: $(cat "$KAFKA_DIR/err")" >&2
+	kafka_stop
+	return 1
+}
+
+kafka_cmd() {
+	local i
+	echo "$*" >&"$KAFKA_FD"
+	KAFKA_ANSWERS=$((KAFKA_ANSWERS + 1))
+	for i in $(seq 1 200); do
+		if [ "$(wc -l <"$KAFKA_DIR/out")" -gt "$KAFKA_ANSWERS" ]; then
+			[ "$(sed -n "$((KAFKA_ANSWERS + 1))p" "$KAFKA_DIR/out")" = ok ] && return 0
+			sed -n "$((KAFKA_ANSWERS + 1))p" "$KAFKA_DIR/out" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+	echo "kafka-mock did not answer '$*'" >&2
+	return 1
+}
+
+kafka_stop() {
+	[ -n "${KAFKA_PID:-}" ] || return 0
+	[ -z "${KAFKA_FD:-}" ] || exec {KAFKA_FD}>&-
+	kill "$KAFKA_PID" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$KAFKA_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$KAFKA_PID" 2>/dev/null || true
+	wait "$KAFKA_PID" 2>/dev/null || true
+	KAFKA_PID= KAFKA_FD=
+	return 0
 }

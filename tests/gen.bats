@@ -269,7 +269,7 @@ PY
 @test "gen: bad arguments and option values are usage errors" {
 	run rtai-gen
 	assert_failure 2
-	assert_output --partial "rtai-gen: missing KIND (clicks, transactions or sensors)"
+	assert_output --partial "rtai-gen: missing KIND (clicks, transactions, sensors or accounts)"
 	run rtai-gen pageviews
 	assert_failure 2
 	assert_output --partial "rtai-gen: 'pageviews': unknown kind"
@@ -326,11 +326,111 @@ PY
 	assert_output --partial "Try 'rtai-gen --help'"
 }
 
+@test "gen: --labels gives transactions a tx_id and writes their fraud labels aside" {
+	run rtai-gen transactions -n 3 --labels labels.jsonl
+	echo "$output"
+	assert_success
+	assert_line --index 0 --regexp '^\{"tx_id":"tx1","account_id":"acct[0-9]+","amount":'
+	assert_line --index 2 --regexp '^\{"tx_id":"tx3",'
+	run cat labels.jsonl
+	echo "$output"
+	assert_line --index 0 --regexp '^\{"tx_id":"tx1","fraud":[01]\}$'
+	assert_line --index 2 --regexp '^\{"tx_id":"tx3","fraud":[01]\}$'
+	# the transactions are those without --labels, plus their ids; one
+	# label per line
+	rtai-gen transactions -n 3000 --disorder 2s --late 0.01 --labels l2.jsonl >with
+	rtai-gen transactions -n 3000 --disorder 2s --late 0.01 >without
+	run sh -c 'sed "s/^{\"tx_id\":\"tx[0-9]*\",/{/" with | cmp - without && wc -l <l2.jsonl'
+	echo "$output"
+	assert_output 3000
+	run sh -c 'jq -r .tx_id l2.jsonl | uniq | wc -l'
+	assert_output 3000
+}
+
+@test "gen: the fraud rule of rtai-gen(1), checked independently, and --label-noise" {
+	rtai-gen transactions -n 20000 --keys 200 --step 2s --disorder 5s --labels exact.jsonl --label-noise 0 >tx.jsonl
+	rtai-gen transactions -n 20000 --keys 200 --step 2s --disorder 5s --labels noisy.jsonl >/dev/null
+	rtai-gen accounts --keys 200 >accounts.jsonl
+	run python3 - <<-'EOF'
+	import json
+	from datetime import datetime
+	def ms(s): return round(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+	acct = {}
+	for r in map(json.loads, open("accounts.jsonl")):
+	    if r["new_account"]:
+	        acct[r["account_id"]] = (ms(r["event_time"]), r["credit_limit"])
+	recent, rule = {}, {}
+	for r in map(json.loads, open("tx.jsonl")):
+	    t = ms(r["event_time"])
+	    opened, limit = acct[r["account_id"]]
+	    prev = recent.setdefault(r["account_id"], [])
+	    burst = len(prev) == 2 and all(t - 600000 < p <= t for p in prev)
+	    rule[r["tx_id"]] = int(r["amount"] > limit / 2 and (t - opened < 90 * 86400000 or burst))
+	    recent[r["account_id"]] = (prev + [t])[-2:]
+	exact = {r["tx_id"]: r["fraud"] for r in map(json.loads, open("exact.jsonl"))}
+	noisy = {r["tx_id"]: r["fraud"] for r in map(json.loads, open("noisy.jsonl"))}
+	print("exact", exact == rule, "fraud %.2f" % (sum(rule.values()) / len(rule)))
+	flipped = sum(noisy[k] != rule[k] for k in rule) / len(rule)
+	print("noise", 0.015 < flipped < 0.025)
+	EOF
+	echo "$output"
+	assert_success
+	assert_line --index 0 --regexp '^exact True fraud 0\.[01][0-9]$'
+	assert_line --index 1 'noise True'
+}
+
+@test "gen: accounts: two profile versions per key, from the seed and the start" {
+	run rtai-gen accounts --keys 3
+	echo "$output"
+	assert_success
+	assert_line --index 0 --regexp '^\{"account_id":"acct1","home_country":"[A-Z]{2}","credit_limit":(500|1000|2000|5000|10000),"new_account":true,"event_time":"20[0-9-]+T[0-9:]+\.000Z"\}$'
+	assert_line --index 1 --regexp '^\{"account_id":"acct1",.*"new_account":false,'
+	assert_line --index 5 --regexp '^\{"account_id":"acct3",.*"new_account":false,'
+	[ "${#lines[@]}" -eq 6 ]
+	# opened within the year before --start; no longer new 90 days later
+	run sh -c 'rtai-gen accounts --keys 500 --start 2026-01-01T00:00:00Z | jq -rs "
+		[range(0; length; 2) as \$i | [.[\$i], .[\$i + 1]]] |
+		map(((.[1].event_time | sub(\"\\\\.000Z\"; \"Z\") | fromdate) - (.[0].event_time | sub(\"\\\\.000Z\"; \"Z\") | fromdate)) / 86400) | unique | @text"'
+	echo "$output"
+	assert_output '[90]'
+	run sh -c 'rtai-gen accounts --keys 500 | wc -l'
+	assert_output 1000
+	run sh -c 'rtai-gen accounts --keys 500 --start 2026-01-01T00:00:00Z | jq -r "select(.new_account) | .event_time" | sort | sed -n "1p;\$p"'
+	echo "$output"
+	assert_line --index 0 --regexp '^2025-0[12]-'
+	assert_line --index 1 --regexp '^2025-1[12]-'
+	run sh -c 'rtai-gen accounts -k 50 -s 3 | md5sum; rtai-gen accounts -k 50 -s 3 | md5sum; rtai-gen accounts -k 50 -s 4 | md5sum'
+	[ "${lines[0]}" = "${lines[1]}" ] && [ "${lines[0]}" != "${lines[2]}" ]
+	run sh -c 'rtai-gen accounts -k 50 -n 7 | wc -l'
+	assert_output 7
+	for o in "--rate 10" "--zipf 1" "--bad 0.1" "--step 1s" "--labels x" "--duration 1s"; do
+		run rtai-gen accounts $o
+		echo "$o: $output"
+		assert_failure 2
+		assert_output --partial 'accounts: only -n, --keys, --seed and --start apply'
+	done
+	run rtai-gen clicks --labels x
+	assert_failure 2
+	assert_output --partial -- '--labels applies to transactions'
+	run rtai-gen transactions --label-noise 0.1
+	assert_failure 2
+	assert_output --partial -- '--label-noise applies to --labels'
+	run rtai-gen transactions --labels x --label-noise 2
+	assert_failure 2
+	run rtai-gen transactions --labels x --keys 20000000
+	assert_failure 2
+	assert_output --partial -- '--labels: at most 10000000 keys'
+	run rtai-gen transactions --labels ''
+	assert_failure 2
+	[ ! -e x ]
+}
+
 @test "gen: --help lists every option; --version" {
 	run rtai-gen --help
 	assert_success
 	for o in --count --duration --rate --keys --zipf --start --step --disorder \
-		--late --late-by --bad --seed --help --version clicks transactions sensors; do
+		--late --late-by --bad --seed --labels --label-noise --help --version \
+		clicks transactions sensors accounts; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-gen --version

@@ -284,8 +284,8 @@ PY
 		echo "$err"
 		[ "$status" -eq 0 ]
 		grep -q '^rtai-parse: stdin: record 2 (byte 128): invalid JSON at column 30: real number overflow' err.txt
-		grep -q '^rtai-parse: stdin: record 3 (byte [0-9]*): invalid JSON at column [0-9]*: too big integer' err.txt
-		grep -q '1 parsed, 2 skipped' err.txt
+		# an integer beyond int64 reads as a float (the nearest double)
+		grep -q '2 parsed, 1 skipped' err.txt
 		hostile nan-json >nan-json.rtai
 		run_tool rtai-parse nan-json.rtai
 		[ "$status" -eq 1 ]

@@ -99,6 +99,45 @@ redis_restart_here() {
 	assert_output "$(printf 'action\nbuy\namount\n25.5')"
 }
 
+@test "sink-redis: --replace: the hash equals the record; absent and null fields are removed" {
+	redis_start
+	printf '%s\n' '1000 {"u":"a","risk":5,"x":1,"y":7}' '2000 {"u":"a","x":2,"risk":null}' | mkstream >in.rtai
+	run rtai-sink-redis -u "$REDIS_URL" -k 'h:{u}' --hash --replace --ttl 1h <in.rtai
+	echo "$output"
+	assert_success
+	run rcli hgetall h:a
+	echo "$output"
+	assert_output "$(printf 'u\na\nx\n2')"
+	run rcli pttl h:a
+	[ "$output" -gt 3000000 ]
+	# Without --replace a deleted account keeps its old risk (HSET merges).
+	rcli del h:a >/dev/null
+	rtai-sink-redis -u "$REDIS_URL" -k 'h:{u}' --hash <in.rtai
+	run rcli hget h:a risk
+	assert_output ''
+	run rcli hget h:a y
+	assert_output 7
+	# --fields may name a field that a record lacks (a left join's miss).
+	rcli del h:a >/dev/null
+	run rtai-sink-redis -u "$REDIS_URL" -k 'h:{u}' --hash --replace --fields risk,x,tier <in.rtai
+	echo "$output"
+	assert_success
+	run rcli hgetall h:a
+	assert_output "$(printf 'x\n2')"
+	# With --only-newer an older record replaces nothing; the version stays.
+	printf '%s\n' '3000 {"u":"b","risk":9}' '2000 {"u":"b","x":1}' | mkstream >old.rtai
+	run rtai-sink-redis -v -u "$REDIS_URL" -k 'h:{u}' --hash --replace --only-newer <old.rtai
+	echo "$output"
+	assert_success
+	assert_output --partial '1 written, 1 older skipped'
+	run rcli hgetall h:b
+	assert_output "$(printf '_event_time\n3000\nu\nb\nrisk\n9')"
+	run rtai-sink-redis -k 'h:{u}' --value x --replace </dev/null
+	echo "$output"
+	assert_failure 2
+	assert_output --partial -- '--replace is for --hash'
+}
+
 @test "sink-redis: --json writes the record as JSON; values render as text" {
 	redis_start
 	printf '%s\n' '- {"k":"a","n":7,"f":0.5,"b":true,"z":null,"o":{"x":[1,2]}}' | mkstream >in.rtai
@@ -141,6 +180,17 @@ redis_restart_here() {
 	assert_output "$(printf 'HSET h:u1 user_id u1 item_id i0 action view amount 0.0 event_time 2026-11-24T10:00:00Z\nPEXPIRE h:u1 90000')"
 	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis --dry-run -k "s:{user_id}" --value amount --ttl 1h | head -1'
 	assert_output 'SET s:u1 0.0 PX 3600000'
+}
+
+@test "sink-redis: a key template without a {field} is warned about" {
+	run sh -c 'rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-sink-redis --dry-run -k user_id --value amount 2>err | head -2'
+	echo "$output"
+	assert_output "$(printf 'SET user_id 0.0\nSET user_id 1.5')"
+	run cat err
+	echo "$output"
+	assert_output "rtai-sink-redis: --key: 'user_id' has no {field}: every record goes to that one key (did you mean -k '{user_id}'?)"
+	run sh -c 'rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-sink-redis --dry-run -k "{user_id}" --value amount 2>&1 >/dev/null'
+	assert_output ''
 }
 
 @test "sink-redis: a TTL expires the key" {
@@ -232,6 +282,28 @@ redis_restart_here() {
 	assert_output --partial '2 written, 0 older skipped, 1 retried, 0 failed'
 }
 
+@test "sink-redis: --only-newer: no record can write another key's version" {
+	redis_start
+	# A record whose key is u1's version key, with a huge time as its value,
+	# then u1's own record: u1 must be written, the first refused.
+	printf '%s\n' '1000 {"user_id":"u1:_event_time","v":"9999999999999999999"}' \
+		'2000 {"user_id":"u1","v":5}' | mkstream >in.rtai
+	for mode in "--value v" "--json"; do
+		rcli flushall >/dev/null
+		run rtai-sink-redis -u "$REDIS_URL" -k 'f:{user_id}' $mode --only-newer --on-error skip <in.rtai
+		echo "$mode: $output"
+		assert_success
+		assert_output --partial 'rtai-sink-redis: stdin: record 1: key f:u1:_event_time ends in ":_event_time", where --only-newer keeps the event time of key f:u1; no record may write there'
+		assert_output --partial '1 written, 0 older skipped, 0 retried, 1 failed'
+		run rcli get f:u1:_event_time
+		assert_output 2000
+		run rcli exists f:u1
+		assert_output 1
+	done
+	run rcli get f:u1
+	assert_output '{"user_id":"u1","v":5}'
+}
+
 @test "sink-redis: --only-newer needs event times" {
 	redis_start
 	echo '- {"k":"a","v":1}' | mkstream >in.rtai
@@ -289,6 +361,30 @@ redis_restart_here() {
 		run rcli get i:2999
 		assert_output 2999
 	done
+}
+
+@test "sink-redis: --inflight-bytes bounds the memory of the pipeline in bytes" {
+	redis_start
+	python3 -c '
+import json
+for i in range(100):
+    print("- " + json.dumps({"i": i, "v": "x" * 65536}))' | mkstream >big.rtai
+	# Redis holds its replies for a while: the sink must stop reading once
+	# 300000 bytes await them, not at 10000 commands (640 MB of these).
+	rcli client pause 500 >/dev/null
+	run sh -c "rtai-sink-redis -v -u '$REDIS_URL' -k 'b:{i}' --value v --pass --inflight-bytes 300000 <big.rtai | rtai-cat -p | wc -l"
+	echo "$output"
+	assert_success
+	assert_line --index 0 'rtai-sink-redis: connected to redis://127.0.0.1:'"$REDIS_PORT"
+	assert_output --partial '100 written, 0 retried, 0 failed'
+	assert_line 100
+	peak=$(echo "$output" | sed -n 's/.*in flight at most: [0-9]* commands, \([0-9]*\) bytes/\1/p')
+	echo "peak: $peak"
+	[ "$peak" -le $((300000 + 2 * 65600 + 200)) ]
+	run rcli dbsize
+	assert_output 100
+	run rtai-sink-redis -k 'b:{i}' --value v --inflight-bytes 0 </dev/null
+	assert_failure 2
 }
 
 @test "sink-redis: --pass forwards every frame once acknowledged, in order" {
@@ -598,8 +694,8 @@ redis_restart_here() {
 	head -c 30 in.rtai >cut.rtai
 	run rtai-sink-redis -u "$REDIS_URL" -k 'k' --json <cut.rtai
 	echo "$output"
-	assert_failure 1
-	assert_output --partial 'stdin: byte 8: truncated frame'
+	assert_failure 4
+	assert_output --partial 'stdin: byte 8: the stream was cut inside a frame'
 }
 
 @test "sink-redis: --dry-run prints commands and connects to nothing" {
@@ -660,7 +756,7 @@ redis_restart_here() {
 	run rtai-sink-redis --help
 	assert_success
 	for o in --url --retry-for --key --value --hash --fields --json --ttl --only-newer \
-		--inflight --pass --on-error --dry-run --verbose --max-frame --help --version; do
+		--replace --inflight --inflight-bytes --pass --on-error --dry-run --verbose --max-frame --help --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-sink-redis --version
@@ -668,20 +764,66 @@ redis_restart_here() {
 	assert_output --regexp '^rtai-sink-redis \(rtai\) [0-9]'
 }
 
-@test "sink-redis: the flagship: clicks in the last hour per user, into Redis" {
+# The clicks of each user in the hour up to its latest click, counted by
+# brute force in Python: what the flagship example must leave in Redis.
+expected_last_hour() {
+	python3 - "$1" <<'PY'
+import json, sys, datetime
+def ns(s):
+    d = datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return int(d.timestamp()) * 10**9 + d.microsecond * 1000
+by = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    by.setdefault(r["user_id"], []).append(ns(r["event_time"]))
+for u in sorted(by):
+    last = max(by[u])
+    print(u, sum(1 for t in by[u] if last - 3600 * 10**9 < t <= last))
+PY
+}
+
+# Runs the man page's first example (the flagship) on ./clicks.jsonl and
+# prints "user count" for each user, as Redis holds them.
+flagship_in_redis() {
+	local block
+	block=$(man_examples rtai-sink-redis.1 | tr '\0' '\n' | sed -n '1,/^redis-cli/p' | sed '$d')
+	block=${block//redis:\/\/127.0.0.1:6379/$REDIS_URL}
+	echo "$block" >flagship.sh
+	bash -e -o pipefail flagship.sh >flagship.log 2>&1 || { cat flagship.sh flagship.log; return 1; }
+	for u in $(python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["user_id"] for l in open("clicks.jsonl")})))'); do
+		echo "$u $(rcli get "features:user:$u:clicks_last_hour")"
+	done
+}
+
+@test "sink-redis: the flagship example writes the true clicks of the last hour (checked by brute force)" {
 	redis_start
+	# The sample (a minute of clicks), then three hours of clicks at uneven
+	# gaps, where a window that has only just opened holds far fewer.
 	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
-	run sh -c 'rtai-cat clicks.jsonl | rtai-parse -t event_time |
-		rtai-window -k user_id --sliding 1h/1m -a clicks_last_hour=count --emit update |
-		rtai-sink-redis -v -u "$REDIS_URL" -k "features:user:{user_id}:clicks_last_hour" \
-			--value clicks_last_hour --ttl 2h --only-newer'
+	run flagship_in_redis
 	echo "$output"
 	assert_success
-	# u1 clicked 7 times, u2 7 and u3 6, all within the window [10:00, 11:00),
-	# the newest of each user; its event time is its last nanosecond.
-	run rcli mget features:user:u1:clicks_last_hour features:user:u2:clicks_last_hour \
-		features:user:u3:clicks_last_hour features:user:u1:clicks_last_hour:_event_time
-	assert_output "$(printf '7\n7\n6\n1795517999999999999')"
+	assert_output "$(expected_last_hour clicks.jsonl)"
+	assert_output --partial 'u1 7'
+	rcli flushall >/dev/null
+	python3 - <<'PY' >clicks.jsonl
+import json, random, datetime
+random.seed(7)
+t = datetime.datetime(2026, 11, 24, 8, 0, tzinfo=datetime.timezone.utc)
+for i in range(900):
+    t += datetime.timedelta(seconds=random.choice([1, 5, 20, 40]))
+    print(json.dumps({"user_id": "u%d" % random.randint(1, 3), "item_id": "i%d" % i,
+                      "event_time": t.strftime("%Y-%m-%dT%H:%M:%SZ")}))
+PY
+	expected_last_hour clicks.jsonl
+	run flagship_in_redis
+	echo "$output"
+	assert_success
+	assert_output "$(expected_last_hour clicks.jsonl)"
+	# The version kept beside the value is the latest click's event time.
+	last=$(python3 -c 'import json,datetime; print(max(int(datetime.datetime.fromisoformat(json.loads(l)["event_time"].replace("Z","+00:00")).timestamp()) for l in open("clicks.jsonl") if json.loads(l)["user_id"] == "u1") * 10**9)')
+	run rcli get features:user:u1:clicks_last_hour:_event_time
+	assert_output "$last"
 }
 
 @test "sink-redis: the examples of the man page run" {

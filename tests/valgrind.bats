@@ -24,6 +24,7 @@ setup_local() {
 
 teardown_local() {
 	redis_stop
+	kafka_stop
 }
 
 # vg TOOL ARGS...: runs a built tool under memcheck.
@@ -75,6 +76,15 @@ built() {
 		echo "$output"
 		assert_success
 	fi
+	if built rtai-map; then
+		# Enough records for LuaJIT to compile traces; strings, zones,
+		# int64 boxes and a script with state and several records out.
+		printf 'local n = 0\nfunction map(r) n = n + 1; r.n = n; return {r, {k = r.user_id}} end\n' >m.lua
+		for i in 1 2 3 4 5 6 7 8; do cat typed.rtai; done >typed8.rtai
+		run sh -c "$VG $RTAI_BUILD/rtai-map -w 'amount == nil or amount >= 0' -s 'x:float=amount' -s 'h=hour(event_time, \"Europe/Paris\")' -s 'u=user_id .. \"!\"' -s 'b=9007199254740993LL + 1' -r item_id=item -d action --script m.lua <typed8.rtai >/dev/null"
+		echo "$output"
+		assert_success
+	fi
 	if built rtai-lat; then
 		run sh -c "$VG $RTAI_BUILD/rtai-lat -q --json lat.json --prom lat.prom --hgrm lat.hgrm --svg lat.svg <raw.rtai >/dev/null"
 		echo "$output"
@@ -99,7 +109,7 @@ built() {
 		assert_failure 1
 		run sh -c "$VG $RTAI_BUILD/rtai-parse -f amount:float --dlq dlq.rtai <bad.rtai >/dev/null"
 		echo "$output"
-		assert_success
+		assert_failure 5	# every record dead-lettered
 		run sh -c "$VG $RTAI_BUILD/rtai-parse <huge.rtai >/dev/null"
 		assert_failure 1
 		run vg rtai-parse --schema nosuch.json
@@ -126,6 +136,18 @@ built() {
 		run sh -c "$VG $RTAI_BUILD/rtai-sink-redis --retry-for 0 -u redis://:pw@127.0.0.1:1 -k k --json <bad.rtai"
 		echo "$output"
 		assert_failure 1
+	fi
+	if built rtai-map; then
+		run sh -c "$VG $RTAI_BUILD/rtai-map -s 'x=amount * 2' <bad.rtai >/dev/null"
+		echo "$output"
+		assert_failure 1
+		run sh -c "$VG $RTAI_BUILD/rtai-map -s 'x=amount * 2' --dlq mdlq.rtai <bad.rtai >/dev/null"
+		echo "$output"
+		assert_failure 5
+		run vg rtai-map -w 'amount > > 1'
+		assert_failure 2
+		run vg rtai-map --script nosuch.lua
+		assert_failure 2
 	fi
 	if built rtai-lat; then
 		run sh -c "$VG $RTAI_BUILD/rtai-lat -q <huge.rtai >/dev/null"
@@ -164,6 +186,34 @@ built() {
 	fi
 }
 
+@test "valgrind: rtai-score, its batches, a multi-class model and its error paths" {
+	built rtai-score || return 0
+	/usr/bin/python3 - <<-'EOF'
+	import numpy as np, xgboost as xgb
+	x = np.arange(300, dtype=np.float32).reshape(100, 3) % 17
+	b = xgb.train({"objective": "binary:logistic", "max_depth": 2, "nthread": 1},
+	              xgb.DMatrix(x, label=(x[:, 0] > 8), feature_names=["amount", "a", "b"]), 3)
+	b.save_model("m.json"); b.save_model("m.ubj")
+	xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 2, "nthread": 1},
+	          xgb.DMatrix(x, label=x[:, 0] % 3), 2).save_model("multi.json")
+	EOF
+	"$RTAI_BUILD/rtai-cat" clicks.jsonl | "$RTAI_BUILD/rtai-parse" -t event_time >typed.rtai
+	for args in "0 -m m.json --features amount,amount,amount" "0 -m m.ubj --features amount,x,y --allow-absent -v" \
+		"0 -m multi.json --features amount,amount,amount --margin --batch 3" \
+		"5 -m m.json --features user_id,amount,amount --on-error skip --threads 2"; do
+		run sh -c "$VG $RTAI_BUILD/rtai-score ${args#? } <typed.rtai >/dev/null"
+		echo "$args: $output"
+		[ "$status" -eq "${args%% *}" ]
+	done
+	echo hello >bad.json
+	head -c 50 m.ubj >cut.ubj
+	for args in "-m bad.json" "-m cut.ubj" "-m m.json" "-m m.json --features user_id,amount,amount" "--threads x"; do
+		run sh -c "$VG $RTAI_BUILD/rtai-score $args <typed.rtai >/dev/null"
+		echo "$args: $output"
+		[ "$status" -eq 1 ] || [ "$status" -eq 2 ]
+	done
+}
+
 @test "valgrind: stopped by SIGTERM mid-stream, every tool frees what it holds" {
 	built rtai-parse || return 0
 	"$RTAI_BUILD/rtai-cat" clicks.jsonl | "$RTAI_BUILD/rtai-parse" -t event_time >typed.rtai
@@ -172,6 +222,7 @@ built() {
 		"rtai-window|$VG $RTAI_BUILD/rtai-window --tumbling 1m -k user_id"
 		"rtai-join|$VG $RTAI_BUILD/rtai-join -t users.jsonl --on user_id"
 		"rtai-lat|$VG $RTAI_BUILD/rtai-lat -q"
+		"rtai-map|$VG $RTAI_BUILD/rtai-map -s x=amount -w user_id~=nil"
 	)
 	for entry in "${cmds[@]}"; do
 		IFS='|' read -r tool cmd <<<"$entry"
@@ -198,4 +249,44 @@ built() {
 		echo "$tool: $status $(cat err.txt)"
 		[ "$status" -eq 0 ]
 	done
+}
+
+@test "valgrind: Kafka in and out on the mock cluster: assigned, a group, --pass, errors" {
+	built rtai-kafka || return 0
+	kafka_start t:2
+	printf 'k1:one\nk2:two\nk3:\n' | kcat -P -b "$KAFKA_BROKERS" -t t -K: -Z -H h=v
+	run sh -c "rtai-cat clicks.jsonl | rtai-parse -t event_time | $VG $RTAI_BUILD/rtai-sink-kafka -b '$KAFKA_BROKERS' -t t -k '{user_id}' -H 'a={action}' -z lz4 --pass >passed.rtai"
+	echo "$output"
+	assert_success
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -t t -e >assigned.rtai"
+	echo "$output"
+	assert_success
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -G vg -t t -X session.timeout.ms=6000 -e >group.rtai"
+	echo "$output"
+	assert_success
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -t t -e --max-frame 64 --on-error skip >/dev/null"
+	echo "$output"
+	[ "$status" -eq 5 ]
+	run sh -c "$VG $RTAI_BUILD/rtai-kafka -b '$KAFKA_BROKERS' -t nope -e >/dev/null"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	run sh -c "printf 'not json\n' | rtai-cat | $VG $RTAI_BUILD/rtai-sink-kafka -b '$KAFKA_BROKERS' -t t"
+	echo "$output"
+	[ "$status" -eq 1 ]
+}
+
+@test "valgrind: rtai-map mallocs nothing per record (the same count for 20 records and for 160)" {
+	built rtai-map || return 0
+	"$RTAI_BUILD/rtai-cat" clicks.jsonl | "$RTAI_BUILD/rtai-parse" -t event_time >typed.rtai
+	for i in 1 2 3 4 5 6 7 8; do cat typed.rtai; done >typed8.rtai
+	printf 'local n = 0\nfunction map(r) n = n + 1; r.n = n; return {r, {k = r.user_id}} end\n' >m.lua
+	for f in typed.rtai typed8.rtai; do
+		valgrind "$RTAI_BUILD/rtai-map" -w 'amount > 1' -s 'x=amount * 1.1' -s 'u=user_id .. "!"' \
+			-s 'h=hour(event_time, "Europe/Paris")' -d item_id --script m.lua <$f 2>&1 >/dev/null |
+			grep -o 'total heap usage: [0-9,]* allocs' >>allocs.txt
+	done
+	run cat allocs.txt
+	echo "$output"
+	assert_line --index 0 "$(sed -n 2p allocs.txt)"
+	[ "$(wc -l <allocs.txt)" -eq 2 ]
 }

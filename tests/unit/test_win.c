@@ -8,6 +8,7 @@
 
 #include "agg.h"
 #include "buf.h"
+#include "key.h"
 #include "rtime.h"
 #include "tap.h"
 #include "win.h"
@@ -34,12 +35,21 @@ static void log_push(struct log *l, struct res r)
 
 static const struct agg_set *aggs;
 
+/* A typed key (key.h) of n values. */
+static void put_key(struct buf *key, const struct rtai_val *v, size_t n)
+{
+	buf_reset(key);
+	for (size_t i = 0; i < n; i++)
+		key_part(key, &v[i]);
+	key_typed(key, v, n);
+}
+
 static void on_emit(void *arg, const struct win_out *o)
 {
 	struct rtai_val k, c, s = val_null();
 	struct res r;
 
-	win_key_get(o->key, o->klen, &k, 1);
+	key_values(o->key, o->klen, &k, 1);
 	agg_result(aggs, o->row, 0, &c);
 	if (aggs->n > 1)
 		agg_result(aggs, o->row, 1, &s);
@@ -257,8 +267,7 @@ static void scenario(const char *name, struct win_conf c, int64_t delay, int nke
 		struct rtai_val vals[2] = { val_bool(1), val_int(v) }, kv = val_int(k);
 
 		clock += (int64_t)rnd(RTAI_NS_PER_SEC / 10);
-		buf_reset(&key);
-		win_key_put(&key, &kv);
+		put_key(&key, &kv, 1);
 		if (win_add(w, key.p, key.len, t, i + 1, vals) < 0)
 			printf("# win_add failed: %s\n", win_err(w));
 		m_record(k, t, v, i + 1);
@@ -313,27 +322,31 @@ static void test_keys(void)
 	w = win_new(&c, on_emit, &got);
 	/* keys of several fields, one longer than fits in a slot */
 	{
-		struct rtai_val a = val_str("a-rather-long-key-value", 23), n = val_int(7);
+		struct rtai_val kv[2] = { val_str("a-rather-long-key-value", 23), val_int(7) };
 
-		win_key_put(&key, &a);
-		win_key_put(&key, &n);
-		is_int(win_key_get(key.p, key.len, vals, 4), 2, "a two-field key decodes to 2 values");
+		put_key(&key, kv, 2);
+		is_int(key_values(key.p, key.len, vals, 4), 2, "a two-field key decodes to 2 values");
 		ok(vals[0].type == RT_STR && vals[0].s.n == 23 && vals[1].i == 7, "... with their values");
-		is_int(win_key_get(key.p, key.len - 1, vals, 4), -1, "a truncated key is malformed");
+		is_int(key_values(key.p, key.len - 1, vals, 4), -1, "a truncated key is malformed");
 		is_int(win_add(w, key.p, key.len, 1, 1, &one), 1, "a long key is added");
 	}
 	for (int i = 0; i < 2; i++) {
 		struct rtai_val k = val_int(i);
 
-		buf_reset(&key);
-		win_key_put(&key, &k);
+		put_key(&key, &k, 1);
 		is_int(win_add(w, key.p, key.len, 2, 1, &one), 1, "key %d is added", i);
 	}
 	{
 		struct rtai_val k = val_int(9);
 
-		buf_reset(&key);
-		win_key_put(&key, &k);
+		struct rtai_val same = val_str("1", 1), also = val_float(1.0);
+
+		put_key(&key, &same, 1);
+		is_int(win_add(w, key.p, key.len, 2, 1, &one), 1,
+		       "the string \"1\" is the key 1 (textual keys): no new key");
+		put_key(&key, &also, 1);
+		is_int(win_add(w, key.p, key.len, 2, 1, &one), 1, "so is the float 1.0");
+		put_key(&key, &k, 1);
 		is_int(win_add(w, key.p, key.len, 3, 1, &one), -1, "a 4th key exceeds max_keys 3");
 		is_str(win_err(w), "more than 3 keys with open windows", "... with a message");
 		win_advance(w, 10);

@@ -1,0 +1,890 @@
+/* rtai-kafka - read Kafka topics into an rtai record stream.
+ *
+ * Each message becomes a data frame whose payload is the message's value
+ * (raw bytes) and whose source metadata (topic, partition, offset, key,
+ * timestamp, headers) travels with it (RTAI_F_META, rtai-record(5)); a null
+ * value is a tombstone (RTAI_F_TOMBSTONE). Partitions are assigned (-p, or
+ * all of them) or shared by a consumer group (-G). In a group, the offset
+ * of a message is stored only after the frame was written to standard
+ * output, and librdkafka commits stored offsets (every
+ * auto.commit.interval.ms, on a rebalance and at the end): at-least-once.
+ * The options are kcat's letters.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "frame.h"
+#include "kafka.h"
+#include "rtime.h"
+#include "sig.h"
+
+#define STAGE "rtai-kafka"
+
+/* ---- temporary, until lib/frame.h defines them (decisions, issue #12) ---- */
+#ifdef RTAI_F_META
+#define FRAME_HAS_META 1	/* lib/frame.h writes metadata: wr_put_meta() */
+#else
+#define RTAI_F_META 0x0002	/* payload: u32 meta_len, meta record, value */
+#endif
+#ifndef RTAI_F_TOMBSTONE
+#define RTAI_F_TOMBSTONE 0x0004	/* the value is null */
+#endif
+#ifndef RTAI_EXIT_ALLDROP
+#define RTAI_EXIT_ALLDROP 5
+#endif
+
+/* ---- options ---------------------------------------------------------- */
+
+enum start { S_DEFAULT, S_BEGINNING, S_END, S_OFFSET, S_TAIL, S_TIME };
+enum on_error { ON_FAIL, ON_SKIP };
+
+static struct {
+	const char *brokers;		/* -b: bootstrap servers */
+	const char **topics;		/* -t: names, or ^regexes */
+	size_t ntopics;
+	const char *group;		/* -G: consumer group, or NULL to assign */
+	int32_t *parts;			/* -p: partitions to assign, or all */
+	size_t nparts;
+	enum start start;		/* -o */
+	int64_t start_val;		/* -o: offset, count from the end, or ms */
+	int exit_eof;			/* -e: stop at the end of the partitions */
+	long long count;		/* -c: stop after this many records; 0: no */
+	int64_t retry_for;		/* --retry-for: wait for brokers at start, ns */
+	enum on_error on_error;		/* --on-error */
+	int verbose;			/* -v */
+} opt = {
+	.retry_for = 30 * RTAI_NS_PER_SEC,
+};
+
+enum { OPT_RETRY_FOR = 256, OPT_ON_ERROR, OPT_MAX_FRAME, OPT_VERSION };
+
+static const struct option longopts[] = {
+	{ "brokers", required_argument, NULL, 'b' },		/* bootstrap servers */
+	{ "topic", required_argument, NULL, 't' },		/* topic or ^regex */
+	{ "group", required_argument, NULL, 'G' },		/* consumer group */
+	{ "partition", required_argument, NULL, 'p' },		/* assign this partition */
+	{ "offset", required_argument, NULL, 'o' },		/* where to start */
+	{ "exit", no_argument, NULL, 'e' },			/* stop at the end */
+	{ "count", required_argument, NULL, 'c' },		/* stop after N records */
+	{ "property", required_argument, NULL, 'X' },		/* librdkafka name=value */
+	{ "config", required_argument, NULL, 'F' },		/* properties from a file */
+	{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },	/* wait for brokers */
+	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail or skip */
+	{ "verbose", no_argument, NULL, 'v' },			/* librdkafka's log, counts */
+	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(int status)
+{
+	FILE *fp = status == 0 ? stdout : stderr;
+
+	fputs("Usage: rtai-kafka -b BROKERS -t TOPIC [-G GROUP | -p PARTITION]... [OPTION]...\n"
+	      "Read Kafka topics into an rtai record stream on standard output: one data frame\n"
+	      "per message, its value as the payload, its topic, partition, offset, key,\n"
+	      "timestamp and headers as the frame's source metadata.\n"
+	      "\n"
+	      "What to read:\n"
+	      "  -b, --brokers LIST       bootstrap servers, host:port[,host:port...]\n"
+	      "  -t, --topic TOPIC        a topic; several -t read several; a name starting\n"
+	      "                           with ^ is a regular expression\n"
+	      "  -G, --group GROUP        share the partitions with the other members of the\n"
+	      "                           consumer group GROUP, starting from its committed\n"
+	      "                           offsets (stored once a record is written out)\n"
+	      "  -p, --partition N        read partition N of each topic (several -p: several);\n"
+	      "                           without -G or -p, every partition\n"
+	      "  -o, --offset WHERE       start at: beginning (the default), end, N (an offset),\n"
+	      "                           -N (N before the end), s@MS (the first message at or\n"
+	      "                           after MS milliseconds since the epoch); with -G only\n"
+	      "                           beginning or end, for partitions without a committed\n"
+	      "                           offset\n"
+	      "  -e, --exit               stop at the end of the partitions (else follow them)\n"
+	      "  -c, --count N            stop after N records\n"
+	      "\n"
+	      "librdkafka:\n"
+	      "  -X, --property NAME=VALUE  any librdkafka property, e.g. -X security.protocol=SSL\n"
+	      "                           (values of names holding 'password' are hidden from ps)\n"
+	      "  -F, --config FILE        read NAME=VALUE properties from FILE\n"
+	      "      --retry-for DUR      at start, keep trying to reach the brokers for DUR\n"
+	      "                           (default 30s), then exit 1\n"
+	      "\n"
+	      "Other:\n"
+	      "      --on-error MODE      a message larger than the frame limit: fail (stop,\n"
+	      "                           exit 1; the default) or skip (count it, go on)\n"
+	      "  -v, --verbose            librdkafka's log and counts on stderr\n"
+	      "      --max-frame BYTES    largest frame written (default 16777216)\n"
+	      "  -h, --help               show this help and exit\n"
+	      "      --version            show the version and exit\n"
+	      "\n"
+	      "Examples:\n"
+	      "  rtai-kafka -b localhost:9092 -t clicks -e | rtai-cat -p --meta\n"
+	      "  rtai-kafka -b localhost:9092 -G features -t clicks | rtai-parse --meta -t _timestamp ...\n"
+	      "\n"
+	      "See rtai-kafka(1), rtai-record(5) and rtai(7).\n", fp);
+	exit(status);
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+struct part {
+	char *topic;			/* owned */
+	int32_t partition;
+	int64_t next;			/* offset after the last record written */
+	uint8_t assigned;		/* ours now */
+	uint8_t eof;			/* at its end (-e) */
+	uint8_t dirty;			/* next not yet stored */
+};
+
+static rd_kafka_conf_t *conf;		/* until rd_kafka_new() takes it */
+static rd_kafka_t *rk;
+static rd_kafka_queue_t *queue;		/* the consumer queue: messages, events */
+static struct rtai_wr out;
+static int out_open;			/* out can take frames */
+static struct buf frame;		/* u32 meta_len, meta, value */
+static struct part *parts;		/* every partition seen */
+static size_t nparts, partcap, last_part;
+static int done;			/* -e or -c reached */
+static int status = RTAI_EXIT_OK;
+
+static struct {
+	uint64_t records, tombstones, skipped;
+} count;
+
+/* ---- partitions ----------------------------------------------------------- */
+
+static struct part *part_get(const char *topic, int32_t partition)
+{
+	struct part *p;
+
+	if (last_part < nparts && parts[last_part].partition == partition &&
+	    strcmp(parts[last_part].topic, topic) == 0)
+		return &parts[last_part];
+	for (size_t i = 0; i < nparts; i++)
+		if (parts[i].partition == partition && strcmp(parts[i].topic, topic) == 0)
+			return &parts[last_part = i];
+	if (nparts == partcap) {
+		partcap = partcap ? partcap * 2 : 16;
+		parts = xrealloc(parts, partcap * sizeof(*parts));
+	}
+	p = &parts[last_part = nparts++];
+	*p = (struct part){ .topic = xstrdup(topic), .partition = partition, .next = -1 };
+	return p;
+}
+
+/* Stores the offsets of the records written since the last call (a group
+ * only): librdkafka commits them. Call once they left for stdout. */
+static void store_offsets(void)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t e;
+	size_t n = 0;
+
+	if (opt.group == NULL)
+		return;
+	for (size_t i = 0; i < nparts; i++)
+		n += parts[i].dirty && parts[i].assigned;
+	if (n == 0)
+		return;
+	l = rd_kafka_topic_partition_list_new((int)n);
+	for (size_t i = 0; i < nparts; i++) {
+		if (!parts[i].dirty || !parts[i].assigned)
+			continue;
+		rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition)->offset =
+			parts[i].next;
+		parts[i].dirty = 0;
+	}
+	e = rd_kafka_offsets_store(rk, l);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR && opt.verbose)
+		rtai_warn("storing offsets: %s", rd_kafka_err2str(e));
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Everything written so far leaves for stdout, then its offsets are stored. */
+static void flush_and_store(void)
+{
+	if (out_open)
+		wr_flush(&out);
+	store_offsets();
+}
+
+static int all_at_eof(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nparts; i++) {
+		if (!parts[i].assigned)
+			continue;
+		if (!parts[i].eof)
+			return 0;
+		n++;
+	}
+	return n > 0;
+}
+
+/* A group rebalance: partitions come and go. Before any go, what was read
+ * from them is written and its offsets stored, so that the commit
+ * librdkafka makes as they go covers it: a rebalance loses nothing. */
+static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *list, void *opaque)
+{
+	int coop = strcmp(rd_kafka_rebalance_protocol(h), "COOPERATIVE") == 0;
+	rd_kafka_error_t *error = NULL;
+	rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		/* Each partition starts after what was written of it: its
+		 * committed offset, or, when this process wrote further (its
+		 * commit during the rebalance failed, as commits do while a
+		 * group is joining), its own position, so a partition that
+		 * comes back is not read twice. */
+		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(list);
+
+		if (rd_kafka_committed(h, l, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			for (int i = 0; i < l->cnt; i++)
+				l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+		for (int i = 0; i < l->cnt; i++) {
+			struct part *p = part_get(l->elems[i].topic, l->elems[i].partition);
+
+			if (l->elems[i].err)
+				l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+			if (p->next >= 0 && p->next > l->elems[i].offset)
+				l->elems[i].offset = p->next;
+			p->assigned = 1;
+			p->eof = 0;
+			p->dirty = 0;
+		}
+		if (coop)
+			error = rd_kafka_incremental_assign(h, l);
+		else
+			e = rd_kafka_assign(h, l);
+		rd_kafka_topic_partition_list_destroy(l);
+	} else {
+		flush_and_store();
+		for (int i = 0; i < list->cnt; i++) {
+			struct part *p = part_get(list->elems[i].topic, list->elems[i].partition);
+
+			p->assigned = 0;
+			p->dirty = 0;
+		}
+		if (coop)
+			error = rd_kafka_incremental_unassign(h, list);
+		else
+			e = rd_kafka_assign(h, NULL);
+	}
+	if (opt.verbose)
+		rtai_warn("group %s: %s %d partition%s", opt.group,
+			  err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assigned" : "revoked",
+			  list->cnt, list->cnt == 1 ? "" : "s");
+	if (error != NULL) {
+		rtai_warn("group %s: %s", opt.group, rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	} else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rtai_warn("group %s: %s", opt.group, rd_kafka_err2str(e));
+	}
+}
+
+/* ---- messages ------------------------------------------------------------- */
+
+/* A consumer error or event. Returns -1 when the tool must stop. */
+static int on_consumer_error(const rd_kafka_message_t *m)
+{
+	const char *topic = m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : NULL;
+
+	switch (m->err) {
+	case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+		if (topic != NULL)
+			part_get(topic, m->partition)->eof = 1;
+		if (opt.exit_eof && all_at_eof())
+			done = 1;
+		return 0;
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+		rtai_warn("topic \"%s\": %s (create it, or check -t)", topic ? topic : "?",
+			  rd_kafka_message_errstr(m));
+		return -1;
+	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR__FATAL:
+		rtai_warn("%s%s%s%s", topic ? "topic \"" : "", topic ? topic : "",
+			  topic ? "\": " : "", rd_kafka_message_errstr(m));
+		return -1;
+	default:
+		if (rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rtai_warn("%s", rd_kafka_message_errstr(m));
+			return -1;
+		}
+		if (opt.verbose)
+			rtai_warn("kafka: %s", rd_kafka_message_errstr(m));
+		return 0;
+	}
+}
+
+/* One message becomes one data frame. Returns -1 when the tool must stop. */
+static int take(const rd_kafka_message_t *m)
+{
+	const char *topic;
+	struct part *p;
+	uint32_t metalen;
+	uint16_t flags = RTAI_F_META;
+	int64_t now = rtai_now_ns();
+
+	if (m->err)
+		return on_consumer_error(m);
+	topic = rd_kafka_topic_name(m->rkt);
+	p = part_get(topic, m->partition);
+	p->eof = 0;
+
+#ifdef FRAME_HAS_META
+	buf_reset(&frame);
+	kaf_meta_encode(m, &frame);
+	if ((uint64_t)RTAI_FRAME_FIXED + 4 + frame.len + m->len > rtai_max_frame) {
+		rtai_warn("topic \"%s\" partition %d offset %lld: a message of %zu bytes (value) "
+			  "and %zu (metadata) is larger than the frame limit of %u bytes%s",
+			  topic, (int)m->partition, (long long)m->offset, m->len, frame.len,
+			  rtai_max_frame,
+			  opt.on_error == ON_FAIL ? " (--max-frame raises it; --on-error skip goes on)"
+						  : "; skipped");
+		count.skipped++;
+		p->next = m->offset + 1;
+		p->dirty = 1;
+		return opt.on_error == ON_FAIL ? -1 : 0;
+	}
+	flags = 0;
+	if (m->payload == NULL) {
+		flags |= RTAI_F_TOMBSTONE;
+		count.tombstones++;
+	}
+	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, now, RTAI_TIME_UNSET, frame.p, frame.len,
+		    m->payload != NULL ? m->payload : "", m->len);
+	(void)metalen;
+#else
+	/* Temporary encoding (decisions, issue #12): u32 meta_len, meta, value. */
+	buf_reset(&frame);
+	buf_append(&frame, "\0\0\0\0", 4);
+	kaf_meta_encode(m, &frame);
+	metalen = (uint32_t)(frame.len - 4);
+	memcpy(frame.p, &metalen, 4);
+	if ((uint64_t)RTAI_FRAME_FIXED + frame.len + m->len > rtai_max_frame) {
+		rtai_warn("topic \"%s\" partition %d offset %lld: a message of %zu bytes (value) "
+			  "and %u (metadata) is larger than the frame limit of %u bytes%s",
+			  topic, (int)m->partition, (long long)m->offset, m->len, metalen,
+			  rtai_max_frame,
+			  opt.on_error == ON_FAIL ? " (--max-frame raises it; --on-error skip goes on)"
+						  : "; skipped");
+		count.skipped++;
+		p->next = m->offset + 1;
+		p->dirty = 1;
+		return opt.on_error == ON_FAIL ? -1 : 0;
+	}
+	if (m->payload == NULL) {
+		flags |= RTAI_F_TOMBSTONE;
+		count.tombstones++;
+	} else {
+		buf_append(&frame, m->payload, m->len);
+	}
+	wr_put(&out, RTAI_K_DATA, RTAI_E_RAW, flags, now, RTAI_TIME_UNSET, frame.p, frame.len);
+#endif
+	p->next = m->offset + 1;
+	p->dirty = 1;
+	count.records++;
+	if (opt.count > 0 && count.records >= (uint64_t)opt.count)
+		done = 1;
+	return 0;
+}
+
+/* Takes what the consumer queue holds, at most a batch. Returns 1 when
+ * more may be waiting, 0 when the queue is empty, -1 to stop. */
+static int drain(void)
+{
+	rd_kafka_message_t *m;
+
+	for (int n = 0; n < 4096; n++) {
+		int r;
+
+		if (done || sig_stop)
+			return 0;
+		m = rd_kafka_consumer_poll(rk, 0);
+		if (m == NULL)
+			return kaf_fatal() ? -1 : 0;
+		r = take(m);
+		rd_kafka_message_destroy(m);
+		if (r < 0)
+			return -1;
+	}
+	return 1;
+}
+
+/* ---- the loop ---------------------------------------------------------------
+ * librdkafka writes a byte to a pipe when its queue turns non-empty
+ * (rd_kafka_queue_io_event_enable), so the tool sleeps in poll() on that
+ * pipe alone and wakes for messages, rebalances and errors. */
+
+static int run(void)
+{
+	int fds[2], r = 0;
+	char tmp[256];
+
+	if (pipe(fds) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "pipe: %s", strerror(errno));
+	for (int i = 0; i < 2; i++)
+		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+	rd_kafka_queue_io_event_enable(queue, fds[1], "k", 1);
+	while (!done && !sig_stop) {
+		r = drain();
+		if (r < 0)
+			break;
+		flush_and_store();
+		if (r > 0 || done || sig_stop)
+			continue;
+		{
+			struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				rtai_die(RTAI_EXIT_FAIL, "poll: %s", strerror(errno));
+		}
+		while (read(fds[0], tmp, sizeof(tmp)) > 0)
+			;
+	}
+	rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	return r < 0 ? -1 : 0;
+}
+
+/* ---- start ------------------------------------------------------------------- */
+
+static int is_regex(const char *t)
+{
+	return t[0] == '^';
+}
+
+static const struct rd_kafka_metadata_topic *md_topic(const struct rd_kafka_metadata *md,
+						       const char *name)
+{
+	for (int i = 0; i < md->topic_cnt; i++)
+		if (strcmp(md->topics[i].topic, name) == 0)
+			return &md->topics[i];
+	return NULL;
+}
+
+/* Adds a topic's partitions (all, or those of -p) to l. Returns 0, or -1
+ * after a message. */
+static int add_partitions(rd_kafka_topic_partition_list_t *l,
+			  const struct rd_kafka_metadata_topic *t)
+{
+	if (opt.nparts == 0) {
+		for (int i = 0; i < t->partition_cnt; i++)
+			rd_kafka_topic_partition_list_add(l, t->topic, t->partitions[i].id);
+		return 0;
+	}
+	for (size_t j = 0; j < opt.nparts; j++) {
+		int found = 0;
+
+		for (int i = 0; i < t->partition_cnt; i++)
+			found |= t->partitions[i].id == opt.parts[j];
+		if (!found) {
+			rtai_warn("topic \"%s\": no partition %d (it has %d: 0 to %d)", t->topic,
+				  (int)opt.parts[j], t->partition_cnt, t->partition_cnt - 1);
+			return -1;
+		}
+		rd_kafka_topic_partition_list_add(l, t->topic, opt.parts[j]);
+	}
+	return 0;
+}
+
+/* The topics exist (regexes match some, when assigning). Returns the
+ * partitions to assign (without -G), an empty list (with -G), or NULL
+ * after a message. */
+static rd_kafka_topic_partition_list_t *check_topics(const struct rd_kafka_metadata *md)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+
+	for (size_t i = 0; i < opt.ntopics; i++) {
+		const char *name = opt.topics[i];
+		const struct rd_kafka_metadata_topic *t;
+
+		if (is_regex(name)) {
+			regex_t re;
+			int matched = 0, rc;
+
+			if (opt.group != NULL)
+				continue;	/* librdkafka matches it, as topics come and go */
+			rc = regcomp(&re, name, REG_EXTENDED | REG_NOSUB);
+			if (rc != 0) {
+				char why[256];
+
+				regerror(rc, &re, why, sizeof(why));
+				rtai_warn("-t '%s': %s", name, why);
+				goto fail;
+			}
+			for (int k = 0; k < md->topic_cnt; k++) {
+				t = &md->topics[k];
+				if (t->err || regexec(&re, t->topic, 0, NULL, 0) != 0)
+					continue;
+				matched++;
+				if (add_partitions(l, t) < 0) {
+					regfree(&re);
+					goto fail;
+				}
+			}
+			regfree(&re);
+			if (matched == 0) {
+				rtai_warn("-t '%s': no topic on brokers %s matches", name,
+					  opt.brokers);
+				goto fail;
+			}
+			continue;
+		}
+		t = md_topic(md, name);
+		if (t == NULL || t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+			rtai_warn("topic \"%s\": not on brokers %s (create it, or check -t)", name,
+				  opt.brokers);
+			goto fail;
+		}
+		if (t->err) {
+			rtai_warn("topic \"%s\": %s", name, rd_kafka_err2str(t->err));
+			goto fail;
+		}
+		if (opt.group == NULL && add_partitions(l, t) < 0)
+			goto fail;
+	}
+	return l;
+fail:
+	rd_kafka_topic_partition_list_destroy(l);
+	return NULL;
+}
+
+/* Sets where each assigned partition starts (-o). Returns 0, or -1 after a
+ * message. */
+static int set_start(rd_kafka_topic_partition_list_t *l)
+{
+	rd_kafka_resp_err_t e;
+
+	for (int i = 0; i < l->cnt; i++) {
+		switch (opt.start) {
+		case S_DEFAULT:
+		case S_BEGINNING: l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; break;
+		case S_END: l->elems[i].offset = RD_KAFKA_OFFSET_END; break;
+		case S_OFFSET: l->elems[i].offset = opt.start_val; break;
+		case S_TAIL: l->elems[i].offset = RD_KAFKA_OFFSET_TAIL(opt.start_val); break;
+		case S_TIME: l->elems[i].offset = opt.start_val; break;
+		}
+	}
+	if (opt.start != S_TIME)
+		return 0;
+	e = rd_kafka_offsets_for_times(rk, l, 10000);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rtai_warn("-o s@%lld: looking up offsets by time: %s", (long long)opt.start_val,
+			  rd_kafka_err2str(e));
+		return -1;
+	}
+	for (int i = 0; i < l->cnt; i++) {
+		if (l->elems[i].err) {
+			rtai_warn("-o s@%lld: topic \"%s\" partition %d: %s",
+				  (long long)opt.start_val, l->elems[i].topic,
+				  (int)l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
+			return -1;
+		}
+		/* No message at or after the time: -1, the end of the partition. */
+		if (l->elems[i].offset < 0)
+			l->elems[i].offset = RD_KAFKA_OFFSET_END;
+	}
+	return 0;
+}
+
+/* Checks the topics in the brokers' metadata, assigns or subscribes.
+ * Returns 0, or -1 after a message. */
+static int start(const struct rd_kafka_metadata *md)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t e;
+	int ret = -1;
+
+	l = check_topics(md);
+	rd_kafka_metadata_destroy(md);
+	if (l == NULL)
+		return -1;
+	if (opt.group != NULL) {
+		rd_kafka_topic_partition_list_destroy(l);
+		l = rd_kafka_topic_partition_list_new((int)opt.ntopics);
+		for (size_t i = 0; i < opt.ntopics; i++)
+			rd_kafka_topic_partition_list_add(l, opt.topics[i], RD_KAFKA_PARTITION_UA);
+		e = rd_kafka_subscribe(rk, l);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+			rtai_warn("group %s: subscribing: %s", opt.group, rd_kafka_err2str(e));
+		else
+			ret = 0;
+	} else if (set_start(l) == 0) {
+		for (int i = 0; i < l->cnt; i++)
+			part_get(l->elems[i].topic, l->elems[i].partition)->assigned = 1;
+		e = rd_kafka_assign(rk, l);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+			rtai_warn("assigning partitions: %s", rd_kafka_err2str(e));
+		else
+			ret = 0;
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	return ret;
+}
+
+/* ---- options ------------------------------------------------------------------- */
+
+static void conf_set(const char *name, const char *value)
+{
+	char why[512];
+
+	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
+		rtai_usage_error("%s=%s: %s", name, value, why);
+}
+
+static void parse_offset(const char *arg)
+{
+	long long v;
+	const char *why;
+
+	if (strcmp(arg, "beginning") == 0) {
+		opt.start = S_BEGINNING;
+	} else if (strcmp(arg, "end") == 0) {
+		opt.start = S_END;
+	} else if (strncmp(arg, "s@", 2) == 0) {
+		if (rtai_parse_int(arg + 2, 0, INT64_MAX / 1000000, &v, &why) < 0)
+			rtai_usage_error("-o '%s': s@ takes milliseconds since the epoch: %s", arg,
+					 why);
+		opt.start = S_TIME;
+		opt.start_val = v;
+	} else if (arg[0] == '-') {
+		if (rtai_parse_int(arg + 1, 1, INT64_MAX / 2, &v, &why) < 0)
+			rtai_usage_error("-o '%s': -N takes a count of messages before the end: %s",
+					 arg, why);
+		opt.start = S_TAIL;
+		opt.start_val = v;
+	} else if (rtai_parse_int(arg, 0, INT64_MAX / 2, &v, &why) == 0) {
+		opt.start = S_OFFSET;
+		opt.start_val = v;
+	} else {
+		rtai_usage_error("-o '%s': expected beginning, end, an offset, -N or s@MS", arg);
+	}
+}
+
+/* -X and -F, in the order given: applied after the tool's defaults. */
+struct prop {
+	char *arg;			/* a copy: the original is hidden from ps */
+	int file;			/* -F */
+};
+static struct prop *props;
+static size_t nprops;
+
+static void add_prop(char *arg, int file)
+{
+	props = xrealloc(props, (nprops + 1) * sizeof(*props));
+	props[nprops++] = (struct prop){ xstrdup(arg), file };
+	if (!file)
+		kaf_hide_secret(arg);
+}
+
+static void parse_options(int argc, char **argv)
+{
+	const char *max_frame = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "b:t:G:p:o:ec:X:F:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b': opt.brokers = optarg; break;
+		case 't':
+			if (optarg[0] == '\0')
+				rtai_usage_error("-t: a topic name cannot be empty");
+			opt.topics = xrealloc(opt.topics, (opt.ntopics + 1) * sizeof(*opt.topics));
+			opt.topics[opt.ntopics++] = optarg;
+			break;
+		case 'G': opt.group = optarg; break;
+		case 'p':
+			opt.parts = xrealloc(opt.parts, (opt.nparts + 1) * sizeof(*opt.parts));
+			opt.parts[opt.nparts++] = (int32_t)rtai_opt_int("-p", optarg, 0, INT32_MAX);
+			break;
+		case 'o': parse_offset(optarg); break;
+		case 'e': opt.exit_eof = 1; break;
+		case 'c': opt.count = rtai_opt_int("-c", optarg, 1, INT64_MAX); break;
+		case 'X': add_prop(optarg, 0); break;
+		case 'F': add_prop(optarg, 1); break;
+		case OPT_RETRY_FOR: opt.retry_for = rtai_opt_duration("--retry-for", optarg); break;
+		case OPT_ON_ERROR:
+			if (strcmp(optarg, "fail") == 0)
+				opt.on_error = ON_FAIL;
+			else if (strcmp(optarg, "skip") == 0)
+				opt.on_error = ON_SKIP;
+			else
+				rtai_usage_error("--on-error: '%s': expected fail or skip", optarg);
+			break;
+		case 'v': opt.verbose = 1; break;
+		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case 'h': usage(RTAI_EXIT_OK); break;
+		case OPT_VERSION: rtai_version(); break;
+		default: rtai_usage_hint();
+		}
+	}
+	if (optind < argc)
+		rtai_usage_error("unexpected argument '%s': name topics with -t", argv[optind]);
+	rtai_set_max_frame(max_frame);
+	if (opt.ntopics == 0)
+		rtai_usage_error("a topic is needed: -t TOPIC");
+	if (opt.group != NULL && opt.nparts > 0)
+		rtai_usage_error("-G and -p exclude each other: a group assigns the partitions");
+	if (opt.group != NULL && opt.start != S_DEFAULT && opt.start != S_BEGINNING &&
+	    opt.start != S_END)
+		rtai_usage_error("with -G, a group starts from its committed offsets; -o takes "
+				 "beginning or end (for partitions without one)");
+}
+
+/* The configuration: the tool's defaults, then -X and -F in order, then
+ * what the tool's guarantees rest on. Exits 2 on a bad property. */
+static void make_conf(void)
+{
+	static char brokers[1024];
+	char err[1024];
+	size_t n = sizeof(brokers);
+
+	conf = rd_kafka_conf_new();
+	conf_set("client.id", STAGE);
+	conf_set("auto.offset.reset", "earliest");
+	if (opt.exit_eof) {
+		/* The end shows once a fetch comes back empty: sooner. */
+		conf_set("fetch.wait.max.ms", "100");
+		conf_set("fetch.error.backoff.ms", "100");
+	}
+	for (size_t i = 0; i < nprops; i++) {
+		if (props[i].file ? kaf_conf_file(conf, props[i].arg, err, sizeof(err)) < 0
+				  : kaf_conf_set(conf, props[i].arg, err, sizeof(err)) < 0)
+			rtai_usage_error("%s: %s", props[i].file ? "-F" : "-X", err);
+		free(props[i].arg);
+	}
+	free(props);
+	if (opt.brokers != NULL)
+		conf_set("bootstrap.servers", opt.brokers);
+	else if (rd_kafka_conf_get(conf, "bootstrap.servers", brokers, &n) != RD_KAFKA_CONF_OK ||
+		 brokers[0] == '\0')
+		rtai_usage_error("brokers are needed: -b host:port");
+	else
+		opt.brokers = brokers;
+
+	kaf_conf_messages(conf, opt.verbose);
+	if (opt.group != NULL) {
+		conf_set("group.id", opt.group);
+		conf_set("enable.auto.offset.store", "false");
+		if (opt.start == S_END)
+			conf_set("auto.offset.reset", "latest");
+		else if (opt.start == S_BEGINNING)
+			conf_set("auto.offset.reset", "earliest");
+		rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	} else {
+		/* librdkafka 2.0 assigns only with a group.id; none is joined. */
+		n = 0;
+		if (rd_kafka_conf_get(conf, "group.id", NULL, &n) != RD_KAFKA_CONF_OK || n <= 1)
+			conf_set("group.id", STAGE);
+		conf_set("enable.auto.commit", "false");
+	}
+	if (opt.exit_eof)
+		conf_set("enable.partition.eof", "true");
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+/* rtai(7): SIGINT and SIGTERM drain (sig_stop); a second SIGINT aborts at
+ * once, without an end-of-stream frame. */
+static void on_stop(int sig)
+{
+	if (sig == SIGINT && sig_stop)
+		_exit(130);
+	sig_stop = 1;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;	/* no SA_RESTART: poll() returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGUSR1, SIG_IGN);	/* checkpoints: not yet */
+	signal(SIGHUP, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	const struct rd_kafka_metadata *md;
+	char err[1024];
+	int r;
+
+	rtai_init(STAGE, argv);
+	parse_options(argc, argv);
+	make_conf();
+
+	catch_signals();
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (rk == NULL)
+		rtai_die(RTAI_EXIT_USAGE, "%s", err);
+	conf = NULL;
+	md = kaf_wait_brokers(rk, opt.brokers, 1, opt.retry_for, &sig_stop, err, sizeof(err));
+	rd_kafka_poll_set_consumer(rk);
+	queue = rd_kafka_queue_get_consumer(rk);
+	if (md == NULL) {
+		r = err[0] == '\0' ? 1 : -1;	/* "": a signal ended the wait */
+		if (r < 0)
+			rtai_warn("%s (check -b, or wait longer with --retry-for)", err);
+	} else {
+		r = start(md);
+	}
+	if (r >= 0) {
+		/* Stopped while waiting for the brokers: an empty, clean stream. */
+		wr_open_fd(&out, 1, "stdout", 0);
+		out_open = 1;
+		if (r == 0 && run() < 0)
+			status = RTAI_EXIT_FAIL;
+	} else {
+		status = RTAI_EXIT_FAIL;
+	}
+	if (out_open) {
+		flush_and_store();
+		if (status == RTAI_EXIT_OK)
+			wr_close(&out);	/* the end-of-stream frame: a clean end */
+		out_open = 0;
+	}
+	if (opt.verbose || count.skipped > 0)
+		rtai_warn("%llu records (%llu tombstones), %llu skipped",
+			  (unsigned long long)count.records, (unsigned long long)count.tombstones,
+			  (unsigned long long)count.skipped);
+	if (status == RTAI_EXIT_OK && count.skipped > 0 && count.records == 0)
+		status = RTAI_EXIT_ALLDROP;
+
+	/* The group is left (committing what was stored); the lists librdkafka
+	 * handed out are gone before the handle, or rd_kafka_destroy() hangs. */
+	rd_kafka_consumer_close(rk);
+	rd_kafka_queue_destroy(queue);
+	rd_kafka_destroy(rk);
+	for (size_t i = 0; i < nparts; i++)
+		free(parts[i].topic);
+	free(parts);
+	free(opt.topics);
+	free(opt.parts);
+	buf_free(&frame);
+	return status;
+}

@@ -1,0 +1,1639 @@
+/* rtai-sink-lake - the feature history as a partitioned Parquet table
+ * under a Delta Lake log.
+ *
+ * Records become rows of Parquet files (lib/pq.h), one open file per
+ * partition (the event time's UTC date and hour, or chosen fields), under
+ * TABLE_DIR. Files are made visible by commits to the table's Delta log
+ * (lib/delta.h): without checkpoints each roll of the files is a commit;
+ * with checkpoint barriers in the stream, the files of checkpoint N are
+ * committed together with a txn action (this sink's --app-id, version N),
+ * so that a replay after a crash skips what was committed and removes what
+ * was not. --optimize compacts a partition's small files; --vacuum deletes
+ * the files that no version needs any more.
+ */
+#include "config.h"
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ackq.h"
+#include "buf.h"
+#include "cli.h"
+#include "delta.h"
+#include "frame.h"
+#include "pq.h"
+#include "rec.h"
+#include "rtime.h"
+
+#define STAGE "rtai-sink-lake"
+#define T_BYTES 8		/* RT_BYTES (decisions.md), once rec.h has it */
+#define EXIT_ALLDROP 5		/* RTAI_EXIT_ALLDROP: every record dropped */
+#define MAX_OPEN 64		/* open files at most; more closes them all */
+#define HOUR_NS (3600 * RTAI_NS_PER_SEC)
+
+/* ---- options ---------------------------------------------------------- */
+
+enum on_error { ON_FAIL, ON_SKIP, ON_DLQ };
+
+static struct {
+	char **pby;			/* --partition-by fields, or NULL: dt, hr */
+	size_t npby;
+	enum pq_codec codec;		/* --compression */
+	long long roll_rows;		/* --roll-rows: rows per file at most */
+	long long roll_bytes;		/* --roll-bytes: bytes per file at most */
+	int64_t roll_interval;		/* --roll-interval, ns; 0 = never by time */
+	long long rg_rows;		/* --row-group-rows */
+	const char *app_id;		/* --app-id: this sink's txn appId */
+	int exactly_once;		/* --exactly-once: commit only at barriers */
+	int pass;			/* --pass: forward frames once committed */
+	enum on_error on_error;		/* --on-error */
+	const char *dlq;		/* --dlq FILE */
+	int optimize;			/* --optimize: compact small files */
+	int64_t vacuum;			/* --vacuum RETENTION, ns; -1 = not asked */
+	int verbose;			/* -v: counts and commits on stderr */
+} opt = {
+	.codec = PQ_ZSTD,
+	.roll_rows = 1000000,
+	.roll_bytes = 128ll << 20,
+	.roll_interval = 300 * RTAI_NS_PER_SEC,
+	.rg_rows = 122880,
+	.app_id = STAGE,
+	.vacuum = -1,
+};
+
+enum {
+	OPT_COMPRESSION = 256, OPT_ROLL_ROWS, OPT_ROLL_BYTES, OPT_ROLL_INTERVAL,
+	OPT_RG_ROWS, OPT_APP_ID, OPT_EXACTLY_ONCE, OPT_PASS, OPT_ON_ERROR, OPT_DLQ,
+	OPT_OPTIMIZE, OPT_VACUUM, OPT_MAX_FRAME, OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+	{ "partition-by", required_argument, NULL, 'p' },	/* fields, a,b */
+	{ "compression", required_argument, NULL, OPT_COMPRESSION },	/* zstd|snappy|none */
+	{ "roll-rows", required_argument, NULL, OPT_ROLL_ROWS },	/* rows per file */
+	{ "roll-bytes", required_argument, NULL, OPT_ROLL_BYTES },	/* bytes per file */
+	{ "roll-interval", required_argument, NULL, OPT_ROLL_INTERVAL },	/* file age */
+	{ "row-group-rows", required_argument, NULL, OPT_RG_ROWS },	/* rows per row group */
+	{ "app-id", required_argument, NULL, OPT_APP_ID },	/* txn appId, file prefix */
+	{ "exactly-once", no_argument, NULL, OPT_EXACTLY_ONCE },	/* commit at barriers only */
+	{ "pass", no_argument, NULL, OPT_PASS },		/* forward committed frames */
+	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail|skip|dlq */
+	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
+	{ "optimize", no_argument, NULL, OPT_OPTIMIZE },	/* compact small files */
+	{ "vacuum", required_argument, NULL, OPT_VACUUM },	/* delete old unused files */
+	{ "verbose", no_argument, NULL, 'v' },			/* counts on stderr */
+	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(int status)
+{
+	FILE *fp = status == 0 ? stdout : stderr;
+
+	fputs("Usage: rtai-sink-lake [OPTION]... TABLE_DIR\n"
+	      "       rtai-sink-lake --optimize [OPTION]... TABLE_DIR\n"
+	      "       rtai-sink-lake --vacuum RETENTION TABLE_DIR\n"
+	      "Write the records of the rtai stream on standard input as a partitioned Parquet\n"
+	      "table with a Delta Lake log, that DuckDB, Spark and others read while it grows.\n"
+	      "\n"
+	      "Layout:\n"
+	      "  -p, --partition-by A,B   partition by these fields (string partition columns,\n"
+	      "                           not stored in the files); default: the event time's\n"
+	      "                           UTC date and hour, dt=YYYY-MM-DD/hr=HH\n"
+	      "      --compression C      zstd (the default), snappy or none\n"
+	      "      --row-group-rows N   rows per row group (default 122880)\n"
+	      "\n"
+	      "Files and commits:\n"
+	      "      --roll-rows N        start a new file after N rows (default 1000000)\n"
+	      "      --roll-bytes SIZE    ... after about SIZE bytes (default 128M; K, M, G)\n"
+	      "      --roll-interval DUR  ... when a file is DUR old (default 5m; 0: never)\n"
+	      "      --exactly-once       commit only at checkpoint barriers, each with a txn\n"
+	      "                           action; on by itself once a barrier arrives or the\n"
+	      "                           log holds a txn of this --app-id\n"
+	      "      --app-id ID          this sink's id in txn actions and file names\n"
+	      "                           (default rtai-sink-lake; one per writer of a table)\n"
+	      "      --pass               write each frame to standard output once the commit\n"
+	      "                           holding it is durable, in input order\n"
+	      "      --on-error MODE      a record that cannot be written (conflicting type, no\n"
+	      "                           event time): fail (stop, exit 1; the default), skip\n"
+	      "                           (count it, go on) or dlq (write it to --dlq)\n"
+	      "      --dlq FILE           the dead-letter stream for --on-error dlq\n"
+	      "\n"
+	      "Maintenance (no input is read):\n"
+	      "      --optimize           compact each partition's files smaller than\n"
+	      "                           --roll-bytes into one (remove + add, dataChange false)\n"
+	      "      --vacuum RETENTION   delete files no longer in the table and older than\n"
+	      "                           RETENTION (a duration such as 168h)\n"
+	      "\n"
+	      "Other:\n"
+	      "  -v, --verbose            report commits and counts on stderr\n"
+	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
+	      "  -h, --help               show this help and exit\n"
+	      "      --version            show the version and exit\n"
+	      "\n"
+	      "Examples:\n"
+	      "  rtai-cat clicks.jsonl | rtai-parse -t event_time | rtai-sink-lake lake/clicks\n"
+	      "  duckdb -c \"SELECT count(*) FROM read_parquet('lake/clicks/**/*.parquet',\n"
+	      "             hive_partitioning = true)\"\n"
+	      "\n"
+	      "See rtai-sink-lake(1) and rtai(7).\n", fp);
+	exit(status);
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+/* Column kinds: what a column holds, and its Delta type. */
+enum ck { CK_BOOL, CK_INT, CK_FLOAT, CK_STRING, CK_TIME, CK_JSON, CK_BYTES };
+static const char *const ck_delta[] = { "boolean", "long", "double", "string",
+					"timestamp", "string", "binary" };
+static const char *const ck_name[] = { "bool", "int", "float", "string", "time",
+				       "json", "bytes" };
+
+struct col {
+	char *name;
+	size_t nlen;
+	enum ck kind;
+	uint64_t stamp;		/* the row that last set it: duplicates */
+};
+
+/* The table's data columns (partition columns are not in the files). */
+static struct {
+	struct col *c;
+	size_t n, cap;
+	int dirty;		/* changed since the last commit: write metaData */
+} cols;
+
+/* A partition with an open file. */
+struct part {
+	char *dir;		/* relative, Hive-escaped: "dt=2026-11-30/hr=10" */
+	json_t *values;		/* partitionValues */
+	int64_t hour;		/* default partitioning: floor(event time / 1h) */
+	struct pq_writer *w;
+	int fd;
+	char *tmp, *name;	/* relative paths: being written, final */
+	size_t ncols;		/* the file's columns: the first ncols of cols */
+	int64_t opened;		/* monotonic ns */
+};
+
+static struct part *parts[MAX_OPEN];
+static size_t nparts;
+static struct part *last_part;		/* the previous record's */
+
+/* Closed files waiting for the next commit. */
+static struct {
+	json_t *adds;		/* array of add action values */
+	char **paths;		/* their relative paths, to remove on failure */
+	size_t n, cap;
+	uint64_t rows;
+} pend;
+
+static struct delta_table tbl;
+static json_t *removes;			/* --optimize: remove actions to commit */
+static const char *table_dir;
+static char run_id[37];			/* names files without checkpoints */
+static int64_t committed = -1;		/* this app's last committed checkpoint */
+static int64_t last_barrier = -1;	/* the last barrier's checkpoint id here */
+static uint64_t file_seq;		/* files named in this checkpoint */
+static uint64_t row_stamp;		/* rows taken: column duplicate stamps */
+
+static struct rtai_rd rd;
+static struct rtai_wr out;		/* --pass */
+static struct rtai_wr dlq;		/* --dlq */
+static struct rtai_rec rec;
+static struct buf kbuf, pbuf, tmp;	/* partition key, paths, scratch */
+static size_t *hint;			/* field position -> column, a guess */
+static size_t nhint;
+static int status = RTAI_EXIT_OK;
+
+/* --pass: frames wait in the acknowledged-output queue until the commit
+ * that holds them; frames [pass_acked, pass_next) are not settled yet. */
+static struct ackq passq;
+static uint64_t pass_acked, pass_next;
+
+static struct {
+	uint64_t records, written, skipped, dlq, replayed, commits, files;
+} count;
+
+static volatile sig_atomic_t nsignals;
+
+/* ---- messages and the error policy ------------------------------------ */
+
+static void remove_uncommitted(void);
+
+static void __attribute__((noreturn, format(printf, 1, 2))) fatal(const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rtai_warn("%s", msg);
+	remove_uncommitted();
+	exit(RTAI_EXIT_FAIL);
+}
+
+/* A record that cannot be written: fail, skip or dead-letter it. */
+static void __attribute__((format(printf, 2, 3)))
+record_failed(const struct rtai_frame *f, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (opt.on_error == ON_FAIL)
+		fatal("%s: record %llu: %s", rd.name, (unsigned long long)rd.nrec, msg);
+	if (opt.on_error == ON_SKIP) {
+		count.skipped++;
+		if (count.skipped <= 5)
+			rtai_warn("%s: record %llu: %s (skipped)", rd.name,
+				  (unsigned long long)rd.nrec, msg);
+		return;
+	}
+	count.dlq++;
+	if (f->kind == RTAI_K_DATA && rec_from_frame(&rec, f) == 0) {
+		buf_reset(&tmp);
+		rec_add(&rec, "_error", 6, val_str(msg, strlen(msg)));
+		rec_encode(&rec, &tmp);
+		wr_put(&dlq, f->kind, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns,
+		       tmp.p, tmp.len);
+	} else {
+		wr_frame(&dlq, f);
+	}
+}
+
+static void print_counts(void)
+{
+	rtai_warn("%llu records: %llu written in %llu files and %llu commits, %llu skipped, "
+		  "%llu dead-lettered, %llu already committed (replayed); table version %lld",
+		  (unsigned long long)count.records, (unsigned long long)count.written,
+		  (unsigned long long)count.files, (unsigned long long)count.commits,
+		  (unsigned long long)count.skipped, (unsigned long long)count.dlq,
+		  (unsigned long long)count.replayed, (long long)tbl.version);
+}
+
+/* ---- paths ------------------------------------------------------------ */
+
+static const char *abs_path(const char *rel)
+{
+	buf_reset(&pbuf);
+	buf_printf(&pbuf, "%s/%s", table_dir, rel);
+	buf_putc(&pbuf, 0);
+	return (const char *)pbuf.p;
+}
+
+/* mkdir -p of TABLE_DIR/rel, parents of TABLE_DIR included. */
+static int make_dirs(const char *rel)
+{
+	char path[4096];
+	size_t base = (size_t)snprintf(path, sizeof(path), "%s/", table_dir);
+
+	if (base + strlen(rel) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(path + base, rel);
+	for (char *p = path + 1; ; p++) {
+		if (*p == '/' || *p == 0) {
+			char c = *p;
+
+			*p = 0;
+			if (mkdir(path, 0777) < 0 && errno != EEXIST)
+				return -1;
+			*p = c;
+			if (c == 0)
+				return 0;
+		}
+	}
+}
+
+/* ---- schema ------------------------------------------------------------ */
+
+static int is_partition_col(const char *name, size_t n)
+{
+	if (opt.pby == NULL)
+		return (n == 2 && (memcmp(name, "dt", 2) == 0 || memcmp(name, "hr", 2) == 0));
+	for (size_t i = 0; i < opt.npby; i++)
+		if (strlen(opt.pby[i]) == n && memcmp(opt.pby[i], name, n) == 0)
+			return 1;
+	return 0;
+}
+
+static struct col *col_find(const char *name, size_t n, size_t pos)
+{
+	if (pos < nhint && hint[pos] < cols.n && cols.c[hint[pos]].nlen == n &&
+	    memcmp(cols.c[hint[pos]].name, name, n) == 0)
+		return &cols.c[hint[pos]];
+	for (size_t i = 0; i < cols.n; i++)
+		if (cols.c[i].nlen == n && memcmp(cols.c[i].name, name, n) == 0) {
+			if (pos == SIZE_MAX)
+				return &cols.c[i];	/* not a record's field: no hint */
+			if (pos >= nhint) {
+				hint = xrealloc(hint, (pos + 1) * sizeof(*hint));
+				while (nhint <= pos)
+					hint[nhint++] = SIZE_MAX;
+			}
+			hint[pos] = i;
+			return &cols.c[i];
+		}
+	return NULL;
+}
+
+static void close_all(void);
+
+static void col_add(const char *name, size_t n, enum ck kind)
+{
+	/* Open files have the old columns: they end here (schema evolution:
+	 * new files carry the new column, old ones read as null). */
+	close_all();
+	if (cols.n == cols.cap) {
+		cols.cap = cols.cap ? cols.cap * 2 : 16;
+		cols.c = xrealloc(cols.c, cols.cap * sizeof(*cols.c));
+	}
+	cols.c[cols.n++] = (struct col){ xstrndup(name, n), n, kind, 0 };
+	cols.dirty = 1;
+}
+
+/* The column kind a value makes, or -1 for null. */
+static int kind_of(const struct rtai_val *v)
+{
+	switch (v->type) {
+	case RT_FALSE: case RT_TRUE: return CK_BOOL;
+	case RT_INT: return CK_INT;
+	case RT_FLOAT: return CK_FLOAT;
+	case RT_STR: return CK_STRING;
+	case RT_TIME: return CK_TIME;
+	case RT_JSON: return CK_JSON;
+	case T_BYTES: return CK_BYTES;
+	default: return -1;
+	}
+}
+
+/* Whether a value of kind k fits column kind ck: the same kind, or an int
+ * in a float column (stored as a double). */
+static int fits(int k, enum ck c)
+{
+	return k == (int)c || (k == CK_INT && c == CK_FLOAT);
+}
+
+static const char *schema_string(void)
+{
+	json_t *fields = json_array(), *s;
+	char *text;
+	static char *last;
+
+	for (size_t i = 0; i < cols.n; i++)
+		json_array_append_new(fields, json_pack("{s:s, s:s, s:b, s:o}",
+			"name", cols.c[i].name, "type", ck_delta[cols.c[i].kind], "nullable", 1,
+			"metadata", cols.c[i].kind == CK_JSON ? json_pack("{s:s}", "rtai.type", "json")
+							       : json_object()));
+	for (size_t i = 0; i < (opt.pby ? opt.npby : 2); i++)
+		json_array_append_new(fields, json_pack("{s:s, s:s, s:b, s:{}}",
+			"name", opt.pby ? opt.pby[i] : i == 0 ? "dt" : "hr", "type", "string",
+			"nullable", 1, "metadata"));
+	s = json_pack("{s:s, s:o}", "type", "struct", "fields", fields);
+	text = json_dumps(s, JSON_COMPACT);
+	json_decref(s);
+	free(last);
+	last = text;
+	return text;
+}
+
+/* Loads the columns of an existing table and checks its partitioning. */
+static void load_schema(void)
+{
+	const char *ss = json_string_value(json_object_get(tbl.meta, "schemaString"));
+	json_t *pc = json_object_get(tbl.meta, "partitionColumns"), *schema, *f;
+	json_error_t je;
+	size_t i, want = opt.pby ? opt.npby : 2;
+	int same = json_is_array(pc) && json_array_size(pc) == want;
+
+	for (i = 0; same && i < want; i++) {
+		const char *n = json_string_value(json_array_get(pc, i));
+
+		same = n != NULL && strcmp(n, opt.pby ? opt.pby[i] : i == 0 ? "dt" : "hr") == 0;
+	}
+	if (!same) {
+		char *t = json_dumps(pc, JSON_COMPACT);
+
+		rtai_die(RTAI_EXIT_USAGE, "%s: the table is partitioned by %s: give the same "
+			 "--partition-by", table_dir, t ? t : "(nothing)");
+	}
+	schema = ss ? json_loads(ss, 0, &je) : NULL;
+	if (schema == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "%s: the table's metaData has no readable schemaString",
+			 table_dir);
+	json_array_foreach(json_object_get(schema, "fields"), i, f) {
+		const char *name = json_string_value(json_object_get(f, "name"));
+		const char *type = json_string_value(json_object_get(f, "type"));
+		const char *rt = json_string_value(json_object_get(json_object_get(f, "metadata"),
+								   "rtai.type"));
+		int k = -1;
+
+		if (name == NULL || is_partition_col(name, strlen(name)))
+			continue;
+		for (int j = 0; j < (int)(sizeof(ck_delta) / sizeof(*ck_delta)); j++)
+			if (type != NULL && strcmp(type, ck_delta[j]) == 0 && k < 0)
+				k = j;
+		if (k == CK_STRING && rt != NULL && strcmp(rt, "json") == 0)
+			k = CK_JSON;
+		if (k < 0)
+			rtai_die(RTAI_EXIT_FAIL, "%s: column \"%s\" has the Delta type %s, which "
+				 "rtai-sink-lake does not write", table_dir, name,
+				 type ? type : json_dumps(json_object_get(f, "type"), JSON_COMPACT));
+		col_add(name, strlen(name), (enum ck)k);
+	}
+	json_decref(schema);
+	cols.dirty = 0;
+}
+
+/* A schema frame (kind 6): declares the columns and their types. */
+static void take_schema(const struct rtai_frame *f)
+{
+	json_error_t je;
+	json_t *s = json_loadb((const char *)f->payload, f->len, 0, &je), *fl;
+	size_t i;
+
+	if (s == NULL) {
+		rtai_warn("%s: byte %llu: a schema frame that is not JSON (%s): ignored", rd.name,
+			  (unsigned long long)f->offset, je.text);
+		return;
+	}
+	json_array_foreach(json_object_get(s, "fields"), i, fl) {
+		const char *name = json_string_value(json_object_get(fl, "name"));
+		const char *type = json_string_value(json_object_get(fl, "type"));
+		struct col *c;
+		int k = -1;
+
+		if (name == NULL || type == NULL || is_partition_col(name, strlen(name)))
+			continue;
+		for (int j = 0; j < (int)(sizeof(ck_name) / sizeof(*ck_name)); j++)
+			if (strcmp(type, ck_name[j]) == 0)
+				k = j;
+		if (k < 0)
+			continue;	/* "null": no column until a value comes */
+		c = col_find(name, strlen(name), SIZE_MAX);
+		if (c == NULL)
+			col_add(name, strlen(name), (enum ck)k);
+		else if (!fits(k, c->kind))
+			rtai_warn("%s: byte %llu: the schema says field \"%s\" is %s, the table has "
+				  "%s: records are checked against the table", rd.name,
+				  (unsigned long long)f->offset, name, type, ck_name[c->kind]);
+	}
+	json_decref(s);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static const char *codec_ext(void)
+{
+	return opt.codec == PQ_ZSTD ? ".zstd" : opt.codec == PQ_SNAPPY ? ".snappy" : "";
+}
+
+static void open_file(struct part *p)
+{
+	struct pq_colspec *cs = xcalloc(cols.n ? cols.n : 1, sizeof(*cs));
+	static const enum pq_type pt[] = { PQ_BOOL, PQ_INT64, PQ_DOUBLE, PQ_STRING,
+					   PQ_TIME_US, PQ_STRING, PQ_BYTES };
+	struct pq_options o = pq_defaults;
+	char name[512];
+
+	if (opt.optimize) {
+		snprintf(name, sizeof(name), "part-optimize-%s-%05llu%s.parquet", run_id,
+			 (unsigned long long)file_seq++, codec_ext());
+	} else if (opt.exactly_once) {
+		/* Named by checkpoint; a name some version holds already (the tail
+		 * of a finished run, committed without a txn) is passed over. */
+		for (;;) {
+			snprintf(name, sizeof(name), "part-%s-c%020lld-%05llu%s.parquet",
+				 opt.app_id,
+				 (long long)(last_barrier >= 0 ? last_barrier + 1 : committed + 1),
+				 (unsigned long long)file_seq++, codec_ext());
+			buf_reset(&tmp);
+			buf_printf(&tmp, "%s%s%s", p->dir, *p->dir ? "/" : "", name);
+			buf_reset(&pbuf);
+			delta_uri_encode(&pbuf, (const char *)tmp.p, tmp.len);
+			buf_putc(&pbuf, 0);
+			if (json_object_get(tbl.known, (const char *)pbuf.p) == NULL)
+				break;
+		}
+	} else
+		snprintf(name, sizeof(name), "part-%s-%s-%05llu%s.parquet", opt.app_id, run_id,
+			 (unsigned long long)file_seq++, codec_ext());
+	buf_reset(&tmp);
+	buf_printf(&tmp, "%s%s%s", p->dir, *p->dir ? "/" : "", name);
+	p->name = xstrndup((const char *)tmp.p, tmp.len);
+	buf_reset(&tmp);
+	buf_printf(&tmp, "%s%s.%s.tmp", p->dir, *p->dir ? "/" : "", name);
+	p->tmp = xstrndup((const char *)tmp.p, tmp.len);
+	if (make_dirs(p->dir) < 0)
+		fatal("%s: %s", abs_path(p->dir), strerror(errno));
+	p->fd = open(abs_path(p->tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (p->fd < 0)
+		fatal("%s: %s", abs_path(p->tmp), strerror(errno));
+	for (size_t i = 0; i < cols.n; i++)
+		cs[i] = (struct pq_colspec){ cols.c[i].name, pt[cols.c[i].kind] };
+	o.codec = opt.codec;
+	o.rg_rows = (uint32_t)opt.rg_rows;
+	o.created_by = "rtai-sink-lake version " PACKAGE_VERSION;
+	p->w = pq_open(p->fd, cs, cols.n, &o);
+	p->ncols = cols.n;
+	p->opened = rtai_mono_ns();
+	free(cs);
+}
+
+/* The Delta stats of a closed file: numRecords, minValues, maxValues,
+ * nullCount (PROTOCOL.md "Per-file Statistics"). Strings over 64 bytes
+ * or not UTF-8, bytes, bools, json and non-finite numbers get no min/max. */
+static char *file_stats(const struct part *p)
+{
+	json_t *mn = json_object(), *mx = json_object(), *nc = json_object(), *s;
+	char t[RTAI_TIME_BUFSZ];
+	char *text;
+
+	for (size_t i = 0; i < p->ncols; i++) {
+		const struct pq_stats *st = pq_col_stats(p->w, i);
+		const char *name = cols.c[i].name;
+		json_t *a = NULL, *b = NULL;
+
+		json_object_set_new(nc, name, json_integer(st->nulls));
+		if (!st->has_minmax)
+			continue;
+		switch (cols.c[i].kind) {
+		case CK_INT:
+			a = json_integer(st->imin);
+			b = json_integer(st->imax);
+			break;
+		case CK_FLOAT:
+			if (isfinite(st->fmin) && isfinite(st->fmax)) {
+				a = json_real(st->fmin);
+				b = json_real(st->fmax);
+			}
+			break;
+		case CK_TIME: {
+			/* Milliseconds, as Delta's stats: min down, max up; none
+			 * for times that nanoseconds cannot hold. */
+			int64_t lo = rtai_floordiv(st->imin, 1000), hi = -rtai_floordiv(-st->imax, 1000);
+
+			if (lo <= INT64_MIN / 1000000 || hi >= INT64_MAX / 1000000)
+				break;
+			rtai_fmt_time(lo * 1000000, t);
+			a = json_string(t);
+			rtai_fmt_time(hi * 1000000, t);
+			b = json_string(t);
+			break;
+		}
+		case CK_STRING:
+			if (st->smin.len <= 64 && st->smax.len <= 64) {
+				a = json_stringn((const char *)st->smin.p, st->smin.len);
+				b = json_stringn((const char *)st->smax.p, st->smax.len);
+			}
+			break;
+		default:
+			break;
+		}
+		if (a != NULL && b != NULL) {
+			json_object_set_new(mn, name, a);
+			json_object_set_new(mx, name, b);
+		} else {
+			json_decref(a);
+			json_decref(b);
+		}
+	}
+	s = json_pack("{s:I, s:o, s:o, s:o}", "numRecords", (json_int_t)p->w->rows,
+		      "minValues", mn, "maxValues", mx, "nullCount", nc);
+	text = json_dumps(s, JSON_COMPACT);
+	json_decref(s);
+	return text;
+}
+
+static void pend_add(json_t *add, const char *path, uint64_t rows)
+{
+	if (pend.n == pend.cap) {
+		pend.cap = pend.cap ? pend.cap * 2 : 16;
+		pend.paths = xrealloc(pend.paths, pend.cap * sizeof(*pend.paths));
+	}
+	if (pend.adds == NULL)
+		pend.adds = json_array();
+	json_array_append_new(pend.adds, add);
+	pend.paths[pend.n++] = xstrdup(path);
+	pend.rows += rows;
+}
+
+/* Finishes p's file: footer, fsync, its final name; it waits for a commit. */
+static void close_file(struct part *p)
+{
+	char *stats;
+	json_t *add;
+	uint64_t size;
+
+	if (p->w == NULL)
+		return;
+	if (pq_close(p->w) < 0)
+		fatal("%s: %s", abs_path(p->tmp), p->w->err);
+	if (fsync(p->fd) < 0 || close(p->fd) < 0)
+		fatal("%s: %s", abs_path(p->tmp), strerror(errno));
+	p->fd = -1;
+	{
+		char from[4096];
+
+		snprintf(from, sizeof(from), "%s", abs_path(p->tmp));
+		if (link(from, abs_path(p->name)) < 0)
+			fatal("%s: %s%s", abs_path(p->name), strerror(errno),
+			      errno == EEXIST ? " (two sinks with one --app-id?)" : "");
+		unlink(from);
+	}
+	size = p->w->offset;
+	stats = file_stats(p);
+	buf_reset(&tmp);
+	delta_uri_encode(&tmp, p->name, strlen(p->name));
+	add = json_pack("{s:s%, s:O, s:I, s:I, s:b, s:s}", "path", (const char *)tmp.p, tmp.len,
+			"partitionValues", p->values, "size", (json_int_t)size,
+			"modificationTime", (json_int_t)(rtai_now_ns() / 1000000),
+			"dataChange", 1, "stats", stats);
+	free(stats);
+	pend_add(add, p->name, p->w->rows);
+	count.files++;
+	pq_free(p->w);
+	p->w = NULL;
+	free(p->tmp);
+	free(p->name);
+	p->tmp = p->name = NULL;
+}
+
+static void part_free(struct part *p)
+{
+	if (p == NULL)
+		return;
+	free(p->dir);
+	json_decref(p->values);
+	free(p);
+}
+
+/* Closes every open file (they wait for the next commit). */
+static void close_all(void)
+{
+	for (size_t i = 0; i < nparts; i++) {
+		close_file(parts[i]);
+		part_free(parts[i]);
+	}
+	nparts = 0;
+	last_part = NULL;
+}
+
+/* Unlinks the files that no commit will hold: open ones and pending ones. */
+static void remove_uncommitted(void)
+{
+	for (size_t i = 0; i < nparts; i++)
+		if (parts[i]->tmp != NULL)
+			unlink(abs_path(parts[i]->tmp));
+	for (size_t i = 0; i < pend.n; i++)
+		unlink(abs_path(pend.paths[i]));
+}
+
+static void pend_clear(void)
+{
+	for (size_t i = 0; i < pend.n; i++)
+		free(pend.paths[i]);
+	pend.n = 0;
+	pend.rows = 0;
+	json_decref(pend.adds);
+	pend.adds = NULL;
+}
+
+/* ---- commits ------------------------------------------------------------ */
+
+/* The queue's forward callback: a settled frame goes out. */
+static void forward(void *arg, const struct rtai_frame *f)
+{
+	(void)arg;
+	if (f->kind == RTAI_K_MARKER)
+		wr_marker(&out, f, STAGE);
+	else
+		wr_frame(&out, f);
+}
+
+/* Everything read so far is committed: forwards the frames held for
+ * --pass. (A record that failed was settled unforwarded already: its
+ * second settlement is refused, harmlessly.) */
+static void release(void)
+{
+	if (!opt.pass)
+		return;
+	for (; pass_acked < pass_next; pass_acked++)
+		ackq_ack(&passq, pass_acked, 1);
+	wr_flush(&out);
+}
+
+/* Commits the pending files (and the schema when it changed), with a txn
+ * action when checkpoint >= 0. A race lost to another writer is retried
+ * when the winner appended only; any other change is an error. */
+static void commit(int64_t checkpoint, const char *operation)
+{
+	int64_t base_meta = tbl.meta_version, now_ms = rtai_now_ns() / 1000000;
+	int creating = tbl.version < 0;
+
+	if (pend.n == 0 && !cols.dirty && checkpoint < 0 && removes == NULL)
+		return;
+	if (creating && cols.n == 0 && pend.n == 0)
+		return;	/* nothing to say about a table that has no columns yet */
+	for (int tries = 0; ; tries++) {
+		json_t *acts = json_array(), *meta;
+		size_t i;
+		json_t *a;
+		int rc;
+
+		if (tbl.version < 0)
+			json_array_append_new(acts, json_pack("{s:{s:i, s:i}}", "protocol",
+				"minReaderVersion", 1, "minWriterVersion", 2));
+		if (tbl.version < 0 || cols.dirty) {
+			json_t *pcols = json_array();
+			char id[37];
+			const char *old = json_string_value(json_object_get(tbl.meta, "id"));
+
+			for (i = 0; i < (opt.pby ? opt.npby : 2); i++)
+				json_array_append_new(pcols, json_string(opt.pby ? opt.pby[i]
+									: i == 0 ? "dt" : "hr"));
+			delta_uuid(id);
+			meta = json_pack("{s:s, s:{s:s, s:{}}, s:s, s:o, s:{}, s:I}",
+				"id", old ? old : id, "format", "provider", "parquet", "options",
+				"schemaString", schema_string(), "partitionColumns", pcols,
+				"configuration", "createdTime",
+				(json_int_t)(old ? json_integer_value(json_object_get(tbl.meta,
+							"createdTime")) : now_ms));
+			json_array_append_new(acts, json_pack("{s:o}", "metaData", meta));
+		}
+		json_array_foreach(pend.adds, i, a)
+			json_array_append_new(acts, json_pack("{s:O}", "add", a));
+		json_array_foreach(removes, i, a)
+			json_array_append_new(acts, json_pack("{s:O}", "remove", a));
+		if (checkpoint >= 0)
+			json_array_append_new(acts, json_pack("{s:{s:s, s:I, s:I}}", "txn",
+				"appId", opt.app_id, "version", (json_int_t)checkpoint,
+				"lastUpdated", (json_int_t)now_ms));
+		json_array_append_new(acts, json_pack("{s:{s:I, s:s, s:s, s:b}}", "commitInfo",
+			"timestamp", (json_int_t)now_ms, "operation", operation,
+			"engineInfo", STAGE "/" PACKAGE_VERSION, "isBlindAppend", removes == NULL));
+		rc = delta_commit(&tbl, acts);
+		json_decref(acts);
+		if (rc == 0)
+			break;
+		if (rc < 0)
+			fatal("%s", tbl.err);
+		/* Another writer took this version. */
+		if (delta_update(&tbl) < 0)
+			fatal("%s", tbl.err);
+		if (creating || tbl.meta_version != base_meta)
+			fatal("%s: version %lld was committed by another writer meanwhile and it %s "
+			      "the table; these files were not committed: start again to write "
+			      "them against the new table", table_dir, (long long)tbl.version,
+			      creating ? "created" : "changed the schema or protocol of");
+		if (checkpoint >= 0 && delta_txn_version(&tbl, opt.app_id) >= checkpoint)
+			fatal("%s: another writer committed checkpoint %lld for --app-id %s "
+			      "meanwhile: two sinks share one --app-id", table_dir,
+			      (long long)checkpoint, opt.app_id);
+		json_array_foreach(removes, i, a) {
+			buf_reset(&tmp);
+			if (delta_uri_decode(&tmp, json_string_value(json_object_get(a, "path")),
+					     strlen(json_string_value(json_object_get(a, "path")))) == 0) {
+				buf_reset(&pbuf);
+				delta_uri_encode(&pbuf, (const char *)tmp.p, tmp.len);
+				buf_putc(&pbuf, 0);
+			}
+			if (json_object_get(tbl.live, (const char *)pbuf.p) == NULL)
+				fatal("%s: version %lld removed %s, which this commit compacts: "
+				      "nothing was changed; run --optimize again", table_dir,
+				      (long long)tbl.version, json_string_value(json_object_get(a, "path")));
+		}
+		if (tries >= 100)
+			fatal("%s: lost the race for the next version 100 times in a row",
+			      table_dir);
+	}
+	count.commits++;
+	count.written += pend.rows;
+	if (opt.verbose)
+		rtai_warn("%s: version %lld: %zu files, %llu rows%s", table_dir,
+			  (long long)tbl.version, pend.n, (unsigned long long)pend.rows,
+			  checkpoint >= 0 ? ", checkpoint" : "");
+	if (checkpoint >= 0)
+		committed = checkpoint;
+	pend_clear();
+	cols.dirty = 0;
+}
+
+/* Without checkpoints: every roll is a commit of everything closed. */
+static void roll(void)
+{
+	close_all();
+	if (!opt.exactly_once) {
+		commit(-1, "STREAMING UPDATE");
+		release();
+	}
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+/* The partition directory of a record into kbuf (and its hour), or -1
+ * with a reason. */
+static int part_key(const struct rtai_frame *f, int64_t *hour, const char **why)
+{
+	buf_reset(&kbuf);
+	if (opt.pby == NULL) {
+		if (!(f->flags & RTAI_F_EVENT) || f->event_ns == RTAI_TIME_UNSET) {
+			*why = "no event time to partition by (parse with rtai-parse -t FIELD, or "
+			       "choose --partition-by)";
+			return -1;
+		}
+		if (f->event_ns < INT64_MIN + HOUR_NS) {
+			*why = "an event time within an hour of the earliest an int64 of ns holds (1677-09-21)";
+			return -1;
+		}
+		*hour = rtai_floordiv(f->event_ns, HOUR_NS);
+		return 0;
+	}
+	for (size_t i = 0; i < opt.npby; i++) {
+		struct rtai_field *fl = rec_getz(&rec, opt.pby[i]);
+		size_t mark;
+
+		buf_printf(&kbuf, "%s%s=", i ? "/" : "", opt.pby[i]);
+		mark = kbuf.len;
+		if (fl != NULL && fl->v.type != RT_NULL) {
+			buf_reset(&tmp);
+			val_text(&fl->v, &tmp);
+			if (tmp.len > 200) {
+				*why = "a partition value longer than 200 bytes";
+				return -1;
+			}
+			delta_hive_escape(&kbuf, (const char *)tmp.p, tmp.len);
+		}
+		if (kbuf.len == mark)
+			buf_puts(&kbuf, "__HIVE_DEFAULT_PARTITION__");
+	}
+	*hour = 0;
+	return 0;
+}
+
+static struct part *part_get(int64_t hour)
+{
+	struct part *p;
+	char d[64];
+
+	if (opt.pby == NULL) {
+		if (last_part != NULL && last_part->hour == hour)
+			return last_part;
+		for (size_t i = 0; i < nparts; i++)
+			if (parts[i]->hour == hour)
+				return last_part = parts[i];
+	} else {
+		if (last_part != NULL && strlen(last_part->dir) == kbuf.len &&
+		    memcmp(last_part->dir, kbuf.p, kbuf.len) == 0)
+			return last_part;
+		for (size_t i = 0; i < nparts; i++)
+			if (strlen(parts[i]->dir) == kbuf.len &&
+			    memcmp(parts[i]->dir, kbuf.p, kbuf.len) == 0)
+				return last_part = parts[i];
+	}
+	if (nparts == MAX_OPEN)
+		close_all();	/* committed with the next roll */
+	p = xcalloc(1, sizeof(*p));
+	p->fd = -1;
+	p->hour = hour;
+	if (opt.pby == NULL) {
+		char date[RTAI_TIME_BUFSZ];
+
+		rtai_fmt_time(hour * HOUR_NS, date);
+		snprintf(d, sizeof(d), "%.10s", date);
+		p->values = json_pack("{s:s, s:s#}", "dt", d, "hr", date + 11, (size_t)2);
+		snprintf(d, sizeof(d), "dt=%.10s/hr=%.2s", date, date + 11);
+		p->dir = xstrdup(d);
+	} else {
+		p->values = json_object();
+		for (size_t i = 0; i < opt.npby; i++) {
+			struct rtai_field *fl = rec_getz(&rec, opt.pby[i]);
+			json_t *v = json_null();
+
+			buf_reset(&tmp);
+			if (fl != NULL && fl->v.type != RT_NULL)
+				val_text(&fl->v, &tmp);
+			if (tmp.len > 0 && (v = json_stringn((const char *)tmp.p, tmp.len)) == NULL) {
+				json_decref(p->values);
+				free(p);
+				return NULL;
+			}
+			json_object_set_new(p->values, opt.pby[i], v);
+		}
+		p->dir = xstrndup((const char *)kbuf.p, kbuf.len);
+	}
+	parts[nparts++] = p;
+	return last_part = p;
+}
+
+/* Whether a field that is not a column yet cannot become one: its name
+ * is not UTF-8 (Delta's schema is JSON), or it appears twice. */
+static int new_field_bad(const struct rtai_frame *f, size_t i)
+{
+	const struct rtai_field *fl = &rec.f[i];
+	json_t *name = json_stringn(fl->name, fl->nlen);
+
+	if (name == NULL) {
+		record_failed(f, "field %zu: a name that is not valid UTF-8", i + 1);
+		return 1;
+	}
+	json_decref(name);
+	for (size_t j = 0; j < i; j++)
+		if (rec.f[j].nlen == fl->nlen && memcmp(rec.f[j].name, fl->name, fl->nlen) == 0) {
+			record_failed(f, "field \"%.*s\" appears twice", (int)fl->nlen, fl->name);
+			return 1;
+		}
+	return 0;
+}
+
+static void take_record(const struct rtai_frame *f)
+{
+	const char *why = NULL;
+	struct part *p;
+	int64_t hour;
+	size_t i;
+	int added = 0;
+
+	count.records++;
+	if (last_barrier >= 0 && last_barrier < committed) {
+		count.replayed++;	/* its checkpoint was committed already */
+		return;
+	}
+	if (rec_from_frame(&rec, f) < 0) {
+		record_failed(f, "%s", rec.err);
+		return;
+	}
+	if (part_key(f, &hour, &why) < 0) {
+		record_failed(f, "%s", why);
+		return;
+	}
+	/* Check every field before changing anything. */
+	row_stamp++;
+	for (i = 0; i < rec.n; i++) {
+		const struct rtai_field *fl = &rec.f[i];
+		int k = kind_of(&fl->v);
+		struct col *c;
+
+		if (is_partition_col(fl->name, fl->nlen)) {
+			if (opt.pby == NULL) {
+				record_failed(f, "field \"%.*s\" has the name of a partition column "
+					      "(rename it, or choose --partition-by)", (int)fl->nlen,
+					      fl->name);
+				return;
+			}
+			continue;
+		}
+		c = col_find(fl->name, fl->nlen, i);
+		if (c == NULL) {
+			if (k >= 0 && new_field_bad(f, i))
+				return;
+			added |= k >= 0;
+			continue;
+		}
+		if (k >= 0 && !fits(k, c->kind)) {
+			record_failed(f, "field \"%.*s\": the table's column is %s, the value is %s",
+				      (int)fl->nlen, fl->name, ck_name[c->kind], ck_name[k]);
+			return;
+		}
+		if (c->stamp == row_stamp) {
+			record_failed(f, "field \"%.*s\" appears twice", (int)fl->nlen, fl->name);
+			return;
+		}
+		c->stamp = row_stamp;
+	}
+	if (added) {
+		for (i = 0; i < rec.n; i++) {
+			const struct rtai_field *fl = &rec.f[i];
+			int k = kind_of(&fl->v);
+
+			if (k >= 0 && !is_partition_col(fl->name, fl->nlen) &&
+			    col_find(fl->name, fl->nlen, i) == NULL)
+				col_add(fl->name, fl->nlen, (enum ck)k);
+		}
+	}
+	p = part_get(hour);
+	if (p == NULL) {
+		record_failed(f, "a partition value that is not valid UTF-8");
+		return;
+	}
+	if (p->w == NULL)
+		open_file(p);
+	for (i = 0; i < rec.n; i++) {
+		const struct rtai_field *fl = &rec.f[i];
+		struct col *c;
+		size_t j;
+
+		if (fl->v.type == RT_NULL || is_partition_col(fl->name, fl->nlen))
+			continue;
+		c = col_find(fl->name, fl->nlen, i);
+		j = (size_t)(c - cols.c);
+		switch (fl->v.type) {
+		case RT_FALSE: case RT_TRUE:
+			pq_put_bool(p->w, j, fl->v.type == RT_TRUE);
+			break;
+		case RT_INT:
+			if (c->kind == CK_FLOAT)
+				pq_put_double(p->w, j, (double)fl->v.i);
+			else
+				pq_put_int64(p->w, j, fl->v.i);
+			break;
+		case RT_FLOAT:
+			pq_put_double(p->w, j, fl->v.f);
+			break;
+		case RT_TIME:
+			/* Delta's timestamp is in microseconds: nanoseconds are cut
+			 * (towards the past, so a time never moves to a later µs). */
+			pq_put_int64(p->w, j, rtai_floordiv(fl->v.i, 1000));
+			break;
+		default:	/* string, json, bytes */
+			pq_put_bytes(p->w, j, fl->v.s.p, fl->v.s.n);
+		}
+	}
+	if (pq_end_row(p->w) < 0)
+		fatal("%s: %s", abs_path(p->tmp), p->w->err);
+	if ((long long)p->w->rows >= opt.roll_rows ||
+	    (long long)pq_size_estimate(p->w) >= opt.roll_bytes) {
+		if (opt.exactly_once)
+			close_file(p);
+		else
+			roll();
+	}
+}
+
+/* A barrier (kind 3): the files of checkpoint N are committed in one
+ * commit with txn (app id, N); a checkpoint committed already (a replay)
+ * is dropped with its files. */
+static void take_barrier(const struct rtai_frame *f)
+{
+	struct rtai_field *c;
+	int64_t id;
+
+	if (f->enc != RTAI_E_REC || rec_decode(&rec, f->payload, f->len) < 0 ||
+	    (c = rec_getz(&rec, "checkpoint")) == NULL || c->v.type != RT_INT || c->v.i < 1)
+		fatal("%s: byte %llu: a barrier without a checkpoint id (a binary record with "
+		      "an int field \"checkpoint\" from 1, rtai-record(5))", rd.name,
+		      (unsigned long long)f->offset);
+	id = c->v.i;
+	if (id <= last_barrier)
+		fatal("%s: byte %llu: checkpoint %lld after checkpoint %lld: checkpoint ids "
+		      "must increase", rd.name, (unsigned long long)f->offset, (long long)id,
+		      (long long)last_barrier);
+	opt.exactly_once = 1;
+	close_all();
+	if (id <= committed) {
+		/* A replay: its rows are in the table already. */
+		count.replayed += pend.rows;
+		remove_uncommitted();
+		pend_clear();
+	} else {
+		commit(id, "STREAMING UPDATE");
+	}
+	last_barrier = id;
+	file_seq = 0;
+}
+
+static void take(const struct rtai_frame *f)
+{
+	uint64_t skipped = count.skipped + count.dlq, seq = 0;
+
+	/* Held for --pass until the commit that covers it. */
+	if (opt.pass) {
+		seq = ackq_push(&passq, f, 1);
+		pass_next = seq + 1;
+	}
+
+	switch (f->kind) {
+	case RTAI_K_DATA:
+		take_record(f);
+		break;
+	case RTAI_K_SCHEMA:
+		take_schema(f);
+		break;
+	case RTAI_K_BARRIER:
+		take_barrier(f);
+		break;
+	default:
+		break;
+	}
+	/* A record that was not written is not forwarded either (it failed
+	 * before anything was written, so nothing was released meanwhile). */
+	if (opt.pass && count.skipped + count.dlq != skipped)
+		ackq_ack(&passq, seq, 0);
+	if (f->kind == RTAI_K_BARRIER)
+		release();
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	/* The first SIGINT or SIGTERM: keep reading until the input ends (the
+	 * upstream source drains); the second aborts, committing nothing. */
+	if (++nsignals >= 2)
+		_exit(130);
+}
+
+/* Milliseconds until the oldest open file is --roll-interval old, or -1. */
+static int roll_wait(void)
+{
+	int64_t oldest = INT64_MAX, left;
+
+	if (opt.roll_interval == 0)
+		return -1;
+	for (size_t i = 0; i < nparts; i++)
+		if (parts[i]->w != NULL && parts[i]->opened < oldest)
+			oldest = parts[i]->opened;
+	if (oldest == INT64_MAX)
+		return -1;
+	left = oldest + opt.roll_interval - rtai_mono_ns();
+	return left <= 0 ? 0 : (int)(left / 1000000 + 1);
+}
+
+static int run(void)
+{
+	struct rtai_frame f;
+	int st, wait;
+
+	for (;;) {
+		st = rd_frame_buffered(&rd, &f);
+		if (st == 1) {
+			take(&f);
+			continue;
+		}
+		if (st == 0)
+			return 0;
+		if (st < 0) {
+			rtai_warn("%s", rd.err);
+			return -1;
+		}
+		if (!rd_fill_ready(&rd)) {
+			struct pollfd pfd = { .fd = rd.fd, .events = POLLIN };
+
+			if (opt.pass)
+				wr_flush(&out);
+			wait = roll_wait();
+			if (wait == 0 || (poll(&pfd, 1, wait) == 0 && roll_wait() == 0)) {
+				roll();
+				continue;
+			}
+		}
+		if (rd_fill(&rd) < 0) {
+			rtai_warn("%s", rd.err);
+			return -1;
+		}
+	}
+}
+
+/* ---- start-up: the table as the log says, crash leftovers removed ------------ */
+
+static char leftover_prefix[128];
+static size_t table_len;
+
+static int sweep(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	const char *base = path + ftw->base, *rel = path + table_len + 1;
+
+	if (type == FTW_F && strncmp(rel, "_delta_log/.rtai-commit.", 24) == 0 &&
+	    rtai_now_ns() - ((int64_t)sb->st_mtim.tv_sec * RTAI_NS_PER_SEC) > HOUR_NS) {
+		unlink(path);	/* a commit cut short by a crash an hour ago or more */
+		return 0;
+	}
+	if (type != FTW_F || strncmp(rel, "_delta_log/", 11) == 0)
+		return 0;
+	if (strncmp(base, leftover_prefix, strlen(leftover_prefix)) == 0 ||
+	    (base[0] == '.' && strncmp(base + 1, leftover_prefix, strlen(leftover_prefix)) == 0)) {
+		buf_reset(&tmp);
+		delta_uri_encode(&tmp, rel, strlen(rel));
+		buf_putc(&tmp, 0);
+		if (json_object_get(tbl.known, (const char *)tmp.p) == NULL) {
+			if (opt.verbose)
+				rtai_warn("%s: never committed: removed", path);
+			unlink(path);
+		}
+	}
+	return 0;
+}
+
+static void open_table(void)
+{
+	if (make_dirs("") < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s: %s", table_dir, strerror(errno));
+	delta_init(&tbl, table_dir);
+	if (delta_update(&tbl) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", tbl.err);
+	if (tbl.meta != NULL)
+		load_schema();
+	committed = delta_txn_version(&tbl, opt.app_id);
+	if (committed >= 0)
+		opt.exactly_once = 1;
+	/* Files of this app id that no version mentions were left by a crash. */
+	snprintf(leftover_prefix, sizeof(leftover_prefix), "part-%s-", opt.app_id);
+	table_len = strlen(table_dir);
+	nftw(table_dir, sweep, 16, FTW_PHYS);
+	delta_uuid(run_id);
+	run_id[8] = 0;
+}
+
+/* ---- --vacuum -------------------------------------------------------------- */
+
+static int64_t vacuum_before;		/* ns: files older than this go */
+static uint64_t vacuumed;
+
+static int vacuum_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	const char *rel = path + table_len + 1, *base = path + ftw->base;
+	int64_t mtime = (int64_t)sb->st_mtim.tv_sec * RTAI_NS_PER_SEC + sb->st_mtim.tv_nsec;
+
+	if (type == FTW_DP && ftw->level > 0 && strcmp(rel, "_delta_log") != 0) {
+		rmdir(path);	/* only when empty */
+		return 0;
+	}
+	if (type != FTW_F || strncmp(rel, "_delta_log", 10) == 0 || base[0] == '_')
+		return 0;
+	buf_reset(&tmp);
+	delta_uri_encode(&tmp, rel, strlen(rel));
+	buf_putc(&tmp, 0);
+	if (json_object_get(tbl.live, (const char *)tmp.p) != NULL || mtime >= vacuum_before)
+		return 0;
+	if (unlink(path) < 0) {
+		rtai_warnx_errno("%s", path);
+		status = RTAI_EXIT_FAIL;
+		return 0;
+	}
+	vacuumed++;
+	if (opt.verbose)
+		rtai_warn("%s: removed", path);
+	return 0;
+}
+
+static void vacuum(void)
+{
+	delta_init(&tbl, table_dir);
+	if (delta_update(&tbl) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", tbl.err);
+	if (tbl.version < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s: not a Delta table (no _delta_log/%020d.json)",
+			 table_dir, 0);
+	table_len = strlen(table_dir);
+	vacuum_before = rtai_now_ns() - opt.vacuum;
+	nftw(table_dir, vacuum_one, 16, FTW_PHYS | FTW_DEPTH);
+	rtai_warn("%s: %llu files removed (not in version %lld, older than the retention)",
+		  table_dir, (unsigned long long)vacuumed, (long long)tbl.version);
+}
+
+/* ---- --optimize ------------------------------------------------------------- */
+
+/* Appends the rows of a file read back to p's open file, column by name. */
+static void copy_rows(struct part *p, const struct pq_file *src, const char *path)
+{
+	static const enum pq_type pt[] = { PQ_BOOL, PQ_INT64, PQ_DOUBLE, PQ_STRING,
+					   PQ_TIME_US, PQ_STRING, PQ_BYTES };
+	size_t *map = xcalloc(p->ncols ? p->ncols : 1, sizeof(*map));
+	size_t *at = xcalloc(src->ncols ? src->ncols : 1, sizeof(*at));
+
+	for (size_t j = 0; j < p->ncols; j++) {
+		map[j] = SIZE_MAX;
+		for (size_t k = 0; k < src->ncols; k++)
+			if (strcmp(src->c[k].name, cols.c[j].name) == 0)
+				map[j] = k;
+		if (map[j] != SIZE_MAX && src->c[map[j]].type != pt[cols.c[j].kind])
+			fatal("%s: column \"%s\" is not of the table's type %s", path,
+			      cols.c[j].name, ck_delta[cols.c[j].kind]);
+	}
+	for (uint64_t r = 0; r < src->rows; r++) {
+		for (size_t j = 0; j < p->ncols; j++) {
+			const struct pq_column *c;
+			const uint8_t *v;
+			int64_t i;
+			double d;
+			uint32_t n;
+
+			if (map[j] == SIZE_MAX)
+				continue;
+			c = &src->c[map[j]];
+			if (!c->def[r])
+				continue;
+			v = c->vals.p + at[map[j]];
+			switch (c->type) {
+			case PQ_BOOL:
+				pq_put_bool(p->w, j, *v);
+				at[map[j]] += 1;
+				break;
+			case PQ_INT64: case PQ_TIME_US:
+				memcpy(&i, v, 8);
+				pq_put_int64(p->w, j, i);
+				at[map[j]] += 8;
+				break;
+			case PQ_DOUBLE:
+				memcpy(&d, v, 8);
+				pq_put_double(p->w, j, d);
+				at[map[j]] += 8;
+				break;
+			default:
+				memcpy(&n, v, 4);
+				pq_put_bytes(p->w, j, v + 4, n);
+				at[map[j]] += 4 + (size_t)n;
+			}
+		}
+		if (pq_end_row(p->w) < 0)
+			fatal("%s: %s", abs_path(p->tmp), p->w->err);
+	}
+	free(map);
+	free(at);
+}
+
+/* Compacts each partition's files smaller than --roll-bytes into one file:
+ * one commit removes them and adds it, both with dataChange false (Delta's
+ * OPTIMIZE), retried when the live writer committed meanwhile. */
+static void optimize(void)
+{
+	json_t *groups = json_object(), *pc, *g, *add;
+	const char *key, *dir;
+	char err[512];
+	size_t i, compacted = 0;
+
+	delta_init(&tbl, table_dir);
+	if (delta_update(&tbl) < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", tbl.err);
+	if (tbl.meta == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "%s: not a Delta table (no _delta_log/%020d.json)",
+			 table_dir, 0);
+	pc = json_object_get(tbl.meta, "partitionColumns");
+	if (opt.pby == NULL && !(json_array_size(pc) == 2 &&
+	    strcmp(json_string_value(json_array_get(pc, 0)) ?: "", "dt") == 0 &&
+	    strcmp(json_string_value(json_array_get(pc, 1)) ?: "", "hr") == 0)) {
+		json_t *c;
+
+		json_array_foreach(pc, i, c) {
+			opt.pby = xrealloc(opt.pby, (opt.npby + 1) * sizeof(*opt.pby));
+			opt.pby[opt.npby++] = xstrdup(json_string_value(c) ?: "?");
+		}
+	}
+	load_schema();
+	delta_uuid(run_id);
+	run_id[8] = 0;
+	json_object_foreach(tbl.live, key, add) {
+		const char *slash = strrchr(key, '/');
+
+		if (json_integer_value(json_object_get(add, "size")) >= opt.roll_bytes)
+			continue;
+		buf_reset(&kbuf);
+		if (slash != NULL)
+			buf_append(&kbuf, key, (size_t)(slash - key));
+		buf_putc(&kbuf, 0);
+		g = json_object_get(groups, (const char *)kbuf.p);
+		if (g == NULL)
+			json_object_set_new(groups, (const char *)kbuf.p, g = json_array());
+		json_array_append(g, add);
+	}
+	removes = json_array();
+	json_object_foreach(groups, dir, g) {
+		struct part *p;
+		json_t *a;
+
+		if (json_array_size(g) < 2)
+			continue;
+		p = xcalloc(1, sizeof(*p));
+		buf_reset(&kbuf);
+		delta_uri_decode(&kbuf, dir, strlen(dir));
+		p->dir = xstrndup((const char *)kbuf.p, kbuf.len);
+		p->values = json_incref(json_object_get(json_array_get(g, 0), "partitionValues"));
+		parts[nparts++] = p;
+		open_file(p);
+		json_array_foreach(g, i, a) {
+			struct pq_file f;
+			const char *path = json_string_value(json_object_get(a, "path"));
+
+			buf_reset(&kbuf);
+			delta_uri_decode(&kbuf, path, strlen(path));
+			buf_putc(&kbuf, 0);
+			if (pq_read_file(abs_path((const char *)kbuf.p), &f, err, sizeof(err)) < 0)
+				fatal("%s", err);
+			copy_rows(p, &f, abs_path((const char *)kbuf.p));
+			pq_file_free(&f);
+			json_array_append_new(removes, json_pack("{s:s, s:I, s:b, s:b, s:O, s:O}",
+				"path", path, "deletionTimestamp", (json_int_t)(rtai_now_ns() / 1000000),
+				"dataChange", 0, "extendedFileMetadata", 1,
+				"partitionValues", json_object_get(a, "partitionValues"),
+				"size", json_object_get(a, "size")));
+		}
+		compacted += json_array_size(g);
+		close_all();
+		json_object_set_new(json_array_get(pend.adds, pend.n - 1), "dataChange", json_false());
+	}
+	if (pend.n > 0)
+		commit(-1, "OPTIMIZE");
+	rtai_warn("%s: %zu files compacted into %llu (version %lld)", table_dir, compacted,
+		  (unsigned long long)count.files, (long long)tbl.version);
+	json_decref(groups);
+	json_decref(removes);
+	removes = NULL;
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+static void parse_partition_by(const char *arg)
+{
+	const char *p = arg;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+
+		if (n == 0 || n > 255)
+			rtai_usage_error("--partition-by: '%s': expected field names separated "
+					 "by commas", arg);
+		opt.pby = xrealloc(opt.pby, (opt.npby + 1) * sizeof(*opt.pby));
+		opt.pby[opt.npby++] = xstrndup(p, n);
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+}
+
+static long long parse_size(const char *opt_name, const char *arg)
+{
+	char *end;
+	long long v, mul = 1;
+
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (end != arg && *end != 0 && end[1] == 0) {
+		switch (*end) {
+		case 'K': case 'k': mul = 1ll << 10; end++; break;
+		case 'M': case 'm': mul = 1ll << 20; end++; break;
+		case 'G': case 'g': mul = 1ll << 30; end++; break;
+		}
+	}
+	if (errno != 0 || end == arg || *end != 0 || v < 1 || v > (1ll << 50) / mul)
+		rtai_usage_error("%s: '%s': expected a size in bytes such as 64M (K, M, G)",
+				 opt_name, arg);
+	return v * mul;
+}
+
+int main(int argc, char **argv)
+{
+	const char *max_frame = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int c;
+
+	rtai_init(STAGE, argv);
+	while ((c = getopt_long(argc, argv, "p:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': parse_partition_by(optarg); break;
+		case OPT_COMPRESSION:
+			if (strcmp(optarg, "zstd") == 0)
+				opt.codec = PQ_ZSTD;
+			else if (strcmp(optarg, "snappy") == 0)
+				opt.codec = PQ_SNAPPY;
+			else if (strcmp(optarg, "none") == 0)
+				opt.codec = PQ_UNCOMPRESSED;
+			else
+				rtai_usage_error("--compression: '%s': expected zstd, snappy or none",
+						 optarg);
+#ifndef HAVE_SNAPPY
+			if (opt.codec == PQ_SNAPPY)
+				rtai_usage_error("--compression snappy: this build has no libsnappy "
+						 "(configure found none): use zstd");
+#endif
+			break;
+		case OPT_ROLL_ROWS:
+			opt.roll_rows = rtai_opt_int("--roll-rows", optarg, 1, INT32_MAX);
+			break;
+		case OPT_ROLL_BYTES: opt.roll_bytes = parse_size("--roll-bytes", optarg); break;
+		case OPT_ROLL_INTERVAL:
+			opt.roll_interval = rtai_opt_duration("--roll-interval", optarg);
+			break;
+		case OPT_RG_ROWS:
+			opt.rg_rows = rtai_opt_int("--row-group-rows", optarg, 1, 100000000);
+			break;
+		case OPT_APP_ID:
+			opt.app_id = optarg;
+			if (*optarg == 0 || strlen(optarg) > 64 ||
+			    strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				   "0123456789_.-") != strlen(optarg))
+				rtai_usage_error("--app-id: '%s': expected 1 to 64 letters, digits, "
+						 "'_', '.' or '-'", optarg);
+			break;
+		case OPT_EXACTLY_ONCE: opt.exactly_once = 1; break;
+		case OPT_PASS: opt.pass = 1; break;
+		case OPT_ON_ERROR:
+			if (strcmp(optarg, "fail") == 0)
+				opt.on_error = ON_FAIL;
+			else if (strcmp(optarg, "skip") == 0)
+				opt.on_error = ON_SKIP;
+			else if (strcmp(optarg, "dlq") == 0)
+				opt.on_error = ON_DLQ;
+			else
+				rtai_usage_error("--on-error: '%s': expected fail, skip or dlq",
+						 optarg);
+			break;
+		case OPT_DLQ: opt.dlq = optarg; break;
+		case OPT_OPTIMIZE: opt.optimize = 1; break;
+		case OPT_VACUUM: opt.vacuum = rtai_opt_duration("--vacuum", optarg); break;
+		case 'v': opt.verbose = 1; break;
+		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case 'h': usage(RTAI_EXIT_OK); break;
+		case OPT_VERSION: rtai_version(); break;
+		default: rtai_usage_hint();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	rtai_set_max_frame(max_frame);
+	if (argc != 1)
+		rtai_usage_error(argc == 0 ? "the table's directory is needed: rtai-sink-lake "
+			"[OPTION]... TABLE_DIR" : "one table directory, not %d arguments", argc);
+	table_dir = argv[0];
+	if (opt.on_error == ON_DLQ && opt.dlq == NULL)
+		rtai_usage_error("--on-error dlq needs --dlq FILE");
+	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
+		rtai_usage_error("--dlq is for --on-error dlq");
+	if (opt.optimize && opt.vacuum >= 0)
+		rtai_usage_error("--optimize and --vacuum are separate runs");
+	if ((opt.optimize || opt.vacuum >= 0) && opt.pass)
+		rtai_usage_error("--pass is for writing a stream, not for table maintenance");
+
+	if (opt.vacuum >= 0) {
+		vacuum();
+		delta_free(&tbl);
+		return status;
+	}
+	if (opt.optimize) {
+		optimize();
+		goto out;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);	/* a file size limit is an EFBIG error */
+	open_table();
+	rd_open_fd(&rd, 0, "stdin");
+	out.fd = -1;
+	if (opt.pass) {
+		wr_open_fd(&out, 1, "stdout", 0);
+		ackq_init(&passq, 0, 0, forward, NULL);	/* a checkpoint's worth */
+	}
+	if (opt.dlq != NULL)
+		wr_open_path(&dlq, opt.dlq, 0, 0);
+	if (run() < 0)
+		status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
+	if (status != RTAI_EXIT_OK && opt.exactly_once) {
+		/* A broken input: what came after the last checkpoint is not final. */
+		close_all();
+		remove_uncommitted();
+	} else {
+		close_all();
+		commit(-1, "STREAMING UPDATE");
+		release();
+	}
+	if (opt.pass)
+		wr_close(&out);
+	if (opt.dlq != NULL)
+		wr_close(&dlq);
+	if (opt.verbose || count.skipped + count.dlq > 0)
+		print_counts();
+	if (status == RTAI_EXIT_OK && count.records > 0 &&
+	    count.skipped + count.dlq == count.records)
+		status = EXIT_ALLDROP;
+out:
+	rd_close(&rd);
+	rec_free(&rec);
+	delta_free(&tbl);
+	for (size_t i = 0; i < cols.n; i++)
+		free(cols.c[i].name);
+	free(cols.c);
+	free(hint);
+	for (size_t i = 0; i < opt.npby; i++)
+		free(opt.pby[i]);
+	free(opt.pby);
+	free(pend.paths);
+	buf_free(&kbuf);
+	buf_free(&pbuf);
+	buf_free(&tmp);
+	ackq_free(&passq);
+	return status;
+}

@@ -1,0 +1,607 @@
+#!/usr/bin/env bats
+# rtai-sink-lake: the tables it writes, read back by readers that are not
+# rtai's (DuckDB and hyparquet, tests/lakeread.js) and compared with rows
+# computed independently (tests/lakegen.py, jq, DuckDB's own JSON reader);
+# the Delta log replayed in Python; exactly-once across kill -9; faults.
+
+load common
+
+setup_local() {
+	need_node_modules @duckdb/node-api hyparquet hyparquet-compressors
+	GEN="python3 $RTAI_SRC/tests/lakegen.py"
+	READ="node $RTAI_SRC/tests/lakeread.js"
+	export NODE_PATH=$RTAI_NODE_MODULES
+}
+
+clicks() {
+	rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-parse -t event_time
+}
+
+# duck SQL: runs one query with DuckDB, prints the rows as JSON lines.
+duck() {
+	node -e '
+	require("@duckdb/node-api").DuckDBInstance.create().then(async db => {
+		const r = await (await db.connect()).runAndReadAll(process.argv[1]);
+		for (const row of r.getRowsJson()) console.log(JSON.stringify(row));
+	}).catch(e => { console.error(e.message); process.exit(1); });' "$1"
+}
+
+# Waits until a sink has opened a file (so it has read the log already).
+wait_open() {
+	for _ in $(seq 1 200); do
+		[ "$(find "$1" -name '.part-*.tmp' | wc -l)" -gt 0 ] && return 0
+		sleep 0.05
+	done
+	echo "no file opened in $1" >&2
+	return 1
+}
+
+# Every version's files: the log replays to exactly the files on disk.
+replay_ok() {
+	run $GEN replay "$1"
+	echo "$output"
+	assert_success
+}
+
+# ---- options ------------------------------------------------------------------
+
+@test "lake: --help lists every option and exits 0; --version" {
+	run rtai-sink-lake --help
+	echo "$output"
+	assert_success
+	for o in --partition-by --compression --row-group-rows --roll-rows --roll-bytes \
+		--roll-interval --exactly-once --app-id --pass --on-error --dlq --optimize \
+		--vacuum --verbose --max-frame --help --version; do
+		assert_output --partial -- "$o"
+	done
+	run rtai-sink-lake --version
+	echo "$output"
+	assert_success
+	assert_output --partial rtai-sink-lake
+}
+
+@test "lake: usage errors exit 2 with a hint" {
+	for args in "" "a b" "--compression lz4 t" "--on-error maybe t" "--on-error dlq t" \
+		"--dlq x.rtai t" "--app-id a/b t" "--app-id= t" "--roll-bytes 12X t" \
+		"--roll-rows 0 t" "--roll-interval soon t" "--row-group-rows 0 t" \
+		"--partition-by a,,b t" "--optimize --vacuum 1h t" "--pass --vacuum 1h t" "--nope t"; do
+		run rtai-sink-lake $args </dev/null
+		echo "$args: $output"
+		assert_failure 2
+		assert_output --partial "rtai-sink-lake"
+	done
+	run rtai-sink-lake </dev/null
+	assert_output --partial "table's directory is needed"
+	run rtai-sink-lake --compression lz4 t </dev/null
+	assert_output --partial "expected zstd, snappy or none"
+}
+
+# ---- what readers read -----------------------------------------------------------
+
+@test "lake: the clicks table as DuckDB reads it: every row, value and type of the input" {
+	clicks | rtai-sink-lake t
+	# The expected rows, from the JSON with jq: times in microseconds.
+	jq -c '{user_id: ["s", .user_id], item_id: ["s", .item_id], action: ["s", .action],
+		amount: ["f", .amount], event_time: ["t", (.event_time | fromdateiso8601 * 1000000 | tostring)],
+		dt: ["s", .event_time[0:10]], hr: ["s", .event_time[11:13]]}' \
+		"$RTAI_SRC/tests/data/clicks.jsonl" >want.jsonl
+	for engine in duckdb hyparquet; do
+		run sh -c "$READ t $engine >got.jsonl && $GEN check want.jsonl got.jsonl"
+		echo "$engine: $output"
+		assert_success
+		assert_output "20 rows equal"
+	done
+	run duck "SELECT typeof(amount), typeof(event_time), typeof(user_id) FROM read_parquet('t/**/*.parquet') LIMIT 1"
+	echo "$output"
+	assert_output '["DOUBLE","TIMESTAMP WITH TIME ZONE","VARCHAR"]'
+	replay_ok t
+}
+
+@test "lake: random schemas, nulls, unicode and extremes read back equal (DuckDB, hyparquet)" {
+	local seed opts gen
+	for seed in 1 2 3 4 5 6 7 8 9 10 11 12; do
+		rm -rf t
+		opts="--roll-rows $((seed * 37)) --row-group-rows $((seed * 11))"
+		gen=
+		case $((seed % 4)) in
+		0) opts="$opts --compression none" ;;
+		1) opts="$opts -p part"; gen="--partition-by part" ;;
+		2) opts="$opts --compression snappy"; gen="--schema" ;;
+		3) opts="$opts -p part --compression snappy"; gen="--partition-by part --schema" ;;
+		esac
+		$GEN gen "$seed" 400 s.rtai want.jsonl $gen
+		run rtai-sink-lake $opts t <s.rtai
+		echo "seed $seed ($opts): $output"
+		assert_success
+		for engine in duckdb hyparquet; do
+			run sh -c "$READ t $engine >got.jsonl && $GEN check want.jsonl got.jsonl"
+			echo "seed $seed, $engine: $output"
+			assert_success
+			assert_output "400 rows equal"
+		done
+		replay_ok t
+	done
+}
+
+@test "lake: partition values with / = : % and spaces: Hive-escaped directories, URI-encoded log paths" {
+	printf '%s\n' '{"p":"a/b=c:d%e","n":1}' '{"p":"x y","n":2}' '{"p":"","n":3}' '{"n":4}' |
+		rtai-cat | rtai-parse | rtai-sink-lake -p p t
+	run ls t
+	echo "$output"
+	assert_line 'p=a%2Fb%3Dc%3Ad%25e'
+	assert_line 'p=x y'
+	assert_line 'p=__HIVE_DEFAULT_PARTITION__'
+	run jq -r 'select(.add) | .add | [.path, (.partitionValues.p | tostring)] | @tsv' t/_delta_log/*.json
+	echo "$output"
+	assert_line --partial $'p=a%252Fb%253Dc%253Ad%2525e/part-'
+	assert_line --regexp $'^p=x%20y/part-.*\tx y$'
+	assert_line --regexp $'^p=__HIVE_DEFAULT_PARTITION__/part-.*\tnull$'
+	run duck "SELECT p, sum(n)::INT FROM read_parquet('t/**/*.parquet', hive_partitioning = true, hive_types = {'p': VARCHAR}) GROUP BY p ORDER BY p NULLS LAST"
+	echo "$output"
+	assert_output '["a/b=c:d%e",1]
+["x y",2]
+[null,7]'
+	replay_ok t
+}
+
+@test "lake: a query for one hour reads only that hour's directory" {
+	printf '%s\n' '{"t":"2026-11-24T10:05:00Z","v":1}' '{"t":"2026-11-24T11:05:00Z","v":2}' \
+		'{"t":"2026-11-25T10:05:00Z","v":3}' | rtai-cat | rtai-parse -t t | rtai-sink-lake t
+	# Every other hour's file is made unreadable: a query that opened one would fail.
+	for f in t/dt=2026-11-24/hr=11/*.parquet t/dt=2026-11-25/hr=10/*.parquet; do
+		echo garbage >"$f"
+	done
+	run duck "SELECT v FROM read_parquet('t/**/*.parquet', hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hr': VARCHAR}) WHERE dt = '2026-11-24' AND hr = '10'"
+	echo "$output"
+	assert_success
+	assert_output '["1"]'
+	run duck "SELECT v FROM read_parquet('t/**/*.parquet', hive_partitioning = true)"
+	echo "$output"
+	assert_failure
+}
+
+@test "lake: a million events equal DuckDB's own reading of the JSON" {
+	rtai-gen clicks -n 1000000 --keys 100000 --step 10ms --seed 42 >c.jsonl
+	rtai-cat c.jsonl | rtai-parse -t event_time | rtai-sink-lake t
+	q="SELECT user_id, item_id, action, amount::DOUBLE AS amount, epoch_us(event_time::TIMESTAMPTZ) AS t"
+	run duck "WITH a AS ($q FROM read_json('c.jsonl')), b AS ($q FROM read_parquet('t/**/*.parquet'))
+		SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b),
+		       (SELECT count(*) FROM (FROM a EXCEPT ALL FROM b)), (SELECT count(*) FROM (FROM b EXCEPT ALL FROM a))"
+	echo "$output"
+	assert_output '["1000000","1000000","0","0"]'
+	# Repetitive strings are dictionary-encoded; row groups of 122880 rows.
+	run duck "SELECT DISTINCT encodings FROM parquet_metadata('t/**/*.parquet') WHERE path_in_schema = 'action'"
+	echo "$output"
+	assert_output --partial RLE_DICTIONARY
+	run duck "SELECT max(row_group_num_rows) FROM parquet_metadata('t/**/*.parquet')"
+	assert_output '["122880"]'
+	replay_ok t
+}
+
+@test "lake: column statistics in the footer and the log agree with the data" {
+	clicks | rtai-sink-lake t
+	run duck "SELECT stats_min_value, stats_max_value, stats_null_count FROM parquet_metadata('t/**/*.parquet') WHERE path_in_schema = 'amount'"
+	echo "$output"
+	want=$(jq -s -c '[(map(.amount) | min | tostring), (map(.amount) | max | tostring), "0"]' "$RTAI_SRC/tests/data/clicks.jsonl")
+	echo "want $want"
+	[ "$(echo "$output" | jq -c '[(.[0] | tonumber | . + 0 | tostring), (.[1] | tonumber | tostring), .[2]]')" = "$want" ]
+	run sh -c "jq -r 'select(.add) | .add.stats' t/_delta_log/*.json | jq -c '[.numRecords, .minValues.user_id, .maxValues.user_id, .nullCount.amount, .minValues.event_time, .maxValues.event_time]'"
+	echo "$output"
+	want=$(jq -s -c '[length, (map(.user_id) | min), (map(.user_id) | max), 0, (map(.event_time) | min | sub("Z$"; ".000Z")), (map(.event_time) | max | sub("Z$"; ".000Z"))]' "$RTAI_SRC/tests/data/clicks.jsonl")
+	assert_output "$want"
+}
+
+# ---- schema ------------------------------------------------------------------------
+
+@test "lake: a new field adds a nullable column: a metaData action, older files read it as null" {
+	printf '%s\n' '{"t":1795514400,"a":1}' | rtai-cat | rtai-parse -t t | rtai-sink-lake t
+	printf '%s\n' '{"t":1795514401,"a":2,"b":"new"}' | rtai-cat | rtai-parse -t t | rtai-sink-lake t
+	run sh -c "jq -r 'select(.metaData) | .metaData.schemaString | fromjson | [.fields[].name] | join(\",\")' t/_delta_log/*.json"
+	echo "$output"
+	assert_output 't,a,dt,hr
+t,a,b,dt,hr'
+	run duck "SELECT a::INT, b FROM read_parquet('t/**/*.parquet', union_by_name = true) ORDER BY a"
+	echo "$output"
+	assert_output '[1,null]
+[2,"new"]'
+	replay_ok t
+}
+
+@test "lake: a conflicting type: fail stops and removes its files, skip counts, dlq keeps the record" {
+	printf '%s\n' '{"t":1795514400,"a":1}' '{"t":1795514401,"a":"x"}' '{"t":1795514402,"a":3.5}' >in.jsonl
+	run sh -c "rtai-cat in.jsonl | rtai-parse -t t | rtai-sink-lake t"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'record 2: field "a": the table'"'"'s column is int, the value is string'
+	run find t -name '*.parquet*'
+	assert_output ''
+	[ ! -e t/_delta_log/00000000000000000000.json ]
+
+	run sh -c "rtai-cat in.jsonl | rtai-parse -t t | rtai-sink-lake --on-error skip t"
+	echo "$output"
+	assert_success
+	assert_output --partial '(skipped)'
+	assert_output --partial '2 skipped'
+	run duck "SELECT a FROM read_parquet('t/**/*.parquet')"
+	assert_output '["1"]'
+
+	rm -rf t
+	run sh -c "rtai-cat in.jsonl | rtai-parse -t t | rtai-sink-lake --on-error dlq --dlq bad.rtai t"
+	echo "$output"
+	assert_success
+	run rtai-cat -p bad.rtai
+	echo "$output"
+	assert_output --partial '"a":"x"'
+	assert_output --partial '"_error":"field \"a\": the table'
+	[ "$(echo "$output" | wc -l)" -eq 2 ]
+}
+
+@test "lake: a record without event time goes through the error policy; all dropped exits 5" {
+	run sh -c "rtai-cat '$RTAI_SRC/tests/data/clicks.jsonl' | rtai-parse | rtai-sink-lake t"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'record 1: no event time to partition by (parse with rtai-parse -t FIELD'
+	run sh -c "rtai-cat '$RTAI_SRC/tests/data/clicks.jsonl' | rtai-parse | rtai-sink-lake --on-error skip t"
+	echo "$output"
+	assert_failure 5
+	assert_output --partial '20 skipped'
+	# A field named like a partition column is a conflict too.
+	run sh -c "echo '{\"t\":1795514400,\"dt\":\"x\"}' | rtai-cat | rtai-parse -t t | rtai-sink-lake t2"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'field "dt" has the name of a partition column'
+}
+
+@test "lake: the stream's schema frame declares the columns" {
+	python3 - <<'EOF' >s.rtai
+import json, os, sys
+sys.path.insert(0, os.environ["RTAI_SRC"] + "/contrib/python")
+import rtai_stream as rs
+w = rs.Writer()
+w.put(6, rs.ENC_JSON, json.dumps({"fields": [{"name": "x", "type": "float"}, {"name": "y", "type": "null"},
+      {"name": "z", "type": "time"}]}).encode())
+w.write_record({"x": 1, "y": None}, event_ns=1795514400 * 10**9)
+w.close()
+EOF
+	rtai-sink-lake t <s.rtai
+	run sh -c "jq -r 'select(.metaData) | .metaData.schemaString | fromjson | [.fields[] | .name + \":\" + .type] | join(\",\")' t/_delta_log/*.json"
+	echo "$output"
+	assert_output 'x:double,z:timestamp,dt:string,hr:string'
+	run duck "SELECT x, z FROM read_parquet('t/**/*.parquet')"
+	echo "$output"
+	assert_output '[1,null]'
+}
+
+# ---- commits ------------------------------------------------------------------------
+
+@test "lake: files roll by rows, and each roll is one commit" {
+	clicks | rtai-sink-lake -v --roll-rows 6 t 2>err
+	cat err
+	run ls t/_delta_log
+	echo "$output"
+	assert_line 00000000000000000003.json
+	refute_line 00000000000000000004.json
+	run sh -c "jq -r 'select(.add) | .add.stats | fromjson | .numRecords' t/_delta_log/*.json | tr '\n' ' '"
+	echo "$output"
+	assert_output '6 6 6 2 '
+	replay_ok t
+}
+
+@test "lake: --exactly-once holds rolled files for a barrier; --max-frame bounds a frame" {
+	clicks | rtai-sink-lake -v --exactly-once --roll-rows 5 t 2>err
+	cat err
+	run ls t/_delta_log
+	echo "$output"
+	assert_output 00000000000000000000.json
+	run sh -c "jq -r 'select(.add) | .add.path' t/_delta_log/*.json | wc -l"
+	assert_output 4
+	run sh -c "printf '{\"t\":1795514400,\"s\":\"%0300d\"}\n' 1 | rtai-cat | rtai-parse -t t | rtai-sink-lake --max-frame 200 t2"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-sink-lake: stdin: byte'
+	[ ! -e t2/_delta_log ]
+}
+
+@test "lake: --roll-bytes and --roll-interval roll files too" {
+	clicks | rtai-sink-lake --roll-bytes 1 t
+	run sh -c "jq -r 'select(.add) | .add.path' t/_delta_log/*.json | wc -l"
+	assert_output 20
+	# A file open for 200ms is committed while the input is still open.
+	mkfifo in
+	rtai-sink-lake --roll-interval 200ms t2 <in &
+	pid=$!
+	exec 7>in
+	clicks >&7
+	for _ in $(seq 1 100); do [ -e t2/_delta_log/00000000000000000000.json ] && break; sleep 0.05; done
+	run ls t2/_delta_log
+	exec 7>&-
+	wait $pid
+	echo "$output"
+	assert_line 00000000000000000000.json
+}
+
+@test "lake: a version taken by another writer: appends retry at the next one, a schema change stops" {
+	clicks | rtai-sink-lake t
+	mkfifo in
+	rtai-sink-lake t <in 2>err &
+	pid=$!
+	exec 7>in
+	clicks >&7
+	wait_open t
+	# Another writer commits version 1 meanwhile: an append.
+	echo '{"commitInfo":{"operation":"WRITE"}}' >t/_delta_log/00000000000000000001.json
+	exec 7>&-
+	rc=0
+	wait $pid || rc=$?
+	cat err
+	[ "$rc" -eq 0 ]
+	run jq -c 'select(.add) | .add.partitionValues' t/_delta_log/00000000000000000002.json
+	assert_output '{"dt":"2026-11-24","hr":"10"}'
+
+	rtai-sink-lake t <in 2>err &
+	pid=$!
+	exec 7>in
+	clicks >&7
+	wait_open t
+	jq -c 'select(.metaData) | .metaData.configuration = {"x":"1"} | {metaData: .metaData}' \
+		t/_delta_log/00000000000000000000.json >t/_delta_log/00000000000000000003.json
+	exec 7>&-
+	rc=0
+	wait $pid || rc=$?
+	cat err
+	[ "$rc" -eq 1 ]
+	run cat err
+	assert_output --partial 'version 3 was committed by another writer meanwhile and it changed the schema or protocol of the table'
+	[ ! -e t/_delta_log/00000000000000000004.json ]
+	replay_ok t
+}
+
+@test "lake: a full disk (a file size limit) fails loudly and publishes nothing" {
+	rtai-gen clicks -n 200000 --seed 3 | rtai-cat | rtai-parse -t event_time >big.rtai
+	run sh -c "ulimit -f 200; rtai-sink-lake t <big.rtai"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'File too large'
+	[ ! -e t/_delta_log/00000000000000000000.json ]
+	run find t -name '*part-*'
+	echo "$output"
+	assert_output ''
+}
+
+# ---- exactly once ------------------------------------------------------------------
+
+@test "lake: barriers: one commit per checkpoint with a txn; a replayed run adds nothing" {
+	$GEN gen 21 300 s.rtai want.jsonl --barrier-every 40
+	rtai-sink-lake t <s.rtai
+	run sh -c "jq -c 'select(.txn) | .txn | [.appId, .version]' t/_delta_log/*.json | tr '\n' ' '"
+	echo "$output"
+	assert_output '["rtai-sink-lake",1] ["rtai-sink-lake",2] ["rtai-sink-lake",3] ["rtai-sink-lake",4] ["rtai-sink-lake",5] ["rtai-sink-lake",6] ["rtai-sink-lake",7] '
+	run rtai-sink-lake -v t <s.rtai
+	echo "$output"
+	assert_success
+	assert_output --partial '280 already committed (replayed)'
+	# The 20 records after the last barrier are committed at the end, without a txn, twice.
+	run sh -c "$READ t duckdb | wc -l"
+	assert_output 320
+	replay_ok t
+}
+
+@test "lake: kill -9 mid-write, then restart, several times: the table equals an uninterrupted run's" {
+	$GEN gen 22 3000 s.rtai want.jsonl --barrier-every 250
+	# Feed the stream in pieces; kill the sink while it holds uncommitted files.
+	python3 - s.rtai <<'EOF' >pieces
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+off, starts = 8, []
+while off < len(data):
+    n = struct.unpack_from("<I", data, off)[0]
+    starts.append(off)
+    off += 4 + n
+for cut in (len(starts) // 5, len(starts) // 2, len(starts) * 4 // 5):
+    print(starts[cut])
+EOF
+	for cut in $(cat pieces); do
+		mkfifo in
+		rtai-sink-lake --app-id job1 t <in &
+		pid=$!
+		exec 7>in
+		head -c "$cut" s.rtai >&7
+		# Wait until the sink has read it all (its open files exist), then kill it.
+		for _ in $(seq 1 200); do
+			[ "$(find t -name '.part-*.tmp' | wc -l)" -gt 0 ] && break
+			sleep 0.05
+		done
+		sleep 0.3
+		kill -9 $pid
+		wait $pid || true
+		exec 7>&-
+		rm in
+		# Readers see whole commits only: the log's files all exist and are whole.
+		run sh -c "$READ t duckdb | wc -l"
+		echo "after a kill at byte $cut: $output rows"
+		assert_success
+		[ $((output % 250)) -eq 0 ]
+	done
+	# The restart replays the whole stream: committed checkpoints are skipped.
+	run rtai-sink-lake -v --app-id job1 t <s.rtai
+	echo "$output"
+	assert_success
+	for engine in duckdb hyparquet; do
+		run sh -c "$READ t $engine >got.jsonl && $GEN check want.jsonl got.jsonl"
+		echo "$engine: $output"
+		assert_output "3000 rows equal"
+	done
+	replay_ok t
+}
+
+@test "lake: --pass forwards frames once committed; barriers too" {
+	$GEN gen 23 100 s.rtai want.jsonl --barrier-every 30
+	rtai-sink-lake --pass t <s.rtai >out.rtai
+	run bash -c "show <out.rtai | grep -c '^kind 3'"
+	assert_output 3
+	run bash -c "show <out.rtai | grep -vc '^kind'"
+	assert_output 100
+	# A skipped record is not forwarded.
+	printf '%s\n' '{"t":1795514400,"a":1}' '{"t":1795514401,"a":"x"}' | rtai-cat | rtai-parse -t t |
+		rtai-sink-lake --pass --on-error skip t2 2>/dev/null | rtai-cat -p >got
+	run cat got
+	echo "$output"
+	assert_output '{"t":"2026-11-24T10:00:00.000Z","a":1}'
+}
+
+# ---- signals, maintenance, man page --------------------------------------------------
+
+@test "lake: the first SIGINT is ignored (the input drains and is committed), the second aborts 130" {
+	mkfifo in
+	rtai-sink-lake t <in &
+	pid=$!
+	exec 7>in
+	clicks >&7
+	kill -INT $pid
+	sleep 0.2
+	kill -0 $pid
+	clicks >&7
+	exec 7>&-
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" -eq 0 ]
+	run sh -c "$READ t duckdb | wc -l"
+	assert_output 40
+
+	rtai-sink-lake t2 <in &
+	pid=$!
+	exec 7>in
+	clicks >&7
+	kill -INT $pid
+	sleep 0.1
+	kill -INT $pid
+	rc=0
+	wait $pid || rc=$?
+	exec 7>&-
+	echo "status $rc"
+	[ "$rc" -eq 130 ]
+	[ ! -e t2/_delta_log/00000000000000000000.json ]
+}
+
+@test "lake: a table partitioned otherwise is refused; a foreign log checkpoint is refused" {
+	clicks | rtai-sink-lake t
+	run sh -c "rtai-cat '$RTAI_SRC/tests/data/clicks.jsonl' | rtai-parse -t event_time | rtai-sink-lake -p action t"
+	echo "$output"
+	assert_failure 2
+	assert_output --partial 'the table is partitioned by ["dt","hr"]: give the same --partition-by'
+	mkdir -p t2/_delta_log
+	echo '{"version":10,"size":3}' >t2/_delta_log/_last_checkpoint
+	run sh -c "rtai-sink-lake t2 </dev/null"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'the log starts at a checkpoint written by another writer'
+}
+
+@test "lake: --vacuum deletes files no version holds once older than the retention" {
+	clicks | rtai-sink-lake t
+	mkdir -p t/dt=2026-01-01/hr=00
+	echo old >t/dt=2026-01-01/hr=00/orphan.parquet
+	echo new >t/dt=2026-11-24/hr=10/recent.parquet
+	touch -d '3 days ago' t/dt=2026-01-01/hr=00/orphan.parquet
+	run rtai-sink-lake --vacuum 48h t
+	echo "$output"
+	assert_success
+	assert_output --partial '1 files removed'
+	[ ! -e t/dt=2026-01-01 ]
+	[ -e t/dt=2026-11-24/hr=10/recent.parquet ]
+	run sh -c "$READ t duckdb | wc -l"
+	assert_output 20
+	run rtai-sink-lake --vacuum 1h nowhere
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'not a Delta table'
+}
+
+@test "lake: --optimize compacts each partition's small files in one commit; readers see the same rows" {
+	for seed in 31 32; do
+		rm -rf t
+		gen=; opts=
+		[ $seed = 32 ] && { gen="--partition-by part"; opts="-p part --compression snappy"; }
+		$GEN gen $seed 400 s.rtai want.jsonl $gen
+		rtai-sink-lake $opts --roll-rows 25 --row-group-rows 9 t <s.rtai
+		before=$(jq -r 'select(.add) | .add.path' t/_delta_log/*.json | wc -l)
+		run rtai-sink-lake --optimize t
+		echo "$output"
+		assert_success
+		assert_output --regexp "$before files compacted into [0-9]+ \(version [0-9]+\)"
+		last=$(ls t/_delta_log/*.json | tail -1)
+		run jq -c 'select(.add or .remove) | (.add // .remove).dataChange' "$last"
+		refute_output --partial true
+		run jq -r '.commitInfo.operation // empty' "$last"
+		assert_output OPTIMIZE
+		for engine in duckdb hyparquet; do
+			run sh -c "$READ t $engine >got.jsonl && $GEN check want.jsonl got.jsonl"
+			echo "seed $seed, $engine: $output"
+			assert_output "400 rows equal"
+		done
+		replay_ok t
+	done
+	# The compacted files go once the retention has passed.
+	run rtai-sink-lake --vacuum 0s t
+	echo "$output"
+	assert_success
+	run sh -c "find t -name '*.parquet' | wc -l"
+	echo "$output files"
+	want=$(python3 -c "
+import json, glob
+live = set()
+for f in sorted(glob.glob('t/_delta_log/*.json')):
+    for l in open(f):
+        a = json.loads(l)
+        if 'add' in a: live.add(a['add']['path'])
+        if 'remove' in a: live.discard(a['remove']['path'])
+print(len(live))")
+	[ "$output" -eq "$want" ]
+	replay_ok t
+	run sh -c "$READ t duckdb | wc -l"
+	assert_output 400
+}
+
+@test "lake: --optimize leaves files of --roll-bytes and lone files alone; a second run changes nothing" {
+	clicks | rtai-sink-lake --roll-rows 5 t
+	run rtai-sink-lake --optimize --roll-bytes 1 t
+	echo "$output"
+	assert_output --partial '0 files compacted'
+	run rtai-sink-lake --optimize t
+	echo "$output"
+	assert_success
+	assert_output --partial '4 files compacted into 1 (version 4)'
+	run rtai-sink-lake --optimize t
+	assert_output --partial '0 files compacted'
+	run sh -c "rtai-sink-lake --optimize nowhere"
+	assert_failure 1
+	assert_output --partial 'not a Delta table'
+}
+
+@test "lake: memcheck: writing, checkpoints, --pass, --optimize, --vacuum and an error path" {
+	command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; false; }
+	if grep -q __asan_init "$RTAI_BUILD/rtai-sink-lake"; then
+		skip "an AddressSanitizer build: valgrind cannot run it (ASan checks it instead)"
+	fi
+	vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect $RTAI_BUILD/rtai-sink-lake"
+	$GEN gen 41 300 s.rtai want.jsonl --partition-by part --barrier-every 70
+	run $vg --pass -p part --roll-rows 20 t <s.rtai
+	assert_success
+	run $vg -p part t <s.rtai
+	assert_success
+	run $vg --optimize t
+	echo "$output"
+	assert_success
+	run $vg --vacuum 0s t
+	assert_success
+	printf '%s\n' '{"t":1795514400,"a":1}' '{"t":1795514401,"a":"x"}' | rtai-cat | rtai-parse -t t >bad.rtai
+	run $vg t2 <bad.rtai
+	echo "$output"
+	assert_failure 1
+	run $vg --on-error dlq --dlq d.rtai t3 <bad.rtai
+	assert_success
+}
+
+@test "lake: the examples of rtai-sink-lake(1) run" {
+	run_man_examples rtai-sink-lake.1
+}
