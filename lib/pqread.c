@@ -418,12 +418,40 @@ static int read_page(struct rd *r, const uint8_t *file, size_t size, size_t *at,
 	}
 	if (t.bad || usize < 0 || csize < 0 || *nvalues < 0 || csize > t.end - t.p)
 		return bad(r, "byte %zu: a malformed page header", *at);
-	buf_reset(&r->page);
-	buf_reserve(&r->page, (size_t)usize + 1);
+	/* The header's uncompressed size is checked against what the
+	 * compressed bytes say before anything is allocated for it, so a
+	 * corrupt header cannot ask for gigabytes. */
 	switch (codec) {
 	case 0:
 		if (usize != csize)
 			return bad(r, "byte %zu: an uncompressed page whose sizes differ", *at);
+		break;
+	case 6: {
+		unsigned long long fs = ZSTD_getFrameContentSize(t.p, (size_t)csize);
+
+		if (fs == ZSTD_CONTENTSIZE_ERROR ||
+		    (fs != ZSTD_CONTENTSIZE_UNKNOWN && fs != (unsigned long long)usize))
+			return bad(r, "byte %zu: a zstd page that does not decompress to its size",
+				   *at);
+		if (fs == ZSTD_CONTENTSIZE_UNKNOWN && usize > csize * 1024 + 65536)
+			return bad(r, "byte %zu: a zstd page whose size is not believable", *at);
+		break;
+	}
+#ifdef HAVE_SNAPPY
+	case 1:
+		if (snappy_uncompressed_length((const char *)t.p, (size_t)csize, &k) !=
+		    SNAPPY_OK || k != (size_t)usize)
+			return bad(r, "byte %zu: a snappy page that does not decompress to its size",
+				   *at);
+		break;
+#endif
+	default:
+		return bad(r, "compression codec %d is not read here", codec);
+	}
+	buf_reset(&r->page);
+	buf_reserve(&r->page, (size_t)usize + 1);
+	switch (codec) {
+	case 0:
 		memcpy(r->page.p, t.p, (size_t)csize);
 		break;
 	case 6:
