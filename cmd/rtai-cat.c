@@ -81,13 +81,17 @@ static void usage(int status)
 	      "zstd-compressed input of either kind are recognised.\n"
 	      "\n"
 	      "Output:\n"
-	      "  -o, --output FILE        write the stream to FILE (atomically: a temporary\n"
-	      "                           file renamed at the end); a .zst name compresses\n"
+	      "  -o, --output FILE        write the stream to FILE, in place (readable up to\n"
+	      "                           its last frame after a crash; a file or link there\n"
+	      "                           is replaced, never followed); a .zst name compresses\n"
 	      "  -z, --zstd               compress the output with zstd\n"
 	      "  -p, --print              print records: one JSON object per line for typed\n"
 	      "                           and JSON records, the bytes of raw ones\n"
-	      "      --meta               with -p, add the recorded ingest and event times,\n"
-	      "                           and print watermarks, markers and other frames\n"
+	      "      --meta               with -p, add the recorded ingest and event times\n"
+	      "                           and source metadata (_topic, _partition, _offset,\n"
+	      "                           _key, _timestamp, _headers; _value null for a\n"
+	      "                           tombstone), and print watermarks, markers, schemas,\n"
+	      "                           barriers and other frames\n"
 	      "\n"
 	      "Replay:\n"
 	      "      --replay[=CLOCK]     pace output by recorded event times (CLOCK=event,\n"
@@ -129,6 +133,7 @@ static void usage(int status)
 
 static struct rtai_wr out;		/* stdout or the capture */
 static struct rtai_rec rec;		/* for -p of typed records */
+static struct rtai_rec mrec;		/* -p --meta: source metadata */
 static struct buf line;			/* -p output line */
 static int status = RTAI_EXIT_OK;
 
@@ -147,6 +152,7 @@ static struct {
 static int64_t shift;			/* --loop: added to event times */
 static int64_t ev_min = INT64_MAX, ev_max = INT64_MIN;	/* span of one pass */
 static int64_t next_marker;		/* mono time of the next marker */
+static int warned_unpaced;		/* --replay met a record without event time */
 
 /* ---- pacing ------------------------------------------------------------ */
 
@@ -228,6 +234,28 @@ static void print_meta_prefix(struct buf *b, const struct rtai_frame *f)
 	}
 }
 
+/* -p --meta: the source metadata of f as "_NAME" members, each after a
+ * comma (rtai-record(5); named as kcat -J names them). Returns -1 when it
+ * cannot be decoded. */
+static int print_source_meta(struct buf *b, const struct rtai_frame *f)
+{
+	if (f->meta == NULL)
+		return 0;
+	if (rec_decode(&mrec, f->meta, f->meta_len) < 0)
+		return -1;
+	for (uint32_t i = 0; i < mrec.n; i++) {
+		char name[256];
+
+		name[0] = '_';
+		memcpy(name + 1, mrec.f[i].name, mrec.f[i].nlen);
+		buf_putc(b, ',');
+		json_put_str(b, name, mrec.f[i].nlen + 1U);
+		buf_putc(b, ':');
+		val_to_json(&mrec.f[i].v, b);
+	}
+	return 0;
+}
+
 /* A marker's stamp as a JSON object, for -p --meta. */
 static void stamp(void *arg, const char *s, size_t n, int64_t t)
 {
@@ -239,6 +267,34 @@ static void stamp(void *arg, const char *s, size_t n, int64_t t)
 	buf_puts(b, ",\"time\":\"");
 	buf_append(b, ts, rtai_fmt_time(t, ts));
 	buf_puts(b, "\"},");
+}
+
+/* -p --meta: what a control frame carries, as members after a comma: a
+ * schema's JSON ("_schema"), a barrier's record ("_barrier"). Warns and
+ * returns -1 when it is malformed. */
+static int print_control(struct buf *b, const struct rtai_frame *f, const char *name)
+{
+	const char *why;
+
+	if (f->kind == RTAI_K_SCHEMA) {
+		if (f->enc != RTAI_E_JSON || rtai_json_check((const char *)f->payload, f->len, &why) < 0) {
+			rtai_warn("%s: byte %llu: schema frame: expected JSON text, got %s", name,
+				  (unsigned long long)f->offset,
+				  f->enc != RTAI_E_JSON ? "another encoding" : why);
+			return -1;
+		}
+		buf_puts(b, ",\"_schema\":");
+		buf_append(b, f->payload, f->len);
+	} else if (f->kind == RTAI_K_BARRIER && f->enc == RTAI_E_REC) {
+		if (rec_decode(&rec, f->payload, f->len) < 0) {
+			rtai_warn("%s: byte %llu: barrier: %s", name, (unsigned long long)f->offset,
+				  rec.err);
+			return -1;
+		}
+		buf_puts(b, ",\"_barrier\":");
+		rec_to_json(&rec, b);
+	}
+	return 0;
 }
 
 /* -p: one line per frame; warns and returns -1 for an unreadable record. */
@@ -254,6 +310,8 @@ static int print_frame(const struct rtai_frame *f, const char *name, uint64_t re
 			buf_printf(&line, ",\"_kind_code\":%u", f->kind);
 		buf_putc(&line, ',');
 		print_meta_prefix(&line, f);
+		if (print_control(&line, f, name) < 0)
+			return -1;
 		if (f->kind == RTAI_K_MARKER) {
 			buf_puts(&line, ",\"_stamps\":[");
 			marker_stamps(f, stamp, &line);
@@ -262,15 +320,25 @@ static int print_frame(const struct rtai_frame *f, const char *name, uint64_t re
 			buf_putc(&line, ']');
 		}
 		buf_puts(&line, "}\n");
-	} else if (f->enc == RTAI_E_RAW && !opt.meta) {
-		buf_append(&line, f->payload, f->len);
-		buf_putc(&line, '\n');
-	} else if (f->enc == RTAI_E_RAW) {
+	} else if ((f->flags & RTAI_F_TOMBSTONE) && !opt.meta) {
+		buf_puts(&line, "null\n");	/* the value is null */
+	} else if ((f->flags & RTAI_F_TOMBSTONE) || f->enc == RTAI_E_RAW) {
+		if (!opt.meta) {
+			buf_append(&line, f->payload, f->len);
+			buf_putc(&line, '\n');
+			goto put;
+		}
 		buf_putc(&line, '{');
 		print_meta_prefix(&line, f);
-		buf_puts(&line, ",\"_raw\":");
-		json_put_str(&line, (const char *)f->payload, f->len);
-		buf_puts(&line, "}\n");
+		if (print_source_meta(&line, f) < 0)
+			goto bad_meta;
+		if (f->flags & RTAI_F_TOMBSTONE) {
+			buf_puts(&line, ",\"_value\":null}\n");
+		} else {
+			buf_puts(&line, ",\"_raw\":");
+			json_put_str(&line, (const char *)f->payload, f->len);
+			buf_puts(&line, "}\n");
+		}
 	} else {
 		size_t at = 0;	/* where the record's own '{' lands */
 
@@ -279,9 +347,12 @@ static int print_frame(const struct rtai_frame *f, const char *name, uint64_t re
 			return -1;
 		}
 		if (opt.meta) {
-			/* The times first, then the record's fields in the same object. */
+			/* The times and the source metadata first, then the
+			 * record's fields in the same object. */
 			buf_putc(&line, '{');
 			print_meta_prefix(&line, f);
+			if (print_source_meta(&line, f) < 0)
+				goto bad_meta;
 			at = line.len;
 		}
 		rec_to_json(&rec, &line);
@@ -295,8 +366,13 @@ static int print_frame(const struct rtai_frame *f, const char *name, uint64_t re
 		}
 		buf_putc(&line, '\n');
 	}
+put:
 	wr_bytes(&out, line.p, line.len);
 	return 0;
+bad_meta:
+	rtai_warn("%s: record %llu: source metadata: %s", name, (unsigned long long)recno,
+		  mrec.err);
+	return -1;
 }
 
 static void maybe_marker(void)
@@ -344,6 +420,14 @@ static int emit(struct rtai_frame *f, const char *name, uint64_t recno)
 		return 0;
 	}
 	maybe_marker();
+	if (opt.replay == REPLAY_EVENT && f->event_ns == RTAI_TIME_UNSET && !warned_unpaced) {
+		/* --replay cannot take effect on it: say so once, not silently. */
+		rtai_warn("%s: record %llu has no event time: --replay cannot pace it and "
+			  "records without one go out unpaced (pipe the input through "
+			  "rtai-parse -t FIELD first, or pace by ingest times with --replay=ingest)",
+			  name, (unsigned long long)recno);
+		warned_unpaced = 1;
+	}
 	when = pace_record(opt.replay == REPLAY_INGEST ? f->ingest_ns : f->event_ns);
 	if (!opt.keep_time)
 		f->ingest_ns = when;
@@ -412,6 +496,12 @@ static int cat_one(const char *path)
 		uint64_t row = 0;
 
 		rd_set_csv(&rd, opt.format == FMT_CSV);
+		if (opt.replay != REPLAY_NONE && !opt.print && !warned_unpaced) {
+			rtai_warn("%s: text has no recorded times: --replay cannot pace it and "
+				  "it goes out unpaced (replay a capture: rtai-cat -o FILE first)",
+				  rd.name);
+			warned_unpaced = 1;
+		}
 		while (before = rd.pos, (st = rd_line(&rd, &p, &n)) > 0) {
 			if (opt.format != FMT_LINES && row++ == 0) {
 				/* A byte order mark is not part of the first column's name. */
@@ -555,8 +645,11 @@ int main(int argc, char **argv)
 	}
 	if (opt.progress)
 		progress_draw(1);
+	if (rd_cut_seen)	/* and wr_close() writes no end-of-stream frame */
+		status = RTAI_EXIT_CUT;
 	wr_close(&out);
 	rec_free(&rec);
+	rec_free(&mrec);
 	buf_free(&line);
 	buf_free(&hdr);
 	return status;

@@ -503,9 +503,12 @@ static int load_table(const char *path, struct tab *t)
 static void reload_table(void)
 {
 	struct tab fresh;
+	int cut_before = rd_cut_seen;
 
 	tab_init(&fresh);
 	if (load_table(opt.table, &fresh) < 0) {
+		/* A cut table file is refused here: the stream goes on whole. */
+		rd_cut_seen = cut_before;
 		rtai_warn("%s: reload failed; keeping the table as it was", opt.table);
 		tab_free(&fresh);
 		return;
@@ -550,7 +553,7 @@ static int changes_end(void *arg, struct rtai_rd *rd, enum loop_end why)
 	(void)arg;
 	if (why == LOOP_END_ERROR) {
 		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "%s", rd->err);
+		rtai_die(rd->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", rd->err);
 	}
 	if (why == LOOP_END_EOF && opt.verbose)
 		rtai_warn("%s: end of the changelog; the table stays as it is", rd->name);
@@ -584,8 +587,8 @@ static void emit(const struct rtai_frame *f, const struct rtai_rec *r, uint64_t 
 		bad_record(recno, "more than 65535 fields after the join");
 		return;
 	}
-	wr_put(&out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, joined.p,
-	       joined.len);
+	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, f->meta,
+		    f->meta_len, joined.p, joined.len);
 }
 
 /* Table look-ups are software-pipelined over the frames already read: a
@@ -875,6 +878,8 @@ static struct held *hold(const struct rtai_frame *f, const void *payload, size_t
 
 	h->f = *f;
 	h->f.len = (uint32_t)len;
+	h->f.meta = NULL;		/* not copied: the record goes on without it */
+	h->f.flags &= ~RTAI_F_META;
 	h->off = rds.data.len;
 	h->recno = in.nrec;
 	h->ent = LRU_NIL;
@@ -971,6 +976,8 @@ static int stream_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *
 {
 	(void)arg;
 	(void)rd;
+	if (f->kind == RTAI_K_SCHEMA)
+		return 0;	/* joined records have more fields: none goes on */
 	if (!rds.on) {
 		ahead_add(f);
 		if (f->kind == RTAI_K_MARKER)
@@ -993,7 +1000,7 @@ static int stream_end(void *arg, struct rtai_rd *rd, enum loop_end why)
 		ahead_run();
 		redis_drain();
 		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "%s", rd->err);
+		rtai_die(rd->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", rd->err);
 	}
 	loop_stop(arg);
 	return 0;
@@ -1100,6 +1107,18 @@ static void check_options(void)
 		rtai_usage_error("--table-key names %zu fields, --on %zu", tkey.n, on.n);
 }
 
+/* A --fields name that occurred in no row of the table is most likely
+ * misspelt ("--fields teir"): named at the end, once rows were read. */
+static void warn_unseen_fields(void)
+{
+	if (pick.seen == NULL || !pick.seen[pick.fields.n])
+		return;
+	for (size_t i = 0; i < pick.fields.n; i++)
+		if (!pick.seen[i])
+			rtai_warn("--fields: field \"%s\" occurred in no row of the table "
+				  "(misspelt?)", pick.fields.name[i]);
+}
+
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL;
@@ -1154,8 +1173,10 @@ int main(int argc, char **argv)
 	check_options();
 	if (cache_set && opt.redis == NULL)
 		rtai_usage_error("--cache and --cache-ttl need --redis");
-	if (opt.fields != NULL)
+	if (opt.fields != NULL) {
 		names_or_die(&pick.fields, "--fields", opt.fields);
+		pick.seen = xcalloc(pick.fields.n + 1, 1);
+	}
 	if (opt.prefix != NULL) {
 		pick.prefix = opt.prefix;
 		pick.nprefix = strlen(opt.prefix);
@@ -1178,6 +1199,7 @@ int main(int argc, char **argv)
 
 	run();
 
+	warn_unseen_fields();
 	if (opt.verbose)
 		report();
 	else if (stats.skipped + stats.bad_changes > 10)
@@ -1195,6 +1217,7 @@ int main(int argc, char **argv)
 	tab_names_free(&on);
 	tab_names_free(&tkey);
 	tab_names_free(&pick.fields);
+	free(pick.seen);
 	tab_names_free(&pick.skip);
 	buf_free(&key);
 	buf_free(&oldkey);

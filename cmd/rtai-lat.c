@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
+#include "outfile.h"
 #include "hist.h"
 #include "loop.h"
 #include "rec.h"
@@ -491,48 +492,13 @@ static void on_frame(const struct rtai_frame *f)
 
 /* ---- files ------------------------------------------------------------- */
 
-/* Replaces path with the bytes of b through a temporary file and a
- * rename, so a reader (a collector, a browser) never sees half a file.
- * A path that exists and is not a regular file (/dev/stdout, a FIFO, a
- * device) is written in place: a rename would replace the node itself.
- * Warns and returns -1 on failure. */
+/* Replaces path with the bytes of b (outfile_replace(): a temporary file
+ * with an unpredictable name, renamed), so a reader (a collector, a
+ * browser) never sees half a file. Warns and returns -1 on failure. */
 static int write_atomic(const char *path, const struct buf *b)
 {
-	char tmp[4096];
-	const char *dst = tmp;
-	struct stat st;
-	size_t off = 0;
-	int fd;
-
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		dst = path;
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	} else {
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	}
-	if (fd < 0) {
-		rtai_warn("%s: %s", dst, strerror(errno));
-		return -1;
-	}
-	while (off < b->len) {
-		ssize_t n = write(fd, b->p + off, b->len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rtai_warn("%s: write: %s", dst, strerror(errno));
-			close(fd);
-			if (dst == tmp)
-				unlink(tmp);
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	if (close(fd) < 0 || (dst == tmp && rename(tmp, path) < 0)) {
+	if (outfile_replace(path, b->p, b->len) < 0) {
 		rtai_warn("%s: %s", path, strerror(errno));
-		if (dst == tmp)
-			unlink(tmp);
 		return -1;
 	}
 	return 0;
@@ -605,7 +571,9 @@ static void prom_histogram(struct buf *b, const char *name, const char *help,
 	prom_labels(b, "le=\"+Inf\"");
 	buf_printf(b, " %llu\n%s_sum", (unsigned long long)h->total, name);
 	prom_labels(b, "");
-	buf_printf(b, " %.9g\n%s_count", h->sum / 1e9, name);
+	buf_putc(b, ' ');
+	json_put_double(b, h->sum / 1e9);
+	buf_printf(b, "\n%s_count", name);
 	prom_labels(b, "");
 	buf_printf(b, " %llu\n", (unsigned long long)h->total);
 }
@@ -644,7 +612,9 @@ static void write_prom(const struct window *w)
 			buf_putc(&lab, '\0');
 			buf_puts(&b, sl);
 			prom_labels(&b, (const char *)lab.p);
-			buf_printf(&b, " %.9g\n", (double)hist_percentile(&s->h, q[k] * 100) / 1e9);
+			buf_putc(&b, ' ');
+			json_put_double(&b, (double)hist_percentile(&s->h, q[k] * 100) / 1e9);
+			buf_putc(&b, '\n');
 		}
 		buf_reset(&lab);
 		buf_printf(&lab, "hop=\"%d\",stage=\"", s->hop);
@@ -653,7 +623,9 @@ static void write_prom(const struct window *w)
 		buf_putc(&lab, '\0');
 		buf_printf(&b, "%s_sum", sl);
 		prom_labels(&b, (const char *)lab.p);
-		buf_printf(&b, " %.9g\n%s_count", s->h.sum / 1e9, sl);
+		buf_putc(&b, ' ');
+		json_put_double(&b, s->h.sum / 1e9);
+		buf_printf(&b, "\n%s_count", sl);
 		prom_labels(&b, (const char *)lab.p);
 		buf_printf(&b, " %llu\n", (unsigned long long)s->h.total);
 	}
@@ -899,7 +871,8 @@ static void summary(FILE *fp, double secs)
 
 static void json_ms(struct buf *b, const char *key, double ns)
 {
-	buf_printf(b, "\"%s\":%.6f", key, ns / 1e6);
+	buf_printf(b, "\"%s\":", key);
+	json_put_double(b, ns / 1e6);
 }
 
 static void json_dist(struct buf *b, const char *key, const struct hist *h)
@@ -943,11 +916,14 @@ static void write_json(double secs)
 	}
 	buf_puts(&b, "\"start\":\"");
 	buf_append(&b, t, rtai_fmt_time(start_wall, t));
-	buf_printf(&b, "\",\"records\":%llu,\"bytes\":%llu,\"duration_s\":%.6f,"
-		   "\"rate_per_s\":%.3f,\"bytes_per_s\":%.3f,\"untimed\":%llu,",
-		   (unsigned long long)tot.records, (unsigned long long)tot.bytes, secs,
-		   secs > 0 ? tot.records / secs : 0.0, secs > 0 ? tot.bytes / secs : 0.0,
-		   (unsigned long long)tot.untimed);
+	buf_printf(&b, "\",\"records\":%llu,\"bytes\":%llu,\"duration_s\":",
+		   (unsigned long long)tot.records, (unsigned long long)tot.bytes);
+	json_put_double(&b, secs);
+	buf_puts(&b, ",\"rate_per_s\":");
+	json_put_double(&b, secs > 0 ? tot.records / secs : 0.0);
+	buf_puts(&b, ",\"bytes_per_s\":");
+	json_put_double(&b, secs > 0 ? tot.bytes / secs : 0.0);
+	buf_printf(&b, ",\"untimed\":%llu,", (unsigned long long)tot.untimed);
 	json_dist(&b, "latency_ms", &tot.lat);
 	buf_putc(&b, ',');
 	json_dist(&b, "freshness_ms", &tot.fresh);
@@ -981,18 +957,20 @@ static void write_json(double secs)
 			buf_putc(&b, ',');
 		}
 		if (s->metric == M_RATE) {
-			buf_printf(&b, "\"limit_per_s\":%g,\"value_per_s\":", s->limit_rate);
+			buf_puts(&b, "\"limit_per_s\":");
+			json_put_double(&b, s->limit_rate);
+			buf_puts(&b, ",\"value_per_s\":");
 			if (s->state < 0)
 				buf_puts(&b, "null");
 			else
-				buf_printf(&b, "%.3f", s->value);
+				json_put_double(&b, s->value);
 		} else {
 			json_ms(&b, "limit_ms", (double)s->limit_ns);
 			buf_puts(&b, ",\"value_ms\":");
 			if (s->state < 0)
 				buf_puts(&b, "null");
 			else
-				buf_printf(&b, "%.6f", s->value / 1e6);
+				json_put_double(&b, s->value / 1e6);
 		}
 		buf_printf(&b, ",\"held\":%s,\"intervals\":%llu,\"breached_intervals\":%llu}",
 			   s->state < 0 ? "null" : s->state ? "true" : "false",
@@ -1431,7 +1409,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < nfiles && !loop_stopped(loop); i++)
 		if (lat_one(files[i]) < 0)
-			status = RTAI_EXIT_FAIL;
+			status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	loop_free(loop);
 	if (pass)
 		wr_flush(&out);

@@ -526,7 +526,7 @@ int main(int argc, char **argv)
 	static char *stdin_only[] = { "-", NULL };
 	const char *max_frame = NULL;
 	char **files;
-	int c, nfiles, status = RTAI_EXIT_OK;
+	int c, nfiles, st = 0, status = RTAI_EXIT_OK;
 
 	rtai_init("rtai-map", argv);
 	while ((c = getopt_long(argc, argv, "w:s:d:r:vh", longopts, NULL)) != -1) {
@@ -594,17 +594,19 @@ int main(int argc, char **argv)
 		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
 	}
 	for (int i = 0; i < nfiles && !sig_stop; i++) {
-		int st = map_input(files[i]);
-
+		st = map_input(files[i]);
 		if (st < 0)
-			status = RTAI_EXIT_FAIL;
+			status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		if (st == -2)
 			break;
 	}
 	summary();
 	if (status == RTAI_EXIT_OK && count.in > 0 && count.skipped + count.dead == count.in)
 		status = EXIT_ALLDROP;
-	wr_close(&out);
+	if (st == -2)		/* stopped by --on-error fail: not a clean end */
+		wr_abandon(&out);
+	else
+		wr_close(&out);
 	if (opt.dlq != NULL)
 		wr_close(&dlq);
 

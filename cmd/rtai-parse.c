@@ -8,8 +8,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,12 @@
 #include "buf.h"
 #include "cli.h"
 #include "csvrec.h"
+#ifdef HAVE_AVRO
+#include "avrorec.h"
+#endif
+#ifdef HAVE_CURL
+#include "registry.h"
+#endif
 #include "debezium.h"
 #include "frame.h"
 #include "jflat.h"
@@ -27,8 +35,9 @@
 
 /* ---- options ---------------------------------------------------------- */
 
-enum ftype { FT_STRING, FT_INT, FT_FLOAT, FT_BOOL, FT_TIME, FT_JSON };
-static const char *const ftype_names[] = { "string", "int", "float", "bool", "time", "json" };
+enum ftype { FT_STRING, FT_INT, FT_FLOAT, FT_BOOL, FT_TIME, FT_JSON, FT_BYTES };
+static const char *const ftype_names[] = { "string", "int", "float", "bool", "time", "json",
+					   "bytes" };
 
 struct sfield {
 	char *name;			/* the field's name, NUL-terminated */
@@ -39,8 +48,8 @@ struct sfield {
 };
 
 enum on_error { ON_FAIL, ON_SKIP, ON_DLQ };
-enum in_format { IN_JSON, IN_CSV, IN_TSV };
-static const char *const in_format_names[] = { "json", "csv", "tsv" };
+enum in_format { IN_JSON, IN_CSV, IN_TSV, IN_AVRO };
+static const char *const in_format_names[] = { "json", "csv", "tsv", "avro" };
 
 static struct {
 	struct sfield *schema;		/* -f and --schema, in order */
@@ -53,6 +62,7 @@ static struct {
 	size_t nkeep;
 	int json;			/* --json: write JSON payloads */
 	int debezium;			/* --debezium: unwrap change events */
+	int meta;			/* --meta: source metadata into _ fields */
 	enum on_error on_error;		/* --on-error */
 	int on_error_set;		/* --on-error was given */
 	const char *dlq;		/* --dlq FILE */
@@ -62,6 +72,11 @@ static struct {
 	size_t ncolumns;
 	unsigned char delim;		/* --delimiter (CSV) */
 	int no_infer;			/* --no-infer: undeclared CSV columns are strings */
+	const char *avro_schema;	/* --avro-schema: plain Avro binary of this schema */
+	const char *avro_schemas;	/* --avro-schemas: DIR of ID.avsc */
+	const char *avro_reader;	/* --avro-reader-schema: project onto it */
+	const char *registry;		/* --schema-registry URL */
+	const char *registry_auth;	/* --registry-auth or RTAI_REGISTRY_AUTH */
 } opt = {
 	.delim = ',',
 	.tunit = RTAI_TU_AUTO,
@@ -71,7 +86,8 @@ static struct {
 enum {
 	OPT_SCHEMA = 256, OPT_TIME_FORMAT, OPT_STRICT, OPT_KEEP, OPT_JSON,
 	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
-	OPT_FORMAT, OPT_COLUMNS, OPT_DELIMITER, OPT_NO_INFER,
+	OPT_FORMAT, OPT_COLUMNS, OPT_DELIMITER, OPT_NO_INFER, OPT_META,
+	OPT_AVRO_SCHEMA, OPT_AVRO_SCHEMAS, OPT_AVRO_READER, OPT_REGISTRY, OPT_REGISTRY_AUTH,
 };
 
 static const struct option longopts[] = {
@@ -83,10 +99,16 @@ static const struct option longopts[] = {
 	{ "keep", required_argument, NULL, OPT_KEEP },		/* project to these fields */
 	{ "json", no_argument, NULL, OPT_JSON },		/* JSON payloads out */
 	{ "debezium", no_argument, NULL, OPT_DEBEZIUM },	/* unwrap change events */
+	{ "meta", no_argument, NULL, OPT_META },		/* metadata into fields */
 	{ "format", required_argument, NULL, OPT_FORMAT },	/* json, csv or tsv */
 	{ "columns", required_argument, NULL, OPT_COLUMNS },	/* CSV column names */
 	{ "delimiter", required_argument, NULL, OPT_DELIMITER }, /* CSV field separator */
 	{ "no-infer", no_argument, NULL, OPT_NO_INFER },	/* CSV values stay strings */
+	{ "avro-schema", required_argument, NULL, OPT_AVRO_SCHEMA },	/* plain Avro's schema */
+	{ "avro-schemas", required_argument, NULL, OPT_AVRO_SCHEMAS },	/* DIR of ID.avsc */
+	{ "avro-reader-schema", required_argument, NULL, OPT_AVRO_READER }, /* projection */
+	{ "schema-registry", required_argument, NULL, OPT_REGISTRY },	/* registry URL */
+	{ "registry-auth", required_argument, NULL, OPT_REGISTRY_AUTH },	/* USER:PASSWORD */
 	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
 	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
 	{ "max-fields", required_argument, NULL, OPT_MAX_FIELDS }, /* fields per record */
@@ -109,16 +131,17 @@ static void usage(int status)
 	      "\n"
 	      "Schema:\n"
 	      "  -f, --field NAME:TYPE    declare a field; TYPE is string, int, float, bool,\n"
-	      "                           time or json; a trailing ? makes it optional\n"
-	      "                           (amount:float?); repeatable\n"
+	      "                           time, json or bytes (base64 text in JSON); a\n"
+	      "                           trailing ? makes it optional (amount:float?);\n"
+	      "                           repeatable. A schema frame goes out first\n"
 	      "      --schema FILE        read declarations from a JSON file:\n"
 	      "                           {\"fields\":[{\"name\":\"amount\",\"type\":\"float\",\n"
-	      "                           \"optional\":true}, ...]}\n"
+	      "                           \"optional\":true}, ...], \"event_time\":\"t\"}\n"
 	      "      --strict             reject records with undeclared fields\n"
 	      "      --keep A,B,...       write only these fields\n"
 	      "\n"
 	      "Input format:\n"
-	      "      --format FORMAT      json (the default), csv (RFC 4180) or tsv; frame\n"
+	      "      --format FORMAT      json (the default), csv (RFC 4180), tsv or avro; frame\n"
 	      "                           CSV with rtai-cat --format csv, whose header rows\n"
 	      "                           name the columns\n"
 	      "      --columns A,B,...    the CSV/TSV column names; every row is data\n"
@@ -126,6 +149,16 @@ static void usage(int status)
 	      "      --no-infer           CSV/TSV columns without a declared type stay\n"
 	      "                           strings (default: null, bool, int, float or\n"
 	      "                           string by the value's text)\n"
+	      "Avro (--format avro; values in the Confluent wire format: a zero byte, a\n"
+	      "4-byte schema id, the Avro binary):\n"
+	      "      --avro-schemas DIR   writer schemas by id, as files DIR/ID.avsc\n"
+	      "      --schema-registry URL  fetch each id's schema once from a schema\n"
+	      "                           registry (GET URL/schemas/ids/ID)\n"
+	      "      --registry-auth USER:PASSWORD  basic authentication for the registry\n"
+	      "                           (better: the RTAI_REGISTRY_AUTH variable)\n"
+	      "      --avro-schema FILE   values are plain Avro binary of this schema\n"
+	      "      --avro-reader-schema FILE  project each value onto this reader\n"
+	      "                           schema: fields it adds take their defaults\n"
 	      "\n"
 	      "Event time:\n"
 	      "  -t, --time-field NAME    take each record's event time from field NAME\n"
@@ -146,6 +179,9 @@ static void usage(int status)
 	      "                           before for a delete) with an _op field (c, r, u,\n"
 	      "                           d, t), and source.ts_ms as the event time;\n"
 	      "                           tombstones without a key are dropped (blank)\n"
+	      "      --meta               source metadata (Kafka topic, partition, offset,\n"
+	      "                           key, timestamp, headers) becomes _topic, ...\n"
+	      "                           fields; a tombstone becomes \"_value\":null\n"
 	      "\n"
 	      "Other:\n"
 	      "      --json               write JSON payloads instead of binary records\n"
@@ -223,13 +259,16 @@ static void schema_opt(const char *arg)
 		tlen--;
 	}
 	if (ftype_parse(colon + 1, tlen, &type) < 0)
-		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time or json)",
+		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time, json or bytes)",
 				 arg, (int)tlen, colon + 1);
 	if ((why = schema_add(arg, (size_t)(colon - arg), type, optional)) != NULL)
 		rtai_usage_error("-f: %s", why);
 }
 
-/* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...]}. */
+static char *schema_time;		/* --schema's "event_time", for -t */
+
+/* --schema FILE: {"fields": [{"name": N, "type": T, "optional": B}, ...],
+ * "event_time": F}, the payload of a schema frame (rtai-record(5)). */
 static void schema_file(const char *path)
 {
 	json_error_t e;
@@ -247,10 +286,20 @@ static void schema_file(const char *path)
 		goto out;
 	}
 	json_object_foreach(root, key, v)
-		if (strcmp(key, "fields") != 0) {
-			snprintf(msg, sizeof(msg), "unknown key \"%s\" (expected \"fields\")", key);
+		if (strcmp(key, "fields") != 0 && strcmp(key, "event_time") != 0) {
+			snprintf(msg, sizeof(msg), "unknown key \"%s\" (expected \"fields\" or \"event_time\")",
+				 key);
 			goto out;
 		}
+	v = json_object_get(root, "event_time");
+	if (v != NULL && !json_is_string(v) && !json_is_null(v)) {
+		snprintf(msg, sizeof(msg), "\"event_time\" must be a field name");
+		goto out;
+	}
+	if (json_is_string(v)) {	/* after the options, if no -t */
+		free(schema_time);
+		schema_time = xstrdup(json_string_value(v));
+	}
 	fields = json_object_get(root, "fields");
 	if (!json_is_array(fields)) {
 		snprintf(msg, sizeof(msg), "\"fields\" must be an array");
@@ -278,7 +327,7 @@ static void schema_file(const char *path)
 		}
 		if (!json_is_string(type) ||
 		    ftype_parse(json_string_value(type), json_string_length(type), &t) < 0) {
-			snprintf(msg, sizeof(msg), "field %zu: \"type\" must be one of string, int, float, bool, time, json",
+			snprintf(msg, sizeof(msg), "field %zu: \"type\" must be one of string, int, float, bool, time, json, bytes",
 				 i + 1);
 			goto out;
 		}
@@ -320,13 +369,18 @@ static void names_opt(const char *optname, const char *arg, char ***list, size_t
 	}
 }
 
+static uint8_t keep_seen[4096];		/* --keep names found (or declared) */
+
 static int kept(const char *name, size_t nlen)
 {
 	if (opt.keep == NULL)
 		return 1;
 	for (size_t i = 0; i < opt.nkeep; i++)
-		if (strlen(opt.keep[i]) == nlen && memcmp(opt.keep[i], name, nlen) == 0)
+		if (strlen(opt.keep[i]) == nlen && memcmp(opt.keep[i], name, nlen) == 0) {
+			if (i < sizeof(keep_seen))
+				keep_seen[i] = 1;
 			return 1;
+		}
 	return 0;
 }
 
@@ -340,11 +394,16 @@ static struct buf enc;			/* its encoding */
 static struct buf dbuf;			/* a dead letter */
 static struct buf seen;			/* per input field: used by the schema */
 static struct buf dups;			/* hash slots for the duplicate check */
+static struct buf b64;			/* a bytes field decoded from base64 */
+static struct arena bytes;		/* the record's decoded bytes fields */
+static struct rtai_rec mrec;		/* --meta: the source metadata */
+static struct rtai_rec withmeta;	/* --meta: _ fields, then the record */
 static char reason[512];		/* why the current record is bad */
 static char first_bad[768];		/* the first bad record, for the summary */
 
 static struct {
 	uint64_t parsed, skipped, dead, blank;
+	uint64_t tombstones;		/* passed on as they came (no --meta) */
 } count;
 
 /* Sets the reason a record is bad; returns -1. */
@@ -520,6 +579,161 @@ static int csv_decode(const struct rtai_frame *f)
 	return 0;
 }
 
+/* ---- Avro ------------------------------------------------------------------- */
+
+#ifdef HAVE_AVRO
+static struct avrorec *avro;		/* schemas by id, the decoder */
+#ifdef HAVE_CURL
+static struct registry *registry;	/* --schema-registry */
+#endif
+static struct buf schema_text;		/* a schema being loaded */
+
+#define PLAIN_ID (-1)			/* --avro-schema: no wire-format header */
+
+/* Reads a whole (small) file into b. Returns 0, or -1 with why set. */
+static int slurp(const char *path, struct buf *b, char *why, size_t cap)
+{
+	FILE *fp = fopen(path, "r");
+	char chunk[4096];
+	size_t n;
+
+	buf_reset(b);
+	if (fp == NULL) {
+		snprintf(why, cap, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (b->len + n > (16u << 20)) {
+			fclose(fp);
+			snprintf(why, cap, "%s: larger than 16 MiB", path);
+			return -1;
+		}
+		buf_append(b, chunk, n);
+	}
+	if (ferror(fp)) {
+		snprintf(why, cap, "%s: %s", path, strerror(errno));
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+}
+
+/* Makes sure the schema of id is known, from --avro-schemas or the
+ * registry; a schema that cannot be had is remembered as missing, so it is
+ * looked for once. */
+static void avro_load(int64_t id)
+{
+	char why[600];
+	const char *w;
+
+	if (avrorec_known(avro, id))
+		return;
+	if (opt.avro_schemas != NULL) {
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/%lld.avsc", opt.avro_schemas, (long long)id);
+		if (slurp(path, &schema_text, why, sizeof(why)) < 0) {
+			char miss[700];
+
+			snprintf(miss, sizeof(miss), "schema id %lld: %s", (long long)id, why);
+			avrorec_add_missing(avro, id, miss);
+			return;
+		}
+	} else {
+#ifdef HAVE_CURL
+		if (registry_get(registry, id, &schema_text, &w) < 0) {
+			snprintf(why, sizeof(why), "schema id %lld: %s", (long long)id, w);
+			avrorec_add_missing(avro, id, why);
+			return;
+		}
+#else
+		(void)w;
+		avrorec_add_missing(avro, id, "no schema source");
+		return;
+#endif
+	}
+	if (avrorec_add_schema(avro, id, (const char *)schema_text.p, schema_text.len) < 0) {
+		snprintf(why, sizeof(why), "%s", avrorec_error(avro));
+		avrorec_add_missing(avro, id, why);
+	}
+}
+
+/* An Avro value into in. Returns 0, or -1 after bad(). */
+static int avro_decode(const struct rtai_frame *f)
+{
+	const uint8_t *body = f->payload;
+	int64_t id = PLAIN_ID;
+
+	if (f->enc != RTAI_E_RAW)
+		return bad("payload encoding %u is not raw bytes: --format avro reads values as "
+			   "rtai-kafka delivers them", f->enc);
+	if (opt.avro_schema == NULL) {
+		id = avro_confluent_id(f->payload, f->len, &body);
+		if (id < 0)
+			return bad("not the Confluent wire format: %s (use --avro-schema FILE for plain Avro binary)",
+				   f->len < 5 ? "shorter than its 5-byte header" : "the first byte is not 0");
+		avro_load(id);
+	}
+	if (avrorec_decode(avro, id, body, f->len - (size_t)(body - f->payload), &in) < 0)
+		return bad("%s", avrorec_error(avro));
+	return 0;
+}
+
+/* Sets up --format avro from the options; exits 2 on a bad option. */
+static void avro_setup(void)
+{
+	char why[600];
+	const char *err = NULL;
+	int sources = (opt.avro_schema != NULL) + (opt.avro_schemas != NULL) + (opt.registry != NULL);
+
+	if (sources != 1)
+		rtai_usage_error("--format avro needs one of --avro-schemas DIR, --schema-registry URL "
+				 "or --avro-schema FILE");
+	if (opt.avro_reader != NULL) {
+		if (slurp(opt.avro_reader, &schema_text, why, sizeof(why)) < 0)
+			rtai_usage_error("--avro-reader-schema: %s", why);
+		avro = avrorec_new((const char *)schema_text.p, schema_text.len, &err);
+		if (avro == NULL)
+			rtai_usage_error("--avro-reader-schema: %s: %s", opt.avro_reader, err);
+	} else if ((avro = avrorec_new(NULL, 0, &err)) == NULL) {
+		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+	}
+	if (opt.avro_schema != NULL) {
+		if (slurp(opt.avro_schema, &schema_text, why, sizeof(why)) < 0)
+			rtai_usage_error("--avro-schema: %s", why);
+		if (avrorec_add_schema(avro, PLAIN_ID, (const char *)schema_text.p, schema_text.len) < 0)
+			rtai_usage_error("--avro-schema: %s: %s", opt.avro_schema, avrorec_error(avro));
+	}
+	if (opt.registry != NULL) {
+#ifdef HAVE_CURL
+		const char *auth = opt.registry_auth != NULL ? opt.registry_auth : getenv("RTAI_REGISTRY_AUTH");
+
+		if (auth != NULL && strchr(auth, ':') == NULL)
+			rtai_usage_error("--registry-auth: expected USER:PASSWORD");
+		registry = registry_new(opt.registry, auth, 10000);
+		if (registry == NULL)
+			rtai_die(RTAI_EXIT_FAIL, "--schema-registry: libcurl cannot start");
+#else
+		rtai_die(RTAI_EXIT_USAGE, "--schema-registry: this rtai-parse was built without libcurl "
+			 "(configure found no curl/curl.h); install libcurl4-openssl-dev and rebuild, "
+			 "or use --avro-schemas DIR");
+#endif
+	}
+}
+
+static void avro_teardown(void)
+{
+	avrorec_free(avro);
+	avro = NULL;
+#ifdef HAVE_CURL
+	registry_free(registry);
+	registry = NULL;
+#endif
+	buf_free(&schema_text);
+}
+#endif
+
 /* ---- one record ---------------------------------------------------------- */
 
 /* Field names of a binary record are not checked by the decoder: a name
@@ -559,18 +773,50 @@ dup:
 }
 
 /* The payload as a record, whatever its encoding. */
+/* Whether text that failed as JSON looks like a CSV row: no '{' or '['
+ * first, and a comma outside quotes. */
+static int looks_csv(const char *p, size_t n)
+{
+	int q = 0;
+
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	if (n == 0 || *p == '{' || *p == '[')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			q = !q;
+		else if (p[i] == ',' && !q)
+			return 1;
+	}
+	return 0;
+}
+
 static int decode(const struct rtai_frame *f)
 {
+#ifdef HAVE_AVRO
+	if (opt.format == IN_AVRO)
+		return avro_decode(f);
+#endif
 	if (opt.format != IN_JSON)
 		return csv_decode(f);
 	switch (f->enc) {
 	case RTAI_E_RAW:
-	case RTAI_E_JSON:
+	case RTAI_E_JSON: {
+		const char *p = (const char *)f->payload;
+		size_t n = f->len;
+
 		if (opt.debezium)
 			return 0;	/* debezium() reads the text itself */
-		if (jflat_rec_from_json(&in, (const char *)f->payload, f->len) < 0)
-			return bad("%s", in.err);
+		if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+			p += 3;		/* a UTF-8 byte order mark, as a file's */
+			n -= 3;		/* first line has from some editors */
+		}
+		if (jflat_rec_from_json(&in, p, n) < 0)
+			return bad("%s%s", in.err, looks_csv(p, n) ?
+				   " (this looks like CSV, not JSON: read it with --format csv)" : "");
 		return 0;
+	}
 	case RTAI_E_REC:
 		if (rec_decode(&in, f->payload, f->len) < 0)
 			return bad("%s", in.err);
@@ -583,7 +829,7 @@ static int decode(const struct rtai_frame *f)
 /* --debezium: the change event of f (already decoded into in), as the
  * record to check: "_op" first, then the row's fields. Sets *event to the
  * change time. Returns NULL after bad(), or &nothing for a tombstone
- * without a key. */
+ * without a key and for a truncate. */
 static struct dbz_event change;		/* the event, owning the row */
 static struct rtai_rec unwrapped;	/* _op and the row's fields */
 static struct buf ctext;		/* a binary record as JSON text */
@@ -605,8 +851,8 @@ static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
 		bad("%s", change.err);
 		return NULL;
 	}
-	if (change.kind == DBZ_TOMBSTONE)
-		return &nothing;
+	if (change.kind == DBZ_TOMBSTONE || change.kind == DBZ_TRUNCATE)
+		return &nothing;	/* a truncate carries no row (see --debezium) */
 	rec_reset(&unwrapped);
 	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
 		if (change.op == op_names[i][0])
@@ -670,6 +916,18 @@ static int to_time(const struct rtai_field *f, struct rtai_val *v)
 		return bad("field \"%.*s\": expected time, got %s", f->nlen, f->name,
 			   rt_type_name(f->v.type));
 	}
+	if (st < 0 && opt.tunit != RTAI_TU_AUTO && (f->v.type == RT_INT || f->v.type == RT_FLOAT) &&
+	    fabs(f->v.type == RT_INT ? (double)f->v.i : f->v.f) < 9.2e18) {
+		/* A unit that reads it: "1795514400000 with --time-format s". */
+		static const char *const names[] = { "auto", "s", "ms", "us", "ns" };
+		enum rtai_tunit u = rtai_tunit_auto(f->v.type == RT_INT ? f->v.i
+							: (int64_t)f->v.f);
+
+		if (u != opt.tunit)
+			return bad("field \"%.*s\": %s: %s with --time-format %s (its magnitude "
+				   "says %s: --time-format %s, or auto)", f->nlen, f->name,
+				   shown(&f->v), why, names[opt.tunit], names[u], names[u]);
+	}
 	if (st < 0)
 		return bad("field \"%.*s\": %s: %s", f->nlen, f->name, shown(&f->v), why);
 	*v = val_time(t);
@@ -715,6 +973,18 @@ static int typed(const struct sfield *s, const struct rtai_field *f, struct rtai
 		if (t == RT_JSON)
 			return 0;
 		break;
+	case FT_BYTES:
+		if (t == RT_BYTES)
+			return 0;
+		if (t == RT_STR) {	/* JSON has no bytes: base64 text */
+			buf_reset(&b64);
+			if (buf_get_base64(&b64, f->v.s.p, f->v.s.n) < 0)
+				return bad("field \"%s\": expected bytes as base64 text, got %s",
+					   s->name, shown(&f->v));
+			*v = val_bytes(b64.len ? arena_dup(&bytes, b64.p, b64.len) : "", b64.len);
+			return 0;
+		}
+		break;
 	}
 	return bad("field \"%s\": expected %s, got %s", s->name, ftype_names[s->type],
 		   rt_type_name(t));
@@ -735,6 +1005,7 @@ static int shape(const struct rtai_rec *r, int64_t *event)
 	int found_time = 0;
 
 	rec.n = 0;
+	arena_reset(&bytes);
 	buf_reset(&seen);
 	used = buf_reserve(&seen, r->n + 1);
 	memset(used, 0, r->n);
@@ -829,8 +1100,8 @@ static void dead_letter(const struct rtai_rd *rd, const struct rtai_frame *f)
 		buf_putc(&dbuf, '"');
 	}
 	buf_putc(&dbuf, '}');
-	wr_put(&dlq, RTAI_K_DATA, RTAI_E_JSON, f->flags, f->ingest_ns, f->event_ns,
-	       dbuf.p, dbuf.len);
+	wr_put_meta(&dlq, RTAI_K_DATA, RTAI_E_JSON, f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns,
+		    f->event_ns, f->meta, f->meta_len, dbuf.p, dbuf.len);
 }
 
 /* Applies --on-error to the record in f. Returns 0 to go on, -1 to stop. */
@@ -860,26 +1131,77 @@ static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f)
 
 /* ---- the main loop ---------------------------------------------------------- */
 
+/* --meta: the source metadata of f as fields named with a '_' before
+ * (_topic, _partition, ...), then the fields of r, or "_value": null for a
+ * tombstone (r NULL). Returns the record, or NULL after bad(). */
+static struct rtai_rec *with_meta(const struct rtai_frame *f, struct rtai_rec *r)
+{
+	char name[256];
+
+	rec_reset(&withmeta);
+	if (f->meta != NULL) {
+		if (rec_decode(&mrec, f->meta, f->meta_len) < 0) {
+			bad("source metadata: %s", mrec.err);
+			return NULL;
+		}
+		for (uint32_t i = 0; i < mrec.n; i++) {
+			const struct rtai_field *m = &mrec.f[i];
+
+			if (m->nlen == 255) {
+				bad("source metadata: field name of 255 bytes leaves no room for '_'");
+				return NULL;
+			}
+			name[0] = '_';
+			memcpy(name + 1, m->name, m->nlen);
+			if (r != NULL && rec_get(r, name, m->nlen + 1U) != NULL) {
+				bad("field \"%.*s\" is both in the record and in its source metadata",
+				    m->nlen + 1, name);
+				return NULL;
+			}
+			rec_add(&withmeta, rec_strdup(&withmeta, name, m->nlen + 1U), m->nlen + 1U,
+				m->v);
+		}
+	}
+	if (r == NULL) {
+		rec_add(&withmeta, "_value", 6, val_null());
+		return &withmeta;
+	}
+	for (uint32_t i = 0; i < r->n; i++)
+		rec_add(&withmeta, r->f[i].name, r->f[i].nlen, r->f[i].v);
+	return &withmeta;
+}
+
 /* One data frame: parse, unwrap, check, write. Returns 0, or -1 on a bad
  * record under --on-error fail. */
 static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	struct rtai_rec *r;
+	struct rtai_rec *r = NULL;
 	int64_t event = f->event_ns;
+	int tombstone = (f->flags & RTAI_F_TOMBSTONE) != 0;
 	int st;
 
-	if (blank(f)) {
-		count.blank++;
+	if (tombstone && !opt.meta) {
+		/* No value to parse: a delete, for the stages after. */
+		wr_frame(&out, f);
+		count.tombstones++;
 		return 0;
 	}
-	if ((st = decode(f)) < 0 || (r = unwrap(f, &in, &event)) == NULL)
+	if (!tombstone) {
+		if (blank(f)) {
+			count.blank++;
+			return 0;
+		}
+		if ((st = decode(f)) < 0 || (r = unwrap(f, &in, &event)) == NULL)
+			return refuse(rd, f);
+		if (st == 1)		/* a CSV header row */
+			return 0;
+		if (r == &nothing) {
+			count.blank++;
+			return 0;
+		}
+	}
+	if (opt.meta && (r = with_meta(f, r)) == NULL)
 		return refuse(rd, f);
-	if (st == 1)		/* a CSV header row */
-		return 0;
-	if (r == &nothing) {
-		count.blank++;
-		return 0;
-	}
 	if (shape(r, &event) < 0)
 		return refuse(rd, f);
 	buf_reset(&enc);
@@ -887,10 +1209,46 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 		rec_to_json(&rec, &enc);
 	else
 		rec_encode(&rec, &enc);
-	wr_put(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC, f->flags,
-	       f->ingest_ns, event, enc.p, enc.len);
+	/* The metadata goes on with the record, unless --meta made it fields. */
+	wr_put_meta(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC,
+		    f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns, event,
+		    opt.meta ? NULL : f->meta, f->meta_len, enc.p, enc.len);
 	count.parsed++;
 	return 0;
+}
+
+/* The schema frame (rtai-record(5)), for the stages after: the declared
+ * fields that are written, and the -t field, which becomes a time. */
+static void put_schema(void)
+{
+	struct buf b = { 0 };
+	int n = 0;
+
+	buf_puts(&b, "{\"fields\":[");
+	for (size_t i = 0; i < opt.nschema; i++) {
+		const struct sfield *s = &opt.schema[i];
+
+		if (!s->kept)
+			continue;
+		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
+		json_put_str(&b, s->name, s->nlen);
+		buf_printf(&b, ",\"type\":\"%s\",\"optional\":%s}", ftype_names[s->type],
+			   s->optional ? "true" : "false");
+	}
+	if (opt.time_field != NULL && schema_find(opt.time_field, opt.time_nlen) == NULL &&
+	    kept(opt.time_field, opt.time_nlen)) {
+		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
+		json_put_str(&b, opt.time_field, opt.time_nlen);
+		buf_puts(&b, ",\"type\":\"time\",\"optional\":false}");
+	}
+	buf_puts(&b, "]");
+	if (opt.time_field != NULL) {
+		buf_puts(&b, ",\"event_time\":");
+		json_put_str(&b, opt.time_field, opt.time_nlen);
+	}
+	buf_putc(&b, '}');
+	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, rtai_now_ns(), RTAI_TIME_UNSET, b.p, b.len);
+	buf_free(&b);
 }
 
 /* Parses one input. Returns 0, or -1 after a message. */
@@ -904,21 +1262,21 @@ static int parse_input(const char *path)
 		rtai_warn("%s", rd.err);
 		return -1;
 	}
-	if (opt.format != IN_JSON) {	/* each input has its own header */
+	if (opt.format == IN_CSV || opt.format == IN_TSV) {	/* each input has its own header */
 		if (opt.columns != NULL)
 			columns_set(NULL);	/* checked at start */
 		else
 			columns_free();
 	}
 	while ((st = rd_frame(&rd, &f)) > 0) {
-		if (f.kind == RTAI_K_SCHEMA && opt.format != IN_JSON) {
+		if (f.kind == RTAI_K_SCHEMA && (opt.format == IN_CSV || opt.format == IN_TSV)) {
 			int h = columns_from_frame(&rd, &f);
 
 			if (h < 0) {
 				ret = -2;
 				break;
 			}
-			if (h == 0)
+			if (h == 0 && opt.nschema == 0)	/* else ours replaces it */
 				wr_frame(&out, &f);
 		} else if (f.kind == RTAI_K_DATA) {
 			if (parse_one(&rd, &f) < 0) {
@@ -927,6 +1285,8 @@ static int parse_input(const char *path)
 			}
 		} else if (f.kind == RTAI_K_MARKER) {
 			wr_marker(&out, &f, "rtai-parse");
+		} else if (f.kind == RTAI_K_SCHEMA && opt.nschema > 0) {
+			continue;	/* ours, written at the start, replaces it */
 		} else {
 			wr_frame(&out, &f);
 		}
@@ -939,6 +1299,18 @@ static int parse_input(const char *path)
 	return ret;
 }
 
+/* A --keep name that no record had nor the schema declares is most likely
+ * misspelt: named at the end. */
+static void warn_unseen_keep(void)
+{
+	uint64_t n = count.parsed + count.skipped + count.dead;
+
+	for (size_t i = 0; i < opt.nkeep && i < sizeof(keep_seen) && n > 0; i++)
+		if (!keep_seen[i])
+			rtai_warn("--keep field \"%s\" never occurred in %llu record%s (misspelt?)",
+				  opt.keep[i], (unsigned long long)n, n == 1 ? "" : "s");
+}
+
 static void summary(void)
 {
 	if (count.skipped + count.dead + count.blank == 0 && !opt.verbose)
@@ -947,6 +1319,9 @@ static void summary(void)
 		rtai_progname, (unsigned long long)count.parsed,
 		(unsigned long long)count.skipped, (unsigned long long)count.dead,
 		(unsigned long long)count.blank);
+	if (count.tombstones > 0)
+		fprintf(stderr, ", %llu tombstones passed on",
+			(unsigned long long)count.tombstones);
 	if (first_bad[0] != '\0' && !opt.verbose)
 		fprintf(stderr, "; first: %s", first_bad);
 	fputc('\n', stderr);
@@ -957,7 +1332,7 @@ int main(int argc, char **argv)
 	static char *stdin_only[] = { "-", NULL };
 	const char *max_frame = NULL, *max_fields = NULL;
 	char **files;
-	int c, nfiles, status = RTAI_EXIT_OK;
+	int c, nfiles, st = 0, status = RTAI_EXIT_OK;
 
 	rtai_init("rtai-parse", argv);
 	while ((c = getopt_long(argc, argv, "f:t:vh", longopts, NULL)) != -1) {
@@ -977,11 +1352,16 @@ int main(int argc, char **argv)
 		case OPT_STRICT: opt.strict = 1; break;
 		case OPT_KEEP: names_opt("--keep", optarg, &opt.keep, &opt.nkeep); break;
 		case OPT_FORMAT:
-			for (c = 0; c < 3 && strcmp(optarg, in_format_names[c]) != 0; c++)
+			for (c = 0; c < 4 && strcmp(optarg, in_format_names[c]) != 0; c++)
 				;
-			if (c == 3)
-				rtai_usage_error("--format: '%s': expected json, csv or tsv", optarg);
+			if (c == 4)
+				rtai_usage_error("--format: '%s': expected json, csv, tsv or avro", optarg);
 			opt.format = (enum in_format)c;
+#ifndef HAVE_AVRO
+			if (opt.format == IN_AVRO)
+				rtai_die(RTAI_EXIT_USAGE, "--format avro: this rtai-parse was built without "
+					 "libavro (configure found no avro.h); install libavro-dev and rebuild");
+#endif
 #ifndef HAVE_CSV
 			if (opt.format == IN_CSV)
 				rtai_die(RTAI_EXIT_USAGE, "--format csv: this rtai-parse was built without "
@@ -996,8 +1376,14 @@ int main(int argc, char **argv)
 			opt.delim = (unsigned char)optarg[0];
 			break;
 		case OPT_NO_INFER: opt.no_infer = 1; break;
+		case OPT_AVRO_SCHEMA: opt.avro_schema = optarg; break;
+		case OPT_AVRO_SCHEMAS: opt.avro_schemas = optarg; break;
+		case OPT_AVRO_READER: opt.avro_reader = optarg; break;
+		case OPT_REGISTRY: opt.registry = optarg; break;
+		case OPT_REGISTRY_AUTH: opt.registry_auth = optarg; break;
 		case OPT_JSON: opt.json = 1; break;
 		case OPT_DEBEZIUM: opt.debezium = 1; break;
+		case OPT_META: opt.meta = 1; break;
 		case OPT_ON_ERROR:
 			if (strcmp(optarg, "fail") == 0)
 				opt.on_error = ON_FAIL;
@@ -1022,6 +1408,10 @@ int main(int argc, char **argv)
 	argv += optind;
 	rtai_set_max_frame(max_frame);
 	rec_set_max_fields(max_fields);
+	if (opt.time_field == NULL && schema_time != NULL) {
+		opt.time_field = schema_time;
+		opt.time_nlen = strlen(schema_time);
+	}
 	if (opt.dlq != NULL && !opt.on_error_set)
 		opt.on_error = ON_DLQ;
 	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
@@ -1039,14 +1429,24 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < opt.nschema; i++)
 		opt.schema[i].kept = kept(opt.schema[i].name, opt.schema[i].nlen);
-	if (opt.format == IN_JSON && (opt.columns != NULL || opt.delim != ',' || opt.no_infer))
+	if ((opt.format == IN_JSON || opt.format == IN_AVRO) &&
+	    (opt.columns != NULL || opt.delim != ',' || opt.no_infer))
 		rtai_usage_error("--columns, --delimiter and --no-infer need --format csv or tsv");
+	if (opt.format != IN_AVRO && (opt.avro_schema != NULL || opt.avro_schemas != NULL ||
+				      opt.avro_reader != NULL || opt.registry != NULL ||
+				      opt.registry_auth != NULL))
+		rtai_usage_error("--avro-schema, --avro-schemas, --avro-reader-schema, --schema-registry "
+				 "and --registry-auth need --format avro");
 	if (opt.format == IN_TSV && opt.delim != ',')
 		rtai_usage_error("--delimiter: TSV fields are always separated by tabs");
 	if (opt.format != IN_JSON && opt.debezium)
 		rtai_usage_error("--debezium reads JSON change events, not --format %s",
 				 in_format_names[opt.format]);
-	if (opt.format != IN_JSON) {
+#ifdef HAVE_AVRO
+	if (opt.format == IN_AVRO)
+		avro_setup();
+#endif
+	if (opt.format == IN_CSV || opt.format == IN_TSV) {
 		if (csvrec_init(&csv, opt.delim, opt.format == IN_TSV) < 0)
 			rtai_die(RTAI_EXIT_FAIL, "%s", csv.err);
 		if (opt.columns != NULL && columns_set(NULL) < 0)
@@ -1058,28 +1458,44 @@ int main(int argc, char **argv)
 	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
+	if (opt.nschema > 0)
+		put_schema();
 	if (opt.dlq != NULL) {
 		size_t n = strlen(opt.dlq);
 
 		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
 	}
 	for (int i = 0; i < nfiles && !sig_stop; i++) {
-		int st = parse_input(files[i]);
-
+		st = parse_input(files[i]);
 		if (st < 0)
-			status = RTAI_EXIT_FAIL;
+			status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		if (st == -2)
 			break;
 	}
 	summary();
-	wr_close(&out);
+	warn_unseen_keep();
+	if (st == -2) {		/* stopped by --on-error fail: not a clean end */
+		wr_abandon(&out);
+	} else {
+		wr_close(&out);
+	}
 	if (opt.dlq != NULL)
 		wr_close(&dlq);
+	if (status == RTAI_EXIT_OK && count.parsed == 0 && count.skipped + count.dead > 0) {
+		rtai_warn("every record (%llu) was %s: nothing was parsed (exit status %d)",
+			  (unsigned long long)(count.skipped + count.dead),
+			  count.dead == 0 ? "skipped" : count.skipped == 0 ? "dead-lettered"
+						    : "skipped or dead-lettered", RTAI_EXIT_ALLDROP);
+		status = RTAI_EXIT_ALLDROP;
+	}
 
 	rec_free(&in);
 	rec_free(&rec);
 	csvrec_free(&csv);
 	columns_free();
+#ifdef HAVE_AVRO
+	avro_teardown();
+#endif
 	for (size_t i = 0; i < opt.ncolumns; i++)
 		free(opt.columns[i]);
 	free(opt.columns);
@@ -1090,9 +1506,14 @@ int main(int argc, char **argv)
 	buf_free(&dbuf);
 	buf_free(&seen);
 	buf_free(&dups);
+	buf_free(&b64);
+	arena_free(&bytes);
+	rec_free(&mrec);
+	rec_free(&withmeta);
 	for (size_t i = 0; i < opt.nschema; i++)
 		free(opt.schema[i].name);
 	free(opt.schema);
+	free(schema_time);
 	for (size_t i = 0; i < opt.nkeep; i++)
 		free(opt.keep[i]);
 	free(opt.keep);

@@ -457,7 +457,7 @@ int main(int argc, char **argv)
 	rtai_on_block(wr_flush_cb, &out);
 
 	if (run(&rd) < 0)
-		status = RTAI_EXIT_FAIL;
+		status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	summary();
 	if (status == RTAI_EXIT_OK && nrecords > 0 && nskipped == nrecords)
 		status = EXIT_ALLDROP;

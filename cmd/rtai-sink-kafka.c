@@ -384,7 +384,7 @@ static void end_input(const char *err)
 {
 	if (err != NULL) {
 		rtai_warn("%s", err);
-		status = RTAI_EXIT_FAIL;
+		status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	}
 	input_open = 0;
 	input_done = 1;

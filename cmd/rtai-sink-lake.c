@@ -1600,7 +1600,7 @@ int main(int argc, char **argv)
 	if (opt.dlq != NULL)
 		wr_open_path(&dlq, opt.dlq, 0, 0);
 	if (run() < 0)
-		status = RTAI_EXIT_FAIL;
+		status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	if (status != RTAI_EXIT_OK && opt.exactly_once) {
 		/* A broken input: what came after the last checkpoint is not final. */
 		close_all();

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,9 @@ static struct {
 	size_t nfields;
 	int64_t ttl;			/* --ttl, ns; 0 = keys do not expire */
 	int only_newer;			/* --only-newer */
+	int replace;			/* --replace: the hash becomes the record */
 	long long inflight;		/* --inflight: unacknowledged commands at most */
+	long long inflight_bytes;	/* --inflight-bytes: ... and their bytes */
 	int pass;			/* --pass: forward frames once acknowledged */
 	int64_t retry_for;		/* --retry-for: how long to try to connect */
 	enum on_error on_error;		/* --on-error */
@@ -64,13 +67,14 @@ static struct {
 	int verbose;			/* -v: connection and counts on stderr */
 } opt = {
 	.inflight = 10000,
+	.inflight_bytes = 64 << 20,
 	.retry_for = 30 * RTAI_NS_PER_SEC,
 };
 
 enum {
 	OPT_VALUE = 256, OPT_HASH, OPT_FIELDS, OPT_JSON, OPT_TTL, OPT_ONLY_NEWER,
 	OPT_INFLIGHT, OPT_PASS, OPT_RETRY_FOR, OPT_ON_ERROR, OPT_DRY_RUN,
-	OPT_MAX_FRAME, OPT_VERSION,
+	OPT_MAX_FRAME, OPT_VERSION, OPT_REPLACE, OPT_INFLIGHT_BYTES,
 };
 
 static const struct option longopts[] = {
@@ -82,7 +86,9 @@ static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },		/* SET key the record as JSON */
 	{ "ttl", required_argument, NULL, OPT_TTL },		/* expire keys after DUR */
 	{ "only-newer", no_argument, NULL, OPT_ONLY_NEWER },	/* never go back in event time */
+	{ "replace", no_argument, NULL, OPT_REPLACE },		/* --hash: drop stale fields */
 	{ "inflight", required_argument, NULL, OPT_INFLIGHT },	/* pipeline depth */
+	{ "inflight-bytes", required_argument, NULL, OPT_INFLIGHT_BYTES },	/* ... in bytes */
 	{ "pass", no_argument, NULL, OPT_PASS },		/* forward acknowledged frames */
 	{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },	/* connect retries */
 	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail or skip */
@@ -114,6 +120,9 @@ static void usage(int status)
 	      "      --value FIELD        SET key to the value of FIELD\n"
 	      "      --hash               HSET key with every field of the record\n"
 	      "      --fields A,B         with --hash, only these fields\n"
+	      "      --replace            with --hash, the hash becomes the record: fields\n"
+	      "                           absent or null in it are removed (one atomic\n"
+	      "                           script); --fields may then name absent fields\n"
 	      "      --json               SET key to the record as JSON\n"
 	      "      --ttl DUR            expire the key DUR after each write\n"
 	      "      --only-newer         write only when the record's event time is not older\n"
@@ -122,6 +131,8 @@ static void usage(int status)
 	      "\n"
 	      "Flow:\n"
 	      "      --inflight N         at most N commands awaiting a reply (default 10000)\n"
+	      "      --inflight-bytes N   ... holding at most N bytes of commands and --pass\n"
+	      "                           frames (default 67108864: 64 MiB)\n"
 	      "      --pass               write each frame to standard output once Redis has\n"
 	      "                           acknowledged it, in input order\n"
 	      "      --on-error MODE      on an error reply or a bad record: fail (stop, exit 1;\n"
@@ -177,6 +188,30 @@ static const char script[] =
 	"end\n"
 	"return 1\n";
 
+/* The script behind --replace: the hash becomes the record, atomically
+ * (DEL, HSET and PEXPIRE in one script, so a reader never sees the hash
+ * empty or half-written). ARGV[1] the event time when --only-newer checks
+ * it, else ""; ARGV[2] TTL in ms (0: none); ARGV[3..] field/value pairs. */
+static const char replace_script[] =
+	"-- rtai-sink-redis --replace: the hash becomes the record.\n"
+	"local function newer(a, b)\n"
+	"  local na, nb = a:sub(1, 1) == '-', b:sub(1, 1) == '-'\n"
+	"  if na ~= nb then return nb end\n"
+	"  if #a ~= #b then return (#a > #b) ~= na end\n"
+	"  return (a > b) ~= na and a ~= b\n"
+	"end\n"
+	"local t, ttl = ARGV[1], tonumber(ARGV[2])\n"
+	"if t ~= '' then\n"
+	"  local old = redis.call('HGET', KEYS[1], '" TIME_FIELD "')\n"
+	"  if old and newer(old, t) then return 0 end\n"
+	"end\n"
+	"redis.call('DEL', KEYS[1])\n"
+	"if t ~= '' then redis.call('HSET', KEYS[1], '" TIME_FIELD "', t) end\n"
+	"if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end\n"
+	"if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end\n"
+	"return 1\n";
+
+static char replace_sha[41];		/* its SHA-1 */
 static struct rcl rc;			/* the Redis client (or the --dry-run printer) */
 static struct ackq aq;			/* --pass: frames until acknowledged */
 static struct tmpl key;			/* compiled -k */
@@ -283,6 +318,22 @@ static void arg_val(const struct rtai_field *f)
 	rcl_arg(&rc, vbuf.p, vbuf.len);
 }
 
+/* --replace: whether field f of the record goes into the hash: not when
+ * null, nor when --fields leaves it out, nor --only-newer's own field. */
+static int keep_field(const struct rtai_field *f)
+{
+	int chosen = opt.fields == NULL;
+
+	if (f->v.type == RT_NULL)
+		return 0;
+	if (opt.only_newer && f->nlen == strlen(TIME_FIELD) &&
+	    memcmp(f->name, TIME_FIELD, f->nlen) == 0)
+		return 0;
+	for (size_t i = 0; i < opt.nfields && !chosen; i++)
+		chosen = opt.fields[i].n == f->nlen && memcmp(opt.fields[i].s, f->name, f->nlen) == 0;
+	return chosen;
+}
+
 /* Builds the commands for the record in rec as one entry of the client,
  * not yet committed. Returns 0, or -1 after reporting a bad record. */
 static int encode(const struct rtai_frame *f, uint64_t recno)
@@ -317,6 +368,10 @@ static int encode(const struct rtai_frame *f, uint64_t recno)
 			record_failed(recno, "no field \"%s\" (--value)", opt.value);
 			return -1;
 		}
+	} else if (opt.mode == M_HASH && opt.replace) {
+		/* Absent and null fields are left out: the script removes them. */
+		for (uint32_t i = 0; i < rec.n; i++)
+			npairs += keep_field(&rec.f[i]);
 	} else if (opt.mode == M_HASH && opt.fields != NULL) {
 		for (size_t i = 0; i < opt.nfields; i++)
 			if (rec_get(&rec, opt.fields[i].s, opt.fields[i].n) == NULL) {
@@ -368,6 +423,25 @@ static int encode(const struct rtai_frame *f, uint64_t recno)
 		return 0;
 	}
 
+	if (opt.replace) {
+		rcl_cmd(&rc, 6 + 2 * npairs);
+		rcl_argz(&rc, "EVALSHA");
+		rcl_arg(&rc, replace_sha, 40);
+		rcl_argz(&rc, "1");
+		rcl_key(&rc, kbuf.p, kbuf.len);
+		if (opt.only_newer)
+			rcl_arg_int(&rc, f->event_ns);
+		else
+			rcl_arg(&rc, "", 0);
+		rcl_argz(&rc, ttl_ms);
+		for (uint32_t i = 0; i < rec.n; i++) {
+			if (!keep_field(&rec.f[i]))
+				continue;
+			rcl_arg(&rc, rec.f[i].name, rec.f[i].nlen);
+			arg_val(&rec.f[i]);
+		}
+		return 0;
+	}
 	if (opt.only_newer) {
 		rcl_cmd(&rc, 6 + 2 * npairs);
 		rcl_argz(&rc, "EVALSHA");
@@ -441,11 +515,26 @@ static void take(const struct rtai_frame *f)
 /* The input ends at its end, on a fault, or at SIGINT/SIGTERM. */
 static int input_open;
 
-/* Whether to take more input: not while the pipeline is full. */
+/* The most that awaited replies at once, for -v. */
+static struct {
+	size_t cmds;
+	uint64_t bytes;
+} peak;
+
+/* Whether to take more input: not while the pipeline is full, in commands
+ * or in bytes (one record is always taken when nothing is pending). */
 static int want_input(void)
 {
+	uint64_t bytes = rcl_pending_bytes(&rc) + ackq_bytes(&aq);
+
+	if (rcl_pending(&rc) > peak.cmds)
+		peak.cmds = rcl_pending(&rc);
+	if (bytes > peak.bytes)
+		peak.bytes = bytes;
 	return input_open && !stopping &&
-	       (opt.dry_run || rcl_pending(&rc) < (size_t)opt.inflight);
+	       (opt.dry_run || rcl_pending(&rc) == 0 ||
+		(rcl_pending(&rc) < (size_t)opt.inflight &&
+		 bytes < (uint64_t)opt.inflight_bytes));
 }
 
 static void take_buffered(void)
@@ -463,7 +552,7 @@ static void take_buffered(void)
 		}
 		if (st < 0) {
 			rtai_warn("%s", rd.err);
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		}
 		input_open = 0;
 	}
@@ -516,7 +605,7 @@ static void run(void)
 			input_open = 0;
 		if (in >= 0 && pfd[in].revents != 0 && input_open && rd_fill(&rd) < 0) {
 			rtai_warn("%s", rd.err);
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 			input_open = 0;
 		}
 		if (rds >= 0 && (pfd[rds].revents & (POLLIN | POLLHUP | POLLERR)) &&
@@ -579,8 +668,12 @@ int main(int argc, char **argv)
 						 optarg);
 			break;
 		case OPT_ONLY_NEWER: opt.only_newer = 1; break;
+		case OPT_REPLACE: opt.replace = 1; break;
 		case OPT_INFLIGHT:
 			opt.inflight = rtai_opt_int("--inflight", optarg, 1, 1000000);
+			break;
+		case OPT_INFLIGHT_BYTES:
+			opt.inflight_bytes = rtai_opt_int("--inflight-bytes", optarg, 1, INT64_MAX);
 			break;
 		case OPT_PASS: opt.pass = 1; break;
 		case OPT_RETRY_FOR: opt.retry_for = rtai_opt_duration("--retry-for", optarg); break;
@@ -610,10 +703,15 @@ int main(int argc, char **argv)
 		rtai_usage_error("a key template is needed: -k 'features:user:{user_id}'");
 	if (opt.mode == M_NONE)
 		rtai_usage_error("say what to write: --value FIELD, --hash or --json");
+	if (opt.replace && opt.mode != M_HASH)
+		rtai_usage_error("--replace is for --hash (--value and --json replace the whole value already)");
 	if (opt.pass && opt.dry_run)
 		rtai_usage_error("--pass and --dry-run exclude each other");
 	if (tmpl_compile(&key, opt.key, err, sizeof(err)) < 0)
 		rtai_usage_error("--key: '%s': %s", opt.key, err);
+	if (key.nfields == 0)	/* "-k user_id": every record into one key */
+		rtai_warn("--key: '%s' has no {field}: every record goes to that one key "
+			  "(did you mean -k '{%s}'?)", opt.key, opt.key);
 	if (rcl_init(&rc, opt.url, on_done, NULL, err, sizeof(err)) < 0)
 		rtai_usage_error("--url: %s", err);
 	if (opt.dry_run) {
@@ -625,6 +723,8 @@ int main(int argc, char **argv)
 	rc.verbose = opt.verbose;
 	if (opt.only_newer)
 		rcl_script(&rc, script, sizeof(script) - 1, sha);
+	if (opt.replace)
+		rcl_script(&rc, replace_script, sizeof(replace_script) - 1, replace_sha);
 	snprintf(ttl_ms, sizeof(ttl_ms), "%lld", (long long)(opt.ttl / 1000000));
 
 	sig_catch_stop();
@@ -644,6 +744,9 @@ int main(int argc, char **argv)
 		wr_close(&out);
 	if (opt.verbose || count.failed > 0)
 		print_counts();
+	if (opt.verbose && !opt.dry_run)
+		rtai_warn("in flight at most: %zu commands, %llu bytes", peak.cmds,
+			  (unsigned long long)peak.bytes);
 
 	rcl_free(&rc);
 	ackq_free(&aq);

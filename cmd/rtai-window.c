@@ -419,6 +419,8 @@ static int on_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 			win_advance(engine, f->event_ns);
 		return 0;
 	}
+	if (f->kind == RTAI_K_SCHEMA)
+		return 0;	/* windows are new records: no schema goes on */
 	return loop_forward(l, f);
 }
 
@@ -535,9 +537,11 @@ static void summary(void)
 			(unsigned long long)s->peak_windows, (unsigned long long)s->peak_keys,
 			win_bytes(engine) / 1048576.0, ru.ru_maxrss / 1024.0);
 	} else if (s->late > 0 && opt.late == NULL) {
-		rtai_warn("%llu late records dropped (keep them with --late FILE; accept them "
-			  "with --delay or --lateness)", (unsigned long long)s->late);
+		rtai_warn("%llu late record%s dropped (keep them with --late FILE; accept them "
+			  "with --delay or --lateness)", (unsigned long long)s->late,
+			  s->late == 1 ? "" : "s");
 	}
+	agg_warn_unseen(&aggs, nrecords);
 }
 
 /* ---- --over: per-record ranges (lib/over) ------------------------------ */
@@ -632,16 +636,19 @@ static void over_summary(void)
 		if (s->late > 0 && opt.late != NULL)
 			fprintf(stderr, " (to %s)", opt.late);
 		else if (s->late > 0)
-			fputs(" (dropped)", stderr);
+			fputs(" (emitted at once over what of their range was held)", stderr);
 		fprintf(stderr, ", %llu emitted; peak state %llu keys, %llu records in ranges, "
 			"%llu waiting, %.1f MiB; max resident %.1f MiB\n",
 			(unsigned long long)s->emitted, (unsigned long long)s->peak_keys,
 			(unsigned long long)s->peak_entries, (unsigned long long)s->peak_waiting,
 			s->peak_bytes / 1048576.0, ru.ru_maxrss / 1024.0);
 	} else if (s->late > 0 && opt.late == NULL) {
-		rtai_warn("%llu late records dropped (keep them with --late FILE; accept them "
-			  "with --delay)", (unsigned long long)s->late);
+		rtai_warn("%llu late record%s emitted at once over the part of %s range still held "
+			  "(wait for out-of-order records with --delay; set late ones aside with "
+			  "--late FILE)", (unsigned long long)s->late, s->late == 1 ? "" : "s",
+			  s->late == 1 ? "its" : "their");
 	}
+	agg_warn_unseen(&aggs, s->records);
 }
 
 /* rtai-window --over: reads the input to its end (or a stop signal), lets
@@ -782,7 +789,7 @@ int main(int argc, char **argv)
 	}
 	if (opt.over > 0) {
 		if (run_over(&rd) < 0)
-			status = RTAI_EXIT_FAIL;
+			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		goto done;
 	}
 	vals = xcalloc(aggs.n, sizeof(*vals));
@@ -790,7 +797,8 @@ int main(int argc, char **argv)
 	engine = win_new(&conf, put_result, NULL);
 
 	if (run(&rd) < 0) {
-		status = RTAI_EXIT_FAIL;
+		/* A cut input or an error: open windows are not final. */
+		status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	} else {
 		win_flush(engine);
 		put_watermark();
@@ -799,7 +807,10 @@ int main(int argc, char **argv)
 done:
 	if (opt.late != NULL)
 		wr_close(&late);
-	wr_close(&out);
+	if (status != RTAI_EXIT_OK)	/* stopped early: not a clean end */
+		wr_abandon(&out);
+	else
+		wr_close(&out);
 	rd_close(&rd);
 	win_free(engine);
 	agg_set_free(&aggs);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "rtime.h"
 
 /* ---- specs ------------------------------------------------------------- */
@@ -28,13 +29,15 @@ const char *agg_func_name(enum agg_func f)
 int agg_removable(enum agg_func f)
 {
 	switch (f) {
-	case AGG_MIN:
-	case AGG_MAX:
-	case AGG_FIRST:
-	case AGG_LAST:
-		return 0;
-	default:
+	case AGG_COUNT:
+	case AGG_DISTINCT:
+	case AGG_P50:
+	case AGG_P90:
+	case AGG_P95:
+	case AGG_P99:
 		return 1;
+	default:
+		return 0;
 	}
 }
 
@@ -116,7 +119,9 @@ int agg_set_parse(struct agg_set *set, const char *spec, char *err, size_t errle
 	if (set->n == set->cap) {
 		set->cap = set->cap ? set->cap * 2 : 8;
 		set->v = xrealloc(set->v, set->cap * sizeof(*set->v));
+		set->seen = xrealloc(set->seen, set->cap);
 	}
+	set->seen[set->n] = 0;
 	set->v[set->n++] = s;
 	return 0;
 fail:
@@ -134,7 +139,28 @@ void agg_set_free(struct agg_set *set)
 		free(set->v[i].field);
 	}
 	free(set->v);
+	free(set->seen);
 	memset(set, 0, sizeof(*set));
+}
+
+int agg_seen(const struct agg_set *set, size_t i)
+{
+	return set->v[i].field == NULL || set->seen[i];
+}
+
+size_t agg_warn_unseen(const struct agg_set *set, uint64_t records)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < set->n && records > 0; i++) {
+		if (agg_seen(set, i))
+			continue;
+		rtai_warn("field \"%s\" of -a %s:%s never occurred in %llu record%s (misspelt?)",
+			  set->v[i].field, func_names[set->v[i].func], set->v[i].field,
+			  (unsigned long long)records, records == 1 ? "" : "s");
+		n++;
+	}
+	return n;
 }
 
 int agg_extract(const struct agg_set *set, const struct rtai_rec *rec,
@@ -155,6 +181,7 @@ int agg_extract(const struct agg_set *set, const struct rtai_rec *rec,
 			vals[i] = val_null();
 			continue;
 		}
+		set->seen[i] = 1;
 		vals[i] = f->v;
 		t = f->v.type;
 		switch (s->func) {
@@ -250,6 +277,7 @@ static void dkey(const struct rtai_val *v, uint8_t *type, uint64_t *bits,
 	}
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		*p = v->s.p;
 		*n = v->s.n;
 		break;
@@ -333,7 +361,7 @@ static void dcompact(struct agg_distinct *d)
 	for (uint32_t i = 0; i < d->cap; i++) {
 		struct agg_dent *e = &d->t[i];
 
-		if (e->cnt == 0 || (e->type != RT_STR && e->type != RT_JSON))
+		if (e->cnt == 0 || !rt_has_bytes(e->type))
 			continue;
 		buf_append(&pool, d->pool.p + e->v, e->len);
 		e->v = pool.len - e->len;
@@ -607,7 +635,7 @@ static struct rtai_val xval(const struct agg_state *a)
 {
 	struct rtai_val v = { .type = a->x.type };
 
-	if (v.type == RT_STR || v.type == RT_JSON) {
+	if (rt_has_bytes(v.type)) {
 		v.s.p = a->x.box->p;
 		v.s.n = a->x.box->len;
 	} else {
@@ -620,31 +648,49 @@ static void xset(struct agg_state *a, const struct rtai_val *v, int64_t t)
 {
 	a->x.type = v->type;
 	a->x.t = t;
-	if (v->type == RT_STR || v->type == RT_JSON)
+	if (rt_has_bytes(v->type))
 		box_set(&a->x.box, v->s.p, v->s.n);
 	else
 		a->x.u.i = v->i;
 }
 
-static void sum_add(struct agg_state *a, const struct rtai_val *v, int sign)
+/* The 128-bit int sum (ihi * 2^64 + ilo) plus b (bhi * 2^64 + blo). */
+static inline void i128_add(struct agg_state *a, uint64_t blo, int64_t bhi)
 {
-	a->s.n += sign;
-	if (v->type == RT_INT) {
-		int64_t r;
-		int over = sign > 0 ? __builtin_add_overflow(a->s.isum, v->i, &r)
-				    : __builtin_sub_overflow(a->s.isum, v->i, &r);
+	uint64_t lo = a->s.ilo + blo;
 
-		if (over)
-			a->s.ovf = 1;
-		else if (!a->s.ovf)
-			a->s.isum = r;
-		a->s.fsum += sign * (double)v->i;
+	a->s.ihi = (int64_t)((uint64_t)a->s.ihi + (uint64_t)bhi + (lo < blo));
+	a->s.ilo = lo;
+}
+
+static void sum_add(struct agg_state *a, const struct rtai_val *v)
+{
+	a->s.n++;
+	if (v->type == RT_INT) {
+		i128_add(a, (uint64_t)v->i, v->i < 0 ? -1 : 0);
 	} else {
-		a->s.nonint = 1;
-		a->s.fsum += sign * v->f;
+		a->s.nf++;
+		a->s.fsum += v->f;
 	}
-	if (a->s.n == 0)
-		memset(&a->s, 0, sizeof(a->s));	/* no drift once empty */
+}
+
+/* Whether the int sum fits in int64. */
+static inline int sum_fits(const struct agg_state *a)
+{
+	return a->s.ihi == ((int64_t)a->s.ilo < 0 ? -1 : 0);
+}
+
+/* The whole sum as the nearest double: the int part converts exactly
+ * rounded (a 128-bit int to double), then one addition. */
+static double sum_double(const struct agg_state *a)
+{
+	__int128 i = (__int128)(((unsigned __int128)(uint64_t)a->s.ihi << 64) | a->s.ilo);
+
+	if (a->s.nf == 0)
+		return (double)i;
+	if (a->s.nf == a->s.n)
+		return a->s.fsum;
+	return (double)i + a->s.fsum;
 }
 
 static double num(const struct rtai_val *v)
@@ -663,7 +709,7 @@ static void add1(const struct agg_spec *s, struct agg_state *a, const struct rta
 		break;
 	case AGG_SUM:
 	case AGG_AVG:
-		sum_add(a, v, 1);
+		sum_add(a, v);
 		break;
 	case AGG_STDDEV: {
 		double x = num(v), d = x - a->m.mean;
@@ -727,26 +773,6 @@ static void remove1(const struct agg_spec *s, struct agg_state *a, const struct 
 		if (a->s.n > 0)
 			a->s.n--;
 		break;
-	case AGG_SUM:
-	case AGG_AVG:
-		if (a->s.n > 0)
-			sum_add(a, v, -1);
-		break;
-	case AGG_STDDEV: {
-		double x = num(v), mean;
-
-		if (a->m.n <= 1) {
-			memset(&a->m, 0, sizeof(a->m));
-			break;
-		}
-		mean = (a->m.mean * (double)a->m.n - x) / (double)(a->m.n - 1);
-		a->m.m2 -= (x - a->m.mean) * (x - mean);
-		if (a->m.m2 < 0)
-			a->m.m2 = 0;
-		a->m.mean = mean;
-		a->m.n--;
-		break;
-	}
 	case AGG_DISTINCT:
 		dremove(a->d, v);
 		break;
@@ -771,10 +797,11 @@ static void merge1(const struct agg_spec *s, struct agg_state *a, const struct a
 		if (b->s.n == 0)
 			break;
 		a->s.n += b->s.n;
-		if (b->s.ovf || __builtin_add_overflow(a->s.isum, b->s.isum, &a->s.isum))
-			a->s.ovf = 1;
-		a->s.fsum += b->s.fsum;
-		a->s.nonint |= b->s.nonint;
+		i128_add(a, b->s.ilo, b->s.ihi);
+		if (b->s.nf > 0) {
+			a->s.fsum += b->s.fsum;
+			a->s.nf += b->s.nf;
+		}
 		break;
 	case AGG_STDDEV: {
 		double n, d;
@@ -815,7 +842,7 @@ static void merge1(const struct agg_spec *s, struct agg_state *a, const struct a
 			a->d = xcalloc(1, sizeof(*a->d));
 		for (uint32_t i = 0; i < b->d->cap; i++) {
 			const struct agg_dent *e = &b->d->t[i];
-			int str = e->type == RT_STR || e->type == RT_JSON;
+			int str = rt_has_bytes(e->type);
 
 			if (e->cnt != 0)
 				dadd(a->d, e->type, str ? 0 : e->v,
@@ -883,13 +910,13 @@ void agg_result(const struct agg_set *set, const struct agg_state *row, size_t i
 	case AGG_SUM:
 		if (a->s.n == 0)
 			break;
-		*out = a->s.nonint || a->s.ovf ? val_float(a->s.fsum) : val_int(a->s.isum);
+		*out = a->s.nf == 0 && sum_fits(a) ? val_int((int64_t)a->s.ilo)
+						   : val_float(sum_double(a));
 		break;
 	case AGG_AVG:
 		if (a->s.n == 0)
 			break;
-		*out = val_float((a->s.nonint || a->s.ovf ? a->s.fsum : (double)a->s.isum) /
-				 (double)a->s.n);
+		*out = val_float(sum_double(a) / (double)a->s.n);
 		break;
 	case AGG_STDDEV:
 		if (a->m.n < 2)

@@ -18,10 +18,20 @@
  * Null values are skipped by every aggregate except the bare count (which
  * counts records); a field missing from a record reads as null.
  *
- * Removal (for ranges that slide record by record): count, sum, avg,
- * stddev, distinct and the percentiles are exact under agg_remove(); min,
- * max, first and last are not removable (agg_removable() says so) and the
- * caller keeps them another way, such as a monotonic deque.
+ * Sums. A sum's type and value depend only on the values in the group,
+ * never on their order: the ints are summed exactly in 128 bits, the
+ * floats as doubles. The sum is an int when every value is an int and the
+ * exact sum fits in int64; otherwise a float: the double nearest the exact
+ * int sum plus the floats' sum (an int sum beyond int64 is therefore a
+ * float, whatever the order of the values). avg is that sum over the count.
+ *
+ * Removal (for ranges that slide record by record): count, distinct and
+ * the percentiles are exact under agg_remove() (they count); sum, avg and
+ * stddev are not (subtracting a float undoes its addition only up to
+ * rounding, and what a large value cancelled stays lost), nor are min,
+ * max, first and last: agg_removable() says so, and the caller keeps them
+ * another way, such as sliding-window aggregation of partial rows with
+ * agg_merge() (lib/over.c) or a monotonic deque.
  *
  * Percentiles use a DDSketch with relative accuracy AGG_ALPHA: the value
  * returned for quantile q is within a factor (1 +- AGG_ALPHA) of the value
@@ -45,7 +55,8 @@
 
 enum agg_func {
 	AGG_COUNT,	/* records (no field), or non-null values of a field */
-	AGG_SUM,	/* int while every value is an int and no overflow, else float */
+	AGG_SUM,	/* int when every value is an int and their sum fits in int64,
+			 * else float (see "Sums" above) */
 	AGG_AVG,	/* float */
 	AGG_MIN,	/* numbers and times, in their own type */
 	AGG_MAX,
@@ -73,9 +84,11 @@ struct agg_set {
 	struct agg_spec *v;	/* the aggregates, in the order given */
 	size_t n, cap;
 	int times;		/* some aggregate uses event times (first, last) */
+	uint8_t *seen;		/* per aggregate: agg_extract() found its field
+				 * in a record (for agg_seen()) */
 };
 
-/* The fixed-size state of one aggregate in one group (32 bytes). Treat it
+/* The fixed-size state of one aggregate in one group (40 bytes). Treat it
  * as opaque; an all-zero state is a valid empty one. */
 struct agg_box;
 struct agg_distinct;
@@ -84,10 +97,10 @@ struct agg_state {
 	union {
 		struct {
 			int64_t n;		/* values (or records) */
-			int64_t isum;		/* exact sum of ints */
-			double fsum;		/* sum as double */
-			uint8_t nonint;		/* a float was seen */
-			uint8_t ovf;		/* isum overflowed */
+			uint64_t ilo;		/* exact sum of the ints, 128-bit two's */
+			int64_t ihi;		/* complement: ihi * 2^64 + ilo */
+			double fsum;		/* sum of the floats */
+			int64_t nf;		/* floats among the n values */
 		} s;				/* count, sum, avg */
 		struct {
 			int64_t n;
@@ -120,25 +133,39 @@ const char *agg_func_name(enum agg_func f);
 int agg_removable(enum agg_func f);
 
 /* Fills vals[i] (set->n values) from a record: the field of each aggregate,
- * or null when missing (a bare count gets true). Values borrow from rec.
+ * or null when missing (a bare count gets true), and notes the fields
+ * found for agg_seen(). Values borrow from rec.
  * Returns 0, or -1 with err set to 'field "amount": expected number, got
  * string' when a value has the wrong type for its aggregate. */
 int agg_extract(const struct agg_set *set, const struct rtai_rec *rec,
 		struct rtai_val *vals, char *err, size_t errlen);
+
+/* Whether aggregate i's field occurred (even as null) in a record given to
+ * agg_extract(); 1 for a bare count. A field that never occurs is most
+ * likely misspelt ("-a sum:amout"): tools warn about it at the end. */
+int agg_seen(const struct agg_set *set, size_t i);
+/* Warns (rtai_warn) about each aggregate whose field never occurred in the
+ * records read ("field "amout" of -a sum:amout never occurred in 20
+ * records (misspelt?)"), when records > 0. Returns how many. */
+size_t agg_warn_unseen(const struct agg_set *set, uint64_t records);
 
 /* Adds one record's values (from agg_extract) with its event time t (used by
  * first and last; RTAI_TIME_UNSET is allowed and orders by arrival). Copies
  * what it keeps; vals may go away afterwards. */
 void agg_add(const struct agg_set *set, struct agg_state *row,
 	     const struct rtai_val *vals, int64_t t);
-/* Takes values added earlier back out, for the removable aggregates; the
- * others are left as they are. vals must equal what was added (strings
+/* Takes values added earlier back out, for the removable aggregates
+ * (agg_removable()); the others are left as they are. vals must equal what was added (strings
  * compare by content, so a caller keeping past records in a ring may pass
  * its own copies). Removing what was never added is undefined. */
 void agg_remove(const struct agg_set *set, struct agg_state *row,
 		const struct rtai_val *vals, int64_t t);
 /* Folds src into dst (both rows of set), as if dst had seen src's values
- * too; src is left unchanged. For session windows that merge. */
+ * too; src is left unchanged. For session windows that merge and for
+ * sliding-window aggregation. Sums merge exactly (ints) or by one float
+ * addition; stddev by Chan et al.'s pairwise update of (n, mean, M2)
+ * ("Updating formulae and a pairwise algorithm for computing sample
+ * variances", 1979). */
 void agg_merge(const struct agg_set *set, struct agg_state *dst,
 	       const struct agg_state *src);
 /* The result of aggregate i. Strings point into the row and stay valid

@@ -162,3 +162,66 @@ void arena_free(struct arena *a)
 	}
 	a->head = a->all = NULL;
 }
+
+static const char b64[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void buf_put_base64(struct buf *b, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	uint8_t *o = buf_reserve(b, (n + 2) / 3 * 4);
+
+	for (; n >= 3; s += 3, n -= 3) {
+		*o++ = (uint8_t)b64[s[0] >> 2];
+		*o++ = (uint8_t)b64[(s[0] & 3) << 4 | s[1] >> 4];
+		*o++ = (uint8_t)b64[(s[1] & 15) << 2 | s[2] >> 6];
+		*o++ = (uint8_t)b64[s[2] & 63];
+	}
+	if (n > 0) {
+		*o++ = (uint8_t)b64[s[0] >> 2];
+		if (n == 1) {
+			*o++ = (uint8_t)b64[(s[0] & 3) << 4];
+			*o++ = '=';
+		} else {
+			*o++ = (uint8_t)b64[(s[0] & 3) << 4 | s[1] >> 4];
+			*o++ = (uint8_t)b64[(s[1] & 15) << 2];
+		}
+		*o++ = '=';
+	}
+	b->len = (size_t)(o - b->p);
+}
+
+static int b64_val(uint8_t c)
+{
+	const char *at = c != 0 ? strchr(b64, c) : NULL;
+
+	return at != NULL ? (int)(at - b64) : -1;
+}
+
+int buf_get_base64(struct buf *b, const char *s, size_t n)
+{
+	size_t start = b->len;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	while (n > 0 && s[n - 1] == '=' && n % 4 != 1)
+		n--;
+	if (n % 4 == 1)
+		return -1;
+	buf_reserve(b, n / 4 * 3 + 2);
+	for (size_t i = 0; i < n; i++) {
+		int v = b64_val((uint8_t)s[i]);
+
+		if (v < 0) {
+			b->len = start;
+			return -1;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			b->p[b->len++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return 0;
+}

@@ -37,6 +37,14 @@ static inline void buf_reset(struct buf *b) { b->len = 0; }
 /* Frees the block; b may be reused afterwards. Accepts NULL. */
 void buf_free(struct buf *b);
 
+/* Appends the base64 text of n bytes (RFC 4648 section 4: the standard
+ * alphabet, '=' padding), without quotes or a NUL. */
+void buf_put_base64(struct buf *b, const void *p, size_t n);
+/* Appends the bytes that base64 text s of n bytes stands for (standard
+ * alphabet, padding optional, no whitespace). Returns 0, or -1 (nothing
+ * appended) when s is not base64. */
+int buf_get_base64(struct buf *b, const char *s, size_t n);
+
 struct arena_chunk;
 struct arena {
 	struct arena_chunk *head;	/* chunk being filled */

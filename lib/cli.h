@@ -11,11 +11,21 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Exit statuses: one table for every tool, repeated in each man page's
+ * EXIT STATUS section and in rtai(7). */
 enum {
 	RTAI_EXIT_OK = 0,	/* success */
 	RTAI_EXIT_FAIL = 1,	/* runtime error: bad input, I/O, a server */
 	RTAI_EXIT_USAGE = 2,	/* bad options or arguments */
 	RTAI_EXIT_SLO = 3,	/* rtai-lat: a service-level objective breached */
+	RTAI_EXIT_CUT = 4,	/* an input stream was cut: its writer promised an
+				 * end-of-stream frame and ended without one
+				 * (rtai-record(5)); nothing was published as final */
+	RTAI_EXIT_ALLDROP = 5,	/* records came in and every one was dropped,
+				 * skipped or dead-lettered */
+	RTAI_EXIT_SNAPSHOT = 6,	/* a checkpoint snapshot was refused (corrupt,
+				 * foreign, taken with other options) */
+	RTAI_EXIT_ABORT = 130,	/* aborted by a second SIGINT (128 + SIGINT) */
 };
 
 extern const char *rtai_progname;	/* "rtai-cat", ... */

@@ -20,6 +20,7 @@
 #include "sig.h"
 
 uint32_t rtai_max_frame = RTAI_MAX_FRAME_DEFAULT;
+int rd_cut_seen;
 void rtai_set_max_frame(const char *opt_value)
 {
 	const char *env = getenv("RTAI_MAX_FRAME");
@@ -80,6 +81,7 @@ const char *rtai_kind_name(int kind)
 	case RTAI_K_BARRIER: return "barrier";
 	case RTAI_K_MARKER: return "marker";
 	case RTAI_K_EOS: return "eos";
+	case RTAI_K_SCHEMA: return "schema";
 	default: return "unknown";
 	}
 }
@@ -220,7 +222,9 @@ static ssize_t zstd_fill(struct rtai_rd *r)
 		}
 		if (got == 0) {
 			r->eof = 1;
-			if (!r->zdone && !sig_stop) {
+			/* A cut version 2 stream: its whole frames are read,
+			 * then rd_end() reports the cut. */
+			if (!r->zdone && !sig_stop && !r->promised) {
 				rd_error(r, r->pos + (r->len - r->off),
 					 "truncated zstd input");
 				return -1;
@@ -339,9 +343,12 @@ static int rd_parse(struct rtai_rd *r, struct rtai_frame *f, size_t *need)
 				*need = RTAI_HEADER_LEN;
 				return 2;
 			}
-			if (p[4] != RTAI_VERSION)
-				return rd_error(r, r->pos, "rtai stream version %u is not supported (this is version %u)",
-						p[4], RTAI_VERSION);
+			if (p[4] < RTAI_VERSION_MIN || p[4] > RTAI_VERSION)
+				return rd_error(r, r->pos, "rtai stream version %u is not supported (this reader reads versions %u to %u)",
+						p[4], RTAI_VERSION_MIN, RTAI_VERSION);
+			r->version = p[4];
+			r->promised = p[4] >= 2 && (p[5] & RTAI_H_EOS);
+			r->at_eos = 0;
 			r->off += RTAI_HEADER_LEN;
 			r->pos += RTAI_HEADER_LEN;
 			continue;
@@ -370,11 +377,32 @@ static int rd_parse(struct rtai_rd *r, struct rtai_frame *f, size_t *need)
 		f->event_ns = (f->flags & RTAI_F_EVENT) ? (int64_t)ld64(p + 16) : RTAI_TIME_UNSET;
 		f->payload = p + 4 + RTAI_FRAME_FIXED;
 		f->len = len - RTAI_FRAME_FIXED;
+		f->meta = NULL;
+		f->meta_len = 0;
 		f->offset = r->pos;
 		if (f->kind == 0)
 			return rd_error(r, r->pos, "frame kind 0 is not valid (corrupt stream?)");
+		if (f->flags & RTAI_F_META) {
+			uint32_t mlen;
+
+			if (f->len < 4)
+				return rd_error(r, r->pos, "frame flag META: expected a 4-byte metadata length, found %u bytes",
+						f->len);
+			mlen = ld32(f->payload);
+			if (mlen > f->len - 4)
+				return rd_error(r, r->pos, "frame flag META: %u bytes of metadata exceed the %u bytes of the payload",
+						mlen, f->len - 4);
+			f->meta = f->payload + 4;
+			f->meta_len = mlen;
+			f->payload += 4 + mlen;
+			f->len -= 4 + mlen;
+		}
+		if ((f->flags & RTAI_F_TOMBSTONE) && f->len > 0)
+			return rd_error(r, r->pos, "frame flag TOMBSTONE: expected no value, found %u bytes",
+					f->len);
 		r->off += 4 + (size_t)len;
 		r->pos += 4 + (size_t)len;
+		r->at_eos = f->kind == RTAI_K_EOS;
 		if (f->kind == RTAI_K_EOS)
 			continue;
 		r->nframes++;
@@ -382,6 +410,32 @@ static int rd_parse(struct rtai_rd *r, struct rtai_frame *f, size_t *need)
 			r->nrec++;
 		return 1;
 	}
+}
+
+/* The input ended (need: bytes the next frame or header wanted, 0 when
+ * none were buffered). Returns 0 for a normal end, -1 for a cut or a
+ * truncated stream. */
+static int rd_end(struct rtai_rd *r, size_t need)
+{
+	size_t avail = r->len - r->off;
+
+	if (sig_stop)
+		return 0;
+	if (r->promised && (avail > 0 || !r->at_eos)) {
+		r->cut = 1;
+		rd_cut_seen = 1;
+		if (avail > 0)
+			return rd_error(r, r->pos, "the stream was cut inside a frame (%zu of %zu bytes): its writer ended without an end-of-stream frame (a crashed or killed upstream stage?)",
+					avail, need);
+		return rd_error(r, r->pos, "the stream was cut: its writer ended without an end-of-stream frame (a crashed or killed upstream stage?)");
+	}
+	if (avail == 0)
+		return 0;
+	if (need <= RTAI_HEADER_LEN)
+		return rd_error(r, r->pos, "truncated frame header (%zu bytes at end of input)",
+				avail);
+	return rd_error(r, r->pos, "truncated frame: %zu of %zu bytes before end of input",
+			avail, need);
 }
 
 int rd_frame(struct rtai_rd *r, struct rtai_frame *f)
@@ -398,17 +452,8 @@ int rd_frame(struct rtai_rd *r, struct rtai_frame *f)
 		got = rd_need(r, need);
 		if (got < 0)
 			return -1;
-		if (got == 0) {
-			size_t avail = r->len - r->off;
-
-			if (avail == 0 || sig_stop)
-				return 0;
-			if (need == 4 || need == RTAI_HEADER_LEN)
-				return rd_error(r, r->pos, "truncated frame header (%zu bytes at end of input)",
-						avail);
-			return rd_error(r, r->pos, "truncated frame: %zu of %zu bytes before end of input",
-					avail, need);
-		}
+		if (got == 0)
+			return rd_end(r, need);
 	}
 }
 
@@ -422,12 +467,8 @@ int rd_frame_buffered(struct rtai_rd *r, struct rtai_frame *f)
 	st = rd_parse(r, f, &need);
 	if (st != 2)
 		return st;
-	if (r->eof && (r->zstd == NULL || r->zoff >= r->zlen)) {
-		if (r->len - r->off == 0)
-			return 0;
-		return rd_error(r, r->pos, "truncated frame: %zu of %zu bytes before end of input",
-				r->len - r->off, need);
-	}
+	if (r->eof && (r->zstd == NULL || r->zoff >= r->zlen))
+		return rd_end(r, need);
 	rd_room(r, need - (r->len - r->off));
 	return 2;
 }
@@ -559,7 +600,8 @@ static void wr_init(struct rtai_wr *w, int fd, const char *name, int raw)
 
 static void wr_header(struct rtai_wr *w)
 {
-	static const uint8_t hdr[RTAI_HEADER_LEN] = { 'R', 'T', 'A', 'I', RTAI_VERSION, 0, 0, 0 };
+	static const uint8_t hdr[RTAI_HEADER_LEN] = { 'R', 'T', 'A', 'I', RTAI_VERSION,
+						       RTAI_H_EOS, 0, 0 };
 
 	if (!w->raw)
 		wr_bytes(w, hdr, sizeof(hdr));
@@ -579,20 +621,10 @@ void wr_open_fd(struct rtai_wr *w, int fd, const char *name, int raw)
 
 void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw)
 {
-	struct stat st;
 	int fd;
 
 	wr_init(w, -1, path, raw);
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	} else {
-		size_t n = strlen(path) + 32;
-
-		w->tmp = xmalloc(n);
-		snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-		fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		outfile_track(w->tmp);
-	}
+	fd = outfile_open_stream(path);
 	if (fd < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s: %s", path, strerror(errno));
 	w->fd = fd;
@@ -682,29 +714,44 @@ void wr_bytes(struct rtai_wr *w, const void *p, size_t n)
 	}
 }
 
-void wr_put(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
-	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len)
+void wr_put_meta(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
+		 int64_t ingest_ns, int64_t event_ns, const void *meta,
+		 size_t meta_len, const void *payload, size_t len)
 {
 	struct buf *b = w->zstd != NULL ? &w->zraw : &w->out;
+	size_t mhead = meta != NULL ? 4 + meta_len : 0;
 	uint8_t *h;
 
-	if (len > RTAI_MAX_FRAME_HARD - RTAI_FRAME_FIXED)
-		rtai_die(RTAI_EXIT_FAIL, "%s: frame of %zu bytes is too large", w->name, len);
+	if (len > RTAI_MAX_FRAME_HARD - RTAI_FRAME_FIXED - mhead ||
+	    meta_len > RTAI_MAX_FRAME_HARD)
+		rtai_die(RTAI_EXIT_FAIL, "%s: frame of %zu bytes is too large", w->name,
+			 len + mhead);
 	if (event_ns == RTAI_TIME_UNSET)
 		flags &= ~RTAI_F_EVENT;
 	else
 		flags |= RTAI_F_EVENT;
-	h = buf_reserve(b, 4 + RTAI_FRAME_FIXED + len);
-	st32(h, (uint32_t)(RTAI_FRAME_FIXED + len));
+	if (meta != NULL)
+		flags |= RTAI_F_META;
+	else
+		flags &= ~RTAI_F_META;
+	h = buf_reserve(b, 4 + RTAI_FRAME_FIXED + mhead + len);
+	st32(h, (uint32_t)(RTAI_FRAME_FIXED + mhead + len));
 	h[4] = kind;
 	h[5] = enc;
 	h[6] = (uint8_t)flags;
 	h[7] = (uint8_t)(flags >> 8);
 	st64(h + 8, (uint64_t)ingest_ns);
 	st64(h + 16, (flags & RTAI_F_EVENT) ? (uint64_t)event_ns : 0);
+	h += 4 + RTAI_FRAME_FIXED;
+	if (meta != NULL) {
+		st32(h, (uint32_t)meta_len);
+		if (meta_len)
+			memcpy(h + 4, meta, meta_len);
+		h += mhead;
+	}
 	if (len)
-		memcpy(h + 24, payload, len);
-	b->len += 4 + RTAI_FRAME_FIXED + len;
+		memcpy(h, payload, len);
+	b->len += 4 + RTAI_FRAME_FIXED + mhead + len;
 	w->frames++;
 	if (b->len >= w->flush_at) {
 		if (w->zstd != NULL)
@@ -714,16 +761,26 @@ void wr_put(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 	}
 }
 
-void wr_frame(struct rtai_wr *w, const struct rtai_frame *f)
+void wr_put(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
+	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len)
 {
-	wr_put(w, f->kind, f->enc, f->flags, f->ingest_ns, f->event_ns,
-	       f->payload, f->len);
+	wr_put_meta(w, kind, enc, flags, ingest_ns, event_ns, NULL, 0, payload, len);
 }
 
-void wr_close(struct rtai_wr *w)
+void wr_frame(struct rtai_wr *w, const struct rtai_frame *f)
+{
+	wr_put_meta(w, f->kind, f->enc, f->flags, f->ingest_ns, f->event_ns,
+		    (f->flags & RTAI_F_META) ? f->meta : NULL, f->meta_len,
+		    f->payload, f->len);
+}
+
+/* Ends the stream, with its end-of-stream frame when eos. */
+static void wr_end(struct rtai_wr *w, int eos)
 {
 	if (w->fd < 0)
 		goto out;
+	if (eos && !w->raw)
+		wr_put(w, RTAI_K_EOS, RTAI_E_NONE, 0, rtai_now_ns(), RTAI_TIME_UNSET, NULL, 0);
 	if (w->zstd != NULL) {
 		zstd_push(w, ZSTD_e_end);
 		ZSTD_freeCStream(w->zstd);
@@ -733,13 +790,6 @@ void wr_close(struct rtai_wr *w)
 	if (close(w->fd) < 0 && errno != EINTR)
 		rtai_die(RTAI_EXIT_FAIL, "%s: close: %s", w->name, strerror(errno));
 	w->fd = -1;
-	if (w->tmp != NULL) {
-		if (rename(w->tmp, w->name) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s: rename: %s", w->name, strerror(errno));
-		outfile_untrack(w->tmp);
-		free(w->tmp);
-		w->tmp = NULL;
-	}
 out:
 	ZSTD_freeCStream(w->zstd);
 	w->zstd = NULL;
@@ -747,6 +797,16 @@ out:
 	buf_free(&w->zraw);
 	free(w->name);
 	w->name = NULL;
+}
+
+void wr_close(struct rtai_wr *w)
+{
+	wr_end(w, !rd_cut_seen);
+}
+
+void wr_abandon(struct rtai_wr *w)
+{
+	wr_end(w, 0);
 }
 
 void wr_marker(struct rtai_wr *w, const struct rtai_frame *f, const char *stage)

@@ -2,11 +2,18 @@
  * writing of streams on file descriptors (see rtai-record(5)).
  *
  * Wire format, all integers little-endian:
- *   stream header  "RTAI" u8 version(1) u8 flags(0) u16 reserved(0)
+ *   stream header  "RTAI" u8 version(2) u8 flags u16 reserved(0)
  *   frame          u32 len, then len bytes:
  *                  u8 kind, u8 enc, u16 flags, i64 ingest_ns, i64 event_ns,
  *                  payload (len - 20 bytes)
+ *   payload of a frame with RTAI_F_META:
+ *                  u32 meta_len, meta (a binary record, rec.h), the value
  * A header may appear again at any frame boundary (concatenated streams).
+ *
+ * Version 2 (architecture issue #12) adds the header flag RTAI_H_EOS: the
+ * writer promises to end with an end-of-stream frame, so a reader tells a
+ * finished stream from a cut one. Readers accept versions 1 and 2; a
+ * version 1 stream keeps its meaning (the end of input is the end).
  */
 #ifndef RTAI_FRAME_H
 #define RTAI_FRAME_H
@@ -18,7 +25,9 @@
 #include "buf.h"
 
 #define RTAI_MAGIC "RTAI"
-#define RTAI_VERSION 1
+#define RTAI_VERSION 2		/* what writers write */
+#define RTAI_VERSION_MIN 1	/* the oldest a reader accepts */
+#define RTAI_H_EOS 0x01		/* header flags: an EOS frame will end the stream */
 #define RTAI_HEADER_LEN 8
 #define RTAI_FRAME_FIXED 20		/* kind..event_ns, after the length */
 #define RTAI_MAX_FRAME_DEFAULT (16u << 20)
@@ -30,7 +39,7 @@ enum rtai_kind {
 	RTAI_K_BARRIER = 3,	/* checkpoint barrier, forwarded as is */
 	RTAI_K_MARKER = 4,	/* latency marker: payload is a list of stamps */
 	RTAI_K_EOS = 5,		/* the writer ended cleanly */
-	RTAI_K_SCHEMA = 6,	/* JSON: the fields of the data frames that follow */
+	RTAI_K_SCHEMA = 6,	/* JSON schema of the data frames after it */
 };
 
 enum rtai_enc {
@@ -41,6 +50,8 @@ enum rtai_enc {
 };
 
 #define RTAI_F_EVENT 0x0001	/* flags: event_ns is set */
+#define RTAI_F_META 0x0002	/* the payload starts with source metadata */
+#define RTAI_F_TOMBSTONE 0x0004	/* the value is null (a Kafka tombstone) */
 
 struct rtai_frame {
 	uint8_t kind;		/* enum rtai_kind, or an unknown kind to forward */
@@ -48,8 +59,12 @@ struct rtai_frame {
 	uint16_t flags;		/* RTAI_F_*; others are forwarded unchanged */
 	int64_t ingest_ns;	/* when the record entered the pipeline */
 	int64_t event_ns;	/* RTAI_TIME_UNSET unless RTAI_F_EVENT */
-	const uint8_t *payload;	/* borrowed: valid until the next read */
-	uint32_t len;		/* payload bytes */
+	const uint8_t *payload;	/* the value; borrowed: valid until the next read */
+	uint32_t len;		/* value bytes */
+	const uint8_t *meta;	/* RTAI_F_META: binary record of source metadata
+				 * (topic, partition, offset, key, timestamp,
+				 * headers); NULL otherwise. Borrowed as payload */
+	uint32_t meta_len;	/* its bytes; 0 without RTAI_F_META */
 	uint64_t offset;	/* reader: byte offset of the frame in its input */
 };
 
@@ -84,8 +99,20 @@ struct rtai_rd {
 	int csv;		/* rd_line: newlines inside double quotes do not end a line */
 	uint64_t nframes;	/* frames returned */
 	uint64_t nrec;		/* data frames returned: the record number */
+	uint8_t version;	/* of the last stream header; 0 before one */
+	int promised;		/* that header had RTAI_H_EOS */
+	int at_eos;		/* the last frame was an end-of-stream frame */
+	int cut;		/* the input ended without the EOS frame that its
+				 * header promised (or inside a frame): the tool
+				 * publishes nothing as final and exits
+				 * RTAI_EXIT_CUT */
 	char err[256];		/* the last error, "where: what" */
 };
+
+/* Set once any reader of this process found a cut input (r->cut):
+ * wr_close() then writes no end-of-stream frame, so the cut reaches the
+ * stages downstream instead of looking like a normal end. */
+extern int rd_cut_seen;
 
 /* Opens path ("-" or NULL for stdin). Returns 0, or -1 with r->err set.
  * zstd-compressed input is detected and decompressed transparently. */
@@ -102,7 +129,13 @@ int rd_is_stream(struct rtai_rd *r);
 /* Reads the next frame into *f, whose payload stays valid until the next
  * call. Returns 1 for a frame, 0 at the end of input, -1 on an error with
  * r->err set to "NAME: byte OFFSET: what" (the stream cannot be trusted
- * past it). End-of-stream frames are consumed and not returned. */
+ * past it). End-of-stream frames are consumed and not returned.
+ * A version 2 stream whose input ends without its end-of-stream frame
+ * (inside a frame, or a zstd frame, too) is cut: -1 with r->cut and
+ * rd_cut_seen set and r->err "NAME: byte N: the stream was cut: ..."
+ * (every whole frame before it was returned). A version 1 stream ending
+ * inside a frame is the error it always was ("truncated frame"). After sig_stop the end of
+ * input is a normal end (0): the tool stopped reading, nothing was cut. */
 int rd_frame(struct rtai_rd *r, struct rtai_frame *f);
 
 /* Makes rd_line() and rd_line_buffered() return CSV records (RFC 4180)
@@ -155,7 +188,6 @@ static inline int rd_fill_ready(const struct rtai_rd *r)
 struct rtai_wr {
 	int fd;			/* -1 when closed */
 	char *name;		/* "stdout" or the path */
-	char *tmp;		/* temporary file, renamed to name at close */
 	struct buf out;		/* pending bytes (compressed if zstd) */
 	struct buf zraw;	/* uncompressed staging for zstd */
 	void *zstd;		/* ZSTD_CStream when compressing */
@@ -167,25 +199,55 @@ struct rtai_wr {
 /* Writes a stream to fd. Refuses a terminal unless raw (exit 2 with a
  * hint); writes the stream header at once unless raw. */
 void wr_open_fd(struct rtai_wr *w, int fd, const char *name, int raw);
-/* Writes to path through a temporary file renamed at wr_close(), so a
- * reader never sees half a file; compress adds zstd. Exits 1 on error. */
+/* Writes a stream to path in place (outfile_open_stream(): created
+ * exclusively, never through a symbolic link; an existing file is
+ * replaced), so that a kill -9 leaves every frame flushed so far readable;
+ * compress adds zstd. Exits 1 on error. */
 void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw);
 /* Compresses everything written from now on, the stream header included
  * (call before the first frame). */
 void wr_set_zstd(struct rtai_wr *w);
-/* Appends a frame. Flushes when enough is pending. */
+/* Appends a frame, its source metadata (f->meta) included. Flushes when
+ * enough is pending. */
 void wr_frame(struct rtai_wr *w, const struct rtai_frame *f);
-/* Appends a frame from parts. */
+/* Appends a frame from parts, without metadata: RTAI_F_META is cleared
+ * from flags (a tool writing a new value from a frame's flags cannot
+ * carry a stale bit). RTAI_F_EVENT follows event_ns (RTAI_TIME_UNSET:
+ * none). Exits 1 when the frame would exceed RTAI_MAX_FRAME_HARD. */
 void wr_put(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len);
+/* wr_put() with source metadata: meta is a binary record (rec_encode) of
+ * meta_len bytes, written before the value with RTAI_F_META set; meta
+ * NULL writes none. Fields, named as kcat -J names them: topic (string),
+ * partition (int), offset (int), key (bytes; absent when null), timestamp
+ * (time), headers (json object). A tombstone (a null value, distinct from
+ * an empty one) is flags RTAI_F_TOMBSTONE with len 0. For example:
+ *	rec_reset(&m);
+ *	rec_add(&m, "topic", 5, val_str(topic, strlen(topic)));
+ *	rec_add(&m, "offset", 6, val_int(off));
+ *	buf_reset(&mb); rec_encode(&m, &mb);
+ *	wr_put_meta(w, RTAI_K_DATA, RTAI_E_RAW, 0, now, ts, mb.p, mb.len,
+ *		    value, value_len);
+ */
+void wr_put_meta(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
+		 int64_t ingest_ns, int64_t event_ns, const void *meta,
+		 size_t meta_len, const void *payload, size_t len);
 /* Appends bytes (raw writers: text output). */
 void wr_bytes(struct rtai_wr *w, const void *p, size_t n);
 /* Writes everything pending. A closed pipe (EPIPE) exits 0 quietly; any
  * other error exits 1 with a message. */
 void wr_flush(struct rtai_wr *w);
-/* Flushes, finishes compression, renames a temporary file into place and
- * closes (stdout is closed too, so a full disk shows). Exits 1 on error. */
+/* Ends the stream as finished: writes the end-of-stream frame (unless
+ * raw, or rd_cut_seen: a stage whose input was cut must not claim a clean
+ * end), flushes, finishes compression, renames a temporary file into
+ * place and closes (stdout is closed too, so a full disk shows). Exits 1
+ * on error. Accepts a writer already closed. */
 void wr_close(struct rtai_wr *w);
+/* Ends the stream as not finished: flushes what was written (every frame
+ * in it is whole) and closes, without the end-of-stream frame, so readers
+ * downstream report a cut stream. For a fatal error after which the tool
+ * still exits in order. Accepts a writer already closed. */
+void wr_abandon(struct rtai_wr *w);
 /* The rtai_on_block() callback: arg is a struct rtai_wr *. */
 void wr_flush_cb(void *arg);
 

@@ -95,6 +95,7 @@ void hist_reset(struct hist *h)
 	h->min = INT64_MAX;
 	h->max = 0;
 	h->sum = 0;
+	h->mean = h->m2 = 0;
 }
 
 /* ---- recording ----------------------------------------------------- */
@@ -116,16 +117,34 @@ static int64_t add_counts(struct hist *h, int64_t v, uint64_t n)
 	return v;
 }
 
+/* Folds nb values of mean mb and squared deviations m2b into h's moments,
+ * after h->total already counts them (Chan, Golub and LeVeque's pairwise
+ * update; with nb = 1 and m2b = 0 it is Welford's). */
+static void moments_add(struct hist *h, uint64_t nb, double mb, double m2b)
+{
+	double na = (double)(h->total - nb), n = (double)h->total, d = mb - h->mean;
+
+	h->mean += d * (double)nb / n;
+	h->m2 += m2b + d * d * na * (double)nb / n;
+}
+
 void hist_record(struct hist *h, int64_t v)
 {
-	h->sum += (double)add_counts(h, v, 1);
+	double x = (double)add_counts(h, v, 1);
+
+	h->sum += x;
+	moments_add(h, 1, x, 0);
 }
 
 void hist_record_n(struct hist *h, int64_t v, uint64_t n)
 {
+	double x;
+
 	if (n == 0)
 		return;
-	h->sum += (double)add_counts(h, v, n) * (double)n;
+	x = (double)add_counts(h, v, n);
+	h->sum += x * (double)n;
+	moments_add(h, n, x, 0);
 }
 
 void hist_merge(struct hist *dst, const struct hist *src)
@@ -143,6 +162,7 @@ void hist_merge(struct hist *dst, const struct hist *src)
 		if (src->max > dst->max)
 			dst->max = src->max;
 		dst->sum += src->sum;
+		moments_add(dst, src->total, src->mean, src->m2);
 		return;
 	}
 	{
@@ -160,6 +180,7 @@ void hist_merge(struct hist *dst, const struct hist *src)
 		if (hi > dst->max)
 			dst->max = hi;
 		dst->sum += src->sum;
+		moments_add(dst, src->total, src->mean, src->m2);
 	}
 }
 
@@ -223,18 +244,9 @@ double hist_mean(const struct hist *h)
 
 double hist_stddev(const struct hist *h)
 {
-	double mean = hist_mean(h), acc = 0;
-	struct hist_iter it;
-
 	if (h->total == 0)
 		return 0.0;
-	hist_iter_init(&it, h);
-	while (hist_iter_next(&it)) {
-		double d = (double)(it.lo + (it.hi - it.lo + 1) / 2) - mean;
-
-		acc += d * d * (double)it.count;
-	}
-	return sqrt(acc / (double)h->total);
+	return sqrt(h->m2 / (double)h->total);
 }
 
 uint64_t hist_count_le(const struct hist *h, int64_t v)

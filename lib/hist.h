@@ -10,8 +10,8 @@
  * days takes 42 buckets of 1024 counts, 336 KiB.
  *
  * Values below 0 count as 0 and values above the highest as the highest
- * (hist.clamped counts both), so recording never fails. min, max, the sum
- * and the mean are kept exactly; percentiles are the highest value
+ * (hist.clamped counts both), so recording never fails. min, max, the sum,
+ * the mean and the standard deviation are kept from the values themselves; percentiles are the highest value
  * equivalent to the bucket holding them (an upper bound within the
  * error), never above the exact maximum.
  *
@@ -42,6 +42,8 @@ struct hist {
 	uint64_t clamped;	/* values outside [0, highest], recorded at the edge */
 	int64_t min, max;	/* exact, of the recorded (clamped) values */
 	double sum;		/* exact sum, for the mean */
+	double mean, m2;	/* Welford's running mean and sum of squared
+				 * deviations, for the standard deviation */
 };
 
 /* Makes an empty histogram for values from lowest (>= 1) to highest (>=
@@ -67,8 +69,10 @@ void hist_merge(struct hist *dst, const struct hist *src);
 /* The value at or below which p percent of the values fall (0 <= p <=
  * 100; p = 0 gives the minimum, 100 the maximum). 0 when empty. */
 int64_t hist_percentile(const struct hist *h, double p);
-/* Exact mean (0 when empty) and the standard deviation estimated from the
- * buckets. */
+/* Exact mean (0 when empty) and the population standard deviation of the
+ * recorded (clamped) values, from Welford's running moments, merged by
+ * Chan et al.'s pairwise update (1979): 0 for equal values, within
+ * rounding otherwise; 0 when empty. */
 double hist_mean(const struct hist *h);
 double hist_stddev(const struct hist *h);
 /* Values recorded at or below v (for cumulative buckets such as

@@ -25,7 +25,10 @@ struct oval {
 };
 
 /* One record of a key's range: its event time and one value per distinct
- * input field of the aggregates (a "slot"). */
+ * input field of the aggregates (a "slot"); then, at o->fo, one partial
+ * state per sliding aggregate (sum, avg, stddev): while the entry is in the
+ * front stack, the aggregate of it and the entries after it up to the
+ * split (see "Sliding-window aggregation" below). */
 struct oent {
 	int64_t t;
 	struct oval v[];
@@ -48,20 +51,22 @@ struct odq {
 struct okey {
 	int64_t tmax;			/* newest event time */
 	uint64_t head, act, tail;	/* entry numbers: held [head, tail),
-					 * in the running row [act, tail) */
+					 * in the range [act, tail) */
+	uint64_t split;			/* the front stack is [act, split), the
+					 * back [split, tail) (act <= split) */
 	uint8_t *ring;			/* cap entries of o->esz bytes */
 	uint32_t cap;			/* a power of two */
 	uint32_t klen;
 	uint8_t *kp;			/* the encoded key: kin, or a heap block */
 	uint8_t kin[16];		/* short keys live here */
-	struct agg_state *row;		/* running aggregates over [act, tail) */
+	struct agg_state *row;		/* count, distinct, percentiles over
+					 * [act, tail), by agg_add/agg_remove */
+	struct agg_state *bk;		/* sliding aggregates of the back stack */
 	struct odq *dq;			/* per deque aggregate (min, max, first, last) */
-	uint64_t churn;			/* removals since the row was rebuilt */
 	struct buf str;			/* string bytes of the entries */
 	size_t garbage;			/* bytes of str no entry uses */
 	struct okey *next;		/* the free list */
 	uint32_t kcap;
-	int drift;			/* floats entered the running row */
 };
 
 /* A slot of the key table: the key's hash and newest time live here too,
@@ -112,9 +117,14 @@ struct over {
 	uint8_t *dqk;			/* per aggregate: DQ_* */
 	int *dqi;			/* per aggregate: its deque, or -1 */
 	int ndq;			/* aggregates kept by a deque */
-	uint8_t *drifts;		/* per slot: feeds a sum, avg or stddev */
-	uint8_t *stddev;		/* per slot: feeds a stddev */
-	size_t nslot, esz;		/* slots; bytes per entry */
+	struct agg_set sset;		/* the sliding aggregates (sum, avg,
+					 * stddev): specs borrowed from set */
+	int *sidx;			/* per aggregate: its index in sset, or -1 */
+	int *sslot;			/* per sliding aggregate: its slot */
+	struct agg_state *srow;		/* the sliding aggregates of a range */
+	struct rtai_val *svals;		/* per sliding aggregate */
+	size_t nslot, esz, fo;		/* slots; bytes per entry; offset of
+					 * the partial states in an entry */
 	size_t keysz;			/* bytes per key block */
 	size_t dq_off, ring_off;	/* inline deques and ring in the block */
 
@@ -170,7 +180,7 @@ static inline struct rtai_val oget(const struct okey *k, const struct oval *s)
 {
 	struct rtai_val v = { .type = s->type };
 
-	if (s->type == RT_STR || s->type == RT_JSON) {
+	if (rt_has_bytes(s->type)) {
 		v.s.p = (const char *)k->str.p + s->u;
 		v.s.n = s->n;
 	} else {
@@ -179,15 +189,16 @@ static inline struct rtai_val oget(const struct okey *k, const struct oval *s)
 	return v;
 }
 
-/* The values of entry e per aggregate; those kept by deques read as null
- * unless all (so agg_add() leaves them alone in the running row). */
+/* The values of entry e per aggregate; those kept by deques or by sliding
+ * aggregation read as null unless all (so agg_add() leaves them alone in
+ * the running row). */
 static void ent_vals(const struct over *o, const struct okey *k, const struct oent *e,
 		     struct rtai_val *vals, int all)
 {
 	for (size_t i = 0; i < o->nagg; i++) {
 		if (o->slot[i] < 0)
 			vals[i] = val_bool(1);
-		else if (!all && o->dqk[i] != DQ_NONE)
+		else if (!all && (o->dqk[i] != DQ_NONE || o->sidx[i] >= 0))
 			vals[i] = val_null();
 		else
 			vals[i] = oget(k, &e->v[o->slot[i]]);
@@ -346,10 +357,9 @@ static void key_expire(struct over *o, size_t i)
 	agg_reset(o->set, k->row);
 	for (int d = 0; d < o->ndq; d++)
 		k->dq[d].n = 0;
+	agg_reset(&o->sset, k->bk);
 	o->st.entries -= k->tail - k->head;
-	k->head = k->act = k->tail = 0;
-	k->churn = 0;
-	k->drift = 0;
+	k->head = k->act = k->tail = k->split = 0;
 	buf_reset(&k->str);
 	k->garbage = 0;
 	k->next = o->freek;
@@ -429,7 +439,8 @@ static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_
 	} else {
 		k = xcalloc(1, o->keysz);
 		k->row = (struct agg_state *)(k + 1);
-		k->dq = (struct odq *)(k->row + o->nagg);
+		k->bk = k->row + o->nagg;
+		k->dq = (struct odq *)(k->bk + o->sset.n);
 		for (int d = 0; d < o->ndq; d++) {
 			k->dq[d].v = (uint64_t *)((uint8_t *)k + o->dq_off) + d * DQ_INLINE;
 			k->dq[d].cap = DQ_INLINE;
@@ -492,7 +503,7 @@ static void str_compact(struct over *o, struct okey *k)
 			for (size_t s = 0; s < o->nslot; s++) {
 				struct oval *v = &e->v[s];
 
-				if (v->type != RT_STR && v->type != RT_JSON)
+				if (!rt_has_bytes(v->type))
 					continue;
 				buf_append(&nb, k->str.p + v->u, v->n);
 				v->u = at;
@@ -522,7 +533,7 @@ static void ent_fill(struct over *o, struct okey *k, struct oent *e, int64_t t,
 		v->type = vals[a].type;
 		v->n = 0;
 		v->u = 0;
-		if (v->type == RT_STR || v->type == RT_JSON) {
+		if (rt_has_bytes(v->type)) {
 			v->u = k->str.len;
 			v->n = vals[a].s.n;
 			buf_append(&k->str, vals[a].s.p, vals[a].s.n);
@@ -532,33 +543,84 @@ static void ent_fill(struct over *o, struct okey *k, struct oent *e, int64_t t,
 	}
 }
 
-/* Whether entry e makes the running row inexact by rounding. */
-static int ent_drifts(const struct over *o, const struct oent *e)
+/* ---- sliding-window aggregation ------------------------------------------------- */
+
+/* Sums, averages and deviations are kept by two stacks (the "two-stacks"
+ * algorithm of sliding-window aggregation; see over.h): the range's
+ * entries [act, tail) are a front stack [act, split), where each entry
+ * holds the partial aggregate of itself and the front entries after it,
+ * and a back stack [split, tail) whose aggregate is k->bk. A record enters
+ * by one agg_add() into k->bk; an entry leaves by act++; when the front is
+ * empty and an entry must leave, the back becomes the front (a flip: one
+ * agg_add() per entry, so O(1) amortised). The range's aggregate is the
+ * front's top merged with k->bk: it is computed from the values in range
+ * alone, nothing is ever subtracted. */
+
+static inline struct agg_state *part(const struct over *o, const struct oent *e)
 {
-	for (size_t s = 0; s < o->nslot; s++)
-		if ((o->drifts[s] && e->v[s].type == RT_FLOAT) ||
-		    (o->stddev[s] && e->v[s].type != RT_NULL))
-			return 1;
-	return 0;
+	return (struct agg_state *)((uint8_t *)e + o->fo);
 }
 
-/* Recomputes the running row from the entries, so rounding from values
- * that came and went does not build up. */
-static void row_rebuild(struct over *o, struct okey *k)
+/* The values of entry e per sliding aggregate, into o->svals. */
+static void sl_vals(const struct over *o, const struct okey *k, const struct oent *e)
 {
-	agg_reset(o->set, k->row);
-	k->drift = 0;
-	for (uint64_t i = k->act; i < k->tail; i++) {
-		const struct oent *e = ent(o, k, i);
+	for (size_t j = 0; j < o->sset.n; j++)
+		o->svals[j] = oget(k, &e->v[o->sslot[j]]);
+}
 
-		ent_vals(o, k, e, o->rvals, 0);
-		agg_add(o->set, k->row, o->rvals, e->t);
-		k->drift |= ent_drifts(o, e);
+/* Entry i (the newest) joins the back stack. */
+static void sl_push(struct over *o, struct okey *k, uint64_t i)
+{
+	const struct oent *e = ent(o, k, i);
+
+	sl_vals(o, k, e);
+	agg_add(&o->sset, k->bk, o->svals, e->t);
+}
+
+/* The back stack becomes the front: each entry of [act, tail) gets the
+ * aggregate of [itself, tail). */
+static void sl_flip(struct over *o, struct okey *k)
+{
+	size_t sz = o->sset.n * sizeof(struct agg_state);
+
+	for (uint64_t i = k->tail; i-- > k->act;) {
+		struct oent *e = ent(o, k, i);
+
+		if (i + 1 == k->tail)
+			memset(part(o, e), 0, sz);
+		else
+			memcpy(part(o, e), part(o, ent(o, k, i + 1)), sz);
+		sl_vals(o, k, e);
+		agg_add(&o->sset, part(o, e), o->svals, e->t);
 	}
-	k->churn = 0;
+	k->split = k->tail;
+	agg_reset(&o->sset, k->bk);
 }
 
-/* The running row drops the entries at or before lo. */
+/* Rebuilds both stacks from the entries, after an insertion out of order
+ * moved entries: all of [act, tail) in the back. */
+static void sl_rebuild(struct over *o, struct okey *k)
+{
+	agg_reset(&o->sset, k->bk);
+	k->split = k->act;
+	for (uint64_t i = k->act; i < k->tail; i++)
+		sl_push(o, k, i);
+}
+
+/* The sliding aggregates of the range [act, tail), into o->srow. */
+static void sl_result(struct over *o, const struct okey *k)
+{
+	size_t sz = o->sset.n * sizeof(struct agg_state);
+
+	if (k->act < k->split) {
+		memcpy(o->srow, part(o, ent(o, k, k->act)), sz);
+		agg_merge(&o->sset, o->srow, k->bk);
+	} else {
+		memcpy(o->srow, k->bk, sz);
+	}
+}
+
+/* The range drops the entries at or before lo. */
 static void range_advance(struct over *o, struct okey *k, int64_t lo)
 {
 	while (k->act < k->tail) {
@@ -569,14 +631,14 @@ static void range_advance(struct over *o, struct okey *k, int64_t lo)
 		ent_vals(o, k, e, o->rvals, 0);
 		agg_remove(o->set, k->row, o->rvals, e->t);
 		dq_leave(o, k, k->act);
+		if (o->sset.n > 0 && k->act == k->split)
+			sl_flip(o, k);
 		k->act++;
-		k->churn++;
 	}
-	if (k->act == k->tail) {
-		k->drift = 0;
-		k->churn = 0;
-	} else if (k->drift && k->churn >= k->tail - k->act + 16) {
-		row_rebuild(o, k);
+	if (k->act == k->tail && k->split != k->tail) {
+		/* An empty range: nothing stays in the back either. */
+		agg_reset(&o->sset, k->bk);
+		k->split = k->tail;
 	}
 }
 
@@ -592,7 +654,7 @@ static void range_drop(struct over *o, struct okey *k, int64_t bound)
 		if (e->t > bound)
 			break;
 		for (size_t s = 0; s < o->nslot; s++)
-			if (e->v[s].type == RT_STR || e->v[s].type == RT_JSON)
+			if (rt_has_bytes(e->v[s].type))
 				k->garbage += e->v[s].n;
 		k->head++;
 	}
@@ -625,7 +687,8 @@ static void key_push(struct over *o, struct okey *k, int64_t t, const struct rta
 	ent_fill(o, k, e, t, vals);
 	ent_vals(o, k, e, o->rvals, 0);
 	agg_add(o->set, k->row, o->rvals, t);
-	k->drift |= ent_drifts(o, e);
+	if (o->sset.n > 0)
+		sl_push(o, k, k->tail);
 	dq_enter(o, k, k->tail);
 	k->tail++;
 	k->tmax = t;
@@ -653,11 +716,12 @@ static void key_insert(struct over *o, struct okey *k, int64_t t, const struct r
 	if (t > k->tmax - o->c.range) {
 		ent_vals(o, k, e, o->rvals, 0);
 		agg_add(o->set, k->row, o->rvals, t);
-		k->drift |= ent_drifts(o, e);
 	} else {
 		k->act++;
 	}
 	dq_rebuild(o, k);
+	if (o->sset.n > 0)
+		sl_rebuild(o, k);
 
 	agg_reset(o->set, o->scratch);
 	for (q = p; q > k->head && ent(o, k, q - 1)->t > t - o->c.range; q--)
@@ -670,7 +734,8 @@ static void key_insert(struct over *o, struct okey *k, int64_t t, const struct r
 	}
 }
 
-/* Aggregate a of the key's newest range. */
+/* Aggregate a of the key's newest range (the sliding ones from o->srow,
+ * which sl_result() filled). */
 static void key_result(const struct over *o, const struct okey *k, size_t a,
 		       struct rtai_val *v)
 {
@@ -678,7 +743,10 @@ static void key_result(const struct over *o, const struct okey *k, size_t a,
 
 	switch (o->dqk[a]) {
 	case DQ_NONE:
-		agg_result(o->set, k->row, a, v);
+		if (o->sidx[a] >= 0)
+			agg_result(&o->sset, o->srow, (size_t)o->sidx[a], v);
+		else
+			agg_result(o->set, k->row, a, v);
 		return;
 	case DQ_LAST:
 		if (q->n == 0)
@@ -709,7 +777,7 @@ static int has_field(const struct rtai_rec *rec, const char *name, size_t nlen)
 /* Appends the encoding of one field (rec.h) to b. */
 static void put_field(struct buf *b, const char *name, size_t nlen, const struct rtai_val *v)
 {
-	uint8_t *p = buf_reserve(b, 2 + nlen + 12 + (v->type == RT_STR || v->type == RT_JSON ?
+	uint8_t *p = buf_reserve(b, 2 + nlen + 12 + (rt_has_bytes(v->type) ?
 						     v->s.n : 0));
 	uint8_t *p0 = p;
 
@@ -726,6 +794,7 @@ static void put_field(struct buf *b, const char *name, size_t nlen, const struct
 		break;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		for (int i = 0; i < 4; i++)
 			*p++ = (uint8_t)(v->s.n >> (8 * i));
 		if (v->s.n)
@@ -749,6 +818,8 @@ static int emit(struct over *o, struct rtai_rec *rec, const struct okey *k,
 	int copy = f->enc == RTAI_E_REC && f->len >= 2;
 	struct rtai_val *res = o->res;
 
+	if (k != NULL && o->sset.n > 0)
+		sl_result(o, k);
 	for (size_t a = 0; a < o->nagg; a++) {
 		const struct agg_spec *s = &o->set->v[a];
 
@@ -1071,14 +1142,16 @@ struct over *over_new(const struct over_conf *conf, struct rtai_wr *out)
 	o->slot = xcalloc(set->n + 1, sizeof(*o->slot));
 	o->dqk = xcalloc(set->n + 1, 1);
 	o->dqi = xcalloc(set->n + 1, sizeof(*o->dqi));
-	o->drifts = xcalloc(set->n + 1, 1);
-	o->stddev = xcalloc(set->n + 1, 1);
+	o->sidx = xcalloc(set->n + 1, sizeof(*o->sidx));
+	o->sslot = xcalloc(set->n + 1, sizeof(*o->sslot));
+	o->sset.v = xcalloc(set->n + 1, sizeof(*o->sset.v));
 	for (size_t a = 0; a < set->n; a++) {
 		const struct agg_spec *s = &set->v[a];
 		size_t j;
 
 		o->slot[a] = -1;
 		o->dqi[a] = -1;
+		o->sidx[a] = -1;
 		if (s->field == NULL)
 			continue;
 		for (j = 0; j < a; j++)
@@ -1091,14 +1164,20 @@ struct over *over_new(const struct over_conf *conf, struct rtai_wr *out)
 		case AGG_FIRST: o->dqk[a] = DQ_FIRST; break;
 		case AGG_LAST: o->dqk[a] = DQ_LAST; break;
 		case AGG_SUM:
-		case AGG_AVG: o->drifts[o->slot[a]] = 1; break;
-		case AGG_STDDEV: o->stddev[o->slot[a]] = 1; break;
+		case AGG_AVG:
+		case AGG_STDDEV:
+			o->sslot[o->sset.n] = o->slot[a];
+			o->sidx[a] = (int)o->sset.n;
+			o->sset.v[o->sset.n++] = *s;	/* borrowed: never agg_set_free()d */
+			break;
 		default: break;
 		}
 		o->dqi[a] = o->dqk[a] != DQ_NONE ? o->ndq++ : -1;
 	}
-	o->esz = sizeof(struct oent) + o->nslot * sizeof(struct oval);
-	o->dq_off = sizeof(struct okey) + o->nagg * sizeof(struct agg_state) +
+	o->fo = sizeof(struct oent) + o->nslot * sizeof(struct oval);
+	o->fo = (o->fo + 7) & ~(size_t)7;
+	o->esz = o->fo + o->sset.n * sizeof(struct agg_state);
+	o->dq_off = sizeof(struct okey) + (o->nagg + o->sset.n) * sizeof(struct agg_state) +
 		    (size_t)o->ndq * sizeof(struct odq);
 	o->ring_off = o->dq_off + (size_t)o->ndq * DQ_INLINE * sizeof(uint64_t);
 	o->keysz = o->ring_off + RING_INLINE * o->esz;
@@ -1113,6 +1192,8 @@ struct over *over_new(const struct over_conf *conf, struct rtai_wr *out)
 	o->rvals = xcalloc(o->nagg + 1, sizeof(*o->rvals));
 	o->res = xcalloc(o->nagg + 1, sizeof(*o->res));
 	o->scratch = xcalloc(o->nagg + 1, sizeof(*o->scratch));
+	o->srow = xcalloc(o->sset.n + 1, sizeof(*o->srow));
+	o->svals = xcalloc(o->sset.n + 1, sizeof(*o->svals));
 	tab_grow(o);
 	return o;
 }
@@ -1174,8 +1255,11 @@ void over_free(struct over *o)
 	free(o->slot);
 	free(o->dqk);
 	free(o->dqi);
-	free(o->drifts);
-	free(o->stddev);
+	free(o->sidx);
+	free(o->sslot);
+	free(o->sset.v);
+	free(o->srow);
+	free(o->svals);
 	buf_free(&o->kbuf);
 	buf_free(&o->obuf);
 	free(o);
@@ -1203,9 +1287,17 @@ static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
 			    o->name, (unsigned long long)recno, (long long)t);
 	if (t < o->wm) {
 		o->st.late++;
-		if (o->c.late != NULL)
+		if (o->c.late != NULL) {
 			wr_frame(o->c.late, f);
-		return 0;
+			return 0;
+		}
+		/* Every record is emitted: a late one leaves at once, over the
+		 * records of its range still held, after those W has passed (so
+		 * the keys' newest times stay in order for them). */
+		if (!o->c.arrival && release(o, o->wm, 1) < 0)
+			return -1;
+		o->st.late_emitted++;
+		return arrive(o, f, recno);
 	}
 	if (t > o->maxt)
 		o->maxt = t;
@@ -1252,6 +1344,8 @@ int over_frame(struct over *o, const struct rtai_frame *f, const char *name, uin
 	case RTAI_K_MARKER:
 		wr_marker(o->out, f, "rtai-window");
 		return 0;
+	case RTAI_K_SCHEMA:
+		return 0;	/* records gain aggregate fields: no schema goes on */
 	default:
 		wr_frame(o->out, f);
 		return 0;

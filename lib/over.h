@@ -6,8 +6,14 @@
  *
  * Order and lateness (see rtai-window(1)). The watermark W is the largest
  * event time seen minus the delay, or an upstream watermark if later; a
- * record with t < W at its arrival is late: written to the late stream or
- * dropped, and counted.
+ * record with t < W at its arrival is late, and counted: written to the
+ * late stream when there is one, else emitted at once (every record is
+ * emitted) with the aggregates of the records of its range that the
+ * engine still holds: exact when the records of its key in (t - RANGE, t]
+ * are all still held (records within RANGE of the key's newest time, in
+ * arrival order within RANGE of W), the rest left out otherwise. It
+ * counts for the records that leave after it, not for those already
+ * written.
  *   - event order (the default): a record waits until W > t, then leaves in
  *     event-time order, ties in arrival order, with every peer counted,
  *     those that arrived after it too. At the end of input every waiting
@@ -20,18 +26,27 @@
  * State and cost. Per key, a ring of (event time, values) in event-time
  * order holds the records a future record's range can still reach: those
  * within RANGE of the key's newest time (in arrival order, within RANGE of
- * W, for records arriving out of order). Running aggregates cover the
- * newest range: count, sum, avg and stddev by agg_add() and agg_remove(),
- * distinct by its count map, the percentiles by the DDSketch whose bin
- * counts are decremented as values leave; min, max, first and last by a
- * monotonic deque of ring positions each. Per record in order this is O(1)
- * amortised (distinct O(1) expected; reading a percentile walks the
- * sketch's bins, at most 2 * AGG_MAX_BINS and in practice a few hundred).
- * A record that arrives out of order (arrival order only) costs
- * O(records of its key in range). Float sums, averages and deviations drift
- * by rounding as values come and go, so the running aggregates of a key
- * are recomputed from its ring each time its range has turned over: the
- * error stays within a few ulps of a fresh computation, for O(1) amortised.
+ * W, for records arriving out of order). count, distinct and the
+ * percentiles cover the newest range by counting values in and out
+ * (agg_add() and agg_remove(): distinct by its count map, the percentiles
+ * by the DDSketch's bin counts); min, max, first and last by a monotonic
+ * deque of ring positions each. sum, avg and stddev are never updated by
+ * subtracting what leaves (rounding would stay, and a large value that
+ * left would keep cancelling small ones): they are kept by the two-stacks
+ * algorithm of sliding-window aggregation, as described in Tangwongsan,
+ * Hirzel and Schneider, "In-order sliding-window aggregation in
+ * worst-case constant time", VLDB Journal 30 (2021) (their baseline; DABA
+ * makes it worst case). The ring's entries in range are a front stack
+ * whose entries each hold the partial aggregate of themselves and the
+ * front entries after them, then a back stack with one running aggregate;
+ * when the front empties, the back is flipped into it. A result merges the
+ * front's top with the back by agg_merge(): exact int sums (128-bit),
+ * float sums by one addition, (n, mean, M2) by Chan's pairwise update. So
+ * every result is a computation over the values in its range alone. Per
+ * record in order this is O(1) amortised (distinct O(1) expected; reading
+ * a percentile walks the sketch's bins, at most 2 * AGG_MAX_BINS and in
+ * practice a few hundred). A record that arrives out of order (arrival
+ * order only) costs O(records of its key in range).
  * Keys whose records have all left the range are recycled.
  *
  * Waiting records (event order) are copies of their frames in reused
@@ -65,13 +80,15 @@ struct over_conf {
 	const size_t *klen;		/* their lengths */
 	size_t nkeys;			/* 0: one group */
 	const struct agg_set *aggs;	/* at least one aggregate */
-	struct rtai_wr *late;		/* late records go here; NULL drops them */
+	struct rtai_wr *late;		/* late records go here; NULL emits them
+					 * at once over what of their range is held */
 };
 
 struct over_stats {
 	uint64_t records;		/* data frames read */
 	uint64_t emitted;		/* records written with their aggregates */
-	uint64_t late;			/* late records (dropped or written aside) */
+	uint64_t late;			/* late records (written aside or emitted) */
+	uint64_t late_emitted;		/* late records emitted at once */
 	uint64_t keys, peak_keys;	/* keys holding state */
 	uint64_t entries, peak_entries;	/* records held in ranges */
 	uint64_t waiting, peak_waiting;	/* records waiting for the watermark */

@@ -518,6 +518,9 @@ static int read_chunk(struct rd *r, const uint8_t *file, size_t size, const stru
 		struct tr t = { r->page.p, r->page.p + r->page.len, 0 };
 
 		if (ptype == 2) {	/* dictionary */
+			/* Booleans are bit-packed in PLAIN: no dictionary holds them. */
+			if (col->type == PQ_BOOL)
+				return bad(r, "a dictionary page for a boolean column");
 			buf_reset(&r->dict);
 			buf_reset(&r->dents);
 			for (int64_t i = 0; i < nv; i++) {

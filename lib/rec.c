@@ -3,6 +3,7 @@
 #include "rec.h"
 
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -126,6 +127,7 @@ int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
 			break;
 		case RT_STR:
 		case RT_JSON:
+		case RT_BYTES:
 			if (end - p < 4)
 				goto truncated;
 			f->v.s.n = ld32(p);
@@ -170,7 +172,7 @@ void rec_encode(const struct rtai_rec *r, struct buf *out)
 
 	for (uint32_t i = 0; i < r->n; i++) {
 		need += 2 + (size_t)r->f[i].nlen + 8;
-		if (r->f[i].v.type == RT_STR || r->f[i].v.type == RT_JSON)
+		if (rt_has_bytes(r->f[i].v.type))
 			need += (size_t)r->f[i].v.s.n;
 	}
 	p = buf_reserve(out, need);
@@ -192,6 +194,7 @@ void rec_encode(const struct rtai_rec *r, struct buf *out)
 			break;
 		case RT_STR:
 		case RT_JSON:
+		case RT_BYTES:
 			memcpy(p, &f->v.s.n, 4);
 			p += 4;
 			if (f->v.s.n)
@@ -259,6 +262,7 @@ const char *rt_type_name(int type)
 	case RT_STR: return "string";
 	case RT_TIME: return "time";
 	case RT_JSON: return "json";
+	case RT_BYTES: return "bytes";
 	default: return "unknown";
 	}
 }
@@ -290,7 +294,8 @@ int val_equal(const struct rtai_val *a, const struct rtai_val *b)
 		return a->f == b->f || (isnan(a->f) && isnan(b->f));
 	case RT_STR:
 	case RT_JSON:
-		return a->s.n == b->s.n && memcmp(a->s.p, b->s.p, a->s.n) == 0;
+	case RT_BYTES:
+		return a->s.n == b->s.n && (a->s.n == 0 || memcmp(a->s.p, b->s.p, a->s.n) == 0);
 	default:
 		return 1;
 	}
@@ -337,7 +342,7 @@ int val_cmp(const struct rtai_val *a, const struct rtai_val *b)
 
 		return (ta > tb) - (ta < tb);
 	}
-	if (a->type == RT_STR || a->type == RT_JSON) {
+	if (rt_has_bytes(a->type)) {
 		size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
 		int c = n ? memcmp(a->s.p, b->s.p, n) : 0;
 
@@ -375,6 +380,7 @@ uint64_t val_hash(const struct rtai_val *v, uint64_t seed)
 	switch (v->type) {
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		return rtai_hash(v->s.p, v->s.n, seed ^ v->type);
 	case RT_INT:
 	case RT_TIME:
@@ -438,28 +444,49 @@ static int short_double(double d, char *tmp)
 	return strtod(tmp, NULL) == d ? n : 0;
 }
 
-static void put_double(struct buf *out, double d)
+int rtai_fmt_double(double d, char *tmp)
 {
-	char tmp[40];
 	int n;
 
 	if (!isfinite(d)) {
-		buf_puts(out, "null");
-		return;
+		tmp[0] = '\0';
+		return 0;
 	}
 	n = short_double(d, tmp);
-	if (n > 0) {
-		buf_append(out, tmp, (size_t)n);
-		if (memchr(tmp, '.', (size_t)n) == NULL)
-			buf_append(out, ".0", 2);
-		return;
+	if (n == 0 && d != 0 && fabs(d) < DBL_MIN) {
+		/* Subnormals have fewer digits of precision than DBL_DIG. */
+		for (int p = 1; p <= 17; p++) {
+			n = snprintf(tmp, RTAI_DBL_BUFSZ, "%.*g", p, d);
+			if (strtod(tmp, NULL) == d)
+				break;
+		}
+	} else if (n == 0) {
+		/* The shortest of %.15g (DBL_DIG: every text of 15 digits reads
+		 * back as itself, so this is the shortest when one of at most
+		 * 15 digits exists), %.16g and %.17g (always reads back). */
+		n = snprintf(tmp, RTAI_DBL_BUFSZ, "%.15g", d);
+		if (strtod(tmp, NULL) != d) {
+			n = snprintf(tmp, RTAI_DBL_BUFSZ, "%.16g", d);
+			if (strtod(tmp, NULL) != d)
+				n = snprintf(tmp, RTAI_DBL_BUFSZ, "%.17g", d);
+		}
 	}
-	n = snprintf(tmp, sizeof(tmp), "%.15g", d);
-	if (strtod(tmp, NULL) != d)
-		n = snprintf(tmp, sizeof(tmp), "%.17g", d);
-	buf_append(out, tmp, (size_t)n);
-	if (strpbrk(tmp, ".eEn") == NULL)
-		buf_append(out, ".0", 2);
+	if (strpbrk(tmp, ".e") == NULL) {
+		memcpy(tmp + n, ".0", 3);
+		n += 2;
+	}
+	return n;
+}
+
+void json_put_double(struct buf *out, double d)
+{
+	char tmp[RTAI_DBL_BUFSZ];
+	int n = rtai_fmt_double(d, tmp);
+
+	if (n == 0)
+		buf_puts(out, "null");
+	else
+		buf_append(out, tmp, (size_t)n);
 }
 
 void val_text(const struct rtai_val *v, struct buf *out)
@@ -469,13 +496,14 @@ void val_text(const struct rtai_val *v, struct buf *out)
 	switch (v->type) {
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		buf_append(out, v->s.p, v->s.n);
 		break;
 	case RT_INT:
 		buf_printf(out, "%lld", (long long)v->i);
 		break;
 	case RT_FLOAT:
-		put_double(out, v->f);
+		json_put_double(out, v->f);
 		break;
 	case RT_TIME:
 		buf_append(out, tmp, rtai_fmt_time(v->i, tmp));
@@ -812,6 +840,11 @@ void val_to_json(const struct rtai_val *v, struct buf *out)
 	case RT_JSON:
 		buf_append(out, v->s.p, v->s.n);
 		break;
+	case RT_BYTES:
+		buf_putc(out, '"');
+		buf_put_base64(out, v->s.p, v->s.n);
+		buf_putc(out, '"');
+		break;
 	case RT_TIME:
 		buf_putc(out, '"');
 		buf_append(out, tmp, rtai_fmt_time(v->i, tmp));
@@ -836,6 +869,70 @@ void rec_to_json(const struct rtai_rec *r, struct buf *out)
 	buf_putc(out, '}');
 }
 
+/* Copies JSON text to out with ".0" after every integer literal that does
+ * not fit in int64, so that it reads as a float (the nearest double), as
+ * JSON readers without big integers (JavaScript, jq) read it. Returns the
+ * number of literals changed. */
+static int bigints_as_floats(const char *t, size_t n, struct buf *out)
+{
+	int in_str = 0, changed = 0;
+
+	buf_reset(out);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		if (in_str) {
+			if (t[i] == '\\' && i + 1 < n)
+				j = i + 2;
+			else
+				j = i + 1, in_str = t[i] != '"';
+			buf_append(out, t + i, j - i);
+			i = j;
+			continue;
+		}
+		if (t[i] == '"') {
+			in_str = 1;
+			buf_putc(out, '"');
+			i++;
+			continue;
+		}
+		if (t[i] != '-' && (t[i] < '0' || t[i] > '9')) {
+			buf_putc(out, t[i++]);
+			continue;
+		}
+		if (t[j] == '-')
+			j++;
+		while (j < n && t[j] >= '0' && t[j] <= '9')
+			j++;
+		buf_append(out, t + i, j - i);
+		if (j < n && (t[j] == '.' || t[j] == 'e' || t[j] == 'E')) {
+			/* a float already: copy its fraction and exponent too */
+			for (i = j; j < n && strchr("0123456789.eE+-", t[j]) != NULL; j++)
+				;
+			buf_append(out, t + i, j - i);
+		} else {
+			char tmp[32];
+			size_t len = j - i;
+
+			if (len >= sizeof(tmp)) {
+				buf_append(out, ".0", 2);
+				changed++;
+			} else {
+				memcpy(tmp, t + i, len);
+				tmp[len] = '\0';
+				errno = 0;
+				(void)strtoll(tmp, NULL, 10);
+				if (errno == ERANGE) {
+					buf_append(out, ".0", 2);
+					changed++;
+				}
+			}
+		}
+		i = j;
+	}
+	return changed;
+}
+
 int rec_from_json(struct rtai_rec *r, const char *text, size_t n)
 {
 	json_error_t e;
@@ -844,6 +941,14 @@ int rec_from_json(struct rtai_rec *r, const char *text, size_t n)
 
 	rec_reset(r);
 	root = json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+	if (root == NULL && strstr(e.text, "too big") != NULL) {
+		struct buf b = { 0 };
+
+		if (bigints_as_floats(text, n, &b) > 0)
+			root = json_loadb((const char *)b.p, b.len,
+					  JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+		buf_free(&b);
+	}
 	if (root == NULL) {
 		snprintf(r->err, sizeof(r->err), "invalid JSON at column %d: %s",
 			 e.column, e.text);

@@ -5,8 +5,9 @@
  *   u8 type, u8 name length, name bytes, value
  * Values by type: null and bools have no bytes (the type says it all);
  * int, float and time are 8 bytes little-endian (int64, IEEE double,
- * int64 ns since the epoch); string and json are u32 length + bytes
- * (json carries nested objects and arrays as compact JSON text).
+ * int64 ns since the epoch); string, json and bytes are u32 length +
+ * bytes (json carries nested objects and arrays as compact JSON text;
+ * bytes are binary: Kafka keys, Avro bytes and fixed, Parquet BYTE_ARRAY).
  *
  * A decoded record borrows: field names and string values point into the
  * payload, which must outlive the record. Fields added by a tool point
@@ -31,6 +32,7 @@ enum rtai_type {
 	RT_STR = 5,
 	RT_TIME = 6,
 	RT_JSON = 7,
+	RT_BYTES = 8,		/* stream version 2 (rtai-record(5)) */
 };
 
 struct rtai_val {
@@ -41,7 +43,7 @@ struct rtai_val {
 		struct {
 			const char *p;
 			uint32_t n;
-		} s;		/* RT_STR, RT_JSON: not NUL-terminated */
+		} s;		/* RT_STR, RT_JSON, RT_BYTES: not NUL-terminated */
 	};
 };
 
@@ -105,8 +107,17 @@ static inline struct rtai_val val_str(const char *p, size_t n)
 {
 	return (struct rtai_val){ .type = RT_STR, .s = { p, (uint32_t)n } };
 }
+static inline struct rtai_val val_bytes(const void *p, size_t n)
+{
+	return (struct rtai_val){ .type = RT_BYTES, .s = { p, (uint32_t)n } };
+}
+/* A value whose bytes follow its u32 length in the encoding. */
+static inline int rt_has_bytes(int type)
+{
+	return type == RT_STR || type == RT_JSON || type == RT_BYTES;
+}
 
-/* "null", "bool", "int", "float", "string", "time", "json". */
+/* "null", "bool", "int", "float", "string", "time", "json", "bytes". */
 const char *rt_type_name(int type);
 /* The value as a double when it is a number (int, float, time in ns);
  * returns 0 and stores it, -1 otherwise. */
@@ -115,11 +126,25 @@ int val_number(const struct rtai_val *v, double *out);
 int val_equal(const struct rtai_val *a, const struct rtai_val *b);
 /* Total order for sorting and min/max: null, false, true, then numbers
  * by value across int, float and time (exactly; NaN after every number),
- * then strings bytewise, then json bytewise. */
+ * then strings bytewise, then json bytewise, then bytes bytewise. */
 int val_cmp(const struct rtai_val *a, const struct rtai_val *b);
 /* Appends the value as text for keys and templates: strings as is, numbers
- * as JSON would print them, times as ISO 8601, bools as true/false. */
+ * as JSON would print them, times as ISO 8601, bools as true/false, bytes
+ * raw (rtai(7) "Keys"). */
 void val_text(const struct rtai_val *v, struct buf *out);
+/* Bytes rtai_fmt_double() may write, with its NUL. */
+#define RTAI_DBL_BUFSZ 32
+/* Writes finite d into tmp (RTAI_DBL_BUFSZ bytes) as the shortest text
+ * that reads back (strtod) as the same double, as JavaScript's and
+ * Python's repr do (ECMA-262 Number::toString: fewest significant
+ * digits): 627.42, 0.1, 1e-07, 9.223372036854776e+18. An integral float
+ * keeps a ".0" ("3.0", "-0.0"; "1e+16" reads as a float already), so it
+ * reads back as a float. Returns its length; NaN and infinities write
+ * nothing and return 0 (JSON has no text for them: callers write null). */
+int rtai_fmt_double(double d, char *tmp);
+/* Appends d to out as rtai_fmt_double() writes it, or "null" when d is
+ * NaN or infinite: a number in JSON, in Prometheus and in Redis values. */
+void json_put_double(struct buf *out, double d);
 /* A hash of the value's type class and contents (ints and floats with equal
  * value hash alike only if both are integral). */
 uint64_t val_hash(const struct rtai_val *v, uint64_t seed);
@@ -131,7 +156,8 @@ uint64_t rtai_hash(const void *p, size_t n, uint64_t seed);
 
 /* Parses JSON text that must be an object into r (replacing its fields).
  * Nested objects and arrays become RT_JSON fields. Duplicate keys are an
- * error. Returns 0, or -1 with r->err set ("line 1 column 7: ..."). */
+ * error. An integer beyond int64 (9223372036854775808) reads as a float,
+ * the nearest double, as JavaScript and jq read it. Returns 0, or -1 with r->err set ("line 1 column 7: ..."). */
 int rec_from_json(struct rtai_rec *r, const char *text, size_t n);
 /* The same from a parsed jansson value (a json_t *, void * here so that
  * this header does not need jansson.h): r takes a reference to it, and its
@@ -142,8 +168,9 @@ int rec_from_jansson(struct rtai_rec *r, void *obj);
 struct rtai_frame;
 int rec_from_frame(struct rtai_rec *r, const struct rtai_frame *f);
 /* Appends r as one line of compact JSON (no newline). Times print as ISO
- * 8601 strings, floats keep a decimal point, invalid UTF-8 in strings is
- * replaced by U+FFFD so the output is always valid JSON. */
+ * 8601 strings, floats keep a decimal point, bytes as base64 strings (RFC
+ * 4648, padded), invalid UTF-8 in strings is replaced by U+FFFD so the
+ * output is always valid JSON. */
 void rec_to_json(const struct rtai_rec *r, struct buf *out);
 /* Appends one value as JSON. */
 void val_to_json(const struct rtai_val *v, struct buf *out);

@@ -230,6 +230,21 @@ int rtai_parse_iso(const char *s, size_t n, int64_t *ns, const char **why)
 	return 0;
 }
 
+/* The unit of an int by its magnitude, compared as ints: as a double,
+ * 99999999999999992 would round up to 1e17. */
+enum rtai_tunit rtai_tunit_auto(int64_t v)
+{
+	uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	if (mag < UINT64_C(100000000000))
+		return RTAI_TU_S;
+	if (mag < UINT64_C(100000000000000))
+		return RTAI_TU_MS;
+	if (mag < UINT64_C(100000000000000000))
+		return RTAI_TU_US;
+	return RTAI_TU_NS;
+}
+
 static enum rtai_tunit auto_unit(double mag)
 {
 	mag = fabs(mag);
@@ -257,7 +272,7 @@ int rtai_epoch_i64(int64_t v, enum rtai_tunit u, int64_t *ns, const char **why)
 	int64_t m;
 
 	if (u == RTAI_TU_AUTO)
-		u = auto_unit((double)v);
+		u = rtai_tunit_auto(v);
 	m = tunit_ns(u);
 	if (v > INT64_MAX / m || v < (INT64_MIN + 1) / m) {
 		*why = "time out of range";

@@ -15,10 +15,16 @@
 #define RTAI_TIME_UNSET INT64_MIN
 #define RTAI_NS_PER_SEC INT64_C(1000000000)
 
-/* Units of an epoch number. AUTO decides by magnitude: below 1e11 seconds,
- * below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds
- * (so any time between 1973 and 5138 is read right in every unit). */
+/* Units of an epoch number. AUTO decides by magnitude (ints compared as
+ * ints): below 1e11 seconds, below 1e14 milliseconds, below 1e17
+ * microseconds, else nanoseconds. So any time from 1973-03-03 to
+ * 2262-04-11 (where int64 nanoseconds end; later times are out of range
+ * in every unit) is read right in every unit. */
 enum rtai_tunit { RTAI_TU_AUTO, RTAI_TU_S, RTAI_TU_MS, RTAI_TU_US, RTAI_TU_NS };
+
+/* The unit AUTO reads an int in (never RTAI_TU_AUTO): for hints such as
+ * "these look like milliseconds". */
+enum rtai_tunit rtai_tunit_auto(int64_t v);
 
 /* "s", "ms", "us", "ns" or "auto"; returns -1 for anything else. */
 int rtai_parse_tunit(const char *s, enum rtai_tunit *out);

@@ -89,6 +89,7 @@ static size_t val_size(const uint8_t *p, size_t avail, int type)
 		return 8;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		if (avail < 4)
 			return avail + 1;
 		memcpy(&n, p, 4);
@@ -100,7 +101,7 @@ static size_t val_size(const uint8_t *p, size_t avail, int type)
 
 static void put_field(struct buf *out, const struct tab_sel *s, const struct rtai_field *f)
 {
-	size_t vn = (f->v.type == RT_STR || f->v.type == RT_JSON) ? 4 + (size_t)f->v.s.n
+	size_t vn = rt_has_bytes(f->v.type) ? 4 + (size_t)f->v.s.n
 		    : (f->v.type == RT_INT || f->v.type == RT_FLOAT || f->v.type == RT_TIME) ? 8 : 0;
 	uint8_t *d = buf_reserve(out, 2 + s->nprefix + f->nlen + vn);
 
@@ -126,12 +127,16 @@ int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct b
 {
 	uint32_t n = 0;
 
+	if (s->seen != NULL)
+		s->seen[s->fields.n] = 1;
 	if (s->fields.n > 0) {
 		for (size_t i = 0; i < s->fields.n; i++) {
 			const struct rtai_field *f = rec_get(row, s->fields.name[i], s->fields.len[i]);
 
 			if (f == NULL)
 				continue;
+			if (s->seen != NULL)
+				s->seen[i] = 1;
 			if (s->nprefix + f->nlen > 255)
 				goto long_name;
 			put_field(out, s, f);

@@ -60,6 +60,10 @@ struct tab_sel {
 	struct tab_names skip;		/* the table's key fields */
 	const char *prefix;		/* prepended to each added name, or NULL */
 	size_t nprefix;
+	uint8_t *seen;			/* NULL, or fields.n + 1 flags that
+					 * tab_sel_encode() sets: [i] field i
+					 * occurred in a row, [fields.n] a row
+					 * was encoded (for typo warnings) */
 };
 
 /* Appends the chosen fields of row to out in the binary layout of rec.h

@@ -607,6 +607,7 @@ static void key_prefix(const struct wkey *k, struct fsort *f)
 		break;
 	case RT_STR:
 	case RT_JSON:
+	case RT_BYTES:
 		for (uint32_t i = 0; i < 8; i++)
 			f->pre = f->pre << 8 | (i < v.s.n ? (uint8_t)v.s.p[i] : 0);
 		break;

@@ -7,7 +7,7 @@ RTAI_BENCH_PACKAGES="jq miller hyperfine time redis-server redis-tools zstd"
 # The optional libraries (configure.ac's RTAI_OPTIONAL lines): a tool whose
 # library is missing is skipped, so scripts/check installs them all and CI
 # builds and tests every tool.
-RTAI_OPTIONAL_PACKAGES="librdkafka-dev kcat libavro-dev python3-avro libcsv-dev libluajit2-5.1-dev libxgboost-dev python3-xgboost libsnappy-dev"
+RTAI_OPTIONAL_PACKAGES="librdkafka-dev kcat libavro-dev python3-avro libcurl4-openssl-dev libcsv-dev libluajit2-5.1-dev libxgboost-dev python3-xgboost libsnappy-dev"
 RTAI_BUILD_PACKAGES="$RTAI_BUILD_PACKAGES $RTAI_OPTIONAL_PACKAGES"
 # Independent readers the tests and benchmarks check rtai against (npm):
 # DuckDB (its Parquet reader is built in) and hyparquet.

@@ -12,10 +12,26 @@ load common
 	[ "$output" = "$(cat in.jsonl)" ]
 }
 
-@test "cat: the stream starts with the RTAI header" {
+@test "cat: the stream starts with the RTAI header, version 2, flag EOS" {
 	echo hi | rtai-cat >out.rtai
-	run head -c 5 out.rtai
-	assert_output "RTAI$(printf '\001')"
+	run sh -c 'head -c 8 out.rtai | od -An -tx1 | tr -d " \n"'
+	echo "$output"
+	assert_output "5254414902010000"
+}
+
+@test "cat: a finished stream ends with an end-of-stream frame (kind 5)" {
+	echo hi | rtai-cat >out.rtai
+	run python3 -c '
+import struct, sys
+b = open("out.rtai", "rb").read()
+off, kinds = 8, []
+while off < len(b):
+    (n,) = struct.unpack_from("<I", b, off)
+    kinds.append(b[off + 4])
+    off += 4 + n
+print(kinds, off == len(b))'
+	echo "$output"
+	assert_output "[1, 5] True"
 }
 
 @test "cat: concatenated streams stay valid" {
@@ -54,10 +70,67 @@ load common
 	[ "$output" = "$(sample_clicks)" ]
 }
 
-@test "cat: -o writes atomically and leaves no temporary file" {
+@test "cat: -o writes in place and leaves no temporary file" {
 	sample_clicks | rtai-cat -o cap.rtai
-	run ls
+	run ls -A
 	assert_output cap.rtai
+}
+
+@test "cat: -o creates its file exclusively: a symbolic link there is replaced, never followed" {
+	echo precious >victim
+	ln -s victim cap.rtai
+	sample_clicks | rtai-cat -o cap.rtai
+	run cat victim
+	assert_output precious
+	[ -f cap.rtai ] && [ ! -L cap.rtai ]
+	run sh -c 'rtai-cat -p cap.rtai | wc -l'
+	assert_output "$(sample_clicks | wc -l)"
+	# a dangling link, too: no file is created where it points
+	ln -s nowhere dangling.rtai
+	sample_clicks | rtai-cat -o dangling.rtai
+	[ ! -e nowhere ] && [ -f dangling.rtai ] && [ ! -L dangling.rtai ]
+}
+
+@test "cat: -o replaces an existing file with a new one, as > does; a FIFO or /dev/stdout is written as it is" {
+	echo old >cap.rtai
+	ln cap.rtai other-name
+	sample_clicks | rtai-cat -o cap.rtai
+	# a new file: the old one lives on under its other name
+	run cat other-name
+	assert_output old
+	run sh -c 'rtai-cat -p cap.rtai | wc -l'
+	assert_output "$(sample_clicks | wc -l)"
+	run sh -c 'rtai-cat -o /dev/stdout "$1" | rtai-cat -p | wc -l' _ "$RTAI_SRC/tests/data/clicks.jsonl"
+	echo "$output"
+	assert_output "$(sample_clicks | wc -l)"
+	mkdir adir
+	run rtai-cat -o adir "$RTAI_SRC/tests/data/clicks.jsonl"
+	echo "$output"
+	assert_failure 1
+	assert_output "rtai-cat: adir: Is a directory"
+}
+
+@test "cat: kill -9 during a capture leaves a file read up to its last whole frame, then reported cut" {
+	for name in cap.rtai cap.rtai.zst; do
+		rtai-cat --rate 5000 --loop 0 -o "$name" "$RTAI_SRC/tests/data/clicks.jsonl" &
+		pid=$!
+		for _ in $(seq 1 600); do
+			[ "$(stat -c %s "$name" 2>/dev/null || echo 0)" -gt 3000 ] && break
+			sleep 0.05
+		done
+		kill -9 "$pid"
+		wait "$pid" || true
+		run sh -c "rtai-cat -p $name 2>err | wc -l; cat err"
+		echo "$name: $output"
+		[ "${lines[0]}" -gt 10 ]
+		assert_line --index 1 --partial "rtai-cat: $name: byte "
+		assert_line --index 1 --partial "the stream was cut"
+		run sh -c "rtai-cat -p $name >/dev/null"
+		assert_failure 4
+		# every line read is a whole record
+		run sh -c "rtai-cat -p $name 2>/dev/null | jq -c .user_id | sort -u"
+		assert_output "$(sample_clicks | jq -c .user_id | sort -u)"
+	done
 }
 
 @test "cat: a last line without newline is kept; CRLF is stripped" {
@@ -73,20 +146,65 @@ load common
 }
 
 @test "cat: empty input gives an empty stream" {
-	run sh -c 'rtai-cat </dev/null | od -An -c | tr -d " \n"'
-	assert_output 'RTAI001\0\0\0'
+	run sh -c 'rtai-cat </dev/null | od -An -tx1 | tr -d " \n" | cut -c1-32'
+	echo "$output"
+	assert_output '52544149020100001400000005000000'
 	run sh -c 'rtai-cat </dev/null | rtai-cat -p'
 	assert_success
 	assert_output ''
 }
 
-@test "cat: a truncated frame is a clear error with the byte offset" {
+@test "cat: a cut stream is a clear error with the byte offset, status 4" {
 	sample_clicks | rtai-cat >s.rtai
 	head -c 50 s.rtai >cut.rtai
 	run rtai-cat -p cut.rtai
 	echo "$output"
+	assert_failure 4
+	assert_output --partial "rtai-cat: cut.rtai: byte 8: the stream was cut inside a frame (42 of 120 bytes): its writer ended without an end-of-stream frame"
+}
+
+@test "cat: a truncated version 1 stream is the error it always was" {
+	sample_clicks | rtai-cat >s.rtai
+	{ printf 'RTAI\001\000\000\000'; tail -c +9 s.rtai | head -c 42; } >cut1.rtai
+	run rtai-cat -p cut1.rtai
+	echo "$output"
 	assert_failure 1
-	assert_output --partial "rtai-cat: cut.rtai: byte 8: truncated frame"
+	assert_output --partial "rtai-cat: cut1.rtai: byte 8: truncated frame: 42 of 120 bytes"
+}
+
+@test "cat: a version 2 stream without its end-of-stream frame is cut; all its records are read" {
+	sample_clicks | rtai-cat >s.rtai
+	size=$(stat -c %s s.rtai)
+	head -c $((size - 24)) s.rtai >noeos.rtai
+	run sh -c 'rtai-cat -p noeos.rtai | wc -l'
+	echo "$output"
+	assert_output --partial "rtai-cat: noeos.rtai: byte $((size - 24)): the stream was cut: its writer ended without an end-of-stream frame (a crashed or killed upstream stage?)"
+	assert_line "$(sample_clicks | wc -l)"
+	run rtai-cat -p noeos.rtai
+	assert_failure 4
+	# passed on, the cut stays a cut: no end-of-stream frame downstream
+	run sh -c 'rtai-cat noeos.rtai | rtai-cat -p >/dev/null'
+	echo "$output"
+	assert_failure 4
+	assert_output --partial "rtai-cat: stdin: byte "
+}
+
+@test "cat: a version 1 stream without an end-of-stream frame ends normally" {
+	sample_clicks | rtai-cat >s.rtai
+	size=$(stat -c %s s.rtai)
+	{ printf 'RTAI\001\000\000\000'; tail -c +9 s.rtai | head -c $((size - 8 - 24)); } >v1.rtai
+	run sh -c 'rtai-cat -p v1.rtai | wc -l'
+	echo "$output"
+	assert_success
+	assert_output "$(sample_clicks | wc -l)"
+}
+
+@test "cat: a header of an unknown version is refused" {
+	printf 'RTAI\003\001\000\000' >v3.rtai
+	run rtai-cat -p v3.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-cat: v3.rtai: byte 0: rtai stream version 3 is not supported (this reader reads versions 1 to 2)"
 }
 
 @test "cat: an oversized frame length is rejected without allocating it" {
@@ -137,12 +255,16 @@ load common
 	python3 - <<'PY' >odd.rtai
 import struct, sys
 out = sys.stdout.buffer
-out.write(b"RTAI\x01\x00\x00\x00")
+out.write(b"RTAI\x02\x01\x00\x00")
 body = struct.pack("<BBHqq", 77, 0, 0x8001, 5, 6) + b"xyz"
+out.write(struct.pack("<I", len(body)) + body)
+body = struct.pack("<BBHqq", 5, 0, 0, 0, 0)
 out.write(struct.pack("<I", len(body)) + body)
 PY
 	rtai-cat odd.rtai >copy.rtai
-	run cmp odd.rtai copy.rtai
+	# all but the end-of-stream frame's stamp, which is the writer's own
+	run cmp -n $(($(stat -c %s odd.rtai) - 16)) odd.rtai copy.rtai
+	echo "$output"
 	assert_success
 	run rtai-cat -p --meta odd.rtai
 	assert_output --partial '"_kind":"unknown","_kind_code":77'
@@ -369,4 +491,103 @@ PY
 	assert_success
 	assert_line --index 0 '{"_ingest_time":"1970-01-01T00:00:00.000Z","_event_time":"1970-01-01T00:00:00.001Z","a":1,"b":"x"}'
 	assert_line --index 1 '{"_ingest_time":"1970-01-01T00:00:00.000Z","_event_time":null}'
+}
+
+@test "cat: -p --meta prints source metadata as _ fields; bytes as base64; a tombstone as _value null" {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >m.rtai
+import rtai_stream as rs
+w = rs.Writer()
+meta = rs.encode_record({"topic": "t", "partition": 3, "offset": 42, "key": b"\x00k\xff",
+                         "timestamp": rs.Time(1795514400000000000), "headers": {"h": "v"}})
+w.write_record({"v": b"\xff\x01"}, ingest_ns=1)
+w.put(rs.DATA, rs.ENC_JSON, b'{"a":1}', 2, None, meta=meta)
+w.put(rs.DATA, rs.ENC_RAW, b"hello", 3, None, meta=meta)
+w.put(rs.DATA, rs.ENC_NONE, b"", 4, None, flags=rs.F_TOMBSTONE, meta=meta)
+w.put(rs.DATA, rs.ENC_RAW, b"", 5, None, meta=meta)
+w.close()
+PY
+	key=$(python3 -c 'import base64; print(base64.b64encode(b"\x00k\xff").decode())')
+	v=$(python3 -c 'import base64; print(base64.b64encode(b"\xff\x01").decode())')
+	run rtai-cat -p --meta m.rtai
+	echo "$output"
+	assert_success
+	meta='"_topic":"t","_partition":3,"_offset":42,"_key":"'$key'","_timestamp":"2026-11-24T10:00:00.000Z","_headers":{"h":"v"}'
+	assert_line --index 0 '{"_ingest_time":"1970-01-01T00:00:00.000000001Z","_event_time":null,"v":"'$v'"}'
+	assert_line --index 1 '{"_ingest_time":"1970-01-01T00:00:00.000000002Z","_event_time":null,'"$meta"',"a":1}'
+	assert_line --index 2 '{"_ingest_time":"1970-01-01T00:00:00.000000003Z","_event_time":null,'"$meta"',"_raw":"hello"}'
+	assert_line --index 3 '{"_ingest_time":"1970-01-01T00:00:00.000000004Z","_event_time":null,'"$meta"',"_value":null}'
+	# a tombstone is not an empty value
+	assert_line --index 4 '{"_ingest_time":"1970-01-01T00:00:00.000000005Z","_event_time":null,'"$meta"',"_raw":""}'
+	# every line is JSON that jq reads
+	run sh -c 'rtai-cat -p --meta m.rtai | jq -c "._key"'
+	assert_line --index 1 "\"$key\""
+	# without --meta: the values; the tombstone's is null
+	run rtai-cat -p m.rtai
+	echo "$output"
+	assert_output "$(printf '%s\n' '{"v":"'$v'"}' '{"a":1}' hello null '')"
+	# forwarded, the metadata goes with each record
+	rtai-cat m.rtai | rtai-cat >copy.rtai
+	run sh -c 'rtai-cat -p --meta copy.rtai | jq -r "._offset"'
+	assert_output "$(printf '%s\n' null 42 42 42 42)"
+}
+
+@test "cat: -p --meta prints a schema frame's JSON and a barrier's record" {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >c.rtai
+import rtai_stream as rs
+w = rs.Writer()
+w.put(rs.SCHEMA, rs.ENC_JSON, b'{"fields":[{"name":"a","type":"int","optional":false}]}', 1, None)
+w.put(rs.BARRIER, rs.ENC_REC, rs.encode_record({"checkpoint": 7, "type": "savepoint",
+      "sources": [{"topic": "t", "partition": 0, "offset": 42}]}), 2, None)
+w.put(rs.SCHEMA, rs.ENC_JSON, b'{"fields":', 3, None)
+w.close()
+PY
+	run sh -c 'rtai-cat -p --meta c.rtai 2>err'
+	echo "$output"
+	assert_failure 1
+	assert_line --index 0 '{"_kind":"schema","_ingest_time":"1970-01-01T00:00:00.000000001Z","_event_time":null,"_schema":{"fields":[{"name":"a","type":"int","optional":false}]}}'
+	assert_line --index 1 '{"_kind":"barrier","_ingest_time":"1970-01-01T00:00:00.000000002Z","_event_time":null,"_barrier":{"checkpoint":7,"type":"savepoint","sources":[{"topic":"t","partition":0,"offset":42}]}}'
+	run cat err
+	assert_output "rtai-cat: c.rtai: byte 206: schema frame: expected JSON text, got unexpected end of JSON text"
+}
+
+@test "cat: a frame whose metadata length exceeds it, or a tombstone with a value, is refused" {
+	python3 - <<'PY' >bad.rtai
+import struct, sys
+o = sys.stdout.buffer
+o.write(b"RTAI\x02\x01\x00\x00")
+body = struct.pack("<BBHqqI", 1, 2, 0x0002, 0, 0, 99) + b"{}"
+o.write(struct.pack("<I", len(body)) + body)
+PY
+	run rtai-cat -p bad.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output "rtai-cat: bad.rtai: byte 8: frame flag META: 99 bytes of metadata exceed the 2 bytes of the payload"
+	python3 - <<'PY' >tomb.rtai
+import struct, sys
+o = sys.stdout.buffer
+o.write(b"RTAI\x02\x01\x00\x00")
+body = struct.pack("<BBHqq", 1, 2, 0x0004, 0, 0) + b"{}"
+o.write(struct.pack("<I", len(body)) + body)
+PY
+	run rtai-cat -p tomb.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output "rtai-cat: tomb.rtai: byte 8: frame flag TOMBSTONE: expected no value, found 2 bytes"
+}
+
+@test "cat: --replay on records without event times warns that it cannot pace them" {
+	rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" >c.rtai
+	run sh -c 'rtai-cat --replay --speed 10 c.rtai 2>err | rtai-cat -p | wc -l; cat err'
+	echo "$output"
+	assert_line --index 0 20
+	assert_line --index 1 "rtai-cat: c.rtai: record 1 has no event time: --replay cannot pace it and records without one go out unpaced (pipe the input through rtai-parse -t FIELD first, or pace by ingest times with --replay=ingest)"
+	[ "${#lines[@]}" -eq 2 ]
+	run sh -c "rtai-cat --replay $RTAI_SRC/tests/data/clicks.jsonl 2>&1 >/dev/null"
+	echo "$output"
+	assert_output "rtai-cat: $RTAI_SRC/tests/data/clicks.jsonl: text has no recorded times: --replay cannot pace it and it goes out unpaced (replay a capture: rtai-cat -o FILE first)"
+	# with event times, or by ingest times, nothing to say
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -t event_time | rtai-cat --replay --speed 1000 2>&1 >/dev/null"
+	assert_output ''
+	run sh -c 'rtai-cat --replay=ingest --speed 1000 c.rtai 2>&1 >/dev/null'
+	assert_output ''
 }

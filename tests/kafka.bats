@@ -169,6 +169,9 @@ PY
 	bg_wait $pid
 	cat err.txt
 	[ "$STATUS" -eq 0 ]
+	# A clean end: the stream ends with its end-of-stream frame.
+	run ktool show out.rtai
+	assert_success
 	run sh -c "python3 '$RTAI_SRC/tests/kafkatool.py' show out.rtai | jq -r .payload | sort -n | paste -sd' '"
 	assert_output "1 2 3 4 5 6"
 }

@@ -68,11 +68,14 @@ def decode_record(p):
 def frames(f):
     buf = f.read()
     at = 0
-    eos = False
+    eos = promised = False
     while at < len(buf):
         if buf[at:at + 4] == b"RTAI":
             if buf[at + 4] not in (1, 2):
                 raise ValueError("version %d" % buf[at + 4])
+            # Version 2 with flag 0x01: the writer promises an EOS frame.
+            promised = buf[at + 4] == 2 and bool(buf[at + 5] & 1)
+            eos = False
             at += 8
             continue
         (ln,) = struct.unpack_from("<I", buf, at)
@@ -85,7 +88,9 @@ def frames(f):
             eos = True
             continue
         yield kind, enc, flags, ingest, event, payload
-    sys.stderr.write("eos\n" if eos else "")
+    if promised and not eos:
+        sys.stderr.write("kafkatool: the stream was cut: no end-of-stream frame\n")
+        sys.exit(4)
 
 
 def show(f, times):

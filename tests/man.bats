@@ -34,3 +34,12 @@ load common
 @test "man: the examples of rtai(7) run" {
 	run_man_examples rtai.7
 }
+
+@test "man: rtai-gen(1) renders its quoted key lists right (it rendered (\"u1\", \"u2, ...\"))" {
+	run sh -c "groff -mdoc -Tascii -P-c '$RTAI_SRC/man/rtai-gen.1' | col -b | tr '\t\n' '  ' | tr -s ' '"
+	assert_output --partial '(the key, "u1", "u2", ...)'
+	assert_output --partial '("i1" to "i10000", uniform)'
+	assert_output --partial '(the key, "acct1", ...)'
+	assert_output --partial '("m1" to "m5000")'
+	assert_output --partial '(the key, "dev1", ...)'
+}

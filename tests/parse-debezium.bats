@@ -18,7 +18,7 @@ null
 EOF
 }
 
-@test "parse --debezium: rows with _op, change times as event times, tombstones dropped" {
+@test "parse --debezium: rows with _op, change times as event times, tombstones and truncates dropped" {
 	run sh -c 'rtai-cat changes.jsonl | rtai-parse --debezium -v 2>err.txt | rtai-cat -p --meta | jq -c "del(._ingest_time)"; cat err.txt'
 	echo "$output"
 	assert_output "$(cat <<'EOF'
@@ -27,8 +27,7 @@ EOF
 {"_event_time":"2026-11-24T10:00:01.500Z","_op":"r","id":2,"name":"Bob"}
 {"_event_time":"2026-11-24T10:00:02.000Z","_op":"d","id":1,"name":"Anne"}
 {"_event_time":"2026-11-24T10:00:02.500Z","_op":"d","id":2}
-{"_event_time":"2026-11-24T10:00:03.000Z","_op":"t"}
-rtai-parse: 6 parsed, 0 skipped, 0 dead-lettered, 3 blank
+rtai-parse: 5 parsed, 0 skipped, 0 dead-lettered, 4 blank
 EOF
 )"
 }

@@ -33,7 +33,7 @@ def stream(frames):
         event = fr[3] if len(fr) > 3 else None
         flags = fr[4] if len(fr) > 4 else 0
         w.put(kind, enc, payload, T0 + i, event, flags)
-    w.flush()
+    w.close()
 
 
 def jline(obj):
@@ -82,7 +82,7 @@ def with_times(step="1"):
             f.event_ns = T0 + n * int(step) * 1000000000
             n += 1
         w.write(f)
-    w.flush()
+    w.close()
 
 
 def has_unknown(path):

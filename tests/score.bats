@@ -258,6 +258,7 @@ export PY
 	    w.flush()
 	    f = next(r)          # blocks until rtai-score has written it
 	    print(i, sorted(f.record()))
+	w.close()            # the end-of-stream frame: a finished stream
 	p.stdin.close()
 	print("rest", list(r), p.wait())
 	EOF

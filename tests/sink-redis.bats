@@ -99,6 +99,45 @@ redis_restart_here() {
 	assert_output "$(printf 'action\nbuy\namount\n25.5')"
 }
 
+@test "sink-redis: --replace: the hash equals the record; absent and null fields are removed" {
+	redis_start
+	printf '%s\n' '1000 {"u":"a","risk":5,"x":1,"y":7}' '2000 {"u":"a","x":2,"risk":null}' | mkstream >in.rtai
+	run rtai-sink-redis -u "$REDIS_URL" -k 'h:{u}' --hash --replace --ttl 1h <in.rtai
+	echo "$output"
+	assert_success
+	run rcli hgetall h:a
+	echo "$output"
+	assert_output "$(printf 'u\na\nx\n2')"
+	run rcli pttl h:a
+	[ "$output" -gt 3000000 ]
+	# Without --replace a deleted account keeps its old risk (HSET merges).
+	rcli del h:a >/dev/null
+	rtai-sink-redis -u "$REDIS_URL" -k 'h:{u}' --hash <in.rtai
+	run rcli hget h:a risk
+	assert_output ''
+	run rcli hget h:a y
+	assert_output 7
+	# --fields may name a field that a record lacks (a left join's miss).
+	rcli del h:a >/dev/null
+	run rtai-sink-redis -u "$REDIS_URL" -k 'h:{u}' --hash --replace --fields risk,x,tier <in.rtai
+	echo "$output"
+	assert_success
+	run rcli hgetall h:a
+	assert_output "$(printf 'x\n2')"
+	# With --only-newer an older record replaces nothing; the version stays.
+	printf '%s\n' '3000 {"u":"b","risk":9}' '2000 {"u":"b","x":1}' | mkstream >old.rtai
+	run rtai-sink-redis -v -u "$REDIS_URL" -k 'h:{u}' --hash --replace --only-newer <old.rtai
+	echo "$output"
+	assert_success
+	assert_output --partial '1 written, 1 older skipped'
+	run rcli hgetall h:b
+	assert_output "$(printf '_event_time\n3000\nu\nb\nrisk\n9')"
+	run rtai-sink-redis -k 'h:{u}' --value x --replace </dev/null
+	echo "$output"
+	assert_failure 2
+	assert_output --partial -- '--replace is for --hash'
+}
+
 @test "sink-redis: --json writes the record as JSON; values render as text" {
 	redis_start
 	printf '%s\n' '- {"k":"a","n":7,"f":0.5,"b":true,"z":null,"o":{"x":[1,2]}}' | mkstream >in.rtai
@@ -141,6 +180,17 @@ redis_restart_here() {
 	assert_output "$(printf 'HSET h:u1 user_id u1 item_id i0 action view amount 0.0 event_time 2026-11-24T10:00:00Z\nPEXPIRE h:u1 90000')"
 	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis --dry-run -k "s:{user_id}" --value amount --ttl 1h | head -1'
 	assert_output 'SET s:u1 0.0 PX 3600000'
+}
+
+@test "sink-redis: a key template without a {field} is warned about" {
+	run sh -c 'rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-sink-redis --dry-run -k user_id --value amount 2>err | head -2'
+	echo "$output"
+	assert_output "$(printf 'SET user_id 0.0\nSET user_id 1.5')"
+	run cat err
+	echo "$output"
+	assert_output "rtai-sink-redis: --key: 'user_id' has no {field}: every record goes to that one key (did you mean -k '{user_id}'?)"
+	run sh -c 'rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-sink-redis --dry-run -k "{user_id}" --value amount 2>&1 >/dev/null'
+	assert_output ''
 }
 
 @test "sink-redis: a TTL expires the key" {
@@ -311,6 +361,30 @@ redis_restart_here() {
 		run rcli get i:2999
 		assert_output 2999
 	done
+}
+
+@test "sink-redis: --inflight-bytes bounds the memory of the pipeline in bytes" {
+	redis_start
+	python3 -c '
+import json
+for i in range(100):
+    print("- " + json.dumps({"i": i, "v": "x" * 65536}))' | mkstream >big.rtai
+	# Redis holds its replies for a while: the sink must stop reading once
+	# 300000 bytes await them, not at 10000 commands (640 MB of these).
+	rcli client pause 500 >/dev/null
+	run sh -c "rtai-sink-redis -v -u '$REDIS_URL' -k 'b:{i}' --value v --pass --inflight-bytes 300000 <big.rtai | rtai-cat -p | wc -l"
+	echo "$output"
+	assert_success
+	assert_line --index 0 'rtai-sink-redis: connected to redis://127.0.0.1:'"$REDIS_PORT"
+	assert_output --partial '100 written, 0 retried, 0 failed'
+	assert_line 100
+	peak=$(echo "$output" | sed -n 's/.*in flight at most: [0-9]* commands, \([0-9]*\) bytes/\1/p')
+	echo "peak: $peak"
+	[ "$peak" -le $((300000 + 2 * 65600 + 200)) ]
+	run rcli dbsize
+	assert_output 100
+	run rtai-sink-redis -k 'b:{i}' --value v --inflight-bytes 0 </dev/null
+	assert_failure 2
 }
 
 @test "sink-redis: --pass forwards every frame once acknowledged, in order" {
@@ -620,8 +694,8 @@ redis_restart_here() {
 	head -c 30 in.rtai >cut.rtai
 	run rtai-sink-redis -u "$REDIS_URL" -k 'k' --json <cut.rtai
 	echo "$output"
-	assert_failure 1
-	assert_output --partial 'stdin: byte 8: truncated frame'
+	assert_failure 4
+	assert_output --partial 'stdin: byte 8: the stream was cut inside a frame'
 }
 
 @test "sink-redis: --dry-run prints commands and connects to nothing" {
@@ -682,7 +756,7 @@ redis_restart_here() {
 	run rtai-sink-redis --help
 	assert_success
 	for o in --url --retry-for --key --value --hash --fields --json --ttl --only-newer \
-		--inflight --pass --on-error --dry-run --verbose --max-frame --help --version; do
+		--replace --inflight --inflight-bytes --pass --on-error --dry-run --verbose --max-frame --help --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-sink-redis --version

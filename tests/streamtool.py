@@ -10,7 +10,9 @@
                                JSON with time values in seconds; -t adds the
                                frame's event time (ns) and ingest time, -w
                                prints watermarks as "wm SECONDS"; other frames
-                               print as "kind N".
+                               print as "kind N". A cut stream (no end-of-stream
+                               frame) prints what it holds, then the error on
+                               stderr, and exits 4.
 """
 import json
 import os
@@ -45,6 +47,15 @@ def sec(ns):
 
 
 def show(opts):
+    try:
+        show_frames(opts)
+    except rs.CutStream as e:
+        sys.stdout.flush()
+        print("streamtool.py: %s" % e, file=sys.stderr)
+        sys.exit(4)
+
+
+def show_frames(opts):
     for f in rs.Reader(sys.stdin.buffer):
         if f.kind == rs.WATERMARK:
             if "-w" in opts:

@@ -73,6 +73,102 @@ load common
 	EOF
 }
 
+@test "over: aggregates depend only on the records in range (issue #13's examples)" {
+	# A large float that left the range does not stay in the small ones'
+	# sum and stddev: at 23 the range (13, 23] holds 2.0 and 1.0.
+	mkstream in.rtai <<-'EOF'
+	5 {"k":"a","f":1e9}
+	12 {"k":"a","f":1.0}
+	14 {"k":"a","f":2.0}
+	23 {"k":"a","f":1.0}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k k --over 10s -a count -a sum:f -a stddev:f <in.rtai | show'
+	echo "$output"
+	assert_success
+	# python3: statistics.stdev([2.0, 1.0]) = 0.7071067811865476
+	assert_line -n 3 '{"k":"a","f":1.0,"count":2,"sum_f":3.0,"stddev_f":0.7071067811865476}'
+	# Int sums are exact whenever they fit: at 11 the range (1, 11] holds 1
+	# and 2; INT64_MAX + 1 alone does not fit and is the float nearest 2^63.
+	mkstream in2.rtai <<-'EOF'
+	0 {"k":"a","f":9223372036854775807}
+	5 {"k":"a","f":1}
+	11 {"k":"a","f":2}
+	12 {"k":"a","f":3}
+	EOF
+	for order in event arrival; do
+		run bash -o pipefail -c "rtai-window -k k --over 10s --order $order -a sum:f <in2.rtai | show"
+		echo "$output"
+		assert_success
+		assert_output - <<-'EOF'
+		{"k":"a","f":9223372036854775807,"sum_f":9223372036854775807}
+		{"k":"a","f":1,"sum_f":9.223372036854776e+18}
+		{"k":"a","f":2,"sum_f":3}
+		{"k":"a","f":3,"sum_f":6}
+		EOF
+	done
+}
+
+@test "over: sums, averages and stddev of adversarial magnitudes match a python3 brute force" {
+	# Ints near INT64_MAX and INT64_MIN, floats from 1e-3 to 1e17, three
+	# keys, ties; the brute force uses exact fractions over each range.
+	cat >gen.py <<-'PY'
+	import json, random, sys
+	random.seed(int(sys.argv[1]))
+	t = 0
+	for i in range(1500):
+	    t += random.choice([0, 0, 1, 2, 3])
+	    c = random.randrange(8)
+	    if c == 0: v = 2**63 - 1 - random.randrange(3)
+	    elif c == 1: v = -2**63 + random.randrange(3)
+	    elif c == 2: v = random.randrange(-50, 50)
+	    elif c == 3: v = random.choice([1e9, 1e15, 1e17, -1e16, 3.5e12])
+	    elif c == 4: v = random.randrange(-1000, 1000) / 8
+	    elif c == 5: v = random.randrange(1000) / 1000
+	    else: v = float(random.randrange(100))
+	    print(t, json.dumps({"k": random.randrange(3), "v": v, "i": i}))
+	PY
+	cat >check.py <<-'PY'
+	import json, sys
+	from fractions import Fraction as F
+	R = int(sys.argv[1])
+	recs = [(int(l.split()[0]), json.loads(l.split(" ", 1)[1])) for l in open("in.txt")]
+	out = {r["i"]: r for r in map(json.loads, open("out.txt"))}
+	eps, bad = F(2) ** -52, 0
+	for t, r in recs:
+	    xs = [x["v"] for u, x in recs if x["k"] == r["k"] and t - R < u <= t]
+	    o = out[r["i"]]
+	    n, exact, mag = len(xs), sum(F(x) for x in xs), sum(abs(F(x)) for x in xs)
+	    if all(type(x) is int for x in xs) and -2**63 <= exact < 2**63:
+	        ok = type(o["sum_v"]) is int and o["sum_v"] == exact
+	    else:
+	        tol = (n + 2) * eps * mag
+	        ok = type(o["sum_v"]) is float and abs(F(o["sum_v"]) - exact) <= tol \
+	            and abs(F(o["avg_v"]) - exact / n) <= tol / n
+	    if n > 1:
+	        mean = exact / n
+	        var = sum((F(x) - mean) ** 2 for x in xs) / (n - 1)
+	        tol = 8 * n * eps * sum(F(x) ** 2 for x in xs) / (n - 1)
+	        ok = ok and abs(F(o["stddev_v"]) ** 2 - var) <= tol
+	    if not ok:
+	        bad += 1
+	        if bad < 5:
+	            print("record", r["i"], "at", t, "values", xs, "got", o)
+	print(len(recs), "records,", bad, "wrong")
+	sys.exit(bad > 0)
+	PY
+	for seed in 1 2; do
+		python3 gen.py $seed >in.txt
+		mkstream in.rtai <in.txt
+		run bash -o pipefail -c 'rtai-window -k k --over 7s -a sum:v -a avg:v -a stddev:v <in.rtai | show >out.txt'
+		echo "$output"
+		assert_success
+		run python3 check.py 7
+		echo "$output"
+		assert_success
+		assert_output '1500 records, 0 wrong'
+	done
+}
+
 @test "over: several keys interleaved; min and max as records leave the range" {
 	mkstream in.rtai <<-'EOF'
 	0 {"k":"a","v":5}
@@ -150,13 +246,39 @@ load common
 	{"id":4,"v":4} event=4000000000 ingest=4
 	{"id":5,"v":5} event=6000000000 ingest=5
 	EOF
-	# without --late they are dropped, and the drop is reported
-	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s <in.rtai 2>err | show'
+	# Without --late every record is emitted: 4 and 6 leave at once (nothing
+	# had left yet, so their ranges (-1, 4] and (1, 6] are all held), then
+	# count for the records after them: at 7, (2, 7] holds 4, 6, 7, 7.
+	run bash -o pipefail -c 'rtai-window --over 5s --delay 5s -a count -a sum:v <in.rtai 2>err | show'
 	echo "$output"
 	assert_success
-	assert_line --index 0 '{"id":2,"v":2,"count":2}'
+	assert_output - <<-'EOF'
+	{"id":4,"v":4,"count":1,"sum_v":4}
+	{"id":5,"v":5,"count":2,"sum_v":9}
+	{"id":2,"v":2,"count":4,"sum_v":20}
+	{"id":6,"v":9,"count":4,"sum_v":20}
+	{"id":1,"v":1,"count":4,"sum_v":17}
+	{"id":3,"v":3,"count":2,"sum_v":4}
+	{"id":7,"v":6,"count":1,"sum_v":6}
+	EOF
 	run cat err
-	assert_output "rtai-window: 2 late records dropped (keep them with --late FILE; accept them with --delay)"
+	assert_output "rtai-window: 2 late records emitted at once over the part of their range still held (wait for out-of-order records with --delay; set late ones aside with --late FILE)"
+	# python3 brute force over (t - 5, t]: a late record (left at once)
+	# over the records that arrived up to it; the others, which leave after
+	# the last arrival, over all
+	run python3 -c '
+recs = [(10, 1), (7, 2), (12, 3), (4, 4), (6, 5), (7, 9), (20, 6)]
+late = {3, 4}
+for i in [3, 4, 1, 5, 0, 2, 6]:
+    t = recs[i][0]
+    xs = [v for j, (u, v) in enumerate(recs) if t - 5 < u <= t and (j <= i or i not in late)]
+    print(len(xs), sum(xs))'
+	echo "$output"
+	assert_output "$(printf '%s\n' '1 4' '2 9' '4 20' '4 20' '4 17' '2 4' '1 6')"
+	# one late record: the warning's grammar
+	printf '%s\n' '5 {"v":1}' '1 {"v":2}' | mkstream one.rtai
+	run bash -o pipefail -c 'rtai-window --over 5s <one.rtai 2>&1 >/dev/null'
+	assert_output "rtai-window: 1 late record emitted at once over the part of its range still held (wait for out-of-order records with --delay; set late ones aside with --late FILE)"
 }
 
 @test "over: at the end of input every waiting record leaves, in event-time order" {
@@ -197,7 +319,7 @@ load common
 	EOF
 	# 12 does not see 15 (newer); 21 sees 12 and 15, which 30 had pushed
 	# out of its own range; 19 is late (W = 32 - 10).
-	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order arrival -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order arrival --late late.rtai -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -210,7 +332,7 @@ load common
 	{"id":7,"v":7,"count":3,"sum_v":17,"max_v":7}
 	EOF
 	# in event order: the batch result over the sorted records
-	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order event -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 10s --order event --late late.rtai -a count -a sum:v -a max:v <in.rtai 2>/dev/null | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -235,7 +357,7 @@ load common
 	EOF
 	# The marker overtakes the waiting records; wm:5 lets 1 and 2 leave and
 	# makes 3 late; W stays 5 (6 - 1h is less), and 6 leaves at the end.
-	run bash -o pipefail -c 'rtai-window --over 10s --delay 1h <in.rtai 2>/dev/null | show -w'
+	run bash -o pipefail -c 'rtai-window --over 10s --delay 1h --late late.rtai <in.rtai 2>/dev/null | show -w'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -262,7 +384,7 @@ load common
 	# After 100ms without input W grows from 0.5 with the clock: a second
 	# later 0.7 is late.
 	run bash -o pipefail -c '{ cat a.rtai; sleep 1; cat b.rtai; } |
-		rtai-window --over 10s --idle 100ms -v 2>err | show'
+		rtai-window --over 10s --idle 100ms --late late.rtai -v 2>err | show'
 	echo "$output"
 	assert_success
 	assert_output - <<-'EOF'
@@ -271,7 +393,7 @@ load common
 	{"id":4,"count":3}
 	EOF
 	run cat err
-	assert_output --partial "4 records, 1 late (dropped)"
+	assert_output --partial "4 records, 1 late (to late.rtai)"
 	run bash -o pipefail -c '{ cat a.rtai; sleep 0.3; cat b.rtai; } | rtai-window --over 10s | show'
 	echo "$output"
 	assert_output - <<-'EOF'

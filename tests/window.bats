@@ -114,6 +114,40 @@ load common
 	assert_output --partial '{"u":"a","window_start":0,"window_end":60,"count":2}'
 }
 
+@test "window: 1w weeks start on Thursdays (the epoch's weekday); --offset 4d gives ISO weeks" {
+	# 2026-11-25, a Wednesday, 12:00 UTC, in seconds since the epoch
+	t=$(python3 -c 'import datetime as d; print(int(d.datetime(2026,11,25,12,tzinfo=d.timezone.utc).timestamp()))')
+	echo "$t {\"u\":\"a\"}" | mkstream in.rtai
+	for case in ":3:2026-11-19" "--offset 4d:0:2026-11-23"; do
+		opt=${case%%:*} rest=${case#*:} wd=${rest%%:*} day=${rest#*:}
+		run bash -o pipefail -c "rtai-window --tumbling 1w $opt <in.rtai | show"
+		echo "$opt: $output"
+		assert_success
+		# python3: the window's start, weekday (Monday 0) and date
+		run python3 -c 'import datetime as d, json, sys
+s = d.datetime.fromtimestamp(json.loads(sys.argv[1])["window_start"], d.timezone.utc)
+print(s.weekday(), s.date(), s.time())' "$output"
+		echo "$output"
+		assert_output "$wd $day 00:00:00"
+	done
+}
+
+@test "window: an aggregate's field that never occurs is named at the end (a typo)" {
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -t event_time \
+		| rtai-window -k user_id --tumbling 1h -a sum:amout -a count:amount 2>err | show >out.txt"
+	assert_success
+	run head -1 out.txt
+	echo "$output"
+	assert_output '{"user_id":"u1","window_start":1795514400,"window_end":1795518000,"sum_amout":null,"count_amount":7}'
+	run cat err
+	echo "$output"
+	assert_output 'rtai-window: field "amout" of -a sum:amout never occurred in 20 records (misspelt?)'
+	run bash -o pipefail -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -t event_time \
+		| rtai-window -k user_id --over 1h -a sum:amout -a max:amount 2>&1 >/dev/null"
+	echo "$output"
+	assert_output 'rtai-window: field "amout" of -a sum:amout never occurred in 20 records (misspelt?)'
+}
+
 # ---- watermark, delay, lateness ---------------------------------------------------
 
 @test "window: out-of-order records within --delay are counted" {
@@ -157,6 +191,10 @@ load common
 	EOF
 	run cat err
 	assert_output "rtai-window: 2 late records dropped (keep them with --late FILE; accept them with --delay or --lateness)"
+	# one late record: singular
+	printf '%s\n' '70 {"u":"a"}' '10 {"u":"a"}' | mkstream one.rtai
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m <one.rtai 2>&1 >/dev/null'
+	assert_output "rtai-window: 1 late record dropped (keep them with --late FILE; accept them with --delay or --lateness)"
 	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a sum:x --late late.rtai <in.rtai >/dev/null'
 	echo "$output"
 	assert_success
@@ -422,7 +460,9 @@ load common
 		show <out.rtai 2>/dev/null | grep -q '"window_end":1,' && break
 		sleep 0.05
 	done
-	run show <out.rtai
+	# the window is still running: its stream has no end yet (show says
+	# so on stderr)
+	run bash -c 'show <out.rtai 2>/dev/null'
 	echo "$output"
 	assert_output '{"u":"a","window_start":0,"window_end":1,"count":2}'
 	cat b.rtai >&8
@@ -628,8 +668,8 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	EOF
 	head -c 20 in.rtai >cut.rtai
 	run rtai-window --tumbling 1m cut.rtai
-	assert_failure 1
-	assert_output --partial "cut.rtai: byte 8: truncated frame"
+	assert_failure 4
+	assert_output --partial "cut.rtai: byte 8: the stream was cut inside a frame"
 	run rtai-window --tumbling 1m nosuch.rtai
 	assert_failure 1
 	assert_output --partial "rtai-window: nosuch.rtai: No such file or directory"
@@ -795,4 +835,49 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 
 @test "window: the examples of the man page run" {
 	run_man_examples rtai-window.1
+}
+
+@test "window: a cut input (kill -9 upstream) fires no window as final and exits 4" {
+	clicks=$RTAI_SRC/tests/data/clicks.jsonl
+	# ended cleanly, the same records fire their day's window at the end
+	run sh -c "rtai-cat $clicks | rtai-parse -t event_time | rtai-window --tumbling 1d -a count | rtai-cat -p"
+	echo "$output"
+	assert_success
+	assert_output --partial '"count":20'
+	# an endless source, killed mid-stream while records flow
+	bash -c '( rtai-cat --rate 1000 --loop 0 "$1" & echo $! >cat.pid; wait ) | tee copy.rtai |
+		rtai-parse -t event_time 2>>err | rtai-window --tumbling 1d -a count >out.rtai 2>>err
+		echo "${PIPESTATUS[@]}" >status' _ "$clicks" &
+	bg=$!
+	for _ in $(seq 1 600); do
+		[ -s cat.pid ] && [ "$(stat -c %s copy.rtai 2>/dev/null || echo 0)" -gt 4000 ] && break
+		sleep 0.05
+	done
+	kill -9 "$(cat cat.pid)"
+	wait "$bg"
+	run cat status err
+	echo "$output"
+	# (the source's subshell, tee, rtai-parse, rtai-window)
+	assert_line --index 0 --regexp '^[0-9]+ 0 4 4$'
+	assert_output --partial "rtai-parse: stdin: byte "
+	assert_output --partial "rtai-window: stdin: byte "
+	assert_output --partial "the stream was cut: its writer ended without an end-of-stream frame"
+	# records came in (more than one pass of the file) ...
+	run sh -c 'rtai-cat -p copy.rtai 2>/dev/null | wc -l'
+	echo "$output"
+	[ "$output" -gt 20 ]
+	# ... and no window went out; the output is itself a cut stream
+	run rtai-cat -p out.rtai
+	echo "$output"
+	assert_failure 4
+	assert_output --partial "the stream was cut"
+	refute_output --partial count
+}
+
+@test "window: schema frames do not go on (windows are new records)" {
+	run sh -c "rtai-cat $RTAI_SRC/tests/data/clicks.jsonl | rtai-parse -f user_id:string -t event_time | rtai-window --tumbling 1d -a count | rtai-cat -p --meta | jq -r ._kind"
+	echo "$output"
+	assert_success
+	refute_output --partial schema
+	assert_output --partial watermark
 }

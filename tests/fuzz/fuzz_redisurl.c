@@ -41,8 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_append(&b, sep + 1, rlen);
 	buf_putc(&b, '\0');
 	url = (char *)b.p;
-	/* A password that also occurs in the rest could be seen there. */
-	watch = plen >= 6 && strpbrk(pw, "@/%*:?#") == NULL &&
+	/* A password that also occurs in the rest could be seen there; one
+	 * with quotes or brackets could be made of a message's own quoting. */
+	watch = plen >= 6 && strpbrk(pw, "@/%*:?#'\"[]") == NULL &&
 		memmem(sep + 1, rlen, pw, plen) == NULL;
 
 	err[0] = '\0';

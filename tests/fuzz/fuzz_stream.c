@@ -15,8 +15,11 @@
  *
  * Invariants checked besides memory safety: a frame or line returned lies
  * inside the input at the offset the reader reports, with the bytes the
- * input holds there, within the frame limit; offsets only grow; the reader
- * ends in a bounded number of calls.
+ * input holds there (source metadata and value where RTAI_F_META puts
+ * them; no value for a tombstone), within the frame limit; offsets only
+ * grow; the reader ends in a bounded number of calls; only a stream whose
+ * header promised an end-of-stream frame is reported cut. Metadata,
+ * barriers and schemas are decoded as the tools decode them.
  */
 #include "config.h"
 
@@ -26,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "buf.h"
 #include "frame.h"
 #include "rec.h"
@@ -73,17 +77,43 @@ static void check_frame(const uint8_t *d, size_t n, int plain,
 	CHECK((uint64_t)f->len + RTAI_FRAME_FIXED <= rtai_max_frame);
 	CHECK(*last == UINT64_MAX || f->offset > *last);
 	*last = f->offset;
+	CHECK(!(f->flags & RTAI_F_TOMBSTONE) || f->len == 0);
+	CHECK((f->meta != NULL) == ((f->flags & RTAI_F_META) != 0));
 	if (plain) {
-		CHECK(f->offset + 4 + RTAI_FRAME_FIXED + f->len <= n);
+		uint64_t at = f->offset + 4 + RTAI_FRAME_FIXED;
+
+		if (f->meta != NULL) {
+			CHECK(f->meta == f->payload - f->meta_len);
+			CHECK(f->meta_len == 0 || memcmp(d + at + 4, f->meta, f->meta_len) == 0);
+			at += 4 + (uint64_t)f->meta_len;
+		}
+		CHECK(at + f->len <= n);
 		CHECK(d[f->offset + 4] == f->kind);
-		CHECK(f->len == 0 || memcmp(d + f->offset + 4 + RTAI_FRAME_FIXED,
-					    f->payload, f->len) == 0);
+		CHECK(f->len == 0 || memcmp(d + at, f->payload, f->len) == 0);
+	}
+	if (f->meta != NULL && rec_decode(&rec, f->meta, f->meta_len) == 0) {
+		buf_reset(&json);
+		rec_to_json(&rec, &json);
 	}
 	if (f->kind == RTAI_K_DATA && rec_from_frame(&rec, f) == 0) {
 		buf_reset(&json);
 		rec_to_json(&rec, &json);
 	} else if (f->kind == RTAI_K_MARKER) {
 		marker_stamps(f, NULL, NULL);
+	} else if (f->kind == RTAI_K_BARRIER) {
+		struct barrier b;
+		char err[200];
+
+		if (barrier_decode(f, &rec, &b, err, sizeof(err)) == 0) {
+			const char *why;
+
+			CHECK(b.checkpoint >= 1);
+			CHECK(rtai_json_check(b.sources, b.sources_len, &why) == 0);
+		}
+	} else if (f->kind == RTAI_K_SCHEMA) {
+		const char *why;
+
+		(void)rtai_json_check((const char *)f->payload, f->len, &why);
 	}
 }
 
@@ -159,6 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_frame(d, n, plain, &f, &last);
 		}
 	}
+	CHECK(!rd.cut || (st < 0 && rd.promised));
 	rd_close(&rd);
 	feed.fd = -1;
 	rec_reset(&rec);

@@ -35,11 +35,16 @@ def write(kind, name, data):
         f.write(data)
 
 
-def stream(frames):
+def stream(frames, close=True):
+    """A stream of frames (put() arguments), finished with its
+    end-of-stream frame unless close is False (a cut stream)."""
     out = io.BytesIO()
     w = rs.Writer(out)
     for fr in frames:
         w.put(*fr)
+    if close:
+        w.put(rs.EOS, rs.ENC_NONE, b"", T0, None)
+    w.closed = True  # not again at exit
     return out.getvalue()
 
 
@@ -64,6 +69,20 @@ def stream_seeds():
         (rs.DATA, rs.ENC_RAW, b"", T0, None),
         (rs.EOS, rs.ENC_NONE, b"", T0, None),
     ]) + stream([(rs.DATA, rs.ENC_RAW, b"after", 1, None)])
+    meta = rs.encode_record({"topic": "t", "partition": 0, "offset": 42, "key": b"\x00k",
+                             "timestamp": rs.Time(T0), "headers": {"h": "v"}})
+    barrier = rs.encode_record({"checkpoint": 1, "type": "checkpoint",
+                                "sources": [{"topic": "t", "partition": 0, "offset": 42}]})
+    schema = json.dumps({"fields": [{"name": "a", "type": "bytes", "optional": True}],
+                         "event_time": "t"}).encode()
+    v2 = stream([
+        (rs.SCHEMA, rs.ENC_JSON, schema, T0, None),
+        (rs.DATA, rs.ENC_JSON, b'{"a":1}', T0, T0, 0, meta),
+        (rs.DATA, rs.ENC_NONE, b"", T0, None, rs.F_TOMBSTONE, meta),
+        (rs.DATA, rs.ENC_REC, rs.encode_record({"b": b"\xff\x00"}), T0, None),
+        (rs.BARRIER, rs.ENC_REC, barrier, T0, None),
+    ])
+    cut = v2[:-24]
     for i, (name, data) in enumerate([
         ("raw", raw), ("binary", binary), ("mixed", mixed),
         ("zstd", zstd(mixed)), ("text", clicks[:300] + b"\r\nlast"),
@@ -71,7 +90,10 @@ def stream_seeds():
         ("huge-length", rs.HEADER + b"\xff\xff\xff\x3f"),
         ("short-length", rs.HEADER + b"\x05\x00\x00\x00" + b"\x00" * 8),
         ("kind-zero", rs.HEADER + struct.pack("<I", 20) + b"\x00" * 20),
-        ("version-2", b"RTAI\x02\x00\x00\x00"),
+        ("version-3", b"RTAI\x03\x01\x00\x00"),
+        ("v2-meta", v2), ("v2-cut", cut), ("v2-cut-frame", cut[:-5]),
+        ("v2-cut-zstd", zstd(cut)[:-3]), ("v1-no-eos", b"RTAI\x01\x00\x00\x00" + cut[8:]),
+        ("meta-too-long", rs.HEADER + struct.pack("<IBBHqqI", 24, 1, 2, 2, 0, 0, 99)),
     ]):
         for mode in range(4):
             write("stream", "%s-%d" % (name, mode),
@@ -94,6 +116,8 @@ def record_seeds():
         "s": "x", "h": -0.5, "z": 0, "nz": -0.0, "big": 1e300, "neg": -2**63, "jn": [1]}))
     write("record", "truncated", rs.encode_record(SAMPLE)[:-3])
     write("record", "dup", struct.pack("<H", 2) + rs.encode_record({"a": 1})[2:] * 2)
+    write("record", "bytes", rs.encode_record({"k": b"\x00\xff", "e": b"", "s": "x"}))
+    write("record", "bytes-truncated", rs.encode_record({"k": b"\x00\xff\x01"})[:-1])
 
 
 def json_seeds():

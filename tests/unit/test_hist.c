@@ -217,6 +217,41 @@ static void test_iterators(void)
 	hist_free(&h);
 }
 
+/* The standard deviation comes from the values, not the buckets: equal
+ * values give 0 (issue #13: rtai-lat reported a nonzero stddev for a
+ * constant latency), and merging keeps it. */
+static void test_stddev(void)
+{
+	struct hist h, g, other;
+	double want;
+
+	hist_init(&h, 1, INT64_C(1) << 40, 3);
+	hist_init(&g, 1, INT64_C(1) << 40, 3);
+	hist_init(&other, 1, INT64_C(1) << 30, 2);
+	for (int i = 0; i < 1000; i++)
+		hist_record(&h, 1234567);
+	hist_record_n(&h, 1234567, 500);
+	ok(hist_stddev(&h) == 0, "1500 equal values: stddev 0 (got %g)", hist_stddev(&h));
+	hist_merge(&g, &h);
+	hist_merge(&other, &h);
+	ok(hist_stddev(&g) == 0 && hist_stddev(&other) == 0, "... and merged, 0 too");
+	/* 1, 3, 1001, 1003 (python3: statistics.pstdev([1, 3, 1001, 1003])
+	 * = 500.000999999, the square root of 250001), two histograms merged */
+	hist_reset(&h);
+	hist_reset(&g);
+	hist_record(&h, 1);
+	hist_record(&h, 1003);
+	hist_record_n(&g, 3, 1);
+	hist_record(&g, 1001);
+	hist_merge(&h, &g);
+	want = sqrt(250001.0);
+	ok(fabs(hist_stddev(&h) - want) < 1e-9, "pstdev of 1, 3, 1001, 1003 merged: %.13g",
+	   hist_stddev(&h));
+	hist_free(&h);
+	hist_free(&g);
+	hist_free(&other);
+}
+
 int main(void)
 {
 	test_layout();
@@ -224,5 +259,6 @@ int main(void)
 	test_known_distribution();
 	test_clamp_merge();
 	test_iterators();
+	test_stddev();
 	return tap_done();
 }

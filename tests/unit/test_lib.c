@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
@@ -185,6 +186,76 @@ static void test_bufs(void)
 	buf_free(&b);
 }
 
+/* RFC 4648 section 10's test vectors, both ways. */
+static void test_base64(void)
+{
+	static const char *const vec[][2] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+	struct buf b = { 0 };
+	int st;
+
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		buf_reset(&b);
+		buf_put_base64(&b, vec[i][0], strlen(vec[i][0]));
+		ok(b.len == strlen(vec[i][1]) && memcmp(b.p, vec[i][1], b.len) == 0,
+		   "base64 of \"%s\" is \"%s\"", vec[i][0], vec[i][1]);
+		buf_reset(&b);
+		st = buf_get_base64(&b, vec[i][1], strlen(vec[i][1]));
+		ok(st == 0 && b.len == strlen(vec[i][0]) &&
+		   (b.len == 0 || memcmp(b.p, vec[i][0], b.len) == 0),
+		   "\"%s\" decodes to \"%s\"", vec[i][1], vec[i][0]);
+	}
+	buf_reset(&b);
+	st = buf_get_base64(&b, "Zm9vYg", 6);
+	ok(st == 0 && b.len == 4, "padding is optional");
+	buf_reset(&b);
+	st = buf_get_base64(&b, "Zm9v!", 5);
+	ok(st < 0 && b.len == 0, "a character outside the alphabet is refused");
+	st = buf_get_base64(&b, "Z", 1);
+	ok(st < 0, "one character cannot be base64");
+	buf_free(&b);
+}
+
+/* A barrier's record encodes and decodes back; bad ones are named. */
+static void test_barriers(void)
+{
+	struct barrier b = { .checkpoint = 7, .savepoint = 1,
+			     .sources = "[{\"topic\":\"t\",\"partition\":0,\"offset\":42}]" };
+	struct rtai_frame f = { .kind = RTAI_K_BARRIER, .enc = RTAI_E_REC };
+	struct rtai_rec scratch = { 0 };
+	struct barrier got;
+	struct buf p = { 0 };
+	char err[200];
+	int st;
+
+	b.sources_len = strlen(b.sources);
+	barrier_encode(&b, &p);
+	f.payload = p.p;
+	f.len = (uint32_t)p.len;
+	st = barrier_decode(&f, &scratch, &got, err, sizeof(err));
+	ok(st == 0, "a barrier decodes");
+	is_int(got.checkpoint, 7, "its checkpoint id");
+	is_int(got.savepoint, 1, "its type");
+	ok(got.sources_len == b.sources_len && memcmp(got.sources, b.sources, b.sources_len) == 0,
+	   "its sources");
+	b.sources = NULL;
+	b.checkpoint = 0;
+	buf_reset(&p);
+	barrier_encode(&b, &p);
+	f.payload = p.p;
+	f.len = (uint32_t)p.len;
+	st = barrier_decode(&f, &scratch, &got, err, sizeof(err));
+	ok(st < 0, "checkpoint 0 is refused");
+	is_str(err, "barrier: field \"checkpoint\": expected an int >= 1, got int", "and named");
+	f.enc = RTAI_E_JSON;
+	st = barrier_decode(&f, &scratch, &got, err, sizeof(err));
+	ok(st < 0, "a JSON barrier is refused");
+	rec_free(&scratch);
+	buf_free(&p);
+}
+
 int main(void)
 {
 	rtai_init("test_lib", NULL);
@@ -193,5 +264,7 @@ int main(void)
 	test_records();
 	test_frames();
 	test_bufs();
+	test_base64();
+	test_barriers();
 	return tap_done();
 }

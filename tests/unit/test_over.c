@@ -373,7 +373,7 @@ static void test_other_aggs(void)
 	      "3 {\"s\":null,\"v\":6,\"distinct_s\":2,\"first_s\":\"y\",\"last_s\":\"x\",\"avg_v\":5.0,"
 	      "\"stddev_v\":1.4142135623730951,\"p50_v\":4.0148353330285875,\"count_v\":2}\n"
 	      "4 {\"s\":\"z\",\"v\":8,\"distinct_s\":2,\"first_s\":\"x\",\"last_s\":\"z\",\"avg_v\":7.0,"
-	      "\"stddev_v\":1.4142135623730951,\"p50_v\":5.9895103711726208,\"count_v\":2}\n"
+	      "\"stddev_v\":1.4142135623730951,\"p50_v\":5.989510371172621,\"count_v\":2}\n"
 	      "W 4\n", NULL);
 }
 
@@ -578,6 +578,222 @@ static void test_drift(void)
 	buf_free(&out);
 }
 
+
+/* ---- exact sums: aggregates of the records in range alone ------------------------- */
+
+/* The value of "NAME": in the output line of the record whose "i" is i:
+ * its text (up to , or }), or NULL. */
+static const char *field_of(const char *out, size_t i, const char *name, char *val, size_t vlen)
+{
+	char pat[64], key[64];
+	const char *p, *e;
+
+	snprintf(pat, sizeof(pat), "\"i\":%zu,", i);
+	p = strstr(out, pat);
+	if (p == NULL)
+		return NULL;
+	e = strchr(p, '\n');
+	snprintf(key, sizeof(key), "\"%s\":", name);
+	p = strstr(p, key);
+	if (p == NULL || (e != NULL && p > e))
+		return NULL;
+	p += strlen(key);
+	snprintf(val, vlen, "%.*s", (int)strcspn(p, ",}"), p);
+	return val;
+}
+
+/* The issue's two examples: a large float that left the range must not
+ * stay in the small ones' stddev; an int sum is exact when it fits. */
+static void test_exact_examples(void)
+{
+	static const char *const aggs[] = { "count", "sum:f", "stddev:f", NULL };
+	static const struct in fin[] = {
+		{ 5, "{\"k\":\"a\",\"f\":1e9,\"i\":0}" }, { 12, "{\"k\":\"a\",\"f\":1.0,\"i\":1}" },
+		{ 14, "{\"k\":\"a\",\"f\":2.0,\"i\":2}" }, { 23, "{\"k\":\"a\",\"f\":1.0,\"i\":3}" },
+	};
+	static const char *const iaggs[] = { "sum:f", NULL };
+	static const struct in iin[] = {
+		{ 0, "{\"k\":\"a\",\"f\":9223372036854775807,\"i\":0}" },
+		{ 5, "{\"k\":\"a\",\"f\":1,\"i\":1}" }, { 11, "{\"k\":\"a\",\"f\":2,\"i\":2}" },
+		{ 12, "{\"k\":\"a\",\"f\":3,\"i\":3}" },
+	};
+	struct buf out = { 0 };
+	char v[64];
+
+	for (int arrival = 0; arrival < 2; arrival++) {
+		struct setup su = { .aggs = aggs, .key = "k", .range = 10, .arrival = arrival };
+		const char *how = arrival ? "arrival order" : "event order";
+
+		run(&su, fin, 4, &out, NULL);
+		is_str(field_of((char *)out.p, 3, "count", v, sizeof(v)), "2",
+		       "%s: 1e9, then 1, 2, 1: at t=23 two records in range", how);
+		is_str(field_of((char *)out.p, 3, "sum_f", v, sizeof(v)), "3.0", "... their sum 3.0");
+		is_str(field_of((char *)out.p, 3, "stddev_f", v, sizeof(v)), "0.7071067811865476",
+		       "... their stddev 0.7071067811865476 (python3: statistics.stdev([2.0, 1.0]))");
+		su.aggs = iaggs;
+		run(&su, iin, 4, &out, NULL);
+		is_str(field_of((char *)out.p, 1, "sum_f", v, sizeof(v)), "9.223372036854776e+18",
+		       "%s: INT64_MAX + 1 is the float nearest 2^63", how);
+		is_str(field_of((char *)out.p, 2, "sum_f", v, sizeof(v)), "3",
+		       "... at t=11 the range holds 1 and 2: the int 3");
+		is_str(field_of((char *)out.p, 3, "sum_f", v, sizeof(v)), "6", "... at t=12 the int 6");
+	}
+	buf_free(&out);
+}
+
+/* A value of the adversarial stream: an int or a float, magnitudes mixed. */
+struct xrec {
+	int64_t t;
+	int key, late, isint;
+	int64_t i;
+	double f;
+};
+
+static void xvalue(struct xrec *r)
+{
+	static const double big[] = { 1e9, 1e15, 1e17, -1e16, 3.5e12 };
+
+	switch (rnd(8)) {
+	case 0: r->isint = 1; r->i = INT64_MAX - rnd(3); break;
+	case 1: r->isint = 1; r->i = INT64_MIN + rnd(3); break;
+	case 2: r->isint = 1; r->i = (int64_t)rnd(100) - 50; break;
+	case 3: r->isint = 1; r->i = (int64_t)rnd(100000) * 1000000007; break;
+	case 4: r->f = big[rnd(5)]; break;
+	case 5: r->f = ((double)rnd(2000) - 1000) / 8; break;
+	case 6: r->f = (double)rnd(1000) / 1000; break;
+	default: r->f = (double)rnd(100); break;
+	}
+}
+
+/* Random streams of adversarial magnitudes against a brute force over the
+ * records in each range: int sums exact (an int when every value is an
+ * int and the exact sum fits in int64, else the double nearest it), float
+ * sums and averages within n * 2^-52 of the sum of |x| in range, stddev
+ * within rounding of a two-pass computation over the values in range. */
+static void test_exact_random(int arrival, int round)
+{
+	static const char *const aggs[] = { "count", "sum:v", "avg:v", "stddev:v", NULL };
+	enum { NR = 500 };
+	static struct xrec rs[NR];
+	static struct in in[NR];
+	static char json[NR][96];
+	int64_t clock = 0, maxt = INT64_MIN, delay = arrival ? 4 : 30, range = 1 + rnd(12);
+	struct setup su = { .aggs = aggs, .key = "k", .range = range, .delay = delay,
+			    .arrival = arrival };
+	struct buf out = { 0 };
+	int bad = 0, checked = 0;
+	char v[64];
+
+	for (size_t i = 0; i < NR; i++) {
+		struct xrec *r = &rs[i];
+
+		memset(r, 0, sizeof(*r));
+		clock += rnd(3);
+		r->t = clock - (arrival ? rnd(6) : rnd(20));
+		r->key = (int)rnd(3);
+		xvalue(r);
+		r->late = maxt != INT64_MIN && r->t < maxt - delay;
+		if (r->t > maxt)
+			maxt = r->t;
+		if (r->isint)
+			snprintf(json[i], sizeof(json[i]), "{\"k\":%d,\"v\":%lld,\"i\":%zu}", r->key,
+				 (long long)r->i, i);
+		else	/* %.17e: a float in JSON, even when integral */
+			snprintf(json[i], sizeof(json[i]), "{\"k\":%d,\"v\":%.17e,\"i\":%zu}", r->key,
+				 r->f, i);
+		in[i] = (struct in){ r->t, json[i] };
+	}
+	run(&su, in, NR, &out, NULL);
+	for (size_t me = 0; me < NR && bad < 3; me++) {
+		const struct xrec *r = &rs[me];
+		__int128 isum = 0;
+		long double fsum = 0, fabs_sum = 0, mean, m2 = 0, sq = 0;
+		int64_t n = 0, nf = 0;
+		double got, want, tol;
+		const char *sum, *avg, *sd;
+
+		if (r->late)
+			continue;
+		for (size_t i = 0; i < NR; i++) {
+			const struct xrec *o = &rs[i];
+
+			if (o->late || o->key != r->key || o->t <= r->t - range || o->t > r->t ||
+			    (arrival && i > me))
+				continue;
+			n++;
+			if (o->isint) {
+				isum += o->i;
+				fabs_sum += fabsl((long double)o->i);
+			} else {
+				nf++;
+				fsum += o->f;
+				fabs_sum += fabsl((long double)o->f);
+			}
+		}
+		mean = ((long double)isum + fsum) / n;
+		for (size_t i = 0; i < NR; i++) {
+			const struct xrec *o = &rs[i];
+			long double x, d;
+
+			if (o->late || o->key != r->key || o->t <= r->t - range || o->t > r->t ||
+			    (arrival && i > me))
+				continue;
+			x = o->isint ? (long double)o->i : (long double)o->f;
+			d = x - mean;
+			m2 += d * d;
+			sq += x * x;
+		}
+		sum = field_of((char *)out.p, me, "sum_v", v, sizeof(v));
+		checked++;
+		if (sum == NULL) {
+			printf("# record %zu: no sum_v\n", me);
+			bad++;
+			continue;
+		}
+		if (nf == 0 && isum >= INT64_MIN && isum <= INT64_MAX) {
+			char w[32];
+
+			snprintf(w, sizeof(w), "%lld", (long long)isum);
+			if (strcmp(sum, w) != 0) {
+				printf("# record %zu: sum_v %s, want the int %s\n", me, sum, w);
+				bad++;
+			}
+			continue;
+		}
+		got = strtod(sum, NULL);
+		want = (double)((long double)isum + fsum);
+		tol = (double)((long double)(n + 2) * 0x1p-52L * fabs_sum);
+		if (strpbrk(sum, ".e") == NULL || fabs(got - want) > tol) {
+			printf("# record %zu: sum_v %s, want the float %.17g (within %.3g)\n", me, sum,
+			       want, tol);
+			bad++;
+			continue;
+		}
+		avg = field_of((char *)out.p, me, "avg_v", v, sizeof(v));
+		if (avg == NULL || fabs(strtod(avg, NULL) - want / (double)n) > tol / (double)n + 1e-300) {
+			printf("# record %zu: avg_v %s, want %.17g\n", me, avg ? avg : "none",
+			       want / (double)n);
+			bad++;
+			continue;
+		}
+		sd = field_of((char *)out.p, me, "stddev_v", v, sizeof(v));
+		if (n < 2)
+			continue;
+		got = sd != NULL ? strtod(sd, NULL) : NAN;
+		/* Variance within a few n ulps of the sum of squares. */
+		tol = (double)(8 * (long double)n * 0x1p-52L * sq / (n - 1));
+		if (!(fabs(got * got - (double)(m2 / (n - 1))) <= tol)) {
+			printf("# record %zu: stddev_v %s, want %.17g (variance within %.3g)\n", me,
+			       sd ? sd : "none", sqrt((double)(m2 / (n - 1))), tol);
+			bad++;
+		}
+	}
+	ok(bad == 0 && checked > 100, "adversarial magnitudes %d (%s order, range %lld): %d records "
+	   "match a brute force over their range", round, arrival ? "arrival" : "event",
+	   (long long)range, checked);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	test_boundaries();
@@ -591,5 +807,8 @@ int main(void)
 	for (int round = 0; round < 12; round++)
 		test_random(round & 1, round);
 	test_drift();
+	test_exact_examples();
+	for (int round = 0; round < 8; round++)
+		test_exact_random(round & 1, round);
 	return tap_done();
 }

@@ -1,0 +1,143 @@
+#!/usr/bin/env bats
+# rtai-parse --format avro: Confluent wire format and plain Avro binary,
+# schemas from a directory or a schema registry, logical types, reader-schema
+# projection, and bad data through the error policy. Every value is written
+# by python3-avro (tests/avrotool.py), not by rtai.
+
+load common
+
+avrotool() { /usr/bin/python3 "$RTAI_SRC/tests/avrotool.py" "$@"; }
+
+setup_local() {
+	mkdir -p schemas
+	avrotool schemas schemas
+}
+
+teardown_local() {
+	if [ -n "${REG_PID:-}" ]; then
+		kill "$REG_PID" 2>/dev/null || true
+		wait "$REG_PID" 2>/dev/null || true
+	fi
+}
+
+# registry_start [USER:PASS]: serves schemas/ on a free loopback port as a
+# schema registry; sets REG_URL.
+registry_start() {
+	avrotool registry "$PWD/schemas" "$PWD/port" "$@" &
+	REG_PID=$!
+	for _ in $(seq 1 100); do
+		[ -s port ] && break
+		sleep 0.05
+	done
+	[ -s port ] || { echo "the registry did not start" >&2; return 1; }
+	REG_URL=http://127.0.0.1:$(cat port)
+}
+
+@test "avro: Confluent-framed values decode to exactly what python3-avro wrote" {
+	avrotool frames in.rtai
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas <in.rtai | rtai-cat -p'
+	echo "$output"
+	assert_success
+	# Compared as parsed JSON: the same fields, values and types.
+	diff <(echo "$output" | jq -S -c .) <(avrotool expect | jq -S -c .)
+}
+
+@test "avro: types: ints stay ints to 64 bits, bytes are bytes, times are times" {
+	avrotool frames in.rtai
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas <in.rtai | rtai-cat -p | sed -n 4p'
+	echo "$output"
+	assert_success
+	assert_output --partial '"count":9223372036854775807'
+	assert_output --partial '"small":7'
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas -t ts <in.rtai | rtai-cat -p --meta | head -2 | jq -r ._event_time'
+	echo "$output"
+	assert_output "$(printf '%s\n' 2026-11-24T10:00:00.000Z 2026-11-24T10:00:01.001Z)"
+}
+
+@test "avro: plain Avro binary with --avro-schema" {
+	avrotool frames in.rtai plain
+	run sh -c 'rtai-parse --format avro --avro-schema schemas/1.avsc <in.rtai | rtai-cat -p'
+	echo "$output"
+	assert_success
+	diff <(echo "$output" | jq -S -c .) <(avrotool expect | jq -S -c .)
+}
+
+@test "avro: a reader schema that adds a field with a default" {
+	avrotool frames in.rtai
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas --avro-reader-schema schemas/2.avsc <in.rtai | rtai-cat -p'
+	echo "$output"
+	assert_success
+	diff <(echo "$output" | jq -S -c .) <(avrotool expect v2 | jq -S -c .)
+}
+
+@test "avro: schemas from a schema registry, each id fetched once, with basic auth" {
+	avrotool frames in.rtai
+	registry_start reader:s3cret
+	run sh -c "RTAI_REGISTRY_AUTH=reader:s3cret rtai-parse --format avro --schema-registry '$REG_URL' <in.rtai | rtai-cat -p"
+	echo "$output"
+	assert_success
+	diff <(echo "$output" | jq -S -c .) <(avrotool expect | jq -S -c .)
+	assert_equal "$(cat schemas/requests)" /schemas/ids/1
+	run sh -c "rtai-parse --format avro --schema-registry '$REG_URL' --registry-auth reader:wrong <in.rtai >/dev/null"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'HTTP 401: Unauthorized'
+}
+
+@test "avro: an unknown id from the registry is asked for once and dead-lettered" {
+	avrotool bad in.rtai
+	registry_start
+	run sh -c "rtai-parse --format avro --schema-registry '$REG_URL' --on-error skip -v <in.rtai >/dev/null"
+	echo "$output"
+	assert_success
+	assert_output --partial 'schema id 99: GET '
+	assert_output --partial 'HTTP 404: Schema 99 not found'
+	assert_equal "$(grep -c /schemas/ids/99 schemas/requests)" 1
+}
+
+@test "avro: bad data goes through the error policy, each fault named" {
+	avrotool bad in.rtai
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas --on-error dlq --dlq bad.rtai <in.rtai | rtai-cat -p | wc -l'
+	echo "$output"
+	assert_success
+	assert_line --index 0 --partial '1 parsed, 0 skipped, 5 dead-lettered'
+	run sh -c 'rtai-cat -p bad.rtai | jq -r .reason'
+	echo "$output"
+	assert_line --index 0 --partial 'not the Confluent wire format: the first byte is not 0'
+	assert_line --index 1 --partial 'shorter than its 5-byte header'
+	assert_line --index 2 --partial 'schema id 99: schemas/99.avsc: No such file'
+	assert_line --index 3 --partial 'invalid or truncated Avro data'
+	assert_line --index 4 --partial '2 bytes after the value'
+}
+
+@test "avro: option and schema errors" {
+	run rtai-parse --format avro
+	echo "$output"
+	assert_failure 2
+	assert_output --partial 'needs one of --avro-schemas DIR, --schema-registry URL or --avro-schema FILE'
+	run rtai-parse --avro-schemas schemas
+	assert_failure 2
+	assert_output --partial 'need --format avro'
+	run rtai-parse --format avro --avro-schema schemas/bad.avsc
+	echo "$output"
+	assert_failure 2
+	assert_output --partial 'unknown type "nope"'
+	run rtai-parse --format avro --avro-schema nonexistent.avsc
+	assert_failure 2
+	assert_output --partial 'nonexistent.avsc: No such file'
+	echo '"string"' >notrecord.avsc
+	run rtai-parse --format avro --avro-schemas schemas --avro-reader-schema notrecord.avsc
+	echo "$output"
+	assert_failure 2
+	assert_output --partial 'must be a record'
+	run rtai-parse --format avro --schema-registry http://127.0.0.1:1 --registry-auth nocolon
+	assert_failure 2
+	assert_output --partial 'expected USER:PASSWORD'
+}
+
+@test "avro: text frames are refused with a hint" {
+	run sh -c 'echo hello | rtai-cat | rtai-parse --format avro --avro-schemas schemas --json >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'not the Confluent wire format'
+}
