@@ -22,4 +22,14 @@ extern volatile int sig_checkpoint;
  * handlers that set sig_reload and sig_checkpoint. Cannot fail. */
 void sig_catch_stop(void);
 
+/* For a stage that is not a source and stops only at the end of its input
+ * (rtai(7)'s signal table: the terminal sends SIGINT to the whole pipeline,
+ * the source ends the stream and every later stage writes all of it): the
+ * first SIGINT or SIGTERM is ignored, the second ends the process at once
+ * with status RTAI_EXIT_ABORT, 130 (_exit: no end-of-stream frame, nothing flushed or
+ * committed). sig_stop stays 0; SIGHUP and SIGUSR1 are ignored. The
+ * handler has no SA_RESTART: a blocked poll() returns EINTR, which the
+ * event loop (loop.h) takes as a wake-up. Cannot fail. */
+void sig_catch_drain(void);
+
 #endif
