@@ -3,7 +3,7 @@
  * Each record becomes one command (SET, HSET, or a small script for
  * --only-newer) whose key comes from a {field} template. Commands are sent
  * as records arrive and replies read as they come, on one non-blocking
- * connection watched with poll() together with standard input: a lone
+ * connection that the event loop (lib/loop.h) watches beside standard input: a lone
  * record goes out at once, a burst goes out as one large pipeline. Every
  * command is kept until Redis acknowledges it, so a lost connection is
  * reopened and the unacknowledged commands are sent again (SET and HSET
