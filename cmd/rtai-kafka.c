@@ -17,7 +17,6 @@
 #include <getopt.h>
 #include <poll.h>
 #include <regex.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -841,28 +840,6 @@ static void make_conf(void)
 
 /* ---- main ------------------------------------------------------------------------ */
 
-/* rtai(7): SIGINT and SIGTERM drain (sig_stop); a second SIGINT aborts at
- * once, without an end-of-stream frame. */
-static void on_stop(int sig)
-{
-	if (sig == SIGINT && sig_stop)
-		_exit(130);
-	sig_stop = 1;
-}
-
-static void catch_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;	/* no SA_RESTART: poll() returns */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGUSR1, SIG_IGN);	/* checkpoints: not yet */
-	signal(SIGHUP, SIG_IGN);
-}
-
 int main(int argc, char **argv)
 {
 	const struct rd_kafka_metadata *md;
@@ -873,7 +850,8 @@ int main(int argc, char **argv)
 	parse_options(argc, argv);
 	make_conf();
 
-	catch_signals();
+	sig_catch_stop();	/* rtai(7): a source; SIGINT and SIGTERM set sig_stop */
+	sig_set_source(1);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);

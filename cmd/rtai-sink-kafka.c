@@ -586,7 +586,8 @@ int main(int argc, char **argv)
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);
 
-	sig_catch_drain();	/* rtai(7): the source upstream ends the stream */
+	sig_catch_stop();	/* rtai(7): a stage; the source upstream ends the stream */
+	sig_set_source(0);
 
 	md = kaf_wait_brokers(rk, opt.brokers, 0, opt.retry_for, NULL, err, sizeof(err));
 	if (md == NULL) {

@@ -1591,7 +1591,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	sig_catch_drain();	/* rtai(7): the source upstream ends the stream */
+	sig_catch_stop();	/* rtai(7): a stage; the source upstream ends the stream */
+	sig_set_source(0);
 	signal(SIGXFSZ, SIG_IGN);	/* a file size limit is an EFBIG error */
 	open_table();
 	rd_open_fd(&rd, 0, "stdin");

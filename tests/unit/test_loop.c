@@ -408,6 +408,13 @@ static int raise_tick(void *arg)
 	return 0;
 }
 
+static int raise_term(void *arg)
+{
+	(void)arg;
+	raise(SIGTERM);		/* a second SIGINT would abort (sig.h) */
+	return 0;
+}
+
 static int stops;
 
 static int stop_loop(void *arg)
@@ -425,6 +432,7 @@ static void test_signals(void)
 	int i = 0, wfd = -1, wfd2 = -1, fds[2];
 
 	sig_catch_stop();
+	sig_set_source(1);	/* a source: the first stop signal sets sig_stop */
 	/* Reload, checkpoint, then a stop: the frames buffered before it are
 	 * still handed out, and the open input ends with LOOP_END_STOP. */
 	rd_open_fd(&a, stream_pipe("dddd", 1, &wfd), "a");
@@ -462,7 +470,7 @@ static void test_signals(void)
 	watched_fd = fds[0];
 	watch = loop_add_fd(l, fds[0], POLLIN, on_fd, NULL);
 	loop_on_stop(l, stop_loop, l);
-	loop_timer_after(loop_timer_new(l, raise_tick, NULL), (RTAI_NS_PER_SEC / 1000));
+	loop_timer_after(loop_timer_new(l, raise_term, NULL), (RTAI_NS_PER_SEC / 1000));
 	reset();
 	stops = 0;
 	is_int(loop_run(l), 0, "a descriptor-only loop ends through its stop hook");
