@@ -39,12 +39,6 @@ hostile() {
 	python3 "$RTAI_SRC/tests/robust.py" "$@"
 }
 
-built() {
-	[ -x "$RTAI_BUILD/$1" ] && return 0
-	echo "# $1 is not built (yet): skipped" >&3
-	return 1
-}
-
 # run_tool CMD INPUT: runs CMD with INPUT on stdin, bounded by timeout 10;
 # sets status, with stdout in out.bin and stderr in err.txt (and in err).
 run_tool() {
@@ -775,4 +769,22 @@ peak_kb() {
 	run sh -c 'rtai-cat -p wide.rtai | rtai-cat | RTAI_MAX_FIELDS=2 rtai-parse --max-fields 3 | rtai-cat -p'
 	assert_success
 	assert_output '{"u":"a","x":1,"y":2}'
+}
+
+@test "robust: a tool this build configured but did not make fails the tests that need it" {
+	mkdir empty
+	# (bats rewrites lines that start with its test keyword, even here)
+	kw=@test
+	{
+		echo "load \"$RTAI_SRC/tests/common\""
+		echo "$kw \"needs rtai-cat\" { built rtai-cat || true; }"
+		echo "$kw \"needs rtai-nope, left out by configure\" { built rtai-nope || true; }"
+	} >t.bats
+	# A bats of its own, without this run's BATS_* variables (its filter).
+	run env RTAI_BUILD="$PWD/empty" RTAI_TOOLS="rtai-cat" bash -c 'unset ${!BATS_@}; exec bats t.bats'
+	echo "$output"
+	assert_failure
+	assert_line "not ok 1 needs rtai-cat"
+	assert_line --partial "rtai-cat is configured in this build but was not built"
+	assert_line "ok 2 needs rtai-nope, left out by configure"
 }

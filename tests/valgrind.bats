@@ -34,12 +34,6 @@ vg() {
 	$VG "$RTAI_BUILD/$tool" "$@"
 }
 
-built() {
-	[ -x "$RTAI_BUILD/$1" ] && return 0
-	echo "# $1 is not built (yet): skipped" >&3
-	return 1
-}
-
 @test "valgrind: the sample pipeline, stage by stage" {
 	run vg rtai-cat --marker-interval 1ms clicks.jsonl -o raw.rtai
 	echo "$output"
