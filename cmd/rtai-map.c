@@ -527,6 +527,7 @@ int main(int argc, char **argv)
 	nfiles = argc > 0 ? argc : 1;
 
 	sig_catch_stop();
+	sig_from_operands(argc, argv);
 	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
 	signal(SIGUSR1, SIG_IGN);	/* no checkpoint of its own */
 	wr_open_fd(&out, 1, "stdout", 0);

@@ -1420,6 +1420,7 @@ int main(int argc, char **argv)
 	nfiles = argc > 0 ? argc : 1;
 
 	sig_catch_stop();
+	sig_from_operands(argc, argv);
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
 	if (opt.nschema > 0)

@@ -251,7 +251,7 @@ w.close()' >future.rtai
 	assert_output ''
 }
 
-@test "lat: SIGINT and SIGTERM print the summary and exit 0" {
+@test "lat: SIGINT and SIGTERM drain: at the end of the input the summary prints, exit 0" {
 	for sig in INT TERM; do
 		rm -f fifo
 		mkfifo fifo
@@ -261,9 +261,12 @@ w.close()' >future.rtai
 		rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" >&$w
 		sleep 0.3
 		kill -"$sig" "$pid"
+		# A stage drains (rtai(7), SIGNALS): it reads on until its input ends.
+		sleep 0.2
+		kill -0 "$pid"
+		exec {w}>&-
 		st=0
 		wait "$pid" || st=$?
-		exec {w}>&-
 		cat err
 		[ "$st" -eq 0 ]
 		grep -q '^rtai-lat: 20 records in ' err
