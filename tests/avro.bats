@@ -244,3 +244,11 @@ registry_start() {
 	assert_failure 1
 	assert_output --partial 'a csv header from rtai-cat --format csv, but --format is avro'
 }
+
+@test "avro: the sample tests/data/clicks.avro of the man pages' examples decodes to what python3-avro reads" {
+	run sh -c 'rtai-cat --format avro "$RTAI_SRC/tests/data/clicks.avro" | rtai-parse --format avro | rtai-cat -p'
+	echo "$output"
+	assert_success
+	[ "$(echo "$output" | wc -l)" -eq 6 ]
+	diff <(echo "$output" | jq -S -c .) <(avrotool read "$RTAI_SRC/tests/data/clicks.avro" | jq -S -c .)
+}
