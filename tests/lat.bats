@@ -206,8 +206,11 @@ w.close()' >future.rtai
 }
 
 @test "lat: a delay in a program that does not stamp shows in the next stage's row" {
-	run sh -c "rtai-cat --marker-interval 1ms $RTAI_SRC/tests/data/clicks.jsonl \
-		| (sleep 0.3; cat) | rtai-lat -n -i 0 --json r.json"
+	# The stream is stamped first, then held 0.3 s by programs that do not
+	# stamp: every record is at least 300 ms old when rtai-lat reads it,
+	# however long rtai-cat itself took.
+	rtai-cat --marker-interval 1ms "$RTAI_SRC/tests/data/clicks.jsonl" >stamped.rtai
+	run sh -c "(sleep 0.3; cat stamped.rtai) | cat | rtai-lat -n -i 0 --json r.json"
 	echo "$output"
 	assert_success
 	run jq -c '[.stages[] | .stage]' r.json

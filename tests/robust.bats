@@ -395,7 +395,8 @@ PY
 		run_tool "rtai-join -t users.jsonl --on user_id" mt.rtai
 		echo "$err"
 		[ "$status" -eq 1 ]
-		[ "$err" = 'rtai-join: stdin: record 2: no field "user_id" (--on)' ]
+		[ "$err" = 'rtai-join: stdin: record 2: no field "user_id" (--on)
+rtai-join: use --on-error skip or --on-error dlq --dlq FILE to go on' ]
 	fi
 	if built rtai-sink-redis; then
 		run_tool "rtai-sink-redis -k k:{user_id} --json --dry-run" mt.rtai

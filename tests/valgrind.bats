@@ -120,6 +120,9 @@ vg() {
 		run sh -c "$VG $RTAI_BUILD/rtai-join -t users.jsonl --on nosuch <bad.rtai >/dev/null"
 		echo "$output"
 		assert_failure 1
+		run sh -c "$VG $RTAI_BUILD/rtai-join -t users.jsonl --on nosuch --dlq jdlq.rtai <bad.rtai >/dev/null"
+		echo "$output"
+		assert_failure 5	# every record dead-lettered
 		run vg rtai-join -t nosuch.jsonl --on user_id
 		assert_failure 1
 	fi
