@@ -667,6 +667,7 @@ static int avro_one(const char *path)
 {
 	static struct buf schema;
 	avro_file_reader_t fr;
+	avro_schema_t ws;
 	avro_value_iface_t *iface;
 	avro_writer_t aw;
 	avro_value_t v;
@@ -686,11 +687,14 @@ static int avro_one(const char *path)
 		avro_file_reader_close(fr);
 		return -1;
 	}
-	iface = avro_generic_class_from_schema(avro_file_reader_get_writer_schema(fr));
+	/* libavro hands out a new reference to the writer schema: ours to drop. */
+	ws = avro_file_reader_get_writer_schema(fr);
+	iface = avro_generic_class_from_schema(ws);
 	if (iface == NULL || avro_generic_value_new(iface, &v) != 0) {
 		rtai_warn("%s: libavro: %s", path, avro_strerror());
 		if (iface != NULL)
 			avro_value_iface_decref(iface);
+		avro_schema_decref(ws);
 		avro_file_reader_close(fr);
 		return -1;
 	}
@@ -736,6 +740,7 @@ static int avro_one(const char *path)
 	avro_writer_free(aw);
 	avro_value_decref(&v);
 	avro_value_iface_decref(iface);
+	avro_schema_decref(ws);
 	avro_file_reader_close(fr);
 	return ret;
 }
