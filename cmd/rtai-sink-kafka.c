@@ -467,10 +467,14 @@ static void add_header(const char *arg)
 	opt.nhdr++;
 }
 
+/* The configuration being built, held here until rd_kafka_new() takes it,
+ * so that a usage error (which exits) leaves it reachable, not leaked. */
+static rd_kafka_conf_t *building_conf;
+
 static rd_kafka_conf_t *make_conf(void)
 {
 	static char brokers[1024];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = building_conf = rd_kafka_conf_new();
 	char err[1024], ms[32];
 	size_t n = sizeof(brokers);
 
@@ -585,6 +589,7 @@ int main(int argc, char **argv)
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, make_conf(), err, sizeof(err));
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);
+	building_conf = NULL;	/* rd_kafka_new() took it */
 
 	sig_catch_stop();	/* rtai(7): a stage; the source upstream ends the stream */
 	sig_set_source(0);
