@@ -468,16 +468,19 @@ static void add_header(const char *arg)
 }
 
 /* The configuration being built, held here until rd_kafka_new() takes it,
- * so that a usage error (which exits) leaves it reachable, not leaked. */
-static rd_kafka_conf_t *building_conf;
+ * so that a usage error (which exits) leaves it reachable, not leaked. main()
+ * reads it from here: a variable only written could be optimised away. */
+static rd_kafka_conf_t *conf;
 
-static rd_kafka_conf_t *make_conf(void)
+/* The configuration: the tool's defaults, then -X and -F in order, then what
+ * the tool's guarantees rest on. Fills conf; exits 2 on a bad property. */
+static void make_conf(void)
 {
 	static char brokers[1024];
-	rd_kafka_conf_t *conf = building_conf = rd_kafka_conf_new();
 	char err[1024], ms[32];
 	size_t n = sizeof(brokers);
 
+	conf = rd_kafka_conf_new();
 #define SET(name, value)                                                                   \
 	do {                                                                               \
 		if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) \
@@ -509,7 +512,6 @@ static rd_kafka_conf_t *make_conf(void)
 #undef SET
 	kaf_conf_messages(conf, opt.verbose);
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-	return conf;
 }
 
 static void parse_options(int argc, char **argv)
@@ -586,10 +588,11 @@ int main(int argc, char **argv)
 
 	rtai_init(STAGE, argv);
 	parse_options(argc, argv);
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, make_conf(), err, sizeof(err));
+	make_conf();
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);
-	building_conf = NULL;	/* rd_kafka_new() took it */
+	conf = NULL;	/* rd_kafka_new() took it */
 
 	sig_catch_stop();	/* rtai(7): a stage; the source upstream ends the stream */
 	sig_set_source(0);
