@@ -9,18 +9,21 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #ifdef HAVE_AVRO
 #include <avro.h>
-#include <jansson.h>
 #endif
 
+#include "barrier.h"
 #include "buf.h"
+#include "ckpt.h"
 #include "cli.h"
 #include "frame.h"
 #include "rec.h"
@@ -46,6 +49,8 @@ static struct {
 	int64_t marker_every;		/* --marker-interval, ns; 0 = none */
 	enum text_format format;	/* --format: how text is split into records */
 	int no_header;			/* --no-header: a CSV/TSV file's first row is data */
+	const char *ckpt_dir;		/* --checkpoint-dir, or NULL for $RTAI_CHECKPOINT_DIR */
+	int64_t ckpt_every;		/* --checkpoint-interval, ns; 0 = on SIGUSR1 only */
 } opt = {
 	.speed = 1.0,
 	.loop = 1,
@@ -54,7 +59,7 @@ static struct {
 enum {
 	OPT_META = 256, OPT_REPLAY, OPT_SPEED, OPT_RATE, OPT_LOOP,
 	OPT_KEEP_TIME, OPT_PROGRESS, OPT_MARKER, OPT_MAX_FRAME, OPT_VERSION,
-	OPT_FORMAT, OPT_NO_HEADER,
+	OPT_FORMAT, OPT_NO_HEADER, OPT_CKPT_DIR, OPT_CKPT_INTERVAL,
 };
 
 static const struct option longopts[] = {
@@ -72,6 +77,8 @@ static const struct option longopts[] = {
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
 	{ "format", required_argument, NULL, OPT_FORMAT },	/* lines, csv, tsv or avro */
 	{ "no-header", no_argument, NULL, OPT_NO_HEADER },	/* CSV without a header row */
+	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },	/* checkpoints there */
+	{ "checkpoint-interval", required_argument, NULL, OPT_CKPT_INTERVAL }, /* barrier period */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -122,6 +129,15 @@ static void usage(int status)
 	      "                           binary per datum, for rtai-parse --format avro\n"
 	      "      --no-header          with --format csv or tsv: the first row is data\n"
 	      "\n"
+	      "Checkpoints (rtai(7) \"Checkpoints\"; with FILE operands, not -p):\n"
+	      "      --checkpoint-dir DIR the pipeline's checkpoint directory (default:\n"
+	      "                           $RTAI_CHECKPOINT_DIR); record the position of each\n"
+	      "                           FILE at every barrier, and on a rerun of the same\n"
+	      "                           command line resume from the latest complete\n"
+	      "                           checkpoint\n"
+	      "      --checkpoint-interval DUR  inject a checkpoint barrier every DUR (SIGUSR1:\n"
+	      "                           one at once; SIGTERM: a savepoint, then the end)\n"
+	      "\n"
 	      "Other:\n"
 	      "      --progress           show records, bytes, rate and elapsed time on stderr\n"
 	      "      --marker-interval DUR  inject a latency marker every DUR (see rtai-lat)\n"
@@ -165,6 +181,252 @@ static int64_t ev_min = INT64_MAX, ev_max = INT64_MIN;	/* span of one pass */
 static int64_t next_marker;		/* mono time of the next marker */
 static int warned_unpaced;		/* --replay met a record without event time */
 
+/* ---- checkpoints (rtai(7) "Checkpoints") ------------------------------- */
+
+/* rtai-cat as the pipeline's source: at each barrier it injects, the
+ * position of each input (bytes consumed, records sent) is both its
+ * snapshot and the barrier's "sources"; a rerun resumes each input there by
+ * re-reading it up to that byte, so plain, zstd and text inputs resume
+ * alike, and an input that changed meanwhile is found out. */
+static struct {
+	struct ckpt *c;			/* NULL: checkpoints off */
+	char **files;			/* the inputs, in order */
+	int n;				/* how many */
+	int cur;			/* the input being read */
+	uint64_t *off, *recs;		/* per input: bytes consumed, records sent */
+	uint64_t *skip_off, *skip_recs;	/* resuming: where each input restarts; NULL: fresh */
+	int64_t resumed;		/* the checkpoint resumed from, 0 for none */
+	int64_t id;			/* the last barrier's id */
+	int64_t due;			/* CLOCK_MONOTONIC time of the next barrier */
+	struct buf pos;			/* the positions, as JSON */
+	uint64_t dropped;		/* barrier frames of the input dropped */
+	int failed;			/* a checkpoint could not be written */
+} cp;
+
+/* The position of every input as the barrier's "sources" array. */
+static void cp_positions(struct buf *b)
+{
+	buf_reset(b);
+	buf_putc(b, '[');
+	for (int i = 0; i < cp.n; i++) {
+		buf_puts(b, i > 0 ? ",{\"source\":\"rtai-cat\",\"input\":" :
+				    "{\"source\":\"rtai-cat\",\"input\":");
+		json_put_str(b, cp.files[i], strlen(cp.files[i]));
+		buf_printf(b, ",\"offset\":%llu,\"records\":%llu}", (unsigned long long)cp.off[i],
+			   (unsigned long long)cp.recs[i]);
+	}
+	buf_putc(b, ']');
+}
+
+/* Takes checkpoint (or savepoint) id + 1: the positions become this
+ * stage's snapshot (written durably first), then the barrier goes out. A
+ * snapshot that cannot be written is reported, and its barrier is not
+ * sent: that checkpoint could never complete. */
+static void cp_take(int savepoint)
+{
+	char err[1024];
+	struct barrier b;
+
+	cp.id++;
+	cp_positions(&cp.pos);
+	if (ckpt_write(cp.c, cp.id, cp.pos.p, cp.pos.len, err, sizeof(err)) < 0) {
+		rtai_warn("%s", err);
+		cp.failed = 1;
+		return;
+	}
+	b = (struct barrier){ .checkpoint = cp.id, .savepoint = savepoint,
+			      .sources = (const char *)cp.pos.p, .sources_len = cp.pos.len };
+	barrier_put(&out, &b, rtai_now_ns());
+}
+
+/* Between records: a barrier when SIGUSR1 asked for one or the interval is up. */
+static void cp_maybe(void)
+{
+	if (cp.c == NULL)
+		return;
+	if (sig_checkpoint || (opt.ckpt_every > 0 && rtai_mono_ns() >= cp.due)) {
+		sig_checkpoint = 0;
+		cp_take(0);
+		cp.due = rtai_mono_ns() + opt.ckpt_every;
+	}
+}
+
+/* The frame or line just read ended at byte pos of the current input. */
+static void cp_advance(uint64_t pos, int record)
+{
+	if (cp.c == NULL)
+		return;
+	cp.off[cp.cur] = pos;
+	cp.recs[cp.cur] += record != 0;
+}
+
+/* The input does not match the checkpoint being resumed: nothing can be
+ * trusted, so the stream is abandoned (no end-of-stream frame). */
+static void cp_changed(const char *name, uint64_t at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+static void cp_changed(const char *name, uint64_t at, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	rtai_warn("%s: byte %llu: %s: the input changed since checkpoint %lld of %s was taken "
+		  "(truncated or replaced?), so it cannot be resumed; remove %s to start afresh",
+		  name, (unsigned long long)at, what, (long long)cp.resumed, ckpt_dir(cp.c),
+		  ckpt_dir(cp.c));
+	wr_abandon(&out);
+	exit(RTAI_EXIT_FAIL);
+}
+
+/* Resuming: whether the frame or line from byte before to byte after of
+ * the current input was sent by the last run already (then it is skipped). */
+static int cp_skipping(const char *name, uint64_t before, uint64_t after, int record)
+{
+	uint64_t target;
+
+	if (cp.skip_off == NULL || before >= (target = cp.skip_off[cp.cur]))
+		return 0;
+	if (after > target)
+		cp_changed(name, before, "expected a frame or line to end at byte %llu, the "
+			   "position recorded, found one ending at byte %llu",
+			   (unsigned long long)target, (unsigned long long)after);
+	cp_advance(after, record);
+	if (after == target && cp.recs[cp.cur] != cp.skip_recs[cp.cur])
+		cp_changed(name, after, "expected %llu records before it, as recorded, found %llu",
+			   (unsigned long long)cp.skip_recs[cp.cur],
+			   (unsigned long long)cp.recs[cp.cur]);
+	return 1;
+}
+
+/* The current input ended at byte pos: before its recorded position is an error. */
+static void cp_input_end(const char *name, uint64_t pos)
+{
+	if (cp.skip_off != NULL && !sig_stop && pos < cp.skip_off[cp.cur])
+		cp_changed(name, pos, "the input ends before the position recorded (byte %llu)",
+			   (unsigned long long)cp.skip_off[cp.cur]);
+}
+
+/* A barrier in the input of a source that injects its own: dropped. */
+static void cp_drop_barrier(const char *name, uint64_t at)
+{
+	if (cp.dropped++ == 0)
+		rtai_warn("%s: byte %llu: a barrier frame in the input: dropped, as every one "
+			  "after it (this rtai-cat injects the pipeline's barriers)",
+			  name, (unsigned long long)at);
+}
+
+/* The last run's positions from rtai-cat's snapshot (cp_positions' JSON). */
+static void cp_load(const struct buf *state)
+{
+	json_error_t jerr;
+	json_t *a = json_loadb((const char *)state->p, state->len, 0, &jerr), *o;
+	size_t i;
+
+	if (a == NULL || !json_is_array(a) || json_array_size(a) != (size_t)cp.n)
+		goto bad;
+	cp.skip_off = xcalloc((size_t)cp.n, sizeof(*cp.skip_off));
+	cp.skip_recs = xcalloc((size_t)cp.n, sizeof(*cp.skip_recs));
+	json_array_foreach(a, i, o) {
+		json_t *in = json_object_get(o, "input"), *off = json_object_get(o, "offset"),
+		       *recs = json_object_get(o, "records");
+
+		if (!json_is_string(in) || strcmp(json_string_value(in), cp.files[i]) != 0 ||
+		    !json_is_integer(off) || json_integer_value(off) < 0 ||
+		    !json_is_integer(recs) || json_integer_value(recs) < 0)
+			goto bad;
+		cp.skip_off[i] = (uint64_t)json_integer_value(off);
+		cp.skip_recs[i] = (uint64_t)json_integer_value(recs);
+	}
+	json_decref(a);
+	return;
+bad:
+	json_decref(a);
+	rtai_die(RTAI_EXIT_SNAPSHOT, "checkpoint %lld of %s: rtai-cat's snapshot: expected the "
+		 "position of each of its %d inputs, got '%.*s'", (long long)cp.resumed,
+		 ckpt_dir(cp.c), cp.n, state->len > 200 ? 200 : (int)state->len,
+		 (const char *)state->p);
+}
+
+/* Opens checkpoints when asked (or $RTAI_CHECKPOINT_DIR is set and this run
+ * is a source of records: FILE operands, no -p), and resumes. The source's
+ * identity is what decides the records it sends: its FILEs and how text
+ * is split (--format, --no-header); pacing (--rate, --replay, --speed) and
+ * output options may change from run to run. */
+static void cp_start(char **files, int nfiles)
+{
+	static const char *formats[] = { "--format=lines", "--format=csv", "--format=tsv",
+					 "--format=avro" };
+	char **argv = xcalloc((size_t)nfiles + 4, sizeof(*argv));
+	int argc = 0;
+
+	int asked = opt.ckpt_dir != NULL || opt.ckpt_every > 0;
+	const char *why = NULL;
+	struct buf state = { 0 };
+	char err[1024];
+	int rc;
+
+	if (opt.print)
+		why = "-p prints text, where no barrier can go";
+	else if (opt.loop != 1)
+		why = "--loop is not resumable";
+	else if (opt.format == FMT_AVRO)
+		why = "--format avro is not resumable yet";
+	for (int i = 0; i < nfiles && why == NULL; i++)
+		if (strcmp(files[i], "-") == 0)
+			why = "standard input cannot be read again (give FILE operands)";
+	if (why != NULL) {
+		if (asked)
+			rtai_usage_error("checkpoints need a source of records: %s", why);
+		free(argv);
+		return;		/* $RTAI_CHECKPOINT_DIR alone: a stage, not the source */
+	}
+	argv[argc++] = "rtai-cat";
+	if (opt.format != FMT_LINES)
+		argv[argc++] = (char *)formats[opt.format];
+	if (opt.no_header)
+		argv[argc++] = "--no-header";
+	for (int i = 0; i < nfiles; i++)
+		argv[argc++] = files[i];
+	rc = ckpt_open(&cp.c, "rtai-cat", opt.ckpt_dir, argc, argv, NULL, err, sizeof(err));
+	free(argv);
+	if (rc < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+	if (cp.c == NULL) {
+		if (asked)
+			rtai_usage_error("--checkpoint-interval needs --checkpoint-dir DIR or "
+					 "RTAI_CHECKPOINT_DIR");
+		return;
+	}
+	if (ckpt_source(cp.c, err, sizeof(err)) < 0)
+		rtai_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+	cp.files = files;
+	cp.n = nfiles;
+	cp.off = xcalloc((size_t)nfiles, sizeof(*cp.off));
+	cp.recs = xcalloc((size_t)nfiles, sizeof(*cp.recs));
+	rc = ckpt_restore(cp.c, &cp.resumed, &state, err, sizeof(err));
+	if (rc < 0)
+		rtai_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+	if (rc == 1)
+		cp_load(&state);
+	cp.id = cp.resumed;
+	cp.due = rtai_mono_ns() + opt.ckpt_every;
+	buf_free(&state);
+}
+
+static void cp_done(void)
+{
+	if (cp.dropped > 0)
+		rtai_warn("%llu barrier frames of the input dropped", (unsigned long long)cp.dropped);
+	ckpt_close(cp.c);
+	free(cp.off);
+	free(cp.recs);
+	free(cp.skip_off);
+	free(cp.skip_recs);
+	buf_free(&cp.pos);
+}
+
 /* ---- pacing ------------------------------------------------------------ */
 
 /* Waits until a record with recorded time t (or none) is due; returns the
@@ -192,7 +454,13 @@ static int64_t pace_record(int64_t t)
 		due = pace.next_mono;
 	if (due > rtai_mono_ns()) {
 		wr_flush(&out);
-		rtai_sleep_until_mono(due);
+		/* SIGUSR1 wakes the sleep: its barrier goes out at once. */
+		for (;;) {
+			rtai_sleep_until_mono(due);
+			if (sig_stop || rtai_mono_ns() >= due)
+				break;
+			cp_maybe();
+		}
 	}
 	if (opt.rate > 0)
 		pace.next_mono = (due > pace.next_mono ? due : pace.next_mono) +
@@ -490,13 +758,27 @@ static int cat_one(const char *path)
 		ret = -1;
 	} else if (st == 1) {
 		while (before = rd.pos, (st = rd_frame(&rd, &f)) > 0) {
+			if (cp_skipping(rd.name, before, rd.pos, f.kind == RTAI_K_DATA)) {
+				if (f.kind == RTAI_K_SCHEMA)
+					wr_frame(&out, &f);	/* the records after it need it */
+				continue;
+			}
+			if (cp.c != NULL && f.kind == RTAI_K_BARRIER) {
+				cp_drop_barrier(rd.name, before);
+				cp_advance(rd.pos, 0);
+				continue;
+			}
 			if (emit(&f, rd.name, rd.nrec) < 0)
 				ret = -1;
 			prog.records += f.kind == RTAI_K_DATA;
 			prog.bytes_in += rd.pos - before;
 			if (opt.progress)
 				progress_draw(0);
+			cp_advance(rd.pos, f.kind == RTAI_K_DATA);
+			cp_maybe();
 		}
+		if (st == 0)
+			cp_input_end(rd.name, rd.pos);
 		if (st < 0) {
 			rtai_warn("%s", rd.err);
 			ret = -1;
@@ -521,9 +803,12 @@ static int cat_one(const char *path)
 				if (!opt.no_header) {
 					header_frame(p, n);
 					prog.bytes_in += rd.pos - before;
+					cp_advance(rd.pos, 0);
 					continue;
 				}
 			}
+			if (cp_skipping(rd.name, before, rd.pos, 1))
+				continue;
 			f = (struct rtai_frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_RAW,
 						 .event_ns = RTAI_TIME_UNSET,
 						 .payload = p, .len = (uint32_t)n };
@@ -540,7 +825,11 @@ static int cat_one(const char *path)
 			prog.bytes_in += rd.pos - before;
 			if (opt.progress)
 				progress_draw(0);
+			cp_advance(rd.pos, 1);
+			cp_maybe();
 		}
+		if (st == 0)
+			cp_input_end(rd.name, rd.pos);
 		if (st < 0) {
 			rtai_warn("%s", rd.err);
 			ret = -1;
@@ -825,6 +1114,13 @@ int main(int argc, char **argv)
 #endif
 			break;
 		case OPT_NO_HEADER: opt.no_header = 1; break;
+		case OPT_CKPT_DIR: opt.ckpt_dir = optarg; break;
+		case OPT_CKPT_INTERVAL:
+			opt.ckpt_every = rtai_opt_duration("--checkpoint-interval", optarg);
+			if (opt.ckpt_every <= 0)
+				rtai_usage_error("--checkpoint-interval: '%s': expected a duration "
+						 "above 0", optarg);
+			break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -855,6 +1151,7 @@ int main(int argc, char **argv)
 
 	sig_catch_stop();
 	sig_from_operands(argc, argv);
+	cp_start(files, nfiles);
 	if (opt.out != NULL) {
 		size_t n = strlen(opt.out);
 		int z = opt.zstd || (n > 4 && strcmp(opt.out + n - 4, ".zst") == 0);
@@ -874,7 +1171,7 @@ int main(int argc, char **argv)
 
 	for (long long pass = 0; opt.loop == 0 || pass < opt.loop; pass++) {
 		for (int i = 0; i < nfiles && !sig_stop; i++)
-			if (cat_input(files[i]) < 0)
+			if (cp.cur = i, cat_input(files[i]) < 0)
 				status = RTAI_EXIT_FAIL;
 		if (sig_stop || status != RTAI_EXIT_OK)
 			break;
@@ -883,6 +1180,10 @@ int main(int argc, char **argv)
 		if (opt.replay != REPLAY_NONE)
 			pace.base_rec = RTAI_TIME_UNSET, pace.started = 0;
 	}
+	if (cp.c != NULL && sig_savepoint)
+		cp_take(1);	/* SIGTERM: stop with a savepoint, then end the stream */
+	if (cp.failed && status == RTAI_EXIT_OK)
+		status = RTAI_EXIT_FAIL;
 	if (opt.progress)
 		progress_draw(1);
 	if (rd_cut_seen)	/* and wr_close() writes no end-of-stream frame */
@@ -892,6 +1193,7 @@ int main(int argc, char **argv)
 	rec_free(&mrec);
 	buf_free(&line);
 	buf_free(&hdr);
+	cp_done();
 #ifdef HAVE_AVRO
 	avro_done();
 #endif

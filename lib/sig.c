@@ -13,6 +13,7 @@ volatile int sig_stop;
 volatile int sig_draining;
 volatile int sig_reload;
 volatile int sig_checkpoint;
+volatile int sig_savepoint;
 
 static volatile sig_atomic_t is_source;
 static volatile sig_atomic_t nint;
@@ -21,6 +22,8 @@ static void on_stop(int sig)
 {
 	if (sig == SIGINT && ++nint >= 2)
 		_exit(RTAI_EXIT_ABORT);
+	if (sig == SIGTERM && !sig_stop && !sig_draining)
+		sig_savepoint = 1;
 	if (is_source)
 		sig_stop = 1;
 	else

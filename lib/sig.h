@@ -19,7 +19,8 @@
  *   SIGHUP                   sig_reload (reload what the tool reloads).
  *
  * Neither SIGUSR1 nor SIGHUP ever ends a tool. SIGTERM stops as SIGINT
- * does until checkpoints (and savepoints) exist. The peers: Flink's
+ * does, and also sets sig_savepoint: a source with checkpoints on (rtai-cat
+ * --checkpoint-dir) then ends with a savepoint barrier. The peers: Flink's
  * "stop with savepoint" drains the sources first; a shell pipeline's
  * SIGINT reaches every process of the foreground process group (POSIX
  * 2017, General Terminal Interface 11.1.9).
@@ -41,6 +42,12 @@ extern volatile int sig_draining;
  * checkpoints ignores them: neither signal ends a tool. */
 extern volatile int sig_reload;
 extern volatile int sig_checkpoint;
+
+/* Set to 1, beside sig_stop or sig_draining, when the first stop signal
+ * was SIGTERM: with checkpoints on, a source injects a savepoint barrier
+ * before it ends its stream, and a stage snapshots at it without firing
+ * what it holds (Flink's "stop with savepoint"). Never reset. */
+extern volatile int sig_savepoint;
 
 /* Installs the handlers of the table above, without SA_RESTART so that a
  * blocked read() or poll() returns EINTR. The role comes from standard

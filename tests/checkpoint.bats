@@ -1,0 +1,335 @@
+#!/usr/bin/env bats
+# Checkpoints (rtai(7) "Checkpoints"): rtai-cat as the source of barriers,
+# resuming from the latest complete checkpoint, exactly once with a
+# registered sink (tests/ckpt-sink) killed -9 and rerun; every option and
+# error path of rtai-cat's checkpoints. Positions and counts are checked
+# by tests/ckpt_check.py and python3, which parse the files themselves.
+
+load common
+
+check() { python3 "$RTAI_SRC/tests/ckpt_check.py" "$@"; }
+SINK=$RTAI_BUILD/tests/ckpt-sink	# run directly, so that $! is its pid
+
+setup_local() {
+	unset RTAI_CHECKPOINT_DIR
+	seq 1 20000 | sed 's/.*/{"n":&}/' >in.jsonl
+	rtai-cat -o cap.rtai in.jsonl
+	rtai-cat -o cap.rtai.zst in.jsonl
+}
+
+@test "checkpoint: barriers carry each input's position (plain, zstd, text), ids from 1" {
+	for f in cap.rtai cap.rtai.zst in.jsonl; do
+		rm -rf d
+		rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 "$f" |
+			rtai-cat -p --meta >"out.$f"
+		run check barriers "$f" "out.$f"
+		echo "$f: $output"
+		assert_success
+		# some barriers, all 20000 records, every barrier a checkpoint
+		[[ "$output" =~ ^[1-9][0-9]*\ 20000\ checkpoint$ ]]
+	done
+}
+
+@test "checkpoint: the barrier payload is as rtai-record(5) says" {
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai |
+		rtai-cat -p --meta >out
+	run sh -c "jq -c 'select(._kind == \"barrier\") | ._barrier | [.checkpoint, .type,
+		(.sources[0] | keys)]' out | head -1"
+	echo "$output"
+	assert_output '[1,"checkpoint",["input","offset","records","source"]]'
+}
+
+@test "checkpoint: a rerun resumes after the last complete checkpoint: the rest, once" {
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai |
+		rtai-cat -p --meta >first
+	run check barriers cap.rtai first
+	echo "$output"
+	assert_success
+	last=$(jq -s '[.[] | select(._kind == "barrier")] | last | ._barrier' first)
+	id=$(jq .checkpoint <<<"$last")
+	recs=$(jq '.sources[0].records' <<<"$last")
+	run sh -c 'rtai-cat --checkpoint-dir d cap.rtai 2>err | rtai-cat -p >second; cat err'
+	echo "$output"
+	assert_success
+	assert_output "rtai-cat: resuming from checkpoint $id of d"
+	# the records after the recorded position, each once
+	run python3 -c '
+import sys
+a = open("in.jsonl").read().splitlines()
+b = open("second").read().splitlines()
+print(b == a[int(sys.argv[1]):], len(b))' "$recs"
+	echo "$output"
+	assert_output "True $((20000 - recs))"
+}
+
+@test "checkpoint: a resumed run's barriers go on from the checkpoint's id and position" {
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai.zst >/dev/null
+	id=$(ls d | sed -n 's/^ckpt-//p' | sort -n | tail -1)
+	recs=$(python3 -c '
+import json, sys
+s = open(sys.argv[1], "rb").read()
+i = s.index(b"[{")
+print(json.loads(s[i:s.rindex(b"]") + 1])[0]["records"])' d/ckpt-$id/rtai-cat-*.snap)
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai.zst 2>/dev/null |
+		rtai-cat -p --meta >second
+	run check barriers cap.rtai.zst second $((id + 1)) "$recs"
+	echo "$output"
+	assert_success
+	[[ "$output" =~ \ $((20000 - recs))\ checkpoint$ ]]
+}
+
+@test "checkpoint: kill -9 of a registered sink, three times, then a full run: each record once" {
+	seq 1 200000 >big.txt
+	rtai-cat -o big.rtai big.txt
+	export RTAI_CHECKPOINT_DIR=$PWD/d
+	: >statuses
+	for i in 1 2 3; do
+		{ rtai-cat --checkpoint-interval 20ms --rate 100000 big.rtai 2>"cat.$i"; } |
+			"$SINK" out.txt 2>"sink.$i" &
+		pid=$!
+		sleep 0.5
+		kill -9 "$pid"
+		wait "$pid" || echo "$?" >>statuses
+		wait
+	done
+	rtai-cat --checkpoint-interval 20ms big.rtai 2>cat.4 | "$SINK" out.txt 2>sink.4
+	cat statuses cat.* sink.* | grep -v '^barrier'
+	# every run was killed mid-way (137 = SIGKILL), and each rerun resumed
+	run cat statuses
+	assert_output "$(printf '137\n137\n137')"
+	run grep -h resuming cat.2 cat.3 cat.4
+	echo "$output"
+	[ "${#lines[@]}" -eq 3 ]
+	run python3 -c '
+got = open("out.txt").read().splitlines()
+want = open("big.txt").read().splitlines()
+print(got == want, len(got), len(set(got)))'
+	echo "$output"
+	assert_output "True 200000 200000"
+}
+
+@test "checkpoint: a sink killed before its checkpoint completes: the source resumes from the one before" {
+	export RTAI_CHECKPOINT_DIR=$PWD/d
+	# The sink stops reading (SIGSTOP) while the source goes on: the source's
+	# later checkpoints stay incomplete without the sink's part.
+	{ rtai-cat --checkpoint-interval 10ms --rate 50000 cap.rtai 2>cat.1; } |
+		"$SINK" out.txt 2>sink.1 &
+	pid=$!
+	sleep 0.3
+	kill -STOP "$pid"
+	sleep 0.3
+	kill -9 "$pid"
+	wait "$pid" || true
+	wait
+	done_id=$(for c in d/ckpt-*; do [ -f "$c/COMPLETE" ] && echo "${c##*-}"; done | sort -n | tail -1)
+	all_id=$(ls d | sed -n 's/^ckpt-//p' | sort -n | tail -1)
+	echo "complete $done_id, newest $all_id"
+	[ "$all_id" -gt "$done_id" ]
+	rtai-cat --checkpoint-interval 10ms cap.rtai 2>cat.2 | "$SINK" out.txt 2>sink.2
+	run cat cat.2
+	echo "$output"
+	assert_output "rtai-cat: resuming from checkpoint $done_id of $PWD/d"
+	run python3 -c 'print(open("out.txt").read() == open("in.jsonl").read())'
+	assert_output True
+}
+
+@test "checkpoint: SIGUSR1 injects a barrier at once; SIGTERM stops with a savepoint and EOS" {
+	rtai-cat --checkpoint-dir d --rate 10000 cap.rtai >first.rtai &
+	pid=$!
+	sleep 0.3
+	kill -USR1 "$pid"
+	sleep 0.3
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 0 ]
+	rtai-cat -p --meta first.rtai >first	# a cut stream would exit 4
+	run check barriers cap.rtai first
+	echo "$output"
+	assert_success
+	[[ "$output" =~ ^2\ [0-9]+\ savepoint$ ]]
+	run jq -r 'select(._kind == "barrier") | ._barrier.type' first
+	assert_output "$(printf 'checkpoint\nsavepoint')"
+	# and the next run sends the rest after the savepoint
+	rtai-cat --checkpoint-dir d --rate 10000 cap.rtai 2>err >second.rtai
+	run cat err
+	assert_output "rtai-cat: resuming from checkpoint 2 of d"
+	run sh -c 'cat first.rtai second.rtai | rtai-cat -p | cmp - in.jsonl && echo same'
+	echo "$output"
+	assert_output same
+}
+
+@test "checkpoint: without checkpoints SIGTERM is SIGINT: no barrier, a finished stream" {
+	rtai-cat --rate 10000 cap.rtai >first.rtai &
+	pid=$!
+	sleep 0.3
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 0 ]
+	run sh -c 'rtai-cat -p --meta first.rtai | grep -c barrier'
+	echo "$output"
+	assert_output 0
+	run rtai-cat -p first.rtai
+	assert_success
+}
+
+@test "checkpoint: an input shorter than the recorded position is an error" {
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 in.jsonl >/dev/null
+	head -c 100 in.jsonl >short && mv short in.jsonl
+	run rtai-cat --checkpoint-dir d in.jsonl
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-cat: in.jsonl: byte 100: the input ends before the position recorded"
+	assert_output --partial "the input changed since checkpoint"
+	assert_output --partial "remove d to start afresh"
+}
+
+@test "checkpoint: an input changed before the recorded position is an error, the stream cut" {
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai >/dev/null
+	{ echo '{"new":1}'; cat in.jsonl; } | rtai-cat -o cap.rtai
+	run sh -c 'rtai-cat --checkpoint-dir d cap.rtai | rtai-cat -p >/dev/null'
+	echo "$output"
+	assert_failure 4	# the stage after sees a cut stream, not a short whole one
+	assert_output --partial "rtai-cat: cap.rtai: byte "
+	assert_output --partial "the input changed since checkpoint"
+}
+
+@test "checkpoint: a truncated or corrupt snapshot is refused, naming the file (status 6)" {
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai >/dev/null
+	newest=$(ls -d d/ckpt-* | sort -t- -k2 -n | tail -1)
+	snap=$(ls "$newest"/rtai-cat-*.snap)
+	cp "$snap" good
+	truncate -s 30 "$snap"
+	run rtai-cat --checkpoint-dir d cap.rtai
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "rtai-cat: $snap: truncated"
+	cp good "$snap"
+	printf 'X' | dd of="$snap" bs=1 seek=60 conv=notrunc 2>/dev/null
+	run rtai-cat --checkpoint-dir d cap.rtai
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "rtai-cat: $snap: corrupt: checksum mismatch"
+}
+
+@test "checkpoint: a directory of another pipeline is refused (status 6)" {
+	rtai-cat --checkpoint-dir d cap.rtai >/dev/null
+	run rtai-cat --checkpoint-dir d in.jsonl
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "rtai-cat: d: used by another pipeline, whose source is 'rtai-cat cap.rtai', not 'rtai-cat in.jsonl'"
+}
+
+@test "checkpoint: a second live source of the same command line is refused" {
+	rtai-cat --checkpoint-dir d --rate 1000 cap.rtai >/dev/null &
+	pid=$!
+	sleep 0.3
+	run rtai-cat --checkpoint-dir d cap.rtai
+	kill "$pid"
+	wait "$pid" || true
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "a running stage is registered as this one (rtai-cat cap.rtai)"
+	assert_output --partial "--checkpoint-dir"
+}
+
+@test "checkpoint: a snapshot that cannot be written (file size limit, as a full disk) fails loudly" {
+	long=$(printf 'c%.0s' $(seq 150)).rtai
+	cp cap.rtai "$long"
+	run bash -o pipefail -c '(trap "" XFSZ; ulimit -f 1
+		exec rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 \
+			"$1" "$1" "$1" "$1" "$1") | rtai-cat -p --meta >out' _ "$long"
+	echo "${output:0:600}"
+	assert_failure 1
+	assert_output --partial "File too large (checkpoint 1 not taken; the last complete one stays)"
+	run grep -c barrier out
+	assert_output 0
+	run grep -vc '"_kind"' out
+	assert_output 100000
+}
+
+@test "checkpoint: RTAI_CHECKPOINT_DIR makes a file-reading rtai-cat the source" {
+	export RTAI_CHECKPOINT_DIR=$PWD/env
+	rtai-cat cap.rtai >/dev/null
+	run cat env/source
+	assert_output "rtai-cat cap.rtai"
+	run ls env/stages
+	assert_output --regexp '^rtai-cat-[0-9a-f]{16}$'
+}
+
+@test "checkpoint: RTAI_CHECKPOINT_DIR leaves -p and a stage reading a pipe alone; barriers pass" {
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai >with.rtai
+	export RTAI_CHECKPOINT_DIR=$PWD/env
+	run sh -c 'rtai-cat <with.rtai | rtai-cat -p --meta | grep -c "\"_kind\":\"barrier\""'
+	echo "$output"
+	want=$(rtai-cat -p --meta with.rtai | grep -c '"_kind":"barrier"')
+	assert_output "$want"
+	[ "$want" -gt 0 ]
+	rtai-cat -p cap.rtai >/dev/null
+	[ ! -e env ]
+}
+
+@test "checkpoint: a source drops the barriers of its input, and counts them" {
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai >with.rtai
+	n=$(python3 -c '
+b = open("with.rtai", "rb").read()
+off, n = 8, 0
+while off < len(b):
+    k = b[off + 4]; n += k == 3; off += 4 + int.from_bytes(b[off:off + 4], "little")
+print(n)')
+	run sh -c 'rtai-cat --checkpoint-dir e with.rtai 2>err | rtai-cat -p --meta | grep -c barrier; cat err'
+	echo "$output"
+	assert_line --index 0 0
+	assert_line --index 1 --partial "with.rtai: byte "
+	assert_line --index 1 --partial "a barrier frame in the input: dropped"
+	assert_line --index 2 "rtai-cat: $n barrier frames of the input dropped"
+}
+
+@test "checkpoint: usage errors" {
+	run rtai-cat --checkpoint-interval 1s cap.rtai
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--checkpoint-interval needs --checkpoint-dir DIR or RTAI_CHECKPOINT_DIR"
+	run rtai-cat --checkpoint-dir d -p cap.rtai
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "checkpoints need a source of records: -p prints text"
+	run rtai-cat --checkpoint-dir d - <cap.rtai
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "standard input cannot be read again"
+	run rtai-cat --checkpoint-dir d <cap.rtai
+	echo "$output"
+	assert_failure 2
+	run rtai-cat --checkpoint-dir d --loop 2 cap.rtai
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--loop is not resumable"
+	run rtai-cat --checkpoint-dir d --format avro x.avro
+	echo "$output"
+	assert_failure 2
+	run rtai-cat --checkpoint-dir d --checkpoint-interval 0s cap.rtai
+	echo "$output"
+	assert_failure 2
+	run rtai-cat --checkpoint-dir d --checkpoint-interval soon cap.rtai
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--checkpoint-interval"
+	[ ! -e d ]
+}
+
+@test "checkpoint: a checkpoint directory that cannot be made is an error" {
+	touch file
+	run rtai-cat --checkpoint-dir file/d cap.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-cat: file/d: mkdir: Not a directory"
+}
+
+@test "checkpoint: --help lists the options" {
+	run rtai-cat --help
+	assert_success
+	assert_output --partial "--checkpoint-dir DIR"
+	assert_output --partial "--checkpoint-interval DUR"
+}
