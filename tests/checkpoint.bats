@@ -10,6 +10,37 @@ load common
 check() { python3 "$RTAI_SRC/tests/ckpt_check.py" "$@"; }
 SINK=$RTAI_BUILD/tests/ckpt-sink	# run directly, so that $! is its pid
 
+# latest_complete DIR: the id of DIR's latest complete checkpoint, or 0.
+latest_complete() {
+	local c n=0
+	for c in "$1"/ckpt-*; do
+		[ -f "$c/COMPLETE" ] && [ "${c##*-}" -gt "$n" ] && n=${c##*-}
+	done
+	echo "$n"
+}
+
+# wait_until CMD...: polls CMD every 10 ms, for at most 60 s (a slow,
+# sanitized build); fails loudly when it never holds. Not a timing
+# assertion: the tests wait for a state, however long it takes.
+wait_until() {
+	local i
+	for i in $(seq 6000); do
+		"$@" && return 0
+		sleep 0.01
+	done
+	echo "never happened: $*" >&2
+	return 1
+}
+
+newer_than() { [ "$(latest_complete "$1")" -gt "$2" ]; }
+has_incomplete_after() {
+	local c
+	for c in "$1"/ckpt-*; do
+		[ "${c##*-}" -gt "$2" ] && [ ! -f "$c/COMPLETE" ] && return 0
+	done
+	return 1
+}
+
 setup_local() {
 	unset RTAI_CHECKPOINT_DIR
 	seq 1 20000 | sed 's/.*/{"n":&}/' >in.jsonl
@@ -84,10 +115,12 @@ print(json.loads(s[i:s.rindex(b"]") + 1])[0]["records"])' d/ckpt-$id/rtai-cat-*.
 	export RTAI_CHECKPOINT_DIR=$PWD/d
 	: >statuses
 	for i in 1 2 3; do
+		before=$(latest_complete d)
 		{ rtai-cat --checkpoint-interval 20ms --rate 100000 big.rtai 2>"cat.$i"; } |
 			"$SINK" out.txt 2>"sink.$i" &
 		pid=$!
-		sleep 0.5
+		wait_until newer_than d "$before"	# this run completed one
+		sleep 0.1
 		kill -9 "$pid"
 		wait "$pid" || echo "$?" >>statuses
 		wait
@@ -110,22 +143,22 @@ print(got == want, len(got), len(set(got)))'
 
 @test "checkpoint: a sink killed before its checkpoint completes: the source resumes from the one before" {
 	export RTAI_CHECKPOINT_DIR=$PWD/d
-	# The sink stops reading (SIGSTOP) while the source goes on: the source's
-	# later checkpoints stay incomplete without the sink's part.
+	# The sink stops reading after checkpoint 3 while the source goes on: the
+	# source's later checkpoints stay incomplete without the sink's part.
 	{ rtai-cat --checkpoint-interval 10ms --rate 50000 cap.rtai 2>cat.1; } |
-		"$SINK" out.txt 2>sink.1 &
+		"$SINK" --checkpoint-stall 3 out.txt 2>sink.1 &
 	pid=$!
-	sleep 0.3
-	kill -STOP "$pid"
-	sleep 0.3
+	wait_until newer_than d 2
+	done_id=3
+	wait_until has_incomplete_after d "$done_id"
 	kill -9 "$pid"
 	wait "$pid" || true
 	wait
-	done_id=$(for c in d/ckpt-*; do [ -f "$c/COMPLETE" ] && echo "${c##*-}"; done | sort -n | tail -1)
-	all_id=$(ls d | sed -n 's/^ckpt-//p' | sort -n | tail -1)
-	echo "complete $done_id, newest $all_id"
-	[ "$all_id" -gt "$done_id" ]
+	[ "$(latest_complete d)" -eq "$done_id" ]
 	rtai-cat --checkpoint-interval 10ms cap.rtai 2>cat.2 | "$SINK" out.txt 2>sink.2
+	run cat sink.2
+	echo "$output"
+	assert_line --index 0 "ckpt-sink: resuming from checkpoint 3 of $PWD/d"
 	run cat cat.2
 	echo "$output"
 	assert_output "rtai-cat: resuming from checkpoint $done_id of $PWD/d"
@@ -136,9 +169,9 @@ print(got == want, len(got), len(set(got)))'
 @test "checkpoint: SIGUSR1 injects a barrier at once; SIGTERM stops with a savepoint and EOS" {
 	rtai-cat --checkpoint-dir d --rate 10000 cap.rtai >first.rtai &
 	pid=$!
-	sleep 0.3
+	wait_until test -e d/source	# its signal handlers are in place
 	kill -USR1 "$pid"
-	sleep 0.3
+	wait_until test -e d/ckpt-1/COMPLETE
 	kill -TERM "$pid"
 	st=0
 	wait "$pid" || st=$?
@@ -162,7 +195,7 @@ print(got == want, len(got), len(set(got)))'
 @test "checkpoint: without checkpoints SIGTERM is SIGINT: no barrier, a finished stream" {
 	rtai-cat --rate 10000 cap.rtai >first.rtai &
 	pid=$!
-	sleep 0.3
+	wait_until test -s first.rtai	# its signal handlers are in place
 	kill -TERM "$pid"
 	st=0
 	wait "$pid" || st=$?
@@ -224,7 +257,7 @@ print(got == want, len(got), len(set(got)))'
 @test "checkpoint: a second live source of the same command line is refused" {
 	rtai-cat --checkpoint-dir d --rate 1000 cap.rtai >/dev/null &
 	pid=$!
-	sleep 0.3
+	wait_until test -e d/source
 	run rtai-cat --checkpoint-dir d cap.rtai
 	kill "$pid"
 	wait "$pid" || true

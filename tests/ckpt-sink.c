@@ -1,6 +1,6 @@
 /* ckpt-sink.c - a tiny registered sink for tests/checkpoint.bats.
  *
- *   ckpt-sink [--checkpoint-dir DIR] FILE
+ *   ckpt-sink [--checkpoint-dir DIR] [--checkpoint-stall N] FILE
  *
  * Appends the bytes of each record of the stream on standard input, and a
  * newline, to FILE. It takes part in checkpoints (lib/ckpt.h) as a sink
@@ -9,8 +9,11 @@
  * length of the checkpoint it resumes from, so every record is in FILE
  * exactly once however often the pipeline is killed and rerun (Flink's
  * two-phase-commit sinks do the same with transactions). It prints each
- * barrier it commits as "barrier ID" on stderr. Exit: 0, 1 on errors, 4 on
- * a cut stream, 6 when a snapshot is refused.
+ * barrier it commits as "barrier ID" on stderr. --checkpoint-stall N: after
+ * committing checkpoint N it stops reading (sleeps until killed), so the
+ * source's later checkpoints stay incomplete; a --checkpoint-* option, it is
+ * not part of the stage's identity. Exit: 0, 1 on errors, 4 on a cut
+ * stream, 6 when a snapshot is refused.
  */
 #include "config.h"
 
@@ -29,7 +32,8 @@
 
 int main(int argc, char **argv)
 {
-	const char *dir = NULL, *path;
+	const char *dir = NULL, *path = NULL;
+	long long stall = 0;
 	struct ckpt *c = NULL;
 	struct rtai_rd rd;
 	struct rtai_frame f;
@@ -41,12 +45,18 @@ int main(int argc, char **argv)
 	int fd, st, rc = 0;
 
 	rtai_init("ckpt-sink", argv);
-	if (argc == 4 && strcmp(argv[1], "--checkpoint-dir") == 0)
-		dir = argv[2], path = argv[3];
-	else if (argc == 2)
-		path = argv[1];
-	else
-		rtai_usage_error("usage: ckpt-sink [--checkpoint-dir DIR] FILE");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--checkpoint-dir") == 0 && i + 1 < argc)
+			dir = argv[++i];
+		else if (strcmp(argv[i], "--checkpoint-stall") == 0 && i + 1 < argc)
+			stall = rtai_opt_int("--checkpoint-stall", argv[++i], 1, INT64_MAX);
+		else if (path == NULL)
+			path = argv[i];
+		else
+			path = NULL, i = argc;
+	}
+	if (path == NULL)
+		rtai_usage_error("usage: ckpt-sink [--checkpoint-dir DIR] [--checkpoint-stall N] FILE");
 	if (ckpt_open(&c, "ckpt-sink", dir, argc, argv, NULL, err, sizeof(err)) < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s", err);
 	if ((st = ckpt_restore(c, &id, &state, err, sizeof(err))) < 0)
@@ -74,6 +84,8 @@ int main(int argc, char **argv)
 			if (ckpt_write(c, b.checkpoint, state.p, state.len, err, sizeof(err)) < 0)
 				rtai_die(RTAI_EXIT_FAIL, "%s", err);
 			fprintf(stderr, "barrier %lld\n", (long long)b.checkpoint);
+			while (stall > 0 && b.checkpoint >= stall)
+				pause();
 		}
 	}
 	if (st < 0) {
