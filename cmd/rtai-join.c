@@ -341,9 +341,12 @@ static int apply(struct tab *t, const struct origin *o)
 	case DBZ_DELETE:
 		if (row_key(o, &ev.row, &rc) < 0)
 			return rc;
-		/* A row marked deleted says when in its own field; a Debezium
-		 * delete's `before` holds the old version's time, not this. */
-		if (opt.asof && ev.plain && rec_getz(&ev.row, opt.asof) != NULL) {
+		/* A row marked deleted says when in its own field, unless its
+		 * frame has an event time: rtai-parse --debezium gives a delete
+		 * the change time there, and writes the `before` image, whose
+		 * field holds the old version's time, not the delete's. */
+		if (opt.asof && ev.plain && o->frame_t == RTAI_TIME_UNSET &&
+		    rec_getz(&ev.row, opt.asof) != NULL) {
 			if (valid_from(o, &ev.row, &at, &rc) < 0)
 				return rc;
 		} else if (opt.asof) {

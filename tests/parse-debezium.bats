@@ -188,3 +188,50 @@ EOF
 	assert_failure 2
 	assert_output --partial "rtai-parse: --key: 'id,': empty field name"
 }
+
+@test "parse --debezium feeds rtai-join --as-of: a delete is valid from its change time, not from its before image's time" {
+	cat >del.jsonl <<'EOF'
+{"op":"c","before":null,"after":{"id":1,"name":"Ann","updated_at":"2026-11-24T10:00:00Z"},"source":{"ts_ms":1795514400000}}
+{"op":"d","before":{"id":1,"name":"Ann","updated_at":"2026-11-24T10:00:00Z"},"after":null,"source":{"ts_ms":1795514460000}}
+EOF
+	rtai-cat del.jsonl | rtai-parse --debezium >del.rtai
+	printf '%s\n' '{"id":1,"ts":"2026-11-24T10:00:30Z"}' '{"id":1,"ts":"2026-11-24T10:02:00Z"}' |
+		rtai-cat | rtai-parse -t ts >ev.rtai
+	# The row lived from 10:00:00 until its delete at 10:01:00, as when
+	# rtai-join reads the envelopes themselves.
+	for log in del.jsonl del.rtai; do
+		run sh -c "rtai-join --updates $log --on id --as-of updated_at --fields name <ev.rtai | rtai-cat -p | jq -c '[.ts, .name]'"
+		echo "$output"
+		assert_output "$(printf '%s\n' '["2026-11-24T10:00:30.000Z","Ann"]' '["2026-11-24T10:02:00.000Z",null]')"
+	done
+	# A hand-written delete without a frame time still says when itself.
+	printf '%s\n' '{"id":1,"name":"Ann","updated_at":"2026-11-24T10:00:00Z"}' \
+		'{"_op":"d","id":1,"updated_at":"2026-11-24T10:01:00Z"}' >rows.jsonl
+	run sh -c "rtai-join --updates rows.jsonl --on id --as-of updated_at --fields name <ev.rtai | rtai-cat -p | jq -c '[.ts, .name]'"
+	echo "$output"
+	assert_output "$(printf '%s\n' '["2026-11-24T10:00:30.000Z","Ann"]' '["2026-11-24T10:02:00.000Z",null]')"
+}
+
+@test "parse --debezium: rtai-kafka's metadata key names the primary key" {
+	PYTHONPATH=$RTAI_SRC/contrib/python python3 - <<'PY' >k.rtai
+import rtai_stream as rs
+w = rs.Writer()
+def msg(key, value, offset):
+    meta = rs.encode_record({"topic": "db.users", "partition": 0, "offset": offset, "key": key})
+    w.put(rs.DATA, rs.ENC_RAW, value, offset + 1, None, meta=meta)
+msg(b'{"schema":{},"payload":{"id":7}}',
+    b'{"op":"u","before":{"id":6,"name":"Ann"},"after":{"id":7,"name":"Ann"},"source":{"ts_ms":1795514402000}}', 0)
+msg(b'not json',
+    b'{"op":"u","before":{"id":7},"after":{"id":8},"source":{"ts_ms":1795514403000}}', 1)
+w.close()
+PY
+	run sh -c 'rtai-parse --debezium k.rtai | rtai-cat -p | jq -c "[._op, .id]"'
+	echo "$output"
+	assert_success
+	# A key that is not a JSON object names no fields: no delete.
+	assert_output "$(printf '%s\n' '["d",6]' '["u",7]' '["u",8]')"
+	# Each record keeps its message's metadata.
+	run sh -c 'rtai-parse --debezium --meta k.rtai | rtai-cat -p | jq -c "[._op, .id, ._offset]"'
+	echo "$output"
+	assert_output "$(printf '%s\n' '["d",6,0]' '["u",7,0]' '["u",8,1]')"
+}
