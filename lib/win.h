@@ -10,7 +10,9 @@
  *   - tumbling SIZE: one window; sliding SIZE/SLIDE: every [s, s + SIZE)
  *     with s a multiple of SLIDE and s <= t < s + SIZE; session GAP: each
  *     record opens [t, t + GAP) and windows of a key that overlap or touch
- *     merge (a record is late when the session it would join is);
+ *     merge (a record is late when the session it would join is, or when
+ *     it would touch one already dropped, so a key's sessions written as
+ *     final never overlap or touch);
  *   - a window fires when the watermark W >= end, and its state is kept
  *     until W >= end + lateness; a record accepted in that time fires it
  *     again; a record is late for a window when end + lateness <= W;
