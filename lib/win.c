@@ -8,6 +8,7 @@
 
 #include "key.h"
 #include "rtime.h"
+#include "snap.h"
 
 /* ---- structures ---------------------------------------------------------- */
 
@@ -810,4 +811,258 @@ size_t win_bytes(const struct win *w)
 const char *win_err(const struct win *w)
 {
 	return w->err;
+}
+
+/* ---- snapshots --------------------------------------------------------------- */
+
+#define SNAP_MAGIC "RTWS"
+#define SNAP_HEAD 24		/* magic, version, length, checksum */
+#define SNAP_SEED UINT64_C(0x7274616977696e31)	/* "rtaiwin1" */
+#define SNAP_MAX_KEY (1u << 24)
+
+static const char *const kind_names[] = { "tumbling", "sliding", "session" };
+
+/* The options that decide output, as text (the image's fingerprint). */
+static void describe(const struct win *w, struct buf *out)
+{
+	const struct win_conf *c = &w->c;
+
+	buf_printf(out, "%s", kind_names[c->kind]);
+	if (c->kind == WIN_SESSION)
+		buf_printf(out, " gap=%lldns", (long long)c->gap);
+	else
+		buf_printf(out, " size=%lldns slide=%lldns offset=%lldns", (long long)c->size,
+			   (long long)c->slide, (long long)c->offset);
+	buf_printf(out, " lateness=%lldns emit=%s aggregates=", (long long)c->lateness,
+		   c->update ? "update" : "final");
+	agg_set_describe(c->aggs, out);
+}
+
+static void put_stats(struct buf *out, const struct win_stats *st)
+{
+	snap_u64(out, st->records);
+	snap_u64(out, st->late);
+	snap_u64(out, st->late_some);
+	snap_u64(out, st->fired);
+	snap_u64(out, st->refired);
+	snap_u64(out, st->updates);
+	snap_u64(out, st->peak_windows);
+	snap_u64(out, st->peak_keys);
+}
+
+void win_snapshot(const struct win *w, struct buf *out)
+{
+	size_t head = out->len, body;
+	struct buf desc = { 0 };
+	uint64_t len, sum;
+	uint32_t nk = 0;
+	uint8_t *h;
+
+	buf_append(out, SNAP_MAGIC, 4);
+	snap_u32(out, WIN_SNAP_VERSION);
+	snap_u64(out, 0);	/* length and checksum, filled in below */
+	snap_u64(out, 0);
+	body = out->len;
+	describe(w, &desc);
+	snap_bytes(out, desc.p, desc.len);
+	buf_free(&desc);
+	snap_i64(out, w->wm);
+	put_stats(out, &w->st);
+	snap_u32(out, w->kcap);
+	for (uint32_t i = 0; i < w->kcap; i++)
+		nk += w->keys[i].klen1 != 0;
+	snap_u32(out, nk);
+	for (uint32_t i = 0; i < w->kcap; i++) {
+		const struct wkey *k = &w->keys[i];
+
+		if (k->klen1 == 0)
+			continue;
+		snap_bytes(out, kbytes(k), key_len(k));
+		snap_u32(out, k->nwin);
+		for (uint32_t id = k->head; id != 0; id = W(w, id)->next) {
+			const struct wwin *x = W(w, id);
+
+			snap_i64(out, x->start);
+			snap_i64(out, x->end);
+			snap_i64(out, x->ingest);
+			snap_u8(out, x->fired);
+			agg_row_snapshot(w->c.aggs, x->row, out);
+		}
+	}
+	len = out->len - body;
+	sum = rtai_hash(out->p + body, len, SNAP_SEED);
+	h = out->p + head + 8;
+	for (int i = 0; i < 8; i++) {
+		h[i] = (uint8_t)(len >> (8 * i));
+		h[8 + i] = (uint8_t)(sum >> (8 * i));
+	}
+}
+
+/* Puts a key of the image into the table; its slot, or UINT32_MAX. */
+static uint32_t restore_key(struct win *w, struct snap_rd *r)
+{
+	struct rtai_val v[KEY_VALS];
+	const uint8_t *key;
+	size_t n;
+	uint32_t h, i;
+	struct wkey *k;
+
+	key = snap_get_bytes(r, SNAP_MAX_KEY, &n);
+	if (key == NULL)
+		return UINT32_MAX;
+	if (key_idlen(key, n) == 0 || key_values(key, n, v, KEY_VALS) < 0) {
+		snap_fail(r, "a malformed key");
+		return UINT32_MAX;
+	}
+	if ((uint64_t)(w->kused + 1) * 10 > (uint64_t)w->kcap * 7) {
+		snap_fail(r, "more keys than its table holds");
+		return UINT32_MAX;
+	}
+	h = key_hash32(key, n);
+	i = key_find(w, h, key, n);
+	k = &w->keys[i];
+	if (k->klen1 != 0) {
+		snap_fail(r, "a key listed twice");
+		return UINT32_MAX;
+	}
+	k->h = h;
+	k->klen1 = (uint32_t)n + 1;
+	if (n <= KEY_INLINE) {
+		memcpy(k->b.in, key, n);
+	} else {
+		k->b.p = xmalloc(n);
+		memcpy(k->b.p, key, n);
+		w->key_heap += n;
+	}
+	w->kused++;
+	return i;
+}
+
+/* The windows of key kid, newest first, linked in that order. */
+static void restore_windows(struct win *w, struct snap_rd *r, uint32_t kid)
+{
+	uint32_t n = snap_get_count(r, 8 * 3 + 1), *link = &w->keys[kid].head;
+	int64_t prev = INT64_MAX;
+
+	for (uint32_t j = 0; j < n && r->bad == NULL; j++) {
+		int64_t start = snap_get_i64(r), end = snap_get_i64(r);
+		int64_t ingest = snap_get_i64(r);
+		uint8_t fired = snap_get_u8(r);
+		struct wwin *x;
+		uint32_t id;
+
+		if (r->bad != NULL)
+			break;
+		if (start >= end || start >= prev || fired > 1 ||
+		    (w->c.kind != WIN_SESSION && end - start != w->c.size)) {
+			snap_fail(r, "a window with impossible bounds");
+			break;
+		}
+		prev = start;
+		id = win_alloc(w, kid, start, end);
+		x = W(w, id);
+		x->ingest = ingest;
+		x->fired = fired;
+		*link = id;
+		link = &x->next;
+		if (fired)
+			hupdate(w, id, deadline(w, x));
+		agg_row_restore(w->c.aggs, x->row, r);
+	}
+}
+
+int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errlen)
+{
+	const uint8_t *b = p;
+	struct snap_rd r;
+	struct buf desc = { 0 };
+	struct win_stats st;
+	const uint8_t *d;
+	uint32_t version, kcap, nk;
+	uint64_t blen, sum;
+	size_t dn;
+	int rc = -1;
+
+	if (w->wused != 0 || w->wm != INT64_MIN || w->kused != 0) {
+		snprintf(err, errlen, "the engine already holds state (restore into a new one)");
+		return -1;
+	}
+	snap_rd_init(&r, p, len);
+	if (len < 4 || memcmp(b, SNAP_MAGIC, 4) != 0) {
+		snprintf(err, errlen, "not a window snapshot (it does not start with \"%s\")",
+			 SNAP_MAGIC);
+		return -1;
+	}
+	r.off = 4;
+	version = snap_get_u32(&r);
+	blen = snap_get_u64(&r);
+	sum = snap_get_u64(&r);
+	if (r.bad != NULL) {
+		snprintf(err, errlen, "a window snapshot cut short in its header (%zu bytes)", len);
+		return -1;
+	}
+	if (version != WIN_SNAP_VERSION) {
+		snprintf(err, errlen, "a window snapshot of version %u (this build reads version %d)",
+			 version, WIN_SNAP_VERSION);
+		return -1;
+	}
+	if (blen != len - SNAP_HEAD) {
+		snprintf(err, errlen, "a window snapshot of %zu bytes where its header says %llu "
+			 "(truncated or padded)", len, (unsigned long long)(blen + SNAP_HEAD));
+		return -1;
+	}
+	if (rtai_hash(b + SNAP_HEAD, blen, SNAP_SEED) != sum) {
+		snprintf(err, errlen, "a corrupt window snapshot (its checksum does not match)");
+		return -1;
+	}
+	d = snap_get_bytes(&r, 1u << 20, &dn);
+	describe(w, &desc);
+	if (d == NULL) {
+		snprintf(err, errlen, "a corrupt window snapshot: byte %zu: %s", r.off, r.bad);
+		goto out;
+	}
+	if (dn != desc.len || memcmp(d, desc.p, dn) != 0) {
+		snprintf(err, errlen, "a window snapshot made with other options ('%.*s'; these are "
+			 "'%.*s')", (int)dn, (const char *)d, (int)desc.len, (const char *)desc.p);
+		goto out;
+	}
+	w->wm = snap_get_i64(&r);
+	st.records = snap_get_u64(&r);
+	st.late = snap_get_u64(&r);
+	st.late_some = snap_get_u64(&r);
+	st.fired = snap_get_u64(&r);
+	st.refired = snap_get_u64(&r);
+	st.updates = snap_get_u64(&r);
+	st.peak_windows = snap_get_u64(&r);
+	st.peak_keys = snap_get_u64(&r);
+	kcap = snap_get_u32(&r);
+	nk = snap_get_count(&r, 4 + 4);
+	if (r.bad == NULL && (kcap < 1024 || kcap > (1u << 31) || (kcap & (kcap - 1)) != 0))
+		snap_fail(&r, "an impossible key table size");
+	if (r.bad == NULL && kcap != w->kcap) {
+		free(w->keys);
+		w->keys = xcalloc(kcap, sizeof(*w->keys));
+		w->kcap = kcap;
+	}
+	for (uint32_t i = 0; i < nk && r.bad == NULL; i++) {
+		uint32_t kid = restore_key(w, &r);
+
+		if (kid != UINT32_MAX)
+			restore_windows(w, &r, kid);
+	}
+	if (r.bad == NULL && r.off != r.n)
+		snap_fail(&r, "bytes after its last key");
+	if (r.bad != NULL) {
+		snprintf(err, errlen, "a corrupt window snapshot: byte %zu: %s", r.off, r.bad);
+		goto out;
+	}
+	st.windows = w->st.windows;
+	st.keys = w->st.keys;
+	st.peak_windows = st.peak_windows > st.windows ? st.peak_windows : st.windows;
+	st.peak_keys = st.peak_keys > st.keys ? st.peak_keys : st.keys;
+	w->st = st;
+	rc = 0;
+out:
+	buf_free(&desc);
+	return rc;
 }

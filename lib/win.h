@@ -123,4 +123,31 @@ size_t win_bytes(const struct win *w);
 /* The message of the last error. */
 const char *win_err(const struct win *w);
 
+/* ---- snapshots (checkpoints: rtai(7), issue 14) ----------------------------
+ *
+ * The image: "RTWS", u32 version (WIN_SNAP_VERSION), u64 length of what
+ * follows the header, u64 checksum of it (rtai_hash), then in the snap.h
+ * encoding: the options that decide output as text (kind, size, slide,
+ * gap, offset, lateness, emit mode, and agg_set_describe()), the
+ * watermark, the counters of win_stats, and every key of the table (idle
+ * ones too, since a key that comes back keeps the value it was first seen
+ * with) with its open windows, newest first: bounds, latest ingest time,
+ * whether it fired, and its aggregates (agg_row_snapshot). As Flink's
+ * keyed state snapshots, it is the state, not a log: restoring it and
+ * feeding the records after it gives what the uninterrupted run gives. */
+#define WIN_SNAP_VERSION 1
+
+/* Appends the image of w to out. Cannot fail; allocates only in out. Time
+ * and bytes grow with the open windows and their distinct values and
+ * sketches. Emits nothing and changes nothing. */
+void win_snapshot(const struct win *w, struct buf *out);
+/* Loads an image of len bytes at p (borrowed) into w, which must be fresh
+ * from win_new() with the same options (max_keys may differ). Returns 0,
+ * or -1 with err set when w is not fresh, or the image is not a window
+ * snapshot, is of another version, is truncated or corrupt (length or
+ * checksum), or was made with other options ("made with 'tumbling 60s
+ * ...', this engine has '...'"). After -1, w holds part of the state:
+ * win_free() it. Emits nothing. */
+int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errlen);
+
 #endif
