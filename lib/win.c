@@ -878,6 +878,8 @@ void win_snapshot(const struct win *w, struct buf *out)
 		if (k->klen1 == 0)
 			continue;
 		snap_bytes(out, kbytes(k), key_len(k));
+		if (w->gone != NULL)
+			snap_i64(out, w->gone[i]);
 		snap_u32(out, k->nwin);
 		for (uint32_t id = k->head; id != 0; id = W(w, id)->next) {
 			const struct wwin *x = W(w, id);
@@ -935,6 +937,8 @@ static uint32_t restore_key(struct win *w, struct snap_rd *r)
 		w->key_heap += n;
 	}
 	w->kused++;
+	if (w->gone != NULL)
+		w->gone[i] = snap_get_i64(r);
 	return i;
 }
 
@@ -1043,6 +1047,10 @@ int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errl
 		free(w->keys);
 		w->keys = xcalloc(kcap, sizeof(*w->keys));
 		w->kcap = kcap;
+		if (w->gone != NULL) {
+			free(w->gone);
+			w->gone = xmalloc(kcap * sizeof(*w->gone));
+		}
 	}
 	for (uint32_t i = 0; i < nk && r.bad == NULL; i++) {
 		uint32_t kid = restore_key(w, &r);

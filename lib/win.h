@@ -131,8 +131,10 @@ const char *win_err(const struct win *w);
  * gap, offset, lateness, emit mode, and agg_set_describe()), the
  * watermark, the counters of win_stats, and every key of the table (idle
  * ones too, since a key that comes back keeps the value it was first seen
- * with) with its open windows, newest first: bounds, latest ingest time,
- * whether it fired, and its aggregates (agg_row_snapshot). As Flink's
+ * with) with, for sessions, the end of its latest dropped session (i64,
+ * INT64_MIN for none), and its open windows, newest first: bounds, latest
+ * ingest time, whether it fired, and its aggregates (agg_row_snapshot).
+ * As Flink's
  * keyed state snapshots, it is the state, not a log: restoring it and
  * feeding the records after it gives what the uninterrupted run gives. */
 #define WIN_SNAP_VERSION 1
