@@ -596,7 +596,7 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
 {
 	int64_t *ids = NULL, run;
 	char *path = NULL, *done = NULL;
-	int lockfd, rc = -1;
+	int lockfd, rc = -1, missing = 0;
 
 	*id = 0;
 	buf_reset(state);
@@ -609,16 +609,24 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
 		goto out;
 	}
 	path = path_of("%s/ckpt-%lld/%s.snap", c->dir, (long long)ids[0], c->key);
+	done = path_of("%s/ckpt-%lld/COMPLETE", c->dir, (long long)ids[0]);
+	run = read_run(done);
 	if (read_file(path, state) < 0) {
 		if (errno != ENOENT) {
 			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 			goto out;
 		}
-		done = path_of("%s/ckpt-%lld/COMPLETE", c->dir, (long long)ids[0]);
-		run = read_run(done);
+		missing = 1;
+	}
+	/* A snapshot from another run than the one that completed the
+	 * checkpoint is stale: this stage did not take part in it. */
+	if (missing || (state->len >= HDR_LEN && memcmp(state->p, "RTAICKPT", 8) == 0 &&
+			(int64_t)get_u64(state->p + 24) != run)) {
+		buf_reset(state);
 		if (run == c->run)
 			snprintf(err, errlen,
-				 "%s: missing: checkpoint %lld of this run completed before this "
+				 "%s: missing, or left by an earlier run: checkpoint %lld of this "
+				 "run completed before this "
 				 "stage registered, so this stage's records before it are in no "
 				 "checkpoint: start every stage at once, with a longer "
 				 "--checkpoint-interval",

@@ -116,16 +116,16 @@ print(json.loads(s[i:s.rindex(b"]") + 1])[0]["records"])' d/ckpt-$id/rtai-cat-*.
 	: >statuses
 	for i in 1 2 3; do
 		before=$(latest_complete d)
-		{ rtai-cat --checkpoint-interval 20ms --rate 100000 big.rtai 2>"cat.$i"; } |
+		{ rtai-cat --checkpoint-interval 200ms --rate 100000 big.rtai 2>"cat.$i"; } |
 			"$SINK" out.txt 2>"sink.$i" &
 		pid=$!
-		wait_until newer_than d "$before"	# this run completed one
+		wait_until newer_than d "$before" || { kill -9 "$pid"; false; }	# one completed
 		sleep 0.1
 		kill -9 "$pid"
 		wait "$pid" || echo "$?" >>statuses
 		wait
 	done
-	rtai-cat --checkpoint-interval 20ms big.rtai 2>cat.4 | "$SINK" out.txt 2>sink.4
+	rtai-cat --checkpoint-interval 200ms big.rtai 2>cat.4 | "$SINK" out.txt 2>sink.4
 	cat statuses cat.* sink.* | grep -v '^barrier'
 	# every run was killed mid-way (137 = SIGKILL), and each rerun resumed
 	run cat statuses
@@ -145,17 +145,17 @@ print(got == want, len(got), len(set(got)))'
 	export RTAI_CHECKPOINT_DIR=$PWD/d
 	# The sink stops reading after checkpoint 3 while the source goes on: the
 	# source's later checkpoints stay incomplete without the sink's part.
-	{ rtai-cat --checkpoint-interval 10ms --rate 50000 cap.rtai 2>cat.1; } |
+	{ rtai-cat --checkpoint-interval 50ms --rate 2000 cap.rtai 2>cat.1; } |
 		"$SINK" --checkpoint-stall 3 out.txt 2>sink.1 &
 	pid=$!
-	wait_until newer_than d 2
+	wait_until newer_than d 2 || { kill -9 "$pid"; false; }
 	done_id=3
-	wait_until has_incomplete_after d "$done_id"
+	wait_until has_incomplete_after d "$done_id" || { kill -9 "$pid"; false; }
 	kill -9 "$pid"
 	wait "$pid" || true
 	wait
 	[ "$(latest_complete d)" -eq "$done_id" ]
-	rtai-cat --checkpoint-interval 10ms cap.rtai 2>cat.2 | "$SINK" out.txt 2>sink.2
+	rtai-cat --checkpoint-interval 200ms cap.rtai 2>cat.2 | "$SINK" out.txt 2>sink.2
 	run cat sink.2
 	echo "$output"
 	assert_line --index 0 "ckpt-sink: resuming from checkpoint 3 of $PWD/d"

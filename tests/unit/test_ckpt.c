@@ -336,7 +336,31 @@ static void test_completion(void)
 	ckpt_close(a);
 	ckpt_close(b);
 
+	/* A late stage whose snapshot of that checkpoint is left from an earlier
+	 * run: stale, refused too. */
+	fresh_dir("stale");
+	a = open_stage("-a", NULL);
+	b = open_stage("-b", NULL);
+	ckpt_write(a, 1, "a1", 2, err, sizeof(err));
+	ckpt_write(b, 1, "b1", 2, err, sizeof(err));
+	ckpt_write(b, 2, "b2", 2, err, sizeof(err));
+	ckpt_close(a);
+	ckpt_close(b);
+	a = open_stage("-a", NULL);
+	is_int(ckpt_write(a, 2, "A2", 2, err, sizeof(err)), 1,
+	       "alone in the new run, a completes 2");
+	b = open_stage("-b", NULL);
+	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), -1,
+	       "b's snapshot of 2 from the last run is not taken for this run's");
+	ok(strstr(err, "left by an earlier run") != NULL, "saying so: %s", err);
+	ckpt_close(a);
+	ckpt_close(b);
+
 	/* A stage that was not in the pipeline of the latest checkpoint. */
+	fresh_dir("absent");
+	a = open_stage("-a", NULL);
+	ckpt_write(a, 1, "a1", 2, err, sizeof(err));
+	ckpt_close(a);
 	a = open_stage("-a", NULL);
 	b = open_stage("-b", NULL);
 	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), -1,
