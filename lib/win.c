@@ -69,6 +69,12 @@ struct win {
 	struct hent *heap;
 	uint32_t hn, hcap;
 
+	/* Sessions only, one per key slot: the end of the key's latest session
+	 * that fired and was dropped (INT64_MIN for none). A record whose
+	 * session would reach it is late, so no two sessions written for a key
+	 * overlap or touch; an idle key is kept while a record could. */
+	int64_t *gone;
+
 	uint32_t *batch;	/* windows firing together, or touched by a record */
 	uint32_t bn, bcap;
 	struct fsort *fs;	/* the order of those firing */
@@ -178,25 +184,41 @@ void win_prefetch(const struct win *w, const uint8_t *key, size_t klen, uint32_t
 	}
 }
 
+/* Whether a record could still reach a dropped session that ended at
+ * gone: one with t <= gone and t + gap + lateness > W. */
+static int gone_matters(const struct win *w, int64_t gone)
+{
+	if (gone == INT64_MIN)
+		return 0;
+	return w->wm < INT64_MIN / 2 || gone > w->wm - w->c.gap - w->c.lateness;
+}
+
 /* Rebuilds the table with room for twice the live keys, dropping idle
  * ones, and points every window at its key's new slot. */
 static void key_rehash(struct win *w)
 {
 	struct wkey *old = w->keys;
+	int64_t *oldgone = w->gone;
 	uint32_t oldcap = w->kcap, cap = 1024;
+	uint64_t live = w->st.keys;
 
-	while ((uint64_t)(w->st.keys + 1) * 20 > (uint64_t)cap * 7)
+	for (uint32_t i = 0; oldgone != NULL && i < oldcap; i++)
+		if (old[i].klen1 != 0 && old[i].nwin == 0 && gone_matters(w, oldgone[i]))
+			live++;
+	while ((live + 1) * 20 > (uint64_t)cap * 7)
 		cap *= 2;
 	w->keys = xcalloc(cap, sizeof(*w->keys));
 	w->kcap = cap;
 	w->kused = 0;
+	if (oldgone != NULL)
+		w->gone = xmalloc(cap * sizeof(*w->gone));
 	for (uint32_t i = 0; i < oldcap; i++) {
 		struct wkey *k = &old[i];
 		uint32_t j;
 
 		if (k->klen1 == 0)
 			continue;
-		if (k->nwin == 0) {
+		if (k->nwin == 0 && (oldgone == NULL || !gone_matters(w, oldgone[i]))) {
 			if (key_len(k) > KEY_INLINE) {
 				free(k->b.p);
 				w->key_heap -= key_len(k);
@@ -206,11 +228,14 @@ static void key_rehash(struct win *w)
 		for (j = k->h & (cap - 1); w->keys[j].klen1 != 0; j = (j + 1) & (cap - 1))
 			;
 		w->keys[j] = *k;
+		if (oldgone != NULL)
+			w->gone[j] = oldgone[i];
 		w->kused++;
 		for (uint32_t id = k->head; id != 0; id = W(w, id)->next)
 			W(w, id)->key = j;
 	}
 	free(old);
+	free(oldgone);
 }
 
 /* The id of key, made live; UINT32_MAX (with err set) when that would
@@ -235,6 +260,8 @@ static uint32_t key_get(struct win *w, const uint8_t *key, size_t n)
 		k = &w->keys[i];
 	}
 	memset(k, 0, sizeof(*k));
+	if (w->gone != NULL)
+		w->gone[i] = INT64_MIN;
 	k->h = h;
 	k->klen1 = (uint32_t)n + 1;
 	if (n <= KEY_INLINE) {
@@ -489,8 +516,11 @@ static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t
 	uint32_t kid, id, keep = 0, *link, cur;
 	int changed;
 
-	/* Merged bounds first: the record is late if that session is. */
+	/* Merged bounds first: the record is late if that session is, and
+	 * when it would reach a session already fired and dropped. */
 	kid = key_find(w, key_hash32(key, klen), key, klen);
+	if (w->keys[kid].klen1 != 0 && t <= w->gone[kid])
+		return 0;
 	for (cur = w->keys[kid].klen1 ? w->keys[kid].head : 0; cur != 0; cur = W(w, cur)->next) {
 		struct wwin *x = W(w, cur);
 
@@ -687,6 +717,8 @@ static void fire_until(struct win *w, int64_t limit, int drop_all)
 		struct wwin *x = W(w, id);
 
 		if (drop_all || x->end + w->c.lateness <= w->wm) {
+			if (w->gone != NULL && x->end > w->gone[x->key])
+				w->gone[x->key] = x->end;
 			win_unlink(w, id);
 			win_release(w, id);
 		} else {
@@ -737,6 +769,8 @@ struct win *win_new(const struct win_conf *conf, win_emit_fn fn, void *arg)
 	w->esize = sizeof(struct wwin) + conf->aggs->n * sizeof(struct agg_state);
 	w->kcap = 1024;
 	w->keys = xcalloc(w->kcap, sizeof(*w->keys));
+	if (w->c.kind == WIN_SESSION)
+		w->gone = xmalloc(w->kcap * sizeof(*w->gone));
 	return w;
 }
 
@@ -753,6 +787,7 @@ void win_free(struct win *w)
 		if (w->keys[i].klen1 != 0 && key_len(&w->keys[i]) > KEY_INLINE)
 			free(w->keys[i].b.p);
 	free(w->keys);
+	free(w->gone);
 	free(w->heap);
 	free(w->batch);
 	free(w->fs);
@@ -767,6 +802,7 @@ const struct win_stats *win_stats(const struct win *w)
 size_t win_bytes(const struct win *w)
 {
 	return sizeof(*w) + (size_t)w->kcap * sizeof(*w->keys) +
+	       (w->gone != NULL ? (size_t)w->kcap * sizeof(*w->gone) : 0) +
 	       w->key_heap +
 	       (size_t)w->nchunks * CHUNK * w->esize + (size_t)w->hcap * sizeof(*w->heap) +
 	       (size_t)w->bcap * sizeof(*w->batch) + (size_t)w->fcap * sizeof(*w->fs);
@@ -842,6 +878,8 @@ void win_snapshot(const struct win *w, struct buf *out)
 		if (k->klen1 == 0)
 			continue;
 		snap_bytes(out, kbytes(k), key_len(k));
+		if (w->gone != NULL)
+			snap_i64(out, w->gone[i]);
 		snap_u32(out, k->nwin);
 		for (uint32_t id = k->head; id != 0; id = W(w, id)->next) {
 			const struct wwin *x = W(w, id);
@@ -899,6 +937,8 @@ static uint32_t restore_key(struct win *w, struct snap_rd *r)
 		w->key_heap += n;
 	}
 	w->kused++;
+	if (w->gone != NULL)
+		w->gone[i] = snap_get_i64(r);
 	return i;
 }
 
@@ -1007,6 +1047,10 @@ int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errl
 		free(w->keys);
 		w->keys = xcalloc(kcap, sizeof(*w->keys));
 		w->kcap = kcap;
+		if (w->gone != NULL) {
+			free(w->gone);
+			w->gone = xmalloc(kcap * sizeof(*w->gone));
+		}
 	}
 	for (uint32_t i = 0; i < nk && r.bad == NULL; i++) {
 		uint32_t kid = restore_key(w, &r);

@@ -10,7 +10,9 @@
  *   - tumbling SIZE: one window; sliding SIZE/SLIDE: every [s, s + SIZE)
  *     with s a multiple of SLIDE and s <= t < s + SIZE; session GAP: each
  *     record opens [t, t + GAP) and windows of a key that overlap or touch
- *     merge (a record is late when the session it would join is);
+ *     merge (a record is late when the session it would join is, or when
+ *     it would touch one already dropped, so a key's sessions written as
+ *     final never overlap or touch);
  *   - a window fires when the watermark W >= end, and its state is kept
  *     until W >= end + lateness; a record accepted in that time fires it
  *     again; a record is late for a window when end + lateness <= W;
@@ -129,8 +131,10 @@ const char *win_err(const struct win *w);
  * gap, offset, lateness, emit mode, and agg_set_describe()), the
  * watermark, the counters of win_stats, and every key of the table (idle
  * ones too, since a key that comes back keeps the value it was first seen
- * with) with its open windows, newest first: bounds, latest ingest time,
- * whether it fired, and its aggregates (agg_row_snapshot). As Flink's
+ * with) with, for sessions, the end of its latest dropped session (i64,
+ * INT64_MIN for none), and its open windows, newest first: bounds, latest
+ * ingest time, whether it fired, and its aggregates (agg_row_snapshot).
+ * As Flink's
  * keyed state snapshots, it is the state, not a log: restoring it and
  * feeding the records after it gives what the uninterrupted run gives. */
 #define WIN_SNAP_VERSION 1

@@ -413,6 +413,41 @@ print(s.weekday(), s.date(), s.time())' "$output"
 	assert_output --partial "5 records, 2 late (dropped)"
 }
 
+@test "window: a record that would reach a session already written is late: sessions never overlap" {
+	mkstream in.rtai <<-'EOF'
+	0 {"u":"a","x":1}
+	12 {"u":"a","x":2}
+	5 {"u":"a","x":3}
+	40 {"u":"a","x":4}
+	EOF
+	# gap 10s, lateness 0: W = 12 fires a[0,10) and drops it. 5 would open
+	# [5,15), which ends after W, but it touches [0,10), already written:
+	# late, else a[0,10) and a[5,22) would both be written.
+	run bash -o pipefail -c 'rtai-window -k u --session 10s --late late.rtai -v -a count -a sum:x <in.rtai 2>err | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	{"u":"a","window_start":0,"window_end":10,"count":1,"sum_x":1}
+	{"u":"a","window_start":12,"window_end":22,"count":1,"sum_x":2}
+	{"u":"a","window_start":40,"window_end":50,"count":1,"sum_x":4}
+	EOF
+	run cat err
+	echo "$output"
+	assert_output --partial "4 records, 1 late (to late.rtai)"
+	run bash -o pipefail -c 'show <late.rtai'
+	assert_output '{"u":"a","x":3}'
+}
+
+@test "window: random session streams against a python3 brute force (no overlap, exact sessions)" {
+	# tests/sessioncheck.py: per trial, sessions of one key never overlap or
+	# touch, they are the sessionization of the records not late, and the
+	# late records are those a simple list model finds.
+	run python3 "$RTAI_SRC/tests/sessioncheck.py" 200 13
+	echo "$output" | cut -c1-2000
+	assert_success
+	assert_output "ok 200"
+}
+
 # ---- update mode --------------------------------------------------------------------
 
 @test "window: --emit update emits the current result on every change, and nothing at firing" {

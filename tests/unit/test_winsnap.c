@@ -346,6 +346,11 @@ int main(void)
 	scenario("session", (struct win_conf){ .kind = WIN_SESSION, .gap = 2 * s,
 					       .lateness = 4 * s },
 		 3000, 25, 6 * s, 0);
+	/* a key table rebuilt past 1024 slots, and sessions dropped at once that
+	 * late records reach (win.c's ends of dropped sessions) */
+	scenario("session, 3000 keys, lateness 0", (struct win_conf){ .kind = WIN_SESSION,
+								      .gap = 2 * s },
+		 6000, 3000, 6 * s, 0);
 	scenario("session, update mode", (struct win_conf){ .kind = WIN_SESSION, .gap = 3 * s,
 							    .lateness = 2 * s, .update = 1 },
 		 2000, 20, 4 * s, s);
