@@ -615,6 +615,7 @@ int main(int argc, char **argv)
 				rtai_usage_error("--loop needs files: standard input can be read only once");
 
 	sig_catch_stop();
+	sig_from_operands(argc, argv);
 	if (opt.out != NULL) {
 		size_t n = strlen(opt.out);
 		int z = opt.zstd || (n > 4 && strcmp(opt.out + n - 4, ".zst") == 0);

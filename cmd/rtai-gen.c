@@ -618,6 +618,7 @@ int main(int argc, char **argv)
 		zipf_init(opt.keys, opt.zipf);
 
 	sig_catch_stop();
+	sig_set_source(1);	/* it makes its records: nothing upstream */
 	wr_open_fd(&out, 1, "stdout", 1);
 	t0_mono = rtai_mono_ns();
 	t0_clock = opt.live ? rtai_now_ns() : opt.start;

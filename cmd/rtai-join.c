@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "debezium.h"
+#include "errpol.h"
 #include "frame.h"
 #include "jflat.h"
 #include "loop.h"
@@ -37,8 +38,6 @@
 #include "tmpl.h"
 
 /* ---- options ---------------------------------------------------------- */
-
-enum on_error { ON_ERROR_FAIL, ON_ERROR_SKIP };
 
 static struct {
 	const char *table;		/* --table: the table file */
@@ -54,7 +53,6 @@ static struct {
 	const char *redis_key;		/* --redis-key: key template */
 	long long cache;		/* --cache: rows kept from Redis */
 	int64_t cache_ttl;		/* --cache-ttl: how long they stay good */
-	enum on_error on_error;		/* --on-error */
 	long long max_rows;		/* --max-rows: table size limit */
 	int verbose;			/* -v: counts on stderr */
 } opt = {
@@ -66,7 +64,7 @@ static struct {
 enum {
 	OPT_TABLE_KEY = 256, OPT_INNER, OPT_FIELDS, OPT_PREFIX, OPT_AS_OF, OPT_TTL,
 	OPT_REDIS, OPT_REDIS_KEY, OPT_CACHE, OPT_CACHE_TTL, OPT_ON_ERROR, OPT_MAX_ROWS,
-	OPT_MAX_FRAME, OPT_VERSION,
+	OPT_DLQ, OPT_MAX_FRAME, OPT_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -83,7 +81,8 @@ static const struct option longopts[] = {
 	{ "redis-key", required_argument, NULL, OPT_REDIS_KEY },	/* its key template */
 	{ "cache", required_argument, NULL, OPT_CACHE },	/* LRU size */
 	{ "cache-ttl", required_argument, NULL, OPT_CACHE_TTL },	/* LRU freshness */
-	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail or skip */
+	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
+	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
 	{ "max-rows", required_argument, NULL, OPT_MAX_ROWS },	/* table size limit */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
 	{ "verbose", no_argument, NULL, 'v' },			/* counts on stderr */
@@ -132,8 +131,10 @@ static void usage(int status)
 	      "      --fields A,B         the row fields to add (default: all but the key)\n"
 	      "      --prefix STR         prepend STR to the names of added fields; without\n"
 	      "                           one, a record's own field wins over a row's\n"
-	      "      --on-error WHAT      a bad record, row or change: fail (default: exit 1\n"
-	      "                           naming it) or skip (warn, go on)\n"
+	      ERRPOL_HELP
+	      "                           (a record that cannot be joined, each with an\n"
+	      "                           _error field; a bad table row or change is\n"
+	      "                           reported and skipped under skip and dlq)\n"
 	      "\n"
 	      "Other:\n"
 	      "      --max-frame BYTES    largest frame or line accepted (default 16777216)\n"
@@ -154,6 +155,7 @@ static void usage(int status)
 
 static struct rtai_wr out;		/* stdout */
 static struct rtai_rd in;		/* the stream */
+static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 static struct rtai_rec rec;		/* the record being joined */
 static struct buf key;			/* its key */
 static struct buf oldkey;		/* a changed row's previous key */
@@ -171,7 +173,7 @@ static struct buf utext;		/* ... or as JSON text */
 static struct rtai_rd upd;		/* --updates: the changelog */
 
 static struct {
-	uint64_t records, hits, misses, skipped;
+	uint64_t records, hits, misses;
 	uint64_t upserts, deletes, tombstones, truncates, bad_changes;
 	uint64_t lookups, round_trips, cache_hits;
 } stats;
@@ -180,28 +182,26 @@ static struct {
 
 static void redis_drain(void);
 
-/* A record that cannot be joined: fatal with --on-error fail, otherwise
- * counted and (the first few) reported. */
-static void bad_record(uint64_t recno, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* A record that cannot be joined (f, record recno of the stream): through
+ * the error policy; under fail the tool ends here, its output cut. */
+static void bad_record(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static void bad_record(uint64_t recno, const char *fmt, ...)
+static void bad_record(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], where[800];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (opt.on_error == ON_ERROR_FAIL) {
+	snprintf(where, sizeof(where), "%s: record %llu: %s", in.name, (unsigned long long)recno,
+		 msg);
+	if (errpol_refuse(&ep, f, where, msg) < 0) {
 		redis_drain();
 		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "%s: record %llu: %s", in.name,
-			 (unsigned long long)recno, msg);
+		exit(RTAI_EXIT_FAIL);
 	}
-	if (++stats.skipped <= 10)
-		rtai_warn("%s: record %llu: %s (skipped)%s", in.name, (unsigned long long)recno,
-			  msg, stats.skipped == 10 ? "; further ones are only counted (-v)" : "");
 }
 
 /* A bad row or change: returns -1 with --on-error fail (the caller stops),
@@ -217,7 +217,7 @@ static int bad_change(const char *name, int stream, uint64_t n, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (opt.on_error == ON_ERROR_FAIL) {
+	if (ep.mode == ERRPOL_FAIL) {
 		rtai_warn("%s: %s %llu: %s", name, stream ? "record" : "line", (unsigned long long)n,
 			  msg);
 		return -1;
@@ -584,7 +584,7 @@ static void emit(const struct rtai_frame *f, const struct rtai_rec *r, uint64_t 
 		n = encoded.len;
 	}
 	if (tab_join_into(&joined, p, n, r, row, len, nf) < 0) {
-		bad_record(recno, "more than 65535 fields after the join");
+		bad_record(f, recno, "more than 65535 fields after the join");
 		return;
 	}
 	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns, f->meta,
@@ -629,17 +629,17 @@ static void ahead_join(struct ahead_item *a)
 			wr_frame(&out, &a->f);
 		break;
 	case AH_BADREC:
-		bad_record(a->recno, "%s%s", a->rec.err,
+		bad_record(&a->f, a->recno, "%s%s", a->rec.err,
 			   a->f.enc == RTAI_E_RAW ? " (pipe the stream through rtai-parse first)" : "");
 		break;
 	case AH_MISSING:
-		bad_record(a->recno, "no field \"%s\" (--on)", on.name[a->bad]);
+		bad_record(&a->f, a->recno, "no field \"%s\" (--on)", on.name[a->bad]);
 		break;
 	case AH_NOTIME:
-		bad_record(a->recno, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse -t FIELD)");
+		bad_record(&a->f, a->recno, "no event time: --as-of joins a record as of its event time (give it one with rtai-parse -t FIELD)");
 		break;
 	case AH_NOKEY:		/* the key rule (key.h): a null key is no key */
-		bad_record(a->recno, "field \"%s\": null (--on): no key", on.name[a->bad]);
+		bad_record(&a->f, a->recno, "field \"%s\": null (--on): no key", on.name[a->bad]);
 		break;
 	case AH_JOIN:
 		v = tab_find_h(&table, a->key.p, a->key.len, a->hash,
@@ -857,7 +857,7 @@ static void redis_drain(void)
 		}
 		e = &rds.cache.e[h->ent];
 		if (e->state == ROW_ERROR) {
-			bad_record(h->recno, "redis: HGETALL %.*s: %.*s", (int)e->key.len,
+			bad_record(&h->f, h->recno, "redis: HGETALL %.*s: %.*s", (int)e->key.len,
 				   (const char *)e->key.p, (int)e->val.len, (const char *)e->val.p);
 			continue;
 		}
@@ -902,13 +902,13 @@ static void join_redis(const struct rtai_frame *f)
 	}
 	stats.records++;
 	if (rec_from_frame(&rec, f) < 0) {
-		bad_record(in.nrec, "%s%s", rec.err,
+		bad_record(f, in.nrec, "%s%s", rec.err,
 			   f->enc == RTAI_E_RAW ? " (pipe the stream through rtai-parse first)" : "");
 		return;
 	}
 	buf_reset(&key);
 	if (tmpl_render(&rds.tmpl, &rec, &key, err, sizeof(err)) < 0) {
-		bad_record(in.nrec, "%s (--redis-key)", err);
+		bad_record(f, in.nrec, "%s (--redis-key)", err);
 		return;
 	}
 	if (f->enc == RTAI_E_REC) {
@@ -1051,20 +1051,31 @@ static void run(void)
 	loop_free(l);
 }
 
+/* ", N dead-lettered" under dlq, for the counts. */
+static const char *dead_text(void)
+{
+	static char t[48];
+
+	t[0] = '\0';
+	if (ep.mode == ERRPOL_DLQ)
+		snprintf(t, sizeof(t), ", dead-lettered %llu", (unsigned long long)ep.dead);
+	return t;
+}
+
 static void report(void)
 {
 	if (opt.redis != NULL) {
-		rtai_warn("records: %llu, hits %llu, misses %llu, skipped %llu; redis: %llu lookups in %llu round trips, %llu cache hits",
+		rtai_warn("records: %llu, hits %llu, misses %llu, skipped %llu%s; redis: %llu lookups in %llu round trips, %llu cache hits",
 			  (unsigned long long)stats.records, (unsigned long long)stats.hits,
-			  (unsigned long long)stats.misses, (unsigned long long)stats.skipped,
-			  (unsigned long long)stats.lookups, (unsigned long long)stats.round_trips,
+			  (unsigned long long)stats.misses, (unsigned long long)ep.skipped,
+			  dead_text(), (unsigned long long)stats.lookups, (unsigned long long)stats.round_trips,
 			  (unsigned long long)stats.cache_hits);
 		return;
 	}
-	rtai_warn("table: %llu rows, %llu versions, %zu keys; records: %llu, hits %llu, misses %llu, skipped %llu; changes: %llu upserts, %llu deletes, %llu tombstones, %llu truncates, %llu skipped",
+	rtai_warn("table: %llu rows, %llu versions, %zu keys; records: %llu, hits %llu, misses %llu, skipped %llu%s; changes: %llu upserts, %llu deletes, %llu tombstones, %llu truncates, %llu skipped",
 		  (unsigned long long)table.nlive, (unsigned long long)table.nver, table.nkeys,
 		  (unsigned long long)stats.records, (unsigned long long)stats.hits,
-		  (unsigned long long)stats.misses, (unsigned long long)stats.skipped,
+		  (unsigned long long)stats.misses, (unsigned long long)ep.skipped, dead_text(),
 		  (unsigned long long)stats.upserts, (unsigned long long)stats.deletes,
 		  (unsigned long long)stats.tombstones, (unsigned long long)stats.truncates,
 		  (unsigned long long)stats.bad_changes);
@@ -1147,17 +1158,11 @@ int main(int argc, char **argv)
 			opt.cache_ttl = rtai_opt_duration("--cache-ttl", optarg);
 			cache_set = 1;
 			break;
-		case OPT_ON_ERROR:
-			if (strcmp(optarg, "fail") == 0)
-				opt.on_error = ON_ERROR_FAIL;
-			else if (strcmp(optarg, "skip") == 0)
-				opt.on_error = ON_ERROR_SKIP;
-			else
-				rtai_usage_error("--on-error: '%s': expected fail or skip", optarg);
-			break;
+		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
+		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case OPT_MAX_ROWS: opt.max_rows = rtai_opt_int("--max-rows", optarg, 1, INT64_MAX); break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
-		case 'v': opt.verbose = 1; break;
+		case 'v': opt.verbose = ep.verbose = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -1165,6 +1170,7 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	errpol_check(&ep);
 	if (argc > 0)
 		rtai_usage_error("unexpected argument '%s': the stream is read from standard input",
 				 argv[0]);
@@ -1196,16 +1202,20 @@ int main(int argc, char **argv)
 		rtai_die(RTAI_EXIT_FAIL, "%s", upd.err);
 	rd_open_fd(&in, 0, "stdin");
 	wr_open_fd(&out, 1, "stdout", 0);
+	errpol_open(&ep);
 
 	run();
 
 	warn_unseen_fields();
 	if (opt.verbose)
 		report();
-	else if (stats.skipped + stats.bad_changes > 10)
-		rtai_warn("%llu bad records and %llu bad changes skipped",
-			  (unsigned long long)stats.skipped, (unsigned long long)stats.bad_changes);
+	else if (errpol_dropped(&ep) + stats.bad_changes > 0)
+		rtai_warn("records: %llu, skipped %llu%s; %llu bad changes skipped%s%s",
+			  (unsigned long long)stats.records, (unsigned long long)ep.skipped,
+			  dead_text(), (unsigned long long)stats.bad_changes,
+			  ep.first[0] != '\0' ? "; first: " : "", ep.first);
 	wr_close(&out);
+	errpol_close(&ep);
 	redis_close();
 	rd_close(&in);
 	rd_close(&upd);
@@ -1225,5 +1235,6 @@ int main(int argc, char **argv)
 	buf_free(&joined);
 	buf_free(&sel);
 	buf_free(&utext);
-	return RTAI_EXIT_OK;
+	errpol_free(&ep);
+	return errpol_status(&ep, stats.records, RTAI_EXIT_OK, "joined");
 }

@@ -18,13 +18,13 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "errpol.h"
 #include "frame.h"
 #include "luarec.h"
 #include "rec.h"
 #include "rtime.h"
 #include "sig.h"
 
-#define EXIT_ALLDROP 5		/* every record skipped or dead-lettered */
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -46,20 +46,13 @@ struct op {
 	size_t *keeplen, nkeep;
 };
 
-enum on_error { ON_FAIL, ON_SKIP, ON_DLQ };
-
 static struct {
 	struct op *ops;			/* in the order given */
 	size_t nops;
 	const char *script;		/* --script FILE */
 	int no_sandbox;			/* --no-sandbox */
-	enum on_error on_error;		/* --on-error */
-	int on_error_set;
-	const char *dlq;		/* --dlq FILE */
 	int verbose;			/* -v */
-} opt = {
-	.on_error = ON_FAIL,
-};
+} opt;
 
 enum {
 	OPT_KEEP = 256, OPT_SCRIPT, OPT_NO_SANDBOX, OPT_ON_ERROR, OPT_DLQ,
@@ -110,10 +103,8 @@ static void usage(int status)
 	      "dow (1 = Monday), date, parse_time(s), format_time(t [,fmt [,zone]]).\n"
 	      "\n"
 	      "Errors (a runtime error in an expression, a record that cannot be read):\n"
-	      "      --on-error POLICY    fail (the default: stop with exit status 1),\n"
-	      "                           skip (count and go on), or dlq (see --dlq)\n"
-	      "      --dlq FILE           write failing records to FILE, an rtai stream, each\n"
-	      "                           with an _error field; implies --on-error dlq\n"
+	      ERRPOL_HELP
+	      "                           (each record with an _error field)\n"
 	      "\n"
 	      "Other:\n"
 	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
@@ -250,16 +241,14 @@ static void ops_free(void)
 /* ---- state ------------------------------------------------------------- */
 
 static struct rtai_wr out;		/* stdout */
-static struct rtai_wr dlq;		/* --dlq */
+static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 static struct lr *lr;			/* the Lua engine; NULL without expressions */
 static struct lr_rec cur;		/* the record being mapped */
-static struct rtai_rec dead;		/* a dead letter */
 static struct buf enc;			/* an encoded record */
 static int reshapes;			/* some operation changes records */
-static char first_bad[1024];		/* the first failing record, for the summary */
 
 static struct {
-	uint64_t in, out, filtered, skipped, dead;
+	uint64_t in, out, filtered;
 } count;
 
 /* ---- one record ------------------------------------------------------------- */
@@ -363,27 +352,11 @@ static int apply(const struct op *op, const char **why)
 
 /* ---- bad records -------------------------------------------------------------- */
 
-/* The dead letter: the frame as read, its record with an _error field. */
-static void dead_letter(const struct rtai_frame *f, const char *reason)
-{
-	struct rtai_frame o = *f;
-
-	if (rec_from_frame(&dead, f) == 0) {
-		rec_set(&dead, "_error", 6, val_str(reason, strlen(reason)));
-		buf_reset(&enc);
-		rec_encode(&dead, &enc);
-		o.enc = RTAI_E_REC;
-		o.payload = enc.p;
-		o.len = (uint32_t)enc.len;
-	}
-	wr_frame(&dlq, &o);
-}
-
 /* Applies --on-error to the record in f. Returns 0 to go on, -1 to stop. */
 static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f,
 		  const struct op *op, const char *reason)
 {
-	char where[sizeof(first_bad)];
+	char where[1024];
 
 	if (op != NULL)
 		snprintf(where, sizeof(where), "%s: record %llu (byte %llu): %s '%s': %s", rd->name,
@@ -393,22 +366,7 @@ static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f,
 		snprintf(where, sizeof(where), "%s: record %llu (byte %llu): --script %s: %s",
 			 rd->name, (unsigned long long)rd->nrec, (unsigned long long)f->offset,
 			 opt.script, reason);
-	if (opt.on_error == ON_FAIL) {
-		rtai_warn("%s", where);
-		rtai_warn("use --on-error skip or --on-error dlq --dlq FILE to go on");
-		return -1;
-	}
-	if (first_bad[0] == '\0')
-		memcpy(first_bad, where, sizeof(first_bad));
-	if (opt.verbose)
-		rtai_warn("%s", where);
-	if (opt.on_error == ON_SKIP) {
-		count.skipped++;
-	} else {
-		dead_letter(f, reason);
-		count.dead++;
-	}
-	return 0;
+	return errpol_refuse(&ep, f, where, reason);
 }
 
 /* ---- the main loop -------------------------------------------------------------- */
@@ -508,16 +466,16 @@ static void summary(void)
 			rtai_warn("warning: %s '%s': no record had a field \"%s\" (nor any other field it reads): a misspelt name?",
 				  op->opt, op->arg, name);
 	}
-	if (count.skipped + count.dead == 0 && !opt.verbose)
+	if (errpol_dropped(&ep) == 0 && !opt.verbose)
 		return;
 	fprintf(stderr, "%s: %llu records in, %llu out, %llu filtered out, %llu skipped, %llu dead-lettered",
 		rtai_progname, (unsigned long long)count.in, (unsigned long long)count.out,
-		(unsigned long long)count.filtered, (unsigned long long)count.skipped,
-		(unsigned long long)count.dead);
+		(unsigned long long)count.filtered, (unsigned long long)ep.skipped,
+		(unsigned long long)ep.dead);
 	if (lr != NULL && opt.verbose)
 		fprintf(stderr, "; Lua holds %zu KiB", lr_mem(lr) / 1024);
-	if (first_bad[0] != '\0' && !opt.verbose)
-		fprintf(stderr, "; first: %s", first_bad);
+	if (ep.first[0] != '\0' && !opt.verbose)
+		fprintf(stderr, "; first: %s", ep.first);
 	fputc('\n', stderr);
 }
 
@@ -547,20 +505,10 @@ int main(int argc, char **argv)
 			opt.script = optarg;
 			break;
 		case OPT_NO_SANDBOX: opt.no_sandbox = 1; break;
-		case OPT_ON_ERROR:
-			if (strcmp(optarg, "fail") == 0)
-				opt.on_error = ON_FAIL;
-			else if (strcmp(optarg, "skip") == 0)
-				opt.on_error = ON_SKIP;
-			else if (strcmp(optarg, "dlq") == 0)
-				opt.on_error = ON_DLQ;
-			else
-				rtai_usage_error("--on-error: '%s': expected fail, skip or dlq", optarg);
-			opt.on_error_set = 1;
-			break;
-		case OPT_DLQ: opt.dlq = optarg; break;
+		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
+		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
-		case 'v': opt.verbose = 1; break;
+		case 'v': opt.verbose = ep.verbose = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -569,12 +517,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	rtai_set_max_frame(max_frame);
-	if (opt.dlq != NULL && !opt.on_error_set)
-		opt.on_error = ON_DLQ;
-	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
-		rtai_usage_error("--dlq needs --on-error dlq");
-	if (opt.on_error == ON_DLQ && opt.dlq == NULL)
-		rtai_usage_error("--on-error dlq needs --dlq FILE");
+	errpol_check(&ep);
 	if (opt.no_sandbox && opt.script == NULL)
 		rtai_usage_error("--no-sandbox needs --script: expressions always run in the sandbox");
 	if (opt.nops == 0 && opt.script == NULL)
@@ -584,15 +527,12 @@ int main(int argc, char **argv)
 	nfiles = argc > 0 ? argc : 1;
 
 	sig_catch_stop();
+	sig_from_operands(argc, argv);
 	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
 	signal(SIGUSR1, SIG_IGN);	/* no checkpoint of its own */
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
-	if (opt.dlq != NULL) {
-		size_t n = strlen(opt.dlq);
-
-		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
-	}
+	errpol_open(&ep);
 	for (int i = 0; i < nfiles && !sig_stop; i++) {
 		st = map_input(files[i]);
 		if (st < 0)
@@ -601,18 +541,16 @@ int main(int argc, char **argv)
 			break;
 	}
 	summary();
-	if (status == RTAI_EXIT_OK && count.in > 0 && count.skipped + count.dead == count.in)
-		status = EXIT_ALLDROP;
+	status = errpol_status(&ep, count.in, status, "mapped");
 	if (st == -2)		/* stopped by --on-error fail: not a clean end */
 		wr_abandon(&out);
 	else
 		wr_close(&out);
-	if (opt.dlq != NULL)
-		wr_close(&dlq);
+	errpol_close(&ep);
 
 	lr_free(lr);
 	lr_rec_free(&cur);
-	rec_free(&dead);
+	errpol_free(&ep);
 	buf_free(&enc);
 	ops_free();
 	return status;

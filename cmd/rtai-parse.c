@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "registry.h"
 #endif
 #include "debezium.h"
+#include "errpol.h"
 #include "frame.h"
 #include "jflat.h"
 #include "rec.h"
@@ -47,7 +49,6 @@ struct sfield {
 	int kept;			/* written out (no --keep, or named there) */
 };
 
-enum on_error { ON_FAIL, ON_SKIP, ON_DLQ };
 enum in_format { IN_JSON, IN_CSV, IN_TSV, IN_AVRO };
 static const char *const in_format_names[] = { "json", "csv", "tsv", "avro" };
 
@@ -63,10 +64,6 @@ static struct {
 	int json;			/* --json: write JSON payloads */
 	int debezium;			/* --debezium: unwrap change events */
 	int meta;			/* --meta: source metadata into _ fields */
-	enum on_error on_error;		/* --on-error */
-	int on_error_set;		/* --on-error was given */
-	const char *dlq;		/* --dlq FILE */
-	int verbose;			/* -v: summary always, each bad record */
 	enum in_format format;		/* --format */
 	char **columns;			/* --columns: CSV column names, no header row */
 	size_t ncolumns;
@@ -80,7 +77,6 @@ static struct {
 } opt = {
 	.delim = ',',
 	.tunit = RTAI_TU_AUTO,
-	.on_error = ON_FAIL,
 };
 
 enum {
@@ -168,11 +164,9 @@ static void usage(int status)
 	      "                           (the default: decided by magnitude)\n"
 	      "\n"
 	      "Bad records:\n"
-	      "      --on-error POLICY    fail (the default: stop with exit status 1),\n"
-	      "                           skip (count and go on), or dlq (see --dlq)\n"
-	      "      --dlq FILE           write bad records to FILE, an rtai stream of JSON\n"
-	      "                           objects {record, offset, input, reason, payload}\n"
-	      "                           (a .zst name compresses); implies --on-error dlq\n"
+	      ERRPOL_HELP
+	      "                           (here each dead letter is a JSON object {record,\n"
+	      "                           offset, input, reason, payload})\n"
 	      "\n"
 	      "Change events:\n"
 	      "      --debezium           unwrap Debezium change events: the row (after, or\n"
@@ -387,11 +381,10 @@ static int kept(const char *name, size_t nlen)
 /* ---- state ------------------------------------------------------------- */
 
 static struct rtai_wr out;		/* stdout */
-static struct rtai_wr dlq;		/* --dlq */
+static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 static struct rtai_rec in;		/* the payload as parsed */
 static struct rtai_rec rec;		/* the record written */
 static struct buf enc;			/* its encoding */
-static struct buf dbuf;			/* a dead letter */
 static struct buf seen;			/* per input field: used by the schema */
 static struct buf dups;			/* hash slots for the duplicate check */
 static struct buf b64;			/* a bytes field decoded from base64 */
@@ -399,10 +392,9 @@ static struct arena bytes;		/* the record's decoded bytes fields */
 static struct rtai_rec mrec;		/* --meta: the source metadata */
 static struct rtai_rec withmeta;	/* --meta: _ fields, then the record */
 static char reason[512];		/* why the current record is bad */
-static char first_bad[768];		/* the first bad record, for the summary */
 
 static struct {
-	uint64_t parsed, skipped, dead, blank;
+	uint64_t parsed, blank;
 	uint64_t tombstones;		/* passed on as they came (no --meta) */
 } count;
 
@@ -1068,65 +1060,52 @@ static int blank(const struct rtai_frame *f)
 
 /* ---- bad records ----------------------------------------------------------- */
 
-/* The dead letter of a bad record: a JSON object holding where it was,
- * why it was refused, and its payload as text, so it can be fixed and
- * replayed (see rtai-parse(1)). */
-static void dead_letter(const struct rtai_rd *rd, const struct rtai_frame *f)
+/* The dead letter of a bad record (errpol's letter; arg is the reader): a
+ * JSON object holding where it was, why it was refused, and its payload as
+ * text, so it can be fixed and replayed (see rtai-parse(1)). */
+static int dead_letter(void *arg, const struct rtai_frame *f, const char *why,
+		       struct buf *dbuf, uint8_t *denc)
 {
 	static const char hex[] = "0123456789abcdef";
+	const struct rtai_rd *rd = arg;
 
-	buf_reset(&dbuf);
-	buf_printf(&dbuf, "{\"record\":%llu,\"offset\":%llu,\"input\":",
+	buf_printf(dbuf, "{\"record\":%llu,\"offset\":%llu,\"input\":",
 		   (unsigned long long)rd->nrec, (unsigned long long)f->offset);
-	json_put_str(&dbuf, rd->name, strlen(rd->name));
-	buf_puts(&dbuf, ",\"reason\":");
-	json_put_str(&dbuf, reason, strlen(reason));
-	buf_puts(&dbuf, ",\"payload\":");
+	json_put_str(dbuf, rd->name, strlen(rd->name));
+	buf_puts(dbuf, ",\"reason\":");
+	json_put_str(dbuf, why, strlen(why));
+	buf_puts(dbuf, ",\"payload\":");
 	if (f->enc != RTAI_E_REC) {
-		json_put_str(&dbuf, (const char *)f->payload, f->len);
+		json_put_str(dbuf, (const char *)f->payload, f->len);
 	} else if (rec_decode(&in, f->payload, f->len) == 0) {
 		/* A binary record travels as its JSON text. */
 		struct buf t = { 0 };
 
 		rec_to_json(&in, &t);
-		json_put_str(&dbuf, (const char *)t.p, t.len);
+		json_put_str(dbuf, (const char *)t.p, t.len);
 		buf_free(&t);
 	} else {
-		buf_puts(&dbuf, "null,\"payload_hex\":\"");
+		buf_puts(dbuf, "null,\"payload_hex\":\"");
 		for (uint32_t i = 0; i < f->len; i++) {
-			buf_putc(&dbuf, (uint8_t)hex[f->payload[i] >> 4]);
-			buf_putc(&dbuf, (uint8_t)hex[f->payload[i] & 15]);
+			buf_putc(dbuf, (uint8_t)hex[f->payload[i] >> 4]);
+			buf_putc(dbuf, (uint8_t)hex[f->payload[i] & 15]);
 		}
-		buf_putc(&dbuf, '"');
+		buf_putc(dbuf, '"');
 	}
-	buf_putc(&dbuf, '}');
-	wr_put_meta(&dlq, RTAI_K_DATA, RTAI_E_JSON, f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns,
-		    f->event_ns, f->meta, f->meta_len, dbuf.p, dbuf.len);
+	buf_putc(dbuf, '}');
+	*denc = RTAI_E_JSON;
+	return 0;
 }
 
 /* Applies --on-error to the record in f. Returns 0 to go on, -1 to stop. */
 static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	char where[sizeof(first_bad)];
+	char where[1024];
 
 	snprintf(where, sizeof(where), "%s: record %llu (byte %llu): %s", rd->name,
 		 (unsigned long long)rd->nrec, (unsigned long long)f->offset, reason);
-	if (opt.on_error == ON_FAIL) {
-		rtai_warn("%s", where);
-		rtai_warn("use --on-error skip or --on-error dlq --dlq FILE to go on");
-		return -1;
-	}
-	if (first_bad[0] == '\0')
-		memcpy(first_bad, where, sizeof(first_bad));
-	if (opt.verbose)
-		rtai_warn("%s", where);
-	if (opt.on_error == ON_SKIP) {
-		count.skipped++;
-	} else {
-		dead_letter(rd, f);
-		count.dead++;
-	}
-	return 0;
+	ep.letter_arg = (void *)(uintptr_t)rd;
+	return errpol_refuse(&ep, f, where, reason);
 }
 
 /* ---- the main loop ---------------------------------------------------------- */
@@ -1303,7 +1282,7 @@ static int parse_input(const char *path)
  * misspelt: named at the end. */
 static void warn_unseen_keep(void)
 {
-	uint64_t n = count.parsed + count.skipped + count.dead;
+	uint64_t n = count.parsed + errpol_dropped(&ep);
 
 	for (size_t i = 0; i < opt.nkeep && i < sizeof(keep_seen) && n > 0; i++)
 		if (!keep_seen[i])
@@ -1313,17 +1292,17 @@ static void warn_unseen_keep(void)
 
 static void summary(void)
 {
-	if (count.skipped + count.dead + count.blank == 0 && !opt.verbose)
+	if (errpol_dropped(&ep) + count.blank == 0 && !ep.verbose)
 		return;
 	fprintf(stderr, "%s: %llu parsed, %llu skipped, %llu dead-lettered, %llu blank",
 		rtai_progname, (unsigned long long)count.parsed,
-		(unsigned long long)count.skipped, (unsigned long long)count.dead,
+		(unsigned long long)ep.skipped, (unsigned long long)ep.dead,
 		(unsigned long long)count.blank);
 	if (count.tombstones > 0)
 		fprintf(stderr, ", %llu tombstones passed on",
 			(unsigned long long)count.tombstones);
-	if (first_bad[0] != '\0' && !opt.verbose)
-		fprintf(stderr, "; first: %s", first_bad);
+	if (ep.first[0] != '\0' && !ep.verbose)
+		fprintf(stderr, "; first: %s", ep.first);
 	fputc('\n', stderr);
 }
 
@@ -1384,21 +1363,11 @@ int main(int argc, char **argv)
 		case OPT_JSON: opt.json = 1; break;
 		case OPT_DEBEZIUM: opt.debezium = 1; break;
 		case OPT_META: opt.meta = 1; break;
-		case OPT_ON_ERROR:
-			if (strcmp(optarg, "fail") == 0)
-				opt.on_error = ON_FAIL;
-			else if (strcmp(optarg, "skip") == 0)
-				opt.on_error = ON_SKIP;
-			else if (strcmp(optarg, "dlq") == 0)
-				opt.on_error = ON_DLQ;
-			else
-				rtai_usage_error("--on-error: '%s': expected fail, skip or dlq", optarg);
-			opt.on_error_set = 1;
-			break;
-		case OPT_DLQ: opt.dlq = optarg; break;
+		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
+		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case OPT_MAX_FIELDS: max_fields = optarg; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
-		case 'v': opt.verbose = 1; break;
+		case 'v': ep.verbose = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -1412,12 +1381,7 @@ int main(int argc, char **argv)
 		opt.time_field = schema_time;
 		opt.time_nlen = strlen(schema_time);
 	}
-	if (opt.dlq != NULL && !opt.on_error_set)
-		opt.on_error = ON_DLQ;
-	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
-		rtai_usage_error("--dlq needs --on-error dlq");
-	if (opt.on_error == ON_DLQ && opt.dlq == NULL)
-		rtai_usage_error("--on-error dlq needs --dlq FILE");
+	errpol_check(&ep);
 	if (opt.strict && opt.nschema == 0)
 		rtai_usage_error("--strict needs a schema (-f or --schema)");
 	if (opt.time_field != NULL) {
@@ -1456,15 +1420,13 @@ int main(int argc, char **argv)
 	nfiles = argc > 0 ? argc : 1;
 
 	sig_catch_stop();
+	sig_from_operands(argc, argv);
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
 	if (opt.nschema > 0)
 		put_schema();
-	if (opt.dlq != NULL) {
-		size_t n = strlen(opt.dlq);
-
-		wr_open_path(&dlq, opt.dlq, n > 4 && strcmp(opt.dlq + n - 4, ".zst") == 0, 0);
-	}
+	ep.letter = dead_letter;
+	errpol_open(&ep);
 	for (int i = 0; i < nfiles && !sig_stop; i++) {
 		st = parse_input(files[i]);
 		if (st < 0)
@@ -1479,15 +1441,8 @@ int main(int argc, char **argv)
 	} else {
 		wr_close(&out);
 	}
-	if (opt.dlq != NULL)
-		wr_close(&dlq);
-	if (status == RTAI_EXIT_OK && count.parsed == 0 && count.skipped + count.dead > 0) {
-		rtai_warn("every record (%llu) was %s: nothing was parsed (exit status %d)",
-			  (unsigned long long)(count.skipped + count.dead),
-			  count.dead == 0 ? "skipped" : count.skipped == 0 ? "dead-lettered"
-						    : "skipped or dead-lettered", RTAI_EXIT_ALLDROP);
-		status = RTAI_EXIT_ALLDROP;
-	}
+	errpol_close(&ep);
+	status = errpol_status(&ep, count.parsed + errpol_dropped(&ep), status, "parsed");
 
 	rec_free(&in);
 	rec_free(&rec);
@@ -1503,7 +1458,7 @@ int main(int argc, char **argv)
 	rec_free(&unwrapped);
 	buf_free(&ctext);
 	buf_free(&enc);
-	buf_free(&dbuf);
+	errpol_free(&ep);
 	buf_free(&seen);
 	buf_free(&dups);
 	buf_free(&b64);

@@ -18,12 +18,11 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "errpol.h"
 #include "frame.h"
 #include "rec.h"
 #include "sig.h"
 #include "xgb.h"
-
-#define EXIT_ALLDROP 5		/* every record was skipped (rtai(7), EXIT STATUS) */
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -35,7 +34,6 @@ static struct {
 	long long threads;		/* --threads: XGBoost's threads */
 	long long batch;		/* --batch: most rows per call */
 	int allow_absent;		/* --allow-absent: absent = missing */
-	int skip;			/* --on-error skip */
 	int verbose;			/* -v */
 } opt = {
 	.field = "score",
@@ -44,7 +42,7 @@ static struct {
 };
 
 enum { OPT_FEATURES = 256, OPT_MARGIN, OPT_THREADS, OPT_BATCH, OPT_ALLOW_ABSENT, OPT_ON_ERROR,
-       OPT_MAX_FRAME, OPT_VERSION };
+       OPT_DLQ, OPT_MAX_FRAME, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "model", required_argument, NULL, 'm' },		/* XGBoost model file */
@@ -54,7 +52,8 @@ static const struct option longopts[] = {
 	{ "threads", required_argument, NULL, OPT_THREADS },	/* XGBoost threads */
 	{ "batch", required_argument, NULL, OPT_BATCH },	/* most records per call */
 	{ "allow-absent", no_argument, NULL, OPT_ALLOW_ABSENT },	/* absent = missing */
-	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail or skip */
+	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
+	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
 	{ "verbose", no_argument, NULL, 'v' },			/* model and counts */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
 	{ "help", no_argument, NULL, 'h' },
@@ -83,9 +82,9 @@ static void usage(int status)
 	      "                           NAME_K-1\n"
 	      "      --margin             the raw margin (log-odds for binary:logistic)\n"
 	      "                           instead of the probability\n"
-	      "      --on-error WHAT      a record whose feature is not a number: fail\n"
-	      "                           (default: exit 1 naming it) or skip (drop it,\n"
-	      "                           count it, go on)\n"
+	      ERRPOL_HELP
+	      "                           (a record whose feature is not a number; each\n"
+	      "                           with an _error field)\n"
 	      "\n"
 	      "Speed:\n"
 	      "      --threads N          XGBoost's threads (default 1)\n"
@@ -212,7 +211,8 @@ static float *x;			/* --batch rows of nfeat columns */
 static struct buf obuf;			/* an encoded output record */
 static int absent_warned;		/* --allow-absent said so once */
 
-static unsigned long long nrecords, nscored, nskipped, nbatches, nframes;
+static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
+static unsigned long long nrecords, nscored, nbatches, nframes;
 
 /* Queues a data frame; the reader may move its buffer afterwards. */
 static void queue(const struct rtai_rd *rd, const struct rtai_frame *f)
@@ -298,6 +298,21 @@ static void put_scored(struct pending *p, const float *y)
 	       obuf.p, obuf.len);
 }
 
+/* Applies --on-error to a record whose features cannot be read. Its
+ * metadata is not kept: only the payload was copied out of the reader.
+ * Returns 0 to go on, -1 to stop (reported). */
+static int refuse(const char *name, const struct pending *p, const char *msg)
+{
+	char where[800];
+	struct rtai_frame f = p->f;
+
+	f.meta = NULL;
+	f.meta_len = 0;
+	f.flags &= (uint16_t)~RTAI_F_META;
+	snprintf(where, sizeof(where), "%s: record %llu: %s", name, p->no, msg);
+	return errpol_refuse(&ep, &f, where, msg);
+}
+
 /* Scores the queued records as one call and writes them in order. Returns
  * 0, or -1 after a message about the first bad record (those before it are
  * written) or a failed prediction. */
@@ -317,10 +332,7 @@ static int drain(const char *name)
 		p->row = -1;
 		if (prepare(p, x + (size_t)rows * nfeat, msg, sizeof(msg)) == 0) {
 			p->row = rows++;
-		} else if (opt.skip) {
-			rtai_warn("%s: record %llu: %s (skipped)", name, p->no, msg);
-			nskipped++;
-		} else {
+		} else if (refuse(name, p, msg) < 0) {
 			bad = i;
 		}
 	}
@@ -337,10 +349,8 @@ static int drain(const char *name)
 	for (int i = 0; i < (bad < 0 ? n : bad); i++)
 		if (pend[i].row >= 0)
 			put_scored(&pend[i], y + (size_t)pend[i].row * nout);
-	if (bad >= 0) {
-		rtai_warn("%s: record %llu: %s", name, pend[bad].no, msg);
-		ret = -1;
-	}
+	if (bad >= 0)
+		ret = -1;	/* reported by refuse() */
 	return ret;
 }
 
@@ -395,11 +405,13 @@ static void summary(void)
 {
 	if (opt.verbose)
 		fprintf(stderr, "%s: %llu records, %llu scored in %llu calls (%.1f a call), "
-			"%llu skipped, %llu other frames\n", rtai_progname, nrecords, nscored,
-			nbatches, nbatches ? (double)nscored / (double)nbatches : 0.0, nskipped,
-			nframes);
-	else if (nskipped > 0)
-		rtai_warn("%llu records skipped (--on-error skip)", nskipped);
+			"%llu skipped, %llu dead-lettered, %llu other frames\n", rtai_progname,
+			nrecords, nscored, nbatches,
+			nbatches ? (double)nscored / (double)nbatches : 0.0,
+			(unsigned long long)ep.skipped, (unsigned long long)ep.dead, nframes);
+	else if (errpol_dropped(&ep) > 0)
+		rtai_warn("%llu records, %llu skipped, %llu dead-lettered; first: %s", nrecords,
+			  (unsigned long long)ep.skipped, (unsigned long long)ep.dead, ep.first);
 }
 
 int main(int argc, char **argv)
@@ -422,12 +434,9 @@ int main(int argc, char **argv)
 		case OPT_THREADS: opt.threads = rtai_opt_int("--threads", optarg, 1, 256); break;
 		case OPT_BATCH: opt.batch = rtai_opt_int("--batch", optarg, 1, 65536); break;
 		case OPT_ALLOW_ABSENT: opt.allow_absent = 1; break;
-		case OPT_ON_ERROR:
-			if (strcmp(optarg, "fail") != 0 && strcmp(optarg, "skip") != 0)
-				rtai_usage_error("--on-error: '%s': expected fail or skip", optarg);
-			opt.skip = strcmp(optarg, "skip") == 0;
-			break;
-		case 'v': opt.verbose = 1; break;
+		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
+		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
+		case 'v': opt.verbose = ep.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
@@ -438,6 +447,7 @@ int main(int argc, char **argv)
 	argv += optind;
 	rtai_set_max_frame(max_frame);
 	rec_set_max_fields(NULL);
+	errpol_check(&ep);
 	if (opt.model == NULL)
 		rtai_usage_error("give a model: -m MODEL (an XGBoost model saved as JSON or UBJSON)");
 	if (argc > 1)
@@ -455,17 +465,19 @@ int main(int argc, char **argv)
 	signal(SIGUSR1, SIG_IGN);		/* nothing to checkpoint */
 	wr_open_fd(&out, 1, "stdout", 0);
 	rtai_on_block(wr_flush_cb, &out);
+	errpol_open(&ep);
 
 	if (run(&rd) < 0)
 		status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	summary();
-	if (status == RTAI_EXIT_OK && nrecords > 0 && nskipped == nrecords)
-		status = EXIT_ALLDROP;
+	errpol_close(&ep);
+	status = errpol_status(&ep, nrecords, status, "scored");
 	wr_close(&out);
 	rd_close(&rd);
 	for (long long i = 0; i < opt.batch; i++)
 		rec_free(&pend[i].rec);
 	free(pend);
+	errpol_free(&ep);
 	free(x);
 	buf_free(&pdata);
 	buf_free(&obuf);

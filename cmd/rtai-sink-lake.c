@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "delta.h"
+#include "errpol.h"
 #include "frame.h"
 #include "pq.h"
 #include "rec.h"
@@ -41,13 +42,10 @@
 
 #define STAGE "rtai-sink-lake"
 #define T_BYTES 8		/* RT_BYTES (decisions.md), once rec.h has it */
-#define EXIT_ALLDROP 5		/* RTAI_EXIT_ALLDROP: every record dropped */
 #define MAX_OPEN 64		/* open files at most; more closes them all */
 #define HOUR_NS (3600 * RTAI_NS_PER_SEC)
 
 /* ---- options ---------------------------------------------------------- */
-
-enum on_error { ON_FAIL, ON_SKIP, ON_DLQ };
 
 static struct {
 	char **pby;			/* --partition-by fields, or NULL: dt, hr */
@@ -60,8 +58,6 @@ static struct {
 	const char *app_id;		/* --app-id: this sink's txn appId */
 	int exactly_once;		/* --exactly-once: commit only at barriers */
 	int pass;			/* --pass: forward frames once committed */
-	enum on_error on_error;		/* --on-error */
-	const char *dlq;		/* --dlq FILE */
 	int optimize;			/* --optimize: compact small files */
 	int64_t vacuum;			/* --vacuum RETENTION, ns; -1 = not asked */
 	int verbose;			/* -v: counts and commits on stderr */
@@ -130,10 +126,9 @@ static void usage(int status)
 	      "                           (default rtai-sink-lake; one per writer of a table)\n"
 	      "      --pass               write each frame to standard output once the commit\n"
 	      "                           holding it is durable, in input order\n"
-	      "      --on-error MODE      a record that cannot be written (conflicting type, no\n"
-	      "                           event time): fail (stop, exit 1; the default), skip\n"
-	      "                           (count it, go on) or dlq (write it to --dlq)\n"
-	      "      --dlq FILE           the dead-letter stream for --on-error dlq\n"
+	      ERRPOL_HELP
+	      "                           (a conflicting type, no event time; each record\n"
+	      "                           with an _error field)\n"
 	      "\n"
 	      "Maintenance (no input is read):\n"
 	      "      --optimize           compact each partition's files smaller than\n"
@@ -214,7 +209,7 @@ static uint64_t row_stamp;		/* rows taken: column duplicate stamps */
 
 static struct rtai_rd rd;
 static struct rtai_wr out;		/* --pass */
-static struct rtai_wr dlq;		/* --dlq */
+static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 static struct rtai_rec rec;
 static struct buf kbuf, pbuf, tmp;	/* partition key, paths, scratch */
 static size_t *hint;			/* field position -> column, a guess */
@@ -227,7 +222,7 @@ static struct ackq passq;
 static uint64_t pass_acked, pass_next;
 
 static struct {
-	uint64_t records, written, skipped, dlq, replayed, commits, files;
+	uint64_t records, written, replayed, commits, files;
 } count;
 
 static volatile sig_atomic_t nsignals;
@@ -254,40 +249,29 @@ static void __attribute__((format(printf, 2, 3)))
 record_failed(const struct rtai_frame *f, const char *fmt, ...)
 {
 	va_list ap;
-	char msg[1024];
+	char msg[1024], where[1280];
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (opt.on_error == ON_FAIL)
-		fatal("%s: record %llu: %s", rd.name, (unsigned long long)rd.nrec, msg);
-	if (opt.on_error == ON_SKIP) {
-		count.skipped++;
-		if (count.skipped <= 5)
-			rtai_warn("%s: record %llu: %s (skipped)", rd.name,
-				  (unsigned long long)rd.nrec, msg);
-		return;
-	}
-	count.dlq++;
-	if (f->kind == RTAI_K_DATA && rec_from_frame(&rec, f) == 0) {
-		buf_reset(&tmp);
-		rec_add(&rec, "_error", 6, val_str(msg, strlen(msg)));
-		rec_encode(&rec, &tmp);
-		wr_put(&dlq, f->kind, RTAI_E_REC, f->flags, f->ingest_ns, f->event_ns,
-		       tmp.p, tmp.len);
-	} else {
-		wr_frame(&dlq, f);
+	snprintf(where, sizeof(where), "%s: record %llu: %s", rd.name,
+		 (unsigned long long)rd.nrec, msg);
+	if (errpol_refuse(&ep, f, where, msg) < 0) {
+		remove_uncommitted();
+		exit(RTAI_EXIT_FAIL);
 	}
 }
 
 static void print_counts(void)
 {
 	rtai_warn("%llu records: %llu written in %llu files and %llu commits, %llu skipped, "
-		  "%llu dead-lettered, %llu already committed (replayed); table version %lld",
+		  "%llu dead-lettered, %llu already committed (replayed); table version %lld%s%s",
 		  (unsigned long long)count.records, (unsigned long long)count.written,
 		  (unsigned long long)count.files, (unsigned long long)count.commits,
-		  (unsigned long long)count.skipped, (unsigned long long)count.dlq,
-		  (unsigned long long)count.replayed, (long long)tbl.version);
+		  (unsigned long long)ep.skipped, (unsigned long long)ep.dead,
+		  (unsigned long long)count.replayed, (long long)tbl.version,
+		  ep.first[0] != '\0' && !opt.verbose ? "; first: " : "",
+		  opt.verbose ? "" : ep.first);
 }
 
 /* ---- paths ------------------------------------------------------------ */
@@ -1114,7 +1098,7 @@ static void take_barrier(const struct rtai_frame *f)
 
 static void take(const struct rtai_frame *f)
 {
-	uint64_t skipped = count.skipped + count.dlq, seq = 0;
+	uint64_t skipped = errpol_dropped(&ep), seq = 0;
 
 	/* Held for --pass until the commit that covers it. */
 	if (opt.pass) {
@@ -1137,7 +1121,7 @@ static void take(const struct rtai_frame *f)
 	}
 	/* A record that was not written is not forwarded either (it failed
 	 * before anything was written, so nothing was released meanwhile). */
-	if (opt.pass && count.skipped + count.dlq != skipped)
+	if (opt.pass && errpol_dropped(&ep) != skipped)
 		ackq_ack(&passq, seq, 0);
 	if (f->kind == RTAI_K_BARRIER)
 		release();
@@ -1538,21 +1522,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_EXACTLY_ONCE: opt.exactly_once = 1; break;
 		case OPT_PASS: opt.pass = 1; break;
-		case OPT_ON_ERROR:
-			if (strcmp(optarg, "fail") == 0)
-				opt.on_error = ON_FAIL;
-			else if (strcmp(optarg, "skip") == 0)
-				opt.on_error = ON_SKIP;
-			else if (strcmp(optarg, "dlq") == 0)
-				opt.on_error = ON_DLQ;
-			else
-				rtai_usage_error("--on-error: '%s': expected fail, skip or dlq",
-						 optarg);
-			break;
-		case OPT_DLQ: opt.dlq = optarg; break;
+		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
+		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case OPT_OPTIMIZE: opt.optimize = 1; break;
 		case OPT_VACUUM: opt.vacuum = rtai_opt_duration("--vacuum", optarg); break;
-		case 'v': opt.verbose = 1; break;
+		case 'v': opt.verbose = ep.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
@@ -1566,10 +1540,7 @@ int main(int argc, char **argv)
 		rtai_usage_error(argc == 0 ? "the table's directory is needed: rtai-sink-lake "
 			"[OPTION]... TABLE_DIR" : "one table directory, not %d arguments", argc);
 	table_dir = argv[0];
-	if (opt.on_error == ON_DLQ && opt.dlq == NULL)
-		rtai_usage_error("--on-error dlq needs --dlq FILE");
-	if (opt.dlq != NULL && opt.on_error != ON_DLQ)
-		rtai_usage_error("--dlq is for --on-error dlq");
+	errpol_check(&ep);
 	if (opt.optimize && opt.vacuum >= 0)
 		rtai_usage_error("--optimize and --vacuum are separate runs");
 	if ((opt.optimize || opt.vacuum >= 0) && opt.pass)
@@ -1597,8 +1568,7 @@ int main(int argc, char **argv)
 		wr_open_fd(&out, 1, "stdout", 0);
 		ackq_init(&passq, 0, 0, forward, NULL);	/* a checkpoint's worth */
 	}
-	if (opt.dlq != NULL)
-		wr_open_path(&dlq, opt.dlq, 0, 0);
+	errpol_open(&ep);
 	if (run() < 0)
 		status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	if (status != RTAI_EXIT_OK && opt.exactly_once) {
@@ -1612,13 +1582,10 @@ int main(int argc, char **argv)
 	}
 	if (opt.pass)
 		wr_close(&out);
-	if (opt.dlq != NULL)
-		wr_close(&dlq);
-	if (opt.verbose || count.skipped + count.dlq > 0)
+	errpol_close(&ep);
+	if (opt.verbose || errpol_dropped(&ep) > 0)
 		print_counts();
-	if (status == RTAI_EXIT_OK && count.records > 0 &&
-	    count.skipped + count.dlq == count.records)
-		status = EXIT_ALLDROP;
+	status = errpol_status(&ep, count.records, status, "written");
 out:
 	rd_close(&rd);
 	rec_free(&rec);
@@ -1634,6 +1601,7 @@ out:
 	buf_free(&kbuf);
 	buf_free(&pbuf);
 	buf_free(&tmp);
+	errpol_free(&ep);
 	ackq_free(&passq);
 	return status;
 }

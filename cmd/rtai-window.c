@@ -548,9 +548,20 @@ static void summary(void)
 
 static struct over *over;		/* the --over engine */
 
+/* The engine's message, with this tool's hint: the engine names no option. */
 static int over_fail(void)
 {
-	rtai_warn("%s", over_err(over));
+	switch (over_errc(over)) {
+	case OVER_E_MAX_KEYS:
+		rtai_warn("%s (--max-keys %lld)", over_err(over), opt.max_keys);
+		break;
+	case OVER_E_NO_TIME:
+		rtai_warn("%s (set it with rtai-parse -t FIELD)", over_err(over));
+		break;
+	default:
+		rtai_warn("%s", over_err(over));
+		break;
+	}
 	return -1;
 }
 

@@ -1,5 +1,5 @@
 /* over.c - per-event rolling aggregates: key state, waiting records, the
- * loop of rtai-window --over. */
+ * loop of rtai-window's per-record ranges. */
 #include "config.h"
 #include "over.h"
 
@@ -156,6 +156,7 @@ struct over {
 	struct buf kbuf, obuf;
 	struct over_stats st;
 	char err[512];
+	enum over_errc errc;		/* what kind of error err is */
 };
 
 static int fail(struct over *o, const char *fmt, ...)
@@ -168,6 +169,7 @@ static int fail(struct over *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(o->err, sizeof(o->err), fmt, ap);
 	va_end(ap);
+	o->errc = OVER_E_INPUT;
 	return -1;
 }
 
@@ -387,7 +389,7 @@ static int64_t expire_bound(const struct over *o)
 
 /* Expires the keys whose newest record is at or before the bound: a
  * sequential pass over the table (each slot holds its key's newest time),
- * done once per half a table's worth of records, or when --max-keys is
+ * done once per half a table's worth of records, or when max_keys is
  * reached. Which keys hold state changes no result. */
 static void keys_sweep(struct over *o)
 {
@@ -427,9 +429,9 @@ static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_
 		i = tab_find(o, kp, n, h);
 	}
 	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
-		fail(o, "%s: record %llu: more than %llu keys with records in range (--max-keys "
-		     "%llu)", o->name, (unsigned long long)recno, (unsigned long long)o->c.max_keys,
-		     (unsigned long long)o->c.max_keys);
+		fail(o, "%s: record %llu: more than %llu keys with records in range", o->name,
+		     (unsigned long long)recno, (unsigned long long)o->c.max_keys);
+		o->errc = OVER_E_MAX_KEYS;
 		return NULL;
 	}
 	if (o->freek != NULL) {
@@ -906,7 +908,7 @@ static struct okey *take(struct over *o, struct rtai_rec *rec, const struct rtai
 	return key_get(o, o->kbuf.p, o->kbuf.len, hash, f->event_ns, recno);
 }
 
-/* --order arrival: one record, at once. */
+/* Arrival order (conf.arrival): one record, at once. */
 static int arrive(struct over *o, const struct rtai_frame *f, uint64_t recno)
 {
 	struct rtai_rec *rec = &o->recs[0];
@@ -1279,9 +1281,11 @@ static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
 	int rc = 0;
 
 	o->st.records++;
-	if (t == RTAI_TIME_UNSET)
-		return fail(o, "%s: record %llu: no event time (set it with rtai-parse -t FIELD)",
-			    o->name, (unsigned long long)recno);
+	if (t == RTAI_TIME_UNSET) {
+		fail(o, "%s: record %llu: no event time", o->name, (unsigned long long)recno);
+		o->errc = OVER_E_NO_TIME;
+		return -1;
+	}
 	if (t > OVER_MAX_TIME || t < -OVER_MAX_TIME)
 		return fail(o, "%s: record %llu: event time %lld ns is out of range (1824 to 2116)",
 			    o->name, (unsigned long long)recno, (long long)t);
@@ -1303,7 +1307,7 @@ static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
 		o->maxt = t;
 	if (o->c.arrival) {
 		/* W moves first, so keys out of reach are gone before a new one
-		 * counts against --max-keys; t >= W holds all the same. */
+		 * counts against max_keys; t >= W holds all the same. */
 		if (o->maxt - o->c.delay > o->wm)
 			over_advance(o, o->maxt - o->c.delay);
 		rc = arrive(o, f, recno);
@@ -1415,4 +1419,9 @@ size_t over_bytes(const struct over *o)
 const char *over_err(const struct over *o)
 {
 	return o->err;
+}
+
+enum over_errc over_errc(const struct over *o)
+{
+	return o->errc;
 }

@@ -132,7 +132,18 @@ const struct over_stats *over_stats(const struct over *o);
 /* Bytes held by keys, rings, deques and waiting frames (not counting what
  * distinct and the percentiles allocate). */
 size_t over_bytes(const struct over *o);
-/* The message of the last error. */
+/* The message of the last error: "NAME: record N: what", naming no
+ * option of any tool (the tool words its own hint from over_errc()). */
 const char *over_err(const struct over *o);
+
+/* What the last error was, for the tool's hint. */
+enum over_errc {
+	OVER_E_NONE,		/* no error yet */
+	OVER_E_INPUT,		/* a bad record: not a record, a missing key
+				 * field, a value of the wrong type */
+	OVER_E_NO_TIME,		/* a record without event time */
+	OVER_E_MAX_KEYS		/* more than conf.max_keys keys in range */
+};
+enum over_errc over_errc(const struct over *o);
 
 #endif

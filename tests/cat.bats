@@ -443,9 +443,9 @@ PY
 	assert_output "$(printf 'first\nsecond')"
 }
 
-@test "cat: SIGTERM mid-stream flushes what was read and exits cleanly" {
+@test "cat: SIGTERM drains a pipe; on a file it stops reading, flushes what was read and exits cleanly" {
 	mkfifo in
-	(echo a; echo b; sleep 10) >in &
+	(echo a; echo b; exec sleep 10) >in &
 	writer=$!
 	rtai-cat <in >out.rtai &
 	pid=$!
@@ -454,13 +454,36 @@ PY
 		sleep 0.05
 	done
 	kill -TERM $pid
+	# Reading a pipe, rtai-cat is a stage: it drains (rtai(7), SIGNALS).
+	sleep 0.2
+	kill -0 $pid
+	kill $writer 2>/dev/null || true
 	st=0
 	wait $pid || st=$?	# not "run wait": run's subshell cannot wait for it
 	echo "status $st"
 	[ "$st" -eq 0 ]
-	kill $writer 2>/dev/null || true
 	run rtai-cat -p out.rtai
 	assert_output "$(printf 'a\nb')"
+	# Reading a file operand, it is the source: it stops at once.
+	rm -f out.rtai
+	mkfifo in2
+	(echo c; echo d; exec sleep 10) >in2 &
+	writer=$!
+	rtai-cat in2 >out.rtai &
+	pid=$!
+	for _ in $(seq 1 40); do
+		[ "$(rtai-cat -p out.rtai 2>/dev/null | wc -l)" -ge 2 ] && break
+		sleep 0.05
+	done
+	kill -TERM $pid
+	st=0
+	wait $pid || st=$?
+	kill $writer 2>/dev/null || true
+	[ "$st" -eq 0 ]
+	run rtai-cat -p out.rtai
+	echo "$output"
+	assert_success
+	assert_output "$(printf 'c\nd')"
 }
 
 @test "cat: a closed downstream pipe ends rtai-cat quietly" {

@@ -215,16 +215,35 @@ EOF
 	echo "$output"
 	assert_line --index 0 '{"user_id":"u1","country":"FR","tier":"gold"}'
 	assert_line --index 1 'rtai-join: stdin: record 2: no field "user_id" (--on)'
-	assert_line --index 2 --partial 'rtai-cat: stdin: byte 78: the stream was cut'
-	[ "${#lines[@]}" -eq 3 ]
+	assert_line --index 2 'rtai-join: use --on-error skip or --on-error dlq --dlq FILE to go on'
+	assert_line --index 3 --partial 'rtai-cat: stdin: byte 78: the stream was cut'
+	[ "${#lines[@]}" -eq 4 ]
 	run rtai-join -t users.jsonl --on user_id <in.rtai
 	assert_failure 1
 	run sh -c 'rtai-join -t users.jsonl --on user_id --on-error skip -v <in.rtai 2>err.txt | rtai-cat -p; cat err.txt'
 	echo "$output"
 	assert_line --index 0 '{"user_id":"u1","country":"FR","tier":"gold"}'
 	assert_line --index 1 '{"user_id":"u2","country":"DE","tier":"free"}'
-	assert_output --partial 'rtai-join: stdin: record 2: no field "user_id" (--on) (skipped)'
+	assert_output --partial 'rtai-join: stdin: record 2: no field "user_id" (--on)'
 	assert_output --partial 'records: 3, hits 2, misses 0, skipped 1'
+	# without -v: counted, the first named
+	run sh -c 'rtai-join -t users.jsonl --on user_id --on-error skip <in.rtai 2>&1 >/dev/null'
+	echo "$output"
+	assert_success
+	assert_output 'rtai-join: records: 3, skipped 1; 0 bad changes skipped; first: stdin: record 2: no field "user_id" (--on)'
+	# dlq: the record as read, with _error
+	run sh -c 'rtai-join -t users.jsonl --on user_id --dlq bad.rtai <in.rtai 2>/dev/null | rtai-cat -p | wc -l'
+	echo "$output"
+	assert_success
+	assert_output 2
+	run sh -c 'rtai-cat -p bad.rtai | jq -c "[.uid, ._error]"'
+	echo "$output"
+	assert_output '["u2","no field \"user_id\" (--on)"]'
+	# every record refused: status 5
+	run sh -c 'printf "%s\n" "{\"uid\":1}" | rtai-cat | rtai-parse | rtai-join -t users.jsonl --on user_id --on-error skip >/dev/null'
+	echo "$output"
+	assert_failure 5
+	assert_output --partial 'rtai-join: every record (1) was skipped: nothing was joined (exit status 5)'
 }
 
 @test "join: raw text records are refused with a hint; a non-stream input too" {
@@ -299,7 +318,13 @@ EOF
 	assert_output --partial -- '--cache and --cache-ttl need --redis'
 	run rtai-join -t users.jsonl --on a --on-error maybe
 	assert_failure 2
-	assert_output --partial -- "--on-error: 'maybe': expected fail or skip"
+	assert_output --partial -- "--on-error: 'maybe': expected fail, skip or dlq"
+	run rtai-join -t users.jsonl --on a --on-error dlq
+	assert_failure 2
+	assert_output --partial -- "--on-error dlq needs --dlq FILE"
+	run rtai-join -t users.jsonl --on a --on-error skip --dlq x.rtai
+	assert_failure 2
+	assert_output --partial -- "--dlq needs --on-error dlq"
 	run rtai-join -t users.jsonl --on a --max-rows 0
 	assert_failure 2
 	run rtai-join -t users.jsonl --on a extra
@@ -744,8 +769,9 @@ EOF
 	echo "$output"
 	assert_line --index 0 '{"user_id":"u1","tier":"gold"}'
 	assert_line --index 1 'rtai-join: stdin: record 2: no field "user_id" (--redis-key)'
-	[ "${#lines[@]}" -eq 2 ]
-	run sh -c "rtai-join --redis $REDIS_URL --redis-key 'user:{user_id}' --on-error skip <in.rtai 2>err.txt | rtai-cat -p; cat err.txt"
+	assert_line --index 2 'rtai-join: use --on-error skip or --on-error dlq --dlq FILE to go on'
+	[ "${#lines[@]}" -eq 3 ]
+	run sh -c "rtai-join --redis $REDIS_URL --redis-key 'user:{user_id}' --on-error skip -v <in.rtai 2>err.txt | rtai-cat -p; cat err.txt"
 	echo "$output"
 	assert_line --index 0 '{"user_id":"u1","tier":"gold"}'
 	assert_line --index 1 '{"user_id":"u1","tier":"gold"}'
@@ -803,7 +829,7 @@ EOF
 	run rtai-join --help
 	assert_success
 	for o in --table --on --table-key --inner --fields --prefix --updates --as-of --ttl \
-		--redis --redis-key --cache --cache-ttl --on-error --max-rows --max-frame \
+		--redis --redis-key --cache --cache-ttl --on-error --dlq --max-rows --max-frame \
 		--verbose --help --version; do
 		assert_output --partial -- "$o"
 	done

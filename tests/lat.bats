@@ -206,8 +206,11 @@ w.close()' >future.rtai
 }
 
 @test "lat: a delay in a program that does not stamp shows in the next stage's row" {
-	run sh -c "rtai-cat --marker-interval 1ms $RTAI_SRC/tests/data/clicks.jsonl \
-		| (sleep 0.3; cat) | rtai-lat -n -i 0 --json r.json"
+	# The stream is stamped first, then held 0.3 s by programs that do not
+	# stamp: every record is at least 300 ms old when rtai-lat reads it,
+	# however long rtai-cat itself took.
+	rtai-cat --marker-interval 1ms "$RTAI_SRC/tests/data/clicks.jsonl" >stamped.rtai
+	run sh -c "(sleep 0.3; cat stamped.rtai) | cat | rtai-lat -n -i 0 --json r.json"
 	echo "$output"
 	assert_success
 	run jq -c '[.stages[] | .stage]' r.json
@@ -251,7 +254,7 @@ w.close()' >future.rtai
 	assert_output ''
 }
 
-@test "lat: SIGINT and SIGTERM print the summary and exit 0" {
+@test "lat: SIGINT and SIGTERM drain: at the end of the input the summary prints, exit 0" {
 	for sig in INT TERM; do
 		rm -f fifo
 		mkfifo fifo
@@ -261,9 +264,12 @@ w.close()' >future.rtai
 		rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" >&$w
 		sleep 0.3
 		kill -"$sig" "$pid"
+		# A stage drains (rtai(7), SIGNALS): it reads on until its input ends.
+		sleep 0.2
+		kill -0 "$pid"
+		exec {w}>&-
 		st=0
 		wait "$pid" || st=$?
-		exec {w}>&-
 		cat err
 		[ "$st" -eq 0 ]
 		grep -q '^rtai-lat: 20 records in ' err

@@ -474,9 +474,9 @@ w.close()'
 	assert_output --partial "cut.rtai: byte 8: the stream was cut"
 }
 
-@test "map: SIGHUP and SIGUSR1 are ignored; SIGTERM ends it cleanly with what it read" {
+@test "map: SIGHUP and SIGUSR1 are ignored; SIGTERM drains: it ends cleanly when its input ends" {
 	mkfifo in
-	(sample_clicks | head -2 | rtai-cat; sleep 1; sample_clicks | tail -1 | rtai-cat; sleep 30) >in &
+	(sample_clicks | head -2 | rtai-cat; sleep 1; sample_clicks | tail -1 | rtai-cat; exec sleep 30) >in &
 	feeder=$!
 	rtai-map -s 'x=1' <in >out.rtai 2>err.txt &
 	pid=$!
@@ -492,9 +492,12 @@ w.close()'
 	done
 	kill -0 $pid
 	kill -TERM $pid
+	# A stage drains (rtai(7), SIGNALS): it reads on until its input ends.
+	sleep 0.2
+	kill -0 $pid
+	kill $feeder 2>/dev/null || true
 	st=0
 	wait $pid || st=$?
-	kill $feeder 2>/dev/null || true
 	echo "status $st: $(cat err.txt)"
 	[ "$st" -eq 0 ]
 	run sh -c "rtai-cat -p out.rtai | jq -c '[.item_id, .x]'"

@@ -395,7 +395,8 @@ PY
 		run_tool "rtai-join -t users.jsonl --on user_id" mt.rtai
 		echo "$err"
 		[ "$status" -eq 1 ]
-		[ "$err" = 'rtai-join: stdin: record 2: no field "user_id" (--on)' ]
+		[ "$err" = 'rtai-join: stdin: record 2: no field "user_id" (--on)
+rtai-join: use --on-error skip or --on-error dlq --dlq FILE to go on' ]
 	fi
 	if built rtai-sink-redis; then
 		run_tool "rtai-sink-redis -k k:{user_id} --json --dry-run" mt.rtai
@@ -557,7 +558,7 @@ count_out() {
 	fi
 }
 
-@test "robust: SIGTERM and SIGINT mid-stream flush the output and print the summary" {
+@test "robust: SIGTERM and SIGINT mid-stream: a stage drains, then flushes the output and prints the summary" {
 	printf '{"user_id":"u%d","amount":%d}\n' 1 1 2 2 3 3 4 4 | rtai-cat >sig-raw.rtai
 	# Event times a minute apart: each record fires the window before it.
 	rtai-parse -f user_id:string -f amount:float <sig-raw.rtai |
@@ -585,10 +586,14 @@ count_out() {
 				sleep 0.05
 			done
 			kill -$sig $pid
-			status=0
-			wait $pid || status=$?
+			# A stage drains: it is still there, reading, until its
+			# input ends.
+			sleep 0.1
+			kill -0 $pid
 			kill $feeder 2>/dev/null || true
 			wait $feeder 2>/dev/null || true
+			status=0
+			wait $pid || status=$?
 			echo "$cmd, SIG$sig: status $status, $(count_out $how) records: $(cat err.txt)"
 			[ "$status" -eq 0 ]
 			[ "$(count_out $how)" -eq "$after" ]
@@ -812,4 +817,87 @@ peak_kb() {
 	assert_line "not ok 1 needs rtai-cat"
 	assert_line --partial "rtai-cat is configured in this build but was not built"
 	assert_line "ok 2 needs rtai-nope, left out by configure"
+}
+
+# ---- signals (rtai(7), SIGNALS) ----------------------------------------------
+
+# pipeline_bg CMD: runs CMD (a shell pipeline) in a process group of its
+# own, as a terminal runs a foreground job; sets pg (its id).
+pipeline_bg() {
+	setsid bash -c "$1" 3>&- &
+	pg=$!
+}
+
+# wait_started FILE: until a tool has written its stream header to FILE
+# (so its signal handlers are in place).
+wait_started() {
+	for _ in $(seq 1 200); do
+		[ -s "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "nothing was written to $1" >&2
+	return 1
+}
+
+@test "robust: Ctrl-C on a whole pipeline drains it: what the source wrote is counted at the end" {
+	pipeline_bg 'rtai-gen -r 20000 -k 50 clicks | rtai-cat | rtai-parse -v -t event_time 2>parse.err |
+		rtai-window -v -k user_id --tumbling 1s -a count 2>window.err | rtai-cat -p >out.jsonl;
+		echo "${PIPESTATUS[*]}" >status'
+	for _ in $(seq 1 200); do
+		[ -s out.jsonl ] && break
+		sleep 0.05
+	done
+	[ -s out.jsonl ]
+	# SIGINT to every process of the group at once, as Ctrl-C does.
+	kill -INT -- -"$pg"
+	for _ in $(seq 1 200); do
+		[ -s status ] && break
+		sleep 0.05
+	done
+	cat status parse.err window.err
+	# Every stage ended normally (the source stopped, the others drained).
+	[ "$(cat status)" = "0 0 0 0 0" ]
+	parsed=$(sed -n 's/^rtai-parse: \([0-9]*\) parsed.*/\1/p' parse.err)
+	[ "$parsed" -gt 0 ]
+	grep -q "^rtai-window: $parsed records" window.err
+	# The counts of the windows add up to every record parsed (jq's sum).
+	run jq -s 'map(.count) | add' out.jsonl
+	assert_output "$parsed"
+}
+
+@test "robust: a second SIGINT aborts at once (status 130, no end-of-stream frame)" {
+	mkfifo in
+	rtai-window -k user_id --tumbling 1m -a count <in >out.rtai 2>err.txt &
+	pid=$!
+	exec 7>in
+	wait_started out.rtai
+	kill -INT "$pid"
+	sleep 0.2
+	# The first one is drain: the stage reads on.
+	kill -0 "$pid"
+	kill -INT "$pid"
+	st=0
+	wait "$pid" || st=$?
+	exec 7>&-
+	[ "$st" -eq 130 ]
+	run rtai-cat -p out.rtai
+	echo "$output"
+	[ "$status" -eq 4 ]
+	assert_output --partial "the stream was cut"
+}
+
+@test "robust: SIGHUP and SIGUSR1 never end a tool" {
+	mkfifo in
+	rtai-window -k user_id --tumbling 1m -a count <in >out.rtai 2>err.txt &
+	pid=$!
+	exec 7>in
+	wait_started out.rtai
+	kill -HUP "$pid"
+	kill -USR1 "$pid"
+	sleep 0.2
+	kill -0 "$pid"
+	exec 7>&-
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 0 ]
 }

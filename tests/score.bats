@@ -89,7 +89,7 @@ export PY
 	run rtai-score --help
 	echo "$output"
 	assert_success
-	for o in --model --features --allow-absent --field --margin --on-error --threads --batch \
+	for o in --model --features --allow-absent --field --margin --on-error --dlq --threads --batch \
 		--verbose --max-frame --help --version; do
 		assert_output --partial -- "$o"
 	done
@@ -112,7 +112,13 @@ export PY
 	assert_output --partial -- '--batch'
 	run rtai-score -m bin.json --on-error maybe
 	assert_failure 2
-	assert_output --partial "--on-error: 'maybe': expected fail or skip"
+	assert_output --partial "--on-error: 'maybe': expected fail, skip or dlq"
+	run rtai-score -m bin.json --on-error dlq
+	assert_failure 2
+	assert_output --partial -- '--on-error dlq needs --dlq FILE'
+	run rtai-score -m bin.json --on-error skip --dlq x.rtai
+	assert_failure 2
+	assert_output --partial -- '--dlq needs --on-error dlq'
 	run rtai-score -m bin.json --field ''
 	assert_failure 2
 	assert_output --partial -- '--field: give a name'
@@ -269,10 +275,10 @@ export PY
 	assert_line --index 3 "rest [] 0"
 }
 
-@test "score: SIGHUP and SIGUSR1 are ignored; SIGTERM or SIGINT ends the input cleanly, status 0" {
+@test "score: SIGHUP and SIGUSR1 are ignored; SIGTERM or SIGINT drains: it ends cleanly when its input ends" {
 	for stop in SIGTERM SIGINT; do
 	run timeout 20 "$PY" - "$stop" <<-'EOF'
-	import os, signal, subprocess, sys
+	import os, signal, subprocess, sys, time
 	sys.path.insert(0, os.environ["RTAI_SRC"] + "/contrib/python")
 	import rtai_stream as rs
 	p = subprocess.Popen(["rtai-score", "-m", "bin.json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -287,7 +293,13 @@ export PY
 	w.flush()
 	print(2, "score" in next(r).record())
 	p.send_signal(getattr(signal, sys.argv[1]))
-	print("rest", list(r), p.wait())
+	# A stage drains (rtai(7), SIGNALS): it reads on until its input ends.
+	time.sleep(0.2)
+	print("running", p.poll() is None)
+	w.write_record({"a": 0.5, "b": 3.0, "c": 1})
+	w.close()
+	p.stdin.close()
+	print("rest", ["score" in f.record() for f in r], p.wait())
 	EOF
 	echo "$output"
 	assert_success
@@ -295,7 +307,8 @@ export PY
 	0 True
 	1 True
 	2 True
-	rest [] 0
+	running True
+	rest [True] 0
 	EOF
 	done
 }
@@ -361,13 +374,22 @@ export PY
 	echo "$output"
 	assert_success
 	assert_output --partial 'record 3: field "a": expected a number'
-	assert_output --partial 'rtai-score: 1 records skipped (--on-error skip)'
+	assert_output --partial 'rtai-score: 5 records, 1 skipped, 0 dead-lettered; first: stdin: record 3: field "a"'
 	run bash -o pipefail -c 'rows | sed "3s/-1/\"x\"/" | rtai-cat | rtai-parse | rtai-score -m bin.json --on-error skip 2>/dev/null | rtai-cat -p | jq -c .id | tr "\n" " "'
 	assert_output '1 2 4 5 '
 	# every record skipped: status 5
 	run bash -o pipefail -c 'echo "{\"a\":\"x\",\"b\":1,\"c\":1}" | rtai-cat | rtai-parse | rtai-score -m bin.json --on-error skip >/dev/null'
 	echo "$output"
 	assert_failure 5
+	assert_output --partial 'rtai-score: every record (1) was skipped: nothing was scored (exit status 5)'
+	# dlq: the record as read, with _error
+	run bash -o pipefail -c 'rows | sed "3s/-1/\"x\"/" | rtai-cat | rtai-parse | rtai-score -m bin.json --dlq bad.rtai | rtai-cat -p | jq -c .id | tr "\n" " "'
+	echo "$output"
+	assert_success
+	assert_output --partial '1 2 4 5 '
+	run sh -c 'rtai-cat -p bad.rtai | jq -c "[.id, .a, ._error]"'
+	echo "$output"
+	assert_output '[3,"x","field \"a\": expected a number, true, false or null (a feature of the model), got string"]'
 }
 
 @test "score: raw lines are refused with a hint; a cut stream is an error" {

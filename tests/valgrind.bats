@@ -120,6 +120,9 @@ vg() {
 		run sh -c "$VG $RTAI_BUILD/rtai-join -t users.jsonl --on nosuch <bad.rtai >/dev/null"
 		echo "$output"
 		assert_failure 1
+		run sh -c "$VG $RTAI_BUILD/rtai-join -t users.jsonl --on nosuch --dlq jdlq.rtai <bad.rtai >/dev/null"
+		echo "$output"
+		assert_failure 5	# every record dead-lettered
 		run vg rtai-join -t nosuch.jsonl --on user_id
 		assert_failure 1
 	fi
@@ -236,10 +239,11 @@ vg() {
 		done
 		sleep 0.3
 		kill -TERM $pid
-		status=0
-		wait $pid || status=$?
+		# A stage drains (rtai(7), SIGNALS): its input ends next.
 		kill $feeder 2>/dev/null || true
 		wait $feeder 2>/dev/null || true
+		status=0
+		wait $pid || status=$?
 		echo "$tool: $status $(cat err.txt)"
 		[ "$status" -eq 0 ]
 	done

@@ -404,13 +404,13 @@ for i in [3, 4, 1, 5, 0, 2, 6]:
 	EOF
 }
 
-@test "over: SIGTERM ends the input: waiting records leave, the summary prints" {
+@test "over: SIGTERM drains: at the end of the input waiting records leave, the summary prints" {
 	mkstream a.rtai <<-'EOF'
 	1 {"id":1}
 	2 {"id":2}
 	EOF
 	mkfifo in
-	(cat a.rtai; sleep 10) >in &
+	(cat a.rtai; exec sleep 10) >in &
 	writer=$!
 	rtai-window --over 1m --delay 1h -v <in >out.rtai 2>err &
 	pid=$!
@@ -420,11 +420,14 @@ for i in [3, 4, 1, 5, 0, 2, 6]:
 		sleep 0.05
 	done
 	kill -TERM $pid
+	# A stage drains (rtai(7), SIGNALS): it reads on until its input ends.
+	sleep 0.2
+	kill -0 $pid
+	kill $writer 2>/dev/null || true
 	st=0
 	wait $pid || st=$?	# not "run wait": run's subshell cannot wait for it
 	echo "status $st"
 	[ "$st" -eq 0 ]
-	kill $writer 2>/dev/null || true
 	run bash -o pipefail -c 'show <out.rtai'
 	echo "$output"
 	assert_output - <<-'EOF'
