@@ -776,7 +776,8 @@ peak_kb() {
 		sleep 0.05
 	done
 	cmdline=$(tr '\0' '|' </proc/$pid/cmdline)
-	kill $pid 2>/dev/null || true
+	# A stage drains on SIGTERM, and this input never ends: kill it outright.
+	kill -9 $pid 2>/dev/null || true
 	wait $pid 2>/dev/null || true
 	redis_stop
 	echo "[$cmdline]"
