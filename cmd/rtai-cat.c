@@ -7,12 +7,18 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#ifdef HAVE_AVRO
+#include <avro.h>
+#include <jansson.h>
+#endif
 
 #include "buf.h"
 #include "cli.h"
@@ -24,7 +30,7 @@
 /* ---- options ---------------------------------------------------------- */
 
 enum replay_clock { REPLAY_NONE, REPLAY_EVENT, REPLAY_INGEST };
-enum text_format { FMT_LINES, FMT_CSV, FMT_TSV };
+enum text_format { FMT_LINES, FMT_CSV, FMT_TSV, FMT_AVRO };
 
 static struct {
 	const char *out;		/* -o: capture file, or NULL for stdout */
@@ -64,7 +70,7 @@ static const struct option longopts[] = {
 	{ "progress", no_argument, NULL, OPT_PROGRESS },	/* progress on stderr */
 	{ "marker-interval", required_argument, NULL, OPT_MARKER }, /* latency markers */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
-	{ "format", required_argument, NULL, OPT_FORMAT },	/* lines, csv or tsv */
+	{ "format", required_argument, NULL, OPT_FORMAT },	/* lines, csv, tsv or avro */
 	{ "no-header", no_argument, NULL, OPT_NO_HEADER },	/* CSV without a header row */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -109,7 +115,11 @@ static void usage(int status)
 	      "                           header row becomes a schema frame that names the\n"
 	      "                           columns for rtai-parse --format csv, so a second\n"
 	      "                           file's header is not data; a UTF-8 byte order mark\n"
-	      "                           at the start of a file is skipped\n"
+	      "                           at the start of a file is skipped; avro reads\n"
+	      "                           Avro object container files (.avro, any codec\n"
+	      "                           libavro has): a schema frame with each file's\n"
+	      "                           writer schema, then one frame of plain Avro\n"
+	      "                           binary per datum, for rtai-parse --format avro\n"
 	      "      --no-header          with --format csv or tsv: the first row is data\n"
 	      "\n"
 	      "Other:\n"
@@ -124,6 +134,7 @@ static void usage(int status)
 	      "  rtai-cat --replay --speed 10 clicks.rtai.zst | rtai-parse ...\n"
 	      "  rtai-cat -p --meta clicks.rtai.zst | head    look inside a capture\n"
 	      "  rtai-cat --format csv clicks.csv | rtai-parse --format csv -t event_time\n"
+	      "  rtai-cat --format avro clicks.avro | rtai-parse --format avro -t ts\n"
 	      "\n"
 	      "See rtai-cat(1), rtai-record(5) and rtai(7).\n", fp);
 	exit(status);
@@ -539,6 +550,219 @@ static int cat_one(const char *path)
 	return ret;
 }
 
+#ifdef HAVE_AVRO
+/* ---- Avro object container files ---------------------------------------- */
+
+static struct buf avro_schema;		/* the last schema frame's writer schema */
+static struct buf avro_out;		/* one datum's plain Avro binary */
+static struct buf avro_frame;		/* a schema frame being built */
+
+/* Reads a zigzag varint long (Avro 1.11 specification, "Binary Encoding").
+ * Returns 0, or -1 at end of file or when it runs over 10 bytes. */
+static int avro_long(FILE *fp, int64_t *v)
+{
+	uint64_t u = 0;
+	int c;
+
+	for (int shift = 0; shift < 64; shift += 7) {
+		if ((c = getc(fp)) == EOF)
+			return -1;
+		u |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The writer schema's JSON text from a container file's header (magic
+ * "Obj" 1, then the metadata map whose "avro.schema" entry holds it: Avro
+ * 1.11 specification, "Object Container Files"), into b. Read here, since
+ * libavro's parsed schema drops logical types. Returns 0, or -1 with why. */
+static int avro_header_schema(const char *path, struct buf *b, const char **why)
+{
+	FILE *fp = fopen(path, "rb");
+	char magic[4];
+	int64_t count, len;
+	int found = 0;
+
+	buf_reset(b);
+	*why = "not an Avro object container file: no \"Obj\" 1 magic at byte 0";
+	if (fp == NULL) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (fread(magic, 1, 4, fp) != 4 || memcmp(magic, "Obj\1", 4) != 0)
+		goto out;
+	*why = "the header's metadata is truncated";
+	while (avro_long(fp, &count) == 0 && count != 0) {
+		if (count < 0 && (count = -count, avro_long(fp, &len) < 0))
+			break;
+		for (; count > 0; count--) {
+			char key[64];
+			int64_t klen, vlen;
+
+			if (avro_long(fp, &klen) < 0 || klen < 0 || klen > (1 << 20))
+				goto out;
+			if (klen < (int64_t)sizeof(key)) {
+				if (fread(key, 1, (size_t)klen, fp) != (size_t)klen)
+					goto out;
+				key[klen] = 0;
+			} else {
+				key[0] = 0;
+				if (fseek(fp, (long)klen, SEEK_CUR) < 0)
+					goto out;
+			}
+			if (avro_long(fp, &vlen) < 0 || vlen < 0 || vlen > (16 << 20))
+				goto out;
+			if (strcmp(key, "avro.schema") == 0) {
+				buf_reserve(b, (size_t)vlen);
+				if (fread(b->p, 1, (size_t)vlen, fp) != (size_t)vlen)
+					goto out;
+				b->len = (size_t)vlen;
+				found = 1;
+			} else if (fseek(fp, (long)vlen, SEEK_CUR) < 0) {
+				goto out;
+			}
+		}
+	}
+	*why = found ? NULL : "the header has no avro.schema";
+out:
+	fclose(fp);
+	return *why == NULL ? 0 : -1;
+}
+
+/* A schema frame {"format":"avro","schema":SCHEMA} for rtai-parse --format
+ * avro (rtai-record(5)), unless the last one had the same schema. */
+static int avro_schema_frame(const char *path, const struct buf *schema)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	if (avro_schema.len == schema->len && memcmp(avro_schema.p, schema->p, schema->len) == 0)
+		return 0;
+	root = json_loadb((const char *)schema->p, schema->len, 0, &jerr);
+	if (root == NULL) {
+		rtai_warn("%s: the header's writer schema is not JSON: %s", path, jerr.text);
+		return -1;
+	}
+	json_decref(root);
+	buf_reset(&avro_schema);
+	buf_append(&avro_schema, schema->p, schema->len);
+	buf_reset(&avro_frame);
+	buf_puts(&avro_frame, "{\"format\":\"avro\",\"schema\":");
+	buf_append(&avro_frame, schema->p, schema->len);
+	buf_putc(&avro_frame, '}');
+	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, rtai_now_ns(), RTAI_TIME_UNSET,
+	       avro_frame.p, avro_frame.len);
+	return 0;
+}
+
+/* One Avro object container file: its schema frame, then each datum
+ * re-encoded as plain Avro binary in a data frame. The value and the
+ * memory writer are reused from datum to datum. Returns 0, or -1 after a
+ * message. */
+static int avro_one(const char *path)
+{
+	static struct buf schema;
+	avro_file_reader_t fr;
+	avro_schema_t ws;
+	avro_value_iface_t *iface;
+	avro_writer_t aw;
+	avro_value_t v;
+	const char *why;
+	uint64_t datum = 0;
+	int rc, ret = 0;
+
+	if (avro_header_schema(path, &schema, &why) < 0) {
+		rtai_warn("%s: %s", path, why);
+		return -1;
+	}
+	if (avro_file_reader(path, &fr) != 0) {
+		rtai_warn("%s: libavro cannot open it: %s", path, avro_strerror());
+		return -1;
+	}
+	if (avro_schema_frame(path, &schema) < 0) {
+		avro_file_reader_close(fr);
+		return -1;
+	}
+	/* libavro hands out a new reference to the writer schema: ours to drop. */
+	ws = avro_file_reader_get_writer_schema(fr);
+	iface = avro_generic_class_from_schema(ws);
+	if (iface == NULL || avro_generic_value_new(iface, &v) != 0) {
+		rtai_warn("%s: libavro: %s", path, avro_strerror());
+		if (iface != NULL)
+			avro_value_iface_decref(iface);
+		avro_schema_decref(ws);
+		avro_file_reader_close(fr);
+		return -1;
+	}
+	buf_reserve(&avro_out, 4096);
+	aw = avro_writer_memory((const char *)avro_out.p, avro_out.cap);
+	while (!sig_stop && (rc = avro_file_reader_read_value(fr, &v)) == 0) {
+		size_t n;
+		struct rtai_frame f;
+
+		datum++;
+		if (avro_value_sizeof(&v, &n) != 0) {
+			rtai_warn("%s: datum %llu: libavro: %s", path, (unsigned long long)datum,
+				  avro_strerror());
+			ret = -1;
+			break;
+		}
+		if (n > avro_out.cap) {
+			buf_reserve(&avro_out, n);
+			avro_writer_memory_set_dest(aw, (const char *)avro_out.p, avro_out.cap);
+		}
+		avro_writer_reset(aw);
+		if (avro_value_write(aw, &v) != 0) {
+			rtai_warn("%s: datum %llu: libavro: %s", path, (unsigned long long)datum,
+				  avro_strerror());
+			ret = -1;
+			break;
+		}
+		f = (struct rtai_frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_RAW,
+					 .event_ns = RTAI_TIME_UNSET,
+					 .payload = avro_out.p, .len = (uint32_t)n };
+		maybe_marker();
+		f.ingest_ns = pace_record(RTAI_TIME_UNSET);
+		wr_frame(&out, &f);
+		prog.records++;
+		if (opt.progress)
+			progress_draw(0);
+	}
+	if (ret == 0 && !sig_stop && rc != EOF) {
+		rtai_warn("%s: datum %llu: not a valid Avro datum or block: %s", path,
+			  (unsigned long long)datum + 1, avro_strerror());
+		ret = -1;
+	}
+	avro_writer_free(aw);
+	avro_value_decref(&v);
+	avro_value_iface_decref(iface);
+	avro_schema_decref(ws);
+	avro_file_reader_close(fr);
+	return ret;
+}
+
+static void avro_done(void)
+{
+	buf_free(&avro_schema);
+	buf_free(&avro_out);
+	buf_free(&avro_frame);
+}
+#endif
+
+/* One input, as --format says. */
+static int cat_input(const char *path)
+{
+#ifdef HAVE_AVRO
+	if (opt.format == FMT_AVRO)
+		return avro_one(path);
+#endif
+	return cat_one(path);
+}
+
 static uint64_t input_size(char **files, int n)
 {
 	uint64_t total = 0;
@@ -590,8 +814,15 @@ int main(int argc, char **argv)
 				opt.format = FMT_CSV;
 			else if (strcmp(optarg, "tsv") == 0)
 				opt.format = FMT_TSV;
+			else if (strcmp(optarg, "avro") == 0)
+				opt.format = FMT_AVRO;
 			else
-				rtai_usage_error("--format: '%s': expected lines, csv or tsv", optarg);
+				rtai_usage_error("--format: '%s': expected lines, csv, tsv or avro", optarg);
+#ifndef HAVE_AVRO
+			if (opt.format == FMT_AVRO)
+				rtai_die(RTAI_EXIT_USAGE, "--format avro: this rtai-cat was built without "
+					 "libavro (configure found no avro.h); install libavro-dev and rebuild");
+#endif
 			break;
 		case OPT_NO_HEADER: opt.no_header = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
@@ -605,10 +836,18 @@ int main(int argc, char **argv)
 	rec_set_max_fields(NULL);
 	if (opt.meta && !opt.print)
 		rtai_usage_error("--meta needs -p");
-	if (opt.no_header && opt.format == FMT_LINES)
+	if (opt.no_header && (opt.format == FMT_LINES || opt.format == FMT_AVRO))
 		rtai_usage_error("--no-header needs --format csv or tsv");
+	if (opt.format == FMT_AVRO && opt.print)
+		rtai_usage_error("-p and --format avro: decode first, as in "
+				 "rtai-cat --format avro FILE | rtai-parse --format avro | rtai-cat -p");
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
+	if (opt.format == FMT_AVRO)
+		for (int i = 0; i < nfiles; i++)
+			if (strcmp(files[i], "-") == 0)
+				rtai_usage_error("--format avro reads files: an Avro container file's "
+						 "reader needs a FILE name, not standard input");
 	if (opt.loop != 1)
 		for (int i = 0; i < nfiles; i++)
 			if (strcmp(files[i], "-") == 0)
@@ -635,7 +874,7 @@ int main(int argc, char **argv)
 
 	for (long long pass = 0; opt.loop == 0 || pass < opt.loop; pass++) {
 		for (int i = 0; i < nfiles && !sig_stop; i++)
-			if (cat_one(files[i]) < 0)
+			if (cat_input(files[i]) < 0)
 				status = RTAI_EXIT_FAIL;
 		if (sig_stop || status != RTAI_EXIT_OK)
 			break;
@@ -653,5 +892,8 @@ int main(int argc, char **argv)
 	rec_free(&mrec);
 	buf_free(&line);
 	buf_free(&hdr);
+#ifdef HAVE_AVRO
+	avro_done();
+#endif
 	return status;
 }

@@ -17,7 +17,6 @@
 #include <getopt.h>
 #include <poll.h>
 #include <regex.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include "frame.h"
 #include "kafka.h"
 #include "rtime.h"
+#include "loop.h"
 #include "sig.h"
 
 #define STAGE "rtai-kafka"
@@ -432,41 +432,75 @@ static int drain(void)
 	return 1;
 }
 
-/* ---- the loop ---------------------------------------------------------------
+/* ---- the loop (lib/loop.h) ---------------------------------------------------
  * librdkafka writes a byte to a pipe when its queue turns non-empty
- * (rd_kafka_queue_io_event_enable), so the tool sleeps in poll() on that
- * pipe alone and wakes for messages, rebalances and errors. */
+ * (rd_kafka_queue_io_event_enable): the loop watches that pipe and wakes
+ * for messages, rebalances and errors. A batch that left more waiting
+ * comes back through a timer due at once (the pipe says nothing more
+ * until the queue was empty). */
+
+static struct loop *loop;
+static struct loop_timer *more;		/* due at once while the queue holds more */
+static int kpipe[2] = { -1, -1 };
+static int failed;
+
+/* Takes a batch from the queue, writes it and stores its offsets. */
+static int batch(void *arg)
+{
+	int r;
+
+	(void)arg;
+	r = drain();
+	if (r < 0) {
+		failed = 1;
+		loop_stop(loop);
+		return 0;
+	}
+	flush_and_store();
+	if (done || sig_stop)
+		loop_stop(loop);
+	else if (r > 0)
+		loop_timer_after(more, 0);
+	return 0;
+}
+
+static int on_queue(void *arg, short revents)
+{
+	char tmp[256];
+
+	(void)revents;
+	while (read(kpipe[0], tmp, sizeof(tmp)) > 0)
+		;
+	return batch(arg);
+}
+
+/* SIGINT, SIGTERM (sig_stop): the stream ends (rtai(7)). */
+static int on_stop_signal(void *arg)
+{
+	(void)arg;
+	loop_stop(loop);
+	return 0;
+}
 
 static int run(void)
 {
-	int fds[2], r = 0;
-	char tmp[256];
-
-	if (pipe(fds) < 0)
+	if (pipe(kpipe) < 0)
 		rtai_die(RTAI_EXIT_FAIL, "pipe: %s", strerror(errno));
 	for (int i = 0; i < 2; i++)
-		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-	rd_kafka_queue_io_event_enable(queue, fds[1], "k", 1);
-	while (!done && !sig_stop) {
-		r = drain();
-		if (r < 0)
-			break;
-		flush_and_store();
-		if (r > 0 || done || sig_stop)
-			continue;
-		{
-			struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-
-			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-				rtai_die(RTAI_EXIT_FAIL, "poll: %s", strerror(errno));
-		}
-		while (read(fds[0], tmp, sizeof(tmp)) > 0)
-			;
-	}
+		fcntl(kpipe[i], F_SETFL, fcntl(kpipe[i], F_GETFL) | O_NONBLOCK);
+	rd_kafka_queue_io_event_enable(queue, kpipe[1], "k", 1);
+	loop = loop_new(STAGE);
+	loop_add_fd(loop, kpipe[0], POLLIN, on_queue, NULL);
+	loop_on_stop(loop, on_stop_signal, NULL);
+	more = loop_timer_new(loop, batch, NULL);
+	loop_timer_after(more, 0);	/* what came before the pipe was set */
+	if (!done && !sig_stop && loop_run(loop) < 0 && loop_err(loop) != NULL)
+		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
+	loop_free(loop);
 	rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
-	close(fds[0]);
-	close(fds[1]);
-	return r < 0 ? -1 : 0;
+	close(kpipe[0]);
+	close(kpipe[1]);
+	return failed ? -1 : 0;
 }
 
 /* ---- start ------------------------------------------------------------------- */
@@ -806,28 +840,6 @@ static void make_conf(void)
 
 /* ---- main ------------------------------------------------------------------------ */
 
-/* rtai(7): SIGINT and SIGTERM drain (sig_stop); a second SIGINT aborts at
- * once, without an end-of-stream frame. */
-static void on_stop(int sig)
-{
-	if (sig == SIGINT && sig_stop)
-		_exit(130);
-	sig_stop = 1;
-}
-
-static void catch_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;	/* no SA_RESTART: poll() returns */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGUSR1, SIG_IGN);	/* checkpoints: not yet */
-	signal(SIGHUP, SIG_IGN);
-}
-
 int main(int argc, char **argv)
 {
 	const struct rd_kafka_metadata *md;
@@ -838,7 +850,8 @@ int main(int argc, char **argv)
 	parse_options(argc, argv);
 	make_conf();
 
-	catch_signals();
+	sig_catch_stop();	/* rtai(7): a source; SIGINT and SIGTERM set sig_stop */
+	sig_set_source(1);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);

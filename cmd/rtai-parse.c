@@ -581,6 +581,15 @@ static struct registry *registry;	/* --schema-registry */
 static struct buf schema_text;		/* a schema being loaded */
 
 #define PLAIN_ID (-1)			/* --avro-schema: no wire-format header */
+static int64_t stream_id;		/* the stream's schema frames: the current one's id */
+static int64_t stream_ids;		/* ids given to them so far (1, 2, ...) */
+
+/* No --avro-schema, --avro-schemas or --schema-registry: the schemas come
+ * from the stream's schema frames (rtai-cat --format avro). */
+static int avro_from_stream(void)
+{
+	return opt.avro_schema == NULL && opt.avro_schemas == NULL && opt.registry == NULL;
+}
 
 /* Reads a whole (small) file into b. Returns 0, or -1 with why set. */
 static int slurp(const char *path, struct buf *b, char *why, size_t cap)
@@ -660,7 +669,13 @@ static int avro_decode(const struct rtai_frame *f)
 	if (f->enc != RTAI_E_RAW)
 		return bad("payload encoding %u is not raw bytes: --format avro reads values as "
 			   "rtai-kafka delivers them", f->enc);
-	if (opt.avro_schema == NULL) {
+	if (avro_from_stream()) {
+		if (stream_id == 0)
+			return bad("no Avro schema yet: a data frame before the stream's avro schema "
+				   "frame (frame .avro files with rtai-cat --format avro, or give "
+				   "--avro-schema FILE for plain Avro binary)");
+		id = stream_id;
+	} else if (opt.avro_schema == NULL) {
 		id = avro_confluent_id(f->payload, f->len, &body);
 		if (id < 0)
 			return bad("not the Confluent wire format: %s (use --avro-schema FILE for plain Avro binary)",
@@ -672,6 +687,41 @@ static int avro_decode(const struct rtai_frame *f)
 	return 0;
 }
 
+/* A schema frame from rtai-cat --format avro: {"format":"avro","schema":S}
+ * makes S the writer schema of the data frames after it. Returns 1 when it
+ * was one (consumed), 0 for another schema frame (forwarded), -1 after a
+ * message. */
+static int avro_schema_from_frame(const struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	json_t *root, *fmt, *sch;
+	char *text = NULL;
+	int ret = 0;
+
+	root = json_loadb((const char *)f->payload, f->len, 0, NULL);
+	fmt = json_object_get(root, "format");
+	sch = json_object_get(root, "schema");
+	if (json_is_string(fmt) && strcmp(json_string_value(fmt), "avro") == 0 && sch != NULL) {
+		ret = 1;
+		text = json_dumps(sch, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (text == NULL || avrorec_add_schema(avro, stream_ids + 1, text, strlen(text)) < 0) {
+			rtai_warn("%s: byte %llu: the avro schema frame's schema: %s", rd->name,
+				  (unsigned long long)f->offset,
+				  text == NULL ? "cannot be written as JSON" : avrorec_error(avro));
+			ret = -1;
+		} else {
+			stream_id = ++stream_ids;
+		}
+	} else if (json_is_string(fmt) && json_object_get(root, "header") != NULL) {
+		rtai_warn("%s: byte %llu: a %s header from rtai-cat --format %s, but --format is avro",
+			  rd->name, (unsigned long long)f->offset, json_string_value(fmt),
+			  json_string_value(fmt));
+		ret = -1;
+	}
+	free(text);
+	json_decref(root);
+	return ret;
+}
+
 /* Sets up --format avro from the options; exits 2 on a bad option. */
 static void avro_setup(void)
 {
@@ -679,9 +729,9 @@ static void avro_setup(void)
 	const char *err = NULL;
 	int sources = (opt.avro_schema != NULL) + (opt.avro_schemas != NULL) + (opt.registry != NULL);
 
-	if (sources != 1)
-		rtai_usage_error("--format avro needs one of --avro-schemas DIR, --schema-registry URL "
-				 "or --avro-schema FILE");
+	if (sources > 1)
+		rtai_usage_error("--format avro takes one of --avro-schemas DIR, --schema-registry URL "
+				 "and --avro-schema FILE (none: the stream's schema frames)");
 	if (opt.avro_reader != NULL) {
 		if (slurp(opt.avro_reader, &schema_text, why, sizeof(why)) < 0)
 			rtai_usage_error("--avro-reader-schema: %s", why);
@@ -1241,6 +1291,9 @@ static int parse_input(const char *path)
 		rtai_warn("%s", rd.err);
 		return -1;
 	}
+#ifdef HAVE_AVRO
+	stream_id = 0;		/* each input has its own schema frames */
+#endif
 	if (opt.format == IN_CSV || opt.format == IN_TSV) {	/* each input has its own header */
 		if (opt.columns != NULL)
 			columns_set(NULL);	/* checked at start */
@@ -1248,6 +1301,19 @@ static int parse_input(const char *path)
 			columns_free();
 	}
 	while ((st = rd_frame(&rd, &f)) > 0) {
+#ifdef HAVE_AVRO
+		if (f.kind == RTAI_K_SCHEMA && opt.format == IN_AVRO && avro_from_stream()) {
+			int h = avro_schema_from_frame(&rd, &f);
+
+			if (h < 0) {
+				ret = -2;
+				break;
+			}
+			if (h == 0 && opt.nschema == 0)
+				wr_frame(&out, &f);
+			continue;
+		}
+#endif
 		if (f.kind == RTAI_K_SCHEMA && (opt.format == IN_CSV || opt.format == IN_TSV)) {
 			int h = columns_from_frame(&rd, &f);
 

@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include "cli.h"
 #include "frame.h"
 #include "kafka.h"
+#include "loop.h"
 #include "rec.h"
 #include "rtime.h"
 #include "sig.h"
@@ -152,8 +152,8 @@ static int kpipe[2] = { -1, -1 };	/* librdkafka's queue event pipe */
 static struct rtai_rd rd;
 static struct rtai_wr out;		/* --pass */
 static struct ackq q;			/* --pass: frames until acknowledged */
-static int input_open;			/* standard input, until it ends */
-static int stopping;			/* the loop ends at its next turn */
+static struct loop *loop;
+static struct loop_in *input;		/* standard input, until it ends */
 static struct tmpl topic_tmpl, key_tmpl;
 static int topic_fixed;			/* -t has no placeholder */
 static rd_kafka_topic_t *topic_h;	/* its handle, then */
@@ -164,26 +164,12 @@ static struct rtai_rec mrec;		/* a frame's source metadata */
 #endif
 static struct buf topic_b, key_b, val_b, hdr_b[MAX_HEADERS];
 static int input_done;			/* the input ended (or a failure ends it) */
-static int paused;
 static long long inflight;		/* produced, not yet reported */
 static int status = RTAI_EXIT_OK;
 
 static struct {
 	uint64_t records, delivered, failed, bad;
 } count;
-
-/* ---- signals ---------------------------------------------------------------
- * rtai(7): a stage that is not a source ignores the first SIGINT (its
- * source ends the stream, and it writes all of it); a second one aborts. */
-
-static volatile sig_atomic_t interrupts;
-
-static void on_interrupt(int sig)
-{
-	(void)sig;
-	if (++interrupts >= 2)
-		_exit(130);
-}
 
 /* ---- --pass: frames kept until acknowledged (lib/ackq.h) ---------------------- */
 
@@ -199,16 +185,21 @@ static void forward(void *arg, const struct rtai_frame *f)
 
 /* ---- flow ------------------------------------------------------------------ */
 
+/* Reading pauses while --inflight messages or a full --pass queue wait
+ * for acknowledgements, and for good once the input is done (its end, or
+ * a failure under --on-error fail). */
 static void update_pause(void)
 {
-	paused = inflight >= opt.inflight || (opt.pass && ackq_full(&q));
+	if (input != NULL)
+		loop_pause(input, input_done || inflight >= opt.inflight ||
+					  (opt.pass && ackq_full(&q)));
 }
 
 /* The work is over once the input ended and every message was reported. */
 static void maybe_finish(void)
 {
 	if (input_done && inflight == 0)
-		stopping = 1;
+		loop_stop(loop);
 }
 
 /* A record that cannot go, or a delivery that failed: reported, counted,
@@ -365,54 +356,52 @@ static int produce(const struct rtai_frame *f)
 	return 0;
 }
 
-/* ---- the loop -------------------------------------------------------------------
- * Temporary, until lib/loop.h is on main: poll() on standard input and on
- * the pipe librdkafka writes a byte to when its queue turns non-empty
- * (rd_kafka_queue_io_event_enable). */
+/* ---- the loop (lib/loop.h) -----------------------------------------------------
+ * Standard input is the loop's frame input; the pipe librdkafka writes a
+ * byte to when its queue turns non-empty (rd_kafka_queue_io_event_enable)
+ * is a descriptor it watches. */
 
-/* A frame from the input: a record is produced, other frames follow the
- * records before them with --pass. */
-static void take(const struct rtai_frame *f)
+static int on_data(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
 {
-	if (f->kind == RTAI_K_DATA)
-		produce(f);
-	else if (opt.pass)
-		ackq_push(&q, f, 0);
+	(void)arg;
+	(void)r;
+	produce(f);
+	update_pause();
+	maybe_finish();		/* a failure under --on-error fail ends the input */
+	return 0;
 }
 
-static void end_input(const char *err)
+/* Frames other than records follow the records before them with --pass. */
+static int on_control(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
 {
-	if (err != NULL) {
-		rtai_warn("%s", err);
+	(void)arg;
+	(void)r;
+	if (opt.pass)
+		ackq_push(&q, f, 0);
+	update_pause();
+	return 0;
+}
+
+static int on_end(void *arg, struct rtai_rd *r, enum loop_end why)
+{
+	(void)arg;
+	if (why == LOOP_END_ERROR) {
+		rtai_warn("%s", r->err);
 		status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	}
-	input_open = 0;
+	input = NULL;		/* the loop forgets it */
 	input_done = 1;
 	maybe_finish();
-}
-
-/* Hands out what the input buffer holds, while there is room. */
-static void take_buffered(void)
-{
-	struct rtai_frame f;
-	int st;
-
-	while (input_open && !input_done && !paused) {
-		st = rd_frame_buffered(&rd, &f);
-		if (st == 2)
-			return;
-		if (st == 1)
-			take(&f);
-		else
-			end_input(st < 0 ? rd.err : NULL);
-	}
+	return 0;
 }
 
 /* librdkafka's queue turned non-empty: serve it (delivery reports, errors). */
-static int on_kafka(void)
+static int on_kafka(void *arg, short revents)
 {
 	char tmp[256];
 
+	(void)arg;
+	(void)revents;
 	while (read(kpipe[0], tmp, sizeof(tmp)) > 0)
 		;
 	rd_kafka_poll(rk, 0);
@@ -428,30 +417,18 @@ static int on_kafka(void)
 
 static void run(void)
 {
-	struct pollfd pfd[2];
-	int want_in, ready;
+	static const struct loop_ops ops = { .data = on_data, .control = on_control,
+					     .end = on_end };
 
-	input_open = 1;
-	for (;;) {
-		take_buffered();
-		if (input_done)
-			input_open = 0;		/* its end, or a failure */
-		maybe_finish();
-		if (stopping)
-			return;
-		if (opt.pass)
-			wr_flush(&out);
-		want_in = input_open && !paused;
-		ready = want_in && rd_fill_ready(&rd);
-		pfd[0] = (struct pollfd){ .fd = kpipe[0], .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = rd.fd, .events = POLLIN };
-		if (poll(pfd, want_in && !ready ? 2 : 1, ready ? 0 : -1) < 0 && errno != EINTR)
-			rtai_die(RTAI_EXIT_FAIL, "poll: %s", strerror(errno));
-		if ((pfd[0].revents & POLLIN) && on_kafka() < 0)
-			return;
-		if (want_in && (ready || pfd[1].revents != 0) && rd_fill(&rd) < 0)
-			end_input(rd.err);
-	}
+	loop = loop_new(STAGE);
+	if (opt.pass)
+		loop_add_writer(loop, &out);
+	input = loop_add_input(loop, &rd, LOOP_FRAMES, &ops, NULL);
+	loop_add_fd(loop, kpipe[0], POLLIN, on_kafka, NULL);
+	if (loop_run(loop) < 0 && loop_err(loop) != NULL)
+		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
+	loop_free(loop);
+	input = NULL;
 }
 
 /* ---- options -------------------------------------------------------------------- */
@@ -490,13 +467,20 @@ static void add_header(const char *arg)
 	opt.nhdr++;
 }
 
-static rd_kafka_conf_t *make_conf(void)
+/* The configuration being built, held here until rd_kafka_new() takes it,
+ * so that a usage error (which exits) leaves it reachable, not leaked. main()
+ * reads it from here: a variable only written could be optimised away. */
+static rd_kafka_conf_t *conf;
+
+/* The configuration: the tool's defaults, then -X and -F in order, then what
+ * the tool's guarantees rest on. Fills conf; exits 2 on a bad property. */
+static void make_conf(void)
 {
 	static char brokers[1024];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char err[1024], ms[32];
 	size_t n = sizeof(brokers);
 
+	conf = rd_kafka_conf_new();
 #define SET(name, value)                                                                   \
 	do {                                                                               \
 		if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) \
@@ -528,7 +512,6 @@ static rd_kafka_conf_t *make_conf(void)
 #undef SET
 	kaf_conf_messages(conf, opt.verbose);
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-	return conf;
 }
 
 static void parse_options(int argc, char **argv)
@@ -601,22 +584,18 @@ int main(int argc, char **argv)
 {
 	const struct rd_kafka_metadata *md;
 	rd_kafka_queue_t *mq;
-	struct sigaction sa;
 	char err[1024];
 
 	rtai_init(STAGE, argv);
 	parse_options(argc, argv);
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, make_conf(), err, sizeof(err));
+	make_conf();
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);
+	conf = NULL;	/* rd_kafka_new() took it */
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_interrupt;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGUSR1, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
+	sig_catch_stop();	/* rtai(7): a stage; the source upstream ends the stream */
+	sig_set_source(0);
 
 	md = kaf_wait_brokers(rk, opt.brokers, 0, opt.retry_for, NULL, err, sizeof(err));
 	if (md == NULL) {

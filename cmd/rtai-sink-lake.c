@@ -19,7 +19,6 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,9 +35,11 @@
 #include "delta.h"
 #include "errpol.h"
 #include "frame.h"
+#include "loop.h"
 #include "pq.h"
 #include "rec.h"
 #include "rtime.h"
+#include "sig.h"
 
 #define STAGE "rtai-sink-lake"
 #define T_BYTES 8		/* RT_BYTES (decisions.md), once rec.h has it */
@@ -224,8 +225,6 @@ static uint64_t pass_acked, pass_next;
 static struct {
 	uint64_t records, written, replayed, commits, files;
 } count;
-
-static volatile sig_atomic_t nsignals;
 
 /* ---- messages and the error policy ------------------------------------ */
 
@@ -1129,64 +1128,72 @@ static void take(const struct rtai_frame *f)
 
 /* ---- the loop ------------------------------------------------------------ */
 
-static void on_signal(int sig)
+/* --roll-interval: rolls when the oldest open file is that old. */
+static struct loop_timer *roll_timer;
+static int input_failed;		/* a read error or a cut stream ended it */
+
+/* Every frame goes to take(): records, schemas and barriers are written
+ * or committed, and with --pass every frame waits for its commit. */
+static int on_frame(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
 {
-	(void)sig;
-	/* The first SIGINT or SIGTERM: keep reading until the input ends (the
-	 * upstream source drains); the second aborts, committing nothing. */
-	if (++nsignals >= 2)
-		_exit(130);
+	(void)arg;
+	(void)r;
+	take(f);
+	return 0;
 }
 
-/* Milliseconds until the oldest open file is --roll-interval old, or -1. */
-static int roll_wait(void)
+static int on_end(void *arg, struct rtai_rd *r, enum loop_end why)
 {
-	int64_t oldest = INT64_MAX, left;
+	(void)arg;
+	if (why == LOOP_END_ERROR) {
+		rtai_warn("%s", r->err);
+		input_failed = 1;
+	}
+	return 0;
+}
 
-	if (opt.roll_interval == 0)
-		return -1;
+/* Once the buffered frames were taken: the roll timer is due when the
+ * oldest open file is --roll-interval old (disarmed with no open file). */
+static int arm_roll(void *arg)
+{
+	int64_t oldest = INT64_MAX;
+
+	(void)arg;
 	for (size_t i = 0; i < nparts; i++)
 		if (parts[i]->w != NULL && parts[i]->opened < oldest)
 			oldest = parts[i]->opened;
-	if (oldest == INT64_MAX)
-		return -1;
-	left = oldest + opt.roll_interval - rtai_mono_ns();
-	return left <= 0 ? 0 : (int)(left / 1000000 + 1);
+	loop_timer_at(roll_timer, oldest == INT64_MAX ? INT64_MAX : oldest + opt.roll_interval);
+	return 0;
 }
 
+static int on_roll(void *arg)
+{
+	(void)arg;
+	roll();
+	return 0;
+}
+
+/* Reads standard input to its end. Returns 0, or -1 after reporting a
+ * read error. */
 static int run(void)
 {
-	struct rtai_frame f;
-	int st, wait;
+	static const struct loop_ops ops = { .data = on_frame, .control = on_frame,
+					     .end = on_end };
+	struct loop *l = loop_new(STAGE);
+	int rc;
 
-	for (;;) {
-		st = rd_frame_buffered(&rd, &f);
-		if (st == 1) {
-			take(&f);
-			continue;
-		}
-		if (st == 0)
-			return 0;
-		if (st < 0) {
-			rtai_warn("%s", rd.err);
-			return -1;
-		}
-		if (!rd_fill_ready(&rd)) {
-			struct pollfd pfd = { .fd = rd.fd, .events = POLLIN };
-
-			if (opt.pass)
-				wr_flush(&out);
-			wait = roll_wait();
-			if (wait == 0 || (poll(&pfd, 1, wait) == 0 && roll_wait() == 0)) {
-				roll();
-				continue;
-			}
-		}
-		if (rd_fill(&rd) < 0) {
-			rtai_warn("%s", rd.err);
-			return -1;
-		}
+	if (opt.pass)
+		loop_add_writer(l, &out);
+	loop_add_input(l, &rd, LOOP_FRAMES, &ops, NULL);
+	if (opt.roll_interval > 0) {
+		roll_timer = loop_timer_new(l, on_roll, NULL);
+		loop_on_drained(l, arm_roll, NULL);
 	}
+	rc = loop_run(l);
+	if (rc < 0 && loop_err(l) != NULL)
+		rtai_warn("%s", loop_err(l));
+	loop_free(l);
+	return rc < 0 || input_failed ? -1 : 0;
 }
 
 /* ---- start-up: the table as the log says, crash leftovers removed ------------ */
@@ -1479,7 +1486,6 @@ static long long parse_size(const char *opt_name, const char *arg)
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL;
-	struct sigaction sa = { .sa_handler = on_signal };
 	int c;
 
 	rtai_init(STAGE, argv);
@@ -1556,10 +1562,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGUSR1, SIG_IGN);
+	sig_catch_stop();	/* rtai(7): a stage; the source upstream ends the stream */
+	sig_set_source(0);
 	signal(SIGXFSZ, SIG_IGN);	/* a file size limit is an EFBIG error */
 	open_table();
 	rd_open_fd(&rd, 0, "stdin");

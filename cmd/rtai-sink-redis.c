@@ -3,7 +3,7 @@
  * Each record becomes one command (SET, HSET, or a small script for
  * --only-newer) whose key comes from a {field} template. Commands are sent
  * as records arrive and replies read as they come, on one non-blocking
- * connection watched with poll() together with standard input: a lone
+ * connection that the event loop (lib/loop.h) watches beside standard input: a lone
  * record goes out at once, a burst goes out as one large pipeline. Every
  * command is kept until Redis acknowledges it, so a lost connection is
  * reopened and the unacknowledged commands are sent again (SET and HSET
@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "frame.h"
+#include "loop.h"
 #include "rec.h"
 #include "rclient.h"
 #include "redisurl.h"
@@ -537,27 +538,6 @@ static int want_input(void)
 		 bytes < (uint64_t)opt.inflight_bytes));
 }
 
-static void take_buffered(void)
-{
-	struct rtai_frame f;
-	int st;
-
-	while (want_input()) {
-		st = rd_frame_buffered(&rd, &f);
-		if (st == 2)
-			return;
-		if (st == 1) {
-			take(&f);
-			continue;
-		}
-		if (st < 0) {
-			rtai_warn("%s", rd.err);
-			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
-		}
-		input_open = 0;
-	}
-}
-
 /* Whether the work is over: all acknowledged after the input ended, or
  * after a failure, all that was sent acknowledged. */
 static int finished(void)
@@ -569,49 +549,100 @@ static int finished(void)
 	return 0;
 }
 
-static void run(void)
-{
-	struct pollfd pfd[2];
-	int nfd, in, rds;
+/* ---- the loop (lib/loop.h) -----------------------------------------------
+ * Standard input is the loop's frame input, paused while the pipeline is
+ * full; the Redis socket is a descriptor it watches, for what rcl_events()
+ * asks. */
 
-	input_open = 1;
-	for (;;) {
-		take_buffered();
-		if (opt.dry_run && (!input_open || stopping))
-			return;
-		if (!opt.dry_run && (!stopping || rcl_fd(&rc) >= 0)) {
-			if (rcl_fd(&rc) < 0 && out.fd >= 0)
-				wr_flush(&out);	/* connecting may take a while */
-			if (rcl_flush(&rc) < 0)
-				give_up(rc.err);
-		}
-		if (!opt.dry_run && finished())
-			return;
-		nfd = 0;
-		in = rds = -1;
-		if (want_input()) {
-			pfd[nfd] = (struct pollfd){ .fd = rd.fd, .events = POLLIN };
-			in = nfd++;
-		}
-		if (rcl_fd(&rc) >= 0) {
-			pfd[nfd] = (struct pollfd){ .fd = rcl_fd(&rc), .events = rcl_events(&rc) };
-			rds = nfd++;
-		}
-		if (out.fd >= 0)
-			wr_flush(&out);
-		if (poll(pfd, (nfds_t)nfd, -1) < 0 && errno != EINTR)
-			rtai_die(RTAI_EXIT_FAIL, "poll: %s", strerror(errno));
-		if (sig_stop)
-			input_open = 0;
-		if (in >= 0 && pfd[in].revents != 0 && input_open && rd_fill(&rd) < 0) {
-			rtai_warn("%s", rd.err);
-			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
-			input_open = 0;
-		}
-		if (rds >= 0 && (pfd[rds].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    rcl_io(&rc, pfd[rds].revents & (POLLIN | POLLHUP | POLLERR)) < 0)
+static struct loop *loop;
+static struct loop_in *input;		/* standard input, until it ends */
+static struct loop_fd *redis_fd;	/* the socket (none with --dry-run) */
+
+/* After the input was handed out, replies were read, or the input ended:
+ * sends what is queued (connecting first when needed), ends the loop once
+ * the work is over, and says what to watch and whether to read. */
+static void settle(void)
+{
+	if (opt.dry_run) {
+		if (!input_open || stopping)
+			loop_stop(loop);
+		return;
+	}
+	if (!stopping || rcl_fd(&rc) >= 0) {
+		if (rcl_fd(&rc) < 0 && out.fd >= 0)
+			wr_flush(&out);	/* connecting may take a while */
+		if (rcl_flush(&rc) < 0)
 			give_up(rc.err);
 	}
+	if (finished()) {
+		loop_stop(loop);
+		return;
+	}
+	loop_fd_set(redis_fd, rcl_fd(&rc), rcl_fd(&rc) >= 0 ? rcl_events(&rc) : 0);
+	if (input != NULL)
+		loop_pause(input, !want_input());
+}
+
+static int on_frame(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
+{
+	(void)arg;
+	(void)r;
+	take(f);
+	loop_pause(input, !want_input());
+	return 0;
+}
+
+/* The input's end, a read error, or SIGINT/SIGTERM (sig_stop). */
+static int on_end(void *arg, struct rtai_rd *r, enum loop_end why)
+{
+	(void)arg;
+	if (why == LOOP_END_ERROR) {
+		rtai_warn("%s", r->err);
+		status = r->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
+	}
+	input_open = 0;
+	input = NULL;		/* the loop forgets it */
+	settle();
+	return 0;
+}
+
+static int on_drained(void *arg)
+{
+	(void)arg;
+	settle();
+	return 0;
+}
+
+/* Replies (or the connection's end): rcl_io() reads them; what waits to
+ * be sent goes from settle(). */
+static int on_redis(void *arg, short revents)
+{
+	short ev = revents & (POLLIN | POLLHUP | POLLERR);
+
+	(void)arg;
+	if (ev != 0 && rcl_io(&rc, ev) < 0)
+		give_up(rc.err);
+	return 0;
+}
+
+static void run(void)
+{
+	static const struct loop_ops ops = { .data = on_frame, .control = on_frame,
+					     .end = on_end };
+
+	loop = loop_new(STAGE);
+	if (out.fd >= 0)
+		loop_add_writer(loop, &out);
+	input_open = 1;
+	input = loop_add_input(loop, &rd, LOOP_FRAMES, &ops, NULL);
+	if (!opt.dry_run)
+		redis_fd = loop_add_fd(loop, rcl_fd(&rc), rcl_fd(&rc) >= 0 ? rcl_events(&rc) : 0,
+				       on_redis, NULL);
+	loop_on_drained(loop, on_drained, NULL);
+	if (loop_run(loop) < 0 && loop_err(loop) != NULL)
+		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
+	loop_free(loop);
+	input = NULL;
 }
 
 /* ---- main ----------------------------------------------------------------- */

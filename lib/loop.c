@@ -57,7 +57,7 @@ struct loop {
 	size_t nwrs, cwrs;
 	struct hook *drained;
 	size_t ndrained, cdrained;
-	struct hook reload, checkpoint;
+	struct hook reload, checkpoint, stop_hook;
 	struct rtai_wr *out;
 	struct pollfd *pfds;
 	size_t cpfds;
@@ -231,6 +231,11 @@ void loop_on_checkpoint(struct loop *l, int (*fn)(void *arg), void *arg)
 	l->checkpoint = (struct hook){ fn, arg };
 }
 
+void loop_on_stop(struct loop *l, int (*fn)(void *arg), void *arg)
+{
+	l->stop_hook = (struct hook){ fn, arg };
+}
+
 int loop_forward(struct loop *l, const struct rtai_frame *f)
 {
 	if (l->out == NULL)
@@ -361,6 +366,8 @@ static int take_signals(struct loop *l)
 		for (size_t i = 0; i < l->nins; i++)
 			if (l->ins[i]->open && end_input(l->ins[i], LOOP_END_STOP) < 0)
 				return -1;
+		if (call_hook(&l->stop_hook) < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -170,5 +170,13 @@ void loop_on_reload(struct loop *l, int (*fn)(void *arg), void *arg);
 /* SIGUSR1 (sig.h): a checkpoint is requested; fn is called from the loop,
  * between callbacks. Without a hook, the request is ignored. */
 void loop_on_checkpoint(struct loop *l, int (*fn)(void *arg), void *arg);
+/* A stop signal (sig.h's sig_stop): fn is called once, from the loop,
+ * after the open inputs were ended with LOOP_END_STOP. A source that reads
+ * no input but a descriptor (rtai-kafka: librdkafka's queue fd) stops
+ * here: it calls loop_stop() and then ends its stream. Without a hook a
+ * stop ends the inputs only, and watched descriptors keep the loop running
+ * (a sink still waits for its acknowledgements). fn returns 0 or -1 (as
+ * the callbacks). */
+void loop_on_stop(struct loop *l, int (*fn)(void *arg), void *arg);
 
 #endif

@@ -111,10 +111,14 @@ registry_start() {
 }
 
 @test "avro: option and schema errors" {
-	run rtai-parse --format avro
+	run sh -c 'echo x | rtai-cat | rtai-parse --format avro'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'no Avro schema yet'
+	run rtai-parse --format avro --avro-schemas schemas --avro-schema schemas/1.avsc
 	echo "$output"
 	assert_failure 2
-	assert_output --partial 'needs one of --avro-schemas DIR, --schema-registry URL or --avro-schema FILE'
+	assert_output --partial 'takes one of --avro-schemas DIR, --schema-registry URL and --avro-schema FILE'
 	run rtai-parse --avro-schemas schemas
 	assert_failure 2
 	assert_output --partial 'need --format avro'
@@ -140,4 +144,111 @@ registry_start() {
 	echo "$output"
 	assert_failure 1
 	assert_output --partial 'not the Confluent wire format'
+}
+
+@test "avro: container files (null and deflate codecs) read through rtai-cat decode to what python3-avro reads" {
+	avrotool container a.avro deflate
+	avrotool container b.avro null
+	run sh -c 'rtai-cat --format avro a.avro b.avro | rtai-parse --format avro | rtai-cat -p'
+	echo "$output"
+	assert_success
+	[ "$(echo "$output" | wc -l)" -eq 12 ]
+	diff <(echo "$output" | jq -S -c .) <(avrotool read a.avro b.avro | jq -S -c .)
+	# One schema frame for both files (the same schema), then one data frame a datum.
+	run sh -c 'rtai-cat --format avro a.avro b.avro | rtai-cat -p --meta | jq -r "._kind // \"data\"" | uniq -c'
+	echo "$output"
+	assert_equal "$(echo "$output" | awk '{print $1, $2}' | tr '\n' ' ')" "1 schema 12 data "
+	run sh -c 'rtai-cat --format avro a.avro | rtai-cat -p --meta | head -1 | jq -c "._schema.format, ._schema.schema.name, ._schema.schema.fields[10].type.logicalType"'
+	echo "$output"
+	assert_output "$(printf '%s\n' '"avro"' '"Click"' '"timestamp-millis"')"
+	run sh -c 'rtai-cat --format avro a.avro | rtai-parse --format avro -t ts | rtai-cat -p --meta | sed -n 2p | jq -r ._event_time'
+	echo "$output"
+	assert_output 2026-11-24T10:00:01.001Z
+}
+
+@test "avro: two container files with different schemas: each gets its own schema frame" {
+	avrotool container a.avro null
+	avrotool container b.avro deflate v2
+	run sh -c 'rtai-cat --format avro a.avro b.avro | rtai-cat -p --meta | jq -r "._kind // \"data\"" | uniq -c'
+	echo "$output"
+	assert_equal "$(echo "$output" | awk '{print $1, $2}' | tr '\n' ' ')" "1 schema 6 data 1 schema 6 data "
+	run sh -c 'rtai-cat --format avro a.avro b.avro | rtai-parse --format avro | rtai-cat -p'
+	echo "$output"
+	assert_success
+	diff <(echo "$output" | jq -S -c .) <(avrotool read a.avro b.avro | jq -S -c .)
+	[ "$(echo "$output" | jq -r '.country // "none"' | sort | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')" = "6FR 6none " ]
+}
+
+@test "avro: a corrupt container file is an error naming the file and the datum" {
+	avrotool container a.avro deflate
+	# Flip a byte in the second block (datums 4 to 6): the first block's go out.
+	/usr/bin/python3 -c 'import sys; d = bytearray(open("a.avro", "rb").read()); d[-20] ^= 0xff; open("flip.avro", "wb").write(d)'
+	run sh -c 'rtai-cat --format avro flip.avro >out.rtai'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-cat: flip.avro: datum 4: not a valid Avro datum or block'
+	run sh -c 'rtai-parse --format avro <out.rtai | rtai-cat -p | jq -r .user_id | tr "\n" " "'
+	echo "$output"
+	assert_output "u0 u1 u2 "
+	printf 'hello' >text.avro
+	run rtai-cat --format avro text.avro
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-cat: text.avro: not an Avro object container file: no "Obj" 1 magic at byte 0'
+	head -c 40 a.avro >short.avro
+	run rtai-cat --format avro short.avro
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "short.avro: the header's metadata is truncated"
+	run rtai-cat --format avro missing.avro
+	assert_failure 1
+	assert_output --partial 'missing.avro: No such file or directory'
+}
+
+@test "avro: rtai-cat --format avro usage errors: standard input, -p, --no-header" {
+	avrotool container a.avro null
+	run sh -c 'rtai-cat --format avro <a.avro'
+	echo "$output"
+	assert_failure 2
+	assert_output --partial 'reads files'
+	run rtai-cat --format avro -p a.avro
+	echo "$output"
+	assert_failure 2
+	assert_output --partial 'rtai-parse --format avro'
+	run rtai-cat --format avro --no-header a.avro
+	echo "$output"
+	assert_failure 2
+	assert_output --partial '--no-header needs --format csv or tsv'
+	run rtai-cat --help
+	assert_success
+	assert_output --partial 'avro reads'
+}
+
+@test "avro: a bad schema frame and a CSV header are refused by rtai-parse --format avro" {
+	/usr/bin/python3 - <<-'PY'
+	import os, sys
+	sys.path.insert(0, os.path.join(os.environ["RTAI_SRC"], "contrib", "python"))
+	import rtai_stream
+	with open("bad.rtai", "wb") as f:
+	    w = rtai_stream.Writer(f)
+	    w.put(6, rtai_stream.ENC_JSON, b'{"format":"avro","schema":{"type":"nope"}}')
+	    w.close()
+	PY
+	run sh -c 'rtai-parse --format avro <bad.rtai'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "the avro schema frame's schema"
+	printf 'a,b\n1,2\n' >x.csv
+	run sh -c 'rtai-cat --format csv x.csv | rtai-parse --format avro'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'a csv header from rtai-cat --format csv, but --format is avro'
+}
+
+@test "avro: the sample tests/data/clicks.avro of the man pages' examples decodes to what python3-avro reads" {
+	run sh -c 'rtai-cat --format avro "$RTAI_SRC/tests/data/clicks.avro" | rtai-parse --format avro | rtai-cat -p'
+	echo "$output"
+	assert_success
+	[ "$(echo "$output" | wc -l)" -eq 6 ]
+	diff <(echo "$output" | jq -S -c .) <(avrotool read "$RTAI_SRC/tests/data/clicks.avro" | jq -S -c .)
 }

@@ -7,6 +7,12 @@
     avrotool.py expect                 the values as JSON lines, as rtai-parse
                                        must print them (the independent answer)
     avrotool.py bad OUT                frames with faults, one per frame
+    avrotool.py container OUT CODEC [v2]
+                                       an Avro object container file written by
+                                       DataFileWriter (codec null or deflate),
+                                       the values of V1 (or V2, country "FR")
+    avrotool.py read FILE...           container files read by DataFileReader,
+                                       each datum as expect() prints it
     avrotool.py registry DIR PORTFILE [USER:PASS]
                                        serve DIR/ID.avsc as a schema registry
                                        (GET /schemas/ids/ID) on a free loopback
@@ -24,6 +30,7 @@ import sys
 from decimal import Decimal
 from datetime import date, datetime, timedelta, timezone
 
+import avro.datafile
 import avro.io
 import avro.schema
 
@@ -156,6 +163,24 @@ def main():
                       confluent(1, good + b"\x00\x00"), confluent(1, good)]:
                 w.put(rtai_stream.DATA, rtai_stream.ENC_RAW, p)
             w.close()
+    elif cmd == "container":
+        v2 = len(sys.argv) > 4 and sys.argv[4] == "v2"
+        schema = avro.schema.parse(json.dumps(V2 if v2 else V1))
+        with open(sys.argv[2], "wb") as f:
+            w = avro.datafile.DataFileWriter(f, avro.io.DatumWriter(), schema, codec=sys.argv[3])
+            for i, v in enumerate(values()):
+                if v2:
+                    v["country"] = "FR"
+                w.append(v)
+                if i == 2:
+                    w.flush()  # a second block
+            w.close()
+    elif cmd == "read":
+        for path in sys.argv[2:]:
+            with open(path, "rb") as f:
+                for v in avro.datafile.DataFileReader(f, avro.io.DatumReader()):
+                    print(json.dumps(expect(v, v.get("country")), ensure_ascii=False,
+                                     separators=(",", ":")))
     elif cmd == "registry":
         serve(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
 

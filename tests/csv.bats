@@ -182,7 +182,7 @@ PY
 	assert_failure 2
 	run rtai-cat --format json
 	assert_failure 2
-	assert_output --partial "--format: 'json': expected lines, csv or tsv"
+	assert_output --partial "--format: 'json': expected lines, csv, tsv or avro"
 	run rtai-cat --no-header
 	assert_failure 2
 	assert_output --partial '--no-header needs --format csv or tsv'

@@ -2,7 +2,8 @@
  * lines, sniffed), the order of their callbacks, control frames and the
  * default forwarding, pausing, plain descriptors, one-shot and periodic
  * timers, the flush of writers before the loop blocks, read errors, and
- * the signals of the signal table (SIGHUP, SIGUSR1, then a stop). */
+ * the signals of the signal table (SIGHUP, SIGUSR1, then a stop, and the
+ * stop hook of a loop that watches a descriptor only). */
 #include "config.h"
 
 #include <poll.h>
@@ -407,14 +408,31 @@ static int raise_tick(void *arg)
 	return 0;
 }
 
+static int raise_term(void *arg)
+{
+	(void)arg;
+	raise(SIGTERM);		/* a second SIGINT would abort (sig.h) */
+	return 0;
+}
+
+static int stops;
+
+static int stop_loop(void *arg)
+{
+	stops++;
+	loop_stop(arg);
+	return 0;
+}
+
 static void test_signals(void)
 {
 	static const struct loop_ops ops = { .data = raise_data, .end = on_end };
 	struct loop *l = loop_new("t");
 	struct rtai_rd a, b;
-	int i = 0, wfd = -1, wfd2 = -1;
+	int i = 0, wfd = -1, wfd2 = -1, fds[2];
 
 	sig_catch_stop();
+	sig_set_source(1);	/* a source: the first stop signal sets sig_stop */
 	/* Reload, checkpoint, then a stop: the frames buffered before it are
 	 * still handed out, and the open input ends with LOOP_END_STOP. */
 	rd_open_fd(&a, stream_pipe("dddd", 1, &wfd), "a");
@@ -442,6 +460,24 @@ static void test_signals(void)
 	is_str(seen, "S", "the waiting input ended with LOOP_END_STOP");
 	close(wfd2);
 	rd_close(&b);
+	loop_free(l);
+
+	/* A source watching a descriptor only: the stop hook ends the loop. */
+	sig_stop = 0;
+	l = loop_new("t");
+	if (pipe(fds) < 0)
+		abort();
+	watched_fd = fds[0];
+	watch = loop_add_fd(l, fds[0], POLLIN, on_fd, NULL);
+	loop_on_stop(l, stop_loop, l);
+	loop_timer_after(loop_timer_new(l, raise_term, NULL), (RTAI_NS_PER_SEC / 1000));
+	reset();
+	stops = 0;
+	is_int(loop_run(l), 0, "a descriptor-only loop ends through its stop hook");
+	is_int(stops, 1, "the stop hook was called once");
+	is_str(seen, "", "the quiet descriptor was never called");
+	close(fds[0]);
+	close(fds[1]);
 	loop_free(l);
 }
 
