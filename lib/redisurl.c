@@ -262,9 +262,20 @@ char **rurl_hide_argv(int argc, char **argv)
 		secret |= password_span(argv[i], &from, &to);
 	if (!secret || argv_copy != NULL)
 		return argv;
-	argv_copy = xmalloc((size_t)(argc + 1) * sizeof(*argv_copy));
+	/* One block: the pointers, then the strings. A tool may point an
+	 * entry elsewhere (rtai_init() sets argv[0] to its name) without
+	 * leaving a string unreachable. */
+	size = (size_t)(argc + 1) * sizeof(*argv_copy);
 	for (i = 0; i < argc; i++)
-		argv_copy[i] = xstrdup(argv[i]);
+		size += strlen(argv[i]) + 1;
+	argv_copy = xmalloc(size);
+	o = (char *)(argv_copy + argc + 1);
+	for (i = 0; i < argc; i++) {
+		len = strlen(argv[i]) + 1;
+		memcpy(o, argv[i], len);
+		argv_copy[i] = o;
+		o += len;
+	}
 	argv_copy[argc] = NULL;
 
 	/* The strings of argv lie back to back: that area is what ps shows. */
