@@ -172,6 +172,16 @@ static struct buf utext;		/* ... or as JSON text */
 
 static struct rtai_rd upd;		/* --updates: the changelog */
 
+/* Without --as-of a record joins the row as the changelog has made it so
+ * far. A record whose event time is this much before the latest change
+ * time applied is being joined with its future: a replayed capture, or a
+ * stream that fell far behind (see rtai-join(1), "Changelogs"). An hour is
+ * far beyond the lag of a live pipeline, and well short of a replay of
+ * yesterday's capture. */
+#define FUTURE_LAG (3600 * RTAI_NS_PER_SEC)
+static int64_t latest_change = RTAI_TIME_UNSET;	/* from --updates, or unset */
+static int warned_future;		/* said so once */
+
 static struct {
 	uint64_t records, hits, misses;
 	uint64_t upserts, deletes, tombstones, truncates, bad_changes;
@@ -331,9 +341,12 @@ static int apply(struct tab *t, const struct origin *o)
 	case DBZ_DELETE:
 		if (row_key(o, &ev.row, &rc) < 0)
 			return rc;
-		/* A row marked deleted says when in its own field; a Debezium
-		 * delete's `before` holds the old version's time, not this. */
-		if (opt.asof && ev.plain && rec_getz(&ev.row, opt.asof) != NULL) {
+		/* A row marked deleted says when in its own field, unless its
+		 * frame has an event time: rtai-parse --debezium gives a delete
+		 * the change time there, and writes the `before` image, whose
+		 * field holds the old version's time, not the delete's. */
+		if (opt.asof && ev.plain && o->frame_t == RTAI_TIME_UNSET &&
+		    rec_getz(&ev.row, opt.asof) != NULL) {
 			if (valid_from(o, &ev.row, &at, &rc) < 0)
 				return rc;
 		} else if (opt.asof) {
@@ -527,11 +540,17 @@ static int change_in(struct rtai_rd *rd, const struct rtai_frame *f, const uint8
 		     size_t n)
 {
 	struct origin o = { .name = rd->name, .stream = f != NULL, .n = rd->nrec };
+	int64_t t;
 
 	if (change_one(&table, &o, f, p, n) < 0) {
 		wr_flush(&out);
 		exit(RTAI_EXIT_FAIL);
 	}
+	if (f != NULL && f->kind != RTAI_K_DATA)
+		return 0;
+	t = ev.ts_ns != RTAI_TIME_UNSET ? ev.ts_ns : o.frame_t;
+	if (t != RTAI_TIME_UNSET && (latest_change == RTAI_TIME_UNSET || t > latest_change))
+		latest_change = t;
 	return 0;
 }
 
@@ -617,6 +636,21 @@ static struct {
 	uint64_t head, tail;		/* items [head, tail) wait, mod AHEAD */
 } ahead;
 
+/* Says once that a record is joined with changes from over an hour after
+ * its event time (FUTURE_LAG). */
+static void warn_future(const struct ahead_item *a)
+{
+	char et[RTAI_TIME_BUFSZ], ct[RTAI_TIME_BUFSZ];
+
+	rtai_fmt_time(a->f.event_ns, et);
+	rtai_fmt_time(latest_change, ct);
+	rtai_warn("%s: record %llu: event time %s is over an hour before a change already applied "
+		  "from %s (%s): without --as-of a record joins the row as it is now, so a replayed "
+		  "capture sees values from its future (join as of each record's time with --as-of FIELD)",
+		  in.name, (unsigned long long)a->recno, et, upd.name, ct);
+	warned_future = 1;
+}
+
 static void ahead_join(struct ahead_item *a)
 {
 	const struct tab_ver *v;
@@ -642,6 +676,9 @@ static void ahead_join(struct ahead_item *a)
 		bad_record(&a->f, a->recno, "field \"%s\": null (--on): no key", on.name[a->bad]);
 		break;
 	case AH_JOIN:
+		if (!opt.asof && latest_change != RTAI_TIME_UNSET && !warned_future &&
+		    a->f.event_ns != RTAI_TIME_UNSET && a->f.event_ns < latest_change - FUTURE_LAG)
+			warn_future(a);
 		v = tab_find_h(&table, a->key.p, a->key.len, a->hash,
 			       opt.asof ? a->f.event_ns : TAB_NOW, opt.ttl);
 		emit(&a->f, &a->rec, a->recno, v ? v->enc : NULL, v ? v->len : 0,

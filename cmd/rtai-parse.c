@@ -31,6 +31,7 @@
 #include "errpol.h"
 #include "frame.h"
 #include "jflat.h"
+#include "key.h"
 #include "rec.h"
 #include "rtime.h"
 #include "sig.h"
@@ -63,6 +64,8 @@ static struct {
 	size_t nkeep;
 	int json;			/* --json: write JSON payloads */
 	int debezium;			/* --debezium: unwrap change events */
+	char **pkey;			/* --key: the primary-key fields */
+	size_t npkey;
 	int meta;			/* --meta: source metadata into _ fields */
 	enum in_format format;		/* --format */
 	char **columns;			/* --columns: CSV column names, no header row */
@@ -84,6 +87,7 @@ enum {
 	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
 	OPT_FORMAT, OPT_COLUMNS, OPT_DELIMITER, OPT_NO_INFER, OPT_META,
 	OPT_AVRO_SCHEMA, OPT_AVRO_SCHEMAS, OPT_AVRO_READER, OPT_REGISTRY, OPT_REGISTRY_AUTH,
+	OPT_KEY,
 };
 
 static const struct option longopts[] = {
@@ -95,6 +99,7 @@ static const struct option longopts[] = {
 	{ "keep", required_argument, NULL, OPT_KEEP },		/* project to these fields */
 	{ "json", no_argument, NULL, OPT_JSON },		/* JSON payloads out */
 	{ "debezium", no_argument, NULL, OPT_DEBEZIUM },	/* unwrap change events */
+	{ "key", required_argument, NULL, OPT_KEY },		/* primary-key fields */
 	{ "meta", no_argument, NULL, OPT_META },		/* metadata into fields */
 	{ "format", required_argument, NULL, OPT_FORMAT },	/* json, csv or tsv */
 	{ "columns", required_argument, NULL, OPT_COLUMNS },	/* CSV column names */
@@ -171,8 +176,13 @@ static void usage(int status)
 	      "Change events:\n"
 	      "      --debezium           unwrap Debezium change events: the row (after, or\n"
 	      "                           before for a delete) with an _op field (c, r, u,\n"
-	      "                           d, t), and source.ts_ms as the event time;\n"
-	      "                           tombstones without a key are dropped (blank)\n"
+	      "                           d), {\"_op\":\"t\"} for a truncate, and source.ts_ms\n"
+	      "                           as the event time; tombstones without a key are\n"
+	      "                           dropped (blank)\n"
+	      "      --key A,B            with --debezium, the primary-key fields: an update\n"
+	      "                           whose before image has another key is preceded by\n"
+	      "                           a delete of the old key (default: the fields of\n"
+	      "                           the Kafka message key, when there is one)\n"
 	      "      --meta               source metadata (Kafka topic, partition, offset,\n"
 	      "                           key, timestamp, headers) becomes _topic, ...\n"
 	      "                           fields; a tombstone becomes \"_value\":null\n"
@@ -869,13 +879,60 @@ static int decode(const struct rtai_frame *f)
 }
 
 /* --debezium: the change event of f (already decoded into in), as the
- * record to check: "_op" first, then the row's fields. Sets *event to the
- * change time. Returns NULL after bad(), or &nothing for a tombstone
- * without a key and for a truncate. */
+ * record to check: "_op" first, then the row's fields ({"_op":"t"} for a
+ * truncate). Sets *event to the change time, and moved (with has_moved)
+ * to the delete that goes before an update which changed the primary key.
+ * Returns NULL after bad(), or &nothing for a tombstone without a key. */
 static struct dbz_event change;		/* the event, owning the row */
 static struct rtai_rec unwrapped;	/* _op and the row's fields */
 static struct buf ctext;		/* a binary record as JSON text */
 static struct rtai_rec nothing;		/* "no record here" */
+static struct rtai_rec moved;		/* _op d and the old key's fields */
+static int has_moved;			/* moved goes out before unwrapped */
+static struct buf oldkey, newkey;	/* the update's keys, compared */
+static struct rtai_rec kmeta;		/* the frame's source metadata */
+
+/* Sets moved and has_moved when the update in change has a before image
+ * whose primary key (--key, else the fields of the message key from kcat
+ * -J or from rtai-kafka's metadata) differs from its after image's, as
+ * keys compare (rtai(7), "Keys"). Without every key field in both images
+ * there is nothing to compare, and no delete. */
+static void key_moved(const struct rtai_frame *f)
+{
+	size_t n = opt.npkey;
+
+	has_moved = 0;
+	if (change.op != 'u' || !change.has_before)
+		return;
+	if (n == 0) {
+		if (!change.has_key && f->meta != NULL &&
+		    rec_decode(&kmeta, f->meta, f->meta_len) == 0) {
+			const struct rtai_field *k = rec_get(&kmeta, "key", 3);
+
+			if (k != NULL && (k->v.type == RT_BYTES || k->v.type == RT_STR))
+				(void)dbz_key(&change, k->v.s.p, k->v.s.n);
+		}
+		if (!change.has_key)
+			return;
+		n = change.key.n;
+	}
+	buf_reset(&oldkey);
+	buf_reset(&newkey);
+	rec_reset(&moved);
+	rec_add(&moved, "_op", 3, val_str("d", 1));
+	for (size_t i = 0; i < n; i++) {
+		const char *name = opt.npkey ? opt.pkey[i] : change.key.f[i].name;
+		size_t nlen = opt.npkey ? strlen(name) : change.key.f[i].nlen;
+		const struct rtai_field *b = rec_get(&change.before, name, nlen);
+		const struct rtai_field *a = rec_get(&change.row, name, nlen);
+
+		if (a == NULL || b == NULL || key_part(&oldkey, &b->v) < 0 ||
+		    key_part(&newkey, &a->v) < 0)
+			return;
+		rec_add(&moved, name, nlen, b->v);
+	}
+	has_moved = oldkey.len != newkey.len || memcmp(oldkey.p, newkey.p, oldkey.len) != 0;
+}
 
 static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
 {
@@ -893,8 +950,9 @@ static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
 		bad("%s", change.err);
 		return NULL;
 	}
-	if (change.kind == DBZ_TOMBSTONE || change.kind == DBZ_TRUNCATE)
-		return &nothing;	/* a truncate carries no row (see --debezium) */
+	if (change.kind == DBZ_TOMBSTONE)
+		return &nothing;
+	key_moved(f);
 	rec_reset(&unwrapped);
 	for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
 		if (change.op == op_names[i][0])
@@ -1038,10 +1096,19 @@ static int is_time_field(const char *name, size_t nlen)
 	       memcmp(name, opt.time_field, nlen) == 0;
 }
 
+/* --debezium's "_op": not a field of the row, so no schema option drops
+ * or refuses it. */
+static int is_op(const char *name, size_t nlen)
+{
+	return opt.debezium && nlen == 3 && memcmp(name, "_op", 3) == 0;
+}
+
 /* Builds rec from r under the schema: declared fields in their order, then
  * the others in theirs. Sets *event from the -t field (left alone when the
- * field is optional and missing). */
-static int shape(const struct rtai_rec *r, int64_t *event)
+ * field is optional and missing). partial: r is a truncate or a delete of
+ * a moved key, which carries only some fields: a missing field is no
+ * error. */
+static int shape(const struct rtai_rec *r, int64_t *event, int partial)
 {
 	uint8_t *used;
 	int found_time = 0;
@@ -1060,7 +1127,7 @@ static int shape(const struct rtai_rec *r, int64_t *event)
 			if (r->f[i].nlen == s->nlen && memcmp(r->f[i].name, s->name, s->nlen) == 0)
 				break;
 		if (i == r->n) {
-			if (s->optional)
+			if (s->optional || partial)
 				continue;
 			return bad("field \"%s\": missing%s", s->name,
 				   is_time_field(s->name, s->nlen) ? " (the -t time field)" : "");
@@ -1086,13 +1153,14 @@ static int shape(const struct rtai_rec *r, int64_t *event)
 				return -1;
 			*event = v.i;
 			found_time = 1;
-		} else if (opt.strict) {
+		} else if (opt.strict && !is_op(f->name, f->nlen)) {
 			return bad("field \"%.*s\": not in the schema (--strict)", f->nlen, f->name);
 		}
-		if (kept(f->name, f->nlen))
+		if (kept(f->name, f->nlen) || is_op(f->name, f->nlen))
 			rec_add(&rec, f->name, f->nlen, v);
 	}
-	if (opt.time_field != NULL && !found_time && schema_find(opt.time_field, opt.time_nlen) == NULL)
+	if (opt.time_field != NULL && !found_time && !partial &&
+	    schema_find(opt.time_field, opt.time_nlen) == NULL)
 		return bad("field \"%s\": missing (the -t time field)", opt.time_field);
 	return 0;
 }
@@ -1200,6 +1268,27 @@ static struct rtai_rec *with_meta(const struct rtai_frame *f, struct rtai_rec *r
 	return &withmeta;
 }
 
+static struct buf menc;			/* the delete of a moved key, encoded */
+
+/* Encodes rec into b. */
+static void encode(struct buf *b)
+{
+	buf_reset(b);
+	if (opt.json)
+		rec_to_json(&rec, b);
+	else
+		rec_encode(&rec, b);
+}
+
+/* Writes the record encoded in b for frame f. The metadata goes on with
+ * the record, unless --meta made it fields. */
+static void write_out(const struct rtai_frame *f, int64_t event, const struct buf *b)
+{
+	wr_put_meta(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC,
+		    f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns, event,
+		    opt.meta ? NULL : f->meta, f->meta_len, b->p, b->len);
+}
+
 /* One data frame: parse, unwrap, check, write. Returns 0, or -1 on a bad
  * record under --on-error fail. */
 static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
@@ -1208,6 +1297,8 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 	int64_t event = f->event_ns;
 	int tombstone = (f->flags & RTAI_F_TOMBSTONE) != 0;
 	int st;
+
+	has_moved = 0;
 
 	if (tombstone && !opt.meta) {
 		/* No value to parse: a delete, for the stages after. */
@@ -1231,17 +1322,18 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 	}
 	if (opt.meta && (r = with_meta(f, r)) == NULL)
 		return refuse(rd, f);
-	if (shape(r, &event) < 0)
+	if (shape(r, &event, r == &unwrapped && change.kind == DBZ_TRUNCATE) < 0)
 		return refuse(rd, f);
-	buf_reset(&enc);
-	if (opt.json)
-		rec_to_json(&rec, &enc);
-	else
-		rec_encode(&rec, &enc);
-	/* The metadata goes on with the record, unless --meta made it fields. */
-	wr_put_meta(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC,
-		    f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns, event,
-		    opt.meta ? NULL : f->meta, f->meta_len, enc.p, enc.len);
+	encode(&enc);
+	if (has_moved) {
+		/* The old key goes first, at the update's time. */
+		if ((opt.meta && (r = with_meta(f, &moved)) == NULL) ||
+		    shape(opt.meta ? r : &moved, &event, 1) < 0)
+			return refuse(rd, f);
+		encode(&menc);
+		write_out(f, event, &menc);
+	}
+	write_out(f, event, &enc);
 	count.parsed++;
 	return 0;
 }
@@ -1428,6 +1520,7 @@ int main(int argc, char **argv)
 		case OPT_REGISTRY_AUTH: opt.registry_auth = optarg; break;
 		case OPT_JSON: opt.json = 1; break;
 		case OPT_DEBEZIUM: opt.debezium = 1; break;
+		case OPT_KEY: names_opt("--key", optarg, &opt.pkey, &opt.npkey); break;
 		case OPT_META: opt.meta = 1; break;
 		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
 		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
@@ -1469,6 +1562,8 @@ int main(int argc, char **argv)
 				 "and --registry-auth need --format avro");
 	if (opt.format == IN_TSV && opt.delim != ',')
 		rtai_usage_error("--delimiter: TSV fields are always separated by tabs");
+	if (opt.pkey != NULL && !opt.debezium)
+		rtai_usage_error("--key needs --debezium (it names the key of change events)");
 	if (opt.format != IN_JSON && opt.debezium)
 		rtai_usage_error("--debezium reads JSON change events, not --format %s",
 				 in_format_names[opt.format]);
@@ -1522,6 +1617,14 @@ int main(int argc, char **argv)
 	free(opt.columns);
 	dbz_free(&change);
 	rec_free(&unwrapped);
+	rec_free(&moved);
+	rec_free(&kmeta);
+	buf_free(&oldkey);
+	buf_free(&newkey);
+	buf_free(&menc);
+	for (size_t i = 0; i < opt.npkey; i++)
+		free(opt.pkey[i]);
+	free(opt.pkey);
 	buf_free(&ctext);
 	buf_free(&enc);
 	errpol_free(&ep);

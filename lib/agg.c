@@ -286,10 +286,13 @@ static void dkey(const struct rtai_val *v, uint8_t *type, uint64_t *bits,
 	}
 }
 
+/* Strings hash and compare by their bytes, whether p is NULL or not for
+ * an empty one: a value merged from a row whose pool never allocated (it
+ * held only "") is the same value as "" added from a record. */
 static uint64_t dhash(uint8_t type, uint64_t bits, const char *p, uint32_t n)
 {
-	if (p != NULL)
-		return rtai_hash(p, n, type);
+	if (rt_has_bytes(type))
+		return rtai_hash(n > 0 ? p : "", n, type);
 	return rtai_hash(&bits, 8, type);
 }
 
@@ -305,8 +308,8 @@ static uint32_t dfind(const struct agg_distinct *d, uint64_t h, uint8_t type,
 			return i;
 		if (e->h != h || e->type != type)
 			continue;
-		if (p == NULL ? e->v == bits
-			      : e->len == n && memcmp(d->pool.p + e->v, p, n) == 0)
+		if (!rt_has_bytes(type) ? e->v == bits
+					: e->len == n && (n == 0 || memcmp(d->pool.p + e->v, p, n) == 0))
 			return i;
 	}
 }
@@ -344,7 +347,7 @@ static void dadd(struct agg_distinct *d, uint8_t type, uint64_t bits, const char
 		return;
 	}
 	*e = (struct agg_dent){ .h = h, .v = bits, .len = n, .cnt = cnt, .type = type };
-	if (p != NULL) {
+	if (rt_has_bytes(type)) {
 		e->v = d->pool.len;
 		buf_append(&d->pool, p, n);
 	}
@@ -846,7 +849,8 @@ static void merge1(const struct agg_spec *s, struct agg_state *a, const struct a
 
 			if (e->cnt != 0)
 				dadd(a->d, e->type, str ? 0 : e->v,
-				     str ? (const char *)b->d->pool.p + e->v : NULL, e->len, e->cnt);
+				     str && e->len ? (const char *)b->d->pool.p + e->v : NULL, e->len,
+				     e->cnt);
 		}
 		break;
 	default:
@@ -1031,4 +1035,234 @@ size_t agg_heap_bytes(const struct agg_set *set, const struct agg_state *row)
 		}
 	}
 	return n;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+void agg_set_describe(const struct agg_set *set, struct buf *out)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const struct agg_spec *s = &set->v[i];
+
+		if (i > 0)
+			buf_putc(out, ',');
+		buf_printf(out, "%s=%s", s->name, func_names[s->func]);
+		if (s->field != NULL)
+			buf_printf(out, ":%s", s->field);
+	}
+}
+
+/* A value of min/max/first/last or a distinct entry: bits or bytes. */
+static void snap_val(struct buf *out, uint8_t type, uint64_t bits, const void *p, uint32_t n)
+{
+	snap_u8(out, type);
+	if (rt_has_bytes(type))
+		snap_bytes(out, p, n);
+	else
+		snap_u64(out, bits);
+}
+
+static void snap_store(struct buf *out, const struct agg_store *st)
+{
+	snap_u32(out, (uint32_t)st->lo);
+	snap_u32(out, st->n);
+	for (uint32_t i = 0; i < st->n; i++)
+		snap_u64(out, st->c[i]);
+}
+
+void agg_row_snapshot(const struct agg_set *set, const struct agg_state *row, struct buf *out)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const struct agg_spec *s = &set->v[i];
+		const struct agg_state *a = &row[i];
+
+		snap_u8(out, (uint8_t)s->func);
+		switch (s->func) {
+		case AGG_COUNT:
+		case AGG_SUM:
+		case AGG_AVG:
+			snap_i64(out, a->s.n);
+			snap_u64(out, a->s.ilo);
+			snap_i64(out, a->s.ihi);
+			snap_f64(out, a->s.fsum);
+			snap_i64(out, a->s.nf);
+			break;
+		case AGG_STDDEV:
+			snap_i64(out, a->m.n);
+			snap_f64(out, a->m.mean);
+			snap_f64(out, a->m.m2);
+			break;
+		case AGG_MIN:
+		case AGG_MAX:
+		case AGG_FIRST:
+		case AGG_LAST:
+			snap_val(out, a->x.type, (uint64_t)a->x.u.i,
+				 a->x.box ? a->x.box->p : NULL, a->x.box ? a->x.box->len : 0);
+			snap_i64(out, a->x.t);
+			break;
+		case AGG_DISTINCT:
+			snap_u32(out, a->d ? a->d->n : 0);
+			for (uint32_t j = 0; a->d != NULL && j < a->d->cap; j++) {
+				const struct agg_dent *e = &a->d->t[j];
+				int str = rt_has_bytes(e->type);
+
+				if (e->cnt == 0)
+					continue;
+				snap_val(out, e->type, e->v, str && e->len ? a->d->pool.p + e->v : NULL,
+					 e->len);
+				snap_u32(out, e->cnt);
+			}
+			break;
+		default:
+			if (!s->sketch)
+				break;	/* reads an earlier aggregate's sketch */
+			snap_u64(out, a->k ? a->k->count : 0);
+			if (a->k == NULL || a->k->count == 0)
+				break;
+			snap_u64(out, a->k->zero);
+			snap_store(out, &a->k->pos);
+			snap_store(out, &a->k->neg);
+			break;
+		}
+	}
+}
+
+/* A value written by snap_val(): its type, bits or bytes (borrowed). */
+static void restore_val(struct snap_rd *r, struct rtai_val *v)
+{
+	size_t n;
+
+	*v = val_null();
+	v->type = snap_get_u8(r);
+	if (v->type > RT_BYTES) {
+		snap_fail(r, "an unknown value type");
+		v->type = RT_NULL;
+	} else if (rt_has_bytes(v->type)) {
+		v->s.p = (const char *)snap_get_bytes(r, UINT32_MAX, &n);
+		v->s.n = n;
+		if (v->s.p == NULL)
+			v->type = RT_NULL;
+	} else {
+		v->i = (int64_t)snap_get_u64(r);
+	}
+}
+
+static void restore_store(struct snap_rd *r, struct agg_store *st)
+{
+	int32_t lo = (int32_t)snap_get_u32(r);
+	uint32_t n = snap_get_u32(r), cap = 64;
+
+	if (r->bad != NULL)
+		return;
+	if (n > AGG_MAX_BINS || n > (r->n - r->off) / 8) {
+		snap_fail(r, "a sketch with too many bins");
+		return;
+	}
+	if (n == 0)
+		return;
+	while (cap < n)
+		cap *= 2;
+	free(st->c);
+	st->c = xcalloc(cap, sizeof(*st->c));
+	st->cap = cap;
+	st->lo = lo;
+	st->n = n;
+	st->total = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		st->c[i] = snap_get_u64(r);
+		st->total += st->c[i];
+	}
+	if (r->bad == NULL && st->total == 0)
+		snap_fail(r, "an empty sketch store with bins");
+}
+
+int agg_row_restore(const struct agg_set *set, struct agg_state *row, struct snap_rd *r)
+{
+	for (size_t i = 0; i < set->n && r->bad == NULL; i++) {
+		const struct agg_spec *s = &set->v[i];
+		struct agg_state *a = &row[i];
+		struct rtai_val v;
+
+		if (snap_get_u8(r) != (uint8_t)s->func) {
+			snap_fail(r, "an aggregate of another function");
+			break;
+		}
+		switch (s->func) {
+		case AGG_COUNT:
+		case AGG_SUM:
+		case AGG_AVG:
+			a->s.n = snap_get_i64(r);
+			a->s.ilo = snap_get_u64(r);
+			a->s.ihi = snap_get_i64(r);
+			a->s.fsum = snap_get_f64(r);
+			a->s.nf = snap_get_i64(r);
+			if (a->s.n < 0 || a->s.nf < 0 || a->s.nf > a->s.n)
+				snap_fail(r, "a sum with inconsistent counts");
+			break;
+		case AGG_STDDEV:
+			a->m.n = snap_get_i64(r);
+			a->m.mean = snap_get_f64(r);
+			a->m.m2 = snap_get_f64(r);
+			if (a->m.n < 0)
+				snap_fail(r, "a negative count");
+			break;
+		case AGG_MIN:
+		case AGG_MAX:
+		case AGG_FIRST:
+		case AGG_LAST: {
+			int64_t t;
+
+			restore_val(r, &v);
+			t = snap_get_i64(r);
+			if (r->bad == NULL && v.type != RT_NULL)
+				xset(a, &v, t);
+			break;
+		}
+		case AGG_DISTINCT: {
+			uint32_t n = snap_get_count(r, 1 + 4 + 4);	/* "": type, length, count */
+
+			for (uint32_t j = 0; j < n && r->bad == NULL; j++) {
+				uint32_t cnt;
+				int str;
+
+				restore_val(r, &v);
+				cnt = snap_get_u32(r);
+				if (r->bad != NULL)
+					break;
+				if (cnt == 0 || v.type == RT_NULL) {
+					snap_fail(r, "an empty distinct entry");
+					break;
+				}
+				if (a->d == NULL)
+					a->d = xcalloc(1, sizeof(*a->d));
+				str = rt_has_bytes(v.type);
+				dadd(a->d, v.type, str ? 0 : (uint64_t)v.i, str ? v.s.p : NULL,
+				     str ? (uint32_t)v.s.n : 0, cnt);
+			}
+			if (r->bad == NULL && n > 0 && a->d->n != n)
+				snap_fail(r, "a distinct value listed twice");
+			break;
+		}
+		default: {
+			uint64_t count;
+
+			if (!s->sketch)
+				break;
+			count = snap_get_u64(r);
+			if (r->bad != NULL || count == 0)
+				break;
+			if (a->k == NULL)
+				a->k = xcalloc(1, sizeof(*a->k));
+			a->k->count = count;
+			a->k->zero = snap_get_u64(r);
+			restore_store(r, &a->k->pos);
+			restore_store(r, &a->k->neg);
+			if (r->bad == NULL &&
+			    a->k->zero + a->k->pos.total + a->k->neg.total != count)
+				snap_fail(r, "a sketch whose bins do not add up to its count");
+			break;
+		}
+		}
+	}
+	return r->bad != NULL ? -1 : 0;
 }

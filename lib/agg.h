@@ -47,7 +47,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "rec.h"
+#include "snap.h"
 
 #define AGG_ALPHA 0.01		/* percentile relative error bound */
 #define AGG_MAX_BINS 2048	/* per sign, per sketch */
@@ -185,5 +187,27 @@ size_t agg_heap_bytes(const struct agg_set *set, const struct agg_state *row);
  * [0, 1]; stores it and returns 0, or returns -1 when the sketch is empty. */
 int agg_quantile(const struct agg_set *set, const struct agg_state *row, size_t i,
 		 double q, double *out);
+
+/* ---- snapshots (checkpoints, rtai(7)) ---------------------------------- */
+
+/* Appends a text that identifies the set for snapshots: each aggregate's
+ * output name, function and field ("count=count,sum_amount=sum:amount"),
+ * so that a snapshot is only restored by a set that reads it the same
+ * way. */
+void agg_set_describe(const struct agg_set *set, struct buf *out);
+/* Appends the state of one row (set->n aggregates) to out in the snap.h
+ * encoding: everything that decides its future results (sums to the bit,
+ * min/max/first/last with their event times, every distinct value with
+ * its count, each sketch's bins), so a restored row goes on exactly as
+ * the original would. Row order of distinct values is not kept (it
+ * decides nothing). Cannot fail. */
+void agg_row_snapshot(const struct agg_set *set, const struct agg_state *row,
+		      struct buf *out);
+/* Reads one row written by agg_row_snapshot() for the same set from r into
+ * row, which must be empty (fresh from calloc, or agg_reset()). Returns 0,
+ * or -1 with r->bad set when the bytes are truncated or inconsistent (an
+ * unknown type, a sketch whose totals disagree, ...); row may then hold
+ * part of the state and is freed by agg_free() as usual. */
+int agg_row_restore(const struct agg_set *set, struct agg_state *row, struct snap_rd *r);
 
 #endif

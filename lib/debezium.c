@@ -13,6 +13,8 @@ static void ev_reset(struct dbz_event *ev)
 {
 	rec_reset(&ev->row);
 	rec_reset(&ev->before);
+	rec_reset(&ev->key);
+	ev->has_key = 0;
 	ev->kind = DBZ_TOMBSTONE;
 	ev->op = 0;
 	ev->has_before = 0;
@@ -148,6 +150,25 @@ static int envelope(struct dbz_event *ev, json_t *o)
 /* A value, a wrapper's payload, or JSON text of either. */
 static int change(struct dbz_event *ev, json_t *v, int strict, json_t **hold);
 
+/* A message key (JSON text, an object, or the converter's wrapper around
+ * one) into r; pfx starts a message. */
+static int key_rec(struct dbz_event *ev, json_t *key, json_t **hold, struct rtai_rec *r,
+		   const char *pfx)
+{
+	if (json_is_string(key)) {
+		json_error_t e;
+		json_t *k = json_loadb(json_string_value(key), json_string_length(key), 0, &e);
+
+		if (k == NULL)
+			return fail(ev, "%sthe key is not JSON: %s", pfx, e.text);
+		json_decref(*hold);
+		*hold = key = k;
+	}
+	if (json_is_object(key) && is_wrapper(key))
+		key = json_object_get(key, "payload");
+	return to_rec(ev, r, key, "key");
+}
+
 static int message(struct dbz_event *ev, json_t *o, json_t **hold)
 {
 	json_t *key = json_object_get(o, "key"), *val = json_object_get(o, "payload");
@@ -162,24 +183,25 @@ static int message(struct dbz_event *ev, json_t *o, json_t **hold)
 			return -1;
 		if (ev->ts_ns == RTAI_TIME_UNSET)
 			ev->ts_ns = ts;
+		/* The key names the primary-key fields, which an update
+		 * whose before image has other values moved. */
+		if (ev->has_before && !json_is_null(key)) {
+			json_t *kh = NULL;
+
+			if (key_rec(ev, key, &kh, &ev->key, "") == 0)
+				ev->has_key = 1;
+			else
+				rec_reset(&ev->key);
+			ev->err[0] = '\0';
+			json_decref(kh);
+		}
 		return 0;
 	}
 	/* A tombstone for key: Debezium sends one after each delete, so
 	 * that Kafka's compaction can drop the key. */
 	ev->kind = DBZ_DELETE;
 	ev->ts_ns = ts;
-	if (json_is_string(key)) {
-		json_error_t e;
-		json_t *k = json_loadb(json_string_value(key), json_string_length(key), 0, &e);
-
-		if (k == NULL)
-			return fail(ev, "tombstone: the key is not JSON: %s", e.text);
-		json_decref(*hold);
-		*hold = key = k;
-	}
-	if (json_is_object(key) && is_wrapper(key))
-		key = json_object_get(key, "payload");
-	return to_rec(ev, &ev->row, key, "key");
+	return key_rec(ev, key, hold, &ev->row, "tombstone: ");
 }
 
 static int change(struct dbz_event *ev, json_t *v, int strict, json_t **hold)
@@ -271,10 +293,33 @@ int dbz_from_rec(struct dbz_event *ev, struct rtai_rec *r)
 	return 0;
 }
 
+int dbz_key(struct dbz_event *ev, const char *text, size_t n)
+{
+	json_error_t e;
+	json_t *root, *hold = NULL;
+	int rc;
+
+	rec_reset(&ev->key);
+	ev->has_key = 0;
+	root = json_loadb(text, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
+	if (root == NULL)
+		return fail(ev, "the key is not JSON: %s", e.text);
+	rc = key_rec(ev, root, &hold, &ev->key, "");
+	json_decref(hold);
+	json_decref(root);
+	if (rc < 0) {
+		rec_reset(&ev->key);
+		return -1;
+	}
+	ev->has_key = 1;
+	return 0;
+}
+
 void dbz_free(struct dbz_event *ev)
 {
 	if (ev == NULL)
 		return;
 	rec_free(&ev->row);
 	rec_free(&ev->before);
+	rec_free(&ev->key);
 }

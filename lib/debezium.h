@@ -39,6 +39,10 @@ struct dbz_event {
 	struct rtai_rec row;	/* the row: after, or before / the key to delete */
 	struct rtai_rec before;	/* op u: the before image, when the event has one */
 	int has_before;
+	struct rtai_rec key;	/* op u with a before image, in a Kafka message
+				 * (kcat -J) whose key is a JSON object: the
+				 * message key, naming the primary-key fields */
+	int has_key;
 	int64_t ts_ns;		/* the change time, or RTAI_TIME_UNSET */
 	int plain;		/* a row (with or without "_op"), not an envelope:
 				 * its own fields may say when it changed */
@@ -50,6 +54,13 @@ struct dbz_event {
  * shape: ...", "invalid JSON at column 3: ..."). The records of ev stay
  * valid until the next call or dbz_free(). ev starts zeroed. */
 int dbz_parse(struct dbz_event *ev, const char *text, size_t n, int strict);
+
+/* Reads a Kafka message key (JSON text: an object, or the converter's
+ * wrapper around one) into ev->key and sets ev->has_key, so that a tool
+ * that has the key apart from the value (rtai-kafka's metadata) knows the
+ * primary-key fields. Returns 0, or -1 with ev->err set (not JSON, not an
+ * object); ev->key is then empty. Call it after dbz_parse(). */
+int dbz_key(struct dbz_event *ev, const char *text, size_t n);
 
 /* Reads a record as a change: with an "_op" field (c, r, u, d, t; removed
  * from r) it is that change, else a plain row. Swaps r with ev->row, so

@@ -8,6 +8,7 @@
 
 #include "key.h"
 #include "rtime.h"
+#include "snap.h"
 
 /* ---- structures ---------------------------------------------------------- */
 
@@ -67,6 +68,12 @@ struct win {
 
 	struct hent *heap;
 	uint32_t hn, hcap;
+
+	/* Sessions only, one per key slot: the end of the key's latest session
+	 * that fired and was dropped (INT64_MIN for none). A record whose
+	 * session would reach it is late, so no two sessions written for a key
+	 * overlap or touch; an idle key is kept while a record could. */
+	int64_t *gone;
 
 	uint32_t *batch;	/* windows firing together, or touched by a record */
 	uint32_t bn, bcap;
@@ -177,25 +184,41 @@ void win_prefetch(const struct win *w, const uint8_t *key, size_t klen, uint32_t
 	}
 }
 
+/* Whether a record could still reach a dropped session that ended at
+ * gone: one with t <= gone and t + gap + lateness > W. */
+static int gone_matters(const struct win *w, int64_t gone)
+{
+	if (gone == INT64_MIN)
+		return 0;
+	return w->wm < INT64_MIN / 2 || gone > w->wm - w->c.gap - w->c.lateness;
+}
+
 /* Rebuilds the table with room for twice the live keys, dropping idle
  * ones, and points every window at its key's new slot. */
 static void key_rehash(struct win *w)
 {
 	struct wkey *old = w->keys;
+	int64_t *oldgone = w->gone;
 	uint32_t oldcap = w->kcap, cap = 1024;
+	uint64_t live = w->st.keys;
 
-	while ((uint64_t)(w->st.keys + 1) * 20 > (uint64_t)cap * 7)
+	for (uint32_t i = 0; oldgone != NULL && i < oldcap; i++)
+		if (old[i].klen1 != 0 && old[i].nwin == 0 && gone_matters(w, oldgone[i]))
+			live++;
+	while ((live + 1) * 20 > (uint64_t)cap * 7)
 		cap *= 2;
 	w->keys = xcalloc(cap, sizeof(*w->keys));
 	w->kcap = cap;
 	w->kused = 0;
+	if (oldgone != NULL)
+		w->gone = xmalloc(cap * sizeof(*w->gone));
 	for (uint32_t i = 0; i < oldcap; i++) {
 		struct wkey *k = &old[i];
 		uint32_t j;
 
 		if (k->klen1 == 0)
 			continue;
-		if (k->nwin == 0) {
+		if (k->nwin == 0 && (oldgone == NULL || !gone_matters(w, oldgone[i]))) {
 			if (key_len(k) > KEY_INLINE) {
 				free(k->b.p);
 				w->key_heap -= key_len(k);
@@ -205,11 +228,14 @@ static void key_rehash(struct win *w)
 		for (j = k->h & (cap - 1); w->keys[j].klen1 != 0; j = (j + 1) & (cap - 1))
 			;
 		w->keys[j] = *k;
+		if (oldgone != NULL)
+			w->gone[j] = oldgone[i];
 		w->kused++;
 		for (uint32_t id = k->head; id != 0; id = W(w, id)->next)
 			W(w, id)->key = j;
 	}
 	free(old);
+	free(oldgone);
 }
 
 /* The id of key, made live; UINT32_MAX (with err set) when that would
@@ -234,6 +260,8 @@ static uint32_t key_get(struct win *w, const uint8_t *key, size_t n)
 		k = &w->keys[i];
 	}
 	memset(k, 0, sizeof(*k));
+	if (w->gone != NULL)
+		w->gone[i] = INT64_MIN;
 	k->h = h;
 	k->klen1 = (uint32_t)n + 1;
 	if (n <= KEY_INLINE) {
@@ -488,8 +516,11 @@ static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t
 	uint32_t kid, id, keep = 0, *link, cur;
 	int changed;
 
-	/* Merged bounds first: the record is late if that session is. */
+	/* Merged bounds first: the record is late if that session is, and
+	 * when it would reach a session already fired and dropped. */
 	kid = key_find(w, key_hash32(key, klen), key, klen);
+	if (w->keys[kid].klen1 != 0 && t <= w->gone[kid])
+		return 0;
 	for (cur = w->keys[kid].klen1 ? w->keys[kid].head : 0; cur != 0; cur = W(w, cur)->next) {
 		struct wwin *x = W(w, cur);
 
@@ -686,6 +717,8 @@ static void fire_until(struct win *w, int64_t limit, int drop_all)
 		struct wwin *x = W(w, id);
 
 		if (drop_all || x->end + w->c.lateness <= w->wm) {
+			if (w->gone != NULL && x->end > w->gone[x->key])
+				w->gone[x->key] = x->end;
 			win_unlink(w, id);
 			win_release(w, id);
 		} else {
@@ -736,6 +769,8 @@ struct win *win_new(const struct win_conf *conf, win_emit_fn fn, void *arg)
 	w->esize = sizeof(struct wwin) + conf->aggs->n * sizeof(struct agg_state);
 	w->kcap = 1024;
 	w->keys = xcalloc(w->kcap, sizeof(*w->keys));
+	if (w->c.kind == WIN_SESSION)
+		w->gone = xmalloc(w->kcap * sizeof(*w->gone));
 	return w;
 }
 
@@ -752,6 +787,7 @@ void win_free(struct win *w)
 		if (w->keys[i].klen1 != 0 && key_len(&w->keys[i]) > KEY_INLINE)
 			free(w->keys[i].b.p);
 	free(w->keys);
+	free(w->gone);
 	free(w->heap);
 	free(w->batch);
 	free(w->fs);
@@ -766,6 +802,7 @@ const struct win_stats *win_stats(const struct win *w)
 size_t win_bytes(const struct win *w)
 {
 	return sizeof(*w) + (size_t)w->kcap * sizeof(*w->keys) +
+	       (w->gone != NULL ? (size_t)w->kcap * sizeof(*w->gone) : 0) +
 	       w->key_heap +
 	       (size_t)w->nchunks * CHUNK * w->esize + (size_t)w->hcap * sizeof(*w->heap) +
 	       (size_t)w->bcap * sizeof(*w->batch) + (size_t)w->fcap * sizeof(*w->fs);
@@ -774,4 +811,266 @@ size_t win_bytes(const struct win *w)
 const char *win_err(const struct win *w)
 {
 	return w->err;
+}
+
+/* ---- snapshots --------------------------------------------------------------- */
+
+#define SNAP_MAGIC "RTWS"
+#define SNAP_HEAD 24		/* magic, version, length, checksum */
+#define SNAP_SEED UINT64_C(0x7274616977696e31)	/* "rtaiwin1" */
+#define SNAP_MAX_KEY (1u << 24)
+
+static const char *const kind_names[] = { "tumbling", "sliding", "session" };
+
+/* The options that decide output, as text (the image's fingerprint). */
+static void describe(const struct win *w, struct buf *out)
+{
+	const struct win_conf *c = &w->c;
+
+	buf_printf(out, "%s", kind_names[c->kind]);
+	if (c->kind == WIN_SESSION)
+		buf_printf(out, " gap=%lldns", (long long)c->gap);
+	else
+		buf_printf(out, " size=%lldns slide=%lldns offset=%lldns", (long long)c->size,
+			   (long long)c->slide, (long long)c->offset);
+	buf_printf(out, " lateness=%lldns emit=%s aggregates=", (long long)c->lateness,
+		   c->update ? "update" : "final");
+	agg_set_describe(c->aggs, out);
+}
+
+static void put_stats(struct buf *out, const struct win_stats *st)
+{
+	snap_u64(out, st->records);
+	snap_u64(out, st->late);
+	snap_u64(out, st->late_some);
+	snap_u64(out, st->fired);
+	snap_u64(out, st->refired);
+	snap_u64(out, st->updates);
+	snap_u64(out, st->peak_windows);
+	snap_u64(out, st->peak_keys);
+}
+
+void win_snapshot(const struct win *w, struct buf *out)
+{
+	size_t head = out->len, body;
+	struct buf desc = { 0 };
+	uint64_t len, sum;
+	uint32_t nk = 0;
+	uint8_t *h;
+
+	buf_append(out, SNAP_MAGIC, 4);
+	snap_u32(out, WIN_SNAP_VERSION);
+	snap_u64(out, 0);	/* length and checksum, filled in below */
+	snap_u64(out, 0);
+	body = out->len;
+	describe(w, &desc);
+	snap_bytes(out, desc.p, desc.len);
+	buf_free(&desc);
+	snap_i64(out, w->wm);
+	put_stats(out, &w->st);
+	snap_u32(out, w->kcap);
+	for (uint32_t i = 0; i < w->kcap; i++)
+		nk += w->keys[i].klen1 != 0;
+	snap_u32(out, nk);
+	for (uint32_t i = 0; i < w->kcap; i++) {
+		const struct wkey *k = &w->keys[i];
+
+		if (k->klen1 == 0)
+			continue;
+		snap_bytes(out, kbytes(k), key_len(k));
+		if (w->gone != NULL)
+			snap_i64(out, w->gone[i]);
+		snap_u32(out, k->nwin);
+		for (uint32_t id = k->head; id != 0; id = W(w, id)->next) {
+			const struct wwin *x = W(w, id);
+
+			snap_i64(out, x->start);
+			snap_i64(out, x->end);
+			snap_i64(out, x->ingest);
+			snap_u8(out, x->fired);
+			agg_row_snapshot(w->c.aggs, x->row, out);
+		}
+	}
+	len = out->len - body;
+	sum = rtai_hash(out->p + body, len, SNAP_SEED);
+	h = out->p + head + 8;
+	for (int i = 0; i < 8; i++) {
+		h[i] = (uint8_t)(len >> (8 * i));
+		h[8 + i] = (uint8_t)(sum >> (8 * i));
+	}
+}
+
+/* Puts a key of the image into the table; its slot, or UINT32_MAX. */
+static uint32_t restore_key(struct win *w, struct snap_rd *r)
+{
+	struct rtai_val v[KEY_VALS];
+	const uint8_t *key;
+	size_t n;
+	uint32_t h, i;
+	struct wkey *k;
+
+	key = snap_get_bytes(r, SNAP_MAX_KEY, &n);
+	if (key == NULL)
+		return UINT32_MAX;
+	if (key_idlen(key, n) == 0 || key_values(key, n, v, KEY_VALS) < 0) {
+		snap_fail(r, "a malformed key");
+		return UINT32_MAX;
+	}
+	if ((uint64_t)(w->kused + 1) * 10 > (uint64_t)w->kcap * 7) {
+		snap_fail(r, "more keys than its table holds");
+		return UINT32_MAX;
+	}
+	h = key_hash32(key, n);
+	i = key_find(w, h, key, n);
+	k = &w->keys[i];
+	if (k->klen1 != 0) {
+		snap_fail(r, "a key listed twice");
+		return UINT32_MAX;
+	}
+	k->h = h;
+	k->klen1 = (uint32_t)n + 1;
+	if (n <= KEY_INLINE) {
+		memcpy(k->b.in, key, n);
+	} else {
+		k->b.p = xmalloc(n);
+		memcpy(k->b.p, key, n);
+		w->key_heap += n;
+	}
+	w->kused++;
+	if (w->gone != NULL)
+		w->gone[i] = snap_get_i64(r);
+	return i;
+}
+
+/* The windows of key kid, newest first, linked in that order. */
+static void restore_windows(struct win *w, struct snap_rd *r, uint32_t kid)
+{
+	uint32_t n = snap_get_count(r, 8 * 3 + 1), *link = &w->keys[kid].head;
+	int64_t prev = INT64_MAX;
+
+	for (uint32_t j = 0; j < n && r->bad == NULL; j++) {
+		int64_t start = snap_get_i64(r), end = snap_get_i64(r);
+		int64_t ingest = snap_get_i64(r);
+		uint8_t fired = snap_get_u8(r);
+		struct wwin *x;
+		uint32_t id;
+
+		if (r->bad != NULL)
+			break;
+		if (start >= end || start >= prev || fired > 1 ||
+		    (w->c.kind != WIN_SESSION && end - start != w->c.size)) {
+			snap_fail(r, "a window with impossible bounds");
+			break;
+		}
+		prev = start;
+		id = win_alloc(w, kid, start, end);
+		x = W(w, id);
+		x->ingest = ingest;
+		x->fired = fired;
+		*link = id;
+		link = &x->next;
+		if (fired)
+			hupdate(w, id, deadline(w, x));
+		agg_row_restore(w->c.aggs, x->row, r);
+	}
+}
+
+int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errlen)
+{
+	const uint8_t *b = p;
+	struct snap_rd r;
+	struct buf desc = { 0 };
+	struct win_stats st;
+	const uint8_t *d;
+	uint32_t version, kcap, nk;
+	uint64_t blen, sum;
+	size_t dn;
+	int rc = -1;
+
+	if (w->wused != 0 || w->wm != INT64_MIN || w->kused != 0) {
+		snprintf(err, errlen, "the engine already holds state (restore into a new one)");
+		return -1;
+	}
+	snap_rd_init(&r, p, len);
+	if (len < 4 || memcmp(b, SNAP_MAGIC, 4) != 0) {
+		snprintf(err, errlen, "not a window snapshot (it does not start with \"%s\")",
+			 SNAP_MAGIC);
+		return -1;
+	}
+	r.off = 4;
+	version = snap_get_u32(&r);
+	blen = snap_get_u64(&r);
+	sum = snap_get_u64(&r);
+	if (r.bad != NULL) {
+		snprintf(err, errlen, "a window snapshot cut short in its header (%zu bytes)", len);
+		return -1;
+	}
+	if (version != WIN_SNAP_VERSION) {
+		snprintf(err, errlen, "a window snapshot of version %u (this build reads version %d)",
+			 version, WIN_SNAP_VERSION);
+		return -1;
+	}
+	if (blen != len - SNAP_HEAD) {
+		snprintf(err, errlen, "a window snapshot of %zu bytes where its header says %llu "
+			 "(truncated or padded)", len, (unsigned long long)(blen + SNAP_HEAD));
+		return -1;
+	}
+	if (rtai_hash(b + SNAP_HEAD, blen, SNAP_SEED) != sum) {
+		snprintf(err, errlen, "a corrupt window snapshot (its checksum does not match)");
+		return -1;
+	}
+	d = snap_get_bytes(&r, 1u << 20, &dn);
+	describe(w, &desc);
+	if (d == NULL) {
+		snprintf(err, errlen, "a corrupt window snapshot: byte %zu: %s", r.off, r.bad);
+		goto out;
+	}
+	if (dn != desc.len || memcmp(d, desc.p, dn) != 0) {
+		snprintf(err, errlen, "a window snapshot made with other options ('%.*s'; these are "
+			 "'%.*s')", (int)dn, (const char *)d, (int)desc.len, (const char *)desc.p);
+		goto out;
+	}
+	w->wm = snap_get_i64(&r);
+	st.records = snap_get_u64(&r);
+	st.late = snap_get_u64(&r);
+	st.late_some = snap_get_u64(&r);
+	st.fired = snap_get_u64(&r);
+	st.refired = snap_get_u64(&r);
+	st.updates = snap_get_u64(&r);
+	st.peak_windows = snap_get_u64(&r);
+	st.peak_keys = snap_get_u64(&r);
+	kcap = snap_get_u32(&r);
+	nk = snap_get_count(&r, 4 + 4);
+	if (r.bad == NULL && (kcap < 1024 || kcap > (1u << 31) || (kcap & (kcap - 1)) != 0))
+		snap_fail(&r, "an impossible key table size");
+	if (r.bad == NULL && kcap != w->kcap) {
+		free(w->keys);
+		w->keys = xcalloc(kcap, sizeof(*w->keys));
+		w->kcap = kcap;
+		if (w->gone != NULL) {
+			free(w->gone);
+			w->gone = xmalloc(kcap * sizeof(*w->gone));
+		}
+	}
+	for (uint32_t i = 0; i < nk && r.bad == NULL; i++) {
+		uint32_t kid = restore_key(w, &r);
+
+		if (kid != UINT32_MAX)
+			restore_windows(w, &r, kid);
+	}
+	if (r.bad == NULL && r.off != r.n)
+		snap_fail(&r, "bytes after its last key");
+	if (r.bad != NULL) {
+		snprintf(err, errlen, "a corrupt window snapshot: byte %zu: %s", r.off, r.bad);
+		goto out;
+	}
+	st.windows = w->st.windows;
+	st.keys = w->st.keys;
+	st.peak_windows = st.peak_windows > st.windows ? st.peak_windows : st.windows;
+	st.peak_keys = st.peak_keys > st.keys ? st.peak_keys : st.keys;
+	w->st = st;
+	rc = 0;
+out:
+	buf_free(&desc);
+	return rc;
 }

@@ -10,7 +10,9 @@
  *   - tumbling SIZE: one window; sliding SIZE/SLIDE: every [s, s + SIZE)
  *     with s a multiple of SLIDE and s <= t < s + SIZE; session GAP: each
  *     record opens [t, t + GAP) and windows of a key that overlap or touch
- *     merge (a record is late when the session it would join is);
+ *     merge (a record is late when the session it would join is, or when
+ *     it would touch one already dropped, so a key's sessions written as
+ *     final never overlap or touch);
  *   - a window fires when the watermark W >= end, and its state is kept
  *     until W >= end + lateness; a record accepted in that time fires it
  *     again; a record is late for a window when end + lateness <= W;
@@ -120,5 +122,34 @@ const struct win_stats *win_stats(const struct win *w);
 size_t win_bytes(const struct win *w);
 /* The message of the last error. */
 const char *win_err(const struct win *w);
+
+/* ---- snapshots (checkpoints: rtai(7), issue 14) ----------------------------
+ *
+ * The image: "RTWS", u32 version (WIN_SNAP_VERSION), u64 length of what
+ * follows the header, u64 checksum of it (rtai_hash), then in the snap.h
+ * encoding: the options that decide output as text (kind, size, slide,
+ * gap, offset, lateness, emit mode, and agg_set_describe()), the
+ * watermark, the counters of win_stats, and every key of the table (idle
+ * ones too, since a key that comes back keeps the value it was first seen
+ * with) with, for sessions, the end of its latest dropped session (i64,
+ * INT64_MIN for none), and its open windows, newest first: bounds, latest
+ * ingest time, whether it fired, and its aggregates (agg_row_snapshot).
+ * As Flink's
+ * keyed state snapshots, it is the state, not a log: restoring it and
+ * feeding the records after it gives what the uninterrupted run gives. */
+#define WIN_SNAP_VERSION 1
+
+/* Appends the image of w to out. Cannot fail; allocates only in out. Time
+ * and bytes grow with the open windows and their distinct values and
+ * sketches. Emits nothing and changes nothing. */
+void win_snapshot(const struct win *w, struct buf *out);
+/* Loads an image of len bytes at p (borrowed) into w, which must be fresh
+ * from win_new() with the same options (max_keys may differ). Returns 0,
+ * or -1 with err set when w is not fresh, or the image is not a window
+ * snapshot, is of another version, is truncated or corrupt (length or
+ * checksum), or was made with other options ("made with 'tumbling 60s
+ * ...', this engine has '...'"). After -1, w holds part of the state:
+ * win_free() it. Emits nothing. */
+int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errlen);
 
 #endif

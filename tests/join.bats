@@ -837,3 +837,34 @@ EOF
 	assert_success
 	assert_output --regexp '^rtai-join \(rtai\) [0-9]'
 }
+
+@test "join: --updates without --as-of warns once when records are over an hour behind the changelog" {
+	# A capture from 10:30 replayed against a changelog that reached 12:00.
+	cat >changes.jsonl <<'EOF'
+{"op":"c","before":null,"after":{"id":1,"name":"Ann"},"source":{"ts_ms":1795514400000}}
+{"op":"u","before":{"id":1,"name":"Ann"},"after":{"id":1,"name":"Anne"},"source":{"ts_ms":1795521600000}}
+EOF
+	printf '%s\n' '{"id":1,"ts":"2026-11-24T10:30:00Z"}' '{"id":1,"ts":"2026-11-24T10:40:00Z"}' |
+		rtai-cat | rtai-parse -t ts >ev.rtai
+	rtai-cat changes.jsonl | rtai-parse --debezium >changes.rtai
+	for log in changes.jsonl changes.rtai; do
+		run sh -c "rtai-join --updates $log --on id --fields name <ev.rtai 2>err.txt | rtai-cat -p | jq -r .name; cat err.txt"
+		echo "$output"
+		assert_line --index 0 'Anne'
+		assert_line --index 1 'Anne'
+		assert_line --index 2 "rtai-join: stdin: record 1: event time 2026-11-24T10:30:00.000Z is over an hour before a change already applied from $log (2026-11-24T12:00:00.000Z): without --as-of a record joins the row as it is now, so a replayed capture sees values from its future (join as of each record's time with --as-of FIELD)"
+		[ "${#lines[@]}" -eq 3 ]
+	done
+	# As of each record's time: the value it had then, and no warning.
+	run sh -c 'rtai-join --updates changes.rtai --on id --as-of at --fields name <ev.rtai 2>err.txt | rtai-cat -p | jq -r .name; cat err.txt'
+	echo "$output"
+	assert_output "$(printf '%s\n' Ann Ann)"
+	# Within the hour (a live stream's lag), or without change times: no warning.
+	sed 's/1795521600000/1795517400000/' changes.jsonl >near.jsonl
+	printf '%s\n' '{"id":1,"name":"Ann"}' '{"id":1,"name":"Anne"}' >rows.jsonl
+	for log in near.jsonl rows.jsonl; do
+		run sh -c "rtai-join --updates $log --on id --fields name <ev.rtai 2>err.txt | rtai-cat -p | jq -r .name; cat err.txt"
+		echo "$output"
+		assert_output "$(printf '%s\n' Anne Anne)"
+	done
+}

@@ -408,6 +408,43 @@ static void test_stddev_merge(void)
 	agg_set_free(&s);
 }
 
+/* A row that saw only "" never allocates its string pool: merging it must
+ * still find "" in the other row, and a snapshot must carry both rows'
+ * values. */
+static void test_distinct_empty(void)
+{
+	static const char *const specs[] = { "distinct:x", NULL };
+	struct agg_set s = set_of(specs);
+	struct agg_state a[1] = { 0 }, b[1] = { 0 }, c[1] = { 0 };
+	struct rtai_val e = val_str("", 0), x = val_str("x", 1);
+	struct buf img = { 0 };
+	struct snap_rd r;
+	int rc;
+
+	agg_add(&s, a, &e, 0);
+	agg_add(&s, a, &x, 0);
+	agg_add(&s, b, &e, 0);
+	agg_merge(&s, a, b);
+	is_int(fres(&s, a, 0), 2, "\"\" merged from a row of only \"\" is not counted twice");
+	agg_row_snapshot(&s, a, &img);
+	snap_rd_init(&r, img.p, img.len);
+	rc = agg_row_restore(&s, c, &r);
+	ok(rc == 0 && r.off == img.len, "a distinct row restores from its snapshot");
+	is_int(fres(&s, c, 0), 2, "... with its 2 values");
+	agg_remove(&s, c, &e, 0);
+	agg_remove(&s, c, &e, 0);
+	is_int(fres(&s, c, 0), 1, "... and their counts (\"\" was added twice)");
+	snap_rd_init(&r, img.p, img.len - 1);
+	agg_free(&s, c);
+	ok(agg_row_restore(&s, c, &r) == -1 && r.bad != NULL, "a truncated row is refused: %s",
+	   r.bad ? r.bad : "");
+	agg_free(&s, a);
+	agg_free(&s, b);
+	agg_free(&s, c);
+	buf_free(&img);
+	agg_set_free(&s);
+}
+
 int main(void)
 {
 	test_specs();
@@ -415,5 +452,6 @@ int main(void)
 	test_strings();
 	test_percentiles();
 	test_stddev_merge();
+	test_distinct_empty();
 	return tap_done();
 }

@@ -63,6 +63,7 @@ static void on_emit(void *arg, const struct win_out *o)
 struct mwin {
 	int64_t key, start, end, count, sum, ingest;
 	int fired, alive;
+	int dropped;		/* fired, then dropped past its lateness */
 };
 
 static struct {
@@ -80,7 +81,7 @@ static struct mwin *m_new(int64_t key, int64_t s, int64_t e)
 		m.cap = m.cap ? m.cap * 2 : 1024;
 		m.v = xrealloc(m.v, m.cap * sizeof(*m.v));
 	}
-	m.v[m.n] = (struct mwin){ key, s, e, 0, 0, INT64_MIN, 0, 1 };
+	m.v[m.n] = (struct mwin){ key, s, e, 0, 0, INT64_MIN, 0, 1, 0 };
 	return &m.v[m.n++];
 }
 
@@ -134,8 +135,10 @@ static void m_fire(int64_t limit, int all)
 		f[i]->fired = 1;
 	}
 	for (size_t i = 0; i < m.n; i++)
-		if (m.v[i].alive && (all || m.v[i].end + m.c.lateness <= m.wm))
+		if (m.v[i].alive && (all || m.v[i].end + m.c.lateness <= m.wm)) {
 			m.v[i].alive = 0;
+			m.v[i].dropped = 1;
+		}
 	free(f);
 }
 
@@ -144,17 +147,22 @@ static void m_record(int64_t key, int64_t t, int64_t v, int64_t ingest)
 	if (m.c.kind == WIN_SESSION) {
 		int64_t ns = t, ne = t + m.c.gap;
 		struct mwin *keep = NULL;
-		int changed;
+		int changed, reaches_dropped = 0;
 
 		for (size_t i = 0; i < m.n; i++) {
 			struct mwin *x = &m.v[i];
 
-			if (x->alive && x->key == key && x->start <= t + m.c.gap && t <= x->end) {
+			if (x->key != key || x->start > t + m.c.gap || t > x->end)
+				continue;
+			if (x->alive) {
 				ns = x->start < ns ? x->start : ns;
 				ne = x->end > ne ? x->end : ne;
 			}
+			reaches_dropped |= x->dropped;
 		}
-		if (ne + m.c.lateness <= m.wm) {
+		/* late too when it would merge into a session already written
+		 * and dropped: sessions of a key never overlap or touch */
+		if (ne + m.c.lateness <= m.wm || reaches_dropped) {
 			m.late++;
 			return;
 		}
@@ -392,6 +400,10 @@ int main(void)
 	scenario("sessions, lateness (merges of fired sessions)", c, 0, 20, 3000, 8 * S);
 	c.update = 1;
 	scenario("sessions, update mode", c, 1 * S, 20, 3000, 8 * S);
+	c = (struct win_conf){ .kind = WIN_SESSION, .gap = 2 * S };
+	scenario("sessions, lateness 0, disorder beyond the gap", c, 0, 20, 3000, 6 * S);
+	scenario("sessions, many keys (table rebuilds keep dropped sessions' ends)", c, 0, 3000,
+		 12000, 6 * S);
 	free(m.v);
 	return tap_done();
 }

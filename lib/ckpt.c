@@ -1,0 +1,801 @@
+/* ckpt.c - checkpoints: registration, durable snapshots, completion,
+ * restore and pruning (the rules are in ckpt.h). */
+#include "ckpt.h"
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "sha1.h"
+
+#define HDR_LEN 40 /* magic, version, identity length, id, run, state length */
+#define CRC_LEN 4
+
+struct ckpt {
+	char *dir;	/* DIR as given */
+	char *tool;	/* "rtai-window" */
+	char *identity; /* tool and options, shell-quoted */
+	char key[64];	/* file name in DIR/stages/ and of the snapshots */
+	int regfd;	/* DIR/stages/KEY, flock'ed while we live */
+	int64_t run;	/* the run we registered in */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static char *path_of(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *path_of(const char *fmt, ...)
+{
+	struct buf b = {0};
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	buf_reserve(&b, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf((char *)b.p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return (char *)b.p;
+}
+
+/* CRC-32 as ISO 3309 / zlib / PNG define it (reflected, 0xEDB88320). */
+static uint32_t crc_table[256];
+
+static uint32_t crc32_update(uint32_t crc, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+
+	if (crc_table[1] == 0) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+			crc_table[i] = c;
+		}
+	}
+	crc = ~crc;
+	while (n-- > 0)
+		crc = crc_table[(crc ^ *s++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads the whole file path into b (reset first). Returns 0, or -1 with errno. */
+static int read_file(const char *path, struct buf *b)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	buf_reset(b);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		ssize_t r = read(fd, buf_reserve(b, 65536), 65536);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		b->len += (size_t)r;
+	}
+	close(fd);
+	return 0;
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Writes the file dir/name durably and atomically: the bytes p1[0..n1),
+ * p2[0..n2), p3[0..n3) (NULL/0 to leave out) go to a mkstemp(3) file in
+ * dir, which is fsynced, renamed to name, and dir fsynced. Returns 0, or
+ * -1 with errno set and the temporary file removed. */
+static int write_durable(const char *dir, const char *name, const void *p1, size_t n1,
+			 const void *p2, size_t n2, const void *p3, size_t n3)
+{
+	char *tmp = path_of("%s/.%s.XXXXXX", dir, name);
+	char *dst = path_of("%s/%s", dir, name);
+	int fd = mkstemp(tmp), rc = -1, e;
+
+	if (fd < 0)
+		goto out;
+	if (write_all(fd, p1, n1) < 0 || write_all(fd, p2, n2) < 0 || write_all(fd, p3, n3) < 0 ||
+	    fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		unlink(tmp);
+		errno = e;
+		goto out;
+	}
+	if (close(fd) < 0 || rename(tmp, dst) < 0) {
+		e = errno;
+		unlink(tmp);
+		errno = e;
+		goto out;
+	}
+	rc = fsync_path(dir);
+out:
+	free(tmp);
+	free(dst);
+	return rc;
+}
+
+/* Takes DIR/lock; returns its descriptor (closing it releases the lock). */
+static int lock_dir(const char *dir, char *err, size_t errlen)
+{
+	char *p = path_of("%s/lock", dir);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+
+	if (fd < 0)
+		snprintf(err, errlen, "%s: %s", p, strerror(errno));
+	else
+		while (flock(fd, LOCK_EX) < 0) {
+			if (errno != EINTR) {
+				snprintf(err, errlen, "%s: flock: %s", p, strerror(errno));
+				close(fd);
+				fd = -1;
+				break;
+			}
+		}
+	free(p);
+	return fd;
+}
+
+/* The number in "run R" at the start of the file path, or 0. */
+static int64_t read_run(const char *path)
+{
+	struct buf b = {0};
+	long long r = 0;
+
+	if (read_file(path, &b) == 0) {
+		buf_putc(&b, 0);
+		if (sscanf((const char *)b.p, "run %lld", &r) != 1)
+			r = 0;
+	}
+	buf_free(&b);
+	return r;
+}
+
+/* "ckpt-N" -> N, or -1. */
+static int64_t ckpt_name_id(const char *name)
+{
+	long long id;
+	const char *why;
+
+	if (strncmp(name, "ckpt-", 5) != 0 || rtai_parse_int(name + 5, 1, INT64_MAX, &id, &why) < 0)
+		return -1;
+	return id;
+}
+
+static int is_complete(const char *dir, int64_t id)
+{
+	char *p = path_of("%s/ckpt-%lld/COMPLETE", dir, (long long)id);
+	struct stat st;
+	int rc = stat(p, &st) == 0;
+
+	free(p);
+	return rc;
+}
+
+/* Removes DIR/ckpt-N and what it holds. */
+static void remove_ckpt(const char *dir, int64_t id)
+{
+	char *d = path_of("%s/ckpt-%lld", dir, (long long)id);
+	DIR *dp = opendir(d);
+	struct dirent *e;
+
+	if (dp != NULL) {
+		while ((e = readdir(dp)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			unlinkat(dirfd(dp), e->d_name, 0);
+		}
+		closedir(dp);
+	}
+	rmdir(d);
+	free(d);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The ids of DIR's checkpoints, complete ones only when complete_only,
+ * sorted newest first, in *ids (freed by the caller). Returns the count. */
+static size_t list_ckpts(const char *dir, int complete_only, int64_t **ids)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	size_t n = 0, cap = 0;
+
+	*ids = NULL;
+	if (dp == NULL)
+		return 0;
+	while ((e = readdir(dp)) != NULL) {
+		int64_t id = ckpt_name_id(e->d_name);
+
+		if (id < 0 || (complete_only && !is_complete(dir, id)))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			*ids = xrealloc(*ids, cap * sizeof(**ids));
+		}
+		(*ids)[n++] = id;
+	}
+	closedir(dp);
+	if (n > 0)
+		qsort(*ids, n, sizeof(**ids), cmp_desc);
+	return n;
+}
+
+/* Keeps the newest CKPT_KEEP complete checkpoints and what is newer than
+ * the oldest of them; removes the rest. */
+static void prune(const char *dir)
+{
+	int64_t *done, *all;
+	size_t nd = list_ckpts(dir, 1, &done), na;
+
+	if (nd > CKPT_KEEP) {
+		na = list_ckpts(dir, 0, &all);
+		for (size_t i = 0; i < na; i++)
+			if (all[i] < done[CKPT_KEEP - 1])
+				remove_ckpt(dir, all[i]);
+		free(all);
+	}
+	free(done);
+}
+
+/* Appends s to b as a shell word: as is when it is made of safe bytes only,
+ * else in single quotes (a ' as '\''). */
+static void put_word(struct buf *b, const char *s)
+{
+	const char *safe =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-";
+
+	if (*s != '\0' && strspn(s, safe) == strlen(s)) {
+		buf_puts(b, s);
+		return;
+	}
+	buf_putc(b, '\'');
+	for (; *s != '\0'; s++)
+		if (*s == '\'')
+			buf_puts(b, "'\\''");
+		else
+			buf_putc(b, (uint8_t)*s);
+	buf_putc(b, '\'');
+}
+
+/* ---- opening: identity and registration ----------------------------- */
+
+static char *make_identity(const char *tool, int argc, char **argv)
+{
+	struct buf b = {0};
+
+	buf_puts(&b, tool);
+	for (int i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--checkpoint-", 13) == 0) {
+			if (strchr(argv[i], '=') == NULL)
+				i++; /* its argument */
+			continue;
+		}
+		if (strcmp(argv[i], "--") == 0) {
+			for (; i < argc; i++) {
+				buf_putc(&b, ' ');
+				put_word(&b, argv[i]);
+			}
+			break;
+		}
+		buf_putc(&b, ' ');
+		put_word(&b, argv[i]);
+	}
+	buf_putc(&b, 0);
+	return (char *)b.p;
+}
+
+/* Scans DIR/stages/ for registrations other than ours: sets *live when one
+ * is flock'ed by a running stage; with remove set, removes the others. */
+static void scan_stages(const char *dir, const char *mine, int *live, int remove)
+{
+	char *d = path_of("%s/stages", dir);
+	DIR *dp = opendir(d);
+	struct dirent *e;
+
+	*live = 0;
+	if (dp != NULL) {
+		while ((e = readdir(dp)) != NULL) {
+			int fd;
+
+			if (e->d_name[0] == '.' || strcmp(e->d_name, mine) == 0)
+				continue;
+			fd = openat(dirfd(dp), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd < 0)
+				continue;
+			if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+				*live = 1;
+			else if (remove)
+				unlinkat(dirfd(dp), e->d_name, 0);
+			close(fd);
+		}
+		closedir(dp);
+	}
+	free(d);
+}
+
+/* Registers c in DIR/stages/ (c->regfd open): joins the current run, or
+ * starts the next one when no other stage is live. Called under DIR/lock. */
+static int do_register(struct ckpt *c, char *err, size_t errlen)
+{
+	char *runp = path_of("%s/run", c->dir);
+	struct buf b = {0};
+	int live, rc = -1;
+
+	scan_stages(c->dir, c->key, &live, 0);
+	c->run = read_run(runp);
+	if (!live) {
+		scan_stages(c->dir, c->key, &live, 1); /* the last run's, not running */
+		c->run++;
+		buf_printf(&b, "run %lld\n", (long long)c->run);
+		if (write_durable(c->dir, "run", b.p, b.len, NULL, 0, NULL, 0) < 0) {
+			snprintf(err, errlen, "%s: %s", runp, strerror(errno));
+			goto out;
+		}
+	}
+	buf_reset(&b);
+	buf_printf(&b, "run %lld\n%s\n", (long long)c->run, c->identity);
+	if (ftruncate(c->regfd, 0) < 0 || pwrite(c->regfd, b.p, b.len, 0) != (ssize_t)b.len) {
+		snprintf(err, errlen, "%s/stages/%s: %s", c->dir, c->key, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&b);
+	free(runp);
+	return rc;
+}
+
+int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, char **argv,
+	      const char *stage_name, char *err, size_t errlen)
+{
+	struct ckpt *c;
+	char hex[41], *reg = NULL;
+	int lockfd = -1;
+
+	*out = NULL;
+	if (dir == NULL)
+		dir = getenv("RTAI_CHECKPOINT_DIR");
+	if (dir == NULL || *dir == '\0')
+		return 0;
+	c = xcalloc(1, sizeof(*c));
+	c->regfd = -1;
+	c->dir = xstrdup(dir);
+	c->tool = xstrdup(tool);
+	c->identity = make_identity(tool, argc, argv);
+	if (stage_name != NULL) {
+		char *k = path_of("%s\n%s", tool, stage_name);
+
+		sha1_hex(k, strlen(k), hex);
+		free(k);
+	} else {
+		sha1_hex(c->identity, strlen(c->identity), hex);
+	}
+	snprintf(c->key, sizeof(c->key), "%.40s-%.16s", tool, hex);
+
+	if (mkdir(c->dir, 0777) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: mkdir: %s", c->dir, strerror(errno));
+		goto fail;
+	}
+	reg = path_of("%s/stages", c->dir);
+	if (mkdir(reg, 0777) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: mkdir: %s", reg, strerror(errno));
+		goto fail;
+	}
+	free(reg);
+	reg = NULL;
+	if ((lockfd = lock_dir(c->dir, err, errlen)) < 0)
+		goto fail;
+	reg = path_of("%s/stages/%s", c->dir, c->key);
+	c->regfd = open(reg, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (c->regfd < 0) {
+		snprintf(err, errlen, "%s: %s", reg, strerror(errno));
+		goto fail;
+	}
+	if (flock(c->regfd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			snprintf(err, errlen,
+				 "%s: a running stage is registered as this one (%s), in this "
+				 "pipeline or another: give each of two like stages its own "
+				 "--stage-name NAME, or each pipeline its own --checkpoint-dir",
+				 reg, stage_name != NULL ? stage_name : c->identity);
+		else
+			snprintf(err, errlen, "%s: flock: %s", reg, strerror(errno));
+		goto fail;
+	}
+	if (do_register(c, err, errlen) < 0)
+		goto fail;
+	close(lockfd);
+	free(reg);
+	*out = c;
+	return 0;
+fail:
+	if (lockfd >= 0)
+		close(lockfd);
+	free(reg);
+	ckpt_close(c);
+	return -1;
+}
+
+int ckpt_source(struct ckpt *c, char *err, size_t errlen)
+{
+	struct buf b = {0};
+	char *p;
+	int lockfd, rc = -1;
+	size_t n;
+
+	if (c == NULL)
+		return 0;
+	if ((lockfd = lock_dir(c->dir, err, errlen)) < 0)
+		return -1;
+	p = path_of("%s/source", c->dir);
+	n = strlen(c->identity);
+	if (read_file(p, &b) == 0) {
+		if (b.len > 0 && b.p[b.len - 1] == '\n')
+			b.len--;
+		if (b.len != n || memcmp(b.p, c->identity, n) != 0) {
+			snprintf(err, errlen,
+				 "%s: used by another pipeline, whose source is '%.*s', not '%s': "
+				 "give each pipeline its own --checkpoint-dir",
+				 c->dir, b.len > 200 ? 200 : (int)b.len, (const char *)b.p,
+				 c->identity);
+			goto out;
+		}
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", p, strerror(errno));
+		goto out;
+	} else if (write_durable(c->dir, "source", c->identity, n, "\n", 1, NULL, 0) < 0) {
+		snprintf(err, errlen, "%s: %s", p, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(lockfd);
+	buf_free(&b);
+	free(p);
+	return rc;
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+/* Checks the snapshot file path, read into b, against c and id; on success
+ * leaves only the state in b. Returns 0 or -1 with a message. */
+static int check_snapshot(const struct ckpt *c, const char *path, int64_t id, struct buf *b,
+			  char *err, size_t errlen)
+{
+	const uint8_t *p = b->p;
+	uint64_t ilen, slen, want;
+	uint32_t crc;
+	size_t n = b->len;
+
+	if (n >= 8 && memcmp(p, "RTAICKPT", 8) != 0) {
+		snprintf(err, errlen, "%s: not a checkpoint snapshot: no RTAICKPT magic", path);
+		return -1;
+	}
+	if (n < HDR_LEN + CRC_LEN) {
+		snprintf(err, errlen, "%s: truncated: %zu bytes, a snapshot has at least %d", path,
+			 n, HDR_LEN + CRC_LEN);
+		return -1;
+	}
+	if (get_u32(p + 8) != CKPT_FORMAT) {
+		snprintf(err, errlen,
+			 "%s: snapshot format version %u, this rtai reads version %d (written "
+			 "by another rtai version?)",
+			 path, get_u32(p + 8), CKPT_FORMAT);
+		return -1;
+	}
+	ilen = get_u32(p + 12);
+	slen = get_u64(p + 32);
+	if (slen > n || ilen + slen > n - HDR_LEN - CRC_LEN) {
+		snprintf(err, errlen,
+			 "%s: truncated or corrupt: its header announces %llu bytes of state, the "
+			 "file has "
+			 "%zu bytes in all",
+			 path, (unsigned long long)slen, n);
+		return -1;
+	}
+	want = HDR_LEN + ilen + slen + CRC_LEN;
+	crc = crc32_update(0, p, (size_t)want - CRC_LEN);
+	if (want != n || get_u32(p + want - CRC_LEN) != crc) {
+		snprintf(err, errlen, "%s: corrupt: %s (the file was damaged after it was written)",
+			 path, want != n ? "bytes after its checksum" : "checksum mismatch");
+		return -1;
+	}
+	if (ilen != strlen(c->identity) || memcmp(p + HDR_LEN, c->identity, ilen) != 0) {
+		snprintf(err, errlen,
+			 "%s: written by stage '%.*s', not by this one ('%s'): refused (options "
+			 "changed? use a new --checkpoint-dir)",
+			 path, ilen > 200 ? 200 : (int)ilen, (const char *)p + HDR_LEN,
+			 c->identity);
+		return -1;
+	}
+	if ((int64_t)get_u64(p + 16) != id) {
+		snprintf(err, errlen, "%s: holds checkpoint %lld, expected %lld", path,
+			 (long long)get_u64(p + 16), (long long)id);
+		return -1;
+	}
+	memmove(b->p, p + HDR_LEN + ilen, (size_t)slen);
+	b->len = (size_t)slen;
+	return 0;
+}
+
+int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size_t errlen)
+{
+	int64_t *ids = NULL, run;
+	char *path = NULL, *done = NULL;
+	int lockfd, rc = -1;
+
+	*id = 0;
+	buf_reset(state);
+	if (c == NULL)
+		return 0;
+	if ((lockfd = lock_dir(c->dir, err, errlen)) < 0)
+		return -1;
+	if (list_ckpts(c->dir, 1, &ids) == 0) {
+		rc = 0;
+		goto out;
+	}
+	path = path_of("%s/ckpt-%lld/%s.snap", c->dir, (long long)ids[0], c->key);
+	if (read_file(path, state) < 0) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		done = path_of("%s/ckpt-%lld/COMPLETE", c->dir, (long long)ids[0]);
+		run = read_run(done);
+		if (run == c->run)
+			snprintf(err, errlen,
+				 "%s: missing: checkpoint %lld of this run completed before this "
+				 "stage registered, so this stage's records before it are in no "
+				 "checkpoint: start every stage at once, with a longer "
+				 "--checkpoint-interval",
+				 path, (long long)ids[0]);
+		else
+			snprintf(
+			    err, errlen,
+			    "%s: missing: checkpoint %lld was taken by a pipeline without this "
+			    "stage (%s): start with a new --checkpoint-dir, or remove %s to "
+			    "start afresh",
+			    path, (long long)ids[0], c->identity, c->dir);
+		goto out;
+	}
+	if (check_snapshot(c, path, ids[0], state, err, errlen) < 0) {
+		buf_reset(state);
+		goto out;
+	}
+	*id = ids[0];
+	fprintf(stderr, "%s: resuming from checkpoint %lld of %s\n", c->tool, (long long)ids[0],
+		c->dir);
+	rc = 1;
+out:
+	close(lockfd);
+	free(ids);
+	free(path);
+	free(done);
+	return rc;
+}
+
+/* Whether every stage registered in run c->run has written checkpoint id
+ * in that run. Called under DIR/lock. */
+static int all_written(const struct ckpt *c, int64_t id)
+{
+	char *d = path_of("%s/stages", c->dir);
+	DIR *dp = opendir(d);
+	struct dirent *e;
+	int all = dp != NULL;
+
+	while (all && (e = readdir(dp)) != NULL) {
+		char *reg, *snap;
+		uint8_t hdr[HDR_LEN];
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		reg = path_of("%s/%s", d, e->d_name);
+		if (read_run(reg) == c->run) {
+			snap = path_of("%s/ckpt-%lld/%s.snap", c->dir, (long long)id, e->d_name);
+			fd = open(snap, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd < 0 || pread(fd, hdr, HDR_LEN, 0) != HDR_LEN ||
+			    (int64_t)get_u64(hdr + 24) != c->run)
+				all = 0;
+			if (fd >= 0)
+				close(fd);
+			free(snap);
+		}
+		free(reg);
+	}
+	if (dp != NULL)
+		closedir(dp);
+	free(d);
+	return all;
+}
+
+int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *err, size_t errlen)
+{
+	uint8_t hdr[HDR_LEN], tail[CRC_LEN];
+	char *d, *name = NULL;
+	struct buf b = {0};
+	size_t ilen;
+	uint32_t crc;
+	int lockfd = -1, rc = -1;
+
+	if (c == NULL)
+		return 0;
+	d = path_of("%s/ckpt-%lld", c->dir, (long long)id);
+	if (id < 1) {
+		snprintf(err, errlen, "checkpoint id %lld: expected >= 1", (long long)id);
+		goto out;
+	}
+	if (mkdir(d, 0777) == 0) {
+		if (fsync_path(c->dir) < 0) {
+			snprintf(err, errlen, "%s: fsync: %s", c->dir, strerror(errno));
+			goto out;
+		}
+	} else if (errno != EEXIST) {
+		snprintf(err, errlen, "%s: mkdir: %s", d, strerror(errno));
+		goto out;
+	}
+	ilen = strlen(c->identity);
+	memcpy(hdr, "RTAICKPT", 8);
+	put_u32(hdr + 8, CKPT_FORMAT);
+	put_u32(hdr + 12, (uint32_t)ilen);
+	put_u64(hdr + 16, (uint64_t)id);
+	put_u64(hdr + 24, (uint64_t)c->run);
+	put_u64(hdr + 32, len);
+	crc = crc32_update(0, hdr, HDR_LEN);
+	crc = crc32_update(crc, c->identity, ilen);
+	crc = crc32_update(crc, state, len);
+	put_u32(tail, crc);
+	/* The identity and the checksum go with the header and the state. */
+	buf_append(&b, hdr, HDR_LEN);
+	buf_append(&b, c->identity, ilen);
+	name = path_of("%s.snap", c->key);
+	if (write_durable(d, name, b.p, b.len, state, len, tail, CRC_LEN) < 0) {
+		snprintf(err, errlen,
+			 "%s/%s: %s (checkpoint %lld not taken; the last complete "
+			 "one stays)",
+			 d, name, strerror(errno), (long long)id);
+		goto out;
+	}
+	if ((lockfd = lock_dir(c->dir, err, errlen)) < 0)
+		goto out;
+	rc = 0;
+	if (!is_complete(c->dir, id) && all_written(c, id)) {
+		buf_reset(&b);
+		buf_printf(&b, "run %lld\n", (long long)c->run);
+		if (write_durable(d, "COMPLETE", b.p, b.len, NULL, 0, NULL, 0) < 0) {
+			snprintf(err, errlen, "%s/COMPLETE: %s", d, strerror(errno));
+			rc = -1;
+			goto out;
+		}
+		prune(c->dir);
+		rc = 1;
+	}
+out:
+	if (lockfd >= 0)
+		close(lockfd);
+	buf_free(&b);
+	free(name);
+	free(d);
+	return rc;
+}
+
+int ckpt_complete(const struct ckpt *c, int64_t id)
+{
+	return c != NULL && id >= 1 && is_complete(c->dir, id);
+}
+
+int ckpt_latest(const char *dir, int64_t *id, int64_t *mtime_ns)
+{
+	int64_t *ids;
+	struct stat st;
+	char *p;
+	int rc = 0;
+
+	if (list_ckpts(dir, 1, &ids) > 0) {
+		p = path_of("%s/ckpt-%lld/COMPLETE", dir, (long long)ids[0]);
+		if (stat(p, &st) == 0) {
+			*id = ids[0];
+			*mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+			rc = 1;
+		}
+		free(p);
+	}
+	free(ids);
+	return rc;
+}
+
+const char *ckpt_dir(const struct ckpt *c)
+{
+	return c->dir;
+}
+
+const char *ckpt_identity(const struct ckpt *c)
+{
+	return c->identity;
+}
+
+void ckpt_close(struct ckpt *c)
+{
+	if (c == NULL)
+		return;
+	if (c->regfd >= 0)
+		close(c->regfd);
+	free(c->dir);
+	free(c->tool);
+	free(c->identity);
+	free(c);
+}

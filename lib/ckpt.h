@@ -1,0 +1,157 @@
+/* ckpt.h - checkpoints: each stage's snapshot of a checkpoint, stored
+ * durably in one directory for the whole pipeline, and restored on restart.
+ *
+ * The peer rule is Flink's aligned checkpoints, an instance of the
+ * Chandy-Lamport snapshot (Chandy and Lamport, "Distributed snapshots",
+ * ACM TOCS 3(1), 1985; Carbone et al., "Lightweight asynchronous snapshots
+ * for distributed dataflows", 2015): a source injects barrier N with its
+ * read position (barrier.h); every stage that keeps state writes its
+ * snapshot of N when the barrier passes, then forwards the barrier; N is
+ * complete once every stage has written N; after a crash every stage loads
+ * its snapshot of the latest complete checkpoint and the source rewinds to
+ * the position recorded in it, so every record after that position is
+ * processed again, and every record before it is in the state already.
+ *
+ * Rtai has no job manager that knows the pipeline's stages, so the stages
+ * tell the directory themselves. The directory DIR (--checkpoint-dir, or
+ * else $RTAI_CHECKPOINT_DIR) holds:
+ *
+ *   DIR/lock               taken (flock, briefly) by every registration
+ *                          and every completion check, so they serialize
+ *   DIR/run                the number of the current run (text)
+ *   DIR/source             the identity of the pipeline's source, written
+ *                          by the first source that used DIR (ckpt_source)
+ *   DIR/stages/KEY         one registration per stage ("run R", then its
+ *                          identity), flock'ed for as long as the stage lives
+ *   DIR/ckpt-N/KEY.snap    the snapshot of stage KEY for checkpoint N
+ *   DIR/ckpt-N/COMPLETE    written when checkpoint N became complete
+ *
+ * Completion rule. A run is one start of the pipeline: the first stage to
+ * register while no registration is live (none is flock'ed, so every
+ * process of the last run has exited) starts run R+1 and removes the
+ * registrations of stages that are not running; every stage registering
+ * while another is live joins the current run. Checkpoint N is complete
+ * when every stage registered in the current run has written its snapshot
+ * of N in this run; the stage whose write makes it so (under DIR/lock)
+ * writes DIR/ckpt-N/COMPLETE. A stage killed mid-run stays registered, so
+ * no later checkpoint of that run completes without it. Only a complete
+ * checkpoint is ever restored; the last 3 complete ones are kept, older
+ * ones (complete or not) are removed.
+ *
+ * What this does not guarantee (the limits, documented in rtai(7)):
+ * - Stages register when they start, within milliseconds of each other in
+ *   a shell pipeline, and the first barrier comes one checkpoint interval
+ *   later. A stage that registers after a checkpoint of its run completed
+ *   without it is refused when it restores (ckpt_restore) rather than
+ *   trusted: its records before that checkpoint are not in it.
+ * - Only stages that call ckpt_open take part. A stateless stage (rtai-parse)
+ *   needs not; but records written past the last registered stage, to a
+ *   program that is not rtai (| jq, a file), are not covered: after a
+ *   restart such a reader may see records again (those after the latest
+ *   complete checkpoint) or miss some (those written before it and not yet
+ *   read when it died). A pipeline is exactly-once only up to its last
+ *   registered stage; end it in a sink that registers.
+ * - Restart the pipeline only after every process of the previous run has
+ *   exited (a shell waits for every process of a pipeline): a process of
+ *   the previous run still alive makes the new stages join its run.
+ * - One source per directory; a second pipeline in the same directory is
+ *   refused when its source's identity differs (ckpt_source), not when only
+ *   its later stages differ: give each pipeline its own directory.
+ * - Stage identity is the tool's name and its options and operands as
+ *   written, minus the --checkpoint-* options: "rtai-cat a.rtai" run from
+ *   two directories is the same stage. Changing a stage's options makes it
+ *   another stage, whose snapshot the old checkpoints lack (refused).
+ * - flock(2) and rename(2) are atomic on local file systems; a directory on
+ *   NFS or another network file system is not supported.
+ */
+#ifndef RTAI_CKPT_H
+#define RTAI_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* The snapshot file format version that ckpt_write writes and
+ * ckpt_restore reads. A snapshot file is, little-endian:
+ *   "RTAICKPT"  8 bytes magic
+ *   u32         format version (1)
+ *   u32         identity length L (bytes)
+ *   i64         checkpoint id
+ *   u64         run number
+ *   u64         state length S (bytes)
+ *   L bytes     the stage identity (text)
+ *   S bytes     the state, opaque here (the engine versions its own)
+ *   u32         CRC-32 (ISO 3309, as zlib and PNG) of every byte before it
+ */
+#define CKPT_FORMAT 1
+/* Complete checkpoints kept by the pruning in ckpt_write. */
+#define CKPT_KEEP 3
+
+struct ckpt; /* one stage's handle on DIR; NULL when checkpoints are off */
+
+/* Opens checkpoints for a stage. dir is --checkpoint-dir DIR or NULL, in
+ * which case $RTAI_CHECKPOINT_DIR is used; when both are NULL or empty,
+ * checkpoints are off: *out = NULL, returns 0. tool is the tool's name
+ * ("rtai-window"); argc/argv are main()'s (argv[0] is not used): the stage
+ * identity is tool plus the arguments, shell-quoted and separated by
+ * spaces, minus every --checkpoint-* option and its argument. stage_name
+ * (--stage-name NAME, or NULL) names the stage instead of its options, so
+ * two stages with the same options in one pipeline are told apart; the
+ * options still make the identity a snapshot must match.
+ * DIR is created (mode 0777 less the umask) when missing; the stage
+ * registers in DIR/stages/ and holds its registration's flock until
+ * ckpt_close or exit. Returns 0 and *out (free with ckpt_close), or -1 and
+ * a message in err: DIR not usable ("DIR: mkdir: Permission denied"), or a
+ * live stage with the same identity already registered ("... use
+ * --stage-name NAME to tell them apart"). */
+int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, char **argv,
+	      const char *stage_name, char *err, size_t errlen);
+
+/* For a source (rtai-cat, rtai-kafka), after ckpt_open: records its
+ * identity as DIR's source when DIR has none yet. Returns 0, or -1 with a
+ * message when DIR/source names another identity ("DIR: used by another
+ * pipeline, whose source is ...") or on I/O errors. c NULL: returns 0. */
+int ckpt_source(struct ckpt *c, char *err, size_t errlen);
+
+/* Loads this stage's snapshot of the latest complete checkpoint. Returns 1
+ * with *id set and state reset and filled with the state's bytes (the
+ * caller's buf, which it owns and frees), after announcing "TOOL: resuming
+ * from checkpoint N of DIR" on stderr; 0 when there is no complete
+ * checkpoint (a fresh start; *id = 0, state empty); -1 with a message naming
+ * the file when the snapshot is missing from the checkpoint, truncated,
+ * corrupt (checksum), of another format version, or written by another
+ * stage identity (RTAI_EXIT_SNAPSHOT is the tool's exit status then).
+ * c NULL: returns 0. */
+int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size_t errlen);
+
+/* Writes this stage's snapshot of checkpoint id (>= 1): len bytes at state
+ * (not kept) go to a mkstemp(3) file in DIR/ckpt-ID/, written, fsynced,
+ * renamed to KEY.snap, and the directory fsynced. Then, under DIR/lock,
+ * marks checkpoint id complete when every stage registered in this run has
+ * written it, and prunes to the last CKPT_KEEP complete checkpoints.
+ * Returns 1 when this write completed the checkpoint, 0 when others are
+ * still to write it, -1 with a message on error (disk full, permissions):
+ * nothing complete is touched then, so the previous complete checkpoint
+ * stays usable. c NULL: returns 0. */
+int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *err, size_t errlen);
+
+/* Whether checkpoint id is complete: 1 yes, 0 not (yet, or pruned). For a
+ * source that commits its positions elsewhere (Kafka) once they are safe. */
+int ckpt_complete(const struct ckpt *c, int64_t id);
+
+/* The latest complete checkpoint of the directory dir, without registering:
+ * returns 1 with *id and *mtime_ns (when DIR/ckpt-N/COMPLETE was written,
+ * CLOCK_REALTIME ns), 0 when there is none or dir cannot be read. For
+ * reports (rtai-lat --prom). */
+int ckpt_latest(const char *dir, int64_t *id, int64_t *mtime_ns);
+
+/* The directory in use and the stage identity (valid until ckpt_close). */
+const char *ckpt_dir(const struct ckpt *c);
+const char *ckpt_identity(const struct ckpt *c);
+
+/* Releases the registration's flock (the registration stays, for this
+ * run's completion rule) and frees c. Accepts NULL. */
+void ckpt_close(struct ckpt *c);
+
+#endif

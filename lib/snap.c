@@ -1,0 +1,129 @@
+/* snap.c - the byte encoding of engine snapshots. */
+#include "config.h"
+#include "snap.h"
+
+#include <string.h>
+
+void snap_u8(struct buf *b, uint8_t v)
+{
+	buf_putc(b, v);
+}
+
+void snap_u32(struct buf *b, uint32_t v)
+{
+	uint8_t *p = buf_reserve(b, 4);
+
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	b->len += 4;
+}
+
+void snap_u64(struct buf *b, uint64_t v)
+{
+	uint8_t *p = buf_reserve(b, 8);
+
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	b->len += 8;
+}
+
+void snap_f64(struct buf *b, double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, 8);
+	snap_u64(b, u);
+}
+
+void snap_bytes(struct buf *b, const void *p, size_t n)
+{
+	snap_u32(b, (uint32_t)n);
+	buf_append(b, p, n);
+}
+
+int snap_fail(struct snap_rd *r, const char *why)
+{
+	if (r->bad == NULL)
+		r->bad = why;
+	return -1;
+}
+
+/* The next n bytes, or NULL (r marked bad) when fewer are left. */
+static const uint8_t *take(struct snap_rd *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->bad != NULL)
+		return NULL;
+	if (r->n - r->off < n) {
+		snap_fail(r, "truncated");
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+uint8_t snap_get_u8(struct snap_rd *r)
+{
+	const uint8_t *p = take(r, 1);
+
+	return p ? p[0] : 0;
+}
+
+uint32_t snap_get_u32(struct snap_rd *r)
+{
+	const uint8_t *p = take(r, 4);
+	uint32_t v = 0;
+
+	for (int i = 0; p != NULL && i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+uint64_t snap_get_u64(struct snap_rd *r)
+{
+	const uint8_t *p = take(r, 8);
+	uint64_t v = 0;
+
+	for (int i = 0; p != NULL && i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+double snap_get_f64(struct snap_rd *r)
+{
+	uint64_t u = snap_get_u64(r);
+	double d;
+
+	memcpy(&d, &u, 8);
+	return d;
+}
+
+const uint8_t *snap_get_bytes(struct snap_rd *r, size_t max, size_t *n)
+{
+	uint32_t len = snap_get_u32(r);
+
+	*n = 0;
+	if (r->bad != NULL)
+		return NULL;
+	if (len > max) {
+		snap_fail(r, "a length beyond its limit");
+		return NULL;
+	}
+	*n = len;
+	return take(r, len);
+}
+
+uint32_t snap_get_count(struct snap_rd *r, size_t min_size)
+{
+	uint32_t c = snap_get_u32(r);
+
+	if (r->bad != NULL)
+		return 0;
+	if (min_size > 0 && c > (r->n - r->off) / min_size) {
+		snap_fail(r, "a count larger than the image can hold");
+		return 0;
+	}
+	return c;
+}

@@ -1,0 +1,61 @@
+/* snap.h - the byte encoding of engine snapshots (win_snapshot,
+ * agg_row_snapshot, ...): little-endian fixed-width integers, doubles by
+ * their IEEE 754 bits, byte strings as a u32 length and the bytes.
+ *
+ * Writers append to a struct buf and cannot fail (buf aborts on
+ * out-of-memory). A reader walks a borrowed byte range: each get either
+ * returns the value or, once the range is exhausted or a check failed,
+ * returns zero and marks the reader bad (with the first reason kept), so
+ * a decoder checks r->bad once at the end of a section instead of after
+ * every field. Peer: the cursor style of Redis's rdbLoad*, minus its I/O.
+ */
+#ifndef RTAI_SNAP_H
+#define RTAI_SNAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+void snap_u8(struct buf *b, uint8_t v);
+void snap_u32(struct buf *b, uint32_t v);
+void snap_u64(struct buf *b, uint64_t v);
+static inline void snap_i64(struct buf *b, int64_t v) { snap_u64(b, (uint64_t)v); }
+void snap_f64(struct buf *b, double v);
+/* A u32 length, then n bytes (n < 2^32). */
+void snap_bytes(struct buf *b, const void *p, size_t n);
+
+struct snap_rd {
+	const uint8_t *p;	/* the image (borrowed) */
+	size_t n;		/* its bytes */
+	size_t off;		/* bytes consumed */
+	const char *bad;	/* NULL, or why decoding failed (static text) */
+};
+
+/* A reader over n bytes at p, which must stay valid while it is used. */
+static inline void snap_rd_init(struct snap_rd *r, const void *p, size_t n)
+{
+	r->p = p;
+	r->n = n;
+	r->off = 0;
+	r->bad = NULL;
+}
+
+/* Marks r bad with why (kept if it was already bad). Returns -1. */
+int snap_fail(struct snap_rd *r, const char *why);
+
+uint8_t snap_get_u8(struct snap_rd *r);
+uint32_t snap_get_u32(struct snap_rd *r);
+uint64_t snap_get_u64(struct snap_rd *r);
+static inline int64_t snap_get_i64(struct snap_rd *r) { return (int64_t)snap_get_u64(r); }
+double snap_get_f64(struct snap_rd *r);
+/* A length-prefixed byte string of at most max bytes: returns a pointer
+ * into the image and its length in *n, or NULL (r marked bad) when it is
+ * longer than max or than what is left. */
+const uint8_t *snap_get_bytes(struct snap_rd *r, size_t max, size_t *n);
+/* A count of items that each take at least min_size bytes: returns it, or
+ * 0 with r marked bad when the rest of the image could not hold that many
+ * (so a corrupt count never makes a decoder allocate gigabytes). */
+uint32_t snap_get_count(struct snap_rd *r, size_t min_size);
+
+#endif

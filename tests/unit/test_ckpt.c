@@ -1,0 +1,478 @@
+/* test_ckpt.c - unit tests of lib/ckpt: the round trip of a snapshot;
+ * truncated, bit-flipped, foreign and other-version snapshots refused with
+ * the file named; only complete checkpoints restored; pruning to the last
+ * CKPT_KEEP; a second live stage with the same identity refused; a
+ * directory of another pipeline refused; a stage that joined a run late or
+ * was not in the checkpoint's pipeline refused; a failed write (file size
+ * limit, as a full disk) leaves the last complete checkpoint usable. */
+#include "config.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "ckpt.h"
+#include "tap.h"
+
+static char dir[256];
+static char err[1024];
+
+/* Opens a stage of tool "rtai-test" with the options in opts (spaces). */
+static struct ckpt *open_stage(const char *opts, const char *name)
+{
+	char *copy = strdup(opts), *argv[16], *tok, *save = NULL;
+	int argc = 1;
+	struct ckpt *c = NULL;
+
+	argv[0] = "./rtai-test";
+	for (tok = strtok_r(copy, " ", &save); tok != NULL && argc < 15;
+	     tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	err[0] = '\0';
+	if (ckpt_open(&c, "rtai-test", dir, argc, argv, name, err, sizeof(err)) < 0)
+		c = NULL;
+	free(copy);
+	return c;
+}
+
+static char *snap_path(const struct ckpt *c, int64_t id)
+{
+	static char p[600];
+	char hex[300];
+	DIR *dp;
+	struct dirent *e;
+
+	(void)c;
+	snprintf(hex, sizeof(hex), "%s/ckpt-%lld", dir, (long long)id);
+	p[0] = '\0';
+	dp = opendir(hex);
+	while (dp != NULL && (e = readdir(dp)) != NULL)
+		if (strstr(e->d_name, ".snap") != NULL && e->d_name[0] != '.')
+			snprintf(p, sizeof(p), "%s/%s", hex, e->d_name);
+	if (dp != NULL)
+		closedir(dp);
+	return p;
+}
+
+static void fresh_dir(const char *name)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (dir[0] != '\0' && system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+	snprintf(dir, sizeof(dir), "%s/ckpt-%s-XXXXXX",
+		 getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp", name);
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+}
+
+static int exists(const char *fmt, long long id)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), fmt, dir, id);
+	return stat(p, &st) == 0;
+}
+
+static void patch(const char *path, long off, uint8_t xor_with, long truncate_to)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+
+	if (fd < 0) {
+		printf("# cannot open %s\n", path);
+		return;
+	}
+	if (truncate_to >= 0) {
+		if (ftruncate(fd, truncate_to) < 0)
+			printf("# ftruncate failed\n");
+	} else if (pread(fd, &b, 1, off) == 1) {
+		b ^= xor_with;
+		if (pwrite(fd, &b, 1, off) != 1)
+			printf("# pwrite failed\n");
+	}
+	close(fd);
+}
+
+static void test_off(void)
+{
+	struct ckpt *c = (struct ckpt *)1;
+	char *argv[] = {"x", NULL};
+	int64_t id = 9;
+	struct buf st = {0};
+
+	unsetenv("RTAI_CHECKPOINT_DIR");
+	is_int(ckpt_open(&c, "rtai-test", NULL, 1, argv, NULL, err, sizeof(err)), 0,
+	       "no dir, no environment: off");
+	ok(c == NULL, "off is a NULL handle");
+	is_int(ckpt_restore(NULL, &id, &st, err, sizeof(err)), 0, "restore when off: fresh");
+	is_int(id, 0, "no id when off");
+	is_int(ckpt_write(NULL, 1, "x", 1, err, sizeof(err)), 0, "write when off: nothing");
+	setenv("RTAI_CHECKPOINT_DIR", "", 1);
+	is_int(ckpt_open(&c, "rtai-test", NULL, 1, argv, NULL, err, sizeof(err)), 0,
+	       "empty environment: off");
+	ok(c == NULL, "empty is off");
+	fresh_dir("env");
+	setenv("RTAI_CHECKPOINT_DIR", dir, 1);
+	is_int(ckpt_open(&c, "rtai-test", NULL, 1, argv, NULL, err, sizeof(err)), 0,
+	       "the environment names the directory");
+	ok(c != NULL && strcmp(ckpt_dir(c), dir) == 0, "it is used");
+	ckpt_close(c);
+	unsetenv("RTAI_CHECKPOINT_DIR");
+	buf_free(&st);
+}
+
+static void test_round_trip(void)
+{
+	struct ckpt *c;
+	struct buf st = {0};
+	int64_t id = -1;
+
+	fresh_dir("rt");
+	{
+		char *argv[] = {"./x",	      "-k",
+				"user",	      "--checkpoint-dir",
+				"/elsewhere", "--checkpoint-interval=1s",
+				"-w",	      "x y",
+				"it's",	      "",
+				NULL};
+
+		c = NULL;
+		ckpt_open(&c, "rtai-test", dir, 10, argv, NULL, err, sizeof(err));
+		ok(c != NULL, "open: %s", err);
+		is_str(c != NULL ? ckpt_identity(c) : NULL,
+		       "rtai-test -k user -w 'x y' 'it'\\''s' ''",
+		       "the identity: tool, options shell-quoted, no --checkpoint-*");
+		ckpt_close(c);
+	}
+	c = open_stage("-k user -w x", NULL);
+	ok(c != NULL, "open: %s", err);
+	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 0, "an empty directory: fresh start");
+	is_int(id, 0, "id 0 on a fresh start");
+	is_int(ckpt_write(c, 1, "state one", 9, err, sizeof(err)), 1,
+	       "the only stage's write completes checkpoint 1: %s", err);
+	ok(ckpt_complete(c, 1), "checkpoint 1 is complete");
+	ok(!ckpt_complete(c, 2), "checkpoint 2 is not");
+	is_int(ckpt_write(c, 2, "", 0, err, sizeof(err)), 1, "an empty state is a state");
+	ckpt_close(c);
+
+	c = open_stage("-k user --checkpoint-interval 5s -w x", NULL);
+	ok(c != NULL, "reopen with another interval: the same stage: %s", err);
+	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "restore: %s", err);
+	is_int(id, 2, "the latest complete checkpoint");
+	is_int(st.len, 0, "its empty state");
+	ckpt_close(c);
+
+	/* back to checkpoint 1: remove 2 */
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s/ckpt-2", dir);
+		int rc = system(cmd);
+
+		ok(rc == 0, "remove checkpoint 2");
+	}
+	c = open_stage("-k user -w x", NULL);
+	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "restore 1: %s", err);
+	is_int(id, 1, "checkpoint 1");
+	ok(st.len == 9 && memcmp(st.p, "state one", 9) == 0, "its state, byte for byte");
+	ckpt_close(c);
+
+	{
+		int64_t lid = 0, mt = 0;
+
+		is_int(ckpt_latest(dir, &lid, &mt), 1, "ckpt_latest finds one");
+		is_int(lid, 1, "the latest complete is 1");
+		ok(mt > 0, "with the time it completed");
+	}
+	buf_free(&st);
+}
+
+static void expect_refused(const char *what, const char *needle)
+{
+	struct ckpt *c = open_stage("-k user", NULL);
+	struct buf st = {0};
+	int64_t id = 7;
+	const char *path = snap_path(c, 1);
+
+	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), -1, "%s: refused", what);
+	ok(strstr(err, path) != NULL && strstr(err, needle) != NULL,
+	   "%s: the message names the file and says '%s': %s", what, needle, err);
+	is_int(st.len, 0, "%s: no state handed out", what);
+	is_int(id, 0, "%s: no id", what);
+	ckpt_close(c);
+	buf_free(&st);
+}
+
+static void write_one(const char *opts, const char *state)
+{
+	struct ckpt *c;
+
+	fresh_dir("bad");
+	c = open_stage(opts, NULL);
+	ckpt_write(c, 1, state, strlen(state), err, sizeof(err));
+	ckpt_close(c);
+}
+
+static void test_refusals(void)
+{
+	const char *state = "some state of a window engine";
+
+	write_one("-k user", state);
+	patch(snap_path(NULL, 1), 0, 0, 60);
+	expect_refused("truncated", "truncated");
+
+	write_one("-k user", state);
+	patch(snap_path(NULL, 1), 0, 0, 20);
+	expect_refused("truncated in the header", "truncated");
+
+	write_one("-k user", state);
+	patch(snap_path(NULL, 1), 40 + (long)strlen("rtai-test -k user") + 3, 0x10, -1);
+	expect_refused("bit-flipped state", "checksum");
+
+	write_one("-k user", state);
+	patch(snap_path(NULL, 1), 33, 0x01, -1);
+	expect_refused("bit-flipped length", "announces");
+
+	write_one("-k user", state);
+	patch(snap_path(NULL, 1), 8, 0x02, -1);
+	expect_refused("another format version", "format version 3");
+
+	write_one("-k user", state);
+	patch(snap_path(NULL, 1), 0, 0x20, -1);
+	expect_refused("no magic", "not a checkpoint snapshot");
+
+	/* A snapshot of stage "-k session" put where "-k user"'s goes. */
+	{
+		char other[512], mine[512], cmd[1200];
+		struct ckpt *c;
+		int rc;
+
+		write_one("-k session", state);
+		snprintf(other, sizeof(other), "%s", snap_path(NULL, 1));
+		c = open_stage("-k user", NULL);
+		ckpt_write(c, 1, state, strlen(state), err, sizeof(err));
+		ckpt_close(c);
+		snprintf(mine, sizeof(mine), "%s", snap_path(NULL, 1));
+		/* snap_path returns the last one listed: find ours by name */
+		snprintf(cmd, sizeof(cmd),
+			 "cd %s/ckpt-1 && for f in *.snap; do "
+			 "grep -q -- '-k user' \"$f\" && u=$f; grep -q -- '-k session' \"$f\" && "
+			 "s=$f; done; cp \"$s\" \"$u\" && echo \"$u\" > ../which",
+			 dir);
+		rc = system(cmd);
+		ok(rc == 0, "copy the foreign snapshot over ours");
+		{
+			struct buf st = {0};
+			int64_t id;
+
+			c = open_stage("-k user", NULL);
+			is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), -1,
+			       "a foreign stage's snapshot: refused");
+			ok(strstr(err, "written by stage 'rtai-test -k session', not by this one "
+				       "('rtai-test -k user')") != NULL &&
+			       strstr(err, ".snap") != NULL,
+			   "the message names both stages and the file: %s", err);
+			ckpt_close(c);
+			buf_free(&st);
+		}
+	}
+}
+
+static void test_completion(void)
+{
+	struct ckpt *a, *b;
+	struct buf st = {0};
+	int64_t id;
+
+	fresh_dir("two");
+	a = open_stage("-a", NULL);
+	b = open_stage("-b", NULL);
+	ok(a != NULL && b != NULL, "two stages register: %s", err);
+	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), 0, "a writes 1: not complete yet");
+	ok(!ckpt_complete(a, 1), "1 waits for b");
+	is_int(ckpt_write(b, 1, "b1", 2, err, sizeof(err)), 1, "b writes 1: complete");
+	is_int(ckpt_write(a, 2, "a2", 2, err, sizeof(err)), 0, "a writes 2");
+	ckpt_close(b); /* b "dies" before writing 2 */
+	is_int(ckpt_write(a, 3, "a3", 2, err, sizeof(err)), 0,
+	       "a dead stage stays registered: 3 does not complete without it");
+	ckpt_close(a);
+
+	a = open_stage("-a", NULL);
+	b = open_stage("-b", NULL);
+	is_int(ckpt_restore(a, &id, &st, err, sizeof(err)), 1, "restart: a restores");
+	ok(id == 1 && st.len == 2 && memcmp(st.p, "a1", 2) == 0,
+	   "the latest complete checkpoint (1), not 2 or 3");
+	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), 1, "b restores");
+	ok(id == 1 && st.len == 2 && memcmp(st.p, "b1", 2) == 0, "b's state of 1");
+	/* The new run takes checkpoint 2 again: a's old snapshot of 2 (last run)
+	 * must not count for b. */
+	is_int(ckpt_write(b, 2, "B2", 2, err, sizeof(err)), 0,
+	       "b writes 2: a's snapshot of 2 from the last run does not count");
+	is_int(ckpt_write(a, 2, "A2", 2, err, sizeof(err)), 1, "a writes 2: complete");
+	ckpt_close(a);
+	ckpt_close(b);
+
+	/* A stage that registers after a checkpoint of its run completed. */
+	fresh_dir("late");
+	a = open_stage("-a", NULL);
+	ckpt_write(a, 1, "a1", 2, err, sizeof(err));
+	b = open_stage("-b", NULL);
+	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), -1, "a late stage is refused");
+	ok(strstr(err, "before this stage registered") != NULL && strstr(err, "ckpt-1/") != NULL,
+	   "saying so: %s", err);
+	ckpt_close(a);
+	ckpt_close(b);
+
+	/* A stage that was not in the pipeline of the latest checkpoint. */
+	a = open_stage("-a", NULL);
+	b = open_stage("-b", NULL);
+	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), -1,
+	       "a stage absent from the checkpoint is refused");
+	ok(strstr(err, "taken by a pipeline without this stage") != NULL, "saying so: %s", err);
+	ckpt_close(a);
+	ckpt_close(b);
+	buf_free(&st);
+}
+
+static void test_prune(void)
+{
+	struct ckpt *c;
+	int all = 1;
+
+	fresh_dir("prune");
+	c = open_stage("-p", NULL);
+	for (int i = 1; i <= 7; i++)
+		all &= ckpt_write(c, i, "s", 1, err, sizeof(err)) == 1;
+	ok(all, "7 checkpoints complete");
+	ok(!exists("%s/ckpt-%lld", 1) && !exists("%s/ckpt-%lld", 4), "1 to 4 pruned");
+	ok(exists("%s/ckpt-%lld/COMPLETE", 5) && exists("%s/ckpt-%lld/COMPLETE", 6) &&
+	       exists("%s/ckpt-%lld/COMPLETE", 7),
+	   "the last %d kept", CKPT_KEEP);
+	ckpt_close(c);
+
+	/* An incomplete newer one is kept beside them. */
+	fresh_dir("prune2");
+	{
+		struct ckpt *a = open_stage("-a", NULL), *b = open_stage("-b", NULL);
+
+		for (int i = 1; i <= 5; i++) {
+			ckpt_write(a, i, "s", 1, err, sizeof(err));
+			ckpt_write(b, i, "s", 1, err, sizeof(err));
+		}
+		ckpt_write(a, 6, "s", 1, err, sizeof(err));
+		ok(exists("%s/ckpt-%lld", 6) && exists("%s/ckpt-%lld", 3) &&
+		       !exists("%s/ckpt-%lld", 2),
+		   "3, 4, 5 complete and 6 in progress kept");
+		ckpt_close(a);
+		ckpt_close(b);
+	}
+}
+
+static void test_identity(void)
+{
+	struct ckpt *a, *b, *s;
+
+	fresh_dir("dup");
+	a = open_stage("-k u", NULL);
+	b = open_stage("-k u", NULL);
+	ok(a != NULL && b == NULL, "a second live stage with the same identity is refused");
+	ok(strstr(err, "--stage-name") != NULL && strstr(err, "/stages/") != NULL,
+	   "with a hint and the registration named: %s", err);
+	b = open_stage("-k u", "second");
+	ok(b != NULL, "--stage-name tells them apart: %s", err);
+	s = open_stage("-k u", "second");
+	ok(s == NULL, "the same name twice is refused too");
+	ckpt_close(a);
+	a = open_stage("-k u", NULL);
+	ok(a != NULL, "once the first has exited, its identity is free: %s", err);
+	ckpt_close(a);
+	ckpt_close(b);
+
+	fresh_dir("src");
+	s = open_stage("in.rtai", NULL);
+	is_int(ckpt_source(s, err, sizeof(err)), 0, "the first source records itself: %s", err);
+	is_int(ckpt_source(s, err, sizeof(err)), 0, "the same source again: fine");
+	ckpt_close(s);
+	s = open_stage("other.rtai", NULL);
+	is_int(ckpt_source(s, err, sizeof(err)), -1, "a pipeline with another source: refused");
+	ok(strstr(err, "used by another pipeline") != NULL && strstr(err, "in.rtai") != NULL &&
+	       strstr(err, dir) != NULL,
+	   "naming the directory and its source: %s", err);
+	ckpt_close(s);
+	is_int(ckpt_source(NULL, err, sizeof(err)), 0, "no checkpoints: nothing to check");
+}
+
+static void test_write_fails(void)
+{
+	struct ckpt *c;
+	struct rlimit old, lim;
+	struct buf st = {0};
+	static char big[1 << 16];
+	int64_t id;
+	int rc;
+
+	fresh_dir("full");
+	c = open_stage("-f", NULL);
+	ckpt_write(c, 1, "good", 4, err, sizeof(err));
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 4096;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	rc = ckpt_write(c, 2, big, sizeof(big), err, sizeof(err));
+	setrlimit(RLIMIT_FSIZE, &old);
+	is_int(rc, -1, "a write that cannot finish (the file size limit, as a full disk) fails");
+	ok(strstr(err, "ckpt-2/") != NULL && strstr(err, "the last complete one stays") != NULL,
+	   "loudly: %s", err);
+	ok(!ckpt_complete(c, 2), "2 is not complete");
+	ckpt_close(c);
+	c = open_stage("-f", NULL);
+	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "the previous one restores");
+	ok(id == 1 && st.len == 4 && memcmp(st.p, "good", 4) == 0, "checkpoint 1, intact");
+	ckpt_close(c);
+	buf_free(&st);
+
+	{
+		char bad[600];
+		char *argv[] = {"x", NULL};
+
+		snprintf(bad, sizeof(bad), "%s/a-file", dir);
+		fclose(fopen(bad, "w"));
+		strcat(bad, "/sub");
+		is_int(ckpt_open(&c, "rtai-test", bad, 1, argv, NULL, err, sizeof(err)), -1,
+		       "a directory that cannot be made: error");
+		ok(strstr(err, bad) != NULL, "naming it: %s", err);
+	}
+}
+
+int main(void)
+{
+	test_off();
+	test_round_trip();
+	test_refusals();
+	test_completion();
+	test_prune();
+	test_identity();
+	test_write_fails();
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			printf("# could not remove %s\n", dir);
+	}
+	return tap_done();
+}
