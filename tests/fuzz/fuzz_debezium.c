@@ -50,8 +50,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		printable(&ev.row);
 		if (ev.has_before)
 			printable(&ev.before);
+		if (ev.has_key)
+			printable(&ev.key);
+		CHECK(!ev.has_key || ev.has_before);
 	} else {
 		CHECK(ev.err[0] != '\0');
+	}
+	/* The same text as a message key apart from its value. */
+	ev.err[0] = '\0';
+	if (dbz_key(&ev, text, n) == 0) {
+		CHECK(ev.has_key);
+		printable(&ev.key);
+	} else {
+		CHECK(!ev.has_key && ev.key.n == 0 && ev.err[0] != '\0');
 	}
 	if (rec_from_json(&rec, text, n) == 0) {
 		ev.err[0] = '\0';
