@@ -17,7 +17,9 @@
 #include <sys/resource.h>
 
 #include "agg.h"
+#include "barrier.h"
 #include "buf.h"
+#include "ckpt.h"
 #include "cli.h"
 #include "frame.h"
 #include "key.h"
@@ -26,6 +28,7 @@
 #include "rec.h"
 #include "rtime.h"
 #include "sig.h"
+#include "snap.h"
 #include "win.h"
 
 /* ---- options ---------------------------------------------------------- */
@@ -47,6 +50,8 @@ static struct {
 	int verbose;			/* -v: summary on stderr */
 	int64_t over;			/* --over RANGE, 0 = windows */
 	int arrival, order_set;		/* --order arrival; --order given */
+	const char *ckpt_dir;		/* --checkpoint-dir, else $RTAI_CHECKPOINT_DIR */
+	const char *stage_name;		/* --stage-name */
 } opt = {
 	.kind = -1,
 	.max_keys = 10000000,
@@ -57,7 +62,7 @@ static struct agg_set aggs;		/* -a, in order */
 enum {
 	OPT_TUMBLING = 256, OPT_SLIDING, OPT_SESSION, OPT_TIME, OPT_OFFSET, OPT_DELAY,
 	OPT_LATENESS, OPT_LATE, OPT_IDLE, OPT_EMIT, OPT_MAX_KEYS, OPT_MAX_FRAME, OPT_VERSION,
-	OPT_OVER, OPT_ORDER,
+	OPT_OVER, OPT_ORDER, OPT_CHECKPOINT_DIR, OPT_STAGE_NAME,
 };
 
 static const struct option longopts[] = {
@@ -78,6 +83,8 @@ static const struct option longopts[] = {
 	{ "agg", required_argument, NULL, 'a' },		/* an aggregate */
 	{ "verbose", no_argument, NULL, 'v' },			/* summary on stderr */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "checkpoint-dir", required_argument, NULL, OPT_CHECKPOINT_DIR },	/* snapshots */
+	{ "stage-name", required_argument, NULL, OPT_STAGE_NAME },	/* checkpoint identity */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -128,6 +135,13 @@ static void usage(int status)
 	      "                           (default 10000000; 0: no limit)\n"
 	      "  -v, --verbose            print a summary on stderr at the end\n"
 	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
+	      "\n"
+	      "Checkpoints:\n"
+	      "      --checkpoint-dir DIR resume from DIR's latest complete checkpoint, and\n"
+	      "                           snapshot the windows there at each barrier\n"
+	      "                           (default: $RTAI_CHECKPOINT_DIR; none: off)\n"
+	      "      --stage-name NAME    name this stage in DIR (two stages with the same\n"
+	      "                           options in one pipeline)\n"
 	      "  -h, --help               show this help and exit\n"
 	      "      --version            show the version and exit\n"
 	      "\n"
@@ -225,6 +239,10 @@ static struct win *engine;
 static int status = RTAI_EXIT_OK;
 
 static int64_t wm_sent = INT64_MIN;	/* last watermark written */
+static struct ckpt *ck;			/* checkpoints; NULL when off */
+static struct rtai_rec brec;		/* a barrier's fields */
+static struct buf snapbuf;		/* a snapshot being written */
+static int savepointed;			/* stopped at a savepoint: fire nothing */
 static int64_t last_data = -1;		/* monotonic time of the last record */
 static int64_t wm_at_data;		/* the watermark then */
 static uint64_t nrecords;		/* data frames read */
@@ -407,12 +425,121 @@ static int on_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 	return npend == BATCH ? drain(rd->name) : 0;
 }
 
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/* The stage's state, after a tag and version of its own: the records
+ * read, the watermark sent, which aggregate fields were seen (for the
+ * warning at the end), then the engine's image (win_snapshot). */
+#define STATE_TAG "rtai-window 1"
+
+static void save_state(struct buf *b)
+{
+	struct buf img = { 0 };
+
+	snap_bytes(b, STATE_TAG, strlen(STATE_TAG));
+	snap_u64(b, nrecords);
+	snap_i64(b, wm_sent);
+	snap_bytes(b, aggs.seen, aggs.n);
+	win_snapshot(engine, &img);
+	snap_bytes(b, img.p, img.len);
+	buf_free(&img);
+}
+
+/* Loads what save_state() wrote. Returns 0, or -1 with err set. */
+static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+	struct snap_rd r;
+	const uint8_t *tag, *seen, *img;
+	size_t tn, sn, in;
+
+	snap_rd_init(&r, p, n);
+	tag = snap_get_bytes(&r, 64, &tn);
+	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
+		snprintf(err, errlen, "not a snapshot of rtai-window's windows (\"%s\" expected)",
+			 STATE_TAG);
+		return -1;
+	}
+	nrecords = snap_get_u64(&r);
+	wm_sent = snap_get_i64(&r);
+	seen = snap_get_bytes(&r, aggs.n, &sn);
+	img = snap_get_bytes(&r, SIZE_MAX, &in);
+	if (r.bad != NULL || sn != aggs.n || r.off != n) {
+		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
+			 r.bad ? r.bad : "its parts do not add up");
+		return -1;
+	}
+	for (size_t i = 0; i < sn; i++)
+		aggs.seen[i] |= seen[i];
+	return win_restore(engine, img, in, err, errlen);
+}
+
+/* Opens DIR and loads the latest complete checkpoint, if any. Returns 0,
+ * or an exit status after a message. */
+static int ckpt_start(int argc, char **argv)
+{
+	struct buf st = { 0 };
+	char err[1024];
+	int64_t id;
+	int rc;
+
+	if (ckpt_open(&ck, "rtai-window", opt.ckpt_dir, argc, argv, opt.stage_name, err,
+		      sizeof(err)) < 0) {
+		rtai_warn("%s", err);
+		return RTAI_EXIT_FAIL;
+	}
+	if (ck == NULL)
+		return 0;
+	if (opt.over > 0) {
+		rtai_warn("--over does not take part in checkpoints yet: run it without "
+			  "--checkpoint-dir and RTAI_CHECKPOINT_DIR");
+		return RTAI_EXIT_USAGE;
+	}
+	rc = ckpt_restore(ck, &id, &st, err, sizeof(err));
+	if (rc < 0)
+		rtai_warn("%s", err);
+	else if (rc == 1 && load_state(st.p, st.len, err, sizeof(err)) < 0) {
+		rtai_warn("%s: checkpoint %lld: %s", ckpt_dir(ck), (long long)id, err);
+		rc = -1;
+	}
+	buf_free(&st);
+	return rc < 0 ? RTAI_EXIT_SNAPSHOT : 0;
+}
+
+/* A barrier: the state as of every record before it goes to DIR, then
+ * the barrier goes on (Flink's aligned checkpoint, with one input). A
+ * savepoint ends the stage after that, firing nothing. Windows never fire
+ * because of a barrier. Returns 0, or -1 after a message. */
+static int on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	struct barrier b;
+	char err[1024];
+
+	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
+		rtai_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+		return -1;
+	}
+	buf_reset(&snapbuf);
+	save_state(&snapbuf);
+	if (ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
+		rtai_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
+		return -1;
+	}
+	loop_forward(l, f);
+	if (b.savepoint) {
+		savepointed = 1;
+		loop_stop(l);
+	}
+	return 0;
+}
+
 static int on_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 {
 	struct loop *l = arg;
 
 	if (drain(rd->name) < 0)
 		return -1;
+	if (f->kind == RTAI_K_BARRIER && ck != NULL)
+		return on_barrier(l, rd, f);
 	/* Upstream's promise moves ours; ours goes downstream instead. */
 	if (f->kind == RTAI_K_WATERMARK) {
 		if (!opt.processing && f->event_ns != RTAI_TIME_UNSET)
@@ -700,8 +827,8 @@ int main(int argc, char **argv)
 	const char *max_frame = NULL, *path = "-";
 	struct win_conf conf = { 0 };
 	struct rtai_rd rd;
-	char err[300];
-	int c;
+	char err[300], **argv0 = argv;
+	int c, argc0 = argc;
 
 	rtai_init("rtai-window", argv);
 	while ((c = getopt_long(argc, argv, "k:a:vh", longopts, NULL)) != -1) {
@@ -754,6 +881,8 @@ int main(int argc, char **argv)
 			break;
 		case 'v': opt.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case OPT_CHECKPOINT_DIR: opt.ckpt_dir = optarg; break;
+		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -789,6 +918,12 @@ int main(int argc, char **argv)
 				  .gap = opt.gap, .offset = opt.offset, .lateness = opt.lateness,
 				  .update = opt.update, .max_keys = (uint64_t)opt.max_keys,
 				  .aggs = &aggs };
+	vals = xcalloc(aggs.n, sizeof(*vals));
+	kvals = xcalloc(opt.nkeys + 1, sizeof(*kvals));
+	if (opt.over == 0)
+		engine = win_new(&conf, put_result, NULL);
+	if ((status = ckpt_start(argc0, argv0)) != 0)
+		goto out;
 	if (rd_open(&rd, path) < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s", rd.err);
 	sig_catch_stop();
@@ -803,14 +938,10 @@ int main(int argc, char **argv)
 			status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 		goto done;
 	}
-	vals = xcalloc(aggs.n, sizeof(*vals));
-	kvals = xcalloc(opt.nkeys + 1, sizeof(*kvals));
-	engine = win_new(&conf, put_result, NULL);
-
 	if (run(&rd) < 0) {
 		/* A cut input or an error: open windows are not final. */
 		status = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
-	} else {
+	} else if (!savepointed) {
 		win_flush(engine);
 		put_watermark();
 	}
@@ -823,6 +954,10 @@ done:
 	else
 		wr_close(&out);
 	rd_close(&rd);
+out:
+	ckpt_close(ck);
+	rec_free(&brec);
+	buf_free(&snapbuf);
 	win_free(engine);
 	agg_set_free(&aggs);
 	for (int i = 0; i < BATCH; i++) {

@@ -3,7 +3,9 @@
     streamtool.py mk FILE      lines "SECONDS JSON" on stdin -> an rtai stream
                                of binary records with those event times ("-"
                                for none); "wm:SECONDS" writes a watermark
-                               frame, "marker" a fresh latency marker.
+                               frame, "marker" a fresh latency marker,
+                               "barrier:N" / "savepoint:N" a checkpoint barrier
+                               of checkpoint N (rtai-record(5)).
                                Record n gets ingest time n ns.
     streamtool.py show [-w] [-t]
                                an rtai stream on stdin -> one line per record:
@@ -32,6 +34,12 @@ def mk(path):
             t, _, rest = line.partition(" ")
             if t.startswith("wm:"):
                 w.put(rs.WATERMARK, rs.ENC_NONE, b"", 0, int(round(float(t[3:]) * 1e9)))
+                continue
+            if t.startswith("barrier:") or t.startswith("savepoint:"):
+                kind, _, cid = t.partition(":")
+                rec = {"checkpoint": int(cid), "type": "checkpoint" if kind == "barrier" else kind,
+                       "sources": [{"source": "streamtool.py", "records": n}]}
+                w.put(rs.BARRIER, rs.ENC_REC, rs.encode_record(rec), 0, None)
                 continue
             if t == "marker":
                 w.put(rs.MARKER, rs.ENC_NONE, b"", 0, None)

@@ -863,7 +863,8 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	run rtai-window --help
 	assert_success
 	for o in --key --tumbling --sliding --session --offset --agg --time --delay --lateness \
-		--late --idle --emit --max-keys --verbose --max-frame --help --version; do
+		--late --idle --emit --max-keys --verbose --max-frame --checkpoint-dir --stage-name \
+		--help --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-window --version
@@ -918,4 +919,150 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	assert_success
 	refute_output --partial schema
 	assert_output --partial watermark
+}
+
+# ---- checkpoints (rtai(7), --checkpoint-dir) ------------------------------------
+
+# 600 records of 8 keys, event times up to 3s behind a clock that moves
+# on, a barrier after every 100th record (checkpoint 1 to 6); a savepoint
+# in place of barrier N when given.
+ckpt_lines() {
+	python3 - "${1:-0}" <<-'EOF'
+	import json, random, sys
+	random.seed(7)
+	t, sp = 0.0, int(sys.argv[1])
+	for i in range(1, 601):
+	    t += random.random() * 0.5
+	    ev = t - random.random() * 3
+	    rec = {"u": "u%d" % random.randrange(8), "amount": random.randrange(100),
+	           "item": random.choice("abcde")}
+	    print("%.3f %s" % (ev, json.dumps(rec)))
+	    if i % 100 == 0:
+	        print("%s:%d" % ("savepoint" if i // 100 == sp else "barrier", i // 100))
+	EOF
+}
+
+CKPT_WIN='rtai-window -k u --tumbling 10s --delay 5s -a count -a sum:amount -a distinct:item -a p95:amount'
+
+# bytes_upto LINES N FILE: the bytes of the stream of the first N lines
+# of LINES, without its end-of-stream frame: where the next frame starts.
+bytes_upto() {
+	head -n "$2" "$1" | mkstream upto.rtai
+	: | mkstream empty.rtai
+	echo $(($(stat -c %s upto.rtai) - $(stat -c %s empty.rtai) + 8))
+}
+
+@test "window: --checkpoint-dir: killed -9 and restarted, it resumes from the last complete checkpoint; the output is the uninterrupted run's" {
+	ckpt_lines >lines.txt
+	mkstream all.rtai <lines.txt
+	run bash -o pipefail -c "$CKPT_WIN <all.rtai | show >want.txt"
+	echo "$output"
+	assert_success
+	# The values, independently: windows of 10s per key (--delay 5s covers
+	# the 3s of disorder, so nothing is late).
+	run bash -c "grep -v '^kind' want.txt | jq -c '[.u, .window_start, .count, .sum_amount, .distinct_item]' | sort"
+	echo "$output"
+	python3 - >expect.txt <<-'EOF'
+	import json, math
+	g = {}
+	for line in open("lines.txt"):
+	    t, _, rest = line.strip().partition(" ")
+	    if ":" in t:
+	        continue
+	    r = json.loads(rest)
+	    k = (r["u"], math.floor(float(t) / 10) * 10)
+	    c, s, d = g.get(k, (0, 0, set()))
+	    g[k] = (c + 1, s + r["amount"], d | {r["item"]})
+	for (u, s), (c, a, d) in g.items():
+	    print(json.dumps([u, s, c, a, len(d)], separators=(",", ":")))
+	EOF
+	assert_output "$(sort expect.txt)"
+	[ "$(grep -c '^kind 3$' want.txt)" -eq 6 ]
+
+	# The crashing run reads up to record 350 (barriers 1 to 3), then its
+	# input stalls; it is killed -9 once checkpoint 3 is complete.
+	mkfifo in.fifo
+	n=$(bytes_upto lines.txt 353)
+	( head -c "$n" all.rtai; exec sleep 600 ) >in.fifo &
+	feeder=$!
+	$CKPT_WIN --checkpoint-dir ck <in.fifo >crash.rtai 2>crash.err &
+	win=$!
+	for _ in $(seq 1 600); do
+		[ -e ck/ckpt-3/COMPLETE ] && break
+		sleep 0.05
+	done
+	kill -9 "$win"
+	kill "$feeder"
+	wait "$win" || true
+	wait "$feeder" || true
+	run cat crash.err
+	echo "$output"
+	[ -e ck/ckpt-3/COMPLETE ]
+	refute_output --partial resuming
+
+	# Restarted with the same command line on the records after barrier 3
+	# (where a source that seeks resumes), it loads checkpoint 3.
+	m=$(bytes_upto lines.txt 303)
+	{ head -c 8 all.rtai; tail -c +"$((m + 1))" all.rtai; } >tail.rtai
+	run bash -o pipefail -c "$CKPT_WIN --checkpoint-dir ck <tail.rtai 2>re.err | show >re.txt"
+	echo "$output"
+	assert_success
+	run cat re.err
+	echo "$output"
+	assert_output "rtai-window: resuming from checkpoint 3 of ck"
+	# What went out before barrier 3, then the restarted run: the output of
+	# the uninterrupted run, window for window.
+	run bash -c "{ show <crash.rtai 2>/dev/null | awk '{ print } /^kind 3\$/ && ++n == 3 { exit }'; cat re.txt; } | diff - want.txt"
+	echo "$output"
+	assert_success
+}
+
+@test "window: --checkpoint-dir: a savepoint snapshots and ends without firing; the restarted run goes on" {
+	ckpt_lines >lines.txt
+	mkstream all.rtai <lines.txt
+	run bash -o pipefail -c "$CKPT_WIN <all.rtai | show >want.txt"
+	assert_success
+	# checkpoint 4 is a savepoint, then the input ends (a source stopped
+	# by SIGTERM does that)
+	ckpt_lines 4 | head -n 404 | mkstream sp.rtai
+	run bash -o pipefail -c "RTAI_CHECKPOINT_DIR=ck $CKPT_WIN <sp.rtai | show >first.txt"
+	echo "$output"
+	assert_success
+	[ -e ck/ckpt-4/COMPLETE ]
+	# the last thing out is the savepoint: no window fired at the end
+	run tail -n 1 first.txt
+	assert_output "kind 3"
+	m=$(bytes_upto lines.txt 404)
+	{ head -c 8 all.rtai; tail -c +"$((m + 1))" all.rtai; } >tail.rtai
+	run bash -o pipefail -c "RTAI_CHECKPOINT_DIR=ck $CKPT_WIN <tail.rtai | show >second.txt"
+	echo "$output"
+	assert_success
+	assert_output "rtai-window: resuming from checkpoint 4 of ck"
+	run bash -c "cat first.txt second.txt | diff - want.txt"
+	echo "$output"
+	assert_success
+}
+
+@test "window: --checkpoint-dir: a snapshot made with other options is refused (exit 6); --stage-name; --over is refused" {
+	ckpt_lines 1 | head -n 101 | mkstream sp.rtai
+	run bash -o pipefail -c "rtai-window -k u --tumbling 10s --stage-name w --checkpoint-dir ck <sp.rtai | show"
+	echo "$output"
+	assert_success
+	[ -e ck/ckpt-1/COMPLETE ]
+	# the same stage name with other options: the snapshot is not its own
+	run bash -c "rtai-window -k u --tumbling 20s --stage-name w --checkpoint-dir ck <sp.rtai >/dev/null"
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "ck/ckpt-1/"
+	# a damaged snapshot: refused, naming the file
+	snap=$(ls ck/ckpt-1/*.snap)
+	printf 'x' | dd of="$snap" bs=1 seek=60 conv=notrunc 2>/dev/null
+	run bash -c "rtai-window -k u --tumbling 10s --stage-name w --checkpoint-dir ck <sp.rtai >/dev/null"
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "$snap"
+	run bash -c "rtai-window -k u --over 10s --checkpoint-dir ck2 <sp.rtai >/dev/null"
+	echo "$output"
+	assert_failure 2
+	assert_output "rtai-window: --over does not take part in checkpoints yet: run it without --checkpoint-dir and RTAI_CHECKPOINT_DIR"
 }
