@@ -151,7 +151,6 @@ struct part {
 	uint8_t dirty;			/* next not yet stored */
 };
 
-static rd_kafka_conf_t *conf;		/* until rd_kafka_new() takes it */
 static rd_kafka_t *rk;
 static rd_kafka_queue_t *queue;		/* the consumer queue: messages, events */
 static struct rtai_wr out;
@@ -681,14 +680,6 @@ static int start(const struct rd_kafka_metadata *md)
 
 /* ---- options ------------------------------------------------------------------- */
 
-static void conf_set(const char *name, const char *value)
-{
-	char why[512];
-
-	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
-		rtai_usage_error("%s=%s: %s", name, value, why);
-}
-
 static void parse_offset(const char *arg)
 {
 	long long v;
@@ -718,21 +709,7 @@ static void parse_offset(const char *arg)
 	}
 }
 
-/* -X and -F, in the order given: applied after the tool's defaults. */
-struct prop {
-	char *arg;			/* a copy: the original is hidden from ps */
-	int file;			/* -F */
-};
-static struct prop *props;
-static size_t nprops;
-
-static void add_prop(char *arg, int file)
-{
-	props = xrealloc(props, (nprops + 1) * sizeof(*props));
-	props[nprops++] = (struct prop){ xstrdup(arg), file };
-	if (!file)
-		kaf_hide_secret(arg);
-}
+static struct kaf_props props;		/* -X and -F, in the order given */
 
 static void parse_options(int argc, char **argv)
 {
@@ -756,8 +733,8 @@ static void parse_options(int argc, char **argv)
 		case 'o': parse_offset(optarg); break;
 		case 'e': opt.exit_eof = 1; break;
 		case 'c': opt.count = rtai_opt_int("-c", optarg, 1, INT64_MAX); break;
-		case 'X': add_prop(optarg, 0); break;
-		case 'F': add_prop(optarg, 1); break;
+		case 'X': kaf_props_add(&props, optarg, 0); break;
+		case 'F': kaf_props_add(&props, optarg, 1); break;
 		case OPT_RETRY_FOR: opt.retry_for = rtai_opt_duration("--retry-for", optarg); break;
 		case OPT_ON_ERROR:
 			if (strcmp(optarg, "fail") == 0)
@@ -787,55 +764,39 @@ static void parse_options(int argc, char **argv)
 				 "beginning or end (for partitions without one)");
 }
 
-/* The configuration: the tool's defaults, then -X and -F in order, then
- * what the tool's guarantees rest on. Exits 2 on a bad property. */
-static void make_conf(void)
+/* The configuration (kafka.h): the tool's defaults, then -X and -F in
+ * order, then what the tool's guarantees rest on. Exits 2 on a bad
+ * property. */
+static rd_kafka_conf_t *make_conf(void)
 {
-	static char brokers[1024];
-	char err[1024];
-	size_t n = sizeof(brokers);
+	rd_kafka_conf_t *conf = kaf_conf_new();
+	size_t n = 0;
 
-	conf = rd_kafka_conf_new();
-	conf_set("client.id", STAGE);
-	conf_set("auto.offset.reset", "earliest");
+	kaf_conf_must(conf, "client.id", STAGE);
+	kaf_conf_must(conf, "auto.offset.reset", "earliest");
 	if (opt.exit_eof) {
 		/* The end shows once a fetch comes back empty: sooner. */
-		conf_set("fetch.wait.max.ms", "100");
-		conf_set("fetch.error.backoff.ms", "100");
+		kaf_conf_must(conf, "fetch.wait.max.ms", "100");
+		kaf_conf_must(conf, "fetch.error.backoff.ms", "100");
 	}
-	for (size_t i = 0; i < nprops; i++) {
-		if (props[i].file ? kaf_conf_file(conf, props[i].arg, err, sizeof(err)) < 0
-				  : kaf_conf_set(conf, props[i].arg, err, sizeof(err)) < 0)
-			rtai_usage_error("%s: %s", props[i].file ? "-F" : "-X", err);
-		free(props[i].arg);
-	}
-	free(props);
-	if (opt.brokers != NULL)
-		conf_set("bootstrap.servers", opt.brokers);
-	else if (rd_kafka_conf_get(conf, "bootstrap.servers", brokers, &n) != RD_KAFKA_CONF_OK ||
-		 brokers[0] == '\0')
-		rtai_usage_error("brokers are needed: -b host:port");
-	else
-		opt.brokers = brokers;
-
-	kaf_conf_messages(conf, opt.verbose);
+	opt.brokers = kaf_conf_apply(conf, &props, opt.brokers, opt.verbose);
 	if (opt.group != NULL) {
-		conf_set("group.id", opt.group);
-		conf_set("enable.auto.offset.store", "false");
+		kaf_conf_must(conf, "group.id", opt.group);
+		kaf_conf_must(conf, "enable.auto.offset.store", "false");
 		if (opt.start == S_END)
-			conf_set("auto.offset.reset", "latest");
+			kaf_conf_must(conf, "auto.offset.reset", "latest");
 		else if (opt.start == S_BEGINNING)
-			conf_set("auto.offset.reset", "earliest");
+			kaf_conf_must(conf, "auto.offset.reset", "earliest");
 		rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 	} else {
 		/* librdkafka 2.0 assigns only with a group.id; none is joined. */
-		n = 0;
 		if (rd_kafka_conf_get(conf, "group.id", NULL, &n) != RD_KAFKA_CONF_OK || n <= 1)
-			conf_set("group.id", STAGE);
-		conf_set("enable.auto.commit", "false");
+			kaf_conf_must(conf, "group.id", STAGE);
+		kaf_conf_must(conf, "enable.auto.commit", "false");
 	}
 	if (opt.exit_eof)
-		conf_set("enable.partition.eof", "true");
+		kaf_conf_must(conf, "enable.partition.eof", "true");
+	return conf;
 }
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -843,19 +804,19 @@ static void make_conf(void)
 int main(int argc, char **argv)
 {
 	const struct rd_kafka_metadata *md;
+	rd_kafka_conf_t *conf;
 	char err[1024];
 	int r;
 
 	rtai_init(STAGE, argv);
 	parse_options(argc, argv);
-	make_conf();
+	conf = make_conf();
 
 	sig_catch_stop();	/* rtai(7): a source; SIGINT and SIGTERM set sig_stop */
 	sig_set_source(1);
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	rk = kaf_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);
-	conf = NULL;
 	md = kaf_wait_brokers(rk, opt.brokers, 1, opt.retry_for, &sig_stop, err, sizeof(err));
 	rd_kafka_poll_set_consumer(rk);
 	queue = rd_kafka_queue_get_consumer(rk);

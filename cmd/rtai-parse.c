@@ -1339,13 +1339,19 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 }
 
 /* The schema frame (rtai-record(5)), for the stages after: the declared
- * fields that are written, and the -t field, which becomes a time. */
+ * fields that are written, and the -t field, which becomes a time. With
+ * --debezium, _op comes first and every other field is optional: a
+ * truncate, or the delete of a moved key, carries only some. */
 static void put_schema(void)
 {
 	struct buf b = { 0 };
 	int n = 0;
 
 	buf_puts(&b, "{\"fields\":[");
+	if (opt.debezium) {
+		buf_puts(&b, "{\"name\":\"_op\",\"type\":\"string\",\"optional\":false}");
+		n++;
+	}
 	for (size_t i = 0; i < opt.nschema; i++) {
 		const struct sfield *s = &opt.schema[i];
 
@@ -1354,13 +1360,14 @@ static void put_schema(void)
 		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
 		json_put_str(&b, s->name, s->nlen);
 		buf_printf(&b, ",\"type\":\"%s\",\"optional\":%s}", ftype_names[s->type],
-			   s->optional ? "true" : "false");
+			   s->optional || opt.debezium ? "true" : "false");
 	}
 	if (opt.time_field != NULL && schema_find(opt.time_field, opt.time_nlen) == NULL &&
 	    kept(opt.time_field, opt.time_nlen)) {
 		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
 		json_put_str(&b, opt.time_field, opt.time_nlen);
-		buf_puts(&b, ",\"type\":\"time\",\"optional\":false}");
+		buf_printf(&b, ",\"type\":\"time\",\"optional\":%s}",
+			   opt.debezium ? "true" : "false");
 	}
 	buf_puts(&b, "]");
 	if (opt.time_field != NULL) {

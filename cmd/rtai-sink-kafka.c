@@ -433,20 +433,7 @@ static void run(void)
 
 /* ---- options -------------------------------------------------------------------- */
 
-struct prop {
-	char *arg;
-	int file;
-};
-static struct prop *props;
-static size_t nprops;
-
-static void add_prop(char *arg, int file)
-{
-	props = xrealloc(props, (nprops + 1) * sizeof(*props));
-	props[nprops++] = (struct prop){ xstrdup(arg), file };
-	if (!file)
-		kaf_hide_secret(arg);
-}
+static struct kaf_props props;		/* -X and -F, in the order given */
 
 static void add_header(const char *arg)
 {
@@ -467,51 +454,26 @@ static void add_header(const char *arg)
 	opt.nhdr++;
 }
 
-/* The configuration being built, held here until rd_kafka_new() takes it,
- * so that a usage error (which exits) leaves it reachable, not leaked. main()
- * reads it from here: a variable only written could be optimised away. */
-static rd_kafka_conf_t *conf;
-
-/* The configuration: the tool's defaults, then -X and -F in order, then what
- * the tool's guarantees rest on. Fills conf; exits 2 on a bad property. */
-static void make_conf(void)
+/* The configuration (kafka.h): the tool's defaults, then -X and -F in
+ * order, then what the tool's guarantees rest on. Exits 2 on a bad
+ * property. */
+static rd_kafka_conf_t *make_conf(void)
 {
-	static char brokers[1024];
-	char err[1024], ms[32];
-	size_t n = sizeof(brokers);
+	rd_kafka_conf_t *conf = kaf_conf_new();
+	char ms[32];
 
-	conf = rd_kafka_conf_new();
-#define SET(name, value)                                                                   \
-	do {                                                                               \
-		if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) \
-			rtai_usage_error("%s=%s: %s", name, value, err);                   \
-	} while (0)
 	/* Defaults that -X may change. */
-	SET("client.id", STAGE);
-	SET("enable.idempotence", "true");	/* acks=all, no duplicates on retries */
-	SET("partitioner", "murmur2_random");	/* the Java client's partitions */
-	SET("linger.ms", "5");
+	kaf_conf_must(conf, "client.id", STAGE);
+	kaf_conf_must(conf, "enable.idempotence", "true");	/* acks=all, no duplicates on retries */
+	kaf_conf_must(conf, "partitioner", "murmur2_random");	/* the Java client's partitions */
+	kaf_conf_must(conf, "linger.ms", "5");
 	snprintf(ms, sizeof(ms), "%lld", (long long)(opt.retry_for / 1000000));
-	SET("message.timeout.ms", ms);
+	kaf_conf_must(conf, "message.timeout.ms", ms);
 	if (opt.codec != NULL)
-		SET("compression.codec", opt.codec);
-	for (size_t i = 0; i < nprops; i++) {
-		if (props[i].file ? kaf_conf_file(conf, props[i].arg, err, sizeof(err)) < 0
-				  : kaf_conf_set(conf, props[i].arg, err, sizeof(err)) < 0)
-			rtai_usage_error("%s: %s", props[i].file ? "-F" : "-X", err);
-		free(props[i].arg);
-	}
-	free(props);
-	if (opt.brokers != NULL)
-		SET("bootstrap.servers", opt.brokers);
-	else if (rd_kafka_conf_get(conf, "bootstrap.servers", brokers, &n) != RD_KAFKA_CONF_OK ||
-		 brokers[0] == '\0')
-		rtai_usage_error("brokers are needed: -b host:port");
-	else
-		opt.brokers = brokers;
-#undef SET
-	kaf_conf_messages(conf, opt.verbose);
+		kaf_conf_must(conf, "compression.codec", opt.codec);
+	opt.brokers = kaf_conf_apply(conf, &props, opt.brokers, opt.verbose);
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	return conf;
 }
 
 static void parse_options(int argc, char **argv)
@@ -535,8 +497,8 @@ static void parse_options(int argc, char **argv)
 						 optarg);
 			opt.codec = optarg;
 			break;
-		case 'X': add_prop(optarg, 0); break;
-		case 'F': add_prop(optarg, 1); break;
+		case 'X': kaf_props_add(&props, optarg, 0); break;
+		case 'F': kaf_props_add(&props, optarg, 1); break;
 		case OPT_PASS: opt.pass = 1; break;
 		case OPT_INFLIGHT:
 			opt.inflight = rtai_opt_int("--inflight", optarg, 1, 10000000);
@@ -588,11 +550,9 @@ int main(int argc, char **argv)
 
 	rtai_init(STAGE, argv);
 	parse_options(argc, argv);
-	make_conf();
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	rk = kaf_new(RD_KAFKA_PRODUCER, make_conf(), err, sizeof(err));
 	if (rk == NULL)
 		rtai_die(RTAI_EXIT_USAGE, "%s", err);
-	conf = NULL;	/* rd_kafka_new() took it */
 
 	sig_catch_stop();	/* rtai(7): a stage; the source upstream ends the stream */
 	sig_set_source(0);

@@ -104,6 +104,80 @@ void kaf_hide_secret(char *kv)
 	}
 }
 
+/* The configuration being built: read by kaf_new(), which any call out of
+ * this file could reach, so the store cannot be optimised away and a usage
+ * error that exits leaves the configuration reachable. */
+static rd_kafka_conf_t *building;
+
+void kaf_props_add(struct kaf_props *p, char *arg, int file)
+{
+	p->v = xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
+	p->v[p->n++] = (struct kaf_prop){ xstrdup(arg), file };
+	if (!file)
+		kaf_hide_secret(arg);
+}
+
+void kaf_props_free(struct kaf_props *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].arg);
+	free(p->v);
+	p->v = NULL;
+	p->n = 0;
+}
+
+rd_kafka_conf_t *kaf_conf_new(void)
+{
+	building = rd_kafka_conf_new();
+	if (building == NULL)
+		rtai_die(RTAI_EXIT_FAIL, "out of memory");
+	return building;
+}
+
+void kaf_conf_must(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+	char why[512];
+
+	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
+		rtai_usage_error("%s=%s: %s", name, value, why);
+}
+
+const char *kaf_conf_apply(rd_kafka_conf_t *conf, struct kaf_props *p, const char *brokers,
+			   int verbose)
+{
+	static char from_conf[1024];
+	size_t n = sizeof(from_conf);
+	char err[1024];
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct kaf_prop *q = &p->v[i];
+
+		if (q->file ? kaf_conf_file(conf, q->arg, err, sizeof(err)) < 0
+			    : kaf_conf_set(conf, q->arg, err, sizeof(err)) < 0)
+			rtai_usage_error("%s: %s", q->file ? "-F" : "-X", err);
+	}
+	kaf_props_free(p);
+	if (brokers != NULL)
+		kaf_conf_must(conf, "bootstrap.servers", brokers);
+	else if (rd_kafka_conf_get(conf, "bootstrap.servers", from_conf, &n) !=
+			 RD_KAFKA_CONF_OK ||
+		 from_conf[0] == '\0')
+		rtai_usage_error("brokers are needed: -b host:port");
+	else
+		brokers = from_conf;
+	kaf_conf_messages(conf, verbose);
+	return brokers;
+}
+
+rd_kafka_t *kaf_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+	rd_kafka_t *rk = rd_kafka_new(type, conf, err, errlen);
+
+	if (rk != NULL && conf == building)
+		building = NULL;	/* the handle owns it now */
+	return rk;
+}
+
 /* ---- messages -------------------------------------------------------------
  * librdkafka calls these from its own threads (log) or from the poll
  * (error; log lines too with log.queue), so the state is behind a mutex. */

@@ -15,7 +15,65 @@
 
 #include "buf.h"
 
-/* ---- configuration ------------------------------------------------------ */
+/* ---- configuration ------------------------------------------------------
+ * A tool builds its configuration in this order, as kcat does: its
+ * defaults (kaf_conf_must), then -X and -F in the order given, then -b
+ * (kaf_conf_apply), then what its guarantees rest on (kaf_conf_must), and
+ * hands it to kaf_new():
+ *
+ *	static struct kaf_props props;		// kaf_props_add() per -X, -F
+ *	rd_kafka_conf_t *conf = kaf_conf_new();
+ *	kaf_conf_must(conf, "client.id", "rtai-kafka");
+ *	brokers = kaf_conf_apply(conf, &props, opt.brokers, opt.verbose);
+ *	kaf_conf_must(conf, "enable.auto.commit", "false");
+ *	rk = kaf_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+ */
+
+/* The -X and -F arguments of a tool, in the order given. Zero-initialised
+ * it is empty; keep it in a static, so that the copies stay reachable when a
+ * usage error exits (LeakSanitizer). */
+struct kaf_props {
+	struct kaf_prop {
+		char *arg;		/* a copy, owned: the original is hidden from ps */
+		int file;		/* -F PATH, else -X NAME=VALUE */
+	} *v;
+	size_t n;
+};
+
+/* Records a -X (file 0) or -F (file 1) argument: keeps a copy, then for -X
+ * overwrites a secret value in arg itself (kaf_hide_secret), so ps(1) does
+ * not show it. Exits 1 when out of memory (xrealloc). */
+void kaf_props_add(struct kaf_props *p, char *arg, int file);
+
+/* Frees the copies; p is empty after. Accepts an empty p. */
+void kaf_props_free(struct kaf_props *p);
+
+/* A new configuration, held by this module (in a static that kaf_new()
+ * reads) until kaf_new() hands it to librdkafka, so that a usage error that
+ * exits while it is being built leaves it reachable, not leaked
+ * (LeakSanitizer). Exits 1 when librdkafka cannot allocate it. */
+rd_kafka_conf_t *kaf_conf_new(void);
+
+/* Sets a property the tool chose (a default, or one its guarantees rest
+ * on); a refusal is a usage error (exit 2): "NAME=VALUE: librdkafka's
+ * reason", which happens when a -X or -F value makes it impossible, or an
+ * option (-z) passed an unknown value. */
+void kaf_conf_must(rd_kafka_conf_t *conf, const char *name, const char *value);
+
+/* Applies the -X and -F arguments of p to conf in order and frees them (p
+ * is empty after), then the broker list: brokers (-b) when non-NULL,
+ * overriding bootstrap.servers, else the bootstrap.servers that -X or -F
+ * set. Then installs the log and error callbacks (kaf_conf_messages).
+ * Returns the broker list: brokers, or a static copy of the property.
+ * Usage errors exit 2: "-X: why" (kaf_conf_set), "-F: PATH: line N: why"
+ * (kaf_conf_file), "brokers are needed: -b host:port". */
+const char *kaf_conf_apply(rd_kafka_conf_t *conf, struct kaf_props *p, const char *brokers,
+			   int verbose);
+
+/* rd_kafka_new() of conf, which must come from kaf_conf_new(). Returns the
+ * handle, which then owns conf; or NULL with librdkafka's reason in err,
+ * and conf still held here (the tool exits). */
+rd_kafka_t *kaf_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err, size_t errlen);
 
 /* Sets one "name=value" property (kcat's -X) on conf; topic-level names
  * (such as partitioner or compression.codec) are accepted too, as

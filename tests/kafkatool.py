@@ -1,4 +1,4 @@
-"""kafkatool.py - independent helpers for tests/kafka.bats.
+"""kafkatool.py - independent helpers for tests/kafka.bats and tests/sink-kafka.bats.
 
   show [FILE]       decodes an rtai stream (rtai-record(5), written here from
                     the spec, not from rtai's code) and prints one JSON line

@@ -1,4 +1,4 @@
-"""lakegen.py - streams with random schemas for tests/lake.bats, the rows a
+"""lakegen.py - streams with random schemas for tests/sink-lake.bats, the rows a
 reader must return for them, and checks of a Delta table written by
 rtai-sink-lake, all computed here, independently of rtai's C code.
 

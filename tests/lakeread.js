@@ -1,5 +1,5 @@
 // lakeread.js - reads a Delta table written by rtai-sink-lake with readers
-// that are not rtai's, for tests/lake.bats:
+// that are not rtai's, for tests/sink-lake.bats:
 //
 //   NODE_PATH=$RTAI_NODE_MODULES node lakeread.js TABLE duckdb|hyparquet [WHERE]
 //

@@ -45,7 +45,7 @@ replay_ok() {
 
 # ---- options ------------------------------------------------------------------
 
-@test "lake: --help lists every option and exits 0; --version" {
+@test "sink-lake: --help lists every option and exits 0; --version" {
 	run rtai-sink-lake --help
 	echo "$output"
 	assert_success
@@ -60,7 +60,7 @@ replay_ok() {
 	assert_output --partial rtai-sink-lake
 }
 
-@test "lake: usage errors exit 2 with a hint" {
+@test "sink-lake: usage errors exit 2 with a hint" {
 	for args in "" "a b" "--compression lz4 t" "--on-error maybe t" "--on-error dlq t" \
 		"--dlq x.rtai --on-error skip t" "--app-id a/b t" "--app-id= t" "--roll-bytes 12X t" \
 		"--roll-rows 0 t" "--roll-interval soon t" "--row-group-rows 0 t" \
@@ -78,7 +78,7 @@ replay_ok() {
 
 # ---- what readers read -----------------------------------------------------------
 
-@test "lake: the clicks table as DuckDB reads it: every row, value and type of the input" {
+@test "sink-lake: the clicks table as DuckDB reads it: every row, value and type of the input" {
 	clicks | rtai-sink-lake t
 	# The expected rows, from the JSON with jq: times in microseconds.
 	jq -c '{user_id: ["s", .user_id], item_id: ["s", .item_id], action: ["s", .action],
@@ -97,7 +97,7 @@ replay_ok() {
 	replay_ok t
 }
 
-@test "lake: random schemas, nulls, unicode and extremes read back equal (DuckDB, hyparquet)" {
+@test "sink-lake: random schemas, nulls, unicode and extremes read back equal (DuckDB, hyparquet)" {
 	local seed opts gen
 	for seed in 1 2 3 4 5 6 7 8 9 10 11 12; do
 		rm -rf t
@@ -123,7 +123,7 @@ replay_ok() {
 	done
 }
 
-@test "lake: partition values with / = : % and spaces: Hive-escaped directories, URI-encoded log paths" {
+@test "sink-lake: partition values with / = : % and spaces: Hive-escaped directories, URI-encoded log paths" {
 	printf '%s\n' '{"p":"a/b=c:d%e","n":1}' '{"p":"x y","n":2}' '{"p":"","n":3}' '{"n":4}' |
 		rtai-cat | rtai-parse | rtai-sink-lake -p p t
 	run ls t
@@ -144,7 +144,7 @@ replay_ok() {
 	replay_ok t
 }
 
-@test "lake: a query for one hour reads only that hour's directory" {
+@test "sink-lake: a query for one hour reads only that hour's directory" {
 	printf '%s\n' '{"t":"2026-11-24T10:05:00Z","v":1}' '{"t":"2026-11-24T11:05:00Z","v":2}' \
 		'{"t":"2026-11-25T10:05:00Z","v":3}' | rtai-cat | rtai-parse -t t | rtai-sink-lake t
 	# Every other hour's file is made unreadable: a query that opened one would fail.
@@ -160,7 +160,7 @@ replay_ok() {
 	assert_failure
 }
 
-@test "lake: a million events equal DuckDB's own reading of the JSON" {
+@test "sink-lake: a million events equal DuckDB's own reading of the JSON" {
 	rtai-gen clicks -n 1000000 --keys 100000 --step 10ms --seed 42 >c.jsonl
 	rtai-cat c.jsonl | rtai-parse -t event_time | rtai-sink-lake t
 	q="SELECT user_id, item_id, action, amount::DOUBLE AS amount, epoch_us(event_time::TIMESTAMPTZ) AS t"
@@ -178,7 +178,7 @@ replay_ok() {
 	replay_ok t
 }
 
-@test "lake: column statistics in the footer and the log agree with the data" {
+@test "sink-lake: column statistics in the footer and the log agree with the data" {
 	clicks | rtai-sink-lake t
 	run duck "SELECT stats_min_value, stats_max_value, stats_null_count FROM parquet_metadata('t/**/*.parquet') WHERE path_in_schema = 'amount'"
 	echo "$output"
@@ -193,7 +193,7 @@ replay_ok() {
 
 # ---- schema ------------------------------------------------------------------------
 
-@test "lake: a new field adds a nullable column: a metaData action, older files read it as null" {
+@test "sink-lake: a new field adds a nullable column: a metaData action, older files read it as null" {
 	printf '%s\n' '{"t":1795514400,"a":1}' | rtai-cat | rtai-parse -t t | rtai-sink-lake t
 	printf '%s\n' '{"t":1795514401,"a":2,"b":"new"}' | rtai-cat | rtai-parse -t t | rtai-sink-lake t
 	run sh -c "jq -r 'select(.metaData) | .metaData.schemaString | fromjson | [.fields[].name] | join(\",\")' t/_delta_log/*.json"
@@ -207,7 +207,7 @@ t,a,b,dt,hr'
 	replay_ok t
 }
 
-@test "lake: a conflicting type: fail stops and removes its files, skip counts, dlq keeps the record" {
+@test "sink-lake: a conflicting type: fail stops and removes its files, skip counts, dlq keeps the record" {
 	printf '%s\n' '{"t":1795514400,"a":1}' '{"t":1795514401,"a":"x"}' '{"t":1795514402,"a":3.5}' >in.jsonl
 	run sh -c "rtai-cat in.jsonl | rtai-parse -t t | rtai-sink-lake t"
 	echo "$output"
@@ -236,7 +236,7 @@ t,a,b,dt,hr'
 	[ "$(echo "$output" | wc -l)" -eq 2 ]
 }
 
-@test "lake: a record without event time goes through the error policy; all dropped exits 5" {
+@test "sink-lake: a record without event time goes through the error policy; all dropped exits 5" {
 	run sh -c "rtai-cat '$RTAI_SRC/tests/data/clicks.jsonl' | rtai-parse | rtai-sink-lake t"
 	echo "$output"
 	assert_failure 1
@@ -252,7 +252,7 @@ t,a,b,dt,hr'
 	assert_output --partial 'field "dt" has the name of a partition column'
 }
 
-@test "lake: the stream's schema frame declares the columns" {
+@test "sink-lake: the stream's schema frame declares the columns" {
 	python3 - <<'EOF' >s.rtai
 import json, os, sys
 sys.path.insert(0, os.environ["RTAI_SRC"] + "/contrib/python")
@@ -274,7 +274,7 @@ EOF
 
 # ---- commits ------------------------------------------------------------------------
 
-@test "lake: files roll by rows, and each roll is one commit" {
+@test "sink-lake: files roll by rows, and each roll is one commit" {
 	clicks | rtai-sink-lake -v --roll-rows 6 t 2>err
 	cat err
 	run ls t/_delta_log
@@ -287,7 +287,7 @@ EOF
 	replay_ok t
 }
 
-@test "lake: --exactly-once holds rolled files for a barrier; --max-frame bounds a frame" {
+@test "sink-lake: --exactly-once holds rolled files for a barrier; --max-frame bounds a frame" {
 	clicks | rtai-sink-lake -v --exactly-once --roll-rows 5 t 2>err
 	cat err
 	run ls t/_delta_log
@@ -302,7 +302,7 @@ EOF
 	[ ! -e t2/_delta_log ]
 }
 
-@test "lake: --roll-bytes and --roll-interval roll files too" {
+@test "sink-lake: --roll-bytes and --roll-interval roll files too" {
 	clicks | rtai-sink-lake --roll-bytes 1 t
 	run sh -c "jq -r 'select(.add) | .add.path' t/_delta_log/*.json | wc -l"
 	assert_output 20
@@ -320,7 +320,7 @@ EOF
 	assert_line 00000000000000000000.json
 }
 
-@test "lake: a version taken by another writer: appends retry at the next one, a schema change stops" {
+@test "sink-lake: a version taken by another writer: appends retry at the next one, a schema change stops" {
 	clicks | rtai-sink-lake t
 	mkfifo in
 	rtai-sink-lake t <in 2>err &
@@ -356,7 +356,7 @@ EOF
 	replay_ok t
 }
 
-@test "lake: a full disk (a file size limit) fails loudly and publishes nothing" {
+@test "sink-lake: a full disk (a file size limit) fails loudly and publishes nothing" {
 	rtai-gen clicks -n 200000 --seed 3 | rtai-cat | rtai-parse -t event_time >big.rtai
 	run sh -c "ulimit -f 200; rtai-sink-lake t <big.rtai"
 	echo "$output"
@@ -370,7 +370,7 @@ EOF
 
 # ---- exactly once ------------------------------------------------------------------
 
-@test "lake: barriers: one commit per checkpoint with a txn; a replayed run adds nothing" {
+@test "sink-lake: barriers: one commit per checkpoint with a txn; a replayed run adds nothing" {
 	$GEN gen 21 300 s.rtai want.jsonl --barrier-every 40
 	rtai-sink-lake t <s.rtai
 	run sh -c "jq -c 'select(.txn) | .txn | [.appId, .version]' t/_delta_log/*.json | tr '\n' ' '"
@@ -386,7 +386,7 @@ EOF
 	replay_ok t
 }
 
-@test "lake: kill -9 mid-write, then restart, several times: the table equals an uninterrupted run's" {
+@test "sink-lake: kill -9 mid-write, then restart, several times: the table equals an uninterrupted run's" {
 	$GEN gen 22 3000 s.rtai want.jsonl --barrier-every 250
 	# Feed the stream in pieces; kill the sink while it holds uncommitted files.
 	python3 - s.rtai <<'EOF' >pieces
@@ -434,7 +434,7 @@ EOF
 	replay_ok t
 }
 
-@test "lake: --pass forwards frames once committed; barriers too" {
+@test "sink-lake: --pass forwards frames once committed; barriers too" {
 	$GEN gen 23 100 s.rtai want.jsonl --barrier-every 30
 	rtai-sink-lake --pass t <s.rtai >out.rtai
 	run bash -c "show <out.rtai | grep -c '^kind 3'"
@@ -451,7 +451,7 @@ EOF
 
 # ---- signals, maintenance, man page --------------------------------------------------
 
-@test "lake: the first SIGINT is ignored (the input drains and is committed), the second aborts 130" {
+@test "sink-lake: the first SIGINT is ignored (the input drains and is committed), the second aborts 130" {
 	mkfifo in
 	rtai-sink-lake t <in &
 	pid=$!
@@ -483,7 +483,7 @@ EOF
 	[ ! -e t2/_delta_log/00000000000000000000.json ]
 }
 
-@test "lake: a table partitioned otherwise is refused; a foreign log checkpoint is refused" {
+@test "sink-lake: a table partitioned otherwise is refused; a foreign log checkpoint is refused" {
 	clicks | rtai-sink-lake t
 	run sh -c "rtai-cat '$RTAI_SRC/tests/data/clicks.jsonl' | rtai-parse -t event_time | rtai-sink-lake -p action t"
 	echo "$output"
@@ -497,7 +497,7 @@ EOF
 	assert_output --partial 'the log starts at a checkpoint written by another writer'
 }
 
-@test "lake: --vacuum deletes files no version holds once older than the retention" {
+@test "sink-lake: --vacuum deletes files no version holds once older than the retention" {
 	clicks | rtai-sink-lake t
 	mkdir -p t/dt=2026-01-01/hr=00
 	echo old >t/dt=2026-01-01/hr=00/orphan.parquet
@@ -517,7 +517,7 @@ EOF
 	assert_output --partial 'not a Delta table'
 }
 
-@test "lake: --optimize compacts each partition's small files in one commit; readers see the same rows" {
+@test "sink-lake: --optimize compacts each partition's small files in one commit; readers see the same rows" {
 	for seed in 31 32; do
 		rm -rf t
 		gen=; opts=
@@ -562,7 +562,7 @@ print(len(live))")
 	assert_output 400
 }
 
-@test "lake: --optimize leaves files of --roll-bytes and lone files alone; a second run changes nothing" {
+@test "sink-lake: --optimize leaves files of --roll-bytes and lone files alone; a second run changes nothing" {
 	clicks | rtai-sink-lake --roll-rows 5 t
 	run rtai-sink-lake --optimize --roll-bytes 1 t
 	echo "$output"
@@ -578,7 +578,7 @@ print(len(live))")
 	assert_output --partial 'not a Delta table'
 }
 
-@test "lake: memcheck: writing, checkpoints, --pass, --optimize, --vacuum and an error path" {
+@test "sink-lake: memcheck: writing, checkpoints, --pass, --optimize, --vacuum and an error path" {
 	command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; false; }
 	if grep -q __asan_init "$RTAI_BUILD/rtai-sink-lake"; then
 		skip "an AddressSanitizer build: valgrind cannot run it (ASan checks it instead)"
@@ -602,6 +602,6 @@ print(len(live))")
 	assert_success
 }
 
-@test "lake: the examples of rtai-sink-lake(1) run" {
+@test "sink-lake: the examples of rtai-sink-lake(1) run" {
 	run_man_examples rtai-sink-lake.1
 }
