@@ -977,13 +977,12 @@ static void join_redis(const struct rtai_frame *f)
 	h->ent = i;
 }
 
-static void redis_open(char *url_arg)
+static void redis_open(const char *url_arg)
 {
 	char err[300];
 
 	if (rcl_init(&rds.c, url_arg, on_reply, NULL, err, sizeof(err)) < 0)
 		rtai_usage_error("--redis: %s", err);
-	rurl_hide(url_arg);
 	rds.on = 1;
 	if (tmpl_compile(&rds.tmpl, opt.redis_key, err, sizeof(err)) < 0)
 		rtai_usage_error("--redis-key: %s", err);
@@ -1173,6 +1172,7 @@ int main(int argc, char **argv)
 	char *redis_arg = NULL;
 	int c, cache_set = 0;
 
+	argv = rurl_hide_argv(argc, argv);
 	rtai_init("rtai-join", argv);
 	while ((c = getopt_long(argc, argv, "t:k:u:vh", longopts, NULL)) != -1) {
 		switch (c) {

@@ -75,6 +75,7 @@ static struct {
 	const char *avro_schema;	/* --avro-schema: plain Avro binary of this schema */
 	const char *avro_schemas;	/* --avro-schemas: DIR of ID.avsc */
 	const char *avro_reader;	/* --avro-reader-schema: project onto it */
+	int avro_key;			/* --avro-key: the Kafka key is Avro too */
 	const char *registry;		/* --schema-registry URL */
 	const char *registry_auth;	/* --registry-auth or RTAI_REGISTRY_AUTH */
 } opt = {
@@ -87,7 +88,7 @@ enum {
 	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
 	OPT_FORMAT, OPT_COLUMNS, OPT_DELIMITER, OPT_NO_INFER, OPT_META,
 	OPT_AVRO_SCHEMA, OPT_AVRO_SCHEMAS, OPT_AVRO_READER, OPT_REGISTRY, OPT_REGISTRY_AUTH,
-	OPT_KEY,
+	OPT_KEY, OPT_AVRO_KEY,
 };
 
 static const struct option longopts[] = {
@@ -108,6 +109,7 @@ static const struct option longopts[] = {
 	{ "avro-schema", required_argument, NULL, OPT_AVRO_SCHEMA },	/* plain Avro's schema */
 	{ "avro-schemas", required_argument, NULL, OPT_AVRO_SCHEMAS },	/* DIR of ID.avsc */
 	{ "avro-reader-schema", required_argument, NULL, OPT_AVRO_READER }, /* projection */
+	{ "avro-key", no_argument, NULL, OPT_AVRO_KEY },	/* _key is Avro too */
 	{ "schema-registry", required_argument, NULL, OPT_REGISTRY },	/* registry URL */
 	{ "registry-auth", required_argument, NULL, OPT_REGISTRY_AUTH },	/* USER:PASSWORD */
 	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
@@ -160,6 +162,8 @@ static void usage(int status)
 	      "      --avro-schema FILE   values are plain Avro binary of this schema\n"
 	      "      --avro-reader-schema FILE  project each value onto this reader\n"
 	      "                           schema: fields it adds take their defaults\n"
+	      "      --avro-key           with --meta, the Kafka message key is in the\n"
+	      "                           Confluent wire format too: _key is its value\n"
 	      "\n"
 	      "Event time:\n"
 	      "  -t, --time-field NAME    take each record's event time from field NAME\n"
@@ -694,6 +698,23 @@ static int avro_decode(const struct rtai_frame *f)
 	}
 	if (avrorec_decode(avro, id, body, f->len - (size_t)(body - f->payload), &in) < 0)
 		return bad("%s", avrorec_error(avro));
+	return 0;
+}
+
+/* --avro-key: the message key k (bytes, Confluent wire format) into *out,
+ * copied into withmeta's arena. Returns 0, or -1 after bad(). */
+static int avro_key(const struct rtai_val *k, struct rtai_rec *arena, struct rtai_val *out)
+{
+	const uint8_t *body;
+	int64_t id = avro_confluent_id((const uint8_t *)k->s.p, k->s.n, &body);
+
+	if (id < 0)
+		return bad("the Kafka key is not in the Confluent wire format: %s",
+			   k->s.n < 5 ? "shorter than its 5-byte header" : "the first byte is not 0");
+	avro_load(id);
+	if (avrorec_decode_value(avro, id, body, k->s.n - (size_t)(body - (const uint8_t *)k->s.p),
+				 arena, out) < 0)
+		return bad("the Kafka key: %s", avrorec_error(avro));
 	return 0;
 }
 
@@ -1234,6 +1255,7 @@ static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f)
 static struct rtai_rec *with_meta(const struct rtai_frame *f, struct rtai_rec *r)
 {
 	char name[256];
+	struct rtai_val v;
 
 	rec_reset(&withmeta);
 	if (f->meta != NULL) {
@@ -1255,8 +1277,13 @@ static struct rtai_rec *with_meta(const struct rtai_frame *f, struct rtai_rec *r
 				    m->nlen + 1, name);
 				return NULL;
 			}
-			rec_add(&withmeta, rec_strdup(&withmeta, name, m->nlen + 1U), m->nlen + 1U,
-				m->v);
+			v = m->v;
+#ifdef HAVE_AVRO
+			if (opt.avro_key && v.type == RT_BYTES && m->nlen == 3 &&
+			    memcmp(m->name, "key", 3) == 0 && avro_key(&m->v, &withmeta, &v) < 0)
+				return NULL;
+#endif
+			rec_add(&withmeta, rec_strdup(&withmeta, name, m->nlen + 1U), m->nlen + 1U, v);
 		}
 	}
 	if (r == NULL) {
@@ -1339,13 +1366,19 @@ static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 }
 
 /* The schema frame (rtai-record(5)), for the stages after: the declared
- * fields that are written, and the -t field, which becomes a time. */
+ * fields that are written, and the -t field, which becomes a time. With
+ * --debezium, _op comes first and every other field is optional: a
+ * truncate, or the delete of a moved key, carries only some. */
 static void put_schema(void)
 {
 	struct buf b = { 0 };
 	int n = 0;
 
 	buf_puts(&b, "{\"fields\":[");
+	if (opt.debezium) {
+		buf_puts(&b, "{\"name\":\"_op\",\"type\":\"string\",\"optional\":false}");
+		n++;
+	}
 	for (size_t i = 0; i < opt.nschema; i++) {
 		const struct sfield *s = &opt.schema[i];
 
@@ -1354,13 +1387,14 @@ static void put_schema(void)
 		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
 		json_put_str(&b, s->name, s->nlen);
 		buf_printf(&b, ",\"type\":\"%s\",\"optional\":%s}", ftype_names[s->type],
-			   s->optional ? "true" : "false");
+			   s->optional || opt.debezium ? "true" : "false");
 	}
 	if (opt.time_field != NULL && schema_find(opt.time_field, opt.time_nlen) == NULL &&
 	    kept(opt.time_field, opt.time_nlen)) {
 		buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
 		json_put_str(&b, opt.time_field, opt.time_nlen);
-		buf_puts(&b, ",\"type\":\"time\",\"optional\":false}");
+		buf_printf(&b, ",\"type\":\"time\",\"optional\":%s}",
+			   opt.debezium ? "true" : "false");
 	}
 	buf_puts(&b, "]");
 	if (opt.time_field != NULL) {
@@ -1516,6 +1550,7 @@ int main(int argc, char **argv)
 		case OPT_AVRO_SCHEMA: opt.avro_schema = optarg; break;
 		case OPT_AVRO_SCHEMAS: opt.avro_schemas = optarg; break;
 		case OPT_AVRO_READER: opt.avro_reader = optarg; break;
+		case OPT_AVRO_KEY: opt.avro_key = 1; break;
 		case OPT_REGISTRY: opt.registry = optarg; break;
 		case OPT_REGISTRY_AUTH: opt.registry_auth = optarg; break;
 		case OPT_JSON: opt.json = 1; break;
@@ -1557,9 +1592,14 @@ int main(int argc, char **argv)
 		rtai_usage_error("--columns, --delimiter and --no-infer need --format csv or tsv");
 	if (opt.format != IN_AVRO && (opt.avro_schema != NULL || opt.avro_schemas != NULL ||
 				      opt.avro_reader != NULL || opt.registry != NULL ||
-				      opt.registry_auth != NULL))
-		rtai_usage_error("--avro-schema, --avro-schemas, --avro-reader-schema, --schema-registry "
-				 "and --registry-auth need --format avro");
+				      opt.registry_auth != NULL || opt.avro_key))
+		rtai_usage_error("--avro-schema, --avro-schemas, --avro-reader-schema, --avro-key, "
+				 "--schema-registry and --registry-auth need --format avro");
+	if (opt.avro_key && !opt.meta)
+		rtai_usage_error("--avro-key decodes the key into the _key field: it needs --meta");
+	if (opt.avro_key && opt.avro_schemas == NULL && opt.registry == NULL)
+		rtai_usage_error("--avro-key: Avro keys carry a schema id: give --avro-schemas DIR or "
+				 "--schema-registry URL");
 	if (opt.format == IN_TSV && opt.delim != ',')
 		rtai_usage_error("--delimiter: TSV fields are always separated by tabs");
 	if (opt.pkey != NULL && !opt.debezium)

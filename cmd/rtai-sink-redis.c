@@ -679,13 +679,13 @@ int main(int argc, char **argv)
 	char err[512];
 	int c;
 
+	argv = rurl_hide_argv(argc, argv);
 	rtai_init(STAGE, argv);
 	while ((c = getopt_long(argc, argv, "u:k:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			free(opt.url);
 			opt.url = xstrdup(optarg);
-			rurl_hide(optarg);
 			break;
 		case 'k': opt.key = optarg; break;
 		case OPT_VALUE: set_mode(M_VALUE); opt.value = optarg; break;

@@ -429,28 +429,25 @@ static int on_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 
 /* The stage's state, after a tag and version of its own: the records
  * read, the watermark sent, which aggregate fields were seen (for the
- * warning at the end), then the engine's image (win_snapshot). */
+ * warning at the end), then, to the end, the engine's image (win_snapshot,
+ * written in place: b is reused from one barrier to the next). */
 #define STATE_TAG "rtai-window 1"
 
 static void save_state(struct buf *b)
 {
-	struct buf img = { 0 };
-
 	snap_bytes(b, STATE_TAG, strlen(STATE_TAG));
 	snap_u64(b, nrecords);
 	snap_i64(b, wm_sent);
 	snap_bytes(b, aggs.seen, aggs.n);
-	win_snapshot(engine, &img);
-	snap_bytes(b, img.p, img.len);
-	buf_free(&img);
+	win_snapshot(engine, b);
 }
 
 /* Loads what save_state() wrote. Returns 0, or -1 with err set. */
 static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 {
 	struct snap_rd r;
-	const uint8_t *tag, *seen, *img;
-	size_t tn, sn, in;
+	const uint8_t *tag, *seen;
+	size_t tn, sn;
 
 	snap_rd_init(&r, p, n);
 	tag = snap_get_bytes(&r, 64, &tn);
@@ -462,15 +459,14 @@ static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 	nrecords = snap_get_u64(&r);
 	wm_sent = snap_get_i64(&r);
 	seen = snap_get_bytes(&r, aggs.n, &sn);
-	img = snap_get_bytes(&r, SIZE_MAX, &in);
-	if (r.bad != NULL || sn != aggs.n || r.off != n) {
+	if (r.bad != NULL || sn != aggs.n) {
 		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
-			 r.bad ? r.bad : "its parts do not add up");
+			 r.bad ? r.bad : "the aggregates do not match");
 		return -1;
 	}
 	for (size_t i = 0; i < sn; i++)
 		aggs.seen[i] |= seen[i];
-	return win_restore(engine, img, in, err, errlen);
+	return win_restore(engine, p + r.off, n - r.off, err, errlen);
 }
 
 /* Opens DIR and loads the latest complete checkpoint, if any. Returns 0,

@@ -438,10 +438,6 @@ int avrorec_add_schema(struct avrorec *a, int64_t id, const char *json, size_t l
 		plan_free(&plan);
 		return -1;
 	}
-	if (plan.root->kind != AK_RECORD) {
-		plan_free(&plan);
-		return fail(a, "schema %" PRId64 ": the top-level type must be a record", id);
-	}
 	if ((e = entry_new(a, id)) == NULL) {
 		plan_free(&plan);
 		return fail(a, "out of memory");
@@ -806,19 +802,18 @@ static int default_val(struct avrorec *a, const struct anode *t, json_t *j, stru
 	}
 }
 
-int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
-		   struct rtai_rec *r)
+/* Reads the datum p[0..n) of schema id into e's value (e from entry_find).
+ * Returns 0, or -1 with the error set: no schema, bad or truncated data,
+ * trailing bytes (libavro does not report them: the re-encoded size must
+ * be n). */
+static int read_datum(struct avrorec *a, struct entry *e, int64_t id, const uint8_t *p, size_t n)
 {
-	struct entry *e = entry_find(a, id);
-	const struct anode *root;
-	struct rtai_rec *w;
 	size_t size;
 
 	if (e == NULL)
 		return fail(a, "schema id %" PRId64 ": no schema", id);
 	if (!e->ok)
 		return fail(a, "%s", e->why != NULL ? e->why : "no schema");
-	root = e->plan.root;
 	avro_value_reset(&e->value);
 	avro_reader_memory_set_source(a->reader, (const char *)p, (int64_t)n);
 	if (avro_value_read(a->reader, &e->value) != 0)
@@ -828,6 +823,21 @@ int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
 	if (size != n)
 		return fail(a, "schema %" PRId64 ": %zu bytes after the value (the value is %zu of %zu bytes)",
 			    id, n > size ? n - size : 0, size, n);
+	return 0;
+}
+
+int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
+		   struct rtai_rec *r)
+{
+	struct entry *e = entry_find(a, id);
+	const struct anode *root;
+	struct rtai_rec *w;
+
+	if (read_datum(a, e, id, p, n) < 0)
+		return -1;
+	root = e->plan.root;
+	if (root->kind != AK_RECORD)
+		return fail(a, "schema %" PRId64 ": the top-level type must be a record", id);
 	w = a->reader_plan.root != NULL ? &a->tmp : r;
 	rec_reset(w);
 	rec_reset(r);
@@ -861,6 +871,23 @@ int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
 			}
 			rec_add(r, name, strlen(name), v);
 		}
+	}
+	return 0;
+}
+
+int avrorec_decode_value(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
+			 struct rtai_rec *r, struct rtai_val *out)
+{
+	struct entry *e = entry_find(a, id);
+
+	if (read_datum(a, e, id, p, n) < 0 || to_val(a, e->plan.root, &e->value, out, r, "key") < 0)
+		return -1;
+	/* Strings and bytes borrow from e's value, which the next datum of
+	 * the same schema (the record's value, say) overwrites: copy them. */
+	if (out->type == RT_STR || out->type == RT_BYTES) {
+		const char *c = rec_strdup(r, out->s.p, out->s.n);
+
+		out->s.p = c;
 	}
 	return 0;
 }

@@ -60,10 +60,20 @@ int avrorec_known(const struct avrorec *a, int64_t id);
  * value and nested JSON lives in r's arena: both stay valid until the next
  * call or rec_reset(r). Returns 0, or -1 with avrorec_error() set: an
  * unknown id, truncated or invalid data, trailing bytes after the value
- * (the re-encoded size differs from n), a value that is not a record, a
- * decimal too wide, a time out of range. */
+ * (the re-encoded size differs from n), a value that is not a record (the
+ * schema's top-level type), a decimal too wide, a time out of range. */
 int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
 		   struct rtai_rec *r);
+
+/* Decodes one datum p[0..n) of schema id, of any top-level type (a Kafka
+ * message key is often a plain string or long), into *out, mapped as the
+ * fields of a record are (the table above): a record, array or map
+ * becomes json. Everything *out points to is copied into r's arena, so it
+ * stays valid until rec_reset(r), whatever is decoded next. Returns 0, or
+ * -1 with avrorec_error() set, for the reasons avrorec_decode() gives
+ * except "not a record". The reader schema does not apply. */
+int avrorec_decode_value(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
+			 struct rtai_rec *r, struct rtai_val *out);
 
 /* The last error, for messages. */
 const char *avrorec_error(const struct avrorec *a);

@@ -123,7 +123,11 @@ int rd_open(struct rtai_rd *r, const char *path)
 		rd_open_fd(r, 0, "stdin");
 		return 0;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Opening a FIFO waits for its writer: a signal that does not stop
+	 * the tool (SIGHUP, SIGUSR1) only interrupts the wait. */
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR && !sig_stop);
 	if (fd < 0) {
 		memset(r, 0, sizeof(*r));
 		r->fd = -1;

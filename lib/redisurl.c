@@ -66,9 +66,8 @@ static char *pct_decode(const char *s, size_t n)
 
 static int fail(char *err, size_t errlen, const char *url, const char *why)
 {
-	char *shown = xstrdup(url);
+	char *shown = rurl_mask(url);
 
-	rurl_hide(shown);
 	snprintf(err, errlen, "'%s': %s", shown, why);
 	free(shown);
 	return -1;
@@ -213,21 +212,108 @@ int rurl_parse(struct rurl *u, const char *url, char *err, size_t errlen)
 	return 0;
 }
 
-void rurl_hide(char *url)
+/* Where the password of url starts and ends (*from, *to), when it has one. */
+static int password_span(const char *url, const char **from, const char **to)
 {
-	char *p = strstr(url, "://"), *at, *colon;
+	const char *p = strstr(url, "://"), *at, *colon;
 	int is_unix = strncmp(url, "unix://", 7) == 0;
 
 	/* Any scheme: a mistyped one may still carry a password. */
 	if (p == NULL)
-		return;
+		return 0;
 	p += 3;
-	at = (char *)userinfo_end(p, is_unix);
+	at = userinfo_end(p, is_unix);
 	if (at == NULL)
-		return;
+		return 0;
 	colon = memchr(p, ':', (size_t)(at - p));
-	for (p = colon != NULL ? colon + 1 : p; p < at; p++)
-		*p = '*';
+	*from = colon != NULL ? colon + 1 : p;
+	*to = at;
+	return 1;
+}
+
+char *rurl_mask(const char *url)
+{
+	const char *from, *to;
+	size_t head, tail;
+	char *out;
+
+	if (!password_span(url, &from, &to))
+		return xstrdup(url);
+	head = (size_t)(from - url);
+	tail = strlen(to);
+	out = xmalloc(head + 3 + tail + 1);
+	memcpy(out, url, head);
+	memcpy(out + head, "***", 3);
+	memcpy(out + head + 3, to, tail + 1);
+	return out;
+}
+
+/* The copy of argv the tool goes on with, kept reachable until exit. */
+static char **argv_copy;
+
+char **rurl_hide_argv(int argc, char **argv)
+{
+	const char *from, *to;
+	char *area, *end, *o;
+	size_t size, len;
+	int i, secret = 0;
+
+	for (i = 0; i < argc; i++)
+		secret |= password_span(argv[i], &from, &to);
+	if (!secret || argv_copy != NULL)
+		return argv;
+	/* One block: the pointers, then the strings. A tool may point an
+	 * entry elsewhere (rtai_init() sets argv[0] to its name) without
+	 * leaving a string unreachable. */
+	size = (size_t)(argc + 1) * sizeof(*argv_copy);
+	for (i = 0; i < argc; i++)
+		size += strlen(argv[i]) + 1;
+	argv_copy = xmalloc(size);
+	o = (char *)(argv_copy + argc + 1);
+	for (i = 0; i < argc; i++) {
+		len = strlen(argv[i]) + 1;
+		memcpy(o, argv[i], len);
+		argv_copy[i] = o;
+		o += len;
+	}
+	argv_copy[argc] = NULL;
+
+	/* The strings of argv lie back to back: that area is what ps shows. */
+	area = argv[0];
+	for (i = 0; i + 1 < argc; i++)
+		if (argv[i + 1] != argv[i] + strlen(argv[i]) + 1)
+			break;
+	if (i + 1 < argc) {
+		/* Not one area (never seen on Linux): blank each password. */
+		for (i = 0; i < argc; i++)
+			if (password_span(argv[i], &from, &to))
+				memset(argv[i] + (from - argv[i]), '*', (size_t)(to - from));
+		return argv_copy;
+	}
+	end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+	size = (size_t)(end - area);
+
+	/* One line, as setproctitle(3) writes it: the arguments joined by
+	 * spaces, each password as "***", then NULs, and a last byte that is
+	 * not NUL, so that Linux shows the line only up to its first NUL
+	 * (fs/proc/base.c, get_mm_cmdline) and the padding, whose length
+	 * would tell the password's, is never shown. */
+	memset(area, '\0', size);
+	o = area;
+	for (i = 0; i < argc; i++) {
+		char *shown = rurl_mask(argv_copy[i]);
+
+		len = strlen(shown);
+		if (i > 0 && o < end - 2)
+			*o++ = ' ';
+		if (len > (size_t)(end - 2 - o))
+			len = (size_t)(end - 2 - o);
+		memcpy(o, shown, len);
+		o += len;
+		free(shown);
+	}
+	end[-1] = ' ';
+	return argv_copy;
 }
 
 void rurl_free(struct rurl *u)

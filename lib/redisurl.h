@@ -5,9 +5,8 @@
  *
  * Without a password in the URL, RTAI_REDIS_PASSWORD is used when set.
  * User and password may be percent-encoded (%40 for '@'). A password is
- * never part of a message: rurl.shown is the URL with it masked, and
- * rurl_hide() blanks it in the argv string it came from, so ps does not
- * show it either.
+ * never part of a message: rurl.shown is the URL with it masked as "***",
+ * and rurl_hide_argv() masks it in the command line that ps shows.
  */
 #ifndef RTAI_REDISURL_H
 #define RTAI_REDISURL_H
@@ -35,9 +34,18 @@ struct rurl {
  * rurl_free(). */
 int rurl_parse(struct rurl *u, const char *url, char *err, size_t errlen);
 
-/* Overwrites the password part of a URL string in place with '*' (same
- * length), for an argv element after it was parsed. */
-void rurl_hide(char *url);
+/* A copy of url (any scheme) with its password, if any, replaced by "***",
+ * whatever its length: "redis://u:***@h:1". The caller frees it. */
+char *rurl_mask(const char *url);
+
+/* Hides every password of a URL in the arguments from ps: when one of
+ * argv[0..argc) holds one, copies the arguments to the heap, rewrites the
+ * process's command line in place as the arguments joined by spaces with
+ * each password shown as "***" (setproctitle(3)'s way, so its length does
+ * not show either), and returns the copy, which the tool then parses
+ * instead (it stays valid until exit). Otherwise returns argv unchanged.
+ * Call it first in main(), before anything keeps a pointer into argv. */
+char **rurl_hide_argv(int argc, char **argv);
 
 /* Frees what rurl_parse() allocated. Accepts NULL. */
 void rurl_free(struct rurl *u);

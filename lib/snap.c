@@ -9,24 +9,6 @@ void snap_u8(struct buf *b, uint8_t v)
 	buf_putc(b, v);
 }
 
-void snap_u32(struct buf *b, uint32_t v)
-{
-	uint8_t *p = buf_reserve(b, 4);
-
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-	b->len += 4;
-}
-
-void snap_u64(struct buf *b, uint64_t v)
-{
-	uint8_t *p = buf_reserve(b, 8);
-
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-	b->len += 8;
-}
-
 void snap_f64(struct buf *b, double v)
 {
 	uint64_t u;

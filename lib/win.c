@@ -858,6 +858,8 @@ void win_snapshot(const struct win *w, struct buf *out)
 	uint32_t nk = 0;
 	uint8_t *h;
 
+	/* Room for most of it at once: growing by doubling copies it again. */
+	buf_reserve(out, (size_t)w->st.windows * (w->esize + 8) + (size_t)w->kused * 40 + 256);
 	buf_append(out, SNAP_MAGIC, 4);
 	snap_u32(out, WIN_SNAP_VERSION);
 	snap_u64(out, 0);	/* length and checksum, filled in below */

@@ -252,3 +252,56 @@ registry_start() {
 	[ "$(echo "$output" | wc -l)" -eq 6 ]
 	diff <(echo "$output" | jq -S -c .) <(avrotool read "$RTAI_SRC/tests/data/clicks.avro" | jq -S -c .)
 }
+
+@test "avro: --avro-key decodes Kafka keys in the Confluent wire format (a string, a record) into _key" {
+	avrotool keyed in.rtai
+	# The first two keys are Avro (schemas 3 and 4); the third is plain
+	# text, which --on-error skip counts.
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas --meta --avro-key --on-error skip <in.rtai 2>err | rtai-cat -p'
+	echo "$output"
+	cat err
+	assert_success
+	grep -q '2 parsed, 4 skipped' err
+	[ "$(echo "$output" | wc -l)" -eq 2 ]
+	# python3-avro wrote the keys from each value's user_id (and n = 1).
+	diff <(echo "$output" | jq -c '._key') \
+	     <(avrotool expect | head -2 | jq -c 'if .user_id == "u0" then .user_id else {user_id, n: 1} end')
+	# The value decodes as without --avro-key.
+	diff <(echo "$output" | jq -S -c 'del(._key, ._topic, ._partition, ._offset)') <(avrotool expect | head -2 | jq -S -c .)
+	# A string key is a string, so it works as a window key.
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas --meta --avro-key --on-error skip <in.rtai 2>/dev/null | rtai-cat -p | head -1 | jq -r "._key | type"'
+	echo "$output"
+	assert_output string
+}
+
+@test "avro: --avro-key: a key that is not Avro goes through the error policy with its record number" {
+	avrotool keyed in.rtai
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas --meta --avro-key <in.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'stdin: record 3 (byte 370): the Kafka key is not in the Confluent wire format'
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas --meta --avro-key --on-error skip <in.rtai >/dev/null'
+	echo "$output"
+	assert_success
+	assert_output --partial '4 skipped'
+	# Without --avro-key, the key stays the bytes Kafka delivered (base64).
+	run sh -c 'rtai-parse --format avro --avro-schemas schemas --meta <in.rtai | rtai-cat -p | sed -n 3p | jq -r ._key | base64 -d'
+	echo "$output"
+	assert_output u2
+}
+
+@test "avro: --avro-key usage errors: needs --format avro, --meta and schemas by id" {
+	run rtai-parse --avro-key --meta </dev/null
+	echo "$output"
+	assert_failure 2
+	assert_output --partial '--avro-key'
+	assert_output --partial 'need --format avro'
+	run rtai-parse --format avro --avro-schemas schemas --avro-key </dev/null
+	echo "$output"
+	assert_failure 2
+	assert_output --partial 'it needs --meta'
+	run rtai-parse --format avro --avro-schema schemas/1.avsc --meta --avro-key </dev/null
+	echo "$output"
+	assert_failure 2
+	assert_output --partial 'give --avro-schemas DIR or --schema-registry URL'
+}

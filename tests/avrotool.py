@@ -7,6 +7,10 @@
     avrotool.py expect                 the values as JSON lines, as rtai-parse
                                        must print them (the independent answer)
     avrotool.py bad OUT                frames with faults, one per frame
+    avrotool.py keyed OUT              frames with Kafka metadata whose key is
+                                       Avro in the Confluent wire format: a
+                                       string (schema 3), then a record (schema
+                                       4), then a key that is not framed
     avrotool.py container OUT CODEC [v2]
                                        an Avro object container file written by
                                        DataFileWriter (codec null or deflate),
@@ -61,6 +65,10 @@ V1 = {
                                             {"name": "lon", "type": "double"}]}},
     ],
 }
+# Kafka message keys: a plain string, and a record.
+KEY_STR = "string"
+KEY_REC = {"type": "record", "name": "Key", "namespace": "rtai.test",
+           "fields": [{"name": "user_id", "type": "string"}, {"name": "n", "type": "long"}]}
 # A newer schema: adds a field with a default (reader-schema projection).
 V2 = json.loads(json.dumps(V1))
 V2["fields"].append({"name": "country", "type": "string", "default": "ZZ"})
@@ -140,6 +148,10 @@ def main():
             json.dump(V1, f)
         with open(os.path.join(d, "2.avsc"), "w") as f:
             json.dump(V2, f)
+        with open(os.path.join(d, "3.avsc"), "w") as f:
+            json.dump(KEY_STR, f)
+        with open(os.path.join(d, "4.avsc"), "w") as f:
+            json.dump(KEY_REC, f)
         with open(os.path.join(d, "bad.avsc"), "w") as f:
             f.write('{"type": "record", "name": "X", "fields": [{"name": "a", "type": "nope"}]}')
     elif cmd == "frames":
@@ -162,6 +174,22 @@ def main():
             for p in [b"\x01" + good, b"\x00\x00", confluent(99, good), confluent(1, good[:-3]),
                       confluent(1, good + b"\x00\x00"), confluent(1, good)]:
                 w.put(rtai_stream.DATA, rtai_stream.ENC_RAW, p)
+            w.close()
+    elif cmd == "keyed":
+        ks = avro.schema.parse(json.dumps(KEY_STR))
+        kr = avro.schema.parse(json.dumps(KEY_REC))
+        with open(sys.argv[2], "wb") as f:
+            w = rtai_stream.Writer(f)
+            for i, v in enumerate(values()):
+                if i == 0:
+                    key = confluent(3, encode(ks, v["user_id"]))
+                elif i == 1:
+                    key = confluent(4, encode(kr, {"user_id": v["user_id"], "n": i}))
+                else:
+                    key = v["user_id"].encode()
+                meta = rtai_stream.encode_record({"topic": "clicks", "partition": 0, "offset": i, "key": key})
+                w.put(rtai_stream.DATA, rtai_stream.ENC_RAW, confluent(1, encode(s1, v)),
+                      ingest_ns=i + 1, meta=meta)
             w.close()
     elif cmd == "container":
         v2 = len(sys.argv) > 4 and sys.argv[4] == "v2"

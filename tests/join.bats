@@ -660,6 +660,56 @@ EOF
 	assert_output --partial 'rtai-join: users.jsonl: reloaded'
 }
 
+@test "join: SIGHUP while the first table load waits for its FIFO does not end it; the table is read again after" {
+	mkfifo t.fifo in.fifo
+	(sh -c 'echo $$ >join.pid; exec rtai-join -t t.fifo --on user_id --fields tier' <in.fifo >out.rtai 2>err.txt
+	 echo $? >status.txt) &
+	exec 5>in.fifo
+	# Wait until rtai-join blocks opening t.fifo (no writer yet).
+	for _ in $(seq 1 200); do
+		[ -s join.pid ] && [ "$(cat /proc/$(cat join.pid)/comm 2>/dev/null)" = rtai-join ] &&
+			[ "$(cat /proc/$(cat join.pid)/wchan 2>/dev/null)" = wait_for_partner ] && break
+		sleep 0.05
+	done
+	echo "wchan: $(cat /proc/$(cat join.pid)/wchan)"
+	kill -HUP "$(cat join.pid)"
+	echo '{"user_id":"u1","tier":"first"}' >first.jsonl
+	echo '{"user_id":"u1","tier":"second"}' >second.jsonl
+	# A FIFO write waits for its reader: bounded, so a dead rtai-join fails here.
+	timeout 10 sh -c 'cat first.jsonl >t.fifo'
+	# The SIGHUP asked for a reload: rtai-join opens the FIFO again.
+	timeout 10 sh -c 'cat second.jsonl >t.fifo'
+	echo '{"user_id":"u1"}' | rtai-cat >&5
+	exec 5>&-
+	wait
+	run sh -c 'cat status.txt err.txt; rtai-cat -p out.rtai'
+	echo "$output"
+	assert_line --index 0 0
+	assert_line --index 1 '{"user_id":"u1","tier":"second"}'
+	refute_output --partial 'Interrupted'
+}
+
+@test "join: SIGHUP to a --redis join is ignored: it goes on joining" {
+	redis_start
+	rcli hset user:u1 tier gold >/dev/null
+	mkfifo in.fifo
+	(sh -c "echo \$\$ >join.pid; exec rtai-join --redis $REDIS_URL --redis-key 'user:{user_id}'" <in.fifo 2>err.txt |
+		rtai-cat -p >out.txt; echo "${PIPESTATUS[0]}" >status.txt) &
+	exec 5>in.fifo
+	echo '{"user_id":"u1"}' | rtai-cat >&5
+	wait_lines out.txt 1
+	kill -HUP "$(cat join.pid)"
+	echo '{"user_id":"u1"}' | rtai-cat >&5
+	wait_lines out.txt 2
+	exec 5>&-
+	wait
+	run cat status.txt out.txt err.txt
+	echo "$output"
+	assert_line --index 0 0
+	assert_line --index 1 '{"user_id":"u1","tier":"gold"}'
+	assert_line --index 2 '{"user_id":"u1","tier":"gold"}'
+}
+
 # ---- Redis ----------------------------------------------------------------------
 
 @test "join: --redis reads each record's hash; numbers come back as numbers" {

@@ -117,20 +117,26 @@ PY
 	seq 1 10 | kcat -P -b "$KAFKA_BROKERS" -t t
 	values() { rtai-kafka -b "$KAFKA_BROKERS" -t t -e "$@" | ktool show | jq -r .payload | paste -sd' '; }
 	run values -o beginning
+	echo "$output"
 	assert_output "1 2 3 4 5 6 7 8 9 10"
 	run values -o end
+	echo "$output"
 	assert_output ""
 	run values -o 7
+	echo "$output"
 	assert_output "8 9 10"
 	run values -o -2
+	echo "$output"
 	assert_output "9 10"
 	run values -c 3
+	echo "$output"
 	assert_output "1 2 3"
 	# librdkafka 2.0.2's mock cluster answers every lookup by time with
 	# "none" (a FIXME in its ListOffsets), so s@MS can only be seen to start
 	# at the end here.
 	ms=$(($(date +%s%N) / 1000000))
 	run values -o "s@$((ms + 3600000))"
+	echo "$output"
 	assert_output ""
 }
 
@@ -155,8 +161,10 @@ PY
 	[ "$STATUS" -eq 0 ]
 	# A clean end: the stream ends with its end-of-stream frame.
 	run ktool show out.rtai
+	echo "$output"
 	assert_success
 	run sh -c "python3 '$RTAI_SRC/tests/kafkatool.py' show out.rtai | jq -r .payload | sort -n | paste -sd' '"
+	echo "$output"
 	assert_output "1 2 3 4 5 6"
 }
 
@@ -229,9 +237,11 @@ PY
 	ktool show a.rtai >a.json
 	ktool show b.rtai >b.json
 	run sh -c 'cat a.json b.json | jq -r .payload | sort -n | uniq -d'
+	echo "$output"
 	echo "duplicates: $output"
 	assert_output ''
 	run sh -c 'cat a.json b.json | jq -r .payload | sort -n | uniq | wc -l'
+	echo "$output"
 	assert_output 4000
 }
 
@@ -267,9 +277,11 @@ PY
 	bg_wait $b
 	[ "$STATUS" -eq 0 ]
 	run sh -c "{ python3 '$RTAI_SRC/tests/kafkatool.py' show a.rtai; python3 '$RTAI_SRC/tests/kafkatool.py' show b.rtai; } | jq -r .payload | sort -n | uniq -c | awk '\$1 != 1' | head"
+	echo "$output"
 	echo "seen twice: $output"
 	assert_output ''
 	run sh -c "{ python3 '$RTAI_SRC/tests/kafkatool.py' show a.rtai; python3 '$RTAI_SRC/tests/kafkatool.py' show b.rtai; } | wc -l"
+	echo "$output"
 	assert_output 2000
 	[ "$(ktool show b.rtai | wc -l)" -gt 0 ]
 }
@@ -278,16 +290,20 @@ PY
 	kafka_start t:2
 	seq 1 10 | awk '{ print "k" $1 ":" $1 }' | kcat -P -b "$KAFKA_BROKERS" -t t -K:
 	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -G g1 -t t $GROUPX -c 4 >one.rtai'
+	echo "$output"
 	assert_success
 	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -G g1 -t t $GROUPX -e >two.rtai'
+	echo "$output"
 	assert_success
 	run sh -c "python3 '$RTAI_SRC/tests/kafkatool.py' show one.rtai; python3 '$RTAI_SRC/tests/kafkatool.py' show two.rtai"
 	echo "$output"
 	[ "${#lines[@]}" -eq 10 ]
 	run sh -c "cat one.rtai two.rtai >/dev/null; { python3 '$RTAI_SRC/tests/kafkatool.py' show one.rtai; python3 '$RTAI_SRC/tests/kafkatool.py' show two.rtai; } | jq -r .payload | sort -n | paste -sd' '"
+	echo "$output"
 	assert_output "1 2 3 4 5 6 7 8 9 10"
 	# -o end: a new group without committed offsets starts at the end.
 	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -G g2 -t t $GROUPX -o end -e | python3 "$RTAI_SRC/tests/kafkatool.py" show | wc -l'
+	echo "$output"
 	assert_output 0
 }
 
@@ -341,6 +357,7 @@ PY
 	assert_line --partial 'offset 1: a message of 5000 bytes'
 	assert_line 'rtai-kafka: 2 records (0 tombstones), 1 skipped'
 	run sh -c "python3 '$RTAI_SRC/tests/kafkatool.py' show out.rtai | jq -r .payload | paste -sd' '"
+	echo "$output"
 	assert_output "small after"
 	# Every record skipped: exit 5.
 	kcat -P -b "$KAFKA_BROKERS" -t onlybig big
@@ -352,18 +369,23 @@ PY
 
 @test "kafka: usage errors exit 2 with the reason" {
 	run rtai-kafka -t t
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "brokers are needed: -b host:port"
 	run rtai-kafka -b x:1
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "a topic is needed: -t TOPIC"
 	run rtai-kafka -b x:1 -t t -G g -p 0
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "-G and -p exclude each other"
 	run rtai-kafka -b x:1 -t t -G g -o 5
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "with -G, a group starts from its committed offsets"
 	run rtai-kafka -b x:1 -t t -o nowhere
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "-o 'nowhere': expected beginning, end, an offset, -N or s@MS"
 	run rtai-kafka -b x:1 -t t -X no.such.property=1
@@ -371,18 +393,24 @@ PY
 	assert_failure 2
 	assert_output --partial "rtai-kafka: -X: No such configuration property: \"no.such.property\""
 	run rtai-kafka -b x:1 -t t -X novalue
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "-X: 'novalue': expected NAME=VALUE"
 	run rtai-kafka -b x:1 -t t --on-error maybe
+	echo "$output"
 	assert_failure 2
 	run rtai-kafka -b x:1 -t t extra
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "unexpected argument 'extra'"
 	run rtai-kafka -b x:1 -t t -p -1
+	echo "$output"
 	assert_failure 2
 	run rtai-kafka -b x:1 -t t -c 0
+	echo "$output"
 	assert_failure 2
 	run rtai-kafka --bogus
+	echo "$output"
 	assert_failure 2
 }
 
@@ -401,6 +429,7 @@ PY
 	assert_output --partial "bad.conf: line 2: expected NAME=VALUE"
 	refute_output --partial s3cret
 	run rtai-kafka -F missing.conf -t t
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "missing.conf: No such file or directory"
 	[ -z "${RTAI_EXEC_PREFIX:-}" ] || return 0	# ps shows the prefix's arguments
@@ -409,6 +438,7 @@ PY
 	BG_PIDS=$pid
 	sleep 0.5
 	run ps -o args= -p $pid
+	echo "$output"
 	kill -INT $pid
 	wait $pid || true
 	echo "$output"
@@ -423,11 +453,13 @@ PY
 
 @test "kafka: --help lists every option; --version" {
 	run rtai-kafka --help
+	echo "$output"
 	assert_success
 	for o in -b -t -G -p -o -e -c -X -F --retry-for --on-error -v --max-frame --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-kafka --version
+	echo "$output"
 	assert_success
 	assert_output --partial "rtai-kafka (rtai)"
 }

@@ -117,6 +117,10 @@ EOF
 	echo "$output"
 	assert_success
 	assert_output '{"_event_time":"2026-11-24T10:00:03.000Z","_op":"t"}'
+	# The schema frame says so: _op, and every other field optional.
+	run sh -c 'rtai-parse --debezium -f id:int -f name:string -f at:time --strict -t at t.rtai | rtai-cat -p --meta | jq -c "select(._kind == \"schema\") | ._schema"'
+	echo "$output"
+	assert_output '{"fields":[{"name":"_op","type":"string","optional":false},{"name":"id","type":"int","optional":true},{"name":"name","type":"string","optional":true},{"name":"at","type":"time","optional":true}],"event_time":"at"}'
 	# --strict does not refuse _op, and --keep does not drop it.
 	run sh -c 'head -1 changes.jsonl | rtai-cat | rtai-parse --debezium -f id:int -f name:string --strict --keep id | rtai-cat -p'
 	echo "$output"

@@ -744,19 +744,45 @@ peak_kb() {
 		echo "# under RTAI_EXEC_PREFIX: the ps check is left out" >&3
 		return 0
 	fi
-	# While it retries, ps shows the URL with the password blanked.
-	feed typed.rtai
-	rtai-sink-redis -u 'redis://:s3cretpw@127.0.0.1:1' --retry-for 5s -k k --json <in.fifo >/dev/null 2>err.txt &
+	# While it retries, ps shows the URL with the password as "***": the
+	# same line for a short and a long password, so not even its length shows.
+	for pw in s3cretpw a-much-longer-s3cret; do
+		feed typed.rtai
+		rtai-sink-redis -u "redis://:$pw@127.0.0.1:1" --retry-for 5s -k k --json <in.fifo >/dev/null 2>err.txt &
+		pid=$!
+		for _ in $(seq 100); do
+			tr '\0' '|' </proc/$pid/cmdline | grep -q 'redis://:\*\*\*@' && break
+			sleep 0.05
+		done
+		cmdline=$(tr '\0' '|' </proc/$pid/cmdline)
+		kill $pid $feeder 2>/dev/null || true
+		wait $pid $feeder 2>/dev/null || true
+		echo "$pw: [$cmdline]"
+		# One line (setproctitle's form) ending in its NUL, nothing after it.
+		[[ "$cmdline" == *'rtai-sink-redis -u redis://:***@127.0.0.1:1 --retry-for 5s -k k --json|' ]]
+		[ "$cmdline" = "${first:-$cmdline}" ]
+		first=$cmdline
+		! grep -q "$pw" err.txt
+	done
+	# rtai-join too, with the URL given as --redis=URL, connected to a
+	# server that wants that password while it waits for its input.
+	built rtai-join || return 0
+	REDIS_AUTH=a-long-s3cret
+	redis_start --requirepass a-long-s3cret
+	rtai-join --redis-key 'u:{user_id}' --redis="redis://:a-long-s3cret@127.0.0.1:$REDIS_PORT" <>in.fifo >/dev/null 2>err.txt &
 	pid=$!
 	for _ in $(seq 100); do
-		tr '\0' ' ' </proc/$pid/cmdline | grep -q 'redis://:\*\*\*\*\*\*\*\*@' && break
+		tr '\0' '|' </proc/$pid/cmdline | grep -q '\*\*\*@' && break
 		sleep 0.05
 	done
-	cmdline=$(tr '\0' ' ' </proc/$pid/cmdline)
-	kill $pid $feeder 2>/dev/null || true
-	wait $pid $feeder 2>/dev/null || true
-	echo "$cmdline"
-	[[ "$cmdline" == *'redis://:********@127.0.0.1:1'* ]]
+	cmdline=$(tr '\0' '|' </proc/$pid/cmdline)
+	# A stage drains on SIGTERM, and this input never ends: kill it outright.
+	kill -9 $pid 2>/dev/null || true
+	wait $pid 2>/dev/null || true
+	redis_stop
+	echo "[$cmdline]"
+	[[ "$cmdline" == *"rtai-join --redis-key u:{user_id} --redis=redis://:***@127.0.0.1:$REDIS_PORT|" ]]
+	! grep -q a-long-s3cret err.txt
 	! grep -q s3cretpw err.txt
 }
 

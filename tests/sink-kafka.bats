@@ -65,6 +65,7 @@ PY
 	rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-cat -p >want.jsonl
 	for z in lz4 zstd snappy gzip none; do
 		run sh -c "rtai-cat '$RTAI_SRC/tests/data/clicks.jsonl' | rtai-sink-kafka -b '$KAFKA_BROKERS' -t z-$z -z $z -X partitioner=murmur2 -k 'k'"
+		echo "$output"
 		echo "$z: $output"
 		assert_success
 		run sh -c "kcat -C -b '$KAFKA_BROKERS' -t z-$z -e -q | diff want.jsonl -"
@@ -104,8 +105,10 @@ PY
 	[ "$STATUS" -eq 0 ]
 	grep -q "1000 records: 1000 delivered, 0 failed" err.txt
 	run sh -c "kcat -C -b '$KAFKA_BROKERS' -t lose -e -q | jq .n | sort -n | uniq | wc -l"
+	echo "$output"
 	assert_output 1000
 	run sh -c "kcat -C -b '$KAFKA_BROKERS' -t lose -e -q | wc -l"
+	echo "$output"
 	assert_output 1000
 }
 
@@ -151,6 +154,7 @@ PY
 	assert_failure 1
 	assert_output --partial 'rtai-sink-kafka: stdin: record 1: Failed to produce message: Broker: Message size too large'
 	run sh -c 'rtai-sink-kafka -b "$KAFKA_BROKERS" -t big --raw -X message.max.bytes=1000 --on-error skip <big.rtai'
+	echo "$output"
 	assert_failure 5
 }
 
@@ -193,34 +197,46 @@ PY
 
 @test "sink-kafka: usage errors exit 2 with the reason" {
 	run rtai-sink-kafka -b x:1
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "a topic is needed: -t TOPIC"
 	run rtai-sink-kafka -t t
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "brokers are needed: -b host:port"
 	run rtai-sink-kafka -b x:1 -t t -z brotli
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "-z 'brotli': expected lz4, zstd, snappy, gzip or none"
 	run rtai-sink-kafka -b x:1 -t t -H novalue
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "-H 'novalue': expected NAME=VALUE"
 	run rtai-sink-kafka -b x:1 -t t -k '{unclosed'
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "-k '{unclosed':"
 	run rtai-sink-kafka -b x:1 -t '{}'
+	echo "$output"
 	assert_failure 2
 	run rtai-sink-kafka -b x:1 -t t -X no.such=1
+	echo "$output"
 	assert_failure 2
 	assert_output --partial 'No such configuration property: "no.such"'
 	run rtai-sink-kafka -b x:1 -t t -F missing.conf
+	echo "$output"
 	assert_failure 2
 	run rtai-sink-kafka -b x:1 -t t --inflight 0
+	echo "$output"
 	assert_failure 2
 	run rtai-sink-kafka -b x:1 -t t --retry-for 0
+	echo "$output"
 	assert_failure 2
 	run rtai-sink-kafka -b x:1 -t t --on-error maybe
+	echo "$output"
 	assert_failure 2
 	run rtai-sink-kafka -b x:1 -t t extra
+	echo "$output"
 	assert_failure 2
 	assert_output --partial "unexpected argument 'extra'"
 }
@@ -232,6 +248,7 @@ PY
 	echo "$output"
 	assert_success
 	run kcat -C -b "$KAFKA_BROKERS" -t f -e -q
+	echo "$output"
 	assert_output '{"a":1}'
 }
 
@@ -242,11 +259,13 @@ PY
 
 @test "sink-kafka: --help lists every option; --version" {
 	run rtai-sink-kafka --help
+	echo "$output"
 	assert_success
 	for o in -b -t -k -H --raw -z -X -F --pass --inflight --retry-for --on-error -v --max-frame --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-sink-kafka --version
+	echo "$output"
 	assert_success
 	assert_output --partial "rtai-sink-kafka (rtai)"
 }

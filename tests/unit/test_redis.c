@@ -19,7 +19,7 @@
 static void test_urls(void)
 {
 	struct rurl u;
-	char err[256], argv1[64];
+	char err[256], *shown;
 	int rc;
 
 	unsetenv("RTAI_REDIS_PASSWORD");
@@ -97,7 +97,7 @@ static void test_urls(void)
 		{ "redis://[::1", "unclosed '['" },
 		{ "unix://", "absolute socket path" },
 		{ "unix:///s?x=1", "?db=N" },
-		{ "redis://:hunter2@h:bad", "'redis://:*******@h:bad': the port" },
+		{ "redis://:hunter2@h:bad", "'redis://:***@h:bad': the port" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		rc = rurl_parse(&u, bad[i].url, err, sizeof(err));
@@ -106,15 +106,15 @@ static void test_urls(void)
 		   "'%s' is rejected: %s", bad[i].url, err);
 	}
 
-	strcpy(argv1, "redis://:hunter2@h:1/0");
-	rurl_hide(argv1);
-	is_str(argv1, "redis://:*******@h:1/0", "rurl_hide blanks the password in place");
-	strcpy(argv1, "redis://user:pw@h");
-	rurl_hide(argv1);
-	is_str(argv1, "redis://user:**@h", "and keeps the user");
-	strcpy(argv1, "redis://h:1");
-	rurl_hide(argv1);
-	is_str(argv1, "redis://h:1", "a URL without password is unchanged");
+	shown = rurl_mask("redis://:hunter2@h:1/0");
+	is_str(shown, "redis://:***@h:1/0", "rurl_mask shows a password as ***");
+	free(shown);
+	shown = rurl_mask("redis://user:a-much-longer-password@h");
+	is_str(shown, "redis://user:***@h", "whatever its length, and keeps the user");
+	free(shown);
+	shown = rurl_mask("redis://h:1");
+	is_str(shown, "redis://h:1", "a URL without password is unchanged");
+	free(shown);
 }
 
 static void test_templates(void)
