@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "outfile.h"
 #include "sha1.h"
 
 #define HDR_LEN 40 /* magic, version, identity length, id, run, state length */
@@ -92,23 +93,6 @@ static uint64_t get_u64(const uint8_t *p)
 	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *s = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Reads the whole file path into b (reset first). Returns 0, or -1 with errno. */
 static int read_file(const char *path, struct buf *b)
 {
@@ -162,7 +146,7 @@ static int write_durable(const char *dir, const char *name, const void *p1, size
 
 	if (fd < 0)
 		goto out;
-	if (write_all(fd, p1, n1) < 0 || write_all(fd, p2, n2) < 0 || write_all(fd, p3, n3) < 0 ||
+	if (outfile_write_all(fd, p1, n1) < 0 || outfile_write_all(fd, p2, n2) < 0 || outfile_write_all(fd, p3, n3) < 0 ||
 	    fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
 		e = errno;
 		close(fd);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "delta.h"
+#include "outfile.h"
 
 void delta_init(struct delta_table *t, const char *dir)
 {
@@ -292,21 +293,6 @@ int64_t delta_txn_version(const struct delta_table *t, const char *app_id)
 
 /* ---- commits ------------------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static int fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
@@ -344,7 +330,7 @@ int delta_commit(struct delta_table *t, json_t *actions)
 		fail(t, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, (const char *)b.p, b.len) < 0 || fsync(fd) < 0) {
+	if (outfile_write_all(fd, (const char *)b.p, b.len) < 0 || fsync(fd) < 0) {
 		fail(t, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);

@@ -83,8 +83,10 @@ int outfile_open_stream(const char *path)
 	return -1;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+int outfile_write_all(int fd, const void *buf, size_t n)
 {
+	const unsigned char *p = buf;
+
 	while (n > 0) {
 		ssize_t put = write(fd, p, n);
 
@@ -110,7 +112,7 @@ int outfile_replace(const char *path, const void *p, size_t n)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			return -1;
-		if (write_all(fd, p, n) < 0) {
+		if (outfile_write_all(fd, p, n) < 0) {
 			err = errno;
 			close(fd);
 			errno = err;
@@ -133,7 +135,7 @@ int outfile_replace(const char *path, const void *p, size_t n)
 	outfile_track(tmp);
 	mask = umask(0);
 	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) < 0 || write_all(fd, p, n) < 0) {
+	if (fchmod(fd, 0666 & ~mask) < 0 || outfile_write_all(fd, p, n) < 0) {
 		err = errno;
 		close(fd);
 		goto fail;

@@ -36,6 +36,11 @@ int outfile_open_stream(const char *path);
  * temporary file removed. */
 int outfile_replace(const char *path, const void *p, size_t n);
 
+/* Writes all n bytes of p to fd, retrying short writes and EINTR (POSIX
+ * write(2) may write less than asked). Returns 0, or -1 with errno set;
+ * after an error, how much was written is unknown. */
+int outfile_write_all(int fd, const void *p, size_t n);
+
 /* Registers path (copied) for removal at exit. At most 16 at once; exits
  * 1 with a message beyond that (a tool has a handful of outputs). */
 void outfile_track(const char *path);

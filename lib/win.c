@@ -238,6 +238,25 @@ static void key_rehash(struct win *w)
 	free(oldgone);
 }
 
+/* Makes the empty slot i hold key[0..n) with hash h: the key inline when
+ * it fits, else a copy on the heap (counted in key_heap). */
+static void key_set(struct win *w, uint32_t i, uint32_t h, const uint8_t *key, size_t n)
+{
+	struct wkey *k = &w->keys[i];
+
+	memset(k, 0, sizeof(*k));
+	k->h = h;
+	k->klen1 = (uint32_t)n + 1;
+	if (n <= KEY_INLINE) {
+		memcpy(k->b.in, key, n);
+	} else {
+		k->b.p = xmalloc(n);
+		memcpy(k->b.p, key, n);
+		w->key_heap += n;
+	}
+	w->kused++;
+}
+
 /* The id of key, made live; UINT32_MAX (with err set) when that would
  * exceed max_keys. */
 static uint32_t key_get(struct win *w, const uint8_t *key, size_t n)
@@ -257,21 +276,10 @@ static uint32_t key_get(struct win *w, const uint8_t *key, size_t n)
 	if ((uint64_t)(w->kused + 1) * 10 > (uint64_t)w->kcap * 7) {
 		key_rehash(w);
 		i = key_find(w, h, key, n);
-		k = &w->keys[i];
 	}
-	memset(k, 0, sizeof(*k));
+	key_set(w, i, h, key, n);
 	if (w->gone != NULL)
 		w->gone[i] = INT64_MIN;
-	k->h = h;
-	k->klen1 = (uint32_t)n + 1;
-	if (n <= KEY_INLINE) {
-		memcpy(k->b.in, key, n);
-	} else {
-		k->b.p = xmalloc(n);
-		memcpy(k->b.p, key, n);
-		w->key_heap += n;
-	}
-	w->kused++;
 	return i;
 }
 
@@ -929,16 +937,7 @@ static uint32_t restore_key(struct win *w, struct snap_rd *r)
 		snap_fail(r, "a key listed twice");
 		return UINT32_MAX;
 	}
-	k->h = h;
-	k->klen1 = (uint32_t)n + 1;
-	if (n <= KEY_INLINE) {
-		memcpy(k->b.in, key, n);
-	} else {
-		k->b.p = xmalloc(n);
-		memcpy(k->b.p, key, n);
-		w->key_heap += n;
-	}
-	w->kused++;
+	key_set(w, i, h, key, n);
 	if (w->gone != NULL)
 		w->gone[i] = snap_get_i64(r);
 	return i;
