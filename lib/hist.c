@@ -255,9 +255,9 @@ int hist_restore(struct hist *h, struct snap_rd *r)
 		sum += c;
 		last = i;
 	}
-	if (r->bad == NULL && (sum != h->total || h->clamped > h->total ||
-			       (h->total > 0 && (h->min > h->max || h->min < 0 ||
-						 h->max > h->highest))))
+	if (r->bad == NULL &&
+	    (sum != h->total || h->clamped > h->total ||
+	     (h->total > 0 && (h->min > h->max || h->min < 0 || h->max > h->highest))))
 		snap_fail(r, "histogram: counts that do not add up to its total, or bad extremes");
 	if (r->bad != NULL) {
 		hist_reset(h);
