@@ -6,6 +6,9 @@
 # random moment, several times, the same command line run again each time
 # until a run finishes; then every key and value in Redis must be what an
 # uninterrupted run (no checkpoints) writes into another database.
+# Every other kill is of the sink while Redis holds its replies back
+# (CLIENT PAUSE), the moment a sink that let a barrier pass before its
+# writes were acknowledged would lose them.
 #
 # A case is one @test line: exactly_once NAME 'SINK OPTIONS' 'STAGE' ...,
 # the stages between rtai-parse and the sink. A stage whose --help offers
@@ -71,7 +74,8 @@ poll() {
 # source only once every stage that checkpoints holds its registration:
 # a stage that registers after a checkpoint of its run completed is refused
 # (rtai(7)), which the interval alone cannot rule out on a loaded machine.
-# KILL 1: after a random 0-1.5 s, kill -9 a random stage, if it still runs.
+# KILL 1: after a random 0-1 s, kill -9 a random stage, if it still runs
+# (a full run lasts 4 s at --rate 10000, so the first runs are all killed).
 # Waits (at most 5 minutes, then fails) for every stage to exit; sets
 # STATUSES to their exit statuses and KILLED to the stage killed, or -1.
 run_once() {
@@ -100,8 +104,16 @@ run_once() {
 	KILL_AT_END="${pids[*]}"
 	KILLED=-1
 	if [ "$2" = 1 ]; then
-		sleep "$((RANDOM % 1500 / 1000)).$(printf '%03d' $((RANDOM % 1000)))"
+		sleep "$(printf '0.%03d' $((RANDOM % 1000)))"
 		i=$((RANDOM % n))
+		# Every other kill, Redis first holds its replies back for a while
+		# (CLIENT PAUSE), so barriers reach the sink while its writes are
+		# unacknowledged, and the sink is the stage killed.
+		if ((RANDOM % 2)); then
+			rcli client pause 400 all >/dev/null
+			sleep "0.$((100 + RANDOM % 200))"
+			i=$((n - 1))
+		fi
 		if ! gone "${pids[i]}"; then
 			kill -9 "${pids[i]}" && KILLED=$i
 		fi
