@@ -609,6 +609,55 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	EOF
 }
 
+@test "window: a sum's type and value do not depend on the order of arrival, in every kind of window (python3 exact sums)" {
+	# Issue #13: ints max, min, 1 gave 0 but max, 1, min gave 0.0. Every
+	# order of each triple, through tumbling, sliding, session and --over:
+	# an int when all are ints and the exact sum fits in 64 bits, else the
+	# float nearest the exact sum.
+	# One key per order, so each kind of window runs once; keys in turn.
+	cat >check.py <<-'PY'
+	import itertools, json, subprocess, sys
+	from fractions import Fraction as F
+	triples = [(2**63 - 1, -2**63, 1), (2**63 - 1, 1, -1), (-2**63, -1, 1), (2**63 - 1, 1, 1),
+	           (2**63 - 1, 1, 1.5), (3, 4, 0.5)]
+	want, lines = {}, []
+	for tr in triples:
+	    exact = sum(F(x) for x in tr)
+	    ints = all(type(x) is int for x in tr) and -2**63 <= exact < 2**63
+	    for perm in itertools.permutations(tr):
+	        k = "k%d" % len(want)
+	        want[k] = (perm, exact, ints)
+	        t = 10 * len(want)    # each key's own 3 s, all in one minute
+	        lines += ["%d %s" % (t + i + 1, json.dumps({"k": k, "v": v})) for i, v in enumerate(perm)]
+	subprocess.run(["bash", "-c", "mkstream in.rtai"], input="\n".join(lines) + "\n", text=True, check=True)
+	bad = n = 0
+	for kind, opt in [("tumbling", "--tumbling 1m"), ("sliding", "--sliding 1m/30s"),
+	                  ("session", "--session 1m"), ("over", "--over 10s")]:
+	    out = subprocess.run(["bash", "-o", "pipefail", "-c", "rtai-window -k k %s -a sum:v <in.rtai | show" % opt],
+	                         capture_output=True, text=True)
+	    if out.returncode != 0 or out.stderr:
+	        bad += 1
+	        print(kind, "status", out.returncode, out.stderr)
+	    got = {}
+	    for line in out.stdout.splitlines():
+	        r = json.loads(line)
+	        got[r["k"]] = r["sum_v"]   # a key's last result holds all three
+	    for k, (perm, exact, ints) in want.items():
+	        g = got.get(k)
+	        ok = (type(g) is int and g == exact) if ints else (type(g) is float and g == float(exact))
+	        n += 1
+	        if not ok:
+	            bad += 1
+	            print(kind, perm, "got", repr(g), "want", exact, "as int" if ints else "as float")
+	print(n, "sums,", bad, "wrong")
+	sys.exit(bad > 0)
+	PY
+	run python3 check.py
+	echo "$output"
+	assert_success
+	assert_output '144 sums, 0 wrong'
+}
+
 # ---- real input: JSON through rtai-cat and rtai-parse ---------------------------
 
 @test "window: a raw JSON clickstream through rtai-cat and rtai-parse" {
