@@ -381,6 +381,60 @@ static int rle_decode(struct rd *r, struct tr *t, uint64_t n, int w)
 	return 0;
 }
 
+/* Decompresses a page of codec (0 none, 1 snappy, 6 zstd: parquet.thrift's
+ * CompressionCodec) from the csize bytes at src into r->page, which holds
+ * usize bytes after it. The size the header claims is checked against what
+ * the compressed bytes say before anything is allocated for it, so a
+ * corrupt header cannot ask for gigabytes. at is the page's byte offset,
+ * for messages. Returns 0, or -1 after bad(). */
+static int inflate_page(struct rd *r, int codec, const uint8_t *src, size_t csize, size_t usize,
+			size_t at)
+{
+	size_t k;
+
+	switch (codec) {
+	case 0:
+		if (usize != csize)
+			return bad(r, "byte %zu: an uncompressed page whose sizes differ", at);
+		buf_reset(&r->page);
+		buf_reserve(&r->page, usize + 1);
+		memcpy(r->page.p, src, csize);
+		return 0;
+	case 6: {
+		unsigned long long fs = ZSTD_getFrameContentSize(src, csize);
+
+		if (fs == ZSTD_CONTENTSIZE_ERROR ||
+		    (fs != ZSTD_CONTENTSIZE_UNKNOWN && fs != (unsigned long long)usize) ||
+		    (fs == ZSTD_CONTENTSIZE_UNKNOWN && usize > csize * 1024 + 65536))
+			return bad(r, "byte %zu: a zstd page that does not decompress to its size",
+				   at);
+		buf_reset(&r->page);
+		buf_reserve(&r->page, usize + 1);
+		k = ZSTD_decompress(r->page.p, usize, src, csize);
+		if (ZSTD_isError(k) || k != usize)
+			return bad(r, "byte %zu: a zstd page that does not decompress to its size",
+				   at);
+		return 0;
+	}
+#ifdef HAVE_SNAPPY
+	case 1:
+		if (snappy_uncompressed_length((const char *)src, csize, &k) != SNAPPY_OK ||
+		    k != usize)
+			return bad(r, "byte %zu: a snappy page that does not decompress to its size",
+				   at);
+		buf_reset(&r->page);
+		buf_reserve(&r->page, usize + 1);
+		if (snappy_uncompress((const char *)src, csize, (char *)r->page.p, &k) !=
+		    SNAPPY_OK || k != usize)
+			return bad(r, "byte %zu: a snappy page that does not decompress to its size",
+				   at);
+		return 0;
+#endif
+	default:
+		return bad(r, "compression codec %d is not read here", codec);
+	}
+}
+
 /* Reads the page at *at into r->page (decompressed); sets the header's
  * fields. Returns 0 or -1. */
 static int read_page(struct rd *r, const uint8_t *file, size_t size, size_t *at, int codec,
@@ -390,7 +444,6 @@ static int read_page(struct rd *r, const uint8_t *file, size_t size, size_t *at,
 	int16_t last = 0, id = 0, l2, id2;
 	int type, t2;
 	int64_t usize = -1, csize = -1;
-	size_t k;
 
 	*ptype = -1;
 	*nvalues = -1;
@@ -418,60 +471,8 @@ static int read_page(struct rd *r, const uint8_t *file, size_t size, size_t *at,
 	}
 	if (t.bad || usize < 0 || csize < 0 || *nvalues < 0 || csize > t.end - t.p)
 		return bad(r, "byte %zu: a malformed page header", *at);
-	/* The header's uncompressed size is checked against what the
-	 * compressed bytes say before anything is allocated for it, so a
-	 * corrupt header cannot ask for gigabytes. */
-	switch (codec) {
-	case 0:
-		if (usize != csize)
-			return bad(r, "byte %zu: an uncompressed page whose sizes differ", *at);
-		break;
-	case 6: {
-		unsigned long long fs = ZSTD_getFrameContentSize(t.p, (size_t)csize);
-
-		if (fs == ZSTD_CONTENTSIZE_ERROR ||
-		    (fs != ZSTD_CONTENTSIZE_UNKNOWN && fs != (unsigned long long)usize))
-			return bad(r, "byte %zu: a zstd page that does not decompress to its size",
-				   *at);
-		if (fs == ZSTD_CONTENTSIZE_UNKNOWN && usize > csize * 1024 + 65536)
-			return bad(r, "byte %zu: a zstd page whose size is not believable", *at);
-		break;
-	}
-#ifdef HAVE_SNAPPY
-	case 1:
-		if (snappy_uncompressed_length((const char *)t.p, (size_t)csize, &k) !=
-		    SNAPPY_OK || k != (size_t)usize)
-			return bad(r, "byte %zu: a snappy page that does not decompress to its size",
-				   *at);
-		break;
-#endif
-	default:
-		return bad(r, "compression codec %d is not read here", codec);
-	}
-	buf_reset(&r->page);
-	buf_reserve(&r->page, (size_t)usize + 1);
-	switch (codec) {
-	case 0:
-		memcpy(r->page.p, t.p, (size_t)csize);
-		break;
-	case 6:
-		k = ZSTD_decompress(r->page.p, (size_t)usize, t.p, (size_t)csize);
-		if (ZSTD_isError(k) || k != (size_t)usize)
-			return bad(r, "byte %zu: a zstd page that does not decompress to its size",
-				   *at);
-		break;
-#ifdef HAVE_SNAPPY
-	case 1:
-		k = (size_t)usize;
-		if (snappy_uncompress((const char *)t.p, (size_t)csize, (char *)r->page.p, &k) !=
-		    SNAPPY_OK || k != (size_t)usize)
-			return bad(r, "byte %zu: a snappy page that does not decompress to its size",
-				   *at);
-		break;
-#endif
-	default:
-		return bad(r, "compression codec %d is not read here", codec);
-	}
+	if (inflate_page(r, codec, t.p, (size_t)csize, (size_t)usize, *at) < 0)
+		return -1;
 	r->page.len = (size_t)usize;
 	*at = (size_t)(t.p - file) + (size_t)csize;
 	return 0;

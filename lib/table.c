@@ -8,6 +8,7 @@
 
 #include "key.h"
 #include "rtime.h"
+#include "snap.h"
 
 /* ---- keys ---------------------------------------------------------- */
 
@@ -520,4 +521,188 @@ const struct tab_ver *tab_find_h(const struct tab *t, const uint8_t *key, size_t
 	if (ttl > 0 && (uint64_t)at - (uint64_t)v->from > (uint64_t)ttl)
 		return NULL;
 	return v;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+#define TAB_MAGIC "RTTB"
+#define TAB_HEAD 24		/* magic, version, body length, checksum */
+#define TAB_SEED UINT64_C(0x7274616974616231)	/* "rtaitab1" */
+
+void tab_snapshot(const struct tab *t, struct buf *out)
+{
+	size_t head = out->len, body;
+	uint64_t len, sum;
+	uint8_t *h;
+
+	/* Room for most of it at once: growing by doubling copies it again. */
+	buf_reserve(out, (size_t)t->nkeys * 48 + (size_t)t->nver * 32 + 64);
+	buf_append(out, TAB_MAGIC, 4);
+	snap_u32(out, TAB_SNAP_VERSION);
+	snap_u64(out, 0);	/* length and checksum, filled in below */
+	snap_u64(out, 0);
+	body = out->len;
+	snap_u64(out, t->nkeys);
+	for (size_t i = 0; i <= t->mask; i++) {
+		const struct tab_ent *e = t->slot[i].e;
+
+		if (e == NULL)
+			continue;
+		snap_bytes(out, e->key, e->klen);
+		snap_u32(out, e->nv);
+		for (uint32_t j = 0; j < e->nv; j++) {
+			const struct tab_ver *v = e->v[j];
+
+			snap_i64(out, v->from);
+			snap_u8(out, v->dead);
+			snap_u32(out, v->nf);
+			snap_bytes(out, v->enc, v->len);
+		}
+	}
+	len = out->len - body;
+	sum = rtai_hash(out->p + body, len, TAB_SEED);
+	h = out->p + head + 8;
+	for (int i = 0; i < 8; i++) {
+		h[i] = (uint8_t)(len >> (8 * i));
+		h[8 + i] = (uint8_t)(sum >> (8 * i));
+	}
+}
+
+/* Whether enc/len holds exactly nf fields in the layout tab_sel_encode()
+ * writes (type, name length, name, value), so that joining it never reads
+ * past its end. */
+static int enc_valid(const uint8_t *enc, size_t len, uint32_t nf)
+{
+	size_t off = 0;
+
+	for (uint32_t i = 0; i < nf; i++) {
+		size_t vn;
+		int type;
+
+		if (len - off < 2 || enc[off] > RT_BYTES)
+			return 0;
+		type = enc[off];
+		off += 2 + (size_t)enc[off + 1];
+		if (off > len)
+			return 0;
+		vn = val_size(enc + off, len - off, type);
+		if (vn > len - off)
+			return 0;
+		off += vn;
+	}
+	return off == len;
+}
+
+int tab_restore(struct tab *t, const void *p, size_t len, char *err, size_t errlen)
+{
+	const uint8_t *b = p;
+	struct snap_rd r;
+	uint32_t version;
+	uint64_t blen, sum, nkeys;
+	int bulk = t->bulk, rc = -1;
+
+	if (t->nkeys != 0) {
+		snprintf(err, errlen, "the table already holds rows (restore into a new one)");
+		return -1;
+	}
+	if (len < 4 || memcmp(b, TAB_MAGIC, 4) != 0) {
+		snprintf(err, errlen, "not a table snapshot (it does not start with \"%s\")",
+			 TAB_MAGIC);
+		return -1;
+	}
+	snap_rd_init(&r, p, len);
+	r.off = 4;
+	version = snap_get_u32(&r);
+	blen = snap_get_u64(&r);
+	sum = snap_get_u64(&r);
+	if (r.bad != NULL) {
+		snprintf(err, errlen, "a table snapshot cut short in its header (%zu bytes)", len);
+		return -1;
+	}
+	if (version != TAB_SNAP_VERSION) {
+		snprintf(err, errlen, "a table snapshot of version %u (this build reads version %d)",
+			 version, TAB_SNAP_VERSION);
+		return -1;
+	}
+	if (blen != len - TAB_HEAD) {
+		snprintf(err, errlen, "a table snapshot of %zu bytes where its header says %llu "
+			 "(truncated or padded)", len, (unsigned long long)(blen + TAB_HEAD));
+		return -1;
+	}
+	if (rtai_hash(b + TAB_HEAD, blen, TAB_SEED) != sum) {
+		snprintf(err, errlen, "a corrupt table snapshot (its checksum does not match)");
+		return -1;
+	}
+	nkeys = snap_get_u64(&r);
+	/* a key takes at least 8 bytes: its length and its count of versions */
+	if (r.bad == NULL && nkeys > (len - r.off) / 8)
+		snap_fail(&r, "a count of keys larger than the image can hold");
+	if (r.bad == NULL)
+		tab_reserve(t, (size_t)nkeys);
+	t->bulk = 1;
+	for (uint64_t k = 0; k < nkeys && r.bad == NULL; k++) {
+		const uint8_t *key, *enc;
+		size_t klen, elen;
+		uint32_t nv;
+		struct tab_ent *e;
+		long first = -1;
+		size_t at;
+
+		key = snap_get_bytes(&r, len, &klen);
+		/* a version takes at least 17 bytes: from, delete, fields, length */
+		nv = snap_get_count(&r, 17);
+		if (r.bad != NULL)
+			break;
+		if (nv == 0) {
+			snap_fail(&r, "a key without a version");
+			break;
+		}
+		/* The first version goes inline when it is a row, as tab_upsert's. */
+		at = r.off;
+		(void)snap_get_i64(&r);
+		if (snap_get_u8(&r) == 0) {
+			(void)snap_get_u32(&r);
+			if (snap_get_bytes(&r, len, &elen) != NULL)
+				first = (long)elen;
+		}
+		r.off = at;
+		if (r.bad != NULL)
+			break;
+		e = ent_get(t, key, klen, 1, first);
+		if (e->nv != 0) {
+			snap_fail(&r, "a key that occurs twice");
+			break;
+		}
+		for (uint32_t j = 0; j < nv; j++) {
+			int64_t from = snap_get_i64(&r);
+			uint8_t dead = snap_get_u8(&r);
+			uint32_t nf = snap_get_u32(&r);
+			struct tab_ver *v;
+
+			enc = snap_get_bytes(&r, len, &elen);
+			if (r.bad != NULL)
+				break;
+			if (dead > 1 || (dead && (nf != 0 || elen != 0)) || !enc_valid(enc, elen, nf)) {
+				snap_fail(&r, "a version whose fields do not parse");
+				break;
+			}
+			if (e->nv > 0 && e->v[e->nv - 1]->from > from) {
+				snap_fail(&r, "versions out of order");
+				break;
+			}
+			if (j == 0 && first >= 0)
+				v = ver_init(e->inl, from, enc, elen, nf, dead);
+			else
+				v = ver_new(from, enc, elen, nf, dead);
+			ent_add(t, e, v);
+		}
+	}
+	if (r.bad == NULL && r.off != len)
+		snap_fail(&r, "bytes after the last key");
+	if (r.bad != NULL)
+		snprintf(err, errlen, "a corrupt table snapshot: byte %zu: %s", r.off, r.bad);
+	else
+		rc = 0;
+	t->bulk = bulk;
+	return rc;
 }

@@ -149,4 +149,32 @@ void tab_prefetch_row(const struct tab *t, uint64_t hash);
 const struct tab_ver *tab_find_h(const struct tab *t, const uint8_t *key, size_t klen,
 				 uint64_t hash, int64_t at, int64_t ttl);
 
+/* ---- snapshots (checkpoints, rtai(7)) --------------------------------- */
+
+/* The version of the image tab_snapshot() writes and tab_restore() reads. */
+#define TAB_SNAP_VERSION 1
+
+/* Appends the image of t to out: every key with every version it holds
+ * (valid-from in ns or TAB_NOW, delete or row, the row's encoded fields),
+ * in the order a lookup sees them. The image is, little-endian (snap.h):
+ * "RTTB", u32 version, u64 body length, u64 checksum of the body
+ * (rtai_hash), then the body: u64 keys; per key its bytes (u32 length),
+ * u32 versions, and per version i64 valid-from, u8 delete, u32 fields,
+ * the encoded fields (u32 length). Which options made the rows (--as-of,
+ * --fields, --prefix) is not in it: the caller keeps them in its
+ * checkpoint identity. Cannot fail; allocates only in out; changes
+ * nothing. Time and bytes grow with the versions stored. */
+void tab_snapshot(const struct tab *t, struct buf *out);
+
+/* Loads an image of len bytes at p (borrowed: nothing points into it
+ * afterwards) into t, which must be empty (fresh from tab_init()). After
+ * it every tab_find() answers as on the table that was snapshotted. Keys
+ * are packed as in bulk loading (t->bulk). Returns 0, or -1 with err set
+ * when t is not empty, or the image is not a table snapshot, of another
+ * version, truncated or padded (length), corrupt (checksum), or
+ * inconsistent (a key twice, versions out of order, fields that do not
+ * parse): never a partly read table taken as whole. After -1 t may hold
+ * part of the image: tab_free() it. */
+int tab_restore(struct tab *t, const void *p, size_t len, char *err, size_t errlen);
+
 #endif

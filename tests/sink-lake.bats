@@ -71,8 +71,10 @@ replay_ok() {
 		assert_output --partial "rtai-sink-lake"
 	done
 	run rtai-sink-lake </dev/null
+	echo "$output"
 	assert_output --partial "table's directory is needed"
 	run rtai-sink-lake --compression lz4 t </dev/null
+	echo "$output"
 	assert_output --partial "expected zstd, snappy or none"
 }
 
@@ -174,6 +176,7 @@ replay_ok() {
 	echo "$output"
 	assert_output --partial RLE_DICTIONARY
 	run duck "SELECT max(row_group_num_rows) FROM parquet_metadata('t/**/*.parquet')"
+	echo "$output"
 	assert_output '["122880"]'
 	replay_ok t
 }
@@ -214,6 +217,7 @@ t,a,b,dt,hr'
 	assert_failure 1
 	assert_output --partial 'record 2: field "a": the table'"'"'s column is int, the value is string'
 	run find t -name '*.parquet*'
+	echo "$output"
 	assert_output ''
 	[ ! -e t/_delta_log/00000000000000000000.json ]
 
@@ -223,6 +227,7 @@ t,a,b,dt,hr'
 	assert_output --partial '2 skipped'
 	assert_output --partial '; first: stdin: record 2: field "a"'
 	run duck "SELECT a FROM read_parquet('t/**/*.parquet')"
+	echo "$output"
 	assert_output '["1"]'
 
 	rm -rf t
@@ -294,6 +299,7 @@ EOF
 	echo "$output"
 	assert_output 00000000000000000000.json
 	run sh -c "jq -r 'select(.add) | .add.path' t/_delta_log/*.json | wc -l"
+	echo "$output"
 	assert_output 4
 	run sh -c "printf '{\"t\":1795514400,\"s\":\"%0300d\"}\n' 1 | rtai-cat | rtai-parse -t t | rtai-sink-lake --max-frame 200 t2"
 	echo "$output"
@@ -305,6 +311,7 @@ EOF
 @test "sink-lake: --roll-bytes and --roll-interval roll files too" {
 	clicks | rtai-sink-lake --roll-bytes 1 t
 	run sh -c "jq -r 'select(.add) | .add.path' t/_delta_log/*.json | wc -l"
+	echo "$output"
 	assert_output 20
 	# A file open for 200ms is committed while the input is still open.
 	mkfifo in
@@ -314,6 +321,7 @@ EOF
 	clicks >&7
 	for _ in $(seq 1 100); do [ -e t2/_delta_log/00000000000000000000.json ] && break; sleep 0.05; done
 	run ls t2/_delta_log
+	echo "$output"
 	exec 7>&-
 	wait $pid
 	echo "$output"
@@ -336,6 +344,7 @@ EOF
 	cat err
 	[ "$rc" -eq 0 ]
 	run jq -c 'select(.add) | .add.partitionValues' t/_delta_log/00000000000000000002.json
+	echo "$output"
 	assert_output '{"dt":"2026-11-24","hr":"10"}'
 
 	rtai-sink-lake t <in 2>err &
@@ -351,6 +360,7 @@ EOF
 	cat err
 	[ "$rc" -eq 1 ]
 	run cat err
+	echo "$output"
 	assert_output --partial 'version 3 was committed by another writer meanwhile and it changed the schema or protocol of the table'
 	[ ! -e t/_delta_log/00000000000000000004.json ]
 	replay_ok t
@@ -382,6 +392,7 @@ EOF
 	assert_output --partial '280 already committed (replayed)'
 	# The 20 records after the last barrier are committed at the end, without a txn, twice.
 	run sh -c "$READ t duckdb | wc -l"
+	echo "$output"
 	assert_output 320
 	replay_ok t
 }
