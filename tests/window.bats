@@ -925,6 +925,80 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	run_man_examples rtai-window.1
 }
 
+@test "window: the man page's examples 1 to 4 (tumbling, sliding, session, cascade) give the values of a python3 brute force" {
+	cp -r "$RTAI_SRC/tests/data/." .
+	n=0
+	while IFS= read -r -d '' block; do
+		n=$((n + 1))
+		[ "$n" -le 4 ] || break
+		echo "--- example $n:"
+		echo "$block"
+		bash -e -o pipefail -c "$block" >ex$n.out
+		cat ex$n.out
+		[ -s ex$n.out ]
+	done < <(man_examples rtai-window.1)
+	[ "$n" -ge 4 ]
+	cat >check.py <<-'PY'
+	import datetime, json, sys
+	UTC = datetime.timezone.utc
+	def sec(s): return int(datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp())
+	def iso(t): return datetime.datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+	clicks = [json.loads(l) for l in open("clicks.jsonl")]
+	for c in clicks: c["t"] = sec(c["event_time"])
+	def out(n): return [json.loads(l) for l in open("ex%d.out" % n)]
+	def win(u, s, e, **agg): return dict(user_id=u, window_start=iso(s), window_end=iso(e), **agg)
+	def order(ws): return sorted(ws, key=lambda w: (w["window_end"], w["user_id"]))
+	bad = 0
+	def same(n, got, want):
+	    global bad
+	    if got != want:
+	        bad += 1
+	        print("example", n, "got", got, "want", want, sep="\n")
+	# 1: tumbling minutes, count and sum per user
+	g = {}
+	for c in clicks: g.setdefault((c["user_id"], c["t"] // 60 * 60), []).append(c)
+	same(1, out(1), order([win(u, s, s + 60, count=len(cs), sum_amount=sum(c["amount"] for c in cs))
+	                       for (u, s), cs in g.items()]))
+	# 2: sliding hours every 5 minutes; the first three results (head -3);
+	# p95 within 1% of the value of rank floor(0.95 (n - 1))
+	g = {}
+	for c in clicks:
+	    for s in range((c["t"] - 3600) // 300 * 300 + 300, c["t"] + 1, 300):
+	        g.setdefault((c["user_id"], s), []).append(c)
+	want = order([win(u, s, s + 3600, clicks=len(cs), p95_amount=sorted(c["amount"] for c in cs)[int(0.95 * (len(cs) - 1))],
+	                   distinct_item_id=len({c["item_id"] for c in cs})) for (u, s), cs in g.items()])[:3]
+	got = out(2)
+	for o, w in zip(got, want):
+	    if abs(o["p95_amount"] - w["p95_amount"]) <= 0.01 * abs(w["p95_amount"]):
+	        o["p95_amount"] = w["p95_amount"]
+	same(2, got, want)
+	# 3: sessions with a 30 s gap: count, first and last item by time
+	ws = []
+	for u in sorted({c["user_id"] for c in clicks}):
+	    cs = sorted((c for c in clicks if c["user_id"] == u), key=lambda c: c["t"])
+	    run = [cs[0]]
+	    for c in cs[1:] + [None]:
+	        if c is not None and c["t"] < run[-1]["t"] + 30:
+	            run.append(c)
+	            continue
+	        ws.append(win(u, run[0]["t"], run[-1]["t"] + 30, count=len(run),
+	                      first_item_id=run[0]["item_id"], last_item_id=run[-1]["item_id"]))
+	        run = [c]
+	same(3, out(3), order(ws))
+	# 4: minute counts per user, then per hour the peak minute and the minutes
+	m = {}
+	for c in clicks: m[(c["user_id"], c["t"] // 60 * 60)] = m.get((c["user_id"], c["t"] // 60 * 60), 0) + 1
+	h = {}
+	for (u, s), k in m.items(): h.setdefault((u, s // 3600 * 3600), []).append(k)
+	same(4, out(4), order([win(u, s, s + 3600, peak=max(ks), minutes=len(ks)) for (u, s), ks in h.items()]))
+	print(bad, "wrong")
+	sys.exit(bad > 0)
+	PY
+	run python3 check.py
+	echo "$output"
+	assert_success
+}
+
 @test "window: a cut input (kill -9 upstream) fires no window as final and exits 4" {
 	clicks=$RTAI_SRC/tests/data/clicks.jsonl
 	# ended cleanly, the same records fire their day's window at the end
