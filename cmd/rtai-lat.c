@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "ckpt.h"
 #include "cli.h"
 #include "frame.h"
 #include "outfile.h"
@@ -61,6 +62,7 @@ static struct {
 	const char *hgrm;		/* --hgrm: HdrHistogram percentile file */
 	const char *svg;		/* --svg: chart file */
 	const char *name;		/* --name: pipeline label */
+	const char *ckpt_dir;		/* --checkpoint-dir, else $RTAI_CHECKPOINT_DIR */
 	struct slo slo[MAX_SLO];	/* --slo rules */
 	int nslo;
 } opt = {
@@ -69,7 +71,7 @@ static struct {
 
 enum {
 	OPT_SLO = 256, OPT_JSON, OPT_PROM, OPT_HGRM, OPT_SVG, OPT_NAME,
-	OPT_MAX_FRAME, OPT_VERSION,
+	OPT_MAX_FRAME, OPT_VERSION, OPT_CKPT_DIR,
 };
 
 static const struct option longopts[] = {
@@ -82,6 +84,7 @@ static const struct option longopts[] = {
 	{ "hgrm", required_argument, NULL, OPT_HGRM },		/* percentile text */
 	{ "svg", required_argument, NULL, OPT_SVG },		/* chart */
 	{ "name", required_argument, NULL, OPT_NAME },		/* pipeline label */
+	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },	/* checkpoint age */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -115,6 +118,9 @@ static void usage(int status)
 	      "      --svg FILE           draw latency by percentile as an SVG chart\n"
 	      "      --name NAME          name the pipeline in the reports (a Prometheus\n"
 	      "                           label pipeline=\"NAME\", the chart's title)\n"
+	      "      --checkpoint-dir DIR the pipeline's checkpoint directory (default\n"
+	      "                           $RTAI_CHECKPOINT_DIR): --prom adds the age and id\n"
+	      "                           of its latest complete checkpoint\n"
 	      "\n"
 	      "Objectives:\n"
 	      "      --slo RULE           check RULE per interval and over the run; exit\n"
@@ -585,6 +591,33 @@ static void prom_counter(struct buf *b, const char *name, const char *help, uint
 	buf_printf(b, " %llu\n", (unsigned long long)v);
 }
 
+/* The latest complete checkpoint of the pipeline's directory: its age and
+ * id as gauges (ckpt_latest: when DIR/ckpt-N/COMPLETE was written), so an
+ * alert can fire when checkpoints stop completing. No samples while none
+ * has completed (or DIR cannot be read): absent() tells. */
+static void prom_checkpoint(struct buf *b)
+{
+	int64_t id, done_ns;
+	int found = ckpt_latest(opt.ckpt_dir, &id, &done_ns) == 1;
+
+	buf_puts(b, "# HELP rtai_checkpoint_age_seconds Time since the latest complete checkpoint of the pipeline's checkpoint directory completed.\n"
+		 "# TYPE rtai_checkpoint_age_seconds gauge\n");
+	if (found) {
+		buf_puts(b, "rtai_checkpoint_age_seconds");
+		prom_labels(b, "");
+		buf_putc(b, ' ');
+		json_put_double(b, (double)(rtai_now_ns() - done_ns) / 1e9);
+		buf_putc(b, '\n');
+	}
+	buf_puts(b, "# HELP rtai_checkpoint_id The id of the latest complete checkpoint of the pipeline's checkpoint directory.\n"
+		 "# TYPE rtai_checkpoint_id gauge\n");
+	if (found) {
+		buf_puts(b, "rtai_checkpoint_id");
+		prom_labels(b, "");
+		buf_printf(b, " %lld\n", (long long)id);
+	}
+}
+
 static void write_prom(const struct window *w)
 {
 	static const double q[] = { 0.5, 0.9, 0.99, 1 };
@@ -629,6 +662,8 @@ static void write_prom(const struct window *w)
 		prom_labels(&b, (const char *)lab.p);
 		buf_printf(&b, " %llu\n", (unsigned long long)s->h.total);
 	}
+	if (opt.ckpt_dir != NULL)
+		prom_checkpoint(&b);
 	if (opt.nslo > 0) {
 		buf_puts(&b, "# HELP rtai_slo_ok 1 while a service-level objective holds over the run, 0 once breached, -1 without data.\n"
 			 "# TYPE rtai_slo_ok gauge\n");
@@ -1378,6 +1413,7 @@ int main(int argc, char **argv)
 		case OPT_HGRM: opt.hgrm = optarg; break;
 		case OPT_SVG: opt.svg = optarg; break;
 		case OPT_NAME: opt.name = optarg; break;
+		case OPT_CKPT_DIR: opt.ckpt_dir = optarg; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
@@ -1388,6 +1424,10 @@ int main(int argc, char **argv)
 	argv += optind;
 	rtai_set_max_frame(max_frame);
 	rec_set_max_fields(NULL);
+	if (opt.ckpt_dir == NULL)
+		opt.ckpt_dir = getenv("RTAI_CHECKPOINT_DIR");
+	if (opt.ckpt_dir != NULL && *opt.ckpt_dir == '\0')
+		opt.ckpt_dir = NULL;
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 

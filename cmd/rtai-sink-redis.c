@@ -9,6 +9,13 @@
  * reopened and the unacknowledged commands are sent again (SET and HSET
  * are idempotent); --pass forwards each frame only once its command is
  * acknowledged.
+ *
+ * Checkpoints (--checkpoint-dir, $RTAI_CHECKPOINT_DIR; lib/ckpt.h): the
+ * sink is a stage of the pipeline's checkpoints. A barrier waits in the
+ * acknowledged-output queue like a --pass record, so the sink writes its
+ * snapshot of checkpoint N (its counts) only once Redis has acknowledged
+ * every command of the records before barrier N: N completes only when
+ * Redis holds every write before it.
  */
 #include "config.h"
 
@@ -24,7 +31,9 @@
 #include <hiredis/hiredis.h>
 
 #include "ackq.h"
+#include "barrier.h"
 #include "buf.h"
+#include "ckpt.h"
 #include "cli.h"
 #include "frame.h"
 #include "loop.h"
@@ -34,6 +43,7 @@
 #include "resp.h"
 #include "rtime.h"
 #include "sig.h"
+#include "snap.h"
 #include "tmpl.h"
 
 #define STAGE "rtai-sink-redis"
@@ -66,6 +76,8 @@ static struct {
 	enum on_error on_error;		/* --on-error */
 	int dry_run;			/* --dry-run: print commands, connect to nothing */
 	int verbose;			/* -v: connection and counts on stderr */
+	const char *ckpt_dir;		/* --checkpoint-dir, else $RTAI_CHECKPOINT_DIR */
+	const char *stage_name;		/* --stage-name */
 } opt = {
 	.inflight = 10000,
 	.inflight_bytes = 64 << 20,
@@ -75,7 +87,8 @@ static struct {
 enum {
 	OPT_VALUE = 256, OPT_HASH, OPT_FIELDS, OPT_JSON, OPT_TTL, OPT_ONLY_NEWER,
 	OPT_INFLIGHT, OPT_PASS, OPT_RETRY_FOR, OPT_ON_ERROR, OPT_DRY_RUN,
-	OPT_MAX_FRAME, OPT_VERSION, OPT_REPLACE, OPT_INFLIGHT_BYTES,
+	OPT_MAX_FRAME, OPT_VERSION, OPT_REPLACE, OPT_INFLIGHT_BYTES, OPT_CHECKPOINT_DIR,
+	OPT_STAGE_NAME,
 };
 
 static const struct option longopts[] = {
@@ -96,6 +109,8 @@ static const struct option longopts[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },		/* print the commands */
 	{ "verbose", no_argument, NULL, 'v' },			/* counts on stderr */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "checkpoint-dir", required_argument, NULL, OPT_CHECKPOINT_DIR },	/* DIR */
+	{ "stage-name", required_argument, NULL, OPT_STAGE_NAME },	/* name in DIR */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -141,6 +156,13 @@ static void usage(int status)
 	      "      --dry-run            print the commands, one per line; connect to nothing\n"
 	      "  -v, --verbose            report the connection, and counts at exit\n"
 	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
+	      "\n"
+	      "Checkpoints:\n"
+	      "      --checkpoint-dir DIR take part in DIR's checkpoints: a barrier completes\n"
+	      "                           only once Redis acknowledged every write before it\n"
+	      "                           (default: $RTAI_CHECKPOINT_DIR; none: off)\n"
+	      "      --stage-name NAME    name this stage in DIR (two sinks with the same\n"
+	      "                           options in one pipeline)\n"
 	      "  -h, --help               show this help and exit\n"
 	      "      --version            show the version and exit\n"
 	      "\n"
@@ -214,7 +236,11 @@ static const char replace_script[] =
 
 static char replace_sha[41];		/* its SHA-1 */
 static struct rcl rc;			/* the Redis client (or the --dry-run printer) */
-static struct ackq aq;			/* --pass: frames until acknowledged */
+static struct ackq aq;			/* --pass, checkpoints: frames until acknowledged */
+static int use_aq;			/* whether aq is in use (--pass or checkpoints) */
+static struct ckpt *ck;			/* checkpoints; NULL when off */
+static struct rtai_rec brec;		/* a barrier's fields */
+static struct buf snapbuf;		/* the snapshot, reused */
 static struct tmpl key;			/* compiled -k */
 static char sha[41];			/* the script's SHA-1, for EVALSHA */
 static char ttl_ms[24];			/* --ttl in ms, as text; "0" for none */
@@ -276,11 +302,114 @@ static void __attribute__((noreturn)) give_up(const char *msg)
 
 /* ---- acknowledgements ------------------------------------------------------ */
 
-/* --pass: a frame whose write was acknowledged, in input order. */
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/* The stage's state: a tag and version, then the counts, so that -v and
+ * the failure report of a resumed run count the records before its
+ * checkpoint too. What Redis holds is the rest of the state. */
+#define STATE_TAG "rtai-sink-redis 1"
+
+/* Opens DIR and loads the latest complete checkpoint, if any. Returns 0,
+ * or an exit status after a message. */
+static int ckpt_start(int argc, char **argv)
+{
+	struct buf st = { 0 };
+	char err[1024];
+	int64_t id;
+	int rc;
+
+	if (ckpt_open(&ck, STAGE, opt.ckpt_dir, argc, argv, opt.stage_name, err,
+		      sizeof(err)) < 0) {
+		rtai_warn("%s", err);
+		return RTAI_EXIT_FAIL;
+	}
+	if (ck == NULL)
+		return 0;
+	rc = ckpt_restore(ck, &id, &st, err, sizeof(err));
+	if (rc < 0) {
+		rtai_warn("%s", err);
+	} else if (rc == 1) {
+		struct snap_rd r;
+		const uint8_t *tag;
+		size_t tn;
+
+		snap_rd_init(&r, st.p, st.len);
+		tag = snap_get_bytes(&r, 64, &tn);
+		if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
+			rtai_warn("%s: checkpoint %lld: not a snapshot of rtai-sink-redis (\"%s\" expected)",
+				  ckpt_dir(ck), (long long)id, STATE_TAG);
+			rc = -1;
+		} else {
+			count.written = snap_get_u64(&r);
+			count.older = snap_get_u64(&r);
+			count.failed = snap_get_u64(&r);
+			if (r.bad != NULL || r.off != st.len) {
+				rtai_warn("%s: checkpoint %lld: a corrupt snapshot: byte %zu: %s",
+					  ckpt_dir(ck), (long long)id, r.off,
+					  r.bad ? r.bad : "bytes after the counts");
+				rc = -1;
+			}
+		}
+	}
+	buf_free(&st);
+	return rc < 0 ? RTAI_EXIT_SNAPSHOT : 0;
+}
+
+/* A barrier leaving the queue: every command before it is acknowledged,
+ * so this stage's part of the checkpoint is written. Not after a failure
+ * under --on-error fail: that checkpoint would skip the failed record on
+ * a rerun. A barrier that cannot be decoded or written ends the input
+ * (exit 1), as in rtai-window. */
+static void on_barrier(const struct rtai_frame *f)
+{
+	struct barrier b;
+	char err[1024];
+
+	if (stopping)
+		return;
+	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
+		rtai_warn("%s: a barrier: %s", rd.name, err);
+		stopping = 1;
+		status = RTAI_EXIT_FAIL;
+		return;
+	}
+	buf_reset(&snapbuf);
+	snap_bytes(&snapbuf, STATE_TAG, strlen(STATE_TAG));
+	snap_u64(&snapbuf, count.written);
+	snap_u64(&snapbuf, count.older);
+	snap_u64(&snapbuf, count.failed);
+	if (ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
+		rtai_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
+		stopping = 1;
+		status = RTAI_EXIT_FAIL;
+	}
+}
+
+/* A frame whose write was acknowledged, in input order: a barrier is
+ * checkpointed; with --pass, every frame goes on (without it the queue
+ * holds only the frames' headers). */
 static void forward(void *arg, const struct rtai_frame *f)
 {
 	(void)arg;
-	wr_put(&out, f->kind, f->enc, f->flags, f->ingest_ns, f->event_ns, f->payload, f->len);
+	if (f->kind == RTAI_K_BARRIER && ck != NULL)
+		on_barrier(f);
+	if (opt.pass)
+		wr_put(&out, f->kind, f->enc, f->flags, f->ingest_ns, f->event_ns, f->payload,
+		       f->len);
+}
+
+/* Queues f in the acknowledged-output queue: the whole frame with --pass,
+ * else (checkpoints only) its header, and a barrier's payload. */
+static uint64_t queue(const struct rtai_frame *f, int need_ack)
+{
+	struct rtai_frame h;
+
+	if (opt.pass || f->kind == RTAI_K_BARRIER)
+		return ackq_push(&aq, f, need_ack);
+	h = *f;
+	h.len = 0;
+	h.payload = NULL;
+	return ackq_push(&aq, &h, need_ack);
 }
 
 /* Redis answered a record's commands: tag is its record number, tag2 its
@@ -304,7 +433,7 @@ static void on_done(void *arg, const struct rcl_done *d)
 	} else {
 		count.written++;
 	}
-	if (opt.pass)
+	if (use_aq)
 		ackq_ack(&aq, d->tag2, ok);
 }
 
@@ -493,8 +622,8 @@ static void take(const struct rtai_frame *f)
 		return;
 	}
 	if (f->kind != RTAI_K_DATA) {
-		if (opt.pass)
-			ackq_push(&aq, f, 0);
+		if (use_aq && (opt.pass || (f->kind == RTAI_K_BARRIER && ck != NULL)))
+			queue(f, 0);
 		return;
 	}
 	if (rec_from_frame(&rec, f) < 0) {
@@ -503,8 +632,8 @@ static void take(const struct rtai_frame *f)
 	}
 	if (encode(f, recno) < 0)
 		return;
-	if (opt.pass)
-		seq = ackq_push(&aq, f, 1);
+	if (use_aq)
+		seq = queue(f, 1);
 	rcl_commit(&rc, recno, seq);
 	if (opt.dry_run) {
 		wr_bytes(&out, rc.dry_text.p, rc.dry_text.len);
@@ -676,10 +805,10 @@ static void set_mode(enum mode m)
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL;
-	char err[512];
-	int c;
+	char err[512], **argv0;
+	int c, argc0 = argc;
 
-	argv = rurl_hide_argv(argc, argv);
+	argv = argv0 = rurl_hide_argv(argc, argv);
 	rtai_init(STAGE, argv);
 	while ((c = getopt_long(argc, argv, "u:k:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -719,6 +848,8 @@ int main(int argc, char **argv)
 		case OPT_DRY_RUN: opt.dry_run = 1; break;
 		case 'v': opt.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case OPT_CHECKPOINT_DIR: opt.ckpt_dir = optarg; break;
+		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -758,6 +889,9 @@ int main(int argc, char **argv)
 		rcl_script(&rc, replace_script, sizeof(replace_script) - 1, replace_sha);
 	snprintf(ttl_ms, sizeof(ttl_ms), "%lld", (long long)(opt.ttl / 1000000));
 
+	/* --dry-run writes nothing to Redis: it takes no part in checkpoints. */
+	if (!opt.dry_run && (status = ckpt_start(argc0, argv0)) != 0)
+		goto out;
 	sig_catch_stop();
 	rd_open_fd(&rd, 0, "stdin");
 	out.fd = -1;
@@ -765,6 +899,7 @@ int main(int argc, char **argv)
 		wr_open_fd(&out, 1, "stdout", 0);
 	else if (opt.dry_run)
 		wr_open_fd(&out, 1, "stdout", 1);
+	use_aq = opt.pass || ck != NULL;
 	ackq_init(&aq, 0, 0, forward, NULL);
 	if (!opt.dry_run && rcl_connect(&rc) < 0)
 		give_up(rc.err);
@@ -779,6 +914,10 @@ int main(int argc, char **argv)
 		rtai_warn("in flight at most: %zu commands, %llu bytes", peak.cmds,
 			  (unsigned long long)peak.bytes);
 
+out:
+	ckpt_close(ck);
+	rec_free(&brec);
+	buf_free(&snapbuf);
 	rcl_free(&rc);
 	ackq_free(&aq);
 	rd_close(&rd);

@@ -224,23 +224,32 @@ static int is_complete(const char *dir, int64_t id)
 	return rc;
 }
 
-/* Removes DIR/ckpt-N and what it holds. */
-static void remove_ckpt(const char *dir, int64_t id)
+/* Removes DIR/ckpt-N and what it holds. Returns 0, or -1 with errno
+ * (of the first failure) when something stays. */
+static int remove_ckpt(const char *dir, int64_t id)
 {
 	char *d = path_of("%s/ckpt-%lld", dir, (long long)id);
 	DIR *dp = opendir(d);
 	struct dirent *e;
+	int rc = 0, first = 0;
 
 	if (dp != NULL) {
 		while ((e = readdir(dp)) != NULL) {
 			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 				continue;
-			unlinkat(dirfd(dp), e->d_name, 0);
+			if (unlinkat(dirfd(dp), e->d_name, 0) < 0 && first == 0)
+				first = errno;
 		}
 		closedir(dp);
 	}
-	rmdir(d);
+	if (rmdir(d) < 0) {
+		rc = -1;
+		if (first == 0)
+			first = errno;
+	}
 	free(d);
+	errno = first;
+	return rc;
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -767,6 +776,279 @@ int ckpt_latest(const char *dir, int64_t *id, int64_t *mtime_ns)
 		free(p);
 	}
 	free(ids);
+	return rc;
+}
+
+/* ---- operations on a directory ------------------------------------------ */
+
+/* Checks that dir is a checkpoint directory (holds stages/). Returns 0,
+ * or -1 with a message. */
+static int check_ckpt_dir(const char *dir, char *err, size_t errlen)
+{
+	char *p = path_of("%s/stages", dir);
+	struct stat st;
+	int rc = -1;
+
+	if (stat(dir, &st) < 0)
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		snprintf(err, errlen, "%s: not a directory", dir);
+	else if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+		snprintf(err, errlen,
+			 "%s: not a checkpoint directory (no stages/ in it: a stage run with "
+			 "--checkpoint-dir makes one)",
+			 dir);
+	else
+		rc = 0;
+	free(p);
+	return rc;
+}
+
+static int64_t mtime_of(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* The stage identity in the header of the snapshot file dir/name, or NULL. */
+static char *snap_identity(int dfd, const char *name)
+{
+	uint8_t hdr[HDR_LEN];
+	uint32_t ilen;
+	char *id = NULL;
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return NULL;
+	if (pread(fd, hdr, HDR_LEN, 0) == HDR_LEN && memcmp(hdr, "RTAICKPT", 8) == 0 &&
+	    (ilen = get_u32(hdr + 12)) < 65536) {
+		id = xcalloc(1, (size_t)ilen + 1);
+		if (pread(fd, id, ilen, HDR_LEN) != (ssize_t)ilen) {
+			free(id);
+			id = NULL;
+		}
+	}
+	close(fd);
+	return id;
+}
+
+static int cmp_snap(const void *a, const void *b)
+{
+	return strcmp(((const struct ckpt_snap_info *)a)->key,
+		      ((const struct ckpt_snap_info *)b)->key);
+}
+
+/* Fills ci from DIR/ckpt-ID. Returns 0, 1 when the checkpoint is gone (a
+ * prune meanwhile), or -1 with a message. */
+static int info_of(const char *dir, int64_t id, struct ckpt_info *ci, char *err, size_t errlen)
+{
+	char *d = path_of("%s/ckpt-%lld", dir, (long long)id);
+	DIR *dp = opendir(d);
+	struct dirent *e;
+	struct stat st;
+	size_t cap = 0;
+	int64_t newest = -1, done = -1;
+	int rc = -1;
+
+	memset(ci, 0, sizeof(*ci));
+	ci->id = id;
+	if (dp == NULL) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			rc = 1;
+		else
+			snprintf(err, errlen, "%s: %s", d, strerror(errno));
+		goto out;
+	}
+	if (fstat(dirfd(dp), &st) == 0)
+		newest = mtime_of(&st);
+	while ((e = readdir(dp)) != NULL) {
+		size_t n = strlen(e->d_name);
+
+		if (fstatat(dirfd(dp), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		ci->bytes += (uint64_t)st.st_size;
+		if (strcmp(e->d_name, "COMPLETE") == 0) {
+			ci->complete = 1;
+			done = mtime_of(&st);
+		} else if (e->d_name[0] != '.' && n > 5 && strcmp(e->d_name + n - 5, ".snap") == 0) {
+			if (ci->nsnaps == cap) {
+				cap = cap ? 2 * cap : 8;
+				ci->snaps = xrealloc(ci->snaps, cap * sizeof(*ci->snaps));
+			}
+			ci->snaps[ci->nsnaps].key = xstrdup(e->d_name);
+			ci->snaps[ci->nsnaps].key[n - 5] = '\0';
+			ci->snaps[ci->nsnaps].identity = snap_identity(dirfd(dp), e->d_name);
+			ci->nsnaps++;
+		}
+		if (e->d_name[0] != '.' && (newest < 0 || mtime_of(&st) > newest))
+			newest = mtime_of(&st);
+	}
+	closedir(dp);
+	if (ci->nsnaps > 1)
+		qsort(ci->snaps, ci->nsnaps, sizeof(*ci->snaps), cmp_snap);
+	ci->mtime_ns = ci->complete ? done : newest;
+	rc = 0;
+out:
+	free(d);
+	return rc;
+}
+
+static void info_free(struct ckpt_info *ci)
+{
+	for (size_t k = 0; k < ci->nsnaps; k++) {
+		free(ci->snaps[k].key);
+		free(ci->snaps[k].identity);
+	}
+	free(ci->snaps);
+}
+
+int ckpt_list(const char *dir, struct ckpt_info **out, size_t *n, char *err, size_t errlen)
+{
+	int64_t *ids = NULL;
+	size_t nids, k = 0;
+	struct ckpt_info *v = NULL;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (check_ckpt_dir(dir, err, errlen) < 0)
+		return -1;
+	nids = list_ckpts(dir, 0, &ids);
+	if (nids > 0)
+		v = xcalloc(nids, sizeof(*v));
+	for (size_t i = nids; i-- > 0;) { /* list_ckpts: newest first */
+		rc = info_of(dir, ids[i], &v[k], err, errlen);
+		if (rc < 0) {
+			info_free(&v[k]);
+			ckpt_list_free(v, k);
+			free(ids);
+			return -1;
+		}
+		if (rc == 0)
+			k++;
+		else
+			info_free(&v[k]);
+	}
+	free(ids);
+	if (k == 0) {
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+void ckpt_list_free(struct ckpt_info *v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		info_free(&v[i]);
+	free(v);
+}
+
+/* Whether a stage of dir is live: 1 with the first live registration's
+ * key and identity in msg, else 0. */
+static int live_stage(const char *dir, char *msg, size_t msglen)
+{
+	char *d = path_of("%s/stages", dir);
+	DIR *dp = opendir(d);
+	struct dirent *e;
+	int live = 0;
+
+	while (!live && dp != NULL && (e = readdir(dp)) != NULL) {
+		struct buf b = {0};
+		const char *ident = "?";
+		char *reg, *nl;
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(dp), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		live = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+		close(fd);
+		if (!live)
+			continue;
+		/* The registration reads "run R\nIDENTITY\n". */
+		reg = path_of("%s/%s", d, e->d_name);
+		if (read_file(reg, &b) == 0) {
+			buf_putc(&b, 0);
+			if ((nl = strchr((char *)b.p, '\n')) != NULL) {
+				ident = nl + 1;
+				if ((nl = strchr(nl + 1, '\n')) != NULL)
+					*nl = '\0';
+			}
+		}
+		snprintf(msg, msglen, "%s: a stage is running: %s (%s is locked)", dir, ident, reg);
+		free(reg);
+		buf_free(&b);
+	}
+	if (dp != NULL)
+		closedir(dp);
+	free(d);
+	return live;
+}
+
+int ckpt_prune(const char *dir, int keep, int force, int64_t **removed, char *err,
+	       size_t errlen)
+{
+	int64_t *all = NULL, latest = 0, *gone = NULL;
+	size_t na, kept = 0;
+	int lockfd, rc = 0;
+
+	if (removed != NULL)
+		*removed = NULL;
+	if (keep < 1) {
+		snprintf(err, errlen, "keep %d: expected at least 1", keep);
+		return -1;
+	}
+	if (check_ckpt_dir(dir, err, errlen) < 0)
+		return -1;
+	if ((lockfd = lock_dir(dir, err, errlen)) < 0)
+		return -1;
+	if (!force && live_stage(dir, err, errlen)) {
+		rc = -2;
+		goto out;
+	}
+	na = list_ckpts(dir, 0, &all); /* newest first */
+	for (size_t i = 0; i < na; i++)
+		if (is_complete(dir, all[i])) {
+			latest = all[i];
+			break;
+		}
+	if (na > 0)
+		gone = xcalloc(na, sizeof(*gone));
+	for (size_t i = 0; i < na; i++) {
+		int complete = is_complete(dir, all[i]);
+
+		if (complete && kept < (size_t)keep) {
+			kept++;
+			continue;
+		}
+		if (!complete && all[i] > latest)
+			continue; /* maybe in progress */
+		if (remove_ckpt(dir, all[i]) < 0) {
+			snprintf(err, errlen, "%s/ckpt-%lld: %s", dir, (long long)all[i],
+				 strerror(errno));
+			rc = -1;
+			goto out;
+		}
+		gone[rc++] = all[i];
+	}
+	if (rc > 0 && fsync_path(dir) < 0) {
+		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+		rc = -1;
+	}
+out:
+	close(lockfd);
+	free(all);
+	if (rc > 0 && removed != NULL)
+		*removed = gone;
+	else
+		free(gone);
 	return rc;
 }
 

@@ -146,6 +146,55 @@ int ckpt_complete(const struct ckpt *c, int64_t id);
  * reports (rtai-lat --prom). */
 int ckpt_latest(const char *dir, int64_t *id, int64_t *mtime_ns);
 
+/* ---- operations on a directory (rtai-checkpoint) ----------------------- */
+
+/* One snapshot file of a checkpoint, as ckpt_list reads its header. */
+struct ckpt_snap_info {
+	char *key;	/* the file name less ".snap" (the stage's key) */
+	char *identity; /* the stage identity in its header, or NULL when the
+			 * header cannot be read (not a snapshot, truncated) */
+};
+
+/* One checkpoint DIR/ckpt-ID, as ckpt_list finds it. */
+struct ckpt_info {
+	int64_t id;
+	int complete;		/* DIR/ckpt-ID/COMPLETE exists */
+	int64_t mtime_ns;	/* CLOCK_REALTIME ns: COMPLETE's mtime when complete,
+				 * else the newest file's (the directory's when empty) */
+	uint64_t bytes;		/* sizes of the regular files in DIR/ckpt-ID, summed
+				 * (snapshots, COMPLETE, temporary files of a write) */
+	size_t nsnaps;		/* KEY.snap files: the stages that wrote it */
+	struct ckpt_snap_info *snaps; /* nsnaps entries, sorted by key */
+};
+
+/* Lists the checkpoints of the directory dir, without registering and
+ * without DIR/lock (a checkpoint pruned meanwhile is left out). dir is a
+ * checkpoint directory when it holds DIR/stages/, which every stage's
+ * ckpt_open makes. Returns 0 with *out (oldest first, free with
+ * ckpt_list_free) and *n (0 and *out NULL when there is none yet), or -1
+ * with a message: "DIR: No such file or directory", "DIR: not a
+ * checkpoint directory (no stages/ in it)", or a read error naming the
+ * file. */
+int ckpt_list(const char *dir, struct ckpt_info **out, size_t *n, char *err, size_t errlen);
+/* Frees what ckpt_list returned. Accepts NULL. */
+void ckpt_list_free(struct ckpt_info *v, size_t n);
+
+/* Removes checkpoints of the directory dir, under DIR/lock (so no stage's
+ * completion check or pruning runs meanwhile): every complete checkpoint
+ * but the newest keep (>= 1), and every incomplete one older than the
+ * newest complete one (a checkpoint that can never complete: the stages
+ * that take part in it have moved on). Incomplete checkpoints newer than
+ * the newest complete one stay (they may be in progress). Unless force
+ * is set, refuses when a stage of dir is live (its DIR/stages/KEY is
+ * flock'ed by a running process: tested with flock LOCK_NB), as
+ * ckpt_write prunes by itself while stages run. Returns the number of
+ * checkpoints removed and, when removed is not NULL, their ids in
+ * *removed (newest first; free() it; NULL when none); -1 with a message
+ * (as ckpt_list's, or a removal that failed); -2 when a stage is live,
+ * with a message naming it. */
+int ckpt_prune(const char *dir, int keep, int force, int64_t **removed, char *err,
+	       size_t errlen);
+
 /* The directory in use and the stage identity (valid until ckpt_close). */
 const char *ckpt_dir(const struct ckpt *c);
 const char *ckpt_identity(const struct ckpt *c);

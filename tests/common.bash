@@ -121,6 +121,31 @@ rcli() {
 	redis-cli -p "$REDIS_PORT" ${REDIS_AUTH:+-a "$REDIS_AUTH" --no-auth-warning} "$@"
 }
 
+# redis_dump [DB]: every key of database DB (default 0) of the server of
+# redis_start with its value, one line per key, sorted: "KEY string VALUE"
+# or "KEY hash F1=V1 F2=V2..." (fields sorted), from one read-only script
+# (so thousands of keys cost one round trip). Other types print their type.
+redis_dump() {
+	rcli -n "${1:-0}" --raw eval "
+local out = {}
+for _, k in ipairs(redis.call('KEYS', '*')) do
+  local t = redis.call('TYPE', k).ok
+  if t == 'string' then out[#out + 1] = {k, t, redis.call('GET', k)}
+  elseif t == 'hash' then out[#out + 1] = {k, t, redis.call('HGETALL', k)}
+  else out[#out + 1] = {k, t} end
+end
+return cjson.encode(out)" 0 | python3 -c '
+import json, sys
+rows = []
+for r in json.loads(sys.stdin.read() or "[]"):
+    if r[1] == "hash":
+        v = r[2]
+        r[2] = " ".join(sorted("%s=%s" % (v[i], v[i + 1]) for i in range(0, len(v), 2)))
+    rows.append(" ".join(r))
+for line in sorted(rows):
+    print(line)'
+}
+
 # ---- man page examples ------------------------------------------------------
 # man_examples PAGE prints the example blocks of PAGE's EXAMPLES section
 # (each .Bd -literal ... .Ed block), one per record, separated by NUL bytes,

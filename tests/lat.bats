@@ -433,6 +433,90 @@ PY
 	wait "$pid"
 }
 
+# ---- the checkpoint directory (--checkpoint-dir, RTAI_CHECKPOINT_DIR) --------
+
+# ckpt_lines: 3000 JSON lines of 7 keys with event times "t".
+ckpt_lines() {
+	python3 -c '
+import json
+for i in range(3000):
+    print(json.dumps({"u": "u%d" % (i % 7), "n": i,
+                      "t": "2026-11-24T10:%02d:%02dZ" % (i // 60 % 60, i % 60)}))'
+}
+
+# latest_complete DIR: the id of DIR's newest complete checkpoint, from ls.
+latest_complete() {
+	ls -d "$1"/ckpt-*/COMPLETE | sed 's|.*/ckpt-||; s|/COMPLETE||' | sort -n | tail -1
+}
+
+# prom_ckpt_check FILE DIR AFTER: the checkpoint gauges of FILE against
+# DIR's newest COMPLETE (its id from ls, its mtime from stat): the age is
+# at least 0 (the report was written after it) and at most AFTER (the
+# time the run ended) minus its mtime.
+prom_ckpt_check() {
+	python3 - "$1" "$2" "$(latest_complete "$2")" "$3" <<'PY'
+import os, re, sys
+path, d, want, after = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+m = os.stat("%s/ckpt-%d/COMPLETE" % (d, want)).st_mtime
+vals = dict(re.findall(r"^(rtai_checkpoint_\w+)(?:\{[^}]*\})? (\S+)$", open(path).read(), re.M))
+assert int(vals["rtai_checkpoint_id"]) == want, (vals, want)
+age = float(vals["rtai_checkpoint_age_seconds"])
+assert -0.001 <= age <= after - m + 0.001, (age, after - m)
+print("ok", want)
+PY
+}
+
+@test "lat: --prom with --checkpoint-dir: the age and id of the latest complete checkpoint, as ls and stat see them" {
+	ckpt_lines >in.jsonl
+	rtai-cat --checkpoint-dir ck --checkpoint-interval 200ms --rate 2000 in.jsonl |
+		rtai-parse -t t | rtai-window --checkpoint-dir ck -k u --tumbling 1m |
+		rtai-lat -n -q -i 0 --name p --checkpoint-dir ck --prom m.prom
+	after=$(date +%s.%N)
+	cat m.prom | grep checkpoint
+	run prom_check m.prom
+	echo "$output"
+	assert_success
+	run prom_ckpt_check m.prom ck "$after"
+	echo "$output"
+	assert_output "ok $(latest_complete ck)"
+	run grep -c '^rtai_checkpoint_id{pipeline="p"} [0-9]*$' m.prom
+	assert_output 1
+}
+
+@test "lat: --prom with \$RTAI_CHECKPOINT_DIR: the same gauges; unset or empty, none" {
+	ckpt_lines >in.jsonl
+	export RTAI_CHECKPOINT_DIR=$PWD/ck
+	rtai-cat --checkpoint-interval 200ms --rate 2000 in.jsonl | rtai-parse -t t |
+		rtai-window -k u --tumbling 1m | rtai-lat -n -q -i 0 --prom m.prom
+	after=$(date +%s.%N)
+	run prom_ckpt_check m.prom ck "$after"
+	echo "$output"
+	assert_output "ok $(latest_complete ck)"
+	rtai-cat -o cap.rtai in.jsonl
+	for v in unset empty; do
+		if [ $v = unset ]; then unset RTAI_CHECKPOINT_DIR; else export RTAI_CHECKPOINT_DIR=; fi
+		rtai-lat -n -q -i 0 --prom m2.prom cap.rtai
+		run grep -c checkpoint m2.prom
+		echo "$v: $output"
+		assert_output 0
+	done
+}
+
+@test "lat: --prom with a checkpoint directory without a complete checkpoint: the families, no samples" {
+	sample_clicks | rtai-cat -o cap.rtai
+	run rtai-lat -n -q -i 0 --checkpoint-dir fresh --prom m.prom cap.rtai
+	echo "$output"
+	assert_success
+	run prom_check m.prom
+	echo "$output"
+	assert_success
+	run grep checkpoint m.prom
+	echo "$output"
+	assert_line --index 1 '# TYPE rtai_checkpoint_age_seconds gauge'
+	assert_line --index 3 '# TYPE rtai_checkpoint_id gauge'
+	[ "${#lines[@]}" -eq 4 ]
+}
+
 @test "lat: --hgrm writes HdrHistogram's percentile distribution" {
 	python3 mkstream.py 1000 ingest-seq | rtai-lat -n -q -i 0 --hgrm h.hgrm
 	cat h.hgrm
@@ -635,7 +719,7 @@ PY
 	run rtai-lat --help
 	assert_success
 	assert_line --index 0 'Usage: rtai-lat [OPTION]... [FILE]...'
-	for o in --no-pass --interval --quiet --slo --json --prom --hgrm --svg --name --max-frame --help --version; do
+	for o in --no-pass --interval --quiet --slo --json --prom --hgrm --svg --name --checkpoint-dir --max-frame --help --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-lat --version

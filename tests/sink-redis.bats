@@ -44,6 +44,8 @@ PY
 }
 
 teardown_local() {
+	[ -z "${CONT_AT_END:-}" ] || kill -CONT $CONT_AT_END 2>/dev/null || true
+	[ -z "${KILL_AT_END:-}" ] || kill -9 $KILL_AT_END 2>/dev/null || true
 	redis_stop
 }
 
@@ -763,11 +765,176 @@ for i in range(100):
 	assert_output --partial "Try 'rtai-sink-redis --help'"
 }
 
+# ---- checkpoints (--checkpoint-dir, rtai(7) "Checkpoints") ----------------------
+
+# wait_until CMD...: polls CMD every 10 ms for at most 60 s (a slow,
+# sanitized build), failing loudly when it never holds; not a timing
+# assertion: the test waits for a state, however long it takes.
+wait_until() {
+	local i
+	for i in $(seq 6000); do
+		"$@" && return 0
+		sleep 0.01
+	done
+	echo "never happened: $*" >&2
+	return 1
+}
+
+# snap_counts FILE: the counts in a snapshot of rtai-sink-redis, read with
+# the format of lib/ckpt.h and the sink's state (a tag, then written, older
+# and failed as u64), by python3: "TAG WRITTEN OLDER FAILED".
+snap_counts() {
+	python3 - "$1" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+assert b[:8] == b"RTAICKPT"
+ver, idlen, cid, run, slen = struct.unpack_from("<IIqQQ", b, 8)
+st = b[8 + 32 + idlen:8 + 32 + idlen + slen]
+tn = struct.unpack_from("<I", st, 0)[0]
+print(st[4:4 + tn].decode(), *struct.unpack_from("<QQQ", st, 4 + tn))
+PY
+}
+
+# cat_records FILE: the records before the barrier, from rtai-cat's snapshot.
+cat_records() {
+	python3 -c '
+import json, sys
+s = open(sys.argv[1], "rb").read()
+i = s.index(b"[{")
+print(json.loads(s[i:s.rindex(b"]") + 1])[0]["records"])' "$1"
+}
+
+size_above() { [ "$(stat -c %s "$1")" -gt "$2" ]; }
+
+@test "sink-redis: --checkpoint-dir: a checkpoint completes only once Redis acknowledged every write before its barrier; a rerun resumes" {
+	redis_start
+	seq 1 20000 | sed 's/.*/{"n":&}/' >in.jsonl
+	rtai-cat -o cap.rtai in.jsonl
+	export RTAI_CHECKPOINT_DIR=$PWD/d
+	mkfifo src
+	rtai-cat --rate 4000 cap.rtai >src 2>cat.1 &
+	cat_pid=$!
+	# tee shows what reached the sink
+	tee seen.rtai <src | rtai-sink-redis -v -u "$REDIS_URL" -k 'n:{n}' --value n 2>sink.1 &
+	sink_pid=$!
+	redis_pid=$(cat "$REDIS_DIR/redis.pid")
+	KILL_AT_END="$cat_pid $sink_pid"	# teardown_local: when a wait fails
+	CONT_AT_END=$redis_pid
+	wait_until test -e d/source	# the source's signal handlers are in place
+	wait_until test "$(rcli exists n:1)" = 1
+	kill -STOP "$redis_pid"
+	# records reach the sink that Redis cannot acknowledge, then barrier 1
+	size=$(stat -c %s seen.rtai)
+	wait_until size_above seen.rtai "$size"
+	kill -USR1 "$cat_pid"
+	wait_until compgen -G 'd/ckpt-1/rtai-cat-*.snap' >/dev/null
+	size=$(stat -c %s seen.rtai)
+	wait_until size_above seen.rtai "$size"	# the barrier, and more, reached the sink
+	sleep 1
+	run ls d/ckpt-1
+	echo "$output"
+	refute_output --partial COMPLETE
+	refute_output --partial rtai-sink-redis
+	kill -CONT "$redis_pid"
+	wait_until test -e d/ckpt-1/COMPLETE
+	# the sink's snapshot counts exactly the records before the barrier
+	run snap_counts d/ckpt-1/rtai-sink-redis-*.snap
+	echo "$output"
+	assert_output "rtai-sink-redis 1 $(cat_records d/ckpt-1/rtai-cat-*.snap) 0 0"
+	# a savepoint stops the pipeline (unless it ended already); the same
+	# command line goes on from its latest complete checkpoint
+	kill -TERM "$cat_pid" 2>/dev/null || true
+	wait "$cat_pid"
+	wait "$sink_pid"
+	id=$(ls d | sed -n 's/^ckpt-//p' | sort -n | tail -1)
+	[ -e "d/ckpt-$id/COMPLETE" ]
+	rtai-cat --rate 4000 cap.rtai 2>cat.2 |
+		rtai-sink-redis -v -u "$REDIS_URL" -k 'n:{n}' --value n 2>sink.2
+	run cat sink.2
+	echo "$output"
+	assert_line --index 0 "rtai-sink-redis: resuming from checkpoint $id of $PWD/d"
+	assert_output --partial "rtai-sink-redis: 20000 written, 0 retried, 0 failed"
+	run cat cat.2
+	assert_output "rtai-cat: resuming from checkpoint $id of $PWD/d"
+	run rcli dbsize
+	assert_output 20000
+	redis_dump >got
+	seq 1 20000 | sed 's/.*/n:& string &/' | LC_ALL=C sort >want
+	cmp got want
+}
+
+@test "sink-redis: --checkpoint-dir with --pass: the barrier is forwarded after the records before it" {
+	redis_start
+	seq 1 3000 | sed 's/.*/{"n":&}/' >in.jsonl
+	rtai-cat -o cap.rtai in.jsonl
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai |
+		rtai-sink-redis --checkpoint-dir d --pass -u "$REDIS_URL" -k 'n:{n}' --value n |
+		rtai-cat -p --meta >out
+	run python3 "$RTAI_SRC/tests/ckpt_check.py" barriers cap.rtai out
+	echo "$output"
+	assert_success
+	[[ "$output" =~ ^[1-9][0-9]*\ 3000\ checkpoint$ ]]
+	# every checkpoint that is kept is complete, the sink's part in it
+	n=0
+	for c in d/ckpt-*; do
+		[ -e "$c/COMPLETE" ] || continue
+		run snap_counts "$c"/rtai-sink-redis-*.snap
+		assert_output "rtai-sink-redis 1 $(cat_records "$c"/rtai-cat-*.snap) 0 0"
+		n=$((n + 1))
+	done
+	[ "$n" -gt 0 ]
+}
+
+@test "sink-redis: --checkpoint-dir: a damaged snapshot is refused, naming the file (status 6)" {
+	redis_start
+	seq 1 300 | sed 's/.*/{"n":&}/' >in.jsonl
+	rtai-cat -o cap.rtai in.jsonl
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai |
+		rtai-sink-redis --checkpoint-dir d -u "$REDIS_URL" -k 'n:{n}' --value n
+	c=$(ls -d d/ckpt-* | sort -t- -k2 -n | tail -1)
+	[ -e "$c/COMPLETE" ]
+	snap=$(ls "$c"/rtai-sink-redis-*.snap)
+	truncate -s 40 "$snap"
+	run rtai-sink-redis --checkpoint-dir d -u "$REDIS_URL" -k 'n:{n}' --value n </dev/null
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "rtai-sink-redis: $snap: truncated"
+}
+
+@test "sink-redis: --stage-name tells two like sinks apart; --dry-run takes no part in checkpoints" {
+	redis_start
+	seq 1 300 | sed 's/.*/{"n":&}/' | rtai-cat -o cap.rtai
+	run bash -o pipefail -c 'rtai-cat --checkpoint-dir d cap.rtai |
+		rtai-sink-redis --checkpoint-dir d --pass -u "$1" -k "n:{n}" --value n |
+		rtai-sink-redis --checkpoint-dir d --pass -u "$1" -k "n:{n}" --value n >/dev/null' _ "$REDIS_URL"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "--stage-name"
+	rm -rf d
+	run bash -o pipefail -c 'rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 3000 cap.rtai |
+		rtai-sink-redis --checkpoint-dir d --pass -u "$1" -k "n:{n}" --value n |
+		rtai-sink-redis --checkpoint-dir d --stage-name second --pass -u "$1" -k "n:{n}" --value n >/dev/null' _ "$REDIS_URL"
+	echo "$output"
+	assert_success
+	# both sinks wrote their part of the checkpoints
+	c=$(ls -d d/ckpt-* | sort -t- -k2 -n | tail -1)
+	run ls "$c"
+	echo "$output"
+	assert_line COMPLETE
+	[ "$(grep -c '^rtai-sink-redis-.*\.snap$' <<<"$output")" -eq 2 ]
+	export RTAI_CHECKPOINT_DIR=$PWD/e
+	run rtai-sink-redis -k 'n:{n}' --value n --dry-run <cap.rtai
+	echo "$output"
+	assert_success
+	[ ! -e e ]
+}
+
 @test "sink-redis: --help lists every option; --version" {
 	run rtai-sink-redis --help
 	assert_success
 	for o in --url --retry-for --key --value --hash --fields --json --ttl --only-newer \
-		--replace --inflight --inflight-bytes --pass --on-error --dry-run --verbose --max-frame --help --version; do
+		--replace --inflight --inflight-bytes --pass --on-error --dry-run --verbose --max-frame \
+		--checkpoint-dir --stage-name --help --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-sink-redis --version

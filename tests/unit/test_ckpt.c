@@ -482,6 +482,67 @@ static void test_write_fails(void)
 	}
 }
 
+/* ckpt_list and ckpt_prune: two stages, checkpoints 1..5 complete, 6
+ * written by one of them only; checkpoint 2 made incomplete by hand. */
+static void test_list_prune(void)
+{
+	struct ckpt *a, *b;
+	struct ckpt_info *v = NULL;
+	int64_t *gone = NULL;
+	size_t n = 0;
+	char p[600];
+
+	fresh_dir("ops");
+	is_int(ckpt_list(dir, &v, &n, err, sizeof(err)), -1, "not yet a checkpoint directory");
+	ok(strstr(err, "not a checkpoint directory") != NULL, "said so: %s", err);
+	snprintf(p, sizeof(p), "%s/nosuch", dir);
+	is_int(ckpt_prune(p, 1, 0, NULL, err, sizeof(err)), -1, "prune of a missing directory");
+	ok(strstr(err, "No such file") != NULL, "said so: %s", err);
+
+	a = open_stage("-a", NULL);
+	b = open_stage("-b", NULL);
+	ok(a != NULL && b != NULL, "two stages: %s", err);
+	is_int(ckpt_list(dir, &v, &n, err, sizeof(err)), 0, "an empty directory lists");
+	ok(n == 0 && v == NULL, "nothing");
+	for (int64_t id = 1; id <= 5; id++) {
+		ckpt_write(a, id, "aaaa", 4, err, sizeof(err));
+		ckpt_write(b, id, "bb", 2, err, sizeof(err));
+	}
+	ckpt_write(a, 6, "aaaa", 4, err, sizeof(err));
+	is_int(ckpt_list(dir, &v, &n, err, sizeof(err)), 0, "list: %s", err);
+	/* the stages' own pruning kept 3..5 complete, and 6 */
+	is_int(n, 4, "four checkpoints");
+	if (n == 4) {
+		is_int(v[0].id, 3, "oldest first");
+		ok(v[0].complete && v[2].complete && !v[3].complete, "3..5 complete, 6 not");
+		is_int(v[0].nsnaps, 2, "two snapshots in 3");
+		is_int(v[3].nsnaps, 1, "one in 6");
+		/* 40-byte header, identity, state, CRC; COMPLETE holds "run 1\n" */
+		is_int(v[0].bytes, (40 + 12 + 4 + 4) + (40 + 12 + 2 + 4) + 6, "bytes of 3");
+		ok(strcmp(v[0].snaps[0].identity, "rtai-test -a") == 0 ||
+		       strcmp(v[0].snaps[1].identity, "rtai-test -a") == 0,
+		   "the identities from the headers");
+		ok(strcmp(v[0].snaps[0].key, v[0].snaps[1].key) < 0, "sorted by key");
+		ok(v[0].mtime_ns > 0, "a time");
+	}
+	ckpt_list_free(v, n);
+
+	is_int(ckpt_prune(dir, 1, 0, &gone, err, sizeof(err)), -2, "live stages: refused");
+	ok(strstr(err, "a stage is running: rtai-test -") != NULL, "named: %s", err);
+	free(gone);
+	ckpt_close(a);
+	ckpt_close(b);
+	snprintf(p, sizeof(p), "%s/ckpt-4/COMPLETE", dir);
+	unlink(p);
+	is_int(ckpt_prune(dir, 0, 0, NULL, err, sizeof(err)), -1, "keep 0: refused");
+	is_int(ckpt_prune(dir, 1, 0, &gone, err, sizeof(err)), 2, "prune --keep 1: %s", err);
+	ok(gone != NULL && gone[0] == 4 && gone[1] == 3, "removed the incomplete 4, then 3");
+	free(gone);
+	gone = NULL;
+	ok(!exists("%s/ckpt-%lld", 3), "3 is gone");
+	ok(exists("%s/ckpt-%lld", 5) && exists("%s/ckpt-%lld", 6), "5 and the newer 6 stay");
+}
+
 int main(void)
 {
 	test_off();
@@ -491,6 +552,7 @@ int main(void)
 	test_prune();
 	test_identity();
 	test_write_fails();
+	test_list_prune();
 	{
 		char cmd[600];
 
