@@ -21,7 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "buf.h"
+#include "ckpt.h"
 #include "cli.h"
 #include "debezium.h"
 #include "errpol.h"
@@ -34,6 +36,7 @@
 #include "redisurl.h"
 #include "rtime.h"
 #include "sig.h"
+#include "snap.h"
 #include "table.h"
 #include "tmpl.h"
 
@@ -55,6 +58,8 @@ static struct {
 	int64_t cache_ttl;		/* --cache-ttl: how long they stay good */
 	long long max_rows;		/* --max-rows: table size limit */
 	int verbose;			/* -v: counts on stderr */
+	const char *ckpt_dir;		/* --checkpoint-dir, else $RTAI_CHECKPOINT_DIR */
+	const char *stage_name;		/* --stage-name */
 } opt = {
 	.cache = 10000,
 	.cache_ttl = RTAI_NS_PER_SEC,
@@ -64,7 +69,7 @@ static struct {
 enum {
 	OPT_TABLE_KEY = 256, OPT_INNER, OPT_FIELDS, OPT_PREFIX, OPT_AS_OF, OPT_TTL,
 	OPT_REDIS, OPT_REDIS_KEY, OPT_CACHE, OPT_CACHE_TTL, OPT_ON_ERROR, OPT_MAX_ROWS,
-	OPT_DLQ, OPT_MAX_FRAME, OPT_VERSION,
+	OPT_DLQ, OPT_MAX_FRAME, OPT_VERSION, OPT_CHECKPOINT_DIR, OPT_STAGE_NAME,
 };
 
 static const struct option longopts[] = {
@@ -86,6 +91,8 @@ static const struct option longopts[] = {
 	{ "max-rows", required_argument, NULL, OPT_MAX_ROWS },	/* table size limit */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
 	{ "verbose", no_argument, NULL, 'v' },			/* counts on stderr */
+	{ "checkpoint-dir", required_argument, NULL, OPT_CHECKPOINT_DIR },	/* snapshots */
+	{ "stage-name", required_argument, NULL, OPT_STAGE_NAME },	/* checkpoint identity */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -136,6 +143,14 @@ static void usage(int status)
 	      "                           _error field; a bad table row or change is\n"
 	      "                           reported and skipped under skip and dlq)\n"
 	      "\n"
+	      "Checkpoints:\n"
+	      "      --checkpoint-dir DIR resume from DIR's latest complete checkpoint (the\n"
+	      "                           table as it stood, and where in the changelog), and\n"
+	      "                           snapshot them there at each barrier of the stream\n"
+	      "                           (default: $RTAI_CHECKPOINT_DIR; none: off)\n"
+	      "      --stage-name NAME    name this stage in DIR (two stages with the same\n"
+	      "                           options in one pipeline)\n"
+	      "\n"
 	      "Other:\n"
 	      "      --max-frame BYTES    largest frame or line accepted (default 16777216)\n"
 	      "  -v, --verbose            report rows, versions, hits and misses on stderr\n"
@@ -181,6 +196,21 @@ static struct rtai_rd upd;		/* --updates: the changelog */
 #define FUTURE_LAG (3600 * RTAI_NS_PER_SEC)
 static int64_t latest_change = RTAI_TIME_UNSET;	/* from --updates, or unset */
 static int warned_future;		/* said so once */
+
+/* Checkpoints (rtai(7) "Checkpoints"): at each barrier of the stream the
+ * table as it stands (the --table file's rows and every change applied
+ * since, with their versions) and the changelog's read position go to
+ * DIR; a rerun restores the table from there instead of loading the file,
+ * and skips the changes of the changelog that the table already has. */
+static struct {
+	struct ckpt *c;			/* NULL: checkpoints off */
+	struct rtai_rec brec;		/* a barrier's fields */
+	struct buf snap;		/* a snapshot being written (reused) */
+	int64_t resumed;		/* the checkpoint resumed from, 0 for none */
+	uint64_t skip_recs, skip_off;	/* resuming: changes (records or lines) and
+					 * bytes of the changelog in the table already */
+	int skipping;			/* reading those again, not applying them */
+} cp;
 
 static struct {
 	uint64_t records, hits, misses;
@@ -534,6 +564,45 @@ static void reload_table(void)
 
 /* ---- the changelog, read alongside ---------------------------------------- */
 
+/* The changelog does not match the checkpoint being resumed: its first
+ * changes are not those the restored table holds. */
+static void changelog_changed(const struct rtai_rd *rd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+static void changelog_changed(const struct rtai_rd *rd, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	wr_flush(&out);
+	rtai_die(RTAI_EXIT_FAIL, "%s: byte %llu: %s: the changelog changed since checkpoint %lld "
+		 "of %s was taken (truncated or replaced?), or its writer did not send it again "
+		 "from the start, so it cannot be resumed; remove %s to start afresh", rd->name,
+		 (unsigned long long)rd->pos, what, (long long)cp.resumed, ckpt_dir(cp.c),
+		 ckpt_dir(cp.c));
+}
+
+/* Resuming: whether the change just read (a data frame or a line; f NULL
+ * for a line) is one the restored table holds already (then it is not
+ * applied again). A changelog is read again from its start by a rerun,
+ * and its first cp.skip_recs changes, up to byte cp.skip_off, are those. */
+static int changelog_skip(const struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	if (!cp.skipping)
+		return 0;
+	if (f != NULL && f->kind != RTAI_K_DATA)
+		return 1;	/* control frames before the position: ignored anyway */
+	if (rd->pos > cp.skip_off)
+		changelog_changed(rd, "change %llu ends past byte %llu, where change %llu ended "
+				  "when the checkpoint was taken", (unsigned long long)rd->nrec,
+				  (unsigned long long)cp.skip_off, (unsigned long long)cp.skip_recs);
+	if (rd->nrec >= cp.skip_recs)
+		cp.skipping = 0;
+	return 1;
+}
+
 /* One change from the changelog, a frame (f) or a line (p, n). Exits 1
  * on a bad change with --on-error fail. */
 static int change_in(struct rtai_rd *rd, const struct rtai_frame *f, const uint8_t *p,
@@ -542,6 +611,8 @@ static int change_in(struct rtai_rd *rd, const struct rtai_frame *f, const uint8
 	struct origin o = { .name = rd->name, .stream = f != NULL, .n = rd->nrec };
 	int64_t t;
 
+	if (changelog_skip(rd, f))
+		return 0;
 	if (change_one(&table, &o, f, p, n) < 0) {
 		wr_flush(&out);
 		exit(RTAI_EXIT_FAIL);
@@ -574,6 +645,10 @@ static int changes_end(void *arg, struct rtai_rd *rd, enum loop_end why)
 		wr_flush(&out);
 		rtai_die(rd->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", rd->err);
 	}
+	if (why == LOOP_END_EOF && cp.skipping)
+		changelog_changed(rd, "it ends after %llu changes, before the position recorded "
+				  "(change %llu, byte %llu)", (unsigned long long)rd->nrec,
+				  (unsigned long long)cp.skip_recs, (unsigned long long)cp.skip_off);
 	if (why == LOOP_END_EOF && opt.verbose)
 		rtai_warn("%s: end of the changelog; the table stays as it is", rd->name);
 	return 0;
@@ -1005,15 +1080,156 @@ static void redis_close(void)
 	rec_free(&rds.row);
 }
 
+/* ---- checkpoints ------------------------------------------------------------ */
+
+/* The stage's state, after a tag and version of its own: the counts, the
+ * latest change time (for the warning about joins with the future), the
+ * changelog's read position (changes applied, bytes read; both 0 without
+ * --updates), then, to the end, the table's image (tab_snapshot). The
+ * Redis cache is not kept: a rerun reads the rows again. */
+#define STATE_TAG "rtai-join 1"
+
+static void save_state(struct buf *b)
+{
+	uint64_t nrec = upd.nrec, pos = upd.pos;
+
+	if (cp.skipping) {	/* the table has the changes up to there already */
+		nrec = cp.skip_recs;
+		pos = cp.skip_off;
+	}
+	snap_bytes(b, STATE_TAG, strlen(STATE_TAG));
+	snap_u64(b, stats.records);
+	snap_u64(b, stats.hits);
+	snap_u64(b, stats.misses);
+	snap_u64(b, stats.upserts);
+	snap_u64(b, stats.deletes);
+	snap_u64(b, stats.tombstones);
+	snap_u64(b, stats.truncates);
+	snap_u64(b, stats.bad_changes);
+	snap_u64(b, stats.lookups);
+	snap_u64(b, stats.round_trips);
+	snap_u64(b, stats.cache_hits);
+	snap_i64(b, latest_change);
+	snap_u8(b, (uint8_t)warned_future);
+	snap_u8(b, opt.updates != NULL);
+	snap_u64(b, nrec);
+	snap_u64(b, pos);
+	tab_snapshot(&table, b);
+}
+
+/* Loads what save_state() wrote into the fresh table. Returns 0, or -1
+ * with err set. */
+static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+	struct snap_rd r;
+	const uint8_t *tag;
+	size_t tn;
+	int has_updates;
+
+	snap_rd_init(&r, p, n);
+	tag = snap_get_bytes(&r, 64, &tn);
+	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
+		snprintf(err, errlen, "not a snapshot of rtai-join's table (\"%s\" expected)",
+			 STATE_TAG);
+		return -1;
+	}
+	stats.records = snap_get_u64(&r);
+	stats.hits = snap_get_u64(&r);
+	stats.misses = snap_get_u64(&r);
+	stats.upserts = snap_get_u64(&r);
+	stats.deletes = snap_get_u64(&r);
+	stats.tombstones = snap_get_u64(&r);
+	stats.truncates = snap_get_u64(&r);
+	stats.bad_changes = snap_get_u64(&r);
+	stats.lookups = snap_get_u64(&r);
+	stats.round_trips = snap_get_u64(&r);
+	stats.cache_hits = snap_get_u64(&r);
+	latest_change = snap_get_i64(&r);
+	warned_future = snap_get_u8(&r) != 0;
+	has_updates = snap_get_u8(&r);
+	cp.skip_recs = snap_get_u64(&r);
+	cp.skip_off = snap_get_u64(&r);
+	if (r.bad != NULL || has_updates != (opt.updates != NULL)) {
+		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
+			 r.bad ? r.bad : "--updates does not match");
+		return -1;
+	}
+	cp.skipping = cp.skip_recs > 0;
+	return tab_restore(&table, p + r.off, n - r.off, err, errlen);
+}
+
+/* Opens DIR and loads the latest complete checkpoint, if any, into the
+ * table (fresh from tab_init). Returns 0 with *restored set, or an exit
+ * status after a message. */
+static int ckpt_start(int argc, char **argv, int *restored)
+{
+	struct buf st = { 0 };
+	char err[1024];
+	int rc;
+
+	*restored = 0;
+	if (ckpt_open(&cp.c, "rtai-join", opt.ckpt_dir, argc, argv, opt.stage_name, err,
+		      sizeof(err)) < 0) {
+		rtai_warn("%s", err);
+		return RTAI_EXIT_FAIL;
+	}
+	if (cp.c == NULL)
+		return 0;
+	rc = ckpt_restore(cp.c, &cp.resumed, &st, err, sizeof(err));
+	if (rc < 0)
+		rtai_warn("%s", err);
+	else if (rc == 1 && load_state(st.p, st.len, err, sizeof(err)) < 0) {
+		rtai_warn("%s: checkpoint %lld: %s", ckpt_dir(cp.c), (long long)cp.resumed, err);
+		rc = -1;
+	}
+	buf_free(&st);
+	*restored = rc == 1;
+	return rc < 0 ? RTAI_EXIT_SNAPSHOT : 0;
+}
+
+/* A barrier of the stream: every record before it is joined and written,
+ * the table and the changelog's position go to DIR, then the barrier goes
+ * on. Barriers come from the stream only (the changelog's are ignored):
+ * the changelog is a side input whose position is part of the snapshot
+ * (rtai-record(5), "Barriers"). A savepoint ends the stage after that. */
+static void on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	struct barrier b;
+	char err[1024];
+
+	ahead_run();
+	redis_drain();
+	/* What went before the barrier leaves before the snapshot is written:
+	 * once the checkpoint is complete, a rerun never writes it again. */
+	wr_flush(&out);
+	if (barrier_decode(f, &cp.brec, &b, err, sizeof(err)) < 0) {
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "%s: after record %llu: %s", rd->name,
+			 (unsigned long long)rd->nrec, err);
+	}
+	buf_reset(&cp.snap);
+	save_state(&cp.snap);
+	if (ckpt_write(cp.c, b.checkpoint, cp.snap.p, cp.snap.len, err, sizeof(err)) < 0) {
+		wr_flush(&out);
+		rtai_die(RTAI_EXIT_FAIL, "checkpoint %lld: %s", (long long)b.checkpoint, err);
+	}
+	wr_frame(&out, f);
+	wr_flush(&out);
+	if (b.savepoint)
+		loop_stop(l);
+}
+
 /* ---- the main loop -------------------------------------------------------- */
 
 /* A frame of the stream, a record or not: in order with the records. */
 static int stream_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	(void)arg;
-	(void)rd;
 	if (f->kind == RTAI_K_SCHEMA)
 		return 0;	/* joined records have more fields: none goes on */
+	if (f->kind == RTAI_K_BARRIER && cp.c != NULL) {
+		on_barrier(arg, rd, f);
+		return 0;
+	}
 	if (!rds.on) {
 		ahead_add(f);
 		if (f->kind == RTAI_K_MARKER)
@@ -1171,10 +1387,11 @@ static void warn_unseen_fields(void)
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL;
-	char *redis_arg = NULL;
-	int c, cache_set = 0;
+	char *redis_arg = NULL, **argv0;
+	int c, cache_set = 0, argc0 = argc, restored, status;
 
 	argv = rurl_hide_argv(argc, argv);
+	argv0 = argv;
 	rtai_init("rtai-join", argv);
 	while ((c = getopt_long(argc, argv, "t:k:u:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -1202,6 +1419,8 @@ int main(int argc, char **argv)
 		case OPT_MAX_ROWS: opt.max_rows = rtai_opt_int("--max-rows", optarg, 1, INT64_MAX); break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'v': opt.verbose = ep.verbose = 1; break;
+		case OPT_CHECKPOINT_DIR: opt.ckpt_dir = optarg; break;
+		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -1235,7 +1454,11 @@ int main(int argc, char **argv)
 	tab_init(&table);
 	if (opt.redis != NULL)
 		redis_open(redis_arg);
-	if (opt.table != NULL && load_table(opt.table, &table) < 0)
+	/* Registered before a large table is loaded: the stages of a pipeline
+	 * register before its first checkpoint (ckpt.h). */
+	if ((status = ckpt_start(argc0, argv0, &restored)) != 0)
+		exit(status);
+	if (opt.table != NULL && !restored && load_table(opt.table, &table) < 0)
 		exit(RTAI_EXIT_FAIL);
 	if (opt.updates != NULL && rd_open(&upd, opt.updates) < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s", upd.err);
@@ -1259,6 +1482,9 @@ int main(int argc, char **argv)
 	rd_close(&in);
 	rd_close(&upd);
 	tab_free(&table);
+	ckpt_close(cp.c);
+	rec_free(&cp.brec);
+	buf_free(&cp.snap);
 	dbz_free(&ev);
 	rec_free(&rec);
 	rec_free(&urec);

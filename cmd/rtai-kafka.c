@@ -26,31 +26,19 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "errpol.h"
 #include "frame.h"
 #include "kafka.h"
 #include "rtime.h"
 #include "loop.h"
+#include "rec.h"
 #include "sig.h"
 
 #define STAGE "rtai-kafka"
 
-/* ---- temporary, until lib/frame.h defines them (decisions, issue #12) ---- */
-#ifdef RTAI_F_META
-#define FRAME_HAS_META 1	/* lib/frame.h writes metadata: wr_put_meta() */
-#else
-#define RTAI_F_META 0x0002	/* payload: u32 meta_len, meta record, value */
-#endif
-#ifndef RTAI_F_TOMBSTONE
-#define RTAI_F_TOMBSTONE 0x0004	/* the value is null */
-#endif
-#ifndef RTAI_EXIT_ALLDROP
-#define RTAI_EXIT_ALLDROP 5
-#endif
-
 /* ---- options ---------------------------------------------------------- */
 
 enum start { S_DEFAULT, S_BEGINNING, S_END, S_OFFSET, S_TAIL, S_TIME };
-enum on_error { ON_FAIL, ON_SKIP };
 
 static struct {
 	const char *brokers;		/* -b: bootstrap servers */
@@ -64,13 +52,12 @@ static struct {
 	int exit_eof;			/* -e: stop at the end of the partitions */
 	long long count;		/* -c: stop after this many records; 0: no */
 	int64_t retry_for;		/* --retry-for: wait for brokers at start, ns */
-	enum on_error on_error;		/* --on-error */
 	int verbose;			/* -v */
 } opt = {
 	.retry_for = 30 * RTAI_NS_PER_SEC,
 };
 
-enum { OPT_RETRY_FOR = 256, OPT_ON_ERROR, OPT_MAX_FRAME, OPT_VERSION };
+enum { OPT_RETRY_FOR = 256, OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FRAME, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "brokers", required_argument, NULL, 'b' },		/* bootstrap servers */
@@ -83,7 +70,8 @@ static const struct option longopts[] = {
 	{ "property", required_argument, NULL, 'X' },		/* librdkafka name=value */
 	{ "config", required_argument, NULL, 'F' },		/* properties from a file */
 	{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },	/* wait for brokers */
-	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail or skip */
+	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
+	{ "dlq", required_argument, NULL, OPT_DLQ },		/* the dead-letter stream */
 	{ "verbose", no_argument, NULL, 'v' },			/* librdkafka's log, counts */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
 	{ "help", no_argument, NULL, 'h' },
@@ -124,9 +112,11 @@ static void usage(int status)
 	      "      --retry-for DUR      at start, keep trying to reach the brokers for DUR\n"
 	      "                           (default 30s), then exit 1\n"
 	      "\n"
+	      "A message that cannot become a frame (larger than the frame limit, or a\n"
+	      "consumer error about that one message; its dead letter keeps its metadata):\n"
+	      ERRPOL_HELP
+	      "\n"
 	      "Other:\n"
-	      "      --on-error MODE      a message larger than the frame limit: fail (stop,\n"
-	      "                           exit 1; the default) or skip (count it, go on)\n"
 	      "  -v, --verbose            librdkafka's log and counts on stderr\n"
 	      "      --max-frame BYTES    largest frame written (default 16777216)\n"
 	      "  -h, --help               show this help and exit\n"
@@ -155,14 +145,17 @@ static rd_kafka_t *rk;
 static rd_kafka_queue_t *queue;		/* the consumer queue: messages, events */
 static struct rtai_wr out;
 static int out_open;			/* out can take frames */
-static struct buf frame;		/* u32 meta_len, meta, value */
+static struct buf frame;		/* a message's metadata (kafka.h) */
+static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
+static struct rtai_rec dmeta;		/* scratch: a dead letter's metadata */
+static struct buf dbuf;			/* ... encoded */
 static struct part *parts;		/* every partition seen */
 static size_t nparts, partcap, last_part;
 static int done;			/* -e or -c reached */
 static int status = RTAI_EXIT_OK;
 
 static struct {
-	uint64_t records, tombstones, skipped;
+	uint64_t records, tombstones;
 } count;
 
 /* ---- partitions ----------------------------------------------------------- */
@@ -214,11 +207,14 @@ static void store_offsets(void)
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Everything written so far leaves for stdout, then its offsets are stored. */
+/* Everything written so far leaves for stdout (and dead letters for --dlq),
+ * then its offsets are stored. */
 static void flush_and_store(void)
 {
 	if (out_open)
 		wr_flush(&out);
+	if (ep.dlq_open)
+		wr_flush(&ep.dlq);
 	store_offsets();
 }
 
@@ -301,6 +297,53 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 
 /* ---- messages ------------------------------------------------------------- */
 
+/* errpol's letter: the frame refuse() builds is written as it is (the
+ * message, its metadata with the reason in "error"), never as a record. */
+static int letter_as_read(void *arg, const struct rtai_frame *f, const char *reason,
+			  struct buf *out_, uint8_t *enc)
+{
+	(void)arg, (void)f, (void)reason, (void)out_, (void)enc;
+	return -1;
+}
+
+/* A message that cannot become a record goes through the error policy
+ * (lib/errpol.h): under dlq its dead letter is the message as read, its
+ * value the payload and its metadata (kafka.h) with the reason as
+ * "error". Under skip and dlq its offset counts as done. Returns -1 when
+ * the tool must stop (fail). */
+static int refuse(const rd_kafka_message_t *m, struct part *p, const char *what)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	struct rtai_frame f = { 0 };
+	char where[1024];
+
+	snprintf(where, sizeof(where), "topic \"%s\" partition %d offset %lld: %s", topic,
+		 (int)m->partition, (long long)m->offset, what);
+	if (ep.mode == ERRPOL_DLQ) {
+		buf_reset(&frame);
+		kaf_meta_encode(m, &frame);
+		if (rec_decode(&dmeta, frame.p, frame.len) < 0)
+			rtai_die(RTAI_EXIT_FAIL, "%s: its metadata: %s", where, dmeta.err);
+		rec_set(&dmeta, "error", 5, val_str(what, strlen(what)));
+		buf_reset(&dbuf);
+		rec_encode(&dmeta, &dbuf);
+		f.kind = RTAI_K_DATA;
+		f.enc = RTAI_E_RAW;
+		f.flags = RTAI_F_META | (m->err == 0 && m->payload == NULL ? RTAI_F_TOMBSTONE : 0);
+		f.ingest_ns = rtai_now_ns();
+		f.event_ns = RTAI_TIME_UNSET;
+		f.meta = dbuf.p;
+		f.meta_len = (uint32_t)dbuf.len;
+		f.payload = m->payload != NULL ? m->payload : (const void *)"";
+		f.len = (uint32_t)m->len;
+	}
+	if (errpol_refuse(&ep, &f, where, what) < 0)
+		return -1;
+	p->next = m->offset + 1;
+	p->dirty = 1;
+	return 0;
+}
+
 /* A consumer error or event. Returns -1 when the tool must stop. */
 static int on_consumer_error(const rd_kafka_message_t *m)
 {
@@ -325,6 +368,20 @@ static int on_consumer_error(const rd_kafka_message_t *m)
 		rtai_warn("%s%s%s%s", topic ? "topic \"" : "", topic ? topic : "",
 			  topic ? "\": " : "", rd_kafka_message_errstr(m));
 		return -1;
+	case RD_KAFKA_RESP_ERR__BAD_MSG:
+	case RD_KAFKA_RESP_ERR__BAD_COMPRESSION:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+		/* One message (or its batch) that cannot be read: librdkafka
+		 * names its offset and goes on past it. */
+		if (topic != NULL && m->offset >= 0) {
+			char what[512];
+
+			snprintf(what, sizeof(what), "cannot be read: %s",
+				 rd_kafka_message_errstr(m));
+			return refuse(m, part_get(topic, m->partition), what);
+		}
+		/* FALLTHROUGH */
 	default:
 		if (rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			rtai_warn("%s", rd_kafka_message_errstr(m));
@@ -341,9 +398,7 @@ static int take(const rd_kafka_message_t *m)
 {
 	const char *topic;
 	struct part *p;
-	uint32_t metalen;
-	uint16_t flags = RTAI_F_META;
-	int64_t now = rtai_now_ns();
+	uint16_t flags = 0;
 
 	if (m->err)
 		return on_consumer_error(m);
@@ -351,56 +406,23 @@ static int take(const rd_kafka_message_t *m)
 	p = part_get(topic, m->partition);
 	p->eof = 0;
 
-#ifdef FRAME_HAS_META
 	buf_reset(&frame);
 	kaf_meta_encode(m, &frame);
 	if ((uint64_t)RTAI_FRAME_FIXED + 4 + frame.len + m->len > rtai_max_frame) {
-		rtai_warn("topic \"%s\" partition %d offset %lld: a message of %zu bytes (value) "
-			  "and %zu (metadata) is larger than the frame limit of %u bytes%s",
-			  topic, (int)m->partition, (long long)m->offset, m->len, frame.len,
-			  rtai_max_frame,
-			  opt.on_error == ON_FAIL ? " (--max-frame raises it; --on-error skip goes on)"
-						  : "; skipped");
-		count.skipped++;
-		p->next = m->offset + 1;
-		p->dirty = 1;
-		return opt.on_error == ON_FAIL ? -1 : 0;
-	}
-	flags = 0;
-	if (m->payload == NULL) {
-		flags |= RTAI_F_TOMBSTONE;
-		count.tombstones++;
-	}
-	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, now, RTAI_TIME_UNSET, frame.p, frame.len,
-		    m->payload != NULL ? m->payload : "", m->len);
-	(void)metalen;
-#else
-	/* Temporary encoding (decisions, issue #12): u32 meta_len, meta, value. */
-	buf_reset(&frame);
-	buf_append(&frame, "\0\0\0\0", 4);
-	kaf_meta_encode(m, &frame);
-	metalen = (uint32_t)(frame.len - 4);
-	memcpy(frame.p, &metalen, 4);
-	if ((uint64_t)RTAI_FRAME_FIXED + frame.len + m->len > rtai_max_frame) {
-		rtai_warn("topic \"%s\" partition %d offset %lld: a message of %zu bytes (value) "
-			  "and %u (metadata) is larger than the frame limit of %u bytes%s",
-			  topic, (int)m->partition, (long long)m->offset, m->len, metalen,
-			  rtai_max_frame,
-			  opt.on_error == ON_FAIL ? " (--max-frame raises it; --on-error skip goes on)"
-						  : "; skipped");
-		count.skipped++;
-		p->next = m->offset + 1;
-		p->dirty = 1;
-		return opt.on_error == ON_FAIL ? -1 : 0;
+		char what[512];
+
+		snprintf(what, sizeof(what),
+			 "a message of %zu bytes (value) and %zu (metadata) is larger than the "
+			 "frame limit of %u bytes (--max-frame raises it)",
+			 m->len, frame.len, rtai_max_frame);
+		return refuse(m, p, what);
 	}
 	if (m->payload == NULL) {
 		flags |= RTAI_F_TOMBSTONE;
 		count.tombstones++;
-	} else {
-		buf_append(&frame, m->payload, m->len);
 	}
-	wr_put(&out, RTAI_K_DATA, RTAI_E_RAW, flags, now, RTAI_TIME_UNSET, frame.p, frame.len);
-#endif
+	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, rtai_now_ns(), RTAI_TIME_UNSET,
+		    frame.p, frame.len, m->payload != NULL ? m->payload : "", m->len);
 	p->next = m->offset + 1;
 	p->dirty = 1;
 	count.records++;
@@ -736,14 +758,8 @@ static void parse_options(int argc, char **argv)
 		case 'X': kaf_props_add(&props, optarg, 0); break;
 		case 'F': kaf_props_add(&props, optarg, 1); break;
 		case OPT_RETRY_FOR: opt.retry_for = rtai_opt_duration("--retry-for", optarg); break;
-		case OPT_ON_ERROR:
-			if (strcmp(optarg, "fail") == 0)
-				opt.on_error = ON_FAIL;
-			else if (strcmp(optarg, "skip") == 0)
-				opt.on_error = ON_SKIP;
-			else
-				rtai_usage_error("--on-error: '%s': expected fail or skip", optarg);
-			break;
+		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
+		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case 'v': opt.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
@@ -754,6 +770,9 @@ static void parse_options(int argc, char **argv)
 	if (optind < argc)
 		rtai_usage_error("unexpected argument '%s': name topics with -t", argv[optind]);
 	rtai_set_max_frame(max_frame);
+	errpol_check(&ep);
+	ep.verbose = opt.verbose;
+	ep.letter = letter_as_read;
 	if (opt.ntopics == 0)
 		rtai_usage_error("a topic is needed: -t TOPIC");
 	if (opt.group != NULL && opt.nparts > 0)
@@ -829,6 +848,7 @@ int main(int argc, char **argv)
 	}
 	if (r >= 0) {
 		/* Stopped while waiting for the brokers: an empty, clean stream. */
+		errpol_open(&ep);
 		wr_open_fd(&out, 1, "stdout", 0);
 		out_open = 1;
 		if (r == 0 && run() < 0)
@@ -842,12 +862,14 @@ int main(int argc, char **argv)
 			wr_close(&out);	/* the end-of-stream frame: a clean end */
 		out_open = 0;
 	}
-	if (opt.verbose || count.skipped > 0)
-		rtai_warn("%llu records (%llu tombstones), %llu skipped",
+	errpol_close(&ep);
+	if (opt.verbose || errpol_dropped(&ep) > 0)
+		rtai_warn("%llu records (%llu tombstones), %llu skipped, %llu dead-lettered%s%s",
 			  (unsigned long long)count.records, (unsigned long long)count.tombstones,
-			  (unsigned long long)count.skipped);
-	if (status == RTAI_EXIT_OK && count.skipped > 0 && count.records == 0)
-		status = RTAI_EXIT_ALLDROP;
+			  (unsigned long long)ep.skipped, (unsigned long long)ep.dead,
+			  ep.first[0] != '\0' && !opt.verbose ? "; first: " : "",
+			  opt.verbose ? "" : ep.first);
+	status = errpol_status(&ep, count.records + errpol_dropped(&ep), status, "written");
 
 	/* The group is left (committing what was stored); the lists librdkafka
 	 * handed out are gone before the handle, or rd_kafka_destroy() hangs. */
@@ -860,5 +882,8 @@ int main(int argc, char **argv)
 	free(opt.topics);
 	free(opt.parts);
 	buf_free(&frame);
+	buf_free(&dbuf);
+	rec_free(&dmeta);
+	errpol_free(&ep);
 	return status;
 }

@@ -8,7 +8,10 @@
  * command is kept until Redis acknowledges it, so a lost connection is
  * reopened and the unacknowledged commands are sent again (SET and HSET
  * are idempotent); --pass forwards each frame only once its command is
- * acknowledged.
+ * acknowledged. A record that cannot become a command, and one whose
+ * command Redis answers with an error, go through the one error policy
+ * (lib/errpol.h); for its dead letter a record is kept in the
+ * acknowledged-output queue until its reply came.
  *
  * Checkpoints (--checkpoint-dir, $RTAI_CHECKPOINT_DIR; lib/ckpt.h): the
  * sink is a stage of the pipeline's checkpoints. A barrier waits in the
@@ -35,6 +38,7 @@
 #include "buf.h"
 #include "ckpt.h"
 #include "cli.h"
+#include "errpol.h"
 #include "frame.h"
 #include "loop.h"
 #include "rec.h"
@@ -52,7 +56,6 @@
 /* ---- options ---------------------------------------------------------- */
 
 enum mode { M_NONE, M_VALUE, M_HASH, M_JSON };
-enum on_error { ON_FAIL, ON_SKIP };
 
 struct name {
 	const char *s;
@@ -73,7 +76,6 @@ static struct {
 	long long inflight_bytes;	/* --inflight-bytes: ... and their bytes */
 	int pass;			/* --pass: forward frames once acknowledged */
 	int64_t retry_for;		/* --retry-for: how long to try to connect */
-	enum on_error on_error;		/* --on-error */
 	int dry_run;			/* --dry-run: print commands, connect to nothing */
 	int verbose;			/* -v: connection and counts on stderr */
 	const char *ckpt_dir;		/* --checkpoint-dir, else $RTAI_CHECKPOINT_DIR */
@@ -86,7 +88,7 @@ static struct {
 
 enum {
 	OPT_VALUE = 256, OPT_HASH, OPT_FIELDS, OPT_JSON, OPT_TTL, OPT_ONLY_NEWER,
-	OPT_INFLIGHT, OPT_PASS, OPT_RETRY_FOR, OPT_ON_ERROR, OPT_DRY_RUN,
+	OPT_INFLIGHT, OPT_PASS, OPT_RETRY_FOR, OPT_ON_ERROR, OPT_DLQ, OPT_DRY_RUN,
 	OPT_MAX_FRAME, OPT_VERSION, OPT_REPLACE, OPT_INFLIGHT_BYTES, OPT_CHECKPOINT_DIR,
 	OPT_STAGE_NAME,
 };
@@ -105,7 +107,8 @@ static const struct option longopts[] = {
 	{ "inflight-bytes", required_argument, NULL, OPT_INFLIGHT_BYTES },	/* ... in bytes */
 	{ "pass", no_argument, NULL, OPT_PASS },		/* forward acknowledged frames */
 	{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },	/* connect retries */
-	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail or skip */
+	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
+	{ "dlq", required_argument, NULL, OPT_DLQ },		/* the dead-letter stream */
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },		/* print the commands */
 	{ "verbose", no_argument, NULL, 'v' },			/* counts on stderr */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
@@ -151,9 +154,13 @@ static void usage(int status)
 	      "                           frames (default 67108864: 64 MiB)\n"
 	      "      --pass               write each frame to standard output once Redis has\n"
 	      "                           acknowledged it, in input order\n"
-	      "      --on-error MODE      on an error reply or a bad record: fail (stop, exit 1;\n"
-	      "                           the default) or skip (report it, go on)\n"
 	      "      --dry-run            print the commands, one per line; connect to nothing\n"
+	      "\n"
+	      "A record that cannot become a command (a key or value field missing, nothing\n"
+	      "to write), or whose command Redis answers with an error (e.g. WRONGTYPE):\n"
+	      ERRPOL_HELP
+	      "\n"
+	      "Other:\n"
 	      "  -v, --verbose            report the connection, and counts at exit\n"
 	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
 	      "\n"
@@ -236,8 +243,9 @@ static const char replace_script[] =
 
 static char replace_sha[41];		/* its SHA-1 */
 static struct rcl rc;			/* the Redis client (or the --dry-run printer) */
-static struct ackq aq;			/* --pass, checkpoints: frames until acknowledged */
-static int use_aq;			/* whether aq is in use (--pass or checkpoints) */
+static struct ackq aq;			/* --pass, --dlq, checkpoints: frames until acknowledged */
+static int use_aq;			/* whether aq is in use (--pass, --dlq or checkpoints) */
+static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 static struct ckpt *ck;			/* checkpoints; NULL when off */
 static struct rtai_rec brec;		/* a barrier's fields */
 static struct buf snapbuf;		/* the snapshot, reused */
@@ -252,38 +260,46 @@ static int status = RTAI_EXIT_OK;
 static int stopping;			/* a failure under --on-error fail */
 
 static struct {
-	uint64_t written, older, failed;
+	uint64_t in, written, older, failed;
 } count;
 
 /* ---- messages ----------------------------------------------------------- */
 
+/* The counts: failed are records not written because the work stopped
+ * (--on-error fail, or Redis lost for good); skipped and dead-lettered
+ * are the error policy's, with the first one named (without -v). */
 static void print_counts(void)
 {
+	char older[48] = "";
+
 	if (opt.only_newer)
-		rtai_warn("%llu written, %llu older skipped, %llu retried, %llu failed",
-			  (unsigned long long)count.written, (unsigned long long)count.older,
-			  (unsigned long long)rc.retried, (unsigned long long)count.failed);
-	else
-		rtai_warn("%llu written, %llu retried, %llu failed",
-			  (unsigned long long)count.written, (unsigned long long)rc.retried,
-			  (unsigned long long)count.failed);
+		snprintf(older, sizeof(older), "%llu older skipped, ",
+			 (unsigned long long)count.older);
+	rtai_warn("%llu written, %s%llu retried, %llu failed, %llu skipped, %llu dead-lettered%s%s",
+		  (unsigned long long)count.written, older, (unsigned long long)rc.retried,
+		  (unsigned long long)count.failed, (unsigned long long)ep.skipped,
+		  (unsigned long long)ep.dead, ep.first[0] != '\0' && !opt.verbose ? "; first: " : "",
+		  opt.verbose ? "" : ep.first);
 }
 
-/* A failed record: reported with where it came from, counted, and under
- * --on-error fail the end of the input. */
-static void record_failed(uint64_t recno, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void record_failed(uint64_t recno, const char *fmt, ...)
+/* A record refused (it cannot become a command, or Redis answered its
+ * command with an error): f is its frame (NULL when it was not kept:
+ * then never under dlq). It goes through the error policy; under fail it
+ * is counted as failed and the input ends. */
+static void record_failed(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void record_failed(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], where[1280];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rtai_warn("%s: record %llu: %s", rd.name, (unsigned long long)recno, msg);
-	count.failed++;
-	if (opt.on_error == ON_FAIL) {
+	snprintf(where, sizeof(where), "%s: record %llu: %s", rd.name, (unsigned long long)recno,
+		 msg);
+	if (errpol_refuse(&ep, f, where, msg) < 0) {
+		count.failed++;
 		stopping = 1;
 		status = RTAI_EXIT_FAIL;
 	}
@@ -297,6 +313,7 @@ static void __attribute__((noreturn)) give_up(const char *msg)
 	print_counts();
 	if (out.fd >= 0)
 		wr_close(&out);	/* what was acknowledged still goes on */
+	errpol_close(&ep);	/* and the dead letters so far */
 	exit(RTAI_EXIT_FAIL);
 }
 
@@ -387,7 +404,7 @@ static void on_barrier(const struct rtai_frame *f)
 
 /* A frame whose write was acknowledged, in input order: a barrier is
  * checkpointed; with --pass, every frame goes on (without it the queue
- * holds only the frames' headers). */
+ * holds only the frames' headers, or whole records for --dlq). */
 static void forward(void *arg, const struct rtai_frame *f)
 {
 	(void)arg;
@@ -398,13 +415,14 @@ static void forward(void *arg, const struct rtai_frame *f)
 		       f->len);
 }
 
-/* Queues f in the acknowledged-output queue: the whole frame with --pass,
- * else (checkpoints only) its header, and a barrier's payload. */
+/* Queues f in the acknowledged-output queue: the whole frame with --pass
+ * or --dlq (a refused record's dead letter), else (checkpoints only) its
+ * header, and a barrier's payload. */
 static uint64_t queue(const struct rtai_frame *f, int need_ack)
 {
 	struct rtai_frame h;
 
-	if (opt.pass || f->kind == RTAI_K_BARRIER)
+	if (opt.pass || ep.mode == ERRPOL_DLQ || f->kind == RTAI_K_BARRIER)
 		return ackq_push(&aq, f, need_ack);
 	h = *f;
 	h.len = 0;
@@ -420,12 +438,14 @@ static void on_done(void *arg, const struct rcl_done *d)
 
 	(void)arg;
 	if (d->reply->type == REDIS_REPLY_ERROR) {
-		struct buf k = { 0 };
+		static struct buf k;	/* reused: no allocation per refused record */
+		struct rtai_frame f;
+		int kept = use_aq && ep.mode == ERRPOL_DLQ && ackq_peek(&aq, d->tag2, &f) == 0;
 
+		buf_reset(&k);
 		resp_repr(&k, d->key, d->klen);
 		buf_putc(&k, '\0');
-		record_failed(d->tag, "key %s: %s", (char *)k.p, d->reply->str);
-		buf_free(&k);
+		record_failed(kept ? &f : NULL, d->tag, "key %s: %s", (char *)k.p, d->reply->str);
 		ok = 0;
 	} else if (opt.only_newer && d->reply->type == REDIS_REPLY_INTEGER &&
 		   d->reply->integer == 0) {
@@ -474,7 +494,7 @@ static int encode(const struct rtai_frame *f, uint64_t recno)
 
 	buf_reset(&kbuf);
 	if (tmpl_render(&key, &rec, &kbuf, err, sizeof(err)) < 0) {
-		record_failed(recno, "key: %s", err);
+		record_failed(f, recno, "key: %s", err);
 		return -1;
 	}
 	if (opt.only_newer && opt.mode != M_HASH && kbuf.len >= strlen(":" TIME_FIELD) &&
@@ -483,19 +503,19 @@ static int encode(const struct rtai_frame *f, uint64_t recno)
 		/* Such a key is another key's version: writing it could freeze
 		 * that key, or move it back in time. */
 		buf_putc(&kbuf, '\0');
-		record_failed(recno, "key %s ends in \":" TIME_FIELD "\", where --only-newer keeps the event time of key %.*s; no record may write there",
+		record_failed(f, recno, "key %s ends in \":" TIME_FIELD "\", where --only-newer keeps the event time of key %.*s; no record may write there",
 			      (char *)kbuf.p, (int)(kbuf.len - 1 - strlen(":" TIME_FIELD)),
 			      (char *)kbuf.p);
 		return -1;
 	}
 	if (opt.only_newer && f->event_ns == RTAI_TIME_UNSET) {
-		record_failed(recno, "no event time (--only-newer compares event times: give the stream one, e.g. with rtai-parse)");
+		record_failed(f, recno, "no event time (--only-newer compares event times: give the stream one, e.g. with rtai-parse)");
 		return -1;
 	}
 	if (opt.mode == M_VALUE) {
 		fld = rec_getz(&rec, opt.value);
 		if (fld == NULL) {
-			record_failed(recno, "no field \"%s\" (--value)", opt.value);
+			record_failed(f, recno, "no field \"%s\" (--value)", opt.value);
 			return -1;
 		}
 	} else if (opt.mode == M_HASH && opt.replace) {
@@ -505,7 +525,7 @@ static int encode(const struct rtai_frame *f, uint64_t recno)
 	} else if (opt.mode == M_HASH && opt.fields != NULL) {
 		for (size_t i = 0; i < opt.nfields; i++)
 			if (rec_get(&rec, opt.fields[i].s, opt.fields[i].n) == NULL) {
-				record_failed(recno, "no field \"%.*s\" (--fields)",
+				record_failed(f, recno, "no field \"%.*s\" (--fields)",
 					      (int)opt.fields[i].n, opt.fields[i].s);
 				return -1;
 			}
@@ -515,7 +535,7 @@ static int encode(const struct rtai_frame *f, uint64_t recno)
 			npairs += !(opt.only_newer && rec.f[i].nlen == strlen(TIME_FIELD) &&
 				    memcmp(rec.f[i].name, TIME_FIELD, rec.f[i].nlen) == 0);
 		if (npairs == 0) {
-			record_failed(recno, "no fields to write (--hash)");
+			record_failed(f, recno, "no fields to write (--hash)");
 			return -1;
 		}
 	}
@@ -626,8 +646,9 @@ static void take(const struct rtai_frame *f)
 			queue(f, 0);
 		return;
 	}
+	count.in++;
 	if (rec_from_frame(&rec, f) < 0) {
-		record_failed(recno, "%s", rec.err);
+		record_failed(f, recno, "%s", rec.err);
 		return;
 	}
 	if (encode(f, recno) < 0)
@@ -837,14 +858,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PASS: opt.pass = 1; break;
 		case OPT_RETRY_FOR: opt.retry_for = rtai_opt_duration("--retry-for", optarg); break;
-		case OPT_ON_ERROR:
-			if (strcmp(optarg, "fail") == 0)
-				opt.on_error = ON_FAIL;
-			else if (strcmp(optarg, "skip") == 0)
-				opt.on_error = ON_SKIP;
-			else
-				rtai_usage_error("--on-error: '%s': expected fail or skip", optarg);
-			break;
+		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
+		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case OPT_DRY_RUN: opt.dry_run = 1; break;
 		case 'v': opt.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
@@ -859,6 +874,8 @@ int main(int argc, char **argv)
 	argv += optind;
 	rtai_set_max_frame(max_frame);
 	rec_set_max_fields(NULL);
+	errpol_check(&ep);
+	ep.verbose = opt.verbose;
 	if (argc > 0)
 		rtai_usage_error("unexpected argument '%s': records come on standard input", argv[0]);
 	if (opt.key == NULL)
@@ -899,8 +916,9 @@ int main(int argc, char **argv)
 		wr_open_fd(&out, 1, "stdout", 0);
 	else if (opt.dry_run)
 		wr_open_fd(&out, 1, "stdout", 1);
-	use_aq = opt.pass || ck != NULL;
+	use_aq = opt.pass || ck != NULL || (ep.mode == ERRPOL_DLQ && !opt.dry_run);
 	ackq_init(&aq, 0, 0, forward, NULL);
+	errpol_open(&ep);
 	if (!opt.dry_run && rcl_connect(&rc) < 0)
 		give_up(rc.err);
 	run();
@@ -908,8 +926,10 @@ int main(int argc, char **argv)
 	count.failed += rcl_pending(&rc);
 	if (out.fd >= 0)
 		wr_close(&out);
-	if (opt.verbose || count.failed > 0)
+	errpol_close(&ep);
+	if (opt.verbose || count.failed > 0 || errpol_dropped(&ep) > 0)
 		print_counts();
+	status = errpol_status(&ep, count.in, status, "written");
 	if (opt.verbose && !opt.dry_run)
 		rtai_warn("in flight at most: %zu commands, %llu bytes", peak.cmds,
 			  (unsigned long long)peak.bytes);
@@ -927,5 +947,6 @@ out:
 	buf_free(&vbuf);
 	free(opt.fields);
 	free(opt.url);
+	errpol_free(&ep);
 	return status;
 }

@@ -138,7 +138,8 @@ static void usage(int status)
 	      "\n"
 	      "Checkpoints:\n"
 	      "      --checkpoint-dir DIR resume from DIR's latest complete checkpoint, and\n"
-	      "                           snapshot the windows there at each barrier\n"
+	      "                           snapshot the windows (or --over ranges) there\n"
+	      "                           at each barrier\n"
 	      "                           (default: $RTAI_CHECKPOINT_DIR; none: off)\n"
 	      "      --stage-name NAME    name this stage in DIR (two stages with the same\n"
 	      "                           options in one pipeline)\n"
@@ -430,16 +431,29 @@ static int on_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 /* The stage's state, after a tag and version of its own: the records
  * read, the watermark sent, which aggregate fields were seen (for the
  * warning at the end), then, to the end, the engine's image (win_snapshot,
- * written in place: b is reused from one barrier to the next). */
+ * or over_snapshot with --over, written in place: b is reused from one
+ * barrier to the next). The tags differ, so that a window stage never
+ * reads an --over stage's state or the reverse. */
 #define STATE_TAG "rtai-window 1"
+#define OVER_STATE_TAG "rtai-window --over 1"
+
+static struct over *over;		/* the --over engine */
+
+static const char *state_tag(void)
+{
+	return over != NULL ? OVER_STATE_TAG : STATE_TAG;
+}
 
 static void save_state(struct buf *b)
 {
-	snap_bytes(b, STATE_TAG, strlen(STATE_TAG));
+	snap_bytes(b, state_tag(), strlen(state_tag()));
 	snap_u64(b, nrecords);
 	snap_i64(b, wm_sent);
 	snap_bytes(b, aggs.seen, aggs.n);
-	win_snapshot(engine, b);
+	if (over != NULL)
+		over_snapshot(over, b);
+	else
+		win_snapshot(engine, b);
 }
 
 /* Loads what save_state() wrote. Returns 0, or -1 with err set. */
@@ -451,9 +465,9 @@ static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 
 	snap_rd_init(&r, p, n);
 	tag = snap_get_bytes(&r, 64, &tn);
-	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
-		snprintf(err, errlen, "not a snapshot of rtai-window's windows (\"%s\" expected)",
-			 STATE_TAG);
+	if (tag == NULL || tn != strlen(state_tag()) || memcmp(tag, state_tag(), tn) != 0) {
+		snprintf(err, errlen, "not a snapshot of rtai-window's %s (\"%s\" expected)",
+			 over != NULL ? "--over ranges" : "windows", state_tag());
 		return -1;
 	}
 	nrecords = snap_get_u64(&r);
@@ -466,6 +480,8 @@ static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < sn; i++)
 		aggs.seen[i] |= seen[i];
+	if (over != NULL)
+		return over_restore(over, p + r.off, n - r.off, err, errlen);
 	return win_restore(engine, p + r.off, n - r.off, err, errlen);
 }
 
@@ -485,11 +501,6 @@ static int ckpt_start(int argc, char **argv)
 	}
 	if (ck == NULL)
 		return 0;
-	if (opt.over > 0) {
-		rtai_warn("--over does not take part in checkpoints yet: run it without "
-			  "--checkpoint-dir and RTAI_CHECKPOINT_DIR");
-		return RTAI_EXIT_USAGE;
-	}
 	rc = ckpt_restore(ck, &id, &st, err, sizeof(err));
 	if (rc < 0)
 		rtai_warn("%s", err);
@@ -669,8 +680,6 @@ static void summary(void)
 
 /* ---- --over: per-record ranges (lib/over) ------------------------------ */
 
-static struct over *over;		/* the --over engine */
-
 /* The engine's message, with this tool's hint: the engine names no option. */
 static int over_fail(void)
 {
@@ -702,7 +711,10 @@ static int over_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 
 static int over_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 {
-	(void)rd;
+	/* A barrier: the state as of every record before it, those waiting
+	 * for the watermark included, goes to DIR; none leaves because of it. */
+	if (f->kind == RTAI_K_BARRIER && ck != NULL)
+		return on_barrier(arg, rd, f);
 	/* Upstream's promise moves ours; ours goes downstream instead. */
 	if (f->kind == RTAI_K_WATERMARK) {
 		if (f->event_ns != RTAI_TIME_UNSET && over_advance(over, f->event_ns) < 0)
@@ -786,20 +798,15 @@ static void over_summary(void)
 }
 
 /* rtai-window --over: reads the input to its end (or a stop signal), lets
- * every waiting record leave, prints the summary. Returns 0, or -1 after
- * a message. */
+ * every waiting record leave (unless stopped at a savepoint: they are in
+ * it), prints the summary. Returns 0, or -1 after a message. */
 static int run_over(struct rtai_rd *rd)
 {
 	static const struct loop_ops ops = { .data = over_data, .control = over_control,
 					     .end = on_end };
-	struct over_conf conf = { .range = opt.over, .arrival = opt.arrival, .delay = opt.delay,
-				  .max_keys = (uint64_t)opt.max_keys,
-				  .keys = opt.keys, .klen = opt.klen, .nkeys = opt.nkeys,
-				  .aggs = &aggs, .late = opt.late != NULL ? &late : NULL };
 	struct loop *l = loop_new("rtai-window");
 	int rc;
 
-	over = over_new(&conf, &out);
 	wm_at_data = INT64_MIN;
 	loop_set_output(l, &out);
 	if (opt.late != NULL)
@@ -811,10 +818,9 @@ static int run_over(struct rtai_rd *rd)
 	if (rc < 0 && loop_err(l) != NULL)
 		rtai_warn("%s", loop_err(l));
 	loop_free(l);
-	if (rc == 0 && (over_finish(over) < 0 || over_sync(over) < 0))
+	if (rc == 0 && !savepointed && (over_finish(over) < 0 || over_sync(over) < 0))
 		rc = over_fail();
 	over_summary();
-	over_free(over);
 	return rc;
 }
 
@@ -916,8 +922,18 @@ int main(int argc, char **argv)
 				  .aggs = &aggs };
 	vals = xcalloc(aggs.n, sizeof(*vals));
 	kvals = xcalloc(opt.nkeys + 1, sizeof(*kvals));
-	if (opt.over == 0)
+	if (opt.over == 0) {
 		engine = win_new(&conf, put_result, NULL);
+	} else {
+		/* out and late are opened below; the engine only keeps them. */
+		static struct over_conf oc;
+
+		oc = (struct over_conf){ .range = opt.over, .arrival = opt.arrival,
+					 .delay = opt.delay, .max_keys = (uint64_t)opt.max_keys,
+					 .keys = opt.keys, .klen = opt.klen, .nkeys = opt.nkeys,
+					 .aggs = &aggs, .late = opt.late != NULL ? &late : NULL };
+		over = over_new(&oc, &out);
+	}
 	if ((status = ckpt_start(argc0, argv0)) != 0)
 		goto out;
 	if (rd_open(&rd, path) < 0)
@@ -955,6 +971,7 @@ out:
 	rec_free(&brec);
 	buf_free(&snapbuf);
 	win_free(engine);
+	over_free(over);
 	agg_set_free(&aggs);
 	for (int i = 0; i < BATCH; i++) {
 		rec_free(&pend[i].rec);

@@ -12,9 +12,9 @@ struct ackq_ent {
 	uint8_t state;
 };
 
-struct hdr {				/* a frame's fields, before its payload */
+struct hdr {				/* a frame's fields, before its metadata and payload */
 	int64_t ingest_ns, event_ns;
-	uint32_t len;
+	uint32_t len, meta_len;
 	uint16_t flags;
 	uint8_t kind, enc;
 };
@@ -63,6 +63,25 @@ static void compact(struct ackq *q)
 	}
 }
 
+/* The frame whose header starts at p: its fields, metadata and payload
+ * point into the queue's buffer. */
+static void frame_at(const uint8_t *p, struct rtai_frame *f)
+{
+	struct hdr h;
+
+	memcpy(&h, p, sizeof(h));
+	memset(f, 0, sizeof(*f));
+	f->kind = h.kind;
+	f->enc = h.enc;
+	f->flags = h.flags;
+	f->ingest_ns = h.ingest_ns;
+	f->event_ns = h.event_ns;
+	f->len = h.len;
+	f->meta_len = h.meta_len;
+	f->meta = h.meta_len > 0 ? p + sizeof(h) : NULL;
+	f->payload = p + sizeof(h) + h.meta_len;
+}
+
 /* Forwards (or drops) the settled entries at the head. */
 static void release(struct ackq *q)
 {
@@ -70,19 +89,9 @@ static void release(struct ackq *q)
 		struct ackq_ent *e = at(q, 0);
 
 		if (e->state == ACKED) {
-			const uint8_t *p = q->data.p + (q->done - q->base);
 			struct rtai_frame f;
-			struct hdr h;
 
-			memcpy(&h, p, sizeof(h));
-			memset(&f, 0, sizeof(f));
-			f.kind = h.kind;
-			f.enc = h.enc;
-			f.flags = h.flags;
-			f.ingest_ns = h.ingest_ns;
-			f.event_ns = h.event_ns;
-			f.len = h.len;
-			f.payload = p + sizeof(h);
+			frame_at(q->data.p + (q->done - q->base), &f);
 			q->forwarded++;
 			q->fwd(q->arg, &f);
 		} else {
@@ -98,7 +107,8 @@ static void release(struct ackq *q)
 
 uint64_t ackq_push(struct ackq *q, const struct rtai_frame *f, int need_ack)
 {
-	struct hdr h = { f->ingest_ns, f->event_ns, f->len, f->flags, f->kind, f->enc };
+	uint32_t meta_len = f->meta != NULL ? f->meta_len : 0;
+	struct hdr h = { f->ingest_ns, f->event_ns, f->len, meta_len, f->flags, f->kind, f->enc };
 	struct ackq_ent *e;
 	uint64_t seq;
 
@@ -114,6 +124,8 @@ uint64_t ackq_push(struct ackq *q, const struct rtai_frame *f, int need_ack)
 		q->head = 0;
 	}
 	buf_append(&q->data, &h, sizeof(h));
+	if (meta_len > 0)
+		buf_append(&q->data, f->meta, meta_len);
 	if (f->len > 0)
 		buf_append(&q->data, f->payload, f->len);
 	e = at(q, q->n++);
@@ -123,6 +135,21 @@ uint64_t ackq_push(struct ackq *q, const struct rtai_frame *f, int need_ack)
 	if (!need_ack && q->n == 1)
 		release(q);
 	return seq;
+}
+
+int ackq_peek(const struct ackq *q, uint64_t seq, struct rtai_frame *f)
+{
+	uint64_t start;
+	size_t i;
+
+	if (seq < q->seq0 || seq - q->seq0 >= q->n)
+		return -1;
+	i = (size_t)(seq - q->seq0);
+	if (at(q, i)->state != PENDING)
+		return -1;
+	start = i == 0 ? q->done : at(q, i - 1)->end;
+	frame_at(q->data.p + (start - q->base), f);
+	return 0;
 }
 
 int ackq_ack(struct ackq *q, uint64_t seq, int ok)

@@ -13,8 +13,8 @@
  *	...				// the target acknowledges it:
  *	ackq_ack(&q, seq, 1);		// forward() runs for it, in order
  *
- * Ownership: ackq_push() copies the frame's fields and payload; the caller's
- * frame may change as soon as it returns. The frame handed to forward() is
+ * Ownership: ackq_push() copies the frame's fields, source metadata and
+ * payload; the caller's frame may change as soon as it returns. The frame handed to forward() is
  * the queue's: valid only during the call.
  *
  * Order: frames are forwarded in the order they were pushed, whatever the
@@ -78,6 +78,13 @@ uint64_t ackq_push(struct ackq *q, const struct rtai_frame *f, int need_ack);
  * head that is now settled. Returns 0, or -1 when seq is not pending (a
  * caller's bug; nothing changes). */
 int ackq_ack(struct ackq *q, uint64_t seq, int ok);
+
+/* The frame of pending record seq, as pushed (metadata included), in *f:
+ * a sink whose target refused the record hands it to its error policy
+ * (lib/errpol.h: the dead letter) before ackq_ack(q, seq, 0). f points
+ * into the queue and is valid until the next push, ack or free. Returns
+ * 0, or -1 when seq is not pending (nothing is set). */
+int ackq_peek(const struct ackq *q, uint64_t seq, struct rtai_frame *f);
 
 /* Frames held (pending, or settled behind a pending one). */
 static inline size_t ackq_len(const struct ackq *q) { return q->n; }

@@ -406,34 +406,13 @@ static void keys_sweep(struct over *o)
 	}
 }
 
-/* The key of a record at time t, created when new. Returns NULL with
- * o->err set when it would exceed max_keys. */
-static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_t h,
-			    int64_t t, uint64_t recno)
+/* A key block (recycled, or new and empty) holding the key kp of n bytes,
+ * in table slot i (empty) with hash h and newest time t. */
+static struct okey *key_put(struct over *o, size_t i, const uint8_t *kp, size_t n,
+			    uint64_t h, int64_t t)
 {
-	size_t i;
 	struct okey *k;
 
-	if (++o->since_sweep >= o->tcap / 2)
-		keys_sweep(o);
-	if ((o->st.keys + 1) * 10 > o->tcap * 7)
-		tab_grow(o);
-	i = tab_find(o, kp, n, h);
-	if (o->tab[i].k != NULL) {
-		if (t > o->tab[i].tmax)
-			o->tab[i].tmax = t;
-		return o->tab[i].k;
-	}
-	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
-		keys_sweep(o);
-		i = tab_find(o, kp, n, h);
-	}
-	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
-		fail(o, "%s: record %llu: more than %llu keys with records in range", o->name,
-		     (unsigned long long)recno, (unsigned long long)o->c.max_keys);
-		o->errc = OVER_E_MAX_KEYS;
-		return NULL;
-	}
 	if (o->freek != NULL) {
 		k = o->freek;
 		o->freek = k->next;
@@ -464,6 +443,36 @@ static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_
 	if (++o->st.keys > o->st.peak_keys)
 		o->st.peak_keys = o->st.keys;
 	return k;
+}
+
+/* The key of a record at time t, created when new. Returns NULL with
+ * o->err set when it would exceed max_keys. */
+static struct okey *key_get(struct over *o, const uint8_t *kp, size_t n, uint64_t h,
+			    int64_t t, uint64_t recno)
+{
+	size_t i;
+
+	if (++o->since_sweep >= o->tcap / 2)
+		keys_sweep(o);
+	if ((o->st.keys + 1) * 10 > o->tcap * 7)
+		tab_grow(o);
+	i = tab_find(o, kp, n, h);
+	if (o->tab[i].k != NULL) {
+		if (t > o->tab[i].tmax)
+			o->tab[i].tmax = t;
+		return o->tab[i].k;
+	}
+	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
+		keys_sweep(o);
+		i = tab_find(o, kp, n, h);
+	}
+	if (o->c.max_keys > 0 && o->st.keys >= o->c.max_keys) {
+		fail(o, "%s: record %llu: more than %llu keys with records in range", o->name,
+		     (unsigned long long)recno, (unsigned long long)o->c.max_keys);
+		o->errc = OVER_E_MAX_KEYS;
+		return NULL;
+	}
+	return key_put(o, i, kp, n, h, t);
 }
 
 /* ---- a key's range ------------------------------------------------------------- */
@@ -1424,4 +1433,391 @@ const char *over_err(const struct over *o)
 enum over_errc over_errc(const struct over *o)
 {
 	return o->errc;
+}
+
+/* ---- snapshots --------------------------------------------------------------------- */
+
+#define SNAP_MAGIC "RTOS"
+#define SNAP_HEAD 24		/* magic, version, length, checksum */
+#define SNAP_SEED UINT64_C(0x727461696f766572)	/* "rtaiover" */
+#define SNAP_MAX_KEY (1u << 24)
+
+/* The options that decide output, as text (the image's fingerprint). */
+static void describe(const struct over *o, struct buf *out)
+{
+	buf_printf(out, "over range=%lldns order=%s delay=%lldns late=%s keys=",
+		   (long long)o->c.range, o->c.arrival ? "arrival" : "event",
+		   (long long)o->c.delay, o->c.late != NULL ? "aside" : "emitted");
+	for (size_t i = 0; i < o->c.nkeys; i++) {
+		if (i > 0)
+			buf_putc(out, ',');
+		buf_append(out, o->c.keys[i], o->c.klen[i]);
+	}
+	buf_puts(out, " aggregates=");
+	agg_set_describe(o->set, out);
+}
+
+/* A waiting record: times, order, frame header, payload. */
+static void snap_pend(struct buf *out, const struct pend *p)
+{
+	snap_i64(out, p->t);
+	snap_u64(out, p->seq);
+	snap_u64(out, p->recno);
+	snap_i64(out, p->ingest);
+	snap_u32(out, p->flags);
+	snap_u8(out, p->enc);
+	snap_bytes(out, p->p, p->len);
+}
+
+/* A key: its bytes and newest time, its ring's entries with their values
+ * (and, for the front stack, their partial states), its running row, the
+ * back stack, its deques. Entry numbers are written relative to head. */
+static void snap_key(const struct over *o, const struct oslot *sl, struct buf *out)
+{
+	const struct okey *k = sl->k;
+
+	snap_bytes(out, k->kp, k->klen);
+	snap_i64(out, k->tmax);
+	snap_i64(out, sl->tmax);
+	snap_u32(out, (uint32_t)(k->tail - k->head));
+	snap_u32(out, (uint32_t)(k->act - k->head));
+	if (o->sset.n > 0)
+		snap_u32(out, (uint32_t)(k->split - k->head));
+	for (uint64_t i = k->head; i < k->tail; i++) {
+		const struct oent *e = ent(o, k, i);
+
+		snap_i64(out, e->t);
+		for (size_t s = 0; s < o->nslot; s++) {
+			const struct oval *v = &e->v[s];
+
+			snap_u8(out, v->type);
+			if (rt_has_bytes(v->type))
+				snap_bytes(out, k->str.p + v->u, v->n);
+			else
+				snap_u64(out, v->u);
+		}
+		if (o->sset.n > 0 && i >= k->act && i < k->split)
+			agg_row_snapshot(&o->sset, part(o, e), out);
+	}
+	agg_row_snapshot(o->set, k->row, out);
+	if (o->sset.n > 0)
+		agg_row_snapshot(&o->sset, k->bk, out);
+	for (int d = 0; d < o->ndq; d++) {
+		const struct odq *q = &k->dq[d];
+
+		snap_u32(out, q->n);
+		for (uint32_t j = 0; j < q->n; j++)
+			snap_u32(out, (uint32_t)(q->v[(q->head + j) & (q->cap - 1)] - k->head));
+	}
+}
+
+void over_snapshot(const struct over *o, struct buf *out)
+{
+	size_t head = out->len, body;
+	struct buf desc = { 0 };
+	uint64_t len, sum;
+	uint8_t *h;
+
+	buf_reserve(out, (size_t)o->st.entries * (o->esz + 16) + (size_t)o->st.keys * 64 + 256);
+	buf_append(out, SNAP_MAGIC, 4);
+	snap_u32(out, OVER_SNAP_VERSION);
+	snap_u64(out, 0);	/* length and checksum, filled in below */
+	snap_u64(out, 0);
+	body = out->len;
+	describe(o, &desc);
+	snap_bytes(out, desc.p, desc.len);
+	buf_free(&desc);
+	snap_i64(out, o->maxt);
+	snap_i64(out, o->wm);
+	snap_i64(out, o->wm_sent);
+	snap_i64(out, o->now);
+	snap_u64(out, o->seq);
+	snap_u64(out, o->since_sweep);
+	snap_u64(out, o->st.records);
+	snap_u64(out, o->st.emitted);
+	snap_u64(out, o->st.late);
+	snap_u64(out, o->st.late_emitted);
+	snap_u64(out, o->st.peak_keys);
+	snap_u64(out, o->st.peak_entries);
+	snap_u64(out, o->st.peak_waiting);
+	snap_u64(out, o->st.peak_bytes);
+	snap_u64(out, o->tcap);
+	snap_u32(out, (uint32_t)o->st.keys);
+	for (size_t i = 0; i < o->tcap; i++)
+		if (o->tab[i].k != NULL)
+			snap_key(o, &o->tab[i], out);
+	/* The records of a batch not processed yet come first: they were the
+	 * first in line. */
+	snap_u32(out, (uint32_t)(o->ng + o->np));
+	for (size_t i = 0; i < o->ng; i++)
+		snap_pend(out, &o->grp[i]);
+	for (size_t i = 0; i < o->np; i++)
+		snap_pend(out, &o->heap[i]);
+	len = out->len - body;
+	sum = rtai_hash(out->p + body, len, SNAP_SEED);
+	h = out->p + head + 8;
+	for (int i = 0; i < 8; i++) {
+		h[i] = (uint8_t)(len >> (8 * i));
+		h[8 + i] = (uint8_t)(sum >> (8 * i));
+	}
+}
+
+/* Reads one key written by snap_key() into the table. Returns 0, or -1
+ * with r marked bad (the key, once in the table, is freed with it). */
+static int restore_key(struct over *o, struct snap_rd *r)
+{
+	const uint8_t *kp = NULL;
+	size_t kn, min_ent = 8 + o->nslot * 5;
+	uint64_t hash;
+	int64_t tmax, stmax, prev = INT64_MIN;
+	uint32_t n, act, split, cap = RING_INLINE;
+	struct okey *k;
+	size_t i;
+
+	kp = snap_get_bytes(r, SNAP_MAX_KEY, &kn);
+	tmax = snap_get_i64(r);
+	stmax = snap_get_i64(r);
+	n = snap_get_count(r, min_ent);
+	act = snap_get_u32(r);
+	split = o->sset.n > 0 ? snap_get_u32(r) : n;
+	if (r->bad != NULL)
+		return -1;
+	if (act > n || (o->sset.n > 0 && (split < act || split > n)))
+		return snap_fail(r, "a range with impossible bounds");
+	if (tmax > OVER_MAX_TIME || tmax < -OVER_MAX_TIME || stmax != tmax)
+		return snap_fail(r, "a key with an impossible newest time");
+	if ((o->st.keys + 1) * 10 > o->tcap * 7)
+		return snap_fail(r, "more keys than its table holds");
+	hash = okey_hash(kp, kn);
+	i = tab_find(o, kp, kn, hash);
+	if (o->tab[i].k != NULL)
+		return snap_fail(r, "a key listed twice");
+	k = key_put(o, i, kp, kn, hash, tmax);
+	k->tmax = tmax;
+	while (cap < n)
+		cap *= 2;
+	if (cap > k->cap) {
+		k->ring = xmalloc((size_t)cap * o->esz);
+		k->cap = cap;
+	}
+	k->head = 0;
+	k->act = act;
+	k->split = split;
+	k->tail = n;
+	o->st.entries += n;
+	for (uint32_t j = 0; j < n && r->bad == NULL; j++) {
+		struct oent *e = ent(o, k, j);
+
+		e->t = snap_get_i64(r);
+		if (e->t < prev || e->t > tmax || e->t < -OVER_MAX_TIME)
+			return snap_fail(r, "a range whose times are out of order");
+		prev = e->t;
+		for (size_t s = 0; s < o->nslot && r->bad == NULL; s++) {
+			struct oval *v = &e->v[s];
+
+			v->type = snap_get_u8(r);
+			v->n = 0;
+			v->u = 0;
+			if (v->type > RT_BYTES) {
+				snap_fail(r, "an unknown value type");
+			} else if (rt_has_bytes(v->type)) {
+				size_t bn;
+				const uint8_t *bp = snap_get_bytes(r, UINT32_MAX, &bn);
+
+				if (bp != NULL) {
+					v->u = k->str.len;
+					v->n = (uint32_t)bn;
+					buf_append(&k->str, bp, bn);
+				}
+			} else {
+				v->u = snap_get_u64(r);
+			}
+		}
+		if (o->sset.n > 0 && j >= act && j < split) {
+			memset(part(o, e), 0, o->sset.n * sizeof(struct agg_state));
+			agg_row_restore(&o->sset, part(o, e), r);
+		}
+	}
+	if (r->bad == NULL)
+		agg_row_restore(o->set, k->row, r);
+	if (r->bad == NULL && o->sset.n > 0)
+		agg_row_restore(&o->sset, k->bk, r);
+	for (int d = 0; d < o->ndq && r->bad == NULL; d++) {
+		struct odq *q = &k->dq[d];
+		uint32_t qn = snap_get_u32(r);
+		uint64_t last = 0;
+
+		if (r->bad != NULL)
+			break;
+		if (qn > n - act)
+			return snap_fail(r, "a deque longer than its range");
+		q->head = 0;
+		q->n = 0;
+		for (uint32_t j = 0; j < qn && r->bad == NULL; j++) {
+			uint64_t x = snap_get_u32(r);
+
+			if (r->bad == NULL && (x < act || x >= n || (j > 0 && x <= last)))
+				return snap_fail(r, "a deque out of its range");
+			last = x;
+			dq_push(q, x);
+		}
+	}
+	return r->bad != NULL ? -1 : 0;
+}
+
+/* Reads one waiting record written by snap_pend() into the heap. */
+static int restore_pend(struct over *o, struct snap_rd *r)
+{
+	struct pend p = { 0 };
+	const uint8_t *pp;
+	size_t n;
+	uint32_t flags;
+
+	p.t = snap_get_i64(r);
+	p.seq = snap_get_u64(r);
+	p.recno = snap_get_u64(r);
+	p.ingest = snap_get_i64(r);
+	flags = snap_get_u32(r);
+	p.enc = snap_get_u8(r);
+	pp = snap_get_bytes(r, UINT32_MAX, &n);
+	if (r->bad != NULL)
+		return -1;
+	if (p.t > OVER_MAX_TIME || p.t < -OVER_MAX_TIME || p.seq >= o->seq || flags > UINT16_MAX)
+		return snap_fail(r, "an impossible waiting record");
+	p.flags = (uint16_t)flags;
+	p.len = (uint32_t)n;
+	/* The key's hash is recomputed, as record() does, not trusted. */
+	if (p.enc == RTAI_E_REC && rec_decode(&o->arec, pp, n) == 0 &&
+	    key_of(o, &o->arec, p.recno) == 0)
+		p.hash = okey_hash(o->kbuf.p, o->kbuf.len);
+	p.p = stash(o, pp, n, &p.c);
+	heap_push(o, &p);
+	o->st.waiting++;
+	return 0;
+}
+
+/* Whether t is INT64_MIN (none yet) or a time the engine can hold; slack
+ * 1 for the watermark, which over_advance() clamps one beyond. */
+static int time_ok(int64_t t, int64_t slack)
+{
+	return t == INT64_MIN || (t <= OVER_MAX_TIME + slack && t >= -OVER_MAX_TIME - slack);
+}
+
+int over_restore(struct over *o, const void *p, size_t len, char *err, size_t errlen)
+{
+	const uint8_t *b = p;
+	struct snap_rd r;
+	struct buf desc = { 0 };
+	struct over_stats st = { 0 };
+	const uint8_t *d;
+	uint32_t version, nk, np;
+	uint64_t blen, sum, tcap;
+	size_t dn;
+	int rc = -1;
+
+	if (o->st.records != 0 || o->st.keys != 0 || o->np != 0 || o->wm != INT64_MIN) {
+		snprintf(err, errlen, "the engine already holds state (restore into a new one)");
+		return -1;
+	}
+	snap_rd_init(&r, p, len);
+	if (len < 4 || memcmp(b, SNAP_MAGIC, 4) != 0) {
+		snprintf(err, errlen, "not a range snapshot (it does not start with \"%s\")",
+			 SNAP_MAGIC);
+		return -1;
+	}
+	r.off = 4;
+	version = snap_get_u32(&r);
+	blen = snap_get_u64(&r);
+	sum = snap_get_u64(&r);
+	if (r.bad != NULL) {
+		snprintf(err, errlen, "a range snapshot cut short in its header (%zu bytes)", len);
+		return -1;
+	}
+	if (version != OVER_SNAP_VERSION) {
+		snprintf(err, errlen, "a range snapshot of version %u (this build reads version %d)",
+			 version, OVER_SNAP_VERSION);
+		return -1;
+	}
+	if (blen != len - SNAP_HEAD) {
+		snprintf(err, errlen, "a range snapshot of %zu bytes where its header says %llu "
+			 "(truncated or padded)", len, (unsigned long long)(blen + SNAP_HEAD));
+		return -1;
+	}
+	if (rtai_hash(b + SNAP_HEAD, blen, SNAP_SEED) != sum) {
+		snprintf(err, errlen, "a corrupt range snapshot (its checksum does not match)");
+		return -1;
+	}
+	d = snap_get_bytes(&r, 1u << 20, &dn);
+	describe(o, &desc);
+	if (d == NULL) {
+		snprintf(err, errlen, "a corrupt range snapshot: byte %zu: %s", r.off, r.bad);
+		goto out;
+	}
+	if (dn != desc.len || memcmp(d, desc.p, dn) != 0) {
+		snprintf(err, errlen, "a range snapshot made with other options ('%.*s'; these are "
+			 "'%.*s')", (int)dn, (const char *)d, (int)desc.len, (const char *)desc.p);
+		goto out;
+	}
+	o->maxt = snap_get_i64(&r);
+	o->wm = snap_get_i64(&r);
+	o->wm_sent = snap_get_i64(&r);
+	o->now = snap_get_i64(&r);
+	o->seq = snap_get_u64(&r);
+	o->since_sweep = snap_get_u64(&r);
+	st.records = snap_get_u64(&r);
+	st.emitted = snap_get_u64(&r);
+	st.late = snap_get_u64(&r);
+	st.late_emitted = snap_get_u64(&r);
+	st.peak_keys = snap_get_u64(&r);
+	st.peak_entries = snap_get_u64(&r);
+	st.peak_waiting = snap_get_u64(&r);
+	st.peak_bytes = snap_get_u64(&r);
+	tcap = snap_get_u64(&r);
+	nk = snap_get_count(&r, 4 + 8 + 8 + 4 + 4);
+	/* The table only grows past 1024 slots when 70% of it is in use: it
+	 * is never more than about three times the peak number of keys. */
+	if (r.bad == NULL && (tcap < 1024 || tcap > (UINT64_C(1) << 31) ||
+			      (tcap & (tcap - 1)) != 0 ||
+			      (tcap > 1024 && tcap / 4 > st.peak_keys + 1) ||
+			      nk > st.peak_keys))
+		snap_fail(&r, "an impossible key table size");
+	if (r.bad == NULL && (!time_ok(o->maxt, 0) || !time_ok(o->now, 0) ||
+			      !time_ok(o->wm, 1) || o->since_sweep > tcap))
+		snap_fail(&r, "an impossible watermark or event time");
+	if (r.bad == NULL && tcap != o->tcap) {
+		free(o->tab);
+		o->tab = xcalloc((size_t)tcap, sizeof(*o->tab));
+		o->tcap = (size_t)tcap;
+	}
+	for (uint32_t i = 0; i < nk && r.bad == NULL; i++)
+		restore_key(o, &r);
+	np = snap_get_count(&r, 8 * 4 + 4 + 1 + 4);
+	if (r.bad == NULL && np > 0 && o->c.arrival)
+		snap_fail(&r, "records waiting in arrival order");
+	for (uint32_t i = 0; i < np && r.bad == NULL; i++)
+		restore_pend(o, &r);
+	/* key_of() above may have noted a bad key: it shows when the record
+	 * leaves, as it would have. */
+	o->err[0] = '\0';
+	o->errc = OVER_E_NONE;
+	if (r.bad == NULL && r.off != r.n)
+		snap_fail(&r, "bytes after its last waiting record");
+	if (r.bad != NULL) {
+		snprintf(err, errlen, "a corrupt range snapshot: byte %zu: %s", r.off, r.bad);
+		goto out;
+	}
+	st.keys = o->st.keys;
+	st.entries = o->st.entries;
+	st.waiting = o->st.waiting;
+	if (st.peak_keys < st.keys)
+		st.peak_keys = st.keys;
+	if (st.peak_entries < st.entries)
+		st.peak_entries = st.entries;
+	if (st.peak_waiting < st.waiting)
+		st.peak_waiting = st.waiting;
+	o->st = st;
+	rc = 0;
+out:
+	buf_free(&desc);
+	return rc;
 }

@@ -136,6 +136,46 @@ size_t over_bytes(const struct over *o);
  * option of any tool (the tool words its own hint from over_errc()). */
 const char *over_err(const struct over *o);
 
+/* ---- snapshots (checkpoints: rtai(7), issue 14) ----------------------------
+ *
+ * The image: "RTOS", u32 version (OVER_SNAP_VERSION), u64 length of what
+ * follows the header, u64 checksum of it (rtai_hash), then in the snap.h
+ * encoding: the options that decide output as text (range, order, delay,
+ * whether late records go aside, the key fields and agg_set_describe()),
+ * the largest event time seen, the watermark and the last one written,
+ * the time of the records leaving, the arrival counter, the counters of
+ * over_stats and the key table's size; then every key holding state: its
+ * encoded key, newest time, its ring of records (event time and one value
+ * per input field, strings with their bytes) with the range's bounds and,
+ * for sum, avg and stddev, the two stacks (each front entry's partial
+ * aggregate, the back's running one, agg_row_snapshot), the running row
+ * of count, distinct and the percentiles (agg_row_snapshot: sketch bins,
+ * distinct counts), and each min/max/first/last deque as ring positions;
+ * last, every record waiting for the watermark (event order), with its
+ * event and ingest times, arrival number, record number, frame flags and
+ * encoding, and its payload. Times are int64 nanoseconds. As win.h's,
+ * it is the state, not a log: restoring it and feeding the frames after
+ * it gives what the uninterrupted run gives, byte for byte (sums kept to
+ * the bit, so no rounding differs), waiting records included. */
+#define OVER_SNAP_VERSION 1
+
+/* Appends the image of o to out. Cannot fail; allocates only in out. Time
+ * and bytes grow with the records held in ranges and waiting, and with
+ * distinct values and sketches. Emits nothing and changes nothing: the
+ * records of a batch that has not left yet are written as waiting. */
+void over_snapshot(const struct over *o, struct buf *out);
+/* Loads an image of len bytes at p (borrowed; waiting payloads are
+ * copied) into o, which must be fresh from over_new() with the same
+ * options (max_keys may differ). Returns 0, or -1 with err set when o is
+ * not fresh, or the image is not a range snapshot, is of another version,
+ * is truncated or corrupt (length, checksum, or contents that no engine
+ * writes: "a corrupt range snapshot: byte N: what"), or was made with
+ * other options ("made with 'over range=...', these are '...'"). A
+ * waiting record whose bytes are bad is not an error here: it fails when
+ * it leaves, as it would have. After -1, o holds part of the state:
+ * over_free() it. Emits nothing. */
+int over_restore(struct over *o, const void *p, size_t len, char *err, size_t errlen);
+
 /* What the last error was, for the tool's hint. */
 enum over_errc {
 	OVER_E_NONE,		/* no error yet */

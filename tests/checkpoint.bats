@@ -366,3 +366,239 @@ print(n)')
 	assert_output --partial "--checkpoint-dir DIR"
 	assert_output --partial "--checkpoint-interval DUR"
 }
+
+# over_lines N: N records of 12 keys, event times up to 2s behind a clock
+# that moves on by up to 10 ms a record (peers share times: 1 ms steps).
+over_lines() {
+	python3 - "$1" <<-'EOF'
+	import json, random, sys
+	random.seed(11)
+	t = 1000.0
+	for i in range(int(sys.argv[1])):
+	    t += random.randrange(10) / 1000
+	    ev = t - random.randrange(2000) / 1000
+	    rec = {"u": "u%d" % random.randrange(12), "n": i, "amount": random.randrange(-50, 1000),
+	           "item": random.choice("abcdefg")}
+	    print("%.3f %s" % (ev, json.dumps(rec)))
+	EOF
+}
+
+OVER_WIN='rtai-window -k u --over 5s --delay 2s -a count -a sum:amount -a max:amount -a distinct:item -a p95:amount'
+
+# last_barrier FILE: the number of barriers in the stream FILE (written so
+# far: a cut stream is read up to its last whole frame).
+last_barrier() { show <"$1" 2>/dev/null | grep -c '^kind 3$'; }
+caught_up() { [ "$(last_barrier "$1")" -eq "$(latest_complete "$2")" ]; }
+
+@test "checkpoint: rtai-window --over killed -9 mid-stream and rerun: the output after the resume is the uninterrupted run's tail" {
+	over_lines 6000 >lines.txt
+	mkstream over.rtai <lines.txt
+	run bash -o pipefail -c "$OVER_WIN <over.rtai | show >want.txt"
+	echo "${output:0:600}"
+	assert_success
+	# The values, independently: --delay 2s covers the disorder, so each
+	# record leaves in event-time order (ties in arrival order) with the
+	# records of its key in (t - 5s, t], its peers included.
+	python3 - >expect.txt <<-'EOF'
+	import json
+	recs = []
+	for i, line in enumerate(open("lines.txt")):
+	    t, _, rest = line.strip().partition(" ")
+	    recs.append((round(float(t) * 1000), i, json.loads(rest)))
+	recs.sort(key=lambda r: (r[0], r[1]))
+	per = {}
+	for s, _, x in recs:
+	    per.setdefault(x["u"], []).append((s, x))
+	for t, i, r in recs:
+	    rng = [x for (s, x) in per[r["u"]] if t - 5000 < s <= t]
+	    a = [x["amount"] for x in rng]
+	    print(json.dumps([r["n"], len(a), sum(a), max(a), len({x["item"] for x in rng})],
+	                     separators=(",", ":")))
+	EOF
+	run bash -c "jq -c '[.n, .count, .sum_amount, .max_amount, .distinct_item]' want.txt | diff - expect.txt"
+	echo "${output:0:600}"
+	assert_success
+
+	# The pipeline, killed -9 in its stage once checkpoint 2 is complete:
+	# the source is stopped first, so the stage's output holds every
+	# barrier it forwarded (it flushes before it waits for input).
+	export RTAI_CHECKPOINT_DIR=$PWD/d
+	{ sh -c 'echo $$ >cat.pid; exec rtai-cat --checkpoint-interval 200ms --rate 3000 over.rtai' \
+		2>cat.1; } | $OVER_WIN >crash.rtai 2>win.1 &
+	win=$!
+	wait_until newer_than d 1 || { kill -9 "$win"; false; }
+	kill -STOP "$(cat cat.pid)"
+	wait_until caught_up crash.rtai d || { kill -9 "$win" "$(cat cat.pid)"; false; }
+	kill -9 "$win" "$(cat cat.pid)"
+	wait "$win" || true
+	wait
+	id=$(latest_complete d)
+	run cat cat.1 win.1
+	echo "$output"
+	refute_output --partial resuming
+
+	# The same command line again: both resume from that checkpoint.
+	run bash -o pipefail -c "rtai-cat --checkpoint-interval 200ms --rate 3000 over.rtai 2>cat.2 |
+		$OVER_WIN >re.rtai 2>win.2"
+	echo "$output"
+	assert_success
+	run cat win.2
+	echo "$output"
+	assert_output "rtai-window: resuming from checkpoint $id of $PWD/d"
+	run cat cat.2
+	assert_output "rtai-cat: resuming from checkpoint $id of $PWD/d"
+	# What went out before barrier $id, then the rerun: the uninterrupted
+	# run's records, each once, in its order; the rerun's part is its tail.
+	show <crash.rtai 2>/dev/null | awk -v id="$id" '/^kind 3$/ && ++n == id { exit } { print }' |
+		grep -v '^kind' >before.txt
+	show <re.rtai | grep -v '^kind' >after.txt
+	run bash -c "cat before.txt after.txt | diff - want.txt"
+	echo "${output:0:600}"
+	assert_success
+	run bash -c "tail -n $(wc -l <after.txt) want.txt | diff - after.txt"
+	assert_success
+	# mid-stream: records on both sides of the resume
+	[ -s before.txt ] && [ -s after.txt ]
+}
+
+# ---- rtai-join (a table, a changelog beside the stream) --------------------------
+
+# join_data: 40000 events of 20 users a second apart (event time "ts"), a
+# table of the users' countries valid from before them, and a changelog of
+# 400 versions of their tiers at distinct times among the events, not in
+# time order. join_want: each event's n, tier and country as of its time,
+# computed here from the files (the version with the greatest valid-from
+# not after the event; none: the table's row).
+join_data() {
+	python3 - <<-'EOF2'
+	import json, random
+	random.seed(11)
+	t0 = 1764000000
+	with open("ev.jsonl", "w") as f:
+	    for i in range(40000):
+	        f.write(json.dumps({"user_id": "u%d" % random.randrange(20), "n": i, "ts": t0 + i}) + "\n")
+	with open("table.jsonl", "w") as f:
+	    for u in range(20):
+	        f.write(json.dumps({"user_id": "u%d" % u, "country": "c%d" % (u % 7), "updated_at": t0 - 100}) + "\n")
+	times = random.sample(range(t0, t0 + 40000), 400)
+	with open("changes.jsonl", "w") as f:
+	    for j, t in enumerate(times):
+	        f.write(json.dumps({"user_id": "u%d" % random.randrange(20), "tier": "t%d" % j, "updated_at": t}) + "\n")
+	EOF2
+	rtai-cat ev.jsonl | rtai-parse -t ts >ev.rtai
+}
+
+join_want() {
+	python3 - <<-'EOF2'
+	import json
+	rows = {}
+	for name in ("table.jsonl", "changes.jsonl"):
+	    for line in open(name):
+	        r = json.loads(line)
+	        rows.setdefault(r["user_id"], []).append(r)
+	for line in open("ev.jsonl"):
+	    e = json.loads(line)
+	    vs = [r for r in rows[e["user_id"]] if r["updated_at"] <= e["ts"]]
+	    r = max(vs, key=lambda r: r["updated_at"]) if vs else {}
+	    print(json.dumps([e["n"], r.get("tier"), r.get("country")], separators=(",", ":")))
+	EOF2
+}
+
+JOIN='rtai-join -v -t table.jsonl -u changes.jsonl --on user_id --as-of updated_at'
+
+@test "checkpoint: rtai-join killed -9 three times and rerun: what it wrote up to each resumed checkpoint, then the full run, is the uninterrupted join" {
+	join_data
+	join_want >want.txt
+	# the uninterrupted join agrees with the computation
+	run bash -o pipefail -c "$JOIN <ev.rtai 2>/dev/null | rtai-cat -p | jq -c '[.n, .tier, .country]' | cmp - want.txt && echo same"
+	echo "$output"
+	assert_output same
+	export RTAI_CHECKPOINT_DIR=$PWD/d
+	: >statuses
+	for i in 1 2 3; do
+		before=$(latest_complete d)
+		{ rtai-cat --checkpoint-interval 200ms --rate 20000 ev.rtai 2>"cat.$i"; } |
+			$JOIN >"out.$i.rtai" 2>"join.$i" &
+		pid=$!
+		wait_until newer_than d "$before" || { kill -9 "$pid"; false; }	# one completed
+		sleep 0.1
+		kill -9 "$pid"
+		wait "$pid" || echo "$?" >>statuses
+		wait
+	done
+	rtai-cat --checkpoint-interval 200ms ev.rtai 2>cat.4 | $JOIN >out.4.rtai 2>join.4
+	cat statuses cat.* join.*
+	run cat statuses
+	assert_output "$(printf '137\n137\n137')"
+	# each rerun resumed, rtai-cat and rtai-join from the same checkpoint
+	for i in 2 3 4; do
+		run cat "join.$i"
+		assert_line --index 0 --regexp "^rtai-join: resuming from checkpoint [0-9]+ of $PWD/d\$"
+		id=$(sed -n 's/^rtai-join: resuming from checkpoint \([0-9]*\) .*/\1/p' "join.$i")
+		echo "$id" >"resumed.$i"
+		run cat "cat.$i"
+		assert_output "rtai-cat: resuming from checkpoint $id of $PWD/d"
+	done
+	# the changelog was not applied again: 20 rows and 400 versions, once
+	run tail -n 1 join.4
+	assert_output --partial "table: 20 rows, 420 versions, 20 keys"
+	assert_output --partial "changes: 420 upserts"
+	# run i's output up to the barrier of the checkpoint run i+1 resumed from
+	# (all of it when it died before writing that barrier), then the last
+	# run's: the uninterrupted join, record for record
+	for i in 1 2 3; do
+		rtai-cat -p --meta "out.$i.rtai" >"out.$i.json" 2>/dev/null || true
+	done
+	rtai-cat -p --meta out.4.rtai >out.4.json
+	run python3 - <<-'EOF2'
+	import json
+	got = []
+	for i in (1, 2, 3, 4):
+	    stop = int(open("resumed.%d" % (i + 1)).read()) if i < 4 else None
+	    for line in open("out.%d.json" % i):
+	        o = json.loads(line)
+	        if o.get("_kind") == "barrier":
+	            if o["_barrier"]["checkpoint"] == stop:
+	                break
+	            continue
+	        if "_kind" in o:
+	            continue
+	        got.append(json.dumps([o["n"], o.get("tier"), o.get("country")], separators=(",", ":")))
+	want = open("want.txt").read().splitlines()
+	print(got == want, len(got), len(set(got)))
+	EOF2
+	echo "$output"
+	assert_output "True 40000 40000"
+}
+
+@test "checkpoint: rtai-join refuses a corrupt snapshot or one of other options (status 6), naming the file" {
+	join_data
+	export RTAI_CHECKPOINT_DIR=$PWD/d
+	# an interval that leaves the join time to register (rtai(7))
+	rtai-cat --checkpoint-interval 300ms --rate 40000 ev.rtai | $JOIN --stage-name j >/dev/null 2>&1
+	[ "$(latest_complete d)" -gt 0 ]
+	newest=$(ls -d d/ckpt-* | sort -t- -k2 -n | tail -1)
+	snap=$(ls "$newest"/rtai-join-*.snap)
+	cp "$snap" good
+	# the same stage name with other options: not its snapshot
+	run bash -c "rtai-join -t table.jsonl -u changes.jsonl --on user_id --stage-name j </dev/null"
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "$newest/"
+	printf 'X' | dd of="$snap" bs=1 seek=200 conv=notrunc 2>/dev/null
+	run bash -c "$JOIN --stage-name j </dev/null"
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "rtai-join: $PWD/$snap: corrupt: checksum mismatch"
+	cp good "$snap"
+	truncate -s 100 "$snap"
+	run bash -c "$JOIN --stage-name j </dev/null"
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "rtai-join: $PWD/$snap: truncated"
+	cp good "$snap"
+	run bash -c "$JOIN --stage-name j </dev/null"
+	echo "$output"
+	assert_success
+	assert_line --index 0 "rtai-join: resuming from checkpoint ${newest##*-} of $PWD/d"
+}

@@ -830,7 +830,7 @@ EOF
 	assert_success
 	for o in --table --on --table-key --inner --fields --prefix --updates --as-of --ttl \
 		--redis --redis-key --cache --cache-ttl --on-error --dlq --max-rows --max-frame \
-		--verbose --help --version; do
+		--verbose --checkpoint-dir --stage-name --help --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-join --version
@@ -867,4 +867,134 @@ EOF
 		echo "$output"
 		assert_output "$(printf '%s\n' Anne Anne)"
 	done
+}
+
+# ---- checkpoints (rtai(7) "Checkpoints"; tests/checkpoint.bats kills a pipeline) ----
+
+# wait_file FILE: waits (at most 60 s) until FILE exists.
+wait_file() {
+	local i
+	for i in $(seq 1 1200); do
+		[ -e "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for $1"
+	return 1
+}
+
+@test "join: --checkpoint-dir: the snapshot holds the table and the changelog's position; a rerun skips the changes it holds" {
+	unset RTAI_CHECKPOINT_DIR
+	mkfifo in.fifo up.fifo j.fifo
+	J='rtai-join -v -t users.jsonl --on user_id --updates up.fifo --fields tier --checkpoint-dir ck'
+	$J <in.fifo >j.fifo 2>err1 &
+	pid=$!
+	rtai-cat -p <j.fifo >out1.txt 2>/dev/null &
+	exec 5>in.fifo 6>up.fifo
+	send() { printf '%s\n' "$@" | mkstream part.rtai; cat part.rtai >&5; }
+	change() { echo "$1" >>changes.jsonl; echo "$1" >&6; }
+
+	change '{"user_id":"u1","tier":"silver"}'
+	change '{"user_id":"u3","tier":"new"}'
+	send '- {"user_id":"u3","n":1}'
+	wait_lines out1.txt 1
+	send 'barrier:1'
+	wait_file ck/ckpt-1/COMPLETE
+	change '{"user_id":"u1","tier":"platinum"}'
+	send '- {"user_id":"u1","n":2}'
+	wait_lines out1.txt 2
+	kill -9 "$pid"
+	exec 5>&- 6>&-
+	wait "$pid" || true
+	wait
+	run cat out1.txt
+	echo "$output"
+	assert_output "$(printf '%s\n' '{"user_id":"u3","n":1,"tier":"new"}' '{"user_id":"u1","n":2,"tier":"platinum"}')"
+	run cat err1
+	echo "$output"
+	refute_output --partial resuming
+
+	# The rerun: the changelog is sent again from its start (here a file of
+	# that name), the stream from after barrier 1. The table comes from the
+	# snapshot (the file is not loaded), the first two changes are skipped,
+	# the third is applied.
+	rm up.fifo
+	cp changes.jsonl up.fifo
+	printf '%s\n' '- {"user_id":"u1","n":2}' '- {"user_id":"u3","n":3}' '- {"user_id":"u2","n":4}' |
+		mkstream tail.rtai
+	run sh -c "$J <tail.rtai 2>err2 | rtai-cat -p; cat err2"
+	echo "$output"
+	assert_success
+	assert_line --index 0 '{"user_id":"u1","n":2,"tier":"platinum"}'
+	assert_line --index 1 '{"user_id":"u3","n":3,"tier":"new"}'
+	assert_line --index 2 '{"user_id":"u2","n":4,"tier":"free"}'
+	assert_line --index 3 "rtai-join: resuming from checkpoint 1 of ck"
+	assert_line --index 4 "rtai-join: up.fifo: end of the changelog; the table stays as it is"
+	# 2 rows of the file and 2 changes before the checkpoint, 1 after: each
+	# applied once (7 upserts if the changelog were applied from its start)
+	assert_line --index 5 "rtai-join: table: 3 rows, 3 versions, 3 keys; records: 4, hits 4, misses 0, skipped 0; changes: 5 upserts, 0 deletes, 0 tombstones, 0 truncates, 0 skipped"
+	[ "${#lines[@]}" -eq 6 ]
+
+	# A changelog that no longer holds what the snapshot has: an error
+	head -n 1 changes.jsonl >up.fifo
+	pos=$(head -n 2 changes.jsonl | wc -c)
+	run sh -c "$J <tail.rtai >/dev/null"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-join: up.fifo: byte $(head -n 1 changes.jsonl | wc -c): it ends after 1 changes, before the position recorded (change 2, byte $pos): the changelog changed since checkpoint 1 of ck was taken"
+	assert_output --partial "remove ck to start afresh"
+	{ echo '{"user_id":"u1","tier":"a longer tier than before"}'; sed -n 2,3p changes.jsonl; } >up.fifo
+	run sh -c "$J <tail.rtai >/dev/null"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-join: up.fifo: byte "
+	assert_output --partial ": change 2 ends past byte $pos, where change 2 ended when the checkpoint was taken"
+}
+
+@test "join: --checkpoint-dir: barriers come from the stream only; the changelog's are not taken or forwarded" {
+	printf '%s\n' '- {"user_id":"u3","n":1}' '- {"user_id":"u1","n":2}' 'barrier:1' \
+		'- {"user_id":"u2","n":3}' 'barrier:2' '- {"user_id":"u3","n":4}' | mkstream s.rtai
+	printf '%s\n' 'barrier:7' '- {"user_id":"u3","tier":"new"}' 'barrier:8' \
+		'- {"user_id":"u2","tier":"gone"}' 'barrier:9' | mkstream up.rtai
+	J='rtai-join -v -t users.jsonl --on user_id -u up.rtai --fields tier --checkpoint-dir ck'
+	run sh -c "$J <s.rtai 2>/dev/null | rtai-cat -p --meta | jq -c '[._barrier.checkpoint, .n, .tier]'"
+	echo "$output"
+	assert_success
+	assert_output "$(printf '%s\n' '[null,1,"new"]' '[null,2,"gold"]' '[1,null,null]' '[null,3,"gone"]' \
+		'[2,null,null]' '[null,4,"new"]')"
+	run ls ck
+	assert_output "$(printf '%s\n' ckpt-1 ckpt-2 lock run stages)"
+	# checkpoint 2 holds the whole changelog as read: a rerun applies none of
+	# it again (2 rows of the file and 2 changes: 4 upserts, not 6)
+	: | mkstream empty.rtai
+	run sh -c "$J <empty.rtai 2>&1 >/dev/null"
+	echo "$output"
+	assert_line --index 0 "rtai-join: resuming from checkpoint 2 of ck"
+	assert_output --partial "changes: 4 upserts"
+}
+
+@test "join: --checkpoint-dir: a savepoint is snapshotted and forwarded, and ends the stage" {
+	printf '%s\n' '- {"user_id":"u1","n":1}' 'savepoint:1' '- {"user_id":"u2","n":2}' | mkstream s.rtai
+	run sh -c "RTAI_CHECKPOINT_DIR=ck rtai-join -t users.jsonl --on user_id --fields tier <s.rtai | rtai-cat -p --meta | jq -c '[._barrier.type, .n]'"
+	echo "$output"
+	assert_success		# a finished stream: rtai-cat -p found its end-of-stream frame
+	assert_output "$(printf '%s\n' '[null,1]' '["savepoint",null]')"
+	[ -e ck/ckpt-1/COMPLETE ]
+}
+
+@test "join: --checkpoint-dir with --redis: the stage takes part, without its cache" {
+	redis_start
+	redis-cli -p "$REDIS_PORT" HSET user:u1 tier gold >/dev/null
+	printf '%s\n' '- {"user_id":"u1","n":1}' 'barrier:1' '- {"user_id":"u1","n":2}' | mkstream s.rtai
+	J="rtai-join --redis redis://127.0.0.1:$REDIS_PORT --redis-key user:{user_id} --checkpoint-dir ck"
+	run sh -c "$J <s.rtai | rtai-cat -p --meta | jq -c '[._barrier.checkpoint, .n, .tier]'"
+	echo "$output"
+	assert_success
+	assert_output "$(printf '%s\n' '[null,1,"gold"]' '[1,null,null]' '[null,2,"gold"]')"
+	[ -e ck/ckpt-1/COMPLETE ]
+	redis-cli -p "$REDIS_PORT" HSET user:u1 tier platinum >/dev/null
+	printf '%s\n' '- {"user_id":"u1","n":2}' | mkstream tail.rtai
+	run sh -c "$J <tail.rtai | rtai-cat -p"
+	echo "$output"
+	assert_success
+	assert_output "$(printf '%s\n' 'rtai-join: resuming from checkpoint 1 of ck' '{"user_id":"u1","n":2,"tier":"platinum"}')"
 }

@@ -340,31 +340,67 @@ PY
 	assert_output --partial 'topic "nope": not on brokers'
 }
 
-@test "kafka: a message larger than the frame limit: fail, or skip and count" {
+@test "kafka: a message larger than the frame limit: fail, skip and count, or dead-letter it with its metadata" {
 	kafka_start t:1
 	printf 'small\n' | kcat -P -b "$KAFKA_BROKERS" -t t
 	head -c 5000 /dev/zero | tr '\0' x >big
-	kcat -P -b "$KAFKA_BROKERS" -t t big
+	kcat -P -b "$KAFKA_BROKERS" -t t -k bigkey -H h=v big
 	printf 'after\n' | kcat -P -b "$KAFKA_BROKERS" -t t
 	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -t t -e --max-frame 1000 >out.rtai'
 	echo "$output"
 	assert_failure 1
 	assert_output --partial 'rtai-kafka: topic "t" partition 0 offset 1: a message of 5000 bytes (value) and'
-	assert_output --partial 'is larger than the frame limit of 1000 bytes (--max-frame raises it; --on-error skip goes on)'
+	assert_output --partial 'is larger than the frame limit of 1000 bytes (--max-frame raises it)'
+	assert_output --partial 'rtai-kafka: use --on-error skip or --on-error dlq --dlq FILE to go on'
 	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -t t -e --max-frame 1000 --on-error skip >out.rtai'
 	echo "$output"
 	assert_success
-	assert_line --partial 'offset 1: a message of 5000 bytes'
-	assert_line 'rtai-kafka: 2 records (0 tombstones), 1 skipped'
+	assert_line --regexp '^rtai-kafka: 2 records \(0 tombstones\), 1 skipped, 0 dead-lettered; first: topic "t" partition 0 offset 1: a message of 5000 bytes'
 	run sh -c "python3 '$RTAI_SRC/tests/kafkatool.py' show out.rtai | jq -r .payload | paste -sd' '"
 	echo "$output"
 	assert_output "small after"
-	# Every record skipped: exit 5.
+	# dlq: the records go on; the big message goes to the DLQ as kcat sees
+	# it (value, key, headers, offset), with the reason in its metadata.
+	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -t t -e --max-frame 1000 --dlq dead.rtai >out.rtai'
+	echo "$output"
+	assert_success
+	assert_line --regexp '^rtai-kafka: 2 records \(0 tombstones\), 0 skipped, 1 dead-lettered; first: '
+	run sh -c "python3 '$RTAI_SRC/tests/kafkatool.py' show out.rtai | jq -r .payload | paste -sd' '"
+	echo "$output"
+	assert_output "small after"
+	run sh -c "python3 '$RTAI_SRC/tests/kafkatool.py' show dead.rtai | jq -c 'del(.error)'"
+	echo "$output"
+	[ "$output" = "$(kcat_json t | jq -c 'select(.offset == 1)')" ]
+	run sh -c "python3 '$RTAI_SRC/tests/kafkatool.py' show dead.rtai | jq -r .error"
+	echo "$output"
+	assert_output --regexp '^a message of 5000 bytes \(value\) and [0-9]+ \(metadata\) is larger than the frame limit of 1000 bytes'
+	# The DLQ is a finished stream, read back with a larger frame limit.
+	run sh -c 'rtai-cat -p --meta --max-frame 100000 dead.rtai | jq -c "[._offset, ._key, (._raw | length), (._error | test(\"frame limit\"))]"'
+	echo "$output"
+	assert_output "[1,\"$(printf bigkey | base64)\",5000,true]"
+	# A group stores the offset of a dead-lettered message: the next member
+	# starts after everything.
+	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -G g1 $GROUPX -t t -e --max-frame 1000 --dlq g1.rtai >/dev/null'
+	echo "$output"
+	assert_success
+	printf 'later\n' | kcat -P -b "$KAFKA_BROKERS" -t t
+	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -G g1 $GROUPX -t t -e >again.rtai'
+	echo "$output"
+	assert_success
+	run sh -c "python3 '$RTAI_SRC/tests/kafkatool.py' show again.rtai | jq -r .payload | paste -sd' '"
+	echo "$output"
+	assert_output "later"
+	# Every message skipped or dead-lettered: exit 5.
 	kcat -P -b "$KAFKA_BROKERS" -t onlybig big
 	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -t onlybig -e --max-frame 1000 --on-error skip >/dev/null'
 	echo "$output"
 	assert_failure 5
 	assert_output --partial '0 records (0 tombstones), 1 skipped'
+	assert_output --partial 'rtai-kafka: every record (1) was skipped: nothing was written (exit status 5)'
+	run sh -c 'rtai-kafka -b "$KAFKA_BROKERS" -t onlybig -e --max-frame 1000 --on-error dlq --dlq d2.rtai >/dev/null'
+	echo "$output"
+	assert_failure 5
+	assert_output --partial 'every record (1) was dead-lettered'
 }
 
 @test "kafka: usage errors exit 2 with the reason" {
@@ -399,6 +435,15 @@ PY
 	run rtai-kafka -b x:1 -t t --on-error maybe
 	echo "$output"
 	assert_failure 2
+	assert_output --partial "--on-error: 'maybe': expected fail, skip or dlq"
+	run rtai-kafka -b x:1 -t t --on-error dlq
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--on-error dlq needs --dlq FILE"
+	run rtai-kafka -b x:1 -t t --on-error skip --dlq x.rtai
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--dlq needs --on-error dlq"
 	run rtai-kafka -b x:1 -t t extra
 	echo "$output"
 	assert_failure 2
@@ -455,7 +500,7 @@ PY
 	run rtai-kafka --help
 	echo "$output"
 	assert_success
-	for o in -b -t -G -p -o -e -c -X -F --retry-for --on-error -v --max-frame --version; do
+	for o in -b -t -G -p -o -e -c -X -F --retry-for --on-error --dlq -v --max-frame --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-kafka --version

@@ -110,6 +110,8 @@ def show(f, times):
         if hdrs is not None:
             out["headers"] = [x for kv in hdrs.items() for x in kv]
         out["key"] = text(meta.get("key"))
+        if "error" in meta:
+            out["error"] = meta["error"]	# a dead letter's reason
         if flags & F_TOMBSTONE:
             if value:
                 raise ValueError("a tombstone with a value")

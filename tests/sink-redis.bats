@@ -295,8 +295,7 @@ redis_restart_here() {
 		run rtai-sink-redis -u "$REDIS_URL" -k 'f:{user_id}' $mode --only-newer --on-error skip <in.rtai
 		echo "$mode: $output"
 		assert_success
-		assert_output --partial 'rtai-sink-redis: stdin: record 1: key f:u1:_event_time ends in ":_event_time", where --only-newer keeps the event time of key f:u1; no record may write there'
-		assert_output --partial '1 written, 0 older skipped, 0 retried, 1 failed'
+		assert_output --partial 'rtai-sink-redis: 1 written, 0 older skipped, 0 retried, 0 failed, 1 skipped, 0 dead-lettered; first: stdin: record 1: key f:u1:_event_time ends in ":_event_time", where --only-newer keeps the event time of key f:u1; no record may write there'
 		run rcli get f:u1:_event_time
 		assert_output 2000
 		run rcli exists f:u1
@@ -651,17 +650,67 @@ for i in range(100):
 	assert_output u1
 }
 
-@test "sink-redis: --on-error skip reports error replies and goes on" {
+@test "sink-redis: --on-error skip counts error replies and goes on; -v reports each" {
 	redis_start
 	rcli set w:u2 a-string >/dev/null
 	cp "$RTAI_SRC/tests/data/clicks.jsonl" .
+	n=$(jq -s '[.[] | select(.user_id == "u2")] | length' clicks.jsonl)
+	total=$(wc -l <clicks.jsonl)
 	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis --on-error skip -u "$REDIS_URL" -k "w:{user_id}" --hash --ttl 1h'
 	echo "$output"
 	assert_success
-	assert_output --partial 'stdin: record 20: key w:u2: WRONGTYPE'
-	assert_output --partial 'rtai-sink-redis: 13 written, 0 retried, 7 failed'
+	assert_output --partial "rtai-sink-redis: $((total - n)) written, 0 retried, 0 failed, $n skipped, 0 dead-lettered; first: stdin: record 2: key w:u2: WRONGTYPE"
+	refute_output --partial 'stdin: record 20: key w:u2: WRONGTYPE'
 	run rcli hget w:u3 amount
 	assert_output 25.5
+	run sh -c 'rtai-cat clicks.jsonl | rtai-sink-redis -v --on-error skip -u "$REDIS_URL" -k "w:{user_id}" --hash'
+	echo "$output"
+	assert_success
+	assert_output --partial 'stdin: record 20: key w:u2: WRONGTYPE'
+	[ "$(grep -c 'key w:u2: WRONGTYPE' <<<"$output")" -eq "$n" ]
+}
+
+@test "sink-redis: --dlq: bad records and error replies go to the dead-letter stream, as they came, with _error" {
+	redis_start
+	rcli set w:b a-string >/dev/null
+	printf '%s\n' '- {"k":"a","v":1}' '- {"v":2}' '- {"k":"b","v":3}' '- {"k":"c","v":4}' >in.txt
+	mkstream <in.txt >in.rtai
+	for pass in "" --pass; do
+		rm -f dead.rtai out.rtai
+		rcli del w:a w:c >/dev/null
+		run sh -c "rtai-sink-redis $pass --dlq dead.rtai -u '$REDIS_URL' -k 'w:{k}' --hash <in.rtai >out.rtai"
+		echo "$pass: $output"
+		assert_success
+		assert_output --partial 'rtai-sink-redis: 2 written, 0 retried, 0 failed, 0 skipped, 2 dead-lettered; first: stdin: record 2: key: no field "k"'
+		# The dead letters: records 2 and 3, in input order, each with its reason.
+		run sh -c 'rtai-cat -p dead.rtai | jq -c "del(._error)"'
+		echo "$output"
+		assert_output "$(sed -n '2p;3p' in.txt | cut -d' ' -f2- | jq -c .)"
+		run sh -c 'rtai-cat -p dead.rtai | jq -r ._error'
+		echo "$output"
+		assert_line --index 0 'key: no field "k"'
+		assert_line --index 1 --partial 'key w:b: WRONGTYPE'
+		run rcli hget w:c v
+		assert_output 4
+		if [ -n "$pass" ]; then
+			run rtai-cat -p out.rtai
+			assert_output "$(sed -n '1p;4p' in.txt | cut -d' ' -f2- | jq -c .)"
+		else
+			[ ! -s out.rtai ]
+		fi
+	done
+	# Every record dead-lettered: exit 5; the stream is a finished one.
+	printf '%s\n' '- {"v":1}' | mkstream >none.rtai
+	run sh -c "rtai-sink-redis --on-error dlq --dlq d2.rtai.zst -u '$REDIS_URL' -k 'w:{k}' --json <none.rtai"
+	echo "$output"
+	assert_failure 5
+	assert_output --partial 'every record (1) was dead-lettered: nothing was written (exit status 5)'
+	run sh -c 'rtai-cat -p d2.rtai.zst | jq -c "del(._error)"'
+	echo "$output"
+	assert_output '{"v":1}'
+	run rtai-sink-redis --on-error skip -u "$REDIS_URL" -k 'w:{k}' --json <none.rtai
+	echo "$output"
+	assert_failure 5
 }
 
 @test "sink-redis: --on-error skip: a failed record is not forwarded by --pass" {
@@ -686,8 +735,7 @@ for i in range(100):
 	run rtai-sink-redis --on-error skip -u "$REDIS_URL" -k 'b:{k}' --value v <in.rtai
 	echo "$output"
 	assert_success
-	assert_output --partial 'stdin: record 3: no field "v" (--value)'
-	assert_output --partial '2 written, 0 retried, 2 failed'
+	assert_output --partial '2 written, 0 retried, 0 failed, 2 skipped, 0 dead-lettered; first: stdin: record 2: key: no field "k"'
 	run sh -c 'printf "not json\n" | rtai-cat | rtai-sink-redis -u "$REDIS_URL" -k "b:{k}" --json'
 	echo "$output"
 	assert_failure 1
@@ -750,7 +798,15 @@ for i in range(100):
 	assert_failure 2
 	run rtai-sink-redis -k k --json --on-error maybe
 	assert_failure 2
-	assert_output --partial "--on-error: 'maybe': expected fail or skip"
+	assert_output --partial "--on-error: 'maybe': expected fail, skip or dlq"
+	run rtai-sink-redis -k k --json --on-error dlq
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--on-error dlq needs --dlq FILE"
+	run rtai-sink-redis -k k --json --on-error fail --dlq d.rtai
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--dlq needs --on-error dlq"
 	run rtai-sink-redis -k k --hash --fields a,,b
 	assert_failure 2
 	run rtai-sink-redis -k k --json --pass --dry-run
@@ -933,7 +989,7 @@ size_above() { [ "$(stat -c %s "$1")" -gt "$2" ]; }
 	run rtai-sink-redis --help
 	assert_success
 	for o in --url --retry-for --key --value --hash --fields --json --ttl --only-newer \
-		--replace --inflight --inflight-bytes --pass --on-error --dry-run --verbose --max-frame \
+		--replace --inflight --inflight-bytes --pass --on-error --dlq --dry-run --verbose --max-frame \
 		--checkpoint-dir --stage-name --help --version; do
 		assert_output --partial -- "$o"
 	done

@@ -1166,7 +1166,7 @@ bytes_upto() {
 	assert_success
 }
 
-@test "window: --checkpoint-dir: a snapshot made with other options is refused (exit 6); --stage-name; --over is refused" {
+@test "window: --checkpoint-dir: a snapshot made with other options is refused (exit 6); --stage-name; --over never reads a window's" {
 	ckpt_lines 1 | head -n 101 | mkstream sp.rtai
 	run bash -o pipefail -c "rtai-window -k u --tumbling 10s --stage-name w --checkpoint-dir ck <sp.rtai | show"
 	echo "$output"
@@ -1184,8 +1184,73 @@ bytes_upto() {
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "$snap"
-	run bash -c "rtai-window -k u --over 10s --checkpoint-dir ck2 <sp.rtai >/dev/null"
+	# --over under the windows' stage name: not its snapshot
+	run bash -c "rtai-window -k u --over 10s --stage-name w --checkpoint-dir ck <sp.rtai >/dev/null"
 	echo "$output"
-	assert_failure 2
-	assert_output "rtai-window: --over does not take part in checkpoints yet: run it without --checkpoint-dir and RTAI_CHECKPOINT_DIR"
+	assert_failure 6
+	assert_output --partial "ck/ckpt-1/"
+}
+
+CKPT_OVER='rtai-window -k u --over 10s --delay 4s -a count -a sum:amount -a distinct:item -a p95:amount -a min:amount'
+
+@test "window --over: --checkpoint-dir: a savepoint snapshots the records still waiting and ends; the restarted run goes on; other options or a damaged snapshot are refused (exit 6)" {
+	ckpt_lines >lines.txt
+	mkstream all.rtai <lines.txt
+	run bash -o pipefail -c "$CKPT_OVER <all.rtai | show >want.txt"
+	echo "$output"
+	assert_success
+	# The values, independently: --delay 4s covers the 3s of disorder, so
+	# each record leaves in event-time order with the records of its key
+	# in (t - 10s, t].
+	python3 - >expect.txt <<-'EOF'
+	import json
+	recs = []
+	for i, line in enumerate(open("lines.txt")):
+	    t, _, rest = line.strip().partition(" ")
+	    if ":" not in t:
+	        recs.append((round(float(t) * 1000), i, json.loads(rest)))
+	recs.sort(key=lambda r: (r[0], r[1]))
+	for t, i, r in recs:
+	    rng = [x for (s, _, x) in recs if x["u"] == r["u"] and t - 10000 < s <= t]
+	    a = [x["amount"] for x in rng]
+	    print(json.dumps([r["u"], r["amount"], len(a), sum(a), min(a), len({x["item"] for x in rng})],
+	                     separators=(",", ":")))
+	EOF
+	run bash -c "grep -v '^kind' want.txt | jq -c '[.u, .amount, .count, .sum_amount, .min_amount, .distinct_item]' | diff - expect.txt"
+	echo "$output"
+	assert_success
+	grep -v '^kind' want.txt >want.data
+	# checkpoint 4 is a savepoint, then the input ends
+	ckpt_lines 4 | head -n 404 | mkstream sp.rtai
+	run bash -o pipefail -c "RTAI_CHECKPOINT_DIR=ck $CKPT_OVER <sp.rtai | show >first.txt"
+	echo "$output"
+	assert_success
+	[ -e ck/ckpt-4/COMPLETE ]
+	# the last thing out is the savepoint; records of the 400 before it
+	# still wait for the watermark, in the snapshot
+	run tail -n 1 first.txt
+	assert_output "kind 3"
+	[ "$(grep -vc '^kind' first.txt)" -lt 400 ]
+	m=$(bytes_upto lines.txt 404)
+	{ head -c 8 all.rtai; tail -c +"$((m + 1))" all.rtai; } >tail.rtai
+	run bash -o pipefail -c "RTAI_CHECKPOINT_DIR=ck $CKPT_OVER <tail.rtai | show >second.txt"
+	echo "$output"
+	assert_success
+	assert_output "rtai-window: resuming from checkpoint 4 of ck"
+	run bash -c "cat first.txt second.txt | grep -v '^kind' | diff - want.data"
+	echo "$output"
+	assert_success
+	# another range: another stage, not in the latest checkpoint (6)
+	[ -e ck/ckpt-6/COMPLETE ]
+	run bash -c "RTAI_CHECKPOINT_DIR=ck ${CKPT_OVER/10s/20s} <tail.rtai >/dev/null"
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "ck/ckpt-6/"
+	# a damaged snapshot: refused, naming the file
+	snap=$(ls ck/ckpt-6/rtai-window-*.snap)
+	printf 'x' | dd of="$snap" bs=1 seek=80 conv=notrunc 2>/dev/null
+	run bash -c "RTAI_CHECKPOINT_DIR=ck $CKPT_OVER <tail.rtai >/dev/null"
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "$snap"
 }

@@ -162,12 +162,48 @@ static void test_steady(void)
 	ackq_free(&q);
 }
 
+/* A pending frame can be read back, metadata included (a refused
+ * record's dead letter), and only while it is pending. */
+static void test_peek(void)
+{
+	struct ackq q;
+	struct rtai_frame f, g;
+	uint64_t a, b;
+	int calls = 0;
+
+	ackq_init(&q, 0, 0, fwd, &calls);
+	buf_reset(&seen);
+	f = frame(RTAI_K_DATA, "one");
+	a = ackq_push(&q, &f, 1);
+	f = frame(RTAI_K_DATA, "value");
+	f.flags |= RTAI_F_META;
+	f.meta = (const uint8_t *)"META";
+	f.meta_len = 4;
+	b = ackq_push(&q, &f, 1);
+	is_int(ackq_peek(&q, b, &g), 0, "a pending frame is read back");
+	ok(g.len == 5 && memcmp(g.payload, "value", 5) == 0, "its payload");
+	ok(g.meta_len == 4 && g.meta != NULL && memcmp(g.meta, "META", 4) == 0,
+	   "its metadata");
+	is_int(ackq_peek(&q, a, &g), 0, "the first");
+	ok(g.len == 3 && memcmp(g.payload, "one", 3) == 0 && g.meta == NULL,
+	   "its payload, no metadata");
+	is_int(ackq_ack(&q, a, 1), 0, "the first acknowledged");
+	is_int(ackq_peek(&q, a, &g), -1, "a settled frame cannot be read back");
+	is_int(ackq_peek(&q, 7, &g), -1, "nor one never pushed");
+	is_int(ackq_peek(&q, b, &g), 0, "the second still can");
+	ok(g.len == 5 && memcmp(g.payload, "value", 5) == 0, "its payload after the first left");
+	is_int(ackq_ack(&q, b, 0), 0, "the second failed");
+	is_str(got(), "1:one ", "only the acknowledged one was forwarded");
+	ackq_free(&q);
+}
+
 int main(void)
 {
 	test_order();
 	test_failed();
 	test_bounds();
 	test_steady();
+	test_peek();
 	buf_free(&seen);
 	return tap_done();
 }
