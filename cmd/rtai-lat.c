@@ -8,6 +8,9 @@
  * stderr, a summary at the end, and reports as JSON, Prometheus text,
  * HdrHistogram percentile text and an SVG chart. --slo rules are checked
  * per interval and over the run: exit status 3 when one was breached.
+ * With a checkpoint directory it is a checkpoint stage: its histograms and
+ * counts are snapshotted at each barrier and restored on restart, so a
+ * report spans restarts.
  */
 #include "config.h"
 
@@ -21,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "buf.h"
 #include "ckpt.h"
 #include "cli.h"
@@ -31,6 +35,7 @@
 #include "rec.h"
 #include "rtime.h"
 #include "sig.h"
+#include "snap.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -63,6 +68,7 @@ static struct {
 	const char *svg;		/* --svg: chart file */
 	const char *name;		/* --name: pipeline label */
 	const char *ckpt_dir;		/* --checkpoint-dir, else $RTAI_CHECKPOINT_DIR */
+	const char *stage_name;		/* --stage-name: checkpoint identity */
 	struct slo slo[MAX_SLO];	/* --slo rules */
 	int nslo;
 } opt = {
@@ -71,7 +77,7 @@ static struct {
 
 enum {
 	OPT_SLO = 256, OPT_JSON, OPT_PROM, OPT_HGRM, OPT_SVG, OPT_NAME,
-	OPT_MAX_FRAME, OPT_VERSION, OPT_CKPT_DIR,
+	OPT_MAX_FRAME, OPT_VERSION, OPT_CKPT_DIR, OPT_STAGE_NAME,
 };
 
 static const struct option longopts[] = {
@@ -84,7 +90,8 @@ static const struct option longopts[] = {
 	{ "hgrm", required_argument, NULL, OPT_HGRM },		/* percentile text */
 	{ "svg", required_argument, NULL, OPT_SVG },		/* chart */
 	{ "name", required_argument, NULL, OPT_NAME },		/* pipeline label */
-	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },	/* checkpoint age */
+	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },	/* snapshots, age */
+	{ "stage-name", required_argument, NULL, OPT_STAGE_NAME },	/* checkpoint identity */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -118,9 +125,6 @@ static void usage(int status)
 	      "      --svg FILE           draw latency by percentile as an SVG chart\n"
 	      "      --name NAME          name the pipeline in the reports (a Prometheus\n"
 	      "                           label pipeline=\"NAME\", the chart's title)\n"
-	      "      --checkpoint-dir DIR the pipeline's checkpoint directory (default\n"
-	      "                           $RTAI_CHECKPOINT_DIR): --prom adds the age and id\n"
-	      "                           of its latest complete checkpoint\n"
 	      "\n"
 	      "Objectives:\n"
 	      "      --slo RULE           check RULE per interval and over the run; exit\n"
@@ -132,6 +136,15 @@ static void usage(int status)
 	      "                           Examples: p99<100ms  freshness.p99<5s  max<=1s\n"
 	      "                           hop.rtai-parse.p99<50us  rate>1000\n"
 	      "\n"
+	      "Checkpoints:\n"
+	      "      --checkpoint-dir DIR take part in the pipeline's checkpoints in DIR\n"
+	      "                           (default $RTAI_CHECKPOINT_DIR): snapshot the\n"
+	      "                           figures at each barrier, resume from the latest\n"
+	      "                           complete checkpoint, so a report spans restarts;\n"
+	      "                           --prom adds the age and id of that checkpoint\n"
+	      "      --stage-name NAME    name this stage in DIR (two rtai-lat stages with\n"
+	      "                           the same options in one pipeline)\n"
+	      "\n"
 	      "Other:\n"
 	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
 	      "  -h, --help               show this help and exit\n"
@@ -141,7 +154,8 @@ static void usage(int status)
 	      "  rtai-cat --marker-interval 100ms clicks.jsonl | rtai-parse ... | rtai-lat -n\n"
 	      "  ... | rtai-lat --slo 'p99<100ms' --svg lat.svg | rtai-sink-redis ...\n"
 	      "\n"
-	      "Exit status: 0 ok, 1 bad input or an output error, 2 usage, 3 an SLO breached.\n"
+	      "Exit status: 0 ok, 1 bad input or an output error, 2 usage, 3 an SLO breached,\n"
+	      "4 a cut input, 6 a checkpoint snapshot refused.\n"
 	      "See rtai-lat(1) and rtai(7).\n", fp);
 	exit(status);
 }
@@ -1312,10 +1326,178 @@ static struct loop *loop;		/* the event loop */
 static struct loop_timer *tick_timer;	/* the next interval line */
 static uint64_t nframes;		/* frames of the current input */
 
+/* ---- checkpoints ---------------------------------------------------------- */
+
+static struct ckpt *ck;			/* checkpoints; NULL when off */
+static struct rtai_rec brec;		/* scratch for barrier_decode */
+static struct buf snapbuf;		/* the state, reused from barrier to barrier */
+static int savepointed;			/* a savepoint ended the run */
+static int ckpt_failed;			/* a checkpoint could not be written */
+
+/* The stage's state, after a tag and version of its own: the time run so
+ * far and when the first run began, the marker counts, the run's and the
+ * interval's records and histograms, the hops, and per --slo rule its
+ * interval counts (the rules are part of the stage's identity). */
+#define STATE_TAG "rtai-lat 1"
+
+static void save_window(struct buf *b, const struct window *w)
+{
+	snap_u64(b, w->records);
+	snap_u64(b, w->bytes);
+	snap_u64(b, w->untimed);
+	hist_snapshot(&w->lat, b);
+	hist_snapshot(&w->fresh, b);
+}
+
+static void save_state(struct buf *b)
+{
+	snap_bytes(b, STATE_TAG, strlen(STATE_TAG));
+	snap_i64(b, rtai_mono_ns() - start_mono);
+	snap_i64(b, start_wall);
+	snap_u64(b, markers);
+	snap_u64(b, bad_markers);
+	snap_u64(b, stage_overflow);
+	save_window(b, &tot);
+	save_window(b, &cur);
+	hist_snapshot(&e2e, b);
+	snap_u32(b, (uint32_t)nstages);
+	for (int i = 0; i < nstages; i++) {
+		snap_bytes(b, stages[i].name, strlen(stages[i].name));
+		snap_u32(b, (uint32_t)stages[i].hop);
+		hist_snapshot(&stages[i].h, b);
+	}
+	snap_u32(b, (uint32_t)opt.nslo);
+	for (int i = 0; i < opt.nslo; i++) {
+		snap_u64(b, opt.slo[i].intervals);
+		snap_u64(b, opt.slo[i].breaches);
+	}
+}
+
+static void load_window(struct snap_rd *r, struct window *w)
+{
+	w->records = snap_get_u64(r);
+	w->bytes = snap_get_u64(r);
+	w->untimed = snap_get_u64(r);
+	hist_restore(&w->lat, r);
+	hist_restore(&w->fresh, r);
+}
+
+/* Loads what save_state() wrote into the freshly initialised state.
+ * Returns 0, or -1 with err set. */
+static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+	struct snap_rd r;
+	const uint8_t *tag, *name;
+	size_t tn, nn;
+	uint32_t ns, nslo;
+	int64_t elapsed;
+
+	snap_rd_init(&r, p, n);
+	tag = snap_get_bytes(&r, 64, &tn);
+	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
+		snprintf(err, errlen, "not a snapshot of rtai-lat's figures (\"%s\" expected)",
+			 STATE_TAG);
+		return -1;
+	}
+	elapsed = snap_get_i64(&r);
+	start_wall = snap_get_i64(&r);
+	markers = snap_get_u64(&r);
+	bad_markers = snap_get_u64(&r);
+	stage_overflow = snap_get_u64(&r);
+	load_window(&r, &tot);
+	load_window(&r, &cur);
+	hist_restore(&e2e, &r);
+	ns = snap_get_count(&r, 4 + 4);
+	if (ns > MAX_STAGES)
+		snap_fail(&r, "more hops than rtai-lat keeps");
+	for (uint32_t i = 0; i < ns && r.bad == NULL; i++) {
+		name = snap_get_bytes(&r, sizeof(stages[0].name) - 1, &nn);
+		if (name == NULL)
+			break;
+		memcpy(stages[i].name, name, nn);
+		stages[i].name[nn] = '\0';
+		stages[i].hop = (int)snap_get_u32(&r);
+		hist_init(&stages[i].h, 1, LAT_HIGHEST, 3);
+		nstages = (int)i + 1;
+		hist_restore(&stages[i].h, &r);
+	}
+	nslo = snap_get_u32(&r);
+	if (r.bad == NULL && nslo != (uint32_t)opt.nslo)
+		snap_fail(&r, "another number of --slo rules");
+	for (int i = 0; i < opt.nslo && r.bad == NULL; i++) {
+		opt.slo[i].intervals = snap_get_u64(&r);
+		opt.slo[i].breaches = snap_get_u64(&r);
+	}
+	if (r.bad == NULL && r.off != n)
+		snap_fail(&r, "bytes after the state");
+	if (r.bad != NULL || elapsed < 0) {
+		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
+			 r.bad ? r.bad : "a negative run time");
+		return -1;
+	}
+	start_mono = rtai_mono_ns() - elapsed;
+	return 0;
+}
+
+/* Opens DIR and loads the latest complete checkpoint, if any. Returns 0,
+ * or an exit status after a message. */
+static int ckpt_start(int argc, char **argv)
+{
+	struct buf st = { 0 };
+	char err[1024];
+	int64_t id;
+	int rc;
+
+	if (ckpt_open(&ck, "rtai-lat", opt.ckpt_dir, argc, argv, opt.stage_name, err,
+		      sizeof(err)) < 0) {
+		rtai_warn("%s", err);
+		return RTAI_EXIT_FAIL;
+	}
+	rc = ckpt_restore(ck, &id, &st, err, sizeof(err));
+	if (rc < 0)
+		rtai_warn("%s", err);
+	else if (rc == 1 && load_state(st.p, st.len, err, sizeof(err)) < 0) {
+		rtai_warn("%s: checkpoint %lld: %s", ckpt_dir(ck), (long long)id, err);
+		rc = -1;
+	}
+	buf_free(&st);
+	return rc < 0 ? RTAI_EXIT_SNAPSHOT : 0;
+}
+
+/* A barrier: the figures as of every frame before it go to DIR, then the
+ * barrier goes on; a savepoint ends the run after that (the reports are
+ * written as at the end of the input). Returns 0, or -1 after a message. */
+static int on_barrier(struct rtai_rd *rd, const struct rtai_frame *f)
+{
+	struct barrier b;
+	char err[1024];
+
+	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
+		rtai_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+		ckpt_failed = 1;
+		return -1;
+	}
+	buf_reset(&snapbuf);
+	save_state(&snapbuf);
+	if (ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
+		rtai_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
+		ckpt_failed = 1;
+		return -1;
+	}
+	if (pass)
+		wr_frame(&out, f);
+	if (b.savepoint) {
+		savepointed = 1;
+		loop_stop(loop);
+	}
+	return 0;
+}
+
 static int lat_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 {
 	(void)arg;
-	(void)rd;
+	if (f->kind == RTAI_K_BARRIER && ck != NULL)
+		return on_barrier(rd, f);
 	on_frame(f);
 	if ((++nframes & 63) == 0)
 		tick();
@@ -1357,8 +1539,12 @@ static int lat_one(const char *path)
 	}
 	nframes = 0;
 	loop_add_input(loop, &rd, LOOP_FRAMES, &ops, &ret);
-	if (loop_run(loop) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
+	if (loop_run(loop) < 0) {
+		if (loop_err(loop) == NULL)	/* a callback's -1, reported */
+			ret = -1;
+		else
+			rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
+	}
 	rd_close(&rd);
 	return ret;
 }
@@ -1393,9 +1579,9 @@ int main(int argc, char **argv)
 {
 	static char *stdin_only[] = { "-", NULL };
 	const char *max_frame = NULL;
-	char **files;
+	char **files, **argv0 = argv;
 	double secs;
-	int c, nfiles, breached;
+	int c, nfiles, breached = 0, argc0 = argc;
 
 	rtai_init("rtai-lat", argv);
 	while ((c = getopt_long(argc, argv, "ni:qh", longopts, NULL)) != -1) {
@@ -1414,6 +1600,7 @@ int main(int argc, char **argv)
 		case OPT_SVG: opt.svg = optarg; break;
 		case OPT_NAME: opt.name = optarg; break;
 		case OPT_CKPT_DIR: opt.ckpt_dir = optarg; break;
+		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
@@ -1431,6 +1618,16 @@ int main(int argc, char **argv)
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 
+	init_window(&cur);
+	init_window(&tot);
+	hist_init(&e2e, 1, LAT_HIGHEST, 3);
+	start_mono = rtai_mono_ns();
+	start_wall = rtai_now_ns();
+	if ((status = ckpt_start(argc0, argv0)) != 0)	/* may move both back */
+		goto out;
+	last_tick = rtai_mono_ns();
+	next_tick = last_tick + opt.interval;
+
 	sig_catch_stop();
 	pass = !opt.no_pass && !isatty(1);
 	loop = loop_new("rtai-lat");
@@ -1440,17 +1637,13 @@ int main(int argc, char **argv)
 	}
 	loop_on_drained(loop, lat_wake, NULL);
 	tick_timer = loop_timer_new(loop, lat_wake, NULL);
-	init_window(&cur);
-	init_window(&tot);
-	hist_init(&e2e, 1, LAT_HIGHEST, 3);
-	start_mono = last_tick = rtai_mono_ns();
-	start_wall = rtai_now_ns();
-	next_tick = start_mono + opt.interval;
 
-	for (int i = 0; i < nfiles && !loop_stopped(loop); i++)
+	for (int i = 0; i < nfiles && !loop_stopped(loop) && !savepointed && !ckpt_failed; i++)
 		if (lat_one(files[i]) < 0)
-			status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
+			status = ckpt_failed ? RTAI_EXIT_FAIL
+				 : rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	loop_free(loop);
+	loop = NULL;
 	if (pass)
 		wr_flush(&out);
 
@@ -1468,8 +1661,15 @@ int main(int argc, char **argv)
 		write_hgrm(&tot.lat);
 	if (opt.svg != NULL)
 		write_svg();
-	if (pass)
+	if (pass && ckpt_failed)	/* not a clean end: no end-of-stream frame */
+		wr_abandon(&out);
+	else if (pass)
 		wr_close(&out);
+out:
+	loop_free(loop);
+	ckpt_close(ck);
+	rec_free(&brec);
+	buf_free(&snapbuf);
 	free_window(&cur);
 	free_window(&tot);
 	hist_free(&e2e);

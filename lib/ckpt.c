@@ -870,7 +870,8 @@ static int info_of(const char *dir, int64_t id, struct ckpt_info *ci, char *err,
 		if (strcmp(e->d_name, "COMPLETE") == 0) {
 			ci->complete = 1;
 			done = mtime_of(&st);
-		} else if (e->d_name[0] != '.' && n > 5 && strcmp(e->d_name + n - 5, ".snap") == 0) {
+		} else if (e->d_name[0] != '.' && n > 5 &&
+			   strcmp(e->d_name + n - 5, ".snap") == 0) {
 			if (ci->nsnaps == cap) {
 				cap = cap ? 2 * cap : 8;
 				ci->snaps = xrealloc(ci->snaps, cap * sizeof(*ci->snaps));
@@ -992,8 +993,7 @@ static int live_stage(const char *dir, char *msg, size_t msglen)
 	return live;
 }
 
-int ckpt_prune(const char *dir, int keep, int force, int64_t **removed, char *err,
-	       size_t errlen)
+int ckpt_prune(const char *dir, int keep, int force, int64_t **removed, char *err, size_t errlen)
 {
 	int64_t *all = NULL, latest = 0, *gone = NULL;
 	size_t na, kept = 0;

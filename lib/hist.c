@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "snap.h"
 
 /* ---- layout -------------------------------------------------------- */
 
@@ -182,6 +183,87 @@ void hist_merge(struct hist *dst, const struct hist *src)
 		dst->sum += src->sum;
 		moments_add(dst, src->total, src->mean, src->m2);
 	}
+}
+
+/* ---- snapshots ----------------------------------------------------- */
+
+#define HIST_SNAP_VERSION 1
+
+void hist_snapshot(const struct hist *h, struct buf *b)
+{
+	uint32_t n = 0;
+	size_t at;
+
+	snap_u8(b, HIST_SNAP_VERSION);
+	snap_i64(b, h->lowest);
+	snap_i64(b, h->highest);
+	snap_u32(b, (uint32_t)h->digits);
+	snap_u64(b, h->total);
+	snap_u64(b, h->clamped);
+	snap_i64(b, h->min);
+	snap_i64(b, h->max);
+	snap_f64(b, h->sum);
+	snap_f64(b, h->mean);
+	snap_f64(b, h->m2);
+	at = b->len;
+	snap_u32(b, 0); /* the number of pairs, filled in below */
+	for (int32_t i = 0; i < h->counts_len; i++) {
+		if (h->counts[i] == 0)
+			continue;
+		snap_u32(b, (uint32_t)i);
+		snap_u64(b, h->counts[i]);
+		n++;
+	}
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	n = __builtin_bswap32(n);
+#endif
+	memcpy(b->p + at, &n, 4);
+}
+
+int hist_restore(struct hist *h, struct snap_rd *r)
+{
+	uint64_t sum = 0;
+	int64_t last = -1;
+	uint32_t n;
+
+	hist_reset(h);
+	if (snap_get_u8(r) != HIST_SNAP_VERSION)
+		return r->bad ? -1 : snap_fail(r, "histogram: another snapshot version");
+	if (snap_get_i64(r) != h->lowest || snap_get_i64(r) != h->highest ||
+	    snap_get_u32(r) != (uint32_t)h->digits)
+		return r->bad ? -1 : snap_fail(r, "histogram: another range or precision");
+	h->total = snap_get_u64(r);
+	h->clamped = snap_get_u64(r);
+	h->min = snap_get_i64(r);
+	h->max = snap_get_i64(r);
+	h->sum = snap_get_f64(r);
+	h->mean = snap_get_f64(r);
+	h->m2 = snap_get_f64(r);
+	n = snap_get_count(r, 12);
+	for (uint32_t k = 0; k < n && r->bad == NULL; k++) {
+		uint32_t i = snap_get_u32(r);
+		uint64_t c = snap_get_u64(r);
+
+		if (r->bad != NULL)
+			break;
+		if ((int64_t)i <= last || i >= (uint32_t)h->counts_len || c == 0 ||
+		    c > UINT64_MAX - sum) {
+			snap_fail(r, "histogram: a sub-bucket out of range, out of order or empty");
+			break;
+		}
+		h->counts[i] = c;
+		sum += c;
+		last = i;
+	}
+	if (r->bad == NULL &&
+	    (sum != h->total || h->clamped > h->total ||
+	     (h->total > 0 && (h->min > h->max || h->min < 0 || h->max > h->highest))))
+		snap_fail(r, "histogram: counts that do not add up to its total, or bad extremes");
+	if (r->bad != NULL) {
+		hist_reset(h);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- queries ------------------------------------------------------- */

@@ -26,6 +26,8 @@
 
 #include <stdint.h>
 
+struct buf;
+
 struct hist {
 	int64_t lowest;		/* lowest discernible value (>= 1) */
 	int64_t highest;	/* highest trackable value */
@@ -65,6 +67,25 @@ void hist_record_n(struct hist *h, int64_t v, uint64_t n);
  * add their counts exactly; otherwise each of src's buckets is recorded in
  * dst at its middle value. */
 void hist_merge(struct hist *dst, const struct hist *src);
+
+/* Snapshots (checkpoints, lib/ckpt.h). hist_snapshot appends h's image
+ * to b, in lib/snap.h's encoding: a version byte (1), the configuration
+ * (lowest, highest, digits), the totals and moments (total, clamped, min,
+ * max, sum, mean, m2), then only the non-empty sub-buckets, as a count and
+ * (index, count) pairs in increasing index order: a few kilobytes for a
+ * latency histogram, not its 336 KiB. Cannot fail (buf aborts on
+ * out-of-memory); allocates nothing but b's growth.
+ *
+ * hist_restore reads such an image from r into h, which must be made by
+ * hist_init with the same lowest, highest and digits: the histogram then
+ * holds exactly what the snapshotted one did (every count, the exact min,
+ * max, sum and moments), so it answers every query the same. Returns 0; or
+ * -1 with r marked bad (r->bad says why: another version or configuration,
+ * an index out of range or out of order, counts that do not add up to the
+ * total, a cut image) and h left empty. Allocates nothing. */
+struct snap_rd;
+void hist_snapshot(const struct hist *h, struct buf *b);
+int hist_restore(struct hist *h, struct snap_rd *r);
 
 /* The value at or below which p percent of the values fall (0 <= p <=
  * 100; p = 0 gives the minimum, 100 the maximum). 0 when empty. */

@@ -517,6 +517,131 @@ PY
 	[ "${#lines[@]}" -eq 4 ]
 }
 
+# ---- rtai-lat as a checkpoint stage: its figures span restarts --------------
+
+# wait_until CMD...: polls CMD every 10 ms, for at most 60 s; fails loudly
+# when it never holds (waits for a state, asserts no timing).
+wait_until() {
+	local i
+	for i in $(seq 6000); do
+		"$@" && return 0
+		sleep 0.01
+	done
+	echo "never happened: $*" >&2
+	return 1
+}
+newer_than() { [ -n "$(latest_complete "$1" 2>/dev/null)" ] && [ "$(latest_complete "$1")" -gt "$2" ]; }
+
+@test "lat: --checkpoint-dir: killed -9 twice and rerun, the report counts every record once, as an uninterrupted run" {
+	seq 1 40000 >big.txt
+	rtai-cat big.txt | rtai-lat -n -q -i 0 --json plain.json
+	: >statuses
+	for i in 1 2; do
+		before=$(latest_complete ck 2>/dev/null || true)
+		# the same command line every time: rtai-cat the source of
+		# barriers, rtai-lat the last registered stage ($!)
+		rtai-cat --checkpoint-dir ck --checkpoint-interval 200ms --rate 20000 big.txt 2>"cat.$i" |
+			rtai-lat -n -q -i 0 --checkpoint-dir ck --json r.json 2>"lat.$i" &
+		pid=$!
+		wait_until newer_than ck "${before:-0}" || { kill -9 "$pid"; false; }
+		kill -9 "$pid"
+		wait "$pid" || echo "$?" >>statuses
+		wait
+	done
+	rtai-cat --checkpoint-dir ck --checkpoint-interval 200ms --rate 20000 big.txt 2>cat.3 |
+		rtai-lat -n -q -i 0 --checkpoint-dir ck --json r.json 2>lat.3
+	cat cat.* lat.*
+	run cat statuses
+	echo "$output"
+	assert_output "$(printf '137\n137')"	# each run was cut by the kill (128 + 9)
+	run grep -h 'rtai-lat: resuming from checkpoint' lat.2 lat.3
+	echo "$output"
+	[ "${#lines[@]}" -eq 2 ]
+	# every record once: the count of lines, and the bytes of an
+	# uninterrupted run; every record in the latency histogram
+	run jq -c '[.records, .latency_ms.count, .untimed]' r.json
+	echo "$output"
+	assert_output "[$(wc -l <big.txt),$(wc -l <big.txt),0]"
+	[ "$(jq .bytes r.json)" = "$(jq .bytes plain.json)" ]
+}
+
+@test "lat: --checkpoint-dir: a damaged snapshot is refused, naming the file (exit 6); a foreign one too" {
+	seq 1 5000 >big.txt
+	rtai-cat --checkpoint-dir ck --checkpoint-interval 100ms --rate 20000 big.txt |
+		rtai-lat -n -i 0 --checkpoint-dir ck 2>/dev/null
+	id=$(latest_complete ck)
+	snap=$(ls ck/ckpt-$id/rtai-lat-*.snap)
+	cp "$snap" good.snap
+	# one bit of the state flipped (past the 40-byte header and the identity)
+	python3 -c '
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) - 20] ^= 1
+open(p, "wb").write(b)' "$snap"
+	rtai-cat -o empty.rtai </dev/null
+	run rtai-lat -n -i 0 --checkpoint-dir ck <empty.rtai
+	echo "$output"
+	[ "$status" -eq 6 ]
+	assert_output --partial "rtai-lat: $snap: corrupt: checksum mismatch"
+	# another stage's snapshot in its place (rtai-cat's, with a valid checksum)
+	cp ck/ckpt-$id/rtai-cat-*.snap "$snap"
+	run rtai-lat -n -i 0 --checkpoint-dir ck <empty.rtai
+	echo "$output"
+	[ "$status" -eq 6 ]
+	assert_output --partial "rtai-lat: $snap: written by stage 'rtai-cat big.txt'"
+	cp good.snap "$snap"
+	run rtai-lat -n -i 0 --checkpoint-dir ck <empty.rtai
+	echo "$output"
+	assert_success
+	assert_line --index 0 "rtai-lat: resuming from checkpoint $id of ck"
+	# the figures of the snapshot: some of the first run's records
+	[[ "${lines[1]}" =~ ^rtai-lat:\ ([0-9]+)\ records\ in ]]
+	[ "${BASH_REMATCH[1]}" -gt 0 ] && [ "${BASH_REMATCH[1]}" -le 5000 ]
+}
+
+@test "lat: --stage-name tells two like rtai-lat stages of one pipeline apart" {
+	seq 1 5000 >big.txt
+	run bash -c 'rtai-cat --checkpoint-dir ck --checkpoint-interval 100ms --rate 20000 big.txt |
+		rtai-lat -q -i 0 --checkpoint-dir ck | rtai-lat -q -i 0 --checkpoint-dir ck >/dev/null;
+		echo "statuses ${PIPESTATUS[*]}"'
+	echo "$output"
+	assert_output --partial "a running stage is registered as this one"
+	assert_output --regexp "statuses [0-9]+ (1 [0-9]+|[0-9]+ 1)\$"	# one of them refused
+	rm -rf ck
+	rtai-cat --checkpoint-dir ck --checkpoint-interval 100ms --rate 20000 big.txt |
+		rtai-lat -q -i 0 --checkpoint-dir ck --stage-name a |
+		rtai-lat -q -i 0 --checkpoint-dir ck --stage-name b --json b.json >/dev/null
+	run sh -c "ls ck/ckpt-$(latest_complete ck) | grep -c '^rtai-lat-.*\.snap$'"
+	assert_output 2
+	[ "$(jq .records b.json)" -eq 5000 ]
+}
+
+@test "lat: --checkpoint-dir: a savepoint (SIGTERM to the source) ends the run with the report; the rerun adds the rest" {
+	seq 1 200000 >big.txt
+	rtai-cat -o big.rtai big.txt
+	mkfifo p.fifo
+	rtai-cat --checkpoint-dir ck --rate 20000 big.rtai >p.fifo 2>cat.1 &
+	cat_pid=$!
+	rtai-lat -n -q -i 0 --checkpoint-dir ck --json r.json <p.fifo 2>lat.1 &
+	lat_pid=$!
+	wait_until test -e ck/source || { kill -9 "$cat_pid" "$lat_pid"; false; }
+	wait_until sh -c '[ $(ls ck/stages | wc -l) -eq 2 ]' || { kill -9 "$cat_pid" "$lat_pid"; false; }
+	sleep 0.2
+	kill -TERM "$cat_pid"
+	wait "$cat_pid"
+	wait "$lat_pid"
+	first=$(jq .records r.json)
+	[ "$first" -gt 0 ] && [ "$first" -lt 200000 ]
+	rtai-cat --checkpoint-dir ck big.rtai 2>cat.2 | rtai-lat -n -q -i 0 --checkpoint-dir ck --json r.json 2>lat.2
+	cat cat.* lat.*
+	run jq -c '[.records, .latency_ms.count]' r.json
+	echo "$output"
+	assert_output "[200000,200000]"
+	run cat lat.2
+	assert_output "rtai-lat: resuming from checkpoint 1 of ck"
+}
+
 @test "lat: --hgrm writes HdrHistogram's percentile distribution" {
 	python3 mkstream.py 1000 ingest-seq | rtai-lat -n -q -i 0 --hgrm h.hgrm
 	cat h.hgrm

@@ -857,7 +857,7 @@ cat_records() {
 import json, sys
 s = open(sys.argv[1], "rb").read()
 i = s.index(b"[{")
-print(json.loads(s[i:s.rindex(b"]") + 1])[0]["records"])' "$1"
+print(json.JSONDecoder().raw_decode(s[i:].decode("latin-1"))[0][0]["records"])' "$1"
 }
 
 size_above() { [ "$(stat -c %s "$1")" -gt "$2" ]; }
@@ -923,7 +923,7 @@ size_above() { [ "$(stat -c %s "$1")" -gt "$2" ]; }
 	redis_start
 	seq 1 3000 | sed 's/.*/{"n":&}/' >in.jsonl
 	rtai-cat -o cap.rtai in.jsonl
-	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai |
+	rtai-cat --checkpoint-dir d --checkpoint-interval 200ms --rate 3000 cap.rtai |
 		rtai-sink-redis --checkpoint-dir d --pass -u "$REDIS_URL" -k 'n:{n}' --value n |
 		rtai-cat -p --meta >out
 	run python3 "$RTAI_SRC/tests/ckpt_check.py" barriers cap.rtai out
@@ -943,9 +943,9 @@ size_above() { [ "$(stat -c %s "$1")" -gt "$2" ]; }
 
 @test "sink-redis: --checkpoint-dir: a damaged snapshot is refused, naming the file (status 6)" {
 	redis_start
-	seq 1 300 | sed 's/.*/{"n":&}/' >in.jsonl
+	seq 1 1000 | sed 's/.*/{"n":&}/' >in.jsonl
 	rtai-cat -o cap.rtai in.jsonl
-	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai |
+	rtai-cat --checkpoint-dir d --checkpoint-interval 200ms --rate 2000 cap.rtai |
 		rtai-sink-redis --checkpoint-dir d -u "$REDIS_URL" -k 'n:{n}' --value n
 	c=$(ls -d d/ckpt-* | sort -t- -k2 -n | tail -1)
 	[ -e "$c/COMPLETE" ]
@@ -959,7 +959,7 @@ size_above() { [ "$(stat -c %s "$1")" -gt "$2" ]; }
 
 @test "sink-redis: --stage-name tells two like sinks apart; --dry-run takes no part in checkpoints" {
 	redis_start
-	seq 1 300 | sed 's/.*/{"n":&}/' | rtai-cat -o cap.rtai
+	seq 1 600 | sed 's/.*/{"n":&}/' | rtai-cat -o cap.rtai
 	run bash -o pipefail -c 'rtai-cat --checkpoint-dir d cap.rtai |
 		rtai-sink-redis --checkpoint-dir d --pass -u "$1" -k "n:{n}" --value n |
 		rtai-sink-redis --checkpoint-dir d --pass -u "$1" -k "n:{n}" --value n >/dev/null' _ "$REDIS_URL"
@@ -967,7 +967,7 @@ size_above() { [ "$(stat -c %s "$1")" -gt "$2" ]; }
 	assert_failure 1
 	assert_output --partial "--stage-name"
 	rm -rf d
-	run bash -o pipefail -c 'rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 3000 cap.rtai |
+	run bash -o pipefail -c 'rtai-cat --checkpoint-dir d --checkpoint-interval 200ms --rate 1000 cap.rtai |
 		rtai-sink-redis --checkpoint-dir d --pass -u "$1" -k "n:{n}" --value n |
 		rtai-sink-redis --checkpoint-dir d --stage-name second --pass -u "$1" -k "n:{n}" --value n >/dev/null' _ "$REDIS_URL"
 	echo "$output"

@@ -4,7 +4,11 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <string.h>
+
+#include "buf.h"
 #include "hist.h"
+#include "snap.h"
 #include "tap.h"
 
 #define MS INT64_C(1000000)
@@ -252,6 +256,113 @@ static void test_stddev(void)
 	hist_free(&other);
 }
 
+/* Same state, field for field and count for count. */
+static int same_hist(const struct hist *a, const struct hist *b)
+{
+	return a->counts_len == b->counts_len &&
+	       memcmp(a->counts, b->counts, (size_t)a->counts_len * sizeof(a->counts[0])) == 0 &&
+	       a->total == b->total && a->clamped == b->clamped && a->min == b->min &&
+	       a->max == b->max && memcmp(&a->sum, &b->sum, sizeof(double)) == 0 &&
+	       memcmp(&a->mean, &b->mean, sizeof(double)) == 0 &&
+	       memcmp(&a->m2, &b->m2, sizeof(double)) == 0;
+}
+
+/* Snapshot at value k of a random stream, restore into a fresh histogram,
+ * record the rest into both: the same as the uninterrupted one. Then the
+ * refusals: another configuration, every cut, damaged counts. */
+static void test_snapshot(void)
+{
+	struct hist a, b, c;
+	struct buf img = {0};
+	struct snap_rd r;
+	int bad_cuts = 0;
+	uint32_t seed = 12345;
+
+	hist_init(&a, 1, INT64_C(1) << 50, 3);
+	hist_init(&b, 1, INT64_C(1) << 50, 3);
+	hist_snapshot(&a, &img);
+	snap_rd_init(&r, img.p, img.len);
+	is_int(hist_restore(&b, &r), 0, "an empty histogram round-trips: %s", r.bad ? r.bad : "");
+	ok(same_hist(&a, &b) && r.off == img.len, "empty, and the whole image read");
+	for (int round = 0; round < 20; round++) {
+		int n = 2000 + round * 37, k = (round * 97) % n;
+		int64_t *v = malloc((size_t)n * sizeof(*v));
+
+		for (int i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			/* log-uniform over 1 ns .. 2^52 (some above the range, clamped),
+			 * and a few negatives */
+			v[i] = (int64_t)exp2((double)(seed >> 8) / (double)(1u << 24) * 52.0);
+			if (seed % 97 == 0)
+				v[i] = -v[i];
+		}
+		hist_reset(&a);
+		for (int i = 0; i < n; i++)
+			hist_record(&a, v[i]);
+		hist_init(&c, 1, INT64_C(1) << 50, 3);
+		for (int i = 0; i < k; i++)
+			hist_record(&c, v[i]);
+		buf_reset(&img);
+		hist_snapshot(&c, &img);
+		hist_free(&c);
+		hist_init(&c, 1, INT64_C(1) << 50, 3);
+		snap_rd_init(&r, img.p, img.len);
+		if (hist_restore(&c, &r) < 0 || r.off != img.len) {
+			ok(0, "round %d: restore: %s", round, r.bad ? r.bad : "not all read");
+			free(v);
+			continue;
+		}
+		for (int i = k; i < n; i++)
+			hist_record(&c, v[i]);
+		/* moments computed in another order differ in rounding only */
+		ok(memcmp(a.counts, c.counts, (size_t)a.counts_len * sizeof(a.counts[0])) == 0 &&
+			   a.total == c.total && a.clamped == c.clamped && a.min == c.min &&
+			   a.max == c.max && hist_percentile(&a, 99) == hist_percentile(&c, 99) &&
+			   fabs(a.sum - c.sum) <= 1e-9 * fabs(a.sum) &&
+			   fabs(hist_stddev(&a) - hist_stddev(&c)) <= 1e-9 * hist_stddev(&a),
+		   "round %d: snapshot at value %d of %d, restore, go on: the uninterrupted histogram",
+		   round, k, n);
+		hist_free(&c);
+		free(v);
+	}
+	/* the exact state comes back */
+	buf_reset(&img);
+	hist_snapshot(&a, &img);
+	hist_init(&c, 1, INT64_C(1) << 50, 3);
+	snap_rd_init(&r, img.p, img.len);
+	is_int(hist_restore(&c, &r), 0, "restore of a full histogram");
+	ok(same_hist(&a, &c), "every count, the extremes, sum and moments, bit for bit");
+	ok(img.len < 64 * 1024, "a sparse image (%zu bytes for %d counts)", img.len, a.counts_len);
+	hist_free(&c);
+
+	hist_init(&c, 1000, INT64_C(1) << 62, 3);
+	snap_rd_init(&r, img.p, img.len);
+	is_int(hist_restore(&c, &r), -1, "another configuration: refused");
+	ok(r.bad != NULL && strstr(r.bad, "range") != NULL, "said so: %s", r.bad ? r.bad : "");
+	ok(c.total == 0, "and left empty");
+	hist_free(&c);
+
+	hist_init(&c, 1, INT64_C(1) << 50, 3);
+	for (size_t cut = 0; cut < img.len; cut++) {
+		snap_rd_init(&r, img.p, cut);
+		if (hist_restore(&c, &r) == -1 && c.total == 0)
+			bad_cuts++;
+	}
+	is_int(bad_cuts, (int)img.len, "every cut image is refused, the histogram left empty");
+	img.p[0] = 2;
+	snap_rd_init(&r, img.p, img.len);
+	is_int(hist_restore(&c, &r), -1, "another version: refused");
+	img.p[0] = 1;
+	img.p[img.len - 1] ^= 0x40;	/* the last count's top byte */
+	snap_rd_init(&r, img.p, img.len);
+	is_int(hist_restore(&c, &r), -1, "a damaged count: refused");
+	ok(r.bad != NULL && strstr(r.bad, "add up") != NULL, "said so: %s", r.bad ? r.bad : "");
+	hist_free(&c);
+	hist_free(&a);
+	hist_free(&b);
+	buf_free(&img);
+}
+
 int main(void)
 {
 	test_layout();
@@ -260,5 +371,6 @@ int main(void)
 	test_clamp_merge();
 	test_iterators();
 	test_stddev();
+	test_snapshot();
 	return tap_done();
 }
