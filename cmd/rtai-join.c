@@ -1289,6 +1289,8 @@ static void run(void)
 	struct loop *l = loop_new("rtai-join");
 
 	loop_add_writer(l, &out);
+	if (errpol_writer(&ep) != NULL)
+		loop_add_writer(l, errpol_writer(&ep));	/* dead letters kept if killed */
 	if (opt.updates != NULL)
 		loop_add_input(l, &upd, LOOP_SNIFF, &change_ops, l);
 	loop_add_input(l, &in, LOOP_FRAMES, &stream_ops, l);

@@ -242,6 +242,15 @@ static void ops_free(void)
 
 static struct rtai_wr out;		/* stdout */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
+
+/* rtai_on_block(): before waiting for input, the output and the dead
+ * letters so far leave (a lone record at once; a DLQ whole if killed). */
+static void flush_outputs(void *arg)
+{
+	(void)arg;
+	wr_flush(&out);
+	errpol_flush(&ep);
+}
 static struct lr *lr;			/* the Lua engine; NULL without expressions */
 static struct lr_rec cur;		/* the record being mapped */
 static struct buf enc;			/* an encoded record */
@@ -531,7 +540,7 @@ int main(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
 	signal(SIGUSR1, SIG_IGN);	/* no checkpoint of its own */
 	wr_open_fd(&out, 1, "stdout", 0);
-	rtai_on_block(wr_flush_cb, &out);
+	rtai_on_block(flush_outputs, NULL);
 	errpol_open(&ep);
 	for (int i = 0; i < nfiles && !sig_stop; i++) {
 		st = map_input(files[i]);

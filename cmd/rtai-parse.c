@@ -396,6 +396,15 @@ static int kept(const char *name, size_t nlen)
 
 static struct rtai_wr out;		/* stdout */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
+
+/* rtai_on_block(): before waiting for input, the output and the dead
+ * letters so far leave (a lone record at once; a DLQ whole if killed). */
+static void flush_outputs(void *arg)
+{
+	(void)arg;
+	wr_flush(&out);
+	errpol_flush(&ep);
+}
 static struct rtai_rec in;		/* the payload as parsed */
 static struct rtai_rec rec;		/* the record written */
 static struct buf enc;			/* its encoding */
@@ -1623,7 +1632,7 @@ int main(int argc, char **argv)
 	sig_catch_stop();
 	sig_from_operands(argc, argv);
 	wr_open_fd(&out, 1, "stdout", 0);
-	rtai_on_block(wr_flush_cb, &out);
+	rtai_on_block(flush_outputs, NULL);
 	if (opt.nschema > 0)
 		put_schema();
 	ep.letter = dead_letter;

@@ -10,7 +10,11 @@
  * and the exit status, and --pass forwards each frame only once Kafka
  * acknowledged it (lib/ackq.h). There are no transactions: a sink that is
  * restarted sends again what it had not been told was delivered, so the
- * sink is at-least-once.
+ * sink is at-least-once. A record that cannot be sent (not a record, a
+ * template field missing) or that Kafka refuses (too large, invalid) goes
+ * through the one error policy (lib/errpol.h; under dlq it is kept in the
+ * queue until its delivery report came); a message that was not delivered
+ * after retries is not a record's fault: it always ends the sink, status 1.
  */
 #include "config.h"
 
@@ -29,6 +33,7 @@
 #include "ackq.h"
 #include "buf.h"
 #include "cli.h"
+#include "errpol.h"
 #include "frame.h"
 #include "kafka.h"
 #include "loop.h"
@@ -40,16 +45,8 @@
 #define STAGE "rtai-sink-kafka"
 #define MAX_HEADERS 64
 
-#ifndef RTAI_F_TOMBSTONE
-#define RTAI_F_TOMBSTONE 0x0004	/* temporary, until lib/frame.h has it */
-#endif
-#ifndef RTAI_EXIT_ALLDROP
-#define RTAI_EXIT_ALLDROP 5
-#endif
 
 /* ---- options ---------------------------------------------------------- */
-
-enum on_error { ON_FAIL, ON_SKIP };
 
 struct header {
 	const char *name;		/* points into the -H argument */
@@ -68,7 +65,6 @@ static struct {
 	int pass;			/* --pass */
 	long long inflight;		/* --inflight: unacknowledged messages at most */
 	int64_t retry_for;		/* --retry-for: brokers at start, each message */
-	enum on_error on_error;		/* --on-error */
 	int verbose;			/* -v */
 } opt = {
 	.inflight = 100000,
@@ -76,7 +72,7 @@ static struct {
 };
 
 enum {
-	OPT_RAW = 256, OPT_PASS, OPT_INFLIGHT, OPT_RETRY_FOR, OPT_ON_ERROR, OPT_MAX_FRAME,
+	OPT_RAW = 256, OPT_PASS, OPT_INFLIGHT, OPT_RETRY_FOR, OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FRAME,
 	OPT_VERSION,
 };
 
@@ -92,7 +88,8 @@ static const struct option longopts[] = {
 	{ "pass", no_argument, NULL, OPT_PASS },		/* forward acknowledged frames */
 	{ "inflight", required_argument, NULL, OPT_INFLIGHT },	/* unacknowledged at most */
 	{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },	/* how long to retry */
-	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail or skip */
+	{ "on-error", required_argument, NULL, OPT_ON_ERROR },	/* fail, skip or dlq */
+	{ "dlq", required_argument, NULL, OPT_DLQ },		/* the dead-letter stream */
 	{ "verbose", no_argument, NULL, 'v' },			/* librdkafka's log, counts */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
 	{ "help", no_argument, NULL, 'h' },
@@ -130,8 +127,13 @@ static void usage(int status)
 	      "                           acknowledged it, in input order\n"
 	      "      --inflight N         at most N messages awaiting acknowledgement\n"
 	      "                           (default 100000)\n"
-	      "      --on-error MODE      a bad record or a failed delivery: fail (stop, exit 1;\n"
-	      "                           the default) or skip (count it, go on)\n"
+	      "\n"
+	      "A record that cannot be sent (not a record, a template field missing) or that\n"
+	      "Kafka refuses (too large, invalid); a message not delivered within --retry-for\n"
+	      "always stops the sink (exit 1):\n"
+	      ERRPOL_HELP
+	      "\n"
+	      "Other:\n"
 	      "  -v, --verbose            librdkafka's log, and counts at exit\n"
 	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
 	      "  -h, --help               show this help and exit\n"
@@ -151,7 +153,9 @@ static rd_kafka_t *rk;
 static int kpipe[2] = { -1, -1 };	/* librdkafka's queue event pipe */
 static struct rtai_rd rd;
 static struct rtai_wr out;		/* --pass */
-static struct ackq q;			/* --pass: frames until acknowledged */
+static struct ackq q;			/* --pass, --dlq: frames until acknowledged */
+static int use_q;			/* records go into q (--pass or --dlq) */
+static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 static struct loop *loop;
 static struct loop_in *input;		/* standard input, until it ends */
 static struct tmpl topic_tmpl, key_tmpl;
@@ -168,7 +172,7 @@ static long long inflight;		/* produced, not yet reported */
 static int status = RTAI_EXIT_OK;
 
 static struct {
-	uint64_t records, delivered, failed, bad;
+	uint64_t records, delivered, failed;
 } count;
 
 /* ---- --pass: frames kept until acknowledged (lib/ackq.h) ---------------------- */
@@ -177,6 +181,8 @@ static struct {
 static void forward(void *arg, const struct rtai_frame *f)
 {
 	(void)arg;
+	if (!opt.pass)
+		return;		/* --dlq alone: the queue only keeps records */
 	if (f->kind == RTAI_K_MARKER)
 		wr_marker(&out, f, STAGE);
 	else
@@ -192,7 +198,7 @@ static void update_pause(void)
 {
 	if (input != NULL)
 		loop_pause(input, input_done || inflight >= opt.inflight ||
-					  (opt.pass && ackq_full(&q)));
+					  (use_q && ackq_full(&q)));
 }
 
 /* The work is over once the input ended and every message was reported. */
@@ -202,21 +208,48 @@ static void maybe_finish(void)
 		loop_stop(loop);
 }
 
-/* A record that cannot go, or a delivery that failed: reported, counted,
- * and under --on-error fail the end of the input. */
-static void failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void failed(const char *fmt, ...)
+/* A record that cannot go, or that Kafka refused: f is its frame (NULL
+ * when it was not kept: never under dlq); where names it, reason is what
+ * went wrong. The error policy decides; under fail the input ends. */
+static void refused(const struct rtai_frame *f, const char *where, const char *reason)
 {
-	char msg[1024];
+	if (errpol_refuse(&ep, f, where, reason) < 0) {
+		status = RTAI_EXIT_FAIL;
+		input_done = 1;
+	}
+}
+
+/* refused() for record recno of the input, reason printf-style. */
+static void bad_record(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void bad_record(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+{
+	char reason[1024], where[1400];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	rtai_warn("%s", msg);
-	if (opt.on_error == ON_FAIL) {
-		status = RTAI_EXIT_FAIL;
-		input_done = 1;
+	snprintf(where, sizeof(where), "%s: record %llu: %s", rd.name, (unsigned long long)recno,
+		 reason);
+	refused(f, where, reason);
+}
+
+/* Whether a delivery error is Kafka refusing this message (a policy
+ * matter), not a failure to deliver it (brokers gone, time out). */
+static int refusal(rd_kafka_resp_err_t e)
+{
+	switch (e) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+	case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+		return 1;
+	default:
+		return 0;
 	}
 }
 
@@ -231,31 +264,44 @@ static void on_delivery(rd_kafka_t *h, const rd_kafka_message_t *m, void *opaque
 	inflight--;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		count.delivered++;
+	} else if (refusal(m->err)) {
+		char where[1024], reason[256];
+		struct rtai_frame f;
+		int kept = use_q && ackq_peek(&q, seq, &f) == 0;
+
+		snprintf(reason, sizeof(reason), "refused: %s", rd_kafka_err2str(m->err));
+		snprintf(where, sizeof(where), "topic \"%s\" partition %d: key %.*s: %s",
+			 rd_kafka_topic_name(m->rkt), (int)m->partition,
+			 m->key != NULL ? (int)(m->key_len > 64 ? 64 : m->key_len) : 4,
+			 m->key != NULL ? (const char *)m->key : "null", reason);
+		refused(kept ? &f : NULL, where, reason);
 	} else {
 		count.failed++;
-		failed("topic \"%s\" partition %d: key %.*s: not delivered: %s%s",
-		       rd_kafka_topic_name(m->rkt), (int)m->partition,
-		       m->key != NULL ? (int)(m->key_len > 64 ? 64 : m->key_len) : 4,
-		       m->key != NULL ? (const char *)m->key : "null", rd_kafka_err2str(m->err),
-		       m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? " (--retry-for waits longer)"
-								 : "");
+		rtai_warn("topic \"%s\" partition %d: key %.*s: not delivered: %s%s",
+			  rd_kafka_topic_name(m->rkt), (int)m->partition,
+			  m->key != NULL ? (int)(m->key_len > 64 ? 64 : m->key_len) : 4,
+			  m->key != NULL ? (const char *)m->key : "null", rd_kafka_err2str(m->err),
+			  m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? " (--retry-for waits longer)"
+								    : "");
+		status = RTAI_EXIT_FAIL;
+		input_done = 1;
 	}
-	if (opt.pass)
+	if (use_q)
 		ackq_ack(&q, seq, m->err == RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 /* ---- records ------------------------------------------------------------------ */
 
 /* Renders template t for the record into b; -1 after reporting. */
-static int render(const struct tmpl *t, struct buf *b, const char *what, uint64_t recno)
+static int render(const struct rtai_frame *f, const struct tmpl *t, struct buf *b,
+		  const char *what, uint64_t recno)
 {
 	char err[512];
 
 	buf_reset(b);
 	if (tmpl_render(t, &rec, b, err, sizeof(err)) == 0)
 		return 0;
-	count.bad++;
-	failed("%s: record %llu: %s: %s", rd.name, (unsigned long long)recno, what, err);
+	bad_record(f, recno, "%s: %s", what, err);
 	return -1;
 }
 
@@ -271,17 +317,16 @@ static int produce(const struct rtai_frame *f)
 
 	count.records++;
 	if (need_rec && rec_from_frame(&rec, f) < 0) {
-		count.bad++;
-		failed("%s: record %llu: %s%s", rd.name, (unsigned long long)recno, rec.err,
-		       opt.raw ? "" : " (--raw sends a payload that is not a record as it is)");
+		bad_record(f, recno, "%s%s", rec.err,
+			   opt.raw ? "" : " (--raw sends a payload that is not a record as it is)");
 		return 0;
 	}
-	if (!topic_fixed && render(&topic_tmpl, &topic_b, "topic", recno) < 0)
+	if (!topic_fixed && render(f, &topic_tmpl, &topic_b, "topic", recno) < 0)
 		return 0;
-	if (opt.key != NULL && render(&key_tmpl, &key_b, "key", recno) < 0)
+	if (opt.key != NULL && render(f, &key_tmpl, &key_b, "key", recno) < 0)
 		return 0;
 	for (size_t i = 0; i < opt.nhdr; i++)
-		if (render(&opt.hdr[i].value, &hdr_b[i], "header", recno) < 0)
+		if (render(f, &opt.hdr[i].value, &hdr_b[i], "header", recno) < 0)
 			return 0;
 	if (!tombstone && !opt.raw) {
 		buf_reset(&val_b);
@@ -329,7 +374,7 @@ static int produce(const struct rtai_frame *f)
 		vu[n].u.header.val = hdr_b[i].p;
 		vu[n++].u.header.size = (ssize_t)hdr_b[i].len;
 	}
-	if (opt.pass)
+	if (use_q)
 		seq = ackq_push(&q, f, 1);
 	vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
 	vu[n++].u.ptr = (void *)(uintptr_t)seq;
@@ -347,11 +392,9 @@ static int produce(const struct rtai_frame *f)
 		rd_kafka_error_destroy(error);
 		rd_kafka_poll(rk, 100);
 	}
-	count.bad++;
-	failed("%s: record %llu: %s", rd.name, (unsigned long long)recno,
-	       rd_kafka_error_string(error));
+	bad_record(f, recno, "%s", rd_kafka_error_string(error));
 	rd_kafka_error_destroy(error);
-	if (opt.pass)
+	if (use_q)
 		ackq_ack(&q, seq, 0);
 	return 0;
 }
@@ -508,14 +551,8 @@ static void parse_options(int argc, char **argv)
 			if (opt.retry_for < 1000000)
 				rtai_usage_error("--retry-for: '%s': at least 1ms", optarg);
 			break;
-		case OPT_ON_ERROR:
-			if (strcmp(optarg, "fail") == 0)
-				opt.on_error = ON_FAIL;
-			else if (strcmp(optarg, "skip") == 0)
-				opt.on_error = ON_SKIP;
-			else
-				rtai_usage_error("--on-error: '%s': expected fail or skip", optarg);
-			break;
+		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
+		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case 'v': opt.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
@@ -527,6 +564,8 @@ static void parse_options(int argc, char **argv)
 		rtai_usage_error("unexpected argument '%s': records come on standard input",
 				 argv[optind]);
 	rtai_set_max_frame(max_frame);
+	errpol_check(&ep);
+	ep.verbose = opt.verbose;
 	if (opt.topic == NULL)
 		rtai_usage_error("a topic is needed: -t TOPIC");
 	if (tmpl_compile(&topic_tmpl, opt.topic, err, sizeof(err)) < 0)
@@ -578,11 +617,12 @@ int main(int argc, char **argv)
 	rd_kafka_queue_io_event_enable(mq, kpipe[1], "k", 1);
 
 	rd_open_fd(&rd, 0, "stdin");
-	if (opt.pass) {
+	if (opt.pass)
 		wr_open_fd(&out, 1, "stdout", 0);
-		/* Reading stops while 64 MiB or --inflight frames are held. */
-		ackq_init(&q, 64u << 20, (size_t)opt.inflight, forward, NULL);
-	}
+	use_q = opt.pass || ep.mode == ERRPOL_DLQ;
+	/* Reading stops while 64 MiB or --inflight frames are held. */
+	ackq_init(&q, 64u << 20, (size_t)opt.inflight, forward, NULL);
+	errpol_open(&ep);
 	rd_kafka_poll(rk, 0);	/* reports that came before the pipe was set */
 	run();
 	if (inflight > 0) {
@@ -594,12 +634,15 @@ int main(int argc, char **argv)
 		wr_close(&out);
 	else if (opt.pass)
 		wr_flush(&out);
-	if (opt.verbose || count.failed > 0 || count.bad > 0)
-		rtai_warn("%llu records: %llu delivered, %llu failed, %llu bad",
+	errpol_close(&ep);
+	if (opt.verbose || count.failed > 0 || errpol_dropped(&ep) > 0)
+		rtai_warn("%llu records: %llu delivered, %llu failed, %llu skipped, %llu dead-lettered%s%s",
 			  (unsigned long long)count.records, (unsigned long long)count.delivered,
-			  (unsigned long long)count.failed, (unsigned long long)count.bad);
-	if (status == RTAI_EXIT_OK && count.records > 0 && count.delivered == 0)
-		status = RTAI_EXIT_ALLDROP;
+			  (unsigned long long)count.failed, (unsigned long long)ep.skipped,
+			  (unsigned long long)ep.dead,
+			  ep.first[0] != '\0' && !opt.verbose ? "; first: " : "",
+			  opt.verbose ? "" : ep.first);
+	status = errpol_status(&ep, count.records, status, "delivered");
 
 	rd_kafka_queue_io_event_enable(mq, -1, NULL, 0);
 	rd_kafka_queue_destroy(mq);
@@ -624,5 +667,6 @@ int main(int argc, char **argv)
 	buf_free(&topic_b);
 	buf_free(&key_b);
 	buf_free(&val_b);
+	errpol_free(&ep);
 	return status;
 }

@@ -1184,6 +1184,8 @@ static int run(void)
 
 	if (opt.pass)
 		loop_add_writer(l, &out);
+	if (errpol_writer(&ep) != NULL)
+		loop_add_writer(l, errpol_writer(&ep));	/* dead letters kept if killed */
 	loop_add_input(l, &rd, LOOP_FRAMES, &ops, NULL);
 	if (opt.roll_interval > 0) {
 		roll_timer = loop_timer_new(l, on_roll, NULL);

@@ -91,6 +91,12 @@ int errpol_refuse(struct errpol *ep, const struct rtai_frame *f, const char *whe
 	return 0;
 }
 
+void errpol_flush(struct errpol *ep)
+{
+	if (ep->dlq_open)
+		wr_flush(&ep->dlq);
+}
+
 void errpol_close(struct errpol *ep)
 {
 	if (!ep->dlq_open)

@@ -122,6 +122,21 @@ static inline uint64_t errpol_dropped(const struct errpol *ep)
 	return ep->skipped + ep->dead;
 }
 
+/* Flushes the dead-letter stream, if one is open (wr_flush(): every frame
+ * written so far reaches the file, a .zst one as a flushed zstd block), so
+ * that a tool killed while it waits for input loses no dead letter (issue
+ * #13 item 12: the DLQ is read back up to its last whole frame). Tools call
+ * it from the function they give rtai_on_block(), or register
+ * errpol_writer() with loop_add_writer(). A failed write exits 1. */
+void errpol_flush(struct errpol *ep);
+
+/* The dead-letter stream's writer, or NULL when none is open: for
+ * loop_add_writer(), after errpol_open(). Stays the policy's. */
+static inline struct rtai_wr *errpol_writer(struct errpol *ep)
+{
+	return ep->dlq_open ? &ep->dlq : NULL;
+}
+
 /* Ends the dead-letter stream as finished (wr_close(): with its end-of-
  * stream frame). Accepts a policy with no stream, or one closed already. */
 void errpol_close(struct errpol *ep);

@@ -18,6 +18,7 @@ teardown_local() {
 		kill "$REG_PID" 2>/dev/null || true
 		wait "$REG_PID" 2>/dev/null || true
 	fi
+	kafka_stop
 }
 
 # registry_start [USER:PASS]: serves schemas/ on a free loopback port as a
@@ -52,6 +53,20 @@ registry_start() {
 	run sh -c 'rtai-parse --format avro --avro-schemas schemas -t ts <in.rtai | rtai-cat -p --meta | head -2 | jq -r ._event_time'
 	echo "$output"
 	assert_output "$(printf '%s\n' 2026-11-24T10:00:00.000Z 2026-11-24T10:00:01.001Z)"
+}
+
+@test "avro: rtai-kafka | rtai-parse --format avro: values kcat produced to Kafka decode to what python3-avro wrote, schemas from the registry" {
+	built rtai-kafka || skip "rtai-kafka is not in this build"
+	command -v kcat >/dev/null || { echo "kcat is not installed (scripts/packages.sh)" >&2; return 1; }
+	kafka_start clicks:1
+	avrotool msgfiles vals
+	(cd vals && kcat -P -b "$KAFKA_BROKERS" -t clicks -p 0 $(seq 0 5))
+	registry_start
+	run sh -c "rtai-kafka -b '$KAFKA_BROKERS' -t clicks -e | rtai-parse --format avro --schema-registry '$REG_URL' -t ts | rtai-cat -p"
+	echo "$output"
+	assert_success
+	diff <(echo "$output" | jq -S -c .) <(avrotool expect | jq -S -c .)
+	assert_equal "$(cat schemas/requests)" /schemas/ids/1
 }
 
 @test "avro: plain Avro binary with --avro-schema" {

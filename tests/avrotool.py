@@ -4,6 +4,9 @@
     avrotool.py frames OUT [plain]     an rtai stream of raw frames, each an
                                        Avro value in the Confluent wire format
                                        (or plain Avro binary with "plain")
+    avrotool.py msgfiles DIR           the same values in the Confluent wire
+                                       format, one file each (DIR/0, DIR/1...),
+                                       for kcat -P to produce as messages
     avrotool.py expect                 the values as JSON lines, as rtai-parse
                                        must print them (the independent answer)
     avrotool.py bad OUT                frames with faults, one per frame
@@ -162,6 +165,11 @@ def main():
                 body = encode(s1, v)
                 w.put(rtai_stream.DATA, rtai_stream.ENC_RAW, body if plain else confluent(1, body), ingest_ns=i + 1)
             w.close()
+    elif cmd == "msgfiles":
+        os.makedirs(sys.argv[2], exist_ok=True)
+        for i, v in enumerate(values()):
+            with open(os.path.join(sys.argv[2], str(i)), "wb") as f:
+                f.write(confluent(1, encode(s1, v)))
     elif cmd == "expect":
         reader = len(sys.argv) > 2 and sys.argv[2] == "v2"
         for v in values():

@@ -12,6 +12,7 @@
  *	down ID			broker ID stops answering (connections closed)
  *	up ID			broker ID answers again
  *	leader TOPIC P ID	broker ID leads partition P of TOPIC
+ *	produce-error CODE	the next Produce request fails with Kafka error CODE
  *
  * It runs until standard input ends, a "quit" line, SIGINT or SIGTERM.
  * Measured on librdkafka 2.0.2: consumer groups, committed offsets and the
@@ -70,6 +71,10 @@ static int command(rd_kafka_mock_cluster_t *mc, int brokers, char *line, char *w
 		err = rd_kafka_mock_broker_set_up(mc, (int32_t)x);
 	else if (sscanf(line, "leader %255s %ld %ld", b, &x, &y) == 3)
 		err = rd_kafka_mock_partition_set_leader(mc, b, (int32_t)x, (int32_t)y);
+	else if (sscanf(line, "produce-error %ld", &x) == 1)
+		/* The next Produce request fails with error code x (e.g. 10,
+		 * MESSAGE_TOO_LARGE): its messages are refused. */
+		rd_kafka_mock_push_request_errors(mc, 0 /* Produce */, 1, (rd_kafka_resp_err_t)x);
 	else {
 		snprintf(why, whylen, "unknown command '%s'", line);
 		return -1;

@@ -737,6 +737,23 @@ PY
 	assert_output '["latency",10000,true]'
 }
 
+@test "lat: a window's --delay longer than the SLO's limit is reported as a breach (exit 3), never a silent pass" {
+	# Issue #13 item 8: rtai-window --over --delay 1s holds each record
+	# until an event time 1 s later has arrived; rtai-gen --start now paces
+	# event times by the clock, so p99 latency is at least about 1 s, and
+	# p99<10ms can never hold. (The stream does not carry a stage's delay,
+	# so rtai-lat cannot say so at start: rtai-window(1) and the README say
+	# it.) Slowness only adds latency, so this asserts no timing.
+	run bash -o pipefail -c 'rtai-gen clicks -n 2000 --rate 1000 --start now | rtai-cat | rtai-parse -t event_time \
+		| rtai-window -k user_id --over 1h --delay 1s -a c=count | rtai-lat -n -i 0 --slo "p99<10ms" --json r.json'
+	echo "$output"
+	assert_failure 3
+	assert_line --regexp '^slo p99<10ms +BREACHED '
+	run jq -c '[.records, .slo[0].held, .latency_ms.p99 >= 900]' r.json
+	echo "$output"
+	assert_output '[2000,false,true]'
+}
+
 @test "lat: interval lines flag breaches per rule and the report counts them" {
 	run sh -c "(python3 mkstream.py 10 ingest-seq; sleep 0.5) | rtai-lat -n -q -i 200ms --slo 'p50<1s' --slo 'p50<1h' --json r.json"
 	echo "$output"

@@ -709,6 +709,71 @@ peak_kb() {
 	done
 }
 
+# killed_while_waiting FILE N CMD: runs CMD (reading the stream in.rtai
+# from a FIFO that stays open, so it then waits for more) in the
+# background, waits until FILE holds N records, kills CMD's last process
+# with SIGKILL, and checks that FILE reads back its N records and is then
+# reported cut (status 4).
+killed_while_waiting() {
+	local file=$1 n=$2 cmd=$3 pid i got=
+	rm -f "$file" in.fifo
+	mkfifo in.fifo
+	bash -c "exec $cmd" <in.fifo >/dev/null 2>err.txt &
+	pid=$!
+	exec 7>in.fifo
+	cat in.rtai >&7
+	for i in $(seq 1 200); do
+		got=$(rtai-cat -p "$file" 2>/dev/null | wc -l)
+		[ "$got" -ge "$n" ] && break
+		sleep 0.05
+	done
+	kill -9 "$pid"
+	exec 7>&-
+	wait "$pid" || true
+	echo "$cmd: $got of $n records in $file while it waited"
+	run rtai-cat -p "$file"
+	echo "$output"
+	assert_failure 4
+	assert_output --regexp "$file: byte [0-9]+: the stream was cut"
+	[ "$(rtai-cat -p "$file" 2>/dev/null | wc -l)" -eq "$n" ]
+}
+
+@test "robust: a tool killed -9 while it waits for input keeps its dead letters and late records: the file reads to its last whole frame, then is reported cut" {
+	# Issue #13 item 12: a --dlq written in place but held in a buffer was
+	# empty after a kill -9.
+	cp "$RTAI_SRC/tests/data/users.jsonl" .
+	for i in 1 2 3 4 5 6 7; do echo "not json $i"; echo '{"user_id":"u1","a":1,"b":2}'; done | rtai-cat >in.rtai
+	killed_while_waiting bad.rtai 7 'rtai-parse --on-error dlq --dlq bad.rtai'
+	for i in 1 2 3 4 5; do echo '{"a":1,"b":"x"}'; echo '{"a":1,"b":2}'; done | rtai-cat | rtai-parse >in.rtai
+	killed_while_waiting bad.rtai 5 "rtai-map -s 'c=a+b' --dlq bad.rtai"
+	for i in 1 2 3 4; do echo '{"x":1}'; echo '{"user_id":"u1"}'; done | rtai-cat | rtai-parse >in.rtai
+	killed_while_waiting bad.rtai.zst 4 'rtai-join -t users.jsonl --on user_id --on-error dlq --dlq bad.rtai.zst'
+	printf '%s\n' '100 {"k":"a"}' '1 {"k":"a"}' '2 {"k":"a"}' '3 {"k":"a"}' | python3 "$RTAI_SRC/tests/streamtool.py" mk in.rtai
+	killed_while_waiting late.rtai 3 'rtai-window -k k --tumbling 10s -a count --late late.rtai'
+}
+
+@test "robust: --dlq and --late never write through a symbolic link planted at their name" {
+	echo secret >victim
+	printf '%s\n' 'not json' '{"a":1}' | rtai-cat >in.rtai
+	ln -s victim bad.rtai
+	run sh -c 'rtai-parse --on-error dlq --dlq bad.rtai <in.rtai >/dev/null'
+	echo "$output"
+	assert_success
+	[ ! -L bad.rtai ]
+	run rtai-cat -p bad.rtai
+	echo "$output"
+	assert_output --partial '"payload":"not json"'
+	printf '%s\n' '100 {"k":"a"}' '1 {"k":"a"}' | python3 "$RTAI_SRC/tests/streamtool.py" mk in2.rtai
+	ln -s victim late.rtai
+	run sh -c 'rtai-window -k k --tumbling 10s -a count --late late.rtai <in2.rtai >/dev/null'
+	echo "$output"
+	assert_success
+	[ ! -L late.rtai ]
+	[ "$(rtai-cat -p late.rtai | wc -l)" -eq 1 ]
+	run cat victim
+	assert_output secret
+}
+
 @test "robust: a Redis password appears neither in messages nor in ps" {
 	for tool in rtai-sink-redis rtai-join; do
 		built "$tool" || continue

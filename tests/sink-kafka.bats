@@ -16,7 +16,7 @@ load kafka
 		rtai-sink-kafka -b "$KAFKA_BROKERS" -t out -k "user:{user_id}" -H src=rtai -H "act={action}" -v'
 	echo "$output"
 	assert_success
-	assert_output --partial "20 records: 20 delivered, 0 failed, 0 bad"
+	assert_output --partial "20 records: 20 delivered, 0 failed, 0 skipped, 0 dead-lettered"
 	kcat -C -b "$KAFKA_BROKERS" -t out -e -q -J >got.json
 	run python3 - <<'PY'
 import json, os, subprocess
@@ -112,12 +112,12 @@ PY
 	assert_output 1000
 }
 
-@test "sink-kafka: a message not acknowledged within --retry-for fails: exit 1, or 5 when none was delivered" {
+@test "sink-kafka: a message not acknowledged within --retry-for fails: exit 1 whatever the error policy" {
 	kafka_start gone:1
-	for mode in fail skip; do
+	for mode in fail skip "dlq --dlq dead.rtai"; do
 		rm -f in
 		mkfifo in
-		rtai-sink-kafka -b "$KAFKA_BROKERS" -t gone --retry-for 1500ms --on-error $mode <in >/dev/null 2>err.$mode 3>&- &
+		rtai-sink-kafka -b "$KAFKA_BROKERS" -t gone --retry-for 1500ms --on-error $mode <in >/dev/null 2>err 3>&- &
 		pid=$!
 		BG_PIDS=$pid
 		exec {w}>in
@@ -126,11 +126,11 @@ PY
 		echo '{"a":1}' | rtai-cat >&$w
 		exec {w}>&-
 		bg_wait $pid
-		cat err.$mode
+		cat err
 		for b in 1 2 3; do kafka_cmd up $b; done
-		[ "$STATUS" -eq "$([ $mode = fail ] && echo 1 || echo 5)" ]
-		grep -q 'rtai-sink-kafka: topic "gone" partition 0: key null: not delivered: Local: Message timed out (--retry-for waits longer)' err.$mode
-		grep -q '1 records: 0 delivered, 1 failed, 0 bad' err.$mode
+		[ "$STATUS" -eq 1 ]
+		grep -q 'rtai-sink-kafka: topic "gone" partition 0: key null: not delivered: Local: Message timed out (--retry-for waits longer)' err
+		grep -q '1 records: 0 delivered, 1 failed, 0 skipped, 0 dead-lettered' err
 	done
 }
 
@@ -145,8 +145,12 @@ PY
 	run sh -c 'rtai-sink-kafka -b "$KAFKA_BROKERS" -t skipped -k "{user_id}" --on-error skip <in.rtai'
 	echo "$output"
 	assert_success
+	assert_output --partial '4 records: 2 delivered, 0 failed, 2 skipped, 0 dead-lettered; first: stdin: record 2: '
+	refute_output --partial 'record 3'
+	run sh -c 'rtai-sink-kafka -v -b "$KAFKA_BROKERS" -t skipped2 -k "{user_id}" --on-error skip <in.rtai'
+	echo "$output"
+	assert_success
 	assert_output --partial 'rtai-sink-kafka: stdin: record 3: key: no field "user_id"'
-	assert_output --partial '4 records: 2 delivered, 0 failed, 2 bad'
 	[ "$(kcat -C -b "$KAFKA_BROKERS" -t skipped -e -q | wc -l)" -eq 2 ]
 	head -c 3000 /dev/zero | tr '\0' x | rtai-cat >big.rtai
 	run sh -c 'rtai-sink-kafka -b "$KAFKA_BROKERS" -t big --raw -X message.max.bytes=1000 <big.rtai'
@@ -156,6 +160,54 @@ PY
 	run sh -c 'rtai-sink-kafka -b "$KAFKA_BROKERS" -t big --raw -X message.max.bytes=1000 --on-error skip <big.rtai'
 	echo "$output"
 	assert_failure 5
+}
+
+@test "sink-kafka: --dlq: bad records and records Kafka refuses go to the dead-letter stream; --pass forwards the rest" {
+	kafka_start
+	printf '{"user_id":"u1"}\nnot json\n{"x":1}\n{"user_id":"u2"}\n' >in.jsonl
+	rtai-cat in.jsonl >in.rtai
+	run sh -c 'rtai-sink-kafka -b "$KAFKA_BROKERS" -t good -k "{user_id}" --pass --dlq dead.rtai <in.rtai >out.rtai'
+	echo "$output"
+	assert_success
+	assert_output --partial '4 records: 2 delivered, 0 failed, 0 skipped, 2 dead-lettered; first: stdin: record 2: '
+	run rtai-cat -p out.rtai
+	echo "$output"
+	assert_output "$(sed -n '1p;4p' in.jsonl)"
+	[ "$(kcat -C -b "$KAFKA_BROKERS" -t good -e -q | wc -l)" -eq 2 ]
+	# Records 2 (not a record: its payload as it came) and 3 (with _error).
+	run rtai-cat -p dead.rtai
+	echo "$output"
+	assert_line --index 0 'not json'
+	run sh -c 'rtai-cat -p dead.rtai | sed -n 2p | jq -c "[.x, (._error | test(\"user_id\"))]"'
+	echo "$output"
+	assert_output '[1,true]'
+	# Refused by the producer: larger than message.max.bytes.
+	head -c 3000 /dev/zero | tr '\0' x | rtai-cat >big.rtai
+	run sh -c 'rtai-sink-kafka -b "$KAFKA_BROKERS" -t big --raw -X message.max.bytes=1000 --dlq bigdead.rtai <big.rtai'
+	echo "$output"
+	assert_failure 5
+	assert_output --partial 'every record (1) was dead-lettered: nothing was delivered (exit status 5)'
+	run sh -c 'rtai-cat -p bigdead.rtai | tr -d "\n" | wc -c'
+	echo "$output"
+	assert_output 3000
+	# Refused by the broker, in the delivery report (the mock answers the
+	# next Produce request with MESSAGE_TOO_LARGE, code 10): the records
+	# are kept until their report and dead-lettered with the reason.
+	kafka_cmd topic refused 1
+	kafka_cmd produce-error 10
+	printf '{"a":1}\n{"a":2}\n' | rtai-cat >two.rtai
+	run sh -c 'rtai-sink-kafka -b "$KAFKA_BROKERS" -t refused --dlq two-dead.rtai <two.rtai'
+	echo "$output"
+	assert_failure 5
+	run sh -c 'rtai-cat -p two-dead.rtai | jq -c "[.a, ._error]"'
+	echo "$output"
+	assert_output "$(printf '%s\n' '[1,"refused: Broker: Message size too large"]' '[2,"refused: Broker: Message size too large"]')"
+	kafka_cmd produce-error 10
+	run sh -c 'rtai-sink-kafka -b "$KAFKA_BROKERS" -t refused <two.rtai'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-sink-kafka: topic "refused" partition 0: key null: refused: Broker: Message size too large'
+	# A failed delivery is not a refusal: never dead-lettered (see above).
 }
 
 @test "sink-kafka: brokers unreachable at start: an announced, bounded retry, then exit 1" {
@@ -232,9 +284,18 @@ PY
 	run rtai-sink-kafka -b x:1 -t t --retry-for 0
 	echo "$output"
 	assert_failure 2
+	run rtai-sink-kafka -b x:1 -t t --on-error dlq
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--on-error dlq needs --dlq FILE"
+	run rtai-sink-kafka -b x:1 -t t --on-error skip --dlq d.rtai
+	echo "$output"
+	assert_failure 2
+	assert_output --partial "--dlq needs --on-error dlq"
 	run rtai-sink-kafka -b x:1 -t t --on-error maybe
 	echo "$output"
 	assert_failure 2
+	assert_output --partial "--on-error: 'maybe': expected fail, skip or dlq"
 	run rtai-sink-kafka -b x:1 -t t extra
 	echo "$output"
 	assert_failure 2
@@ -261,7 +322,7 @@ PY
 	run rtai-sink-kafka --help
 	echo "$output"
 	assert_success
-	for o in -b -t -k -H --raw -z -X -F --pass --inflight --retry-for --on-error -v --max-frame --version; do
+	for o in -b -t -k -H --raw -z -X -F --pass --inflight --retry-for --on-error --dlq -v --max-frame --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-sink-kafka --version

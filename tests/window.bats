@@ -609,6 +609,55 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	EOF
 }
 
+@test "window: a sum's type and value do not depend on the order of arrival, in every kind of window (python3 exact sums)" {
+	# Issue #13: ints max, min, 1 gave 0 but max, 1, min gave 0.0. Every
+	# order of each triple, through tumbling, sliding, session and --over:
+	# an int when all are ints and the exact sum fits in 64 bits, else the
+	# float nearest the exact sum.
+	# One key per order, so each kind of window runs once; keys in turn.
+	cat >check.py <<-'PY'
+	import itertools, json, subprocess, sys
+	from fractions import Fraction as F
+	triples = [(2**63 - 1, -2**63, 1), (2**63 - 1, 1, -1), (-2**63, -1, 1), (2**63 - 1, 1, 1),
+	           (2**63 - 1, 1, 1.5), (3, 4, 0.5)]
+	want, lines = {}, []
+	for tr in triples:
+	    exact = sum(F(x) for x in tr)
+	    ints = all(type(x) is int for x in tr) and -2**63 <= exact < 2**63
+	    for perm in itertools.permutations(tr):
+	        k = "k%d" % len(want)
+	        want[k] = (perm, exact, ints)
+	        t = 10 * len(want)    # each key's own 3 s, all in one minute
+	        lines += ["%d %s" % (t + i + 1, json.dumps({"k": k, "v": v})) for i, v in enumerate(perm)]
+	subprocess.run(["bash", "-c", "mkstream in.rtai"], input="\n".join(lines) + "\n", text=True, check=True)
+	bad = n = 0
+	for kind, opt in [("tumbling", "--tumbling 1m"), ("sliding", "--sliding 1m/30s"),
+	                  ("session", "--session 1m"), ("over", "--over 10s")]:
+	    out = subprocess.run(["bash", "-o", "pipefail", "-c", "rtai-window -k k %s -a sum:v <in.rtai | show" % opt],
+	                         capture_output=True, text=True)
+	    if out.returncode != 0 or out.stderr:
+	        bad += 1
+	        print(kind, "status", out.returncode, out.stderr)
+	    got = {}
+	    for line in out.stdout.splitlines():
+	        r = json.loads(line)
+	        got[r["k"]] = r["sum_v"]   # a key's last result holds all three
+	    for k, (perm, exact, ints) in want.items():
+	        g = got.get(k)
+	        ok = (type(g) is int and g == exact) if ints else (type(g) is float and g == float(exact))
+	        n += 1
+	        if not ok:
+	            bad += 1
+	            print(kind, perm, "got", repr(g), "want", exact, "as int" if ints else "as float")
+	print(n, "sums,", bad, "wrong")
+	sys.exit(bad > 0)
+	PY
+	run python3 check.py
+	echo "$output"
+	assert_success
+	assert_output '144 sums, 0 wrong'
+}
+
 # ---- real input: JSON through rtai-cat and rtai-parse ---------------------------
 
 @test "window: a raw JSON clickstream through rtai-cat and rtai-parse" {
@@ -874,6 +923,80 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 
 @test "window: the examples of the man page run" {
 	run_man_examples rtai-window.1
+}
+
+@test "window: the man page's examples 1 to 4 (tumbling, sliding, session, cascade) give the values of a python3 brute force" {
+	cp -r "$RTAI_SRC/tests/data/." .
+	n=0
+	while IFS= read -r -d '' block; do
+		n=$((n + 1))
+		[ "$n" -le 4 ] || break
+		echo "--- example $n:"
+		echo "$block"
+		bash -e -o pipefail -c "$block" >ex$n.out
+		cat ex$n.out
+		[ -s ex$n.out ]
+	done < <(man_examples rtai-window.1)
+	[ "$n" -ge 4 ]
+	cat >check.py <<-'PY'
+	import datetime, json, sys
+	UTC = datetime.timezone.utc
+	def sec(s): return int(datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp())
+	def iso(t): return datetime.datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+	clicks = [json.loads(l) for l in open("clicks.jsonl")]
+	for c in clicks: c["t"] = sec(c["event_time"])
+	def out(n): return [json.loads(l) for l in open("ex%d.out" % n)]
+	def win(u, s, e, **agg): return dict(user_id=u, window_start=iso(s), window_end=iso(e), **agg)
+	def order(ws): return sorted(ws, key=lambda w: (w["window_end"], w["user_id"]))
+	bad = 0
+	def same(n, got, want):
+	    global bad
+	    if got != want:
+	        bad += 1
+	        print("example", n, "got", got, "want", want, sep="\n")
+	# 1: tumbling minutes, count and sum per user
+	g = {}
+	for c in clicks: g.setdefault((c["user_id"], c["t"] // 60 * 60), []).append(c)
+	same(1, out(1), order([win(u, s, s + 60, count=len(cs), sum_amount=sum(c["amount"] for c in cs))
+	                       for (u, s), cs in g.items()]))
+	# 2: sliding hours every 5 minutes; the first three results (head -3);
+	# p95 within 1% of the value of rank floor(0.95 (n - 1))
+	g = {}
+	for c in clicks:
+	    for s in range((c["t"] - 3600) // 300 * 300 + 300, c["t"] + 1, 300):
+	        g.setdefault((c["user_id"], s), []).append(c)
+	want = order([win(u, s, s + 3600, clicks=len(cs), p95_amount=sorted(c["amount"] for c in cs)[int(0.95 * (len(cs) - 1))],
+	                   distinct_item_id=len({c["item_id"] for c in cs})) for (u, s), cs in g.items()])[:3]
+	got = out(2)
+	for o, w in zip(got, want):
+	    if abs(o["p95_amount"] - w["p95_amount"]) <= 0.01 * abs(w["p95_amount"]):
+	        o["p95_amount"] = w["p95_amount"]
+	same(2, got, want)
+	# 3: sessions with a 30 s gap: count, first and last item by time
+	ws = []
+	for u in sorted({c["user_id"] for c in clicks}):
+	    cs = sorted((c for c in clicks if c["user_id"] == u), key=lambda c: c["t"])
+	    run = [cs[0]]
+	    for c in cs[1:] + [None]:
+	        if c is not None and c["t"] < run[-1]["t"] + 30:
+	            run.append(c)
+	            continue
+	        ws.append(win(u, run[0]["t"], run[-1]["t"] + 30, count=len(run),
+	                      first_item_id=run[0]["item_id"], last_item_id=run[-1]["item_id"]))
+	        run = [c]
+	same(3, out(3), order(ws))
+	# 4: minute counts per user, then per hour the peak minute and the minutes
+	m = {}
+	for c in clicks: m[(c["user_id"], c["t"] // 60 * 60)] = m.get((c["user_id"], c["t"] // 60 * 60), 0) + 1
+	h = {}
+	for (u, s), k in m.items(): h.setdefault((u, s // 3600 * 3600), []).append(k)
+	same(4, out(4), order([win(u, s, s + 3600, peak=max(ks), minutes=len(ks)) for (u, s), ks in h.items()]))
+	print(bad, "wrong")
+	sys.exit(bad > 0)
+	PY
+	run python3 check.py
+	echo "$output"
+	assert_success
 }
 
 @test "window: a cut input (kill -9 upstream) fires no window as final and exits 4" {
