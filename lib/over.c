@@ -1438,7 +1438,6 @@ enum over_errc over_errc(const struct over *o)
 /* ---- snapshots --------------------------------------------------------------------- */
 
 #define SNAP_MAGIC "RTOS"
-#define SNAP_HEAD 24		/* magic, version, length, checksum */
 #define SNAP_SEED UINT64_C(0x727461696f766572)	/* "rtaiover" */
 #define SNAP_MAX_KEY (1u << 24)
 
@@ -1513,17 +1512,11 @@ static void snap_key(const struct over *o, const struct oslot *sl, struct buf *o
 
 void over_snapshot(const struct over *o, struct buf *out)
 {
-	size_t head = out->len, body;
+	size_t head;
 	struct buf desc = { 0 };
-	uint64_t len, sum;
-	uint8_t *h;
 
 	buf_reserve(out, (size_t)o->st.entries * (o->esz + 16) + (size_t)o->st.keys * 64 + 256);
-	buf_append(out, SNAP_MAGIC, 4);
-	snap_u32(out, OVER_SNAP_VERSION);
-	snap_u64(out, 0);	/* length and checksum, filled in below */
-	snap_u64(out, 0);
-	body = out->len;
+	head = snap_begin(out, SNAP_MAGIC, OVER_SNAP_VERSION);
 	describe(o, &desc);
 	snap_bytes(out, desc.p, desc.len);
 	buf_free(&desc);
@@ -1553,13 +1546,7 @@ void over_snapshot(const struct over *o, struct buf *out)
 		snap_pend(out, &o->grp[i]);
 	for (size_t i = 0; i < o->np; i++)
 		snap_pend(out, &o->heap[i]);
-	len = out->len - body;
-	sum = rtai_hash(out->p + body, len, SNAP_SEED);
-	h = out->p + head + 8;
-	for (int i = 0; i < 8; i++) {
-		h[i] = (uint8_t)(len >> (8 * i));
-		h[8 + i] = (uint8_t)(sum >> (8 * i));
-	}
+	snap_seal(out, head, SNAP_SEED);
 }
 
 /* Reads one key written by snap_key() into the table. Returns 0, or -1
@@ -1705,13 +1692,12 @@ static int time_ok(int64_t t, int64_t slack)
 
 int over_restore(struct over *o, const void *p, size_t len, char *err, size_t errlen)
 {
-	const uint8_t *b = p;
 	struct snap_rd r;
 	struct buf desc = { 0 };
 	struct over_stats st = { 0 };
 	const uint8_t *d;
-	uint32_t version, nk, np;
-	uint64_t blen, sum, tcap;
+	uint32_t nk, np;
+	uint64_t tcap;
 	size_t dn;
 	int rc = -1;
 
@@ -1719,34 +1705,8 @@ int over_restore(struct over *o, const void *p, size_t len, char *err, size_t er
 		snprintf(err, errlen, "the engine already holds state (restore into a new one)");
 		return -1;
 	}
-	snap_rd_init(&r, p, len);
-	if (len < 4 || memcmp(b, SNAP_MAGIC, 4) != 0) {
-		snprintf(err, errlen, "not a range snapshot (it does not start with \"%s\")",
-			 SNAP_MAGIC);
+	if (snap_open(&r, p, len, SNAP_MAGIC, OVER_SNAP_VERSION, SNAP_SEED, "range", err, errlen) < 0)
 		return -1;
-	}
-	r.off = 4;
-	version = snap_get_u32(&r);
-	blen = snap_get_u64(&r);
-	sum = snap_get_u64(&r);
-	if (r.bad != NULL) {
-		snprintf(err, errlen, "a range snapshot cut short in its header (%zu bytes)", len);
-		return -1;
-	}
-	if (version != OVER_SNAP_VERSION) {
-		snprintf(err, errlen, "a range snapshot of version %u (this build reads version %d)",
-			 version, OVER_SNAP_VERSION);
-		return -1;
-	}
-	if (blen != len - SNAP_HEAD) {
-		snprintf(err, errlen, "a range snapshot of %zu bytes where its header says %llu "
-			 "(truncated or padded)", len, (unsigned long long)(blen + SNAP_HEAD));
-		return -1;
-	}
-	if (rtai_hash(b + SNAP_HEAD, blen, SNAP_SEED) != sum) {
-		snprintf(err, errlen, "a corrupt range snapshot (its checksum does not match)");
-		return -1;
-	}
 	d = snap_get_bytes(&r, 1u << 20, &dn);
 	describe(o, &desc);
 	if (d == NULL) {

@@ -1,6 +1,9 @@
 /* snap.c - the byte encoding of engine snapshots. */
 #include "config.h"
 #include "snap.h"
+#include "rec.h"
+
+#include <stdio.h>
 
 #include <string.h>
 
@@ -108,4 +111,65 @@ uint32_t snap_get_count(struct snap_rd *r, size_t min_size)
 		return 0;
 	}
 	return c;
+}
+
+size_t snap_begin(struct buf *out, const char magic[4], uint32_t version)
+{
+	size_t head = out->len;
+
+	buf_append(out, magic, 4);
+	snap_u32(out, version);
+	snap_u64(out, 0);	/* length and checksum: snap_seal */
+	snap_u64(out, 0);
+	return head;
+}
+
+void snap_seal(struct buf *out, size_t head, uint64_t seed)
+{
+	size_t body = head + SNAP_HEAD;
+	uint64_t len = out->len - body, sum = rtai_hash(out->p + body, len, seed);
+	uint8_t *h = out->p + head + 8;
+
+	for (int i = 0; i < 8; i++) {
+		h[i] = (uint8_t)(len >> (8 * i));
+		h[8 + i] = (uint8_t)(sum >> (8 * i));
+	}
+}
+
+int snap_open(struct snap_rd *r, const void *p, size_t len, const char magic[4],
+	      uint32_t version, uint64_t seed, const char *what, char *err, size_t errlen)
+{
+	const uint8_t *b = p;
+	uint32_t v;
+	uint64_t blen, sum;
+
+	if (len < 4 || memcmp(b, magic, 4) != 0) {
+		snprintf(err, errlen, "not a %s snapshot (it does not start with \"%.4s\")", what,
+			 magic);
+		return -1;
+	}
+	snap_rd_init(r, p, len);
+	r->off = 4;
+	v = snap_get_u32(r);
+	blen = snap_get_u64(r);
+	sum = snap_get_u64(r);
+	if (r->bad != NULL) {
+		snprintf(err, errlen, "a %s snapshot cut short in its header (%zu bytes)", what, len);
+		return -1;
+	}
+	if (v != version) {
+		snprintf(err, errlen, "a %s snapshot of version %u (this build reads version %u)",
+			 what, v, version);
+		return -1;
+	}
+	if (blen != len - SNAP_HEAD) {
+		snprintf(err, errlen, "a %s snapshot of %zu bytes where its header says %llu "
+			 "(truncated or padded)", what, len, (unsigned long long)(blen + SNAP_HEAD));
+		return -1;
+	}
+	if (rtai_hash(b + SNAP_HEAD, blen, seed) != sum) {
+		snprintf(err, errlen, "a corrupt %s snapshot (its checksum does not match)", what);
+		return -1;
+	}
+	return 0;
 }

@@ -78,4 +78,26 @@ const uint8_t *snap_get_bytes(struct snap_rd *r, size_t max, size_t *n);
  * (so a corrupt count never makes a decoder allocate gigabytes). */
 uint32_t snap_get_count(struct snap_rd *r, size_t min_size);
 
+/* The envelope of an engine's image (win_snapshot, over_snapshot,
+ * tab_snapshot): SNAP_HEAD bytes of header, 4 bytes of magic naming the
+ * engine, u32 format version, u64 length of the body that follows (bytes),
+ * u64 checksum of the body (rtai_hash, rec.h, with the engine's seed), then
+ * the body. The checksum finds damage before any field is trusted; the
+ * length finds truncation and padding.
+ *
+ * snap_begin appends the header with length and checksum zero and returns
+ * its offset in out, for snap_seal, which fills them in once the body is
+ * appended after it. */
+#define SNAP_HEAD 24
+size_t snap_begin(struct buf *out, const char magic[4], uint32_t version);
+void snap_seal(struct buf *out, size_t head, uint64_t seed);
+
+/* Checks the envelope of the len bytes at p (borrowed) and sets r to read
+ * the body. Returns 0, or -1 with a message in err naming the engine by
+ * what ("window"): not its magic, a header cut short, another version
+ * ("this build reads version N"), a length other than the header says
+ * (truncated or padded), or a checksum that does not match. */
+int snap_open(struct snap_rd *r, const void *p, size_t len, const char magic[4],
+	      uint32_t version, uint64_t seed, const char *what, char *err, size_t errlen);
+
 #endif

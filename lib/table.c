@@ -526,22 +526,15 @@ const struct tab_ver *tab_find_h(const struct tab *t, const uint8_t *key, size_t
 /* ---- snapshots ---------------------------------------------------------- */
 
 #define TAB_MAGIC "RTTB"
-#define TAB_HEAD 24		/* magic, version, body length, checksum */
 #define TAB_SEED UINT64_C(0x7274616974616231)	/* "rtaitab1" */
 
 void tab_snapshot(const struct tab *t, struct buf *out)
 {
-	size_t head = out->len, body;
-	uint64_t len, sum;
-	uint8_t *h;
+	size_t head;
 
 	/* Room for most of it at once: growing by doubling copies it again. */
 	buf_reserve(out, (size_t)t->nkeys * 48 + (size_t)t->nver * 32 + 64);
-	buf_append(out, TAB_MAGIC, 4);
-	snap_u32(out, TAB_SNAP_VERSION);
-	snap_u64(out, 0);	/* length and checksum, filled in below */
-	snap_u64(out, 0);
-	body = out->len;
+	head = snap_begin(out, TAB_MAGIC, TAB_SNAP_VERSION);
 	snap_u64(out, t->nkeys);
 	for (size_t i = 0; i <= t->mask; i++) {
 		const struct tab_ent *e = t->slot[i].e;
@@ -559,13 +552,7 @@ void tab_snapshot(const struct tab *t, struct buf *out)
 			snap_bytes(out, v->enc, v->len);
 		}
 	}
-	len = out->len - body;
-	sum = rtai_hash(out->p + body, len, TAB_SEED);
-	h = out->p + head + 8;
-	for (int i = 0; i < 8; i++) {
-		h[i] = (uint8_t)(len >> (8 * i));
-		h[8 + i] = (uint8_t)(sum >> (8 * i));
-	}
+	snap_seal(out, head, TAB_SEED);
 }
 
 /* Whether enc/len holds exactly nf fields in the layout tab_sel_encode()
@@ -595,44 +582,16 @@ static int enc_valid(const uint8_t *enc, size_t len, uint32_t nf)
 
 int tab_restore(struct tab *t, const void *p, size_t len, char *err, size_t errlen)
 {
-	const uint8_t *b = p;
 	struct snap_rd r;
-	uint32_t version;
-	uint64_t blen, sum, nkeys;
+	uint64_t nkeys;
 	int bulk = t->bulk, rc = -1;
 
 	if (t->nkeys != 0) {
 		snprintf(err, errlen, "the table already holds rows (restore into a new one)");
 		return -1;
 	}
-	if (len < 4 || memcmp(b, TAB_MAGIC, 4) != 0) {
-		snprintf(err, errlen, "not a table snapshot (it does not start with \"%s\")",
-			 TAB_MAGIC);
+	if (snap_open(&r, p, len, TAB_MAGIC, TAB_SNAP_VERSION, TAB_SEED, "table", err, errlen) < 0)
 		return -1;
-	}
-	snap_rd_init(&r, p, len);
-	r.off = 4;
-	version = snap_get_u32(&r);
-	blen = snap_get_u64(&r);
-	sum = snap_get_u64(&r);
-	if (r.bad != NULL) {
-		snprintf(err, errlen, "a table snapshot cut short in its header (%zu bytes)", len);
-		return -1;
-	}
-	if (version != TAB_SNAP_VERSION) {
-		snprintf(err, errlen, "a table snapshot of version %u (this build reads version %d)",
-			 version, TAB_SNAP_VERSION);
-		return -1;
-	}
-	if (blen != len - TAB_HEAD) {
-		snprintf(err, errlen, "a table snapshot of %zu bytes where its header says %llu "
-			 "(truncated or padded)", len, (unsigned long long)(blen + TAB_HEAD));
-		return -1;
-	}
-	if (rtai_hash(b + TAB_HEAD, blen, TAB_SEED) != sum) {
-		snprintf(err, errlen, "a corrupt table snapshot (its checksum does not match)");
-		return -1;
-	}
 	nkeys = snap_get_u64(&r);
 	/* a key takes at least 8 bytes: its length and its count of versions */
 	if (r.bad == NULL && nkeys > (len - r.off) / 8)

@@ -824,7 +824,6 @@ const char *win_err(const struct win *w)
 /* ---- snapshots --------------------------------------------------------------- */
 
 #define SNAP_MAGIC "RTWS"
-#define SNAP_HEAD 24		/* magic, version, length, checksum */
 #define SNAP_SEED UINT64_C(0x7274616977696e31)	/* "rtaiwin1" */
 #define SNAP_MAX_KEY (1u << 24)
 
@@ -860,19 +859,13 @@ static void put_stats(struct buf *out, const struct win_stats *st)
 
 void win_snapshot(const struct win *w, struct buf *out)
 {
-	size_t head = out->len, body;
+	size_t head;
 	struct buf desc = { 0 };
-	uint64_t len, sum;
 	uint32_t nk = 0;
-	uint8_t *h;
 
 	/* Room for most of it at once: growing by doubling copies it again. */
 	buf_reserve(out, (size_t)w->st.windows * (w->esize + 8) + (size_t)w->kused * 40 + 256);
-	buf_append(out, SNAP_MAGIC, 4);
-	snap_u32(out, WIN_SNAP_VERSION);
-	snap_u64(out, 0);	/* length and checksum, filled in below */
-	snap_u64(out, 0);
-	body = out->len;
+	head = snap_begin(out, SNAP_MAGIC, WIN_SNAP_VERSION);
 	describe(w, &desc);
 	snap_bytes(out, desc.p, desc.len);
 	buf_free(&desc);
@@ -901,13 +894,7 @@ void win_snapshot(const struct win *w, struct buf *out)
 			agg_row_snapshot(w->c.aggs, x->row, out);
 		}
 	}
-	len = out->len - body;
-	sum = rtai_hash(out->p + body, len, SNAP_SEED);
-	h = out->p + head + 8;
-	for (int i = 0; i < 8; i++) {
-		h[i] = (uint8_t)(len >> (8 * i));
-		h[8 + i] = (uint8_t)(sum >> (8 * i));
-	}
+	snap_seal(out, head, SNAP_SEED);
 }
 
 /* Puts a key of the image into the table; its slot, or UINT32_MAX. */
@@ -978,13 +965,11 @@ static void restore_windows(struct win *w, struct snap_rd *r, uint32_t kid)
 
 int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errlen)
 {
-	const uint8_t *b = p;
 	struct snap_rd r;
 	struct buf desc = { 0 };
 	struct win_stats st;
 	const uint8_t *d;
-	uint32_t version, kcap, nk;
-	uint64_t blen, sum;
+	uint32_t kcap, nk;
 	size_t dn;
 	int rc = -1;
 
@@ -992,34 +977,8 @@ int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errl
 		snprintf(err, errlen, "the engine already holds state (restore into a new one)");
 		return -1;
 	}
-	snap_rd_init(&r, p, len);
-	if (len < 4 || memcmp(b, SNAP_MAGIC, 4) != 0) {
-		snprintf(err, errlen, "not a window snapshot (it does not start with \"%s\")",
-			 SNAP_MAGIC);
+	if (snap_open(&r, p, len, SNAP_MAGIC, WIN_SNAP_VERSION, SNAP_SEED, "window", err, errlen) < 0)
 		return -1;
-	}
-	r.off = 4;
-	version = snap_get_u32(&r);
-	blen = snap_get_u64(&r);
-	sum = snap_get_u64(&r);
-	if (r.bad != NULL) {
-		snprintf(err, errlen, "a window snapshot cut short in its header (%zu bytes)", len);
-		return -1;
-	}
-	if (version != WIN_SNAP_VERSION) {
-		snprintf(err, errlen, "a window snapshot of version %u (this build reads version %d)",
-			 version, WIN_SNAP_VERSION);
-		return -1;
-	}
-	if (blen != len - SNAP_HEAD) {
-		snprintf(err, errlen, "a window snapshot of %zu bytes where its header says %llu "
-			 "(truncated or padded)", len, (unsigned long long)(blen + SNAP_HEAD));
-		return -1;
-	}
-	if (rtai_hash(b + SNAP_HEAD, blen, SNAP_SEED) != sum) {
-		snprintf(err, errlen, "a corrupt window snapshot (its checksum does not match)");
-		return -1;
-	}
 	d = snap_get_bytes(&r, 1u << 20, &dn);
 	describe(w, &desc);
 	if (d == NULL) {
