@@ -10,18 +10,6 @@ load common
 SINK=$RTAI_BUILD/tests/ckpt-sink
 WIN='rtai-window -k u --tumbling 1m'
 
-# wait_until CMD...: polls CMD every 10 ms, for at most 60 s; fails loudly
-# when it never holds (waits for a state, asserts no timing).
-wait_until() {
-	local i
-	for i in $(seq 6000); do
-		"$@" && return 0
-		sleep 0.01
-	done
-	echo "never happened: $*" >&2
-	return 1
-}
-
 setup_local() {
 	unset RTAI_CHECKPOINT_DIR
 	python3 -c '

@@ -19,19 +19,6 @@ latest_complete() {
 	echo "$n"
 }
 
-# wait_until CMD...: polls CMD every 10 ms, for at most 60 s (a slow,
-# sanitized build); fails loudly when it never holds. Not a timing
-# assertion: the tests wait for a state, however long it takes.
-wait_until() {
-	local i
-	for i in $(seq 6000); do
-		"$@" && return 0
-		sleep 0.01
-	done
-	echo "never happened: $*" >&2
-	return 1
-}
-
 newer_than() { [ "$(latest_complete "$1")" -gt "$2" ]; }
 has_incomplete_after() {
 	local c

@@ -273,3 +273,16 @@ kafka_stop() {
 	KAFKA_PID= KAFKA_FD=
 	return 0
 }
+
+# wait_until CMD...: polls CMD every 10 ms, for at most 60 s (a slow,
+# sanitized build), and fails loudly when it never holds. Not a timing
+# assertion: a test waits for a state, however long it takes.
+wait_until() {
+	local i
+	for i in $(seq 6000); do
+		"$@" && return 0
+		sleep 0.01
+	done
+	echo "never happened: $*" >&2
+	return 1
+}

@@ -519,17 +519,6 @@ PY
 
 # ---- rtai-lat as a checkpoint stage: its figures span restarts --------------
 
-# wait_until CMD...: polls CMD every 10 ms, for at most 60 s; fails loudly
-# when it never holds (waits for a state, asserts no timing).
-wait_until() {
-	local i
-	for i in $(seq 6000); do
-		"$@" && return 0
-		sleep 0.01
-	done
-	echo "never happened: $*" >&2
-	return 1
-}
 newer_than() { [ -n "$(latest_complete "$1" 2>/dev/null)" ] && [ "$(latest_complete "$1")" -gt "$2" ]; }
 
 @test "lat: --checkpoint-dir: killed -9 twice and rerun, the report counts every record once, as an uninterrupted run" {

@@ -823,19 +823,6 @@ for i in range(100):
 
 # ---- checkpoints (--checkpoint-dir, rtai(7) "Checkpoints") ----------------------
 
-# wait_until CMD...: polls CMD every 10 ms for at most 60 s (a slow,
-# sanitized build), failing loudly when it never holds; not a timing
-# assertion: the test waits for a state, however long it takes.
-wait_until() {
-	local i
-	for i in $(seq 6000); do
-		"$@" && return 0
-		sleep 0.01
-	done
-	echo "never happened: $*" >&2
-	return 1
-}
-
 # snap_counts FILE: the counts in a snapshot of rtai-sink-redis, read with
 # the format of lib/ckpt.h and the sink's state (a tag, then written, older
 # and failed as u64), by python3: "TAG WRITTEN OLDER FAILED".
