@@ -541,7 +541,11 @@ int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
 		if (got < 0)
 			return -1;
 		if (got == 0 && r->len - r->off == avail) {
-			if (avail == 0)
+			/* A stop (sig_stop) ends reading where it is: bytes
+			 * after the last newline are part of a line not read
+			 * yet, not a last line (a savepoint records the
+			 * position before them). */
+			if (avail == 0 || sig_stop)
 				return 0;
 			*line = r->buf + r->off;
 			*len = avail;
@@ -569,7 +573,7 @@ int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
 					rtai_max_frame);
 		if (!r->eof || (r->zstd != NULL && r->zoff < r->zlen))
 			return 2;
-		if (avail == 0)
+		if (avail == 0 || sig_stop)	/* as in rd_line */
 			return 0;
 		n = avail;
 		r->off += n;

@@ -146,8 +146,10 @@ static inline void rd_set_csv(struct rtai_rd *r, int on) { r->csv = on; }
 
 /* Reads the next line (without its '\n' and any '\r'). Returns 1 and sets
  * *line and *len (valid until the next call), 0 at the end, -1 on an error.
- * A last line without '\n' is returned too. Lines longer than
- * rtai_max_frame are an error. */
+ * A last line without '\n' is returned too, unless reading ended on a
+ * stop (sig_stop): then the bytes after the last '\n' belong to a line not
+ * read yet and are not returned, so a source stopped by a signal never
+ * sends half a line. Lines longer than rtai_max_frame are an error. */
 int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len);
 
 /* Bytes available without a read() call: lets a tool that polls several

@@ -192,6 +192,27 @@ print(got == want, len(got), len(set(got)))'
 	assert_output same
 }
 
+@test "checkpoint: SIGTERM on a text input stops at a line's end: the savepoint resumes, no half line sent" {
+	# Larger than one read (256 KiB), so the stop comes with part of a
+	# line in the buffer: it must be neither sent nor recorded as read.
+	seq 1 300000 | sed 's/.*/{"n":&}/' >big.jsonl
+	rtai-cat --checkpoint-dir d --rate 100000 big.jsonl >first.rtai &
+	pid=$!
+	wait_until test -e d/source
+	sleep 0.5
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 0 ]
+	rtai-cat --checkpoint-dir d big.jsonl 2>err >second.rtai
+	run cat err
+	echo "$output"
+	assert_output --partial "resuming from checkpoint"
+	run sh -c 'cat first.rtai second.rtai | rtai-cat -p | cmp - big.jsonl && echo same'
+	echo "$output"
+	assert_output same
+}
+
 @test "checkpoint: without checkpoints SIGTERM is SIGINT: no barrier, a finished stream" {
 	rtai-cat --rate 10000 cap.rtai >first.rtai &
 	pid=$!
