@@ -213,8 +213,7 @@ static void flush_and_store(void)
 {
 	if (out_open)
 		wr_flush(&out);
-	if (ep.dlq_open)
-		wr_flush(&ep.dlq);
+	errpol_flush(&ep);
 	store_offsets();
 }
 
@@ -511,6 +510,8 @@ static int run(void)
 		fcntl(kpipe[i], F_SETFL, fcntl(kpipe[i], F_GETFL) | O_NONBLOCK);
 	rd_kafka_queue_io_event_enable(queue, kpipe[1], "k", 1);
 	loop = loop_new(STAGE);
+	if (errpol_writer(&ep) != NULL)
+		loop_add_writer(loop, errpol_writer(&ep));	/* dead letters kept if killed */
 	loop_add_fd(loop, kpipe[0], POLLIN, on_queue, NULL);
 	loop_on_stop(loop, on_stop_signal, NULL);
 	more = loop_timer_new(loop, batch, NULL);

@@ -466,6 +466,8 @@ static void run(void)
 	loop = loop_new(STAGE);
 	if (opt.pass)
 		loop_add_writer(loop, &out);
+	if (errpol_writer(&ep) != NULL)
+		loop_add_writer(loop, errpol_writer(&ep));	/* dead letters kept if killed */
 	input = loop_add_input(loop, &rd, LOOP_FRAMES, &ops, NULL);
 	loop_add_fd(loop, kpipe[0], POLLIN, on_kafka, NULL);
 	if (loop_run(loop) < 0 && loop_err(loop) != NULL)

@@ -783,6 +783,8 @@ static void run(void)
 	loop = loop_new(STAGE);
 	if (out.fd >= 0)
 		loop_add_writer(loop, &out);
+	if (errpol_writer(&ep) != NULL)
+		loop_add_writer(loop, errpol_writer(&ep));	/* dead letters kept if killed */
 	input_open = 1;
 	input = loop_add_input(loop, &rd, LOOP_FRAMES, &ops, NULL);
 	if (!opt.dry_run)
