@@ -150,8 +150,9 @@ static void usage(int status)
 	      "\n"
 	      "Flow:\n"
 	      "      --inflight N         at most N commands awaiting a reply (default 10000)\n"
-	      "      --inflight-bytes N   ... holding at most N bytes of commands and --pass\n"
-	      "                           frames (default 67108864: 64 MiB)\n"
+	      "      --inflight-bytes N   ... holding at most N bytes of commands, --pass\n"
+	      "                           frames and records kept for --dlq (default\n"
+	      "                           67108864: 64 MiB)\n"
 	      "      --pass               write each frame to standard output once Redis has\n"
 	      "                           acknowledged it, in input order\n"
 	      "      --dry-run            print the commands, one per line; connect to nothing\n"
@@ -390,6 +391,7 @@ static void on_barrier(const struct rtai_frame *f)
 		status = RTAI_EXIT_FAIL;
 		return;
 	}
+	errpol_flush(&ep);	/* the dead letters before the barrier are in the DLQ */
 	buf_reset(&snapbuf);
 	snap_bytes(&snapbuf, STATE_TAG, strlen(STATE_TAG));
 	snap_u64(&snapbuf, count.written);
