@@ -1163,28 +1163,11 @@ static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
  * status after a message. */
 static int ckpt_start(int argc, char **argv, int *restored)
 {
-	struct buf st = { 0 };
-	char err[1024];
-	int rc;
+	int rc = ckpt_stage(&cp.c, &cp.resumed, "rtai-join", opt.ckpt_dir, argc, argv,
+			    opt.stage_name, load_state);
 
-	*restored = 0;
-	if (ckpt_open(&cp.c, "rtai-join", opt.ckpt_dir, argc, argv, opt.stage_name, err,
-		      sizeof(err)) < 0) {
-		rtai_warn("%s", err);
-		return RTAI_EXIT_FAIL;
-	}
-	if (cp.c == NULL)
-		return 0;
-	rc = ckpt_restore(cp.c, &cp.resumed, &st, err, sizeof(err));
-	if (rc < 0)
-		rtai_warn("%s", err);
-	else if (rc == 1 && load_state(st.p, st.len, err, sizeof(err)) < 0) {
-		rtai_warn("%s: checkpoint %lld: %s", ckpt_dir(cp.c), (long long)cp.resumed, err);
-		rc = -1;
-	}
-	buf_free(&st);
-	*restored = rc == 1;
-	return rc < 0 ? RTAI_EXIT_SNAPSHOT : 0;
+	*restored = rc == 0 && cp.resumed > 0;
+	return rc;
 }
 
 /* A barrier of the stream: every record before it is joined and written,

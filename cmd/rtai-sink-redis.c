@@ -327,50 +327,39 @@ static void __attribute__((noreturn)) give_up(const char *msg)
  * checkpoint too. What Redis holds is the rest of the state. */
 #define STATE_TAG "rtai-sink-redis 1"
 
+/* This stage's state from its snapshot (on_barrier writes it): the tag,
+ * then the counts. Returns 0, or -1 with a message. */
+static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+	struct snap_rd r;
+	const uint8_t *tag;
+	size_t tn;
+
+	snap_rd_init(&r, p, n);
+	tag = snap_get_bytes(&r, 64, &tn);
+	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
+		snprintf(err, errlen, "not a snapshot of rtai-sink-redis (\"%s\" expected)",
+			 STATE_TAG);
+		return -1;
+	}
+	count.written = snap_get_u64(&r);
+	count.older = snap_get_u64(&r);
+	count.failed = snap_get_u64(&r);
+	if (r.bad != NULL || r.off != n) {
+		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
+			 r.bad ? r.bad : "bytes after the counts");
+		return -1;
+	}
+	return 0;
+}
+
 /* Opens DIR and loads the latest complete checkpoint, if any. Returns 0,
  * or an exit status after a message. */
 static int ckpt_start(int argc, char **argv)
 {
-	struct buf st = { 0 };
-	char err[1024];
 	int64_t id;
-	int rc;
 
-	if (ckpt_open(&ck, STAGE, opt.ckpt_dir, argc, argv, opt.stage_name, err,
-		      sizeof(err)) < 0) {
-		rtai_warn("%s", err);
-		return RTAI_EXIT_FAIL;
-	}
-	if (ck == NULL)
-		return 0;
-	rc = ckpt_restore(ck, &id, &st, err, sizeof(err));
-	if (rc < 0) {
-		rtai_warn("%s", err);
-	} else if (rc == 1) {
-		struct snap_rd r;
-		const uint8_t *tag;
-		size_t tn;
-
-		snap_rd_init(&r, st.p, st.len);
-		tag = snap_get_bytes(&r, 64, &tn);
-		if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
-			rtai_warn("%s: checkpoint %lld: not a snapshot of rtai-sink-redis (\"%s\" expected)",
-				  ckpt_dir(ck), (long long)id, STATE_TAG);
-			rc = -1;
-		} else {
-			count.written = snap_get_u64(&r);
-			count.older = snap_get_u64(&r);
-			count.failed = snap_get_u64(&r);
-			if (r.bad != NULL || r.off != st.len) {
-				rtai_warn("%s: checkpoint %lld: a corrupt snapshot: byte %zu: %s",
-					  ckpt_dir(ck), (long long)id, r.off,
-					  r.bad ? r.bad : "bytes after the counts");
-				rc = -1;
-			}
-		}
-	}
-	buf_free(&st);
-	return rc < 0 ? RTAI_EXIT_SNAPSHOT : 0;
+	return ckpt_stage(&ck, &id, STAGE, opt.ckpt_dir, argc, argv, opt.stage_name, load_state);
 }
 
 /* A barrier leaving the queue: every command before it is acknowledged,

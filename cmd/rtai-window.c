@@ -489,27 +489,10 @@ static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
  * or an exit status after a message. */
 static int ckpt_start(int argc, char **argv)
 {
-	struct buf st = { 0 };
-	char err[1024];
 	int64_t id;
-	int rc;
 
-	if (ckpt_open(&ck, "rtai-window", opt.ckpt_dir, argc, argv, opt.stage_name, err,
-		      sizeof(err)) < 0) {
-		rtai_warn("%s", err);
-		return RTAI_EXIT_FAIL;
-	}
-	if (ck == NULL)
-		return 0;
-	rc = ckpt_restore(ck, &id, &st, err, sizeof(err));
-	if (rc < 0)
-		rtai_warn("%s", err);
-	else if (rc == 1 && load_state(st.p, st.len, err, sizeof(err)) < 0) {
-		rtai_warn("%s: checkpoint %lld: %s", ckpt_dir(ck), (long long)id, err);
-		rc = -1;
-	}
-	buf_free(&st);
-	return rc < 0 ? RTAI_EXIT_SNAPSHOT : 0;
+	return ckpt_stage(&ck, &id, "rtai-window", opt.ckpt_dir, argc, argv, opt.stage_name,
+			  load_state);
 }
 
 /* A barrier: the state as of every record before it goes to DIR, then

@@ -1073,3 +1073,29 @@ void ckpt_close(struct ckpt *c)
 	free(c->identity);
 	free(c);
 }
+
+int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir, int argc,
+	       char **argv, const char *stage_name,
+	       int (*load)(const uint8_t *p, size_t n, char *err, size_t errlen))
+{
+	struct buf st = { 0 };
+	char err[1024];
+	int rc;
+
+	*id = 0;
+	if (ckpt_open(out, tool, dir, argc, argv, stage_name, err, sizeof(err)) < 0) {
+		rtai_warn("%s", err);
+		return RTAI_EXIT_FAIL;
+	}
+	if (*out == NULL)
+		return 0;
+	rc = ckpt_restore(*out, id, &st, err, sizeof(err));
+	if (rc < 0)
+		rtai_warn("%s", err);
+	else if (rc == 1 && load(st.p, st.len, err, sizeof(err)) < 0) {
+		rtai_warn("%s: checkpoint %lld: %s", ckpt_dir(*out), (long long)*id, err);
+		rc = -1;
+	}
+	buf_free(&st);
+	return rc < 0 ? RTAI_EXIT_SNAPSHOT : 0;
+}

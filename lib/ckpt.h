@@ -108,6 +108,18 @@ struct ckpt; /* one stage's handle on DIR; NULL when checkpoints are off */
 int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, char **argv,
 	      const char *stage_name, char *err, size_t errlen);
 
+/* A stage's start, in one call: ckpt_open, ckpt_restore, then load (the
+ * tool's decoder of its own state) with the restored bytes (borrowed for
+ * the call) when a checkpoint is resumed. load returns 0, or -1 with a
+ * message in err. Returns 0 with *out (NULL when checkpoints are off) and
+ * *id (the checkpoint resumed, 0 for a fresh start); or, after a message
+ * on stderr, RTAI_EXIT_FAIL (DIR unusable, or a live stage of the same
+ * identity) or RTAI_EXIT_SNAPSHOT (the snapshot refused by ckpt_restore or
+ * by load). */
+int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir, int argc,
+	       char **argv, const char *stage_name,
+	       int (*load)(const uint8_t *p, size_t n, char *err, size_t errlen));
+
 /* For a source (rtai-cat, rtai-kafka), after ckpt_open: records its
  * identity as DIR's source when DIR has none yet. Returns 0, or -1 with a
  * message when DIR/source names another identity ("DIR: used by another
