@@ -507,22 +507,6 @@ static int decimal_text(const uint8_t *p, size_t n, int scale, char *out, size_t
 	return (int)o;
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void put_base64(struct buf *b, const uint8_t *p, size_t n)
-{
-	buf_putc(b, '"');
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-			     (i + 2 < n ? p[i + 2] : 0);
-
-		buf_putc(b, (uint8_t)b64[v >> 18 & 63]);
-		buf_putc(b, (uint8_t)b64[v >> 12 & 63]);
-		buf_putc(b, i + 1 < n ? (uint8_t)b64[v >> 6 & 63] : '=');
-		buf_putc(b, i + 2 < n ? (uint8_t)b64[v & 63] : '=');
-	}
-	buf_putc(b, '"');
-}
 
 /* A time in ns from a timestamp or date, or -1 when out of int64 ns. */
 static int to_ns(const struct anode *t, int64_t v, int64_t *ns)
@@ -617,10 +601,7 @@ static int to_json(struct avrorec *a, const struct anode *t, avro_value_t *v, st
 	default:
 		if (to_val(a, t, v, &x, NULL, field) < 0)
 			return -1;
-		if (x.type == RT_BYTES)
-			put_base64(b, (const uint8_t *)x.s.p, x.s.n);
-		else
-			val_to_json(&x, b);
+		val_to_json(&x, b);	/* bytes as a base64 string */
 		return 0;
 	}
 }

@@ -337,34 +337,6 @@ static int utf8_valid(const uint8_t *p, size_t n)
 	return 1;
 }
 
-/* Appends the RFC 4648 base64 of p (with padding) as a JSON string. */
-static void json_base64(struct buf *out, const uint8_t *p, size_t n)
-{
-	static const char al[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	uint8_t *o = buf_reserve(out, (n + 2) / 3 * 4 + 2);
-	size_t i = 0;
-
-	*o++ = '"';
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-
-		*o++ = al[v >> 18];
-		*o++ = al[(v >> 12) & 63];
-		*o++ = al[(v >> 6) & 63];
-		*o++ = al[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-
-		*o++ = al[v >> 18];
-		*o++ = al[(v >> 12) & 63];
-		*o++ = i + 1 < n ? al[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
-	*o++ = '"';
-	out->len = (size_t)(o - out->p);
-}
 
 static void put_u8(struct buf *b, uint8_t v) { buf_putc(b, v); }
 static void put_u32(struct buf *b, uint32_t v) { buf_append(b, &v, 4); }
@@ -441,8 +413,11 @@ void kaf_meta_encode(const rd_kafka_message_t *m, struct buf *out)
 				buf_puts(out, "null");
 			else if (utf8)
 				json_put_str(out, val, vlen);
-			else
-				json_base64(out, val, vlen);
+			else {
+				buf_putc(out, '"');
+				buf_put_base64(out, val, vlen);
+				buf_putc(out, '"');
+			}
 		}
 		buf_putc(out, '}');
 		{
