@@ -10,6 +10,15 @@
  * so that a replay after a crash skips what was committed and removes what
  * was not. --optimize compacts a partition's small files; --vacuum deletes
  * the files that no version needs any more.
+ *
+ * Checkpoints (--checkpoint-dir, $RTAI_CHECKPOINT_DIR; lib/ckpt.h): the
+ * sink is a stage of the pipeline's checkpoints, and they imply
+ * --exactly-once. At barrier N it commits N first, then writes its
+ * snapshot of N, so N completes only once the table holds N's commit: a
+ * kill -9 before the commit leaves N incomplete, and the rerun resumes
+ * from an earlier checkpoint whose records the replay then commits. On
+ * restore, the table's txn version for --app-id must be at least the
+ * checkpoint resumed; less means the table lost commits (exit 6).
  */
 #include "config.h"
 
@@ -31,6 +40,7 @@
 
 #include "ackq.h"
 #include "buf.h"
+#include "ckpt.h"
 #include "cli.h"
 #include "delta.h"
 #include "errpol.h"
@@ -40,6 +50,7 @@
 #include "rec.h"
 #include "rtime.h"
 #include "sig.h"
+#include "snap.h"
 
 #define STAGE "rtai-sink-lake"
 #define T_BYTES 8		/* RT_BYTES (decisions.md), once rec.h has it */
@@ -62,6 +73,8 @@ static struct {
 	int optimize;			/* --optimize: compact small files */
 	int64_t vacuum;			/* --vacuum RETENTION, ns; -1 = not asked */
 	int verbose;			/* -v: counts and commits on stderr */
+	const char *ckpt_dir;		/* --checkpoint-dir, else $RTAI_CHECKPOINT_DIR */
+	const char *stage_name;		/* --stage-name */
 } opt = {
 	.codec = PQ_ZSTD,
 	.roll_rows = 1000000,
@@ -75,7 +88,8 @@ static struct {
 enum {
 	OPT_COMPRESSION = 256, OPT_ROLL_ROWS, OPT_ROLL_BYTES, OPT_ROLL_INTERVAL,
 	OPT_RG_ROWS, OPT_APP_ID, OPT_EXACTLY_ONCE, OPT_PASS, OPT_ON_ERROR, OPT_DLQ,
-	OPT_OPTIMIZE, OPT_VACUUM, OPT_MAX_FRAME, OPT_VERSION,
+	OPT_OPTIMIZE, OPT_VACUUM, OPT_MAX_FRAME, OPT_VERSION, OPT_CHECKPOINT_DIR,
+	OPT_STAGE_NAME,
 };
 
 static const struct option longopts[] = {
@@ -94,6 +108,8 @@ static const struct option longopts[] = {
 	{ "vacuum", required_argument, NULL, OPT_VACUUM },	/* delete old unused files */
 	{ "verbose", no_argument, NULL, 'v' },			/* counts on stderr */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "checkpoint-dir", required_argument, NULL, OPT_CHECKPOINT_DIR },	/* DIR */
+	{ "stage-name", required_argument, NULL, OPT_STAGE_NAME },	/* name in DIR */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -140,6 +156,14 @@ static void usage(int status)
 	      "Other:\n"
 	      "  -v, --verbose            report commits and counts on stderr\n"
 	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
+	      "\n"
+	      "Checkpoints (they imply --exactly-once):\n"
+	      "      --checkpoint-dir DIR take part in DIR's checkpoints: a barrier completes\n"
+	      "                           only once its commit is in the table; resuming,\n"
+	      "                           the table must hold the checkpoint resumed\n"
+	      "                           (default: $RTAI_CHECKPOINT_DIR; none: off)\n"
+	      "      --stage-name NAME    name this stage in DIR (two sinks with the same\n"
+	      "                           options in one pipeline)\n"
 	      "  -h, --help               show this help and exit\n"
 	      "      --version            show the version and exit\n"
 	      "\n"
@@ -225,6 +249,10 @@ static uint64_t pass_acked, pass_next;
 static struct {
 	uint64_t records, written, replayed, commits, files;
 } count;
+
+static struct ckpt *ck;			/* checkpoints; NULL when off */
+static int64_t resumed;			/* the checkpoint resumed, 0 for none */
+static struct buf snapbuf;		/* a snapshot being written */
 
 /* ---- messages and the error policy ------------------------------------ */
 
@@ -1063,9 +1091,99 @@ static void take_record(const struct rtai_frame *f)
 	}
 }
 
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/* The stage's state: a tag and version, the --app-id and the last
+ * checkpoint committed. The table holds the rest: its txn action for the
+ * app id says which checkpoints its files hold. */
+#define STATE_TAG "rtai-sink-lake 1"
+
+/* This stage's state from its snapshot (ckpt_barrier writes it): the tag,
+ * the app id (the same as this run's), the checkpoint committed. Returns
+ * 0, or -1 with a message. */
+static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+	struct snap_rd r;
+	const uint8_t *tag, *app;
+	size_t tn, an;
+	int64_t id;
+
+	snap_rd_init(&r, p, n);
+	tag = snap_get_bytes(&r, 64, &tn);
+	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
+		snprintf(err, errlen, "not a snapshot of rtai-sink-lake (\"%s\" expected)",
+			 STATE_TAG);
+		return -1;
+	}
+	app = snap_get_bytes(&r, 64, &an);
+	id = snap_get_i64(&r);
+	if (r.bad != NULL || r.off != n || id < 1) {
+		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
+			 r.bad ? r.bad : id < 1 ? "a checkpoint id below 1" : "bytes after the state");
+		return -1;
+	}
+	if (an != strlen(opt.app_id) || memcmp(app, opt.app_id, an) != 0) {
+		snprintf(err, errlen, "written with --app-id %.*s, not %s", (int)an,
+			 (const char *)app, opt.app_id);
+		return -1;
+	}
+	return 0;
+}
+
+/* Registers in DIR and loads the latest complete checkpoint, if any;
+ * checkpoints on imply --exactly-once. Returns 0, or an exit status after
+ * a message. ckpt_check_table then checks the table holds that
+ * checkpoint's commit: a table whose txn version for the app id is older
+ * lost commits (restored from a copy, or replaced), and the records of
+ * the checkpoints between are in no file. */
+static int ckpt_start(int argc, char **argv)
+{
+	int rc = ckpt_stage(&ck, &resumed, STAGE, opt.ckpt_dir, argc, argv, opt.stage_name,
+			    load_state);
+
+	if (rc != 0 || ck == NULL)
+		return rc;
+	opt.exactly_once = 1;
+	return 0;
+}
+
+/* With the table open: 0 when it holds the checkpoint resumed (or none
+ * was), else RTAI_EXIT_SNAPSHOT after a message. */
+static int ckpt_check_table(void)
+{
+	char last[64] = "none";
+
+	if (resumed == 0 || committed >= resumed)
+		return 0;
+	if (committed >= 0)
+		snprintf(last, sizeof(last), "checkpoint %lld", (long long)committed);
+	rtai_warn("%s: the table's last commit of --app-id %s is %s, but checkpoint %lld of %s "
+		  "is complete: the table lost commits (restored from a copy, or replaced?); "
+		  "remove %s to start afresh", table_dir, opt.app_id, last, (long long)resumed,
+		  ckpt_dir(ck), ckpt_dir(ck));
+	return RTAI_EXIT_SNAPSHOT;
+}
+
+/* After barrier id was committed (or found committed): this stage's part
+ * of checkpoint id, so that id completes only once the table holds it. */
+static void ckpt_barrier(int64_t id)
+{
+	char err[1024];
+
+	if (ck == NULL)
+		return;
+	buf_reset(&snapbuf);
+	snap_bytes(&snapbuf, STATE_TAG, strlen(STATE_TAG));
+	snap_bytes(&snapbuf, opt.app_id, strlen(opt.app_id));
+	snap_i64(&snapbuf, id);
+	if (ckpt_write(ck, id, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0)
+		fatal("checkpoint %lld: %s", (long long)id, err);
+}
+
 /* A barrier (kind 3): the files of checkpoint N are committed in one
  * commit with txn (app id, N); a checkpoint committed already (a replay)
- * is dropped with its files. */
+ * is dropped with its files. With checkpoints on, the snapshot of N is
+ * written after the commit (ckpt_barrier). */
 static void take_barrier(const struct rtai_frame *f)
 {
 	struct rtai_field *c;
@@ -1093,6 +1211,7 @@ static void take_barrier(const struct rtai_frame *f)
 	}
 	last_barrier = id;
 	file_seq = 0;
+	ckpt_barrier(id);
 }
 
 static void take(const struct rtai_frame *f)
@@ -1488,7 +1607,8 @@ static long long parse_size(const char *opt_name, const char *arg)
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL;
-	int c;
+	char **argv0 = argv;
+	int c, argc0 = argc;
 
 	rtai_init(STAGE, argv);
 	while ((c = getopt_long(argc, argv, "p:vh", longopts, NULL)) != -1) {
@@ -1536,6 +1656,8 @@ int main(int argc, char **argv)
 		case OPT_VACUUM: opt.vacuum = rtai_opt_duration("--vacuum", optarg); break;
 		case 'v': opt.verbose = ep.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case OPT_CHECKPOINT_DIR: opt.ckpt_dir = optarg; break;
+		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -1567,7 +1689,14 @@ int main(int argc, char **argv)
 	sig_catch_stop();	/* rtai(7): a stage; the source upstream ends the stream */
 	sig_set_source(0);
 	signal(SIGXFSZ, SIG_IGN);	/* a file size limit is an EFBIG error */
+	/* Maintenance (--optimize, --vacuum) takes no part in checkpoints. */
+	if ((status = ckpt_start(argc0, argv0)) != 0)
+		goto out;
 	open_table();
+	if ((status = ckpt_check_table()) != 0)
+		goto out;
+	if (resumed > 0)
+		last_barrier = resumed;	/* the source resumes after it */
 	rd_open_fd(&rd, 0, "stdin");
 	out.fd = -1;
 	if (opt.pass) {
@@ -1593,6 +1722,8 @@ int main(int argc, char **argv)
 		print_counts();
 	status = errpol_status(&ep, count.records, status, "written");
 out:
+	ckpt_close(ck);
+	buf_free(&snapbuf);
 	rd_close(&rd);
 	rec_free(&rec);
 	delta_free(&tbl);
