@@ -835,13 +835,13 @@ EOF
 		block=${block//redis:\/\/127.0.0.1:6379/$REDIS_URL}
 		echo "--- example $n:"
 		echo "$block"
-		bash -e -o pipefail -c "$block" >ex$n.out
+		timeout 120 bash -e -o pipefail -c "$block" >ex$n.out
 		cat ex$n.out
 		[ -s ex$n.out ]
 		# the same without its final head, for every record
 		full=$(printf '%s' "$block" | sed -E 's/ \| head -[0-9]+$//')
 		if [ "$full" != "$block" ]; then
-			bash -e -o pipefail -c "$full" >full$n.out
+			timeout 120 bash -e -o pipefail -c "$full" >full$n.out
 		fi
 	done < <(man_examples rtai-join.1)
 	[ "$n" -ge 4 ]
