@@ -224,6 +224,46 @@ PY
 		"rtai-window -k user_id --tumbling 500ms --delay 20ms -a count -a max:amount"
 }
 
-# To add once they take part in checkpoints (one line each):
-#   --over:    exactly_once over "-k 'o:{user_id}:{event_time}' --hash" "rtai-window -k user_id --over 1s -a count"
-#   rtai-join: exactly_once join "..." "rtai-join ... --updates changelog.rtai" "rtai-window ..."
+@test "exactly-once: --over ranges, kill -9 at random, rerun: Redis holds what an uninterrupted run writes" {
+	exactly_once over "-k 'o:{user_id}:{event_time}' --hash" \
+		"rtai-window -k user_id --over 1s --delay 20ms -a count -a sum:amount -a max:amount"
+}
+
+# The issue's whole pipeline: cat | parse | window --over | join (a table
+# and a changelog of versions, point in time) | sink-redis. The changelog
+# is a file, so each rerun reads it from its start (rtai-join(1)).
+@test "exactly-once: --over then rtai-join with a changelog (--as-of), kill -9 at random, rerun: as an uninterrupted run" {
+	python3 - <<'PY'
+import json
+users = sorted({json.loads(l)["user_id"] for l in open("clicks.jsonl")})
+with open("profiles.jsonl", "w") as t, open("changes.jsonl", "w") as c:
+    for i, u in enumerate(users):
+        t.write(json.dumps({"user_id": u, "tier": "free", "valid_from": "2026-11-24T09:00:00Z"}) + "\n")
+        for k, s in enumerate((5 + i % 7, 17 + i % 11, 30 + i % 5)):
+            c.write(json.dumps({"user_id": u, "tier": "t%d" % k,
+                                "valid_from": "2026-11-24T10:00:%02dZ" % s}) + "\n")
+PY
+	exactly_once join "-k 'j:{user_id}:{event_time}' --hash" \
+		"rtai-window -k user_id --over 1s --delay 20ms -a count -a sum:amount" \
+		"rtai-join -t profiles.jsonl -u changes.jsonl --on user_id --as-of valid_from --fields tier"
+	# and the uninterrupted run joined each click to the version of its time
+	run python3 - <<'PY'
+import collections, json
+vers = collections.defaultdict(list)
+for f in ("profiles.jsonl", "changes.jsonl"):
+    for l in open(f):
+        r = json.loads(l)
+        vers[r["user_id"]].append((r["valid_from"].replace("Z", ".000Z"), r["tier"]))
+bad = n = 0
+for line in open("want"):
+    key, _, fields = line.rstrip("\n").split(" ", 2)
+    f = dict(kv.split("=", 1) for kv in fields.split(" "))
+    want = max(v for v in vers[f["user_id"]] if v[0] <= f["event_time"])[1]
+    n += 1
+    bad += f.get("tier") != want
+print(bad, n)
+PY
+	echo "$output"
+	[[ "$output" =~ ^0\ [0-9]+$ ]]
+	[ "${output#0 }" -gt 1000 ]
+}
