@@ -825,6 +825,93 @@ EOF
 	run_man_examples rtai-join.1
 }
 
+@test "join: the man page's examples 1 to 4 (table, as-of training set, changelog, Redis) give the rows of a python3 brute force" {
+	redis_start
+	cp -r "$RTAI_SRC/tests/data/." .
+	n=0
+	while IFS= read -r -d '' block; do
+		n=$((n + 1))
+		[ "$n" -le 4 ] || break
+		block=${block//redis:\/\/127.0.0.1:6379/$REDIS_URL}
+		echo "--- example $n:"
+		echo "$block"
+		timeout 120 bash -e -o pipefail -c "$block" >ex$n.out
+		cat ex$n.out
+		[ -s ex$n.out ]
+		# the same without its final head, for every record
+		full=$(printf '%s' "$block" | sed -E 's/ \| head -[0-9]+$//')
+		if [ "$full" != "$block" ]; then
+			timeout 120 bash -e -o pipefail -c "$full" >full$n.out
+		fi
+	done < <(man_examples rtai-join.1)
+	[ "$n" -ge 4 ]
+	# examples 1, 3 and 4 print their first records; 2 counts its training set
+	[ -s full1.out ] && [ -s full3.out ] && [ -s full4.out ] && [ -s training.jsonl ]
+	cat >check.py <<-'PY'
+	import datetime, json, sys
+	def sec(s): return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+	def rows(f): return [json.loads(l, object_pairs_hook=list) for l in open(f)]
+	def parsed(c):
+	    # rtai-parse -t writes the event time back as ISO 8601 with milliseconds
+	    return [(k, v.replace("Z", ".000Z") if k == "event_time" else v) for k, v in c]
+	clicks = rows("clicks.jsonl")
+	users = {}
+	for r in rows("users.jsonl"):
+	    users[dict(r)["user_id"]] = [(k, v) for k, v in r if k != "user_id"]
+	bad = 0
+	def same(what, got, want):
+	    global bad
+	    if got != want:
+	        bad += 1
+	        print(what, "has", len(got), "lines, want", len(want))
+	        for i, (g, w) in enumerate(zip(got, want)):
+	            if g != w:
+	                print("line %d:\n got  %s\n want %s" % (i + 1, g, w))
+	def left(c, row):
+	    return c + [kv for kv in row if kv[0] not in dict(c)]
+	# 1: the table's country and tier added to each click (a left join)
+	want = [left(parsed(c), [kv for kv in users.get(dict(c)["user_id"], []) if kv[0] in ("country", "tier")]) for c in clicks]
+	same("example 1, every record", rows("full1.out"), want)
+	same("example 1", rows("ex1.out"), want[:3])
+	# 2: the tier of the version valid at the click's time: greatest updated_at
+	# at or before it, not more than 1 day older, not a delete; no match dropped
+	hist = [dict(r) for r in rows("users-history.jsonl")]
+	want = []
+	for c in clicks:
+	    d, t = dict(c), sec(dict(c)["event_time"])
+	    vs = [h for h in hist if h["user_id"] == d["user_id"] and sec(h["updated_at"]) <= t]
+	    if not vs:
+	        continue
+	    v = max(vs, key=lambda h: sec(h["updated_at"]))
+	    if v.get("_op") == "d" or sec(v["updated_at"]) < t - 86400:
+	        continue
+	    want.append(parsed(c) + [("tier", v["tier"])])
+	same("example 2, training.jsonl", rows("training.jsonl"), want)
+	same("example 2", open("ex2.out").read().split(), [str(len(want))])
+	# 3: the changelog's update (applied before any record) replaces u3's row;
+	# every field of the row, prefixed with user_
+	ch = json.loads(open("changes.jsonl").read())
+	assert ch["op"] == "u"
+	row = dict(ch["after"])
+	table = dict(users)
+	key = row.pop("user_id")
+	table[key] = list(row.items())
+	want = [c + [("user_" + k, v) for k, v in table.get(dict(c)["user_id"], [])] for c in clicks]
+	same("example 3, every record", rows("full3.out"), want)
+	same("example 3", rows("ex3.out"), want[:3])
+	# 4: the hash user:u1 = {clicks_last_hour: 7} read back, the value a number
+	want = [c + ([("clicks_last_hour", 7)] if dict(c)["user_id"] == "u1" else []) for c in clicks]
+	same("example 4, every record", rows("full4.out"), want)
+	same("example 4", rows("ex4.out"), want[:1])
+	print(bad, "wrong")
+	sys.exit(bad > 0)
+	PY
+	run python3 check.py
+	echo "$output"
+	assert_success
+	assert_output "0 wrong"
+}
+
 @test "join: --help lists every option; --version" {
 	run rtai-join --help
 	assert_success

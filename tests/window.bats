@@ -1044,6 +1044,165 @@ for name, q in (("p50_x", .5), ("p90_x", .9), ("p95_x", .95), ("p99_x", .99), ("
 	assert_output --partial watermark
 }
 
+# man_example PAGE N: block N of PAGE's EXAMPLES section (man_examples).
+man_example() {
+	local block n=0
+	while IFS= read -r -d '' block; do
+		n=$((n + 1))
+		[ "$n" -eq "$2" ] && { printf '%s' "$block"; return 0; }
+	done < <(man_examples "$1")
+	echo "$1 has no example $2" >&2
+	return 1
+}
+
+# run_tapped BLOCK: runs the example BLOCK as it is, with two taps added
+# that change nothing it computes: `tee gen.jsonl` after its rtai-gen (the
+# generated input, for the brute force) and `tee all.out` before its final
+# tail (every output line, not only the last ones). Its own output goes to
+# ex.out. Fails when the block has not the shape the taps need.
+run_tapped() {
+	local block=$1 tapped
+	tapped=${block/"| rtai-cat \\"/"| tee gen.jsonl | rtai-cat \\"}
+	[ "$tapped" != "$block" ] || { echo "no '| rtai-cat \\' after rtai-gen in the example" >&2; return 1; }
+	block=$tapped
+	tapped=$(printf '%s' "$block" | sed -E 's/\| tail -([0-9]+)$/| tee all.out | tail -\1/')
+	[ "$tapped" != "$block" ] || { echo "no final '| tail -N' in the example" >&2; return 1; }
+	echo "--- example, tapped:"
+	echo "$tapped"
+	timeout 120 bash -e -o pipefail -c "$tapped" >ex.out
+	echo "--- its output:"
+	cat ex.out
+	[ -s ex.out ] && [ -s gen.jsonl ] && [ -s all.out ]
+}
+
+@test "window: the man page's example 5 (live, --idle, --emit update): every window's updates count 1, 2, ... up to a python3 brute force's count" {
+	block=$(man_example rtai-window.1 5)
+	[[ $block == *"--emit update"* ]]
+	run_tapped "$block"
+	cat >check.py <<-'PY'
+	import datetime, json, sys
+	UTC = datetime.timezone.utc
+	def ms(s): return round(datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+	def iso(m): return datetime.datetime.fromtimestamp(m // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (m % 1000)
+	clicks = [json.loads(l) for l in open("gen.jsonl")]
+	want = {}
+	for c in clicks:
+	    s = ms(c["event_time"]) // 1000 * 1000
+	    want[(c["user_id"], iso(s), iso(s + 1000))] = want.get((c["user_id"], iso(s), iso(s + 1000)), 0) + 1
+	seen, bad = {}, 0
+	for l in open("all.out"):
+	    o = json.loads(l)
+	    k = (o["user_id"], o["window_start"], o["window_end"])
+	    if sorted(o) != ["count", "user_id", "window_end", "window_start"] or k not in want:
+	        bad += 1; print("unexpected", l.strip()); continue
+	    # each record changes its window's count by one, and each change is written
+	    seen[k] = seen.get(k, 0) + 1
+	    if o["count"] != seen[k]:
+	        bad += 1; print("update", seen[k], "of", k, "has count", o["count"])
+	for k, n in want.items():
+	    if seen.get(k) != n:
+	        bad += 1; print(k, "final count", seen.get(k), "want", n)
+	last = json.loads(open("ex.out").read())
+	if last != json.loads(open("all.out").read().splitlines()[-1]) or want[(last["user_id"], last["window_start"], last["window_end"])] != last["count"]:
+	    bad += 1; print("the example's line", last, "is not its window's final count")
+	print(len(clicks), "clicks,", len(want), "windows,", bad, "wrong")
+	sys.exit(bad > 0 or len(clicks) != 200)
+	PY
+	run python3 check.py
+	echo "$output"
+	assert_success
+}
+
+# over_check ORDER: checks all.out (records written by --over 1h -k
+# account_id, as JSON, or as the HSET commands of rtai-sink-redis --dry-run)
+# against a brute force over gen.jsonl, the records in arrival order.
+over_check() {
+	cat >over.py <<-'PY'
+	import datetime, json, math, shlex, sys
+	order, delay, H = sys.argv[1], 2000, 3600 * 1000
+	def ms(s): return round(datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+	recs = [json.loads(l) for l in open("gen.jsonl")]
+	for r in recs: r["t"] = ms(r["event_time"])
+	def feats(i, upto):
+	    # the records of i's key, arrived at or before index upto, with event time in (t - 1h, t]
+	    r = recs[i]
+	    rng = [x for x in recs[:upto + 1] if x["account_id"] == r["account_id"] and r["t"] - H < x["t"] <= r["t"]]
+	    return r, len(rng), sum(x["amount"] for x in rng), max((x["amount"] for x in rng), default=None)
+	want, late = [], 0
+	if order == "arrival":
+	    want = [feats(i, i) for i in range(len(recs))]
+	else:
+	    # a record leaves once the watermark W = newest time - delay has passed it
+	    # (W > t), in event-time order, ties in arrival order; a late one (t < W
+	    # at its arrival) at once
+	    W, held = -math.inf, []
+	    for j, r in enumerate(recs):
+	        if r["t"] < W:
+	            late += 1
+	            want.append(feats(j, j))
+	            continue
+	        held.append(j)
+	        W = max(W, r["t"] - delay)
+	        held.sort(key=lambda i: (recs[i]["t"], i))
+	        while held and recs[held[0]]["t"] < W:
+	            want.append(feats(held.pop(0), j))
+	    want += [feats(i, len(recs) - 1) for i in held]
+	got = []
+	for l in open("all.out"):
+	    if l.startswith("PEXPIRE "):
+	        continue
+	    if l.startswith("HSET "):
+	        a = shlex.split(l)
+	        f = dict(zip(a[2::2], a[3::2]))
+	        got.append((a[1], int(f["tx_1h"]), float(f["amount_1h"]), float(f["max_1h"])))
+	    else:
+	        o = json.loads(l)
+	        got.append((o, o["tx_1h"], o["amount_1h"], None))
+	bad = 0
+	for n, (g, (r, c, s, m)) in enumerate(zip(got, want)):
+	    if isinstance(g[0], str):
+	        ok = g[0] == "features:card:" + r["account_id"] and g[3] == m
+	    else:
+	        o = dict(g[0]); del o["tx_1h"], o["amount_1h"]
+	        ok = o == {k: v for k, v in r.items() if k != "t"} and type(g[1]) is int
+	    if not ok or g[1] != c or abs(g[2] - s) > 1e-9 * abs(s):
+	        bad += 1
+	        if bad <= 10: print("output", n + 1, "got", g, "want", r, c, s, m)
+	if len(got) != len(recs):
+	    bad += 1; print(len(got), "records written of", len(recs))
+	print(len(recs), "records,", late, "late,", bad, "wrong")
+	sys.exit(bad > 0)
+	PY
+	python3 over.py "$1"
+}
+
+@test "window: the man page's example 6 (--over 1h into rtai-sink-redis --dry-run): every HSET has a python3 brute force's count, sum and max" {
+	block=$(man_example rtai-window.1 6)
+	[[ $block == *"--over 1h --delay 2s"*"--dry-run | tail -3" ]]
+	run_tapped "$block"
+	# the example prints the tail of what it sends: the last HSET and PEXPIREs
+	run bash -c 'diff <(tail -3 all.out) ex.out && grep -c "^HSET features:card:acct[0-9]* tx_1h [0-9]* amount_1h [0-9.e+-]* max_1h [0-9.e+-]*$" ex.out && grep -c "^PEXPIRE features:card:acct[0-9]* 7200000$" all.out'
+	echo "$output"
+	assert_success
+	run over_check event
+	echo "$output"
+	assert_success
+	assert_output --partial "2000 records,"
+}
+
+@test "window: the man page's example 7 (--over 1h --order arrival): every record has a python3 brute force's count and sum over what arrived" {
+	block=$(man_example rtai-window.1 7)
+	[[ $block == *"--over 1h --delay 2s --order arrival"*"| tail -3" ]]
+	run_tapped "$block"
+	run bash -c 'diff <(tail -3 all.out) ex.out'
+	echo "$output"
+	assert_success
+	run over_check arrival
+	echo "$output"
+	assert_success
+	assert_output --partial "2000 records,"
+}
+
 # ---- checkpoints (rtai(7), --checkpoint-dir) ------------------------------------
 
 # 600 records of 8 keys, event times up to 3s behind a clock that moves
