@@ -242,10 +242,24 @@ static void cp_take(int savepoint)
 /* Between records: a barrier when SIGUSR1 asked for one or the interval is up. */
 static void cp_maybe(void)
 {
+	int64_t now;
+
 	if (cp.c == NULL)
 		return;
-	if (sig_checkpoint || (opt.ckpt_every > 0 && rtai_mono_ns() >= cp.due)) {
+	if (sig_checkpoint) {
 		sig_checkpoint = 0;
+		cp_take(0);
+		cp.due = rtai_mono_ns() + opt.ckpt_every;
+	} else if (opt.ckpt_every > 0 && (now = rtai_mono_ns()) >= cp.due) {
+		/* One checkpoint in flight, as Flink's default
+		 * (execution.checkpointing.max-concurrent-checkpoints 1): the
+		 * next barrier waits until the last one's checkpoint is
+		 * complete, looked at again every millisecond, so that slow
+		 * snapshots make checkpoints rarer, not the stages slower. */
+		if (cp.id > 0 && !ckpt_complete(cp.c, cp.id)) {
+			cp.due = now + (opt.ckpt_every < 1000000 ? opt.ckpt_every : 1000000);
+			return;
+		}
 		cp_take(0);
 		cp.due = rtai_mono_ns() + opt.ckpt_every;
 	}

@@ -1170,6 +1170,13 @@ static int ckpt_start(int argc, char **argv, int *restored)
 	return rc;
 }
 
+/* save_state() for ckpt_write_bg, in the child that writes the snapshot. */
+static void save_bg(struct buf *b, void *arg)
+{
+	(void)arg;
+	save_state(b);
+}
+
 /* A barrier of the stream: every record before it is joined and written,
  * the table and the changelog's position go to DIR, then the barrier goes
  * on. Barriers come from the stream only (the changelog's are ignored):
@@ -1190,11 +1197,21 @@ static void on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_fra
 		rtai_die(RTAI_EXIT_FAIL, "%s: after record %llu: %s", rd->name,
 			 (unsigned long long)rd->nrec, err);
 	}
-	buf_reset(&cp.snap);
-	save_state(&cp.snap);
-	if (ckpt_write(cp.c, b.checkpoint, cp.snap.p, cp.snap.len, err, sizeof(err)) < 0) {
-		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "checkpoint %lld: %s", (long long)b.checkpoint, err);
+	if (!b.savepoint) {
+		/* In the background (ckpt_write_bg); a savepoint ends the run,
+		 * so it is written before the barrier goes on. */
+		if (ckpt_write_bg(cp.c, b.checkpoint, save_bg, NULL, err, sizeof(err)) < 0) {
+			wr_flush(&out);
+			rtai_die(RTAI_EXIT_FAIL, "%s", err);
+		}
+	} else {
+		buf_reset(&cp.snap);
+		save_state(&cp.snap);
+		if (ckpt_wait(cp.c, err, sizeof(err)) < 0 ||
+		    ckpt_write(cp.c, b.checkpoint, cp.snap.p, cp.snap.len, err, sizeof(err)) < 0) {
+			wr_flush(&out);
+			rtai_die(RTAI_EXIT_FAIL, "checkpoint %lld: %s", (long long)b.checkpoint, err);
+		}
 	}
 	wr_frame(&out, f);
 	wr_flush(&out);
@@ -1450,6 +1467,12 @@ int main(int argc, char **argv)
 	errpol_open(&ep);
 
 	run();
+	{
+		char err[512];
+
+		if (ckpt_wait(cp.c, err, sizeof(err)) < 0)	/* the last snapshot in place */
+			rtai_die(RTAI_EXIT_FAIL, "%s", err);
+	}
 
 	warn_unseen_fields();
 	if (opt.verbose)

@@ -1449,6 +1449,13 @@ static int ckpt_start(int argc, char **argv)
 			  load_state);
 }
 
+/* save_state() for ckpt_write_bg, in the child that writes the snapshot. */
+static void save_bg(struct buf *b, void *arg)
+{
+	(void)arg;
+	save_state(b);
+}
+
 /* A barrier: the figures as of every frame before it go to DIR, then the
  * barrier goes on; a savepoint ends the run after that (the reports are
  * written as at the end of the input). Returns 0, or -1 after a message. */
@@ -1462,12 +1469,23 @@ static int on_barrier(struct rtai_rd *rd, const struct rtai_frame *f)
 		ckpt_failed = 1;
 		return -1;
 	}
-	buf_reset(&snapbuf);
-	save_state(&snapbuf);
-	if (ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
-		rtai_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
-		ckpt_failed = 1;
-		return -1;
+	if (!b.savepoint) {
+		/* In the background (ckpt_write_bg): no fsync in the way of the
+		 * frames being timed. A savepoint is written before it goes on. */
+		if (ckpt_write_bg(ck, b.checkpoint, save_bg, NULL, err, sizeof(err)) < 0) {
+			rtai_warn("%s", err);
+			ckpt_failed = 1;
+			return -1;
+		}
+	} else {
+		buf_reset(&snapbuf);
+		save_state(&snapbuf);
+		if (ckpt_wait(ck, err, sizeof(err)) < 0 ||
+		    ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
+			rtai_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
+			ckpt_failed = 1;
+			return -1;
+		}
 	}
 	if (pass)
 		wr_frame(&out, f);
@@ -1646,6 +1664,15 @@ int main(int argc, char **argv)
 		write_hgrm(&tot.lat);
 	if (opt.svg != NULL)
 		write_svg();
+	{
+		char err[512];
+
+		if (ckpt_wait(ck, err, sizeof(err)) < 0) {	/* the last snapshot in place */
+			rtai_warn("%s", err);
+			ckpt_failed = 1;
+			status = RTAI_EXIT_FAIL;
+		}
+	}
 	if (pass && ckpt_failed)	/* not a clean end: no end-of-stream frame */
 		wr_abandon(&out);
 	else if (pass)

@@ -456,6 +456,13 @@ static void save_state(struct buf *b)
 		win_snapshot(engine, b);
 }
 
+/* save_state() for ckpt_write_bg, in the child that writes the snapshot. */
+static void save_bg(struct buf *b, void *arg)
+{
+	(void)arg;
+	save_state(b);
+}
+
 /* Loads what save_state() wrote. Returns 0, or -1 with err set. */
 static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 {
@@ -508,9 +515,21 @@ static int on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_fram
 		rtai_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
 		return -1;
 	}
+	if (!b.savepoint) {
+		/* In the background (ckpt_write_bg): the records go on while a
+		 * copy of the stage writes its state. */
+		if (ckpt_write_bg(ck, b.checkpoint, save_bg, NULL, err, sizeof(err)) < 0) {
+			rtai_warn("%s", err);
+			return -1;
+		}
+		loop_forward(l, f);
+		return 0;
+	}
+	/* A savepoint ends the run: written before the barrier goes on. */
 	buf_reset(&snapbuf);
 	save_state(&snapbuf);
-	if (ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
+	if (ckpt_wait(ck, err, sizeof(err)) < 0 ||
+	    ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
 		rtai_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
 		return -1;
 	}
@@ -942,6 +961,11 @@ int main(int argc, char **argv)
 	}
 	summary();
 done:
+	if (ckpt_wait(ck, err, sizeof(err)) < 0) {	/* the last snapshot in place */
+		rtai_warn("%s", err);
+		if (status == RTAI_EXIT_OK)
+			status = RTAI_EXIT_FAIL;
+	}
 	if (opt.late != NULL)
 		wr_close(&late);
 	if (status != RTAI_EXIT_OK)	/* stopped early: not a clean end */

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -28,6 +30,9 @@ struct ckpt {
 	char key[64];	/* file name in DIR/stages/ and of the snapshots */
 	int regfd;	/* DIR/stages/KEY, flock'ed while we live */
 	int64_t run;	/* the run we registered in */
+	pid_t writer;	/* ckpt_write_bg's child in flight, or 0 */
+	int64_t writer_id; /* the checkpoint it writes */
+	pid_t stage;	/* in that child: the stage's pid (its parent); else 0 */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -133,38 +138,69 @@ static int fsync_path(const char *path)
 	return rc;
 }
 
-/* Writes the file dir/name durably and atomically: the bytes p1[0..n1),
- * p2[0..n2), p3[0..n3) (NULL/0 to leave out) go to a mkstemp(3) file in
- * dir, which is fsynced, renamed to name, and dir fsynced. Returns 0, or
- * -1 with errno set and the temporary file removed. */
-static int write_durable(const char *dir, const char *name, const void *p1, size_t n1,
-			 const void *p2, size_t n2, const void *p3, size_t n3)
+/* Writes the bytes p1[0..n1), p2[0..n2), p3[0..n3) (NULL/0 to leave out)
+ * to a new mkstemp(3) file in dir, named after name, and fsyncs it.
+ * Returns its path (the caller frees it, after install_temp or unlink),
+ * or NULL with errno set and nothing left behind. */
+static char *write_temp(const char *dir, const char *name, const void *p1, size_t n1,
+			const void *p2, size_t n2, const void *p3, size_t n3)
 {
 	char *tmp = path_of("%s/.%s.XXXXXX", dir, name);
-	char *dst = path_of("%s/%s", dir, name);
-	int fd = mkstemp(tmp), rc = -1, e;
+	int fd = mkstemp(tmp), e;
 
 	if (fd < 0)
-		goto out;
-	if (outfile_write_all(fd, p1, n1) < 0 || outfile_write_all(fd, p2, n2) < 0 || outfile_write_all(fd, p3, n3) < 0 ||
-	    fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+		goto fail;
+	if (outfile_write_all(fd, p1, n1) < 0 || outfile_write_all(fd, p2, n2) < 0 ||
+	    outfile_write_all(fd, p3, n3) < 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
 		e = errno;
 		close(fd);
 		unlink(tmp);
 		errno = e;
-		goto out;
+		goto fail;
 	}
-	if (close(fd) < 0 || rename(tmp, dst) < 0) {
+	if (close(fd) < 0) {
 		e = errno;
 		unlink(tmp);
 		errno = e;
-		goto out;
+		goto fail;
 	}
-	rc = fsync_path(dir);
-out:
+	return tmp;
+fail:
+	e = errno;
+	free(tmp);
+	errno = e;
+	return NULL;
+}
+
+/* Renames the file tmp (from write_temp; freed here) to dir/name and
+ * fsyncs dir. Returns 0, or -1 with errno set and tmp removed. */
+static int install_temp(char *tmp, const char *dir, const char *name)
+{
+	char *dst = path_of("%s/%s", dir, name);
+	int rc = -1, e;
+
+	if (rename(tmp, dst) < 0) {
+		e = errno;
+		unlink(tmp);
+		errno = e;
+	} else {
+		rc = fsync_path(dir);
+	}
+	e = errno;
 	free(tmp);
 	free(dst);
+	errno = e;
 	return rc;
+}
+
+/* Writes the file dir/name durably and atomically: write_temp, then
+ * install_temp. Returns 0, or -1 with errno set and nothing left behind. */
+static int write_durable(const char *dir, const char *name, const void *p1, size_t n1,
+			 const void *p2, size_t n2, const void *p3, size_t n3)
+{
+	char *tmp = write_temp(dir, name, p1, n1, p2, n2, p3, n3);
+
+	return tmp == NULL ? -1 : install_temp(tmp, dir, name);
 }
 
 /* Takes DIR/lock; returns its descriptor (closing it releases the lock). */
@@ -687,7 +723,7 @@ static int all_written(const struct ckpt *c, int64_t id)
 int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *err, size_t errlen)
 {
 	uint8_t hdr[HDR_LEN], tail[CRC_LEN];
-	char *d, *name = NULL;
+	char *d, *name = NULL, *tmp;
 	struct buf b = {0};
 	size_t ilen;
 	uint32_t crc;
@@ -724,15 +760,27 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 	buf_append(&b, hdr, HDR_LEN);
 	buf_append(&b, c->identity, ilen);
 	name = path_of("%s.snap", c->key);
-	if (write_durable(d, name, b.p, b.len, state, len, tail, CRC_LEN) < 0) {
-		snprintf(err, errlen,
-			 "%s/%s: %s (checkpoint %lld not taken; the last complete "
-			 "one stays)",
-			 d, name, strerror(errno), (long long)id);
+	if ((tmp = write_temp(d, name, b.p, b.len, state, len, tail, CRC_LEN)) == NULL)
+		goto io_fail;
+	/* The rename happens under DIR/lock, so that a background writer
+	 * whose stage has died (a new run may be starting: the stage's
+	 * registration is no longer flock'ed) cannot put a snapshot of the
+	 * old run in place after the new run's stages have looked. */
+	if ((lockfd = lock_dir(c->dir, err, errlen)) < 0) {
+		unlink(tmp);
+		free(tmp);
 		goto out;
 	}
-	if ((lockfd = lock_dir(c->dir, err, errlen)) < 0)
+	if (c->stage != 0 && getppid() != c->stage) {
+		snprintf(err, errlen, "%s/%s: the stage exited before its snapshot was in place; "
+			 "discarded", d, name);
+		unlink(tmp);
+		free(tmp);
+		rc = -2;
 		goto out;
+	}
+	if (install_temp(tmp, d, name) < 0)
+		goto io_fail;
 	rc = 0;
 	if (!is_complete(c->dir, id) && all_written(c, id)) {
 		buf_reset(&b);
@@ -745,6 +793,10 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 		prune(c->dir);
 		rc = 1;
 	}
+	goto out;
+io_fail:
+	snprintf(err, errlen, "%s/%s: %s (checkpoint %lld not taken; the last complete one stays)",
+		 d, name, strerror(errno), (long long)id);
 out:
 	if (lockfd >= 0)
 		close(lockfd);
@@ -752,6 +804,80 @@ out:
 	free(name);
 	free(d);
 	return rc;
+}
+
+int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *arg), void *arg,
+		  char *err, size_t errlen)
+{
+	struct buf b = {0};
+	pid_t pid;
+	int rc, nul;
+
+	if (c == NULL)
+		return 0;
+	if (ckpt_wait(c, err, errlen) < 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		snprintf(err, errlen, "checkpoint %lld: fork: %s", (long long)id, strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		c->writer = pid;
+		c->writer_id = id;
+		return 0;
+	}
+	/* The child: a copy-on-write image of the stage at the barrier. It
+	 * lets go of the stage's streams (so that a reader sees the end of
+	 * the stream when the stage exits, not when this copy does) and of
+	 * its registration (so that the stage's death ends the run), and
+	 * leaves signals to the stage: a Ctrl-C that stops the stage must
+	 * not cut the snapshot of a barrier it already forwarded. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
+		dup2(nul, STDIN_FILENO);
+		dup2(nul, STDOUT_FILENO);
+		if (nul > STDERR_FILENO)
+			close(nul);
+	}
+	if (c->regfd >= 0)
+		close(c->regfd);
+	c->regfd = -1;
+	c->stage = getppid();
+	save(&b, arg);
+	rc = ckpt_write(c, id, b.p, b.len, err, errlen);
+	if (rc == -1)
+		rtai_warn("checkpoint %lld: %s", (long long)id, err);
+	/* _exit: no atexit handler or stdio buffer of the stage runs twice. */
+	_exit(rc == -1 ? 1 : rc == -2 ? 3 : 0);
+}
+
+int ckpt_wait(struct ckpt *c, char *err, size_t errlen)
+{
+	int st;
+	pid_t pid;
+
+	if (c == NULL || c->writer == 0)
+		return 0;
+	while ((pid = waitpid(c->writer, &st, 0)) < 0 && errno == EINTR)
+		;
+	c->writer = 0;
+	if (pid < 0) {
+		snprintf(err, errlen, "checkpoint %lld: waitpid: %s", (long long)c->writer_id,
+			 strerror(errno));
+		return -1;
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFSIGNALED(st))
+		snprintf(err, errlen, "checkpoint %lld: the snapshot's writer was killed by signal %d "
+			 "(the last complete checkpoint stays)", (long long)c->writer_id, WTERMSIG(st));
+	else
+		snprintf(err, errlen, "checkpoint %lld: the snapshot was not written (the last "
+			 "complete checkpoint stays)", (long long)c->writer_id);
+	return -1;
 }
 
 int ckpt_complete(const struct ckpt *c, int64_t id)
@@ -1066,6 +1192,11 @@ void ckpt_close(struct ckpt *c)
 {
 	if (c == NULL)
 		return;
+	if (c->writer != 0) {
+		char err[256];
+
+		(void)ckpt_wait(c, err, sizeof(err));
+	}
 	if (c->regfd >= 0)
 		close(c->regfd);
 	free(c->dir);

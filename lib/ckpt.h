@@ -139,14 +139,50 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
 
 /* Writes this stage's snapshot of checkpoint id (>= 1): len bytes at state
  * (not kept) go to a mkstemp(3) file in DIR/ckpt-ID/, written, fsynced,
- * renamed to KEY.snap, and the directory fsynced. Then, under DIR/lock,
- * marks checkpoint id complete when every stage registered in this run has
+ * renamed to KEY.snap (under DIR/lock) and the directory fsynced. Then,
+ * still under DIR/lock, marks checkpoint id complete when every stage registered in this run has
  * written it, and prunes to the last CKPT_KEEP complete checkpoints.
  * Returns 1 when this write completed the checkpoint, 0 when others are
  * still to write it, -1 with a message on error (disk full, permissions):
  * nothing complete is touched then, so the previous complete checkpoint
- * stays usable. c NULL: returns 0. */
+ * stays usable; -2 in ckpt_write_bg's child when the stage has exited
+ * (the snapshot discarded). c NULL: returns 0. */
 int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *err, size_t errlen);
+
+/* Writes this stage's snapshot of checkpoint id in the background, as
+ * Redis's BGSAVE does (fork(2), copy-on-write): the child process, an
+ * image of the stage at this instant, calls save(b, arg) to serialize the
+ * state into b (empty, the child's own), then does what ckpt_write does
+ * and exits; the stage goes on at once. The record path pays for the
+ * fork (copying page tables: a few ms for a heap of a few hundred MB) and
+ * for copying each page it writes while the child runs, not for the
+ * serialization, the write and the fsync. This is the asynchronous part
+ * of Flink's asynchronous snapshots: the barrier may be forwarded right
+ * after this call; checkpoint id completes when the child has written.
+ *
+ * One snapshot is in flight per stage: the call first waits for the
+ * previous one (ckpt_wait) and fails if that failed. The child replaces
+ * its standard input and output by /dev/null and closes its copy of the
+ * registration, so that the stage's end is seen as the stage's (a reader
+ * of its output sees end of file; a new run may start), ignores SIGINT,
+ * SIGTERM, SIGHUP and SIGUSR1 (they are the stage's to act on), and puts
+ * its snapshot in place under DIR/lock only while the stage is alive: a
+ * child whose stage died discards it, as the stage would have written
+ * nothing. The child reports its own errors on stderr. save must only
+ * read the stage's state (no I/O on its streams). The process must be
+ * single-threaded (fork copies only the calling thread).
+ * Returns 0 when the child is on its way (c NULL: 0, nothing done), -1
+ * with a message when the previous snapshot failed or fork failed. */
+int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *arg), void *arg,
+		  char *err, size_t errlen);
+
+/* Waits for the snapshot ckpt_write_bg started, if any. Returns 0 (none
+ * in flight, or it was written), -1 with a message when it was not
+ * (its writer's own message is on stderr already); the previous complete
+ * checkpoint stays usable either way. A stage calls it before it exits,
+ * so that its last checkpoint is in place when the pipeline has ended.
+ * c NULL: returns 0. */
+int ckpt_wait(struct ckpt *c, char *err, size_t errlen);
 
 /* Whether checkpoint id is complete: 1 yes, 0 not (yet, or pruned). For a
  * source that commits its positions elsewhere (Kafka) once they are safe. */
@@ -211,8 +247,10 @@ int ckpt_prune(const char *dir, int keep, int force, int64_t **removed, char *er
 const char *ckpt_dir(const struct ckpt *c);
 const char *ckpt_identity(const struct ckpt *c);
 
-/* Releases the registration's flock (the registration stays, for this
- * run's completion rule) and frees c. Accepts NULL. */
+/* Waits for a snapshot in flight (ckpt_wait, its outcome ignored: call
+ * ckpt_wait first to know it), releases the registration's flock (the
+ * registration stays, for this run's completion rule) and frees c.
+ * Accepts NULL. */
 void ckpt_close(struct ckpt *c);
 
 #endif

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -482,6 +484,111 @@ static void test_write_fails(void)
 	}
 }
 
+/* ckpt_write_bg's save callbacks: one that serializes a string, one
+ * that first waits for a byte on a pipe (so the test decides when the
+ * child goes on). */
+static void save_str(struct buf *b, void *arg)
+{
+	buf_append(b, arg, strlen(arg));
+}
+
+static int gate[2];
+
+static void save_gated(struct buf *b, void *arg)
+{
+	char x;
+
+	while (read(gate[0], &x, 1) < 0)
+		;
+	save_str(b, arg);
+}
+
+/* ckpt_write_bg: the child writes what the state was at the call, the
+ * parent's later changes do not reach it (copy-on-write); ckpt_wait
+ * reports its outcome; a child whose stage died discards its snapshot;
+ * a failed background write is reported by the next ckpt_wait. */
+static void test_background(void)
+{
+	struct ckpt *c;
+	struct buf st = {0};
+	static char state[32];
+	int64_t id;
+	static char big[1 << 16];
+	struct rlimit old, lim;
+
+	fresh_dir("bg");
+	c = open_stage("-b", NULL);
+	strcpy(state, "at the barrier");
+	is_int(ckpt_write_bg(c, 1, save_str, state, err, sizeof(err)), 0, "a background write starts");
+	strcpy(state, "after it");	/* the parent goes on; the child's copy does not see it */
+	is_int(ckpt_wait(c, err, sizeof(err)), 0, "and is written: %s", err);
+	ok(ckpt_complete(c, 1), "checkpoint 1 complete once the child is done");
+	is_int(ckpt_wait(c, err, sizeof(err)), 0, "waiting with none in flight: 0");
+	is_int(ckpt_write_bg(c, 2, save_str, "two", err, sizeof(err)), 0, "a second one");
+	is_int(ckpt_write_bg(c, 3, save_str, "three", err, sizeof(err)), 0,
+	       "a third waits for the second first");
+	ckpt_close(c);	/* waits for the third */
+	c = open_stage("-b", NULL);
+	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "restore: %s", err);
+	ok(id == 3 && st.len == 5 && memcmp(st.p, "three", 5) == 0,
+	   "the third, in place when ckpt_close returned");
+	ckpt_close(c);
+	fresh_dir("bg");
+	c = open_stage("-b", NULL);
+	is_int(ckpt_write_bg(c, 1, save_str, state, err, sizeof(err)), 0, "again from scratch");
+	is_int(ckpt_wait(c, err, sizeof(err)), 0, "written");
+	ckpt_close(c);
+	c = open_stage("-b", NULL);
+	ckpt_restore(c, &id, &st, err, sizeof(err));
+	ok(st.len == strlen("after it") && memcmp(st.p, "after it", st.len) == 0,
+	   "the state as it was when ckpt_write_bg was called");
+
+	/* A write that fails in the child: reported by ckpt_wait. */
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 4096;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	memset(big, 'x', sizeof(big) - 1);
+	is_int(ckpt_write_bg(c, 2, save_str, big, err, sizeof(err)), 0, "a write bound to fail starts");
+	setrlimit(RLIMIT_FSIZE, &old);
+	is_int(ckpt_wait(c, err, sizeof(err)), -1, "ckpt_wait reports the failure");
+	ok(strstr(err, "checkpoint 2") != NULL, "naming the checkpoint: %s", err);
+	ok(!ckpt_complete(c, 2), "2 not complete");
+	ckpt_close(c);
+
+	/* A stage that dies while its child writes: the child, whose stage is
+	 * gone (it is reparented to us, a subreaper), discards the snapshot. */
+	{
+		pid_t stage, orphan;
+		int st2 = 0, rc;
+
+		fresh_dir("bgdead");
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+		rc = pipe(gate);
+		ok(rc == 0, "a pipe");
+		c = open_stage("-d", NULL);
+		if ((stage = fork()) == 0) {
+			/* the stage: starts a background write, then dies */
+			ckpt_write_bg(c, 1, save_gated, "never", err, sizeof(err));
+			_exit(0);
+		}
+		waitpid(stage, &st2, 0);
+		ok(WIFEXITED(st2), "the stage exited");
+		rc = write(gate[1], "g", 1);	/* let the orphaned child go on */
+		orphan = wait(&st2);
+		ok(orphan > 0 && WIFEXITED(st2) && WEXITSTATUS(st2) == 3,
+		   "the orphan exits 3 (discarded): status %d", st2);
+		ok(snap_path(c, 1)[0] == '\0' && !ckpt_complete(c, 1),
+		   "and nothing of checkpoint 1 is in place");
+		close(gate[0]);
+		close(gate[1]);
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
+		ckpt_close(c);
+	}
+	buf_free(&st);
+}
+
 /* ckpt_list and ckpt_prune: two stages, checkpoints 1..5 complete, 6
  * written by one of them only; checkpoint 2 made incomplete by hand. */
 static void test_list_prune(void)
@@ -552,6 +659,7 @@ int main(void)
 	test_prune();
 	test_identity();
 	test_write_fails();
+	test_background();
 	test_list_prune();
 	{
 		char cmd[600];
