@@ -938,6 +938,7 @@ int main(int argc, char **argv)
 	}
 	if ((status = ckpt_start(argc0, argv0)) != 0)
 		goto out;
+	ckpt_verbose(ck, opt.verbose);
 	if (rd_open(&rd, path) < 0)
 		rtai_die(RTAI_EXIT_FAIL, "%s", rd.err);
 	sig_catch_stop();

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "outfile.h"
+#include "rtime.h"
 #include "sha1.h"
 
 #define HDR_LEN 40 /* magic, version, identity length, id, run, state length */
@@ -33,6 +34,7 @@ struct ckpt {
 	pid_t writer;	/* ckpt_write_bg's child in flight, or 0 */
 	int64_t writer_id; /* the checkpoint it writes */
 	pid_t stage;	/* in that child: the stage's pid (its parent); else 0 */
+	int verbose;	/* ckpt_verbose: report each snapshot's size and time */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -812,6 +814,7 @@ int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *
 	struct buf b = {0};
 	pid_t pid;
 	int rc, nul;
+	int64_t t0;
 
 	if (c == NULL)
 		return 0;
@@ -846,12 +849,22 @@ int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *
 		close(c->regfd);
 	c->regfd = -1;
 	c->stage = getppid();
+	t0 = rtai_mono_ns();
 	save(&b, arg);
 	rc = ckpt_write(c, id, b.p, b.len, err, errlen);
 	if (rc == -1)
 		rtai_warn("checkpoint %lld: %s", (long long)id, err);
+	else if (c->verbose && rc != -2)
+		rtai_warn("checkpoint %lld: snapshot of %zu bytes serialized and written in %.1f ms "
+			  "(in the background)", (long long)id, b.len, (rtai_mono_ns() - t0) / 1e6);
 	/* _exit: no atexit handler or stdio buffer of the stage runs twice. */
 	_exit(rc == -1 ? 1 : rc == -2 ? 3 : 0);
+}
+
+void ckpt_verbose(struct ckpt *c, int on)
+{
+	if (c != NULL)
+		c->verbose = on;
 }
 
 int ckpt_wait(struct ckpt *c, char *err, size_t errlen)

@@ -176,6 +176,12 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *arg), void *arg,
 		  char *err, size_t errlen);
 
+/* With on set, the child of ckpt_write_bg reports on stderr each snapshot
+ * it wrote: "TOOL: checkpoint N: snapshot of B bytes serialized and
+ * written in T ms (in the background)" (B the state's bytes, T from the
+ * fork to the fsynced rename). For -v and the benchmarks. c NULL: nothing. */
+void ckpt_verbose(struct ckpt *c, int on);
+
 /* Waits for the snapshot ckpt_write_bg started, if any. Returns 0 (none
  * in flight, or it was written), -1 with a message when it was not
  * (its writer's own message is on stderr already); the previous complete

@@ -1325,6 +1325,30 @@ bytes_upto() {
 	assert_success
 }
 
+@test "window: --checkpoint-dir -v: snapshots written in the background, each reported with its size; the output is unchanged" {
+	ckpt_lines >lines.txt
+	mkstream all.rtai <lines.txt
+	run bash -o pipefail -c "$CKPT_WIN <all.rtai | show >want.txt"
+	assert_success
+	rtai-window -v --checkpoint-dir ck ${CKPT_WIN#rtai-window} <all.rtai 2>err.txt | show >got.txt
+	cat err.txt
+	diff got.txt want.txt
+	# one report per barrier, from the background writer
+	[ "$(grep -c 'snapshot of [0-9]* bytes serialized and written in .* ms (in the background)' err.txt)" -eq 6 ]
+	# each kept checkpoint's file: the header (40 bytes), the identity, the
+	# state of the size reported, a CRC-32
+	for n in 4 5 6; do
+		[ -e "ck/ckpt-$n/COMPLETE" ]
+		b=$(sed -n "s/.*checkpoint $n: snapshot of \([0-9]*\) bytes.*/\1/p" err.txt)
+		f=$(ls ck/ckpt-$n/*.snap)
+		python3 -c 'import struct, sys, os
+p = sys.argv[1]; h = open(p, "rb").read(40)
+ilen, = struct.unpack_from("<I", h, 12); slen, = struct.unpack_from("<Q", h, 32)
+assert slen == int(sys.argv[2]), (slen, sys.argv[2])
+assert os.path.getsize(p) == 40 + ilen + slen + 4' "$f" "$b"
+	done
+}
+
 @test "window: --checkpoint-dir: a snapshot made with other options is refused (exit 6); --stage-name; --over never reads a window's" {
 	ckpt_lines 1 | head -n 101 | mkstream sp.rtai
 	run bash -o pipefail -c "rtai-window -k u --tumbling 10s --stage-name w --checkpoint-dir ck <sp.rtai | show"
