@@ -12,6 +12,20 @@ load /usr/lib/bats/bats-assert/load.bash
 : "${RTAI_BUILD:=$RTAI_SRC}"
 export RTAI_SRC RTAI_BUILD
 
+# _rtai_python DIR: python3 in DIR runs the interpreter that python3 on
+# PATH runs, found once. A version manager's python3 on PATH (pyenv's shim)
+# is a shell script that starts several processes to choose the interpreter
+# on every call, about 0.8 s of CPU each; the tests call python3 hundreds of
+# times. The wrapper execs the interpreter by the path it reports itself
+# (sys.executable), so a virtual environment stays in effect.
+_rtai_python() {
+	local py
+	py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || return 0
+	[ -x "$py" ] || return 0
+	printf '#!/bin/sh\nexec "%s" "$@"\n' "$py" >"$1/python3"
+	chmod +x "$1/python3"
+}
+
 # Wrappers so that pipelines of tools run under the prefix too.
 _rtai_wrappers() {
 	local dir=$BATS_RUN_TMPDIR/rtai-bin tool
@@ -23,6 +37,7 @@ _rtai_wrappers() {
 				>"$dir.$$/${tool##*/}"
 			chmod +x "$dir.$$/${tool##*/}"
 		done
+		_rtai_python "$dir.$$"
 		mv "$dir.$$" "$dir" 2>/dev/null || rm -rf "$dir.$$"
 	fi
 	PATH=$dir:$PATH
