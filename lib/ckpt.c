@@ -833,7 +833,7 @@ int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *
 		  char *err, size_t errlen)
 {
 	struct buf b = {0};
-	pid_t pid;
+	pid_t pid, stage;
 	int rc, nul;
 	int64_t t0;
 
@@ -841,6 +841,7 @@ int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *
 		return 0;
 	if (ckpt_wait(c, err, errlen) < 0)
 		return -1;
+	stage = getpid();	/* before the fork: the stage may be gone when the child looks */
 	if ((pid = fork()) < 0) {
 		snprintf(err, errlen, "checkpoint %lld: fork: %s", (long long)id, strerror(errno));
 		return -1;
@@ -869,7 +870,7 @@ int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *
 	if (c->regfd >= 0)
 		close(c->regfd);
 	c->regfd = -1;
-	c->stage = getppid();
+	c->stage = stage;
 	t0 = rtai_mono_ns();
 	save(&b, arg);
 	rc = ckpt_write(c, id, b.p, b.len, err, errlen);
