@@ -1170,7 +1170,7 @@ static int ckpt_start(int argc, char **argv, int *restored)
 	return rc;
 }
 
-/* save_state() for ckpt_write_bg, in the child that writes the snapshot. */
+/* save_state() for ckpt_write_bg (it serializes into its own buffer). */
 static void save_bg(struct buf *b, void *arg)
 {
 	(void)arg;

@@ -1449,7 +1449,7 @@ static int ckpt_start(int argc, char **argv)
 			  load_state);
 }
 
-/* save_state() for ckpt_write_bg, in the child that writes the snapshot. */
+/* save_state() for ckpt_write_bg (it serializes into its own buffer). */
 static void save_bg(struct buf *b, void *arg)
 {
 	(void)arg;
@@ -1470,8 +1470,9 @@ static int on_barrier(struct rtai_rd *rd, const struct rtai_frame *f)
 		return -1;
 	}
 	if (!b.savepoint) {
-		/* In the background (ckpt_write_bg): no fsync in the way of the
-		 * frames being timed. A savepoint is written before it goes on. */
+		/* Written in the background (ckpt_write_bg): no fsync in the way
+		 * of the frames being timed. A savepoint is written before it
+		 * goes on. */
 		if (ckpt_write_bg(ck, b.checkpoint, save_bg, NULL, err, sizeof(err)) < 0) {
 			rtai_warn("%s", err);
 			ckpt_failed = 1;

@@ -456,7 +456,7 @@ static void save_state(struct buf *b)
 		win_snapshot(engine, b);
 }
 
-/* save_state() for ckpt_write_bg, in the child that writes the snapshot. */
+/* save_state() for ckpt_write_bg (it serializes into its own buffer). */
 static void save_bg(struct buf *b, void *arg)
 {
 	(void)arg;
@@ -516,8 +516,8 @@ static int on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_fram
 		return -1;
 	}
 	if (!b.savepoint) {
-		/* In the background (ckpt_write_bg): the records go on while a
-		 * copy of the stage writes its state. */
+		/* Serialized now, written in the background (ckpt_write_bg):
+		 * the records do not wait for the disk. */
 		if (ckpt_write_bg(ck, b.checkpoint, save_bg, NULL, err, sizeof(err)) < 0) {
 			rtai_warn("%s", err);
 			return -1;

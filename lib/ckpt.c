@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -32,9 +32,17 @@ struct ckpt {
 	char key[64];	/* file name in DIR/stages/ and of the snapshots */
 	int regfd;	/* DIR/stages/KEY, flock'ed while we live */
 	int64_t run;	/* the run we registered in */
-	pid_t writer;	/* ckpt_write_bg's child in flight, or 0 */
-	int64_t writer_id; /* the checkpoint it writes */
-	pid_t stage;	/* in that child: the stage's pid (its parent); else 0 */
+	/* ckpt_write_bg's writer thread: while bg_live, it owns bg_buf,
+	 * bg_id, bg_rc and bg_err (the stage touches them only after
+	 * joining it in ckpt_wait) */
+	pthread_t bg_thread;
+	int bg_live;
+	struct buf bg_buf;	/* the state being written */
+	int64_t bg_id;		/* its checkpoint */
+	int bg_rc;		/* ckpt_write's return */
+	char bg_err[512];	/* and its message */
+	int64_t bg_save_ns;	/* the serialization's time (ns) */
+	int64_t bg_ns;		/* ckpt_write's time in the thread (ns) */
 	int verbose;	/* ckpt_verbose: report each snapshot's size and time */
 };
 
@@ -785,21 +793,10 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 	if ((tmp = write_temp(d, name, b.p, b.len - CRC_LEN, state, len, b.p + b.len - CRC_LEN,
 			      CRC_LEN)) == NULL)
 		goto io_fail;
-	/* The rename happens under DIR/lock, so that a background writer
-	 * whose stage has died (a new run may be starting: the stage's
-	 * registration is no longer flock'ed) cannot put a snapshot of the
-	 * old run in place after the new run's stages have looked. */
+	/* The rename happens under DIR/lock, with the completion check. */
 	if ((lockfd = lock_dir(c->dir, err, errlen)) < 0) {
 		unlink(tmp);
 		free(tmp);
-		goto out;
-	}
-	if (c->stage != 0 && getppid() != c->stage) {
-		snprintf(err, errlen, "%s/%s: the stage exited before its snapshot was in place; "
-			 "discarded", d, name);
-		unlink(tmp);
-		free(tmp);
-		rc = -2;
 		goto out;
 	}
 	if (install_temp(tmp, d, name) < 0)
@@ -829,58 +826,48 @@ out:
 	return rc;
 }
 
+/* The writer thread: ckpt_write of what ckpt_write_bg serialized. */
+static void *bg_main(void *arg)
+{
+	struct ckpt *c = arg;
+	int64_t t0 = rtai_mono_ns();
+
+	c->bg_rc = ckpt_write(c, c->bg_id, c->bg_buf.p, c->bg_buf.len, c->bg_err,
+			      sizeof(c->bg_err));
+	c->bg_ns = rtai_mono_ns() - t0;
+	return NULL;
+}
+
 int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *arg), void *arg,
 		  char *err, size_t errlen)
 {
-	struct buf b = {0};
-	pid_t pid, stage;
-	int rc, nul;
+	sigset_t all, old;
 	int64_t t0;
+	int e;
 
 	if (c == NULL)
 		return 0;
 	if (ckpt_wait(c, err, errlen) < 0)
 		return -1;
-	stage = getpid();	/* before the fork: the stage may be gone when the child looks */
-	if ((pid = fork()) < 0) {
-		snprintf(err, errlen, "checkpoint %lld: fork: %s", (long long)id, strerror(errno));
+	t0 = rtai_mono_ns();
+	buf_reset(&c->bg_buf);	/* reused: no allocation once it has grown */
+	save(&c->bg_buf, arg);
+	c->bg_id = id;
+	c->bg_rc = -1;
+	c->bg_err[0] = '\0';
+	c->bg_save_ns = rtai_mono_ns() - t0;
+	/* Signals stay the stage's: the thread starts with all blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&c->bg_thread, NULL, bg_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		snprintf(err, errlen, "checkpoint %lld: pthread_create: %s", (long long)id,
+			 strerror(e));
 		return -1;
 	}
-	if (pid > 0) {
-		c->writer = pid;
-		c->writer_id = id;
-		return 0;
-	}
-	/* The child: a copy-on-write image of the stage at the barrier. It
-	 * lets go of the stage's streams (so that a reader sees the end of
-	 * the stream when the stage exits, not when this copy does) and of
-	 * its registration (so that the stage's death ends the run), and
-	 * leaves signals to the stage: a Ctrl-C that stops the stage must
-	 * not cut the snapshot of a barrier it already forwarded. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGUSR1, SIG_IGN);
-	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
-		dup2(nul, STDIN_FILENO);
-		dup2(nul, STDOUT_FILENO);
-		if (nul > STDERR_FILENO)
-			close(nul);
-	}
-	if (c->regfd >= 0)
-		close(c->regfd);
-	c->regfd = -1;
-	c->stage = stage;
-	t0 = rtai_mono_ns();
-	save(&b, arg);
-	rc = ckpt_write(c, id, b.p, b.len, err, errlen);
-	if (rc == -1)
-		rtai_warn("checkpoint %lld: %s", (long long)id, err);
-	else if (c->verbose && rc != -2)
-		rtai_warn("checkpoint %lld: snapshot of %zu bytes serialized and written in %.1f ms "
-			  "(in the background)", (long long)id, b.len, (rtai_mono_ns() - t0) / 1e6);
-	/* _exit: no atexit handler or stdio buffer of the stage runs twice. */
-	_exit(rc == -1 ? 1 : rc == -2 ? 3 : 0);
+	c->bg_live = 1;
+	return 0;
 }
 
 void ckpt_verbose(struct ckpt *c, int on)
@@ -891,28 +878,19 @@ void ckpt_verbose(struct ckpt *c, int on)
 
 int ckpt_wait(struct ckpt *c, char *err, size_t errlen)
 {
-	int st;
-	pid_t pid;
-
-	if (c == NULL || c->writer == 0)
+	if (c == NULL || !c->bg_live)
 		return 0;
-	while ((pid = waitpid(c->writer, &st, 0)) < 0 && errno == EINTR)
-		;
-	c->writer = 0;
-	if (pid < 0) {
-		snprintf(err, errlen, "checkpoint %lld: waitpid: %s", (long long)c->writer_id,
-			 strerror(errno));
+	pthread_join(c->bg_thread, NULL);
+	c->bg_live = 0;
+	if (c->bg_rc < 0) {
+		snprintf(err, errlen, "checkpoint %lld: %s", (long long)c->bg_id, c->bg_err);
 		return -1;
 	}
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return 0;
-	if (WIFSIGNALED(st))
-		snprintf(err, errlen, "checkpoint %lld: the snapshot's writer was killed by signal %d "
-			 "(the last complete checkpoint stays)", (long long)c->writer_id, WTERMSIG(st));
-	else
-		snprintf(err, errlen, "checkpoint %lld: the snapshot was not written (the last "
-			 "complete checkpoint stays)", (long long)c->writer_id);
-	return -1;
+	if (c->verbose)
+		rtai_warn("checkpoint %lld: snapshot of %zu bytes serialized in %.1f ms, written "
+			  "in the background in %.1f ms", (long long)c->bg_id, c->bg_buf.len,
+			  c->bg_save_ns / 1e6, c->bg_ns / 1e6);
+	return 0;
 }
 
 int ckpt_complete(const struct ckpt *c, int64_t id)
@@ -1228,11 +1206,12 @@ void ckpt_close(struct ckpt *c)
 {
 	if (c == NULL)
 		return;
-	if (c->writer != 0) {
+	if (c->bg_live) {
 		char err[256];
 
 		(void)ckpt_wait(c, err, sizeof(err));
 	}
+	buf_free(&c->bg_buf);
 	if (c->regfd >= 0)
 		close(c->regfd);
 	free(c->dir);

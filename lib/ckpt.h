@@ -145,46 +145,39 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
  * Returns 1 when this write completed the checkpoint, 0 when others are
  * still to write it, -1 with a message on error (disk full, permissions):
  * nothing complete is touched then, so the previous complete checkpoint
- * stays usable; -2 in ckpt_write_bg's child when the stage has exited
- * (the snapshot discarded). c NULL: returns 0. */
+ * stays usable. c NULL: returns 0. */
 int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *err, size_t errlen);
 
-/* Writes this stage's snapshot of checkpoint id in the background, as
- * Redis's BGSAVE does (fork(2), copy-on-write): the child process, an
- * image of the stage at this instant, calls save(b, arg) to serialize the
- * state into b (empty, the child's own), then does what ckpt_write does
- * and exits; the stage goes on at once. The record path pays for the
- * fork (copying page tables: a few ms for a heap of a few hundred MB) and
- * for copying each page it writes while the child runs, not for the
- * serialization, the write and the fsync. This is the asynchronous part
- * of Flink's asynchronous snapshots: the barrier may be forwarded right
- * after this call; checkpoint id completes when the child has written.
- *
+/* Writes this stage's snapshot of checkpoint id in the background: the
+ * synchronous part of Flink's asynchronous snapshots here, the rest in a
+ * thread. save(b, arg) serializes the state into b (c's own buffer,
+ * emptied first and reused, so it allocates nothing once grown) in the
+ * calling thread; a writer thread then does what ckpt_write does (write,
+ * fsync, rename, completion) while the stage goes on, so the records wait
+ * for the serialization only, not for the disk. The barrier may be
+ * forwarded right after this call; checkpoint id completes when the
+ * thread has written. The thread starts with every signal blocked, so
+ * signals reach the stage's thread as before.
  * One snapshot is in flight per stage: the call first waits for the
- * previous one (ckpt_wait) and fails if that failed. The child replaces
- * its standard input and output by /dev/null and closes its copy of the
- * registration, so that the stage's end is seen as the stage's (a reader
- * of its output sees end of file; a new run may start), ignores SIGINT,
- * SIGTERM, SIGHUP and SIGUSR1 (they are the stage's to act on), and puts
- * its snapshot in place under DIR/lock only while the stage is alive: a
- * child whose stage died discards it, as the stage would have written
- * nothing. The child reports its own errors on stderr. save must only
- * read the stage's state (no I/O on its streams). The process must be
- * single-threaded (fork copies only the calling thread).
- * Returns 0 when the child is on its way (c NULL: 0, nothing done), -1
- * with a message when the previous snapshot failed or fork failed. */
+ * previous one (ckpt_wait) and fails if that failed. A process killed
+ * while the thread writes leaves at most a temporary file, which a later
+ * prune removes with its checkpoint.
+ * Returns 0 when the write is on its way (c NULL: 0, nothing done), -1
+ * with a message when the previous snapshot failed or no thread could be
+ * started. */
 int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *arg), void *arg,
 		  char *err, size_t errlen);
 
-/* With on set, the child of ckpt_write_bg reports on stderr each snapshot
- * it wrote: "TOOL: checkpoint N: snapshot of B bytes serialized and
- * written in T ms (in the background)" (B the state's bytes, T from the
- * fork to the fsynced rename). For -v and the benchmarks. c NULL: nothing. */
+/* With on set, ckpt_wait reports on stderr each snapshot ckpt_write_bg
+ * wrote: "TOOL: checkpoint N: snapshot of B bytes serialized in S ms,
+ * written in the background in W ms" (B the state's bytes, S the time
+ * save took, W the writer thread's, fsync included). For -v and the
+ * benchmarks. c NULL: nothing. */
 void ckpt_verbose(struct ckpt *c, int on);
 
-/* Waits for the snapshot ckpt_write_bg started, if any. Returns 0 (none
- * in flight, or it was written), -1 with a message when it was not
- * (its writer's own message is on stderr already); the previous complete
+/* Waits for the snapshot ckpt_write_bg started, if any (joins its
+ * thread). Returns 0 (none in flight, or it was written), -1 with a
+ * message naming the checkpoint and the file when it was not; the previous complete
  * checkpoint stays usable either way. A stage calls it before it exits,
  * so that its last checkpoint is in place when the pipeline has ended.
  * c NULL: returns 0. */

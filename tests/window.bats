@@ -1334,7 +1334,7 @@ bytes_upto() {
 	cat err.txt
 	diff got.txt want.txt
 	# one report per barrier, from the background writer
-	[ "$(grep -c 'snapshot of [0-9]* bytes serialized and written in .* ms (in the background)' err.txt)" -eq 6 ]
+	[ "$(grep -c 'snapshot of [0-9]* bytes serialized in .* ms, written in the background in .* ms' err.txt)" -eq 6 ]
 	# each kept checkpoint's file: the header (40 bytes), the identity, the
 	# state of the size reported, a CRC-32
 	for n in 4 5 6; do
