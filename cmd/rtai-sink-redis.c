@@ -926,6 +926,9 @@ int main(int argc, char **argv)
 	if (opt.verbose && !opt.dry_run)
 		rtai_warn("in flight at most: %zu commands, %llu bytes", peak.cmds,
 			  (unsigned long long)peak.bytes);
+	if (opt.verbose && rc.cl != NULL)
+		rtai_warn("cluster: %llu records sent again to another node (MOVED, ASK)",
+			  (unsigned long long)rc.redirects);
 
 out:
 	ckpt_close(ck);
