@@ -225,7 +225,7 @@ for i in range(100): print("k:{hot}b%d p2" % i)' | sort >want.txt
 	[ "$(redis-cli -p "$yport" cluster countkeysinslot "$slot")" -eq 500 ]
 }
 
-@test "redis-cluster: redis-cli --cluster reshard moves 300 slots while a stream runs: nothing lost, every key its last value" {
+@test "redis-cluster: redis-cli --cluster reshard moves 200 slots while a stream runs: nothing lost, every key its last value" {
 	cat >gen.py <<-'EOF'
 	import json, os, sys, time
 	keys = ["u%d" % i for i in range(3000)]
@@ -249,7 +249,7 @@ for i in range(100): print("k:{hot}b%d p2" % i)' | sort >want.txt
 	KILL_AT_END=$!
 	wait_until keys_are 3000
 	run redis-cli --cluster reshard "127.0.0.1:${CLUSTER_PORTS%% *}" --cluster-from "$xid" \
-		--cluster-to "$yid" --cluster-slots 300 --cluster-yes
+		--cluster-to "$yid" --cluster-slots 200 --cluster-yes
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	touch stop
 	wait_until [ -s sink.status ]
@@ -295,6 +295,17 @@ got = [json.loads(l) for l in open("out.jsonl")]
 print(len(want), len(got), want == got)'
 	echo "$output"
 	[ "$output" = "300 300 True" ]
+}
+
+@test "redis-cluster: --help of both tools says a cluster master will do" {
+	run rtai-sink-redis --help
+	echo "$output"
+	[ "$status" -eq 0 ]
+	assert_output --partial 'any master of a Redis Cluster'
+	run rtai-join --help
+	echo "$output"
+	[ "$status" -eq 0 ]
+	assert_output --partial 'any master of a Redis Cluster'
 }
 
 # Last: it stops a node for good.
