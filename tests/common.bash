@@ -5,12 +5,32 @@
 #   RTAI_EXEC_PREFIX='valgrind -q --error-exitcode=99 --leak-check=full' make check
 # (as zstd's --exec-prefix and jq's $VALGRIND allow).
 
+# bats-support's and bats-assert's load.bash find each of their 15 files with
+# $(dirname ...), a process each, and every test loads them again: 0.3 s of
+# CPU a test. While they load, dirname is this function (for their absolute
+# paths: the text before the last slash); then it is the program again.
+dirname() { printf '%s\n' "${1%/*}"; }
 load /usr/lib/bats/bats-support/load.bash
 load /usr/lib/bats/bats-assert/load.bash
+unset -f dirname
 
 : "${RTAI_SRC:=$(cd "$BATS_TEST_DIRNAME/.." && pwd)}"
 : "${RTAI_BUILD:=$RTAI_SRC}"
 export RTAI_SRC RTAI_BUILD
+
+# _rtai_python DIR: python3 in DIR runs the interpreter that python3 on
+# PATH runs, found once. A version manager's python3 on PATH (pyenv's shim)
+# is a shell script that starts several processes to choose the interpreter
+# on every call, about 0.8 s of CPU each; the tests call python3 hundreds of
+# times. The wrapper execs the interpreter by the path it reports itself
+# (sys.executable), so a virtual environment stays in effect.
+_rtai_python() {
+	local py
+	py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || return 0
+	[ -x "$py" ] || return 0
+	printf '#!/bin/sh\nexec "%s" "$@"\n' "$py" >"$1/python3"
+	chmod +x "$1/python3"
+}
 
 # Wrappers so that pipelines of tools run under the prefix too.
 _rtai_wrappers() {
@@ -23,6 +43,7 @@ _rtai_wrappers() {
 				>"$dir.$$/${tool##*/}"
 			chmod +x "$dir.$$/${tool##*/}"
 		done
+		_rtai_python "$dir.$$"
 		mv "$dir.$$" "$dir" 2>/dev/null || rm -rf "$dir.$$"
 	fi
 	PATH=$dir:$PATH
