@@ -23,12 +23,14 @@ export RTAI_SRC RTAI_BUILD
 # is a shell script that starts several processes to choose the interpreter
 # on every call, about 0.8 s of CPU each; the tests call python3 hundreds of
 # times. The wrapper execs the interpreter by the path it reports itself
-# (sys.executable), so a virtual environment stays in effect.
+# (sys.executable), so a virtual environment stays in effect. It is a bash
+# script: dash drops the exported functions (mkstream, show) from the
+# environment, and python scripts run them with bash -c.
 _rtai_python() {
 	local py
 	py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || return 0
 	[ -x "$py" ] || return 0
-	printf '#!/bin/sh\nexec "%s" "$@"\n' "$py" >"$1/python3"
+	printf '#!/bin/bash\nexec "%s" "$@"\n' "$py" >"$1/python3"
 	chmod +x "$1/python3"
 }
 
