@@ -752,6 +752,7 @@ static int cat_one(const char *path)
 		rtai_warn("%s", rd.err);
 		return -1;
 	}
+	rd_on_block(&rd, wr_flush_cb, &out);	/* a lone record leaves at once */
 	st = rd_is_stream(&rd);
 	if (st < 0) {
 		rtai_warn("%s", rd.err);
@@ -1164,7 +1165,6 @@ int main(int argc, char **argv)
 		if (opt.zstd)
 			wr_set_zstd(&out);
 	}
-	rtai_on_block(wr_flush_cb, &out);
 	prog.total_in = input_size(files, nfiles);
 	prog.start = rtai_mono_ns();
 	next_marker = prog.start;

@@ -243,7 +243,7 @@ static void ops_free(void)
 static struct rtai_wr out;		/* stdout */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 
-/* rtai_on_block(): before waiting for input, the output and the dead
+/* rd_on_block(): before waiting for input, the output and the dead
  * letters so far leave (a lone record at once; a DLQ whole if killed). */
 static void flush_outputs(void *arg)
 {
@@ -419,6 +419,7 @@ static int map_input(const char *path)
 		rtai_warn("%s", rd.err);
 		return -1;
 	}
+	rd_on_block(&rd, flush_outputs, NULL);
 	while ((st = rd_frame(&rd, &f)) > 0) {
 		if (f.kind == RTAI_K_DATA) {
 			if (map_one(&rd, &f) < 0) {
@@ -540,7 +541,6 @@ int main(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);	/* nothing to reload */
 	signal(SIGUSR1, SIG_IGN);	/* no checkpoint of its own */
 	wr_open_fd(&out, 1, "stdout", 0);
-	rtai_on_block(flush_outputs, NULL);
 	errpol_open(&ep);
 	for (int i = 0; i < nfiles && !sig_stop; i++) {
 		st = map_input(files[i]);

@@ -397,7 +397,7 @@ static int kept(const char *name, size_t nlen)
 static struct rtai_wr out;		/* stdout */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 
-/* rtai_on_block(): before waiting for input, the output and the dead
+/* rd_on_block(): before waiting for input, the output and the dead
  * letters so far leave (a lone record at once; a DLQ whole if killed). */
 static void flush_outputs(void *arg)
 {
@@ -1426,6 +1426,7 @@ static int parse_input(const char *path)
 		rtai_warn("%s", rd.err);
 		return -1;
 	}
+	rd_on_block(&rd, flush_outputs, NULL);
 #ifdef HAVE_AVRO
 	stream_id = 0;		/* each input has its own schema frames */
 #endif
@@ -1632,7 +1633,6 @@ int main(int argc, char **argv)
 	sig_catch_stop();
 	sig_from_operands(argc, argv);
 	wr_open_fd(&out, 1, "stdout", 0);
-	rtai_on_block(flush_outputs, NULL);
 	if (opt.nschema > 0)
 		put_schema();
 	ep.letter = dead_letter;

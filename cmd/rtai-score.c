@@ -213,7 +213,7 @@ static int absent_warned;		/* --allow-absent said so once */
 
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 
-/* rtai_on_block(): before waiting for input, the output and the dead
+/* rd_on_block(): before waiting for input, the output and the dead
  * letters so far leave (a lone record at once; a DLQ whole if killed). */
 static void flush_outputs(void *arg)
 {
@@ -473,7 +473,7 @@ int main(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);		/* nothing to reload */
 	signal(SIGUSR1, SIG_IGN);		/* nothing to checkpoint */
 	wr_open_fd(&out, 1, "stdout", 0);
-	rtai_on_block(flush_outputs, NULL);
+	rd_on_block(&rd, flush_outputs, NULL);
 	errpol_open(&ep);
 
 	if (run(&rd) < 0)

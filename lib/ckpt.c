@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "outfile.h"
 #include "sha1.h"
+#include "snap.h"
 
 #define HDR_LEN 40 /* magic, version, identity length, id, run, state length */
 #define CRC_LEN 4
@@ -71,26 +72,45 @@ static uint32_t crc32_update(uint32_t crc, const void *p, size_t n)
 	return ~crc;
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
+/* The fixed header of a snapshot file after its magic (ckpt.h has the
+ * layout), little-endian as lib/snap writes and reads it. */
+struct hdr {
+	uint32_t format;	/* CKPT_FORMAT */
+	uint32_t ilen;		/* bytes of the stage identity after the header */
+	int64_t id;		/* the checkpoint */
+	int64_t run;		/* the run that wrote it */
+	uint64_t slen;		/* bytes of state after the identity */
+};
+
+/* Decodes the HDR_LEN bytes at p (their magic checked by the caller). */
+static void hdr_decode(const uint8_t *p, struct hdr *h)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	struct snap_rd r;
+
+	snap_rd_init(&r, p + 8, HDR_LEN - 8);
+	h->format = snap_get_u32(&r);
+	h->ilen = snap_get_u32(&r);
+	h->id = snap_get_i64(&r);
+	h->run = snap_get_i64(&r);
+	h->slen = snap_get_u64(&r);
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
+/* The run in the header at p (HDR_LEN bytes). */
+static int64_t hdr_run(const uint8_t *p)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	struct hdr h;
+
+	hdr_decode(p, &h);
+	return h.run;
 }
 
-static uint32_t get_u32(const uint8_t *p)
+/* The u32 at p (little-endian): the checksum after the state. */
+static uint32_t crc_at(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+	struct snap_rd r;
 
-static uint64_t get_u64(const uint8_t *p)
-{
-	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+	snap_rd_init(&r, p, CRC_LEN);
+	return snap_get_u32(&r);
 }
 
 /* Reads the whole file path into b (reset first). Returns 0, or -1 with errno. */
@@ -533,6 +553,7 @@ static int check_snapshot(const struct ckpt *c, const char *path, int64_t id, st
 	uint64_t ilen, slen, want;
 	uint32_t crc;
 	size_t n = b->len;
+	struct hdr h;
 
 	if (n >= 8 && memcmp(p, "RTAICKPT", 8) != 0) {
 		snprintf(err, errlen, "%s: not a checkpoint snapshot: no RTAICKPT magic", path);
@@ -543,15 +564,16 @@ static int check_snapshot(const struct ckpt *c, const char *path, int64_t id, st
 			 n, HDR_LEN + CRC_LEN);
 		return -1;
 	}
-	if (get_u32(p + 8) != CKPT_FORMAT) {
+	hdr_decode(p, &h);
+	if (h.format != CKPT_FORMAT) {
 		snprintf(err, errlen,
 			 "%s: snapshot format version %u, this rtai reads version %d (written "
 			 "by another rtai version?)",
-			 path, get_u32(p + 8), CKPT_FORMAT);
+			 path, h.format, CKPT_FORMAT);
 		return -1;
 	}
-	ilen = get_u32(p + 12);
-	slen = get_u64(p + 32);
+	ilen = h.ilen;
+	slen = h.slen;
 	if (slen > n || ilen + slen > n - HDR_LEN - CRC_LEN) {
 		snprintf(err, errlen,
 			 "%s: truncated or corrupt: its header announces %llu bytes of state, the "
@@ -562,7 +584,7 @@ static int check_snapshot(const struct ckpt *c, const char *path, int64_t id, st
 	}
 	want = HDR_LEN + ilen + slen + CRC_LEN;
 	crc = crc32_update(0, p, (size_t)want - CRC_LEN);
-	if (want != n || get_u32(p + want - CRC_LEN) != crc) {
+	if (want != n || crc_at(p + want - CRC_LEN) != crc) {
 		snprintf(err, errlen, "%s: corrupt: %s (the file was damaged after it was written)",
 			 path, want != n ? "bytes after its checksum" : "checksum mismatch");
 		return -1;
@@ -575,9 +597,9 @@ static int check_snapshot(const struct ckpt *c, const char *path, int64_t id, st
 			 c->identity);
 		return -1;
 	}
-	if ((int64_t)get_u64(p + 16) != id) {
+	if (h.id != id) {
 		snprintf(err, errlen, "%s: holds checkpoint %lld, expected %lld", path,
-			 (long long)get_u64(p + 16), (long long)id);
+			 (long long)h.id, (long long)id);
 		return -1;
 	}
 	memmove(b->p, p + HDR_LEN + ilen, (size_t)slen);
@@ -614,7 +636,7 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
 	/* A snapshot from another run than the one that completed the
 	 * checkpoint is stale: this stage did not take part in it. */
 	if (missing || (state->len >= HDR_LEN && memcmp(state->p, "RTAICKPT", 8) == 0 &&
-			(int64_t)get_u64(state->p + 24) != run)) {
+			hdr_run(state->p) != run)) {
 		buf_reset(state);
 		if (run == c->run)
 			snprintf(err, errlen,
@@ -670,7 +692,7 @@ static int all_written(const struct ckpt *c, int64_t id)
 			snap = path_of("%s/ckpt-%lld/%s.snap", c->dir, (long long)id, e->d_name);
 			fd = open(snap, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd < 0 || pread(fd, hdr, HDR_LEN, 0) != HDR_LEN ||
-			    (int64_t)get_u64(hdr + 24) != c->run)
+			    hdr_run(hdr) != c->run)
 				all = 0;
 			if (fd >= 0)
 				close(fd);
@@ -686,7 +708,6 @@ static int all_written(const struct ckpt *c, int64_t id)
 
 int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *err, size_t errlen)
 {
-	uint8_t hdr[HDR_LEN], tail[CRC_LEN];
 	char *d, *name = NULL;
 	struct buf b = {0};
 	size_t ilen;
@@ -709,22 +730,22 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 		snprintf(err, errlen, "%s: mkdir: %s", d, strerror(errno));
 		goto out;
 	}
+	/* The header and the identity, the state, then the checksum of all
+	 * three (kept after the identity in b, written last). */
 	ilen = strlen(c->identity);
-	memcpy(hdr, "RTAICKPT", 8);
-	put_u32(hdr + 8, CKPT_FORMAT);
-	put_u32(hdr + 12, (uint32_t)ilen);
-	put_u64(hdr + 16, (uint64_t)id);
-	put_u64(hdr + 24, (uint64_t)c->run);
-	put_u64(hdr + 32, len);
-	crc = crc32_update(0, hdr, HDR_LEN);
-	crc = crc32_update(crc, c->identity, ilen);
-	crc = crc32_update(crc, state, len);
-	put_u32(tail, crc);
-	/* The identity and the checksum go with the header and the state. */
-	buf_append(&b, hdr, HDR_LEN);
+	buf_append(&b, "RTAICKPT", 8);
+	snap_u32(&b, CKPT_FORMAT);
+	snap_u32(&b, (uint32_t)ilen);
+	snap_i64(&b, id);
+	snap_i64(&b, c->run);
+	snap_u64(&b, len);
 	buf_append(&b, c->identity, ilen);
+	crc = crc32_update(0, b.p, b.len);
+	crc = crc32_update(crc, state, len);
+	snap_u32(&b, crc);
 	name = path_of("%s.snap", c->key);
-	if (write_durable(d, name, b.p, b.len, state, len, tail, CRC_LEN) < 0) {
+	if (write_durable(d, name, b.p, b.len - CRC_LEN, state, len, b.p + b.len - CRC_LEN,
+			  CRC_LEN) < 0) {
 		snprintf(err, errlen,
 			 "%s/%s: %s (checkpoint %lld not taken; the last complete "
 			 "one stays)",
@@ -813,6 +834,7 @@ static int64_t mtime_of(const struct stat *st)
 static char *snap_identity(int dfd, const char *name)
 {
 	uint8_t hdr[HDR_LEN];
+	struct hdr h;
 	uint32_t ilen;
 	char *id = NULL;
 	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -820,7 +842,7 @@ static char *snap_identity(int dfd, const char *name)
 	if (fd < 0)
 		return NULL;
 	if (pread(fd, hdr, HDR_LEN, 0) == HDR_LEN && memcmp(hdr, "RTAICKPT", 8) == 0 &&
-	    (ilen = get_u32(hdr + 12)) < 65536) {
+	    (hdr_decode(hdr, &h), ilen = h.ilen) < 65536) {
 		id = xcalloc(1, (size_t)ilen + 1);
 		if (pread(fd, id, ilen, HDR_LEN) != (ssize_t)ilen) {
 			free(id);

@@ -126,7 +126,7 @@ static inline uint64_t errpol_dropped(const struct errpol *ep)
  * written so far reaches the file, a .zst one as a flushed zstd block), so
  * that a tool killed while it waits for input loses no dead letter (issue
  * #13 item 12: the DLQ is read back up to its last whole frame). Tools call
- * it from the function they give rtai_on_block(), or register
+ * it from the function they give rd_on_block(), or register
  * errpol_writer() with loop_add_writer(). A failed write exits 1. */
 void errpol_flush(struct errpol *ep);
 

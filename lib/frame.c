@@ -33,21 +33,6 @@ void rtai_set_max_frame(const char *opt_value)
 							 RTAI_MAX_FRAME_HARD);
 }
 
-static void (*block_fn)(void *);
-static void *block_arg;
-
-void rtai_on_block(void (*fn)(void *), void *arg)
-{
-	block_fn = fn;
-	block_arg = arg;
-}
-
-void rtai_block_now(void)
-{
-	if (block_fn != NULL)
-		block_fn(block_arg);
-}
-
 static inline uint32_t ld32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -154,17 +139,17 @@ void rd_close(struct rtai_rd *r)
 	r->name = NULL;
 }
 
-/* One read() of raw bytes into dst, flushing the tool's output first when
- * the read would block. */
+/* One read() of raw bytes into dst, calling the reader's on_block
+ * function first (rd_on_block()) when the read would block. */
 static ssize_t raw_read(struct rtai_rd *r, uint8_t *dst, size_t n)
 {
 	ssize_t got;
 
-	if (block_fn != NULL) {
+	if (r->on_block != NULL) {
 		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
 
 		if (poll(&pfd, 1, 0) == 0)
-			block_fn(block_arg);
+			r->on_block(r->on_block_arg);
 	}
 	for (;;) {
 		if (sig_stop)

@@ -76,12 +76,6 @@ extern uint32_t rtai_max_frame;
  * input once sig_stop (sig.h) is set. */
 void rtai_set_max_frame(const char *opt_value);
 
-/* A function that readers call just before they would block waiting for
- * input: tools register their writer's flush here, so a lone record leaves
- * at once while a burst leaves in large writes. */
-void rtai_on_block(void (*fn)(void *), void *arg);
-void rtai_block_now(void);	/* calls the registered function */
-
 /* ---- reading ------------------------------------------------------- */
 
 struct rtai_rd {
@@ -107,6 +101,8 @@ struct rtai_rd {
 				 * publishes nothing as final and exits
 				 * RTAI_EXIT_CUT */
 	char err[256];		/* the last error, "where: what" */
+	void (*on_block)(void *);	/* rd_on_block(); NULL: none */
+	void *on_block_arg;
 };
 
 /* Set once any reader of this process found a cut input (r->cut):
@@ -121,6 +117,18 @@ int rd_open(struct rtai_rd *r, const char *path);
 void rd_open_fd(struct rtai_rd *r, int fd, const char *name);
 /* Closes the input (not stdin) and frees buffers. Accepts NULL. */
 void rd_close(struct rtai_rd *r);
+
+/* Sets the function this reader calls (with arg) just before a read()
+ * would block waiting for input: a tool that reads with rd_frame() or
+ * rd_line() gives it its writers' flush (wr_flush_cb()), so a lone record
+ * leaves at once while a burst leaves in large writes. Call after
+ * rd_open() (which clears it); fn NULL for none. Tools on lib/loop need
+ * none: the loop flushes the writers given to loop_add_writer(). */
+static inline void rd_on_block(struct rtai_rd *r, void (*fn)(void *), void *arg)
+{
+	r->on_block = fn;
+	r->on_block_arg = arg;
+}
 
 /* Returns 1 if the input starts like an rtai stream, 0 if not (text),
  * -1 on a read error. Reads ahead without consuming; empty input is 1. */
@@ -250,7 +258,7 @@ void wr_close(struct rtai_wr *w);
  * downstream report a cut stream. For a fatal error after which the tool
  * still exits in order. Accepts a writer already closed. */
 void wr_abandon(struct rtai_wr *w);
-/* The rtai_on_block() callback: arg is a struct rtai_wr *. */
+/* An rd_on_block() callback: arg is a struct rtai_wr *, flushed. */
 void wr_flush_cb(void *arg);
 
 /* Forwards a latency marker with this tool's stamp appended, and flushes

@@ -2,7 +2,10 @@
 // that are not rtai's, for tests/sink-lake.bats:
 //
 //   NODE_PATH=$RTAI_NODE_MODULES node lakeread.js TABLE duckdb|hyparquet [WHERE]
+//   NODE_PATH=$RTAI_NODE_MODULES node lakeread.js -o OUT TABLE ENGINE [-o OUT TABLE ENGINE]...
 //
+// The second form reads several tables in one process (node and DuckDB
+// start once: most of a read's time), each table's rows into its file OUT.
 // The Delta log is replayed here (add and remove actions, in version
 // order) to find the live files; DuckDB reads them with read_parquet
 // (hive_partitioning, partition columns as VARCHAR, union_by_name for
@@ -41,7 +44,7 @@ function num(v) {
 	return v;
 }
 
-async function duckdb(table, live, where) {
+async function duckdb(table, live, where, out) {
 	const { DuckDBInstance } = require('@duckdb/node-api');
 	const inst = await DuckDBInstance.create(':memory:');
 	const c = await inst.connect();
@@ -70,11 +73,11 @@ async function duckdb(table, live, where) {
 			const v = row[i];
 			o[name] = v === null ? null : [tags[i], tags[i] === 'f' ? num(v) : v];
 		});
-		process.stdout.write(JSON.stringify(o) + '\n');
+		out.push(JSON.stringify(o) + '\n');
 	}
 }
 
-async function hyparquet(table, live) {
+async function hyparquet(table, live, out) {
 	const { parquetReadObjects, asyncBufferFromFile } = await import(require.resolve('hyparquet'));
 	const { compressors } = await import(require.resolve('hyparquet-compressors'));
 	const parsers = {
@@ -101,15 +104,30 @@ async function hyparquet(table, live) {
 			}
 			for (const [k, v] of Object.entries(add.partitionValues || {}))
 				o[k] = v === null ? null : ['s', v];
-			process.stdout.write(JSON.stringify(o) + '\n');
+			out.push(JSON.stringify(o) + '\n');
 		}
 	}
 }
 
-(async () => {
-	const [table, engine, where] = process.argv.slice(2);
+async function read(table, engine, where) {
 	const live = replay(table);
-	if (engine === 'duckdb') await duckdb(table, live, where);
-	else if (engine === 'hyparquet') await hyparquet(table, live);
+	const out = [];
+	if (engine === 'duckdb') await duckdb(table, live, where, out);
+	else if (engine === 'hyparquet') await hyparquet(table, live, out);
 	else throw new Error('engine: duckdb or hyparquet');
+	return out.join('');
+}
+
+(async () => {
+	const args = process.argv.slice(2);
+	if (args[0] !== '-o') {
+		const [table, engine, where] = args;
+		process.stdout.write(await read(table, engine, where));
+		return;
+	}
+	for (let i = 0; i < args.length; i += 4) {
+		if (args[i] !== '-o' || args[i + 3] === undefined)
+			throw new Error('usage: -o OUT TABLE ENGINE [-o OUT TABLE ENGINE]...');
+		fs.writeFileSync(args[i + 1], await read(args[i + 2], args[i + 3]));
+	}
 })().catch(e => { console.error('lakeread.js: ' + (e.stack || e)); process.exit(1); });

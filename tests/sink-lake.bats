@@ -87,8 +87,11 @@ replay_ok() {
 		amount: ["f", .amount], event_time: ["t", (.event_time | fromdateiso8601 * 1000000 | tostring)],
 		dt: ["s", .event_time[0:10]], hr: ["s", .event_time[11:13]]}' \
 		"$RTAI_SRC/tests/data/clicks.jsonl" >want.jsonl
+	run $READ -o got-duckdb.jsonl t duckdb -o got-hyparquet.jsonl t hyparquet
+	echo "$output"
+	assert_success
 	for engine in duckdb hyparquet; do
-		run sh -c "$READ t $engine >got.jsonl && $GEN check want.jsonl got.jsonl"
+		run $GEN check want.jsonl got-$engine.jsonl
 		echo "$engine: $output"
 		assert_success
 		assert_output "20 rows equal"
@@ -100,9 +103,8 @@ replay_ok() {
 }
 
 @test "sink-lake: random schemas, nulls, unicode and extremes read back equal (DuckDB, hyparquet)" {
-	local seed opts gen
+	local seed opts gen reads=
 	for seed in 1 2 3 4 5 6 7 8 9 10 11 12; do
-		rm -rf t
 		opts="--roll-rows $((seed * 37)) --row-group-rows $((seed * 11))"
 		gen=
 		case $((seed % 4)) in
@@ -111,17 +113,24 @@ replay_ok() {
 		2) opts="$opts --compression snappy"; gen="--schema" ;;
 		3) opts="$opts -p part --compression snappy"; gen="--partition-by part --schema" ;;
 		esac
-		$GEN gen "$seed" 400 s.rtai want.jsonl $gen
-		run rtai-sink-lake $opts t <s.rtai
+		$GEN gen "$seed" 400 s$seed.rtai want$seed.jsonl $gen
+		run rtai-sink-lake $opts t$seed <s$seed.rtai
 		echo "seed $seed ($opts): $output"
 		assert_success
+		replay_ok t$seed
+		reads="$reads -o got$seed-duckdb.jsonl t$seed duckdb -o got$seed-hyparquet.jsonl t$seed hyparquet"
+	done
+	# Every table read by both readers in one process (node starts once).
+	run $READ $reads
+	echo "$output"
+	assert_success
+	for seed in 1 2 3 4 5 6 7 8 9 10 11 12; do
 		for engine in duckdb hyparquet; do
-			run sh -c "$READ t $engine >got.jsonl && $GEN check want.jsonl got.jsonl"
+			run $GEN check want$seed.jsonl got$seed-$engine.jsonl
 			echo "seed $seed, $engine: $output"
 			assert_success
 			assert_output "400 rows equal"
 		done
-		replay_ok t
 	done
 }
 
@@ -514,18 +523,25 @@ open(sys.argv[1], "wb").write(b)' "$snap"
 
 @test "sink-lake: kill -9 mid-write, then restart, several times: the table equals an uninterrupted run's" {
 	$GEN gen 22 3000 s.rtai want.jsonl --barrier-every 250
-	# Feed the stream in pieces; kill the sink while it holds uncommitted files.
+	# Feed the stream in pieces; kill the sink while it holds uncommitted files:
+	# each piece ends with records after its last barrier (a cut that fell
+	# just after a barrier moves on by 10 frames), so the sink has a file open.
 	python3 - s.rtai <<'EOF' >pieces
 import struct, sys
 data = open(sys.argv[1], "rb").read()
-off, starts = 8, []
+off, starts, kinds = 8, [], []
 while off < len(data):
     n = struct.unpack_from("<I", data, off)[0]
     starts.append(off)
+    kinds.append(data[off + 4])
     off += 4 + n
 for cut in (len(starts) // 5, len(starts) // 2, len(starts) * 4 // 5):
+    if kinds[cut - 1] != 1:
+        cut += 10
+    assert all(k == 1 for k in kinds[cut - 10:cut]), cut
     print(starts[cut])
 EOF
+	has_open_file() { [ "$(find t -name '.part-*.tmp' | wc -l)" -gt 0 ]; }
 	for cut in $(cat pieces); do
 		mkfifo in
 		rtai-sink-lake --app-id job1 t <in &
@@ -533,10 +549,7 @@ EOF
 		exec 7>in
 		head -c "$cut" s.rtai >&7
 		# Wait until the sink has read it all (its open files exist), then kill it.
-		for _ in $(seq 1 200); do
-			[ "$(find t -name '.part-*.tmp' | wc -l)" -gt 0 ] && break
-			sleep 0.05
-		done
+		wait_until has_open_file
 		sleep 0.3
 		kill -9 $pid
 		wait $pid || true
@@ -552,8 +565,11 @@ EOF
 	run rtai-sink-lake -v --app-id job1 t <s.rtai
 	echo "$output"
 	assert_success
+	run $READ -o got-duckdb.jsonl t duckdb -o got-hyparquet.jsonl t hyparquet
+	echo "$output"
+	assert_success
 	for engine in duckdb hyparquet; do
-		run sh -c "$READ t $engine >got.jsonl && $GEN check want.jsonl got.jsonl"
+		run $GEN check want.jsonl got-$engine.jsonl
 		echo "$engine: $output"
 		assert_output "3000 rows equal"
 	done
@@ -644,30 +660,39 @@ EOF
 }
 
 @test "sink-lake: --optimize compacts each partition's small files in one commit; readers see the same rows" {
+	local t reads=
 	for seed in 31 32; do
-		rm -rf t
+		t=t$seed
 		gen=; opts=
 		[ $seed = 32 ] && { gen="--partition-by part"; opts="-p part --compression snappy"; }
-		$GEN gen $seed 400 s.rtai want.jsonl $gen
-		rtai-sink-lake $opts --roll-rows 25 --row-group-rows 9 t <s.rtai
-		before=$(jq -r 'select(.add) | .add.path' t/_delta_log/*.json | wc -l)
-		run rtai-sink-lake --optimize t
+		$GEN gen $seed 400 s$seed.rtai want$seed.jsonl $gen
+		rtai-sink-lake $opts --roll-rows 25 --row-group-rows 9 $t <s$seed.rtai
+		before=$(jq -r 'select(.add) | .add.path' $t/_delta_log/*.json | wc -l)
+		run rtai-sink-lake --optimize $t
 		echo "$output"
 		assert_success
 		assert_output --regexp "$before files compacted into [0-9]+ \(version [0-9]+\)"
-		last=$(ls t/_delta_log/*.json | tail -1)
+		last=$(ls $t/_delta_log/*.json | tail -1)
 		run jq -c 'select(.add or .remove) | (.add // .remove).dataChange' "$last"
 		refute_output --partial true
 		run jq -r '.commitInfo.operation // empty' "$last"
 		assert_output OPTIMIZE
+		replay_ok $t
+		reads="$reads -o got$seed-duckdb.jsonl $t duckdb -o got$seed-hyparquet.jsonl $t hyparquet"
+	done
+	# Both tables read by both readers in one process (node starts once).
+	run $READ $reads
+	echo "$output"
+	assert_success
+	for seed in 31 32; do
 		for engine in duckdb hyparquet; do
-			run sh -c "$READ t $engine >got.jsonl && $GEN check want.jsonl got.jsonl"
+			run $GEN check want$seed.jsonl got$seed-$engine.jsonl
 			echo "seed $seed, $engine: $output"
 			assert_output "400 rows equal"
 		done
-		replay_ok t
 	done
-	# The compacted files go once the retention has passed.
+	# The compacted files go once the retention has passed (seed 32's table).
+	mv t32 t
 	run rtai-sink-lake --vacuum 0s t
 	echo "$output"
 	assert_success
