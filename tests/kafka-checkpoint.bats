@@ -126,36 +126,6 @@ print(sorted(got) == list(range(1, 1601)), len(got))'
 	assert_output "True 1600"
 }
 
-@test "kafka checkpoint: a stage that never writes its snapshot: one checkpoint in flight, nothing committed, the savepoint reported" {
-	kafka_start t:2
-	seq 1 100 | awk '{ print "k" $1 ":" $1 }' | kcat -P -b "$KAFKA_BROKERS" -t t -K:
-	{ sh -c 'echo $$ >kpid; exec rtai-kafka -b "$KAFKA_BROKERS" -t t -X group.id=g3 --checkpoint-dir d --checkpoint-interval 1s' 2>k.1 3>&-; echo $? >kst; } |
-		{ sh -c 'echo $$ >spid; exec "$1" --checkpoint-dir d out.txt' sh "$SINK" 2>s.1 3>&-; } &
-	wait_until test -s spid
-	wait_until test -s kpid
-	BG_PIDS="$(cat spid) $(cat kpid)"
-	wait_until stages_are d 2
-	kill -STOP "$(cat spid)"	# registered, never writes a snapshot
-	wait_until test -e d/ckpt-1	# one interval after the start
-	sleep 2.5	# two intervals more: no barrier 2 while 1 is in flight
-	run ls d
-	echo "$output"
-	refute_output --partial ckpt-2
-	kill -TERM "$(cat kpid)"	# the savepoint, 2, waits for the sink
-	wait_until test -e d/ckpt-2
-	kill -9 "$(cat spid)"
-	wait_until test -s kst
-	cat k.1 s.1
-	[ "$(cat kst)" -eq 0 ]
-	run cat k.1
-	assert_output --partial "savepoint 2 did not complete"
-	[ "$(latest_complete d)" -eq 0 ]
-	kafka_cmd committed g3 t 2 "$PWD/committed"
-	run cat committed
-	echo "$output"
-	assert_output "$(printf '0 none\n1 none')"
-}
-
 @test "kafka checkpoint: usage errors, --help" {
 	run rtai-kafka -b x:1 -t t --checkpoint-interval 1s
 	echo "$output"
