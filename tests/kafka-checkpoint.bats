@@ -126,6 +126,45 @@ print(sorted(got) == list(range(1, 1601)), len(got))'
 	assert_output "True 1600"
 }
 
+@test "kafka checkpoint: a stage that never writes its snapshot: one checkpoint in flight, nothing committed, the savepoint reported" {
+	kafka_start t:2
+	seq 1 100 | awk '{ print "k" $1 ":" $1 }' | kcat -P -b "$KAFKA_BROKERS" -t t -K:
+	# The sink registers and is stopped before the source starts: it never
+	# writes a snapshot. It reads a FIFO that this shell holds open until
+	# rtai-kafka has it, so that the sink's open does not wait for a writer.
+	mkfifo p
+	exec {hold}<>p
+	# (no child keeps a copy of that descriptor, or p would never lose its reader)
+	{ sh -c 'echo $$ >spid; exec "$1" --checkpoint-dir d out.txt' sh "$SINK" <p 2>s.1 3>&- {hold}>&- & }
+	wait_until test -s spid
+	BG_PIDS=$(cat spid)
+	wait_until stages_are d 1
+	kill -STOP "$(cat spid)"
+	{ sh -c 'echo $$ >kpid; exec rtai-kafka -b "$KAFKA_BROKERS" -t t -X group.id=g3 --checkpoint-dir d --checkpoint-interval 1s' >p 2>k.1 3>&-; echo $? >kst; } {hold}>&- &
+	wait_until test -s kpid
+	BG_PIDS="$BG_PIDS $(cat kpid)"
+	wait_until stages_are d 2
+	exec {hold}>&-
+	wait_until test -e d/ckpt-1	# one interval after the start
+	sleep 2.5	# two intervals more: no barrier 2 while 1 is in flight
+	run ls d
+	echo "$output"
+	refute_output --partial ckpt-2
+	kill -TERM "$(cat kpid)"	# the savepoint, 2, waits for the sink
+	wait_until test -e d/ckpt-2
+	kill -9 "$(cat spid)"
+	wait_until test -s kst
+	cat k.1 s.1
+	[ "$(cat kst)" -eq 0 ]
+	run cat k.1
+	assert_output --partial "savepoint 2 did not complete"
+	[ "$(latest_complete d)" -eq 0 ]
+	kafka_cmd committed g3 t 2 "$PWD/committed"
+	run cat committed
+	echo "$output"
+	assert_output "$(printf '0 none\n1 none')"
+}
+
 @test "kafka checkpoint: usage errors, --help" {
 	run rtai-kafka -b x:1 -t t --checkpoint-interval 1s
 	echo "$output"
