@@ -8,6 +8,11 @@
  * of a message is stored only after the frame was written to standard
  * output, and librdkafka commits stored offsets (every
  * auto.commit.interval.ms, on a rebalance and at the end): at-least-once.
+ * With checkpoints (--checkpoint-dir, rtai(7) "Checkpoints") it is the
+ * pipeline's source, as Flink's Kafka source is: each barrier carries the
+ * next offset of every assigned partition, and those offsets are committed
+ * to Kafka only once the checkpoint is complete; a rerun starts each
+ * partition at its offset in the latest complete checkpoint.
  * The options are kcat's letters.
  */
 #include "config.h"
@@ -20,11 +25,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
+#include <jansson.h>
+
+#include "barrier.h"
 #include "buf.h"
+#include "ckpt.h"
 #include "cli.h"
 #include "errpol.h"
 #include "frame.h"
@@ -53,11 +63,16 @@ static struct {
 	long long count;		/* -c: stop after this many records; 0: no */
 	int64_t retry_for;		/* --retry-for: wait for brokers at start, ns */
 	int verbose;			/* -v */
+	const char *ckpt_dir;		/* --checkpoint-dir, or NULL for $RTAI_CHECKPOINT_DIR */
+	int64_t ckpt_every;		/* --checkpoint-interval, ns; 0 = on SIGUSR1 only */
 } opt = {
 	.retry_for = 30 * RTAI_NS_PER_SEC,
 };
 
-enum { OPT_RETRY_FOR = 256, OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FRAME, OPT_VERSION };
+enum {
+	OPT_RETRY_FOR = 256, OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FRAME, OPT_VERSION, OPT_CKPT_DIR,
+	OPT_CKPT_INTERVAL
+};
 
 static const struct option longopts[] = {
 	{ "brokers", required_argument, NULL, 'b' },		/* bootstrap servers */
@@ -74,6 +89,8 @@ static const struct option longopts[] = {
 	{ "dlq", required_argument, NULL, OPT_DLQ },		/* the dead-letter stream */
 	{ "verbose", no_argument, NULL, 'v' },			/* librdkafka's log, counts */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },	/* checkpoints there */
+	{ "checkpoint-interval", required_argument, NULL, OPT_CKPT_INTERVAL }, /* barrier period */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -112,6 +129,16 @@ static void usage(int status)
 	      "      --retry-for DUR      at start, keep trying to reach the brokers for DUR\n"
 	      "                           (default 30s), then exit 1\n"
 	      "\n"
+	      "Checkpoints (rtai(7)):\n"
+	      "      --checkpoint-dir DIR the pipeline's checkpoint directory (default:\n"
+	      "                           $RTAI_CHECKPOINT_DIR): barriers carry each assigned\n"
+	      "                           partition's next offset, committed to Kafka once\n"
+	      "                           the checkpoint is complete; a rerun resumes at the\n"
+	      "                           offsets of the latest complete checkpoint\n"
+	      "      --checkpoint-interval DUR  inject a checkpoint barrier every DUR, once the\n"
+	      "                           previous one is complete (SIGUSR1: one now;\n"
+	      "                           SIGTERM: a savepoint, then the end of the stream)\n"
+	      "\n"
 	      "A message that cannot become a frame (larger than the frame limit, or a\n"
 	      "consumer error about that one message; its dead letter keeps its metadata):\n"
 	      ERRPOL_HELP
@@ -136,6 +163,8 @@ struct part {
 	char *topic;			/* owned */
 	int32_t partition;
 	int64_t next;			/* offset after the last record written */
+	int64_t ck;			/* resuming: its offset in the checkpoint, until
+					 * assigned; -1: none */
 	uint8_t assigned;		/* ours now */
 	uint8_t eof;			/* at its end (-e) */
 	uint8_t dirty;			/* next not yet stored */
@@ -153,6 +182,25 @@ static struct part *parts;		/* every partition seen */
 static size_t nparts, partcap, last_part;
 static int done;			/* -e or -c reached */
 static int status = RTAI_EXIT_OK;
+
+/* Checkpoints (rtai(7) "Checkpoints"): rtai-kafka as the pipeline's source.
+ * One checkpoint is in flight at a time (Flink's default
+ * max-concurrent-checkpoints of 1): the next barrier waits until the last
+ * is complete, whose offsets are then committed. */
+static struct {
+	struct ckpt *c;			/* NULL: checkpoints off */
+	int64_t resumed;		/* the checkpoint resumed from, 0 for none */
+	int64_t id;			/* the last barrier's id */
+	int64_t inflight;		/* a barrier sent, not yet complete; 0: none */
+	int64_t due;			/* CLOCK_MONOTONIC time of the next barrier */
+	int asked;			/* SIGUSR1 asked for one */
+	int failed;			/* a snapshot could not be written */
+	struct buf pos;			/* the positions, as JSON */
+	size_t n, cap;			/* the in-flight checkpoint's positions: */
+	size_t *idx;			/* ... parts[idx[i]] */
+	int64_t *off;			/* ... at offset off[i] */
+	uint64_t commits;		/* checkpoints whose offsets were committed */
+} cp;
 
 static struct {
 	uint64_t records, tombstones;
@@ -175,7 +223,7 @@ static struct part *part_get(const char *topic, int32_t partition)
 		parts = xrealloc(parts, partcap * sizeof(*parts));
 	}
 	p = &parts[last_part = nparts++];
-	*p = (struct part){ .topic = xstrdup(topic), .partition = partition, .next = -1 };
+	*p = (struct part){ .topic = xstrdup(topic), .partition = partition, .next = -1, .ck = -1 };
 	return p;
 }
 
@@ -187,8 +235,8 @@ static void store_offsets(void)
 	rd_kafka_resp_err_t e;
 	size_t n = 0;
 
-	if (opt.group == NULL)
-		return;
+	if (opt.group == NULL || cp.c != NULL)
+		return;	/* with checkpoints, offsets are committed on completion */
 	for (size_t i = 0; i < nparts; i++)
 		n += parts[i].dirty && parts[i].assigned;
 	if (n == 0)
@@ -260,6 +308,13 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 				l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
 			if (p->next >= 0 && p->next > l->elems[i].offset)
 				l->elems[i].offset = p->next;
+			if (p->ck >= 0) {
+				/* Resuming: the offset in the checkpoint, which
+				 * the restored state of the pipeline matches. */
+				l->elems[i].offset = p->ck;
+				p->next = p->ck;
+				p->ck = -1;
+			}
 			p->assigned = 1;
 			p->eof = 0;
 			p->dirty = 0;
@@ -452,6 +507,279 @@ static int drain(void)
 	return 1;
 }
 
+/* ---- checkpoints --------------------------------------------------------- */
+
+/* The positions of the assigned partitions, as the barrier's "sources"
+ * array (rtai-record(5) "Barriers") and in cp.idx/cp.off: the offset after
+ * the last record written, or, for a partition nothing was read from yet,
+ * librdkafka's fetch position when it is known. A partition whose position
+ * is not known yet (its start not resolved) is left out: a rerun starts it
+ * as a fresh start would (-o, or the group's committed offset). */
+static void cp_positions(void)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+
+	for (size_t i = 0; i < nparts; i++) {
+		if (!parts[i].assigned || parts[i].next >= 0)
+			continue;
+		if (l == NULL)
+			l = rd_kafka_topic_partition_list_new(4);
+		rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition);
+	}
+	if (l != NULL && rd_kafka_position(rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		l->cnt = 0;
+	if (cp.cap < nparts) {
+		cp.cap = nparts;
+		cp.idx = xrealloc(cp.idx, cp.cap * sizeof(*cp.idx));
+		cp.off = xrealloc(cp.off, cp.cap * sizeof(*cp.off));
+	}
+	cp.n = 0;
+	buf_reset(&cp.pos);
+	buf_putc(&cp.pos, '[');
+	for (size_t i = 0; i < nparts; i++) {
+		int64_t off = parts[i].next;
+
+		if (!parts[i].assigned)
+			continue;
+		for (int k = 0; off < 0 && l != NULL && k < l->cnt; k++)
+			if (l->elems[k].partition == parts[i].partition &&
+			    strcmp(l->elems[k].topic, parts[i].topic) == 0 && !l->elems[k].err)
+				off = l->elems[k].offset;
+		if (off < 0)
+			continue;
+		buf_puts(&cp.pos, cp.n > 0 ? ",{\"source\":\"rtai-kafka\",\"topic\":" :
+					     "{\"source\":\"rtai-kafka\",\"topic\":");
+		json_put_str(&cp.pos, parts[i].topic, strlen(parts[i].topic));
+		buf_printf(&cp.pos, ",\"partition\":%d,\"offset\":%lld}", (int)parts[i].partition,
+			   (long long)off);
+		cp.idx[cp.n] = i;
+		cp.off[cp.n++] = off;
+	}
+	buf_putc(&cp.pos, ']');
+	/* Lists librdkafka filled go before the handle (rd_kafka_destroy). */
+	if (l != NULL)
+		rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Takes checkpoint (or savepoint) id + 1: the positions become this
+ * stage's snapshot (written durably first), then the barrier goes out,
+ * after every record read before it. A snapshot that cannot be written is
+ * reported and its barrier not sent: that checkpoint could never complete. */
+static void cp_take(int savepoint)
+{
+	char err[1024];
+	struct barrier b;
+
+	cp.id++;
+	cp_positions();
+	if (ckpt_write(cp.c, cp.id, cp.pos.p, cp.pos.len, err, sizeof(err)) < 0) {
+		rtai_warn("%s", err);
+		cp.failed = 1;
+		return;
+	}
+	b = (struct barrier){ .checkpoint = cp.id, .savepoint = savepoint,
+			      .sources = (const char *)cp.pos.p, .sources_len = cp.pos.len };
+	barrier_put(&out, &b, rtai_now_ns());
+	cp.inflight = cp.id;
+}
+
+/* Checkpoint cp.inflight is complete: its offsets go to Kafka (the
+ * partitions still assigned; a partition that moved to another member is
+ * that member's to commit). async: rd_kafka_commit's flag, 0 at the end so
+ * the commit is done before the consumer closes. */
+static void cp_commit(int async)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)cp.n + 1);
+	rd_kafka_resp_err_t e;
+
+	for (size_t i = 0; i < cp.n; i++) {
+		struct part *p = &parts[cp.idx[i]];
+
+		if (p->assigned)
+			rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
+				cp.off[i];
+	}
+	if (l->cnt > 0) {
+		e = rd_kafka_commit(rk, l, async);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+			rtai_warn("checkpoint %lld: committing its offsets: %s",
+				  (long long)cp.inflight, rd_kafka_err2str(e));
+		else
+			cp.commits++;
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	cp.inflight = 0;
+}
+
+/* An asynchronous commit's result (served by rd_kafka_consumer_poll). */
+static void on_commit(rd_kafka_t *h, rd_kafka_resp_err_t err,
+		      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	(void)h, (void)offsets, (void)opaque;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		rtai_warn("committing a checkpoint's offsets: %s (a later checkpoint commits "
+			  "again)", rd_kafka_err2str(err));
+}
+
+/* The checkpoint clock: commits the checkpoint in flight once it is
+ * complete, then injects the next when SIGUSR1 asked or the interval is
+ * up. Returns the CLOCK_MONOTONIC time to look again (INT64_MAX: never
+ * by itself). A checkpoint in flight is looked at every CP_POLL_NS. */
+#define CP_POLL_NS (5 * 1000000LL)
+static int64_t cp_tick(void)
+{
+	int64_t now = rtai_mono_ns();
+
+	if (cp.c == NULL)
+		return INT64_MAX;
+	if (cp.inflight > 0) {
+		if (!ckpt_complete(cp.c, cp.inflight))
+			return now + CP_POLL_NS;
+		cp_commit(1);
+	}
+	if (cp.asked || (opt.ckpt_every > 0 && now >= cp.due)) {
+		cp.asked = 0;
+		cp_take(0);
+		cp.due = now + opt.ckpt_every;
+		return cp.inflight > 0 ? now + CP_POLL_NS : cp.due;
+	}
+	return opt.ckpt_every > 0 ? cp.due : INT64_MAX;
+}
+
+/* The stream is about to end: a checkpoint in flight (the savepoint of a
+ * SIGTERM) is waited for while a registered stage may still complete it:
+ * as long as the reader of standard output (a pipe) is there. Then its
+ * offsets are committed, synchronously. Called before the end-of-stream
+ * frame: a reader waits for the end of its input after that frame, so
+ * standard output stays open while the stages snapshot. */
+static void cp_finish(void)
+{
+	struct stat st;
+	int piped;
+
+	if (cp.c == NULL || cp.inflight == 0)
+		return;
+	piped = fstat(1, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	for (;;) {
+		struct pollfd pfd = { .fd = 1, .events = 0 };
+
+		if (ckpt_complete(cp.c, cp.inflight)) {
+			cp_commit(0);
+			return;
+		}
+		if (!piped)
+			break;
+		/* events 0: POLLERR or POLLHUP once the reader closed the pipe. */
+		if (poll(&pfd, 1, (int)(CP_POLL_NS / 1000000)) > 0 &&
+		    (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+			piped = 0;	/* one last look: it may have completed it as it went */
+			continue;
+		}
+	}
+	if (opt.verbose || sig_savepoint)
+		rtai_warn("%s %lld did not complete (a stage of the pipeline ended without "
+			  "its snapshot): its offsets are not committed",
+			  sig_savepoint ? "savepoint" : "checkpoint", (long long)cp.inflight);
+}
+
+/* The last run's positions, from the snapshot (cp_positions' JSON): each
+ * partition starts there when it is assigned. */
+static void cp_load(const struct buf *state)
+{
+	json_error_t jerr;
+	json_t *a = json_loadb((const char *)state->p, state->len, 0, &jerr), *o;
+	size_t i;
+
+	if (a == NULL || !json_is_array(a))
+		goto bad;
+	json_array_foreach(a, i, o) {
+		json_t *t = json_object_get(o, "topic"), *pa = json_object_get(o, "partition"),
+		       *off = json_object_get(o, "offset");
+
+		if (!json_is_string(t) || !json_is_integer(pa) || json_integer_value(pa) < 0 ||
+		    json_integer_value(pa) > INT32_MAX || !json_is_integer(off) ||
+		    json_integer_value(off) < 0)
+			goto bad;
+		part_get(json_string_value(t), (int32_t)json_integer_value(pa))->ck =
+			json_integer_value(off);
+	}
+	json_decref(a);
+	return;
+bad:
+	json_decref(a);
+	rtai_die(RTAI_EXIT_SNAPSHOT, "checkpoint %lld of %s: rtai-kafka's snapshot: expected an "
+		 "array of {\"topic\",\"partition\",\"offset\"}, got '%.*s'",
+		 (long long)cp.resumed, ckpt_dir(cp.c), state->len > 200 ? 200 : (int)state->len,
+		 (const char *)state->p);
+}
+
+/* Opens checkpoints when asked (or $RTAI_CHECKPOINT_DIR is set), and
+ * loads the positions to resume from. The source's identity is what
+ * decides the messages it reads: its topics, group and partitions; the
+ * brokers, -o (a fresh start's position), -e, -c and the properties may
+ * change from run to run. */
+static char *opt_arg(const char *name, const char *val)
+{
+	size_t n = strlen(name) + strlen(val) + 2;
+	char *s = xmalloc(n);
+
+	snprintf(s, n, "%s=%s", name, val);
+	return s;
+}
+
+static void cp_start(void)
+{
+	char num[32];
+	size_t n = 0;
+	char **argv = xcalloc(opt.ntopics + opt.nparts + 3, sizeof(*argv));
+	struct buf state = { 0 };
+	char err[1024];
+	int rc;
+
+	argv[n++] = xstrdup(STAGE);
+	for (size_t i = 0; i < opt.ntopics; i++)
+		argv[n++] = opt_arg("--topic", opt.topics[i]);
+	if (opt.group != NULL)
+		argv[n++] = opt_arg("--group", opt.group);
+	for (size_t i = 0; i < opt.nparts; i++) {
+		snprintf(num, sizeof(num), "%d", (int)opt.parts[i]);
+		argv[n++] = opt_arg("--partition", num);
+	}
+	rc = ckpt_open(&cp.c, STAGE, opt.ckpt_dir, (int)n, argv, NULL, err, sizeof(err));
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+	free(argv);
+	if (rc < 0)
+		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+	if (cp.c == NULL) {
+		if (opt.ckpt_every > 0)
+			rtai_usage_error("--checkpoint-interval needs --checkpoint-dir DIR or "
+					 "RTAI_CHECKPOINT_DIR");
+		return;
+	}
+	if (ckpt_source(cp.c, err, sizeof(err)) < 0)
+		rtai_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+	rc = ckpt_restore(cp.c, &cp.resumed, &state, err, sizeof(err));
+	if (rc < 0)
+		rtai_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+	if (rc == 1)
+		cp_load(&state);
+	cp.id = cp.resumed;
+	cp.due = rtai_mono_ns() + opt.ckpt_every;
+	buf_free(&state);
+}
+
+static void cp_done(void)
+{
+	if (opt.verbose && cp.c != NULL)
+		rtai_warn("%lld checkpoints taken, the offsets of %llu committed",
+			  (long long)(cp.id - cp.resumed), (unsigned long long)cp.commits);
+	ckpt_close(cp.c);
+	free(cp.idx);
+	free(cp.off);
+	buf_free(&cp.pos);
+}
+
 /* ---- the loop (lib/loop.h) ---------------------------------------------------
  * librdkafka writes a byte to a pipe when its queue turns non-empty
  * (rd_kafka_queue_io_event_enable): the loop watches that pipe and wakes
@@ -494,6 +822,22 @@ static int on_queue(void *arg, short revents)
 	return batch(arg);
 }
 
+static struct loop_timer *cktimer;	/* the checkpoint clock (cp_tick) */
+
+static int on_cktimer(void *arg)
+{
+	(void)arg;
+	loop_timer_at(cktimer, cp_tick());
+	return 0;
+}
+
+/* SIGUSR1: a checkpoint now, or once the one in flight is complete. */
+static int on_checkpoint(void *arg)
+{
+	cp.asked = cp.c != NULL;
+	return on_cktimer(arg);
+}
+
 /* SIGINT, SIGTERM (sig_stop): the stream ends (rtai(7)). */
 static int on_stop_signal(void *arg)
 {
@@ -516,6 +860,10 @@ static int run(void)
 	loop_on_stop(loop, on_stop_signal, NULL);
 	more = loop_timer_new(loop, batch, NULL);
 	loop_timer_after(more, 0);	/* what came before the pipe was set */
+	cktimer = loop_timer_new(loop, on_cktimer, NULL);
+	loop_on_checkpoint(loop, on_checkpoint, NULL);
+	if (cp.c != NULL)
+		loop_timer_at(cktimer, cp_tick());
 	if (!done && !sig_stop && loop_run(loop) < 0 && loop_err(loop) != NULL)
 		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
 	loop_free(loop);
@@ -689,8 +1037,15 @@ static int start(const struct rd_kafka_metadata *md)
 		else
 			ret = 0;
 	} else if (set_start(l) == 0) {
-		for (int i = 0; i < l->cnt; i++)
-			part_get(l->elems[i].topic, l->elems[i].partition)->assigned = 1;
+		for (int i = 0; i < l->cnt; i++) {
+			struct part *p = part_get(l->elems[i].topic, l->elems[i].partition);
+
+			p->assigned = 1;
+			if (p->ck >= 0) {	/* resuming: where the checkpoint was */
+				l->elems[i].offset = p->next = p->ck;
+				p->ck = -1;
+			}
+		}
 		e = rd_kafka_assign(rk, l);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 			rtai_warn("assigning partitions: %s", rd_kafka_err2str(e));
@@ -763,6 +1118,13 @@ static void parse_options(int argc, char **argv)
 		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case 'v': opt.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case OPT_CKPT_DIR: opt.ckpt_dir = optarg; break;
+		case OPT_CKPT_INTERVAL:
+			opt.ckpt_every = rtai_opt_duration("--checkpoint-interval", optarg);
+			if (opt.ckpt_every <= 0)
+				rtai_usage_error("--checkpoint-interval: '%s': expected a duration "
+						 "above 0", optarg);
+			break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: rtai_version(); break;
 		default: rtai_usage_hint();
@@ -793,6 +1155,12 @@ static rd_kafka_conf_t *make_conf(void)
 	size_t n = 0;
 
 	kaf_conf_must(conf, "client.id", STAGE);
+	if (cp.c != NULL) {
+		/* Offsets are committed by cp_commit, once a checkpoint is complete. */
+		kaf_conf_must(conf, "enable.auto.commit", "false");
+		kaf_conf_must(conf, "enable.auto.offset.store", "false");
+		rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+	}
 	kaf_conf_must(conf, "auto.offset.reset", "earliest");
 	if (opt.exit_eof) {
 		/* The end shows once a fetch comes back empty: sooner. */
@@ -830,6 +1198,7 @@ int main(int argc, char **argv)
 
 	rtai_init(STAGE, argv);
 	parse_options(argc, argv);
+	cp_start();
 	conf = make_conf();
 
 	sig_catch_stop();	/* rtai(7): a source; SIGINT and SIGTERM set sig_stop */
@@ -859,10 +1228,16 @@ int main(int argc, char **argv)
 	}
 	if (out_open) {
 		flush_and_store();
-		if (status == RTAI_EXIT_OK)
+		if (status == RTAI_EXIT_OK && cp.c != NULL && sig_savepoint)
+			cp_take(1);	/* SIGTERM: stop with a savepoint, then end the stream */
+		if (status == RTAI_EXIT_OK) {
+			cp_finish();
 			wr_close(&out);	/* the end-of-stream frame: a clean end */
+		}
 		out_open = 0;
 	}
+	if (cp.failed && status == RTAI_EXIT_OK)
+		status = RTAI_EXIT_FAIL;
 	errpol_close(&ep);
 	if (opt.verbose || errpol_dropped(&ep) > 0)
 		rtai_warn("%llu records (%llu tombstones), %llu skipped, %llu dead-lettered%s%s",
@@ -877,6 +1252,7 @@ int main(int argc, char **argv)
 	rd_kafka_consumer_close(rk);
 	rd_kafka_queue_destroy(queue);
 	rd_kafka_destroy(rk);
+	cp_done();
 	for (size_t i = 0; i < nparts; i++)
 		free(parts[i].topic);
 	free(parts);

@@ -129,7 +129,9 @@ static void usage(int status)
 	      "Connection:\n"
 	      "  -u, --url URL            redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or\n"
 	      "                           unix:///PATH[?db=DB] (default redis://127.0.0.1:6379);\n"
-	      "                           the password may come from RTAI_REDIS_PASSWORD\n"
+	      "                           the password may come from RTAI_REDIS_PASSWORD;\n"
+	      "                           any master of a Redis Cluster (found by itself:\n"
+	      "                           see CLUSTER in the manual)\n"
 	      "      --retry-for DUR      keep trying to connect for DUR when Redis is not\n"
 	      "                           reachable, at start or after losing it (default 30s)\n"
 	      "\n"
@@ -926,6 +928,9 @@ int main(int argc, char **argv)
 	if (opt.verbose && !opt.dry_run)
 		rtai_warn("in flight at most: %zu commands, %llu bytes", peak.cmds,
 			  (unsigned long long)peak.bytes);
+	if (opt.verbose && rc.cl != NULL)
+		rtai_warn("cluster: %llu records sent again to another node (MOVED, ASK)",
+			  (unsigned long long)rc.redirects);
 
 out:
 	ckpt_close(ck);

@@ -9,7 +9,9 @@
  *   sources     json    an array of positions, one per source, such as
  *                       [{"source":"rtai-cat","input":"a.rtai","offset":1234,
  *                         "records":10}] or, for Kafka,
- *                       [{"topic":"t","partition":0,"offset":42}]
+ *                       [{"source":"rtai-kafka","topic":"t","partition":0,
+ *                         "offset":42}] (one per assigned partition, the
+ *                       next offset to read)
  * Other fields are allowed and ignored, so later versions can add some.
  */
 #ifndef RTAI_BARRIER_H

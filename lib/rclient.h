@@ -34,6 +34,24 @@
  * connection, loads the scripts again and resends, up to 3 times in a row.
  * Scripts registered with rcl_script() are loaded (SCRIPT LOAD) on every
  * connection, before anything else is sent.
+ *
+ * Redis Cluster: when the server of a redis:// URL answers CLUSTER SLOTS
+ * (it runs with cluster-enabled yes), the client becomes a cluster client
+ * on its own (unix:// is always a single server). It reads the slot map
+ * from CLUSTER SLOTS, keeps one connection and one pipeline per master, and
+ * sends each entry to the master of its key's slot (rcl_slot(): CRC16 of
+ * the key or of its {hash tag}, as the Redis Cluster specification's "Keys
+ * distribution model" says). Every command of an entry must touch only
+ * keys of that slot (one key, or keys sharing a hash tag); Redis refuses
+ * others with CROSSSLOT, an error reply like any other. A MOVED reply
+ * updates the slot's owner (and the whole map is read again, at most once
+ * a second) and the entry is sent again to the new owner; an ASK reply
+ * sends it to the node named, each command preceded by ASKING, without
+ * changing the map. An entry stays queued until a node has answered it, so
+ * a slot moving mid-stream loses nothing; while entries of a slot are on
+ * their way to a new owner, later entries of that slot follow the same
+ * way, so writes to one key keep their order. rcl_fd() is then an epoll
+ * descriptor that is readable when any node's socket is ready.
  */
 #ifndef RTAI_RCLIENT_H
 #define RTAI_RCLIENT_H
@@ -75,11 +93,14 @@ struct rcl_done {
 	size_t klen;
 };
 
-/* Called once per entry, in the order the entries were committed. It may
- * not queue commands or free the client. */
+/* Called once per entry, in the order the entries were committed (with a
+ * cluster: in that order per node, in any order across nodes). It may not
+ * queue commands or free the client. */
 typedef void (*rcl_done_fn)(void *arg, const struct rcl_done *d);
 
 struct rcl_ent;
+struct rcl_cluster;
+struct rcl_node;
 
 struct rcl {
 	struct rurl url;		/* where; url.shown names it in messages */
@@ -114,7 +135,22 @@ struct rcl {
 	char err[1024];
 	uint64_t retried;		/* commands sent again after a lost connection */
 	uint64_t connects;		/* connections made */
+	uint64_t redirects;		/* cluster: entries sent again after MOVED or ASK */
+	struct rcl_cluster *cl;		/* a cluster client: its nodes, or NULL */
+	struct rcl_node *node;		/* a cluster node's client: its node, or NULL */
+	int probed;			/* asked once whether the server is a cluster */
+	uint16_t done_slot;		/* the slot of the entry being settled */
+	struct buf redir;		/* the entry's MOVED or ASK reply, if any */
 };
+
+/* The cluster slot of a key of n bytes: CRC16 (XMODEM: polynomial 0x1021,
+ * initial 0) of the key, or of its hash tag when it has one (the bytes
+ * between its first '{' and the first '}' after it, when there is at least
+ * one), modulo 16384, as the Redis Cluster specification says. */
+uint16_t rcl_slot(const void *key, size_t n);
+
+/* CRC16 (XMODEM) of n bytes: rcl_slot()'s hash ("123456789" -> 0x31C3). */
+uint16_t rcl_crc16(const void *p, size_t n);
 
 /* Parses url (NULL: redis://127.0.0.1:6379) and prepares c; connects
  * nothing yet (rcl_connect(), or the first rcl_flush(), does). done(arg,
@@ -170,11 +206,9 @@ void rcl_cancel(struct rcl *c);
 
 /* Entries queued and not yet settled. */
 static inline size_t rcl_pending(const struct rcl *c) { return c->n; }
-/* Bytes of commands queued and not yet settled. */
-static inline uint64_t rcl_pending_bytes(const struct rcl *c)
-{
-	return c->cmd_base + c->cmd.len - c->acked;
-}
+/* Bytes of commands queued and not yet settled (with a cluster: on all
+ * nodes). */
+uint64_t rcl_pending_bytes(const struct rcl *c);
 
 /* ---- driving it ----------------------------------------------------------
  * In an event loop: watch rcl_fd() (when >= 0) for rcl_events(), call
@@ -185,11 +219,12 @@ static inline uint64_t rcl_pending_bytes(const struct rcl *c)
  * Returns 0, or -1 once the client has failed (c->err). */
 int rcl_flush(struct rcl *c);
 
-/* The socket to watch, or -1 while not connected. */
-static inline int rcl_fd(const struct rcl *c) { return c->ctx != NULL ? c->ctx->fd : -1; }
+/* The socket to watch, or -1 while not connected; with a cluster, the
+ * epoll descriptor that watches every node's socket. */
+int rcl_fd(const struct rcl *c);
 
 /* poll() events wanted on rcl_fd(): POLLIN, and POLLOUT while commands
- * wait to be sent. */
+ * wait to be sent (with a cluster: POLLIN, the epoll descriptor's). */
 short rcl_events(const struct rcl *c);
 
 /* Handles what poll() reported on rcl_fd(): reads replies (calling done

@@ -23,12 +23,14 @@ export RTAI_SRC RTAI_BUILD
 # is a shell script that starts several processes to choose the interpreter
 # on every call, about 0.8 s of CPU each; the tests call python3 hundreds of
 # times. The wrapper execs the interpreter by the path it reports itself
-# (sys.executable), so a virtual environment stays in effect.
+# (sys.executable), so a virtual environment stays in effect. It is a bash
+# script: dash drops the exported functions (mkstream, show) from the
+# environment, and python scripts run them with bash -c.
 _rtai_python() {
 	local py
 	py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || return 0
 	[ -x "$py" ] || return 0
-	printf '#!/bin/sh\nexec "%s" "$@"\n' "$py" >"$1/python3"
+	printf '#!/bin/bash\nexec "%s" "$@"\n' "$py" >"$1/python3"
 	chmod +x "$1/python3"
 }
 
@@ -140,6 +142,96 @@ redis_stop() {
 
 rcli() {
 	redis-cli -p "$REDIS_PORT" ${REDIS_AUTH:+-a "$REDIS_AUTH" --no-auth-warning} "$@"
+}
+
+# ---- a Redis Cluster of masters on free loopback ports ------------------------
+# cluster_start DIR [N] starts N (default 3) cluster-enabled redis-servers
+# with their files in DIR, joins them with redis-cli --cluster create (no
+# replicas) and waits for cluster_state:ok. Sets CLUSTER_PORTS (a
+# space-separated list), CLUSTER_URL (the first node) and CLUSTER_DIR.
+# cluster_stop stops them all. A node's bus port is its port + 10000.
+cluster_start() {
+	local dir=$1 n=${2:-3} tries=0 base port i ok
+	command -v redis-server >/dev/null || { echo "redis-server is not installed" >&2; return 1; }
+	while [ $tries -lt 20 ]; do
+		base=$(( 20000 + (RANDOM * 7 + $$ + tries * 131) % 25000 ))
+		CLUSTER_DIR=$dir
+		CLUSTER_PORTS=
+		ok=1
+		for i in $(seq 0 $((n - 1))); do
+			port=$((base + i))
+			mkdir -p "$dir/$port"
+			CLUSTER_PORTS="$CLUSTER_PORTS${CLUSTER_PORTS:+ }$port"
+			redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" \
+				--cluster-enabled yes --cluster-config-file nodes.conf \
+				--save '' --appendonly no --daemonize yes \
+				--pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" >/dev/null 2>&1
+		done
+		for port in $CLUSTER_PORTS; do
+			for i in $(seq 1 50); do
+				redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+				grep -q "Address already in use" "$dir/$port/redis.log" 2>/dev/null && { ok=0; break; }
+				sleep 0.1
+			done
+			redis-cli -p "$port" ping 2>/dev/null | grep -q PONG || ok=0
+		done
+		if [ $ok = 1 ]; then
+			local addrs=
+			for port in $CLUSTER_PORTS; do addrs="$addrs 127.0.0.1:$port"; done
+			# shellcheck disable=SC2086
+			redis-cli --cluster create $addrs --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 || ok=0
+		fi
+		if [ $ok = 1 ] && cluster_wait_ok; then
+			CLUSTER_URL=redis://127.0.0.1:${CLUSTER_PORTS%% *}
+			export CLUSTER_PORTS CLUSTER_URL CLUSTER_DIR
+			return 0
+		fi
+		cluster_stop
+		rm -rf "${dir:?}"/*
+		tries=$((tries + 1))
+	done
+	echo "could not start a Redis Cluster" >&2
+	return 1
+}
+
+# cluster_wait_ok: waits (60 s at most) until every node says cluster_state:ok
+# and agrees on who serves every slot.
+cluster_wait_ok() {
+	local i port good
+	for i in $(seq 1 600); do
+		good=1
+		for port in $CLUSTER_PORTS; do
+			redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || good=0
+		done
+		[ $good = 1 ] && redis-cli --cluster check "127.0.0.1:${CLUSTER_PORTS%% *}" 2>&1 |
+			grep -q 'All 16384 slots covered' && return 0
+		sleep 0.1
+	done
+	echo "the cluster never became ok" >&2
+	return 1
+}
+
+cluster_stop() {
+	local port
+	for port in ${CLUSTER_PORTS:-}; do
+		redis_stop_dir "$CLUSTER_DIR/$port"
+	done
+	return 0
+}
+
+# cluster_dump: every string key of every node with its value, "KEY VALUE"
+# sorted, read from each node with one read-only script (so every key is
+# read where it lives).
+cluster_dump() {
+	local port
+	for port in $CLUSTER_PORTS; do
+		redis-cli -p "$port" --raw eval "local out = {}
+for _, k in ipairs(redis.call('KEYS', '*')) do
+  if redis.call('TYPE', k).ok == 'string' then out[#out + 1] = k .. ' ' .. redis.call('GET', k)
+  else out[#out + 1] = k .. ' ' .. cjson.encode(redis.call('HGETALL', k)) end
+end
+return out" 0
+	done | sort
 }
 
 # redis_dump [DB]: every key of database DB (default 0) of the server of

@@ -13,6 +13,11 @@
  *	up ID			broker ID answers again
  *	leader TOPIC P ID	broker ID leads partition P of TOPIC
  *	produce-error CODE	the next Produce request fails with Kafka error CODE
+ *	committed GROUP TOPIC PARTITIONS FILE
+ *				the offsets GROUP committed for partitions 0 to
+ *				PARTITIONS-1 of TOPIC, asked by a consumer of its
+ *				own (rd_kafka_committed), written to FILE as lines
+ *				"PARTITION OFFSET" ("PARTITION none": none committed)
  *
  * It runs until standard input ends, a "quit" line, SIGINT or SIGTERM.
  * Measured on librdkafka 2.0.2: consumer groups, committed offsets and the
@@ -54,10 +59,64 @@ static int create_topic(rd_kafka_mock_cluster_t *mc, const char *name, long part
 	return 0;
 }
 
+/* The committed command: a consumer of GROUP asks the coordinator. */
+static int committed(rd_kafka_mock_cluster_t *mc, const char *group, const char *topic,
+		     long parts, const char *path, char *why, size_t whylen)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t err;
+	rd_kafka_t *rk;
+	FILE *fp;
+
+	if (parts < 1 || parts > 10000) {
+		snprintf(why, whylen, "partitions: expected 1 to 10000, got %ld", parts);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc),
+			      errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+		snprintf(why, whylen, "%s", errstr);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (rk == NULL) {
+		snprintf(why, whylen, "rd_kafka_new: %s", errstr);
+		return -1;
+	}
+	l = rd_kafka_topic_partition_list_new((int)parts);
+	for (long p = 0; p < parts; p++)
+		rd_kafka_topic_partition_list_add(l, topic, (int32_t)p);
+	err = rd_kafka_committed(rk, l, 10000);
+	if (err) {
+		snprintf(why, whylen, "rd_kafka_committed: %s", rd_kafka_err2str(err));
+	} else if ((fp = fopen(path, "w")) == NULL) {
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		err = RD_KAFKA_RESP_ERR__FS;
+	} else {
+		for (int i = 0; i < l->cnt; i++)
+			if (l->elems[i].offset >= 0)
+				fprintf(fp, "%d %lld\n", (int)l->elems[i].partition,
+					(long long)l->elems[i].offset);
+			else
+				fprintf(fp, "%d none\n", (int)l->elems[i].partition);
+		fclose(fp);
+	}
+	/* The list goes before the handle, or rd_kafka_destroy() hangs. */
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return err ? -1 : 0;
+}
+
 /* One command line; returns 0 or -1 with why set, 1 for quit. */
 static int command(rd_kafka_mock_cluster_t *mc, int brokers, char *line, char *why, size_t whylen)
 {
-	char a[256], b[256];
+	char a[256], b[256], c[1024];
 	long x, y;
 	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
@@ -65,6 +124,8 @@ static int command(rd_kafka_mock_cluster_t *mc, int brokers, char *line, char *w
 		return 1;
 	if (sscanf(line, "topic %255s %ld", a, &x) == 2)
 		return create_topic(mc, a, x, brokers, why, whylen);
+	if (sscanf(line, "committed %255s %255s %ld %1023s", a, b, &x, c) == 4)
+		return committed(mc, a, b, x, c, why, whylen);
 	if (sscanf(line, "down %ld", &x) == 1)
 		err = rd_kafka_mock_broker_set_down(mc, (int32_t)x);
 	else if (sscanf(line, "up %ld", &x) == 1)

@@ -7,6 +7,13 @@
                     name, value), key and payload (strings, or
                     {"b64": ...} when not UTF-8), plus "tombstone": true for
                     a null value and "ingest" (ns) with --times.
+  barriers FILE     checks the checkpoint barriers (kind 3) of a stream of
+                    rtai-kafka against its data frames: ids increase by 1,
+                    and each barrier's "sources" holds, for every partition
+                    read before it, the offset after the last message of it
+                    read before the barrier (and nothing else); prints one
+                    line per barrier, "ID TYPE TOPIC:PARTITION=OFFSET...",
+                    or the first bad barrier and exits 1.
   kcat [FILE]       normalises `kcat -C -J` lines to the same shape.
   partition KEY N   the partition of KEY among N by the Java client's
                     murmur2 (org.apache.kafka.common.utils.Utils.murmur2).
@@ -22,7 +29,7 @@ import sys
 
 F_META = 0x0002
 F_TOMBSTONE = 0x0004
-K_DATA, K_EOS = 1, 5
+K_DATA, K_BARRIER, K_EOS = 1, 3, 5
 
 
 def text(b):
@@ -124,6 +131,29 @@ def show(f, times):
         print(json.dumps(out, sort_keys=True))
 
 
+def barriers(f):
+    nxt, last = {}, None
+    for kind, enc, flags, ingest, event, payload in frames(f):
+        if kind == K_DATA:
+            (ml,) = struct.unpack_from("<I", payload, 0)
+            meta = decode_record(payload[4:4 + ml])
+            k = (meta["topic"], meta["partition"])
+            nxt[k] = max(nxt.get(k, 0), meta["offset"] + 1)
+        elif kind == K_BARRIER:
+            b = decode_record(payload)
+            got = {(s["topic"], s["partition"]): s["offset"] for s in b["sources"]
+                   if s.get("source") == "rtai-kafka"}
+            pos = " ".join("%s:%d=%d" % (t, p, o) for (t, p), o in sorted(got.items()))
+            line = "%d %s %s" % (b["checkpoint"], b["type"], pos)
+            if (last is not None and b["checkpoint"] != last + 1) or \
+                    len(got) != len(b["sources"]) or \
+                    any(got.get(k, -1) < o for k, o in nxt.items()) or \
+                    any(o != nxt[k] for k, o in got.items() if k in nxt):
+                sys.exit("bad barrier: %s; expected %s" % (line, sorted(nxt.items())))
+            last = b["checkpoint"]
+            print(line)
+
+
 def kcat(f):
     for line in f:
         m = json.loads(line)
@@ -170,6 +200,9 @@ def main():
         args = [a for a in args if a != "--times"]
         with open(args[0], "rb") if args and args[0] != "-" else sys.stdin.buffer as f:
             show(f, times)
+    elif cmd == "barriers":
+        with open(args[0], "rb") as f:
+            barriers(f)
     elif cmd == "kcat":
         with open(args[0]) if args else sys.stdin as f:
             kcat(f)

@@ -296,6 +296,53 @@ static void test_dry(void)
 	rcl_free(&c);
 }
 
+/* Key slots: CRC16 against the specification's test vector, and slots
+ * against what Redis 7's CLUSTER KEYSLOT answered for the same keys (hash
+ * tags, empty tags, braces unclosed, random keys). */
+static void test_slots(void)
+{
+	static const struct {
+		const char *key;
+		int slot;
+	} want[] = {
+		{ "123456789", 12739 },
+		{ "", 0 },
+		{ "{user1000}.following", 3443 },
+		{ "{user1000}.followers", 3443 },
+		{ "foo{}{bar}", 8363 },
+		{ "foo{{bar}}zap", 4015 },
+		{ "foo{bar}{zap}", 5061 },
+		{ "{", 4092 },
+		{ "}", 12090 },
+		{ "{}", 15257 },
+		{ "a{b", 13340 },
+		{ "a}b{c}", 7365 },
+		{ "user:{u42}:clicks", 11448 },
+		{ "features:user:u1:clicks_last_hour", 7250 },
+		{ "44s0o2a0qp}o", 5295 },
+		{ "s", 3828 },
+		{ "vj-tbo-qbj", 14849 },
+		{ "}b33-}sotxq0fw517l:s", 8563 },
+		{ "csfa7xp5jttu33ek4a2", 5635 },
+		{ "a4h3{f5bjozxc8cz", 399 },
+		{ "u46eougf8hpaz}chdzj}", 10800 },
+		{ "qpl_ap7phgjry0cz333qcdb", 5299 },
+		{ "m1q6ygnh0}gsh31jzpiiz16", 928 },
+		{ "zlx5l0n1", 14964 },
+		{ "5", 9974 },
+		{ ":shet5p84n", 8406 },
+		{ "26i59f}gud3f5d6v8kg", 10537 },
+		{ "xzszeom3na}aovz-{ndr}by", 6481 },
+		{ "dj8on6}8}r6b{{6n4_4wi", 4180 },
+		{ "3lgmbfxsgjcl{hown:1flf3", 15256 },
+	};
+
+	is_int(rcl_crc16("123456789", 9), 0x31C3, "CRC16 of 123456789 is 0x31C3 (the spec's vector)");
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		is_int(rcl_slot(want[i].key, strlen(want[i].key)), want[i].slot,
+		       "slot of '%s' as CLUSTER KEYSLOT says", want[i].key);
+}
+
 int main(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -317,6 +364,7 @@ int main(void)
 	test_noscript();
 	test_unreachable();
 	test_dry();
+	test_slots();
 	close(lfd);
 	unlink(path);
 	unlink("log");
