@@ -522,7 +522,9 @@ PY
 newer_than() { [ -n "$(latest_complete "$1" 2>/dev/null)" ] && [ "$(latest_complete "$1")" -gt "$2" ]; }
 
 @test "lat: --checkpoint-dir: killed -9 twice and rerun, the report counts every record once, as an uninterrupted run" {
-	seq 1 40000 >big.txt
+	# 5 s of input at --rate 20000: long enough that on a loaded machine a
+	# run is still going when a newer checkpoint completes and the kill comes
+	seq 1 100000 >big.txt
 	rtai-cat big.txt | rtai-lat -n -q -i 0 --json plain.json
 	: >statuses
 	for i in 1 2; do
