@@ -355,9 +355,9 @@ print(" ".join("%.3f" % ((b - a) / 1e6) for a, b in zip(ts, ts[1:])))'
 	end=$(date +%s%N)
 	elapsed_ms=$(( (end - start) / 1000000 ))
 	echo "elapsed: $elapsed_ms ms"
-	# Loose bounds: it did wait, and it did not take the recorded second.
+	# It did wait (no upper bound: a loaded machine may be slow; the
+	# speed factor is checked exactly by the ingest times below).
 	[ "$elapsed_ms" -ge 90 ]
-	[ "$elapsed_ms" -lt 900 ]
 	# The ingest times are the scheduled times: exactly 10 ms apart.
 	gaps=$(rtai-cat -p --meta out.rtai | ingest_gaps_ms)
 	echo "$gaps"

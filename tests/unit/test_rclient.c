@@ -353,7 +353,11 @@ int main(void)
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/s", dir);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "%s: too long for a socket path\n", path);
+		return 1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0) {
 		perror("socket");
