@@ -158,9 +158,9 @@ static void usage(int status)
 
 /* ---- state ------------------------------------------------------------- */
 
-static struct rtai_wr out;		/* stdout or the capture */
-static struct rtai_rec rec;		/* for -p of typed records */
-static struct rtai_rec mrec;		/* -p --meta: source metadata */
+static struct frame_wr out;		/* stdout or the capture */
+static struct rec rec;		/* for -p of typed records */
+static struct rec mrec;		/* -p --meta: source metadata */
 static struct buf line;			/* -p output line */
 static int status = RTAI_EXIT_OK;
 
@@ -230,13 +230,13 @@ static void cp_take(int savepoint)
 	cp.id++;
 	cp_positions(&cp.pos);
 	if (ckpt_write(cp.c, cp.id, cp.pos.p, cp.pos.len, err, sizeof(err)) < 0) {
-		rtai_warn("%s", err);
+		cli_warn("%s", err);
 		cp.failed = 1;
 		return;
 	}
 	b = (struct barrier){ .checkpoint = cp.id, .savepoint = savepoint,
 			      .sources = (const char *)cp.pos.p, .sources_len = cp.pos.len };
-	barrier_put(&out, &b, rtai_now_ns());
+	barrier_put(&out, &b, cli_now_ns());
 }
 
 /* Between records: a barrier when SIGUSR1 asked for one or the interval is up. */
@@ -249,8 +249,8 @@ static void cp_maybe(void)
 	if (sig_checkpoint) {
 		sig_checkpoint = 0;
 		cp_take(0);
-		cp.due = rtai_mono_ns() + opt.ckpt_every;
-	} else if (opt.ckpt_every > 0 && (now = rtai_mono_ns()) >= cp.due) {
+		cp.due = cli_mono_ns() + opt.ckpt_every;
+	} else if (opt.ckpt_every > 0 && (now = cli_mono_ns()) >= cp.due) {
 		/* One checkpoint in flight, as Flink's default
 		 * (execution.checkpointing.max-concurrent-checkpoints 1): the
 		 * next barrier waits until the last one's checkpoint is
@@ -261,7 +261,7 @@ static void cp_maybe(void)
 			return;
 		}
 		cp_take(0);
-		cp.due = rtai_mono_ns() + opt.ckpt_every;
+		cp.due = cli_mono_ns() + opt.ckpt_every;
 	}
 }
 
@@ -286,7 +286,7 @@ static void cp_changed(const char *name, uint64_t at, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	rtai_warn("%s: byte %llu: %s: the input changed since checkpoint %lld of %s was taken "
+	cli_warn("%s: byte %llu: %s: the input changed since checkpoint %lld of %s was taken "
 		  "(truncated or replaced?), so it cannot be resumed; remove %s to start afresh",
 		  name, (unsigned long long)at, what, (long long)cp.resumed, ckpt_dir(cp.c),
 		  ckpt_dir(cp.c));
@@ -326,7 +326,7 @@ static void cp_input_end(const char *name, uint64_t pos)
 static void cp_drop_barrier(const char *name, uint64_t at)
 {
 	if (cp.dropped++ == 0)
-		rtai_warn("%s: byte %llu: a barrier frame in the input: dropped, as every one "
+		cli_warn("%s: byte %llu: a barrier frame in the input: dropped, as every one "
 			  "after it (this rtai-cat injects the pipeline's barriers)",
 			  name, (unsigned long long)at);
 }
@@ -357,7 +357,7 @@ static void cp_load(const struct buf *state)
 	return;
 bad:
 	json_decref(a);
-	rtai_die(RTAI_EXIT_SNAPSHOT, "checkpoint %lld of %s: rtai-cat's snapshot: expected the "
+	cli_die(RTAI_EXIT_SNAPSHOT, "checkpoint %lld of %s: rtai-cat's snapshot: expected the "
 		 "position of each of its %d inputs, got '%.*s'", (long long)cp.resumed,
 		 ckpt_dir(cp.c), cp.n, state->len > 200 ? 200 : (int)state->len,
 		 (const char *)state->p);
@@ -392,7 +392,7 @@ static void cp_start(char **files, int nfiles)
 			why = "standard input cannot be read again (give FILE operands)";
 	if (why != NULL) {
 		if (asked)
-			rtai_usage_error("checkpoints need a source of records: %s", why);
+			cli_usage_error("checkpoints need a source of records: %s", why);
 		free(argv);
 		return;		/* $RTAI_CHECKPOINT_DIR alone: a stage, not the source */
 	}
@@ -406,33 +406,33 @@ static void cp_start(char **files, int nfiles)
 	rc = ckpt_open(&cp.c, "rtai-cat", opt.ckpt_dir, argc, argv, NULL, err, sizeof(err));
 	free(argv);
 	if (rc < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+		cli_die(RTAI_EXIT_FAIL, "%s", err);
 	if (cp.c == NULL) {
 		if (asked)
-			rtai_usage_error("--checkpoint-interval needs --checkpoint-dir DIR or "
+			cli_usage_error("--checkpoint-interval needs --checkpoint-dir DIR or "
 					 "RTAI_CHECKPOINT_DIR");
 		return;
 	}
 	if (ckpt_source(cp.c, err, sizeof(err)) < 0)
-		rtai_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
 	cp.files = files;
 	cp.n = nfiles;
 	cp.off = xcalloc((size_t)nfiles, sizeof(*cp.off));
 	cp.recs = xcalloc((size_t)nfiles, sizeof(*cp.recs));
 	rc = ckpt_restore(cp.c, &cp.resumed, &state, err, sizeof(err));
 	if (rc < 0)
-		rtai_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
 	if (rc == 1)
 		cp_load(&state);
 	cp.id = cp.resumed;
-	cp.due = rtai_mono_ns() + opt.ckpt_every;
+	cp.due = cli_mono_ns() + opt.ckpt_every;
 	buf_free(&state);
 }
 
 static void cp_done(void)
 {
 	if (cp.dropped > 0)
-		rtai_warn("%llu barrier frames of the input dropped", (unsigned long long)cp.dropped);
+		cli_warn("%llu barrier frames of the input dropped", (unsigned long long)cp.dropped);
 	ckpt_close(cp.c);
 	free(cp.off);
 	free(cp.recs);
@@ -451,11 +451,11 @@ static int64_t pace_record(int64_t t)
 	int64_t due = 0;
 
 	if (opt.replay == REPLAY_NONE && opt.rate <= 0)
-		return rtai_now_ns();
+		return cli_now_ns();
 	if (!pace.started) {
 		pace.started = 1;
-		pace.start_mono = rtai_mono_ns();
-		pace.start_wall = rtai_now_ns();
+		pace.start_mono = cli_mono_ns();
+		pace.start_wall = cli_now_ns();
 		pace.base_rec = t;
 		pace.next_mono = pace.start_mono;
 	}
@@ -466,12 +466,12 @@ static int64_t pace_record(int64_t t)
 	}
 	if (opt.rate > 0 && pace.next_mono > due)
 		due = pace.next_mono;
-	if (due > rtai_mono_ns()) {
+	if (due > cli_mono_ns()) {
 		wr_flush(&out);
 		/* SIGUSR1 wakes the sleep: its barrier goes out at once. */
 		for (;;) {
-			rtai_sleep_until_mono(due);
-			if (sig_stop || rtai_mono_ns() >= due)
+			cli_sleep_until_mono(due);
+			if (sig_stop || cli_mono_ns() >= due)
 				break;
 			cp_maybe();
 		}
@@ -480,7 +480,7 @@ static int64_t pace_record(int64_t t)
 		pace.next_mono = (due > pace.next_mono ? due : pace.next_mono) +
 				 (int64_t)(1e9 / opt.rate);
 	if (due == 0)
-		return rtai_now_ns();
+		return cli_now_ns();
 	return pace.start_wall + (due - pace.start_mono);
 }
 
@@ -488,16 +488,16 @@ static int64_t pace_record(int64_t t)
 
 static void progress_draw(int final)
 {
-	int64_t now = rtai_mono_ns(), el = now - prog.start;
+	int64_t now = cli_mono_ns(), el = now - prog.start;
 	double secs = el / 1e9, rate = secs > 0 ? prog.records / secs : 0;
 	char d[RTAI_TIME_BUFSZ];
 
 	if (!final && now - prog.last_draw < 200000000)
 		return;
 	prog.last_draw = now;
-	rtai_fmt_duration(el, d);
+	rtime_fmt_duration(el, d);
 	fprintf(stderr, "\r%s: %llu records  %.1f MiB  %.0f rec/s  %.1f MiB/s  %s",
-		rtai_progname, (unsigned long long)prog.records, prog.bytes_in / 1048576.0,
+		cli_progname, (unsigned long long)prog.records, prog.bytes_in / 1048576.0,
 		rate, secs > 0 ? prog.bytes_in / 1048576.0 / secs : 0.0, d);
 	if (prog.total_in > 0 && prog.bytes_in <= prog.total_in) {
 		double frac = (double)prog.bytes_in / prog.total_in;
@@ -511,18 +511,18 @@ static void progress_draw(int final)
 
 /* ---- output ------------------------------------------------------------ */
 
-static void print_meta_prefix(struct buf *b, const struct rtai_frame *f)
+static void print_meta_prefix(struct buf *b, const struct frame *f)
 {
 	char t[RTAI_TIME_BUFSZ];
 
 	buf_puts(b, "\"_ingest_time\":\"");
-	buf_append(b, t, rtai_fmt_time(f->ingest_ns, t));
+	buf_append(b, t, rtime_fmt_time(f->ingest_ns, t));
 	buf_puts(b, "\",\"_event_time\":");
 	if (f->event_ns == RTAI_TIME_UNSET) {
 		buf_puts(b, "null");
 	} else {
 		buf_putc(b, '"');
-		buf_append(b, t, rtai_fmt_time(f->event_ns, t));
+		buf_append(b, t, rtime_fmt_time(f->event_ns, t));
 		buf_putc(b, '"');
 	}
 }
@@ -530,7 +530,7 @@ static void print_meta_prefix(struct buf *b, const struct rtai_frame *f)
 /* -p --meta: the source metadata of f as "_NAME" members, each after a
  * comma (rtai-record(5); named as kcat -J names them). Returns -1 when it
  * cannot be decoded. */
-static int print_source_meta(struct buf *b, const struct rtai_frame *f)
+static int print_source_meta(struct buf *b, const struct frame *f)
 {
 	if (f->meta == NULL)
 		return 0;
@@ -558,20 +558,20 @@ static void stamp(void *arg, const char *s, size_t n, int64_t t)
 	buf_puts(b, "{\"stage\":");
 	json_put_str(b, s, n);
 	buf_puts(b, ",\"time\":\"");
-	buf_append(b, ts, rtai_fmt_time(t, ts));
+	buf_append(b, ts, rtime_fmt_time(t, ts));
 	buf_puts(b, "\"},");
 }
 
 /* -p --meta: what a control frame carries, as members after a comma: a
  * schema's JSON ("_schema"), a barrier's record ("_barrier"). Warns and
  * returns -1 when it is malformed. */
-static int print_control(struct buf *b, const struct rtai_frame *f, const char *name)
+static int print_control(struct buf *b, const struct frame *f, const char *name)
 {
 	const char *why;
 
 	if (f->kind == RTAI_K_SCHEMA) {
-		if (f->enc != RTAI_E_JSON || rtai_json_check((const char *)f->payload, f->len, &why) < 0) {
-			rtai_warn("%s: byte %llu: schema frame: expected JSON text, got %s", name,
+		if (f->enc != RTAI_E_JSON || rec_json_check((const char *)f->payload, f->len, &why) < 0) {
+			cli_warn("%s: byte %llu: schema frame: expected JSON text, got %s", name,
 				  (unsigned long long)f->offset,
 				  f->enc != RTAI_E_JSON ? "another encoding" : why);
 			return -1;
@@ -580,7 +580,7 @@ static int print_control(struct buf *b, const struct rtai_frame *f, const char *
 		buf_append(b, f->payload, f->len);
 	} else if (f->kind == RTAI_K_BARRIER && f->enc == RTAI_E_REC) {
 		if (rec_decode(&rec, f->payload, f->len) < 0) {
-			rtai_warn("%s: byte %llu: barrier: %s", name, (unsigned long long)f->offset,
+			cli_warn("%s: byte %llu: barrier: %s", name, (unsigned long long)f->offset,
 				  rec.err);
 			return -1;
 		}
@@ -591,15 +591,15 @@ static int print_control(struct buf *b, const struct rtai_frame *f, const char *
 }
 
 /* -p: one line per frame; warns and returns -1 for an unreadable record. */
-static int print_frame(const struct rtai_frame *f, const char *name, uint64_t recno)
+static int print_frame(const struct frame *f, const char *name, uint64_t recno)
 {
 	buf_reset(&line);
 	if (f->kind != RTAI_K_DATA) {
 		if (!opt.meta)
 			return 0;
 		buf_puts(&line, "{\"_kind\":");
-		json_put_str(&line, rtai_kind_name(f->kind), strlen(rtai_kind_name(f->kind)));
-		if (strcmp(rtai_kind_name(f->kind), "unknown") == 0)
+		json_put_str(&line, frame_kind_name(f->kind), strlen(frame_kind_name(f->kind)));
+		if (strcmp(frame_kind_name(f->kind), "unknown") == 0)
 			buf_printf(&line, ",\"_kind_code\":%u", f->kind);
 		buf_putc(&line, ',');
 		print_meta_prefix(&line, f);
@@ -636,7 +636,7 @@ static int print_frame(const struct rtai_frame *f, const char *name, uint64_t re
 		size_t at = 0;	/* where the record's own '{' lands */
 
 		if (rec_from_frame(&rec, f) < 0) {
-			rtai_warn("%s: record %llu: %s", name, (unsigned long long)recno, rec.err);
+			cli_warn("%s: record %llu: %s", name, (unsigned long long)recno, rec.err);
 			return -1;
 		}
 		if (opt.meta) {
@@ -663,7 +663,7 @@ put:
 	wr_bytes(&out, line.p, line.len);
 	return 0;
 bad_meta:
-	rtai_warn("%s: record %llu: source metadata: %s", name, (unsigned long long)recno,
+	cli_warn("%s: record %llu: source metadata: %s", name, (unsigned long long)recno,
 		  mrec.err);
 	return -1;
 }
@@ -674,13 +674,13 @@ static void maybe_marker(void)
 
 	if (opt.marker_every <= 0 || opt.print)
 		return;
-	now = rtai_mono_ns();
+	now = cli_mono_ns();
 	if (now < next_marker)
 		return;
 	next_marker = now + opt.marker_every;
 	{
-		struct rtai_frame m = { .kind = RTAI_K_MARKER, .enc = RTAI_E_NONE,
-					.ingest_ns = rtai_now_ns(),
+		struct frame m = { .kind = RTAI_K_MARKER, .enc = RTAI_E_NONE,
+					.ingest_ns = cli_now_ns(),
 					.event_ns = RTAI_TIME_UNSET };
 
 		wr_marker(&out, &m, "rtai-cat");
@@ -688,7 +688,7 @@ static void maybe_marker(void)
 }
 
 /* Sends one frame on, re-stamped and paced as the options say. */
-static int emit(struct rtai_frame *f, const char *name, uint64_t recno)
+static int emit(struct frame *f, const char *name, uint64_t recno)
 {
 	int64_t when;
 
@@ -715,7 +715,7 @@ static int emit(struct rtai_frame *f, const char *name, uint64_t recno)
 	maybe_marker();
 	if (opt.replay == REPLAY_EVENT && f->event_ns == RTAI_TIME_UNSET && !warned_unpaced) {
 		/* --replay cannot take effect on it: say so once, not silently. */
-		rtai_warn("%s: record %llu has no event time: --replay cannot pace it and "
+		cli_warn("%s: record %llu has no event time: --replay cannot pace it and "
 			  "records without one go out unpaced (pipe the input through "
 			  "rtai-parse -t FIELD first, or pace by ingest times with --replay=ingest)",
 			  name, (unsigned long long)recno);
@@ -751,25 +751,25 @@ static void header_frame(const uint8_t *p, size_t n)
 					     "{\"format\":\"csv\",\"header\":");
 	json_put_str(b, (const char *)p, n);
 	buf_putc(b, '}');
-	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, rtai_now_ns(), RTAI_TIME_UNSET, b->p, b->len);
+	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, cli_now_ns(), RTAI_TIME_UNSET, b->p, b->len);
 }
 
 /* Copies one input to the output. Returns 0, or -1 after a message. */
 static int cat_one(const char *path)
 {
-	struct rtai_rd rd;
-	struct rtai_frame f;
+	struct frame_rd rd;
+	struct frame f;
 	uint64_t before;
 	int st, ret = 0;
 
 	if (rd_open(&rd, path) < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		return -1;
 	}
 	rd_on_block(&rd, wr_flush_cb, &out);	/* a lone record leaves at once */
 	st = rd_is_stream(&rd);
 	if (st < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		ret = -1;
 	} else if (st == 1) {
 		while (before = rd.pos, (st = rd_frame(&rd, &f)) > 0) {
@@ -795,7 +795,7 @@ static int cat_one(const char *path)
 		if (st == 0)
 			cp_input_end(rd.name, rd.pos);
 		if (st < 0) {
-			rtai_warn("%s", rd.err);
+			cli_warn("%s", rd.err);
 			ret = -1;
 		}
 	} else {
@@ -805,7 +805,7 @@ static int cat_one(const char *path)
 
 		rd_set_csv(&rd, opt.format == FMT_CSV);
 		if (opt.replay != REPLAY_NONE && !opt.print && !warned_unpaced) {
-			rtai_warn("%s: text has no recorded times: --replay cannot pace it and "
+			cli_warn("%s: text has no recorded times: --replay cannot pace it and "
 				  "it goes out unpaced (replay a capture: rtai-cat -o FILE first)",
 				  rd.name);
 			warned_unpaced = 1;
@@ -824,7 +824,7 @@ static int cat_one(const char *path)
 			}
 			if (cp_skipping(rd.name, before, rd.pos, 1))
 				continue;
-			f = (struct rtai_frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_RAW,
+			f = (struct frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_RAW,
 						 .event_ns = RTAI_TIME_UNSET,
 						 .payload = p, .len = (uint32_t)n };
 			f.ingest_ns = RTAI_TIME_UNSET;
@@ -846,7 +846,7 @@ static int cat_one(const char *path)
 		if (st == 0)
 			cp_input_end(rd.name, rd.pos);
 		if (st < 0) {
-			rtai_warn("%s", rd.err);
+			cli_warn("%s", rd.err);
 			ret = -1;
 		}
 	}
@@ -948,7 +948,7 @@ static int avro_schema_frame(const char *path, const struct buf *schema)
 		return 0;
 	root = json_loadb((const char *)schema->p, schema->len, 0, &jerr);
 	if (root == NULL) {
-		rtai_warn("%s: the header's writer schema is not JSON: %s", path, jerr.text);
+		cli_warn("%s: the header's writer schema is not JSON: %s", path, jerr.text);
 		return -1;
 	}
 	json_decref(root);
@@ -958,7 +958,7 @@ static int avro_schema_frame(const char *path, const struct buf *schema)
 	buf_puts(&avro_frame, "{\"format\":\"avro\",\"schema\":");
 	buf_append(&avro_frame, schema->p, schema->len);
 	buf_putc(&avro_frame, '}');
-	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, rtai_now_ns(), RTAI_TIME_UNSET,
+	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, cli_now_ns(), RTAI_TIME_UNSET,
 	       avro_frame.p, avro_frame.len);
 	return 0;
 }
@@ -980,11 +980,11 @@ static int avro_one(const char *path)
 	int rc, ret = 0;
 
 	if (avro_header_schema(path, &schema, &why) < 0) {
-		rtai_warn("%s: %s", path, why);
+		cli_warn("%s: %s", path, why);
 		return -1;
 	}
 	if (avro_file_reader(path, &fr) != 0) {
-		rtai_warn("%s: libavro cannot open it: %s", path, avro_strerror());
+		cli_warn("%s: libavro cannot open it: %s", path, avro_strerror());
 		return -1;
 	}
 	if (avro_schema_frame(path, &schema) < 0) {
@@ -995,7 +995,7 @@ static int avro_one(const char *path)
 	ws = avro_file_reader_get_writer_schema(fr);
 	iface = avro_generic_class_from_schema(ws);
 	if (iface == NULL || avro_generic_value_new(iface, &v) != 0) {
-		rtai_warn("%s: libavro: %s", path, avro_strerror());
+		cli_warn("%s: libavro: %s", path, avro_strerror());
 		if (iface != NULL)
 			avro_value_iface_decref(iface);
 		avro_schema_decref(ws);
@@ -1006,11 +1006,11 @@ static int avro_one(const char *path)
 	aw = avro_writer_memory((const char *)avro_out.p, avro_out.cap);
 	while (!sig_stop && (rc = avro_file_reader_read_value(fr, &v)) == 0) {
 		size_t n;
-		struct rtai_frame f;
+		struct frame f;
 
 		datum++;
 		if (avro_value_sizeof(&v, &n) != 0) {
-			rtai_warn("%s: datum %llu: libavro: %s", path, (unsigned long long)datum,
+			cli_warn("%s: datum %llu: libavro: %s", path, (unsigned long long)datum,
 				  avro_strerror());
 			ret = -1;
 			break;
@@ -1021,12 +1021,12 @@ static int avro_one(const char *path)
 		}
 		avro_writer_reset(aw);
 		if (avro_value_write(aw, &v) != 0) {
-			rtai_warn("%s: datum %llu: libavro: %s", path, (unsigned long long)datum,
+			cli_warn("%s: datum %llu: libavro: %s", path, (unsigned long long)datum,
 				  avro_strerror());
 			ret = -1;
 			break;
 		}
-		f = (struct rtai_frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_RAW,
+		f = (struct frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_RAW,
 					 .event_ns = RTAI_TIME_UNSET,
 					 .payload = avro_out.p, .len = (uint32_t)n };
 		maybe_marker();
@@ -1037,7 +1037,7 @@ static int avro_one(const char *path)
 			progress_draw(0);
 	}
 	if (ret == 0 && !sig_stop && rc != EOF) {
-		rtai_warn("%s: datum %llu: not a valid Avro datum or block: %s", path,
+		cli_warn("%s: datum %llu: not a valid Avro datum or block: %s", path,
 			  (unsigned long long)datum + 1, avro_strerror());
 		ret = -1;
 	}
@@ -1087,7 +1087,7 @@ int main(int argc, char **argv)
 	char **files;
 	int c, nfiles;
 
-	rtai_init("rtai-cat", argv);
+	cli_init("rtai-cat", argv);
 	while ((c = getopt_long(argc, argv, "o:zph", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': opt.out = optarg; break;
@@ -1100,15 +1100,15 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "ingest") == 0)
 				opt.replay = REPLAY_INGEST;
 			else
-				rtai_usage_error("--replay: '%s': expected event or ingest", optarg);
+				cli_usage_error("--replay: '%s': expected event or ingest", optarg);
 			break;
-		case OPT_SPEED: opt.speed = rtai_opt_double("--speed", optarg, 1e-6, 1e9); break;
-		case OPT_RATE: opt.rate = rtai_opt_double("--rate", optarg, 1e-6, 1e9); break;
-		case OPT_LOOP: opt.loop = rtai_opt_int("--loop", optarg, 0, INT32_MAX); break;
+		case OPT_SPEED: opt.speed = cli_opt_double("--speed", optarg, 1e-6, 1e9); break;
+		case OPT_RATE: opt.rate = cli_opt_double("--rate", optarg, 1e-6, 1e9); break;
+		case OPT_LOOP: opt.loop = cli_opt_int("--loop", optarg, 0, INT32_MAX); break;
 		case OPT_KEEP_TIME: opt.keep_time = 1; break;
 		case OPT_PROGRESS: opt.progress = 1; break;
 		case OPT_MARKER:
-			opt.marker_every = rtai_opt_duration("--marker-interval", optarg);
+			opt.marker_every = cli_opt_duration("--marker-interval", optarg);
 			break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case OPT_FORMAT:
@@ -1121,48 +1121,48 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "avro") == 0)
 				opt.format = FMT_AVRO;
 			else
-				rtai_usage_error("--format: '%s': expected lines, csv, tsv or avro", optarg);
+				cli_usage_error("--format: '%s': expected lines, csv, tsv or avro", optarg);
 #ifndef HAVE_AVRO
 			if (opt.format == FMT_AVRO)
-				rtai_die(RTAI_EXIT_USAGE, "--format avro: this rtai-cat was built without "
+				cli_die(RTAI_EXIT_USAGE, "--format avro: this rtai-cat was built without "
 					 "libavro (configure found no avro.h); install libavro-dev and rebuild");
 #endif
 			break;
 		case OPT_NO_HEADER: opt.no_header = 1; break;
 		case OPT_CKPT_DIR: opt.ckpt_dir = optarg; break;
 		case OPT_CKPT_INTERVAL:
-			opt.ckpt_every = rtai_opt_duration("--checkpoint-interval", optarg);
+			opt.ckpt_every = cli_opt_duration("--checkpoint-interval", optarg);
 			if (opt.ckpt_every <= 0)
-				rtai_usage_error("--checkpoint-interval: '%s': expected a duration "
+				cli_usage_error("--checkpoint-interval: '%s': expected a duration "
 						 "above 0", optarg);
 			break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	rec_set_max_fields(NULL);
 	if (opt.meta && !opt.print)
-		rtai_usage_error("--meta needs -p");
+		cli_usage_error("--meta needs -p");
 	if (opt.no_header && (opt.format == FMT_LINES || opt.format == FMT_AVRO))
-		rtai_usage_error("--no-header needs --format csv or tsv");
+		cli_usage_error("--no-header needs --format csv or tsv");
 	if (opt.format == FMT_AVRO && opt.print)
-		rtai_usage_error("-p and --format avro: decode first, as in "
+		cli_usage_error("-p and --format avro: decode first, as in "
 				 "rtai-cat --format avro FILE | rtai-parse --format avro | rtai-cat -p");
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;
 	if (opt.format == FMT_AVRO)
 		for (int i = 0; i < nfiles; i++)
 			if (strcmp(files[i], "-") == 0)
-				rtai_usage_error("--format avro reads files: an Avro container file's "
+				cli_usage_error("--format avro reads files: an Avro container file's "
 						 "reader needs a FILE name, not standard input");
 	if (opt.loop != 1)
 		for (int i = 0; i < nfiles; i++)
 			if (strcmp(files[i], "-") == 0)
-				rtai_usage_error("--loop needs files: standard input can be read only once");
+				cli_usage_error("--loop needs files: standard input can be read only once");
 
 	sig_catch_stop();
 	sig_from_operands(argc, argv);
@@ -1174,13 +1174,13 @@ int main(int argc, char **argv)
 		wr_open_path(&out, opt.out, z, opt.print);
 	} else {
 		if (opt.zstd && isatty(1))
-			rtai_usage_error("refusing to write compressed data to a terminal");
+			cli_usage_error("refusing to write compressed data to a terminal");
 		wr_open_fd(&out, 1, "stdout", opt.print && !opt.zstd);
 		if (opt.zstd)
 			wr_set_zstd(&out);
 	}
 	prog.total_in = input_size(files, nfiles);
-	prog.start = rtai_mono_ns();
+	prog.start = cli_mono_ns();
 	next_marker = prog.start;
 
 	for (long long pass = 0; opt.loop == 0 || pass < opt.loop; pass++) {

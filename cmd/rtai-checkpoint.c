@@ -99,7 +99,7 @@ static void put_json(struct buf *b, const struct ckpt_info *ci, int64_t now)
 
 	buf_printf(b, "{\"id\":%lld,\"complete\":%s,\"time\":\"", (long long)ci->id,
 		   ci->complete ? "true" : "false");
-	buf_append(b, t, rtai_fmt_time(ci->mtime_ns, t));
+	buf_append(b, t, rtime_fmt_time(ci->mtime_ns, t));
 	buf_puts(b, "\",\"age_s\":");
 	json_put_double(b, (double)(now - ci->mtime_ns) / 1e9);
 	buf_printf(b, ",\"bytes\":%llu,\"snapshots\":%zu,\"stages\":[",
@@ -124,11 +124,11 @@ static int do_list(const char *dir)
 	struct ckpt_info *v;
 	struct buf b = { 0 };
 	char err[1024], age[32];
-	int64_t now = rtai_now_ns();
+	int64_t now = cli_now_ns();
 	size_t n;
 
 	if (ckpt_list(dir, &v, &n, err, sizeof(err)) < 0) {
-		rtai_warn("%s", err);
+		cli_warn("%s", err);
 		return RTAI_EXIT_FAIL;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -163,11 +163,11 @@ static int do_prune(const char *dir)
 	int n = ckpt_prune(dir, (int)opt.keep, opt.force, &gone, err, sizeof(err));
 
 	if (n == -2) {
-		rtai_warn("%s: stop the pipeline first, or prune anyway with --force", err);
+		cli_warn("%s: stop the pipeline first, or prune anyway with --force", err);
 		return RTAI_EXIT_FAIL;
 	}
 	if (n < 0) {
-		rtai_warn("%s", err);
+		cli_warn("%s", err);
 		return RTAI_EXIT_FAIL;
 	}
 	for (int i = 0; opt.verbose && i < n; i++)
@@ -183,41 +183,41 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int c, status;
 
-	rtai_init("rtai-checkpoint", argv);
+	cli_init("rtai-checkpoint", argv);
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'v': opt.verbose = 1; break;
 		case OPT_JSON: opt.json = 1; break;
 		case OPT_KEEP:
-			opt.keep = rtai_opt_int("--keep", optarg, 1, 1000000000);
+			opt.keep = cli_opt_int("--keep", optarg, 1, 1000000000);
 			opt.keep_set = 1;
 			break;
 		case OPT_FORCE: opt.force = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc == 0)
-		rtai_usage_error("give a command: list DIR or prune DIR");
+		cli_usage_error("give a command: list DIR or prune DIR");
 	cmd = argv[0];
 	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "prune") != 0)
-		rtai_usage_error("'%s': unknown command (expected list or prune)", cmd);
+		cli_usage_error("'%s': unknown command (expected list or prune)", cmd);
 	if (argc < 2)
-		rtai_usage_error("%s: give the checkpoint directory DIR", cmd);
+		cli_usage_error("%s: give the checkpoint directory DIR", cmd);
 	if (argc > 2)
-		rtai_usage_error("%s: one DIR only (got %d)", cmd, argc - 1);
+		cli_usage_error("%s: one DIR only (got %d)", cmd, argc - 1);
 	if (strcmp(cmd, "list") == 0 && (opt.keep_set || opt.force))
-		rtai_usage_error("--keep and --force apply to prune");
+		cli_usage_error("--keep and --force apply to prune");
 	if (strcmp(cmd, "prune") == 0 && opt.json)
-		rtai_usage_error("--json applies to list");
+		cli_usage_error("--json applies to list");
 
 	status = strcmp(cmd, "list") == 0 ? do_list(argv[1]) : do_prune(argv[1]);
 	/* A closed pipe (| head) ends the listing quietly. */
 	if ((fflush(stdout) == EOF || ferror(stdout)) && errno != EPIPE) {
-		rtai_warnx_errno("stdout");
+		cli_warnx_errno("stdout");
 		status = RTAI_EXIT_FAIL;
 	}
 	return status;

@@ -277,10 +277,10 @@ static void put_time_ms(int64_t ms)
 	static int64_t cached_sec = INT64_MIN;
 	static char prefix[RTAI_TIME_BUFSZ];
 	static size_t plen;
-	int64_t sec = rtai_floordiv(ms, 1000), frac = ms - sec * 1000;
+	int64_t sec = rtime_floordiv(ms, 1000), frac = ms - sec * 1000;
 
 	if (sec != cached_sec) {
-		plen = rtai_fmt_time(sec * RTAI_NS_PER_SEC, prefix);
+		plen = rtime_fmt_time(sec * RTAI_NS_PER_SEC, prefix);
 		plen -= 5;		/* drop ".000Z" */
 		cached_sec = sec;
 	}
@@ -400,7 +400,7 @@ static struct account account(long long k)
 {
 	static const int64_t limits[] = { 500, 1000, 2000, 5000, 10000 };
 	uint64_t h = (uint64_t)k ^ (opt.seed * UINT64_C(0x9e3779b97f4a7c15)), a, b, c;
-	int64_t start_ms = rtai_floordiv(opt.start, NS_PER_MS);
+	int64_t start_ms = rtime_floordiv(opt.start, NS_PER_MS);
 
 	a = splitmix64(&h);
 	b = splitmix64(&h);
@@ -473,7 +473,7 @@ static void gen_sensor(enum bad bad)
 /* One line for the clock time now_ns, into line. */
 static void gen_record(int64_t now_ns)
 {
-	int64_t ms = rtai_floordiv(now_ns, NS_PER_MS);
+	int64_t ms = rtime_floordiv(now_ns, NS_PER_MS);
 	int64_t disorder_ms = opt.disorder / NS_PER_MS;
 	int late = opt.late > 0 && uniform_g(&fault_rng) < opt.late;
 	enum bad bad = BAD_NONE;
@@ -525,7 +525,7 @@ static enum kind parse_kind(const char *s)
 		return KIND_SENSORS;
 	if (strcmp(s, "accounts") == 0)
 		return KIND_ACCOUNTS;
-	rtai_usage_error("'%s': unknown kind (expected clicks, transactions, sensors or accounts)",
+	cli_usage_error("'%s': unknown kind (expected clicks, transactions, sensors or accounts)",
 			 s);
 }
 
@@ -537,77 +537,77 @@ static void parse_start(const char *s)
 		opt.live = 1;
 		return;
 	}
-	if (rtai_parse_time(s, strlen(s), RTAI_TU_AUTO, &opt.start, &why) < 0)
-		rtai_usage_error("--start: '%s': %s (expected now, ISO 8601 or an epoch number)",
+	if (rtime_parse_time(s, strlen(s), RTAI_TU_AUTO, &opt.start, &why) < 0)
+		cli_usage_error("--start: '%s': %s (expected now, ISO 8601 or an epoch number)",
 				 s, why);
 }
 
 int main(int argc, char **argv)
 {
-	struct rtai_wr out, lab;
+	struct frame_wr out, lab;
 	int64_t t0_mono = 0, t0_clock, clock;
 	int c, step_set = 0, noise_set = 0, other_set = 0;
 
-	rtai_init("rtai-gen", argv);
+	cli_init("rtai-gen", argv);
 	while ((c = getopt_long(argc, argv, "n:d:r:k:z:s:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'n': opt.count = rtai_opt_int("--count", optarg, 0, INT64_MAX); break;
-		case 'd': opt.duration = rtai_opt_duration("--duration", optarg); break;
-		case 'r': opt.rate = rtai_opt_double("--rate", optarg, 1e-3, 1e9); break;
-		case 'k': opt.keys = rtai_opt_int("--keys", optarg, 1, MAX_KEYS); break;
-		case 'z': opt.zipf = rtai_opt_double("--zipf", optarg, 0, 100); other_set = 1; break;
+		case 'n': opt.count = cli_opt_int("--count", optarg, 0, INT64_MAX); break;
+		case 'd': opt.duration = cli_opt_duration("--duration", optarg); break;
+		case 'r': opt.rate = cli_opt_double("--rate", optarg, 1e-3, 1e9); break;
+		case 'k': opt.keys = cli_opt_int("--keys", optarg, 1, MAX_KEYS); break;
+		case 'z': opt.zipf = cli_opt_double("--zipf", optarg, 0, 100); other_set = 1; break;
 		case OPT_DISORDER:
-			opt.disorder = rtai_opt_duration("--disorder", optarg);
+			opt.disorder = cli_opt_duration("--disorder", optarg);
 			other_set = 1;
 			break;
-		case OPT_LATE: opt.late = rtai_opt_double("--late", optarg, 0, 1); other_set = 1; break;
+		case OPT_LATE: opt.late = cli_opt_double("--late", optarg, 0, 1); other_set = 1; break;
 		case OPT_LATE_BY:
-			opt.late_by = rtai_opt_duration("--late-by", optarg);
+			opt.late_by = cli_opt_duration("--late-by", optarg);
 			other_set = 1;
 			break;
-		case OPT_BAD: opt.bad = rtai_opt_double("--bad", optarg, 0, 1); other_set = 1; break;
+		case OPT_BAD: opt.bad = cli_opt_double("--bad", optarg, 0, 1); other_set = 1; break;
 		case OPT_LABELS:
 			if (*optarg == '\0')
-				rtai_usage_error("--labels: give a file name");
+				cli_usage_error("--labels: give a file name");
 			opt.labels = optarg;
 			break;
 		case OPT_LABEL_NOISE:
-			opt.noise = rtai_opt_double("--label-noise", optarg, 0, 1);
+			opt.noise = cli_opt_double("--label-noise", optarg, 0, 1);
 			noise_set = 1;
 			break;
-		case 's': opt.seed = (uint64_t)rtai_opt_int("--seed", optarg, 0, INT64_MAX); break;
+		case 's': opt.seed = (uint64_t)cli_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case OPT_START: parse_start(optarg); break;
 		case OPT_STEP:
-			opt.step = rtai_opt_duration("--step", optarg);
+			opt.step = cli_opt_duration("--step", optarg);
 			step_set = 1;
 			break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc != 1)
-		rtai_usage_error(argc == 0 ? "missing KIND (clicks, transactions, sensors or accounts)"
+		cli_usage_error(argc == 0 ? "missing KIND (clicks, transactions, sensors or accounts)"
 					   : "too many arguments: one KIND only");
 	opt.kind = parse_kind(argv[0]);
 	if (step_set && opt.live)
-		rtai_usage_error("--step needs a synthetic clock, not --start now");
+		cli_usage_error("--step needs a synthetic clock, not --start now");
 	if (step_set && opt.step <= 0)
-		rtai_usage_error("--step: must be positive");
+		cli_usage_error("--step: must be positive");
 	if (opt.kind == KIND_ACCOUNTS && (other_set || opt.rate > 0 || opt.duration >= 0 ||
 					 step_set || opt.labels != NULL || noise_set))
-		rtai_usage_error("accounts: only -n, --keys, --seed and --start apply (a profile per "
+		cli_usage_error("accounts: only -n, --keys, --seed and --start apply (a profile per "
 				 "key, from the seed and the start)");
 	if (opt.labels != NULL && opt.kind != KIND_TRANSACTIONS)
-		rtai_usage_error("--labels applies to transactions");
+		cli_usage_error("--labels applies to transactions");
 	if (noise_set && opt.labels == NULL)
-		rtai_usage_error("--label-noise applies to --labels");
+		cli_usage_error("--label-noise applies to --labels");
 	if (opt.labels != NULL && opt.keys > MAX_LABEL_KEYS)
-		rtai_usage_error("--labels: at most %lld keys (--keys %lld)", MAX_LABEL_KEYS, opt.keys);
+		cli_usage_error("--labels: at most %lld keys (--keys %lld)", MAX_LABEL_KEYS, opt.keys);
 	if (opt.zipf > 0 && opt.keys > MAX_ZIPF_KEYS)
-		rtai_usage_error("--zipf: at most %lld keys (--keys %lld)", MAX_ZIPF_KEYS, opt.keys);
+		cli_usage_error("--zipf: at most %lld keys (--keys %lld)", MAX_ZIPF_KEYS, opt.keys);
 	if (!step_set)
 		opt.step = NS_PER_MS;
 
@@ -620,8 +620,8 @@ int main(int argc, char **argv)
 	sig_catch_stop();
 	sig_set_source(1);	/* it makes its records: nothing upstream */
 	wr_open_fd(&out, 1, "stdout", 1);
-	t0_mono = rtai_mono_ns();
-	t0_clock = opt.live ? rtai_now_ns() : opt.start;
+	t0_mono = cli_mono_ns();
+	t0_clock = opt.live ? cli_now_ns() : opt.start;
 	if (opt.live)
 		opt.start = t0_clock;		/* accounts open before it */
 	if (opt.kind == KIND_ACCOUNTS) {
@@ -644,15 +644,15 @@ int main(int argc, char **argv)
 		if (opt.rate > 0) {
 			int64_t due = t0_mono + (int64_t)((double)i * 1e9 / opt.rate);
 
-			if (due > rtai_mono_ns()) {
+			if (due > cli_mono_ns()) {
 				wr_flush(&out);		/* each record leaves on time */
-				rtai_sleep_until_mono(due);
+				cli_sleep_until_mono(due);
 				if (sig_stop)
 					break;
 			}
 		}
 		if (opt.live)
-			clock = rtai_now_ns();
+			clock = cli_now_ns();
 		else if (opt.rate > 0 && !step_set)
 			clock = opt.start + (int64_t)((double)i * 1e9 / opt.rate);
 		else

@@ -169,10 +169,10 @@ static void usage(int status)
 
 /* ---- state ------------------------------------------------------------- */
 
-static struct rtai_wr out;		/* stdout */
-static struct rtai_rd in;		/* the stream */
+static struct frame_wr out;		/* stdout */
+static struct frame_rd in;		/* the stream */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
-static struct rtai_rec rec;		/* the record being joined */
+static struct rec rec;		/* the record being joined */
 static struct buf key;			/* its key */
 static struct buf oldkey;		/* a changed row's previous key */
 static struct buf encoded;		/* a JSON record, encoded */
@@ -183,10 +183,10 @@ static struct tab_names tkey;		/* --table-key, or --on */
 static struct tab_sel pick;		/* --fields, --prefix */
 static struct tab table;		/* the rows */
 static struct dbz_event ev;		/* a change being applied */
-static struct rtai_rec urec;		/* a change read as a binary record */
+static struct rec urec;		/* a change read as a binary record */
 static struct buf utext;		/* ... or as JSON text */
 
-static struct rtai_rd upd;		/* --updates: the changelog */
+static struct frame_rd upd;		/* --updates: the changelog */
 
 /* Without --as-of a record joins the row as the changelog has made it so
  * far. A record whose event time is this much before the latest change
@@ -205,7 +205,7 @@ static int warned_future;		/* said so once */
  * and skips the changes of the changelog that the table already has. */
 static struct {
 	struct ckpt *c;			/* NULL: checkpoints off */
-	struct rtai_rec brec;		/* a barrier's fields */
+	struct rec brec;		/* a barrier's fields */
 	struct buf snap;		/* a snapshot being written (reused) */
 	int64_t resumed;		/* the checkpoint resumed from, 0 for none */
 	uint64_t skip_recs, skip_off;	/* resuming: changes (records or lines) and
@@ -225,10 +225,10 @@ static void redis_drain(void);
 
 /* A record that cannot be joined (f, record recno of the stream): through
  * the error policy; under fail the tool ends here, its output cut. */
-static void bad_record(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+static void bad_record(const struct frame *f, uint64_t recno, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void bad_record(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+static void bad_record(const struct frame *f, uint64_t recno, const char *fmt, ...)
 {
 	char msg[512], where[800];
 	va_list ap;
@@ -259,12 +259,12 @@ static int bad_change(const char *name, int stream, uint64_t n, const char *fmt,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (ep.mode == ERRPOL_FAIL) {
-		rtai_warn("%s: %s %llu: %s", name, stream ? "record" : "line", (unsigned long long)n,
+		cli_warn("%s: %s %llu: %s", name, stream ? "record" : "line", (unsigned long long)n,
 			  msg);
 		return -1;
 	}
 	if (++stats.bad_changes <= 10)
-		rtai_warn("%s: %s %llu: %s (skipped)", name, stream ? "record" : "line",
+		cli_warn("%s: %s %llu: %s (skipped)", name, stream ? "record" : "line",
 			  (unsigned long long)n, msg);
 	return 0;
 }
@@ -281,9 +281,9 @@ struct origin {
 
 /* The valid-from time of an upserted row under --as-of. Returns 0, or -1
  * after bad_change() said why (its result in *rc). */
-static int valid_from(const struct origin *o, const struct rtai_rec *row, int64_t *at, int *rc)
+static int valid_from(const struct origin *o, const struct rec *row, int64_t *at, int *rc)
 {
-	const struct rtai_field *f = rec_getz(row, opt.asof);
+	const struct rec_field *f = rec_getz(row, opt.asof);
 	const char *why = NULL;
 
 	if (f == NULL || f->v.type == RT_NULL) {
@@ -300,15 +300,15 @@ static int valid_from(const struct origin *o, const struct rtai_rec *row, int64_
 		*at = f->v.i;
 		return 0;
 	case RT_INT:
-		if (rtai_epoch_i64(f->v.i, RTAI_TU_AUTO, at, &why) == 0)
+		if (rtime_epoch_i64(f->v.i, RTAI_TU_AUTO, at, &why) == 0)
 			return 0;
 		break;
 	case RT_FLOAT:
-		if (rtai_epoch_f64(f->v.f, RTAI_TU_AUTO, at, &why) == 0)
+		if (rtime_epoch_f64(f->v.f, RTAI_TU_AUTO, at, &why) == 0)
 			return 0;
 		break;
 	case RT_STR:
-		if (rtai_parse_time(f->v.s.p, f->v.s.n, RTAI_TU_AUTO, at, &why) == 0)
+		if (rtime_parse_time(f->v.s.p, f->v.s.n, RTAI_TU_AUTO, at, &why) == 0)
 			return 0;
 		break;
 	default:
@@ -321,7 +321,7 @@ static int valid_from(const struct origin *o, const struct rtai_rec *row, int64_
 }
 
 /* The key of a table row into key. Returns 0, or -1 after bad_change(). */
-static int row_key(const struct origin *o, const struct rtai_rec *row, int *rc)
+static int row_key(const struct origin *o, const struct rec *row, int *rc)
 {
 	size_t bad;
 	int k;
@@ -340,7 +340,7 @@ static int too_many(const struct origin *o, const struct tab *t)
 {
 	if (t->nver <= (uint64_t)opt.max_rows)
 		return 0;
-	rtai_warn("%s: %s %llu: more than %lld rows%s (--max-rows)", o->name,
+	cli_warn("%s: %s %llu: more than %lld rows%s (--max-rows)", o->name,
 		  o->stream ? "record" : "line", (unsigned long long)o->n, opt.max_rows,
 		  opt.asof ? " and versions" : "");
 	return -1;
@@ -426,7 +426,7 @@ static int apply(struct tab *t, const struct origin *o)
  * bad_change() (whose result is in *rc). */
 /* A record that is a change event rather than a row: an envelope, the
  * converter's wrapper, a Kafka message (see debezium.h). */
-static int looks_like_event(const struct rtai_rec *r)
+static int looks_like_event(const struct rec *r)
 {
 	return (rec_getz(r, "op") != NULL &&
 		(rec_getz(r, "after") != NULL || rec_getz(r, "before") != NULL)) ||
@@ -434,7 +434,7 @@ static int looks_like_event(const struct rtai_rec *r)
 	       (rec_getz(r, "topic") != NULL && rec_getz(r, "key") != NULL);
 }
 
-static int read_change(const struct origin *o, const struct rtai_frame *f, const uint8_t *line,
+static int read_change(const struct origin *o, const struct frame *f, const uint8_t *line,
 		       size_t len, int *rc)
 {
 	const char *p = f ? (const char *)f->payload : (const char *)line;
@@ -471,7 +471,7 @@ row:
 
 /* One change (a frame, or a line when f is NULL) applied to t. Returns 0,
  * or -1 to stop. */
-static int change_one(struct tab *t, struct origin *o, const struct rtai_frame *f,
+static int change_one(struct tab *t, struct origin *o, const struct frame *f,
 		      const uint8_t *line, size_t len)
 {
 	int rc = 0;
@@ -487,14 +487,14 @@ static int change_one(struct tab *t, struct origin *o, const struct rtai_frame *
 /* Loads the table file into t. Returns 0, or -1 after a message. */
 static int load_table(const char *path, struct tab *t)
 {
-	struct rtai_rd rd;
-	struct rtai_frame f;
+	struct frame_rd rd;
+	struct frame f;
 	struct origin o = { 0 };
-	int64_t start = rtai_mono_ns();
+	int64_t start = cli_mono_ns();
 	int st, ret = 0;
 
 	if (rd_open(&rd, path) < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		return -1;
 	}
 	o.name = rd.name;
@@ -528,15 +528,15 @@ static int load_table(const char *path, struct tab *t)
 		}
 	}
 	if (st < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		ret = -1;
 	}
 	t->bulk = 0;
 	if (ret == 0 && opt.verbose) {
 		char d[RTAI_TIME_BUFSZ];
 
-		rtai_fmt_duration(rtai_mono_ns() - start, d);
-		rtai_warn("%s: %llu rows, %llu versions, loaded in %s", rd.name,
+		rtime_fmt_duration(cli_mono_ns() - start, d);
+		cli_warn("%s: %llu rows, %llu versions, loaded in %s", rd.name,
 			  (unsigned long long)t->nlive, (unsigned long long)t->nver, d);
 	}
 	rd_close(&rd);
@@ -553,23 +553,23 @@ static void reload_table(void)
 	if (load_table(opt.table, &fresh) < 0) {
 		/* A cut table file is refused here: the stream goes on whole. */
 		rd_cut_seen = cut_before;
-		rtai_warn("%s: reload failed; keeping the table as it was", opt.table);
+		cli_warn("%s: reload failed; keeping the table as it was", opt.table);
 		tab_free(&fresh);
 		return;
 	}
 	tab_free(&table);
 	table = fresh;
 	if (opt.verbose)
-		rtai_warn("%s: reloaded", opt.table);
+		cli_warn("%s: reloaded", opt.table);
 }
 
 /* ---- the changelog, read alongside ---------------------------------------- */
 
 /* The changelog does not match the checkpoint being resumed: its first
  * changes are not those the restored table holds. */
-static void changelog_changed(const struct rtai_rd *rd, const char *fmt, ...)
+static void changelog_changed(const struct frame_rd *rd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
-static void changelog_changed(const struct rtai_rd *rd, const char *fmt, ...)
+static void changelog_changed(const struct frame_rd *rd, const char *fmt, ...)
 {
 	char what[512];
 	va_list ap;
@@ -578,7 +578,7 @@ static void changelog_changed(const struct rtai_rd *rd, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	wr_flush(&out);
-	rtai_die(RTAI_EXIT_FAIL, "%s: byte %llu: %s: the changelog changed since checkpoint %lld "
+	cli_die(RTAI_EXIT_FAIL, "%s: byte %llu: %s: the changelog changed since checkpoint %lld "
 		 "of %s was taken (truncated or replaced?), or its writer did not send it again "
 		 "from the start, so it cannot be resumed; remove %s to start afresh", rd->name,
 		 (unsigned long long)rd->pos, what, (long long)cp.resumed, ckpt_dir(cp.c),
@@ -589,7 +589,7 @@ static void changelog_changed(const struct rtai_rd *rd, const char *fmt, ...)
  * for a line) is one the restored table holds already (then it is not
  * applied again). A changelog is read again from its start by a rerun,
  * and its first cp.skip_recs changes, up to byte cp.skip_off, are those. */
-static int changelog_skip(const struct rtai_rd *rd, const struct rtai_frame *f)
+static int changelog_skip(const struct frame_rd *rd, const struct frame *f)
 {
 	if (!cp.skipping)
 		return 0;
@@ -606,7 +606,7 @@ static int changelog_skip(const struct rtai_rd *rd, const struct rtai_frame *f)
 
 /* One change from the changelog, a frame (f) or a line (p, n). Exits 1
  * on a bad change with --on-error fail. */
-static int change_in(struct rtai_rd *rd, const struct rtai_frame *f, const uint8_t *p,
+static int change_in(struct frame_rd *rd, const struct frame *f, const uint8_t *p,
 		     size_t n)
 {
 	struct origin o = { .name = rd->name, .stream = f != NULL, .n = rd->nrec };
@@ -626,32 +626,32 @@ static int change_in(struct rtai_rd *rd, const struct rtai_frame *f, const uint8
 	return 0;
 }
 
-static int change_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int change_frame(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	(void)arg;
 	return change_in(rd, f, NULL, 0);
 }
 
-static int change_line(void *arg, struct rtai_rd *rd, const uint8_t *p, size_t n)
+static int change_line(void *arg, struct frame_rd *rd, const uint8_t *p, size_t n)
 {
 	(void)arg;
 	return change_in(rd, NULL, p, n);
 }
 
 /* The changelog ended: the table stays as it is, the stream goes on. */
-static int changes_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+static int changes_end(void *arg, struct frame_rd *rd, enum loop_end why)
 {
 	(void)arg;
 	if (why == LOOP_END_ERROR) {
 		wr_flush(&out);
-		rtai_die(rd->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", rd->err);
+		cli_die(rd->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", rd->err);
 	}
 	if (why == LOOP_END_EOF && cp.skipping)
 		changelog_changed(rd, "it ends after %llu changes, before the position recorded "
 				  "(change %llu, byte %llu)", (unsigned long long)rd->nrec,
 				  (unsigned long long)cp.skip_recs, (unsigned long long)cp.skip_off);
 	if (why == LOOP_END_EOF && opt.verbose)
-		rtai_warn("%s: end of the changelog; the table stays as it is", rd->name);
+		cli_warn("%s: end of the changelog; the table stays as it is", rd->name);
 	return 0;
 }
 
@@ -659,7 +659,7 @@ static int changes_end(void *arg, struct rtai_rd *rd, enum loop_end why)
 
 /* Writes the record r (decoded from f) joined with a row's fields, or,
  * without a row, the record as it came (or nothing with --inner). */
-static void emit(const struct rtai_frame *f, const struct rtai_rec *r, uint64_t recno,
+static void emit(const struct frame *f, const struct rec *r, uint64_t recno,
 		 const uint8_t *row, size_t len, uint32_t nf, int found)
 {
 	const uint8_t *p = f->payload;
@@ -699,8 +699,8 @@ static void emit(const struct rtai_frame *f, const struct rtai_rec *r, uint64_t 
 enum ah_state { AH_FRAME, AH_JOIN, AH_NOKEY, AH_BADREC, AH_MISSING, AH_NOTIME };
 
 struct ahead_item {
-	struct rtai_frame f;		/* payload still in the reader's buffer */
-	struct rtai_rec rec;		/* decoded */
+	struct frame f;		/* payload still in the reader's buffer */
+	struct rec rec;		/* decoded */
 	struct buf key;
 	uint64_t recno, hash;
 	size_t bad;			/* AH_MISSING: which --on field */
@@ -718,9 +718,9 @@ static void warn_future(const struct ahead_item *a)
 {
 	char et[RTAI_TIME_BUFSZ], ct[RTAI_TIME_BUFSZ];
 
-	rtai_fmt_time(a->f.event_ns, et);
-	rtai_fmt_time(latest_change, ct);
-	rtai_warn("%s: record %llu: event time %s is over an hour before a change already applied "
+	rtime_fmt_time(a->f.event_ns, et);
+	rtime_fmt_time(latest_change, ct);
+	cli_warn("%s: record %llu: event time %s is over an hour before a change already applied "
 		  "from %s (%s): without --as-of a record joins the row as it is now, so a replayed "
 		  "capture sees values from its future (join as of each record's time with --as-of FIELD)",
 		  in.name, (unsigned long long)a->recno, et, upd.name, ct);
@@ -770,7 +770,7 @@ static void ahead_prefetch_row(const struct ahead_item *a)
 }
 
 /* Reads a frame's key and prefetches its slot; joins older frames. */
-static void ahead_add(const struct rtai_frame *f)
+static void ahead_add(const struct frame *f)
 {
 	struct ahead_item *a = &ahead.a[ahead.tail++ % AHEAD];
 	int rc;
@@ -829,7 +829,7 @@ static void ahead_free(void)
 enum { ROW_PENDING, ROW_FOUND, ROW_NONE, ROW_ERROR };
 
 struct held {				/* a frame waiting for its look-up */
-	struct rtai_frame f;		/* payload: offset into burst.data */
+	struct frame f;		/* payload: offset into burst.data */
 	size_t off;
 	uint64_t recno;
 	uint32_t ent;			/* cache entry, or LRU_NIL: pass it on */
@@ -846,7 +846,7 @@ static struct {
 	size_t nheld;
 	struct buf data;		/* their payloads */
 	int draining;
-	struct rtai_rec row;		/* a reply as a record */
+	struct rec row;		/* a reply as a record */
 } rds;
 
 static int cache_good(const struct lru_ent *e)
@@ -860,7 +860,7 @@ static int cache_good(const struct lru_ent *e)
 
 /* A hash value as a record value: numbers (JSON syntax) become numbers,
  * everything else stays a string. */
-static struct rtai_val hash_val(const char *s, size_t n)
+static struct val hash_val(const char *s, size_t n)
 {
 	const char *p = s, *end = s + n;
 	int frac = 0;
@@ -898,7 +898,7 @@ static struct rtai_val hash_val(const char *s, size_t n)
 		long long v;
 		const char *why;
 
-		if (rtai_parse_int(tmp, INT64_MIN, INT64_MAX, &v, &why) == 0)
+		if (cli_parse_int(tmp, INT64_MIN, INT64_MAX, &v, &why) == 0)
 			return val_int(v);
 	}
 	return val_float(strtod(tmp, NULL));
@@ -957,7 +957,7 @@ static void redis_drain(void)
 		stats.round_trips++;
 	if (rcl_sync(&rds.c) < 0) {
 		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "%s", rds.c.err);
+		cli_die(RTAI_EXIT_FAIL, "%s", rds.c.err);
 	}
 	for (size_t i = 0; i < rds.nheld; i++) {
 		struct held *h = &rds.held[i];
@@ -981,11 +981,11 @@ static void redis_drain(void)
 	rds.nheld = 0;
 	buf_reset(&rds.data);
 	rds.burst_no++;
-	rds.now = rtai_mono_ns();
+	rds.now = cli_mono_ns();
 	rds.draining = 0;
 }
 
-static struct held *hold(const struct rtai_frame *f, const void *payload, size_t len)
+static struct held *hold(const struct frame *f, const void *payload, size_t len)
 {
 	struct held *h = &rds.held[rds.nheld++];
 
@@ -1001,7 +1001,7 @@ static struct held *hold(const struct rtai_frame *f, const void *payload, size_t
 }
 
 /* Adds a frame to the burst, sending its look-up. */
-static void join_redis(const struct rtai_frame *f)
+static void join_redis(const struct frame *f)
 {
 	struct held *h;
 	struct lru_ent *e;
@@ -1032,7 +1032,7 @@ static void join_redis(const struct rtai_frame *f)
 		h = hold(f, encoded.p, encoded.len);
 		h->f.enc = RTAI_E_REC;
 	}
-	hash = rtai_hash(key.p, key.len, 0);
+	hash = rec_hash(key.p, key.len, 0);
 	i = lru_get(&rds.cache, key.p, key.len, hash);
 	if (i != LRU_NIL && cache_good(&rds.cache.e[i])) {
 		stats.cache_hits++;	/* cached, or already asked in this burst */
@@ -1058,16 +1058,16 @@ static void redis_open(const char *url_arg)
 	char err[300];
 
 	if (rcl_init(&rds.c, url_arg, on_reply, NULL, err, sizeof(err)) < 0)
-		rtai_usage_error("--redis: %s", err);
+		cli_usage_error("--redis: %s", err);
 	rds.on = 1;
 	if (tmpl_compile(&rds.tmpl, opt.redis_key, err, sizeof(err)) < 0)
-		rtai_usage_error("--redis-key: %s", err);
+		cli_usage_error("--redis-key: %s", err);
 	if (rcl_connect(&rds.c) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", rds.c.err);
+		cli_die(RTAI_EXIT_FAIL, "%s", rds.c.err);
 	lru_init(&rds.cache, (uint32_t)(opt.cache > BURST ? opt.cache : BURST));
 	rds.held = xmalloc(BURST * sizeof(*rds.held));
 	rds.burst_no = 1;
-	rds.now = rtai_mono_ns();
+	rds.now = cli_mono_ns();
 }
 
 static void redis_close(void)
@@ -1183,7 +1183,7 @@ static void save_bg(struct buf *b, void *arg)
  * on. Barriers come from the stream only (the changelog's are ignored):
  * the changelog is a side input whose position is part of the snapshot
  * (rtai-record(5), "Barriers"). A savepoint ends the stage after that. */
-static void on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_frame *f)
+static void on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *f)
 {
 	struct barrier b;
 	char err[1024];
@@ -1195,7 +1195,7 @@ static void on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_fra
 	wr_flush(&out);
 	if (barrier_decode(f, &cp.brec, &b, err, sizeof(err)) < 0) {
 		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "%s: after record %llu: %s", rd->name,
+		cli_die(RTAI_EXIT_FAIL, "%s: after record %llu: %s", rd->name,
 			 (unsigned long long)rd->nrec, err);
 	}
 	if (!b.savepoint) {
@@ -1203,7 +1203,7 @@ static void on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_fra
 		 * so it is written before the barrier goes on. */
 		if (ckpt_write_bg(cp.c, b.checkpoint, save_bg, NULL, err, sizeof(err)) < 0) {
 			wr_flush(&out);
-			rtai_die(RTAI_EXIT_FAIL, "%s", err);
+			cli_die(RTAI_EXIT_FAIL, "%s", err);
 		}
 	} else {
 		buf_reset(&cp.snap);
@@ -1211,7 +1211,7 @@ static void on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_fra
 		if (ckpt_wait(cp.c, err, sizeof(err)) < 0 ||
 		    ckpt_write(cp.c, b.checkpoint, cp.snap.p, cp.snap.len, err, sizeof(err)) < 0) {
 			wr_flush(&out);
-			rtai_die(RTAI_EXIT_FAIL, "checkpoint %lld: %s", (long long)b.checkpoint, err);
+			cli_die(RTAI_EXIT_FAIL, "checkpoint %lld: %s", (long long)b.checkpoint, err);
 		}
 	}
 	wr_frame(&out, f);
@@ -1223,7 +1223,7 @@ static void on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_fra
 /* ---- the main loop -------------------------------------------------------- */
 
 /* A frame of the stream, a record or not: in order with the records. */
-static int stream_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int stream_frame(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	if (f->kind == RTAI_K_SCHEMA)
 		return 0;	/* joined records have more fields: none goes on */
@@ -1247,13 +1247,13 @@ static int stream_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *
 }
 
 /* The stream ended (or a stop signal ended it): so does the join. */
-static int stream_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+static int stream_end(void *arg, struct frame_rd *rd, enum loop_end why)
 {
 	if (why == LOOP_END_ERROR) {
 		ahead_run();
 		redis_drain();
 		wr_flush(&out);
-		rtai_die(rd->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", rd->err);
+		cli_die(rd->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL, "%s", rd->err);
 	}
 	loop_stop(arg);
 	return 0;
@@ -1300,7 +1300,7 @@ static void run(void)
 		loop_on_reload(l, on_reload, NULL);
 	if (loop_run(l) < 0) {
 		wr_flush(&out);
-		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(l));
+		cli_die(RTAI_EXIT_FAIL, "%s", loop_err(l));
 	}
 	ahead_run();
 	redis_drain();
@@ -1321,14 +1321,14 @@ static const char *dead_text(void)
 static void report(void)
 {
 	if (opt.redis != NULL) {
-		rtai_warn("records: %llu, hits %llu, misses %llu, skipped %llu%s; redis: %llu lookups in %llu round trips, %llu cache hits",
+		cli_warn("records: %llu, hits %llu, misses %llu, skipped %llu%s; redis: %llu lookups in %llu round trips, %llu cache hits",
 			  (unsigned long long)stats.records, (unsigned long long)stats.hits,
 			  (unsigned long long)stats.misses, (unsigned long long)ep.skipped,
 			  dead_text(), (unsigned long long)stats.lookups, (unsigned long long)stats.round_trips,
 			  (unsigned long long)stats.cache_hits);
 		return;
 	}
-	rtai_warn("table: %llu rows, %llu versions, %zu keys; records: %llu, hits %llu, misses %llu, skipped %llu%s; changes: %llu upserts, %llu deletes, %llu tombstones, %llu truncates, %llu skipped",
+	cli_warn("table: %llu rows, %llu versions, %zu keys; records: %llu, hits %llu, misses %llu, skipped %llu%s; changes: %llu upserts, %llu deletes, %llu tombstones, %llu truncates, %llu skipped",
 		  (unsigned long long)table.nlive, (unsigned long long)table.nver, table.nkeys,
 		  (unsigned long long)stats.records, (unsigned long long)stats.hits,
 		  (unsigned long long)stats.misses, (unsigned long long)ep.skipped, dead_text(),
@@ -1342,35 +1342,35 @@ static void names_or_die(struct tab_names *l, const char *opt_name, const char *
 	char err[200];
 
 	if (tab_names_parse(l, arg, err, sizeof(err)) < 0)
-		rtai_usage_error("%s: %s", opt_name, err);
+		cli_usage_error("%s: %s", opt_name, err);
 }
 
 /* Checks that the options make one coherent join. */
 static void check_options(void)
 {
 	if (opt.redis != NULL && (opt.table != NULL || opt.updates != NULL))
-		rtai_usage_error("--redis cannot be combined with --table or --updates");
+		cli_usage_error("--redis cannot be combined with --table or --updates");
 	if (opt.redis == NULL && opt.table == NULL && opt.updates == NULL)
-		rtai_usage_error("nothing to join with: give --table, --updates or --redis");
+		cli_usage_error("nothing to join with: give --table, --updates or --redis");
 	if (opt.redis != NULL) {
 		if (opt.redis_key == NULL)
-			rtai_usage_error("--redis needs --redis-key TEMPLATE");
+			cli_usage_error("--redis needs --redis-key TEMPLATE");
 		if (opt.on != NULL || opt.table_key != NULL)
-			rtai_usage_error("--on and --table-key are for tables; with --redis the key is --redis-key");
+			cli_usage_error("--on and --table-key are for tables; with --redis the key is --redis-key");
 		if (opt.asof != NULL || opt.ttl > 0)
-			rtai_usage_error("--as-of and --ttl need a table (--table or --updates)");
+			cli_usage_error("--as-of and --ttl need a table (--table or --updates)");
 		return;
 	}
 	if (opt.redis_key != NULL)
-		rtai_usage_error("--redis-key needs --redis");
+		cli_usage_error("--redis-key needs --redis");
 	if (opt.on == NULL)
-		rtai_usage_error("--on FIELD is needed to match records with rows");
+		cli_usage_error("--on FIELD is needed to match records with rows");
 	if (opt.ttl > 0 && opt.asof == NULL)
-		rtai_usage_error("--ttl needs --as-of");
+		cli_usage_error("--ttl needs --as-of");
 	names_or_die(&on, "--on", opt.on);
 	names_or_die(&tkey, "--table-key", opt.table_key ? opt.table_key : opt.on);
 	if (tkey.n != on.n)
-		rtai_usage_error("--table-key names %zu fields, --on %zu", tkey.n, on.n);
+		cli_usage_error("--table-key names %zu fields, --on %zu", tkey.n, on.n);
 }
 
 /* A --fields name that occurred in no row of the table is most likely
@@ -1381,7 +1381,7 @@ static void warn_unseen_fields(void)
 		return;
 	for (size_t i = 0; i < pick.fields.n; i++)
 		if (!pick.seen[i])
-			rtai_warn("--fields: field \"%s\" occurred in no row of the table "
+			cli_warn("--fields: field \"%s\" occurred in no row of the table "
 				  "(misspelt?)", pick.fields.name[i]);
 }
 
@@ -1393,7 +1393,7 @@ int main(int argc, char **argv)
 
 	argv = rurl_hide_argv(argc, argv);
 	argv0 = argv;
-	rtai_init("rtai-join", argv);
+	cli_init("rtai-join", argv);
 	while ((c = getopt_long(argc, argv, "t:k:u:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': opt.table = optarg; break;
@@ -1404,40 +1404,40 @@ int main(int argc, char **argv)
 		case OPT_PREFIX: opt.prefix = optarg; break;
 		case 'u': opt.updates = optarg; break;
 		case OPT_AS_OF: opt.asof = optarg; break;
-		case OPT_TTL: opt.ttl = rtai_opt_duration("--ttl", optarg); break;
+		case OPT_TTL: opt.ttl = cli_opt_duration("--ttl", optarg); break;
 		case OPT_REDIS: opt.redis = redis_arg = optarg; break;
 		case OPT_REDIS_KEY: opt.redis_key = optarg; break;
 		case OPT_CACHE:
-			opt.cache = rtai_opt_int("--cache", optarg, 0, 100000000);
+			opt.cache = cli_opt_int("--cache", optarg, 0, 100000000);
 			cache_set = 1;
 			break;
 		case OPT_CACHE_TTL:
-			opt.cache_ttl = rtai_opt_duration("--cache-ttl", optarg);
+			opt.cache_ttl = cli_opt_duration("--cache-ttl", optarg);
 			cache_set = 1;
 			break;
 		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
 		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
-		case OPT_MAX_ROWS: opt.max_rows = rtai_opt_int("--max-rows", optarg, 1, INT64_MAX); break;
+		case OPT_MAX_ROWS: opt.max_rows = cli_opt_int("--max-rows", optarg, 1, INT64_MAX); break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'v': opt.verbose = ep.verbose = 1; break;
 		case OPT_CHECKPOINT_DIR: opt.ckpt_dir = optarg; break;
 		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	errpol_check(&ep);
 	if (argc > 0)
-		rtai_usage_error("unexpected argument '%s': the stream is read from standard input",
+		cli_usage_error("unexpected argument '%s': the stream is read from standard input",
 				 argv[0]);
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	rec_set_max_fields(NULL);
 	check_options();
 	if (cache_set && opt.redis == NULL)
-		rtai_usage_error("--cache and --cache-ttl need --redis");
+		cli_usage_error("--cache and --cache-ttl need --redis");
 	if (opt.fields != NULL) {
 		names_or_die(&pick.fields, "--fields", opt.fields);
 		pick.seen = xcalloc(pick.fields.n + 1, 1);
@@ -1446,7 +1446,7 @@ int main(int argc, char **argv)
 		pick.prefix = opt.prefix;
 		pick.nprefix = strlen(opt.prefix);
 		if (pick.nprefix > 254)
-			rtai_usage_error("--prefix: longer than 254 bytes");
+			cli_usage_error("--prefix: longer than 254 bytes");
 	}
 	if (opt.redis == NULL)
 		names_or_die(&pick.skip, "--table-key", opt.table_key ? opt.table_key : opt.on);
@@ -1462,7 +1462,7 @@ int main(int argc, char **argv)
 	if (opt.table != NULL && !restored && load_table(opt.table, &table) < 0)
 		exit(RTAI_EXIT_FAIL);
 	if (opt.updates != NULL && rd_open(&upd, opt.updates) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", upd.err);
+		cli_die(RTAI_EXIT_FAIL, "%s", upd.err);
 	rd_open_fd(&in, 0, "stdin");
 	wr_open_fd(&out, 1, "stdout", 0);
 	errpol_open(&ep);
@@ -1472,14 +1472,14 @@ int main(int argc, char **argv)
 		char err[512];
 
 		if (ckpt_wait(cp.c, err, sizeof(err)) < 0)	/* the last snapshot in place */
-			rtai_die(RTAI_EXIT_FAIL, "%s", err);
+			cli_die(RTAI_EXIT_FAIL, "%s", err);
 	}
 
 	warn_unseen_fields();
 	if (opt.verbose)
 		report();
 	else if (errpol_dropped(&ep) + stats.bad_changes > 0)
-		rtai_warn("records: %llu, skipped %llu%s; %llu bad changes skipped%s%s",
+		cli_warn("records: %llu, skipped %llu%s; %llu bad changes skipped%s%s",
 			  (unsigned long long)stats.records, (unsigned long long)ep.skipped,
 			  dead_text(), (unsigned long long)stats.bad_changes,
 			  ep.first[0] != '\0' ? "; first: " : "", ep.first);

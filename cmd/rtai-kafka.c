@@ -172,11 +172,11 @@ struct part {
 
 static rd_kafka_t *rk;
 static rd_kafka_queue_t *queue;		/* the consumer queue: messages, events */
-static struct rtai_wr out;
+static struct frame_wr out;
 static int out_open;			/* out can take frames */
 static struct buf frame;		/* a message's metadata (kafka.h) */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
-static struct rtai_rec dmeta;		/* scratch: a dead letter's metadata */
+static struct rec dmeta;		/* scratch: a dead letter's metadata */
 static struct buf dbuf;			/* ... encoded */
 static struct part *parts;		/* every partition seen */
 static size_t nparts, partcap, last_part;
@@ -251,7 +251,7 @@ static void store_offsets(void)
 	}
 	e = rd_kafka_offsets_store(rk, l);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR && opt.verbose)
-		rtai_warn("storing offsets: %s", rd_kafka_err2str(e));
+		cli_warn("storing offsets: %s", rd_kafka_err2str(e));
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -338,14 +338,14 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 			e = rd_kafka_assign(h, NULL);
 	}
 	if (opt.verbose)
-		rtai_warn("group %s: %s %d partition%s", opt.group,
+		cli_warn("group %s: %s %d partition%s", opt.group,
 			  err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assigned" : "revoked",
 			  list->cnt, list->cnt == 1 ? "" : "s");
 	if (error != NULL) {
-		rtai_warn("group %s: %s", opt.group, rd_kafka_error_string(error));
+		cli_warn("group %s: %s", opt.group, rd_kafka_error_string(error));
 		rd_kafka_error_destroy(error);
 	} else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rtai_warn("group %s: %s", opt.group, rd_kafka_err2str(e));
+		cli_warn("group %s: %s", opt.group, rd_kafka_err2str(e));
 	}
 }
 
@@ -353,7 +353,7 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 
 /* errpol's letter: the frame refuse() builds is written as it is (the
  * message, its metadata with the reason in "error"), never as a record. */
-static int letter_as_read(void *arg, const struct rtai_frame *f, const char *reason,
+static int letter_as_read(void *arg, const struct frame *f, const char *reason,
 			  struct buf *out_, uint8_t *enc)
 {
 	(void)arg, (void)f, (void)reason, (void)out_, (void)enc;
@@ -368,7 +368,7 @@ static int letter_as_read(void *arg, const struct rtai_frame *f, const char *rea
 static int refuse(const rd_kafka_message_t *m, struct part *p, const char *what)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
-	struct rtai_frame f = { 0 };
+	struct frame f = { 0 };
 	char where[1024];
 
 	snprintf(where, sizeof(where), "topic \"%s\" partition %d offset %lld: %s", topic,
@@ -377,14 +377,14 @@ static int refuse(const rd_kafka_message_t *m, struct part *p, const char *what)
 		buf_reset(&frame);
 		kaf_meta_encode(m, &frame);
 		if (rec_decode(&dmeta, frame.p, frame.len) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s: its metadata: %s", where, dmeta.err);
+			cli_die(RTAI_EXIT_FAIL, "%s: its metadata: %s", where, dmeta.err);
 		rec_set(&dmeta, "error", 5, val_str(what, strlen(what)));
 		buf_reset(&dbuf);
 		rec_encode(&dmeta, &dbuf);
 		f.kind = RTAI_K_DATA;
 		f.enc = RTAI_E_RAW;
 		f.flags = RTAI_F_META | (m->err == 0 && m->payload == NULL ? RTAI_F_TOMBSTONE : 0);
-		f.ingest_ns = rtai_now_ns();
+		f.ingest_ns = cli_now_ns();
 		f.event_ns = RTAI_TIME_UNSET;
 		f.meta = dbuf.p;
 		f.meta_len = (uint32_t)dbuf.len;
@@ -413,13 +413,13 @@ static int on_consumer_error(const rd_kafka_message_t *m)
 	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
 	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
 	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-		rtai_warn("topic \"%s\": %s (create it, or check -t)", topic ? topic : "?",
+		cli_warn("topic \"%s\": %s (create it, or check -t)", topic ? topic : "?",
 			  rd_kafka_message_errstr(m));
 		return -1;
 	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
 	case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
 	case RD_KAFKA_RESP_ERR__FATAL:
-		rtai_warn("%s%s%s%s", topic ? "topic \"" : "", topic ? topic : "",
+		cli_warn("%s%s%s%s", topic ? "topic \"" : "", topic ? topic : "",
 			  topic ? "\": " : "", rd_kafka_message_errstr(m));
 		return -1;
 	case RD_KAFKA_RESP_ERR__BAD_MSG:
@@ -438,11 +438,11 @@ static int on_consumer_error(const rd_kafka_message_t *m)
 		/* FALLTHROUGH */
 	default:
 		if (rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			rtai_warn("%s", rd_kafka_message_errstr(m));
+			cli_warn("%s", rd_kafka_message_errstr(m));
 			return -1;
 		}
 		if (opt.verbose)
-			rtai_warn("kafka: %s", rd_kafka_message_errstr(m));
+			cli_warn("kafka: %s", rd_kafka_message_errstr(m));
 		return 0;
 	}
 }
@@ -462,20 +462,20 @@ static int take(const rd_kafka_message_t *m)
 
 	buf_reset(&frame);
 	kaf_meta_encode(m, &frame);
-	if ((uint64_t)RTAI_FRAME_FIXED + 4 + frame.len + m->len > rtai_max_frame) {
+	if ((uint64_t)RTAI_FRAME_FIXED + 4 + frame.len + m->len > rd_max_frame) {
 		char what[512];
 
 		snprintf(what, sizeof(what),
 			 "a message of %zu bytes (value) and %zu (metadata) is larger than the "
 			 "frame limit of %u bytes (--max-frame raises it)",
-			 m->len, frame.len, rtai_max_frame);
+			 m->len, frame.len, rd_max_frame);
 		return refuse(m, p, what);
 	}
 	if (m->payload == NULL) {
 		flags |= RTAI_F_TOMBSTONE;
 		count.tombstones++;
 	}
-	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, rtai_now_ns(), RTAI_TIME_UNSET,
+	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, cli_now_ns(), RTAI_TIME_UNSET,
 		    frame.p, frame.len, m->payload != NULL ? m->payload : "", m->len);
 	p->next = m->offset + 1;
 	p->dirty = 1;
@@ -573,13 +573,13 @@ static void cp_take(int savepoint)
 	cp.id++;
 	cp_positions();
 	if (ckpt_write(cp.c, cp.id, cp.pos.p, cp.pos.len, err, sizeof(err)) < 0) {
-		rtai_warn("%s", err);
+		cli_warn("%s", err);
 		cp.failed = 1;
 		return;
 	}
 	b = (struct barrier){ .checkpoint = cp.id, .savepoint = savepoint,
 			      .sources = (const char *)cp.pos.p, .sources_len = cp.pos.len };
-	barrier_put(&out, &b, rtai_now_ns());
+	barrier_put(&out, &b, cli_now_ns());
 	cp.inflight = cp.id;
 }
 
@@ -602,7 +602,7 @@ static void cp_commit(int async)
 	if (l->cnt > 0) {
 		e = rd_kafka_commit(rk, l, async);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-			rtai_warn("checkpoint %lld: committing its offsets: %s",
+			cli_warn("checkpoint %lld: committing its offsets: %s",
 				  (long long)cp.inflight, rd_kafka_err2str(e));
 		else
 			cp.commits++;
@@ -617,7 +617,7 @@ static void on_commit(rd_kafka_t *h, rd_kafka_resp_err_t err,
 {
 	(void)h, (void)offsets, (void)opaque;
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-		rtai_warn("committing a checkpoint's offsets: %s (a later checkpoint commits "
+		cli_warn("committing a checkpoint's offsets: %s (a later checkpoint commits "
 			  "again)", rd_kafka_err2str(err));
 }
 
@@ -628,7 +628,7 @@ static void on_commit(rd_kafka_t *h, rd_kafka_resp_err_t err,
 #define CP_POLL_NS (5 * 1000000LL)
 static int64_t cp_tick(void)
 {
-	int64_t now = rtai_mono_ns();
+	int64_t now = cli_mono_ns();
 
 	if (cp.c == NULL)
 		return INT64_MAX;
@@ -677,7 +677,7 @@ static void cp_finish(void)
 		}
 	}
 	if (opt.verbose || sig_savepoint)
-		rtai_warn("%s %lld did not complete (a stage of the pipeline ended without "
+		cli_warn("%s %lld did not complete (a stage of the pipeline ended without "
 			  "its snapshot): its offsets are not committed",
 			  sig_savepoint ? "savepoint" : "checkpoint", (long long)cp.inflight);
 }
@@ -707,7 +707,7 @@ static void cp_load(const struct buf *state)
 	return;
 bad:
 	json_decref(a);
-	rtai_die(RTAI_EXIT_SNAPSHOT, "checkpoint %lld of %s: rtai-kafka's snapshot: expected an "
+	cli_die(RTAI_EXIT_SNAPSHOT, "checkpoint %lld of %s: rtai-kafka's snapshot: expected an "
 		 "array of {\"topic\",\"partition\",\"offset\"}, got '%.*s'",
 		 (long long)cp.resumed, ckpt_dir(cp.c), state->len > 200 ? 200 : (int)state->len,
 		 (const char *)state->p);
@@ -750,29 +750,29 @@ static void cp_start(void)
 		free(argv[i]);
 	free(argv);
 	if (rc < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+		cli_die(RTAI_EXIT_FAIL, "%s", err);
 	if (cp.c == NULL) {
 		if (opt.ckpt_every > 0)
-			rtai_usage_error("--checkpoint-interval needs --checkpoint-dir DIR or "
+			cli_usage_error("--checkpoint-interval needs --checkpoint-dir DIR or "
 					 "RTAI_CHECKPOINT_DIR");
 		return;
 	}
 	if (ckpt_source(cp.c, err, sizeof(err)) < 0)
-		rtai_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
 	rc = ckpt_restore(cp.c, &cp.resumed, &state, err, sizeof(err));
 	if (rc < 0)
-		rtai_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
 	if (rc == 1)
 		cp_load(&state);
 	cp.id = cp.resumed;
-	cp.due = rtai_mono_ns() + opt.ckpt_every;
+	cp.due = cli_mono_ns() + opt.ckpt_every;
 	buf_free(&state);
 }
 
 static void cp_done(void)
 {
 	if (opt.verbose && cp.c != NULL)
-		rtai_warn("%lld checkpoints taken, the offsets of %llu committed",
+		cli_warn("%lld checkpoints taken, the offsets of %llu committed",
 			  (long long)(cp.id - cp.resumed), (unsigned long long)cp.commits);
 	ckpt_close(cp.c);
 	free(cp.idx);
@@ -849,7 +849,7 @@ static int on_stop_signal(void *arg)
 static int run(void)
 {
 	if (pipe(kpipe) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "pipe: %s", strerror(errno));
+		cli_die(RTAI_EXIT_FAIL, "pipe: %s", strerror(errno));
 	for (int i = 0; i < 2; i++)
 		fcntl(kpipe[i], F_SETFL, fcntl(kpipe[i], F_GETFL) | O_NONBLOCK);
 	rd_kafka_queue_io_event_enable(queue, kpipe[1], "k", 1);
@@ -865,7 +865,7 @@ static int run(void)
 	if (cp.c != NULL)
 		loop_timer_at(cktimer, cp_tick());
 	if (!done && !sig_stop && loop_run(loop) < 0 && loop_err(loop) != NULL)
-		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
+		cli_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
 	loop_free(loop);
 	rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
 	close(kpipe[0]);
@@ -905,7 +905,7 @@ static int add_partitions(rd_kafka_topic_partition_list_t *l,
 		for (int i = 0; i < t->partition_cnt; i++)
 			found |= t->partitions[i].id == opt.parts[j];
 		if (!found) {
-			rtai_warn("topic \"%s\": no partition %d (it has %d: 0 to %d)", t->topic,
+			cli_warn("topic \"%s\": no partition %d (it has %d: 0 to %d)", t->topic,
 				  (int)opt.parts[j], t->partition_cnt, t->partition_cnt - 1);
 			return -1;
 		}
@@ -936,7 +936,7 @@ static rd_kafka_topic_partition_list_t *check_topics(const struct rd_kafka_metad
 				char why[256];
 
 				regerror(rc, &re, why, sizeof(why));
-				rtai_warn("-t '%s': %s", name, why);
+				cli_warn("-t '%s': %s", name, why);
 				goto fail;
 			}
 			for (int k = 0; k < md->topic_cnt; k++) {
@@ -951,7 +951,7 @@ static rd_kafka_topic_partition_list_t *check_topics(const struct rd_kafka_metad
 			}
 			regfree(&re);
 			if (matched == 0) {
-				rtai_warn("-t '%s': no topic on brokers %s matches", name,
+				cli_warn("-t '%s': no topic on brokers %s matches", name,
 					  opt.brokers);
 				goto fail;
 			}
@@ -959,12 +959,12 @@ static rd_kafka_topic_partition_list_t *check_topics(const struct rd_kafka_metad
 		}
 		t = md_topic(md, name);
 		if (t == NULL || t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-			rtai_warn("topic \"%s\": not on brokers %s (create it, or check -t)", name,
+			cli_warn("topic \"%s\": not on brokers %s (create it, or check -t)", name,
 				  opt.brokers);
 			goto fail;
 		}
 		if (t->err) {
-			rtai_warn("topic \"%s\": %s", name, rd_kafka_err2str(t->err));
+			cli_warn("topic \"%s\": %s", name, rd_kafka_err2str(t->err));
 			goto fail;
 		}
 		if (opt.group == NULL && add_partitions(l, t) < 0)
@@ -996,13 +996,13 @@ static int set_start(rd_kafka_topic_partition_list_t *l)
 		return 0;
 	e = rd_kafka_offsets_for_times(rk, l, 10000);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rtai_warn("-o s@%lld: looking up offsets by time: %s", (long long)opt.start_val,
+		cli_warn("-o s@%lld: looking up offsets by time: %s", (long long)opt.start_val,
 			  rd_kafka_err2str(e));
 		return -1;
 	}
 	for (int i = 0; i < l->cnt; i++) {
 		if (l->elems[i].err) {
-			rtai_warn("-o s@%lld: topic \"%s\" partition %d: %s",
+			cli_warn("-o s@%lld: topic \"%s\" partition %d: %s",
 				  (long long)opt.start_val, l->elems[i].topic,
 				  (int)l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
 			return -1;
@@ -1033,7 +1033,7 @@ static int start(const struct rd_kafka_metadata *md)
 			rd_kafka_topic_partition_list_add(l, opt.topics[i], RD_KAFKA_PARTITION_UA);
 		e = rd_kafka_subscribe(rk, l);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-			rtai_warn("group %s: subscribing: %s", opt.group, rd_kafka_err2str(e));
+			cli_warn("group %s: subscribing: %s", opt.group, rd_kafka_err2str(e));
 		else
 			ret = 0;
 	} else if (set_start(l) == 0) {
@@ -1048,7 +1048,7 @@ static int start(const struct rd_kafka_metadata *md)
 		}
 		e = rd_kafka_assign(rk, l);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-			rtai_warn("assigning partitions: %s", rd_kafka_err2str(e));
+			cli_warn("assigning partitions: %s", rd_kafka_err2str(e));
 		else
 			ret = 0;
 	}
@@ -1068,22 +1068,22 @@ static void parse_offset(const char *arg)
 	} else if (strcmp(arg, "end") == 0) {
 		opt.start = S_END;
 	} else if (strncmp(arg, "s@", 2) == 0) {
-		if (rtai_parse_int(arg + 2, 0, INT64_MAX / 1000000, &v, &why) < 0)
-			rtai_usage_error("-o '%s': s@ takes milliseconds since the epoch: %s", arg,
+		if (cli_parse_int(arg + 2, 0, INT64_MAX / 1000000, &v, &why) < 0)
+			cli_usage_error("-o '%s': s@ takes milliseconds since the epoch: %s", arg,
 					 why);
 		opt.start = S_TIME;
 		opt.start_val = v;
 	} else if (arg[0] == '-') {
-		if (rtai_parse_int(arg + 1, 1, INT64_MAX / 2, &v, &why) < 0)
-			rtai_usage_error("-o '%s': -N takes a count of messages before the end: %s",
+		if (cli_parse_int(arg + 1, 1, INT64_MAX / 2, &v, &why) < 0)
+			cli_usage_error("-o '%s': -N takes a count of messages before the end: %s",
 					 arg, why);
 		opt.start = S_TAIL;
 		opt.start_val = v;
-	} else if (rtai_parse_int(arg, 0, INT64_MAX / 2, &v, &why) == 0) {
+	} else if (cli_parse_int(arg, 0, INT64_MAX / 2, &v, &why) == 0) {
 		opt.start = S_OFFSET;
 		opt.start_val = v;
 	} else {
-		rtai_usage_error("-o '%s': expected beginning, end, an offset, -N or s@MS", arg);
+		cli_usage_error("-o '%s': expected beginning, end, an offset, -N or s@MS", arg);
 	}
 }
 
@@ -1099,50 +1099,50 @@ static void parse_options(int argc, char **argv)
 		case 'b': opt.brokers = optarg; break;
 		case 't':
 			if (optarg[0] == '\0')
-				rtai_usage_error("-t: a topic name cannot be empty");
+				cli_usage_error("-t: a topic name cannot be empty");
 			opt.topics = xrealloc(opt.topics, (opt.ntopics + 1) * sizeof(*opt.topics));
 			opt.topics[opt.ntopics++] = optarg;
 			break;
 		case 'G': opt.group = optarg; break;
 		case 'p':
 			opt.parts = xrealloc(opt.parts, (opt.nparts + 1) * sizeof(*opt.parts));
-			opt.parts[opt.nparts++] = (int32_t)rtai_opt_int("-p", optarg, 0, INT32_MAX);
+			opt.parts[opt.nparts++] = (int32_t)cli_opt_int("-p", optarg, 0, INT32_MAX);
 			break;
 		case 'o': parse_offset(optarg); break;
 		case 'e': opt.exit_eof = 1; break;
-		case 'c': opt.count = rtai_opt_int("-c", optarg, 1, INT64_MAX); break;
+		case 'c': opt.count = cli_opt_int("-c", optarg, 1, INT64_MAX); break;
 		case 'X': kaf_props_add(&props, optarg, 0); break;
 		case 'F': kaf_props_add(&props, optarg, 1); break;
-		case OPT_RETRY_FOR: opt.retry_for = rtai_opt_duration("--retry-for", optarg); break;
+		case OPT_RETRY_FOR: opt.retry_for = cli_opt_duration("--retry-for", optarg); break;
 		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
 		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case 'v': opt.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case OPT_CKPT_DIR: opt.ckpt_dir = optarg; break;
 		case OPT_CKPT_INTERVAL:
-			opt.ckpt_every = rtai_opt_duration("--checkpoint-interval", optarg);
+			opt.ckpt_every = cli_opt_duration("--checkpoint-interval", optarg);
 			if (opt.ckpt_every <= 0)
-				rtai_usage_error("--checkpoint-interval: '%s': expected a duration "
+				cli_usage_error("--checkpoint-interval: '%s': expected a duration "
 						 "above 0", optarg);
 			break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	if (optind < argc)
-		rtai_usage_error("unexpected argument '%s': name topics with -t", argv[optind]);
-	rtai_set_max_frame(max_frame);
+		cli_usage_error("unexpected argument '%s': name topics with -t", argv[optind]);
+	rd_set_max_frame(max_frame);
 	errpol_check(&ep);
 	ep.verbose = opt.verbose;
 	ep.letter = letter_as_read;
 	if (opt.ntopics == 0)
-		rtai_usage_error("a topic is needed: -t TOPIC");
+		cli_usage_error("a topic is needed: -t TOPIC");
 	if (opt.group != NULL && opt.nparts > 0)
-		rtai_usage_error("-G and -p exclude each other: a group assigns the partitions");
+		cli_usage_error("-G and -p exclude each other: a group assigns the partitions");
 	if (opt.group != NULL && opt.start != S_DEFAULT && opt.start != S_BEGINNING &&
 	    opt.start != S_END)
-		rtai_usage_error("with -G, a group starts from its committed offsets; -o takes "
+		cli_usage_error("with -G, a group starts from its committed offsets; -o takes "
 				 "beginning or end (for partitions without one)");
 }
 
@@ -1196,7 +1196,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	int r;
 
-	rtai_init(STAGE, argv);
+	cli_init(STAGE, argv);
 	parse_options(argc, argv);
 	cp_start();
 	conf = make_conf();
@@ -1205,14 +1205,14 @@ int main(int argc, char **argv)
 	sig_set_source(1);
 	rk = kaf_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL)
-		rtai_die(RTAI_EXIT_USAGE, "%s", err);
+		cli_die(RTAI_EXIT_USAGE, "%s", err);
 	md = kaf_wait_brokers(rk, opt.brokers, 1, opt.retry_for, &sig_stop, err, sizeof(err));
 	rd_kafka_poll_set_consumer(rk);
 	queue = rd_kafka_queue_get_consumer(rk);
 	if (md == NULL) {
 		r = err[0] == '\0' ? 1 : -1;	/* "": a signal ended the wait */
 		if (r < 0)
-			rtai_warn("%s (check -b, or wait longer with --retry-for)", err);
+			cli_warn("%s (check -b, or wait longer with --retry-for)", err);
 	} else {
 		r = start(md);
 	}
@@ -1240,7 +1240,7 @@ int main(int argc, char **argv)
 		status = RTAI_EXIT_FAIL;
 	errpol_close(&ep);
 	if (opt.verbose || errpol_dropped(&ep) > 0)
-		rtai_warn("%llu records (%llu tombstones), %llu skipped, %llu dead-lettered%s%s",
+		cli_warn("%llu records (%llu tombstones), %llu skipped, %llu dead-lettered%s%s",
 			  (unsigned long long)count.records, (unsigned long long)count.tombstones,
 			  (unsigned long long)ep.skipped, (unsigned long long)ep.dead,
 			  ep.first[0] != '\0' && !opt.verbose ? "; first: " : "",

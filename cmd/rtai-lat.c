@@ -180,7 +180,7 @@ struct stage {
 	struct hist h;			/* time since the previous stamp */
 };
 
-static struct rtai_wr out;		/* stdout, when passing on */
+static struct frame_wr out;		/* stdout, when passing on */
 static int pass;			/* frames go on to stdout */
 static int status = RTAI_EXIT_OK;
 
@@ -291,14 +291,14 @@ static void slo_parse(struct slo *s, const char *text)
 	memset(s, 0, sizeof(*s));
 	s->text = text;
 	if (op == NULL)
-		rtai_usage_error("--slo: '%s': expected STAT<LIMIT, such as p99<100ms", text);
+		cli_usage_error("--slo: '%s': expected STAT<LIMIT, such as p99<100ms", text);
 	n = (size_t)(op - text);
 	while (n > 0 && text[n - 1] == ' ')
 		n--;
 	while (n > 0 && *text == ' ')
 		text++, n--;
 	if (n == 0 || n >= sizeof(left))
-		rtai_usage_error("--slo: '%s': expected STAT<LIMIT, such as p99<100ms", s->text);
+		cli_usage_error("--slo: '%s': expected STAT<LIMIT, such as p99<100ms", s->text);
 	memcpy(left, text, n);
 	left[n] = '\0';
 	s->le = op[1] == '=';
@@ -307,15 +307,15 @@ static void slo_parse(struct slo *s, const char *text)
 		lim++;
 	if (strcmp(left, "rate") == 0) {
 		if (*op != '>')
-			rtai_usage_error("--slo: '%s': a rate rule reads rate>N", s->text);
+			cli_usage_error("--slo: '%s': a rate rule reads rate>N", s->text);
 		s->metric = M_RATE;
-		if (rtai_parse_double(lim, &s->limit_rate, &why) < 0 || s->limit_rate < 0)
-			rtai_usage_error("--slo: '%s': rate '%s': %s (expected records per second)",
+		if (cli_parse_double(lim, &s->limit_rate, &why) < 0 || s->limit_rate < 0)
+			cli_usage_error("--slo: '%s': rate '%s': %s (expected records per second)",
 					 s->text, lim, s->limit_rate < 0 ? "negative" : why);
 		return;
 	}
 	if (*op != '<')
-		rtai_usage_error("--slo: '%s': a time rule reads STAT<LIMIT (only rate uses >)",
+		cli_usage_error("--slo: '%s': a time rule reads STAT<LIMIT (only rate uses >)",
 				 s->text);
 	dot = strrchr(left, '.');
 	/* "p99.9" has a dot of its own: the metric ends at the last dot
@@ -340,7 +340,7 @@ static void slo_parse(struct slo *s, const char *text)
 				memcpy(s->stage, d + 4, mlen - 4);
 				s->stage[mlen - 4] = '\0';
 			} else {
-				rtai_usage_error("--slo: '%s': unknown metric '%.*s' (expected latency, freshness or hop.STAGE)",
+				cli_usage_error("--slo: '%s': unknown metric '%.*s' (expected latency, freshness or hop.STAGE)",
 						 s->text, (int)mlen, d);
 			}
 			memmove(left, split + 1, strlen(split + 1) + 1);
@@ -351,16 +351,16 @@ static void slo_parse(struct slo *s, const char *text)
 		s->pct = -1;
 	} else if (strcmp(stat, "mean") == 0) {
 		s->pct = -2;
-	} else if (stat[0] == 'p' && rtai_parse_double(stat + 1, &s->pct, &why) == 0 &&
+	} else if (stat[0] == 'p' && cli_parse_double(stat + 1, &s->pct, &why) == 0 &&
 		   s->pct > 0 && s->pct <= 100 && strspn(stat + 1, "0123456789.") == strlen(stat + 1)) {
 		if (s->pct == 100)
 			s->pct = -1;
 	} else {
-		rtai_usage_error("--slo: '%s': unknown statistic '%s' (expected pN such as p99, max or mean)",
+		cli_usage_error("--slo: '%s': unknown statistic '%s' (expected pN such as p99, max or mean)",
 				 s->text, stat);
 	}
-	if (rtai_parse_duration(lim, strlen(lim), &s->limit_ns, &why) < 0)
-		rtai_usage_error("--slo: '%s': limit '%s': %s (expected a duration such as 100ms)",
+	if (rtime_parse_duration(lim, strlen(lim), &s->limit_ns, &why) < 0)
+		cli_usage_error("--slo: '%s': limit '%s': %s (expected a duration such as 100ms)",
 				 s->text, lim, why);
 }
 
@@ -469,7 +469,7 @@ static void on_stamp(void *arg, const char *s, size_t n, int64_t t)
 	m->prev = t;
 }
 
-static void on_marker(const struct rtai_frame *f, int64_t now)
+static void on_marker(const struct frame *f, int64_t now)
 {
 	struct stamping m = { 0, f->ingest_ns };
 	struct stage *st;
@@ -486,9 +486,9 @@ static void on_marker(const struct rtai_frame *f, int64_t now)
 	hist_record(&e2e, now - f->ingest_ns);
 }
 
-static void on_frame(const struct rtai_frame *f)
+static void on_frame(const struct frame *f)
 {
-	int64_t now = rtai_now_ns();
+	int64_t now = cli_now_ns();
 
 	if (f->kind == RTAI_K_DATA) {
 		cur.records++;
@@ -518,7 +518,7 @@ static void on_frame(const struct rtai_frame *f)
 static int write_atomic(const char *path, const struct buf *b)
 {
 	if (outfile_replace(path, b->p, b->len) < 0) {
-		rtai_warn("%s: %s", path, strerror(errno));
+		cli_warn("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -620,7 +620,7 @@ static void prom_checkpoint(struct buf *b)
 		buf_puts(b, "rtai_checkpoint_age_seconds");
 		prom_labels(b, "");
 		buf_putc(b, ' ');
-		json_put_double(b, (double)(rtai_now_ns() - done_ns) / 1e9);
+		json_put_double(b, (double)(cli_now_ns() - done_ns) / 1e9);
 		buf_putc(b, '\n');
 	}
 	buf_puts(b, "# HELP rtai_checkpoint_id The id of the latest complete checkpoint of the pipeline's checkpoint directory.\n"
@@ -683,7 +683,7 @@ static void write_prom(const struct window *w)
 			 "# TYPE rtai_slo_ok gauge\n");
 		for (int i = 0; i < opt.nslo; i++) {
 			double v;
-			double secs = (rtai_mono_ns() - start_mono) / 1e9;
+			double secs = (cli_mono_ns() - start_mono) / 1e9;
 
 			buf_reset(&lab);
 			buf_puts(&lab, "rule=\"");
@@ -766,7 +766,7 @@ static void tick(void)
 
 	if (opt.interval <= 0)
 		return;
-	now = rtai_mono_ns();
+	now = cli_mono_ns();
 	if (now < next_tick)
 		return;
 	interval_line(now);
@@ -861,7 +861,7 @@ static void summary(FILE *fp, double secs)
 {
 	char v[FMT_SZ], w[FMT_SZ], x[FMT_SZ], pn[FMT_SZ];
 
-	fprintf(fp, "%s: %llu records in %.3fs: %.1f records/s, %.3f MB/s\n", rtai_progname,
+	fprintf(fp, "%s: %llu records in %.3fs: %.1f records/s, %.3f MB/s\n", cli_progname,
 		(unsigned long long)tot.records, secs, secs > 0 ? tot.records / secs : 0,
 		secs > 0 ? tot.bytes / secs / 1e6 : 0);
 	fprintf(fp, "%-12s", "");
@@ -964,7 +964,7 @@ static void write_json(double secs)
 		buf_putc(&b, ',');
 	}
 	buf_puts(&b, "\"start\":\"");
-	buf_append(&b, t, rtai_fmt_time(start_wall, t));
+	buf_append(&b, t, rtime_fmt_time(start_wall, t));
 	buf_printf(&b, "\",\"records\":%llu,\"bytes\":%llu,\"duration_s\":",
 		   (unsigned long long)tot.records, (unsigned long long)tot.bytes);
 	json_put_double(&b, secs);
@@ -1329,7 +1329,7 @@ static uint64_t nframes;		/* frames of the current input */
 /* ---- checkpoints ---------------------------------------------------------- */
 
 static struct ckpt *ck;			/* checkpoints; NULL when off */
-static struct rtai_rec brec;		/* scratch for barrier_decode */
+static struct rec brec;		/* scratch for barrier_decode */
 static struct buf snapbuf;		/* the state, reused from barrier to barrier */
 static int savepointed;			/* a savepoint ended the run */
 static int ckpt_failed;			/* a checkpoint could not be written */
@@ -1352,7 +1352,7 @@ static void save_window(struct buf *b, const struct window *w)
 static void save_state(struct buf *b)
 {
 	snap_bytes(b, STATE_TAG, strlen(STATE_TAG));
-	snap_i64(b, rtai_mono_ns() - start_mono);
+	snap_i64(b, cli_mono_ns() - start_mono);
 	snap_i64(b, start_wall);
 	snap_u64(b, markers);
 	snap_u64(b, bad_markers);
@@ -1435,7 +1435,7 @@ static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 			 r.bad ? r.bad : "a negative run time");
 		return -1;
 	}
-	start_mono = rtai_mono_ns() - elapsed;
+	start_mono = cli_mono_ns() - elapsed;
 	return 0;
 }
 
@@ -1459,13 +1459,13 @@ static void save_bg(struct buf *b, void *arg)
 /* A barrier: the figures as of every frame before it go to DIR, then the
  * barrier goes on; a savepoint ends the run after that (the reports are
  * written as at the end of the input). Returns 0, or -1 after a message. */
-static int on_barrier(struct rtai_rd *rd, const struct rtai_frame *f)
+static int on_barrier(struct frame_rd *rd, const struct frame *f)
 {
 	struct barrier b;
 	char err[1024];
 
 	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
-		rtai_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+		cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
 		ckpt_failed = 1;
 		return -1;
 	}
@@ -1474,7 +1474,7 @@ static int on_barrier(struct rtai_rd *rd, const struct rtai_frame *f)
 		 * of the frames being timed. A savepoint is written before it
 		 * goes on. */
 		if (ckpt_write_bg(ck, b.checkpoint, save_bg, NULL, err, sizeof(err)) < 0) {
-			rtai_warn("%s", err);
+			cli_warn("%s", err);
 			ckpt_failed = 1;
 			return -1;
 		}
@@ -1483,7 +1483,7 @@ static int on_barrier(struct rtai_rd *rd, const struct rtai_frame *f)
 		save_state(&snapbuf);
 		if (ckpt_wait(ck, err, sizeof(err)) < 0 ||
 		    ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
-			rtai_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
+			cli_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
 			ckpt_failed = 1;
 			return -1;
 		}
@@ -1497,7 +1497,7 @@ static int on_barrier(struct rtai_rd *rd, const struct rtai_frame *f)
 	return 0;
 }
 
-static int lat_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int lat_frame(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	(void)arg;
 	if (f->kind == RTAI_K_BARRIER && ck != NULL)
@@ -1508,10 +1508,10 @@ static int lat_frame(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 	return 0;
 }
 
-static int lat_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+static int lat_end(void *arg, struct frame_rd *rd, enum loop_end why)
 {
 	if (why == LOOP_END_ERROR) {
-		rtai_warn("%s", rd->err);
+		cli_warn("%s", rd->err);
 		*(int *)arg = -1;
 	}
 	return 0;
@@ -1534,11 +1534,11 @@ static int lat_one(const char *path)
 {
 	static const struct loop_ops ops = { .data = lat_frame, .control = lat_frame,
 					     .end = lat_end };
-	struct rtai_rd rd;
+	struct frame_rd rd;
 	int ret = 0;
 
 	if (rd_open(&rd, path) < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		return -1;
 	}
 	nframes = 0;
@@ -1547,7 +1547,7 @@ static int lat_one(const char *path)
 		if (loop_err(loop) == NULL)	/* a callback's -1, reported */
 			ret = -1;
 		else
-			rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
+			cli_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
 	}
 	rd_close(&rd);
 	return ret;
@@ -1587,15 +1587,15 @@ int main(int argc, char **argv)
 	double secs;
 	int c, nfiles, breached = 0, argc0 = argc;
 
-	rtai_init("rtai-lat", argv);
+	cli_init("rtai-lat", argv);
 	while ((c = getopt_long(argc, argv, "ni:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': opt.no_pass = 1; break;
-		case 'i': opt.interval = rtai_opt_duration("--interval", optarg); break;
+		case 'i': opt.interval = cli_opt_duration("--interval", optarg); break;
 		case 'q': opt.quiet = 1; break;
 		case OPT_SLO:
 			if (opt.nslo == MAX_SLO)
-				rtai_usage_error("--slo: at most %d rules", MAX_SLO);
+				cli_usage_error("--slo: at most %d rules", MAX_SLO);
 			slo_parse(&opt.slo[opt.nslo++], optarg);
 			break;
 		case OPT_JSON: opt.json = optarg; break;
@@ -1607,13 +1607,13 @@ int main(int argc, char **argv)
 		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	rec_set_max_fields(NULL);
 	if (opt.ckpt_dir == NULL)
 		opt.ckpt_dir = getenv("RTAI_CHECKPOINT_DIR");
@@ -1625,11 +1625,11 @@ int main(int argc, char **argv)
 	init_window(&cur);
 	init_window(&tot);
 	hist_init(&e2e, 1, LAT_HIGHEST, 3);
-	start_mono = rtai_mono_ns();
-	start_wall = rtai_now_ns();
+	start_mono = cli_mono_ns();
+	start_wall = cli_now_ns();
 	if ((status = ckpt_start(argc0, argv0)) != 0)	/* may move both back */
 		goto out;
-	last_tick = rtai_mono_ns();
+	last_tick = cli_mono_ns();
 	next_tick = last_tick + opt.interval;
 
 	sig_catch_stop();
@@ -1653,7 +1653,7 @@ int main(int argc, char **argv)
 
 	/* The last, partial interval goes into the totals unprinted. */
 	fold();
-	secs = (rtai_mono_ns() - start_mono) / 1e9;
+	secs = (cli_mono_ns() - start_mono) / 1e9;
 	breached = judge(secs);
 	if (!opt.quiet)
 		summary(stderr, secs);
@@ -1669,7 +1669,7 @@ int main(int argc, char **argv)
 		char err[512];
 
 		if (ckpt_wait(ck, err, sizeof(err)) < 0) {	/* the last snapshot in place */
-			rtai_warn("%s", err);
+			cli_warn("%s", err);
 			ckpt_failed = 1;
 			status = RTAI_EXIT_FAIL;
 		}

@@ -138,12 +138,12 @@ static char *name_arg(const char *o, const char *arg, const char *p, size_t n, s
 	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
 		n--;
 	if (n == 0)
-		rtai_usage_error("%s '%s': empty field name", o, arg);
+		cli_usage_error("%s '%s': empty field name", o, arg);
 	if (n > 255)
-		rtai_usage_error("%s '%s': a field name has at most 255 bytes", o, arg);
+		cli_usage_error("%s '%s': a field name has at most 255 bytes", o, arg);
 	if ((n == 11 && memcmp(p, "_event_time", 11) == 0 && strcmp(o, "-s") != 0) ||
 	    (n == 12 && memcmp(p, "_ingest_time", 12) == 0))
-		rtai_usage_error("%s '%s': %.*s is the frame's time, not a field%s", o, arg, (int)n, p,
+		cli_usage_error("%s '%s': %.*s is the frame's time, not a field%s", o, arg, (int)n, p,
 				 p[1] == 'e' ? " (-s _event_time=EXPR sets it, =nil clears it)"
 					     : "; it cannot be changed: it measures latency");
 	*len = n;
@@ -162,7 +162,7 @@ static void set_opt(const char *arg)
 	size_t n;
 
 	if (eq == NULL)
-		rtai_usage_error("-s '%s': expected NAME=EXPR, e.g. -s 'amount_usd=amount * 1.1'", arg);
+		cli_usage_error("-s '%s': expected NAME=EXPR, e.g. -s 'amount_usd=amount * 1.1'", arg);
 	op = op_new(OP_SET, "-s", arg);
 	op->text = eq + 1;
 	n = (size_t)(eq - arg);
@@ -177,7 +177,7 @@ static void set_opt(const char *arg)
 			if (strlen(types[i].name) == tn && memcmp(types[i].name, t, tn) == 0)
 				break;
 		if (i == sizeof(types) / sizeof(types[0]))
-			rtai_usage_error("-s '%s': unknown type '%.*s' (expected int, float, string, bool, time or json)",
+			cli_usage_error("-s '%s': unknown type '%.*s' (expected int, float, string, bool, time or json)",
 					 arg, (int)tn, t);
 		op->want = types[i].want;
 		n = (size_t)(colon - arg);
@@ -185,7 +185,7 @@ static void set_opt(const char *arg)
 	op->name = name_arg("-s", arg, arg, n, &op->nlen);
 	if (op->nlen == 11 && memcmp(op->name, "_event_time", 11) == 0) {
 		if (op->want != LR_ANY && op->want != LR_TIME)
-			rtai_usage_error("-s '%s': the event time is a time", arg);
+			cli_usage_error("-s '%s': the event time is a time", arg);
 		op->event = 1;
 	}
 }
@@ -197,7 +197,7 @@ static void rename_opt(const char *arg)
 	struct op *op;
 
 	if (eq == NULL)
-		rtai_usage_error("-r '%s': expected OLD=NEW", arg);
+		cli_usage_error("-r '%s': expected OLD=NEW", arg);
 	op = op_new(OP_RENAME, "-r", arg);
 	op->name = name_arg("-r", arg, arg, (size_t)(eq - arg), &op->nlen);
 	op->to = name_arg("-r", arg, eq + 1, strlen(eq + 1), &op->tolen);
@@ -240,7 +240,7 @@ static void ops_free(void)
 
 /* ---- state ------------------------------------------------------------- */
 
-static struct rtai_wr out;		/* stdout */
+static struct frame_wr out;		/* stdout */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 
 /* rd_on_block(): before waiting for input, the output and the dead
@@ -266,7 +266,7 @@ static struct {
  * encoded anew, with the frame's ingest time and the record's event time. */
 static void emit(void *arg, struct lr_rec *r)
 {
-	struct rtai_frame o = *r->f;
+	struct frame o = *r->f;
 
 	(void)arg;
 	o.event_ns = r->event_ns;
@@ -285,8 +285,8 @@ static void emit(void *arg, struct lr_rec *r)
  * filtered out, -1 on an error (the reason in *why). */
 static int apply(const struct op *op, const char **why)
 {
-	struct rtai_field *f;
-	struct rtai_val v;
+	struct rec_field *f;
+	struct val v;
 	int64_t ns;
 	int st;
 
@@ -362,7 +362,7 @@ static int apply(const struct op *op, const char **why)
 /* ---- bad records -------------------------------------------------------------- */
 
 /* Applies --on-error to the record in f. Returns 0 to go on, -1 to stop. */
-static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f,
+static int refuse(const struct frame_rd *rd, const struct frame *f,
 		  const struct op *op, const char *reason)
 {
 	char where[1024];
@@ -381,7 +381,7 @@ static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f,
 /* ---- the main loop -------------------------------------------------------------- */
 
 /* One data frame through every operation. Returns 0, or -1 to stop. */
-static int map_one(const struct rtai_rd *rd, const struct rtai_frame *f)
+static int map_one(const struct frame_rd *rd, const struct frame *f)
 {
 	const char *why;
 	int st, n;
@@ -411,12 +411,12 @@ static int map_one(const struct rtai_rd *rd, const struct rtai_frame *f)
 /* Maps one input. Returns 0, -1 after a message, -2 to stop. */
 static int map_input(const char *path)
 {
-	struct rtai_rd rd;
-	struct rtai_frame f;
+	struct frame_rd rd;
+	struct frame f;
 	int st, ret = 0;
 
 	if (rd_open(&rd, path) < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		return -1;
 	}
 	rd_on_block(&rd, flush_outputs, NULL);
@@ -434,7 +434,7 @@ static int map_input(const char *path)
 		}
 	}
 	if (st < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		ret = -1;
 	}
 	rd_close(&rd);
@@ -451,7 +451,7 @@ static void compile(void)
 			if (lr == NULL)
 				lr = lr_new();
 			if ((op->expr = lr_compile(lr, op->text)) < 0)
-				rtai_usage_error("%s '%s': syntax error: %s", op->opt, op->arg, lr_err(lr));
+				cli_usage_error("%s '%s': syntax error: %s", op->opt, op->arg, lr_err(lr));
 		}
 		if (op->kind != OP_WHERE)
 			reshapes = 1;
@@ -460,7 +460,7 @@ static void compile(void)
 		if (lr == NULL)
 			lr = lr_new();
 		if (lr_script_load(lr, opt.script, !opt.no_sandbox) < 0)
-			rtai_usage_error("--script: %s", lr_err(lr));
+			cli_usage_error("--script: %s", lr_err(lr));
 		reshapes = 1;
 	}
 }
@@ -473,13 +473,13 @@ static void summary(void)
 		const char *name;
 
 		if (op->expr >= 0 && (name = lr_missing(lr, op->expr)) != NULL)
-			rtai_warn("warning: %s '%s': no record had a field \"%s\" (nor any other field it reads): a misspelt name?",
+			cli_warn("warning: %s '%s': no record had a field \"%s\" (nor any other field it reads): a misspelt name?",
 				  op->opt, op->arg, name);
 	}
 	if (errpol_dropped(&ep) == 0 && !opt.verbose)
 		return;
 	fprintf(stderr, "%s: %llu records in, %llu out, %llu filtered out, %llu skipped, %llu dead-lettered",
-		rtai_progname, (unsigned long long)count.in, (unsigned long long)count.out,
+		cli_progname, (unsigned long long)count.in, (unsigned long long)count.out,
 		(unsigned long long)count.filtered, (unsigned long long)ep.skipped,
 		(unsigned long long)ep.dead);
 	if (lr != NULL && opt.verbose)
@@ -496,7 +496,7 @@ int main(int argc, char **argv)
 	char **files;
 	int c, nfiles, st = 0, status = RTAI_EXIT_OK;
 
-	rtai_init("rtai-map", argv);
+	cli_init("rtai-map", argv);
 	while ((c = getopt_long(argc, argv, "w:s:d:r:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'w': op_new(OP_WHERE, "-w", optarg)->text = optarg; break;
@@ -511,7 +511,7 @@ int main(int argc, char **argv)
 		case OPT_KEEP: keep_opt(optarg); break;
 		case OPT_SCRIPT:
 			if (opt.script != NULL)
-				rtai_usage_error("--script: one script at most");
+				cli_usage_error("--script: one script at most");
 			opt.script = optarg;
 			break;
 		case OPT_NO_SANDBOX: opt.no_sandbox = 1; break;
@@ -520,18 +520,18 @@ int main(int argc, char **argv)
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'v': opt.verbose = ep.verbose = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	errpol_check(&ep);
 	if (opt.no_sandbox && opt.script == NULL)
-		rtai_usage_error("--no-sandbox needs --script: expressions always run in the sandbox");
+		cli_usage_error("--no-sandbox needs --script: expressions always run in the sandbox");
 	if (opt.nops == 0 && opt.script == NULL)
-		rtai_usage_error("nothing to do: give -w, -s, -d, -r, --keep or --script");
+		cli_usage_error("nothing to do: give -w, -s, -d, -r, --keep or --script");
 	compile();
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;

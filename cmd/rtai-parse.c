@@ -58,7 +58,7 @@ static struct {
 	size_t nschema;
 	const char *time_field;		/* -t: event time from this field */
 	size_t time_nlen;
-	enum rtai_tunit tunit;		/* --time-format */
+	enum rtime_tunit tunit;		/* --time-format */
 	int strict;			/* --strict: no undeclared fields */
 	char **keep;			/* --keep: names to write, NULL = all */
 	size_t nkeep;
@@ -260,17 +260,17 @@ static void schema_opt(const char *arg)
 	int optional = 0;
 
 	if (colon == NULL)
-		rtai_usage_error("-f: '%s': expected NAME:TYPE, e.g. amount:float", arg);
+		cli_usage_error("-f: '%s': expected NAME:TYPE, e.g. amount:float", arg);
 	tlen = strlen(colon + 1);
 	if (tlen > 0 && colon[tlen] == '?') {
 		optional = 1;
 		tlen--;
 	}
 	if (ftype_parse(colon + 1, tlen, &type) < 0)
-		rtai_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time, json or bytes)",
+		cli_usage_error("-f: '%s': unknown type '%.*s' (expected string, int, float, bool, time, json or bytes)",
 				 arg, (int)tlen, colon + 1);
 	if ((why = schema_add(arg, (size_t)(colon - arg), type, optional)) != NULL)
-		rtai_usage_error("-f: %s", why);
+		cli_usage_error("-f: %s", why);
 }
 
 static char *schema_time;		/* --schema's "event_time", for -t */
@@ -287,7 +287,7 @@ static void schema_file(const char *path)
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
 	if (root == NULL)
-		rtai_usage_error("--schema: %s: line %d column %d: %s", path, e.line, e.column, e.text);
+		cli_usage_error("--schema: %s: line %d column %d: %s", path, e.line, e.column, e.text);
 	msg[0] = '\0';
 	if (!json_is_object(root)) {
 		snprintf(msg, sizeof(msg), "expected a JSON object {\"fields\": [...]}");
@@ -353,7 +353,7 @@ static void schema_file(const char *path)
 out:
 	json_decref(root);
 	if (msg[0] != '\0')
-		rtai_usage_error("--schema: %s: %s", path, msg);
+		cli_usage_error("--schema: %s: %s", path, msg);
 }
 
 /* --keep A,B,C and --columns A,B,C: appends the names to *list. */
@@ -366,9 +366,9 @@ static void names_opt(const char *optname, const char *arg, char ***list, size_t
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
 
 		if (len == 0)
-			rtai_usage_error("%s: '%s': empty field name", optname, arg);
+			cli_usage_error("%s: '%s': empty field name", optname, arg);
 		if (len > 255)
-			rtai_usage_error("%s: a field name longer than 255 bytes", optname);
+			cli_usage_error("%s: a field name longer than 255 bytes", optname);
 		*list = xrealloc(*list, (*n + 1) * sizeof(**list));
 		(*list)[(*n)++] = xstrndup(p, len);
 		if (comma == NULL)
@@ -394,7 +394,7 @@ static int kept(const char *name, size_t nlen)
 
 /* ---- state ------------------------------------------------------------- */
 
-static struct rtai_wr out;		/* stdout */
+static struct frame_wr out;		/* stdout */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 
 /* rd_on_block(): before waiting for input, the output and the dead
@@ -405,15 +405,15 @@ static void flush_outputs(void *arg)
 	wr_flush(&out);
 	errpol_flush(&ep);
 }
-static struct rtai_rec in;		/* the payload as parsed */
-static struct rtai_rec rec;		/* the record written */
+static struct rec in;		/* the payload as parsed */
+static struct rec rec;		/* the record written */
 static struct buf enc;			/* its encoding */
 static struct buf seen;			/* per input field: used by the schema */
 static struct buf dups;			/* hash slots for the duplicate check */
 static struct buf b64;			/* a bytes field decoded from base64 */
 static struct arena bytes;		/* the record's decoded bytes fields */
-static struct rtai_rec mrec;		/* --meta: the source metadata */
-static struct rtai_rec withmeta;	/* --meta: _ fields, then the record */
+static struct rec mrec;		/* --meta: the source metadata */
+static struct rec withmeta;	/* --meta: _ fields, then the record */
 static char reason[512];		/* why the current record is bad */
 
 static struct {
@@ -496,7 +496,7 @@ static int columns_set(const struct csvrec *row)
 /* A schema frame from rtai-cat --format csv or tsv: its header row names
  * the columns. Returns 1 when it was one (consumed), 0 for another schema
  * frame (forwarded), -1 after a message. */
-static int columns_from_frame(const struct rtai_rd *rd, const struct rtai_frame *f)
+static int columns_from_frame(const struct frame_rd *rd, const struct frame *f)
 {
 	json_t *root, *hdr, *fmt;
 	int ret = 0;
@@ -507,14 +507,14 @@ static int columns_from_frame(const struct rtai_rd *rd, const struct rtai_frame 
 	if (json_is_string(hdr) && json_is_string(fmt)) {
 		ret = 1;
 		if (strcmp(json_string_value(fmt), in_format_names[opt.format]) != 0) {
-			rtai_warn("%s: byte %llu: a %s header from rtai-cat --format %s, but --format is %s",
+			cli_warn("%s: byte %llu: a %s header from rtai-cat --format %s, but --format is %s",
 				  rd->name, (unsigned long long)f->offset, json_string_value(fmt),
 				  json_string_value(fmt), in_format_names[opt.format]);
 			ret = -1;
 		} else if (opt.columns == NULL) {
 			if (csvrec_parse(&csv, json_string_value(hdr), json_string_length(hdr)) < 0 ?
 			    bad("header: %s", csv.err) : columns_set(&csv)) {
-				rtai_warn("%s: byte %llu: %s", rd->name, (unsigned long long)f->offset,
+				cli_warn("%s: byte %llu: %s", rd->name, (unsigned long long)f->offset,
 					  reason);
 				ret = -1;
 			}
@@ -528,7 +528,7 @@ static int columns_from_frame(const struct rtai_rd *rd, const struct rtai_frame 
  * text, or a number, for the -t rules), or by csv_infer()'s rule. An empty
  * unquoted field is null, except in a required string column, where it is
  * the empty string. Returns 0, or -1 after bad(). */
-static int csv_value(uint32_t i, const struct csvfield *f, struct rtai_val *v)
+static int csv_value(uint32_t i, const struct csvfield *f, struct val *v)
 {
 	const struct sfield *s = cols.c[i].decl;
 	const char *why;
@@ -549,9 +549,9 @@ static int csv_value(uint32_t i, const struct csvfield *f, struct rtai_val *v)
 		*v = val_str(f->p, f->n);
 		return 0;
 	case FT_JSON:
-		if (rtai_json_check(f->p, f->n, &why) < 0)
+		if (rec_json_check(f->p, f->n, &why) < 0)
 			return bad("column %u (\"%s\"): expected json: %s", i + 1, s->name, why);
-		*v = (struct rtai_val){ .type = RT_JSON, .s = { f->p, f->n } };
+		*v = (struct val){ .type = RT_JSON, .s = { f->p, f->n } };
 		return 0;
 	default:
 		csv_infer(f, v);
@@ -568,7 +568,7 @@ static int csv_value(uint32_t i, const struct csvfield *f, struct rtai_val *v)
 
 /* A CSV or TSV row into in. Returns 0, 1 when the row was the header, or
  * -1 after bad(). */
-static int csv_decode(const struct rtai_frame *f)
+static int csv_decode(const struct frame *f)
 {
 	int n;
 
@@ -585,7 +585,7 @@ static int csv_decode(const struct rtai_frame *f)
 		return bad("%d field%s, the header has %u", n, n == 1 ? "" : "s", cols.n);
 	rec_reset(&in);
 	for (uint32_t i = 0; i < cols.n; i++) {
-		struct rtai_val v;
+		struct val v;
 
 		if (csv_value(i, csvrec_field(&csv, i), &v) < 0)
 			return -1;
@@ -684,7 +684,7 @@ static void avro_load(int64_t id)
 }
 
 /* An Avro value into in. Returns 0, or -1 after bad(). */
-static int avro_decode(const struct rtai_frame *f)
+static int avro_decode(const struct frame *f)
 {
 	const uint8_t *body = f->payload;
 	int64_t id = PLAIN_ID;
@@ -712,7 +712,7 @@ static int avro_decode(const struct rtai_frame *f)
 
 /* --avro-key: the message key k (bytes, Confluent wire format) into *out,
  * copied into withmeta's arena. Returns 0, or -1 after bad(). */
-static int avro_key(const struct rtai_val *k, struct rtai_rec *arena, struct rtai_val *out)
+static int avro_key(const struct val *k, struct rec *arena, struct val *out)
 {
 	const uint8_t *body;
 	int64_t id = avro_confluent_id((const uint8_t *)k->s.p, k->s.n, &body);
@@ -731,7 +731,7 @@ static int avro_key(const struct rtai_val *k, struct rtai_rec *arena, struct rta
  * makes S the writer schema of the data frames after it. Returns 1 when it
  * was one (consumed), 0 for another schema frame (forwarded), -1 after a
  * message. */
-static int avro_schema_from_frame(const struct rtai_rd *rd, const struct rtai_frame *f)
+static int avro_schema_from_frame(const struct frame_rd *rd, const struct frame *f)
 {
 	json_t *root, *fmt, *sch;
 	char *text = NULL;
@@ -744,7 +744,7 @@ static int avro_schema_from_frame(const struct rtai_rd *rd, const struct rtai_fr
 		ret = 1;
 		text = json_dumps(sch, JSON_COMPACT | JSON_ENCODE_ANY);
 		if (text == NULL || avrorec_add_schema(avro, stream_ids + 1, text, strlen(text)) < 0) {
-			rtai_warn("%s: byte %llu: the avro schema frame's schema: %s", rd->name,
+			cli_warn("%s: byte %llu: the avro schema frame's schema: %s", rd->name,
 				  (unsigned long long)f->offset,
 				  text == NULL ? "cannot be written as JSON" : avrorec_error(avro));
 			ret = -1;
@@ -752,7 +752,7 @@ static int avro_schema_from_frame(const struct rtai_rd *rd, const struct rtai_fr
 			stream_id = ++stream_ids;
 		}
 	} else if (json_is_string(fmt) && json_object_get(root, "header") != NULL) {
-		rtai_warn("%s: byte %llu: a %s header from rtai-cat --format %s, but --format is avro",
+		cli_warn("%s: byte %llu: a %s header from rtai-cat --format %s, but --format is avro",
 			  rd->name, (unsigned long long)f->offset, json_string_value(fmt),
 			  json_string_value(fmt));
 		ret = -1;
@@ -770,34 +770,34 @@ static void avro_setup(void)
 	int sources = (opt.avro_schema != NULL) + (opt.avro_schemas != NULL) + (opt.registry != NULL);
 
 	if (sources > 1)
-		rtai_usage_error("--format avro takes one of --avro-schemas DIR, --schema-registry URL "
+		cli_usage_error("--format avro takes one of --avro-schemas DIR, --schema-registry URL "
 				 "and --avro-schema FILE (none: the stream's schema frames)");
 	if (opt.avro_reader != NULL) {
 		if (slurp(opt.avro_reader, &schema_text, why, sizeof(why)) < 0)
-			rtai_usage_error("--avro-reader-schema: %s", why);
+			cli_usage_error("--avro-reader-schema: %s", why);
 		avro = avrorec_new((const char *)schema_text.p, schema_text.len, &err);
 		if (avro == NULL)
-			rtai_usage_error("--avro-reader-schema: %s: %s", opt.avro_reader, err);
+			cli_usage_error("--avro-reader-schema: %s: %s", opt.avro_reader, err);
 	} else if ((avro = avrorec_new(NULL, 0, &err)) == NULL) {
-		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+		cli_die(RTAI_EXIT_FAIL, "%s", err);
 	}
 	if (opt.avro_schema != NULL) {
 		if (slurp(opt.avro_schema, &schema_text, why, sizeof(why)) < 0)
-			rtai_usage_error("--avro-schema: %s", why);
+			cli_usage_error("--avro-schema: %s", why);
 		if (avrorec_add_schema(avro, PLAIN_ID, (const char *)schema_text.p, schema_text.len) < 0)
-			rtai_usage_error("--avro-schema: %s: %s", opt.avro_schema, avrorec_error(avro));
+			cli_usage_error("--avro-schema: %s: %s", opt.avro_schema, avrorec_error(avro));
 	}
 	if (opt.registry != NULL) {
 #ifdef HAVE_CURL
 		const char *auth = opt.registry_auth != NULL ? opt.registry_auth : getenv("RTAI_REGISTRY_AUTH");
 
 		if (auth != NULL && strchr(auth, ':') == NULL)
-			rtai_usage_error("--registry-auth: expected USER:PASSWORD");
+			cli_usage_error("--registry-auth: expected USER:PASSWORD");
 		registry = registry_new(opt.registry, auth, 10000);
 		if (registry == NULL)
-			rtai_die(RTAI_EXIT_FAIL, "--schema-registry: libcurl cannot start");
+			cli_die(RTAI_EXIT_FAIL, "--schema-registry: libcurl cannot start");
 #else
-		rtai_die(RTAI_EXIT_USAGE, "--schema-registry: this rtai-parse was built without libcurl "
+		cli_die(RTAI_EXIT_USAGE, "--schema-registry: this rtai-parse was built without libcurl "
 			 "(configure found no curl/curl.h); install libcurl4-openssl-dev and rebuild, "
 			 "or use --avro-schemas DIR");
 #endif
@@ -820,7 +820,7 @@ static void avro_teardown(void)
 
 /* Field names of a binary record are not checked by the decoder: a name
  * twice is as bad as a duplicate JSON key. Hashes when the record is big. */
-static int check_dups(const struct rtai_rec *r)
+static int check_dups(const struct rec *r)
 {
 	uint32_t *slot, mask, size = 64;
 
@@ -839,10 +839,10 @@ static int check_dups(const struct rtai_rec *r)
 	slot = (uint32_t *)buf_reserve(&dups, size * sizeof(*slot));
 	memset(slot, 0xff, size * sizeof(*slot));
 	for (uint32_t i = 0; i < r->n; i++) {
-		uint32_t h = (uint32_t)rtai_hash(r->f[i].name, r->f[i].nlen, 0) & mask;
+		uint32_t h = (uint32_t)rec_hash(r->f[i].name, r->f[i].nlen, 0) & mask;
 
 		for (; slot[h] != UINT32_MAX; h = (h + 1) & mask) {
-			const struct rtai_field *o = &r->f[slot[h]];
+			const struct rec_field *o = &r->f[slot[h]];
 
 			if (o->nlen == r->f[i].nlen && memcmp(o->name, r->f[i].name, o->nlen) == 0)
 				goto dup;
@@ -874,7 +874,7 @@ static int looks_csv(const char *p, size_t n)
 	return 0;
 }
 
-static int decode(const struct rtai_frame *f)
+static int decode(const struct frame *f)
 {
 #ifdef HAVE_AVRO
 	if (opt.format == IN_AVRO)
@@ -914,20 +914,20 @@ static int decode(const struct rtai_frame *f)
  * to the delete that goes before an update which changed the primary key.
  * Returns NULL after bad(), or &nothing for a tombstone without a key. */
 static struct dbz_event change;		/* the event, owning the row */
-static struct rtai_rec unwrapped;	/* _op and the row's fields */
+static struct rec unwrapped;	/* _op and the row's fields */
 static struct buf ctext;		/* a binary record as JSON text */
-static struct rtai_rec nothing;		/* "no record here" */
-static struct rtai_rec moved;		/* _op d and the old key's fields */
+static struct rec nothing;		/* "no record here" */
+static struct rec moved;		/* _op d and the old key's fields */
 static int has_moved;			/* moved goes out before unwrapped */
 static struct buf oldkey, newkey;	/* the update's keys, compared */
-static struct rtai_rec kmeta;		/* the frame's source metadata */
+static struct rec kmeta;		/* the frame's source metadata */
 
 /* Sets moved and has_moved when the update in change has a before image
  * whose primary key (--key, else the fields of the message key from kcat
  * -J or from rtai-kafka's metadata) differs from its after image's, as
  * keys compare (rtai(7), "Keys"). Without every key field in both images
  * there is nothing to compare, and no delete. */
-static void key_moved(const struct rtai_frame *f)
+static void key_moved(const struct frame *f)
 {
 	size_t n = opt.npkey;
 
@@ -937,7 +937,7 @@ static void key_moved(const struct rtai_frame *f)
 	if (n == 0) {
 		if (!change.has_key && f->meta != NULL &&
 		    rec_decode(&kmeta, f->meta, f->meta_len) == 0) {
-			const struct rtai_field *k = rec_get(&kmeta, "key", 3);
+			const struct rec_field *k = rec_get(&kmeta, "key", 3);
 
 			if (k != NULL && (k->v.type == RT_BYTES || k->v.type == RT_STR))
 				(void)dbz_key(&change, k->v.s.p, k->v.s.n);
@@ -953,8 +953,8 @@ static void key_moved(const struct rtai_frame *f)
 	for (size_t i = 0; i < n; i++) {
 		const char *name = opt.npkey ? opt.pkey[i] : change.key.f[i].name;
 		size_t nlen = opt.npkey ? strlen(name) : change.key.f[i].nlen;
-		const struct rtai_field *b = rec_get(&change.before, name, nlen);
-		const struct rtai_field *a = rec_get(&change.row, name, nlen);
+		const struct rec_field *b = rec_get(&change.before, name, nlen);
+		const struct rec_field *a = rec_get(&change.row, name, nlen);
 
 		if (a == NULL || b == NULL || key_part(&oldkey, &b->v) < 0 ||
 		    key_part(&newkey, &a->v) < 0)
@@ -964,7 +964,7 @@ static void key_moved(const struct rtai_frame *f)
 	has_moved = oldkey.len != newkey.len || memcmp(oldkey.p, newkey.p, oldkey.len) != 0;
 }
 
-static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
+static struct rec *debezium(const struct frame *f, int64_t *event)
 {
 	static const char *const op_names[] = { "c", "r", "u", "d", "t" };
 	const char *p = (const char *)f->payload;
@@ -998,7 +998,7 @@ static struct rtai_rec *debezium(const struct rtai_frame *f, int64_t *event)
 
 /* The record to check against the schema: the payload's record itself,
  * or with --debezium the row a change event carries. */
-static struct rtai_rec *unwrap(const struct rtai_frame *f, struct rtai_rec *r, int64_t *event)
+static struct rec *unwrap(const struct frame *f, struct rec *r, int64_t *event)
 {
 	if (opt.debezium)
 		return debezium(f, event);
@@ -1006,7 +1006,7 @@ static struct rtai_rec *unwrap(const struct rtai_frame *f, struct rtai_rec *r, i
 }
 
 /* Quotes a value for a message, cut short when long. */
-static const char *shown(const struct rtai_val *v)
+static const char *shown(const struct val *v)
 {
 	static char s[80];
 	struct buf b = { 0 };
@@ -1023,7 +1023,7 @@ static const char *shown(const struct rtai_val *v)
 }
 
 /* A time from a field's value, as the -t rules say. */
-static int to_time(const struct rtai_field *f, struct rtai_val *v)
+static int to_time(const struct rec_field *f, struct val *v)
 {
 	const char *why = NULL;
 	int64_t t;
@@ -1034,13 +1034,13 @@ static int to_time(const struct rtai_field *f, struct rtai_val *v)
 		*v = f->v;
 		return 0;
 	case RT_STR:
-		st = rtai_parse_time(f->v.s.p, f->v.s.n, opt.tunit, &t, &why);
+		st = rtime_parse_time(f->v.s.p, f->v.s.n, opt.tunit, &t, &why);
 		break;
 	case RT_INT:
-		st = rtai_epoch_i64(f->v.i, opt.tunit, &t, &why);
+		st = rtime_epoch_i64(f->v.i, opt.tunit, &t, &why);
 		break;
 	case RT_FLOAT:
-		st = rtai_epoch_f64(f->v.f, opt.tunit, &t, &why);
+		st = rtime_epoch_f64(f->v.f, opt.tunit, &t, &why);
 		break;
 	default:
 		return bad("field \"%.*s\": expected time, got %s", f->nlen, f->name,
@@ -1050,7 +1050,7 @@ static int to_time(const struct rtai_field *f, struct rtai_val *v)
 	    fabs(f->v.type == RT_INT ? (double)f->v.i : f->v.f) < 9.2e18) {
 		/* A unit that reads it: "1795514400000 with --time-format s". */
 		static const char *const names[] = { "auto", "s", "ms", "us", "ns" };
-		enum rtai_tunit u = rtai_tunit_auto(f->v.type == RT_INT ? f->v.i
+		enum rtime_tunit u = rtime_tunit_auto(f->v.type == RT_INT ? f->v.i
 							: (int64_t)f->v.f);
 
 		if (u != opt.tunit)
@@ -1066,7 +1066,7 @@ static int to_time(const struct rtai_field *f, struct rtai_val *v)
 
 /* Checks a value against a declared type; ints widen to floats, times are
  * parsed, nothing else is converted. */
-static int typed(const struct sfield *s, const struct rtai_field *f, struct rtai_val *v)
+static int typed(const struct sfield *s, const struct rec_field *f, struct val *v)
 {
 	int t = f->v.type;
 
@@ -1138,7 +1138,7 @@ static int is_op(const char *name, size_t nlen)
  * field is optional and missing). partial: r is a truncate or a delete of
  * a moved key, which carries only some fields: a missing field is no
  * error. */
-static int shape(const struct rtai_rec *r, int64_t *event, int partial)
+static int shape(const struct rec *r, int64_t *event, int partial)
 {
 	uint8_t *used;
 	int found_time = 0;
@@ -1150,7 +1150,7 @@ static int shape(const struct rtai_rec *r, int64_t *event, int partial)
 	memset(used, 0, r->n);
 	for (size_t k = 0; k < opt.nschema; k++) {
 		const struct sfield *s = &opt.schema[k];
-		struct rtai_val v;
+		struct val v;
 		uint32_t i;
 
 		for (i = 0; i < r->n; i++)
@@ -1173,8 +1173,8 @@ static int shape(const struct rtai_rec *r, int64_t *event, int partial)
 			rec_add(&rec, r->f[i].name, r->f[i].nlen, v);
 	}
 	for (uint32_t i = 0; i < r->n; i++) {
-		const struct rtai_field *f = &r->f[i];
-		struct rtai_val v = f->v;
+		const struct rec_field *f = &r->f[i];
+		struct val v = f->v;
 
 		if (used[i])
 			continue;
@@ -1195,7 +1195,7 @@ static int shape(const struct rtai_rec *r, int64_t *event, int partial)
 	return 0;
 }
 
-static int blank(const struct rtai_frame *f)
+static int blank(const struct frame *f)
 {
 	if (f->enc != RTAI_E_RAW && f->enc != RTAI_E_JSON)
 		return 0;
@@ -1211,11 +1211,11 @@ static int blank(const struct rtai_frame *f)
 /* The dead letter of a bad record (errpol's letter; arg is the reader): a
  * JSON object holding where it was, why it was refused, and its payload as
  * text, so it can be fixed and replayed (see rtai-parse(1)). */
-static int dead_letter(void *arg, const struct rtai_frame *f, const char *why,
+static int dead_letter(void *arg, const struct frame *f, const char *why,
 		       struct buf *dbuf, uint8_t *denc)
 {
 	static const char hex[] = "0123456789abcdef";
-	const struct rtai_rd *rd = arg;
+	const struct frame_rd *rd = arg;
 
 	buf_printf(dbuf, "{\"record\":%llu,\"offset\":%llu,\"input\":",
 		   (unsigned long long)rd->nrec, (unsigned long long)f->offset);
@@ -1246,7 +1246,7 @@ static int dead_letter(void *arg, const struct rtai_frame *f, const char *why,
 }
 
 /* Applies --on-error to the record in f. Returns 0 to go on, -1 to stop. */
-static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f)
+static int refuse(const struct frame_rd *rd, const struct frame *f)
 {
 	char where[1024];
 
@@ -1261,10 +1261,10 @@ static int refuse(const struct rtai_rd *rd, const struct rtai_frame *f)
 /* --meta: the source metadata of f as fields named with a '_' before
  * (_topic, _partition, ...), then the fields of r, or "_value": null for a
  * tombstone (r NULL). Returns the record, or NULL after bad(). */
-static struct rtai_rec *with_meta(const struct rtai_frame *f, struct rtai_rec *r)
+static struct rec *with_meta(const struct frame *f, struct rec *r)
 {
 	char name[256];
-	struct rtai_val v;
+	struct val v;
 
 	rec_reset(&withmeta);
 	if (f->meta != NULL) {
@@ -1273,7 +1273,7 @@ static struct rtai_rec *with_meta(const struct rtai_frame *f, struct rtai_rec *r
 			return NULL;
 		}
 		for (uint32_t i = 0; i < mrec.n; i++) {
-			const struct rtai_field *m = &mrec.f[i];
+			const struct rec_field *m = &mrec.f[i];
 
 			if (m->nlen == 255) {
 				bad("source metadata: field name of 255 bytes leaves no room for '_'");
@@ -1318,7 +1318,7 @@ static void encode(struct buf *b)
 
 /* Writes the record encoded in b for frame f. The metadata goes on with
  * the record, unless --meta made it fields. */
-static void write_out(const struct rtai_frame *f, int64_t event, const struct buf *b)
+static void write_out(const struct frame *f, int64_t event, const struct buf *b)
 {
 	wr_put_meta(&out, RTAI_K_DATA, opt.json ? RTAI_E_JSON : RTAI_E_REC,
 		    f->flags & ~RTAI_F_TOMBSTONE, f->ingest_ns, event,
@@ -1327,9 +1327,9 @@ static void write_out(const struct rtai_frame *f, int64_t event, const struct bu
 
 /* One data frame: parse, unwrap, check, write. Returns 0, or -1 on a bad
  * record under --on-error fail. */
-static int parse_one(const struct rtai_rd *rd, const struct rtai_frame *f)
+static int parse_one(const struct frame_rd *rd, const struct frame *f)
 {
-	struct rtai_rec *r = NULL;
+	struct rec *r = NULL;
 	int64_t event = f->event_ns;
 	int tombstone = (f->flags & RTAI_F_TOMBSTONE) != 0;
 	int st;
@@ -1411,19 +1411,19 @@ static void put_schema(void)
 		json_put_str(&b, opt.time_field, opt.time_nlen);
 	}
 	buf_putc(&b, '}');
-	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, rtai_now_ns(), RTAI_TIME_UNSET, b.p, b.len);
+	wr_put(&out, RTAI_K_SCHEMA, RTAI_E_JSON, 0, cli_now_ns(), RTAI_TIME_UNSET, b.p, b.len);
 	buf_free(&b);
 }
 
 /* Parses one input. Returns 0, or -1 after a message. */
 static int parse_input(const char *path)
 {
-	struct rtai_rd rd;
-	struct rtai_frame f;
+	struct frame_rd rd;
+	struct frame f;
 	int st, ret = 0;
 
 	if (rd_open(&rd, path) < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		return -1;
 	}
 	rd_on_block(&rd, flush_outputs, NULL);
@@ -1473,7 +1473,7 @@ static int parse_input(const char *path)
 		}
 	}
 	if (st < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		ret = -1;
 	}
 	rd_close(&rd);
@@ -1488,7 +1488,7 @@ static void warn_unseen_keep(void)
 
 	for (size_t i = 0; i < opt.nkeep && i < sizeof(keep_seen) && n > 0; i++)
 		if (!keep_seen[i])
-			rtai_warn("--keep field \"%s\" never occurred in %llu record%s (misspelt?)",
+			cli_warn("--keep field \"%s\" never occurred in %llu record%s (misspelt?)",
 				  opt.keep[i], (unsigned long long)n, n == 1 ? "" : "s");
 }
 
@@ -1497,7 +1497,7 @@ static void summary(void)
 	if (errpol_dropped(&ep) + count.blank == 0 && !ep.verbose)
 		return;
 	fprintf(stderr, "%s: %llu parsed, %llu skipped, %llu dead-lettered, %llu blank",
-		rtai_progname, (unsigned long long)count.parsed,
+		cli_progname, (unsigned long long)count.parsed,
 		(unsigned long long)ep.skipped, (unsigned long long)ep.dead,
 		(unsigned long long)count.blank);
 	if (count.tombstones > 0)
@@ -1515,20 +1515,20 @@ int main(int argc, char **argv)
 	char **files;
 	int c, nfiles, st = 0, status = RTAI_EXIT_OK;
 
-	rtai_init("rtai-parse", argv);
+	cli_init("rtai-parse", argv);
 	while ((c = getopt_long(argc, argv, "f:t:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': schema_opt(optarg); break;
 		case OPT_SCHEMA: schema_file(optarg); break;
 		case 't':
 			if (optarg[0] == '\0')
-				rtai_usage_error("-t: empty field name");
+				cli_usage_error("-t: empty field name");
 			opt.time_field = optarg;
 			opt.time_nlen = strlen(optarg);
 			break;
 		case OPT_TIME_FORMAT:
-			if (rtai_parse_tunit(optarg, &opt.tunit) < 0)
-				rtai_usage_error("--time-format: '%s': expected s, ms, us, ns or auto", optarg);
+			if (rtime_parse_tunit(optarg, &opt.tunit) < 0)
+				cli_usage_error("--time-format: '%s': expected s, ms, us, ns or auto", optarg);
 			break;
 		case OPT_STRICT: opt.strict = 1; break;
 		case OPT_KEEP: names_opt("--keep", optarg, &opt.keep, &opt.nkeep); break;
@@ -1536,23 +1536,23 @@ int main(int argc, char **argv)
 			for (c = 0; c < 4 && strcmp(optarg, in_format_names[c]) != 0; c++)
 				;
 			if (c == 4)
-				rtai_usage_error("--format: '%s': expected json, csv, tsv or avro", optarg);
+				cli_usage_error("--format: '%s': expected json, csv, tsv or avro", optarg);
 			opt.format = (enum in_format)c;
 #ifndef HAVE_AVRO
 			if (opt.format == IN_AVRO)
-				rtai_die(RTAI_EXIT_USAGE, "--format avro: this rtai-parse was built without "
+				cli_die(RTAI_EXIT_USAGE, "--format avro: this rtai-parse was built without "
 					 "libavro (configure found no avro.h); install libavro-dev and rebuild");
 #endif
 #ifndef HAVE_CSV
 			if (opt.format == IN_CSV)
-				rtai_die(RTAI_EXIT_USAGE, "--format csv: this rtai-parse was built without "
+				cli_die(RTAI_EXIT_USAGE, "--format csv: this rtai-parse was built without "
 					 "libcsv (configure found no csv.h); install libcsv-dev and rebuild");
 #endif
 			break;
 		case OPT_COLUMNS: names_opt("--columns", optarg, &opt.columns, &opt.ncolumns); break;
 		case OPT_DELIMITER:
 			if (strlen(optarg) != 1 || optarg[0] == '"' || optarg[0] == '\n' || optarg[0] == '\r')
-				rtai_usage_error("--delimiter: '%s': expected one character other than a quote or a newline",
+				cli_usage_error("--delimiter: '%s': expected one character other than a quote or a newline",
 						 optarg);
 			opt.delim = (unsigned char)optarg[0];
 			break;
@@ -1573,13 +1573,13 @@ int main(int argc, char **argv)
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'v': ep.verbose = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	rec_set_max_fields(max_fields);
 	if (opt.time_field == NULL && schema_time != NULL) {
 		opt.time_field = schema_time;
@@ -1587,35 +1587,35 @@ int main(int argc, char **argv)
 	}
 	errpol_check(&ep);
 	if (opt.strict && opt.nschema == 0)
-		rtai_usage_error("--strict needs a schema (-f or --schema)");
+		cli_usage_error("--strict needs a schema (-f or --schema)");
 	if (opt.time_field != NULL) {
 		struct sfield *s = schema_find(opt.time_field, opt.time_nlen);
 
 		if (s != NULL && s->type != FT_TIME)
-			rtai_usage_error("-t %s: the field is declared %s; the time field must be of type time",
+			cli_usage_error("-t %s: the field is declared %s; the time field must be of type time",
 					 opt.time_field, ftype_names[s->type]);
 	}
 	for (size_t i = 0; i < opt.nschema; i++)
 		opt.schema[i].kept = kept(opt.schema[i].name, opt.schema[i].nlen);
 	if ((opt.format == IN_JSON || opt.format == IN_AVRO) &&
 	    (opt.columns != NULL || opt.delim != ',' || opt.no_infer))
-		rtai_usage_error("--columns, --delimiter and --no-infer need --format csv or tsv");
+		cli_usage_error("--columns, --delimiter and --no-infer need --format csv or tsv");
 	if (opt.format != IN_AVRO && (opt.avro_schema != NULL || opt.avro_schemas != NULL ||
 				      opt.avro_reader != NULL || opt.registry != NULL ||
 				      opt.registry_auth != NULL || opt.avro_key))
-		rtai_usage_error("--avro-schema, --avro-schemas, --avro-reader-schema, --avro-key, "
+		cli_usage_error("--avro-schema, --avro-schemas, --avro-reader-schema, --avro-key, "
 				 "--schema-registry and --registry-auth need --format avro");
 	if (opt.avro_key && !opt.meta)
-		rtai_usage_error("--avro-key decodes the key into the _key field: it needs --meta");
+		cli_usage_error("--avro-key decodes the key into the _key field: it needs --meta");
 	if (opt.avro_key && opt.avro_schemas == NULL && opt.registry == NULL)
-		rtai_usage_error("--avro-key: Avro keys carry a schema id: give --avro-schemas DIR or "
+		cli_usage_error("--avro-key: Avro keys carry a schema id: give --avro-schemas DIR or "
 				 "--schema-registry URL");
 	if (opt.format == IN_TSV && opt.delim != ',')
-		rtai_usage_error("--delimiter: TSV fields are always separated by tabs");
+		cli_usage_error("--delimiter: TSV fields are always separated by tabs");
 	if (opt.pkey != NULL && !opt.debezium)
-		rtai_usage_error("--key needs --debezium (it names the key of change events)");
+		cli_usage_error("--key needs --debezium (it names the key of change events)");
 	if (opt.format != IN_JSON && opt.debezium)
-		rtai_usage_error("--debezium reads JSON change events, not --format %s",
+		cli_usage_error("--debezium reads JSON change events, not --format %s",
 				 in_format_names[opt.format]);
 #ifdef HAVE_AVRO
 	if (opt.format == IN_AVRO)
@@ -1623,9 +1623,9 @@ int main(int argc, char **argv)
 #endif
 	if (opt.format == IN_CSV || opt.format == IN_TSV) {
 		if (csvrec_init(&csv, opt.delim, opt.format == IN_TSV) < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s", csv.err);
+			cli_die(RTAI_EXIT_FAIL, "%s", csv.err);
 		if (opt.columns != NULL && columns_set(NULL) < 0)
-			rtai_usage_error("--columns: %s", reason);
+			cli_usage_error("--columns: %s", reason);
 	}
 	files = argc > 0 ? argv : stdin_only;
 	nfiles = argc > 0 ? argc : 1;

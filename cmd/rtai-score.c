@@ -128,7 +128,7 @@ static size_t split_names(const char *arg, char ***names)
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
 
 		if (len == 0 || len > 255)
-			rtai_usage_error("--features: '%s': field names must have 1 to 255 bytes", arg);
+			cli_usage_error("--features: '%s': field names must have 1 to 255 bytes", arg);
 		*names = xrealloc(*names, (n + 1) * sizeof(**names));
 		(*names)[n++] = xstrndup(p, len);
 		if (comma == NULL)
@@ -148,13 +148,13 @@ static void setup_model(void)
 		ngiven = split_names(opt.features, &given);
 	model = xgb_load(opt.model, (int)opt.threads, err, sizeof(err));
 	if (model == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+		cli_die(RTAI_EXIT_FAIL, "%s", err);
 	nfeat = xgb_nfeatures(model);
 	if (given != NULL && ngiven != nfeat)
-		rtai_die(RTAI_EXIT_FAIL, "%s: the model takes %zu features, --features names %zu",
+		cli_die(RTAI_EXIT_FAIL, "%s: the model takes %zu features, --features names %zu",
 			 opt.model, nfeat, ngiven);
 	if (given == NULL && xgb_feature_name(model, 0) == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "%s: the model stores no feature names: name its %zu "
+		cli_die(RTAI_EXIT_FAIL, "%s: the model stores no feature names: name its %zu "
 			 "columns with --features A,B,...", opt.model, nfeat);
 	fname = given != NULL ? given : xcalloc(nfeat, sizeof(*fname));
 	flen = xcalloc(nfeat, sizeof(*flen));
@@ -163,7 +163,7 @@ static void setup_model(void)
 			fname[i] = xstrdup(xgb_feature_name(model, i));
 		flen[i] = strlen(fname[i]);
 		if (flen[i] == 0 || flen[i] > 255)
-			rtai_die(RTAI_EXIT_FAIL, "%s: feature %zu: a name of %zu bytes cannot be a "
+			cli_die(RTAI_EXIT_FAIL, "%s: feature %zu: a name of %zu bytes cannot be a "
 				 "field name (rename it with --features)", opt.model, i + 1, flen[i]);
 	}
 	nout = xgb_noutputs(model, opt.margin);
@@ -177,7 +177,7 @@ static void setup_model(void)
 		else
 			buf_printf(&b, "%s_%zu", opt.field, k);
 		if (b.len > 255)
-			rtai_usage_error("--field: '%s': the field name is longer than 255 bytes",
+			cli_usage_error("--field: '%s': the field name is longer than 255 bytes",
 					 opt.field);
 		buf_putc(&b, '\0');
 		oname[k] = (char *)b.p;
@@ -185,7 +185,7 @@ static void setup_model(void)
 	}
 	if (opt.verbose) {
 		fprintf(stderr, "%s: %s: %s, %d rounds, %zu output%s per row, features:",
-			rtai_progname, opt.model, xgb_objective(model), xgb_rounds(model), nout,
+			cli_progname, opt.model, xgb_objective(model), xgb_rounds(model), nout,
 			nout == 1 ? "" : "s");
 		for (size_t i = 0; i < nfeat; i++)
 			fprintf(stderr, "%s %s", i ? "," : "", fname[i]);
@@ -195,14 +195,14 @@ static void setup_model(void)
 
 /* ---- the batch -------------------------------------------------------------- */
 
-static struct rtai_wr out;
+static struct frame_wr out;
 static int status = RTAI_EXIT_OK;
 
 static struct pending {
-	struct rtai_frame f;		/* payload: in pdata, from off */
+	struct frame f;		/* payload: in pdata, from off */
 	size_t off;
 	unsigned long long no;		/* record number */
-	struct rtai_rec rec;
+	struct rec rec;
 	int row;			/* its row in x, or -1 when skipped */
 } *pend;
 static int npend;			/* records in the batch */
@@ -224,7 +224,7 @@ static void flush_outputs(void *arg)
 static unsigned long long nrecords, nscored, nbatches, nframes;
 
 /* Queues a data frame; the reader may move its buffer afterwards. */
-static void queue(const struct rtai_rd *rd, const struct rtai_frame *f)
+static void queue(const struct frame_rd *rd, const struct frame *f)
 {
 	struct pending *p = &pend[npend++];
 
@@ -237,7 +237,7 @@ static void queue(const struct rtai_rd *rd, const struct rtai_frame *f)
 /* A feature's value as a float32 column: NaN (missing) for null, NaN and
  * infinities (beyond float32's range too), 0 and 1 for false and true.
  * Returns 0, or -1 for a type that is not a number. */
-static int column(const struct rtai_val *v, float *out)
+static int column(const struct val *v, float *out)
 {
 	switch (v->type) {
 	case RT_NULL: *out = NAN; return 0;
@@ -267,7 +267,7 @@ static int prepare(struct pending *p, float *row, char *msg, size_t n)
 		return -1;
 	}
 	for (size_t j = 0; j < nfeat; j++) {
-		const struct rtai_field *fl = rec_get(&p->rec, fname[j], flen[j]);
+		const struct rec_field *fl = rec_get(&p->rec, fname[j], flen[j]);
 
 		if (fl == NULL) {
 			row[j] = NAN;
@@ -287,7 +287,7 @@ static int prepare(struct pending *p, float *row, char *msg, size_t n)
 			 (const char *)absent.p);
 		ret = -1;
 	} else if (absent.len > 0) {
-		rtai_warn("record %llu: absent features, scored as missing values (warned once): "
+		cli_warn("record %llu: absent features, scored as missing values (warned once): "
 			  "%.*s", p->no, (int)absent.len, (const char *)absent.p);
 		absent_warned = 1;
 	}
@@ -313,7 +313,7 @@ static void put_scored(struct pending *p, const float *y)
 static int refuse(const char *name, const struct pending *p, const char *msg)
 {
 	char where[800];
-	struct rtai_frame f = p->f;
+	struct frame f = p->f;
 
 	f.meta = NULL;
 	f.meta_len = 0;
@@ -349,7 +349,7 @@ static int drain(const char *name)
 	nrecords += (unsigned long long)(bad < 0 ? n : bad + 1);
 	if (rows > 0) {
 		if (xgb_predict(model, x, (size_t)rows, opt.margin, &y, msg, sizeof(msg)) < 0) {
-			rtai_warn("%s: record %llu: XGBoost: %s", name, pend[0].no, msg);
+			cli_warn("%s: record %llu: XGBoost: %s", name, pend[0].no, msg);
 			return -1;
 		}
 		nbatches++;
@@ -366,7 +366,7 @@ static int drain(const char *name)
 /* ---- the loop -------------------------------------------------------------------- */
 
 /* Passes a frame that is not a record on, after the records before it. */
-static void forward(const struct rtai_frame *f)
+static void forward(const struct frame *f)
 {
 	nframes++;
 	if (f->kind == RTAI_K_MARKER)
@@ -376,9 +376,9 @@ static void forward(const struct rtai_frame *f)
 }
 
 /* Reads the input to its end. Returns 0, or -1 after a message. */
-static int run(struct rtai_rd *rd)
+static int run(struct frame_rd *rd)
 {
-	struct rtai_frame f;
+	struct frame f;
 
 	for (;;) {
 		int st = rd_frame_buffered(rd, &f);
@@ -399,12 +399,12 @@ static int run(struct rtai_rd *rd)
 		if (st == 0 || sig_stop)
 			return 0;
 		if (st < 0) {
-			rtai_warn("%s", rd->err);
+			cli_warn("%s", rd->err);
 			return -1;
 		}
 		wr_flush(&out);
 		if (rd_fill(rd) < 0) {
-			rtai_warn("%s", rd->err);
+			cli_warn("%s", rd->err);
 			return -1;
 		}
 	}
@@ -414,59 +414,59 @@ static void summary(void)
 {
 	if (opt.verbose)
 		fprintf(stderr, "%s: %llu records, %llu scored in %llu calls (%.1f a call), "
-			"%llu skipped, %llu dead-lettered, %llu other frames\n", rtai_progname,
+			"%llu skipped, %llu dead-lettered, %llu other frames\n", cli_progname,
 			nrecords, nscored, nbatches,
 			nbatches ? (double)nscored / (double)nbatches : 0.0,
 			(unsigned long long)ep.skipped, (unsigned long long)ep.dead, nframes);
 	else if (errpol_dropped(&ep) > 0)
-		rtai_warn("%llu records, %llu skipped, %llu dead-lettered; first: %s", nrecords,
+		cli_warn("%llu records, %llu skipped, %llu dead-lettered; first: %s", nrecords,
 			  (unsigned long long)ep.skipped, (unsigned long long)ep.dead, ep.first);
 }
 
 int main(int argc, char **argv)
 {
 	const char *max_frame = NULL, *path = "-";
-	struct rtai_rd rd;
+	struct frame_rd rd;
 	int c;
 
-	rtai_init("rtai-score", argv);
+	cli_init("rtai-score", argv);
 	while ((c = getopt_long(argc, argv, "m:f:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': opt.model = optarg; break;
 		case 'f':
 			if (*optarg == '\0')
-				rtai_usage_error("--field: give a name");
+				cli_usage_error("--field: give a name");
 			opt.field = optarg;
 			break;
 		case OPT_FEATURES: opt.features = optarg; break;
 		case OPT_MARGIN: opt.margin = 1; break;
-		case OPT_THREADS: opt.threads = rtai_opt_int("--threads", optarg, 1, 256); break;
-		case OPT_BATCH: opt.batch = rtai_opt_int("--batch", optarg, 1, 65536); break;
+		case OPT_THREADS: opt.threads = cli_opt_int("--threads", optarg, 1, 256); break;
+		case OPT_BATCH: opt.batch = cli_opt_int("--batch", optarg, 1, 65536); break;
 		case OPT_ALLOW_ABSENT: opt.allow_absent = 1; break;
 		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
 		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case 'v': opt.verbose = ep.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	rec_set_max_fields(NULL);
 	errpol_check(&ep);
 	if (opt.model == NULL)
-		rtai_usage_error("give a model: -m MODEL (an XGBoost model saved as JSON or UBJSON)");
+		cli_usage_error("give a model: -m MODEL (an XGBoost model saved as JSON or UBJSON)");
 	if (argc > 1)
-		rtai_usage_error("one input at most (got %d)", argc);
+		cli_usage_error("one input at most (got %d)", argc);
 	if (argc == 1)
 		path = argv[0];
 
 	setup_model();
 	if (rd_open(&rd, path) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", rd.err);
+		cli_die(RTAI_EXIT_FAIL, "%s", rd.err);
 	pend = xcalloc((size_t)opt.batch, sizeof(*pend));
 	x = xmalloc((size_t)opt.batch * nfeat * sizeof(*x));
 	sig_catch_stop();

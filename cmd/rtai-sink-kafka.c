@@ -151,8 +151,8 @@ static void usage(int status)
 
 static rd_kafka_t *rk;
 static int kpipe[2] = { -1, -1 };	/* librdkafka's queue event pipe */
-static struct rtai_rd rd;
-static struct rtai_wr out;		/* --pass */
+static struct frame_rd rd;
+static struct frame_wr out;		/* --pass */
 static struct ackq q;			/* --pass, --dlq: frames until acknowledged */
 static int use_q;			/* records go into q (--pass or --dlq) */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
@@ -162,9 +162,9 @@ static struct tmpl topic_tmpl, key_tmpl;
 static int topic_fixed;			/* -t has no placeholder */
 static rd_kafka_topic_t *topic_h;	/* its handle, then */
 static int need_rec;			/* some template or the value needs the record */
-static struct rtai_rec rec;
+static struct rec rec;
 #ifdef RTAI_F_META
-static struct rtai_rec mrec;		/* a frame's source metadata */
+static struct rec mrec;		/* a frame's source metadata */
 #endif
 static struct buf topic_b, key_b, val_b, hdr_b[MAX_HEADERS];
 static int input_done;			/* the input ended (or a failure ends it) */
@@ -178,7 +178,7 @@ static struct {
 /* ---- --pass: frames kept until acknowledged (lib/ackq.h) ---------------------- */
 
 /* A settled frame goes on; a latency marker gets this stage's stamp. */
-static void forward(void *arg, const struct rtai_frame *f)
+static void forward(void *arg, const struct frame *f)
 {
 	(void)arg;
 	if (!opt.pass)
@@ -211,7 +211,7 @@ static void maybe_finish(void)
 /* A record that cannot go, or that Kafka refused: f is its frame (NULL
  * when it was not kept: never under dlq); where names it, reason is what
  * went wrong. The error policy decides; under fail the input ends. */
-static void refused(const struct rtai_frame *f, const char *where, const char *reason)
+static void refused(const struct frame *f, const char *where, const char *reason)
 {
 	if (errpol_refuse(&ep, f, where, reason) < 0) {
 		status = RTAI_EXIT_FAIL;
@@ -220,9 +220,9 @@ static void refused(const struct rtai_frame *f, const char *where, const char *r
 }
 
 /* refused() for record recno of the input, reason printf-style. */
-static void bad_record(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+static void bad_record(const struct frame *f, uint64_t recno, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void bad_record(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+static void bad_record(const struct frame *f, uint64_t recno, const char *fmt, ...)
 {
 	char reason[1024], where[1400];
 	va_list ap;
@@ -266,7 +266,7 @@ static void on_delivery(rd_kafka_t *h, const rd_kafka_message_t *m, void *opaque
 		count.delivered++;
 	} else if (refusal(m->err)) {
 		char where[1024], reason[256];
-		struct rtai_frame f;
+		struct frame f;
 		int kept = use_q && ackq_peek(&q, seq, &f) == 0;
 
 		snprintf(reason, sizeof(reason), "refused: %s", rd_kafka_err2str(m->err));
@@ -277,7 +277,7 @@ static void on_delivery(rd_kafka_t *h, const rd_kafka_message_t *m, void *opaque
 		refused(kept ? &f : NULL, where, reason);
 	} else {
 		count.failed++;
-		rtai_warn("topic \"%s\" partition %d: key %.*s: not delivered: %s%s",
+		cli_warn("topic \"%s\" partition %d: key %.*s: not delivered: %s%s",
 			  rd_kafka_topic_name(m->rkt), (int)m->partition,
 			  m->key != NULL ? (int)(m->key_len > 64 ? 64 : m->key_len) : 4,
 			  m->key != NULL ? (const char *)m->key : "null", rd_kafka_err2str(m->err),
@@ -293,7 +293,7 @@ static void on_delivery(rd_kafka_t *h, const rd_kafka_message_t *m, void *opaque
 /* ---- records ------------------------------------------------------------------ */
 
 /* Renders template t for the record into b; -1 after reporting. */
-static int render(const struct rtai_frame *f, const struct tmpl *t, struct buf *b,
+static int render(const struct frame *f, const struct tmpl *t, struct buf *b,
 		  const char *what, uint64_t recno)
 {
 	char err[512];
@@ -307,7 +307,7 @@ static int render(const struct rtai_frame *f, const struct tmpl *t, struct buf *
 
 /* Produces one record. Returns 0 (queued, or reported and skipped), or -1
  * to end the loop. */
-static int produce(const struct rtai_frame *f)
+static int produce(const struct frame *f)
 {
 	rd_kafka_vu_t vu[8 + MAX_HEADERS];
 	rd_kafka_error_t *error;
@@ -350,7 +350,7 @@ static int produce(const struct rtai_frame *f)
 	else if (f->meta != NULL && rec_decode(&mrec, f->meta, f->meta_len) == 0) {
 		/* A record read by rtai-kafka keeps its Kafka key (a null key is
 		 * an absent field). */
-		const struct rtai_field *k = rec_getz(&mrec, "key");
+		const struct rec_field *k = rec_getz(&mrec, "key");
 
 		if (k != NULL && (k->v.type == RT_BYTES || k->v.type == RT_STR)) {
 			vu[n].vtype = RD_KAFKA_VTYPE_KEY;
@@ -404,7 +404,7 @@ static int produce(const struct rtai_frame *f)
  * byte to when its queue turns non-empty (rd_kafka_queue_io_event_enable)
  * is a descriptor it watches. */
 
-static int on_data(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
+static int on_data(void *arg, struct frame_rd *r, const struct frame *f)
 {
 	(void)arg;
 	(void)r;
@@ -415,7 +415,7 @@ static int on_data(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
 }
 
 /* Frames other than records follow the records before them with --pass. */
-static int on_control(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
+static int on_control(void *arg, struct frame_rd *r, const struct frame *f)
 {
 	(void)arg;
 	(void)r;
@@ -425,11 +425,11 @@ static int on_control(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
 	return 0;
 }
 
-static int on_end(void *arg, struct rtai_rd *r, enum loop_end why)
+static int on_end(void *arg, struct frame_rd *r, enum loop_end why)
 {
 	(void)arg;
 	if (why == LOOP_END_ERROR) {
-		rtai_warn("%s", r->err);
+		cli_warn("%s", r->err);
 		status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	}
 	input = NULL;		/* the loop forgets it */
@@ -449,7 +449,7 @@ static int on_kafka(void *arg, short revents)
 		;
 	rd_kafka_poll(rk, 0);
 	if (kaf_fatal()) {
-		rtai_warn("kafka: %s", kaf_last_error());
+		cli_warn("kafka: %s", kaf_last_error());
 		status = RTAI_EXIT_FAIL;
 		return -1;
 	}
@@ -471,7 +471,7 @@ static void run(void)
 	input = loop_add_input(loop, &rd, LOOP_FRAMES, &ops, NULL);
 	loop_add_fd(loop, kpipe[0], POLLIN, on_kafka, NULL);
 	if (loop_run(loop) < 0 && loop_err(loop) != NULL)
-		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
+		cli_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
 	loop_free(loop);
 	input = NULL;
 }
@@ -487,14 +487,14 @@ static void add_header(const char *arg)
 	char err[512];
 
 	if (eq == NULL || eq == arg)
-		rtai_usage_error("-H '%s': expected NAME=VALUE", arg);
+		cli_usage_error("-H '%s': expected NAME=VALUE", arg);
 	if (opt.nhdr == MAX_HEADERS)
-		rtai_usage_error("-H: at most %d headers", MAX_HEADERS);
+		cli_usage_error("-H: at most %d headers", MAX_HEADERS);
 	h = &opt.hdr[opt.nhdr];
 	h->name = xstrndup(arg, (size_t)(eq - arg));
 	h->nlen = (size_t)(eq - arg);
 	if (tmpl_compile(&h->value, eq + 1, err, sizeof(err)) < 0)
-		rtai_usage_error("-H '%s': %s", arg, err);
+		cli_usage_error("-H '%s': %s", arg, err);
 	need_rec |= h->value.nfields > 0;
 	opt.nhdr++;
 }
@@ -538,7 +538,7 @@ static void parse_options(int argc, char **argv)
 			if (strcmp(optarg, "lz4") != 0 && strcmp(optarg, "zstd") != 0 &&
 			    strcmp(optarg, "snappy") != 0 && strcmp(optarg, "gzip") != 0 &&
 			    strcmp(optarg, "none") != 0)
-				rtai_usage_error("-z '%s': expected lz4, zstd, snappy, gzip or none",
+				cli_usage_error("-z '%s': expected lz4, zstd, snappy, gzip or none",
 						 optarg);
 			opt.codec = optarg;
 			break;
@@ -546,37 +546,37 @@ static void parse_options(int argc, char **argv)
 		case 'F': kaf_props_add(&props, optarg, 1); break;
 		case OPT_PASS: opt.pass = 1; break;
 		case OPT_INFLIGHT:
-			opt.inflight = rtai_opt_int("--inflight", optarg, 1, 10000000);
+			opt.inflight = cli_opt_int("--inflight", optarg, 1, 10000000);
 			break;
 		case OPT_RETRY_FOR:
-			opt.retry_for = rtai_opt_duration("--retry-for", optarg);
+			opt.retry_for = cli_opt_duration("--retry-for", optarg);
 			if (opt.retry_for < 1000000)
-				rtai_usage_error("--retry-for: '%s': at least 1ms", optarg);
+				cli_usage_error("--retry-for: '%s': at least 1ms", optarg);
 			break;
 		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
 		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case 'v': opt.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	if (optind < argc)
-		rtai_usage_error("unexpected argument '%s': records come on standard input",
+		cli_usage_error("unexpected argument '%s': records come on standard input",
 				 argv[optind]);
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	errpol_check(&ep);
 	ep.verbose = opt.verbose;
 	if (opt.topic == NULL)
-		rtai_usage_error("a topic is needed: -t TOPIC");
+		cli_usage_error("a topic is needed: -t TOPIC");
 	if (tmpl_compile(&topic_tmpl, opt.topic, err, sizeof(err)) < 0)
-		rtai_usage_error("-t '%s': %s", opt.topic, err);
+		cli_usage_error("-t '%s': %s", opt.topic, err);
 	topic_fixed = topic_tmpl.nfields == 0;
 	need_rec |= !topic_fixed || !opt.raw;
 	if (opt.key != NULL) {
 		if (tmpl_compile(&key_tmpl, opt.key, err, sizeof(err)) < 0)
-			rtai_usage_error("-k '%s': %s", opt.key, err);
+			cli_usage_error("-k '%s': %s", opt.key, err);
 		need_rec |= key_tmpl.nfields > 0;
 	}
 }
@@ -589,18 +589,18 @@ int main(int argc, char **argv)
 	rd_kafka_queue_t *mq;
 	char err[1024];
 
-	rtai_init(STAGE, argv);
+	cli_init(STAGE, argv);
 	parse_options(argc, argv);
 	rk = kaf_new(RD_KAFKA_PRODUCER, make_conf(), err, sizeof(err));
 	if (rk == NULL)
-		rtai_die(RTAI_EXIT_USAGE, "%s", err);
+		cli_die(RTAI_EXIT_USAGE, "%s", err);
 
 	sig_catch_stop();	/* rtai(7): a stage; the source upstream ends the stream */
 	sig_set_source(0);
 
 	md = kaf_wait_brokers(rk, opt.brokers, 0, opt.retry_for, NULL, err, sizeof(err));
 	if (md == NULL) {
-		rtai_warn("%s (check -b, or wait longer with --retry-for)", err);
+		cli_warn("%s (check -b, or wait longer with --retry-for)", err);
 		rd_kafka_destroy(rk);
 		return RTAI_EXIT_FAIL;
 	}
@@ -608,11 +608,11 @@ int main(int argc, char **argv)
 	/* A handle asks for the topic's metadata now, not at librdkafka's next
 	 * scan of its topics (a second later): the first message goes at once. */
 	if (topic_fixed && (topic_h = rd_kafka_topic_new(rk, opt.topic, NULL)) == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "topic \"%s\": %s", opt.topic,
+		cli_die(RTAI_EXIT_FAIL, "topic \"%s\": %s", opt.topic,
 			 rd_kafka_err2str(rd_kafka_last_error()));
 
 	if (pipe(kpipe) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "pipe: %s", strerror(errno));
+		cli_die(RTAI_EXIT_FAIL, "pipe: %s", strerror(errno));
 	for (int i = 0; i < 2; i++)
 		fcntl(kpipe[i], F_SETFL, fcntl(kpipe[i], F_GETFL) | O_NONBLOCK);
 	mq = rd_kafka_queue_get_main(rk);
@@ -638,7 +638,7 @@ int main(int argc, char **argv)
 		wr_flush(&out);
 	errpol_close(&ep);
 	if (opt.verbose || count.failed > 0 || errpol_dropped(&ep) > 0)
-		rtai_warn("%llu records: %llu delivered, %llu failed, %llu skipped, %llu dead-lettered%s%s",
+		cli_warn("%llu records: %llu delivered, %llu failed, %llu skipped, %llu dead-lettered%s%s",
 			  (unsigned long long)count.records, (unsigned long long)count.delivered,
 			  (unsigned long long)count.failed, (unsigned long long)ep.skipped,
 			  (unsigned long long)ep.dead,

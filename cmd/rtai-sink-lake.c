@@ -232,10 +232,10 @@ static int64_t last_barrier = -1;	/* the last barrier's checkpoint id here */
 static uint64_t file_seq;		/* files named in this checkpoint */
 static uint64_t row_stamp;		/* rows taken: column duplicate stamps */
 
-static struct rtai_rd rd;
-static struct rtai_wr out;		/* --pass */
+static struct frame_rd rd;
+static struct frame_wr out;		/* --pass */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
-static struct rtai_rec rec;
+static struct rec rec;
 static struct buf kbuf, pbuf, tmp;	/* partition key, paths, scratch */
 static size_t *hint;			/* field position -> column, a guess */
 static size_t nhint;
@@ -266,14 +266,14 @@ static void __attribute__((noreturn, format(printf, 1, 2))) fatal(const char *fm
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rtai_warn("%s", msg);
+	cli_warn("%s", msg);
 	remove_uncommitted();
 	exit(RTAI_EXIT_FAIL);
 }
 
 /* A record that cannot be written: fail, skip or dead-letter it. */
 static void __attribute__((format(printf, 2, 3)))
-record_failed(const struct rtai_frame *f, const char *fmt, ...)
+record_failed(const struct frame *f, const char *fmt, ...)
 {
 	va_list ap;
 	char msg[1024], where[1280];
@@ -291,7 +291,7 @@ record_failed(const struct rtai_frame *f, const char *fmt, ...)
 
 static void print_counts(void)
 {
-	rtai_warn("%llu records: %llu written in %llu files and %llu commits, %llu skipped, "
+	cli_warn("%llu records: %llu written in %llu files and %llu commits, %llu skipped, "
 		  "%llu dead-lettered, %llu already committed (replayed); table version %lld%s%s",
 		  (unsigned long long)count.records, (unsigned long long)count.written,
 		  (unsigned long long)count.files, (unsigned long long)count.commits,
@@ -384,7 +384,7 @@ static void col_add(const char *name, size_t n, enum ck kind)
 }
 
 /* The column kind a value makes, or -1 for null. */
-static int kind_of(const struct rtai_val *v)
+static int kind_of(const struct val *v)
 {
 	switch (v->type) {
 	case RT_FALSE: case RT_TRUE: return CK_BOOL;
@@ -445,12 +445,12 @@ static void load_schema(void)
 	if (!same) {
 		char *t = json_dumps(pc, JSON_COMPACT);
 
-		rtai_die(RTAI_EXIT_USAGE, "%s: the table is partitioned by %s: give the same "
+		cli_die(RTAI_EXIT_USAGE, "%s: the table is partitioned by %s: give the same "
 			 "--partition-by", table_dir, t ? t : "(nothing)");
 	}
 	schema = ss ? json_loads(ss, 0, &je) : NULL;
 	if (schema == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "%s: the table's metaData has no readable schemaString",
+		cli_die(RTAI_EXIT_FAIL, "%s: the table's metaData has no readable schemaString",
 			 table_dir);
 	json_array_foreach(json_object_get(schema, "fields"), i, f) {
 		const char *name = json_string_value(json_object_get(f, "name"));
@@ -467,7 +467,7 @@ static void load_schema(void)
 		if (k == CK_STRING && rt != NULL && strcmp(rt, "json") == 0)
 			k = CK_JSON;
 		if (k < 0)
-			rtai_die(RTAI_EXIT_FAIL, "%s: column \"%s\" has the Delta type %s, which "
+			cli_die(RTAI_EXIT_FAIL, "%s: column \"%s\" has the Delta type %s, which "
 				 "rtai-sink-lake does not write", table_dir, name,
 				 type ? type : json_dumps(json_object_get(f, "type"), JSON_COMPACT));
 		col_add(name, strlen(name), (enum ck)k);
@@ -477,14 +477,14 @@ static void load_schema(void)
 }
 
 /* A schema frame (kind 6): declares the columns and their types. */
-static void take_schema(const struct rtai_frame *f)
+static void take_schema(const struct frame *f)
 {
 	json_error_t je;
 	json_t *s = json_loadb((const char *)f->payload, f->len, 0, &je), *fl;
 	size_t i;
 
 	if (s == NULL) {
-		rtai_warn("%s: byte %llu: a schema frame that is not JSON (%s): ignored", rd.name,
+		cli_warn("%s: byte %llu: a schema frame that is not JSON (%s): ignored", rd.name,
 			  (unsigned long long)f->offset, je.text);
 		return;
 	}
@@ -505,7 +505,7 @@ static void take_schema(const struct rtai_frame *f)
 		if (c == NULL)
 			col_add(name, strlen(name), (enum ck)k);
 		else if (!fits(k, c->kind))
-			rtai_warn("%s: byte %llu: the schema says field \"%s\" is %s, the table has "
+			cli_warn("%s: byte %llu: the schema says field \"%s\" is %s, the table has "
 				  "%s: records are checked against the table", rd.name,
 				  (unsigned long long)f->offset, name, type, ck_name[c->kind]);
 	}
@@ -567,7 +567,7 @@ static void open_file(struct part *p)
 	o.created_by = "rtai-sink-lake version " PACKAGE_VERSION;
 	p->w = pq_open(p->fd, cs, cols.n, &o);
 	p->ncols = cols.n;
-	p->opened = rtai_mono_ns();
+	p->opened = cli_mono_ns();
 	free(cs);
 }
 
@@ -602,13 +602,13 @@ static char *file_stats(const struct part *p)
 		case CK_TIME: {
 			/* Milliseconds, as Delta's stats: min down, max up; none
 			 * for times that nanoseconds cannot hold. */
-			int64_t lo = rtai_floordiv(st->imin, 1000), hi = -rtai_floordiv(-st->imax, 1000);
+			int64_t lo = rtime_floordiv(st->imin, 1000), hi = -rtime_floordiv(-st->imax, 1000);
 
 			if (lo <= INT64_MIN / 1000000 || hi >= INT64_MAX / 1000000)
 				break;
-			rtai_fmt_time(lo * 1000000, t);
+			rtime_fmt_time(lo * 1000000, t);
 			a = json_string(t);
-			rtai_fmt_time(hi * 1000000, t);
+			rtime_fmt_time(hi * 1000000, t);
 			b = json_string(t);
 			break;
 		}
@@ -678,7 +678,7 @@ static void close_file(struct part *p)
 	delta_uri_encode(&tmp, p->name, strlen(p->name));
 	add = json_pack("{s:s%, s:O, s:I, s:I, s:b, s:s}", "path", (const char *)tmp.p, tmp.len,
 			"partitionValues", p->values, "size", (json_int_t)size,
-			"modificationTime", (json_int_t)(rtai_now_ns() / 1000000),
+			"modificationTime", (json_int_t)(cli_now_ns() / 1000000),
 			"dataChange", 1, "stats", stats);
 	free(stats);
 	pend_add(add, p->name, p->w->rows);
@@ -733,7 +733,7 @@ static void pend_clear(void)
 /* ---- commits ------------------------------------------------------------ */
 
 /* The queue's forward callback: a settled frame goes out. */
-static void forward(void *arg, const struct rtai_frame *f)
+static void forward(void *arg, const struct frame *f)
 {
 	(void)arg;
 	if (f->kind == RTAI_K_MARKER)
@@ -759,7 +759,7 @@ static void release(void)
  * when the winner appended only; any other change is an error. */
 static void commit(int64_t checkpoint, const char *operation)
 {
-	int64_t base_meta = tbl.meta_version, now_ms = rtai_now_ns() / 1000000;
+	int64_t base_meta = tbl.meta_version, now_ms = cli_now_ns() / 1000000;
 	int creating = tbl.version < 0;
 
 	if (pend.n == 0 && !cols.dirty && checkpoint < 0 && removes == NULL)
@@ -841,7 +841,7 @@ static void commit(int64_t checkpoint, const char *operation)
 	count.commits++;
 	count.written += pend.rows;
 	if (opt.verbose)
-		rtai_warn("%s: version %lld: %zu files, %llu rows%s", table_dir,
+		cli_warn("%s: version %lld: %zu files, %llu rows%s", table_dir,
 			  (long long)tbl.version, pend.n, (unsigned long long)pend.rows,
 			  checkpoint >= 0 ? ", checkpoint" : "");
 	if (checkpoint >= 0)
@@ -864,7 +864,7 @@ static void roll(void)
 
 /* The partition directory of a record into kbuf (and its hour), or -1
  * with a reason. */
-static int part_key(const struct rtai_frame *f, int64_t *hour, const char **why)
+static int part_key(const struct frame *f, int64_t *hour, const char **why)
 {
 	buf_reset(&kbuf);
 	if (opt.pby == NULL) {
@@ -877,11 +877,11 @@ static int part_key(const struct rtai_frame *f, int64_t *hour, const char **why)
 			*why = "an event time within an hour of the earliest an int64 of ns holds (1677-09-21)";
 			return -1;
 		}
-		*hour = rtai_floordiv(f->event_ns, HOUR_NS);
+		*hour = rtime_floordiv(f->event_ns, HOUR_NS);
 		return 0;
 	}
 	for (size_t i = 0; i < opt.npby; i++) {
-		struct rtai_field *fl = rec_getz(&rec, opt.pby[i]);
+		struct rec_field *fl = rec_getz(&rec, opt.pby[i]);
 		size_t mark;
 
 		buf_printf(&kbuf, "%s%s=", i ? "/" : "", opt.pby[i]);
@@ -930,7 +930,7 @@ static struct part *part_get(int64_t hour)
 	if (opt.pby == NULL) {
 		char date[RTAI_TIME_BUFSZ];
 
-		rtai_fmt_time(hour * HOUR_NS, date);
+		rtime_fmt_time(hour * HOUR_NS, date);
 		snprintf(d, sizeof(d), "%.10s", date);
 		p->values = json_pack("{s:s, s:s#}", "dt", d, "hr", date + 11, (size_t)2);
 		snprintf(d, sizeof(d), "dt=%.10s/hr=%.2s", date, date + 11);
@@ -938,7 +938,7 @@ static struct part *part_get(int64_t hour)
 	} else {
 		p->values = json_object();
 		for (size_t i = 0; i < opt.npby; i++) {
-			struct rtai_field *fl = rec_getz(&rec, opt.pby[i]);
+			struct rec_field *fl = rec_getz(&rec, opt.pby[i]);
 			json_t *v = json_null();
 
 			buf_reset(&tmp);
@@ -959,9 +959,9 @@ static struct part *part_get(int64_t hour)
 
 /* Whether a field that is not a column yet cannot become one: its name
  * is not UTF-8 (Delta's schema is JSON), or it appears twice. */
-static int new_field_bad(const struct rtai_frame *f, size_t i)
+static int new_field_bad(const struct frame *f, size_t i)
 {
-	const struct rtai_field *fl = &rec.f[i];
+	const struct rec_field *fl = &rec.f[i];
 	json_t *name = json_stringn(fl->name, fl->nlen);
 
 	if (name == NULL) {
@@ -977,7 +977,7 @@ static int new_field_bad(const struct rtai_frame *f, size_t i)
 	return 0;
 }
 
-static void take_record(const struct rtai_frame *f)
+static void take_record(const struct frame *f)
 {
 	const char *why = NULL;
 	struct part *p;
@@ -1001,7 +1001,7 @@ static void take_record(const struct rtai_frame *f)
 	/* Check every field before changing anything. */
 	row_stamp++;
 	for (i = 0; i < rec.n; i++) {
-		const struct rtai_field *fl = &rec.f[i];
+		const struct rec_field *fl = &rec.f[i];
 		int k = kind_of(&fl->v);
 		struct col *c;
 
@@ -1034,7 +1034,7 @@ static void take_record(const struct rtai_frame *f)
 	}
 	if (added) {
 		for (i = 0; i < rec.n; i++) {
-			const struct rtai_field *fl = &rec.f[i];
+			const struct rec_field *fl = &rec.f[i];
 			int k = kind_of(&fl->v);
 
 			if (k >= 0 && !is_partition_col(fl->name, fl->nlen) &&
@@ -1050,7 +1050,7 @@ static void take_record(const struct rtai_frame *f)
 	if (p->w == NULL)
 		open_file(p);
 	for (i = 0; i < rec.n; i++) {
-		const struct rtai_field *fl = &rec.f[i];
+		const struct rec_field *fl = &rec.f[i];
 		struct col *c;
 		size_t j;
 
@@ -1074,7 +1074,7 @@ static void take_record(const struct rtai_frame *f)
 		case RT_TIME:
 			/* Delta's timestamp is in microseconds: nanoseconds are cut
 			 * (towards the past, so a time never moves to a later µs). */
-			pq_put_int64(p->w, j, rtai_floordiv(fl->v.i, 1000));
+			pq_put_int64(p->w, j, rtime_floordiv(fl->v.i, 1000));
 			break;
 		default:	/* string, json, bytes */
 			pq_put_bytes(p->w, j, fl->v.s.p, fl->v.s.n);
@@ -1157,7 +1157,7 @@ static int ckpt_check_table(void)
 		return 0;
 	if (committed >= 0)
 		snprintf(last, sizeof(last), "checkpoint %lld", (long long)committed);
-	rtai_warn("%s: the table's last commit of --app-id %s is %s, but checkpoint %lld of %s "
+	cli_warn("%s: the table's last commit of --app-id %s is %s, but checkpoint %lld of %s "
 		  "is complete: the table lost commits (restored from a copy, or replaced?); "
 		  "remove %s to start afresh", table_dir, opt.app_id, last, (long long)resumed,
 		  ckpt_dir(ck), ckpt_dir(ck));
@@ -1184,9 +1184,9 @@ static void ckpt_barrier(int64_t id)
  * commit with txn (app id, N); a checkpoint committed already (a replay)
  * is dropped with its files. With checkpoints on, the snapshot of N is
  * written after the commit (ckpt_barrier). */
-static void take_barrier(const struct rtai_frame *f)
+static void take_barrier(const struct frame *f)
 {
-	struct rtai_field *c;
+	struct rec_field *c;
 	int64_t id;
 
 	if (f->enc != RTAI_E_REC || rec_decode(&rec, f->payload, f->len) < 0 ||
@@ -1214,7 +1214,7 @@ static void take_barrier(const struct rtai_frame *f)
 	ckpt_barrier(id);
 }
 
-static void take(const struct rtai_frame *f)
+static void take(const struct frame *f)
 {
 	uint64_t skipped = errpol_dropped(&ep), seq = 0;
 
@@ -1253,7 +1253,7 @@ static int input_failed;		/* a read error or a cut stream ended it */
 
 /* Every frame goes to take(): records, schemas and barriers are written
  * or committed, and with --pass every frame waits for its commit. */
-static int on_frame(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
+static int on_frame(void *arg, struct frame_rd *r, const struct frame *f)
 {
 	(void)arg;
 	(void)r;
@@ -1261,11 +1261,11 @@ static int on_frame(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
 	return 0;
 }
 
-static int on_end(void *arg, struct rtai_rd *r, enum loop_end why)
+static int on_end(void *arg, struct frame_rd *r, enum loop_end why)
 {
 	(void)arg;
 	if (why == LOOP_END_ERROR) {
-		rtai_warn("%s", r->err);
+		cli_warn("%s", r->err);
 		input_failed = 1;
 	}
 	return 0;
@@ -1312,7 +1312,7 @@ static int run(void)
 	}
 	rc = loop_run(l);
 	if (rc < 0 && loop_err(l) != NULL)
-		rtai_warn("%s", loop_err(l));
+		cli_warn("%s", loop_err(l));
 	loop_free(l);
 	return rc < 0 || input_failed ? -1 : 0;
 }
@@ -1327,7 +1327,7 @@ static int sweep(const char *path, const struct stat *sb, int type, struct FTW *
 	const char *base = path + ftw->base, *rel = path + table_len + 1;
 
 	if (type == FTW_F && strncmp(rel, "_delta_log/.rtai-commit.", 24) == 0 &&
-	    rtai_now_ns() - ((int64_t)sb->st_mtim.tv_sec * RTAI_NS_PER_SEC) > HOUR_NS) {
+	    cli_now_ns() - ((int64_t)sb->st_mtim.tv_sec * RTAI_NS_PER_SEC) > HOUR_NS) {
 		unlink(path);	/* a commit cut short by a crash an hour ago or more */
 		return 0;
 	}
@@ -1340,7 +1340,7 @@ static int sweep(const char *path, const struct stat *sb, int type, struct FTW *
 		buf_putc(&tmp, 0);
 		if (json_object_get(tbl.known, (const char *)tmp.p) == NULL) {
 			if (opt.verbose)
-				rtai_warn("%s: never committed: removed", path);
+				cli_warn("%s: never committed: removed", path);
 			unlink(path);
 		}
 	}
@@ -1350,10 +1350,10 @@ static int sweep(const char *path, const struct stat *sb, int type, struct FTW *
 static void open_table(void)
 {
 	if (make_dirs("") < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s: %s", table_dir, strerror(errno));
+		cli_die(RTAI_EXIT_FAIL, "%s: %s", table_dir, strerror(errno));
 	delta_init(&tbl, table_dir);
 	if (delta_update(&tbl) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", tbl.err);
+		cli_die(RTAI_EXIT_FAIL, "%s", tbl.err);
 	if (tbl.meta != NULL)
 		load_schema();
 	committed = delta_txn_version(&tbl, opt.app_id);
@@ -1389,13 +1389,13 @@ static int vacuum_one(const char *path, const struct stat *sb, int type, struct 
 	if (json_object_get(tbl.live, (const char *)tmp.p) != NULL || mtime >= vacuum_before)
 		return 0;
 	if (unlink(path) < 0) {
-		rtai_warnx_errno("%s", path);
+		cli_warnx_errno("%s", path);
 		status = RTAI_EXIT_FAIL;
 		return 0;
 	}
 	vacuumed++;
 	if (opt.verbose)
-		rtai_warn("%s: removed", path);
+		cli_warn("%s: removed", path);
 	return 0;
 }
 
@@ -1403,14 +1403,14 @@ static void vacuum(void)
 {
 	delta_init(&tbl, table_dir);
 	if (delta_update(&tbl) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", tbl.err);
+		cli_die(RTAI_EXIT_FAIL, "%s", tbl.err);
 	if (tbl.version < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s: not a Delta table (no _delta_log/%020d.json)",
+		cli_die(RTAI_EXIT_FAIL, "%s: not a Delta table (no _delta_log/%020d.json)",
 			 table_dir, 0);
 	table_len = strlen(table_dir);
-	vacuum_before = rtai_now_ns() - opt.vacuum;
+	vacuum_before = cli_now_ns() - opt.vacuum;
 	nftw(table_dir, vacuum_one, 16, FTW_PHYS | FTW_DEPTH);
-	rtai_warn("%s: %llu files removed (not in version %lld, older than the retention)",
+	cli_warn("%s: %llu files removed (not in version %lld, older than the retention)",
 		  table_dir, (unsigned long long)vacuumed, (long long)tbl.version);
 }
 
@@ -1487,9 +1487,9 @@ static void optimize(void)
 
 	delta_init(&tbl, table_dir);
 	if (delta_update(&tbl) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", tbl.err);
+		cli_die(RTAI_EXIT_FAIL, "%s", tbl.err);
 	if (tbl.meta == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "%s: not a Delta table (no _delta_log/%020d.json)",
+		cli_die(RTAI_EXIT_FAIL, "%s: not a Delta table (no _delta_log/%020d.json)",
 			 table_dir, 0);
 	pc = json_object_get(tbl.meta, "partitionColumns");
 	if (opt.pby == NULL && !(json_array_size(pc) == 2 &&
@@ -1545,7 +1545,7 @@ static void optimize(void)
 			copy_rows(p, &f, abs_path((const char *)kbuf.p));
 			pq_file_free(&f);
 			json_array_append_new(removes, json_pack("{s:s, s:I, s:b, s:b, s:O, s:O}",
-				"path", path, "deletionTimestamp", (json_int_t)(rtai_now_ns() / 1000000),
+				"path", path, "deletionTimestamp", (json_int_t)(cli_now_ns() / 1000000),
 				"dataChange", 0, "extendedFileMetadata", 1,
 				"partitionValues", json_object_get(a, "partitionValues"),
 				"size", json_object_get(a, "size")));
@@ -1556,7 +1556,7 @@ static void optimize(void)
 	}
 	if (pend.n > 0)
 		commit(-1, "OPTIMIZE");
-	rtai_warn("%s: %zu files compacted into %llu (version %lld)", table_dir, compacted,
+	cli_warn("%s: %zu files compacted into %llu (version %lld)", table_dir, compacted,
 		  (unsigned long long)count.files, (long long)tbl.version);
 	json_decref(groups);
 	json_decref(removes);
@@ -1574,7 +1574,7 @@ static void parse_partition_by(const char *arg)
 		size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
 
 		if (n == 0 || n > 255)
-			rtai_usage_error("--partition-by: '%s': expected field names separated "
+			cli_usage_error("--partition-by: '%s': expected field names separated "
 					 "by commas", arg);
 		opt.pby = xrealloc(opt.pby, (opt.npby + 1) * sizeof(*opt.pby));
 		opt.pby[opt.npby++] = xstrndup(p, n);
@@ -1599,7 +1599,7 @@ static long long parse_size(const char *opt_name, const char *arg)
 		}
 	}
 	if (errno != 0 || end == arg || *end != 0 || v < 1 || v > (1ll << 50) / mul)
-		rtai_usage_error("%s: '%s': expected a size in bytes such as 64M (K, M, G)",
+		cli_usage_error("%s: '%s': expected a size in bytes such as 64M (K, M, G)",
 				 opt_name, arg);
 	return v * mul;
 }
@@ -1610,7 +1610,7 @@ int main(int argc, char **argv)
 	char **argv0 = argv;
 	int c, argc0 = argc;
 
-	rtai_init(STAGE, argv);
+	cli_init(STAGE, argv);
 	while ((c = getopt_long(argc, argv, "p:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': parse_partition_by(optarg); break;
@@ -1622,30 +1622,30 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "none") == 0)
 				opt.codec = PQ_UNCOMPRESSED;
 			else
-				rtai_usage_error("--compression: '%s': expected zstd, snappy or none",
+				cli_usage_error("--compression: '%s': expected zstd, snappy or none",
 						 optarg);
 #ifndef HAVE_SNAPPY
 			if (opt.codec == PQ_SNAPPY)
-				rtai_usage_error("--compression snappy: this build has no libsnappy "
+				cli_usage_error("--compression snappy: this build has no libsnappy "
 						 "(configure found none): use zstd");
 #endif
 			break;
 		case OPT_ROLL_ROWS:
-			opt.roll_rows = rtai_opt_int("--roll-rows", optarg, 1, INT32_MAX);
+			opt.roll_rows = cli_opt_int("--roll-rows", optarg, 1, INT32_MAX);
 			break;
 		case OPT_ROLL_BYTES: opt.roll_bytes = parse_size("--roll-bytes", optarg); break;
 		case OPT_ROLL_INTERVAL:
-			opt.roll_interval = rtai_opt_duration("--roll-interval", optarg);
+			opt.roll_interval = cli_opt_duration("--roll-interval", optarg);
 			break;
 		case OPT_RG_ROWS:
-			opt.rg_rows = rtai_opt_int("--row-group-rows", optarg, 1, 100000000);
+			opt.rg_rows = cli_opt_int("--row-group-rows", optarg, 1, 100000000);
 			break;
 		case OPT_APP_ID:
 			opt.app_id = optarg;
 			if (*optarg == 0 || strlen(optarg) > 64 ||
 			    strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 				   "0123456789_.-") != strlen(optarg))
-				rtai_usage_error("--app-id: '%s': expected 1 to 64 letters, digits, "
+				cli_usage_error("--app-id: '%s': expected 1 to 64 letters, digits, "
 						 "'_', '.' or '-'", optarg);
 			break;
 		case OPT_EXACTLY_ONCE: opt.exactly_once = 1; break;
@@ -1653,28 +1653,28 @@ int main(int argc, char **argv)
 		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
 		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case OPT_OPTIMIZE: opt.optimize = 1; break;
-		case OPT_VACUUM: opt.vacuum = rtai_opt_duration("--vacuum", optarg); break;
+		case OPT_VACUUM: opt.vacuum = cli_opt_duration("--vacuum", optarg); break;
 		case 'v': opt.verbose = ep.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case OPT_CHECKPOINT_DIR: opt.ckpt_dir = optarg; break;
 		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	if (argc != 1)
-		rtai_usage_error(argc == 0 ? "the table's directory is needed: rtai-sink-lake "
+		cli_usage_error(argc == 0 ? "the table's directory is needed: rtai-sink-lake "
 			"[OPTION]... TABLE_DIR" : "one table directory, not %d arguments", argc);
 	table_dir = argv[0];
 	errpol_check(&ep);
 	if (opt.optimize && opt.vacuum >= 0)
-		rtai_usage_error("--optimize and --vacuum are separate runs");
+		cli_usage_error("--optimize and --vacuum are separate runs");
 	if ((opt.optimize || opt.vacuum >= 0) && opt.pass)
-		rtai_usage_error("--pass is for writing a stream, not for table maintenance");
+		cli_usage_error("--pass is for writing a stream, not for table maintenance");
 
 	if (opt.vacuum >= 0) {
 		vacuum();

@@ -250,14 +250,14 @@ static struct ackq aq;			/* --pass, --dlq, checkpoints: frames until acknowledge
 static int use_aq;			/* whether aq is in use (--pass, --dlq or checkpoints) */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 static struct ckpt *ck;			/* checkpoints; NULL when off */
-static struct rtai_rec brec;		/* a barrier's fields */
+static struct rec brec;		/* a barrier's fields */
 static struct buf snapbuf;		/* the snapshot, reused */
 static struct tmpl key;			/* compiled -k */
 static char sha[41];			/* the script's SHA-1, for EVALSHA */
 static char ttl_ms[24];			/* --ttl in ms, as text; "0" for none */
-static struct rtai_rd rd;		/* standard input */
-static struct rtai_wr out;		/* --pass: the stream; --dry-run: text */
-static struct rtai_rec rec;		/* the record being encoded */
+static struct frame_rd rd;		/* standard input */
+static struct frame_wr out;		/* --pass: the stream; --dry-run: text */
+static struct rec rec;		/* the record being encoded */
 static struct buf kbuf, vbuf;		/* key, value */
 static int status = RTAI_EXIT_OK;
 static int stopping;			/* a failure under --on-error fail */
@@ -278,7 +278,7 @@ static void print_counts(void)
 	if (opt.only_newer)
 		snprintf(older, sizeof(older), "%llu older skipped, ",
 			 (unsigned long long)count.older);
-	rtai_warn("%llu written, %s%llu retried, %llu failed, %llu skipped, %llu dead-lettered%s%s",
+	cli_warn("%llu written, %s%llu retried, %llu failed, %llu skipped, %llu dead-lettered%s%s",
 		  (unsigned long long)count.written, older, (unsigned long long)rc.retried,
 		  (unsigned long long)count.failed, (unsigned long long)ep.skipped,
 		  (unsigned long long)ep.dead, ep.first[0] != '\0' && !opt.verbose ? "; first: " : "",
@@ -289,9 +289,9 @@ static void print_counts(void)
  * command with an error): f is its frame (NULL when it was not kept:
  * then never under dlq). It goes through the error policy; under fail it
  * is counted as failed and the input ends. */
-static void record_failed(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+static void record_failed(const struct frame *f, uint64_t recno, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void record_failed(const struct rtai_frame *f, uint64_t recno, const char *fmt, ...)
+static void record_failed(const struct frame *f, uint64_t recno, const char *fmt, ...)
 {
 	char msg[1024], where[1280];
 	va_list ap;
@@ -312,7 +312,7 @@ static void record_failed(const struct rtai_frame *f, uint64_t recno, const char
 static void __attribute__((noreturn)) give_up(const char *msg)
 {
 	count.failed += rcl_pending(&rc);
-	rtai_warn("%s", msg);
+	cli_warn("%s", msg);
 	print_counts();
 	if (out.fd >= 0)
 		wr_close(&out);	/* what was acknowledged still goes on */
@@ -369,7 +369,7 @@ static int ckpt_start(int argc, char **argv)
  * under --on-error fail: that checkpoint would skip the failed record on
  * a rerun. A barrier that cannot be decoded or written ends the input
  * (exit 1), as in rtai-window. */
-static void on_barrier(const struct rtai_frame *f)
+static void on_barrier(const struct frame *f)
 {
 	struct barrier b;
 	char err[1024];
@@ -377,7 +377,7 @@ static void on_barrier(const struct rtai_frame *f)
 	if (stopping)
 		return;
 	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
-		rtai_warn("%s: a barrier: %s", rd.name, err);
+		cli_warn("%s: a barrier: %s", rd.name, err);
 		stopping = 1;
 		status = RTAI_EXIT_FAIL;
 		return;
@@ -389,7 +389,7 @@ static void on_barrier(const struct rtai_frame *f)
 	snap_u64(&snapbuf, count.older);
 	snap_u64(&snapbuf, count.failed);
 	if (ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
-		rtai_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
+		cli_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
 		stopping = 1;
 		status = RTAI_EXIT_FAIL;
 	}
@@ -398,7 +398,7 @@ static void on_barrier(const struct rtai_frame *f)
 /* A frame whose write was acknowledged, in input order: a barrier is
  * checkpointed; with --pass, every frame goes on (without it the queue
  * holds only the frames' headers, or whole records for --dlq). */
-static void forward(void *arg, const struct rtai_frame *f)
+static void forward(void *arg, const struct frame *f)
 {
 	(void)arg;
 	if (f->kind == RTAI_K_BARRIER && ck != NULL)
@@ -411,9 +411,9 @@ static void forward(void *arg, const struct rtai_frame *f)
 /* Queues f in the acknowledged-output queue: the whole frame with --pass
  * or --dlq (a refused record's dead letter), else (checkpoints only) its
  * header, and a barrier's payload. */
-static uint64_t queue(const struct rtai_frame *f, int need_ack)
+static uint64_t queue(const struct frame *f, int need_ack)
 {
-	struct rtai_frame h;
+	struct frame h;
 
 	if (opt.pass || ep.mode == ERRPOL_DLQ || f->kind == RTAI_K_BARRIER)
 		return ackq_push(&aq, f, need_ack);
@@ -432,7 +432,7 @@ static void on_done(void *arg, const struct rcl_done *d)
 	(void)arg;
 	if (d->reply->type == REDIS_REPLY_ERROR) {
 		static struct buf k;	/* reused: no allocation per refused record */
-		struct rtai_frame f;
+		struct frame f;
 		int kept = use_aq && ep.mode == ERRPOL_DLQ && ackq_peek(&aq, d->tag2, &f) == 0;
 
 		buf_reset(&k);
@@ -453,7 +453,7 @@ static void on_done(void *arg, const struct rcl_done *d)
 /* ---- encoding ------------------------------------------------------------ */
 
 /* Adds the value of f (null as the empty string). */
-static void arg_val(const struct rtai_field *f)
+static void arg_val(const struct rec_field *f)
 {
 	buf_reset(&vbuf);
 	if (f->v.type != RT_NULL)
@@ -463,7 +463,7 @@ static void arg_val(const struct rtai_field *f)
 
 /* --replace: whether field f of the record goes into the hash: not when
  * null, nor when --fields leaves it out, nor --only-newer's own field. */
-static int keep_field(const struct rtai_field *f)
+static int keep_field(const struct rec_field *f)
 {
 	int chosen = opt.fields == NULL;
 
@@ -479,10 +479,10 @@ static int keep_field(const struct rtai_field *f)
 
 /* Builds the commands for the record in rec as one entry of the client,
  * not yet committed. Returns 0, or -1 after reporting a bad record. */
-static int encode(const struct rtai_frame *f, uint64_t recno)
+static int encode(const struct frame *f, uint64_t recno)
 {
 	char err[512];
-	const struct rtai_field *fld = NULL;
+	const struct rec_field *fld = NULL;
 	size_t npairs = 0;
 
 	buf_reset(&kbuf);
@@ -625,7 +625,7 @@ static int encode(const struct rtai_frame *f, uint64_t recno)
 
 /* One frame from the input: a record is queued as commands (or printed
  * with --dry-run); other frames follow it with --pass. */
-static void take(const struct rtai_frame *f)
+static void take(const struct frame *f)
 {
 	uint64_t recno = rd.nrec, seq = 0;
 
@@ -726,7 +726,7 @@ static void settle(void)
 		loop_pause(input, !want_input());
 }
 
-static int on_frame(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
+static int on_frame(void *arg, struct frame_rd *r, const struct frame *f)
 {
 	(void)arg;
 	(void)r;
@@ -736,11 +736,11 @@ static int on_frame(void *arg, struct rtai_rd *r, const struct rtai_frame *f)
 }
 
 /* The input's end, a read error, or SIGINT/SIGTERM (sig_stop). */
-static int on_end(void *arg, struct rtai_rd *r, enum loop_end why)
+static int on_end(void *arg, struct frame_rd *r, enum loop_end why)
 {
 	(void)arg;
 	if (why == LOOP_END_ERROR) {
-		rtai_warn("%s", r->err);
+		cli_warn("%s", r->err);
 		status = r->cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	}
 	input_open = 0;
@@ -785,7 +785,7 @@ static void run(void)
 				       on_redis, NULL);
 	loop_on_drained(loop, on_drained, NULL);
 	if (loop_run(loop) < 0 && loop_err(loop) != NULL)
-		rtai_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
+		cli_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
 	loop_free(loop);
 	input = NULL;
 }
@@ -801,7 +801,7 @@ static void parse_fields(const char *arg)
 		size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
 
 		if (n == 0 || n > 255)
-			rtai_usage_error("--fields: '%s': expected field names separated by commas",
+			cli_usage_error("--fields: '%s': expected field names separated by commas",
 					 arg);
 		opt.fields = xrealloc(opt.fields, (opt.nfields + 1) * sizeof(*opt.fields));
 		opt.fields[opt.nfields++] = (struct name){ p, n };
@@ -814,7 +814,7 @@ static void parse_fields(const char *arg)
 static void set_mode(enum mode m)
 {
 	if (opt.mode != M_NONE && opt.mode != m)
-		rtai_usage_error("--value, --hash and --json exclude each other");
+		cli_usage_error("--value, --hash and --json exclude each other");
 	opt.mode = m;
 }
 
@@ -825,7 +825,7 @@ int main(int argc, char **argv)
 	int c, argc0 = argc;
 
 	argv = argv0 = rurl_hide_argv(argc, argv);
-	rtai_init(STAGE, argv);
+	cli_init(STAGE, argv);
 	while ((c = getopt_long(argc, argv, "u:k:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
@@ -838,21 +838,21 @@ int main(int argc, char **argv)
 		case OPT_FIELDS: set_mode(M_HASH); parse_fields(optarg); break;
 		case OPT_JSON: set_mode(M_JSON); break;
 		case OPT_TTL:
-			opt.ttl = rtai_opt_duration("--ttl", optarg);
+			opt.ttl = cli_opt_duration("--ttl", optarg);
 			if (opt.ttl < 1000000)
-				rtai_usage_error("--ttl: '%s': Redis expires keys in whole milliseconds; give at least 1ms",
+				cli_usage_error("--ttl: '%s': Redis expires keys in whole milliseconds; give at least 1ms",
 						 optarg);
 			break;
 		case OPT_ONLY_NEWER: opt.only_newer = 1; break;
 		case OPT_REPLACE: opt.replace = 1; break;
 		case OPT_INFLIGHT:
-			opt.inflight = rtai_opt_int("--inflight", optarg, 1, 1000000);
+			opt.inflight = cli_opt_int("--inflight", optarg, 1, 1000000);
 			break;
 		case OPT_INFLIGHT_BYTES:
-			opt.inflight_bytes = rtai_opt_int("--inflight-bytes", optarg, 1, INT64_MAX);
+			opt.inflight_bytes = cli_opt_int("--inflight-bytes", optarg, 1, INT64_MAX);
 			break;
 		case OPT_PASS: opt.pass = 1; break;
-		case OPT_RETRY_FOR: opt.retry_for = rtai_opt_duration("--retry-for", optarg); break;
+		case OPT_RETRY_FOR: opt.retry_for = cli_opt_duration("--retry-for", optarg); break;
 		case OPT_ON_ERROR: errpol_mode_arg(&ep, optarg); break;
 		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case OPT_DRY_RUN: opt.dry_run = 1; break;
@@ -861,33 +861,33 @@ int main(int argc, char **argv)
 		case OPT_CHECKPOINT_DIR: opt.ckpt_dir = optarg; break;
 		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	rec_set_max_fields(NULL);
 	errpol_check(&ep);
 	ep.verbose = opt.verbose;
 	if (argc > 0)
-		rtai_usage_error("unexpected argument '%s': records come on standard input", argv[0]);
+		cli_usage_error("unexpected argument '%s': records come on standard input", argv[0]);
 	if (opt.key == NULL)
-		rtai_usage_error("a key template is needed: -k 'features:user:{user_id}'");
+		cli_usage_error("a key template is needed: -k 'features:user:{user_id}'");
 	if (opt.mode == M_NONE)
-		rtai_usage_error("say what to write: --value FIELD, --hash or --json");
+		cli_usage_error("say what to write: --value FIELD, --hash or --json");
 	if (opt.replace && opt.mode != M_HASH)
-		rtai_usage_error("--replace is for --hash (--value and --json replace the whole value already)");
+		cli_usage_error("--replace is for --hash (--value and --json replace the whole value already)");
 	if (opt.pass && opt.dry_run)
-		rtai_usage_error("--pass and --dry-run exclude each other");
+		cli_usage_error("--pass and --dry-run exclude each other");
 	if (tmpl_compile(&key, opt.key, err, sizeof(err)) < 0)
-		rtai_usage_error("--key: '%s': %s", opt.key, err);
+		cli_usage_error("--key: '%s': %s", opt.key, err);
 	if (key.nfields == 0)	/* "-k user_id": every record into one key */
-		rtai_warn("--key: '%s' has no {field}: every record goes to that one key "
+		cli_warn("--key: '%s' has no {field}: every record goes to that one key "
 			  "(did you mean -k '{%s}'?)", opt.key, opt.key);
 	if (rcl_init(&rc, opt.url, on_done, NULL, err, sizeof(err)) < 0)
-		rtai_usage_error("--url: %s", err);
+		cli_usage_error("--url: %s", err);
 	if (opt.dry_run) {
 		rcl_free(&rc);
 		rcl_init_dry(&rc);
@@ -926,10 +926,10 @@ int main(int argc, char **argv)
 		print_counts();
 	status = errpol_status(&ep, count.in, status, "written");
 	if (opt.verbose && !opt.dry_run)
-		rtai_warn("in flight at most: %zu commands, %llu bytes", peak.cmds,
+		cli_warn("in flight at most: %zu commands, %llu bytes", peak.cmds,
 			  (unsigned long long)peak.bytes);
 	if (opt.verbose && rc.cl != NULL)
-		rtai_warn("cluster: %llu records sent again to another node (MOVED, ASK)",
+		cli_warn("cluster: %llu records sent again to another node (MOVED, ASK)",
 			  (unsigned long long)rc.redirects);
 
 out:

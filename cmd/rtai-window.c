@@ -157,19 +157,19 @@ static void usage(int status)
 /* A duration option that must be positive and small enough for int64 ns. */
 static int64_t opt_span(const char *name, const char *arg, int zero_ok)
 {
-	int64_t v = rtai_opt_duration(name, arg);
+	int64_t v = cli_opt_duration(name, arg);
 
 	if (v == 0 && !zero_ok)
-		rtai_usage_error("%s: '%s': must be longer than 0", name, arg);
+		cli_usage_error("%s: '%s': must be longer than 0", name, arg);
 	if (v > WIN_MAX_DURATION)
-		rtai_usage_error("%s: '%s': too long (at most 36 years)", name, arg);
+		cli_usage_error("%s: '%s': too long (at most 36 years)", name, arg);
 	return v;
 }
 
 static void set_kind(int kind)
 {
 	if (opt.kind != -1)
-		rtai_usage_error("give one of --tumbling, --sliding and --session");
+		cli_usage_error("give one of --tumbling, --sliding and --session");
 	opt.kind = kind;
 }
 
@@ -179,13 +179,13 @@ static void parse_sliding(const char *arg)
 	char *size;
 
 	if (slash == NULL)
-		rtai_usage_error("--sliding: '%s': expected SIZE/SLIDE, such as 1h/5m", arg);
+		cli_usage_error("--sliding: '%s': expected SIZE/SLIDE, such as 1h/5m", arg);
 	size = xstrndup(arg, (size_t)(slash - arg));
 	opt.size = opt_span("--sliding", size, 0);
 	opt.slide = opt_span("--sliding", slash + 1, 0);
 	free(size);
 	if (opt.slide > opt.size)
-		rtai_usage_error("--sliding: '%s': the slide is longer than the window", arg);
+		cli_usage_error("--sliding: '%s': the slide is longer than the window", arg);
 }
 
 static void parse_keys(const char *arg)
@@ -197,7 +197,7 @@ static void parse_keys(const char *arg)
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
 
 		if (n == 0 || n > 255)
-			rtai_usage_error("--key: '%s': field names must have 1 to 255 bytes", arg);
+			cli_usage_error("--key: '%s': field names must have 1 to 255 bytes", arg);
 		opt.keys = xrealloc(opt.keys, (opt.nkeys + 1) * sizeof(*opt.keys));
 		opt.klen = xrealloc(opt.klen, (opt.nkeys + 1) * sizeof(*opt.klen));
 		opt.keys[opt.nkeys] = xstrndup(p, n);
@@ -224,24 +224,24 @@ static void check_names(void)
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = i + 1; j < n; j++)
 			if (strcmp(names[i], names[j]) == 0)
-				rtai_usage_error("output field \"%s\" would appear twice (rename an "
+				cli_usage_error("output field \"%s\" would appear twice (rename an "
 						 "aggregate with -a NAME=FUNC:FIELD)", names[i]);
 	free(names);
 }
 
 /* ---- state ------------------------------------------------------------- */
 
-static struct rtai_wr out;		/* results and watermarks */
-static struct rtai_wr late;		/* --late */
-static struct rtai_rec orec;		/* a result being written */
+static struct frame_wr out;		/* results and watermarks */
+static struct frame_wr late;		/* --late */
+static struct rec orec;		/* a result being written */
 static struct buf obuf;			/* encoded result */
-static struct rtai_val *vals, *kvals;	/* per aggregate; per key field */
+static struct val *vals, *kvals;	/* per aggregate; per key field */
 static struct win *engine;
 static int status = RTAI_EXIT_OK;
 
 static int64_t wm_sent = INT64_MIN;	/* last watermark written */
 static struct ckpt *ck;			/* checkpoints; NULL when off */
-static struct rtai_rec brec;		/* a barrier's fields */
+static struct rec brec;		/* a barrier's fields */
 static struct buf snapbuf;		/* a snapshot being written */
 static int savepointed;			/* stopped at a savepoint: fire nothing */
 static int64_t last_data = -1;		/* monotonic time of the last record */
@@ -253,7 +253,7 @@ static uint64_t nrecords;		/* data frames read */
 /* The engine's callback: one result record. */
 static void put_result(void *arg, const struct win_out *o)
 {
-	struct rtai_val v;
+	struct val v;
 	int n;
 
 	(void)arg;
@@ -281,7 +281,7 @@ static void put_watermark(void)
 	if (wm <= wm_sent)
 		return;
 	wm_sent = wm;
-	wr_put(&out, RTAI_K_WATERMARK, RTAI_E_NONE, 0, rtai_now_ns(), wm, NULL, 0);
+	wr_put(&out, RTAI_K_WATERMARK, RTAI_E_NONE, 0, cli_now_ns(), wm, NULL, 0);
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -294,10 +294,10 @@ static void put_watermark(void)
 #define BATCH 32
 
 static struct pending {
-	struct rtai_frame f;		/* payload: in pdata, from off */
+	struct frame f;		/* payload: in pdata, from off */
 	size_t off;
 	unsigned long long no;		/* record number */
-	struct rtai_rec rec;
+	struct rec rec;
 	struct buf key;			/* encoded key */
 	uint32_t h;			/* its hash */
 } pend[BATCH];
@@ -305,7 +305,7 @@ static int npend;			/* records in the batch */
 static struct buf pdata;		/* their payloads, copied out of the reader */
 
 /* Queues a data frame; the reader may move its buffer afterwards. */
-static void queue(const struct rtai_rd *rd, const struct rtai_frame *f)
+static void queue(const struct frame_rd *rd, const struct frame *f)
 {
 	struct pending *p = &pend[npend++];
 
@@ -328,7 +328,7 @@ static int prepare(struct pending *p, char *msg, size_t n)
 	buf_reset(&p->key);
 	buf_reserve(&p->key, 64);		/* never NULL, even without -k */
 	for (size_t i = 0; i < opt.nkeys; i++) {
-		const struct rtai_field *kf = rec_get(&p->rec, opt.keys[i], opt.klen[i]);
+		const struct rec_field *kf = rec_get(&p->rec, opt.keys[i], opt.klen[i]);
 
 		if (kf == NULL || key_part(&p->key, &kf->v) < 0) {
 			snprintf(msg, n, "field \"%s\": %s (a key field)", opt.keys[i],
@@ -345,41 +345,41 @@ static int prepare(struct pending *p, char *msg, size_t n)
 /* Windows one prepared record. Returns 0, or -1 after a message. */
 static int add_record(const char *name, struct pending *p)
 {
-	const struct rtai_frame *f = &p->f;
+	const struct frame *f = &p->f;
 	char err[256];
 	int64_t t;
 	int n;
 
 	if (opt.processing) {
-		t = rtai_now_ns();
+		t = cli_now_ns();
 	} else {
 		t = f->event_ns;
 		if (t == RTAI_TIME_UNSET) {
-			rtai_warn("%s: record %llu: no event time (set it with rtai-parse -t FIELD, "
+			cli_warn("%s: record %llu: no event time (set it with rtai-parse -t FIELD, "
 				  "or window by arrival with --time processing)", name, p->no);
 			return -1;
 		}
 		if (t > WIN_MAX_TIME || t < -WIN_MAX_TIME) {
-			rtai_warn("%s: record %llu: event time %lld ns is out of range (1824 to 2116)",
+			cli_warn("%s: record %llu: event time %lld ns is out of range (1824 to 2116)",
 				  name, p->no, (long long)t);
 			return -1;
 		}
 	}
 	if (agg_extract(&aggs, &p->rec, vals, err, sizeof(err)) < 0) {
-		rtai_warn("%s: record %llu: %s", name, p->no, err);
+		cli_warn("%s: record %llu: %s", name, p->no, err);
 		return -1;
 	}
 	n = win_add(engine, p->key.p, p->key.len, t, f->ingest_ns, vals);
 	if (n < 0) {
-		rtai_warn("%s: record %llu: %s (--max-keys %lld)", name, p->no, win_err(engine),
+		cli_warn("%s: record %llu: %s (--max-keys %lld)", name, p->no, win_err(engine),
 			  opt.max_keys);
 		return -1;
 	}
 	if (n == 0 && opt.late != NULL)
 		wr_frame(&late, f);
-	win_advance(engine, opt.processing ? rtai_now_ns() : t - opt.delay);
+	win_advance(engine, opt.processing ? cli_now_ns() : t - opt.delay);
 	if (opt.idle > 0) {
-		last_data = rtai_mono_ns();
+		last_data = cli_mono_ns();
 		wm_at_data = win_watermark(engine);
 	}
 	return 0;
@@ -406,7 +406,7 @@ static int drain(const char *name)
 	for (int i = 0; i < (bad < 0 ? n : bad) && ret == 0; i++)
 		ret = add_record(name, &pend[i]);
 	if (ret == 0 && bad >= 0) {
-		rtai_warn("%s: record %llu: %s", name, pend[bad].no, msg);
+		cli_warn("%s: record %llu: %s", name, pend[bad].no, msg);
 		ret = -1;
 	}
 	nrecords += (uint64_t)n;
@@ -419,7 +419,7 @@ static int drain(const char *name)
 static const char *inname;		/* the input's name, for messages */
 static struct loop_timer *clock_timer;	/* --idle, --time processing */
 
-static int on_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int on_data(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	(void)arg;
 	queue(rd, f);
@@ -506,20 +506,20 @@ static int ckpt_start(int argc, char **argv)
  * the barrier goes on (Flink's aligned checkpoint, with one input). A
  * savepoint ends the stage after that, firing nothing. Windows never fire
  * because of a barrier. Returns 0, or -1 after a message. */
-static int on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_frame *f)
+static int on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *f)
 {
 	struct barrier b;
 	char err[1024];
 
 	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
-		rtai_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+		cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
 		return -1;
 	}
 	if (!b.savepoint) {
 		/* Serialized now, written in the background (ckpt_write_bg):
 		 * the records do not wait for the disk. */
 		if (ckpt_write_bg(ck, b.checkpoint, save_bg, NULL, err, sizeof(err)) < 0) {
-			rtai_warn("%s", err);
+			cli_warn("%s", err);
 			return -1;
 		}
 		loop_forward(l, f);
@@ -530,7 +530,7 @@ static int on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_fram
 	save_state(&snapbuf);
 	if (ckpt_wait(ck, err, sizeof(err)) < 0 ||
 	    ckpt_write(ck, b.checkpoint, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0) {
-		rtai_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
+		cli_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
 		return -1;
 	}
 	loop_forward(l, f);
@@ -541,7 +541,7 @@ static int on_barrier(struct loop *l, struct rtai_rd *rd, const struct rtai_fram
 	return 0;
 }
 
-static int on_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int on_control(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	struct loop *l = arg;
 
@@ -560,12 +560,12 @@ static int on_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 	return loop_forward(l, f);
 }
 
-static int on_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+static int on_end(void *arg, struct frame_rd *rd, enum loop_end why)
 {
 	(void)arg;
 	if (why != LOOP_END_ERROR)
 		return 0;
-	rtai_warn("%s", rd->err);
+	cli_warn("%s", rd->err);
 	return -1;
 }
 
@@ -580,12 +580,12 @@ static int64_t next_timer(void)
 	if (opt.processing) {
 		if (dl == INT64_MAX)
 			return -1;
-		return dl > rtai_now_ns() ? dl - rtai_now_ns() : 0;
+		return dl > cli_now_ns() ? dl - cli_now_ns() : 0;
 	}
 	if (opt.idle == 0 || last_data < 0)
 		return -1;
 	{
-		int64_t now = rtai_mono_ns(), since = now - last_data, wake, gap;
+		int64_t now = cli_mono_ns(), since = now - last_data, wake, gap;
 
 		if (since < opt.idle)
 			return opt.idle - since;
@@ -602,9 +602,9 @@ static int on_timer(void *arg)
 {
 	(void)arg;
 	if (opt.processing) {
-		win_advance(engine, rtai_now_ns());
+		win_advance(engine, cli_now_ns());
 	} else if (opt.idle > 0 && last_data >= 0) {
-		int64_t since = rtai_mono_ns() - last_data;
+		int64_t since = cli_mono_ns() - last_data;
 
 		if (since >= opt.idle && wm_at_data <= INT64_MAX - since)
 			win_advance(engine, wm_at_data + since);
@@ -629,7 +629,7 @@ static int on_drained(void *arg)
 
 /* Reads the input to its end (or a stop signal). Returns 0, or -1 after a
  * message. */
-static int run(struct rtai_rd *rd)
+static int run(struct frame_rd *rd)
 {
 	static const struct loop_ops ops = { .data = on_data, .control = on_control,
 					     .end = on_end };
@@ -645,7 +645,7 @@ static int run(struct rtai_rd *rd)
 	clock_timer = loop_timer_new(l, on_timer, NULL);
 	rc = loop_run(l);
 	if (rc < 0 && loop_err(l) != NULL)
-		rtai_warn("%s", loop_err(l));
+		cli_warn("%s", loop_err(l));
 	loop_free(l);
 	return rc;
 }
@@ -657,7 +657,7 @@ static void summary(void)
 
 	if (opt.verbose) {
 		getrusage(RUSAGE_SELF, &ru);
-		fprintf(stderr, "%s: %llu records, %llu late", rtai_progname,
+		fprintf(stderr, "%s: %llu records, %llu late", cli_progname,
 			(unsigned long long)nrecords, (unsigned long long)s->late);
 		if (s->late > 0)
 			fprintf(stderr, opt.late ? " (to %s)" : " (dropped)", opt.late);
@@ -673,7 +673,7 @@ static void summary(void)
 			(unsigned long long)s->peak_windows, (unsigned long long)s->peak_keys,
 			win_bytes(engine) / 1048576.0, ru.ru_maxrss / 1024.0);
 	} else if (s->late > 0 && opt.late == NULL) {
-		rtai_warn("%llu late record%s dropped (keep them with --late FILE; accept them "
+		cli_warn("%llu late record%s dropped (keep them with --late FILE; accept them "
 			  "with --delay or --lateness)", (unsigned long long)s->late,
 			  s->late == 1 ? "" : "s");
 	}
@@ -687,31 +687,31 @@ static int over_fail(void)
 {
 	switch (over_errc(over)) {
 	case OVER_E_MAX_KEYS:
-		rtai_warn("%s (--max-keys %lld)", over_err(over), opt.max_keys);
+		cli_warn("%s (--max-keys %lld)", over_err(over), opt.max_keys);
 		break;
 	case OVER_E_NO_TIME:
-		rtai_warn("%s (set it with rtai-parse -t FIELD)", over_err(over));
+		cli_warn("%s (set it with rtai-parse -t FIELD)", over_err(over));
 		break;
 	default:
-		rtai_warn("%s", over_err(over));
+		cli_warn("%s", over_err(over));
 		break;
 	}
 	return -1;
 }
 
-static int over_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int over_data(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	(void)arg;
 	if (over_frame(over, f, rd->name, rd->nrec) < 0)
 		return over_fail();
 	if (opt.idle > 0) {
-		last_data = rtai_mono_ns();
+		last_data = cli_mono_ns();
 		wm_at_data = over_wm(over);
 	}
 	return 0;
 }
 
-static int over_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int over_control(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	/* A barrier: the state as of every record before it, those waiting
 	 * for the watermark included, goes to DIR; none leaves because of it. */
@@ -734,7 +734,7 @@ static int64_t over_next_timer(void)
 
 	if (opt.idle == 0 || last_data < 0)
 		return -1;
-	since = rtai_mono_ns() - last_data;
+	since = cli_mono_ns() - last_data;
 	if (since < opt.idle)
 		return opt.idle - since;
 	/* Idle: W = wm_at_data + since. Wake when it passes the next waiting
@@ -748,7 +748,7 @@ static int64_t over_next_timer(void)
 
 static int over_timer(void *arg)
 {
-	int64_t since = rtai_mono_ns() - last_data;
+	int64_t since = cli_mono_ns() - last_data;
 
 	(void)arg;
 	if (opt.idle > 0 && last_data >= 0 && since >= opt.idle && wm_at_data != INT64_MIN &&
@@ -779,7 +779,7 @@ static void over_summary(void)
 
 	if (opt.verbose) {
 		getrusage(RUSAGE_SELF, &ru);
-		fprintf(stderr, "%s: %llu records, %llu late", rtai_progname,
+		fprintf(stderr, "%s: %llu records, %llu late", cli_progname,
 			(unsigned long long)s->records, (unsigned long long)s->late);
 		if (s->late > 0 && opt.late != NULL)
 			fprintf(stderr, " (to %s)", opt.late);
@@ -791,7 +791,7 @@ static void over_summary(void)
 			(unsigned long long)s->peak_entries, (unsigned long long)s->peak_waiting,
 			s->peak_bytes / 1048576.0, ru.ru_maxrss / 1024.0);
 	} else if (s->late > 0 && opt.late == NULL) {
-		rtai_warn("%llu late record%s emitted at once over the part of %s range still held "
+		cli_warn("%llu late record%s emitted at once over the part of %s range still held "
 			  "(wait for out-of-order records with --delay; set late ones aside with "
 			  "--late FILE)", (unsigned long long)s->late, s->late == 1 ? "" : "s",
 			  s->late == 1 ? "its" : "their");
@@ -802,7 +802,7 @@ static void over_summary(void)
 /* rtai-window --over: reads the input to its end (or a stop signal), lets
  * every waiting record leave (unless stopped at a savepoint: they are in
  * it), prints the summary. Returns 0, or -1 after a message. */
-static int run_over(struct rtai_rd *rd)
+static int run_over(struct frame_rd *rd)
 {
 	static const struct loop_ops ops = { .data = over_data, .control = over_control,
 					     .end = on_end };
@@ -818,7 +818,7 @@ static int run_over(struct rtai_rd *rd)
 	clock_timer = loop_timer_new(l, over_timer, NULL);
 	rc = loop_run(l);
 	if (rc < 0 && loop_err(l) != NULL)
-		rtai_warn("%s", loop_err(l));
+		cli_warn("%s", loop_err(l));
 	loop_free(l);
 	if (rc == 0 && !savepointed && (over_finish(over) < 0 || over_sync(over) < 0))
 		rc = over_fail();
@@ -830,11 +830,11 @@ int main(int argc, char **argv)
 {
 	const char *max_frame = NULL, *path = "-";
 	struct win_conf conf = { 0 };
-	struct rtai_rd rd;
+	struct frame_rd rd;
 	char err[300], **argv0 = argv;
 	int c, argc0 = argc;
 
-	rtai_init("rtai-window", argv);
+	cli_init("rtai-window", argv);
 	while ((c = getopt_long(argc, argv, "k:a:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': parse_keys(optarg); break;
@@ -853,7 +853,7 @@ int main(int argc, char **argv)
 		case OPT_OVER: opt.over = opt_span("--over", optarg, 0); break;
 		case OPT_ORDER:
 			if (strcmp(optarg, "event") != 0 && strcmp(optarg, "arrival") != 0)
-				rtai_usage_error("--order: '%s': expected event or arrival", optarg);
+				cli_usage_error("--order: '%s': expected event or arrival", optarg);
 			opt.arrival = strcmp(optarg, "arrival") == 0;
 			opt.order_set = 1;
 			break;
@@ -863,7 +863,7 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "processing") == 0)
 				opt.processing = 1;
 			else
-				rtai_usage_error("--time: '%s': expected event or processing", optarg);
+				cli_usage_error("--time: '%s': expected event or processing", optarg);
 			break;
 		case OPT_OFFSET: opt.offset = opt_span("--offset", optarg, 1); break;
 		case OPT_DELAY: opt.delay = opt_span("--delay", optarg, 1); break;
@@ -876,46 +876,46 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "update") == 0)
 				opt.update = 1;
 			else
-				rtai_usage_error("--emit: '%s': expected final or update", optarg);
+				cli_usage_error("--emit: '%s': expected final or update", optarg);
 			break;
-		case OPT_MAX_KEYS: opt.max_keys = rtai_opt_int("--max-keys", optarg, 0, LLONG_MAX); break;
+		case OPT_MAX_KEYS: opt.max_keys = cli_opt_int("--max-keys", optarg, 0, LLONG_MAX); break;
 		case 'a':
 			if (agg_set_parse(&aggs, optarg, err, sizeof(err)) < 0)
-				rtai_usage_error("-a %s", err);
+				cli_usage_error("-a %s", err);
 			break;
 		case 'v': opt.verbose = 1; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
 		case OPT_CHECKPOINT_DIR: opt.ckpt_dir = optarg; break;
 		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
-		case OPT_VERSION: rtai_version(); break;
-		default: rtai_usage_hint();
+		case OPT_VERSION: cli_version(); break;
+		default: cli_usage_hint();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	rtai_set_max_frame(max_frame);
+	rd_set_max_frame(max_frame);
 	rec_set_max_fields(NULL);
 	if (argc > 1)
-		rtai_usage_error("one input at most (got %d)", argc);
+		cli_usage_error("one input at most (got %d)", argc);
 	if (argc == 1)
 		path = argv[0];
 	if (opt.over > 0 && opt.kind != -1)
-		rtai_usage_error("--over: give it without --tumbling, --sliding and --session");
+		cli_usage_error("--over: give it without --tumbling, --sliding and --session");
 	if (opt.over > 0 && (opt.offset || opt.lateness || opt.update || opt.processing))
-		rtai_usage_error("--over: --offset, --lateness, --emit update and --time processing "
+		cli_usage_error("--over: --offset, --lateness, --emit update and --time processing "
 				 "apply to --tumbling, --sliding and --session");
 	if (opt.order_set && opt.over == 0)
-		rtai_usage_error("--order applies to --over");
+		cli_usage_error("--order applies to --over");
 	if (opt.kind == -1 && opt.over == 0)
-		rtai_usage_error("give a window: --tumbling SIZE, --sliding SIZE/SLIDE or --session GAP"
+		cli_usage_error("give a window: --tumbling SIZE, --sliding SIZE/SLIDE or --session GAP"
 				 " (or --over RANGE)");
 	if (opt.kind == WIN_SESSION && opt.offset != 0)
-		rtai_usage_error("--offset applies to tumbling and sliding windows");
+		cli_usage_error("--offset applies to tumbling and sliding windows");
 	if (opt.processing && (opt.delay || opt.lateness || opt.late || opt.idle))
-		rtai_usage_error("--delay, --lateness, --late and --idle apply to --time event");
+		cli_usage_error("--delay, --lateness, --late and --idle apply to --time event");
 	if (aggs.n == 0 && agg_set_parse(&aggs, "count", err, sizeof(err)) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+		cli_die(RTAI_EXIT_FAIL, "%s", err);
 	check_names();
 
 	conf = (struct win_conf){ .kind = opt.kind, .size = opt.size, .slide = opt.slide,
@@ -940,7 +940,7 @@ int main(int argc, char **argv)
 		goto out;
 	ckpt_verbose(ck, opt.verbose);
 	if (rd_open(&rd, path) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", rd.err);
+		cli_die(RTAI_EXIT_FAIL, "%s", rd.err);
 	sig_catch_stop();
 	wr_open_fd(&out, 1, "stdout", 0);
 	if (opt.late != NULL) {
@@ -963,7 +963,7 @@ int main(int argc, char **argv)
 	summary();
 done:
 	if (ckpt_wait(ck, err, sizeof(err)) < 0) {	/* the last snapshot in place */
-		rtai_warn("%s", err);
+		cli_warn("%s", err);
 		if (status == RTAI_EXIT_OK)
 			status = RTAI_EXIT_FAIL;
 	}

@@ -65,7 +65,7 @@ static void compact(struct ackq *q)
 
 /* The frame whose header starts at p: its fields, metadata and payload
  * point into the queue's buffer. */
-static void frame_at(const uint8_t *p, struct rtai_frame *f)
+static void frame_at(const uint8_t *p, struct frame *f)
 {
 	struct hdr h;
 
@@ -89,7 +89,7 @@ static void release(struct ackq *q)
 		struct ackq_ent *e = at(q, 0);
 
 		if (e->state == ACKED) {
-			struct rtai_frame f;
+			struct frame f;
 
 			frame_at(q->data.p + (q->done - q->base), &f);
 			q->forwarded++;
@@ -105,7 +105,7 @@ static void release(struct ackq *q)
 	compact(q);
 }
 
-uint64_t ackq_push(struct ackq *q, const struct rtai_frame *f, int need_ack)
+uint64_t ackq_push(struct ackq *q, const struct frame *f, int need_ack)
 {
 	uint32_t meta_len = f->meta != NULL ? f->meta_len : 0;
 	struct hdr h = { f->ingest_ns, f->event_ns, f->len, meta_len, f->flags, f->kind, f->enc };
@@ -137,7 +137,7 @@ uint64_t ackq_push(struct ackq *q, const struct rtai_frame *f, int need_ack)
 	return seq;
 }
 
-int ackq_peek(const struct ackq *q, uint64_t seq, struct rtai_frame *f)
+int ackq_peek(const struct ackq *q, uint64_t seq, struct frame *f)
 {
 	uint64_t start;
 	size_t i;

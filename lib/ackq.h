@@ -41,7 +41,7 @@
 
 /* Called once per forwarded frame, in push order. f and its payload are
  * valid during the call only. */
-typedef void (*ackq_fwd_fn)(void *arg, const struct rtai_frame *f);
+typedef void (*ackq_fwd_fn)(void *arg, const struct frame *f);
 
 struct ackq_ent;
 
@@ -70,7 +70,7 @@ void ackq_init(struct ackq *q, size_t max_bytes, size_t max_records, ackq_fwd_fn
  * returned sequence number; 0: it is settled already and is forwarded at
  * once when nothing before it is pending (then before this call returns).
  * Sequence numbers count every push from 0 and never repeat. */
-uint64_t ackq_push(struct ackq *q, const struct rtai_frame *f, int need_ack);
+uint64_t ackq_push(struct ackq *q, const struct frame *f, int need_ack);
 
 /* Settles frame seq (from ackq_push(..., 1), not yet settled): ok 1 when
  * its write was acknowledged, 0 when it failed for good (it is then
@@ -84,7 +84,7 @@ int ackq_ack(struct ackq *q, uint64_t seq, int ok);
  * (lib/errpol.h: the dead letter) before ackq_ack(q, seq, 0). f points
  * into the queue and is valid until the next push, ack or free. Returns
  * 0, or -1 when seq is not pending (nothing is set). */
-int ackq_peek(const struct ackq *q, uint64_t seq, struct rtai_frame *f);
+int ackq_peek(const struct ackq *q, uint64_t seq, struct frame *f);
 
 /* Frames held (pending, or settled behind a pending one). */
 static inline size_t ackq_len(const struct ackq *q) { return q->n; }

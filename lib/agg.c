@@ -155,7 +155,7 @@ size_t agg_warn_unseen(const struct agg_set *set, uint64_t records)
 	for (size_t i = 0; i < set->n && records > 0; i++) {
 		if (agg_seen(set, i))
 			continue;
-		rtai_warn("field \"%s\" of -a %s:%s never occurred in %llu record%s (misspelt?)",
+		cli_warn("field \"%s\" of -a %s:%s never occurred in %llu record%s (misspelt?)",
 			  set->v[i].field, func_names[set->v[i].func], set->v[i].field,
 			  (unsigned long long)records, records == 1 ? "" : "s");
 		n++;
@@ -163,12 +163,12 @@ size_t agg_warn_unseen(const struct agg_set *set, uint64_t records)
 	return n;
 }
 
-int agg_extract(const struct agg_set *set, const struct rtai_rec *rec,
-		struct rtai_val *vals, char *err, size_t errlen)
+int agg_extract(const struct agg_set *set, const struct rec *rec,
+		struct val *vals, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < set->n; i++) {
 		const struct agg_spec *s = &set->v[i];
-		const struct rtai_field *f;
+		const struct rec_field *f;
 		const char *want = NULL;
 		int t;
 
@@ -253,7 +253,7 @@ struct agg_distinct {
 };
 
 /* The identity of a value: type, 8 bytes of number, or string bytes. */
-static void dkey(const struct rtai_val *v, uint8_t *type, uint64_t *bits,
+static void dkey(const struct val *v, uint8_t *type, uint64_t *bits,
 		 const char **p, uint32_t *n)
 {
 	*type = v->type;
@@ -292,8 +292,8 @@ static void dkey(const struct rtai_val *v, uint8_t *type, uint64_t *bits,
 static uint64_t dhash(uint8_t type, uint64_t bits, const char *p, uint32_t n)
 {
 	if (rt_has_bytes(type))
-		return rtai_hash(n > 0 ? p : "", n, type);
-	return rtai_hash(&bits, 8, type);
+		return rec_hash(n > 0 ? p : "", n, type);
+	return rec_hash(&bits, 8, type);
 }
 
 static uint32_t dfind(const struct agg_distinct *d, uint64_t h, uint8_t type,
@@ -374,7 +374,7 @@ static void dcompact(struct agg_distinct *d)
 	d->garbage = 0;
 }
 
-static void dremove(struct agg_distinct *d, const struct rtai_val *v)
+static void dremove(struct agg_distinct *d, const struct val *v)
 {
 	uint32_t mask, i, j, n;
 	uint64_t bits, h;
@@ -634,9 +634,9 @@ static void sk_free(struct agg_sketch *k)
 
 /* ---- one aggregate ------------------------------------------------------ */
 
-static struct rtai_val xval(const struct agg_state *a)
+static struct val xval(const struct agg_state *a)
 {
-	struct rtai_val v = { .type = a->x.type };
+	struct val v = { .type = a->x.type };
 
 	if (rt_has_bytes(v.type)) {
 		v.s.p = a->x.box->p;
@@ -647,7 +647,7 @@ static struct rtai_val xval(const struct agg_state *a)
 	return v;
 }
 
-static void xset(struct agg_state *a, const struct rtai_val *v, int64_t t)
+static void xset(struct agg_state *a, const struct val *v, int64_t t)
 {
 	a->x.type = v->type;
 	a->x.t = t;
@@ -666,7 +666,7 @@ static inline void i128_add(struct agg_state *a, uint64_t blo, int64_t bhi)
 	a->s.ilo = lo;
 }
 
-static void sum_add(struct agg_state *a, const struct rtai_val *v)
+static void sum_add(struct agg_state *a, const struct val *v)
 {
 	a->s.n++;
 	if (v->type == RT_INT) {
@@ -696,12 +696,12 @@ static double sum_double(const struct agg_state *a)
 	return (double)i + a->s.fsum;
 }
 
-static double num(const struct rtai_val *v)
+static double num(const struct val *v)
 {
 	return v->type == RT_FLOAT ? v->f : (double)v->i;
 }
 
-static void add1(const struct agg_spec *s, struct agg_state *a, const struct rtai_val *v,
+static void add1(const struct agg_spec *s, struct agg_state *a, const struct val *v,
 		 int64_t t)
 {
 	if (v->type == RT_NULL)
@@ -724,7 +724,7 @@ static void add1(const struct agg_spec *s, struct agg_state *a, const struct rta
 	}
 	case AGG_MIN:
 	case AGG_MAX: {
-		struct rtai_val cur;
+		struct val cur;
 		int c;
 
 		if (a->x.type == RT_NULL) {
@@ -767,7 +767,7 @@ static void add1(const struct agg_spec *s, struct agg_state *a, const struct rta
 	}
 }
 
-static void remove1(const struct agg_spec *s, struct agg_state *a, const struct rtai_val *v)
+static void remove1(const struct agg_spec *s, struct agg_state *a, const struct val *v)
 {
 	if (v->type == RT_NULL)
 		return;
@@ -820,7 +820,7 @@ static void merge1(const struct agg_spec *s, struct agg_state *a, const struct a
 	}
 	case AGG_MIN:
 	case AGG_MAX: {
-		struct rtai_val v;
+		struct val v;
 
 		if (b->x.type == RT_NULL)
 			break;
@@ -830,7 +830,7 @@ static void merge1(const struct agg_spec *s, struct agg_state *a, const struct a
 	}
 	case AGG_FIRST:
 	case AGG_LAST: {
-		struct rtai_val v;
+		struct val v;
 
 		if (b->x.type == RT_NULL)
 			break;
@@ -866,14 +866,14 @@ static void merge1(const struct agg_spec *s, struct agg_state *a, const struct a
 /* ---- rows --------------------------------------------------------------- */
 
 void agg_add(const struct agg_set *set, struct agg_state *row,
-	     const struct rtai_val *vals, int64_t t)
+	     const struct val *vals, int64_t t)
 {
 	for (size_t i = 0; i < set->n; i++)
 		add1(&set->v[i], &row[i], &vals[i], t);
 }
 
 void agg_remove(const struct agg_set *set, struct agg_state *row,
-		const struct rtai_val *vals, int64_t t)
+		const struct val *vals, int64_t t)
 {
 	(void)t;
 	for (size_t i = 0; i < set->n; i++)
@@ -900,7 +900,7 @@ int agg_quantile(const struct agg_set *set, const struct agg_state *row, size_t 
 }
 
 void agg_result(const struct agg_set *set, const struct agg_state *row, size_t i,
-		struct rtai_val *out)
+		struct val *out)
 {
 	const struct agg_spec *s = &set->v[i];
 	const struct agg_state *a = &row[i];
@@ -1128,7 +1128,7 @@ void agg_row_snapshot(const struct agg_set *set, const struct agg_state *row, st
 }
 
 /* A value written by snap_val(): its type, bits or bytes (borrowed). */
-static void restore_val(struct snap_rd *r, struct rtai_val *v)
+static void restore_val(struct snap_rd *r, struct val *v)
 {
 	size_t n;
 
@@ -1181,7 +1181,7 @@ int agg_row_restore(const struct agg_set *set, struct agg_state *row, struct sna
 	for (size_t i = 0; i < set->n && r->bad == NULL; i++) {
 		const struct agg_spec *s = &set->v[i];
 		struct agg_state *a = &row[i];
-		struct rtai_val v;
+		struct val v;
 
 		if (snap_get_u8(r) != (uint8_t)s->func) {
 			snap_fail(r, "an aggregate of another function");

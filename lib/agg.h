@@ -139,14 +139,14 @@ int agg_removable(enum agg_func f);
  * found for agg_seen(). Values borrow from rec.
  * Returns 0, or -1 with err set to 'field "amount": expected number, got
  * string' when a value has the wrong type for its aggregate. */
-int agg_extract(const struct agg_set *set, const struct rtai_rec *rec,
-		struct rtai_val *vals, char *err, size_t errlen);
+int agg_extract(const struct agg_set *set, const struct rec *rec,
+		struct val *vals, char *err, size_t errlen);
 
 /* Whether aggregate i's field occurred (even as null) in a record given to
  * agg_extract(); 1 for a bare count. A field that never occurs is most
  * likely misspelt ("-a sum:amout"): tools warn about it at the end. */
 int agg_seen(const struct agg_set *set, size_t i);
-/* Warns (rtai_warn) about each aggregate whose field never occurred in the
+/* Warns (cli_warn) about each aggregate whose field never occurred in the
  * records read ("field "amout" of -a sum:amout never occurred in 20
  * records (misspelt?)"), when records > 0. Returns how many. */
 size_t agg_warn_unseen(const struct agg_set *set, uint64_t records);
@@ -155,13 +155,13 @@ size_t agg_warn_unseen(const struct agg_set *set, uint64_t records);
  * first and last; RTAI_TIME_UNSET is allowed and orders by arrival). Copies
  * what it keeps; vals may go away afterwards. */
 void agg_add(const struct agg_set *set, struct agg_state *row,
-	     const struct rtai_val *vals, int64_t t);
+	     const struct val *vals, int64_t t);
 /* Takes values added earlier back out, for the removable aggregates
  * (agg_removable()); the others are left as they are. vals must equal what was added (strings
  * compare by content, so a caller keeping past records in a ring may pass
  * its own copies). Removing what was never added is undefined. */
 void agg_remove(const struct agg_set *set, struct agg_state *row,
-		const struct rtai_val *vals, int64_t t);
+		const struct val *vals, int64_t t);
 /* Folds src into dst (both rows of set), as if dst had seen src's values
  * too; src is left unchanged. For session windows that merge and for
  * sliding-window aggregation. Sums merge exactly (ints) or by one float
@@ -173,7 +173,7 @@ void agg_merge(const struct agg_set *set, struct agg_state *dst,
 /* The result of aggregate i. Strings point into the row and stay valid
  * until the row changes. */
 void agg_result(const struct agg_set *set, const struct agg_state *row, size_t i,
-		struct rtai_val *out);
+		struct val *out);
 
 /* Empties a row, keeping its heap blocks for reuse. */
 void agg_reset(const struct agg_set *set, struct agg_state *row);

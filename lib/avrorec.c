@@ -56,7 +56,7 @@ struct avrorec {
 	size_t last;			/* index of the last entry used */
 	avro_reader_t reader;		/* a memory reader, pointed at each datum */
 	struct plan reader_plan;	/* --avro-reader-schema, root NULL if none */
-	struct rtai_rec tmp;		/* the writer's record before projection */
+	struct rec tmp;		/* the writer's record before projection */
 	struct buf json;		/* nested values as JSON */
 	char err[400];
 };
@@ -519,14 +519,14 @@ static int to_ns(const struct anode *t, int64_t v, int64_t *ns)
 	return 0;
 }
 
-static int to_val(struct avrorec *a, const struct anode *t, avro_value_t *v, struct rtai_val *out,
-		  struct rtai_rec *r, const char *field);
+static int to_val(struct avrorec *a, const struct anode *t, avro_value_t *v, struct val *out,
+		  struct rec *r, const char *field);
 
 /* Appends a nested value as JSON. */
 static int to_json(struct avrorec *a, const struct anode *t, avro_value_t *v, struct buf *b,
 		   const char *field, int depth)
 {
-	struct rtai_val x;
+	struct val x;
 
 	if (depth > 64)
 		return fail(a, "field \"%s\": nested more than 64 levels", field);
@@ -608,8 +608,8 @@ static int to_json(struct avrorec *a, const struct anode *t, avro_value_t *v, st
 
 /* One value: scalars straight, nested ones as JSON text in r's arena (or
  * refused when r is NULL: to_json handles those itself). */
-static int to_val(struct avrorec *a, const struct anode *t, avro_value_t *v, struct rtai_val *out,
-		  struct rtai_rec *r, const char *field)
+static int to_val(struct avrorec *a, const struct anode *t, avro_value_t *v, struct val *out,
+		  struct rec *r, const char *field)
 {
 	const void *p;
 	const char *s;
@@ -716,7 +716,7 @@ static int to_val(struct avrorec *a, const struct anode *t, avro_value_t *v, str
 		buf_reset(&a->json);
 		if (to_json(a, t, v, &a->json, field, 0) < 0)
 			return -1;
-		*out = (struct rtai_val){ .type = RT_JSON,
+		*out = (struct val){ .type = RT_JSON,
 					  .s = { rec_strdup(r, (const char *)a->json.p, a->json.len),
 						 (uint32_t)a->json.len } };
 		return 0;
@@ -725,8 +725,8 @@ static int to_val(struct avrorec *a, const struct anode *t, avro_value_t *v, str
 }
 
 /* A reader schema's default (JSON) as a value of type t. */
-static int default_val(struct avrorec *a, const struct anode *t, json_t *j, struct rtai_val *out,
-		       struct rtai_rec *r, const char *field)
+static int default_val(struct avrorec *a, const struct anode *t, json_t *j, struct val *out,
+		       struct rec *r, const char *field)
 {
 	if (t->kind == AK_UNION)	/* a union's default is of its first branch */
 		t = t->kid[0];
@@ -773,7 +773,7 @@ static int default_val(struct avrorec *a, const struct anode *t, json_t *j, stru
 
 		if (text == NULL)
 			return -1;
-		*out = (struct rtai_val){ .type = RT_JSON,
+		*out = (struct val){ .type = RT_JSON,
 					  .s = { rec_strdup(r, text, strlen(text)), (uint32_t)strlen(text) } };
 		free(text);
 		(void)a;
@@ -808,11 +808,11 @@ static int read_datum(struct avrorec *a, struct entry *e, int64_t id, const uint
 }
 
 int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
-		   struct rtai_rec *r)
+		   struct rec *r)
 {
 	struct entry *e = entry_find(a, id);
 	const struct anode *root;
-	struct rtai_rec *w;
+	struct rec *w;
 
 	if (read_datum(a, e, id, p, n) < 0)
 		return -1;
@@ -824,7 +824,7 @@ int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
 	rec_reset(r);
 	for (size_t i = 0; i < root->n; i++) {
 		avro_value_t c;
-		struct rtai_val v;
+		struct val v;
 
 		if (avro_value_get_by_index(&e->value, i, &c, NULL) != 0)
 			return fail(a, "field \"%s\": %s", root->fname[i], avro_strerror());
@@ -837,8 +837,8 @@ int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
 
 		for (size_t i = 0; i < rd->n; i++) {
 			const char *name = rd->fname[i];
-			struct rtai_field *f = rec_get(w, name, strlen(name));
-			struct rtai_val v;
+			struct rec_field *f = rec_get(w, name, strlen(name));
+			struct val v;
 
 			if (f != NULL) {
 				v = f->v;
@@ -857,7 +857,7 @@ int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
 }
 
 int avrorec_decode_value(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
-			 struct rtai_rec *r, struct rtai_val *out)
+			 struct rec *r, struct val *out)
 {
 	struct entry *e = entry_find(a, id);
 

@@ -63,7 +63,7 @@ int avrorec_known(const struct avrorec *a, int64_t id);
  * (the re-encoded size differs from n), a value that is not a record (the
  * schema's top-level type), a decimal too wide, a time out of range. */
 int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
-		   struct rtai_rec *r);
+		   struct rec *r);
 
 /* Decodes one datum p[0..n) of schema id, of any top-level type (a Kafka
  * message key is often a plain string or long), into *out, mapped as the
@@ -73,7 +73,7 @@ int avrorec_decode(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
  * -1 with avrorec_error() set, for the reasons avrorec_decode() gives
  * except "not a record". The reader schema does not apply. */
 int avrorec_decode_value(struct avrorec *a, int64_t id, const uint8_t *p, size_t n,
-			 struct rtai_rec *r, struct rtai_val *out);
+			 struct rec *r, struct val *out);
 
 /* The last error, for messages. */
 const char *avrorec_error(const struct avrorec *a);

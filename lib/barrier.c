@@ -9,22 +9,22 @@
 
 void barrier_encode(const struct barrier *b, struct buf *out)
 {
-	struct rtai_field f[3] = {
+	struct rec_field f[3] = {
 		{ "checkpoint", 10, val_int(b->checkpoint) },
 		{ "type", 4, b->savepoint ? val_str("savepoint", 9) : val_str("checkpoint", 10) },
 		{ "sources", 7, { .type = RT_JSON } },
 	};
-	struct rtai_rec r = { .f = f, .n = 3, .cap = 3 };
+	struct rec r = { .f = f, .n = 3, .cap = 3 };
 
 	f[2].v.s.p = b->sources != NULL ? b->sources : "[]";
 	f[2].v.s.n = b->sources != NULL ? (uint32_t)b->sources_len : 2;
 	rec_encode(&r, out);
 }
 
-int barrier_decode(const struct rtai_frame *f, struct rtai_rec *scratch,
+int barrier_decode(const struct frame *f, struct rec *scratch,
 		   struct barrier *b, char *err, size_t errlen)
 {
-	const struct rtai_field *id, *type, *src;
+	const struct rec_field *id, *type, *src;
 
 	if (f->enc != RTAI_E_REC) {
 		snprintf(err, errlen, "barrier: expected a binary record (encoding 3), got encoding %u",
@@ -61,7 +61,7 @@ int barrier_decode(const struct rtai_frame *f, struct rtai_rec *scratch,
 	return 0;
 }
 
-void barrier_put(struct rtai_wr *w, const struct barrier *b, int64_t ingest_ns)
+void barrier_put(struct frame_wr *w, const struct barrier *b, int64_t ingest_ns)
 {
 	struct buf p = { 0 };
 

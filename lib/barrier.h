@@ -39,12 +39,12 @@ void barrier_encode(const struct barrier *b, struct buf *out);
  * owns and frees) for the fields: b->sources then borrows from f's
  * payload, valid as long as it is. Returns 0, or -1 with a reason in err
  * ("field \"checkpoint\": expected an int >= 1, got string"). */
-int barrier_decode(const struct rtai_frame *f, struct rtai_rec *scratch,
+int barrier_decode(const struct frame *f, struct rec *scratch,
 		   struct barrier *b, char *err, size_t errlen);
 
 /* Writes a barrier frame (kind 3, encoding 3, no event time) stamped with
  * ingest_ns, and flushes: a barrier is never held back behind buffered
  * records, as latency markers are not. */
-void barrier_put(struct rtai_wr *w, const struct barrier *b, int64_t ingest_ns);
+void barrier_put(struct frame_wr *w, const struct barrier *b, int64_t ingest_ns);
 
 #endif

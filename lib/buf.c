@@ -13,7 +13,7 @@ void *xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 
 	if (p == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n);
+		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n);
 	return p;
 }
 
@@ -22,7 +22,7 @@ void *xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
 	if (p == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n * size);
+		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n * size);
 	return p;
 }
 
@@ -30,7 +30,7 @@ void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
 	if (p == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n);
+		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n);
 	return p;
 }
 
@@ -55,7 +55,7 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
 
 		while (cap - b->len < n) {
 			if (cap > SIZE_MAX / 2)
-				rtai_die(RTAI_EXIT_FAIL, "buffer too large");
+				cli_die(RTAI_EXIT_FAIL, "buffer too large");
 			cap *= 2;
 		}
 		b->p = xrealloc(b->p, cap);

@@ -275,7 +275,7 @@ static int64_t ckpt_name_id(const char *name)
 	long long id;
 	const char *why;
 
-	if (strncmp(name, "ckpt-", 5) != 0 || rtai_parse_int(name + 5, 1, INT64_MAX, &id, &why) < 0)
+	if (strncmp(name, "ckpt-", 5) != 0 || cli_parse_int(name + 5, 1, INT64_MAX, &id, &why) < 0)
 		return -1;
 	return id;
 }
@@ -830,11 +830,11 @@ out:
 static void *bg_main(void *arg)
 {
 	struct ckpt *c = arg;
-	int64_t t0 = rtai_mono_ns();
+	int64_t t0 = cli_mono_ns();
 
 	c->bg_rc = ckpt_write(c, c->bg_id, c->bg_buf.p, c->bg_buf.len, c->bg_err,
 			      sizeof(c->bg_err));
-	c->bg_ns = rtai_mono_ns() - t0;
+	c->bg_ns = cli_mono_ns() - t0;
 	return NULL;
 }
 
@@ -849,13 +849,13 @@ int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *
 		return 0;
 	if (ckpt_wait(c, err, errlen) < 0)
 		return -1;
-	t0 = rtai_mono_ns();
+	t0 = cli_mono_ns();
 	buf_reset(&c->bg_buf);	/* reused: no allocation once it has grown */
 	save(&c->bg_buf, arg);
 	c->bg_id = id;
 	c->bg_rc = -1;
 	c->bg_err[0] = '\0';
-	c->bg_save_ns = rtai_mono_ns() - t0;
+	c->bg_save_ns = cli_mono_ns() - t0;
 	/* Signals stay the stage's: the thread starts with all blocked. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -887,7 +887,7 @@ int ckpt_wait(struct ckpt *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (c->verbose)
-		rtai_warn("checkpoint %lld: snapshot of %zu bytes serialized in %.1f ms, written "
+		cli_warn("checkpoint %lld: snapshot of %zu bytes serialized in %.1f ms, written "
 			  "in the background in %.1f ms", (long long)c->bg_id, c->bg_buf.len,
 			  c->bg_save_ns / 1e6, c->bg_ns / 1e6);
 	return 0;
@@ -1230,16 +1230,16 @@ int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir
 
 	*id = 0;
 	if (ckpt_open(out, tool, dir, argc, argv, stage_name, err, sizeof(err)) < 0) {
-		rtai_warn("%s", err);
+		cli_warn("%s", err);
 		return RTAI_EXIT_FAIL;
 	}
 	if (*out == NULL)
 		return 0;
 	rc = ckpt_restore(*out, id, &st, err, sizeof(err));
 	if (rc < 0)
-		rtai_warn("%s", err);
+		cli_warn("%s", err);
 	else if (rc == 1 && load(st.p, st.len, err, sizeof(err)) < 0) {
-		rtai_warn("%s: checkpoint %lld: %s", ckpt_dir(*out), (long long)*id, err);
+		cli_warn("%s: checkpoint %lld: %s", ckpt_dir(*out), (long long)*id, err);
 		rc = -1;
 	}
 	buf_free(&st);

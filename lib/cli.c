@@ -12,11 +12,11 @@
 
 #include "rtime.h"
 
-const char *rtai_progname = "rtai";
+const char *cli_progname = "rtai";
 
-void rtai_init(const char *name, char **argv)
+void cli_init(const char *name, char **argv)
 {
-	rtai_progname = name;
+	cli_progname = name;
 	if (argv != NULL && argv[0] != NULL)
 		argv[0] = (char *)name;
 	signal(SIGPIPE, SIG_IGN);
@@ -28,12 +28,12 @@ static void vwarn(const char *fmt, va_list ap, int err)
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (err)
-		fprintf(stderr, "%s: %s: %s\n", rtai_progname, msg, strerror(err));
+		fprintf(stderr, "%s: %s: %s\n", cli_progname, msg, strerror(err));
 	else
-		fprintf(stderr, "%s: %s\n", rtai_progname, msg);
+		fprintf(stderr, "%s: %s\n", cli_progname, msg);
 }
 
-void rtai_warn(const char *fmt, ...)
+void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -42,7 +42,7 @@ void rtai_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
-void rtai_warnx_errno(const char *fmt, ...)
+void cli_warnx_errno(const char *fmt, ...)
 {
 	int err = errno;
 	va_list ap;
@@ -52,7 +52,7 @@ void rtai_warnx_errno(const char *fmt, ...)
 	va_end(ap);
 }
 
-void rtai_die(int status, const char *fmt, ...)
+void cli_die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -62,30 +62,30 @@ void rtai_die(int status, const char *fmt, ...)
 	exit(status);
 }
 
-void rtai_usage_error(const char *fmt, ...)
+void cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
 	vwarn(fmt, ap, 0);
 	va_end(ap);
-	fprintf(stderr, "Try '%s --help' for more information.\n", rtai_progname);
+	fprintf(stderr, "Try '%s --help' for more information.\n", cli_progname);
 	exit(RTAI_EXIT_USAGE);
 }
 
-void rtai_usage_hint(void)
+void cli_usage_hint(void)
 {
-	fprintf(stderr, "Try '%s --help' for more information.\n", rtai_progname);
+	fprintf(stderr, "Try '%s --help' for more information.\n", cli_progname);
 	exit(RTAI_EXIT_USAGE);
 }
 
-void rtai_version(void)
+void cli_version(void)
 {
-	printf("%s (rtai) %s\n", rtai_progname, PACKAGE_VERSION);
+	printf("%s (rtai) %s\n", cli_progname, PACKAGE_VERSION);
 	exit(RTAI_EXIT_OK);
 }
 
-int rtai_parse_int(const char *s, long long min, long long max,
+int cli_parse_int(const char *s, long long min, long long max,
 		   long long *out, const char **why)
 {
 	char *end;
@@ -113,7 +113,7 @@ int rtai_parse_int(const char *s, long long min, long long max,
 	return 0;
 }
 
-int rtai_parse_double(const char *s, double *out, const char **why)
+int cli_parse_double(const char *s, double *out, const char **why)
 {
 	char *end;
 	double v;
@@ -136,39 +136,39 @@ int rtai_parse_double(const char *s, double *out, const char **why)
 	return 0;
 }
 
-long long rtai_opt_int(const char *opt, const char *arg, long long min,
+long long cli_opt_int(const char *opt, const char *arg, long long min,
 		       long long max)
 {
 	const char *why;
 	long long v;
 
-	if (rtai_parse_int(arg, min, max, &v, &why) < 0)
-		rtai_usage_error("%s: '%s': %s (expected an integer from %lld to %lld)",
+	if (cli_parse_int(arg, min, max, &v, &why) < 0)
+		cli_usage_error("%s: '%s': %s (expected an integer from %lld to %lld)",
 				 opt, arg, why, min, max);
 	return v;
 }
 
-double rtai_opt_double(const char *opt, const char *arg, double min,
+double cli_opt_double(const char *opt, const char *arg, double min,
 		       double max)
 {
 	const char *why;
 	double v;
 
-	if (rtai_parse_double(arg, &v, &why) < 0)
-		rtai_usage_error("%s: '%s': %s", opt, arg, why);
+	if (cli_parse_double(arg, &v, &why) < 0)
+		cli_usage_error("%s: '%s': %s", opt, arg, why);
 	if (v < min || v > max)
-		rtai_usage_error("%s: '%s': out of range (expected %g to %g)",
+		cli_usage_error("%s: '%s': out of range (expected %g to %g)",
 				 opt, arg, min, max);
 	return v;
 }
 
-int64_t rtai_opt_duration(const char *opt, const char *arg)
+int64_t cli_opt_duration(const char *opt, const char *arg)
 {
 	const char *why;
 	int64_t ns;
 
-	if (rtai_parse_duration(arg, strlen(arg), &ns, &why) < 0)
-		rtai_usage_error("%s: '%s': %s (expected a duration such as 250ms, 10s, 5m, 2h, 1d)",
+	if (rtime_parse_duration(arg, strlen(arg), &ns, &why) < 0)
+		cli_usage_error("%s: '%s': %s (expected a duration such as 250ms, 10s, 5m, 2h, 1d)",
 				 opt, arg, why);
 	return ns;
 }
@@ -181,10 +181,10 @@ static int64_t clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t rtai_now_ns(void) { return clock_ns(CLOCK_REALTIME); }
-int64_t rtai_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+int64_t cli_now_ns(void) { return clock_ns(CLOCK_REALTIME); }
+int64_t cli_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 
-void rtai_sleep_until_mono(int64_t t)
+void cli_sleep_until_mono(int64_t t)
 {
 	struct timespec ts = { t / 1000000000, t % 1000000000 };
 

@@ -1,8 +1,8 @@
 /* cli.h - conventions shared by every rtai tool: exit codes, messages,
  * checked number parsing.
  *
- * Messages go to stderr as "rtai-NAME: where: what". rtai_progname is set
- * once by rtai_init() from the tool's name, never from argv[0], so a message
+ * Messages go to stderr as "rtai-NAME: where: what". cli_progname is set
+ * once by cli_init() from the tool's name, never from argv[0], so a message
  * names the tool however it was invoked.
  */
 #ifndef RTAI_CLI_H
@@ -28,49 +28,49 @@ enum {
 	RTAI_EXIT_ABORT = 130,	/* aborted by a second SIGINT (128 + SIGINT) */
 };
 
-extern const char *rtai_progname;	/* "rtai-cat", ... */
+extern const char *cli_progname;	/* "rtai-cat", ... */
 
 /* Sets the program name (and argv[0], so getopt's messages name the tool
  * too) and ignores SIGPIPE: a closed pipe is then seen as EPIPE and ends
  * the tool quietly. */
-void rtai_init(const char *name, char **argv);
+void cli_init(const char *name, char **argv);
 /* After getopt's own message: "Try 'rtai-NAME --help'...", exit 2. */
-void rtai_usage_hint(void) __attribute__((noreturn));
+void cli_usage_hint(void) __attribute__((noreturn));
 
 /* "rtai-NAME: " + message + "\n" on stderr. */
-void rtai_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* rtai_warn() with ": strerror(errno)" appended. */
-void rtai_warnx_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* rtai_warn(), then exit(status). */
-void rtai_die(int status, const char *fmt, ...)
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* cli_warn() with ": strerror(errno)" appended. */
+void cli_warnx_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* cli_warn(), then exit(status). */
+void cli_die(int status, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 /* Usage error: message, a hint to run --help, exit 2. */
-void rtai_usage_error(const char *fmt, ...)
+void cli_usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 
 /* Prints "rtai-NAME (rtai) VERSION" to stdout and exits 0. */
-void rtai_version(void) __attribute__((noreturn));
+void cli_version(void) __attribute__((noreturn));
 
 /* Checked integer parse: the whole of s must be a decimal integer within
  * [min, max]. Returns 0 and stores *out, or -1 with a reason in *why
  * (a static string). */
-int rtai_parse_int(const char *s, long long min, long long max,
+int cli_parse_int(const char *s, long long min, long long max,
 		   long long *out, const char **why);
 /* Checked double parse: finite, whole string. Same contract. */
-int rtai_parse_double(const char *s, double *out, const char **why);
+int cli_parse_double(const char *s, double *out, const char **why);
 
 /* Option helpers: parse or exit 2 naming the option. */
-long long rtai_opt_int(const char *opt, const char *arg, long long min,
+long long cli_opt_int(const char *opt, const char *arg, long long min,
 		       long long max);
-double rtai_opt_double(const char *opt, const char *arg, double min,
+double cli_opt_double(const char *opt, const char *arg, double min,
 		       double max);
 /* A duration such as "250ms" or "1h", in ns; exits 2 when bad. */
-int64_t rtai_opt_duration(const char *opt, const char *arg);
+int64_t cli_opt_duration(const char *opt, const char *arg);
 
 /* Monotonic and wall clocks in ns. */
-int64_t rtai_now_ns(void);	/* CLOCK_REALTIME */
-int64_t rtai_mono_ns(void);	/* CLOCK_MONOTONIC */
+int64_t cli_now_ns(void);	/* CLOCK_REALTIME */
+int64_t cli_mono_ns(void);	/* CLOCK_MONOTONIC */
 /* Sleeps until the CLOCK_MONOTONIC time t (ns); returns early on a signal. */
-void rtai_sleep_until_mono(int64_t t);
+void cli_sleep_until_mono(int64_t t);
 
 #endif

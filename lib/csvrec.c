@@ -180,7 +180,7 @@ static int json_number(const char *p, size_t n, int *integral)
 	return i == n;
 }
 
-void csv_infer(const struct csvfield *f, struct rtai_val *out)
+void csv_infer(const struct csvfield *f, struct val *out)
 {
 	char tmp[64];
 	int integral;

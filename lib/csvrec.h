@@ -59,8 +59,8 @@ static inline const struct csvfield *csvrec_field(const struct csvrec *c, uint32
  * false: a bool; an integer in JSON's syntax that fits in int64 (no leading
  * zeros, so "007" stays a string): an int; a number in JSON's syntax: a
  * float; anything else: a string. Strings borrow the field's bytes.
- * Declares struct rtai_val by pointer so this header needs no rec.h. */
-struct rtai_val;
-void csv_infer(const struct csvfield *f, struct rtai_val *out);
+ * Declares struct val by pointer so this header needs no rec.h. */
+struct val;
+void csv_infer(const struct csvfield *f, struct val *out);
 
 #endif

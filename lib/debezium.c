@@ -99,7 +99,7 @@ static int is_message(const json_t *o)
 	       (json_object_get(o, "payload") != NULL || json_object_get(o, "value") != NULL);
 }
 
-static int to_rec(struct dbz_event *ev, struct rtai_rec *r, json_t *o, const char *what)
+static int to_rec(struct dbz_event *ev, struct rec *r, json_t *o, const char *what)
 {
 	if (!json_is_object(o))
 		return fail(ev, "unknown changelog shape: \"%s\" is %s, expected an object", what,
@@ -152,7 +152,7 @@ static int change(struct dbz_event *ev, json_t *v, int strict, json_t **hold);
 
 /* A message key (JSON text, an object, or the converter's wrapper around
  * one) into r; pfx starts a message. */
-static int key_rec(struct dbz_event *ev, json_t *key, json_t **hold, struct rtai_rec *r,
+static int key_rec(struct dbz_event *ev, json_t *key, json_t **hold, struct rec *r,
 		   const char *pfx)
 {
 	if (json_is_string(key)) {
@@ -267,12 +267,12 @@ int dbz_parse(struct dbz_event *ev, const char *text, size_t n, int strict)
 	return rc;
 }
 
-int dbz_from_rec(struct dbz_event *ev, struct rtai_rec *r)
+int dbz_from_rec(struct dbz_event *ev, struct rec *r)
 {
-	struct rtai_field *f;
+	struct rec_field *f;
 
 	if (r != &ev->row) {
-		struct rtai_rec tmp;
+		struct rec tmp;
 
 		ev_reset(ev);
 		tmp = ev->row;

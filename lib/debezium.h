@@ -36,10 +36,10 @@ enum dbz_kind {
 struct dbz_event {
 	enum dbz_kind kind;
 	char op;		/* 'c', 'r', 'u', 'd', 't', or 0 (row, tombstone) */
-	struct rtai_rec row;	/* the row: after, or before / the key to delete */
-	struct rtai_rec before;	/* op u: the before image, when the event has one */
+	struct rec row;	/* the row: after, or before / the key to delete */
+	struct rec before;	/* op u: the before image, when the event has one */
 	int has_before;
-	struct rtai_rec key;	/* op u with a before image, in a Kafka message
+	struct rec key;	/* op u with a before image, in a Kafka message
 				 * (kcat -J) whose key is a JSON object: the
 				 * message key, naming the primary-key fields */
 	int has_key;
@@ -66,7 +66,7 @@ int dbz_key(struct dbz_event *ev, const char *text, size_t n);
  * from r) it is that change, else a plain row. Swaps r with ev->row, so
  * that ev->row holds r's fields and r is left empty. Returns 0, or -1 with
  * ev->err set for an unknown _op. */
-int dbz_from_rec(struct dbz_event *ev, struct rtai_rec *r);
+int dbz_from_rec(struct dbz_event *ev, struct rec *r);
 
 /* Frees the records. Accepts NULL. */
 void dbz_free(struct dbz_event *ev);

@@ -14,14 +14,14 @@ void errpol_mode_arg(struct errpol *ep, const char *arg)
 	else if (strcmp(arg, "dlq") == 0)
 		ep->mode = ERRPOL_DLQ;
 	else
-		rtai_usage_error("--on-error: '%s': expected fail, skip or dlq", arg);
+		cli_usage_error("--on-error: '%s': expected fail, skip or dlq", arg);
 	ep->mode_set = 1;
 }
 
 void errpol_dlq_arg(struct errpol *ep, const char *path)
 {
 	if (path[0] == '\0')
-		rtai_usage_error("--dlq: an empty file name");
+		cli_usage_error("--dlq: an empty file name");
 	ep->dlq_path = path;
 }
 
@@ -30,9 +30,9 @@ void errpol_check(struct errpol *ep)
 	if (ep->dlq_path != NULL && !ep->mode_set)
 		ep->mode = ERRPOL_DLQ;
 	if (ep->dlq_path != NULL && ep->mode != ERRPOL_DLQ)
-		rtai_usage_error("--dlq needs --on-error dlq");
+		cli_usage_error("--dlq needs --on-error dlq");
 	if (ep->mode == ERRPOL_DLQ && ep->dlq_path == NULL)
-		rtai_usage_error("--on-error dlq needs --dlq FILE");
+		cli_usage_error("--on-error dlq needs --dlq FILE");
 }
 
 void errpol_open(struct errpol *ep)
@@ -49,9 +49,9 @@ void errpol_open(struct errpol *ep)
 
 /* The dead letter of f: the tool's own letter, or the frame as read with
  * an "_error" field when its payload is a record, or the frame as read. */
-static void dead_letter(struct errpol *ep, const struct rtai_frame *f, const char *reason)
+static void dead_letter(struct errpol *ep, const struct frame *f, const char *reason)
 {
-	struct rtai_frame o = *f;
+	struct frame o = *f;
 	uint8_t enc = f->enc;
 
 	buf_reset(&ep->enc);
@@ -70,18 +70,18 @@ static void dead_letter(struct errpol *ep, const struct rtai_frame *f, const cha
 	wr_frame(&ep->dlq, &o);
 }
 
-int errpol_refuse(struct errpol *ep, const struct rtai_frame *f, const char *where,
+int errpol_refuse(struct errpol *ep, const struct frame *f, const char *where,
 		  const char *reason)
 {
 	if (ep->mode == ERRPOL_FAIL) {
-		rtai_warn("%s", where);
-		rtai_warn("use --on-error skip or --on-error dlq --dlq FILE to go on");
+		cli_warn("%s", where);
+		cli_warn("use --on-error skip or --on-error dlq --dlq FILE to go on");
 		return -1;
 	}
 	if (ep->first[0] == '\0')
 		snprintf(ep->first, sizeof(ep->first), "%s", where);
 	if (ep->verbose)
-		rtai_warn("%s", where);
+		cli_warn("%s", where);
 	if (ep->mode == ERRPOL_SKIP || f == NULL) {
 		ep->skipped++;
 		return 0;
@@ -109,7 +109,7 @@ int errpol_status(const struct errpol *ep, uint64_t nin, int status, const char 
 {
 	if (status != RTAI_EXIT_OK || nin == 0 || errpol_dropped(ep) != nin)
 		return status;
-	rtai_warn("every record (%llu) was %s: nothing was %s (exit status %d)",
+	cli_warn("every record (%llu) was %s: nothing was %s (exit status %d)",
 		  (unsigned long long)nin,
 		  ep->dead == 0 ? "skipped" : ep->skipped == 0 ? "dead-lettered"
 							: "skipped or dead-lettered",

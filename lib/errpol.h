@@ -63,7 +63,7 @@ struct errpol {
 	/* A tool's own dead letter for f (NULL: the default, above): fills
 	 * out with a payload of encoding *enc and returns 0, or returns -1 to
 	 * write the frame as read. Called under dlq only. */
-	int (*letter)(void *arg, const struct rtai_frame *f, const char *reason,
+	int (*letter)(void *arg, const struct frame *f, const char *reason,
 		      struct buf *out, uint8_t *enc);
 	void *letter_arg;
 
@@ -71,9 +71,9 @@ struct errpol {
 	uint64_t dead;		/* records dead-lettered */
 	char first[1024];	/* the first refused record's message, "" if none */
 
-	struct rtai_wr dlq;	/* the dead-letter stream, once errpol_open() */
+	struct frame_wr dlq;	/* the dead-letter stream, once errpol_open() */
 	int dlq_open;
-	struct rtai_rec rec;	/* scratch: the dead letter's record */
+	struct rec rec;	/* scratch: the dead letter's record */
 	struct buf enc;		/* scratch: its encoding */
 };
 
@@ -113,7 +113,7 @@ void errpol_open(struct errpol *ep);
  * Returns -1 under fail, after reporting where and a hint (the caller
  * stops and exits 1), and 0 after counting the record under skip or dlq.
  * A failed write to the DLQ exits 1 (wr_frame()). */
-int errpol_refuse(struct errpol *ep, const struct rtai_frame *f, const char *where,
+int errpol_refuse(struct errpol *ep, const struct frame *f, const char *where,
 		  const char *reason);
 
 /* Records refused so far (skipped + dead-lettered). */
@@ -132,7 +132,7 @@ void errpol_flush(struct errpol *ep);
 
 /* The dead-letter stream's writer, or NULL when none is open: for
  * loop_add_writer(), after errpol_open(). Stays the policy's. */
-static inline struct rtai_wr *errpol_writer(struct errpol *ep)
+static inline struct frame_wr *errpol_writer(struct errpol *ep)
 {
 	return ep->dlq_open ? &ep->dlq : NULL;
 }

@@ -19,17 +19,17 @@
 #include "rtime.h"
 #include "sig.h"
 
-uint32_t rtai_max_frame = RTAI_MAX_FRAME_DEFAULT;
+uint32_t rd_max_frame = RTAI_MAX_FRAME_DEFAULT;
 int rd_cut_seen;
-void rtai_set_max_frame(const char *opt_value)
+void rd_set_max_frame(const char *opt_value)
 {
 	const char *env = getenv("RTAI_MAX_FRAME");
 
 	if (env != NULL && *env != '\0')
-		rtai_max_frame = (uint32_t)rtai_opt_int("RTAI_MAX_FRAME", env, 64,
+		rd_max_frame = (uint32_t)cli_opt_int("RTAI_MAX_FRAME", env, 64,
 							 RTAI_MAX_FRAME_HARD);
 	if (opt_value != NULL)
-		rtai_max_frame = (uint32_t)rtai_opt_int("--max-frame", opt_value, 64,
+		rd_max_frame = (uint32_t)cli_opt_int("--max-frame", opt_value, 64,
 							 RTAI_MAX_FRAME_HARD);
 }
 
@@ -58,7 +58,7 @@ static inline void st64(uint8_t *p, uint64_t v)
 	st32(p + 4, (uint32_t)(v >> 32));
 }
 
-const char *rtai_kind_name(int kind)
+const char *frame_kind_name(int kind)
 {
 	switch (kind) {
 	case RTAI_K_DATA: return "data";
@@ -73,10 +73,10 @@ const char *rtai_kind_name(int kind)
 
 /* ---- reading ------------------------------------------------------- */
 
-static int rd_error(struct rtai_rd *r, uint64_t at, const char *fmt, ...)
+static int rd_error(struct frame_rd *r, uint64_t at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int rd_error(struct rtai_rd *r, uint64_t at, const char *fmt, ...)
+static int rd_error(struct frame_rd *r, uint64_t at, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -91,7 +91,7 @@ static int rd_error(struct rtai_rd *r, uint64_t at, const char *fmt, ...)
 	return -1;
 }
 
-void rd_open_fd(struct rtai_rd *r, int fd, const char *name)
+void rd_open_fd(struct frame_rd *r, int fd, const char *name)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
@@ -100,7 +100,7 @@ void rd_open_fd(struct rtai_rd *r, int fd, const char *name)
 	r->buf = xmalloc(r->cap);
 }
 
-int rd_open(struct rtai_rd *r, const char *path)
+int rd_open(struct frame_rd *r, const char *path)
 {
 	int fd;
 
@@ -123,7 +123,7 @@ int rd_open(struct rtai_rd *r, const char *path)
 	return 0;
 }
 
-void rd_close(struct rtai_rd *r)
+void rd_close(struct frame_rd *r)
 {
 	if (r == NULL)
 		return;
@@ -141,7 +141,7 @@ void rd_close(struct rtai_rd *r)
 
 /* One read() of raw bytes into dst, calling the reader's on_block
  * function first (rd_on_block()) when the read would block. */
-static ssize_t raw_read(struct rtai_rd *r, uint8_t *dst, size_t n)
+static ssize_t raw_read(struct frame_rd *r, uint8_t *dst, size_t n)
 {
 	ssize_t got;
 
@@ -161,7 +161,7 @@ static ssize_t raw_read(struct rtai_rd *r, uint8_t *dst, size_t n)
 }
 
 /* Makes room for at least want more bytes after buf[len]. */
-static void rd_room(struct rtai_rd *r, size_t want)
+static void rd_room(struct frame_rd *r, size_t want)
 {
 	if (r->cap - r->len >= want)
 		return;
@@ -177,7 +177,7 @@ static void rd_room(struct rtai_rd *r, size_t want)
 	}
 }
 
-static ssize_t zstd_fill(struct rtai_rd *r)
+static ssize_t zstd_fill(struct frame_rd *r)
 {
 	for (;;) {
 		ZSTD_inBuffer in = { r->zin, r->zlen, r->zoff };
@@ -225,7 +225,7 @@ static ssize_t zstd_fill(struct rtai_rd *r)
 }
 
 /* Looks at the first bytes once: a zstd frame switches to decompression. */
-static int rd_start(struct rtai_rd *r)
+static int rd_start(struct frame_rd *r)
 {
 	static const uint8_t zmagic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
 
@@ -250,7 +250,7 @@ static int rd_start(struct rtai_rd *r)
 		r->len = 0;
 		r->zstd = ZSTD_createDStream();
 		if (r->zstd == NULL)
-			rtai_die(RTAI_EXIT_FAIL, "out of memory (zstd)");
+			cli_die(RTAI_EXIT_FAIL, "out of memory (zstd)");
 		ZSTD_initDStream(r->zstd);
 		if (zstd_fill(r) < 0)
 			return -1;
@@ -258,7 +258,7 @@ static int rd_start(struct rtai_rd *r)
 	return 0;
 }
 
-ssize_t rd_fill(struct rtai_rd *r)
+ssize_t rd_fill(struct frame_rd *r)
 {
 	ssize_t got;
 
@@ -279,7 +279,7 @@ ssize_t rd_fill(struct rtai_rd *r)
 }
 
 /* Ensures n bytes are buffered. Returns 1, 0 when the input ends first, -1. */
-static int rd_need(struct rtai_rd *r, size_t n)
+static int rd_need(struct frame_rd *r, size_t n)
 {
 	while (r->len - r->off < n) {
 		ssize_t got;
@@ -294,7 +294,7 @@ static int rd_need(struct rtai_rd *r, size_t n)
 	return 1;
 }
 
-int rd_is_stream(struct rtai_rd *r)
+int rd_is_stream(struct frame_rd *r)
 {
 	if (!r->started && rd_start(r) < 0)
 		return -1;
@@ -305,7 +305,7 @@ int rd_is_stream(struct rtai_rd *r)
 	return r->len - r->off >= 4 && memcmp(r->buf + r->off, RTAI_MAGIC, 4) == 0;
 }
 
-int rd_is_stream_buffered(const struct rtai_rd *r)
+int rd_is_stream_buffered(const struct frame_rd *r)
 {
 	size_t avail = r->len - r->off;
 
@@ -316,7 +316,7 @@ int rd_is_stream_buffered(const struct rtai_rd *r)
 
 /* Parses a frame if complete in the buffer: 1 done, 2 need n more bytes
  * (stored in *need), -1 error. Handles stream headers and EOS frames. */
-static int rd_parse(struct rtai_rd *r, struct rtai_frame *f, size_t *need)
+static int rd_parse(struct frame_rd *r, struct frame *f, size_t *need)
 {
 	for (;;) {
 		size_t avail = r->len - r->off;
@@ -352,9 +352,9 @@ static int rd_parse(struct rtai_rd *r, struct rtai_frame *f, size_t *need)
 		if (len < RTAI_FRAME_FIXED)
 			return rd_error(r, r->pos, "frame length %u is shorter than a frame header (%u)",
 					len, RTAI_FRAME_FIXED);
-		if (len > rtai_max_frame)
+		if (len > rd_max_frame)
 			return rd_error(r, r->pos, "frame of %u bytes exceeds the limit of %u bytes (--max-frame)",
-					len, rtai_max_frame);
+					len, rd_max_frame);
 		if (avail < 4 + (size_t)len) {
 			*need = 4 + (size_t)len;
 			return 2;
@@ -404,7 +404,7 @@ static int rd_parse(struct rtai_rd *r, struct rtai_frame *f, size_t *need)
 /* The input ended (need: bytes the next frame or header wanted, 0 when
  * none were buffered). Returns 0 for a normal end, -1 for a cut or a
  * truncated stream. */
-static int rd_end(struct rtai_rd *r, size_t need)
+static int rd_end(struct frame_rd *r, size_t need)
 {
 	size_t avail = r->len - r->off;
 
@@ -427,7 +427,7 @@ static int rd_end(struct rtai_rd *r, size_t need)
 			avail, need);
 }
 
-int rd_frame(struct rtai_rd *r, struct rtai_frame *f)
+int rd_frame(struct frame_rd *r, struct frame *f)
 {
 	for (;;) {
 		size_t need = 0;
@@ -446,7 +446,7 @@ int rd_frame(struct rtai_rd *r, struct rtai_frame *f)
 	}
 }
 
-int rd_frame_buffered(struct rtai_rd *r, struct rtai_frame *f)
+int rd_frame_buffered(struct frame_rd *r, struct frame *f)
 {
 	size_t need = 0;
 	int st;
@@ -490,7 +490,7 @@ static uint8_t *line_end(uint8_t *p, size_t from, size_t n, int csv, int *inq)
 	return NULL;
 }
 
-int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
+int rd_line(struct frame_rd *r, const uint8_t **line, size_t *len)
 {
 	size_t scanned = 0;
 	int inq = 0;
@@ -506,9 +506,9 @@ int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
 		if (nl != NULL) {
 			size_t n = (size_t)(nl - p);
 
-			if (n > rtai_max_frame)
+			if (n > rd_max_frame)
 				return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",
-						rtai_max_frame);
+						rd_max_frame);
 			*line = p;
 			r->off += n + 1;
 			r->pos += n + 1;
@@ -519,9 +519,9 @@ int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
 			return 1;
 		}
 		scanned = avail;
-		if (avail > rtai_max_frame)
+		if (avail > rd_max_frame)
 			return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",
-					rtai_max_frame);
+					rd_max_frame);
 		got = rd_fill(r);
 		if (got < 0)
 			return -1;
@@ -543,7 +543,7 @@ int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len)
 	}
 }
 
-int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
+int rd_line_buffered(struct frame_rd *r, const uint8_t **line, size_t *len)
 {
 	uint8_t *p = r->buf + r->off, *nl;
 	size_t avail = r->len - r->off, n;
@@ -553,9 +553,9 @@ int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
 		return 2;
 	nl = line_end(p, 0, avail, r->csv, &inq);
 	if (nl == NULL) {
-		if (avail > rtai_max_frame)
+		if (avail > rd_max_frame)
 			return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",
-					rtai_max_frame);
+					rd_max_frame);
 		if (!r->eof || (r->zstd != NULL && r->zoff < r->zlen))
 			return 2;
 		if (avail == 0 || sig_stop)	/* as in rd_line */
@@ -565,9 +565,9 @@ int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
 		r->pos += n;
 	} else {
 		n = (size_t)(nl - p);
-		if (n > rtai_max_frame)
+		if (n > rd_max_frame)
 			return rd_error(r, r->pos, "line longer than %u bytes (--max-frame)",
-					rtai_max_frame);
+					rd_max_frame);
 		r->off += n + 1;
 		r->pos += n + 1;
 		if (n > 0 && p[n - 1] == '\r')
@@ -581,7 +581,7 @@ int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len)
 
 /* ---- writing ------------------------------------------------------- */
 
-static void wr_init(struct rtai_wr *w, int fd, const char *name, int raw)
+static void wr_init(struct frame_wr *w, int fd, const char *name, int raw)
 {
 	memset(w, 0, sizeof(*w));
 	w->fd = fd;
@@ -591,7 +591,7 @@ static void wr_init(struct rtai_wr *w, int fd, const char *name, int raw)
 	buf_reserve(&w->out, w->flush_at + 4096);
 }
 
-static void wr_header(struct rtai_wr *w)
+static void wr_header(struct frame_wr *w)
 {
 	static const uint8_t hdr[RTAI_HEADER_LEN] = { 'R', 'T', 'A', 'I', RTAI_VERSION,
 						       RTAI_H_EOS, 0, 0 };
@@ -600,26 +600,26 @@ static void wr_header(struct rtai_wr *w)
 		wr_bytes(w, hdr, sizeof(hdr));
 }
 
-void wr_open_fd(struct rtai_wr *w, int fd, const char *name, int raw)
+void wr_open_fd(struct frame_wr *w, int fd, const char *name, int raw)
 {
 	if (!raw && isatty(fd)) {
-		rtai_warn("refusing to write a binary rtai stream to a terminal");
+		cli_warn("refusing to write a binary rtai stream to a terminal");
 		fprintf(stderr, "%s: redirect it to a file or a pipe, or print records with 'rtai-cat -p'\n",
-			rtai_progname);
+			cli_progname);
 		exit(RTAI_EXIT_USAGE);
 	}
 	wr_init(w, fd, name, raw);
 	wr_header(w);
 }
 
-void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw)
+void wr_open_path(struct frame_wr *w, const char *path, int compress, int raw)
 {
 	int fd;
 
 	wr_init(w, -1, path, raw);
 	fd = outfile_open_stream(path);
 	if (fd < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s: %s", path, strerror(errno));
+		cli_die(RTAI_EXIT_FAIL, "%s: %s", path, strerror(errno));
 	w->fd = fd;
 	w->flush_at = 256 << 10;
 	wr_header(w);
@@ -627,17 +627,17 @@ void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw)
 		wr_set_zstd(w);
 }
 
-void wr_set_zstd(struct rtai_wr *w)
+void wr_set_zstd(struct frame_wr *w)
 {
 	w->zstd = ZSTD_createCStream();
 	if (w->zstd == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "out of memory (zstd)");
+		cli_die(RTAI_EXIT_FAIL, "out of memory (zstd)");
 	ZSTD_CCtx_setParameter(w->zstd, ZSTD_c_compressionLevel, 3);
 	buf_append(&w->zraw, w->out.p, w->out.len);
 	w->out.len = 0;
 }
 
-static void write_all(struct rtai_wr *w, const uint8_t *p, size_t n)
+static void write_all(struct frame_wr *w, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t put = write(w->fd, p, n);
@@ -647,7 +647,7 @@ static void write_all(struct rtai_wr *w, const uint8_t *p, size_t n)
 				continue;
 			if (errno == EPIPE)
 				exit(RTAI_EXIT_OK);
-			rtai_die(RTAI_EXIT_FAIL, "%s: write: %s", w->name, strerror(errno));
+			cli_die(RTAI_EXIT_FAIL, "%s: write: %s", w->name, strerror(errno));
 		}
 		p += put;
 		n -= (size_t)put;
@@ -655,7 +655,7 @@ static void write_all(struct rtai_wr *w, const uint8_t *p, size_t n)
 	}
 }
 
-static void zstd_push(struct rtai_wr *w, ZSTD_EndDirective mode)
+static void zstd_push(struct frame_wr *w, ZSTD_EndDirective mode)
 {
 	ZSTD_inBuffer in = { w->zraw.p, w->zraw.len, 0 };
 	size_t ret;
@@ -667,7 +667,7 @@ static void zstd_push(struct rtai_wr *w, ZSTD_EndDirective mode)
 		out = (ZSTD_outBuffer){ w->out.p + w->out.len, w->out.cap - w->out.len, 0 };
 		ret = ZSTD_compressStream2(w->zstd, &out, &in, mode);
 		if (ZSTD_isError(ret))
-			rtai_die(RTAI_EXIT_FAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(ret));
+			cli_die(RTAI_EXIT_FAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(ret));
 		w->out.len += out.pos;
 		if (w->out.len >= w->flush_at) {
 			write_all(w, w->out.p, w->out.len);
@@ -677,7 +677,7 @@ static void zstd_push(struct rtai_wr *w, ZSTD_EndDirective mode)
 	w->zraw.len = 0;
 }
 
-void wr_flush(struct rtai_wr *w)
+void wr_flush(struct frame_wr *w)
 {
 	if (w->fd < 0)
 		return;
@@ -694,7 +694,7 @@ void wr_flush_cb(void *arg)
 	wr_flush(arg);
 }
 
-void wr_bytes(struct rtai_wr *w, const void *p, size_t n)
+void wr_bytes(struct frame_wr *w, const void *p, size_t n)
 {
 	struct buf *b = w->zstd != NULL ? &w->zraw : &w->out;
 
@@ -707,7 +707,7 @@ void wr_bytes(struct rtai_wr *w, const void *p, size_t n)
 	}
 }
 
-void wr_put_meta(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
+void wr_put_meta(struct frame_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 		 int64_t ingest_ns, int64_t event_ns, const void *meta,
 		 size_t meta_len, const void *payload, size_t len)
 {
@@ -717,7 +717,7 @@ void wr_put_meta(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 
 	if (len > RTAI_MAX_FRAME_HARD - RTAI_FRAME_FIXED - mhead ||
 	    meta_len > RTAI_MAX_FRAME_HARD)
-		rtai_die(RTAI_EXIT_FAIL, "%s: frame of %zu bytes is too large", w->name,
+		cli_die(RTAI_EXIT_FAIL, "%s: frame of %zu bytes is too large", w->name,
 			 len + mhead);
 	if (event_ns == RTAI_TIME_UNSET)
 		flags &= ~RTAI_F_EVENT;
@@ -754,13 +754,13 @@ void wr_put_meta(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 	}
 }
 
-void wr_put(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
+void wr_put(struct frame_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len)
 {
 	wr_put_meta(w, kind, enc, flags, ingest_ns, event_ns, NULL, 0, payload, len);
 }
 
-void wr_frame(struct rtai_wr *w, const struct rtai_frame *f)
+void wr_frame(struct frame_wr *w, const struct frame *f)
 {
 	wr_put_meta(w, f->kind, f->enc, f->flags, f->ingest_ns, f->event_ns,
 		    (f->flags & RTAI_F_META) ? f->meta : NULL, f->meta_len,
@@ -768,12 +768,12 @@ void wr_frame(struct rtai_wr *w, const struct rtai_frame *f)
 }
 
 /* Ends the stream, with its end-of-stream frame when eos. */
-static void wr_end(struct rtai_wr *w, int eos)
+static void wr_end(struct frame_wr *w, int eos)
 {
 	if (w->fd < 0)
 		goto out;
 	if (eos && !w->raw)
-		wr_put(w, RTAI_K_EOS, RTAI_E_NONE, 0, rtai_now_ns(), RTAI_TIME_UNSET, NULL, 0);
+		wr_put(w, RTAI_K_EOS, RTAI_E_NONE, 0, cli_now_ns(), RTAI_TIME_UNSET, NULL, 0);
 	if (w->zstd != NULL) {
 		zstd_push(w, ZSTD_e_end);
 		ZSTD_freeCStream(w->zstd);
@@ -781,7 +781,7 @@ static void wr_end(struct rtai_wr *w, int eos)
 	}
 	wr_flush(w);
 	if (close(w->fd) < 0 && errno != EINTR)
-		rtai_die(RTAI_EXIT_FAIL, "%s: close: %s", w->name, strerror(errno));
+		cli_die(RTAI_EXIT_FAIL, "%s: close: %s", w->name, strerror(errno));
 	w->fd = -1;
 out:
 	ZSTD_freeCStream(w->zstd);
@@ -792,17 +792,17 @@ out:
 	w->name = NULL;
 }
 
-void wr_close(struct rtai_wr *w)
+void wr_close(struct frame_wr *w)
 {
 	wr_end(w, !rd_cut_seen);
 }
 
-void wr_abandon(struct rtai_wr *w)
+void wr_abandon(struct frame_wr *w)
 {
 	wr_end(w, 0);
 }
 
-void wr_marker(struct rtai_wr *w, const struct rtai_frame *f, const char *stage)
+void wr_marker(struct frame_wr *w, const struct frame *f, const char *stage)
 {
 	size_t n = strlen(stage);
 	uint8_t stamp[8], tmp[1024];
@@ -811,7 +811,7 @@ void wr_marker(struct rtai_wr *w, const struct rtai_frame *f, const char *stage)
 
 	if (n > 255)
 		n = 255;
-	st64(stamp, (uint64_t)rtai_now_ns());
+	st64(stamp, (uint64_t)cli_now_ns());
 	if (f->len + 1 + n + 8 <= sizeof(tmp)) {
 		p = tmp;
 	} else {
@@ -828,7 +828,7 @@ void wr_marker(struct rtai_wr *w, const struct rtai_frame *f, const char *stage)
 	buf_free(&b);
 }
 
-int marker_stamps(const struct rtai_frame *f,
+int marker_stamps(const struct frame *f,
 		  void (*fn)(void *arg, const char *stage, size_t n, int64_t t),
 		  void *arg)
 {

@@ -33,7 +33,7 @@
 #define RTAI_MAX_FRAME_DEFAULT (16u << 20)
 #define RTAI_MAX_FRAME_HARD (1u << 30)	/* below "RTAI" read as a length */
 
-enum rtai_kind {
+enum frame_kind {
 	RTAI_K_DATA = 1,	/* a record */
 	RTAI_K_WATERMARK = 2,	/* event time progress: event_ns is W */
 	RTAI_K_BARRIER = 3,	/* checkpoint barrier, forwarded as is */
@@ -42,7 +42,7 @@ enum rtai_kind {
 	RTAI_K_SCHEMA = 6,	/* JSON schema of the data frames after it */
 };
 
-enum rtai_enc {
+enum frame_enc {
 	RTAI_E_NONE = 0,	/* no payload, or a kind-specific one */
 	RTAI_E_RAW = 1,		/* bytes, such as a line as read */
 	RTAI_E_JSON = 2,	/* JSON text */
@@ -53,9 +53,9 @@ enum rtai_enc {
 #define RTAI_F_META 0x0002	/* the payload starts with source metadata */
 #define RTAI_F_TOMBSTONE 0x0004	/* the value is null (a Kafka tombstone) */
 
-struct rtai_frame {
-	uint8_t kind;		/* enum rtai_kind, or an unknown kind to forward */
-	uint8_t enc;		/* enum rtai_enc */
+struct frame {
+	uint8_t kind;		/* enum frame_kind, or an unknown kind to forward */
+	uint8_t enc;		/* enum frame_enc */
 	uint16_t flags;		/* RTAI_F_*; others are forwarded unchanged */
 	int64_t ingest_ns;	/* when the record entered the pipeline */
 	int64_t event_ns;	/* RTAI_TIME_UNSET unless RTAI_F_EVENT */
@@ -69,16 +69,16 @@ struct rtai_frame {
 };
 
 /* The largest frame a reader accepts; set by --max-frame or RTAI_MAX_FRAME. */
-extern uint32_t rtai_max_frame;
+extern uint32_t rd_max_frame;
 
 /* Applies RTAI_MAX_FRAME from the environment, then an option's value
  * (NULL for none); exits 2 when out of range. Readers stop at the end of
  * input once sig_stop (sig.h) is set. */
-void rtai_set_max_frame(const char *opt_value);
+void rd_set_max_frame(const char *opt_value);
 
 /* ---- reading ------------------------------------------------------- */
 
-struct rtai_rd {
+struct frame_rd {
 	int fd;			/* -1 once closed */
 	char *name;		/* "stdin" or the path, for messages */
 	uint8_t *buf;		/* decompressed bytes */
@@ -112,11 +112,11 @@ extern int rd_cut_seen;
 
 /* Opens path ("-" or NULL for stdin). Returns 0, or -1 with r->err set.
  * zstd-compressed input is detected and decompressed transparently. */
-int rd_open(struct rtai_rd *r, const char *path);
+int rd_open(struct frame_rd *r, const char *path);
 /* Reads from an open descriptor; name is used in messages. */
-void rd_open_fd(struct rtai_rd *r, int fd, const char *name);
+void rd_open_fd(struct frame_rd *r, int fd, const char *name);
 /* Closes the input (not stdin) and frees buffers. Accepts NULL. */
-void rd_close(struct rtai_rd *r);
+void rd_close(struct frame_rd *r);
 
 /* Sets the function this reader calls (with arg) just before a read()
  * would block waiting for input: a tool that reads with rd_frame() or
@@ -124,7 +124,7 @@ void rd_close(struct rtai_rd *r);
  * leaves at once while a burst leaves in large writes. Call after
  * rd_open() (which clears it); fn NULL for none. Tools on lib/loop need
  * none: the loop flushes the writers given to loop_add_writer(). */
-static inline void rd_on_block(struct rtai_rd *r, void (*fn)(void *), void *arg)
+static inline void rd_on_block(struct frame_rd *r, void (*fn)(void *), void *arg)
 {
 	r->on_block = fn;
 	r->on_block_arg = arg;
@@ -132,7 +132,7 @@ static inline void rd_on_block(struct rtai_rd *r, void (*fn)(void *), void *arg)
 
 /* Returns 1 if the input starts like an rtai stream, 0 if not (text),
  * -1 on a read error. Reads ahead without consuming; empty input is 1. */
-int rd_is_stream(struct rtai_rd *r);
+int rd_is_stream(struct frame_rd *r);
 
 /* Reads the next frame into *f, whose payload stays valid until the next
  * call. Returns 1 for a frame, 0 at the end of input, -1 on an error with
@@ -144,58 +144,58 @@ int rd_is_stream(struct rtai_rd *r);
  * (every whole frame before it was returned). A version 1 stream ending
  * inside a frame is the error it always was ("truncated frame"). After sig_stop the end of
  * input is a normal end (0): the tool stopped reading, nothing was cut. */
-int rd_frame(struct rtai_rd *r, struct rtai_frame *f);
+int rd_frame(struct frame_rd *r, struct frame *f);
 
 /* Makes rd_line() and rd_line_buffered() return CSV records (RFC 4180)
  * instead of lines: a newline inside double quotes belongs to the record.
  * Call after rd_open(). The record's bytes are returned as read, quotes
  * and all, for a CSV parser (csvrec.h). */
-static inline void rd_set_csv(struct rtai_rd *r, int on) { r->csv = on; }
+static inline void rd_set_csv(struct frame_rd *r, int on) { r->csv = on; }
 
 /* Reads the next line (without its '\n' and any '\r'). Returns 1 and sets
  * *line and *len (valid until the next call), 0 at the end, -1 on an error.
  * A last line without '\n' is returned too, unless reading ended on a
  * stop (sig_stop): then the bytes after the last '\n' belong to a line not
  * read yet and are not returned, so a source stopped by a signal never
- * sends half a line. Lines longer than rtai_max_frame are an error. */
-int rd_line(struct rtai_rd *r, const uint8_t **line, size_t *len);
+ * sends half a line. Lines longer than rd_max_frame are an error. */
+int rd_line(struct frame_rd *r, const uint8_t **line, size_t *len);
 
 /* Bytes available without a read() call: lets a tool that polls several
  * inputs know whether to wait. */
-static inline size_t rd_buffered(const struct rtai_rd *r) { return r->len - r->off; }
+static inline size_t rd_buffered(const struct frame_rd *r) { return r->len - r->off; }
 
 /* Reads once more into the buffer (blocking). Returns bytes added, 0 at
  * end of input, -1 on error. Used by tools that poll() several inputs. */
-ssize_t rd_fill(struct rtai_rd *r);
+ssize_t rd_fill(struct frame_rd *r);
 
 /* rd_frame() without reading: returns 1 for a frame complete in the
  * buffer, 2 when more input is needed (call rd_fill() once poll() says the
  * descriptor is readable), 0 at the end, -1 on error. */
-int rd_frame_buffered(struct rtai_rd *r, struct rtai_frame *f);
+int rd_frame_buffered(struct frame_rd *r, struct frame *f);
 
 /* rd_line() without reading: returns 1 for a line complete in the buffer
  * (or the last one, without '\n', once the input has ended), 2 when more
  * input is needed, 0 at the end, -1 on error (a line longer than
- * rtai_max_frame). */
-int rd_line_buffered(struct rtai_rd *r, const uint8_t **line, size_t *len);
+ * rd_max_frame). */
+int rd_line_buffered(struct frame_rd *r, const uint8_t **line, size_t *len);
 
 /* rd_is_stream() without reading: 1 if what is buffered starts like an
  * rtai stream (or the input ended empty), 0 if not (text), 2 when fewer
  * than 4 bytes are buffered and more may come. Look before consuming:
  * it judges the unconsumed bytes. */
-int rd_is_stream_buffered(const struct rtai_rd *r);
+int rd_is_stream_buffered(const struct frame_rd *r);
 
 /* Nonzero when rd_fill() makes progress without waiting on the descriptor
  * (compressed bytes are waiting, or the input has ended): poll() it then
  * only after this says 0. */
-static inline int rd_fill_ready(const struct rtai_rd *r)
+static inline int rd_fill_ready(const struct frame_rd *r)
 {
 	return r->eof || (r->zstd != NULL && r->zoff < r->zlen);
 }
 
 /* ---- writing ------------------------------------------------------- */
 
-struct rtai_wr {
+struct frame_wr {
 	int fd;			/* -1 when closed */
 	char *name;		/* "stdout" or the path */
 	struct buf out;		/* pending bytes (compressed if zstd) */
@@ -208,23 +208,23 @@ struct rtai_wr {
 
 /* Writes a stream to fd. Refuses a terminal unless raw (exit 2 with a
  * hint); writes the stream header at once unless raw. */
-void wr_open_fd(struct rtai_wr *w, int fd, const char *name, int raw);
+void wr_open_fd(struct frame_wr *w, int fd, const char *name, int raw);
 /* Writes a stream to path in place (outfile_open_stream(): created
  * exclusively, never through a symbolic link; an existing file is
  * replaced), so that a kill -9 leaves every frame flushed so far readable;
  * compress adds zstd. Exits 1 on error. */
-void wr_open_path(struct rtai_wr *w, const char *path, int compress, int raw);
+void wr_open_path(struct frame_wr *w, const char *path, int compress, int raw);
 /* Compresses everything written from now on, the stream header included
  * (call before the first frame). */
-void wr_set_zstd(struct rtai_wr *w);
+void wr_set_zstd(struct frame_wr *w);
 /* Appends a frame, its source metadata (f->meta) included. Flushes when
  * enough is pending. */
-void wr_frame(struct rtai_wr *w, const struct rtai_frame *f);
+void wr_frame(struct frame_wr *w, const struct frame *f);
 /* Appends a frame from parts, without metadata: RTAI_F_META is cleared
  * from flags (a tool writing a new value from a frame's flags cannot
  * carry a stale bit). RTAI_F_EVENT follows event_ns (RTAI_TIME_UNSET:
  * none). Exits 1 when the frame would exceed RTAI_MAX_FRAME_HARD. */
-void wr_put(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
+void wr_put(struct frame_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len);
 /* wr_put() with source metadata: meta is a binary record (rec_encode) of
  * meta_len bytes, written before the value with RTAI_F_META set; meta
@@ -239,39 +239,39 @@ void wr_put(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
  *	wr_put_meta(w, RTAI_K_DATA, RTAI_E_RAW, 0, now, ts, mb.p, mb.len,
  *		    value, value_len);
  */
-void wr_put_meta(struct rtai_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
+void wr_put_meta(struct frame_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 		 int64_t ingest_ns, int64_t event_ns, const void *meta,
 		 size_t meta_len, const void *payload, size_t len);
 /* Appends bytes (raw writers: text output). */
-void wr_bytes(struct rtai_wr *w, const void *p, size_t n);
+void wr_bytes(struct frame_wr *w, const void *p, size_t n);
 /* Writes everything pending. A closed pipe (EPIPE) exits 0 quietly; any
  * other error exits 1 with a message. */
-void wr_flush(struct rtai_wr *w);
+void wr_flush(struct frame_wr *w);
 /* Ends the stream as finished: writes the end-of-stream frame (unless
  * raw, or rd_cut_seen: a stage whose input was cut must not claim a clean
  * end), flushes, finishes compression, renames a temporary file into
  * place and closes (stdout is closed too, so a full disk shows). Exits 1
  * on error. Accepts a writer already closed. */
-void wr_close(struct rtai_wr *w);
+void wr_close(struct frame_wr *w);
 /* Ends the stream as not finished: flushes what was written (every frame
  * in it is whole) and closes, without the end-of-stream frame, so readers
  * downstream report a cut stream. For a fatal error after which the tool
  * still exits in order. Accepts a writer already closed. */
-void wr_abandon(struct rtai_wr *w);
-/* An rd_on_block() callback: arg is a struct rtai_wr *, flushed. */
+void wr_abandon(struct frame_wr *w);
+/* An rd_on_block() callback: arg is a struct frame_wr *, flushed. */
 void wr_flush_cb(void *arg);
 
 /* Forwards a latency marker with this tool's stamp appended, and flushes
  * at once: markers are never held back behind buffered state. */
-void wr_marker(struct rtai_wr *w, const struct rtai_frame *f, const char *stage);
+void wr_marker(struct frame_wr *w, const struct frame *f, const char *stage);
 
 /* Decodes the stamps of a marker. Calls fn for each (stage name, its
  * length, time); returns the count, or -1 when the payload is malformed. */
-int marker_stamps(const struct rtai_frame *f,
+int marker_stamps(const struct frame *f,
 		  void (*fn)(void *arg, const char *stage, size_t n, int64_t t),
 		  void *arg);
 
 /* Kind names for messages and printing: "data", "watermark", ... */
-const char *rtai_kind_name(int kind);
+const char *frame_kind_name(int kind);
 
 #endif

@@ -97,7 +97,7 @@ static const uint8_t *scan_string(const uint8_t *p, const uint8_t *end)
 
 /* A number at p. Returns the position after it and sets *v, or NULL. */
 static const uint8_t *scan_number(const uint8_t *p, const uint8_t *end,
-				  struct rtai_val *v)
+				  struct val *v)
 {
 	const uint8_t *start = p;
 	uint64_t mant = 0;
@@ -192,15 +192,15 @@ static const uint8_t *scan_number(const uint8_t *p, const uint8_t *end,
 
 /* Rejects a name twice (jansson's JSON_REJECT_DUPLICATES). Quadratic, so
  * only for small records; larger ones decline. */
-static int unique_names(const struct rtai_rec *r)
+static int unique_names(const struct rec *r)
 {
 	if (r->n > 64)
 		return 0;
 	for (uint32_t i = 1; i < r->n; i++) {
-		const struct rtai_field *a = &r->f[i];
+		const struct rec_field *a = &r->f[i];
 
 		for (uint32_t j = 0; j < i; j++) {
-			const struct rtai_field *b = &r->f[j];
+			const struct rec_field *b = &r->f[j];
 
 			if (a->nlen == b->nlen && (a->nlen == 0 || (a->name[0] == b->name[0] &&
 			    memcmp(a->name, b->name, a->nlen) == 0)))
@@ -210,7 +210,7 @@ static int unique_names(const struct rtai_rec *r)
 	return 1;
 }
 
-int jflat_parse(struct rtai_rec *r, const char *text, size_t n)
+int jflat_parse(struct rec *r, const char *text, size_t n)
 {
 	const uint8_t *p = (const uint8_t *)text, *end = p + n;
 
@@ -225,7 +225,7 @@ int jflat_parse(struct rtai_rec *r, const char *text, size_t n)
 	}
 	for (;;) {
 		const uint8_t *name, *q;
-		struct rtai_val v;
+		struct val v;
 		size_t nlen;
 
 		if (p >= end || *p != '"')
@@ -295,7 +295,7 @@ decline:
 	return -1;
 }
 
-int jflat_rec_from_json(struct rtai_rec *r, const char *text, size_t n)
+int jflat_rec_from_json(struct rec *r, const char *text, size_t n)
 {
 	if (jflat_parse(r, text, n) == 0)
 		return 0;

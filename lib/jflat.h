@@ -20,10 +20,10 @@
  * with field names and string values pointing into text (which must outlive
  * the record's use), or -1 when the text is not a simple case, with r
  * emptied: call rec_from_json() then. */
-int jflat_parse(struct rtai_rec *r, const char *text, size_t n);
+int jflat_parse(struct rec *r, const char *text, size_t n);
 
 /* jflat_parse(), then rec_from_json() when it declines: rec_from_json()'s
  * contract, faster. */
-int jflat_rec_from_json(struct rtai_rec *r, const char *text, size_t n);
+int jflat_rec_from_json(struct rec *r, const char *text, size_t n);
 
 #endif

@@ -130,7 +130,7 @@ rd_kafka_conf_t *kaf_conf_new(void)
 {
 	building = rd_kafka_conf_new();
 	if (building == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "out of memory");
+		cli_die(RTAI_EXIT_FAIL, "out of memory");
 	return building;
 }
 
@@ -139,7 +139,7 @@ void kaf_conf_must(rd_kafka_conf_t *conf, const char *name, const char *value)
 	char why[512];
 
 	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
-		rtai_usage_error("%s=%s: %s", name, value, why);
+		cli_usage_error("%s=%s: %s", name, value, why);
 }
 
 const char *kaf_conf_apply(rd_kafka_conf_t *conf, struct kaf_props *p, const char *brokers,
@@ -154,7 +154,7 @@ const char *kaf_conf_apply(rd_kafka_conf_t *conf, struct kaf_props *p, const cha
 
 		if (q->file ? kaf_conf_file(conf, q->arg, err, sizeof(err)) < 0
 			    : kaf_conf_set(conf, q->arg, err, sizeof(err)) < 0)
-			rtai_usage_error("%s: %s", q->file ? "-F" : "-X", err);
+			cli_usage_error("%s: %s", q->file ? "-F" : "-X", err);
 	}
 	kaf_props_free(p);
 	if (brokers != NULL)
@@ -162,7 +162,7 @@ const char *kaf_conf_apply(rd_kafka_conf_t *conf, struct kaf_props *p, const cha
 	else if (rd_kafka_conf_get(conf, "bootstrap.servers", from_conf, &n) !=
 			 RD_KAFKA_CONF_OK ||
 		 from_conf[0] == '\0')
-		rtai_usage_error("brokers are needed: -b host:port");
+		cli_usage_error("brokers are needed: -b host:port");
 	else
 		brokers = from_conf;
 	kaf_conf_messages(conf, verbose);
@@ -196,7 +196,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 	(void)rk;
 	(void)level;
 	if (msgs.verbose)
-		rtai_warn("kafka: %s: %s", fac, buf);
+		cli_warn("kafka: %s: %s", fac, buf);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -214,9 +214,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	}
 	if (msgs.started && err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !msgs.down) {
 		msgs.down = 1;
-		rtai_warn("kafka: all brokers are down (%s); retrying", reason);
+		cli_warn("kafka: all brokers are down (%s); retrying", reason);
 	} else if (msgs.started && msgs.verbose) {
-		rtai_warn("kafka: %s", msgs.last);
+		cli_warn("kafka: %s", msgs.last);
 	}
 	pthread_mutex_unlock(&msgs.mu);
 }
@@ -247,16 +247,16 @@ const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *bro
 						 volatile int *stop, char *err, size_t errlen)
 {
 	const struct rd_kafka_metadata *md = NULL;
-	int64_t start = rtai_mono_ns(), left;
+	int64_t start = cli_mono_ns(), left;
 	char d[RTAI_TIME_BUFSZ];
 	int announced = 0;
 
-	rtai_fmt_duration(retry_ns, d);
+	rtime_fmt_duration(retry_ns, d);
 	for (;;) {
 		rd_kafka_resp_err_t e;
 		int ms, why;
 
-		left = start + retry_ns - rtai_mono_ns();
+		left = start + retry_ns - cli_mono_ns();
 		ms = left > 1000000000 ? 1000 : (int)(left / 1000000);
 		if (ms < 100)
 			ms = 100;
@@ -269,7 +269,7 @@ const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *bro
 			err[0] = '\0';
 			return NULL;
 		}
-		if (rtai_mono_ns() - start >= retry_ns) {
+		if (cli_mono_ns() - start >= retry_ns) {
 			pthread_mutex_lock(&msgs.mu);
 			snprintf(err, errlen, "brokers %s: not reachable after %s: %s", brokers, d,
 				 msgs.last[0] != '\0' ? msgs.last : rd_kafka_err2str(e));
@@ -284,7 +284,7 @@ const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *bro
 		if (!announced && why) {
 			announced = 1;
 			pthread_mutex_lock(&msgs.mu);
-			rtai_warn("brokers %s: not reachable (%s); retrying for %s (--retry-for)",
+			cli_warn("brokers %s: not reachable (%s); retrying for %s (--retry-for)",
 				  brokers, msgs.last[0] != '\0' ? msgs.last : rd_kafka_err2str(e), d);
 			pthread_mutex_unlock(&msgs.mu);
 		}
@@ -294,7 +294,7 @@ const struct rd_kafka_metadata *kaf_wait_brokers(rd_kafka_t *rk, const char *bro
 	msgs.down = 0;
 	pthread_mutex_unlock(&msgs.mu);
 	if (announced)
-		rtai_warn("brokers %s: reachable", brokers);
+		cli_warn("brokers %s: reachable", brokers);
 	return md;
 }
 

@@ -39,7 +39,7 @@ static void put_part(struct buf *out, const char *p, size_t n)
 	out->len = (size_t)(d + n - out->p);
 }
 
-int key_part(struct buf *key, const struct rtai_val *v)
+int key_part(struct buf *key, const struct val *v)
 {
 	char tmp[24], *s;
 	size_t at;
@@ -75,7 +75,7 @@ int key_part(struct buf *key, const struct rtai_val *v)
 	return 0;
 }
 
-void key_typed(struct buf *key, const struct rtai_val *vals, size_t n)
+void key_typed(struct buf *key, const struct val *vals, size_t n)
 {
 	size_t at = key->len, t;
 
@@ -110,7 +110,7 @@ static int get_part(const uint8_t **p, const uint8_t *end, const char **s, uint3
 	return 0;
 }
 
-int key_values(const uint8_t *key, size_t klen, struct rtai_val *vals, size_t n)
+int key_values(const uint8_t *key, size_t klen, struct val *vals, size_t n)
 {
 	size_t idlen = key_idlen(key, klen);
 	const uint8_t *p = key, *pe = key + idlen, *t = key + idlen, *te = key + klen - 2;
@@ -149,5 +149,5 @@ int key_values(const uint8_t *key, size_t klen, struct rtai_val *vals, size_t n)
 
 uint64_t key_hash(const uint8_t *id, size_t n)
 {
-	return rtai_hash(id, n, 0x9e3779b97f4a7c15ULL);
+	return rec_hash(id, n, 0x9e3779b97f4a7c15ULL);
 }

@@ -30,13 +30,13 @@
 /* Appends v's identity to key (one part: a length, one byte or 0xff and
  * four, then the text). Returns 0, or -1 for a null value (nothing is
  * appended: the record has no key). */
-int key_part(struct buf *key, const struct rtai_val *v);
+int key_part(struct buf *key, const struct val *v);
 
 /* Appends the typed trailer of a key whose n parts were appended from
  * vals: per field its type and, for ints, floats and times, its 8 bytes;
  * then the trailer's length (u16). Strings and JSON are read back from
  * their parts. */
-void key_typed(struct buf *key, const struct rtai_val *vals, size_t n);
+void key_typed(struct buf *key, const struct val *vals, size_t n);
 
 /* The identity bytes of a typed key of klen bytes (0 when malformed). */
 static inline size_t key_idlen(const uint8_t *key, size_t klen)
@@ -51,9 +51,9 @@ static inline size_t key_idlen(const uint8_t *key, size_t klen)
 
 /* Decodes a typed key into up to n values (strings point into key).
  * Returns the number of fields, or -1 when malformed. */
-int key_values(const uint8_t *key, size_t klen, struct rtai_val *vals, size_t n);
+int key_values(const uint8_t *key, size_t klen, struct val *vals, size_t n);
 
-/* A 64-bit hash of n identity bytes (rtai_hash with the key seed). */
+/* A 64-bit hash of n identity bytes (rec_hash with the key seed). */
 uint64_t key_hash(const uint8_t *id, size_t n);
 
 #endif

@@ -15,7 +15,7 @@
 
 struct loop_in {
 	struct loop *l;
-	struct rtai_rd *rd;
+	struct frame_rd *rd;
 	enum loop_mode mode;
 	int stream;			/* LOOP_SNIFF: -1 until known */
 	const struct loop_ops *ops;
@@ -53,12 +53,12 @@ struct loop {
 	size_t nfds, cfds;
 	struct loop_timer **timers;
 	size_t ntimers, ctimers;
-	struct rtai_wr **wrs;
+	struct frame_wr **wrs;
 	size_t nwrs, cwrs;
 	struct hook *drained;
 	size_t ndrained, cdrained;
 	struct hook reload, checkpoint, stop_hook;
-	struct rtai_wr *out;
+	struct frame_wr *out;
 	struct pollfd *pfds;
 	size_t cpfds;
 	int stop;			/* loop_stop() */
@@ -123,7 +123,7 @@ int loop_stopped(const struct loop *l)
 
 /* ---- registration ------------------------------------------------------ */
 
-struct loop_in *loop_add_input(struct loop *l, struct rtai_rd *rd, enum loop_mode mode,
+struct loop_in *loop_add_input(struct loop *l, struct frame_rd *rd, enum loop_mode mode,
 			       const struct loop_ops *ops, void *arg)
 {
 	struct loop_in *in = xcalloc(1, sizeof(*in));
@@ -184,7 +184,7 @@ void loop_timer_at(struct loop_timer *t, int64_t t_mono)
 
 void loop_timer_after(struct loop_timer *t, int64_t ns)
 {
-	int64_t now = rtai_mono_ns();
+	int64_t now = cli_mono_ns();
 
 	t->period = 0;
 	if (ns < 0)
@@ -199,7 +199,7 @@ void loop_timer_every(struct loop_timer *t, int64_t period)
 	t->period = period > 0 ? period : 0;
 }
 
-void loop_add_writer(struct loop *l, struct rtai_wr *w)
+void loop_add_writer(struct loop *l, struct frame_wr *w)
 {
 	for (size_t i = 0; i < l->nwrs; i++)
 		if (l->wrs[i] == w)
@@ -208,7 +208,7 @@ void loop_add_writer(struct loop *l, struct rtai_wr *w)
 	l->wrs[l->nwrs++] = w;
 }
 
-void loop_set_output(struct loop *l, struct rtai_wr *w)
+void loop_set_output(struct loop *l, struct frame_wr *w)
 {
 	l->out = w;
 	if (w != NULL)
@@ -236,7 +236,7 @@ void loop_on_stop(struct loop *l, int (*fn)(void *arg), void *arg)
 	l->stop_hook = (struct hook){ fn, arg };
 }
 
-int loop_forward(struct loop *l, const struct rtai_frame *f)
+int loop_forward(struct loop *l, const struct frame *f)
 {
 	if (l->out == NULL)
 		return 0;
@@ -282,8 +282,8 @@ static int pump_frames(struct loop_in *in)
 {
 	const struct loop_ops *ops = in->ops;
 	struct loop *l = in->l;
-	struct rtai_rd *rd = in->rd;
-	struct rtai_frame f;
+	struct frame_rd *rd = in->rd;
+	struct frame f;
 	int st, rc;
 
 	while (!in->paused && !l->stop) {
@@ -391,7 +391,7 @@ static int fire_timers(struct loop *l)
 
 	if (next_due(l) == INT64_MAX)
 		return 0;
-	now = rtai_mono_ns();
+	now = cli_mono_ns();
 	for (size_t i = 0; i < l->ntimers && !l->stop; i++) {
 		struct loop_timer *t = l->timers[i];
 
@@ -473,7 +473,7 @@ static int wait_and_read(struct loop *l)
 		due = next_due(l);
 		timeout = -1;
 		if (due != INT64_MAX) {
-			int64_t ms = due - rtai_mono_ns();
+			int64_t ms = due - cli_mono_ns();
 
 			ms = ms <= 0 ? 0 : (ms + 999999) / 1000000;
 			timeout = ms > INT_MAX ? INT_MAX : (int)ms;

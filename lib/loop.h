@@ -70,10 +70,10 @@ enum loop_end {
  * and loop_err() set). Pointers passed in are valid during the call only:
  * a frame's payload until the reader reads again. */
 struct loop_ops {
-	int (*data)(void *arg, struct rtai_rd *rd, const struct rtai_frame *f);
-	int (*control)(void *arg, struct rtai_rd *rd, const struct rtai_frame *f);
-	int (*line)(void *arg, struct rtai_rd *rd, const uint8_t *p, size_t n);
-	int (*end)(void *arg, struct rtai_rd *rd, enum loop_end why);
+	int (*data)(void *arg, struct frame_rd *rd, const struct frame *f);
+	int (*control)(void *arg, struct frame_rd *rd, const struct frame *f);
+	int (*line)(void *arg, struct frame_rd *rd, const uint8_t *p, size_t n);
+	int (*end)(void *arg, struct frame_rd *rd, enum loop_end why);
 };
 
 /* A new loop with nothing registered. stage names the tool in latency
@@ -105,7 +105,7 @@ int loop_stopped(const struct loop *l);
  * with it) in the given mode, calling ops with arg. The input is open
  * until its end() has been called; then the loop forgets it (the handle is
  * freed). Returns the handle. */
-struct loop_in *loop_add_input(struct loop *l, struct rtai_rd *rd, enum loop_mode mode,
+struct loop_in *loop_add_input(struct loop *l, struct frame_rd *rd, enum loop_mode mode,
 			       const struct loop_ops *ops, void *arg);
 /* Pauses an input (nothing more is handed out or read from it: a sink with
  * a full queue of unacknowledged writes), or resumes it. A paused input
@@ -119,10 +119,10 @@ int loop_is_stream(const struct loop_in *in);
  * is forwarded with this stage's stamp and flushed at once (wr_marker()),
  * any other frame is forwarded unchanged, to the writer of
  * loop_set_output(). Returns 0 (without an output, it drops the frame). */
-int loop_forward(struct loop *l, const struct rtai_frame *f);
+int loop_forward(struct loop *l, const struct frame *f);
 /* The writer loop_forward() writes to (registered with loop_add_writer()
  * too). NULL for none. */
-void loop_set_output(struct loop *l, struct rtai_wr *w);
+void loop_set_output(struct loop *l, struct frame_wr *w);
 
 /* ---- descriptors ----------------------------------------------------- */
 
@@ -146,7 +146,7 @@ void loop_fd_set(struct loop_fd *w, int fd, short events);
  * goes first: a hook that re-arms a timer (an idle clock pushed back by
  * new records) sees the records before the timer fires. */
 struct loop_timer *loop_timer_new(struct loop *l, int (*fn)(void *arg), void *arg);
-/* Arms the timer to fire once at t, rtai_mono_ns() time (CLOCK_MONOTONIC,
+/* Arms the timer to fire once at t, cli_mono_ns() time (CLOCK_MONOTONIC,
  * ns); INT64_MAX disarms it. Re-arming replaces the previous time. */
 void loop_timer_at(struct loop_timer *t, int64_t t_mono);
 /* Arms it to fire once, ns from now (a negative ns disarms it). */
@@ -159,7 +159,7 @@ void loop_timer_every(struct loop_timer *t, int64_t period);
 /* ---- output and hooks -------------------------------------------------- */
 
 /* Flushes w (wr_flush()) just before the loop blocks in poll(). */
-void loop_add_writer(struct loop *l, struct rtai_wr *w);
+void loop_add_writer(struct loop *l, struct frame_wr *w);
 /* Calls fn with arg each time everything buffered has been handed out,
  * before the loop reads or waits for more; fn returns 0 or -1 (as the
  * callbacks). Hooks run in the order added. */

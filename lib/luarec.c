@@ -55,7 +55,7 @@ struct lr {
 
 /* ---- records --------------------------------------------------------- */
 
-void lr_rec_frame(struct lr_rec *r, const struct rtai_frame *f)
+void lr_rec_frame(struct lr_rec *r, const struct frame *f)
 {
 	r->f = f;
 	r->decoded = 0;
@@ -100,7 +100,7 @@ static int fail(struct lr *lr, const char *fmt, ...)
 /* ns since the epoch as seconds, split so the fraction keeps its digits. */
 static double ns_to_sec(int64_t ns)
 {
-	int64_t s = rtai_floordiv(ns, RTAI_NS_PER_SEC);
+	int64_t s = rtime_floordiv(ns, RTAI_NS_PER_SEC);
 
 	return (double)s + (double)(ns - s * RTAI_NS_PER_SEC) / 1e9;
 }
@@ -127,7 +127,7 @@ static void push_box(struct lr *lr, int64_t i)
 	lua_call(L, 2, 1);
 }
 
-static void push_val(struct lr *lr, const struct rtai_val *v)
+static void push_val(struct lr *lr, const struct val *v)
 {
 	lua_State *L = lr->L;
 
@@ -159,7 +159,7 @@ static int push_field(struct lr *lr, const char *name, size_t n, uint32_t *hint)
 {
 	struct lr_rec *r = lr->cur;
 	struct lr_expr *x = lr->running;
-	struct rtai_field *f = NULL;
+	struct rec_field *f = NULL;
 
 	if (is_name(name, n, "_event_time") || is_name(name, n, "_ingest_time")) {
 		int64_t t = name[1] == 'e' ? r->event_ns : r->f ? r->f->ingest_ns : RTAI_TIME_UNSET;
@@ -258,7 +258,7 @@ static const char *lua_kind(lua_State *L, int idx)
 /* A number as an rtai value by the rules of lr_value() (old: the field's
  * type before, or -1). */
 static int number_val(struct lr *lr, double d, int old, enum lr_want want,
-		      struct rtai_val *out)
+		      struct val *out)
 {
 	int64_t ns;
 
@@ -290,7 +290,7 @@ static int number_val(struct lr *lr, double d, int old, enum lr_want want,
 /* Converts the Lua value at idx into *out, as lr_value() says; old is the
  * type the field had (-1: new). Strings are copied into rec's arena. */
 static int to_val(struct lr *lr, int idx, int old, enum lr_want want,
-		  struct rtai_rec *rec, struct rtai_val *out)
+		  struct rec *rec, struct val *out)
 {
 	lua_State *L = lr->L;
 	int t = lua_type(L, idx);
@@ -327,7 +327,7 @@ static int to_val(struct lr *lr, int idx, int old, enum lr_want want,
 		d = lua_tonumber(L, idx);
 		if (want == LR_STR || want == LR_JSON) {
 			struct buf b = { 0 };
-			struct rtai_val v;
+			struct val v;
 
 			if (number_val(lr, d, -1, LR_ANY, &v) < 0)
 				return -1;
@@ -344,7 +344,7 @@ static int to_val(struct lr *lr, int idx, int old, enum lr_want want,
 		if (want == LR_INT) {
 			long long v;
 
-			if (rtai_parse_int(s, INT64_MIN, INT64_MAX, &v, &why) < 0 || strlen(s) != n)
+			if (cli_parse_int(s, INT64_MIN, INT64_MAX, &v, &why) < 0 || strlen(s) != n)
 				return fail(lr, "expected an int, got the string \"%.40s\"", s);
 			*out = val_int(v);
 			return 0;
@@ -358,13 +358,13 @@ static int to_val(struct lr *lr, int idx, int old, enum lr_want want,
 			return 0;
 		}
 		if (want == LR_TIME) {
-			if (rtai_parse_time(s, n, RTAI_TU_AUTO, &i, &why) < 0)
+			if (rtime_parse_time(s, n, RTAI_TU_AUTO, &i, &why) < 0)
 				return fail(lr, "expected a time, got the string \"%.40s\": %s", s, why);
 			*out = val_time(i);
 			return 0;
 		}
 		if (want == LR_JSON || (want == LR_ANY && old == RT_JSON)) {
-			if (rtai_json_check(s, n, &why) < 0) {
+			if (rec_json_check(s, n, &why) < 0) {
 				if (want == LR_JSON)
 					return fail(lr, "expected JSON text: %s", why);
 			} else {
@@ -416,8 +416,8 @@ static int l_newindex(lua_State *L)
 {
 	struct lr *lr = engine(L);
 	struct lr_rec *r = lr->cur;
-	struct rtai_field *f;
-	struct rtai_val v;
+	struct rec_field *f;
+	struct val v;
 	const char *k;
 	size_t n;
 
@@ -527,7 +527,7 @@ static double arg_time(lua_State *L, int arg)
 		return lua_tonumber(L, arg);
 	if (lua_type(L, arg) == LUA_TSTRING) {
 		s = lua_tolstring(L, arg, &n);
-		if (rtai_parse_time(s, n, RTAI_TU_AUTO, &ns, &why) < 0)
+		if (rtime_parse_time(s, n, RTAI_TU_AUTO, &ns, &why) < 0)
 			return luaL_error(L, "bad argument #%d: \"%s\": %s", arg, s, why);
 		return ns_to_sec(ns);
 	}
@@ -565,7 +565,7 @@ static int l_hour(lua_State *L)
 		double s = lua_tonumber(L, 1);
 
 		if (isfinite(s) && fabs(s) < 1e15) {
-			int64_t h = rtai_floordiv((int64_t)floor(s), 3600) % 24;
+			int64_t h = rtime_floordiv((int64_t)floor(s), 3600) % 24;
 
 			lua_pushnumber(L, (double)(h < 0 ? h + 24 : h));
 			return 1;
@@ -614,7 +614,7 @@ static int l_parse_time(lua_State *L)
 	int64_t ns;
 
 	if (lua_type(L, 1) == LUA_TNUMBER) {
-		if (rtai_epoch_f64(lua_tonumber(L, 1), RTAI_TU_AUTO, &ns, &why) < 0)
+		if (rtime_epoch_f64(lua_tonumber(L, 1), RTAI_TU_AUTO, &ns, &why) < 0)
 			return luaL_error(L, "parse_time: %s", why);
 		lua_pushnumber(L, ns_to_sec(ns));
 		return 1;
@@ -635,7 +635,7 @@ static int l_format_time(lua_State *L)
 
 		if (sec_to_ns(arg_time(L, 1), &ns) < 0)
 			return luaL_error(L, "bad argument #1: not a time");
-		lua_pushlstring(L, s, rtai_fmt_time(ns, s));
+		lua_pushlstring(L, s, rtime_fmt_time(ns, s));
 		return 1;
 	} else {
 		struct tm tm;
@@ -707,7 +707,7 @@ static const luaL_Reg helpers[] = {
 
 static int panic(lua_State *L)
 {
-	rtai_die(RTAI_EXIT_FAIL, "LuaJIT: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "panic");
+	cli_die(RTAI_EXIT_FAIL, "LuaJIT: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "panic");
 }
 
 /* Pushes a table of the helpers (closures over lr). */
@@ -745,14 +745,14 @@ struct lr *lr_new(void)
 	lua_State *L = luaL_newstate();
 
 	if (L == NULL)
-		rtai_die(RTAI_EXIT_FAIL, "LuaJIT: cannot create a Lua state (out of memory?)");
+		cli_die(RTAI_EXIT_FAIL, "LuaJIT: cannot create a Lua state (out of memory?)");
 	lr->L = L;
 	lr->script = LUA_NOREF;
 	lua_atpanic(L, panic);
 	luaL_openlibs(L);
 	if (luaL_loadbuffer(L, bootstrap, sizeof(bootstrap) - 1, "=rtai") != 0 ||
 	    lua_pcall(L, 0, 1, 0) != 0)
-		rtai_die(RTAI_EXIT_FAIL, "LuaJIT: %s", lua_tostring(L, -1));
+		cli_die(RTAI_EXIT_FAIL, "LuaJIT: %s", lua_tostring(L, -1));
 	/* stack: M */
 	lua_getfield(L, -1, "box");
 	lr->box = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -976,9 +976,9 @@ int lr_compile(struct lr *lr, const char *text)
 		buf_puts(&head, "= ... return (");
 		buf_putc(&head, '\0');
 		if (try_load(lr, (const char *)head.p, text, n, "\n)") != 0)
-			rtai_die(RTAI_EXIT_FAIL, "LuaJIT: %s: %s", text, lr->err);
+			cli_die(RTAI_EXIT_FAIL, "LuaJIT: %s: %s", text, lr->err);
 	} else if (try_load(lr, "return (", text, n, "\n)") != 0) {
-		rtai_die(RTAI_EXIT_FAIL, "LuaJIT: %s: %s", text, lr->err);
+		cli_die(RTAI_EXIT_FAIL, "LuaJIT: %s: %s", text, lr->err);
 	}
 	buf_free(&head);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, lr->env);
@@ -1077,9 +1077,9 @@ int lr_test(struct lr *lr, int id, struct lr_rec *r)
 }
 
 int lr_value(struct lr *lr, int id, struct lr_rec *r, const char *name,
-	     size_t nlen, enum lr_want want, struct rtai_val *out)
+	     size_t nlen, enum lr_want want, struct val *out)
 {
-	struct rtai_field *f;
+	struct rec_field *f;
 	int st;
 
 	if (lr_rec_decode(r) < 0)
@@ -1094,7 +1094,7 @@ int lr_value(struct lr *lr, int id, struct lr_rec *r, const char *name,
 
 int lr_time(struct lr *lr, int id, struct lr_rec *r, int64_t *ns)
 {
-	struct rtai_val v;
+	struct val v;
 	int st;
 
 	if (run(lr, id, r) < 0)
@@ -1171,7 +1171,7 @@ int lr_script_load(struct lr *lr, const char *path, int sandbox)
 
 static int by_name(const void *a, const void *b)
 {
-	const struct rtai_field *x = a, *y = b;
+	const struct rec_field *x = a, *y = b;
 	int c = memcmp(x->name, y->name, x->nlen < y->nlen ? x->nlen : y->nlen);
 
 	return c != 0 ? c : (int)x->nlen - (int)y->nlen;
@@ -1190,7 +1190,7 @@ static int table_rec(struct lr *lr, int idx, struct lr_rec *out)
 	out->event_ns = r->event_ns;
 	lua_pushnil(L);
 	while (lua_next(L, idx) != 0) {
-		struct rtai_val v;
+		struct val v;
 		const char *k;
 		size_t n;
 

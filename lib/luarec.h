@@ -38,8 +38,8 @@
 
 /* The record a run reads and changes. */
 struct lr_rec {
-	struct rtai_rec rec;		/* its fields, once decoded */
-	const struct rtai_frame *f;	/* the frame it came from */
+	struct rec rec;		/* its fields, once decoded */
+	const struct frame *f;	/* the frame it came from */
 	int decoded;			/* rec holds the frame's fields */
 	int changed;			/* a field was set, removed or renamed */
 	int64_t event_ns;		/* event time; RTAI_TIME_UNSET for none */
@@ -48,7 +48,7 @@ struct lr_rec {
 /* Binds r to the frame f (borrowed: f and its payload must outlive the
  * runs on r): nothing is decoded yet, nothing changed, the event time is
  * the frame's. */
-void lr_rec_frame(struct lr_rec *r, const struct rtai_frame *f);
+void lr_rec_frame(struct lr_rec *r, const struct frame *f);
 /* Decodes the frame's payload into r->rec unless done already. Returns 0,
  * or -1 with r->rec.err saying why ("binary record: truncated string"). */
 int lr_rec_decode(struct lr_rec *r);
@@ -99,7 +99,7 @@ enum lr_want {
  * LR_JSON JSON text, numbers and booleans. Infinities and NaN are errors.
  * Strings are copied into r->rec's arena. Returns 0, or -1 with lr_err(). */
 int lr_value(struct lr *lr, int id, struct lr_rec *r, const char *name,
-	     size_t nlen, enum lr_want want, struct rtai_val *out);
+	     size_t nlen, enum lr_want want, struct val *out);
 /* Runs expression id on r and converts its result to an event time in ns
  * (seconds, an ISO 8601 or epoch string; nil gives RTAI_TIME_UNSET).
  * Returns 0, or -1 with lr_err(). */

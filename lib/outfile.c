@@ -40,7 +40,7 @@ void outfile_track(const char *path)
 			tracked[i] = xstrdup(path);
 			return;
 		}
-	rtai_die(RTAI_EXIT_FAIL, "%s: too many output files open at once", path);
+	cli_die(RTAI_EXIT_FAIL, "%s: too many output files open at once", path);
 }
 
 void outfile_untrack(const char *path)

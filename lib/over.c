@@ -109,7 +109,7 @@ enum { DQ_NONE, DQ_MIN, DQ_MAX, DQ_FIRST, DQ_LAST };
 
 struct over {
 	struct over_conf c;
-	struct rtai_wr *out;
+	struct frame_wr *out;
 	const struct agg_set *set;
 	const char *name;		/* input name, for messages */
 	size_t nagg;
@@ -122,7 +122,7 @@ struct over {
 	int *sidx;			/* per aggregate: its index in sset, or -1 */
 	int *sslot;			/* per sliding aggregate: its slot */
 	struct agg_state *srow;		/* the sliding aggregates of a range */
-	struct rtai_val *svals;		/* per sliding aggregate */
+	struct val *svals;		/* per sliding aggregate */
 	size_t nslot, esz, fo;		/* slots; bytes per entry; offset of
 					 * the partial states in an entry */
 	size_t keysz;			/* bytes per key block */
@@ -146,12 +146,12 @@ struct over {
 
 	struct pend *grp;		/* records leaving together */
 	struct okey **gk;
-	struct rtai_rec *recs;
+	struct rec *recs;
 	size_t ng, gcap;
-	struct rtai_rec arec;		/* a record as it arrives */
+	struct rec arec;		/* a record as it arrives */
 
-	struct rtai_val *vals, *rvals;	/* per aggregate */
-	struct rtai_val *res;		/* results, per aggregate */
+	struct val *vals, *rvals;	/* per aggregate */
+	struct val *res;		/* results, per aggregate */
 	struct agg_state *scratch;	/* out-of-order results */
 	struct buf kbuf, obuf;
 	struct over_stats st;
@@ -178,9 +178,9 @@ static inline struct oent *ent(const struct over *o, const struct okey *k, uint6
 	return (struct oent *)(k->ring + (size_t)(i & (k->cap - 1)) * o->esz);
 }
 
-static inline struct rtai_val oget(const struct okey *k, const struct oval *s)
+static inline struct val oget(const struct okey *k, const struct oval *s)
 {
-	struct rtai_val v = { .type = s->type };
+	struct val v = { .type = s->type };
 
 	if (rt_has_bytes(s->type)) {
 		v.s.p = (const char *)k->str.p + s->u;
@@ -195,7 +195,7 @@ static inline struct rtai_val oget(const struct okey *k, const struct oval *s)
  * aggregation read as null unless all (so agg_add() leaves them alone in
  * the running row). */
 static void ent_vals(const struct over *o, const struct okey *k, const struct oent *e,
-		     struct rtai_val *vals, int all)
+		     struct val *vals, int all)
 {
 	for (size_t i = 0; i < o->nagg; i++) {
 		if (o->slot[i] < 0)
@@ -246,7 +246,7 @@ static void dq_enter(struct over *o, struct okey *k, uint64_t i)
 
 	for (size_t a = 0; a < o->nagg; a++) {
 		struct odq *q;
-		struct rtai_val v;
+		struct val v;
 
 		if (o->dqk[a] == DQ_NONE)
 			continue;
@@ -258,7 +258,7 @@ static void dq_enter(struct over *o, struct okey *k, uint64_t i)
 			int sign = o->dqk[a] == DQ_MAX ? 1 : -1;
 
 			while (q->n > 0) {
-				struct rtai_val b = oget(k, &ent(o, k, dq_back(q))->v[o->slot[a]]);
+				struct val b = oget(k, &ent(o, k, dq_back(q))->v[o->slot[a]]);
 
 				if (sign * val_cmp(&b, &v) >= 0)
 					break;
@@ -529,7 +529,7 @@ static void str_compact(struct over *o, struct okey *k)
 
 /* Writes the values of a record into entry e (strings into the key). */
 static void ent_fill(struct over *o, struct okey *k, struct oent *e, int64_t t,
-		     const struct rtai_val *vals)
+		     const struct val *vals)
 {
 	e->t = t;
 	for (size_t s = 0; s < o->nslot; s++)
@@ -685,7 +685,7 @@ static void entries_added(struct over *o)
 }
 
 /* A record at or after the key's newest time: the range moves up to t. */
-static void key_push(struct over *o, struct okey *k, int64_t t, const struct rtai_val *vals,
+static void key_push(struct over *o, struct okey *k, int64_t t, const struct val *vals,
 		     int64_t keep)
 {
 	struct oent *e;
@@ -709,7 +709,7 @@ static void key_push(struct over *o, struct okey *k, int64_t t, const struct rta
 /* A record older than the key's newest (arrival order only): it takes its
  * place in the ring, and joins the running row if inside the newest range.
  * Its own aggregates are computed into o->scratch. */
-static void key_insert(struct over *o, struct okey *k, int64_t t, const struct rtai_val *vals,
+static void key_insert(struct over *o, struct okey *k, int64_t t, const struct val *vals,
 		       int64_t keep)
 {
 	uint64_t p, q;
@@ -748,7 +748,7 @@ static void key_insert(struct over *o, struct okey *k, int64_t t, const struct r
 /* Aggregate a of the key's newest range (the sliding ones from o->srow,
  * which sl_result() filled). */
 static void key_result(const struct over *o, const struct okey *k, size_t a,
-		       struct rtai_val *v)
+		       struct val *v)
 {
 	const struct odq *q = o->dqi[a] >= 0 ? &k->dq[o->dqi[a]] : NULL;
 
@@ -776,7 +776,7 @@ static void key_result(const struct over *o, const struct okey *k, size_t a,
 /* ---- records in and out ------------------------------------------------------------ */
 
 /* Whether rec has a field called name. */
-static int has_field(const struct rtai_rec *rec, const char *name, size_t nlen)
+static int has_field(const struct rec *rec, const char *name, size_t nlen)
 {
 	for (uint32_t i = 0; i < rec->n; i++)
 		if (rec->f[i].nlen == nlen && rec->f[i].name[0] == name[0] &&
@@ -786,7 +786,7 @@ static int has_field(const struct rtai_rec *rec, const char *name, size_t nlen)
 }
 
 /* Appends the encoding of one field (rec.h) to b. */
-static void put_field(struct buf *b, const char *name, size_t nlen, const struct rtai_val *v)
+static void put_field(struct buf *b, const char *name, size_t nlen, const struct val *v)
 {
 	uint8_t *p = buf_reserve(b, 2 + nlen + 12 + (rt_has_bytes(v->type) ?
 						     v->s.n : 0));
@@ -823,11 +823,11 @@ static void put_field(struct buf *b, const char *name, size_t nlen, const struct
  * frame's times and flags stay. A binary record whose fields do not clash
  * with the aggregates' names is copied with the new fields appended; any
  * other is encoded afresh, a clashing field taking the aggregate's value. */
-static int emit(struct over *o, struct rtai_rec *rec, const struct okey *k,
-		const struct rtai_frame *f, uint64_t recno)
+static int emit(struct over *o, struct rec *rec, const struct okey *k,
+		const struct frame *f, uint64_t recno)
 {
 	int copy = f->enc == RTAI_E_REC && f->len >= 2;
-	struct rtai_val *res = o->res;
+	struct val *res = o->res;
 
 	if (k != NULL && o->sset.n > 0)
 		sl_result(o, k);
@@ -878,12 +878,12 @@ static uint64_t okey_hash(const uint8_t *kp, size_t n)
 
 /* Encodes the key of a decoded record into o->kbuf. Returns 0, or -1 with
  * o->err set when a key field is missing. */
-static int key_of(struct over *o, const struct rtai_rec *rec, uint64_t recno)
+static int key_of(struct over *o, const struct rec *rec, uint64_t recno)
 {
 	buf_reset(&o->kbuf);
 	buf_reserve(&o->kbuf, 1);	/* a pointer even for no key fields */
 	for (size_t i = 0; i < o->c.nkeys; i++) {
-		const struct rtai_field *kf = rec_get(rec, o->c.keys[i], o->c.klen[i]);
+		const struct rec_field *kf = rec_get(rec, o->c.keys[i], o->c.klen[i]);
 
 		if (kf == NULL || key_part(&o->kbuf, &kf->v) < 0)
 			return fail(o, "%s: record %llu: field \"%s\": %s (a key field)",
@@ -896,7 +896,7 @@ static int key_of(struct over *o, const struct rtai_rec *rec, uint64_t recno)
 /* Decodes a record, finds its key (hash: its hash when known, else 0) and
  * extracts the aggregates' values into o->vals. Returns the key, or NULL
  * with o->err set. */
-static struct okey *take(struct over *o, struct rtai_rec *rec, const struct rtai_frame *f,
+static struct okey *take(struct over *o, struct rec *rec, const struct frame *f,
 			 uint64_t hash, uint64_t recno)
 {
 	char err[300];
@@ -918,9 +918,9 @@ static struct okey *take(struct over *o, struct rtai_rec *rec, const struct rtai
 }
 
 /* Arrival order (conf.arrival): one record, at once. */
-static int arrive(struct over *o, const struct rtai_frame *f, uint64_t recno)
+static int arrive(struct over *o, const struct frame *f, uint64_t recno)
 {
-	struct rtai_rec *rec = &o->recs[0];
+	struct rec *rec = &o->recs[0];
 	struct okey *k = take(o, rec, f, 0, recno);
 
 	if (k == NULL)
@@ -1080,7 +1080,7 @@ static int process(struct over *o)
 		o->now = t;
 		for (size_t i = g0; i < g1 && rc == 0; i++) {
 			const struct pend *p = &o->grp[i];
-			struct rtai_frame f = { .kind = RTAI_K_DATA, .enc = p->enc, .flags = p->flags,
+			struct frame f = { .kind = RTAI_K_DATA, .enc = p->enc, .flags = p->flags,
 						.ingest_ns = p->ingest, .event_ns = t,
 						.payload = p->p, .len = p->len };
 
@@ -1094,7 +1094,7 @@ static int process(struct over *o)
 		}
 		for (size_t i = g0; i < g1 && rc == 0; i++) {
 			const struct pend *p = &o->grp[i];
-			struct rtai_frame f = { .kind = RTAI_K_DATA, .enc = p->enc, .flags = p->flags,
+			struct frame f = { .kind = RTAI_K_DATA, .enc = p->enc, .flags = p->flags,
 						.ingest_ns = p->ingest, .event_ns = t,
 						.payload = p->p, .len = p->len };
 
@@ -1140,7 +1140,7 @@ static int release(struct over *o, int64_t limit, int force)
 
 /* ---- the interface ------------------------------------------------------------------- */
 
-struct over *over_new(const struct over_conf *conf, struct rtai_wr *out)
+struct over *over_new(const struct over_conf *conf, struct frame_wr *out)
 {
 	struct over *o = xcalloc(1, sizeof(*o));
 	const struct agg_set *set = conf->aggs;
@@ -1284,7 +1284,7 @@ static void note_bytes(struct over *o)
 		o->st.peak_bytes = b;
 }
 
-static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
+static int record(struct over *o, const struct frame *f, uint64_t recno)
 {
 	int64_t t = f->event_ns;
 	int rc = 0;
@@ -1343,7 +1343,7 @@ static int record(struct over *o, const struct rtai_frame *f, uint64_t recno)
 	return rc;
 }
 
-int over_frame(struct over *o, const struct rtai_frame *f, const char *name, uint64_t recno)
+int over_frame(struct over *o, const struct frame *f, const char *name, uint64_t recno)
 {
 	o->name = name;
 	switch (f->kind) {
@@ -1393,7 +1393,7 @@ int over_sync(struct over *o)
 		return -1;
 	if (o->wm > o->wm_sent) {
 		o->wm_sent = o->wm;
-		wr_put(o->out, RTAI_K_WATERMARK, RTAI_E_NONE, 0, rtai_now_ns(), o->wm, NULL, 0);
+		wr_put(o->out, RTAI_K_WATERMARK, RTAI_E_NONE, 0, cli_now_ns(), o->wm, NULL, 0);
 	}
 	return 0;
 }

@@ -80,7 +80,7 @@ struct over_conf {
 	const size_t *klen;		/* their lengths */
 	size_t nkeys;			/* 0: one group */
 	const struct agg_set *aggs;	/* at least one aggregate */
-	struct rtai_wr *late;		/* late records go here; NULL emits them
+	struct frame_wr *late;		/* late records go here; NULL emits them
 					 * at once over what of their range is held */
 };
 
@@ -99,7 +99,7 @@ struct over;
 
 /* A new engine writing to out; conf (with its key names and aggregate set)
  * and out must outlive it. Never fails (aborts on out-of-memory). */
-struct over *over_new(const struct over_conf *conf, struct rtai_wr *out);
+struct over *over_new(const struct over_conf *conf, struct frame_wr *out);
 /* Frees everything; waiting records are dropped. Accepts NULL. */
 void over_free(struct over *o);
 
@@ -111,7 +111,7 @@ void over_free(struct over *o);
  * record that is not a record, lacks its event time or a key field, has a
  * value of the wrong type, or would exceed max_keys. In event order a
  * record's faults show when it leaves, with its own record number. */
-int over_frame(struct over *o, const struct rtai_frame *f, const char *name,
+int over_frame(struct over *o, const struct frame *f, const char *name,
 	       uint64_t recno);
 /* Moves W to wm if that is later, emitting the records it passes.
  * Returns 0, or -1 with over_err() set. */
@@ -139,7 +139,7 @@ const char *over_err(const struct over *o);
 /* ---- snapshots (checkpoints: rtai(7), issue 14) ----------------------------
  *
  * The image: "RTOS", u32 version (OVER_SNAP_VERSION), u64 length of what
- * follows the header, u64 checksum of it (rtai_hash), then in the snap.h
+ * follows the header, u64 checksum of it (rec_hash), then in the snap.h
  * encoding: the options that decide output as text (range, order, delay,
  * whether late records go aside, the key fields and agg_set_describe()),
  * the largest event time seen, the watermark and the last one written,

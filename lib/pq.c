@@ -265,7 +265,7 @@ static void dict_grow(struct pq_col *c)
 	for (uint32_t e = 0; e < c->ndict; e++) {
 		uint32_t len;
 		const uint8_t *p = sval(c, d[e], &len);
-		uint32_t h = (uint32_t)rtai_hash(p, len, 0) & (n - 1);
+		uint32_t h = (uint32_t)rec_hash(p, len, 0) & (n - 1);
 
 		while (s[h] != 0)
 			h = (h + 1) & (n - 1);
@@ -287,7 +287,7 @@ static void dict_add(struct pq_writer *w, struct pq_col *c, uint32_t off,
 	if (c->ndict * 2 >= c->nslots)
 		dict_grow(c);
 	d = (const uint32_t *)c->dents.p;
-	h = (uint32_t)rtai_hash(p, n, 0) & (c->nslots - 1);
+	h = (uint32_t)rec_hash(p, n, 0) & (c->nslots - 1);
 	while ((e = c->slots[h]) != 0) {
 		uint32_t len;
 		const uint8_t *q = sval(c, d[e - 1], &len);

@@ -294,12 +294,12 @@ static int load_scripts(struct rcl *c, redisContext *ctx, char *err, size_t errl
  * first failure says at once that it goes on trying, and for how long. */
 static redisContext *connect_retrying(struct rcl *c, char *err, size_t errlen)
 {
-	int64_t start = rtai_mono_ns(), wait = 50000000, left;
+	int64_t start = cli_mono_ns(), wait = 50000000, left;
 	redisContext *ctx;
 	int retry, announced = 0;
 
 	for (;;) {
-		left = start + c->retry_for - rtai_mono_ns();
+		left = start + c->retry_for - cli_mono_ns();
 		/* Each attempt may take what is left, within [200ms, 5s]; a
 		 * single attempt, 5s. */
 		if (left < 200000000 && c->retry_for > 0)
@@ -311,19 +311,19 @@ static redisContext *connect_retrying(struct rcl *c, char *err, size_t errlen)
 		ctx = rurl_connect(&c->url, left, &retry, err, errlen);
 		if (ctx != NULL || !retry)
 			return ctx;
-		left = start + c->retry_for - rtai_mono_ns();
+		left = start + c->retry_for - cli_mono_ns();
 		if (left <= 0 || sig_stop)
 			break;
 		if (!announced) {
 			char d[RTAI_TIME_BUFSZ];
 
-			rtai_fmt_duration(c->retry_for, d);
-			rtai_warn("%s; trying again for up to %s%s%s%s", err, d,
+			rtime_fmt_duration(c->retry_for, d);
+			cli_warn("%s; trying again for up to %s%s%s%s", err, d,
 				  c->retry_opt ? " (" : "", c->retry_opt ? c->retry_opt : "",
 				  c->retry_opt ? ")" : "");
 			announced = 1;
 		}
-		rtai_sleep_until_mono(rtai_mono_ns() + (wait < left ? wait : left));
+		cli_sleep_until_mono(cli_mono_ns() + (wait < left ? wait : left));
 		if (sig_stop)
 			break;
 		wait = wait * 2 > RTAI_NS_PER_SEC ? RTAI_NS_PER_SEC : wait * 2;
@@ -334,7 +334,7 @@ static redisContext *connect_retrying(struct rcl *c, char *err, size_t errlen)
 		char d[RTAI_TIME_BUFSZ];
 		size_t n = strlen(err);
 
-		rtai_fmt_duration(rtai_mono_ns() - start, d);
+		rtime_fmt_duration(cli_mono_ns() - start, d);
 		snprintf(err + n, n < errlen ? errlen - n : 0, " (gave up after %s)%s%s%s", d,
 			 c->retry_opt ? "; " : "", c->retry_opt ? c->retry_opt : "",
 			 c->retry_opt ? " waits longer" : "");
@@ -376,7 +376,7 @@ int rcl_connect(struct rcl *c)
 	c->reader->privdata = c;
 	c->connects++;
 	if (c->verbose)
-		rtai_warn("connected to %s", c->url.shown);
+		cli_warn("connected to %s", c->url.shown);
 	return 0;
 }
 
@@ -401,10 +401,10 @@ static void lost(struct rcl *c, const char *why)
 	redisFree(c->ctx);
 	c->ctx = NULL;
 	if (resend > 0)
-		rtai_warn("%s: %s; reconnecting to send %llu unacknowledged commands again",
+		cli_warn("%s: %s; reconnecting to send %llu unacknowledged commands again",
 			  c->url.shown, why, (unsigned long long)resend);
 	else if (c->verbose)
-		rtai_warn("%s: %s; reconnecting when there is more to write", c->url.shown, why);
+		cli_warn("%s: %s; reconnecting when there is more to write", c->url.shown, why);
 }
 
 /* ---- queueing ---------------------------------------------------------------- */
@@ -582,7 +582,7 @@ static int on_reply(struct rcl *c)
 		if (++c->transient_streak > 3)
 			return fail(c, "%s: Redis keeps answering %s; giving up", c->url.shown,
 				    c->reply.str);
-		rtai_sleep_until_mono(rtai_mono_ns() + 100000000);
+		cli_sleep_until_mono(cli_mono_ns() + 100000000);
 		lost(c, c->reply.str);
 		return -1;
 	}
@@ -897,7 +897,7 @@ static int cl_probe(struct rcl *c)
 	freeReplyObject(r);
 	redisFree(c->ctx);
 	c->ctx = NULL;
-	c->cl->refreshed = rtai_mono_ns();
+	c->cl->refreshed = cli_mono_ns();
 	if (c->cl->epfd < 0)
 		return fail(c, "epoll_create1: %s", strerror(errno));
 	if (c->cl->nnode == 0)
@@ -923,10 +923,10 @@ static int cl_probe(struct rcl *c)
 		c->cmd_base = c->acked = c->sent = 0;
 	}
 	if (c->verbose)
-		rtai_warn("%s: a cluster of %zu masters serving %zu of %d slots", c->url.shown,
+		cli_warn("%s: a cluster of %zu masters serving %zu of %d slots", c->url.shown,
 			  c->cl->nnode, covered, NSLOTS);
 	if (covered < NSLOTS)
-		rtai_warn("%s: the cluster serves %zu of %d slots; keys of the others fail "
+		cli_warn("%s: the cluster serves %zu of %d slots; keys of the others fail "
 			  "(CLUSTERDOWN) until it serves them", c->url.shown, covered, NSLOTS);
 	return 1;
 }
@@ -940,7 +940,7 @@ static void cl_refresh(struct rcl *c)
 	int retry;
 
 	cl->refresh = 0;
-	cl->refreshed = rtai_mono_ns();
+	cl->refreshed = cli_mono_ns();
 	for (size_t i = 0; i < cl->nnode; i++) {
 		redisContext *ctx = rurl_connect(&cl->node[i]->c.url, RTAI_NS_PER_SEC, &retry, err,
 						 sizeof(err));
@@ -954,7 +954,7 @@ static void cl_refresh(struct rcl *c)
 			redisFree(ctx);
 		if (ok) {
 			if (c->verbose)
-				rtai_warn("%s: slot map read again", cl->node[i]->c.url.shown);
+				cli_warn("%s: slot map read again", cl->node[i]->c.url.shown);
 			return;
 		}
 	}
@@ -1098,7 +1098,7 @@ static int cl_redirect(struct rcl *c)
 		cl->last[e.slot] = to->idx;
 	o->redirects++;
 	if (c->verbose)
-		rtai_warn("%s: %s", c->url.shown, msg);
+		cli_warn("%s: %s", c->url.shown, msg);
 	compact(c);
 	return 0;
 }
@@ -1166,7 +1166,7 @@ static int cl_flush(struct rcl *c)
 {
 	struct rcl_cluster *cl = c->cl;
 
-	if (cl->refresh && rtai_mono_ns() - cl->refreshed >= RTAI_NS_PER_SEC)
+	if (cl->refresh && cli_mono_ns() - cl->refreshed >= RTAI_NS_PER_SEC)
 		cl_refresh(c);
 	for (size_t i = 0; i < cl->nnode; i++) {
 		struct rcl_node *n = cl->node[i];

@@ -20,9 +20,9 @@ void rec_set_max_fields(const char *opt_value)
 	const char *env = getenv("RTAI_MAX_FIELDS");
 
 	if (env != NULL && *env != '\0')
-		rec_max_fields = (uint32_t)rtai_opt_int("RTAI_MAX_FIELDS", env, 1, 65535);
+		rec_max_fields = (uint32_t)cli_opt_int("RTAI_MAX_FIELDS", env, 1, 65535);
 	if (opt_value != NULL)
-		rec_max_fields = (uint32_t)rtai_opt_int("--max-fields", opt_value, 1, 65535);
+		rec_max_fields = (uint32_t)cli_opt_int("--max-fields", opt_value, 1, 65535);
 }
 
 static inline uint64_t ld64(const uint8_t *p)
@@ -41,7 +41,7 @@ static inline uint32_t ld32(const uint8_t *p)
 	return v;
 }
 
-void rec_reset(struct rtai_rec *r)
+void rec_reset(struct rec *r)
 {
 	r->n = 0;
 	arena_reset(&r->a);
@@ -51,7 +51,7 @@ void rec_reset(struct rtai_rec *r)
 	}
 }
 
-void rec_free(struct rtai_rec *r)
+void rec_free(struct rec *r)
 {
 	if (r == NULL)
 		return;
@@ -62,7 +62,7 @@ void rec_free(struct rtai_rec *r)
 	r->cap = 0;
 }
 
-static struct rtai_field *rec_slot(struct rtai_rec *r)
+static struct rec_field *rec_slot(struct rec *r)
 {
 	if (r->n == r->cap) {
 		r->cap = r->cap ? r->cap * 2 : 16;
@@ -71,7 +71,7 @@ static struct rtai_field *rec_slot(struct rtai_rec *r)
 	return &r->f[r->n++];
 }
 
-int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
+int rec_decode(struct rec *r, const uint8_t *p, size_t n)
 {
 	const uint8_t *end = p + n;
 	const char *why;
@@ -90,7 +90,7 @@ int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
 		return -1;
 	}
 	for (uint32_t i = 0; i < nf; i++) {
-		struct rtai_field *f;
+		struct rec_field *f;
 		uint8_t type, nlen;
 
 		if (end - p < 2)
@@ -138,7 +138,7 @@ int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n)
 			p += f->v.s.n;
 			/* Printed verbatim as JSON: must be JSON, or a stream
 			 * could inject fields into what rec_to_json() writes. */
-			if (type == RT_JSON && rtai_json_check(f->v.s.p, f->v.s.n, &why) < 0) {
+			if (type == RT_JSON && rec_json_check(f->v.s.p, f->v.s.n, &why) < 0) {
 				snprintf(r->err, sizeof(r->err), "binary record: field %u: invalid JSON value: %s",
 					 i + 1, why);
 				r->n = 0;
@@ -165,7 +165,7 @@ truncated:
 	return -1;
 }
 
-void rec_encode(const struct rtai_rec *r, struct buf *out)
+void rec_encode(const struct rec *r, struct buf *out)
 {
 	size_t need = 2;
 	uint8_t *p;
@@ -179,7 +179,7 @@ void rec_encode(const struct rtai_rec *r, struct buf *out)
 	*p++ = (uint8_t)r->n;
 	*p++ = (uint8_t)(r->n >> 8);
 	for (uint32_t i = 0; i < r->n; i++) {
-		const struct rtai_field *f = &r->f[i];
+		const struct rec_field *f = &r->f[i];
 
 		*p++ = f->v.type;
 		*p++ = f->nlen;
@@ -208,7 +208,7 @@ void rec_encode(const struct rtai_rec *r, struct buf *out)
 	out->len = (size_t)(p - out->p);
 }
 
-struct rtai_field *rec_get(const struct rtai_rec *r, const char *name, size_t nlen)
+struct rec_field *rec_get(const struct rec *r, const char *name, size_t nlen)
 {
 	for (uint32_t i = 0; i < r->n; i++)
 		if (r->f[i].nlen == nlen && memcmp(r->f[i].name, name, nlen) == 0)
@@ -216,10 +216,10 @@ struct rtai_field *rec_get(const struct rtai_rec *r, const char *name, size_t nl
 	return NULL;
 }
 
-struct rtai_field *rec_add(struct rtai_rec *r, const char *name, size_t nlen,
-			   struct rtai_val v)
+struct rec_field *rec_add(struct rec *r, const char *name, size_t nlen,
+			   struct val v)
 {
-	struct rtai_field *f = rec_slot(r);
+	struct rec_field *f = rec_slot(r);
 
 	f->name = name;
 	f->nlen = (uint8_t)(nlen > 255 ? 255 : nlen);
@@ -227,10 +227,10 @@ struct rtai_field *rec_add(struct rtai_rec *r, const char *name, size_t nlen,
 	return f;
 }
 
-struct rtai_field *rec_set(struct rtai_rec *r, const char *name, size_t nlen,
-			   struct rtai_val v)
+struct rec_field *rec_set(struct rec *r, const char *name, size_t nlen,
+			   struct val v)
 {
-	struct rtai_field *f = rec_get(r, name, nlen);
+	struct rec_field *f = rec_get(r, name, nlen);
 
 	if (f == NULL)
 		return rec_add(r, name, nlen, v);
@@ -238,7 +238,7 @@ struct rtai_field *rec_set(struct rtai_rec *r, const char *name, size_t nlen,
 	return f;
 }
 
-void rec_del(struct rtai_rec *r, uint32_t i)
+void rec_del(struct rec *r, uint32_t i)
 {
 	if (i >= r->n)
 		return;
@@ -246,7 +246,7 @@ void rec_del(struct rtai_rec *r, uint32_t i)
 	r->n--;
 }
 
-const char *rec_strdup(struct rtai_rec *r, const char *p, size_t n)
+const char *rec_strdup(struct rec *r, const char *p, size_t n)
 {
 	return arena_dup(&r->a, p, n);
 }
@@ -267,7 +267,7 @@ const char *rt_type_name(int type)
 	}
 }
 
-int val_number(const struct rtai_val *v, double *out)
+int val_number(const struct val *v, double *out)
 {
 	switch (v->type) {
 	case RT_INT:
@@ -282,7 +282,7 @@ int val_number(const struct rtai_val *v, double *out)
 	}
 }
 
-int val_equal(const struct rtai_val *a, const struct rtai_val *b)
+int val_equal(const struct val *a, const struct val *b)
 {
 	if (a->type != b->type)
 		return 0;
@@ -320,7 +320,7 @@ static int cmp_int_double(int64_t i, double d)
 	return (d < (double)t) - (d > (double)t);
 }
 
-int val_cmp(const struct rtai_val *a, const struct rtai_val *b)
+int val_cmp(const struct val *a, const struct val *b)
 {
 	if (is_num(a->type) && is_num(b->type)) {
 		/* A total order whatever a stream holds: qsort needs one. */
@@ -353,7 +353,7 @@ int val_cmp(const struct rtai_val *a, const struct rtai_val *b)
 	return 0;
 }
 
-uint64_t rtai_hash(const void *p, size_t n, uint64_t seed)
+uint64_t rec_hash(const void *p, size_t n, uint64_t seed)
 {
 	const uint8_t *s = p;
 	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
@@ -375,19 +375,19 @@ uint64_t rtai_hash(const void *p, size_t n, uint64_t seed)
 	return h;
 }
 
-uint64_t val_hash(const struct rtai_val *v, uint64_t seed)
+uint64_t val_hash(const struct val *v, uint64_t seed)
 {
 	switch (v->type) {
 	case RT_STR:
 	case RT_JSON:
 	case RT_BYTES:
-		return rtai_hash(v->s.p, v->s.n, seed ^ v->type);
+		return rec_hash(v->s.p, v->s.n, seed ^ v->type);
 	case RT_INT:
 	case RT_TIME:
 	case RT_FLOAT:
-		return rtai_hash(&v->i, 8, seed ^ v->type);
+		return rec_hash(&v->i, 8, seed ^ v->type);
 	default:
-		return rtai_hash(&v->type, 1, seed);
+		return rec_hash(&v->type, 1, seed);
 	}
 }
 
@@ -444,7 +444,7 @@ static int short_double(double d, char *tmp)
 	return strtod(tmp, NULL) == d ? n : 0;
 }
 
-int rtai_fmt_double(double d, char *tmp)
+int rec_fmt_double(double d, char *tmp)
 {
 	int n;
 
@@ -481,7 +481,7 @@ int rtai_fmt_double(double d, char *tmp)
 void json_put_double(struct buf *out, double d)
 {
 	char tmp[RTAI_DBL_BUFSZ];
-	int n = rtai_fmt_double(d, tmp);
+	int n = rec_fmt_double(d, tmp);
 
 	if (n == 0)
 		buf_puts(out, "null");
@@ -489,7 +489,7 @@ void json_put_double(struct buf *out, double d)
 		buf_append(out, tmp, (size_t)n);
 }
 
-void val_text(const struct rtai_val *v, struct buf *out)
+void val_text(const struct val *v, struct buf *out)
 {
 	char tmp[RTAI_TIME_BUFSZ];
 
@@ -506,7 +506,7 @@ void val_text(const struct rtai_val *v, struct buf *out)
 		json_put_double(out, v->f);
 		break;
 	case RT_TIME:
-		buf_append(out, tmp, rtai_fmt_time(v->i, tmp));
+		buf_append(out, tmp, rtime_fmt_time(v->i, tmp));
 		break;
 	case RT_TRUE:
 		buf_puts(out, "true");
@@ -682,7 +682,7 @@ static const char *json_scan_num(const uint8_t **pp, const uint8_t *end)
 	return NULL;
 }
 
-int rtai_json_check(const char *text, size_t n, const char **why)
+int rec_json_check(const char *text, size_t n, const char **why)
 {
 	const uint8_t *p = (const uint8_t *)text, *end = p + n;
 	uint8_t stack[(JSON_VALUE_MAX_DEPTH + 7) / 8] = { 0 };	/* bit set: object */
@@ -829,7 +829,7 @@ void json_put_str(struct buf *out, const char *s, size_t n)
 	buf_putc(out, '"');
 }
 
-void val_to_json(const struct rtai_val *v, struct buf *out)
+void val_to_json(const struct val *v, struct buf *out)
 {
 	char tmp[RTAI_TIME_BUFSZ];
 
@@ -847,7 +847,7 @@ void val_to_json(const struct rtai_val *v, struct buf *out)
 		break;
 	case RT_TIME:
 		buf_putc(out, '"');
-		buf_append(out, tmp, rtai_fmt_time(v->i, tmp));
+		buf_append(out, tmp, rtime_fmt_time(v->i, tmp));
 		buf_putc(out, '"');
 		break;
 	default:
@@ -856,7 +856,7 @@ void val_to_json(const struct rtai_val *v, struct buf *out)
 	}
 }
 
-void rec_to_json(const struct rtai_rec *r, struct buf *out)
+void rec_to_json(const struct rec *r, struct buf *out)
 {
 	buf_putc(out, '{');
 	for (uint32_t i = 0; i < r->n; i++) {
@@ -933,7 +933,7 @@ static int bigints_as_floats(const char *t, size_t n, struct buf *out)
 	return changed;
 }
 
-int rec_from_json(struct rtai_rec *r, const char *text, size_t n)
+int rec_from_json(struct rec *r, const char *text, size_t n)
 {
 	json_error_t e;
 	json_t *root;
@@ -959,7 +959,7 @@ int rec_from_json(struct rtai_rec *r, const char *text, size_t n)
 	return rc;
 }
 
-int rec_from_jansson(struct rtai_rec *r, void *obj)
+int rec_from_jansson(struct rec *r, void *obj)
 {
 	json_t *root = obj, *v;
 	const char *key;
@@ -978,7 +978,7 @@ int rec_from_jansson(struct rtai_rec *r, void *obj)
 	}
 	json_object_foreach(root, key, v) {
 		size_t klen = strlen(key);
-		struct rtai_val val;
+		struct val val;
 
 		if (klen > 255) {
 			snprintf(r->err, sizeof(r->err), "field name of %zu bytes exceeds 255 bytes",
@@ -1025,7 +1025,7 @@ int rec_from_jansson(struct rtai_rec *r, void *obj)
 	return 0;
 }
 
-int rec_from_frame(struct rtai_rec *r, const struct rtai_frame *f)
+int rec_from_frame(struct rec *r, const struct frame *f)
 {
 	switch (f->enc) {
 	case RTAI_E_REC:

@@ -23,7 +23,7 @@
 
 #include "buf.h"
 
-enum rtai_type {
+enum val_type {
 	RT_NULL = 0,
 	RT_FALSE = 1,
 	RT_TRUE = 2,
@@ -35,8 +35,8 @@ enum rtai_type {
 	RT_BYTES = 8,		/* stream version 2 (rtai-record(5)) */
 };
 
-struct rtai_val {
-	uint8_t type;		/* enum rtai_type */
+struct val {
+	uint8_t type;		/* enum val_type */
 	union {
 		int64_t i;	/* RT_INT, RT_TIME (ns) */
 		double f;	/* RT_FLOAT */
@@ -47,14 +47,14 @@ struct rtai_val {
 	};
 };
 
-struct rtai_field {
+struct rec_field {
 	const char *name;	/* not NUL-terminated */
 	uint8_t nlen;
-	struct rtai_val v;
+	struct val v;
 };
 
-struct rtai_rec {
-	struct rtai_field *f;	/* fields in order */
+struct rec {
+	struct rec_field *f;	/* fields in order */
 	uint32_t n, cap;
 	struct arena a;		/* copies owned by the record */
 	void *json;		/* a json_t the fields borrow from, or NULL */
@@ -70,46 +70,46 @@ extern uint32_t rec_max_fields;
 void rec_set_max_fields(const char *opt_value);
 
 /* Empties the record, keeping its memory for the next one. */
-void rec_reset(struct rtai_rec *r);
+void rec_reset(struct rec *r);
 /* Frees everything. Accepts NULL. */
-void rec_free(struct rtai_rec *r);
+void rec_free(struct rec *r);
 
 /* Decodes a binary payload, replacing the record's fields. Returns 0, or
  * -1 with r->err describing the fault ("field 3: truncated string"). */
-int rec_decode(struct rtai_rec *r, const uint8_t *p, size_t n);
+int rec_decode(struct rec *r, const uint8_t *p, size_t n);
 /* Appends the encoding of r to out. */
-void rec_encode(const struct rtai_rec *r, struct buf *out);
+void rec_encode(const struct rec *r, struct buf *out);
 
 /* The field called name, or NULL. Linear: records are small. */
-struct rtai_field *rec_get(const struct rtai_rec *r, const char *name, size_t nlen);
-static inline struct rtai_field *rec_getz(const struct rtai_rec *r, const char *name)
+struct rec_field *rec_get(const struct rec *r, const char *name, size_t nlen);
+static inline struct rec_field *rec_getz(const struct rec *r, const char *name)
 {
 	return rec_get(r, name, strlen(name));
 }
 /* Appends a field (no check for an existing one); returns it. */
-struct rtai_field *rec_add(struct rtai_rec *r, const char *name, size_t nlen,
-			   struct rtai_val v);
+struct rec_field *rec_add(struct rec *r, const char *name, size_t nlen,
+			   struct val v);
 /* Replaces the value of the field called name, or appends it. */
-struct rtai_field *rec_set(struct rtai_rec *r, const char *name, size_t nlen,
-			   struct rtai_val v);
+struct rec_field *rec_set(struct rec *r, const char *name, size_t nlen,
+			   struct val v);
 /* Removes the field at index i, keeping the order of the others. */
-void rec_del(struct rtai_rec *r, uint32_t i);
+void rec_del(struct rec *r, uint32_t i);
 /* Copies n bytes into the record's arena; the copy lives until rec_reset. */
-const char *rec_strdup(struct rtai_rec *r, const char *p, size_t n);
+const char *rec_strdup(struct rec *r, const char *p, size_t n);
 
 /* Value constructors. */
-static inline struct rtai_val val_null(void) { return (struct rtai_val){ .type = RT_NULL }; }
-static inline struct rtai_val val_bool(int b) { return (struct rtai_val){ .type = b ? RT_TRUE : RT_FALSE }; }
-static inline struct rtai_val val_int(int64_t i) { return (struct rtai_val){ .type = RT_INT, .i = i }; }
-static inline struct rtai_val val_float(double f) { return (struct rtai_val){ .type = RT_FLOAT, .f = f }; }
-static inline struct rtai_val val_time(int64_t t) { return (struct rtai_val){ .type = RT_TIME, .i = t }; }
-static inline struct rtai_val val_str(const char *p, size_t n)
+static inline struct val val_null(void) { return (struct val){ .type = RT_NULL }; }
+static inline struct val val_bool(int b) { return (struct val){ .type = b ? RT_TRUE : RT_FALSE }; }
+static inline struct val val_int(int64_t i) { return (struct val){ .type = RT_INT, .i = i }; }
+static inline struct val val_float(double f) { return (struct val){ .type = RT_FLOAT, .f = f }; }
+static inline struct val val_time(int64_t t) { return (struct val){ .type = RT_TIME, .i = t }; }
+static inline struct val val_str(const char *p, size_t n)
 {
-	return (struct rtai_val){ .type = RT_STR, .s = { p, (uint32_t)n } };
+	return (struct val){ .type = RT_STR, .s = { p, (uint32_t)n } };
 }
-static inline struct rtai_val val_bytes(const void *p, size_t n)
+static inline struct val val_bytes(const void *p, size_t n)
 {
-	return (struct rtai_val){ .type = RT_BYTES, .s = { p, (uint32_t)n } };
+	return (struct val){ .type = RT_BYTES, .s = { p, (uint32_t)n } };
 }
 /* A value whose bytes follow its u32 length in the encoding. */
 static inline int rt_has_bytes(int type)
@@ -121,18 +121,18 @@ static inline int rt_has_bytes(int type)
 const char *rt_type_name(int type);
 /* The value as a double when it is a number (int, float, time in ns);
  * returns 0 and stores it, -1 otherwise. */
-int val_number(const struct rtai_val *v, double *out);
+int val_number(const struct val *v, double *out);
 /* Two values equal (same type and contents; int 1 and float 1.0 differ). */
-int val_equal(const struct rtai_val *a, const struct rtai_val *b);
+int val_equal(const struct val *a, const struct val *b);
 /* Total order for sorting and min/max: null, false, true, then numbers
  * by value across int, float and time (exactly; NaN after every number),
  * then strings bytewise, then json bytewise, then bytes bytewise. */
-int val_cmp(const struct rtai_val *a, const struct rtai_val *b);
+int val_cmp(const struct val *a, const struct val *b);
 /* Appends the value as text for keys and templates: strings as is, numbers
  * as JSON would print them, times as ISO 8601, bools as true/false, bytes
  * raw (rtai(7) "Keys"). */
-void val_text(const struct rtai_val *v, struct buf *out);
-/* Bytes rtai_fmt_double() may write, with its NUL. */
+void val_text(const struct val *v, struct buf *out);
+/* Bytes rec_fmt_double() may write, with its NUL. */
 #define RTAI_DBL_BUFSZ 32
 /* Writes finite d into tmp (RTAI_DBL_BUFSZ bytes) as the shortest text
  * that reads back (strtod) as the same double, as JavaScript's and
@@ -141,16 +141,16 @@ void val_text(const struct rtai_val *v, struct buf *out);
  * keeps a ".0" ("3.0", "-0.0"; "1e+16" reads as a float already), so it
  * reads back as a float. Returns its length; NaN and infinities write
  * nothing and return 0 (JSON has no text for them: callers write null). */
-int rtai_fmt_double(double d, char *tmp);
-/* Appends d to out as rtai_fmt_double() writes it, or "null" when d is
+int rec_fmt_double(double d, char *tmp);
+/* Appends d to out as rec_fmt_double() writes it, or "null" when d is
  * NaN or infinite: a number in JSON, in Prometheus and in Redis values. */
 void json_put_double(struct buf *out, double d);
 /* A hash of the value's type class and contents (ints and floats with equal
  * value hash alike only if both are integral). */
-uint64_t val_hash(const struct rtai_val *v, uint64_t seed);
+uint64_t val_hash(const struct val *v, uint64_t seed);
 /* 64-bit hash of bytes (FNV-1a style mixing, fast and good enough for
  * tables keyed by short strings). */
-uint64_t rtai_hash(const void *p, size_t n, uint64_t seed);
+uint64_t rec_hash(const void *p, size_t n, uint64_t seed);
 
 /* ---- JSON ---------------------------------------------------------- */
 
@@ -158,22 +158,22 @@ uint64_t rtai_hash(const void *p, size_t n, uint64_t seed);
  * Nested objects and arrays become RT_JSON fields. Duplicate keys are an
  * error. An integer beyond int64 (9223372036854775808) reads as a float,
  * the nearest double, as JavaScript and jq read it. Returns 0, or -1 with r->err set ("line 1 column 7: ..."). */
-int rec_from_json(struct rtai_rec *r, const char *text, size_t n);
+int rec_from_json(struct rec *r, const char *text, size_t n);
 /* The same from a parsed jansson value (a json_t *, void * here so that
  * this header does not need jansson.h): r takes a reference to it, and its
  * string fields borrow from it until rec_reset(). */
-int rec_from_jansson(struct rtai_rec *r, void *obj);
+int rec_from_jansson(struct rec *r, void *obj);
 /* Fills r from a frame's payload whatever its encoding (binary record,
  * JSON text, or raw bytes holding JSON). Same contract. */
-struct rtai_frame;
-int rec_from_frame(struct rtai_rec *r, const struct rtai_frame *f);
+struct frame;
+int rec_from_frame(struct rec *r, const struct frame *f);
 /* Appends r as one line of compact JSON (no newline). Times print as ISO
  * 8601 strings, floats keep a decimal point, bytes as base64 strings (RFC
  * 4648, padded), invalid UTF-8 in strings is replaced by U+FFFD so the
  * output is always valid JSON. */
-void rec_to_json(const struct rtai_rec *r, struct buf *out);
+void rec_to_json(const struct rec *r, struct buf *out);
 /* Appends one value as JSON. */
-void val_to_json(const struct rtai_val *v, struct buf *out);
+void val_to_json(const struct val *v, struct buf *out);
 /* Appends s as a JSON string literal, quotes included. */
 void json_put_str(struct buf *out, const char *s, size_t n);
 /* Checks that text is one JSON value (RFC 8259, UTF-8) that jansson can
@@ -181,6 +181,6 @@ void json_put_str(struct buf *out, const char *s, size_t n);
  * nesting at most 2047 deep, no lone surrogates. Returns 0, or -1 with
  * *why set to a static reason ("invalid escape in a string"). rec_decode()
  * checks json fields with it, so rec_to_json() always writes JSON. */
-int rtai_json_check(const char *text, size_t n, const char **why);
+int rec_json_check(const char *text, size_t n, const char **why);
 
 #endif

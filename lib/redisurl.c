@@ -82,7 +82,7 @@ static int parse_num(const char *s, size_t n, long long min, long long max, long
 		return -1;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
-	return rtai_parse_int(tmp, min, max, out, &why);
+	return cli_parse_int(tmp, min, max, out, &why);
 }
 
 int rurl_parse(struct rurl *u, const char *url, char *err, size_t errlen)
@@ -263,7 +263,7 @@ char **rurl_hide_argv(int argc, char **argv)
 	if (!secret || argv_copy != NULL)
 		return argv;
 	/* One block: the pointers, then the strings. A tool may point an
-	 * entry elsewhere (rtai_init() sets argv[0] to its name) without
+	 * entry elsewhere (cli_init() sets argv[0] to its name) without
 	 * leaving a string unreachable. */
 	size = (size_t)(argc + 1) * sizeof(*argv_copy);
 	for (i = 0; i < argc; i++)
@@ -409,12 +409,12 @@ fail:
 redisContext *rurl_connect_retry(const struct rurl *u, int64_t retry_for_ns, char *err,
 				 size_t errlen)
 {
-	int64_t start = rtai_mono_ns(), wait = 50000000, left;
+	int64_t start = cli_mono_ns(), wait = 50000000, left;
 	redisContext *c;
 	int retry;
 
 	for (;;) {
-		left = start + retry_for_ns - rtai_mono_ns();
+		left = start + retry_for_ns - cli_mono_ns();
 		/* Each attempt may take what is left, within [200ms, 5s]. */
 		if (left < 200000000)
 			left = 200000000;
@@ -423,10 +423,10 @@ redisContext *rurl_connect_retry(const struct rurl *u, int64_t retry_for_ns, cha
 		c = rurl_connect(u, left, &retry, err, errlen);
 		if (c != NULL || !retry)
 			return c;
-		left = start + retry_for_ns - rtai_mono_ns();
+		left = start + retry_for_ns - cli_mono_ns();
 		if (left <= 0 || sig_stop)
 			break;
-		rtai_sleep_until_mono(rtai_mono_ns() + (wait < left ? wait : left));
+		cli_sleep_until_mono(cli_mono_ns() + (wait < left ? wait : left));
 		if (sig_stop)
 			break;
 		wait = wait * 2 > RTAI_NS_PER_SEC ? RTAI_NS_PER_SEC : wait * 2;
@@ -437,7 +437,7 @@ redisContext *rurl_connect_retry(const struct rurl *u, int64_t retry_for_ns, cha
 		char d[RTAI_TIME_BUFSZ];
 		size_t n = strlen(err);
 
-		rtai_fmt_duration(rtai_mono_ns() - start, d);
+		rtime_fmt_duration(cli_mono_ns() - start, d);
 		snprintf(err + n, n < errlen ? errlen - n : 0, " (gave up after %s)", d);
 	}
 	return NULL;

@@ -61,7 +61,7 @@ redisContext *rurl_connect(const struct rurl *u, int64_t timeout_ns, int *retry,
 
 /* rurl_connect() until it succeeds, fails for good, or retry_for_ns have
  * passed (0: one attempt), sleeping between attempts from 50ms doubling up
- * to 1s. Returns early (NULL, err "interrupted") once rtai_stop is set.
+ * to 1s. Returns early (NULL, err "interrupted") once sig_stop is set.
  * On failure after retrying, err ends with "(gave up after 30s)". */
 redisContext *rurl_connect_retry(const struct rurl *u, int64_t retry_for_ns,
 				 char *err, size_t errlen);

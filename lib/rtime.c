@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-int rtai_parse_tunit(const char *s, enum rtai_tunit *out)
+int rtime_parse_tunit(const char *s, enum rtime_tunit *out)
 {
-	static const struct { const char *name; enum rtai_tunit u; } t[] = {
+	static const struct { const char *name; enum rtime_tunit u; } t[] = {
 		{ "auto", RTAI_TU_AUTO }, { "s", RTAI_TU_S }, { "ms", RTAI_TU_MS },
 		{ "us", RTAI_TU_US }, { "ns", RTAI_TU_NS },
 	};
@@ -37,7 +37,7 @@ static int64_t unit_ns(const char *u, size_t n)
 	return 0;
 }
 
-int rtai_parse_duration(const char *s, size_t n, int64_t *ns, const char **why)
+int rtime_parse_duration(const char *s, size_t n, int64_t *ns, const char **why)
 {
 	const char *p = s, *end = s + n;
 	int64_t total = 0;
@@ -143,7 +143,7 @@ static int digits(const char **p, const char *end, int n, int *out)
 	return 0;
 }
 
-int rtai_parse_iso(const char *s, size_t n, int64_t *ns, const char **why)
+int rtime_parse_iso(const char *s, size_t n, int64_t *ns, const char **why)
 {
 	const char *p = s, *end = s + n;
 	int y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
@@ -214,7 +214,7 @@ int rtai_parse_iso(const char *s, size_t n, int64_t *ns, const char **why)
 		return -1;
 	days = days_from_civil(y, (unsigned)mo, (unsigned)d);
 	t = days * 86400 + h * 3600 + mi * 60 + sec - (oh * 3600 + om * 60);
-	/* Every time rtai_fmt_time() prints reads back: the whole int64 range
+	/* Every time rtime_fmt_time() prints reads back: the whole int64 range
 	 * but RTAI_TIME_UNSET, 1677-09-21T00:12:43.145224193Z to
 	 * 2262-04-11T23:47:16.854775807Z. */
 	if (t > INT64_MAX / RTAI_NS_PER_SEC || t < INT64_MIN / RTAI_NS_PER_SEC - 1 ||
@@ -232,7 +232,7 @@ int rtai_parse_iso(const char *s, size_t n, int64_t *ns, const char **why)
 
 /* The unit of an int by its magnitude, compared as ints: as a double,
  * 99999999999999992 would round up to 1e17. */
-enum rtai_tunit rtai_tunit_auto(int64_t v)
+enum rtime_tunit rtime_tunit_auto(int64_t v)
 {
 	uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
@@ -245,7 +245,7 @@ enum rtai_tunit rtai_tunit_auto(int64_t v)
 	return RTAI_TU_NS;
 }
 
-static enum rtai_tunit auto_unit(double mag)
+static enum rtime_tunit auto_unit(double mag)
 {
 	mag = fabs(mag);
 	if (mag < 1e11)
@@ -257,7 +257,7 @@ static enum rtai_tunit auto_unit(double mag)
 	return RTAI_TU_NS;
 }
 
-static int64_t tunit_ns(enum rtai_tunit u)
+static int64_t tunit_ns(enum rtime_tunit u)
 {
 	switch (u) {
 	case RTAI_TU_S: return RTAI_NS_PER_SEC;
@@ -267,12 +267,12 @@ static int64_t tunit_ns(enum rtai_tunit u)
 	}
 }
 
-int rtai_epoch_i64(int64_t v, enum rtai_tunit u, int64_t *ns, const char **why)
+int rtime_epoch_i64(int64_t v, enum rtime_tunit u, int64_t *ns, const char **why)
 {
 	int64_t m;
 
 	if (u == RTAI_TU_AUTO)
-		u = rtai_tunit_auto(v);
+		u = rtime_tunit_auto(v);
 	m = tunit_ns(u);
 	if (v > INT64_MAX / m || v < (INT64_MIN + 1) / m) {
 		*why = "time out of range";
@@ -282,7 +282,7 @@ int rtai_epoch_i64(int64_t v, enum rtai_tunit u, int64_t *ns, const char **why)
 	return 0;
 }
 
-int rtai_epoch_f64(double v, enum rtai_tunit u, int64_t *ns, const char **why)
+int rtime_epoch_f64(double v, enum rtime_tunit u, int64_t *ns, const char **why)
 {
 	double r;
 
@@ -308,7 +308,7 @@ int rtai_epoch_f64(double v, enum rtai_tunit u, int64_t *ns, const char **why)
 	return 0;
 }
 
-int rtai_parse_time(const char *s, size_t n, enum rtai_tunit u, int64_t *ns,
+int rtime_parse_time(const char *s, size_t n, enum rtime_tunit u, int64_t *ns,
 		    const char **why)
 {
 	char tmp[64], *end;
@@ -336,19 +336,19 @@ int rtai_parse_time(const char *s, size_t n, enum rtai_tunit u, int64_t *ns,
 					*why = "time out of range";
 					return -1;
 				}
-				return rtai_epoch_i64(v, u, ns, why);
+				return rtime_epoch_i64(v, u, ns, why);
 			}
-			return rtai_epoch_f64(strtod(tmp, &end), u, ns, why);
+			return rtime_epoch_f64(strtod(tmp, &end), u, ns, why);
 		}
 	}
-	return rtai_parse_iso(s, n, ns, why);
+	return rtime_parse_iso(s, n, ns, why);
 }
 
-size_t rtai_fmt_time(int64_t t, char *out)
+size_t rtime_fmt_time(int64_t t, char *out)
 {
-	int64_t secs = rtai_floordiv(t, RTAI_NS_PER_SEC);
+	int64_t secs = rtime_floordiv(t, RTAI_NS_PER_SEC);
 	int64_t frac = t % RTAI_NS_PER_SEC;	/* secs * 1e9 may not fit */
-	int64_t days = rtai_floordiv(secs, 86400), sod = secs - days * 86400, y;
+	int64_t days = rtime_floordiv(secs, 86400), sod = secs - days * 86400, y;
 	unsigned m, d;
 	int n;
 
@@ -369,7 +369,7 @@ size_t rtai_fmt_time(int64_t t, char *out)
 	return (size_t)n;
 }
 
-size_t rtai_fmt_duration(int64_t ns, char *out)
+size_t rtime_fmt_duration(int64_t ns, char *out)
 {
 	double v = (double)ns;
 

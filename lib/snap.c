@@ -127,7 +127,7 @@ size_t snap_begin(struct buf *out, const char magic[4], uint32_t version)
 void snap_seal(struct buf *out, size_t head, uint64_t seed)
 {
 	size_t body = head + SNAP_HEAD;
-	uint64_t len = out->len - body, sum = rtai_hash(out->p + body, len, seed);
+	uint64_t len = out->len - body, sum = rec_hash(out->p + body, len, seed);
 	uint8_t *h = out->p + head + 8;
 
 	for (int i = 0; i < 8; i++) {
@@ -167,7 +167,7 @@ int snap_open(struct snap_rd *r, const void *p, size_t len, const char magic[4],
 			 "(truncated or padded)", what, len, (unsigned long long)(blen + SNAP_HEAD));
 		return -1;
 	}
-	if (rtai_hash(b + SNAP_HEAD, blen, seed) != sum) {
+	if (rec_hash(b + SNAP_HEAD, blen, seed) != sum) {
 		snprintf(err, errlen, "a corrupt %s snapshot (its checksum does not match)", what);
 		return -1;
 	}

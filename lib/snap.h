@@ -81,7 +81,7 @@ uint32_t snap_get_count(struct snap_rd *r, size_t min_size);
 /* The envelope of an engine's image (win_snapshot, over_snapshot,
  * tab_snapshot): SNAP_HEAD bytes of header, 4 bytes of magic naming the
  * engine, u32 format version, u64 length of the body that follows (bytes),
- * u64 checksum of the body (rtai_hash, rec.h, with the engine's seed), then
+ * u64 checksum of the body (rec_hash, rec.h, with the engine's seed), then
  * the body. The checksum finds damage before any field is trusted; the
  * length finds truncation and padding.
  *

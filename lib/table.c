@@ -62,11 +62,11 @@ static int names_has(const struct tab_names *l, const char *name, size_t n)
 	return 0;
 }
 
-int tab_key(const struct tab_names *names, const struct rtai_rec *r, struct buf *out,
+int tab_key(const struct tab_names *names, const struct rec *r, struct buf *out,
 	    size_t *bad)
 {
 	for (size_t i = 0; i < names->n; i++) {
-		const struct rtai_field *f = rec_get(r, names->name[i], names->len[i]);
+		const struct rec_field *f = rec_get(r, names->name[i], names->len[i]);
 
 		if (f == NULL || key_part(out, &f->v) < 0) {
 			*bad = i;
@@ -100,7 +100,7 @@ static size_t val_size(const uint8_t *p, size_t avail, int type)
 	}
 }
 
-static void put_field(struct buf *out, const struct tab_sel *s, const struct rtai_field *f)
+static void put_field(struct buf *out, const struct tab_sel *s, const struct rec_field *f)
 {
 	size_t vn = rt_has_bytes(f->v.type) ? 4 + (size_t)f->v.s.n
 		    : (f->v.type == RT_INT || f->v.type == RT_FLOAT || f->v.type == RT_TIME) ? 8 : 0;
@@ -123,7 +123,7 @@ static void put_field(struct buf *out, const struct tab_sel *s, const struct rta
 	out->len = (size_t)(d + vn - out->p);
 }
 
-int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct buf *out,
+int tab_sel_encode(const struct tab_sel *s, const struct rec *row, struct buf *out,
 		   uint32_t *nf, char *err, size_t errsz)
 {
 	uint32_t n = 0;
@@ -132,7 +132,7 @@ int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct b
 		s->seen[s->fields.n] = 1;
 	if (s->fields.n > 0) {
 		for (size_t i = 0; i < s->fields.n; i++) {
-			const struct rtai_field *f = rec_get(row, s->fields.name[i], s->fields.len[i]);
+			const struct rec_field *f = rec_get(row, s->fields.name[i], s->fields.len[i]);
 
 			if (f == NULL)
 				continue;
@@ -145,7 +145,7 @@ int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct b
 		}
 	} else {
 		for (uint32_t i = 0; i < row->n; i++) {
-			const struct rtai_field *f = &row->f[i];
+			const struct rec_field *f = &row->f[i];
 
 			if (names_has(&s->skip, f->name, f->nlen))
 				continue;
@@ -170,7 +170,7 @@ static inline uint64_t name_bit(const uint8_t *name, size_t n)
 }
 
 int tab_join_into(struct buf *out, const uint8_t *payload, size_t plen,
-		  const struct rtai_rec *r, const uint8_t *enc, size_t len, uint32_t n)
+		  const struct rec *r, const uint8_t *enc, size_t len, uint32_t n)
 {
 	const uint8_t *p = enc, *end = enc + len;
 	uint32_t added = 0, total;
@@ -379,7 +379,7 @@ static size_t inl_at(size_t klen)
 static struct tab_ent *ent_get(struct tab *t, const uint8_t *key, size_t klen, int create,
 			       long vlen)
 {
-	uint64_t h = rtai_hash(key, klen, t->seed);
+	uint64_t h = rec_hash(key, klen, t->seed);
 	size_t i = probe(t, key, klen, h);
 	struct tab_ent *e;
 
@@ -430,7 +430,7 @@ void tab_upsert(struct tab *t, const uint8_t *key, size_t klen, int64_t from,
 
 int tab_delete(struct tab *t, const uint8_t *key, size_t klen, int64_t at)
 {
-	uint64_t h = rtai_hash(key, klen, t->seed);
+	uint64_t h = rec_hash(key, klen, t->seed);
 	size_t i = probe(t, key, klen, h);
 	struct tab_ent *e = t->slot[i].e;
 	int had;
@@ -468,7 +468,7 @@ void tab_clear(struct tab *t, int64_t at)
 
 uint64_t tab_hash(const struct tab *t, const uint8_t *key, size_t klen)
 {
-	return rtai_hash(key, klen, t->seed);
+	return rec_hash(key, klen, t->seed);
 }
 
 void tab_prefetch_row(const struct tab *t, uint64_t hash)
@@ -487,7 +487,7 @@ void tab_prefetch_row(const struct tab *t, uint64_t hash)
 const struct tab_ver *tab_find(const struct tab *t, const uint8_t *key, size_t klen,
 			       int64_t at, int64_t ttl)
 {
-	return tab_find_h(t, key, klen, rtai_hash(key, klen, t->seed), at, ttl);
+	return tab_find_h(t, key, klen, rec_hash(key, klen, t->seed), at, ttl);
 }
 
 const struct tab_ver *tab_find_h(const struct tab *t, const uint8_t *key, size_t klen,

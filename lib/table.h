@@ -50,7 +50,7 @@ enum { TAB_KEY_OK = 0, TAB_KEY_MISSING = -1, TAB_KEY_NULL = -2 };
 /* Appends the key of r built from the named fields to out. Returns
  * TAB_KEY_OK, or TAB_KEY_MISSING / TAB_KEY_NULL with *bad set to the index
  * of the first field that is absent / null. */
-int tab_key(const struct tab_names *names, const struct rtai_rec *r, struct buf *out,
+int tab_key(const struct tab_names *names, const struct rec *r, struct buf *out,
 	    size_t *bad);
 
 /* ---- the fields a join adds ------------------------------------------ */
@@ -70,7 +70,7 @@ struct tab_sel {
  * (without the leading count), renamed by the prefix; stores their number
  * in *nf. Returns 0, or -1 with err set when a prefixed name exceeds 255
  * bytes. */
-int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct buf *out,
+int tab_sel_encode(const struct tab_sel *s, const struct rec *row, struct buf *out,
 		   uint32_t *nf, char *err, size_t errsz);
 
 /* Writes to out (reset first) the binary record r followed by the n row
@@ -79,7 +79,7 @@ int tab_sel_encode(const struct tab_sel *s, const struct rtai_rec *row, struct b
  * borrow from it). Returns the number of fields added, or -1 when the
  * result would exceed 65535 fields. */
 int tab_join_into(struct buf *out, const uint8_t *payload, size_t plen,
-		  const struct rtai_rec *r, const uint8_t *enc, size_t len, uint32_t n);
+		  const struct rec *r, const uint8_t *enc, size_t len, uint32_t n);
 
 /* ---- the table ------------------------------------------------------ */
 
@@ -158,7 +158,7 @@ const struct tab_ver *tab_find_h(const struct tab *t, const uint8_t *key, size_t
  * (valid-from in ns or TAB_NOW, delete or row, the row's encoded fields),
  * in the order a lookup sees them. The image is, little-endian (snap.h):
  * "RTTB", u32 version, u64 body length, u64 checksum of the body
- * (rtai_hash), then the body: u64 keys; per key its bytes (u32 length),
+ * (rec_hash), then the body: u64 keys; per key its bytes (u32 length),
  * u32 versions, and per version i64 valid-from, u8 delete, u32 fields,
  * the encoded fields (u32 length). Which options made the rows (--as-of,
  * --fields, --prefix) is not in it: the caller keeps them in its

@@ -74,12 +74,12 @@ bad:
 	return -1;
 }
 
-int tmpl_render(const struct tmpl *t, const struct rtai_rec *r, struct buf *out, char *err,
+int tmpl_render(const struct tmpl *t, const struct rec *r, struct buf *out, char *err,
 		size_t errlen)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tmpl_part *p = &t->part[i];
-		const struct rtai_field *f;
+		const struct rec_field *f;
 
 		if (!p->field) {
 			buf_append(out, p->s, p->n);

@@ -42,7 +42,7 @@ int tmpl_compile(struct tmpl *t, const char *text, char *err, size_t errlen);
 /* Appends the rendering for r to out. Returns 0, or -1 with err set to
  * 'no field "user_id"' or 'field "user_id" is null' (out then holds a
  * partial rendering). Allocates nothing once out has grown. */
-int tmpl_render(const struct tmpl *t, const struct rtai_rec *r, struct buf *out, char *err,
+int tmpl_render(const struct tmpl *t, const struct rec *r, struct buf *out, char *err,
 		size_t errlen);
 
 /* Frees the template. Accepts NULL. */

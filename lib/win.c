@@ -110,14 +110,14 @@ static void batch_push(struct win *w, uint32_t id)
 /* The values of a key (typed: key.h), at most KEY_VALS of them. */
 #define KEY_VALS 64
 
-static int key_vals(const struct wkey *k, struct rtai_val *v)
+static int key_vals(const struct wkey *k, struct val *v)
 {
 	return key_values(kbytes(k), key_len(k), v, KEY_VALS);
 }
 
 static int key_cmp(const struct wkey *a, const struct wkey *b)
 {
-	struct rtai_val x[KEY_VALS], y[KEY_VALS];
+	struct val x[KEY_VALS], y[KEY_VALS];
 	int nx = key_vals(a, x), ny = key_vals(b, y);
 
 	for (int i = 0; i < nx && i < ny; i++) {
@@ -460,7 +460,7 @@ static void touched(struct win *w, uint32_t id)
 }
 
 static void add_to(struct win *w, uint32_t id, int64_t t, int64_t ingest,
-		   const struct rtai_val *vals)
+		   const struct val *vals)
 {
 	struct wwin *x = W(w, id);
 
@@ -471,10 +471,10 @@ static void add_to(struct win *w, uint32_t id, int64_t t, int64_t ingest,
 
 /* Tumbling and sliding windows. */
 static int add_fixed(struct win *w, const uint8_t *key, size_t klen, int64_t t, int64_t ingest,
-		     const struct rtai_val *vals)
+		     const struct val *vals)
 {
 	int64_t size = w->c.size, slide = w->c.slide, off = w->c.offset;
-	int64_t last = off + rtai_floordiv(t - off, slide) * slide, s;
+	int64_t last = off + rtime_floordiv(t - off, slide) * slide, s;
 	uint32_t kid = UINT32_MAX, cur = 0, *link = NULL;
 	int added = 0;
 
@@ -518,7 +518,7 @@ static int add_fixed(struct win *w, const uint8_t *key, size_t klen, int64_t t, 
 
 /* Session windows: [t, t + gap) merged with the sessions it touches. */
 static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t,
-		       int64_t ingest, const struct rtai_val *vals)
+		       int64_t ingest, const struct val *vals)
 {
 	int64_t ns = t, ne = t + w->c.gap;
 	uint32_t kid, id, keep = 0, *link, cur;
@@ -600,7 +600,7 @@ static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t
 }
 
 int win_add(struct win *w, const uint8_t *key, size_t klen, int64_t t, int64_t ingest,
-	    const struct rtai_val *vals)
+	    const struct val *vals)
 {
 	int n = w->c.kind == WIN_SESSION ? add_session(w, key, klen, t, ingest, vals)
 					 : add_fixed(w, key, klen, t, ingest, vals);
@@ -626,7 +626,7 @@ struct fsort {
 
 static void key_prefix(const struct wkey *k, struct fsort *f)
 {
-	struct rtai_val v;
+	struct val v;
 	uint64_t bits;
 
 	f->pre = 0;
@@ -900,7 +900,7 @@ void win_snapshot(const struct win *w, struct buf *out)
 /* Puts a key of the image into the table; its slot, or UINT32_MAX. */
 static uint32_t restore_key(struct win *w, struct snap_rd *r)
 {
-	struct rtai_val v[KEY_VALS];
+	struct val v[KEY_VALS];
 	const uint8_t *key;
 	size_t n;
 	uint32_t h, i;

@@ -103,7 +103,7 @@ void win_prefetch(const struct win *w, const uint8_t *key, size_t klen, uint32_t
  * a new key would exceed max_keys (err says so). In update mode, and for
  * windows that have already fired, results are emitted before it returns. */
 int win_add(struct win *w, const uint8_t *key, size_t klen, int64_t t, int64_t ingest,
-	    const struct rtai_val *vals);
+	    const struct val *vals);
 /* Moves the watermark to wm if that is later; fires the windows whose end
  * it reaches and drops those past their lateness. Returns 1 if it moved. */
 int win_advance(struct win *w, int64_t wm);
@@ -126,7 +126,7 @@ const char *win_err(const struct win *w);
 /* ---- snapshots (checkpoints: rtai(7), issue 14) ----------------------------
  *
  * The image: "RTWS", u32 version (WIN_SNAP_VERSION), u64 length of what
- * follows the header, u64 checksum of it (rtai_hash), then in the snap.h
+ * follows the header, u64 checksum of it (rec_hash), then in the snap.h
  * encoding: the options that decide output as text (kind, size, slide,
  * gap, offset, lateness, emit mode, and agg_set_describe()), the
  * watermark, the counters of win_stats, and every key of the table (idle

@@ -64,7 +64,7 @@ static void log_line(const char *msg)
 
 	if (msg[0] == '[' && (p = strstr(msg, "] ")) != NULL)
 		msg = p + 2;
-	rtai_warn("xgboost: %s", msg);
+	cli_warn("xgboost: %s", msg);
 }
 
 /* ---- UBJSON -------------------------------------------------------------------- */

@@ -33,7 +33,7 @@ int xgb_check_ubjson(const uint8_t *p, size_t n, char *why, size_t why_len);
  * nthread (>= 1). Returns the model, or NULL with a message ("PATH: what",
  * without the program name) in err (size err_len): unreadable file,
  * unknown format, a fault XGBoost found, a model of no features. Free it
- * with xgb_free(). XGBoost's own warnings go to stderr through rtai_warn. */
+ * with xgb_free(). XGBoost's own warnings go to stderr through cli_warn. */
 struct xgb *xgb_load(const char *path, int nthread, char *err, size_t err_len);
 /* Frees the model. Accepts NULL. */
 void xgb_free(struct xgb *m);

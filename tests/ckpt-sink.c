@@ -35,61 +35,61 @@ int main(int argc, char **argv)
 	const char *dir = NULL, *path = NULL;
 	long long stall = 0;
 	struct ckpt *c = NULL;
-	struct rtai_rd rd;
-	struct rtai_frame f;
-	struct rtai_rec scratch = { 0 };
+	struct frame_rd rd;
+	struct frame f;
+	struct rec scratch = { 0 };
 	struct buf state = { 0 };
 	char err[1024];
 	int64_t id = 0;
 	long long len = 0;
 	int fd, st, rc = 0;
 
-	rtai_init("ckpt-sink", argv);
+	cli_init("ckpt-sink", argv);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--checkpoint-dir") == 0 && i + 1 < argc)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--checkpoint-stall") == 0 && i + 1 < argc)
-			stall = rtai_opt_int("--checkpoint-stall", argv[++i], 1, INT64_MAX);
+			stall = cli_opt_int("--checkpoint-stall", argv[++i], 1, INT64_MAX);
 		else if (path == NULL)
 			path = argv[i];
 		else
 			path = NULL, i = argc;
 	}
 	if (path == NULL)
-		rtai_usage_error("usage: ckpt-sink [--checkpoint-dir DIR] [--checkpoint-stall N] FILE");
+		cli_usage_error("usage: ckpt-sink [--checkpoint-dir DIR] [--checkpoint-stall N] FILE");
 	if (ckpt_open(&c, "ckpt-sink", dir, argc, argv, NULL, err, sizeof(err)) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s", err);
+		cli_die(RTAI_EXIT_FAIL, "%s", err);
 	if ((st = ckpt_restore(c, &id, &state, err, sizeof(err))) < 0)
-		rtai_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s: cannot open", path);
+		cli_die(RTAI_EXIT_FAIL, "%s: cannot open", path);
 	buf_putc(&state, 0);
 	if (ftruncate(fd, st == 1 ? atoll((const char *)state.p) : 0) < 0)
-		rtai_die(RTAI_EXIT_FAIL, "%s: cannot truncate", path);
+		cli_die(RTAI_EXIT_FAIL, "%s: cannot truncate", path);
 	rd_open_fd(&rd, STDIN_FILENO, "stdin");
 	while ((st = rd_frame(&rd, &f)) > 0) {
 		if (f.kind == RTAI_K_DATA) {
 			if (write(fd, f.payload, f.len) != (ssize_t)f.len || write(fd, "\n", 1) != 1)
-				rtai_die(RTAI_EXIT_FAIL, "%s: write failed", path);
+				cli_die(RTAI_EXIT_FAIL, "%s: write failed", path);
 		} else if (f.kind == RTAI_K_BARRIER) {
 			struct barrier b;
 
 			if (barrier_decode(&f, &scratch, &b, err, sizeof(err)) < 0)
-				rtai_die(RTAI_EXIT_FAIL, "%s", err);
+				cli_die(RTAI_EXIT_FAIL, "%s", err);
 			len = lseek(fd, 0, SEEK_END);
 			fsync(fd);
 			buf_reset(&state);
 			buf_printf(&state, "%lld", len);
 			if (ckpt_write(c, b.checkpoint, state.p, state.len, err, sizeof(err)) < 0)
-				rtai_die(RTAI_EXIT_FAIL, "%s", err);
+				cli_die(RTAI_EXIT_FAIL, "%s", err);
 			fprintf(stderr, "barrier %lld\n", (long long)b.checkpoint);
 			while (stall > 0 && b.checkpoint >= stall)
 				pause();
 		}
 	}
 	if (st < 0) {
-		rtai_warn("%s", rd.err);
+		cli_warn("%s", rd.err);
 		rc = rd.cut ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	}
 	close(fd);

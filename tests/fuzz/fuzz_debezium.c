@@ -18,10 +18,10 @@
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
 static struct dbz_event ev;
-static struct rtai_rec rec;
+static struct rec rec;
 static struct buf js;
 
-static void printable(const struct rtai_rec *r)
+static void printable(const struct rec *r)
 {
 	json_t *j;
 

@@ -15,9 +15,9 @@
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
-static struct rtai_rec fast, slow, both;
+static struct rec fast, slow, both;
 
-static void same(const struct rtai_rec *a, const struct rtai_rec *b)
+static void same(const struct rec *a, const struct rec *b)
 {
 	CHECK(a->n == b->n);
 	for (uint32_t i = 0; i < a->n; i++) {

@@ -4,7 +4,7 @@
  * parses again into the same record (same fields, names, types and
  * values), and prints the same the second time; the binary encoding of
  * the record decodes to the same JSON. And the checker of json fields,
- * rtai_json_check(), accepts nothing that jansson would refuse as the
+ * rec_json_check(), accepts nothing that jansson would refuse as the
  * value of a field.
  */
 #include "config.h"
@@ -19,7 +19,7 @@
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
-static struct rtai_rec rec, again, bin;
+static struct rec rec, again, bin;
 static struct buf js1, js2, enc;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,7 +32,7 @@ static void differential(const uint8_t *data, size_t size)
 	json_t *j;
 	char *arr;
 
-	if (rtai_json_check((const char *)data, size, &why) < 0)
+	if (rec_json_check((const char *)data, size, &why) < 0)
 		return;
 	arr = malloc(size + 2);
 	CHECK(arr != NULL);

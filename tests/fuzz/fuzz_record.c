@@ -18,12 +18,12 @@
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
-static struct rtai_rec rec;
+static struct rec rec;
 
 static int sign(int c) { return (c > 0) - (c < 0); }
 
 /* val_cmp() must order the fields' values totally. */
-static void check_order(const struct rtai_rec *r)
+static void check_order(const struct rec *r)
 {
 	uint32_t n = r->n < 12 ? r->n : 12;
 

@@ -66,15 +66,15 @@ ssize_t __wrap_read(int fd, void *p, size_t n)
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
-static struct rtai_rec rec;
+static struct rec rec;
 static struct buf json;
 
 /* A frame must be where the reader says, with the input's bytes. */
 static void check_frame(const uint8_t *d, size_t n, int plain,
-			const struct rtai_frame *f, uint64_t *last)
+			const struct frame *f, uint64_t *last)
 {
 	CHECK(f->kind != 0 && f->kind != RTAI_K_EOS);
-	CHECK((uint64_t)f->len + RTAI_FRAME_FIXED <= rtai_max_frame);
+	CHECK((uint64_t)f->len + RTAI_FRAME_FIXED <= rd_max_frame);
 	CHECK(*last == UINT64_MAX || f->offset > *last);
 	*last = f->offset;
 	CHECK(!(f->flags & RTAI_F_TOMBSTONE) || f->len == 0);
@@ -108,12 +108,12 @@ static void check_frame(const uint8_t *d, size_t n, int plain,
 			const char *why;
 
 			CHECK(b.checkpoint >= 1);
-			CHECK(rtai_json_check(b.sources, b.sources_len, &why) == 0);
+			CHECK(rec_json_check(b.sources, b.sources_len, &why) == 0);
 		}
 	} else if (f->kind == RTAI_K_SCHEMA) {
 		const char *why;
 
-		(void)rtai_json_check((const char *)f->payload, f->len, &why);
+		(void)rec_json_check((const char *)f->payload, f->len, &why);
 	}
 }
 
@@ -123,8 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint32_t limits[] = { 64, 300, 4096, RTAI_MAX_FRAME_DEFAULT };
 	static const size_t chunks[] = { 1, 2, 3, 7, 64, 512, 4096, 65536 };
-	struct rtai_rd rd;
-	struct rtai_frame f;
+	struct frame_rd rd;
+	struct frame f;
 	const uint8_t *d, *line;
 	size_t n, len, calls = 0, bound;
 	uint64_t last = UINT64_MAX;
@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	mode = data[0] & 3;
-	rtai_max_frame = limits[(data[0] >> 2) & 3];
+	rd_max_frame = limits[(data[0] >> 2) & 3];
 	feed.rng = 0x9e3779b9u ^ data[1] ^ (uint32_t)size << 8;
 	feed.max_chunk = chunks[data[1] & 7];
 	d = data + 2;
@@ -162,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		while (before = rd.pos, (st = rd_line(&rd, &line, &len)) > 0) {
 			CHECK(++calls <= bound);
-			CHECK(len <= rtai_max_frame);
+			CHECK(len <= rd_max_frame);
 			CHECK(rd.pos > before);
 			if (plain) {
 				CHECK(before + len <= n);

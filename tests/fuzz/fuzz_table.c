@@ -20,7 +20,7 @@
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
-static struct rtai_rec row, rec, joined, sel_rec;
+static struct rec row, rec, joined, sel_rec;
 static struct buf enc, out, key, tmp;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

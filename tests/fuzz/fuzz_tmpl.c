@@ -17,7 +17,7 @@
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
-static struct rtai_rec rec;
+static struct rec rec;
 static struct buf out;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

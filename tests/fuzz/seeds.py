@@ -139,7 +139,7 @@ def json_seeds():
 
 
 def time_seeds():
-    # Byte 0 picks the unit of rtai_parse_time: auto, s, ms, us, ns.
+    # Byte 0 picks the unit of rtime_parse_time: auto, s, ms, us, ns.
     for i, s in enumerate([
         "2026-11-24T10:00:00Z", "2026-11-24T10:00:00.123456789Z", "2026-11-24",
         "2026-11-24 12:00:00+02:00", "1969-12-31T23:59:59.999-0430", "0000-01-01T00:00Z",

@@ -12,15 +12,15 @@
 /* What forward() saw: each frame's kind and payload, as "kind:payload ". */
 static struct buf seen;
 
-static void fwd(void *arg, const struct rtai_frame *f)
+static void fwd(void *arg, const struct frame *f)
 {
 	(*(int *)arg)++;
 	buf_printf(&seen, "%d:%.*s ", f->kind, (int)f->len, (const char *)f->payload);
 }
 
-static struct rtai_frame frame(uint8_t kind, const char *payload)
+static struct frame frame(uint8_t kind, const char *payload)
 {
-	struct rtai_frame f;
+	struct frame f;
 
 	memset(&f, 0, sizeof(f));
 	f.kind = kind;
@@ -42,7 +42,7 @@ static const char *got(void)
 static void test_order(void)
 {
 	struct ackq q;
-	struct rtai_frame f;
+	struct frame f;
 	uint64_t a, b, c;
 	int calls = 0;
 	char tmp[8];
@@ -81,7 +81,7 @@ static void test_order(void)
 static void test_failed(void)
 {
 	struct ackq q;
-	struct rtai_frame f;
+	struct frame f;
 	uint64_t a, b;
 	int calls = 0;
 
@@ -103,7 +103,7 @@ static void test_failed(void)
 static void test_bounds(void)
 {
 	struct ackq q;
-	struct rtai_frame f;
+	struct frame f;
 	static char big[5000];
 	uint64_t s[3];
 	int calls = 0;
@@ -139,7 +139,7 @@ static void test_bounds(void)
 static void test_steady(void)
 {
 	struct ackq q;
-	struct rtai_frame f;
+	struct frame f;
 	static char payload[1000];
 	uint64_t pend[8];
 	size_t cap_after_warmup = 0;
@@ -167,7 +167,7 @@ static void test_steady(void)
 static void test_peek(void)
 {
 	struct ackq q;
-	struct rtai_frame f, g;
+	struct frame f, g;
 	uint64_t a, b;
 	int calls = 0;
 

@@ -60,10 +60,10 @@ static void test_specs(void)
 }
 
 /* Adds a record {"x": v} at time t to a row, through agg_extract. */
-static int put(struct agg_set *s, struct agg_state *row, struct rtai_rec *r,
-	       struct rtai_val v, int64_t t, int remove)
+static int put(struct agg_set *s, struct agg_state *row, struct rec *r,
+	       struct val v, int64_t t, int remove)
 {
-	struct rtai_val vals[16];
+	struct val vals[16];
 
 	rec_reset(r);
 	rec_add(r, "x", 1, v);
@@ -78,7 +78,7 @@ static int put(struct agg_set *s, struct agg_state *row, struct rtai_rec *r,
 
 static double fres(struct agg_set *s, struct agg_state *row, size_t i)
 {
-	struct rtai_val v;
+	struct val v;
 
 	agg_result(s, row, i, &v);
 	return v.type == RT_FLOAT ? v.f : v.type == RT_INT ? (double)v.i : NAN;
@@ -86,7 +86,7 @@ static double fres(struct agg_set *s, struct agg_state *row, size_t i)
 
 static int rtype(struct agg_set *s, struct agg_state *row, size_t i)
 {
-	struct rtai_val v;
+	struct val v;
 
 	agg_result(s, row, i, &v);
 	return v.type;
@@ -99,8 +99,8 @@ static void test_basic(void)
 					     "stddev:x", NULL };
 	struct agg_set s = set_of(specs);
 	struct agg_state row[10] = { 0 };
-	struct rtai_rec r = { 0 };
-	struct rtai_val v;
+	struct rec r = { 0 };
+	struct val v;
 
 	for (size_t i = 0; i < s.n; i++) {
 		int zero = i == 0 || i == 1 || i == 8;
@@ -165,7 +165,7 @@ static void test_basic(void)
 						      { INT64_MAX, 1, INT64_MIN } };
 
 		for (int o = 0; o < 2; o++) {
-			struct rtai_val v;
+			struct val v;
 
 			agg_reset(&s, row);
 			for (int j = 0; j < 3; j++)
@@ -179,7 +179,7 @@ static void test_basic(void)
 	/* Partial sums beyond int64 merge back into an int. */
 	{
 		struct agg_state a[10] = { 0 }, b[10] = { 0 };
-		struct rtai_val v;
+		struct val v;
 
 		put(&s, a, &r, val_int(INT64_MAX), 1, 0);
 		put(&s, a, &r, val_int(INT64_MAX), 2, 0);
@@ -211,8 +211,8 @@ static void test_strings(void)
 	static const char *const min_specs[] = { "min:x", NULL };
 	struct agg_set s = set_of(specs), smin = set_of(min_specs);
 	struct agg_state row[4] = { 0 }, other[4] = { 0 };
-	struct rtai_rec r = { 0 };
-	struct rtai_val v;
+	struct rec r = { 0 };
+	struct val v;
 	char big[100];
 
 	memset(big, 'z', sizeof(big));
@@ -309,7 +309,7 @@ static void test_percentiles(void)
 	static const char *const specs[] = { "p50:x", "p90:x", "p95:x", "p99:x", NULL };
 	struct agg_set s = set_of(specs);
 	struct agg_state row[4] = { 0 }, a[4] = { 0 }, b[4] = { 0 };
-	struct rtai_rec r = { 0 };
+	struct rec r = { 0 };
 	enum { N = 100000 };
 	double *vals = xmalloc(N * sizeof(double)), worst;
 
@@ -388,7 +388,7 @@ static void test_stddev_merge(void)
 	static const char *const specs[] = { "stddev:x", "avg:x", "count", NULL };
 	struct agg_set s = set_of(specs);
 	struct agg_state all[3] = { 0 }, a[3] = { 0 }, b[3] = { 0 };
-	struct rtai_rec r = { 0 };
+	struct rec r = { 0 };
 
 	for (int i = 0; i < 1000; i++) {
 		double x = sin(i) * 100 + i;
@@ -416,7 +416,7 @@ static void test_distinct_empty(void)
 	static const char *const specs[] = { "distinct:x", NULL };
 	struct agg_set s = set_of(specs);
 	struct agg_state a[1] = { 0 }, b[1] = { 0 }, c[1] = { 0 };
-	struct rtai_val e = val_str("", 0), x = val_str("x", 1);
+	struct val e = val_str("", 0), x = val_str("x", 1);
 	struct buf img = { 0 };
 	struct snap_rd r;
 	int rc;

@@ -16,9 +16,9 @@
 #include "rtime.h"
 #include "tap.h"
 
-static struct rtai_frame frame(uint8_t enc, const char *payload)
+static struct frame frame(uint8_t enc, const char *payload)
 {
-	struct rtai_frame f;
+	struct frame f;
 
 	memset(&f, 0, sizeof(f));
 	f.kind = RTAI_K_DATA;
@@ -30,7 +30,7 @@ static struct rtai_frame frame(uint8_t enc, const char *payload)
 	return f;
 }
 
-static int letter(void *arg, const struct rtai_frame *f, const char *reason, struct buf *out,
+static int letter(void *arg, const struct frame *f, const char *reason, struct buf *out,
 		  uint8_t *enc)
 {
 	(void)f;
@@ -42,9 +42,9 @@ static int letter(void *arg, const struct rtai_frame *f, const char *reason, str
 /* The dead letters in path, one "enc:payload-as-JSON" a line. */
 static void slurp(const char *path, struct buf *b)
 {
-	struct rtai_rd rd;
-	struct rtai_frame f;
-	struct rtai_rec r = { 0 };
+	struct frame_rd rd;
+	struct frame f;
+	struct rec r = { 0 };
 
 	buf_reset(b);
 	if (rd_open(&rd, path) < 0)
@@ -68,11 +68,11 @@ int main(void)
 {
 	char dir[] = "/tmp/rtai-errpol-XXXXXX", path[64];
 	struct errpol ep = ERRPOL_INIT;
-	struct rtai_frame good, text;
+	struct frame good, text;
 	struct buf b = { 0 };
 	int rc;
 
-	rtai_init("test_errpol", NULL);
+	cli_init("test_errpol", NULL);
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	snprintf(path, sizeof(path), "%s/dead.rtai", dir);

@@ -17,7 +17,7 @@
 #include "rec.h"
 #include "tap.h"
 
-static struct rtai_rec fast, slow;
+static struct rec fast, slow;
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
@@ -29,12 +29,12 @@ static uint64_t rnd(void)
 	return rng;
 }
 
-static int same_fields(const struct rtai_rec *a, const struct rtai_rec *b)
+static int same_fields(const struct rec *a, const struct rec *b)
 {
 	if (a->n != b->n)
 		return 0;
 	for (uint32_t i = 0; i < a->n; i++) {
-		const struct rtai_field *x = &a->f[i], *y = &b->f[i];
+		const struct rec_field *x = &a->f[i], *y = &b->f[i];
 
 		if (x->nlen != y->nlen || memcmp(x->name, y->name, x->nlen) != 0)
 			return 0;

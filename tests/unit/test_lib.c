@@ -27,13 +27,13 @@ static void test_durations(void)
 	int64_t ns;
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		int rc = rtai_parse_duration(good[i].s, strlen(good[i].s), &ns, &why);
+		int rc = rtime_parse_duration(good[i].s, strlen(good[i].s), &ns, &why);
 
 		ok(rc == 0 && ns == good[i].ns, "duration '%s' = %lld ns", good[i].s,
 		   (long long)good[i].ns);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ok(rtai_parse_duration(bad[i], strlen(bad[i]), &ns, &why) < 0,
+		ok(rtime_parse_duration(bad[i], strlen(bad[i]), &ns, &why) < 0,
 		   "duration '%s' is rejected", bad[i]);
 }
 
@@ -58,47 +58,47 @@ static void test_times(void)
 	int64_t ns;
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		int rc = rtai_parse_iso(good[i].s, strlen(good[i].s), &ns, &why);
+		int rc = rtime_parse_iso(good[i].s, strlen(good[i].s), &ns, &why);
 
 		ok(rc == 0 && ns == good[i].ns, "time '%s'", good[i].s);
 		if (rc == 0 && ns != good[i].ns)
 			printf("#   got %lld\n", (long long)ns);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ok(rtai_parse_iso(bad[i], strlen(bad[i]), &ns, &why) < 0, "time '%s' is rejected", bad[i]);
+		ok(rtime_parse_iso(bad[i], strlen(bad[i]), &ns, &why) < 0, "time '%s' is rejected", bad[i]);
 
-	rtai_fmt_time(1795514400000000000, buf);
+	rtime_fmt_time(1795514400000000000, buf);
 	is_str(buf, "2026-11-24T10:00:00.000Z", "formats with milliseconds");
-	rtai_fmt_time(1795514400000001000, buf);
+	rtime_fmt_time(1795514400000001000, buf);
 	is_str(buf, "2026-11-24T10:00:00.000001Z", "formats microseconds when needed");
-	rtai_fmt_time(1795514400000000001, buf);
+	rtime_fmt_time(1795514400000000001, buf);
 	is_str(buf, "2026-11-24T10:00:00.000000001Z", "formats nanoseconds when needed");
-	rtai_fmt_time(-1, buf);
+	rtime_fmt_time(-1, buf);
 	is_str(buf, "1969-12-31T23:59:59.999999999Z", "formats times before 1970");
 
-	ok(rtai_parse_time("1795514400", 10, RTAI_TU_AUTO, &ns, &why) == 0 &&
+	ok(rtime_parse_time("1795514400", 10, RTAI_TU_AUTO, &ns, &why) == 0 &&
 	   ns == 1795514400000000000, "auto: seconds");
-	ok(rtai_parse_time("1795514400000", 13, RTAI_TU_AUTO, &ns, &why) == 0 &&
+	ok(rtime_parse_time("1795514400000", 13, RTAI_TU_AUTO, &ns, &why) == 0 &&
 	   ns == 1795514400000000000, "auto: milliseconds");
-	ok(rtai_parse_time("1795514400000000", 16, RTAI_TU_AUTO, &ns, &why) == 0 &&
+	ok(rtime_parse_time("1795514400000000", 16, RTAI_TU_AUTO, &ns, &why) == 0 &&
 	   ns == 1795514400000000000, "auto: microseconds");
-	ok(rtai_parse_time("1795514400000000000", 19, RTAI_TU_AUTO, &ns, &why) == 0 &&
+	ok(rtime_parse_time("1795514400000000000", 19, RTAI_TU_AUTO, &ns, &why) == 0 &&
 	   ns == 1795514400000000000, "auto: nanoseconds");
-	ok(rtai_parse_time("1.5", 3, RTAI_TU_S, &ns, &why) == 0 && ns == 1500000000,
+	ok(rtime_parse_time("1.5", 3, RTAI_TU_S, &ns, &why) == 0 && ns == 1500000000,
 	   "fractional seconds");
-	ok(rtai_epoch_f64(NAN, RTAI_TU_S, &ns, &why) < 0, "NaN is not a time");
-	ok(rtai_epoch_i64(INT64_MAX / 2, RTAI_TU_S, &ns, &why) < 0, "overflow is caught");
-	is_int(rtai_floordiv(-1, 10), -1, "floor division rounds down below zero");
-	is_int(rtai_floordiv(-10, 10), -1, "floor division of an exact negative");
+	ok(rtime_epoch_f64(NAN, RTAI_TU_S, &ns, &why) < 0, "NaN is not a time");
+	ok(rtime_epoch_i64(INT64_MAX / 2, RTAI_TU_S, &ns, &why) < 0, "overflow is caught");
+	is_int(rtime_floordiv(-1, 10), -1, "floor division rounds down below zero");
+	is_int(rtime_floordiv(-10, 10), -1, "floor division of an exact negative");
 }
 
 static void test_records(void)
 {
-	struct rtai_rec r = { 0 }, d = { 0 };
+	struct rec r = { 0 }, d = { 0 };
 	struct buf enc = { 0 }, js = { 0 };
 	const char *text = "{\"user\":\"u1\",\"n\":3,\"x\":1.5,\"ok\":true,\"no\":null,"
 			   "\"nest\":{\"a\":[1,2]},\"s\":\"a\\\"b\\u00e9\"}";
-	struct rtai_field *f;
+	struct rec_field *f;
 
 	ok(rec_from_json(&r, text, strlen(text)) == 0, "JSON object parses");
 	is_int(r.n, 7, "seven fields");
@@ -132,7 +132,7 @@ static void test_records(void)
 	buf_putc(&js, 0);
 	is_str((char *)js.p, "\"\xef\xbf\xbd\\u0001\"", "invalid UTF-8 and control bytes are escaped");
 	{
-		struct rtai_val a = val_int(2), b = val_float(2.5), c = val_str("b", 1);
+		struct val a = val_int(2), b = val_float(2.5), c = val_str("b", 1);
 
 		ok(val_cmp(&a, &b) < 0 && val_cmp(&b, &a) > 0, "ints and floats compare by value");
 		ok(val_cmp(&a, &c) < 0, "numbers sort before strings");
@@ -147,9 +147,9 @@ static void test_frames(void)
 {
 	char path[] = "/tmp/rtai-unit-XXXXXX";
 	int fd = mkstemp(path);
-	struct rtai_wr w;
-	struct rtai_rd r;
-	struct rtai_frame f;
+	struct frame_wr w;
+	struct frame_rd r;
+	struct frame f;
 	int n = 0;
 
 	wr_open_fd(&w, fd, path, 0);
@@ -223,8 +223,8 @@ static void test_barriers(void)
 {
 	struct barrier b = { .checkpoint = 7, .savepoint = 1,
 			     .sources = "[{\"topic\":\"t\",\"partition\":0,\"offset\":42}]" };
-	struct rtai_frame f = { .kind = RTAI_K_BARRIER, .enc = RTAI_E_REC };
-	struct rtai_rec scratch = { 0 };
+	struct frame f = { .kind = RTAI_K_BARRIER, .enc = RTAI_E_REC };
+	struct rec scratch = { 0 };
 	struct barrier got;
 	struct buf p = { 0 };
 	char err[200];
@@ -258,7 +258,7 @@ static void test_barriers(void)
 
 int main(void)
 {
-	rtai_init("test_lib", NULL);
+	cli_init("test_lib", NULL);
 	test_durations();
 	test_times();
 	test_records();

@@ -41,7 +41,7 @@ static void reset(void)
  * end, and the write end in *wfd when kept. */
 static int stream_pipe(const char *kinds, int keep, int *wfd)
 {
-	struct rtai_wr w;
+	struct frame_wr w;
 	int p[2];
 
 	if (pipe(p) < 0)
@@ -75,7 +75,7 @@ static int text_pipe(const char *text)
 
 /* ---- callbacks ------------------------------------------------------------ */
 
-static int on_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int on_data(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	(void)arg;
 	(void)rd;
@@ -83,7 +83,7 @@ static int on_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 	return 0;
 }
 
-static int on_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int on_control(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	struct loop *l = arg;
 
@@ -92,7 +92,7 @@ static int on_control(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
 	return loop_forward(l, f);
 }
 
-static int on_line(void *arg, struct rtai_rd *rd, const uint8_t *p, size_t n)
+static int on_line(void *arg, struct frame_rd *rd, const uint8_t *p, size_t n)
 {
 	(void)arg;
 	(void)rd;
@@ -100,7 +100,7 @@ static int on_line(void *arg, struct rtai_rd *rd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static int on_end(void *arg, struct rtai_rd *rd, enum loop_end why)
+static int on_end(void *arg, struct frame_rd *rd, enum loop_end why)
 {
 	(void)arg;
 	(void)rd;
@@ -118,9 +118,9 @@ static const struct loop_ops frame_ops = { .data = on_data, .control = on_contro
 static void test_inputs(void)
 {
 	struct loop *l = loop_new("test-stage");
-	struct rtai_rd a, b, o;
-	struct rtai_wr out;
-	struct rtai_frame f;
+	struct frame_rd a, b, o;
+	struct frame_wr out;
+	struct frame f;
 	int op[2], n = 0, markers = 0, stamps = -1;
 
 	rd_open_fd(&a, stream_pipe("dwdmd", 0, NULL), "a");
@@ -157,7 +157,7 @@ static void test_inputs(void)
 static void test_sniff(void)
 {
 	struct loop *l = loop_new("t");
-	struct rtai_rd a, b;
+	struct frame_rd a, b;
 	struct loop_in *ia, *ib;
 
 	rd_open_fd(&a, stream_pipe("dd", 0, NULL), "a");
@@ -174,7 +174,7 @@ static void test_sniff(void)
 }
 
 /* A callback's -1 ends the loop at once, without a message. */
-static int fail_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int fail_data(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	(void)arg;
 	(void)rd;
@@ -189,7 +189,7 @@ static void test_errors(void)
 	static const struct loop_ops no_end = { .data = on_data };
 	static const uint8_t bad[] = { 'R', 'T', 'A', 'I', 1, 0, 0, 0, 3, 0, 0, 0 };
 	struct loop *l = loop_new("t");
-	struct rtai_rd a;
+	struct frame_rd a;
 	int p[2];
 
 	rd_open_fd(&a, stream_pipe("ddd", 0, NULL), "a");
@@ -232,7 +232,7 @@ static void test_errors(void)
 static struct loop_in *paused_in;
 static struct loop_timer *resume_timer;
 
-static int pause_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int pause_data(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	(void)arg;
 	(void)rd;
@@ -255,7 +255,7 @@ static void test_pause(void)
 {
 	static const struct loop_ops ops = { .data = pause_data, .end = on_end };
 	struct loop *l = loop_new("t");
-	struct rtai_rd a;
+	struct frame_rd a;
 
 	rd_open_fd(&a, stream_pipe("ddd", 0, NULL), "a");
 	paused_in = loop_add_input(l, &a, LOOP_FRAMES, &ops, l);
@@ -327,7 +327,7 @@ static int on_shot(void *arg)
 	return 0;
 }
 
-static int copy_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int copy_data(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	(void)rd;
 	wr_frame(arg, f);
@@ -338,8 +338,8 @@ static void test_timers(void)
 {
 	static const struct loop_ops ops = { .data = copy_data };
 	struct loop_timer *tick, *shot, *never;
-	struct rtai_rd a;
-	struct rtai_wr out;
+	struct frame_rd a;
+	struct frame_wr out;
 	int wfd = -1, op[2];
 
 	tl = loop_new("t");
@@ -355,7 +355,7 @@ static void test_timers(void)
 	never = loop_timer_new(tl, on_shot, NULL);
 	loop_timer_every(tick, 5 * (RTAI_NS_PER_SEC / 1000));
 	loop_timer_after(shot, 1 * (RTAI_NS_PER_SEC / 1000));
-	loop_timer_at(never, rtai_mono_ns() + 3600 * RTAI_NS_PER_SEC);
+	loop_timer_at(never, cli_mono_ns() + 3600 * RTAI_NS_PER_SEC);
 	loop_timer_at(never, INT64_MAX);
 	is_int(loop_run(tl), 0, "stopped by a timer with the input still open");
 	is_int(ticks, 4, "the periodic timer fired until it stopped the loop");
@@ -388,7 +388,7 @@ static int on_checkpoint(void *arg)
 	return 0;
 }
 
-static int raise_data(void *arg, struct rtai_rd *rd, const struct rtai_frame *f)
+static int raise_data(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	static const int sigs[] = { SIGHUP, SIGUSR1, SIGTERM };
 	int *i = arg;
@@ -428,7 +428,7 @@ static void test_signals(void)
 {
 	static const struct loop_ops ops = { .data = raise_data, .end = on_end };
 	struct loop *l = loop_new("t");
-	struct rtai_rd a, b;
+	struct frame_rd a, b;
 	int i = 0, wfd = -1, wfd2 = -1, fds[2];
 
 	sig_catch_stop();
@@ -483,7 +483,7 @@ static void test_signals(void)
 
 int main(void)
 {
-	rtai_init("test_loop", NULL);
+	cli_init("test_loop", NULL);
 	signal(SIGPIPE, SIG_IGN);
 	test_inputs();
 	test_sniff();

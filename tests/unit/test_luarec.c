@@ -19,9 +19,9 @@
 #include "rtime.h"
 #include "tap.h"
 
-static struct rtai_rec src;
+static struct rec src;
 static struct buf payload;
-static struct rtai_frame frame;
+static struct frame frame;
 static struct lr_rec cur;
 
 /* A frame holding one binary record: amount, user_id, n, big, t. */
@@ -36,7 +36,7 @@ static void make(double amount, const char *user, int64_t n, int64_t t)
 	rec_add(&src, "user-id", 7, val_str("odd", 3));
 	buf_reset(&payload);
 	rec_encode(&src, &payload);
-	frame = (struct rtai_frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_REC,
+	frame = (struct frame){ .kind = RTAI_K_DATA, .enc = RTAI_E_REC,
 				     .ingest_ns = 1, .event_ns = t,
 				     .payload = payload.p, .len = (uint32_t)payload.len };
 	lr_rec_frame(&cur, &frame);
@@ -45,7 +45,7 @@ static void make(double amount, const char *user, int64_t n, int64_t t)
 /* Bytes Lua allocates per run of expression id over n records, once warm. */
 static double per_run(struct lr *lr, int id, int test)
 {
-	struct rtai_val v;
+	struct val v;
 	size_t before;
 	int n = 20000;
 
@@ -70,7 +70,7 @@ static double per_run(struct lr *lr, int id, int test)
 }
 
 static int value_of(struct lr *lr, const char *expr, const char *name, enum lr_want want,
-		    struct rtai_val *v)
+		    struct val *v)
 {
 	int id = lr_compile(lr, expr);
 
@@ -87,7 +87,7 @@ static int value_of(struct lr *lr, const char *expr, const char *name, enum lr_w
 }
 
 /* The value of expr set to a new field. */
-static int value(struct lr *lr, const char *expr, enum lr_want want, struct rtai_val *v)
+static int value(struct lr *lr, const char *expr, enum lr_want want, struct val *v)
 {
 	return value_of(lr, expr, "out", want, v);
 }
@@ -95,7 +95,7 @@ static int value(struct lr *lr, const char *expr, enum lr_want want, struct rtai
 int main(void)
 {
 	struct lr *lr = lr_new();
-	struct rtai_val v;
+	struct val v;
 	int64_t t = INT64_C(1795514400123456789);	/* 2026-11-24T10:00:00.123456789Z */
 	double b;
 	int id;

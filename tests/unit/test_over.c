@@ -40,9 +40,9 @@ static struct over_stats last_stats;
  * ns when not whole), "W T" per watermark, "M" per marker. */
 static void slurp(const char *path, struct buf *out)
 {
-	struct rtai_rd rd;
-	struct rtai_frame f;
-	struct rtai_rec r = { 0 };
+	struct frame_rd rd;
+	struct frame f;
+	struct rec r = { 0 };
 
 	buf_reset(out);
 	if (rd_open(&rd, path) < 0) {
@@ -84,8 +84,8 @@ static int run(const struct setup *su, const struct in *in, size_t n, struct buf
 	char opath[] = "/tmp/rtai-over-XXXXXX", lpath[] = "/tmp/rtai-late-XXXXXX";
 	int ofd = mkstemp(opath), lfd = mkstemp(lpath);
 	struct agg_set set = { 0 };
-	struct rtai_wr w, lw;
-	struct rtai_rec r = { 0 };
+	struct frame_wr w, lw;
+	struct rec r = { 0 };
 	struct buf enc = { 0 };
 	char *key = su->key ? (char *)su->key : NULL;
 	size_t klen = key ? strlen(key) : 0;
@@ -103,7 +103,7 @@ static int run(const struct setup *su, const struct in *in, size_t n, struct buf
 	wr_open_fd(&lw, lfd, "late", 0);
 	o = over_new(&c, &w);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		struct rtai_frame f = { .kind = RTAI_K_DATA, .enc = RTAI_E_REC,
+		struct frame f = { .kind = RTAI_K_DATA, .enc = RTAI_E_REC,
 					.flags = RTAI_F_EVENT, .ingest_ns = 1000 + (int64_t)i,
 					.event_ns = in[i].t * S };
 
@@ -435,7 +435,7 @@ static void expect_line(const struct rrec *rs, size_t n, size_t me, int arrival,
 	const struct rrec *r = &rs[me];
 	int64_t cnt = 0, cntv = 0, sum = 0, mn = 0, mx = 0, first = -1, last = -1;
 	int64_t ft = 0, lt = 0, seen[10] = { 0 }, distinct = 0;
-	struct rtai_rec x = { 0 };
+	struct rec x = { 0 };
 
 	for (size_t i = 0; i < n; i++) {
 		const struct rrec *o = &rs[i];

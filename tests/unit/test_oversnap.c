@@ -56,7 +56,7 @@ struct ev {
 static const char *const items[] = { "apple", "pear", "plum", "a rather long item name", "" };
 
 /* A value of v: ints and floats of every magnitude, nulls, a missing field. */
-static int put_v(struct rtai_rec *r)
+static int put_v(struct rec *r)
 {
 	static const int64_t big[] = { INT64_MAX, INT64_MIN, INT64_MAX - 7, INT64_MIN + 3,
 				       (INT64_C(1) << 53) + 1, -(INT64_C(1) << 62) };
@@ -85,7 +85,7 @@ static int put_v(struct rtai_rec *r)
 static struct ev *stream(int n, int nkeys, int64_t jitter, struct buf *data)
 {
 	struct ev *e = xcalloc((size_t)n, sizeof(*e));
-	struct rtai_rec r = { 0 };
+	struct rec r = { 0 };
 	int64_t clock = 1700000000 * S;
 	char kt[64];
 
@@ -132,8 +132,8 @@ static struct ev *stream(int n, int nkeys, int64_t jitter, struct buf *data)
  * (a watermark's ingest time is the wall clock: left out). */
 static void dump(const char *path, struct buf *out)
 {
-	struct rtai_rd rd;
-	struct rtai_frame f;
+	struct frame_rd rd;
+	struct frame f;
 
 	if (rd_open(&rd, path) < 0) {
 		buf_printf(out, "open: %s\n", rd.err);
@@ -160,7 +160,7 @@ static int quiet;		/* damaged images: their records may fail */
 /* An engine writing to two temporary files. */
 struct eng {
 	struct over *o;
-	struct rtai_wr w, lw;
+	struct frame_wr w, lw;
 	char opath[32], lpath[32];
 };
 
@@ -200,7 +200,7 @@ static void eng_close(struct eng *g, int finish, struct buf *out, struct buf *la
 static void feed(struct over *o, const struct ev *e, const struct buf *data, int from, int to)
 {
 	for (int i = from; i < to; i++) {
-		struct rtai_frame f = { .kind = e[i].kind, .event_ns = e[i].t,
+		struct frame f = { .kind = e[i].kind, .event_ns = e[i].t,
 					.ingest_ns = 1000 + i };
 
 		if (e[i].kind == RTAI_K_DATA) {
@@ -429,7 +429,7 @@ static void test_refusals(void)
 		if (rnd(4) == 0)	/* shorter, with a consistent length */
 			bad.len = 24 + rnd(bad.len - 24);
 		put_u64(bad.p + 8, bad.len - 24);
-		put_u64(bad.p + 16, rtai_hash(bad.p + 24, bad.len - 24,
+		put_u64(bad.p + 16, rec_hash(bad.p + 24, bad.len - 24,
 					      UINT64_C(0x727461696f766572)));
 		eng_open(&g, &c);
 		err[0] = '\0';
@@ -461,7 +461,7 @@ static void test_refusals(void)
 
 int main(void)
 {
-	struct rtai_wr aside;	/* a placeholder: eng_open() points late at its own file */
+	struct frame_wr aside;	/* a placeholder: eng_open() points late at its own file */
 	char err[200];
 
 	for (size_t i = 0; i < NSPECS; i++)

@@ -120,7 +120,7 @@ static void test_urls(void)
 static void test_templates(void)
 {
 	struct tmpl t;
-	struct rtai_rec r = { 0 };
+	struct rec r = { 0 };
 	struct buf out = { 0 };
 	char err[256];
 	int rc;
@@ -272,7 +272,7 @@ static void test_floats(void)
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		buf_reset(&b);
-		val_text(&(struct rtai_val){ .type = RT_FLOAT, .f = fixed[i] }, &b);
+		val_text(&(struct val){ .type = RT_FLOAT, .f = fixed[i] }, &b);
 		buf_putc(&b, 0);
 		ok(shortest_ok(fixed[i], (char *)b.p, want), "float %.17g prints as %s (%s)",
 		   fixed[i], (char *)b.p, want);
@@ -291,7 +291,7 @@ static void test_floats(void)
 		if (!isfinite(d))
 			continue;
 		buf_reset(&b);
-		val_text(&(struct rtai_val){ .type = RT_FLOAT, .f = d }, &b);
+		val_text(&(struct val){ .type = RT_FLOAT, .f = d }, &b);
 		buf_putc(&b, 0);
 		n++;
 		if (!shortest_ok(d, (char *)b.p, want) && bad++ < 5)
@@ -303,7 +303,7 @@ static void test_floats(void)
 
 int main(void)
 {
-	rtai_init("test_redis", NULL);
+	cli_init("test_redis", NULL);
 	test_urls();
 	test_templates();
 	test_floats();

@@ -25,7 +25,7 @@ static uint64_t next(void)
 /* A key of one field holding "k<n>". */
 static void key_of(struct buf *b, unsigned n)
 {
-	struct rtai_rec r = { 0 };
+	struct rec r = { 0 };
 	struct tab_names names;
 	char err[100], s[16];
 	size_t bad;
@@ -41,7 +41,7 @@ static void key_of(struct buf *b, unsigned n)
 
 static void test_keys(void)
 {
-	struct rtai_rec r = { 0 };
+	struct rec r = { 0 };
 	struct tab_names names;
 	struct buf a = { 0 }, b = { 0 };
 	char err[100];

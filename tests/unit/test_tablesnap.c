@@ -43,7 +43,7 @@ static struct tab_sel sel;
 /* A key of one field: an int or a string, some long. */
 static void make_key(struct buf *b, unsigned k)
 {
-	struct rtai_rec r = { 0 };
+	struct rec r = { 0 };
 	struct tab_names names;
 	char err[100], s[80];
 	size_t bad;
@@ -66,7 +66,7 @@ static void make_row(struct op *o, unsigned k)
 {
 	static const char *const words[] = { "gold", "silver", "", "a much longer value, "
 					     "longer than a cache line of sixty-four bytes" };
-	struct rtai_rec r = { 0 };
+	struct rec r = { 0 };
 	char err[100];
 	uint8_t bytes[5] = { 0, 1, 2, 254, 255 };
 
@@ -89,7 +89,7 @@ static void make_row(struct op *o, unsigned k)
 	if (rnd(8) == 0)
 		rec_add(&r, "raw", 3, val_bytes(bytes, rnd(6)));
 	if (rnd(8) == 0)
-		rec_add(&r, "tags", 4, (struct rtai_val){ .type = RT_JSON, .s = { "[1,2]", 5 } });
+		rec_add(&r, "tags", 4, (struct val){ .type = RT_JSON, .s = { "[1,2]", 5 } });
 	buf_reset(&o->enc);
 	if (tab_sel_encode(&sel, &r, &o->enc, &o->nf, err, sizeof(err)) < 0)
 		printf("# %s\n", err);
@@ -306,7 +306,7 @@ static void test_refusals(void)
 		if (rnd(4) == 0)	/* shorter, with a consistent length */
 			bad.len = 24 + rnd(bad.len - 24);
 		put_u64(bad.p + 8, bad.len - 24);
-		put_u64(bad.p + 16, rtai_hash(bad.p + 24, bad.len - 24,
+		put_u64(bad.p + 16, rec_hash(bad.p + 24, bad.len - 24,
 					      UINT64_C(0x7274616974616231)));
 		rc = try_restore(bad.p, bad.len, err, sizeof(err));
 		if (rc != 0 && strncmp(err, "a corrupt table snapshot: byte ", 31) != 0) {

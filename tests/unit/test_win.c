@@ -36,7 +36,7 @@ static void log_push(struct log *l, struct res r)
 static const struct agg_set *aggs;
 
 /* A typed key (key.h) of n values. */
-static void put_key(struct buf *key, const struct rtai_val *v, size_t n)
+static void put_key(struct buf *key, const struct val *v, size_t n)
 {
 	buf_reset(key);
 	for (size_t i = 0; i < n; i++)
@@ -46,7 +46,7 @@ static void put_key(struct buf *key, const struct rtai_val *v, size_t n)
 
 static void on_emit(void *arg, const struct win_out *o)
 {
-	struct rtai_val k, c, s = val_null();
+	struct val k, c, s = val_null();
 	struct res r;
 
 	key_values(o->key, o->klen, &k, 1);
@@ -200,7 +200,7 @@ static void m_record(int64_t key, int64_t t, int64_t v, int64_t ingest)
 	{
 		int64_t slide = m.c.kind == WIN_TUMBLING ? m.c.size : m.c.slide;
 		int64_t off = m.c.offset % slide;
-		int64_t first = off + rtai_floordiv(t - off - m.c.size, slide) * slide + slide;
+		int64_t first = off + rtime_floordiv(t - off - m.c.size, slide) * slide + slide;
 		size_t touched[64];	/* indices: m_new may move the array */
 		int nt = 0;
 
@@ -272,7 +272,7 @@ static void scenario(const char *name, struct win_conf c, int64_t delay, int nke
 	for (int i = 0; i < nrec; i++) {
 		int64_t k = (int64_t)rnd((uint64_t)nkeys), v = (int64_t)rnd(100);
 		int64_t t = clock - (int64_t)rnd((uint64_t)jitter + 1), wm;
-		struct rtai_val vals[2] = { val_bool(1), val_int(v) }, kv = val_int(k);
+		struct val vals[2] = { val_bool(1), val_int(v) }, kv = val_int(k);
 
 		clock += (int64_t)rnd(RTAI_NS_PER_SEC / 10);
 		put_key(&key, &kv, 1);
@@ -319,7 +319,7 @@ static void test_keys(void)
 	struct agg_set set = { 0 };
 	struct win_conf c = { .kind = WIN_TUMBLING, .size = 10, .max_keys = 3 };
 	struct log got = { 0 };
-	struct rtai_val one = val_bool(1), vals[4];
+	struct val one = val_bool(1), vals[4];
 	struct buf key = { 0 };
 	struct win *w;
 	char err[200];
@@ -330,7 +330,7 @@ static void test_keys(void)
 	w = win_new(&c, on_emit, &got);
 	/* keys of several fields, one longer than fits in a slot */
 	{
-		struct rtai_val kv[2] = { val_str("a-rather-long-key-value", 23), val_int(7) };
+		struct val kv[2] = { val_str("a-rather-long-key-value", 23), val_int(7) };
 
 		put_key(&key, kv, 2);
 		is_int(key_values(key.p, key.len, vals, 4), 2, "a two-field key decodes to 2 values");
@@ -339,15 +339,15 @@ static void test_keys(void)
 		is_int(win_add(w, key.p, key.len, 1, 1, &one), 1, "a long key is added");
 	}
 	for (int i = 0; i < 2; i++) {
-		struct rtai_val k = val_int(i);
+		struct val k = val_int(i);
 
 		put_key(&key, &k, 1);
 		is_int(win_add(w, key.p, key.len, 2, 1, &one), 1, "key %d is added", i);
 	}
 	{
-		struct rtai_val k = val_int(9);
+		struct val k = val_int(9);
 
-		struct rtai_val same = val_str("1", 1), also = val_float(1.0);
+		struct val same = val_str("1", 1), also = val_float(1.0);
 
 		put_key(&key, &same, 1);
 		is_int(win_add(w, key.p, key.len, 2, 1, &one), 1,

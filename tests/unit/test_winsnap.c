@@ -26,9 +26,9 @@ static const char *const specs[] = {
 
 /* A step of a stream: a record, then the watermark the tool would set. */
 struct ev {
-	struct rtai_val key;
+	struct val key;
 	int64_t t, ingest, wm;
-	struct rtai_val vals[NSPECS];
+	struct val vals[NSPECS];
 };
 
 static struct {
@@ -53,7 +53,7 @@ static char keytext[4096][24];
 static void on_emit(void *arg, const struct win_out *o)
 {
 	struct buf *b = arg;
-	struct rtai_val v[4];
+	struct val v[4];
 	int n = key_values(o->key, o->klen, v, 4);
 
 	for (int i = 0; i < n; i++) {
@@ -63,7 +63,7 @@ static void on_emit(void *arg, const struct win_out *o)
 	buf_printf(b, "[%lld,%lld) %lld %d", (long long)o->start, (long long)o->end,
 		   (long long)o->ingest, o->refire);
 	for (size_t i = 0; i < g.set.n; i++) {
-		struct rtai_val r;
+		struct val r;
 
 		agg_result(&g.set, o->row, i, &r);
 		buf_putc(b, ' ');
@@ -304,7 +304,7 @@ static void test_refusals(void)
 		if (rnd(4) == 0)	/* shorter, with a consistent length */
 			bad.len = 24 + rnd(bad.len - 24);
 		put_u64(bad.p + 8, bad.len - 24);
-		put_u64(bad.p + 16, rtai_hash(bad.p + 24, bad.len - 24,
+		put_u64(bad.p + 16, rec_hash(bad.p + 24, bad.len - 24,
 					      UINT64_C(0x7274616977696e31)));
 		rc = try_restore(&c, bad.p, bad.len, err, sizeof(err));
 		if (rc != 0 && strncmp(err, "a corrupt window snapshot: byte ", 32) != 0 &&
