@@ -413,16 +413,11 @@ static void cp_start(char **files, int nfiles)
 					 "RTAI_CHECKPOINT_DIR");
 		return;
 	}
-	if (ckpt_source(cp.c, err, sizeof(err)) < 0)
-		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
 	cp.files = files;
 	cp.n = nfiles;
 	cp.off = xcalloc((size_t)nfiles, sizeof(*cp.off));
 	cp.recs = xcalloc((size_t)nfiles, sizeof(*cp.recs));
-	rc = ckpt_restore(cp.c, &cp.resumed, &state, err, sizeof(err));
-	if (rc < 0)
-		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
-	if (rc == 1)
+	if (ckpt_source_start(cp.c, &cp.resumed, &state) == 1)
 		cp_load(&state);
 	cp.id = cp.resumed;
 	cp.due = cli_mono_ns() + opt.ckpt_every;

@@ -1220,6 +1220,20 @@ void ckpt_close(struct ckpt *c)
 	free(c);
 }
 
+int ckpt_source_start(struct ckpt *c, int64_t *id, struct buf *state)
+{
+	char err[1024];
+	int rc;
+
+	*id = 0;
+	if (c == NULL)
+		return 0;
+	if (ckpt_source(c, err, sizeof(err)) < 0 ||
+	    (rc = ckpt_restore(c, id, state, err, sizeof(err))) < 0)
+		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+	return rc;
+}
+
 int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir, int argc,
 	       char **argv, const char *stage_name,
 	       int (*load)(const uint8_t *p, size_t n, char *err, size_t errlen))

@@ -126,6 +126,15 @@ int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir
  * pipeline, whose source is ...") or on I/O errors. c NULL: returns 0. */
 int ckpt_source(struct ckpt *c, char *err, size_t errlen);
 
+/* A source's start after ckpt_open, in one call: ckpt_source, then
+ * ckpt_restore into state (the caller's buf, reset and filled; it frees
+ * it). Returns 1 with *id when a checkpoint is resumed (announced on
+ * stderr), 0 on a fresh start (*id = 0); on a refusal (another
+ * pipeline's directory, a snapshot refused) prints "TOOL: message" on
+ * stderr and exits with RTAI_EXIT_SNAPSHOT, as rtai-cat and rtai-kafka
+ * both must. c NULL: returns 0. */
+int ckpt_source_start(struct ckpt *c, int64_t *id, struct buf *state);
+
 /* Loads this stage's snapshot of the latest complete checkpoint. Returns 1
  * with *id set and state reset and filled with the state's bytes (the
  * caller's buf, which it owns and frees), after announcing "TOOL: resuming
