@@ -661,20 +661,14 @@ static void cp_finish(void)
 		return;
 	piped = fstat(1, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 	for (;;) {
-		struct pollfd pfd = { .fd = 1, .events = 0 };
-
 		if (ckpt_complete(cp.c, cp.inflight)) {
 			cp_commit(0);
 			return;
 		}
 		if (!piped)
 			break;
-		/* events 0: POLLERR or POLLHUP once the reader closed the pipe. */
-		if (poll(&pfd, 1, (int)(CP_POLL_NS / 1000000)) > 0 &&
-		    (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+		if (loop_wait_hangup(1, CP_POLL_NS) == 1)
 			piped = 0;	/* one last look: it may have completed it as it went */
-			continue;
-		}
 	}
 	if (opt.verbose || sig_savepoint)
 		cli_warn("%s %lld did not complete (a stage of the pipeline ended without "

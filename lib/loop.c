@@ -566,3 +566,13 @@ out:
 	forget_ended(l);
 	return rc;
 }
+
+int loop_wait_hangup(int fd, int64_t timeout_ns)
+{
+	struct pollfd pfd = { .fd = fd, .events = 0 };
+	int r = poll(&pfd, 1, (int)(timeout_ns / 1000000));
+
+	if (r < 0)
+		return errno == EINTR ? 0 : -1;
+	return r > 0 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+}

@@ -179,4 +179,13 @@ void loop_on_checkpoint(struct loop *l, int (*fn)(void *arg), void *arg);
  * the callbacks). */
 void loop_on_stop(struct loop *l, int (*fn)(void *arg), void *arg);
 
+/* Outside a loop: waits up to timeout_ns (ns, >= 0) for the reader of the
+ * pipe or socket fd (a writer's end) to go away, as poll(2) reports it
+ * (POLLERR or POLLHUP on a descriptor polled for no event). Returns 1 when
+ * the reader is gone (or fd is not open: POLLNVAL), 0 when the time ran
+ * out or a signal came, -1 with errno set on another poll error. For a
+ * source that, before its end-of-stream frame, waits while a stage
+ * downstream may still complete its last checkpoint (rtai-kafka). */
+int loop_wait_hangup(int fd, int64_t timeout_ns);
+
 #endif

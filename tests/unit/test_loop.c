@@ -481,6 +481,19 @@ static void test_signals(void)
 	loop_free(l);
 }
 
+/* loop_wait_hangup: the time runs out while the pipe's reader is there;
+ * 1 once it has closed its end. */
+static void test_hangup(void)
+{
+	int fds[2];
+
+	ok(pipe(fds) == 0, "a pipe");
+	is_int(loop_wait_hangup(fds[1], 10 * 1000000LL), 0, "the reader is there: 0 after the timeout");
+	close(fds[0]);
+	is_int(loop_wait_hangup(fds[1], 1000 * 1000000LL), 1, "the reader closed its end: 1");
+	close(fds[1]);
+}
+
 int main(void)
 {
 	cli_init("test_loop", NULL);
@@ -491,6 +504,7 @@ int main(void)
 	test_pause();
 	test_fd();
 	test_timers();
+	test_hangup();
 	test_signals();	/* last: a stop signal is never taken back */
 	return tap_done();
 }
