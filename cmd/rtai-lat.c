@@ -1648,6 +1648,17 @@ int main(int argc, char **argv)
 				 : rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	loop_free(loop);
 	loop = NULL;
+	{
+		char err[512];
+
+		/* The last snapshot in place before the reports: --prom's
+		 * checkpoint gauges then name the latest checkpoint. */
+		if (ckpt_wait(ck, err, sizeof(err)) < 0) {
+			cli_warn("%s", err);
+			ckpt_failed = 1;
+			status = RTAI_EXIT_FAIL;
+		}
+	}
 	if (pass)
 		wr_flush(&out);
 
@@ -1665,15 +1676,6 @@ int main(int argc, char **argv)
 		write_hgrm(&tot.lat);
 	if (opt.svg != NULL)
 		write_svg();
-	{
-		char err[512];
-
-		if (ckpt_wait(ck, err, sizeof(err)) < 0) {	/* the last snapshot in place */
-			cli_warn("%s", err);
-			ckpt_failed = 1;
-			status = RTAI_EXIT_FAIL;
-		}
-	}
 	if (pass && ckpt_failed)	/* not a clean end: no end-of-stream frame */
 		wr_abandon(&out);
 	else if (pass)

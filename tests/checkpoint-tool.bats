@@ -58,8 +58,9 @@ snap_identities() {
 has_incomplete() { ls -d "$1"/ckpt-* 2>/dev/null | while read -r c; do [ -f "$c/COMPLETE" ] || echo "$c"; done | grep -q .; }
 complete_count() { ls "$1"/ckpt-*/COMPLETE 2>/dev/null | wc -l; }
 
-# stalled DIR: checkpoints 1 to 3 complete, later ones incomplete (the sink
-# stops after 3 while the source and the window go on), then all killed.
+# stalled DIR: checkpoints 1 to 3 complete, 4 incomplete (the sink stops
+# after 3 while the source and the window go on; the source keeps one
+# checkpoint in flight, so 4 is the last it injects), then all killed.
 # The sink is killed -9; the window and the source then end on the closed
 # pipe.
 stalled() {
@@ -68,10 +69,13 @@ stalled() {
 		"$SINK" --checkpoint-dir "$1" --checkpoint-stall 3 out.txt 2>sink.err &
 	pid=$!
 	wait_until test -e "$1/ckpt-3/COMPLETE" || { kill -9 "$pid"; false; }
-	wait_until test -e "$1/ckpt-5" || { kill -9 "$pid"; false; }
+	wait_until test -e "$1/ckpt-4" || { kill -9 "$pid"; false; }
+	sleep 1	# five intervals: no barrier 5 while 4 is in flight
 	kill -9 "$pid"
 	wait "$pid" || true
 	wait
+	[ ! -e "$1/ckpt-5" ]
+	[ ! -e "$1/ckpt-4/COMPLETE" ]
 }
 
 @test "checkpoint-tool: list: a line per checkpoint, oldest first; state, bytes and snapshots as find and ls see them" {
