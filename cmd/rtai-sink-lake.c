@@ -1207,6 +1207,13 @@ static void take_barrier(const struct frame *f)
 		remove_uncommitted();
 		pend_clear();
 	} else {
+		/* Committed only once the stages upstream have written their
+		 * snapshots of id: then id completes with this stage's own
+		 * write, right after the commit (ckpt_wait_upstream). Not with
+		 * --pass: a registered stage downstream writes its snapshot of
+		 * id only once this stage forwards the barrier. */
+		if (!opt.pass)
+			(void)ckpt_wait_upstream(ck, id);
 		commit(id, "STREAMING UPDATE");
 	}
 	last_barrier = id;

@@ -14,11 +14,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "outfile.h"
 #include "rtime.h"
+#include "sig.h"
 #include "sha1.h"
 #include "snap.h"
 
@@ -717,9 +719,25 @@ out:
 	return rc;
 }
 
+/* Whether the stage registered at reg (DIR/stages/KEY) is alive: its
+ * process holds the registration's flock. */
+static int stage_live(const char *reg)
+{
+	int fd = open(reg, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), live;
+
+	if (fd < 0)
+		return 0;
+	live = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return live;
+}
+
 /* Whether every stage registered in run c->run has written checkpoint id
- * in that run. Called under DIR/lock. */
-static int all_written(const struct ckpt *c, int64_t id)
+ * in that run. With upstream set: every stage but c's own whose process
+ * is alive (its registration flock'ed), for ckpt_wait_upstream. Called
+ * under DIR/lock, or for upstream without it (files are renamed into
+ * place whole). */
+static int all_written(const struct ckpt *c, int64_t id, int upstream)
 {
 	char *d = path_of("%s/stages", c->dir);
 	DIR *dp = opendir(d);
@@ -733,13 +751,15 @@ static int all_written(const struct ckpt *c, int64_t id)
 
 		if (e->d_name[0] == '.')
 			continue;
+		if (upstream && strcmp(e->d_name, c->key) == 0)
+			continue;
 		reg = path_of("%s/%s", d, e->d_name);
 		if (read_run(reg) == c->run) {
 			snap = path_of("%s/ckpt-%lld/%s.snap", c->dir, (long long)id, e->d_name);
 			fd = open(snap, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd < 0 || pread(fd, hdr, HDR_LEN, 0) != HDR_LEN ||
 			    hdr_run(hdr) != c->run)
-				all = 0;
+				all = upstream && !stage_live(reg);
 			if (fd >= 0)
 				close(fd);
 			free(snap);
@@ -802,7 +822,7 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 	if (install_temp(tmp, d, name) < 0)
 		goto io_fail;
 	rc = 0;
-	if (!is_complete(c->dir, id) && all_written(c, id)) {
+	if (!is_complete(c->dir, id) && all_written(c, id, 0)) {
 		buf_reset(&b);
 		buf_printf(&b, "run %lld\n", (long long)c->run);
 		if (write_durable(d, "COMPLETE", b.p, b.len, NULL, 0, NULL, 0) < 0) {
@@ -890,6 +910,20 @@ int ckpt_wait(struct ckpt *c, char *err, size_t errlen)
 		cli_warn("checkpoint %lld: snapshot of %zu bytes serialized in %.1f ms, written "
 			  "in the background in %.1f ms", (long long)c->bg_id, c->bg_buf.len,
 			  c->bg_save_ns / 1e6, c->bg_ns / 1e6);
+	return 0;
+}
+
+int ckpt_wait_upstream(struct ckpt *c, int64_t id)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	if (c == NULL)
+		return 0;
+	while (!all_written(c, id, 1)) {
+		if (sig_stop)
+			return -1;
+		nanosleep(&ms, NULL);
+	}
 	return 0;
 }
 

@@ -192,6 +192,21 @@ void ckpt_verbose(struct ckpt *c, int on);
  * c NULL: returns 0. */
 int ckpt_wait(struct ckpt *c, char *err, size_t errlen);
 
+/* For a sink whose writes are visible outside the pipeline (rtai-sink-lake
+ * commits a table version per checkpoint): waits until every other stage
+ * of the run whose process is alive has written its snapshot of id
+ * (upstream stages write theirs in the background, ckpt_write_bg), looked
+ * at every millisecond, so that the sink's commit of id is followed at
+ * once by id's completion (the sink's own write) rather than left visible
+ * for as long as an upstream write takes while id is incomplete: a crash
+ * in between would resume from the checkpoint before and replay records
+ * the table holds already. A stage that died without writing is not
+ * waited for. Every other live stage is waited for, downstream ones too:
+ * call it only where none is registered downstream (the sink ends the
+ * pipeline), or it waits for ever. Returns 0, or -1 when a stop signal came (sig_stop) first.
+ * c NULL: returns 0. */
+int ckpt_wait_upstream(struct ckpt *c, int64_t id);
+
 /* Whether checkpoint id is complete: 1 yes, 0 not (yet, or pruned). For a
  * source that commits its positions elsewhere (Kafka) once they are safe. */
 int ckpt_complete(const struct ckpt *c, int64_t id);
