@@ -1,6 +1,6 @@
 /* ckpt-sink.c - a tiny registered sink for tests/checkpoint.bats.
  *
- *   ckpt-sink [--checkpoint-dir DIR] [--checkpoint-stall N] FILE
+ *   ckpt-sink [--checkpoint-dir DIR] [--checkpoint-stall N] [--checkpoint-hold F] FILE
  *
  * Appends the bytes of each record of the stream on standard input, and a
  * newline, to FILE. It takes part in checkpoints (lib/ckpt.h) as a sink
@@ -12,7 +12,11 @@
  * barrier it commits as "barrier ID" on stderr. --checkpoint-stall N: after
  * committing checkpoint N it stops reading (sleeps until killed), so the
  * source's later checkpoints stay incomplete; a --checkpoint-* option, it is
- * not part of the stage's identity. Exit: 0, 1 on errors, 4 on a cut
+ * not part of the stage's identity. --checkpoint-hold F: at each barrier,
+ * while the file F exists, it prints "holding ID" on stderr (once) and
+ * waits before writing its snapshot, so the checkpoint stays incomplete
+ * with the stages before it past the barrier (tests/sink-lake.bats makes
+ * it complete, by removing F, while it holds an earlier stage). Exit: 0, 1 on errors, 4 on a cut
  * stream, 6 when a snapshot is refused.
  */
 #include "config.h"
@@ -32,7 +36,7 @@
 
 int main(int argc, char **argv)
 {
-	const char *dir = NULL, *path = NULL;
+	const char *dir = NULL, *path = NULL, *hold = NULL;
 	long long stall = 0;
 	struct ckpt *c = NULL;
 	struct frame_rd rd;
@@ -50,13 +54,16 @@ int main(int argc, char **argv)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--checkpoint-stall") == 0 && i + 1 < argc)
 			stall = cli_opt_int("--checkpoint-stall", argv[++i], 1, INT64_MAX);
+		else if (strcmp(argv[i], "--checkpoint-hold") == 0 && i + 1 < argc)
+			hold = argv[++i];
 		else if (path == NULL)
 			path = argv[i];
 		else
 			path = NULL, i = argc;
 	}
 	if (path == NULL)
-		cli_usage_error("usage: ckpt-sink [--checkpoint-dir DIR] [--checkpoint-stall N] FILE");
+		cli_usage_error("usage: ckpt-sink [--checkpoint-dir DIR] [--checkpoint-stall N] "
+				"[--checkpoint-hold F] FILE");
 	if (ckpt_open(&c, "ckpt-sink", dir, argc, argv, NULL, err, sizeof(err)) < 0)
 		cli_die(RTAI_EXIT_FAIL, "%s", err);
 	if ((st = ckpt_restore(c, &id, &state, err, sizeof(err))) < 0)
@@ -77,6 +84,11 @@ int main(int argc, char **argv)
 
 			if (barrier_decode(&f, &scratch, &b, err, sizeof(err)) < 0)
 				cli_die(RTAI_EXIT_FAIL, "%s", err);
+			if (hold != NULL && access(hold, F_OK) == 0) {
+				fprintf(stderr, "holding %lld\n", (long long)b.checkpoint);
+				while (access(hold, F_OK) == 0)
+					usleep(10000);
+			}
 			len = lseek(fd, 0, SEEK_END);
 			fsync(fd);
 			buf_reset(&state);
