@@ -13,12 +13,13 @@
  *
  * Checkpoints (--checkpoint-dir, $RTAI_CHECKPOINT_DIR; lib/ckpt.h): the
  * sink is a stage of the pipeline's checkpoints, and they imply
- * --exactly-once. At barrier N it commits N first, then writes its
- * snapshot of N, so N completes only once the table holds N's commit: a
- * kill -9 before the commit leaves N incomplete, and the rerun resumes
- * from an earlier checkpoint whose records the replay then commits. On
- * restore, the table's txn version for --app-id must be at least the
- * checkpoint resumed; less means the table lost commits (exit 6).
+ * --exactly-once. It commits in two phases (Flink's two-phase commit
+ * sink): at barrier N its files are closed and fsynced and listed in its
+ * snapshot of N (pre-commit); N's commit comes once checkpoint N is
+ * complete; resuming N, what N's snapshot lists and the table lacks is
+ * committed (recover). Files of checkpoints after N are in no version:
+ * removed at start. A table that lacks commits or files the checkpoint
+ * resumed needs is refused (exit 6).
  */
 #include "config.h"
 
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -142,7 +144,8 @@ static void usage(int status)
 	      "      --app-id ID          this sink's id in txn actions and file names\n"
 	      "                           (default rtai-sink-lake; one per writer of a table)\n"
 	      "      --pass               write each frame to standard output once the commit\n"
-	      "                           holding it is durable, in input order\n"
+	      "                           holding it is durable (with checkpoints: once its\n"
+	      "                           files are staged), in input order\n"
 	      ERRPOL_HELP
 	      "                           (a conflicting type, no event time; each record\n"
 	      "                           with an _error field)\n"
@@ -158,9 +161,10 @@ static void usage(int status)
 	      "      --max-frame BYTES    largest frame accepted (default 16777216)\n"
 	      "\n"
 	      "Checkpoints (they imply --exactly-once):\n"
-	      "      --checkpoint-dir DIR take part in DIR's checkpoints: a barrier completes\n"
-	      "                           only once its commit is in the table; resuming,\n"
-	      "                           the table must hold the checkpoint resumed\n"
+	      "      --checkpoint-dir DIR take part in DIR's checkpoints: files are staged in\n"
+	      "                           the snapshot at a barrier and committed once its\n"
+	      "                           checkpoint is complete; resuming, what the\n"
+	      "                           snapshot staged is committed if the table lacks it\n"
 	      "                           (default: $RTAI_CHECKPOINT_DIR; none: off)\n"
 	      "      --stage-name NAME    name this stage in DIR (two sinks with the same\n"
 	      "                           options in one pipeline)\n"
@@ -754,17 +758,20 @@ static void release(void)
 	wr_flush(&out);
 }
 
-/* Commits the pending files (and the schema when it changed), with a txn
- * action when checkpoint >= 0. A race lost to another writer is retried
- * when the winner appended only; any other change is an error. */
-static void commit(int64_t checkpoint, const char *operation)
+/* Commits the files of adds (an array of add action values, borrowed;
+ * nfiles of them holding rows rows), the schema when it changed and the
+ * removes of --optimize, with a txn action when checkpoint >= 0. A race
+ * lost to another writer is retried when the winner appended only; any
+ * other change is an error. */
+static void commit_adds(int64_t checkpoint, const char *operation, json_t *adds, size_t nfiles,
+			uint64_t rows)
 {
 	int64_t base_meta = tbl.meta_version, now_ms = cli_now_ns() / 1000000;
 	int creating = tbl.version < 0;
 
-	if (pend.n == 0 && !cols.dirty && checkpoint < 0 && removes == NULL)
+	if (nfiles == 0 && !cols.dirty && checkpoint < 0 && removes == NULL)
 		return;
-	if (creating && cols.n == 0 && pend.n == 0)
+	if (creating && cols.n == 0 && nfiles == 0)
 		return;	/* nothing to say about a table that has no columns yet */
 	for (int tries = 0; ; tries++) {
 		json_t *acts = json_array(), *meta;
@@ -792,7 +799,7 @@ static void commit(int64_t checkpoint, const char *operation)
 							"createdTime")) : now_ms));
 			json_array_append_new(acts, json_pack("{s:o}", "metaData", meta));
 		}
-		json_array_foreach(pend.adds, i, a)
+		json_array_foreach(adds, i, a)
 			json_array_append_new(acts, json_pack("{s:O}", "add", a));
 		json_array_foreach(removes, i, a)
 			json_array_append_new(acts, json_pack("{s:O}", "remove", a));
@@ -839,15 +846,21 @@ static void commit(int64_t checkpoint, const char *operation)
 			      table_dir);
 	}
 	count.commits++;
-	count.written += pend.rows;
+	count.written += rows;
 	if (opt.verbose)
 		cli_warn("%s: version %lld: %zu files, %llu rows%s", table_dir,
-			  (long long)tbl.version, pend.n, (unsigned long long)pend.rows,
+			  (long long)tbl.version, nfiles, (unsigned long long)rows,
 			  checkpoint >= 0 ? ", checkpoint" : "");
 	if (checkpoint >= 0)
 		committed = checkpoint;
-	pend_clear();
 	cols.dirty = 0;
+}
+
+/* Commits the pending files (commit_adds), then forgets them. */
+static void commit(int64_t checkpoint, const char *operation)
+{
+	commit_adds(checkpoint, operation, pend.adds, pend.n, pend.rows);
+	pend_clear();
 }
 
 /* Without checkpoints: every roll is a commit of everything closed. */
@@ -1093,30 +1106,259 @@ static void take_record(const struct frame *f)
 
 /* ---- checkpoints ---------------------------------------------------------- */
 
-/* The stage's state: a tag and version, the --app-id and the last
- * checkpoint committed. The table holds the rest: its txn action for the
- * app id says which checkpoints its files hold. */
-#define STATE_TAG "rtai-sink-lake 1"
+/* With a checkpoint directory the sink commits in two phases, as Flink's
+ * TwoPhaseCommitSinkFunction: at barrier N (preCommit) the files written
+ * since the barrier before are closed, fsynced and named, in no version
+ * yet, and listed in the sink's snapshot of N together with every earlier
+ * checkpoint not committed yet; once checkpoint N is complete
+ * (notifyCheckpointComplete: ckpt_complete, looked at by a timer, and
+ * waited for at the end of the input) they are committed in one version
+ * with a txn (--app-id, N); resuming N (recoverAndCommit), what N's
+ * snapshot lists is committed unless the table's txn holds it already.
+ * A kill -9 at any moment leaves N either complete, and committed now or
+ * by the rerun, or incomplete, its files in no version: the rerun resumes
+ * before N, removes them and writes their records again from the replay. */
 
-/* This stage's state from its snapshot (ckpt_barrier writes it): the tag,
- * the app id (the same as this run's), the checkpoint committed. Returns
+/* A checkpoint's files, pre-committed, waiting for it to complete. */
+struct staged {
+	int64_t id;		/* the checkpoint */
+	json_t *adds;		/* array of their add action values (owned) */
+	size_t nfiles;
+	uint64_t rows;
+};
+
+static struct {
+	struct staged *v;	/* by increasing id */
+	size_t n, cap;
+} staged;
+
+/* Columns of the snapshot resumed (they may be more than the table's, if
+ * its staged files added some). */
+static struct {
+	char **name;
+	uint8_t *kind;
+	size_t n;
+} snapcols;
+
+static struct loop_timer *settle_timer;	/* looks for completions */
+#define SETTLE_NS 1000000		/* every millisecond while staged */
+
+/* Takes adds (an array, or NULL for none) as checkpoint id's files. */
+static void staged_push(int64_t id, json_t *adds, size_t nfiles, uint64_t rows)
+{
+	if (staged.n == staged.cap) {
+		staged.cap = staged.cap ? staged.cap * 2 : 4;
+		staged.v = xrealloc(staged.v, staged.cap * sizeof(*staged.v));
+	}
+	staged.v[staged.n++] = (struct staged){ id, adds != NULL ? adds : json_array(), nfiles,
+						rows };
+}
+
+/* The commit step: commits the staged checkpoints up to id, in order,
+ * each in one version with its txn; one the table holds already (its txn
+ * version for the app id is at least the checkpoint) is not committed
+ * again. */
+static void commit_staged(int64_t upto)
+{
+	size_t i;
+
+	for (i = 0; i < staged.n && staged.v[i].id <= upto; i++) {
+		if (staged.v[i].id > committed)
+			commit_adds(staged.v[i].id, "STREAMING UPDATE", staged.v[i].adds,
+				    staged.v[i].nfiles, staged.v[i].rows);
+		json_decref(staged.v[i].adds);
+	}
+	memmove(staged.v, staged.v + i, (staged.n - i) * sizeof(*staged.v));
+	staged.n -= i;
+}
+
+/* Commits every staged checkpoint up to the newest complete one: once N
+ * is complete no restore replays the records before it, so the checkpoints
+ * before N are committed with it even if they never completed (a stage
+ * failed to write one) or were pruned since. */
+static void settle(void)
+{
+	for (size_t i = staged.n; i-- > 0;)
+		if (ckpt_complete(ck, staged.v[i].id)) {
+			commit_staged(staged.v[i].id);
+			return;
+		}
+}
+
+/* The end of the input: waits for the newest staged checkpoint to complete
+ * (a stage may still be writing its snapshot: upstream in the background,
+ * downstream of --pass once it read the barrier), then commits. Returns
+ * 0, or -1 after a message when it cannot complete any more (a stage of
+ * the run died without writing it): what is not complete stays staged,
+ * for a rerun to commit (if it completes) or remove. */
+static int finish_staged(void)
+{
+	struct timespec ms = { 0, SETTLE_NS };
+	size_t files = 0;
+	int o;
+
+	while (staged.n > 0) {
+		if ((o = ckpt_outcome(ck, staged.v[staged.n - 1].id)) == 1) {
+			commit_staged(staged.v[staged.n - 1].id);
+			return 0;
+		}
+		if (o < 0)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	if (staged.n == 0)
+		return 0;
+	settle();
+	for (size_t i = 0; i < staged.n; i++)
+		files += staged.v[i].nfiles;
+	cli_warn("%s: checkpoint %lld of %s cannot complete (a stage of the pipeline ended "
+		  "without its snapshot): %zu files of checkpoints %lld to %lld are not committed, "
+		  "nor the records after the last barrier; a rerun resumes from the last complete "
+		  "checkpoint and writes them again", table_dir,
+		  (long long)staged.v[staged.n - 1].id, ckpt_dir(ck), files,
+		  (long long)staged.v[0].id, (long long)staged.v[staged.n - 1].id);
+	return -1;
+}
+
+/* Makes the names of the pending files durable before a snapshot lists
+ * them: fsync(2) of their directories (link(2) put them there), and of
+ * each parent up to the table's (make_dirs may have created them). */
+static void sync_dirs(void)
+{
+	json_t *done = json_object();
+
+	for (size_t i = 0; i <= pend.n; i++) {
+		const char *rel = i < pend.n ? pend.paths[i] : "";
+		size_t n = strlen(rel);
+
+		for (;;) {
+			int fd;
+
+			while (n > 0 && rel[n - 1] != '/')
+				n--;	/* the directory, "" for the table's */
+			if (n > 0)
+				n--;
+			buf_reset(&tmp);
+			buf_append(&tmp, rel, n);
+			buf_putc(&tmp, 0);
+			if (json_object_get(done, (const char *)tmp.p) != NULL)
+				break;
+			json_object_set_new(done, (const char *)tmp.p, json_true());
+			fd = open(abs_path((const char *)tmp.p), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd < 0 || fsync(fd) < 0)
+				fatal("%s: fsync: %s", abs_path((const char *)tmp.p), strerror(errno));
+			close(fd);
+			if (n == 0)
+				break;
+		}
+	}
+	json_decref(done);
+}
+
+/* The stage's state: a tag and version, the --app-id, the checkpoint, the
+ * columns (name, kind), and the checkpoints staged and not committed yet
+ * (their id, rows, files and add actions as JSON). Version 1 (before the
+ * two-phase commit) had the first three only: its checkpoint was
+ * committed before its snapshot was written. */
+#define STATE_TAG "rtai-sink-lake 2"
+#define STATE_TAG1 "rtai-sink-lake 1"
+
+/* The serialized state into snapbuf. */
+static void save_state(int64_t id)
+{
+	buf_reset(&snapbuf);
+	snap_bytes(&snapbuf, STATE_TAG, strlen(STATE_TAG));
+	snap_bytes(&snapbuf, opt.app_id, strlen(opt.app_id));
+	snap_i64(&snapbuf, id);
+	snap_u32(&snapbuf, (uint32_t)cols.n);
+	for (size_t i = 0; i < cols.n; i++) {
+		snap_bytes(&snapbuf, cols.c[i].name, cols.c[i].nlen);
+		snap_u8(&snapbuf, (uint8_t)cols.c[i].kind);
+	}
+	snap_u32(&snapbuf, (uint32_t)staged.n);
+	for (size_t i = 0; i < staged.n; i++) {
+		char *text = json_dumps(staged.v[i].adds, JSON_COMPACT);
+
+		snap_i64(&snapbuf, staged.v[i].id);
+		snap_u64(&snapbuf, staged.v[i].rows);
+		snap_u64(&snapbuf, staged.v[i].nfiles);
+		snap_bytes(&snapbuf, text, strlen(text));
+		free(text);
+	}
+}
+
+/* Whether a staged add action from a snapshot has what a commit needs. */
+static int add_ok(const json_t *a)
+{
+	return json_is_object(a) && json_is_string(json_object_get(a, "path")) &&
+	       json_is_integer(json_object_get(a, "size")) &&
+	       json_is_object(json_object_get(a, "partitionValues"));
+}
+
+/* This stage's state from its snapshot (save_state wrote it; version 1
+ * is read too): the app id must be this run's; the columns go to
+ * snapcols and the staged checkpoints to staged, for recover(). Returns
  * 0, or -1 with a message. */
 static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 {
 	struct snap_rd r;
 	const uint8_t *tag, *app;
 	size_t tn, an;
-	int64_t id;
+	int64_t id, prev = 0;
+	int v1;
 
 	snap_rd_init(&r, p, n);
 	tag = snap_get_bytes(&r, 64, &tn);
-	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
+	v1 = tag != NULL && tn == strlen(STATE_TAG1) && memcmp(tag, STATE_TAG1, tn) == 0;
+	if (tag == NULL || (!v1 && (tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0))) {
 		snprintf(err, errlen, "not a snapshot of rtai-sink-lake (\"%s\" expected)",
 			 STATE_TAG);
 		return -1;
 	}
 	app = snap_get_bytes(&r, 64, &an);
 	id = snap_get_i64(&r);
+	if (!v1 && r.bad == NULL) {
+		uint32_t nc = snap_get_count(&r, 5), ns;
+
+		snapcols.name = xcalloc(nc ? nc : 1, sizeof(*snapcols.name));
+		snapcols.kind = xcalloc(nc ? nc : 1, 1);
+		for (uint32_t i = 0; i < nc && r.bad == NULL; i++) {
+			const uint8_t *name = snap_get_bytes(&r, 65536, &tn);
+			uint8_t k = snap_get_u8(&r);
+
+			if (r.bad == NULL && (tn == 0 || k > CK_BYTES ||
+					      memchr(name, 0, tn) != NULL))
+				snap_fail(&r, "a column without a name or of an unknown kind");
+			if (r.bad == NULL) {
+				snapcols.name[snapcols.n] = xstrndup((const char *)name, tn);
+				snapcols.kind[snapcols.n++] = k;
+			}
+		}
+		ns = snap_get_count(&r, 20);
+		for (uint32_t i = 0; i < ns && r.bad == NULL; i++) {
+			int64_t sid = snap_get_i64(&r);
+			uint64_t rows = snap_get_u64(&r), nfiles = snap_get_u64(&r);
+			const uint8_t *text = snap_get_bytes(&r, n, &tn);
+			json_t *adds, *a;
+			size_t j;
+			int ok;
+
+			if (r.bad != NULL)
+				break;
+			adds = json_loadb((const char *)text, tn, 0, NULL);
+			ok = json_is_array(adds) && json_array_size(adds) == nfiles &&
+			     sid > prev && sid <= id;
+			json_array_foreach(adds, j, a)
+				ok = ok && add_ok(a);
+			if (!ok) {
+				json_decref(adds);
+				snap_fail(&r, "a staged checkpoint that is not a list of add actions");
+				break;
+			}
+			staged_push(sid, adds, (size_t)nfiles, rows);
+			prev = sid;
+		}
+	}
 	if (r.bad != NULL || r.off != n || id < 1) {
 		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
 			 r.bad ? r.bad : id < 1 ? "a checkpoint id below 1" : "bytes after the state");
@@ -1132,10 +1374,7 @@ static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 
 /* Registers in DIR and loads the latest complete checkpoint, if any;
  * checkpoints on imply --exactly-once. Returns 0, or an exit status after
- * a message. ckpt_check_table then checks the table holds that
- * checkpoint's commit: a table whose txn version for the app id is older
- * lost commits (restored from a copy, or replaced), and the records of
- * the checkpoints between are in no file. */
+ * a message. recover() then brings the table to that checkpoint. */
 static int ckpt_start(int argc, char **argv)
 {
 	int rc = ckpt_stage(&ck, &resumed, STAGE, opt.ckpt_dir, argc, argv, opt.stage_name,
@@ -1147,43 +1386,106 @@ static int ckpt_start(int argc, char **argv)
 	return 0;
 }
 
-/* With the table open: 0 when it holds the checkpoint resumed (or none
- * was), else RTAI_EXIT_SNAPSHOT after a message. */
-static int ckpt_check_table(void)
+/* With the table open, resuming checkpoint R (recoverAndCommit): the
+ * table must hold every checkpoint before the first one R's snapshot
+ * staged (or R itself when it staged none); the staged ones it does not
+ * hold are committed now from the snapshot, their files checked first
+ * (there, of their size). Returns 0, or RTAI_EXIT_SNAPSHOT after a message:
+ * a table whose txn version is older, or whose staged files are gone, was
+ * restored from a copy or replaced, and rows are missing. */
+static int recover(void)
 {
+	int64_t need = staged.n > 0 ? staged.v[0].id - 1 : resumed;
+	uint64_t rows = 0;
+	size_t files = 0, i, j;
+	int64_t from = -1;
 	char last[64] = "none";
+	json_t *a;
 
-	if (resumed == 0 || committed >= resumed)
+	if (resumed == 0)
 		return 0;
-	if (committed >= 0)
-		snprintf(last, sizeof(last), "checkpoint %lld", (long long)committed);
-	cli_warn("%s: the table's last commit of --app-id %s is %s, but checkpoint %lld of %s "
-		  "is complete: the table lost commits (restored from a copy, or replaced?); "
-		  "remove %s to start afresh", table_dir, opt.app_id, last, (long long)resumed,
-		  ckpt_dir(ck), ckpt_dir(ck));
-	return RTAI_EXIT_SNAPSHOT;
+	if (committed < need) {
+		if (committed >= 0)
+			snprintf(last, sizeof(last), "checkpoint %lld", (long long)committed);
+		cli_warn("%s: the table's last commit of --app-id %s is %s, but checkpoint %lld "
+			  "of %s is complete and needs checkpoint %lld committed: the table lost "
+			  "commits (restored from a copy, or replaced?); remove %s to start afresh",
+			  table_dir, opt.app_id, last, (long long)resumed, ckpt_dir(ck),
+			  (long long)need, ckpt_dir(ck));
+		return RTAI_EXIT_SNAPSHOT;
+	}
+	for (i = 0; i < staged.n; i++) {
+		if (staged.v[i].id <= committed)
+			continue;
+		if (from < 0)
+			from = staged.v[i].id;
+		json_array_foreach(staged.v[i].adds, j, a) {
+			const char *path = json_string_value(json_object_get(a, "path"));
+			struct stat st;
+
+			buf_reset(&kbuf);
+			if (delta_uri_decode(&kbuf, path, strlen(path)) < 0 ||
+			    memchr(kbuf.p, 0, kbuf.len) != NULL) {
+				cli_warn("%s: the snapshot of checkpoint %lld of %s stages a file "
+					  "named \"%s\", not a path", table_dir, (long long)resumed,
+					  ckpt_dir(ck), path);
+				return RTAI_EXIT_SNAPSHOT;
+			}
+			buf_putc(&kbuf, 0);
+			int gone = stat(abs_path((const char *)kbuf.p), &st) < 0;
+
+			if (gone || st.st_size != json_integer_value(json_object_get(a, "size"))) {
+				cli_warn("%s: staged for checkpoint %lld, which is complete in %s but "
+					  "not committed, and %s: the table lost files (restored from "
+					  "a copy, or replaced?); remove %s to start afresh",
+					  abs_path((const char *)kbuf.p), (long long)staged.v[i].id,
+					  ckpt_dir(ck), gone ? "missing" : "not of its size",
+					  ckpt_dir(ck));
+				return RTAI_EXIT_SNAPSHOT;
+			}
+		}
+		files += staged.v[i].nfiles;
+		rows += staged.v[i].rows;
+	}
+	/* Columns that the staged files added, which the table lacks. */
+	for (i = 0; i < snapcols.n; i++)
+		if (col_find(snapcols.name[i], strlen(snapcols.name[i]), SIZE_MAX) == NULL)
+			col_add(snapcols.name[i], strlen(snapcols.name[i]), (enum ck)snapcols.kind[i]);
+	commit_staged(resumed);	/* the staged ones the table holds are passed over */
+	if (from < 0)
+		return 0;
+	buf_reset(&kbuf);
+	if (from < resumed)
+		buf_printf(&kbuf, "checkpoints %lld to %lld were", (long long)from, (long long)resumed);
+	else
+		buf_printf(&kbuf, "checkpoint %lld was", (long long)resumed);
+	buf_putc(&kbuf, 0);
+	cli_warn("%s: %s complete but not committed: committed from the snapshot, %zu files, "
+		  "%llu rows (table version %lld)", table_dir, (const char *)kbuf.p, files,
+		  (unsigned long long)rows, (long long)tbl.version);
+	return 0;
 }
 
-/* After barrier id was committed (or found committed): this stage's part
- * of checkpoint id, so that id completes only once the table holds it. */
-static void ckpt_barrier(int64_t id)
+/* Writes this stage's part of checkpoint id: the state, with what is
+ * staged. Returns 1 when the write completed id, else 0. */
+static int ckpt_barrier(int64_t id)
 {
 	char err[1024];
+	int rc;
 
 	if (ck == NULL)
-		return;
-	buf_reset(&snapbuf);
-	snap_bytes(&snapbuf, STATE_TAG, strlen(STATE_TAG));
-	snap_bytes(&snapbuf, opt.app_id, strlen(opt.app_id));
-	snap_i64(&snapbuf, id);
-	if (ckpt_write(ck, id, snapbuf.p, snapbuf.len, err, sizeof(err)) < 0)
+		return 0;
+	save_state(id);
+	if ((rc = ckpt_write(ck, id, snapbuf.p, snapbuf.len, err, sizeof(err))) < 0)
 		fatal("checkpoint %lld: %s", (long long)id, err);
+	return rc;
 }
 
-/* A barrier (kind 3): the files of checkpoint N are committed in one
- * commit with txn (app id, N); a checkpoint committed already (a replay)
- * is dropped with its files. With checkpoints on, the snapshot of N is
- * written after the commit (ckpt_barrier). */
+/* A barrier (kind 3): the files of checkpoint N are closed. Without a
+ * checkpoint directory they are committed at once, in one commit with txn
+ * (app id, N); with one they are staged, the snapshot of N lists them,
+ * and the commit comes once N is complete (settle). A checkpoint the
+ * table holds already is a replay: dropped with its files. */
 static void take_barrier(const struct frame *f)
 {
 	struct rec_field *c;
@@ -1202,23 +1504,27 @@ static void take_barrier(const struct frame *f)
 	opt.exactly_once = 1;
 	close_all();
 	if (id <= committed) {
-		/* A replay: its rows are in the table already. */
+		/* A replay: its rows are in the table already. With a checkpoint
+		 * directory only when it was started afresh beside a table that
+		 * holds this app id's commits: a restore resumes at or after the
+		 * table's txn version. */
 		count.replayed += pend.rows;
 		remove_uncommitted();
 		pend_clear();
-	} else {
-		/* Committed only once the stages upstream have written their
-		 * snapshots of id: then id completes with this stage's own
-		 * write, right after the commit (ckpt_wait_upstream). Not with
-		 * --pass: a registered stage downstream writes its snapshot of
-		 * id only once this stage forwards the barrier. */
-		if (!opt.pass)
-			(void)ckpt_wait_upstream(ck, id);
+	} else if (ck == NULL) {
 		commit(id, "STREAMING UPDATE");
+	} else {
+		sync_dirs();
+		staged_push(id, pend.adds, pend.n, pend.rows);
+		pend.adds = NULL;
+		pend_clear();
 	}
 	last_barrier = id;
 	file_seq = 0;
-	ckpt_barrier(id);
+	if (ckpt_barrier(id) == 1)
+		settle();
+	if (staged.n > 0 && settle_timer != NULL)
+		loop_timer_at(settle_timer, cli_mono_ns() + SETTLE_NS);
 }
 
 static void take(const struct frame *f)
@@ -1248,6 +1554,9 @@ static void take(const struct frame *f)
 	 * before anything was written, so nothing was released meanwhile). */
 	if (opt.pass && errpol_dropped(&ep) != skipped)
 		ackq_ack(&passq, seq, 0);
+	/* At a barrier everything before it is committed, or, with
+	 * checkpoints, staged in the snapshot just written: a stage
+	 * downstream must see the barrier for the checkpoint to complete. */
 	if (f->kind == RTAI_K_BARRIER)
 		release();
 }
@@ -1259,7 +1568,8 @@ static struct loop_timer *roll_timer;
 static int input_failed;		/* a read error or a cut stream ended it */
 
 /* Every frame goes to take(): records, schemas and barriers are written
- * or committed, and with --pass every frame waits for its commit. */
+ * or committed, and with --pass every frame waits for its commit (with
+ * checkpoints: for its checkpoint's snapshot). */
 static int on_frame(void *arg, struct frame_rd *r, const struct frame *f)
 {
 	(void)arg;
@@ -1299,6 +1609,16 @@ static int on_roll(void *arg)
 	return 0;
 }
 
+/* With checkpoints: commits what became complete; looks again while
+ * anything is staged. */
+static int on_settle(void *arg)
+{
+	(void)arg;
+	settle();
+	loop_timer_at(settle_timer, staged.n > 0 ? cli_mono_ns() + SETTLE_NS : INT64_MAX);
+	return 0;
+}
+
 /* Reads standard input to its end. Returns 0, or -1 after reporting a
  * read error. */
 static int run(void)
@@ -1317,10 +1637,16 @@ static int run(void)
 		roll_timer = loop_timer_new(l, on_roll, NULL);
 		loop_on_drained(l, arm_roll, NULL);
 	}
+	if (ck != NULL) {
+		settle_timer = loop_timer_new(l, on_settle, NULL);
+		if (staged.n > 0)
+			loop_timer_at(settle_timer, cli_mono_ns() + SETTLE_NS);
+	}
 	rc = loop_run(l);
 	if (rc < 0 && loop_err(l) != NULL)
 		cli_warn("%s", loop_err(l));
 	loop_free(l);
+	settle_timer = NULL;
 	return rc < 0 || input_failed ? -1 : 0;
 }
 
@@ -1328,6 +1654,10 @@ static int run(void)
 
 static char leftover_prefix[128];
 static size_t table_len;
+static struct {
+	uint64_t files;		/* files in no version, not named as ours */
+	char first[512];	/* the first of them */
+} foreign;
 
 static int sweep(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
@@ -1350,6 +1680,13 @@ static int sweep(const char *path, const struct stat *sb, int type, struct FTW *
 				cli_warn("%s: never committed: removed", path);
 			unlink(path);
 		}
+	} else if (base[0] != '_' && base[0] != '.') {
+		buf_reset(&tmp);
+		delta_uri_encode(&tmp, rel, strlen(rel));
+		buf_putc(&tmp, 0);
+		if (json_object_get(tbl.known, (const char *)tmp.p) == NULL &&
+		    foreign.files++ == 0)
+			snprintf(foreign.first, sizeof(foreign.first), "%s", path);
 	}
 	return 0;
 }
@@ -1366,12 +1703,24 @@ static void open_table(void)
 	committed = delta_txn_version(&tbl, opt.app_id);
 	if (committed >= 0)
 		opt.exactly_once = 1;
-	/* Files of this app id that no version mentions were left by a crash. */
+	delta_uuid(run_id);
+	run_id[8] = 0;
+}
+
+/* Removes the files of this app id that no version mentions: left by a
+ * crash, or staged for a checkpoint that never completed (after recover(),
+ * which commits those of the checkpoint resumed). Files in no version
+ * that are not named as this sink's are left; resuming, they are counted
+ * in a message. */
+static void sweep_leftovers(void)
+{
 	snprintf(leftover_prefix, sizeof(leftover_prefix), "part-%s-", opt.app_id);
 	table_len = strlen(table_dir);
 	nftw(table_dir, sweep, 16, FTW_PHYS);
-	delta_uuid(run_id);
-	run_id[8] = 0;
+	if (resumed > 0 && foreign.files > 0)
+		cli_warn("%s: %llu files that no version holds and not named part-%s-* (another "
+			  "writer's, or left by --optimize) were left in place, such as %s",
+			  table_dir, (unsigned long long)foreign.files, opt.app_id, foreign.first);
 }
 
 /* ---- --vacuum -------------------------------------------------------------- */
@@ -1700,8 +2049,9 @@ int main(int argc, char **argv)
 	if ((status = ckpt_start(argc0, argv0)) != 0)
 		goto out;
 	open_table();
-	if ((status = ckpt_check_table()) != 0)
+	if ((status = recover()) != 0)
 		goto out;
+	sweep_leftovers();
 	if (resumed > 0)
 		last_barrier = resumed;	/* the source resumes after it */
 	rd_open_fd(&rd, 0, "stdin");
@@ -1714,13 +2064,23 @@ int main(int argc, char **argv)
 	if (run() < 0)
 		status = rd_cut_seen ? RTAI_EXIT_CUT : RTAI_EXIT_FAIL;
 	if (status != RTAI_EXIT_OK && opt.exactly_once) {
-		/* A broken input: what came after the last checkpoint is not final. */
+		/* A broken input: what came after the last checkpoint is not
+		 * final; staged checkpoints are committed if complete, else left
+		 * for a rerun (recover, sweep_leftovers). */
 		close_all();
 		remove_uncommitted();
+		pend_clear();
+		settle();
 	} else {
 		close_all();
-		commit(-1, "STREAMING UPDATE");
-		release();
+		if (finish_staged() == 0) {
+			commit(-1, "STREAMING UPDATE");
+			release();
+		} else {
+			remove_uncommitted();
+			pend_clear();
+			status = RTAI_EXIT_FAIL;
+		}
 	}
 	if (opt.pass)
 		wr_close(&out);
@@ -1730,6 +2090,13 @@ int main(int argc, char **argv)
 	status = errpol_status(&ep, count.records, status, "written");
 out:
 	ckpt_close(ck);
+	for (size_t i = 0; i < staged.n; i++)
+		json_decref(staged.v[i].adds);
+	free(staged.v);
+	for (size_t i = 0; i < snapcols.n; i++)
+		free(snapcols.name[i]);
+	free(snapcols.name);
+	free(snapcols.kind);
 	buf_free(&snapbuf);
 	rd_close(&rd);
 	rec_free(&rec);

@@ -20,7 +20,6 @@
 #include "cli.h"
 #include "outfile.h"
 #include "rtime.h"
-#include "sig.h"
 #include "sha1.h"
 #include "snap.h"
 
@@ -733,10 +732,9 @@ static int stage_live(const char *reg)
 }
 
 /* Whether every stage registered in run c->run has written checkpoint id
- * in that run. With upstream set: every stage but c's own whose process
- * is alive (its registration flock'ed), for ckpt_wait_upstream. Called
- * under DIR/lock, or for upstream without it (files are renamed into
- * place whole). */
+ * in that run. With upstream set: every stage but c's own that has not
+ * written id is dead (its registration not flock'ed), for ckpt_outcome.
+ * Called under DIR/lock. */
 static int all_written(const struct ckpt *c, int64_t id, int upstream)
 {
 	char *d = path_of("%s/stages", c->dir);
@@ -913,18 +911,22 @@ int ckpt_wait(struct ckpt *c, char *err, size_t errlen)
 	return 0;
 }
 
-int ckpt_wait_upstream(struct ckpt *c, int64_t id)
+int ckpt_outcome(const struct ckpt *c, int64_t id)
 {
-	struct timespec ms = { 0, 1000000 };
+	char err[256];
+	int lockfd, rc;
 
-	if (c == NULL)
-		return 0;
-	while (!all_written(c, id, 1)) {
-		if (sig_stop)
-			return -1;
-		nanosleep(&ms, NULL);
-	}
-	return 0;
+	if (c == NULL || id < 1)
+		return -1;
+	if (is_complete(c->dir, id))
+		return 1;
+	/* Under DIR/lock: a stage's rename of its snapshot and the
+	 * completion check that follows it are one step then. */
+	if ((lockfd = lock_dir(c->dir, err, sizeof(err))) < 0)
+		return 0;	/* looked at again later */
+	rc = is_complete(c->dir, id) ? 1 : all_written(c, id, 1) ? -1 : 0;
+	close(lockfd);
+	return rc;
 }
 
 int ckpt_complete(const struct ckpt *c, int64_t id)

@@ -192,20 +192,20 @@ void ckpt_verbose(struct ckpt *c, int on);
  * c NULL: returns 0. */
 int ckpt_wait(struct ckpt *c, char *err, size_t errlen);
 
-/* For a sink whose writes are visible outside the pipeline (rtai-sink-lake
- * commits a table version per checkpoint): waits until every other stage
- * of the run whose process is alive has written its snapshot of id
- * (upstream stages write theirs in the background, ckpt_write_bg), looked
- * at every millisecond, so that the sink's commit of id is followed at
- * once by id's completion (the sink's own write) rather than left visible
- * for as long as an upstream write takes while id is incomplete: a crash
- * in between would resume from the checkpoint before and replay records
- * the table holds already. A stage that died without writing is not
- * waited for. Every other live stage is waited for, downstream ones too:
- * call it only where none is registered downstream (the sink ends the
- * pipeline), or it waits for ever. Returns 0, or -1 when a stop signal came (sig_stop) first.
- * c NULL: returns 0. */
-int ckpt_wait_upstream(struct ckpt *c, int64_t id);
+/* For a sink that commits a checkpoint outside the pipeline once it is
+ * complete (rtai-sink-lake: Flink's two-phase commit, whose commit step
+ * runs on notifyCheckpointComplete), after writing its own snapshot of
+ * id: whether id is complete, or can still become so in this run.
+ * Returns 1 when it is complete; 0 when it is not yet and another stage
+ * of the run whose process is alive (registration flock'ed) has still to
+ * write its snapshot of id; -1 when it never will: every stage of the run
+ * that has not written id has died (a kill, a crash), or id < 1, or c is
+ * NULL. Looked at under DIR/lock, so that a stage's snapshot and the
+ * completion it causes are seen together. A DIR/lock that cannot be taken
+ * returns 0 (ask again). For the end of a sink's input: it waits while 0
+ * (asking every millisecond or so); during the run ckpt_complete is
+ * enough. */
+int ckpt_outcome(const struct ckpt *c, int64_t id);
 
 /* Whether checkpoint id is complete: 1 yes, 0 not (yet, or pruned). For a
  * source that commits its positions elsewhere (Kafka) once they are safe. */

@@ -450,7 +450,7 @@ txn_versions() {
 	[ -e "ck2/ckpt-7/$key.snap" ]
 }
 
-@test "sink-lake: --checkpoint-dir: a commit that fails leaves its checkpoint incomplete (the commit comes before the snapshot)" {
+@test "sink-lake: --checkpoint-dir: a file that cannot be written leaves its checkpoint incomplete (nothing staged, nothing committed)" {
 	# Barriers 1 and 2 after 100 and 200 clicks, barrier 3 after 100000 more:
 	# the file of checkpoint 3 is too large for the file size limit, so its
 	# commit fails at barrier 3.
@@ -506,14 +506,40 @@ open(sys.argv[1], "wb").write(b)' "$snap"
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "$snap"
-	# the table as it was before checkpoint 4's commit (version 3)
-	rm -rf ck && cp -r ck.good ck
+	# The table as it was before checkpoint 4's commit (version 3): 4 is
+	# complete, and its snapshot stages its files: they are committed from
+	# there (recover-and-commit), and the table is whole.
+	rm -rf ck && cp -r ck.good ck && cp -r t t.good
 	rm t/_delta_log/00000000000000000003.json
 	run rtai-sink-lake --checkpoint-dir ck t </dev/null
 	echo "$output"
+	assert_success
+	assert_output --partial "t: checkpoint 4 was complete but not committed: committed from the snapshot, 4 files, 50 rows (table version 3)"
+	run sh -c "jq -c 'select(.txn) | .txn.version' t/_delta_log/*.json | tr '\n' ' '"
+	echo "$output"
+	assert_output "1 2 3 4 "
+	run sh -c "$READ t duckdb >got.jsonl && $GEN check want.jsonl got.jsonl"
+	echo "$output"
+	assert_output "200 rows equal"
+	replay_ok t
+	# Without checkpoint 3's commit as well, rows are missing: refused.
+	rm -rf ck t && cp -r ck.good ck && cp -r t.good t
+	rm t/_delta_log/00000000000000000002.json t/_delta_log/00000000000000000003.json
+	run rtai-sink-lake --checkpoint-dir ck t </dev/null
+	echo "$output"
 	assert_failure 6
-	assert_output --partial "last commit of --app-id rtai-sink-lake is checkpoint 3, but checkpoint 4 of ck is complete"
+	assert_output --partial "last commit of --app-id rtai-sink-lake is checkpoint 2, but checkpoint 4 of ck is complete and needs checkpoint 3 committed"
+	# A file that checkpoint 4 staged is gone: refused, naming it.
+	rm -rf ck t && cp -r ck.good ck && cp -r t.good t
+	gone=$(jq -r 'select(.add) | .add.path' t/_delta_log/00000000000000000003.json | head -n 1)
+	[ -n "$gone" ]
+	rm t/_delta_log/00000000000000000003.json "t/$gone"
+	run rtai-sink-lake --checkpoint-dir ck t </dev/null
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "t/$gone: staged for checkpoint 4, which is complete in ck but not committed, and missing"
 	# and a table removed
+	rm -rf ck && cp -r ck.good ck
 	rm -rf t
 	run rtai-sink-lake --checkpoint-dir ck t </dev/null
 	echo "$output"
@@ -573,6 +599,156 @@ EOF
 		echo "$engine: $output"
 		assert_output "3000 rows equal"
 	done
+	replay_ok t
+}
+
+# ---- two-phase commit: a checkpoint's files are committed once it is complete ----------
+
+# lake_pipeline SUFFIX: rtai-cat s.rtai (a checkpoint every 200 ms, 1500
+# records/s) | rtai-sink-lake --pass t | ckpt-sink, a registered stage after
+# the sink that holds each barrier while the file "hold" exists, all in ck.
+# The pids go to cat.pid, sink.pid and down.pid, stderr to cat.SUFFIX,
+# sink.SUFFIX and down.SUFFIX; the status is the first failing stage's.
+lake_pipeline() {
+	(
+		set -o pipefail
+		sh -c 'echo $$ >cat.pid; exec rtai-cat --checkpoint-dir ck --checkpoint-interval 200ms --rate 1500 s.rtai' 2>"cat.$1" |
+			sh -c 'echo $$ >sink.pid; exec rtai-sink-lake --pass --checkpoint-dir ck t' 2>"sink.$1" |
+			sh -c 'echo $$ >down.pid; exec "$0" --checkpoint-dir ck --checkpoint-hold hold out.txt' \
+				"$RTAI_BUILD/tests/ckpt-sink" 2>"down.$1"
+	)
+}
+
+# lake_hold: once checkpoint 2 is complete, the stage after the sink holds
+# the next barrier; prints the id of the checkpoint held (incomplete: the
+# sink wrote its snapshot before it forwarded the barrier).
+lake_hold() {
+	wait_until test -e ck/ckpt-2/COMPLETE || return 1
+	touch hold
+	wait_until grep -q '^holding' down.1 || return 1
+	sed -n 's/^holding //p' down.1 | head -n 1
+}
+
+lake_kill_all() {
+	kill -9 "$(cat sink.pid)" "$(cat down.pid)" "$(cat cat.pid)" 2>/dev/null || true
+	{ wait "$1"; } 2>/dev/null || true	# no "Killed" notice in the output
+}
+
+# The last txn version in the log.
+last_txn() { jq -r 'select(.txn) | .txn.version' t/_delta_log/*.json | tail -n 1; }
+
+# The uninterrupted run's rows are want.jsonl (lakegen.py computes them):
+# the rerun's table must hold each exactly once, and the log replay to the
+# files on disk.
+lake_rerun_ok() {
+	rm -f hold
+	run lake_pipeline 2
+	echo "$output"
+	cat sink.2 cat.2 down.2
+	assert_success
+	run grep -c 'resuming from checkpoint' sink.2
+	assert_output 1
+	run $READ -o got-duckdb.jsonl t duckdb -o got-hyparquet.jsonl t hyparquet
+	echo "$output"
+	assert_success
+	for engine in duckdb hyparquet; do
+		run $GEN check want.jsonl got-$engine.jsonl
+		echo "$engine: $output"
+		assert_output "3000 rows equal"
+	done
+	replay_ok t
+}
+
+# lake_kill_before_completion: the sink killed -9 while checkpoint N is
+# held after it: it wrote its snapshot of N, staging N's files, and never
+# learned that N completed (it did not). Writes N to the file "held".
+lake_kill_before_completion() {
+	local bg n
+	lake_pipeline 1 &
+	bg=$!
+	n=$(lake_hold) || { lake_kill_all $bg; return 1; }
+	sleep 0.5	# time for a wrong commit of n
+	ls ck/ckpt-"$n"/rtai-sink-lake-*.snap >/dev/null &&
+		[ ! -e ck/ckpt-"$n"/COMPLETE ] &&
+		[ "$(last_txn)" -eq $((n - 1)) ] || { lake_kill_all $bg; return 1; }
+	lake_kill_all $bg
+	echo "$n" >held
+}
+
+@test "sink-lake: two-phase commit: killed after its snapshot of N, before N completes: the rerun equals an uninterrupted run" {
+	$GEN gen 34 3000 s.rtai want.jsonl
+	lake_kill_before_completion
+	n=$(cat held)
+	echo "held and killed at checkpoint $n"
+	[[ "$n" =~ ^[0-9]+$ ]]
+	# N's files were written and fsynced, and are in no version.
+	staged=$(find t -name "part-rtai-sink-lake-c$(printf %020d "$n")-*.parquet")
+	echo "staged for $n: $staged"
+	[ -n "$staged" ]
+	for f in $staged; do
+		run grep -l "${f##*/}" t/_delta_log/*.json
+		assert_failure
+	done
+	lake_rerun_ok
+	grep "resuming from checkpoint $((n - 1)) of ck" sink.2
+	run grep 'committed from the snapshot' sink.2
+	assert_failure
+}
+
+@test "sink-lake: two-phase commit: killed after N completed, before its commit: the rerun commits N from the snapshot" {
+	$GEN gen 32 3000 s.rtai want.jsonl
+	lake_pipeline 1 &
+	bg=$!
+	run lake_hold
+	echo "$output"
+	assert_success
+	n=$output
+	# The sink is stopped; the stage after it writes its snapshot of N:
+	# N completes while the sink has not committed it.
+	kill -STOP "$(cat sink.pid)"
+	rm hold
+	wait_until test -e ck/ckpt-"$n"/COMPLETE || { lake_kill_all $bg; false; }
+	run last_txn
+	echo "$output"
+	[ "$output" -eq $((n - 1)) ]
+	lake_kill_all $bg
+	lake_rerun_ok
+	grep "resuming from checkpoint $n of ck" sink.2
+	grep "t: checkpoint $n was complete but not committed: committed from the snapshot" sink.2
+	run last_txn
+	[ "$output" -gt "$n" ]
+}
+
+@test "sink-lake: two-phase commit: files of an uncommitted checkpoint never reach the table; ours are removed, others counted" {
+	$GEN gen 33 3000 s.rtai want.jsonl
+	lake_kill_before_completion
+	n=$(cat held)
+	echo "held and killed at checkpoint $n"
+	[[ "$n" =~ ^[0-9]+$ ]]
+	f=$(find t -name "part-rtai-sink-lake-c$(printf %020d "$n")-*.parquet" | head -n 1)
+	[ -n "$f" ]
+	d=${f%/*}
+	# One more file named as this sink's, of a checkpoint never taken, and
+	# one that is not named so.
+	cp "$f" "$d/part-rtai-sink-lake-c00000000000000000099-00000.zstd.parquet"
+	cp "$f" "$d/other-writer.parquet"
+	rm -f hold
+	run lake_pipeline 2
+	echo "$output"
+	cat sink.2
+	assert_success
+	[ ! -e "$d/part-rtai-sink-lake-c00000000000000000099-00000.zstd.parquet" ]
+	[ -e "$d/other-writer.parquet" ]
+	grep -F "t: 1 files that no version holds and not named part-rtai-sink-lake-* (another writer's, or left by --optimize) were left in place, such as $d/other-writer.parquet" sink.2
+	run grep -c other-writer t/_delta_log/*.json
+	assert_failure
+	rm "$d/other-writer.parquet"
+	run $READ t duckdb
+	echo "${#lines[@]} rows"
+	printf '%s\n' "${lines[@]}" >got.jsonl
+	run $GEN check want.jsonl got.jsonl
+	echo "$output"
+	assert_output "3000 rows equal"
 	replay_ok t
 }
 
