@@ -809,7 +809,7 @@ static void avro_setup(void)
 			cli_usage_error("--registry-auth: expected USER:PASSWORD");
 		registry = registry_new(opt.registry, auth, 10000);
 		if (registry == NULL)
-			cli_die(RTAI_EXIT_FAIL, "--schema-registry: libcurl cannot start");
+			cli_die(RTAI_EXIT_FAIL, "--schema-registry: %s", registry_load_error());
 #else
 		cli_die(RTAI_EXIT_USAGE, "--schema-registry: this rtai-parse was built without libcurl "
 			 "(configure found no curl/curl.h); install libcurl4-openssl-dev and rebuild, "
