@@ -218,25 +218,14 @@ static void cp_positions(struct buf *b)
 	buf_putc(b, ']');
 }
 
-/* Takes checkpoint (or savepoint) id + 1: the positions become this
- * stage's snapshot (written durably first), then the barrier goes out. A
- * snapshot that cannot be written is reported, and its barrier is not
- * sent: that checkpoint could never complete. */
+/* Takes checkpoint (or savepoint) id + 1 (barrier_take): a snapshot that
+ * cannot be written is reported and its barrier not sent. */
 static void cp_take(int savepoint)
 {
-	char err[1024];
-	struct barrier b;
-
 	cp.id++;
 	cp_positions(&cp.pos);
-	if (ckpt_write(cp.c, cp.id, cp.pos.p, cp.pos.len, err, sizeof(err)) < 0) {
-		cli_warn("%s", err);
+	if (barrier_take(cp.c, &out, cp.id, savepoint, cp.pos.p, cp.pos.len) < 0)
 		cp.failed = 1;
-		return;
-	}
-	b = (struct barrier){ .checkpoint = cp.id, .savepoint = savepoint,
-			      .sources = (const char *)cp.pos.p, .sources_len = cp.pos.len };
-	barrier_put(&out, &b, cli_now_ns());
 }
 
 /* Between records: a barrier when SIGUSR1 asked for one or the interval is up. */
