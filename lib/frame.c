@@ -627,6 +627,52 @@ void wr_open_path(struct frame_wr *w, const char *path, int compress, int raw)
 		wr_set_zstd(w);
 }
 
+int wr_open_at(struct frame_wr *w, const char *path, int compress, uint64_t size, char *err,
+	       size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	wr_init(w, -1, path, 0);
+	fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size < size) {
+		snprintf(err, errlen, "%s: %llu bytes, fewer than the %llu expected", path,
+			 (unsigned long long)st.st_size, (unsigned long long)size);
+		goto fail;
+	}
+	if (ftruncate(fd, (off_t)size) < 0 || lseek(fd, (off_t)size, SEEK_SET) < 0) {
+		snprintf(err, errlen, "%s: truncating to %llu bytes: %s", path,
+			 (unsigned long long)size, strerror(errno));
+		goto fail;
+	}
+	w->fd = fd;
+	w->flush_at = 256 << 10;
+	if (size == 0)
+		wr_header(w);
+	if (compress)
+		wr_set_zstd(w);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&w->out);
+	free(w->name);
+	w->name = NULL;
+	return -1;
+}
+
 void wr_set_zstd(struct frame_wr *w)
 {
 	w->zstd = ZSTD_createCStream();
@@ -687,6 +733,22 @@ void wr_flush(struct frame_wr *w)
 		write_all(w, w->out.p, w->out.len);
 		w->out.len = 0;
 	}
+}
+
+int wr_sync(struct frame_wr *w, uint64_t *size)
+{
+	off_t end;
+
+	if (w->zstd != NULL)
+		zstd_push(w, ZSTD_e_end);
+	wr_flush(w);
+	end = lseek(w->fd, 0, SEEK_CUR);
+	if (end < 0)
+		return -1;
+	if (fsync(w->fd) < 0)
+		return -1;
+	*size = (uint64_t)end;
+	return 0;
 }
 
 void wr_flush_cb(void *arg)

@@ -610,3 +610,97 @@ JOIN='rtai-join -v -t table.jsonl -u changes.jsonl --on user_id --as-of updated_
 	assert_success
 	assert_line --index 0 "rtai-join: resuming from checkpoint ${newest##*-} of $PWD/d"
 }
+
+# The input of the rtai-parse tests: every 97th line not JSON, every 89th
+# a string where an int is declared; the bad lines, in order, by python3.
+parse_input() {
+	python3 -c '
+for i in range(1, 30001):
+    print("oops %d" % i if i % 97 == 0 else
+          "{\"n\":\"x%d\"}" % i if i % 89 == 0 else "{\"n\":%d}" % i)' >in.jsonl
+	rtai-cat -o pin.rtai in.jsonl
+	python3 -c '
+import json, sys
+for line in open("in.jsonl"):
+    line = line.rstrip("\n")
+    try:
+        ok = isinstance(json.loads(line)["n"], int)
+    except ValueError:
+        ok = False
+    if not ok:
+        print(line)' >bad.want
+}
+
+@test "checkpoint: rtai-parse killed -9 twice and rerun: the DLQ holds each bad record once (plain and .zst)" {
+	parse_input
+	[ "$(wc -l <bad.want)" -eq 643 ]
+	export RTAI_CHECKPOINT_DIR
+	for dlq in bad.rtai bad.rtai.zst; do
+		RTAI_CHECKPOINT_DIR=$PWD/d.$dlq
+		rm -f out.txt statuses
+		for i in 1 2; do
+			before=$(latest_complete "$RTAI_CHECKPOINT_DIR")
+			{ set +e	# the sink's status (4, a cut stream) is not the test's
+			  rtai-cat --checkpoint-interval 100ms --rate 5000 pin.rtai 2>"cat.$i" |
+				{ echo "$BASHPID" >parse.pid
+				  exec rtai-parse --json -f n:int --dlq "$dlq" 2>"parse.$i"; } |
+				"$SINK" out.txt 2>"sink.$i"; echo "${PIPESTATUS[1]}" >>statuses; } &
+			wait_until newer_than "$RTAI_CHECKPOINT_DIR" "$before" ||
+				{ kill -9 "$(cat parse.pid)"; false; }
+			sleep 0.2	# dead letters after the checkpoint, to be cut back
+			kill -9 "$(cat parse.pid)"
+			wait
+		done
+		rtai-cat --checkpoint-interval 100ms pin.rtai 2>cat.3 |
+			rtai-parse --json -f n:int --dlq "$dlq" 2>parse.3 | "$SINK" out.txt 2>sink.3
+		echo "${PIPESTATUS[*]}" >>statuses
+		cat statuses cat.? parse.?
+		run cat statuses
+		assert_output "$(printf '137\n137\n0 0 0')"
+		run grep -h resuming parse.2 parse.3
+		echo "$output"
+		[ "${#lines[@]}" -eq 2 ]
+		# the summary counts span the restarts
+		run cat parse.3
+		assert_output --partial "rtai-parse: 29357 parsed, 0 skipped, 643 dead-lettered, 0 blank"
+		# the dead letters, in input order, each once; the DLQ a whole stream
+		run sh -c "rtai-cat -p '$dlq' | jq -r .payload >bad.got && cmp bad.want bad.got"
+		echo "$output"
+		assert_success
+		run python3 -c '
+got = open("out.txt").read().splitlines()
+print(len(got), len(set(got)))'
+		assert_output "29357 29357"
+	done
+	run zstd -t bad.rtai.zst
+	assert_success
+}
+
+@test "checkpoint: rtai-parse takes part only under skip or dlq; a DLQ cut short since the checkpoint is an error" {
+	parse_input
+	export RTAI_CHECKPOINT_DIR=$PWD/d
+	rtai-cat --checkpoint-interval 50ms --rate 50000 pin.rtai 2>/dev/null |
+		rtai-parse --on-error skip -f n:int 2>/dev/null | "$SINK" out.txt 2>/dev/null
+	run ls d/stages
+	echo "$output"
+	[[ "$output" == *rtai-parse-* ]]
+	rm -rf d out.txt
+	# under fail it holds nothing: a stateless stage, not registered
+	rtai-cat --checkpoint-interval 50ms --rate 50000 cap.rtai 2>/dev/null |
+		rtai-parse 2>/dev/null | "$SINK" out.txt 2>/dev/null
+	run ls d/stages
+	echo "$output"
+	[[ "$output" != *rtai-parse-* ]]
+	[ -n "$(latest_complete d | grep -v '^0$')" ]
+	rm -rf d out.txt
+	rtai-cat --checkpoint-dir d --checkpoint-interval 50ms --rate 50000 pin.rtai 2>/dev/null |
+		rtai-parse --checkpoint-dir d -f n:int --dlq bad.rtai 2>/dev/null |
+		"$SINK" --checkpoint-dir d out.txt 2>/dev/null
+	: >bad.rtai	# emptied since
+	run sh -c 'rtai-cat --checkpoint-dir d pin.rtai 2>/dev/null |
+		rtai-parse --checkpoint-dir d -f n:int --dlq bad.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --regexp "^rtai-parse: resuming from checkpoint [0-9]+ of d
+rtai-parse: --dlq bad.rtai: bad.rtai: 0 bytes, fewer than the [0-9]+ expected: the dead-letter stream changed since the checkpoint resumed \(truncated, replaced or removed\?\)$"
+}
