@@ -667,7 +667,8 @@ static void cp_take(int savepoint)
 {
 	cp.id++;
 	cp_positions();
-	if (barrier_take(cp.c, &out, cp.id, savepoint, cp.pos.p, cp.pos.len) < 0) {
+	if (barrier_take(cp.c, &out, cp.id, savepoint, cp.pos.p, cp.pos.len, cp.pos.p,
+			 cp.pos.len) < 0) {
 		cp.failed = 1;
 		return;
 	}

@@ -74,13 +74,13 @@ void barrier_put(struct frame_wr *w, const struct barrier *b, int64_t ingest_ns)
 }
 
 int barrier_take(struct ckpt *c, struct frame_wr *w, int64_t id, int savepoint,
-		 const void *sources, size_t len)
+		 const void *snap, size_t snap_len, const void *sources, size_t len)
 {
 	char err[1024];
 	struct barrier b = { .checkpoint = id, .savepoint = savepoint,
 			     .sources = sources, .sources_len = len };
 
-	if (ckpt_write(c, id, sources, len, err, sizeof(err)) < 0) {
+	if (ckpt_write(c, id, snap, snap_len, err, sizeof(err)) < 0) {
 		cli_warn("%s", err);
 		return -1;
 	}

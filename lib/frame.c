@@ -139,6 +139,37 @@ void rd_close(struct frame_rd *r)
 	r->name = NULL;
 }
 
+int rd_seek(struct frame_rd *r, uint64_t pos)
+{
+	const uint8_t *p = r->buf + r->off;
+	struct stat st;
+
+	if (r->zstd != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (fstat(r->fd, &st) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = ESPIPE;
+		return -1;
+	}
+	if ((uint64_t)st.st_size < pos)
+		return -2;
+	if (lseek(r->fd, (off_t)pos, SEEK_SET) < 0)
+		return -1;
+	if (r->pos == 0 && r->len - r->off >= RTAI_HEADER_LEN && memcmp(p, RTAI_MAGIC, 4) == 0 &&
+	    p[4] >= RTAI_VERSION_MIN && p[4] <= RTAI_VERSION) {
+		r->version = p[4];
+		r->promised = p[4] >= 2 && (p[5] & RTAI_H_EOS);
+	}
+	r->off = r->len = 0;
+	r->pos = pos;
+	r->eof = 0;
+	r->at_eos = 0;
+	return 0;
+}
+
 /* One read() of raw bytes into dst, calling the reader's on_block
  * function first (rd_on_block()) when the read would block. */
 static ssize_t raw_read(struct frame_rd *r, uint8_t *dst, size_t n)

@@ -115,6 +115,22 @@ extern int rd_cut_seen;
 int rd_open(struct frame_rd *r, const char *path);
 /* Reads from an open descriptor; name is used in messages. */
 void rd_open_fd(struct frame_rd *r, int fd, const char *name);
+/* Moves an input to byte pos of a file without reading up to it: a
+ * resumed source (rtai-cat) going back to the position a checkpoint
+ * recorded. Call it after rd_is_stream() (which finds out whether the input
+ * is compressed), between frames or lines (a CSV file's header row may be
+ * read first). Only an uncompressed regular file can seek: its bytes are
+ * the stream's, so pos is the offset rd_frame() and rd_line() count
+ * (r->pos). Bytes buffered past the last frame or line are dropped; a stream header at the start of the file is
+ * taken first (its version and end-of-stream promise hold for the frames
+ * after pos, as they would have had the reader read through; a second
+ * header between it and pos is not seen). The record number r->nrec is
+ * the caller's to set (the records before pos). Returns 0 when r reads
+ * from pos now; -1 (errno EINVAL for zstd input, ESPIPE for a pipe or
+ * another file that is not regular, or lseek's) with r unchanged, so the
+ * caller reads up to pos instead; -2 when the file has fewer than pos
+ * bytes (r unchanged). */
+int rd_seek(struct frame_rd *r, uint64_t pos);
 /* Closes the input (not stdin) and frees buffers. Accepts NULL. */
 void rd_close(struct frame_rd *r);
 

@@ -373,6 +373,7 @@ print(n)')
 	assert_success
 	assert_output --partial "--checkpoint-dir DIR"
 	assert_output --partial "--checkpoint-interval DUR"
+	assert_output --partial "-v, --verbose"
 }
 
 # over_lines N: N records of 12 keys, event times up to 2s behind a clock
@@ -703,4 +704,93 @@ print(len(got), len(set(got)))'
 	assert_failure 1
 	assert_output --regexp "^rtai-parse: resuming from checkpoint [0-9]+ of d
 rtai-parse: --dlq bad.rtai: bad.rtai: 0 bytes, fewer than the [0-9]+ expected: the dead-letter stream changed since the checkpoint resumed \(truncated, replaced or removed\?\)$"
+}
+
+# snap_pos DIR: "ID OFFSET RECORDS SCHEMAS" of rtai-cat's snapshot of the
+# latest complete checkpoint of DIR, read by python3 from the file.
+snap_pos() {
+	local id
+	id=$(latest_complete "$1")
+	python3 -c '
+import json, sys
+s = open(sys.argv[2], "rb").read()
+s = s[s.index(b"[{"):].decode("latin-1")	# the JSON, then the CRC-32
+p = json.JSONDecoder().raw_decode(s)[0][0]
+print(sys.argv[1], p["offset"], p["records"], p.get("schemas", "-"))' "$id" "$1/ckpt-$id"/rtai-cat-*.snap
+}
+
+@test "checkpoint: a resume from a late checkpoint seeks in a plain file (-v says so), reads zstd up to it; the output is the uninterrupted run's tail" {
+	seq 1 200000 | sed 's/.*/{"n":&}/' >big.jsonl
+	rtai-cat -o big.rtai big.jsonl
+	rtai-cat -o big.rtai.zst big.jsonl
+	for f in big.rtai big.jsonl big.rtai.zst; do
+		rm -rf d
+		# the first run ends (a closed pipe) about 70% into the file
+		rtai-cat --checkpoint-dir d --checkpoint-interval 1ms "$f" 2>/dev/null |
+			head -c 4500000 >/dev/null || true
+		read -r id off recs schemas < <(snap_pos d)
+		echo "$f: checkpoint $id at byte $off, record $recs, $schemas schema frames"
+		[ "$recs" -gt 100000 ] && [ "$schemas" = 0 ]
+		rtai-cat -v --checkpoint-dir d --checkpoint-interval 1ms "$f" 2>err |
+			rtai-cat -p --meta >second
+		cat err
+		if [ "$f" = big.rtai.zst ]; then
+			how="by reading up to it: zstd input cannot seek"
+		else
+			how="by seeking"
+		fi
+		run cat err
+		assert_output "$(printf '%s\n' "rtai-cat: resuming from checkpoint $id of d" \
+			"rtai-cat: $f: resuming at byte $off (record $recs) $how")"
+		# the barriers after go on from the recorded record index and offset
+		run check barriers "$f" second $((id + 1)) "$recs"
+		echo "$output"
+		assert_success
+		[[ "$output" =~ \ $((200000 - recs))\ checkpoint$ ]]
+		# the records are the uninterrupted run's, after the position
+		run python3 -c '
+import json, sys
+a = open(sys.argv[1]).read().splitlines()
+b = [o["_raw"] for o in map(json.loads, open("second")) if "_kind" not in o]
+print(b == a[int(sys.argv[2]):], len(b))' big.jsonl "$recs"
+		echo "$output"
+		assert_output "True $((200000 - recs))"
+	done
+}
+
+@test "checkpoint: resuming CSV text seeks after its header, which goes out again; a capture with schema frames is read up to the position" {
+	{ echo 'a,b'; seq 1 100000 | sed 's/.*/&,x&/'; } >big.csv
+	rtai-cat --format csv -o csv.rtai big.csv
+	for f in big.csv csv.rtai; do
+		rm -rf d
+		fmt=()
+		[ "$f" = big.csv ] && fmt=(--format csv)
+		rtai-cat "${fmt[@]}" --checkpoint-dir d --checkpoint-interval 1ms "$f" 2>/dev/null |
+			head -c 2000000 >/dev/null || true
+		read -r id off recs schemas < <(snap_pos d)
+		echo "$f: checkpoint $id at byte $off, record $recs, $schemas schema frames"
+		[ "$recs" -gt 10000 ]
+		rtai-cat "${fmt[@]}" -v --checkpoint-dir d "$f" 2>err | rtai-cat -p --meta >second
+		cat err
+		if [ "$f" = big.csv ]; then
+			how="by seeking"
+			[ "$schemas" = 0 ]
+		else
+			how="by reading up to it: schema frames come before it, and are sent again"
+			[ "$schemas" = 1 ]
+		fi
+		run cat err
+		assert_output "$(printf '%s\n' "rtai-cat: resuming from checkpoint $id of d" \
+			"rtai-cat: $f: resuming at byte $off (record $recs) $how")"
+		# the header first, then the rows after the position, as in the file
+		run python3 -c '
+import json, sys
+rows = open("big.csv").read().splitlines()
+out = [json.loads(l) for l in open("second")]
+head = out[0]["_schema"]["header"] if out[0].get("_kind") == "schema" else None
+data = [o["_raw"] for o in out if "_kind" not in o]
+print(head, len(data), data == rows[1 + int(sys.argv[1]):])' "$recs"
+		echo "$output"
+		assert_output "a,b $((100000 - recs)) True"
+	done
 }
