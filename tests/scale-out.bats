@@ -46,12 +46,13 @@ teardown_local() {
 
 # copy NAME [OPTION...]: starts one copy of the pipeline in the background,
 # its source's pid in NAME.pid, what the source wrote in NAME.rtai (tee),
-# every stage's standard error in NAME.err; sets PID to the pipeline.
+# every stage's standard error in NAME.err; sets PID to the pipeline, whose
+# status is that of the last stage that failed (pipefail), or 0.
 copy() {
 	local name=$1
 	shift
 	# shellcheck disable=SC2086
-	( sh -c 'echo $$ >"$0.pid"; exec rtai-kafka "$@"' "$name" -b "$KAFKA_BROKERS" -t clicks \
+	( set -o pipefail; sh -c 'echo $$ >"$0.pid"; exec rtai-kafka "$@"' "$name" -b "$KAFKA_BROKERS" -t clicks \
 		-G "$GROUP" --replay "$SIZE+$DELAY" $GROUPX -v "$@" |
 		tee "$name.rtai" |
 		rtai-parse -t event_time |
