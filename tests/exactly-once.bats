@@ -107,6 +107,9 @@ run_once() {
 	for ((i = 1; i < n; i++)); do
 		tool=${STAGES[i]%% *}
 		"$tool" --help | grep -q -- --checkpoint-dir || continue
+		# rtai-parse takes part only with --on-error skip or dlq (the place of
+		# its dead letters): else it never registers, and waiting is in vain.
+		[[ $tool != rtai-parse || ${STAGES[i]} =~ --on-error[=\ ](skip|dlq) ]] || continue
 		poll 60 registered "$RTAI_CHECKPOINT_DIR" "$tool" \
 			"$(printf '%s\n' "${STAGES[@]:1}" | grep -c "^$tool ")" ||
 			echo "attempt $a: $tool never registered; starting the source anyway" >&2
@@ -321,9 +324,10 @@ PY
 	[ "${output#0 }" -gt 1000 ]
 }
 
-# The same, ending in the lake: its files of checkpoint N are committed
-# (with a txn of N) before the sink writes its part of N, so a kill -9
-# before that commit leaves N incomplete and the rerun sends N again.
+# The same, ending in the lake: its files of checkpoint N are staged in its
+# snapshot of N and committed (with a txn of N) once N is complete, or by
+# the rerun from that snapshot; files of a checkpoint that never completed
+# are removed, and the rerun writes their records again.
 @test "exactly-once: tumbling windows into rtai-sink-lake, kill -9 at random, rerun: the table holds what an uninterrupted run's holds" {
 	exactly_once_lake lake "--exactly-once" \
 		"rtai-window -k user_id --tumbling 1s --delay 20ms -a count -a sum:amount -a distinct:item_id"
