@@ -7,11 +7,6 @@
 
 #include <string.h>
 
-void snap_u8(struct buf *b, uint8_t v)
-{
-	buf_putc(b, v);
-}
-
 void snap_f64(struct buf *b, double v)
 {
 	uint64_t u;

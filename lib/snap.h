@@ -18,8 +18,13 @@
 
 #include "buf.h"
 
-void snap_u8(struct buf *b, uint8_t v);
 /* Inline: a snapshot of a million windows writes tens of millions. */
+static inline void snap_u8(struct buf *b, uint8_t v)
+{
+	if (b->cap == b->len)
+		buf_reserve(b, 1);
+	b->p[b->len++] = v;
+}
 static inline void snap_u32(struct buf *b, uint32_t v)
 {
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
