@@ -85,7 +85,7 @@ print(b == a[int(sys.argv[1]):], len(b))' "$recs"
 	id=$(ls d | sed -n 's/^ckpt-//p' | sort -n | tail -1)
 	recs=$(python3 -c '
 import json, sys
-s = open(sys.argv[1], "rb").read()
+s = open(sys.argv[1], "rb").read()[:-4]  # less the CRC-32, which may hold a "]"
 i = s.index(b"[{")
 print(json.loads(s[i:s.rindex(b"]") + 1])[0]["records"])' d/ckpt-$id/rtai-cat-*.snap)
 	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai.zst 2>/dev/null |
