@@ -1159,9 +1159,12 @@ static int shape(const struct rec *r, int64_t *event, int partial)
 
 	rec.n = 0;
 	arena_reset(&bytes);
-	buf_reset(&seen);
-	used = buf_reserve(&seen, r->n + 1);
-	memset(used, 0, r->n);
+	used = NULL;
+	if (opt.nschema > 0) {		/* which fields the schema took */
+		buf_reset(&seen);
+		used = buf_reserve(&seen, r->n + 1);
+		memset(used, 0, r->n);
+	}
 	for (size_t k = 0; k < opt.nschema; k++) {
 		const struct sfield *s = &opt.schema[k];
 		struct val v;
@@ -1190,7 +1193,7 @@ static int shape(const struct rec *r, int64_t *event, int partial)
 		const struct rec_field *f = &r->f[i];
 		struct val v = f->v;
 
-		if (used[i])
+		if (used != NULL && used[i])
 			continue;
 		if (is_time_field(f->name, f->nlen)) {
 			if (to_time(f, &v) < 0)

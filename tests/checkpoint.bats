@@ -86,8 +86,8 @@ print(b == a[int(sys.argv[1]):], len(b))' "$recs"
 	recs=$(python3 -c '
 import json, sys
 s = open(sys.argv[1], "rb").read()
-i = s.index(b"[{")
-print(json.loads(s[i:s.rindex(b"]") + 1])[0]["records"])' d/ckpt-$id/rtai-cat-*.snap)
+s = s[s.index(b"[{"):].decode("latin-1")	# the JSON, then the CRC-32 (which may hold a "]")
+print(json.JSONDecoder().raw_decode(s)[0][0]["records"])' d/ckpt-$id/rtai-cat-*.snap)
 	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai.zst 2>/dev/null |
 		rtai-cat -p --meta >second
 	run check barriers cap.rtai.zst second $((id + 1)) "$recs"
