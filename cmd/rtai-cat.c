@@ -51,6 +51,7 @@ static struct {
 	int no_header;			/* --no-header: a CSV/TSV file's first row is data */
 	const char *ckpt_dir;		/* --checkpoint-dir, or NULL for $RTAI_CHECKPOINT_DIR */
 	int64_t ckpt_every;		/* --checkpoint-interval, ns; 0 = on SIGUSR1 only */
+	int verbose;			/* -v: say how each input resumes */
 } opt = {
 	.speed = 1.0,
 	.loop = 1,
@@ -79,6 +80,7 @@ static const struct option longopts[] = {
 	{ "no-header", no_argument, NULL, OPT_NO_HEADER },	/* CSV without a header row */
 	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },	/* checkpoints there */
 	{ "checkpoint-interval", required_argument, NULL, OPT_CKPT_INTERVAL }, /* barrier period */
+	{ "verbose", no_argument, NULL, 'v' },			/* how inputs resume */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -137,6 +139,9 @@ static void usage(int status)
 	      "                           checkpoint\n"
 	      "      --checkpoint-interval DUR  inject a checkpoint barrier every DUR (SIGUSR1:\n"
 	      "                           one at once; SIGTERM: a savepoint, then the end)\n"
+	      "  -v, --verbose            resuming, say how each FILE goes back to its\n"
+	      "                           position: by seeking (a plain file) or by reading\n"
+	      "                           up to it (zstd, not a regular file, schema frames)\n"
 	      "\n"
 	      "Other:\n"
 	      "      --progress           show records, bytes, rate and elapsed time on stderr\n"
@@ -194,17 +199,25 @@ static struct {
 	int n;				/* how many */
 	int cur;			/* the input being read */
 	uint64_t *off, *recs;		/* per input: bytes consumed, records sent */
+	uint64_t *schemas;		/* per input: schema frames before off */
 	uint64_t *skip_off, *skip_recs;	/* resuming: where each input restarts; NULL: fresh */
+	uint64_t *skip_schemas;		/* and the schema frames before it (UINT64_MAX:
+					 * not recorded) */
+	uint64_t seek_at;		/* the current input was moved here by
+					 * seeking (cp_seek); UINT64_MAX: not */
 	int64_t resumed;		/* the checkpoint resumed from, 0 for none */
 	int64_t id;			/* the last barrier's id */
 	int64_t due;			/* CLOCK_MONOTONIC time of the next barrier */
 	struct buf pos;			/* the positions, as JSON */
+	struct buf snap;		/* the snapshot: pos with the schema counts */
 	uint64_t dropped;		/* barrier frames of the input dropped */
 	int failed;			/* a checkpoint could not be written */
 } cp;
 
-/* The position of every input as the barrier's "sources" array. */
-static void cp_positions(struct buf *b)
+/* The position of every input as the barrier's "sources" array; with
+ * schemas (the snapshot), each with the schema frames before it too, which
+ * decide whether a rerun may seek (cp_seek). */
+static void cp_positions(struct buf *b, int schemas)
 {
 	buf_reset(b);
 	buf_putc(b, '[');
@@ -212,31 +225,25 @@ static void cp_positions(struct buf *b)
 		buf_puts(b, i > 0 ? ",{\"source\":\"rtai-cat\",\"input\":" :
 				    "{\"source\":\"rtai-cat\",\"input\":");
 		json_put_str(b, cp.files[i], strlen(cp.files[i]));
-		buf_printf(b, ",\"offset\":%llu,\"records\":%llu}", (unsigned long long)cp.off[i],
+		buf_printf(b, ",\"offset\":%llu,\"records\":%llu", (unsigned long long)cp.off[i],
 			   (unsigned long long)cp.recs[i]);
+		if (schemas)
+			buf_printf(b, ",\"schemas\":%llu", (unsigned long long)cp.schemas[i]);
+		buf_putc(b, '}');
 	}
 	buf_putc(b, ']');
 }
 
-/* Takes checkpoint (or savepoint) id + 1: the positions become this
- * stage's snapshot (written durably first), then the barrier goes out. A
- * snapshot that cannot be written is reported, and its barrier is not
- * sent: that checkpoint could never complete. */
+/* Takes checkpoint (or savepoint) id + 1 (barrier_take): a snapshot that
+ * cannot be written is reported and its barrier not sent. */
 static void cp_take(int savepoint)
 {
-	char err[1024];
-	struct barrier b;
-
 	cp.id++;
-	cp_positions(&cp.pos);
-	if (ckpt_write(cp.c, cp.id, cp.pos.p, cp.pos.len, err, sizeof(err)) < 0) {
-		cli_warn("%s", err);
+	cp_positions(&cp.pos, 0);
+	cp_positions(&cp.snap, 1);
+	if (barrier_take(cp.c, &out, cp.id, savepoint, cp.snap.p, cp.snap.len, cp.pos.p,
+			 cp.pos.len) < 0)
 		cp.failed = 1;
-		return;
-	}
-	b = (struct barrier){ .checkpoint = cp.id, .savepoint = savepoint,
-			      .sources = (const char *)cp.pos.p, .sources_len = cp.pos.len };
-	barrier_put(&out, &b, cli_now_ns());
 }
 
 /* Between records: a barrier when SIGUSR1 asked for one or the interval is up. */
@@ -314,6 +321,69 @@ static int cp_skipping(const char *name, uint64_t before, uint64_t after, int re
 	return 1;
 }
 
+/* Resuming, at the start of the current input (after a CSV file's header
+ * row): goes to the recorded position at once when the input is a plain
+ * regular file (rd_seek), where the records before it count as sent;
+ * otherwise (zstd, a pipe, schema frames before the position, which the
+ * stages after need again) it is read up to the position, as cp_skipping
+ * does. Seeking checks only that a line ends just before the position
+ * (text) or that a frame starts at it (a stream: the first rd_frame after,
+ * cp_seek_failed); reading up to it checks every frame and line before it. */
+static void cp_seek(struct frame_rd *rd, int stream)
+{
+	uint64_t target, recs, sch;
+	const char *why = NULL;
+	struct stat st;
+	int r;
+
+	cp.seek_at = UINT64_MAX;
+	if (cp.c == NULL || cp.skip_off == NULL || (target = cp.skip_off[cp.cur]) == 0 ||
+	    rd->pos >= target)
+		return;
+	recs = cp.skip_recs[cp.cur];
+	sch = cp.skip_schemas[cp.cur];
+	if (stream && sch != 0)
+		why = sch == UINT64_MAX ? "the checkpoint does not say whether schema frames "
+					  "come before it" :
+					  "schema frames come before it, and are sent again";
+	else if ((r = rd_seek(rd, target)) == -2)
+		cp_changed(rd->name, fstat(rd->fd, &st) == 0 ? (uint64_t)st.st_size : 0,
+			   "the input ends before the position recorded (byte %llu)",
+			   (unsigned long long)target);
+	else if (r < 0)
+		why = errno == EINVAL ? "zstd input cannot seek" :
+		      errno == ESPIPE ? "not a regular file" : strerror(errno);
+	if (why != NULL) {
+		if (opt.verbose)
+			cli_warn("%s: resuming at byte %llu (record %llu) by reading up to it: %s",
+				 rd->name, (unsigned long long)target, (unsigned long long)recs, why);
+		return;
+	}
+	if (!stream) {
+		char nl = '\n';
+
+		if (fstat(rd->fd, &st) == 0 && (uint64_t)st.st_size > target &&
+		    (pread(rd->fd, &nl, 1, (off_t)target - 1) != 1 || nl != '\n'))
+			cp_changed(rd->name, target, "no line ends just before the position recorded");
+	}
+	rd->nrec = recs;
+	cp.off[cp.cur] = target;
+	cp.recs[cp.cur] = recs;
+	cp.seek_at = target;
+	if (opt.verbose)
+		cli_warn("%s: resuming at byte %llu (record %llu) by seeking", rd->name,
+			 (unsigned long long)target, (unsigned long long)recs);
+}
+
+/* The first frame after a seek (cp_seek) could not be read: the recorded
+ * position is not where a frame starts, so the input changed. */
+static void cp_seek_failed(const struct frame_rd *rd, uint64_t before)
+{
+	if (cp.seek_at != UINT64_MAX && before == cp.seek_at)
+		cp_changed(rd->name, before, "no frame starts at the position recorded: %s",
+			   rd->err);
+}
+
 /* The current input ended at byte pos: before its recorded position is an error. */
 static void cp_input_end(const char *name, uint64_t pos)
 {
@@ -342,9 +412,10 @@ static void cp_load(const struct buf *state)
 		goto bad;
 	cp.skip_off = xcalloc((size_t)cp.n, sizeof(*cp.skip_off));
 	cp.skip_recs = xcalloc((size_t)cp.n, sizeof(*cp.skip_recs));
+	cp.skip_schemas = xcalloc((size_t)cp.n, sizeof(*cp.skip_schemas));
 	json_array_foreach(a, i, o) {
 		json_t *in = json_object_get(o, "input"), *off = json_object_get(o, "offset"),
-		       *recs = json_object_get(o, "records");
+		       *recs = json_object_get(o, "records"), *sch = json_object_get(o, "schemas");
 
 		if (!json_is_string(in) || strcmp(json_string_value(in), cp.files[i]) != 0 ||
 		    !json_is_integer(off) || json_integer_value(off) < 0 ||
@@ -352,6 +423,8 @@ static void cp_load(const struct buf *state)
 			goto bad;
 		cp.skip_off[i] = (uint64_t)json_integer_value(off);
 		cp.skip_recs[i] = (uint64_t)json_integer_value(recs);
+		cp.skip_schemas[i] = json_is_integer(sch) && json_integer_value(sch) >= 0 ?
+					     (uint64_t)json_integer_value(sch) : UINT64_MAX;
 	}
 	json_decref(a);
 	return;
@@ -417,6 +490,7 @@ static void cp_start(char **files, int nfiles)
 	cp.n = nfiles;
 	cp.off = xcalloc((size_t)nfiles, sizeof(*cp.off));
 	cp.recs = xcalloc((size_t)nfiles, sizeof(*cp.recs));
+	cp.schemas = xcalloc((size_t)nfiles, sizeof(*cp.schemas));
 	if (ckpt_source_start(cp.c, &cp.resumed, &state) == 1)
 		cp_load(&state);
 	cp.id = cp.resumed;
@@ -431,9 +505,12 @@ static void cp_done(void)
 	ckpt_close(cp.c);
 	free(cp.off);
 	free(cp.recs);
+	free(cp.schemas);
 	free(cp.skip_off);
 	free(cp.skip_recs);
+	free(cp.skip_schemas);
 	buf_free(&cp.pos);
+	buf_free(&cp.snap);
 }
 
 /* ---- pacing ------------------------------------------------------------ */
@@ -767,7 +844,10 @@ static int cat_one(const char *path)
 		cli_warn("%s", rd.err);
 		ret = -1;
 	} else if (st == 1) {
+		cp_seek(&rd, 1);
 		while (before = rd.pos, (st = rd_frame(&rd, &f)) > 0) {
+			if (cp.c != NULL && f.kind == RTAI_K_SCHEMA)
+				cp.schemas[cp.cur]++;
 			if (cp_skipping(rd.name, before, rd.pos, f.kind == RTAI_K_DATA)) {
 				if (f.kind == RTAI_K_SCHEMA)
 					wr_frame(&out, &f);	/* the records after it need it */
@@ -790,6 +870,7 @@ static int cat_one(const char *path)
 		if (st == 0)
 			cp_input_end(rd.name, rd.pos);
 		if (st < 0) {
+			cp_seek_failed(&rd, before);
 			cli_warn("%s", rd.err);
 			ret = -1;
 		}
@@ -799,6 +880,8 @@ static int cat_one(const char *path)
 		uint64_t row = 0;
 
 		rd_set_csv(&rd, opt.format == FMT_CSV);
+		if (opt.format == FMT_LINES || opt.no_header)
+			cp_seek(&rd, 0);
 		if (opt.replay != REPLAY_NONE && !opt.print && !warned_unpaced) {
 			cli_warn("%s: text has no recorded times: --replay cannot pace it and "
 				  "it goes out unpaced (replay a capture: rtai-cat -o FILE first)",
@@ -814,6 +897,7 @@ static int cat_one(const char *path)
 					header_frame(p, n);
 					prog.bytes_in += rd.pos - before;
 					cp_advance(rd.pos, 0);
+					cp_seek(&rd, 0);
 					continue;
 				}
 			}
@@ -1083,9 +1167,10 @@ int main(int argc, char **argv)
 	int c, nfiles;
 
 	cli_init("rtai-cat", argv);
-	while ((c = getopt_long(argc, argv, "o:zph", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:zphv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': opt.out = optarg; break;
+		case 'v': opt.verbose = 1; break;
 		case 'z': opt.zstd = 1; break;
 		case 'p': opt.print = 1; break;
 		case OPT_META: opt.meta = 1; break;

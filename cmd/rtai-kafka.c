@@ -13,6 +13,10 @@
  * next offset of every assigned partition, and those offsets are committed
  * to Kafka only once the checkpoint is complete; a rerun starts each
  * partition at its offset in the latest complete checkpoint.
+ * With --replay (a group without checkpoints), a partition's committed
+ * offset stays at its first message that a window still open downstream may
+ * need, so the member that takes the partition over rebuilds that state by
+ * reading again (issue 16, rtai(7) "WHEN ONE MACHINE IS NOT ENOUGH").
  * The options are kcat's letters.
  */
 #include "config.h"
@@ -65,13 +69,15 @@ static struct {
 	int verbose;			/* -v */
 	const char *ckpt_dir;		/* --checkpoint-dir, or NULL for $RTAI_CHECKPOINT_DIR */
 	int64_t ckpt_every;		/* --checkpoint-interval, ns; 0 = on SIGUSR1 only */
+	int64_t replay_size;		/* --replay SIZE, ms; 0: commit what was written */
+	int64_t replay_slack;		/* --replay ...+SLACK, ms */
 } opt = {
 	.retry_for = 30 * RTAI_NS_PER_SEC,
 };
 
 enum {
 	OPT_RETRY_FOR = 256, OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FRAME, OPT_VERSION, OPT_CKPT_DIR,
-	OPT_CKPT_INTERVAL
+	OPT_CKPT_INTERVAL, OPT_REPLAY
 };
 
 static const struct option longopts[] = {
@@ -91,6 +97,7 @@ static const struct option longopts[] = {
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
 	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },	/* checkpoints there */
 	{ "checkpoint-interval", required_argument, NULL, OPT_CKPT_INTERVAL }, /* barrier period */
+	{ "replay", required_argument, NULL, OPT_REPLAY },	/* commit behind open windows */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -121,6 +128,12 @@ static void usage(int status)
 	      "                           offset\n"
 	      "  -e, --exit               stop at the end of the partitions (else follow them)\n"
 	      "  -c, --count N            stop after N records\n"
+	      "      --replay SIZE[+SLACK]  with -G: commit each partition only up to its first\n"
+	      "                           message at or after the start of the SIZE window\n"
+	      "                           (aligned to the epoch) holding the newest timestamp\n"
+	      "                           read minus SLACK, so a member taking a partition over\n"
+	      "                           reads again what open windows need (after tumbling\n"
+	      "                           windows of SIZE: SLACK = their delay + lateness)\n"
 	      "\n"
 	      "librdkafka:\n"
 	      "  -X, --property NAME=VALUE  any librdkafka property, e.g. -X security.protocol=SSL\n"
@@ -168,6 +181,12 @@ struct part {
 	uint8_t assigned;		/* ours now */
 	uint8_t eof;			/* at its end (-e) */
 	uint8_t dirty;			/* next not yet stored */
+	/* --replay: the offsets and timestamps (ms) of the messages written
+	 * whose offsets are not committable yet, oldest first, in a ring
+	 * that grows to the horizon's size and is reused */
+	struct held { int64_t off, ts; } *held;
+	size_t hcap, hhead, hlen;
+	int64_t stored;			/* the offset last stored; -1: none */
 };
 
 static rd_kafka_t *rk;
@@ -206,6 +225,10 @@ static struct {
 	uint64_t records, tombstones;
 } count;
 
+/* --replay: the newest message timestamp read (ms), over every partition
+ * this member read; INT64_MIN before the first. */
+static int64_t newest_ts = INT64_MIN;
+
 /* ---- partitions ----------------------------------------------------------- */
 
 static struct part *part_get(const char *topic, int32_t partition)
@@ -223,8 +246,72 @@ static struct part *part_get(const char *topic, int32_t partition)
 		parts = xrealloc(parts, partcap * sizeof(*parts));
 	}
 	p = &parts[last_part = nparts++];
-	*p = (struct part){ .topic = xstrdup(topic), .partition = partition, .next = -1, .ck = -1 };
+	*p = (struct part){ .topic = xstrdup(topic), .partition = partition, .next = -1, .ck = -1,
+			    .stored = -1 };
 	return p;
+}
+
+/* --replay: remembers that message off, of timestamp ts (ms; < 0: none,
+ * taken as the newest read so far), was written. The ring doubles when
+ * full, so in the steady state nothing is allocated. */
+static void held_push(struct part *p, int64_t off, int64_t ts)
+{
+	if (ts < 0)
+		ts = newest_ts != INT64_MIN ? newest_ts : 0;
+	if (ts > newest_ts)
+		newest_ts = ts;
+	if (p->hlen == p->hcap) {
+		size_t cap = p->hcap ? p->hcap * 2 : 256;
+		struct held *h = xmalloc(cap * sizeof(*h));
+
+		for (size_t i = 0; i < p->hlen; i++)
+			h[i] = p->held[(p->hhead + i) % p->hcap];
+		free(p->held);
+		p->held = h;
+		p->hcap = cap;
+		p->hhead = 0;
+	}
+	p->held[(p->hhead + p->hlen++) % p->hcap] = (struct held){ off, ts };
+}
+
+/* --replay: the offset to commit for p: its first message written whose
+ * timestamp is at or after the horizon H, the start of the window of
+ * opt.replay_size ms, aligned to the epoch (as rtai-window --tumbling
+ * aligns), that holds newest_ts - opt.replay_slack; or, when every message
+ * written is older than H, the offset after the last one. A window that
+ * downstream has not fired (its end + lateness above its watermark, itself
+ * at most newest_ts - delay) starts at or after H, and every message of it
+ * in p is at that offset or later, so the member that takes p over from the
+ * commit reads every message of every open window of p's keys, and none of
+ * a window that closed (H is a window boundary). Messages older than H
+ * leave the ring (H only grows, so they never count again). Needs the
+ * messages' timestamps to be their event times (rtai-sink-kafka writes
+ * them so). */
+static int64_t held_commit(struct part *p)
+{
+	int64_t x, h;
+
+	if (newest_ts == INT64_MIN)
+		return p->next;
+	x = newest_ts - opt.replay_slack;
+	h = x / opt.replay_size * opt.replay_size;
+	if (h > x)	/* floor division, for times before 1970 */
+		h -= opt.replay_size;
+	while (p->hlen > 0 && p->held[p->hhead].ts < h) {
+		p->hhead = (p->hhead + 1) % p->hcap;
+		p->hlen--;
+	}
+	return p->hlen > 0 ? p->held[p->hhead].off : p->next;
+}
+
+/* --replay: the messages still held, over the assigned partitions. */
+static size_t held_total(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nparts; i++)
+		n += parts[i].assigned ? parts[i].hlen : 0;
+	return n;
 }
 
 /* Stores the offsets of the records written since the last call (a group
@@ -237,17 +324,24 @@ static void store_offsets(void)
 
 	if (opt.group == NULL || cp.c != NULL)
 		return;	/* with checkpoints, offsets are committed on completion */
-	for (size_t i = 0; i < nparts; i++)
-		n += parts[i].dirty && parts[i].assigned;
+	for (size_t i = 0; i < nparts; i++) {
+		struct part *p = &parts[i];
+
+		if (p->dirty && p->assigned && opt.replay_size > 0 && held_commit(p) == p->stored)
+			p->dirty = 0;	/* held back: nothing new to commit */
+		n += p->dirty && p->assigned;
+	}
 	if (n == 0)
 		return;
 	l = rd_kafka_topic_partition_list_new((int)n);
 	for (size_t i = 0; i < nparts; i++) {
-		if (!parts[i].dirty || !parts[i].assigned)
+		struct part *p = &parts[i];
+
+		if (!p->dirty || !p->assigned)
 			continue;
-		rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition)->offset =
-			parts[i].next;
-		parts[i].dirty = 0;
+		p->stored = opt.replay_size > 0 ? held_commit(p) : p->next;
+		rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->stored;
+		p->dirty = 0;
 	}
 	e = rd_kafka_offsets_store(rk, l);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR && opt.verbose)
@@ -318,6 +412,8 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 			p->assigned = 1;
 			p->eof = 0;
 			p->dirty = 0;
+			p->hlen = 0;
+			p->stored = -1;
 		}
 		if (coop)
 			error = rd_kafka_incremental_assign(h, l);
@@ -331,6 +427,7 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 
 			p->assigned = 0;
 			p->dirty = 0;
+			p->hlen = 0;
 		}
 		if (coop)
 			error = rd_kafka_incremental_unassign(h, list);
@@ -477,6 +574,8 @@ static int take(const rd_kafka_message_t *m)
 	}
 	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, cli_now_ns(), RTAI_TIME_UNSET,
 		    frame.p, frame.len, m->payload != NULL ? m->payload : "", m->len);
+	if (opt.replay_size > 0)
+		held_push(p, m->offset, rd_kafka_message_timestamp(m, NULL));
 	p->next = m->offset + 1;
 	p->dirty = 1;
 	count.records++;
@@ -561,25 +660,18 @@ static void cp_positions(void)
 		rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Takes checkpoint (or savepoint) id + 1: the positions become this
- * stage's snapshot (written durably first), then the barrier goes out,
- * after every record read before it. A snapshot that cannot be written is
- * reported and its barrier not sent: that checkpoint could never complete. */
+/* Takes checkpoint (or savepoint) id + 1 (barrier_take), after every
+ * record read before it: a snapshot that cannot be written is reported
+ * and its barrier not sent. */
 static void cp_take(int savepoint)
 {
-	char err[1024];
-	struct barrier b;
-
 	cp.id++;
 	cp_positions();
-	if (ckpt_write(cp.c, cp.id, cp.pos.p, cp.pos.len, err, sizeof(err)) < 0) {
-		cli_warn("%s", err);
+	if (barrier_take(cp.c, &out, cp.id, savepoint, cp.pos.p, cp.pos.len, cp.pos.p,
+			 cp.pos.len) < 0) {
 		cp.failed = 1;
 		return;
 	}
-	b = (struct barrier){ .checkpoint = cp.id, .savepoint = savepoint,
-			      .sources = (const char *)cp.pos.p, .sources_len = cp.pos.len };
-	barrier_put(&out, &b, cli_now_ns());
 	cp.inflight = cp.id;
 }
 
@@ -745,6 +837,9 @@ static void cp_start(void)
 	free(argv);
 	if (rc < 0)
 		cli_die(RTAI_EXIT_FAIL, "%s", err);
+	if (cp.c != NULL && opt.replay_size > 0)
+		cli_usage_error("--replay and checkpoints exclude each other: with checkpoints, "
+				 "the offsets committed are those of a complete checkpoint");
 	if (cp.c == NULL) {
 		if (opt.ckpt_every > 0)
 			cli_usage_error("--checkpoint-interval needs --checkpoint-dir DIR or "
@@ -1078,6 +1173,25 @@ static void parse_offset(const char *arg)
 
 static struct kaf_props props;		/* -X and -F, in the order given */
 
+/* --replay SIZE[+SLACK]: two durations, kept in ms (message timestamps'
+ * unit); SIZE at least 1ms, SLACK at least 0. */
+static void parse_replay(const char *arg)
+{
+	const char *plus = strchr(arg, '+'), *why = NULL;
+	size_t n = plus != NULL ? (size_t)(plus - arg) : strlen(arg);
+	int64_t size, slack = 0;
+
+	if (rtime_parse_duration(arg, n, &size, &why) < 0 ||
+	    (plus != NULL && rtime_parse_duration(plus + 1, strlen(plus + 1), &slack, &why) < 0))
+		cli_usage_error("--replay: '%s': %s (expected SIZE or SIZE+SLACK, such as 1m+10s)",
+				 arg, why != NULL ? why : "not a duration");
+	if (size < RTAI_NS_PER_SEC / 1000 || slack < 0)
+		cli_usage_error("--replay: '%s': SIZE must be at least 1ms and SLACK at least 0",
+				 arg);
+	opt.replay_size = size / (RTAI_NS_PER_SEC / 1000);
+	opt.replay_slack = slack / (RTAI_NS_PER_SEC / 1000);
+}
+
 static void parse_options(int argc, char **argv)
 {
 	const char *max_frame = NULL;
@@ -1114,6 +1228,7 @@ static void parse_options(int argc, char **argv)
 				cli_usage_error("--checkpoint-interval: '%s': expected a duration "
 						 "above 0", optarg);
 			break;
+		case OPT_REPLAY: parse_replay(optarg); break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: cli_version(); break;
 		default: cli_usage_hint();
@@ -1133,6 +1248,8 @@ static void parse_options(int argc, char **argv)
 	    opt.start != S_END)
 		cli_usage_error("with -G, a group starts from its committed offsets; -o takes "
 				 "beginning or end (for partitions without one)");
+	if (opt.replay_size > 0 && opt.group == NULL)
+		cli_usage_error("--replay needs -G: it holds back the offsets a group commits");
 }
 
 /* The configuration (kafka.h): the tool's defaults, then -X and -F in
@@ -1234,6 +1351,9 @@ int main(int argc, char **argv)
 			  (unsigned long long)ep.skipped, (unsigned long long)ep.dead,
 			  ep.first[0] != '\0' && !opt.verbose ? "; first: " : "",
 			  opt.verbose ? "" : ep.first);
+	if (opt.verbose && opt.replay_size > 0)
+		cli_warn("--replay: the commit holds back %zu messages, read again by the member "
+			  "that takes their partitions", held_total());
 	status = errpol_status(&ep, count.records + errpol_dropped(&ep), status, "written");
 
 	/* The group is left (committing what was stored); the lists librdkafka
@@ -1242,8 +1362,10 @@ int main(int argc, char **argv)
 	rd_kafka_queue_destroy(queue);
 	rd_kafka_destroy(rk);
 	cp_done();
-	for (size_t i = 0; i < nparts; i++)
+	for (size_t i = 0; i < nparts; i++) {
 		free(parts[i].topic);
+		free(parts[i].held);
+	}
 	free(parts);
 	free(opt.topics);
 	free(opt.parts);

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "barrier.h"
 #include "buf.h"
+#include "ckpt.h"
 #include "cli.h"
 #include "csvrec.h"
 #ifdef HAVE_AVRO
@@ -35,6 +37,7 @@
 #include "rec.h"
 #include "rtime.h"
 #include "sig.h"
+#include "snap.h"
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -78,6 +81,8 @@ static struct {
 	int avro_key;			/* --avro-key: the Kafka key is Avro too */
 	const char *registry;		/* --schema-registry URL */
 	const char *registry_auth;	/* --registry-auth or RTAI_REGISTRY_AUTH */
+	const char *ckpt_dir;		/* --checkpoint-dir, else $RTAI_CHECKPOINT_DIR */
+	const char *stage_name;		/* --stage-name: checkpoint identity */
 } opt = {
 	.delim = ',',
 	.tunit = RTAI_TU_AUTO,
@@ -88,7 +93,7 @@ enum {
 	OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FIELDS, OPT_MAX_FRAME, OPT_VERSION, OPT_DEBEZIUM,
 	OPT_FORMAT, OPT_COLUMNS, OPT_DELIMITER, OPT_NO_INFER, OPT_META,
 	OPT_AVRO_SCHEMA, OPT_AVRO_SCHEMAS, OPT_AVRO_READER, OPT_REGISTRY, OPT_REGISTRY_AUTH,
-	OPT_KEY, OPT_AVRO_KEY,
+	OPT_KEY, OPT_AVRO_KEY, OPT_CKPT_DIR, OPT_STAGE_NAME,
 };
 
 static const struct option longopts[] = {
@@ -116,6 +121,8 @@ static const struct option longopts[] = {
 	{ "dlq", required_argument, NULL, OPT_DLQ },		/* dead-letter stream */
 	{ "max-fields", required_argument, NULL, OPT_MAX_FIELDS }, /* fields per record */
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },	/* frame size limit */
+	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },	/* counts, DLQ length */
+	{ "stage-name", required_argument, NULL, OPT_STAGE_NAME },	/* checkpoint identity */
 	{ "verbose", no_argument, NULL, 'v' },			/* summary, bad records */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -176,6 +183,13 @@ static void usage(int status)
 	      ERRPOL_HELP
 	      "                           (here each dead letter is a JSON object {record,\n"
 	      "                           offset, input, reason, payload})\n"
+	      "      --checkpoint-dir DIR with --on-error skip or dlq: resume from DIR's\n"
+	      "                           latest complete checkpoint, and snapshot the\n"
+	      "                           counts and the --dlq file's length there at each\n"
+	      "                           barrier, so a rerun writes no dead letter twice\n"
+	      "                           (default: $RTAI_CHECKPOINT_DIR; none: off)\n"
+	      "      --stage-name NAME    name this stage in DIR (two stages with the same\n"
+	      "                           options in one pipeline)\n"
 	      "\n"
 	      "Change events:\n"
 	      "      --debezium           unwrap Debezium change events: the row (after, or\n"
@@ -795,7 +809,7 @@ static void avro_setup(void)
 			cli_usage_error("--registry-auth: expected USER:PASSWORD");
 		registry = registry_new(opt.registry, auth, 10000);
 		if (registry == NULL)
-			cli_die(RTAI_EXIT_FAIL, "--schema-registry: libcurl cannot start");
+			cli_die(RTAI_EXIT_FAIL, "--schema-registry: %s", registry_load_error());
 #else
 		cli_die(RTAI_EXIT_USAGE, "--schema-registry: this rtai-parse was built without libcurl "
 			 "(configure found no curl/curl.h); install libcurl4-openssl-dev and rebuild, "
@@ -1145,9 +1159,12 @@ static int shape(const struct rec *r, int64_t *event, int partial)
 
 	rec.n = 0;
 	arena_reset(&bytes);
-	buf_reset(&seen);
-	used = buf_reserve(&seen, r->n + 1);
-	memset(used, 0, r->n);
+	used = NULL;
+	if (opt.nschema > 0) {		/* which fields the schema took */
+		buf_reset(&seen);
+		used = buf_reserve(&seen, r->n + 1);
+		memset(used, 0, r->n);
+	}
 	for (size_t k = 0; k < opt.nschema; k++) {
 		const struct sfield *s = &opt.schema[k];
 		struct val v;
@@ -1176,7 +1193,7 @@ static int shape(const struct rec *r, int64_t *event, int partial)
 		const struct rec_field *f = &r->f[i];
 		struct val v = f->v;
 
-		if (used[i])
+		if (used != NULL && used[i])
 			continue;
 		if (is_time_field(f->name, f->nlen)) {
 			if (to_time(f, &v) < 0)
@@ -1416,6 +1433,96 @@ static void put_schema(void)
 }
 
 /* Parses one input. Returns 0, or -1 after a message. */
+/* ---- checkpoints (rtai(7) "Checkpoints") ------------------------------- */
+
+/* Under --on-error skip or dlq rtai-parse keeps what a rerun must not
+ * lose nor repeat: its counts (the summary and the all-dropped status span
+ * restarts) and how far the dead-letter stream was written. The records
+ * after a checkpoint come again on a rerun, and so would their dead
+ * letters: the --dlq file is cut back to its length at the checkpoint
+ * (errpol_open after errpol_load). Under fail it holds nothing (a refused
+ * record stops it) and forwards barriers as a stateless stage. */
+static struct ckpt *ck;			/* checkpoints; NULL when off */
+static struct rec brec;		/* scratch for barrier_decode */
+static int ckpt_failed;			/* a checkpoint could not be written */
+
+#define STATE_TAG "rtai-parse 1"
+
+static void save_state(struct buf *b, void *arg)
+{
+	(void)arg;
+	snap_bytes(b, STATE_TAG, strlen(STATE_TAG));
+	snap_u64(b, count.parsed);
+	snap_u64(b, count.blank);
+	snap_u64(b, count.tombstones);
+	errpol_save(&ep, b);
+}
+
+/* Loads what save_state() wrote. Returns 0, or -1 with err set. */
+static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+	struct snap_rd r;
+	const uint8_t *tag;
+	size_t tn;
+
+	snap_rd_init(&r, p, n);
+	tag = snap_get_bytes(&r, 64, &tn);
+	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
+		snprintf(err, errlen, "not a snapshot of rtai-parse (\"%s\" expected)", STATE_TAG);
+		return -1;
+	}
+	count.parsed = snap_get_u64(&r);
+	count.blank = snap_get_u64(&r);
+	count.tombstones = snap_get_u64(&r);
+	errpol_load(&ep, &r);
+	if (r.bad == NULL && r.off != n)
+		snap_fail(&r, "bytes after the state");
+	if (r.bad != NULL) {
+		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off, r.bad);
+		return -1;
+	}
+	return 0;
+}
+
+/* Takes part in checkpoints when they are on (--checkpoint-dir or
+ * $RTAI_CHECKPOINT_DIR) and the policy keeps counts (skip, dlq), and loads
+ * the latest complete checkpoint, if any. Returns 0, or an exit status
+ * after a message. */
+static int ckpt_start(int argc, char **argv)
+{
+	const char *dir = opt.ckpt_dir != NULL ? opt.ckpt_dir : getenv("RTAI_CHECKPOINT_DIR");
+	int64_t id;
+
+	if (dir == NULL || dir[0] == '\0' || ep.mode == ERRPOL_FAIL)
+		return 0;
+	return ckpt_stage(&ck, &id, "rtai-parse", dir, argc, argv, opt.stage_name, load_state);
+}
+
+/* A barrier: every dead letter before it made durable (errpol_sync), the
+ * counts and the DLQ's length written as this stage's snapshot (in the
+ * background), then the barrier goes on. Returns 0, or -1 after a
+ * message: the checkpoint cannot complete, and the run stops. */
+static int on_barrier(const struct frame_rd *rd, const struct frame *f)
+{
+	struct barrier b;
+	char err[1024];
+
+	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
+		cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+		ckpt_failed = 1;
+		return -1;
+	}
+	if (errpol_sync(&ep, err, sizeof(err)) < 0 ||
+	    ckpt_write_bg(ck, b.checkpoint, save_state, NULL, err, sizeof(err)) < 0) {
+		cli_warn("checkpoint %lld: %s", (long long)b.checkpoint, err);
+		ckpt_failed = 1;
+		return -1;
+	}
+	wr_frame(&out, f);
+	wr_flush(&out);
+	return 0;
+}
+
 static int parse_input(const char *path)
 {
 	struct frame_rd rd;
@@ -1466,6 +1573,11 @@ static int parse_input(const char *path)
 			}
 		} else if (f.kind == RTAI_K_MARKER) {
 			wr_marker(&out, &f, "rtai-parse");
+		} else if (f.kind == RTAI_K_BARRIER && ck != NULL) {
+			if (on_barrier(&rd, &f) < 0) {
+				ret = -2;
+				break;
+			}
 		} else if (f.kind == RTAI_K_SCHEMA && opt.nschema > 0) {
 			continue;	/* ours, written at the start, replaces it */
 		} else {
@@ -1512,8 +1624,8 @@ int main(int argc, char **argv)
 {
 	static char *stdin_only[] = { "-", NULL };
 	const char *max_frame = NULL, *max_fields = NULL;
-	char **files;
-	int c, nfiles, st = 0, status = RTAI_EXIT_OK;
+	char **files, **argv0 = argv;
+	int c, nfiles, st = 0, status = RTAI_EXIT_OK, argc0 = argc;
 
 	cli_init("rtai-parse", argv);
 	while ((c = getopt_long(argc, argv, "f:t:vh", longopts, NULL)) != -1) {
@@ -1571,6 +1683,8 @@ int main(int argc, char **argv)
 		case OPT_DLQ: errpol_dlq_arg(&ep, optarg); break;
 		case OPT_MAX_FIELDS: max_fields = optarg; break;
 		case OPT_MAX_FRAME: max_frame = optarg; break;
+		case OPT_CKPT_DIR: opt.ckpt_dir = optarg; break;
+		case OPT_STAGE_NAME: opt.stage_name = optarg; break;
 		case 'v': ep.verbose = 1; break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: cli_version(); break;
@@ -1632,6 +1746,8 @@ int main(int argc, char **argv)
 
 	sig_catch_stop();
 	sig_from_operands(argc, argv);
+	if ((status = ckpt_start(argc0, argv0)) != 0)
+		goto done;
 	wr_open_fd(&out, 1, "stdout", 0);
 	if (opt.nschema > 0)
 		put_schema();
@@ -1644,15 +1760,29 @@ int main(int argc, char **argv)
 		if (st == -2)
 			break;
 	}
+	if (ck != NULL) {
+		char err[1024];
+
+		/* The last snapshot in place before the end of the stream. */
+		if (ckpt_wait(ck, err, sizeof(err)) < 0) {
+			cli_warn("%s", err);
+			ckpt_failed = 1;
+		}
+	}
+	if (ckpt_failed && status == RTAI_EXIT_OK)
+		status = RTAI_EXIT_FAIL;
 	summary();
 	warn_unseen_keep();
-	if (st == -2) {		/* stopped by --on-error fail: not a clean end */
+	if (st == -2 || ckpt_failed) {	/* stopped by --on-error fail: not a clean end */
 		wr_abandon(&out);
 	} else {
 		wr_close(&out);
 	}
 	errpol_close(&ep);
 	status = errpol_status(&ep, count.parsed + errpol_dropped(&ep), status, "parsed");
+done:
+	ckpt_close(ck);
+	rec_free(&brec);
 
 	rec_free(&in);
 	rec_free(&rec);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ckpt.h"
+#include "cli.h"
 #include "rtime.h"
 
 void barrier_encode(const struct barrier *b, struct buf *out)
@@ -69,4 +71,19 @@ void barrier_put(struct frame_wr *w, const struct barrier *b, int64_t ingest_ns)
 	wr_put(w, RTAI_K_BARRIER, RTAI_E_REC, 0, ingest_ns, RTAI_TIME_UNSET, p.p, p.len);
 	wr_flush(w);
 	buf_free(&p);
+}
+
+int barrier_take(struct ckpt *c, struct frame_wr *w, int64_t id, int savepoint,
+		 const void *snap, size_t snap_len, const void *sources, size_t len)
+{
+	char err[1024];
+	struct barrier b = { .checkpoint = id, .savepoint = savepoint,
+			     .sources = sources, .sources_len = len };
+
+	if (ckpt_write(c, id, snap, snap_len, err, sizeof(err)) < 0) {
+		cli_warn("%s", err);
+		return -1;
+	}
+	barrier_put(w, &b, cli_now_ns());
+	return 0;
 }

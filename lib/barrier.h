@@ -47,4 +47,22 @@ int barrier_decode(const struct frame *f, struct rec *scratch,
  * records, as latency markers are not. */
 void barrier_put(struct frame_wr *w, const struct barrier *b, int64_t ingest_ns);
 
+struct ckpt;
+
+/* A source takes checkpoint (or, savepoint set, savepoint) id (>= 1), as
+ * rtai-cat and rtai-kafka do: its read positions, len bytes of a JSON
+ * array at sources, go in the barrier's "sources", and its snapshot, snap_len
+ * bytes at snap (the same positions, or more about them), is written
+ * durably first (ckpt_write, synchronously: the
+ * barrier must not announce a position the directory lacks), then the
+ * barrier goes to w (barrier_put, flushed), after every record written to
+ * w before it. The order is the peer rule of ckpt.h: a source's state is
+ * recorded before the barrier that stands for it leaves. Returns 0 when
+ * the barrier was sent; -1 when the snapshot could not be written
+ * (reported on stderr, "TOOL: DIR/ckpt-N/...: what"): no barrier is sent
+ * then, as that checkpoint could never complete, and the previous complete
+ * one stays usable. c NULL: the barrier alone is sent, returns 0. */
+int barrier_take(struct ckpt *c, struct frame_wr *w, int64_t id, int savepoint,
+		 const void *snap, size_t snap_len, const void *sources, size_t len);
+
 #endif

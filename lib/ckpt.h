@@ -44,7 +44,7 @@
  *   later. A stage that registers after a checkpoint of its run completed
  *   without it is refused when it restores (ckpt_restore) rather than
  *   trusted: its records before that checkpoint are not in it.
- * - Only stages that call ckpt_open take part. A stateless stage (rtai-parse)
+ * - Only stages that call ckpt_open take part. A stateless stage (rtai-map)
  *   needs not; but records written past the last registered stage, to a
  *   program that is not rtai (| jq, a file), are not covered: after a
  *   restart such a reader may see records again (those after the latest

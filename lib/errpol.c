@@ -1,9 +1,11 @@
 /* errpol.c - the one error policy (see errpol.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "errpol.h"
+#include "snap.h"
 
 void errpol_mode_arg(struct errpol *ep, const char *arg)
 {
@@ -42,8 +44,19 @@ void errpol_open(struct errpol *ep)
 	if (ep->mode != ERRPOL_DLQ || ep->dlq_open)
 		return;
 	n = strlen(ep->dlq_path);
-	wr_open_path(&ep->dlq, ep->dlq_path, n > 4 && strcmp(ep->dlq_path + n - 4, ".zst") == 0,
-		     0);
+	if (ep->resume) {
+		char err[1024];
+
+		if (wr_open_at(&ep->dlq, ep->dlq_path,
+			       n > 4 && strcmp(ep->dlq_path + n - 4, ".zst") == 0, ep->dlq_len, err,
+			       sizeof(err)) < 0)
+			cli_die(RTAI_EXIT_FAIL, "--dlq %s: %s: the dead-letter stream changed since "
+				"the checkpoint resumed (truncated, replaced or removed?)",
+				ep->dlq_path, err);
+	} else {
+		wr_open_path(&ep->dlq, ep->dlq_path,
+			     n > 4 && strcmp(ep->dlq_path + n - 4, ".zst") == 0, 0);
+	}
 	ep->dlq_open = 1;
 }
 
@@ -95,6 +108,43 @@ void errpol_flush(struct errpol *ep)
 {
 	if (ep->dlq_open)
 		wr_flush(&ep->dlq);
+}
+
+int errpol_sync(struct errpol *ep, char *err, size_t errlen)
+{
+	if (!ep->dlq_open)
+		return 0;
+	if (wr_sync(&ep->dlq, &ep->dlq_len) < 0) {
+		snprintf(err, errlen, "--dlq %s: %s%s", ep->dlq_path, strerror(errno),
+			 errno == ESPIPE ? " (checkpoints need a dead-letter stream that is a "
+					   "regular file)" : "");
+		return -1;
+	}
+	return 0;
+}
+
+void errpol_save(const struct errpol *ep, struct buf *b)
+{
+	snap_u64(b, ep->skipped);
+	snap_u64(b, ep->dead);
+	snap_u64(b, ep->dlq_len);
+	snap_bytes(b, ep->first, strlen(ep->first));
+}
+
+void errpol_load(struct errpol *ep, struct snap_rd *r)
+{
+	const uint8_t *first;
+	size_t n;
+
+	ep->skipped = snap_get_u64(r);
+	ep->dead = snap_get_u64(r);
+	ep->dlq_len = snap_get_u64(r);
+	first = snap_get_bytes(r, sizeof(ep->first) - 1, &n);
+	if (first == NULL)
+		return;
+	memcpy(ep->first, first, n);
+	ep->first[n] = '\0';
+	ep->resume = ep->mode == ERRPOL_DLQ;
 }
 
 void errpol_close(struct errpol *ep)

@@ -73,6 +73,8 @@ struct errpol {
 
 	struct frame_wr dlq;	/* the dead-letter stream, once errpol_open() */
 	int dlq_open;
+	uint64_t dlq_len;	/* its bytes at the last errpol_sync() or errpol_load() */
+	int resume;		/* errpol_load(): errpol_open() goes on at dlq_len */
 	struct rec rec;	/* scratch: the dead letter's record */
 	struct buf enc;		/* scratch: its encoding */
 };
@@ -102,7 +104,12 @@ void errpol_check(struct errpol *ep);
 
 /* Opens the dead-letter stream under dlq (wr_open_path(): created in place,
  * exclusively, never through a symbolic link; a name ending in .zst is
- * compressed); nothing otherwise. Exits 1 when it cannot be created. */
+ * compressed); nothing otherwise. Exits 1 when it cannot be created.
+ * After errpol_load() it reopens the stream of the run resumed instead,
+ * cut to the length recorded in the snapshot (wr_open_at()), so that the
+ * dead letters written after that checkpoint, whose records come again,
+ * are not written twice; exits 1 ("--dlq FILE: ...: the dead-letter stream
+ * changed since the checkpoint") when the file is missing or shorter. */
 void errpol_open(struct errpol *ep);
 
 /* Applies the policy to a record that cannot be handled. f is the frame as
@@ -136,6 +143,28 @@ static inline struct frame_wr *errpol_writer(struct errpol *ep)
 {
 	return ep->dlq_open ? &ep->dlq : NULL;
 }
+
+/* Checkpoints (rtai(7) "Checkpoints"): the policy's part of a stage's
+ * snapshot is its counts and the dead-letter stream's length.
+ *
+ * errpol_sync() makes every dead letter so far durable (wr_sync(): written,
+ * a .zst stream's zstd frame ended, fsync'ed) and records the stream's
+ * length in ep->dlq_len; call it at the barrier, before the snapshot is
+ * written, so that a complete checkpoint never names bytes the file may
+ * lack. Returns 0 (also with no stream open), or -1 with a message in err
+ * ("--dlq FILE: fsync: ...", or ESPIPE's for a DLQ that is not a regular
+ * file, which cannot be cut back to a length): the checkpoint fails then.
+ *
+ * errpol_save() appends the counts (skipped, dead), dlq_len and the first
+ * message to b (snap.h encoding): the state as of the last errpol_sync().
+ * errpol_load() reads them back from r (a reader's failure marks r bad,
+ * as snap.h's getters do) and sets ep->resume under dlq, before
+ * errpol_open(). The mode is not in the snapshot: it is part of the
+ * stage's options, which its identity holds. */
+int errpol_sync(struct errpol *ep, char *err, size_t errlen);
+void errpol_save(const struct errpol *ep, struct buf *b);
+struct snap_rd;
+void errpol_load(struct errpol *ep, struct snap_rd *r);
 
 /* Ends the dead-letter stream as finished (wr_close(): with its end-of-
  * stream frame). Accepts a policy with no stream, or one closed already. */

@@ -139,6 +139,37 @@ void rd_close(struct frame_rd *r)
 	r->name = NULL;
 }
 
+int rd_seek(struct frame_rd *r, uint64_t pos)
+{
+	const uint8_t *p = r->buf + r->off;
+	struct stat st;
+
+	if (r->zstd != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (fstat(r->fd, &st) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = ESPIPE;
+		return -1;
+	}
+	if ((uint64_t)st.st_size < pos)
+		return -2;
+	if (lseek(r->fd, (off_t)pos, SEEK_SET) < 0)
+		return -1;
+	if (r->pos == 0 && r->len - r->off >= RTAI_HEADER_LEN && memcmp(p, RTAI_MAGIC, 4) == 0 &&
+	    p[4] >= RTAI_VERSION_MIN && p[4] <= RTAI_VERSION) {
+		r->version = p[4];
+		r->promised = p[4] >= 2 && (p[5] & RTAI_H_EOS);
+	}
+	r->off = r->len = 0;
+	r->pos = pos;
+	r->eof = 0;
+	r->at_eos = 0;
+	return 0;
+}
+
 /* One read() of raw bytes into dst, calling the reader's on_block
  * function first (rd_on_block()) when the read would block. */
 static ssize_t raw_read(struct frame_rd *r, uint8_t *dst, size_t n)
@@ -627,6 +658,52 @@ void wr_open_path(struct frame_wr *w, const char *path, int compress, int raw)
 		wr_set_zstd(w);
 }
 
+int wr_open_at(struct frame_wr *w, const char *path, int compress, uint64_t size, char *err,
+	       size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	wr_init(w, -1, path, 0);
+	fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size < size) {
+		snprintf(err, errlen, "%s: %llu bytes, fewer than the %llu expected", path,
+			 (unsigned long long)st.st_size, (unsigned long long)size);
+		goto fail;
+	}
+	if (ftruncate(fd, (off_t)size) < 0 || lseek(fd, (off_t)size, SEEK_SET) < 0) {
+		snprintf(err, errlen, "%s: truncating to %llu bytes: %s", path,
+			 (unsigned long long)size, strerror(errno));
+		goto fail;
+	}
+	w->fd = fd;
+	w->flush_at = 256 << 10;
+	if (size == 0)
+		wr_header(w);
+	if (compress)
+		wr_set_zstd(w);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&w->out);
+	free(w->name);
+	w->name = NULL;
+	return -1;
+}
+
 void wr_set_zstd(struct frame_wr *w)
 {
 	w->zstd = ZSTD_createCStream();
@@ -687,6 +764,22 @@ void wr_flush(struct frame_wr *w)
 		write_all(w, w->out.p, w->out.len);
 		w->out.len = 0;
 	}
+}
+
+int wr_sync(struct frame_wr *w, uint64_t *size)
+{
+	off_t end;
+
+	if (w->zstd != NULL)
+		zstd_push(w, ZSTD_e_end);
+	wr_flush(w);
+	end = lseek(w->fd, 0, SEEK_CUR);
+	if (end < 0)
+		return -1;
+	if (fsync(w->fd) < 0)
+		return -1;
+	*size = (uint64_t)end;
+	return 0;
 }
 
 void wr_flush_cb(void *arg)

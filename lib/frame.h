@@ -115,6 +115,22 @@ extern int rd_cut_seen;
 int rd_open(struct frame_rd *r, const char *path);
 /* Reads from an open descriptor; name is used in messages. */
 void rd_open_fd(struct frame_rd *r, int fd, const char *name);
+/* Moves an input to byte pos of a file without reading up to it: a
+ * resumed source (rtai-cat) going back to the position a checkpoint
+ * recorded. Call it after rd_is_stream() (which finds out whether the input
+ * is compressed), between frames or lines (a CSV file's header row may be
+ * read first). Only an uncompressed regular file can seek: its bytes are
+ * the stream's, so pos is the offset rd_frame() and rd_line() count
+ * (r->pos). Bytes buffered past the last frame or line are dropped; a stream header at the start of the file is
+ * taken first (its version and end-of-stream promise hold for the frames
+ * after pos, as they would have had the reader read through; a second
+ * header between it and pos is not seen). The record number r->nrec is
+ * the caller's to set (the records before pos). Returns 0 when r reads
+ * from pos now; -1 (errno EINVAL for zstd input, ESPIPE for a pipe or
+ * another file that is not regular, or lseek's) with r unchanged, so the
+ * caller reads up to pos instead; -2 when the file has fewer than pos
+ * bytes (r unchanged). */
+int rd_seek(struct frame_rd *r, uint64_t pos);
 /* Closes the input (not stdin) and frees buffers. Accepts NULL. */
 void rd_close(struct frame_rd *r);
 
@@ -214,6 +230,24 @@ void wr_open_fd(struct frame_wr *w, int fd, const char *name, int raw);
  * replaced), so that a kill -9 leaves every frame flushed so far readable;
  * compress adds zstd. Exits 1 on error. */
 void wr_open_path(struct frame_wr *w, const char *path, int compress, int raw);
+/* Reopens the stream at path that an earlier run wrote in place
+ * (wr_open_path), to go on after its first size bytes: a checkpoint's
+ * restore, where what the earlier run wrote after its snapshot is to be
+ * written again. path must be a regular file (not through a symbolic
+ * link) of at least size bytes; it is cut to size and written from there,
+ * with no stream header when size > 0 (the file has one), a new zstd frame
+ * when compress (so size must end one: wr_sync). size 0 starts the stream
+ * anew. Returns 0, or -1 with a message in err ("PATH: 120 bytes, fewer
+ * than the 300 expected", "PATH: not a regular file", an open error). */
+int wr_open_at(struct frame_wr *w, const char *path, int compress, uint64_t size, char *err,
+	       size_t errlen);
+/* Makes every frame written so far durable: written out, a zstd stream's
+ * frame ended (the next frame starts a new one, so the file up to here is
+ * a whole zstd file), and the file fsync'ed. Sets *size to the file's
+ * length then, the size wr_open_at takes to go on from here. Returns 0, or
+ * -1 with errno set (ESPIPE: the stream is not a regular file, which has
+ * no length to go back to; EIO, ENOSPC from fsync). */
+int wr_sync(struct frame_wr *w, uint64_t *size);
 /* Compresses everything written from now on, the stream header included
  * (call before the first frame). */
 void wr_set_zstd(struct frame_wr *w);

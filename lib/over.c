@@ -25,10 +25,7 @@ struct oval {
 };
 
 /* One record of a key's range: its event time and one value per distinct
- * input field of the aggregates (a "slot"); then, at o->fo, one partial
- * state per sliding aggregate (sum, avg, stddev): while the entry is in the
- * front stack, the aggregate of it and the entries after it up to the
- * split (see "Sliding-window aggregation" below). */
+ * input field of the aggregates (a "slot"). */
 struct oent {
 	int64_t t;
 	struct oval v[];
@@ -42,6 +39,7 @@ struct odq {
 };
 
 #define RING_INLINE 4			/* entries in the key block */
+#define SL_BLOCK 8			/* entries per partial of the front stack */
 #define DQ_INLINE 4			/* deque numbers in the key block */
 
 /* The state of one key: this header, then in the same block its running
@@ -54,6 +52,10 @@ struct okey {
 					 * in the range [act, tail) */
 	uint64_t split;			/* the front stack is [act, split), the
 					 * back [split, tail) (act <= split) */
+	uint64_t fbase;			/* fp[j] is the partial aggregate of
+					 * [fbase + j * SL_BLOCK, split) */
+	struct agg_state *fp;		/* fpcap rows of o->sset.n states */
+	uint32_t fpcap;
 	uint8_t *ring;			/* cap entries of o->esz bytes */
 	uint32_t cap;			/* a power of two */
 	uint32_t klen;
@@ -123,8 +125,7 @@ struct over {
 	int *sslot;			/* per sliding aggregate: its slot */
 	struct agg_state *srow;		/* the sliding aggregates of a range */
 	struct val *svals;		/* per sliding aggregate */
-	size_t nslot, esz, fo;		/* slots; bytes per entry; offset of
-					 * the partial states in an entry */
+	size_t nslot, esz;		/* slots; bytes per entry */
 	size_t keysz;			/* bytes per key block */
 	size_t dq_off, ring_off;	/* inline deques and ring in the block */
 
@@ -558,18 +559,43 @@ static void ent_fill(struct over *o, struct okey *k, struct oent *e, int64_t t,
 
 /* Sums, averages and deviations are kept by two stacks (the "two-stacks"
  * algorithm of sliding-window aggregation; see over.h): the range's
- * entries [act, tail) are a front stack [act, split), where each entry
- * holds the partial aggregate of itself and the front entries after it,
- * and a back stack [split, tail) whose aggregate is k->bk. A record enters
- * by one agg_add() into k->bk; an entry leaves by act++; when the front is
- * empty and an entry must leave, the back becomes the front (a flip: one
- * agg_add() per entry, so O(1) amortised). The range's aggregate is the
- * front's top merged with k->bk: it is computed from the values in range
- * alone, nothing is ever subtracted. */
+ * entries [act, tail) are a front stack [act, split) and a back stack
+ * [split, tail) whose aggregate is k->bk. A record enters by one agg_add()
+ * into k->bk; an entry leaves by act++; when the front is empty and an
+ * entry must leave, the back becomes the front (a flip: one agg_add() per
+ * entry, so O(1) amortised). The range's aggregate is the front's top (the
+ * partial aggregate of [act, split)) merged with k->bk: it is computed from
+ * the values in range alone, nothing is ever subtracted.
+ *
+ * The classic algorithm keeps the partial of [i, split) in every front
+ * entry i. Here only one entry in SL_BLOCK keeps it (k->fp, beside the
+ * ring), and the top is that partial plus the fewer than SL_BLOCK entries
+ * before it, added in the same order the flip added them: the same bits
+ * as the classic algorithm's, for a fifth of the memory per entry (a
+ * partial is 40 bytes, an entry of one slot 24), which is what limits a
+ * range over many keys (page faults and cache misses, not instructions). */
 
-static inline struct agg_state *part(const struct over *o, const struct oent *e)
+static inline size_t sl_rowsz(const struct over *o)
 {
-	return (struct agg_state *)((uint8_t *)e + o->fo);
+	return o->sset.n * sizeof(struct agg_state);
+}
+
+static inline struct agg_state *fpart(const struct over *o, const struct okey *k, uint64_t j)
+{
+	return k->fp + (size_t)j * o->sset.n;
+}
+
+/* Room for n partials in k->fp (kept across flips and keys). */
+static void fp_reserve(struct over *o, struct okey *k, uint64_t n)
+{
+	uint32_t cap = k->fpcap > 0 ? k->fpcap : 4;
+
+	if (n <= k->fpcap)
+		return;
+	while (cap < n)
+		cap *= 2;
+	k->fp = xrealloc(k->fp, (size_t)cap * sl_rowsz(o));
+	k->fpcap = cap;
 }
 
 /* The values of entry e per sliding aggregate, into o->svals. */
@@ -588,24 +614,56 @@ static void sl_push(struct over *o, struct okey *k, uint64_t i)
 	agg_add(&o->sset, k->bk, o->svals, e->t);
 }
 
-/* The back stack becomes the front: each entry of [act, tail) gets the
- * aggregate of [itself, tail). */
+/* The back stack becomes the front: the entries of [act, tail) are added
+ * from the newest down, and every SL_BLOCK-th from act keeps the partial
+ * of [itself, tail). The sliding aggregates (sum, avg, stddev) hold no
+ * heap blocks, so their states copy with memcpy. */
 static void sl_flip(struct over *o, struct okey *k)
 {
-	size_t sz = o->sset.n * sizeof(struct agg_state);
+	size_t sz = sl_rowsz(o);
+	struct agg_state *acc = o->srow;
 
+	fp_reserve(o, k, (k->tail - k->act + SL_BLOCK - 1) / SL_BLOCK);
+	k->fbase = k->act;
+	memset(acc, 0, sz);
 	for (uint64_t i = k->tail; i-- > k->act;) {
-		struct oent *e = ent(o, k, i);
-
-		if (i + 1 == k->tail)
-			memset(part(o, e), 0, sz);
-		else
-			memcpy(part(o, e), part(o, ent(o, k, i + 1)), sz);
-		sl_vals(o, k, e);
-		agg_add(&o->sset, part(o, e), o->svals, e->t);
+		sl_vals(o, k, ent(o, k, i));
+		agg_add(&o->sset, acc, o->svals, ent(o, k, i)->t);
+		if ((i - k->fbase) % SL_BLOCK == 0)
+			memcpy(fpart(o, k, (i - k->fbase) / SL_BLOCK), acc, sz);
 	}
 	k->split = k->tail;
 	agg_reset(&o->sset, k->bk);
+}
+
+/* The first entry at or after act that keeps a partial, and its index in
+ * k->fp in *j; at or past split when none does. */
+static inline uint64_t sl_first(const struct okey *k, uint64_t *j)
+{
+	*j = 0;
+	if (k->act <= k->fbase)
+		return k->fbase;
+	*j = (k->act - k->fbase + SL_BLOCK - 1) / SL_BLOCK;
+	return k->fbase + *j * SL_BLOCK;
+}
+
+/* The partial of the front [act, split) into out: the kept partial of the
+ * first block at or after act, then the entries before it, newest first. */
+static void sl_top(struct over *o, const struct okey *k, struct agg_state *out)
+{
+	size_t sz = sl_rowsz(o);
+	uint64_t j, s = sl_first(k, &j);
+
+	if (s < k->split) {
+		memcpy(out, fpart(o, k, j), sz);
+	} else {
+		memset(out, 0, sz);
+		s = k->split;
+	}
+	while (s-- > k->act) {
+		sl_vals(o, k, ent(o, k, s));
+		agg_add(&o->sset, out, o->svals, ent(o, k, s)->t);
+	}
 }
 
 /* Rebuilds both stacks from the entries, after an insertion out of order
@@ -621,13 +679,11 @@ static void sl_rebuild(struct over *o, struct okey *k)
 /* The sliding aggregates of the range [act, tail), into o->srow. */
 static void sl_result(struct over *o, const struct okey *k)
 {
-	size_t sz = o->sset.n * sizeof(struct agg_state);
-
 	if (k->act < k->split) {
-		memcpy(o->srow, part(o, ent(o, k, k->act)), sz);
+		sl_top(o, k, o->srow);
 		agg_merge(&o->sset, o->srow, k->bk);
 	} else {
-		memcpy(o->srow, k->bk, sz);
+		memcpy(o->srow, k->bk, sl_rowsz(o));
 	}
 }
 
@@ -1185,9 +1241,8 @@ struct over *over_new(const struct over_conf *conf, struct frame_wr *out)
 		}
 		o->dqi[a] = o->dqk[a] != DQ_NONE ? o->ndq++ : -1;
 	}
-	o->fo = sizeof(struct oent) + o->nslot * sizeof(struct oval);
-	o->fo = (o->fo + 7) & ~(size_t)7;
-	o->esz = o->fo + o->sset.n * sizeof(struct agg_state);
+	o->esz = sizeof(struct oent) + o->nslot * sizeof(struct oval);
+	o->esz = (o->esz + 7) & ~(size_t)7;
 	o->dq_off = sizeof(struct okey) + (o->nagg + o->sset.n) * sizeof(struct agg_state) +
 		    (size_t)o->ndq * sizeof(struct odq);
 	o->ring_off = o->dq_off + (size_t)o->ndq * DQ_INLINE * sizeof(uint64_t);
@@ -1217,6 +1272,7 @@ static void key_free(struct over *o, struct okey *k)
 			free(k->dq[d].v);
 	if (!ring_inline(o, k))
 		free(k->ring);
+	free(k->fp);
 	buf_free(&k->str);
 	if (k->kp != k->kin)
 		free(k->kp);
@@ -1495,8 +1551,18 @@ static void snap_key(const struct over *o, const struct oslot *sl, struct buf *o
 			else
 				snap_u64(out, v->u);
 		}
-		if (o->sset.n > 0 && i >= k->act && i < k->split)
-			agg_row_snapshot(&o->sset, part(o, e), out);
+	}
+	if (o->sset.n > 0) {
+		uint64_t j, s0 = sl_first(k, &j), m = 0;
+
+		if (k->act >= k->split)
+			s0 = k->act;
+		else if (s0 < k->split)
+			m = (k->split - s0 + SL_BLOCK - 1) / SL_BLOCK;
+		snap_u32(out, (uint32_t)(s0 - k->head));
+		snap_u32(out, (uint32_t)m);
+		for (uint64_t b = 0; b < m; b++)
+			agg_row_snapshot(&o->sset, fpart(o, k, j + b), out);
 	}
 	agg_row_snapshot(o->set, k->row, out);
 	if (o->sset.n > 0)
@@ -1620,9 +1686,21 @@ static int restore_key(struct over *o, struct snap_rd *r)
 				v->u = snap_get_u64(r);
 			}
 		}
-		if (o->sset.n > 0 && j >= act && j < split) {
-			memset(part(o, e), 0, o->sset.n * sizeof(struct agg_state));
-			agg_row_restore(&o->sset, part(o, e), r);
+	}
+	if (o->sset.n > 0 && r->bad == NULL) {
+		uint32_t s0 = snap_get_u32(r), m = snap_get_u32(r), want = 0;
+
+		if (r->bad != NULL)
+			return -1;
+		if (s0 < split)
+			want = (split - s0 + SL_BLOCK - 1) / SL_BLOCK;
+		if (s0 < act || (act < split && s0 >= act + SL_BLOCK) || (act == split && s0 != act) || m != want)
+			return snap_fail(r, "a front stack with impossible partials");
+		k->fbase = s0;
+		fp_reserve(o, k, m);
+		for (uint32_t b = 0; b < m && r->bad == NULL; b++) {
+			memset(fpart(o, k, b), 0, sl_rowsz(o));
+			agg_row_restore(&o->sset, fpart(o, k, b), r);
 		}
 	}
 	if (r->bad == NULL)

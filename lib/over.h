@@ -147,8 +147,9 @@ const char *over_err(const struct over *o);
  * over_stats and the key table's size; then every key holding state: its
  * encoded key, newest time, its ring of records (event time and one value
  * per input field, strings with their bytes) with the range's bounds and,
- * for sum, avg and stddev, the two stacks (each front entry's partial
- * aggregate, the back's running one, agg_row_snapshot), the running row
+ * for sum, avg and stddev, the two stacks (the first front entry that
+ * keeps a partial and the partials kept, one per SL_BLOCK entries of the
+ * front, then the back's running one, agg_row_snapshot), the running row
  * of count, distinct and the percentiles (agg_row_snapshot: sketch bins,
  * distinct counts), and each min/max/first/last deque as ring positions;
  * last, every record waiting for the watermark (event order), with its
@@ -157,10 +158,10 @@ const char *over_err(const struct over *o);
  * it is the state, not a log: restoring it and feeding the frames after
  * it gives what the uninterrupted run gives, byte for byte (sums kept to
  * the bit, so no rounding differs), waiting records included.
- * Version 2 (this one): the rows of agg_row_snapshot lost their tag per
- * aggregate and 24 to 32 bytes per count or sum; an image of version 1 is
- * refused, not converted. */
-#define OVER_SNAP_VERSION 2
+ * Version 3 (this one): the rows of agg_row_snapshot lost their tag per
+ * aggregate and 24 to 32 bytes per count or sum; an image of an earlier
+ * version is refused, not converted. */
+#define OVER_SNAP_VERSION 3
 
 /* Appends the image of o to out. Cannot fail; allocates only in out. Time
  * and bytes grow with the records held in ranges and waiting, and with

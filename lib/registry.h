@@ -1,4 +1,6 @@
-/* registry.h - a Confluent Schema Registry client, on libcurl.
+/* registry.h - a Confluent Schema Registry client, on libcurl (loaded with
+ * dlopen at the first registry_new(), so the tools that never fetch a
+ * schema do not pay for loading it).
  *
  * Fetches the schema of an id with the registry's documented REST call
  * GET {URL}/schemas/ids/{id} (Confluent Schema Registry API reference),
@@ -18,9 +20,15 @@ struct registry;
 
 /* A client for the registry at url (http:// or https://, without a
  * trailing path), with auth ("USER:PASSWORD") or NULL; timeout in ms for
- * each request. Returns NULL when libcurl cannot start. Free with
+ * each request. Returns NULL when libcurl cannot be loaded or started, or
+ * memory runs out: registry_load_error() then says which. Free with
  * registry_free(). Both strings are copied. */
 struct registry *registry_new(const char *url, const char *auth, long timeout_ms);
+
+/* Why the last registry_new() returned NULL: "cannot load libcurl: ..." (the
+ * dynamic loader's message), "libcurl.so.4 has no curl_easy_init", or "out
+ * of memory". A static string. */
+const char *registry_load_error(void);
 void registry_free(struct registry *g);	/* accepts NULL */
 
 /* Fetches the schema of id into out (replacing its contents: the schema's

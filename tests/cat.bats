@@ -313,7 +313,7 @@ PY
 	run rtai-cat --help
 	assert_success
 	for o in --output --zstd --print --meta --replay --speed --rate --loop \
-		--keep-time --progress --marker-interval --max-frame --help --version; do
+		--keep-time --progress --marker-interval --max-frame --verbose --help --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-cat --version

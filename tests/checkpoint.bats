@@ -85,9 +85,9 @@ print(b == a[int(sys.argv[1]):], len(b))' "$recs"
 	id=$(ls d | sed -n 's/^ckpt-//p' | sort -n | tail -1)
 	recs=$(python3 -c '
 import json, sys
-s = open(sys.argv[1], "rb").read()[:-4]  # less the CRC-32, which may hold a "]"
-i = s.index(b"[{")
-print(json.loads(s[i:s.rindex(b"]") + 1])[0]["records"])' d/ckpt-$id/rtai-cat-*.snap)
+s = open(sys.argv[1], "rb").read()
+s = s[s.index(b"[{"):].decode("latin-1")	# the JSON, then the CRC-32 (which may hold a "]")
+print(json.JSONDecoder().raw_decode(s)[0][0]["records"])' d/ckpt-$id/rtai-cat-*.snap)
 	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai.zst 2>/dev/null |
 		rtai-cat -p --meta >second
 	run check barriers cap.rtai.zst second $((id + 1)) "$recs"
@@ -373,6 +373,7 @@ print(n)')
 	assert_success
 	assert_output --partial "--checkpoint-dir DIR"
 	assert_output --partial "--checkpoint-interval DUR"
+	assert_output --partial "-v, --verbose"
 }
 
 # over_lines N: N records of 12 keys, event times up to 2s behind a clock
@@ -609,4 +610,187 @@ JOIN='rtai-join -v -t table.jsonl -u changes.jsonl --on user_id --as-of updated_
 	echo "$output"
 	assert_success
 	assert_line --index 0 "rtai-join: resuming from checkpoint ${newest##*-} of $PWD/d"
+}
+
+# The input of the rtai-parse tests: every 97th line not JSON, every 89th
+# a string where an int is declared; the bad lines, in order, by python3.
+parse_input() {
+	python3 -c '
+for i in range(1, 30001):
+    print("oops %d" % i if i % 97 == 0 else
+          "{\"n\":\"x%d\"}" % i if i % 89 == 0 else "{\"n\":%d}" % i)' >in.jsonl
+	rtai-cat -o pin.rtai in.jsonl
+	python3 -c '
+import json, sys
+for line in open("in.jsonl"):
+    line = line.rstrip("\n")
+    try:
+        ok = isinstance(json.loads(line)["n"], int)
+    except ValueError:
+        ok = False
+    if not ok:
+        print(line)' >bad.want
+}
+
+@test "checkpoint: rtai-parse killed -9 twice and rerun: the DLQ holds each bad record once (plain and .zst)" {
+	parse_input
+	[ "$(wc -l <bad.want)" -eq 643 ]
+	export RTAI_CHECKPOINT_DIR
+	for dlq in bad.rtai bad.rtai.zst; do
+		RTAI_CHECKPOINT_DIR=$PWD/d.$dlq
+		rm -f out.txt statuses
+		for i in 1 2; do
+			before=$(latest_complete "$RTAI_CHECKPOINT_DIR")
+			{ set +e	# the sink's status (4, a cut stream) is not the test's
+			  rtai-cat --checkpoint-interval 100ms --rate 5000 pin.rtai 2>"cat.$i" |
+				{ echo "$BASHPID" >parse.pid
+				  exec rtai-parse --json -f n:int --dlq "$dlq" 2>"parse.$i"; } |
+				"$SINK" out.txt 2>"sink.$i"; echo "${PIPESTATUS[1]}" >>statuses; } &
+			wait_until newer_than "$RTAI_CHECKPOINT_DIR" "$before" ||
+				{ kill -9 "$(cat parse.pid)"; false; }
+			sleep 0.2	# dead letters after the checkpoint, to be cut back
+			kill -9 "$(cat parse.pid)"
+			wait
+		done
+		rtai-cat --checkpoint-interval 100ms pin.rtai 2>cat.3 |
+			rtai-parse --json -f n:int --dlq "$dlq" 2>parse.3 | "$SINK" out.txt 2>sink.3
+		echo "${PIPESTATUS[*]}" >>statuses
+		cat statuses cat.? parse.?
+		run cat statuses
+		assert_output "$(printf '137\n137\n0 0 0')"
+		run grep -h resuming parse.2 parse.3
+		echo "$output"
+		[ "${#lines[@]}" -eq 2 ]
+		# the summary counts span the restarts
+		run cat parse.3
+		assert_output --partial "rtai-parse: 29357 parsed, 0 skipped, 643 dead-lettered, 0 blank"
+		# the dead letters, in input order, each once; the DLQ a whole stream
+		run sh -c "rtai-cat -p '$dlq' | jq -r .payload >bad.got && cmp bad.want bad.got"
+		echo "$output"
+		assert_success
+		run python3 -c '
+got = open("out.txt").read().splitlines()
+print(len(got), len(set(got)))'
+		assert_output "29357 29357"
+	done
+	run zstd -t bad.rtai.zst
+	assert_success
+}
+
+@test "checkpoint: rtai-parse takes part only under skip or dlq; a DLQ cut short since the checkpoint is an error" {
+	parse_input
+	export RTAI_CHECKPOINT_DIR=$PWD/d
+	rtai-cat --checkpoint-interval 50ms --rate 50000 pin.rtai 2>/dev/null |
+		rtai-parse --on-error skip -f n:int 2>/dev/null | "$SINK" out.txt 2>/dev/null
+	run ls d/stages
+	echo "$output"
+	[[ "$output" == *rtai-parse-* ]]
+	rm -rf d out.txt
+	# under fail it holds nothing: a stateless stage, not registered
+	rtai-cat --checkpoint-interval 50ms --rate 50000 cap.rtai 2>/dev/null |
+		rtai-parse 2>/dev/null | "$SINK" out.txt 2>/dev/null
+	run ls d/stages
+	echo "$output"
+	[[ "$output" != *rtai-parse-* ]]
+	[ -n "$(latest_complete d | grep -v '^0$')" ]
+	rm -rf d out.txt
+	rtai-cat --checkpoint-dir d --checkpoint-interval 50ms --rate 50000 pin.rtai 2>/dev/null |
+		rtai-parse --checkpoint-dir d -f n:int --dlq bad.rtai 2>/dev/null |
+		"$SINK" --checkpoint-dir d out.txt 2>/dev/null
+	: >bad.rtai	# emptied since
+	run sh -c 'rtai-cat --checkpoint-dir d pin.rtai 2>/dev/null |
+		rtai-parse --checkpoint-dir d -f n:int --dlq bad.rtai >/dev/null'
+	echo "$output"
+	assert_failure 1
+	assert_output --regexp "^rtai-parse: resuming from checkpoint [0-9]+ of d
+rtai-parse: --dlq bad.rtai: bad.rtai: 0 bytes, fewer than the [0-9]+ expected: the dead-letter stream changed since the checkpoint resumed \(truncated, replaced or removed\?\)$"
+}
+
+# snap_pos DIR: "ID OFFSET RECORDS SCHEMAS" of rtai-cat's snapshot of the
+# latest complete checkpoint of DIR, read by python3 from the file.
+snap_pos() {
+	local id
+	id=$(latest_complete "$1")
+	python3 -c '
+import json, sys
+s = open(sys.argv[2], "rb").read()
+s = s[s.index(b"[{"):].decode("latin-1")	# the JSON, then the CRC-32
+p = json.JSONDecoder().raw_decode(s)[0][0]
+print(sys.argv[1], p["offset"], p["records"], p.get("schemas", "-"))' "$id" "$1/ckpt-$id"/rtai-cat-*.snap
+}
+
+@test "checkpoint: a resume from a late checkpoint seeks in a plain file (-v says so), reads zstd up to it; the output is the uninterrupted run's tail" {
+	seq 1 200000 | sed 's/.*/{"n":&}/' >big.jsonl
+	rtai-cat -o big.rtai big.jsonl
+	rtai-cat -o big.rtai.zst big.jsonl
+	for f in big.rtai big.jsonl big.rtai.zst; do
+		rm -rf d
+		# the first run ends (a closed pipe) about 70% into the file
+		rtai-cat --checkpoint-dir d --checkpoint-interval 1ms "$f" 2>/dev/null |
+			head -c 4500000 >/dev/null || true
+		read -r id off recs schemas < <(snap_pos d)
+		echo "$f: checkpoint $id at byte $off, record $recs, $schemas schema frames"
+		[ "$recs" -gt 100000 ] && [ "$schemas" = 0 ]
+		rtai-cat -v --checkpoint-dir d --checkpoint-interval 1ms "$f" 2>err |
+			rtai-cat -p --meta >second
+		cat err
+		if [ "$f" = big.rtai.zst ]; then
+			how="by reading up to it: zstd input cannot seek"
+		else
+			how="by seeking"
+		fi
+		run cat err
+		assert_output "$(printf '%s\n' "rtai-cat: resuming from checkpoint $id of d" \
+			"rtai-cat: $f: resuming at byte $off (record $recs) $how")"
+		# the barriers after go on from the recorded record index and offset
+		run check barriers "$f" second $((id + 1)) "$recs"
+		echo "$output"
+		assert_success
+		[[ "$output" =~ \ $((200000 - recs))\ checkpoint$ ]]
+		# the records are the uninterrupted run's, after the position
+		run python3 -c '
+import json, sys
+a = open(sys.argv[1]).read().splitlines()
+b = [o["_raw"] for o in map(json.loads, open("second")) if "_kind" not in o]
+print(b == a[int(sys.argv[2]):], len(b))' big.jsonl "$recs"
+		echo "$output"
+		assert_output "True $((200000 - recs))"
+	done
+}
+
+@test "checkpoint: resuming CSV text seeks after its header, which goes out again; a capture with schema frames is read up to the position" {
+	{ echo 'a,b'; seq 1 100000 | sed 's/.*/&,x&/'; } >big.csv
+	rtai-cat --format csv -o csv.rtai big.csv
+	for f in big.csv csv.rtai; do
+		rm -rf d
+		fmt=()
+		[ "$f" = big.csv ] && fmt=(--format csv)
+		rtai-cat "${fmt[@]}" --checkpoint-dir d --checkpoint-interval 1ms "$f" 2>/dev/null |
+			head -c 2000000 >/dev/null || true
+		read -r id off recs schemas < <(snap_pos d)
+		echo "$f: checkpoint $id at byte $off, record $recs, $schemas schema frames"
+		[ "$recs" -gt 10000 ]
+		rtai-cat "${fmt[@]}" -v --checkpoint-dir d "$f" 2>err | rtai-cat -p --meta >second
+		cat err
+		if [ "$f" = big.csv ]; then
+			how="by seeking"
+			[ "$schemas" = 0 ]
+		else
+			how="by reading up to it: schema frames come before it, and are sent again"
+			[ "$schemas" = 1 ]
+		fi
+		run cat err
+		assert_output "$(printf '%s\n' "rtai-cat: resuming from checkpoint $id of d" \
+			"rtai-cat: $f: resuming at byte $off (record $recs) $how")"
+		# the header first, then the rows after the position, as in the file
+		run python3 -c '
+import json, sys
+rows = open("big.csv").read().splitlines()
+out = [json.loads(l) for l in open("second")]
+head = out[0]["_schema"]["header"] if out[0].get("_kind") == "schema" else None
+data = [o["_raw"] for o in out if "_kind" not in o]
+print(head, len(data), data == rows[1 + int(sys.argv[1]):])' "$recs"
+		echo "$output"
+		assert_output "a,b $((100000 - recs)) True"
+	done
 }

@@ -780,7 +780,8 @@ PY
 	run rtai-parse --help
 	assert_success
 	for o in --field --schema --strict --keep --time-field --time-format --on-error \
-		--dlq --json --max-fields --max-frame --verbose --help --version; do
+		--dlq --checkpoint-dir --stage-name --json --max-fields --max-frame --verbose --help \
+		--version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-parse --version

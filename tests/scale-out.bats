@@ -1,0 +1,301 @@
+#!/usr/bin/env bats
+# Scale-out (issue 16, rtai(7) "WHEN ONE MACHINE IS NOT ENOUGH"): two copies
+# of the flagship pipeline
+#   rtai-kafka -G features --replay | rtai-parse | rtai-window | rtai-sink-redis
+# in one consumer group on a 4-partition topic keyed by user, into a Redis
+# Cluster of 3 masters; one copy is stopped mid-run (SIGTERM to its source,
+# as a user stops it) and the other takes over its partitions, reading again
+# from the offsets the stopped copy committed, which --replay held back to
+# the first message of its oldest open window. At the end every feature in
+# Redis equals a single-copy run's, and both equal a brute force of the
+# windows in python3 from the events produced.
+# The Kafka cluster is librdkafka's mock (tests/kafka-mock); the events go in
+# through rtai-sink-kafka (event time as the Kafka timestamp, keys by the Java
+# client's murmur2), checked with kcat and kafkatool.py's own murmur2.
+
+load common
+load kafka
+
+# Short group timeouts: a join or a rebalance takes seconds, not minutes.
+# Small fetches: a backlog comes in from the partitions in turns of a few
+# dozen messages, not one partition after another, so event time moves on
+# evenly over the partitions (the watermark is one for all of them).
+GROUPX="-X session.timeout.ms=6000 -X heartbeat.interval.ms=500 -X auto.commit.interval.ms=500
+	-X max.partition.fetch.bytes=4096"
+SIZE=5s		# tumbling windows
+DELAY=3s	# rtai-window --delay: events are up to 0.5 s out of order, and the
+		# partitions of a copy up to 1.5 s apart as they come in
+
+ktool() { python3 "$RTAI_SRC/tests/kafkatool.py" "$@"; }
+
+setup_local() {
+	command -v kcat >/dev/null || { echo "kcat is not installed (scripts/packages.sh)" >&2; return 1; }
+	cluster_start "$BATS_TEST_TMPDIR/cluster"
+}
+
+teardown_local() {
+	local pid
+	# Each copy's stages are children of its subshell.
+	for pid in ${BG_PIDS:-}; do
+		pkill -KILL -P "$pid" 2>/dev/null || true
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	kafka_stop
+	cluster_stop
+}
+
+# copy NAME [OPTION...]: starts one copy of the pipeline in the background,
+# its source's pid in NAME.pid, what the source wrote in NAME.rtai (tee),
+# every stage's standard error in NAME.err; sets PID to the pipeline, whose
+# status is that of the last stage that failed (pipefail), or 0.
+copy() {
+	local name=$1
+	shift
+	# shellcheck disable=SC2086
+	( set -o pipefail; sh -c 'echo $$ >"$0.pid"; exec rtai-kafka "$@"' "$name" -b "$KAFKA_BROKERS" -t clicks \
+		-G "$GROUP" --replay "$SIZE+$DELAY" $GROUPX -v "$@" |
+		tee "$name.rtai" |
+		rtai-parse -t event_time |
+		rtai-window -k user_id --tumbling "$SIZE" --delay "$DELAY" \
+			-a clicks=count -a spend=sum:amount |
+		rtai-sink-redis -v -u "$CLUSTER_URL" -k 'features:user:{user_id}' --hash --only-newer --pass |
+		rtai-sink-redis -v -u "$CLUSTER_URL" -k 'window:{user_id}:{window_start}' --hash
+	) 2>"$name.err" 3>&- &
+	PID=$!
+	BG_PIDS="${BG_PIDS:-} $PID"
+}
+
+# assigned NAME N: NAME's source was last assigned N partitions.
+assigned() {
+	[ "$(grep 'group features:' "$1.err" | tail -1)" = "rtai-kafka: group features: assigned $2 partitions" ]
+}
+
+# ends: "PARTITION END" for each partition of clicks (END: the offset after
+# its last message), as kcat reads them.
+ends() {
+	kcat -C -b "$KAFKA_BROKERS" -t clicks -e -q -f '%p %o\n' |
+		awk '{ if ($2 + 1 > e[$1]) e[$1] = $2 + 1 } END { for (p in e) print p, e[p] }' | sort
+}
+
+# read_to NAME ENDS: NAME's source wrote, of every partition in the file
+# ENDS ("PARTITION END" lines), the message before END.
+read_to() {
+	ktool show "$1.rtai" 2>/dev/null | jq -r '"\(.partition) \(.offset + 1)"' |
+		sort -k1,1n -k2,2n | awk '{ e[$1] = $2 } END { for (p in e) print p, e[p] }' |
+		sort >"$1.ends"
+	cmp -s "$1.ends" "$2"
+}
+
+# read_all N NAME...: the sources of the copies NAME... wrote N messages.
+read_all() {
+	local n=$1 name sum=0
+	shift
+	for name in "$@"; do
+		sum=$((sum + $(ktool show "$name.rtai" 2>/dev/null | wc -l)))
+	done
+	[ "$sum" -ge "$n" ]
+}
+
+# features: every hash in the cluster, one line per key, fields sorted
+# (_event_time, --only-newer's version, left out: compared on its own below).
+features() {
+	cluster_dump | python3 -c '
+import json, sys
+for line in sys.stdin:
+    k, _, v = line.rstrip("\n").partition(" ")
+    a = json.loads(v)
+    h = dict(zip(a[0::2], a[1::2]))
+    h.pop("_event_time", None)
+    print(k, json.dumps(h, sort_keys=True))'
+}
+
+@test "scale-out: two copies in one group, one stopped mid-run: every feature equals one copy's and the brute force" {
+	kafka_start clicks:4
+	# One user per partition for the fences below (kafkatool.py's murmur2).
+	for p in 0 1 2 3; do
+		for k in $(seq 0 99); do
+			[ "$(ktool partition "f$k" 4)" = "$p" ] && { echo "f$k"; break; }
+		done
+	done >fences
+	[ "$(wc -l <fences)" -eq 4 ]
+	# 5000 clicks of 20 users, 4 ms apart and up to 0.5 s out of order, in
+	# two halves: before the stop (up to 12.5 s, mid-window, ending with a
+	# fence in every partition at 12.5 s, so both copies reach the same
+	# watermark) and after.
+	python3 - <<-'EOF'
+	import json, random
+	from datetime import datetime, timezone
+	random.seed(16)
+	base = 1795860000000	# 2026-11-28T10:00:00Z, in ms
+	def click(user, t, amount):
+	    s = datetime.fromtimestamp((base + t) / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+	    return json.dumps({"user_id": user, "amount": amount, "event_time": s[:-3] + "Z"})
+	def clicks(t0):
+	    return [click("u%d" % random.randint(0, 19), t0 + i * 4 + random.randint(0, 500),
+	                  random.randint(0, 10000) / 100) for i in range(2500)]
+	with open("first.jsonl", "w") as f:
+	    for line in clicks(0):
+	        print(line, file=f)
+	    for user in open("fences").read().split():
+	        print(click(user, 12500, 0), file=f)
+	with open("second.jsonl", "w") as f:
+	    for line in clicks(12500):
+	        print(line, file=f)
+	EOF
+	cat first.jsonl second.jsonl >events.jsonl
+	# In at 500 a second, as a live topic fills, keyed by user (murmur2), the
+	# event time as the Kafka timestamp.
+	produce() {
+		rtai-cat --rate 500 "$1" | rtai-parse -t event_time |
+			rtai-sink-kafka -b "$KAFKA_BROKERS" -t clicks -k '{user_id}'
+	}
+
+	# Two copies join; the clicks go in once the group has settled (two
+	# partitions each), so no copy loses a partition it holds state of.
+	GROUP=features
+	copy a
+	a=$PID
+	copy b
+	b=$PID
+	wait_until assigned a 2
+	wait_until assigned b 2
+	run produce first.jsonl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ends >ends1
+	cat ends1
+	wait_until read_all 2504 a b
+	na=$(ktool show a.rtai 2>/dev/null | wc -l)
+	nb=$(ktool show b.rtai 2>/dev/null | wc -l)
+	echo "a read $na, b read $nb"
+	[ $((na + nb)) -eq 2504 ]
+	[ "$na" -gt 0 ] && [ "$nb" -gt 0 ]
+
+	# Stop copy a as a user would: SIGTERM to its source. Its stream ends,
+	# its open windows fire (partial), it commits the offsets --replay held
+	# back and leaves the group; copy b takes its two partitions over.
+	kill -TERM "$(cat a.pid)"
+	bg_wait "$a"
+	cat a.err
+	[ "$STATUS" -eq 0 ]
+	# a held messages back: windows were open when it stopped.
+	held=$(sed -n 's/.*--replay: the commit holds back \([0-9]*\) messages.*/\1/p' a.err)
+	echo "held back: $held of $na"
+	[ "$held" -gt 0 ] && [ "$held" -lt "$na" ]
+	wait_until assigned b 4
+	# b reads a's partitions again from a's commit, up to where a stopped,
+	# before the second half goes in.
+	wait_until read_to b ends1
+	run produce second.jsonl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ends >ends2
+	cat ends2
+	wait_until read_to b ends2
+	kill -TERM "$(cat b.pid)"
+	bg_wait "$b"
+	cat b.err
+	[ "$STATUS" -eq 0 ]
+	# What b read again is exactly what a held back: from the first message
+	# of a's oldest open window, [5 s, 10 s) (the watermark at the stop was
+	# 12.5 s - 3 s), on.
+	ktool show a.rtai | jq -c '[.partition, .offset, .ts]' | sort >a.pos
+	ktool show b.rtai | jq -c '[.partition, .offset, .ts]' | sort >b.pos
+	comm -12 a.pos b.pos >both.pos
+	echo "read by both: $(wc -l <both.pos)"
+	[ "$(wc -l <both.pos)" -eq "$held" ]
+	run python3 -c '
+import json, sys
+base = 1795860000000
+a = [json.loads(l) for l in open("a.pos")]
+both = set(map(tuple, (json.loads(l) for l in open("both.pos"))))
+for p in sorted({x[0] for x in a}):
+    first = min((o for q, o, t in a if q == p and t >= base + 5000), default=None)
+    want = {(q, o, t) for q, o, t in a if q == p and first is not None and o >= first}
+    got = {x for x in both if x[0] == p}
+    print(p, len(want), len(got), want == got)
+# Out of order by up to 0.5 s, some of them belong to [0 s, 5 s): a wrote
+# that window whole, and b drops them as late, counted.
+print("late", sum(1 for q, o, t in both if t < base + 5000))'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c ' True$')" -eq "$(grep -c . <(cut -d, -f1 a.pos | sort -u))" ]
+	late=$(echo "$output" | sed -n 's/^late //p')
+	run grep -h 'late records' a.err
+	[ "$status" -eq 1 ]
+	if [ "$late" -gt 0 ]; then
+		grep -q "rtai-window: $late late records dropped" b.err
+	else
+		run grep -h 'late records' b.err
+		[ "$status" -eq 1 ]
+	fi
+	features >two.txt
+
+	# One copy alone, in a new group, over the whole topic. Its delay is
+	# longer than the stream, so however librdkafka interleaves the
+	# partitions' backlogs no record is late.
+	for port in $CLUSTER_PORTS; do redis-cli -p "$port" flushall >/dev/null; done
+	GROUP=alone DELAY=1h
+	copy one -e
+	bg_wait "$PID"
+	cat one.err
+	[ "$STATUS" -eq 0 ]
+	run grep 'late records' one.err
+	[ "$status" -eq 1 ]
+	features >one.txt
+	run diff one.txt two.txt
+	echo "$output"
+	[ "$status" -eq 0 ]
+
+	# Each user is on one partition, the one murmur2 gives (kcat reads).
+	kcat -C -b "$KAFKA_BROKERS" -t clicks -e -q -f '%k %p\n' | sort -u >user-part
+	run sh -c "cut -d' ' -f1 user-part | uniq -d"
+	echo "$output"
+	[ -z "$output" ]
+	while read -r k p; do
+		[ "$(ktool partition "$k" 4)" = "$p" ] || { echo "$k on $p"; false; }
+	done <user-part
+
+	# The brute force, from the clicks produced: every window, and each
+	# user's latest window under its flagship key.
+	run python3 - two.txt <<-'EOF'
+	import json, sys
+	from collections import OrderedDict
+	from datetime import datetime, timezone
+	size = 5000
+	def ms(s):
+	    return round(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+	def fmt(t):
+	    return datetime.fromtimestamp(t / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+	win = OrderedDict()
+	for line in open("events.jsonl"):
+	    e = json.loads(line)
+	    ws = ms(e["event_time"]) // size * size
+	    w = win.setdefault((e["user_id"], ws), [0, 0.0])
+	    w[0] += 1
+	    w[1] += e["amount"]	# in partition order: the user's clicks in order
+	want = {}
+	for (user, ws), (n, spend) in win.items():
+	    h = {"user_id": user, "window_start": fmt(ws), "window_end": fmt(ws + size),
+	         "clicks": n, "spend": spend}
+	    want["window:%s:%s" % (user, fmt(ws))] = h
+	    k = "features:user:" + user
+	    if k not in want or want[k]["window_start"] < h["window_start"]:
+	        want[k] = h
+	got = {}
+	for line in open(sys.argv[1]):
+	    k, _, v = line.rstrip("\n").partition(" ")
+	    got[k] = json.loads(v)
+	bad = 0
+	for k in sorted(set(want) | set(got)):
+	    w, g = want.get(k), got.get(k)
+	    if w is None or g is None or any(str(w[f]) != g.get(f) for f in w if f != "spend") \
+	            or float(g["spend"]) != w["spend"] or len(g) != len(w):
+	        print("%s: want %s, got %s" % (k, w, g))
+	        bad += 1
+	print("%d keys, %d windows, %d wrong" % (len(got), len(win), bad))
+	sys.exit(bad > 0)
+	EOF
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
