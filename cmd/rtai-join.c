@@ -1123,17 +1123,10 @@ static void save_state(struct buf *b)
 static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 {
 	struct snap_rd r;
-	const uint8_t *tag;
-	size_t tn;
 	int has_updates;
 
-	snap_rd_init(&r, p, n);
-	tag = snap_get_bytes(&r, 64, &tn);
-	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
-		snprintf(err, errlen, "not a snapshot of rtai-join's table (\"%s\" expected)",
-			 STATE_TAG);
+	if (snap_open_tagged(&r, p, n, STATE_TAG, "rtai-join's table", err, errlen) < 0)
 		return -1;
-	}
 	stats.records = snap_get_u64(&r);
 	stats.hits = snap_get_u64(&r);
 	stats.misses = snap_get_u64(&r);
@@ -1150,11 +1143,10 @@ static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 	has_updates = snap_get_u8(&r);
 	cp.skip_recs = snap_get_u64(&r);
 	cp.skip_off = snap_get_u64(&r);
-	if (r.bad != NULL || has_updates != (opt.updates != NULL)) {
-		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
-			 r.bad ? r.bad : "--updates does not match");
+	if (has_updates != (opt.updates != NULL))
+		snap_fail(&r, "--updates does not match");
+	if (snap_close_tagged(&r, 0, err, errlen) < 0)
 		return -1;
-	}
 	cp.skipping = cp.skip_recs > 0;
 	return tab_restore(&table, p + r.off, n - r.off, err, errlen);
 }
@@ -1193,10 +1185,9 @@ static void on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *
 	/* What went before the barrier leaves before the snapshot is written:
 	 * once the checkpoint is complete, a rerun never writes it again. */
 	wr_flush(&out);
-	if (barrier_decode(f, &cp.brec, &b, err, sizeof(err)) < 0) {
+	if (barrier_read(rd, f, &cp.brec, &b) < 0) {
 		wr_flush(&out);
-		cli_die(RTAI_EXIT_FAIL, "%s: after record %llu: %s", rd->name,
-			 (unsigned long long)rd->nrec, err);
+		exit(RTAI_EXIT_FAIL);
 	}
 	if (!b.savepoint) {
 		/* In the background (ckpt_write_bg); a savepoint ends the run,

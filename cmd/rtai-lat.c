@@ -1387,18 +1387,13 @@ static void load_window(struct snap_rd *r, struct window *w)
 static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 {
 	struct snap_rd r;
-	const uint8_t *tag, *name;
-	size_t tn, nn;
+	const uint8_t *name;
+	size_t nn;
 	uint32_t ns, nslo;
 	int64_t elapsed;
 
-	snap_rd_init(&r, p, n);
-	tag = snap_get_bytes(&r, 64, &tn);
-	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
-		snprintf(err, errlen, "not a snapshot of rtai-lat's figures (\"%s\" expected)",
-			 STATE_TAG);
+	if (snap_open_tagged(&r, p, n, STATE_TAG, "rtai-lat's figures", err, errlen) < 0)
 		return -1;
-	}
 	elapsed = snap_get_i64(&r);
 	start_wall = snap_get_i64(&r);
 	markers = snap_get_u64(&r);
@@ -1428,13 +1423,10 @@ static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 		opt.slo[i].intervals = snap_get_u64(&r);
 		opt.slo[i].breaches = snap_get_u64(&r);
 	}
-	if (r.bad == NULL && r.off != n)
-		snap_fail(&r, "bytes after the state");
-	if (r.bad != NULL || elapsed < 0) {
-		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
-			 r.bad ? r.bad : "a negative run time");
+	if (elapsed < 0)
+		snap_fail(&r, "a negative run time");
+	if (snap_close_tagged(&r, 1, err, errlen) < 0)
 		return -1;
-	}
 	start_mono = cli_mono_ns() - elapsed;
 	return 0;
 }
@@ -1464,8 +1456,7 @@ static int on_barrier(struct frame_rd *rd, const struct frame *f)
 	struct barrier b;
 	char err[1024];
 
-	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
-		cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+	if (barrier_read(rd, f, &brec, &b) < 0) {
 		ckpt_failed = 1;
 		return -1;
 	}

@@ -1462,26 +1462,14 @@ static void save_state(struct buf *b, void *arg)
 static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 {
 	struct snap_rd r;
-	const uint8_t *tag;
-	size_t tn;
 
-	snap_rd_init(&r, p, n);
-	tag = snap_get_bytes(&r, 64, &tn);
-	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
-		snprintf(err, errlen, "not a snapshot of rtai-parse (\"%s\" expected)", STATE_TAG);
+	if (snap_open_tagged(&r, p, n, STATE_TAG, "rtai-parse", err, errlen) < 0)
 		return -1;
-	}
 	count.parsed = snap_get_u64(&r);
 	count.blank = snap_get_u64(&r);
 	count.tombstones = snap_get_u64(&r);
 	errpol_load(&ep, &r);
-	if (r.bad == NULL && r.off != n)
-		snap_fail(&r, "bytes after the state");
-	if (r.bad != NULL) {
-		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off, r.bad);
-		return -1;
-	}
-	return 0;
+	return snap_close_tagged(&r, 1, err, errlen);
 }
 
 /* Takes part in checkpoints when they are on (--checkpoint-dir or
@@ -1507,8 +1495,7 @@ static int on_barrier(const struct frame_rd *rd, const struct frame *f)
 	struct barrier b;
 	char err[1024];
 
-	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
-		cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+	if (barrier_read(rd, f, &brec, &b) < 0) {
 		ckpt_failed = 1;
 		return -1;
 	}

@@ -334,25 +334,13 @@ static void __attribute__((noreturn)) give_up(const char *msg)
 static int load_state(const uint8_t *p, size_t n, char *err, size_t errlen)
 {
 	struct snap_rd r;
-	const uint8_t *tag;
-	size_t tn;
 
-	snap_rd_init(&r, p, n);
-	tag = snap_get_bytes(&r, 64, &tn);
-	if (tag == NULL || tn != strlen(STATE_TAG) || memcmp(tag, STATE_TAG, tn) != 0) {
-		snprintf(err, errlen, "not a snapshot of rtai-sink-redis (\"%s\" expected)",
-			 STATE_TAG);
+	if (snap_open_tagged(&r, p, n, STATE_TAG, "rtai-sink-redis", err, errlen) < 0)
 		return -1;
-	}
 	count.written = snap_get_u64(&r);
 	count.older = snap_get_u64(&r);
 	count.failed = snap_get_u64(&r);
-	if (r.bad != NULL || r.off != n) {
-		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r.off,
-			 r.bad ? r.bad : "bytes after the counts");
-		return -1;
-	}
-	return 0;
+	return snap_close_tagged(&r, 1, err, errlen);
 }
 
 /* Opens DIR and loads the latest complete checkpoint, if any. Returns 0,
@@ -376,8 +364,7 @@ static void on_barrier(const struct frame *f)
 
 	if (stopping)
 		return;
-	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
-		cli_warn("%s: a barrier: %s", rd.name, err);
+	if (barrier_read(&rd, f, &brec, &b) < 0) {
 		stopping = 1;
 		status = RTAI_EXIT_FAIL;
 		return;

@@ -511,10 +511,8 @@ static int on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *f
 	struct barrier b;
 	char err[1024];
 
-	if (barrier_decode(f, &brec, &b, err, sizeof(err)) < 0) {
-		cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+	if (barrier_read(rd, f, &brec, &b) < 0)
 		return -1;
-	}
 	if (!b.savepoint) {
 		/* Serialized now, written in the background (ckpt_write_bg):
 		 * the records do not wait for the disk. */

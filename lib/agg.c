@@ -1070,22 +1070,47 @@ static void snap_store(struct buf *out, const struct agg_store *st)
 		snap_u64(out, st->c[i]);
 }
 
+/* The forms of a sum's state in a snapshot (a byte, then its fields):
+ * most groups hold ints only (an int64 sum: the high half of the 128 bits
+ * is the low half's sign) or floats only, and need 16 of the 40 bytes. */
+enum { SUM_INTS, SUM_FLOATS, SUM_MIXED };
+
+static void snap_sum(struct buf *out, const struct agg_state *a)
+{
+	uint64_t fbits;
+
+	memcpy(&fbits, &a->s.fsum, 8);
+	if (a->s.nf == 0 && fbits == 0 && a->s.ihi == ((int64_t)a->s.ilo < 0 ? -1 : 0)) {
+		snap_u8(out, SUM_INTS);
+		snap_i64(out, a->s.n);
+		snap_u64(out, a->s.ilo);
+	} else if (a->s.nf == a->s.n && a->s.ilo == 0 && a->s.ihi == 0) {
+		snap_u8(out, SUM_FLOATS);
+		snap_i64(out, a->s.n);
+		snap_f64(out, a->s.fsum);
+	} else {
+		snap_u8(out, SUM_MIXED);
+		snap_i64(out, a->s.n);
+		snap_u64(out, a->s.ilo);
+		snap_i64(out, a->s.ihi);
+		snap_f64(out, a->s.fsum);
+		snap_i64(out, a->s.nf);
+	}
+}
+
 void agg_row_snapshot(const struct agg_set *set, const struct agg_state *row, struct buf *out)
 {
 	for (size_t i = 0; i < set->n; i++) {
 		const struct agg_spec *s = &set->v[i];
 		const struct agg_state *a = &row[i];
 
-		snap_u8(out, (uint8_t)s->func);
 		switch (s->func) {
 		case AGG_COUNT:
+			snap_i64(out, a->s.n);	/* a count keeps nothing else */
+			break;
 		case AGG_SUM:
 		case AGG_AVG:
-			snap_i64(out, a->s.n);
-			snap_u64(out, a->s.ilo);
-			snap_i64(out, a->s.ihi);
-			snap_f64(out, a->s.fsum);
-			snap_i64(out, a->s.nf);
+			snap_sum(out, a);
 			break;
 		case AGG_STDDEV:
 			snap_i64(out, a->m.n);
@@ -1176,6 +1201,39 @@ static void restore_store(struct snap_rd *r, struct agg_store *st)
 		snap_fail(r, "an empty sketch store with bins");
 }
 
+/* A sum written by snap_sum(). */
+static void restore_sum(struct snap_rd *r, struct agg_state *a)
+{
+	uint8_t form = snap_get_u8(r);
+
+	a->s.n = snap_get_i64(r);
+	a->s.ilo = 0;
+	a->s.ihi = 0;
+	a->s.fsum = 0;
+	a->s.nf = 0;
+	switch (form) {
+	case SUM_INTS:
+		a->s.ilo = snap_get_u64(r);
+		a->s.ihi = (int64_t)a->s.ilo < 0 ? -1 : 0;
+		break;
+	case SUM_FLOATS:
+		a->s.fsum = snap_get_f64(r);
+		a->s.nf = a->s.n;
+		break;
+	case SUM_MIXED:
+		a->s.ilo = snap_get_u64(r);
+		a->s.ihi = snap_get_i64(r);
+		a->s.fsum = snap_get_f64(r);
+		a->s.nf = snap_get_i64(r);
+		break;
+	default:
+		snap_fail(r, "a sum of an unknown form");
+		return;
+	}
+	if (a->s.n < 0 || a->s.nf < 0 || a->s.nf > a->s.n)
+		snap_fail(r, "a sum with inconsistent counts");
+}
+
 int agg_row_restore(const struct agg_set *set, struct agg_state *row, struct snap_rd *r)
 {
 	for (size_t i = 0; i < set->n && r->bad == NULL; i++) {
@@ -1183,21 +1241,15 @@ int agg_row_restore(const struct agg_set *set, struct agg_state *row, struct sna
 		struct agg_state *a = &row[i];
 		struct val v;
 
-		if (snap_get_u8(r) != (uint8_t)s->func) {
-			snap_fail(r, "an aggregate of another function");
-			break;
-		}
 		switch (s->func) {
 		case AGG_COUNT:
+			a->s.n = snap_get_i64(r);
+			if (a->s.n < 0)
+				snap_fail(r, "a negative count");
+			break;
 		case AGG_SUM:
 		case AGG_AVG:
-			a->s.n = snap_get_i64(r);
-			a->s.ilo = snap_get_u64(r);
-			a->s.ihi = snap_get_i64(r);
-			a->s.fsum = snap_get_f64(r);
-			a->s.nf = snap_get_i64(r);
-			if (a->s.n < 0 || a->s.nf < 0 || a->s.nf > a->s.n)
-				snap_fail(r, "a sum with inconsistent counts");
+			restore_sum(r, a);
 			break;
 		case AGG_STDDEV:
 			a->m.n = snap_get_i64(r);

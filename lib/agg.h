@@ -199,8 +199,13 @@ void agg_set_describe(const struct agg_set *set, struct buf *out);
  * encoding: everything that decides its future results (sums to the bit,
  * min/max/first/last with their event times, every distinct value with
  * its count, each sketch's bins), so a restored row goes on exactly as
- * the original would. Row order of distinct values is not kept (it
- * decides nothing). Cannot fail. */
+ * the original would, and nothing else: no tag per aggregate (the image
+ * that holds rows names the set, agg_set_describe), a count as its 8
+ * bytes, a sum as a form byte and the 16 bytes of an int-only or a
+ * float-only sum (all 40 only when ints and floats mix). Row order of
+ * distinct values is not kept (it decides nothing). Cannot fail. The
+ * encoding is part of the images of win and over: a change to it is a
+ * new version of both (WIN_SNAP_VERSION, OVER_SNAP_VERSION). */
 void agg_row_snapshot(const struct agg_set *set, const struct agg_state *row,
 		      struct buf *out);
 /* Reads one row written by agg_row_snapshot() for the same set from r into

@@ -87,3 +87,14 @@ int barrier_take(struct ckpt *c, struct frame_wr *w, int64_t id, int savepoint,
 	barrier_put(w, &b, cli_now_ns());
 	return 0;
 }
+
+int barrier_read(const struct frame_rd *rd, const struct frame *f, struct rec *scratch,
+		 struct barrier *b)
+{
+	char err[512];
+
+	if (barrier_decode(f, scratch, b, err, sizeof(err)) == 0)
+		return 0;
+	cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+	return -1;
+}

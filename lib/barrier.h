@@ -42,6 +42,13 @@ void barrier_encode(const struct barrier *b, struct buf *out);
 int barrier_decode(const struct frame *f, struct rec *scratch,
 		   struct barrier *b, char *err, size_t errlen);
 
+/* barrier_decode() for a stage reading rd: on a bad barrier, warns
+ * "NAME: after record N: why" (cli_warn; N counts rd's records) and
+ * returns -1; the caller decides whether the run stops. Returns 0 with *b
+ * filled (borrowing as barrier_decode's) otherwise. */
+int barrier_read(const struct frame_rd *rd, const struct frame *f, struct rec *scratch,
+		 struct barrier *b);
+
 /* Writes a barrier frame (kind 3, encoding 3, no event time) stamped with
  * ingest_ns, and flushes: a barrier is never held back behind buffered
  * records, as latency markers are not. */

@@ -157,8 +157,11 @@ const char *over_err(const struct over *o);
  * encoding, and its payload. Times are int64 nanoseconds. As win.h's,
  * it is the state, not a log: restoring it and feeding the frames after
  * it gives what the uninterrupted run gives, byte for byte (sums kept to
- * the bit, so no rounding differs), waiting records included. */
-#define OVER_SNAP_VERSION 2
+ * the bit, so no rounding differs), waiting records included.
+ * Version 3 (this one): the rows of agg_row_snapshot lost their tag per
+ * aggregate and 24 to 32 bytes per count or sum; an image of an earlier
+ * version is refused, not converted. */
+#define OVER_SNAP_VERSION 3
 
 /* Appends the image of o to out. Cannot fail; allocates only in out. Time
  * and bytes grow with the records held in ranges and waiting, and with

@@ -7,11 +7,6 @@
 
 #include <string.h>
 
-void snap_u8(struct buf *b, uint8_t v)
-{
-	buf_putc(b, v);
-}
-
 void snap_f64(struct buf *b, double v)
 {
 	uint64_t u;
@@ -169,6 +164,32 @@ int snap_open(struct snap_rd *r, const void *p, size_t len, const char magic[4],
 	}
 	if (rec_hash(b + SNAP_HEAD, blen, seed) != sum) {
 		snprintf(err, errlen, "a corrupt %s snapshot (its checksum does not match)", what);
+		return -1;
+	}
+	return 0;
+}
+
+int snap_open_tagged(struct snap_rd *r, const void *p, size_t n, const char *tag,
+		     const char *what, char *err, size_t errlen)
+{
+	const uint8_t *t;
+	size_t tn;
+
+	snap_rd_init(r, p, n);
+	t = snap_get_bytes(r, 64, &tn);
+	if (t == NULL || tn != strlen(tag) || memcmp(t, tag, tn) != 0) {
+		snprintf(err, errlen, "not a snapshot of %s (\"%s\" expected)", what, tag);
+		return -1;
+	}
+	return 0;
+}
+
+int snap_close_tagged(struct snap_rd *r, int whole, char *err, size_t errlen)
+{
+	if (whole && r->bad == NULL && r->off != r->n)
+		snap_fail(r, "bytes after the state");
+	if (r->bad != NULL) {
+		snprintf(err, errlen, "a corrupt snapshot: byte %zu: %s", r->off, r->bad);
 		return -1;
 	}
 	return 0;

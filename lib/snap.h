@@ -18,8 +18,13 @@
 
 #include "buf.h"
 
-void snap_u8(struct buf *b, uint8_t v);
 /* Inline: a snapshot of a million windows writes tens of millions. */
+static inline void snap_u8(struct buf *b, uint8_t v)
+{
+	if (b->cap == b->len)
+		buf_reserve(b, 1);
+	b->p[b->len++] = v;
+}
 static inline void snap_u32(struct buf *b, uint32_t v)
 {
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -77,6 +82,21 @@ const uint8_t *snap_get_bytes(struct snap_rd *r, size_t max, size_t *n);
  * 0 with r marked bad when the rest of the image could not hold that many
  * (so a corrupt count never makes a decoder allocate gigabytes). */
 uint32_t snap_get_count(struct snap_rd *r, size_t min_size);
+
+/* A tool's own part of its checkpoint (the state around its engines) starts
+ * with a tag naming the tool and its version, written with
+ * snap_bytes(b, tag, strlen(tag)). snap_open_tagged() starts reading such
+ * an image: r over the n bytes at p (borrowed), the tag read. Returns 0,
+ * or -1 with err set to 'not a snapshot of WHAT ("TAG" expected)' when
+ * the image does not start with tag, so a snapshot of another tool or
+ * version is refused, not misread. */
+int snap_open_tagged(struct snap_rd *r, const void *p, size_t n, const char *tag,
+		     const char *what, char *err, size_t errlen);
+/* Ends reading such an image: returns 0 when r is good (and, if whole,
+ * every byte was read), else -1 with err set to "a corrupt snapshot: byte
+ * N: why" (r->bad, or "bytes after the state"). A check of the tool's own
+ * marks r with snap_fail() before. */
+int snap_close_tagged(struct snap_rd *r, int whole, char *err, size_t errlen);
 
 /* The envelope of an engine's image (win_snapshot, over_snapshot,
  * tab_snapshot): SNAP_HEAD bytes of header, 4 bytes of magic naming the

@@ -34,12 +34,15 @@ struct wkey {
 struct wwin {
 	int64_t start, end;
 	int64_t ingest;		/* latest ingest time */
-	uint32_t key;		/* key id: its slot in the key table */
+	uint32_t key;		/* key id: its slot in the key table; WIN_FREE
+				 * while on the free list */
 	uint32_t next;		/* next window of the key, or the free list */
 	uint32_t hpos;		/* index in the heap */
 	uint8_t fired;		/* W has reached its end */
 	struct agg_state row[];
 };
+
+#define WIN_FREE UINT32_MAX
 
 struct hent {
 	int64_t dl;		/* deadline: end, or end + lateness once fired */
@@ -411,6 +414,7 @@ static void win_release(struct win *w, uint32_t id)
 	agg_reset(w->c.aggs, x->row);
 	if (--w->keys[x->key].nwin == 0)
 		w->st.keys--;	/* idle: the slot stays for the key's return */
+	x->key = WIN_FREE;	/* win_snapshot's walk of the slab skips it */
 	x->next = w->wfree;
 	w->wfree = id;
 	w->st.windows--;
@@ -826,6 +830,10 @@ const char *win_err(const struct win *w)
 #define SNAP_MAGIC "RTWS"
 #define SNAP_SEED UINT64_C(0x7274616977696e31)	/* "rtaiwin1" */
 #define SNAP_MAX_KEY (1u << 24)
+/* Window bounds of an image beyond which start + size could overflow:
+ * every window the engine makes is well inside (WIN_MAX_TIME, plus a
+ * window's size at most). */
+#define SNAP_MAX_START (WIN_MAX_TIME + (WIN_MAX_TIME >> 1))
 
 static const char *const kind_names[] = { "tumbling", "sliding", "session" };
 
@@ -859,18 +867,21 @@ static void put_stats(struct buf *out, const struct win_stats *st)
 
 void win_snapshot(const struct win *w, struct buf *out)
 {
-	size_t head;
+	size_t head, wbytes = 4 + 8 + 8 + 8 + 1 + 17 * w->c.aggs->n;
 	struct buf desc = { 0 };
 	uint32_t nk = 0;
 
-	/* Room for most of it at once: growing by doubling copies it again. */
-	buf_reserve(out, (size_t)w->st.windows * (w->esize + 8) + (size_t)w->kused * 40 + 256);
+	/* Room for most of it at once: growing by doubling copies it again
+	 * (a reused buffer has it already). */
+	buf_reserve(out, (size_t)w->st.windows * wbytes + (size_t)w->kused * (16 + KEY_INLINE) +
+			 w->key_heap + 256);
 	head = snap_begin(out, SNAP_MAGIC, WIN_SNAP_VERSION);
 	describe(w, &desc);
 	snap_bytes(out, desc.p, desc.len);
 	buf_free(&desc);
 	snap_i64(out, w->wm);
 	put_stats(out, &w->st);
+	/* The keys, each with its slot, so the table comes back as it was. */
 	snap_u32(out, w->kcap);
 	for (uint32_t i = 0; i < w->kcap; i++)
 		nk += w->keys[i].klen1 != 0;
@@ -880,87 +891,137 @@ void win_snapshot(const struct win *w, struct buf *out)
 
 		if (k->klen1 == 0)
 			continue;
+		snap_u32(out, i);
 		snap_bytes(out, kbytes(k), key_len(k));
 		if (w->gone != NULL)
 			snap_i64(out, w->gone[i]);
-		snap_u32(out, k->nwin);
-		for (uint32_t id = k->head; id != 0; id = W(w, id)->next) {
-			const struct wwin *x = W(w, id);
+	}
+	/* The windows in the order of the slab, which is read from start to
+	 * end (a walk of each key's list would miss the cache at every
+	 * window), each naming its key's slot. */
+	snap_u32(out, (uint32_t)w->st.windows);
+	for (uint32_t id = 1; id < w->wused; id++) {
+		const struct wwin *x = W(w, id);
 
-			snap_i64(out, x->start);
-			snap_i64(out, x->end);
-			snap_i64(out, x->ingest);
-			snap_u8(out, x->fired);
-			agg_row_snapshot(w->c.aggs, x->row, out);
-		}
+		if (x->key == WIN_FREE)
+			continue;
+		snap_u32(out, x->key);
+		snap_i64(out, x->start);
+		if (w->c.kind == WIN_SESSION)
+			snap_i64(out, x->end);	/* else start + size */
+		snap_i64(out, x->ingest);
+		snap_u8(out, x->fired);
+		agg_row_snapshot(w->c.aggs, x->row, out);
 	}
 	snap_seal(out, head, SNAP_SEED);
 }
 
-/* Puts a key of the image into the table; its slot, or UINT32_MAX. */
-static uint32_t restore_key(struct win *w, struct snap_rd *r)
+/* Puts a key of the image into the slot it names. Returns 0, or -1 with
+ * r marked bad. */
+static int restore_key(struct win *w, struct snap_rd *r)
 {
 	struct val v[KEY_VALS];
 	const uint8_t *key;
 	size_t n;
-	uint32_t h, i;
-	struct wkey *k;
+	uint32_t i;
 
+	i = snap_get_u32(r);
 	key = snap_get_bytes(r, SNAP_MAX_KEY, &n);
 	if (key == NULL)
-		return UINT32_MAX;
-	if (key_idlen(key, n) == 0 || key_values(key, n, v, KEY_VALS) < 0) {
-		snap_fail(r, "a malformed key");
-		return UINT32_MAX;
-	}
-	if ((uint64_t)(w->kused + 1) * 10 > (uint64_t)w->kcap * 7) {
-		snap_fail(r, "more keys than its table holds");
-		return UINT32_MAX;
-	}
-	h = key_hash32(key, n);
-	i = key_find(w, h, key, n);
-	k = &w->keys[i];
-	if (k->klen1 != 0) {
-		snap_fail(r, "a key listed twice");
-		return UINT32_MAX;
-	}
-	key_set(w, i, h, key, n);
+		return -1;
+	if (i >= w->kcap)
+		return snap_fail(r, "a key slot beyond its table");
+	if (w->keys[i].klen1 != 0)
+		return snap_fail(r, "a key slot listed twice");
+	if (key_idlen(key, n) == 0 || key_values(key, n, v, KEY_VALS) < 0)
+		return snap_fail(r, "a malformed key");
+	if ((uint64_t)(w->kused + 1) * 10 > (uint64_t)w->kcap * 7)
+		return snap_fail(r, "more keys than its table holds");
+	key_set(w, i, key_hash32(key, n), key, n);
 	if (w->gone != NULL)
 		w->gone[i] = snap_get_i64(r);
-	return i;
+	return 0;
 }
 
-/* The windows of key kid, newest first, linked in that order. */
-static void restore_windows(struct win *w, struct snap_rd *r, uint32_t kid)
+/* Whether every key of the restored table is where a lookup finds it:
+ * slots were taken from the image, so a damaged one could have put a key
+ * out of reach of its probe, or listed it twice. */
+static int keys_findable(const struct win *w)
 {
-	uint32_t n = snap_get_count(r, 8 * 3 + 1), *link = &w->keys[kid].head;
-	int64_t prev = INT64_MAX;
+	for (uint32_t i = 0; i < w->kcap; i++) {
+		const struct wkey *k = &w->keys[i];
 
+		if (k->klen1 != 0 && key_find(w, k->h, kbytes(k), key_len(k)) != i)
+			return 0;
+	}
+	return 1;
+}
+
+/* Links window id into its key's list, which is by start descending;
+ * tail[kid] is the list's last window (the slab's order is often the
+ * order of start, one way or the other, so most links take one step).
+ * Returns 0, or -1 with r marked bad when the key has a window with the
+ * same start. */
+static int link_window(struct win *w, struct snap_rd *r, uint32_t id, uint32_t *tail)
+{
+	struct wwin *x = W(w, id);
+	uint32_t kid = x->key, *link = &w->keys[kid].head;
+
+	if (*link != 0 && W(w, tail[kid])->start > x->start) {
+		W(w, tail[kid])->next = id;	/* the oldest yet */
+		tail[kid] = id;
+		return 0;
+	}
+	while (*link != 0 && W(w, *link)->start > x->start)
+		link = &W(w, *link)->next;
+	if (*link != 0 && W(w, *link)->start == x->start)
+		return snap_fail(r, "a window listed twice");
+	x->next = *link;
+	if (*link == 0)
+		tail[kid] = id;
+	*link = id;
+	return 0;
+}
+
+/* The windows of the image, in its order. */
+static void restore_windows(struct win *w, struct snap_rd *r)
+{
+	int session = w->c.kind == WIN_SESSION;
+	uint32_t n = snap_get_count(r, 4 + 8 + 8 + 1 + (session ? 8 : 0)), *tail;
+
+	if (n == 0)
+		return;
+	tail = xmalloc((size_t)w->kcap * sizeof(*tail));
 	for (uint32_t j = 0; j < n && r->bad == NULL; j++) {
-		int64_t start = snap_get_i64(r), end = snap_get_i64(r);
+		uint32_t kid = snap_get_u32(r), id;
+		int64_t start = snap_get_i64(r);
+		int64_t end = session ? snap_get_i64(r) : start + w->c.size;
 		int64_t ingest = snap_get_i64(r);
 		uint8_t fired = snap_get_u8(r);
 		struct wwin *x;
-		uint32_t id;
 
 		if (r->bad != NULL)
 			break;
-		if (start >= end || start >= prev || fired > 1 ||
-		    (w->c.kind != WIN_SESSION && end - start != w->c.size)) {
+		if (kid >= w->kcap || w->keys[kid].klen1 == 0) {
+			snap_fail(r, "a window of no key");
+			break;
+		}
+		if (fired > 1 || start > SNAP_MAX_START || start < -SNAP_MAX_START ||
+		    (session && (end <= start || end > SNAP_MAX_START))) {
 			snap_fail(r, "a window with impossible bounds");
 			break;
 		}
-		prev = start;
 		id = win_alloc(w, kid, start, end);
 		x = W(w, id);
 		x->ingest = ingest;
 		x->fired = fired;
-		*link = id;
-		link = &x->next;
 		if (fired)
 			hupdate(w, id, deadline(w, x));
+		if (link_window(w, r, id, tail) < 0)
+			break;
 		agg_row_restore(w->c.aggs, x->row, r);
 	}
+	free(tail);
 }
 
 int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errlen)
@@ -1000,7 +1061,7 @@ int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errl
 	st.peak_windows = snap_get_u64(&r);
 	st.peak_keys = snap_get_u64(&r);
 	kcap = snap_get_u32(&r);
-	nk = snap_get_count(&r, 4 + 4);
+	nk = snap_get_count(&r, 4 + 4);	/* slot, key length */
 	if (r.bad == NULL && (kcap < 1024 || kcap > (1u << 31) || (kcap & (kcap - 1)) != 0))
 		snap_fail(&r, "an impossible key table size");
 	if (r.bad == NULL && kcap != w->kcap) {
@@ -1012,14 +1073,14 @@ int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errl
 			w->gone = xmalloc(kcap * sizeof(*w->gone));
 		}
 	}
-	for (uint32_t i = 0; i < nk && r.bad == NULL; i++) {
-		uint32_t kid = restore_key(w, &r);
-
-		if (kid != UINT32_MAX)
-			restore_windows(w, &r, kid);
-	}
+	for (uint32_t i = 0; i < nk && r.bad == NULL; i++)
+		restore_key(w, &r);
+	if (r.bad == NULL && !keys_findable(w))
+		snap_fail(&r, "a key out of its place in the table");
+	if (r.bad == NULL)
+		restore_windows(w, &r);
 	if (r.bad == NULL && r.off != r.n)
-		snap_fail(&r, "bytes after its last key");
+		snap_fail(&r, "bytes after its last window");
 	if (r.bad != NULL) {
 		snprintf(err, errlen, "a corrupt window snapshot: byte %zu: %s", r.off, r.bad);
 		goto out;

@@ -129,15 +129,23 @@ const char *win_err(const struct win *w);
  * follows the header, u64 checksum of it (rec_hash), then in the snap.h
  * encoding: the options that decide output as text (kind, size, slide,
  * gap, offset, lateness, emit mode, and agg_set_describe()), the
- * watermark, the counters of win_stats, and every key of the table (idle
- * ones too, since a key that comes back keeps the value it was first seen
- * with) with, for sessions, the end of its latest dropped session (i64,
- * INT64_MIN for none), and its open windows, newest first: bounds, latest
- * ingest time, whether it fired, and its aggregates (agg_row_snapshot).
- * As Flink's
- * keyed state snapshots, it is the state, not a log: restoring it and
- * feeding the records after it gives what the uninterrupted run gives. */
-#define WIN_SNAP_VERSION 1
+ * watermark, the counters of win_stats; the key table: its size (u32),
+ * the number of keys (u32) and every key (idle ones too, since a key that
+ * comes back keeps the value it was first seen with) as its slot (u32)
+ * and its bytes, with, for sessions, the end of its latest dropped session
+ * (i64, INT64_MIN for none); then the number of open windows (u32) and
+ * each, in the order of the engine's slab (read from start to end, not
+ * key by key, so serializing misses the cache once per page rather than
+ * once per window): its key's slot (u32), start (i64), for sessions its
+ * end (i64; else start + size), latest ingest time (i64), whether it
+ * fired (u8), and its aggregates (agg_row_snapshot). Every field is
+ * fixed-width. As Flink's keyed state snapshots, it is the state, not a
+ * log: restoring it and feeding the records after it gives what the
+ * uninterrupted run gives.
+ * Version 2 (this one) replaced version 1, which wrote each key's windows
+ * after it with 40 bytes per count or sum and a tag per aggregate (about
+ * twice the bytes); an image of version 1 is refused, not converted. */
+#define WIN_SNAP_VERSION 2
 
 /* Appends the image of w to out. Cannot fail; allocates only in out. Time
  * and bytes grow with the open windows and their distinct values and

@@ -1374,6 +1374,72 @@ assert os.path.getsize(p) == 40 + ilen + slen + 4' "$f" "$b"
 	assert_output --partial "ck/ckpt-1/"
 }
 
+VER_WIN='rtai-window -k u --tumbling 10s --delay 1h -a count -a sum:amount'
+
+@test "window: --checkpoint-dir: the snapshot is the layout of rtai-window's image version 2, read back independently; a version 1 snapshot is refused (exit 6)" {
+	ckpt_lines 1 | head -n 101 >sp.txt
+	mkstream sp.rtai <sp.txt
+	run bash -o pipefail -c "$VER_WIN --checkpoint-dir ck <sp.rtai | show"
+	echo "$output"
+	assert_success
+	refute_output --partial window_start	# nothing fired
+	[ -e ck/ckpt-1/COMPLETE ]
+	snap=$(ls ck/ckpt-1/rtai-window-*.snap)
+	# Read with zlib and the layout of win.h and agg.h alone: the file's
+	# CRC-32, the image's keys (slot and bytes) and windows (key slot,
+	# start, ingest, fired, a count of 8 bytes, an int sum of a form byte
+	# and 16); every byte accounted for; the counts and sums those of the
+	# records (with --delay 1h nothing has fired at the savepoint: every
+	# window is open, none dropped).
+	run python3 - "$snap" <<-'EOF'
+	import json, re, struct, sys, zlib
+	from collections import Counter
+	d = open(sys.argv[1], "rb").read()
+	assert zlib.crc32(d[:-4]) == struct.unpack("<I", d[-4:])[0], "CRC-32"
+	i = d.index(b"RTWS")
+	ver, blen = struct.unpack_from("<IQ", d, i + 4)
+	assert ver == 2, ver
+	o = i + 24
+	def get(fmt):
+	    global o
+	    v = struct.unpack_from("<" + fmt, d, o); o += struct.calcsize("<" + fmt); return v
+	(n,) = get("I"); desc = d[o:o + n].decode(); o += n
+	assert desc.endswith("aggregates=count=count,sum_amount=sum:amount"), desc
+	get("q"); get("8Q")
+	kcap, nk = get("II")
+	keys = {}
+	for _ in range(nk):
+	    slot, n = get("II"); keys[slot] = d[o:o + n]; o += n
+	(nw,) = get("I")
+	got = {}
+	for _ in range(nw):
+	    slot, start, ingest, fired, count, form, n, isum = get("IqqBqBqq")
+	    assert slot in keys and fired == 0 and form == 0 and n == count, (slot, fired, form)
+	    user = re.search(rb"u[0-9]+", keys[slot]).group().decode()
+	    got[(user, start // 10**9)] = (count, isum)
+	assert o == i + 24 + blen == len(d) - 4, (o, i + 24 + blen, len(d))
+	want = Counter(); sums = Counter()
+	for line in open("sp.txt"):
+	    t, _, rec = line.strip().partition(" ")
+	    if ":" in t:
+	        continue
+	    r = json.loads(rec); w = (r["u"], int(float(t) // 10) * 10)
+	    want[w] += 1; sums[w] += r["amount"]
+	assert got == {w: (want[w], sums[w]) for w in want}, (got, want)
+	print("keys %d windows %d: %d bytes" % (nk, nw, len(d)))
+	# the same image as version 1: the checksums made right again
+	d = bytearray(d); struct.pack_into("<I", d, i + 4, 1)
+	struct.pack_into("<I", d, len(d) - 4, zlib.crc32(bytes(d[:-4])))
+	open(sys.argv[1], "wb").write(d)
+	EOF
+	echo "$output"
+	assert_success
+	run bash -c "$VER_WIN --checkpoint-dir ck <sp.rtai >/dev/null"
+	echo "$output"
+	assert_failure 6
+	assert_output --partial "rtai-window: ck: checkpoint 1: a window snapshot of version 1 (this build reads version 2)"
+}
+
 CKPT_OVER='rtai-window -k u --over 10s --delay 4s -a count -a sum:amount -a distinct:item -a p95:amount -a min:amount'
 
 @test "window --over: --checkpoint-dir: a savepoint snapshots the records still waiting and ends; the restarted run goes on; other options or a damaged snapshot are refused (exit 6)" {

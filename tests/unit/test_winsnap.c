@@ -283,11 +283,11 @@ static void test_refusals(void)
 	ok(rc == -1 && strstr(err, "truncated") != NULL, "a truncated image: %s", err);
 
 	buf_append(&bad, img.p, img.len);
-	bad.p[4] = 2;
+	bad.p[4] = 1;
 	rc = try_restore(&c, bad.p, bad.len, err, sizeof(err));
 	is_int(rc, -1, "another version is refused");
-	is_str(err, "a window snapshot of version 2 (this build reads version 1)", "... and says so");
-	bad.p[4] = 1;
+	is_str(err, "a window snapshot of version 1 (this build reads version 2)", "... and says so");
+	bad.p[4] = 2;
 	bad.p[bad.len / 2] ^= 0x10;
 	rc = try_restore(&c, bad.p, bad.len, err, sizeof(err));
 	ok(rc == -1 && strstr(err, "checksum") != NULL, "a flipped bit is refused: %s", err);
