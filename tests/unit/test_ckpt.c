@@ -371,6 +371,30 @@ static void test_completion(void)
 	buf_free(&st);
 }
 
+/* ckpt_outcome: complete, still possible (a live stage has not written
+ * it), or never (the stages that have not written it are dead). */
+static void test_outcome(void)
+{
+	struct ckpt *a, *b;
+
+	fresh_dir("outcome");
+	a = open_stage("-a", NULL);
+	b = open_stage("-b", NULL);
+	ok(a != NULL && b != NULL, "two stages register: %s", err);
+	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), 0, "a writes 1");
+	is_int(ckpt_outcome(a, 1), 0, "1 may complete: b is alive and has not written it");
+	is_int(ckpt_write(b, 1, "b1", 2, err, sizeof(err)), 1, "b writes 1: complete");
+	is_int(ckpt_outcome(a, 1), 1, "1 is complete");
+	is_int(ckpt_outcome(b, 1), 1, "for b too");
+	is_int(ckpt_write(a, 2, "a2", 2, err, sizeof(err)), 0, "a writes 2");
+	ckpt_close(b); /* b "dies" before writing 2 */
+	is_int(ckpt_outcome(a, 2), -1, "b died without writing 2: 2 never completes");
+	ok(!ckpt_complete(a, 2), "and it is not complete");
+	is_int(ckpt_outcome(a, 0), -1, "an id below 1: never");
+	is_int(ckpt_outcome(NULL, 1), -1, "checkpoints off: never");
+	ckpt_close(a);
+}
+
 static void test_prune(void)
 {
 	struct ckpt *c;
@@ -614,6 +638,7 @@ int main(void)
 	test_round_trip();
 	test_refusals();
 	test_completion();
+	test_outcome();
 	test_prune();
 	test_identity();
 	test_write_fails();
