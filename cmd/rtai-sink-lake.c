@@ -1964,7 +1964,7 @@ int main(int argc, char **argv)
 {
 	const char *max_frame = NULL;
 	char **argv0 = argv;
-	int c, argc0 = argc;
+	int c, argc0 = argc, unfinished = 0;
 
 	cli_init(STAGE, argv);
 	while ((c = getopt_long(argc, argv, "p:vh", longopts, NULL)) != -1) {
@@ -2080,9 +2080,12 @@ int main(int argc, char **argv)
 			remove_uncommitted();
 			pend_clear();
 			status = RTAI_EXIT_FAIL;
+			unfinished = 1;
 		}
 	}
-	if (opt.pass)
+	if (opt.pass && unfinished)
+		wr_abandon(&out);	/* cut: what follows the last barrier is not final */
+	else if (opt.pass)
 		wr_close(&out);
 	errpol_close(&ep);
 	if (opt.verbose || errpol_dropped(&ep) > 0)

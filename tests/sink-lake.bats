@@ -752,6 +752,49 @@ lake_kill_before_completion() {
 	replay_ok t
 }
 
+@test "sink-lake: two-phase commit: at the end of its input the sink waits for its last checkpoint; one that cannot complete stays staged, exit 1" {
+	# 14 kB: the --pass output fits in the pipe to a stage that stopped reading.
+	$GEN gen 35 30 s.rtai want.jsonl --barrier-every 10
+	# Checkpoints 1 to 3 from the file; the registered stage after the
+	# sink writes 1, then stops reading (alive): 2 and 3 stay incomplete.
+	{ sh -c 'echo $$ >sink.pid; exec rtai-sink-lake --pass --checkpoint-dir ck t' <s.rtai 2>sink.err && echo 0 >sink.status || echo $? >sink.status; } |
+		"$RTAI_BUILD/tests/ckpt-sink" --checkpoint-dir ck --checkpoint-stall 1 out.txt 2>down.err &
+	down=$!
+	wait_until test -e sink.pid
+	wait_until sh -c 'ls ck/ckpt-3/rtai-sink-lake-*.snap' || { kill -9 $down; false; }
+	sleep 0.5
+	# The input has ended; the sink waits while the stage that has not
+	# written 3 runs.
+	kill -0 "$(cat sink.pid)"
+	[ ! -e sink.status ]
+	[ ! -e ck/ckpt-3/COMPLETE ]
+	kill -9 $down
+	{ wait $down; } 2>/dev/null || true
+	wait_until test -s sink.status || { cat sink.err; ps -ef | grep '[r]tai-sink-lake'; false; }
+	cat sink.err sink.status
+	# 1, its --pass stream cut (no end-of-stream frame: nothing to write to
+	# the stage that died)
+	[ "$(cat sink.status)" -eq 1 ]
+	grep -F "t: checkpoint 3 of ck cannot complete (a stage of the pipeline ended without its snapshot)" sink.err
+	run sh -c "jq -r 'select(.txn) | .txn.version' t/_delta_log/*.json | tr '\n' ' '"
+	echo "$output"
+	assert_output "1 "
+	# 2 and 3 stay staged, in no version; a rerun resumes from 1 and
+	# removes them: the table holds checkpoint 1's rows, the first 10.
+	ls t/*/*/part-rtai-sink-lake-c00000000000000000002-* t/*/*/part-rtai-sink-lake-c00000000000000000003-*
+	run sh -c "rtai-sink-lake --pass --checkpoint-dir ck t </dev/null | $RTAI_BUILD/tests/ckpt-sink --checkpoint-dir ck out.txt"
+	echo "$output"
+	assert_success
+	assert_output --partial "rtai-sink-lake: resuming from checkpoint 1 of ck"
+	run sh -c 'ls t/*/*/part-rtai-sink-lake-c0000000000000000000[23]-* 2>/dev/null | wc -l'
+	assert_output 0
+	head -n 10 want.jsonl >want1.jsonl
+	run sh -c "$READ t duckdb >got.jsonl && $GEN check want1.jsonl got.jsonl"
+	echo "$output"
+	assert_output "10 rows equal"
+	replay_ok t
+}
+
 @test "sink-lake: --pass forwards frames once committed; barriers too" {
 	$GEN gen 23 100 s.rtai want.jsonl --barrier-every 30
 	rtai-sink-lake --pass t <s.rtai >out.rtai
