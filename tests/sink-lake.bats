@@ -36,6 +36,20 @@ wait_open() {
 	return 1
 }
 
+# table_holds TABLE WANT N: TABLE read with DuckDB and with hyparquet
+# (readers that are not ours) holds exactly WANT's N rows, for each.
+table_holds() {
+	run $READ -o got-duckdb.jsonl "$1" duckdb -o got-hyparquet.jsonl "$1" hyparquet
+	echo "$output"
+	assert_success
+	for engine in duckdb hyparquet; do
+		run $GEN check "$2" got-$engine.jsonl
+		echo "$engine: $output"
+		assert_success
+		assert_output "$3 rows equal"
+	done
+}
+
 # Every version's files: the log replays to exactly the files on disk.
 replay_ok() {
 	run $GEN replay "$1"
@@ -87,15 +101,7 @@ replay_ok() {
 		amount: ["f", .amount], event_time: ["t", (.event_time | fromdateiso8601 * 1000000 | tostring)],
 		dt: ["s", .event_time[0:10]], hr: ["s", .event_time[11:13]]}' \
 		"$RTAI_SRC/tests/data/clicks.jsonl" >want.jsonl
-	run $READ -o got-duckdb.jsonl t duckdb -o got-hyparquet.jsonl t hyparquet
-	echo "$output"
-	assert_success
-	for engine in duckdb hyparquet; do
-		run $GEN check want.jsonl got-$engine.jsonl
-		echo "$engine: $output"
-		assert_success
-		assert_output "20 rows equal"
-	done
+	table_holds t want.jsonl 20
 	run duck "SELECT typeof(amount), typeof(event_time), typeof(user_id) FROM read_parquet('t/**/*.parquet') LIMIT 1"
 	echo "$output"
 	assert_output '["DOUBLE","TIMESTAMP WITH TIME ZONE","VARCHAR"]'
@@ -591,14 +597,7 @@ EOF
 	run rtai-sink-lake -v --app-id job1 t <s.rtai
 	echo "$output"
 	assert_success
-	run $READ -o got-duckdb.jsonl t duckdb -o got-hyparquet.jsonl t hyparquet
-	echo "$output"
-	assert_success
-	for engine in duckdb hyparquet; do
-		run $GEN check want.jsonl got-$engine.jsonl
-		echo "$engine: $output"
-		assert_output "3000 rows equal"
-	done
+	table_holds t want.jsonl 3000
 	replay_ok t
 }
 
@@ -648,14 +647,7 @@ lake_rerun_ok() {
 	assert_success
 	run grep -c 'resuming from checkpoint' sink.2
 	assert_output 1
-	run $READ -o got-duckdb.jsonl t duckdb -o got-hyparquet.jsonl t hyparquet
-	echo "$output"
-	assert_success
-	for engine in duckdb hyparquet; do
-		run $GEN check want.jsonl got-$engine.jsonl
-		echo "$engine: $output"
-		assert_output "3000 rows equal"
-	done
+	table_holds t want.jsonl 3000
 	replay_ok t
 }
 
