@@ -2,11 +2,31 @@
 #include "buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cli.h"
+
+/* Blocks of at least this many bytes are backed by transparent huge pages
+ * where the kernel allows them (see xmalloc in buf.h). */
+#define HUGE_MIN ((size_t)2 << 20)
+
+static void huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+	uintptr_t a = ((uintptr_t)p + HUGE_MIN - 1) & ~(uintptr_t)(HUGE_MIN - 1);
+	uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_MIN - 1);
+
+	if (n >= HUGE_MIN && e > a)
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);	/* a hint: errors ignored */
+#else
+	(void)p;
+	(void)n;
+#endif
+}
 
 void *xmalloc(size_t n)
 {
@@ -14,6 +34,7 @@ void *xmalloc(size_t n)
 
 	if (p == NULL)
 		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n);
+	huge(p, n);
 	return p;
 }
 
@@ -23,6 +44,7 @@ void *xcalloc(size_t n, size_t size)
 
 	if (p == NULL)
 		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n * size);
+	huge(p, n * size);
 	return p;
 }
 
@@ -31,6 +53,23 @@ void *xrealloc(void *p, size_t n)
 	p = realloc(p, n ? n : 1);
 	if (p == NULL)
 		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n);
+	huge(p, n);
+	return p;
+}
+
+void *xcalloc_huge(size_t n, size_t size)
+{
+	size_t len = n * size;
+	void *p;
+
+	if (size != 0 && len / size != n)
+		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu times %zu bytes)", n, size);
+	if (len < HUGE_MIN)
+		return xcalloc(n, size);
+	if (posix_memalign(&p, HUGE_MIN, len) != 0)
+		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", len);
+	huge(p, len);
+	memset(p, 0, len);
 	return p;
 }
 

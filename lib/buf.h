@@ -60,10 +60,19 @@ void arena_reset(struct arena *a);
 /* Frees every chunk. Accepts NULL. */
 void arena_free(struct arena *a);
 
-/* Allocation helpers that abort with a message on out-of-memory. */
+/* Allocation helpers that abort with a message on out-of-memory. A block
+ * of 2 MiB or more is advised for transparent huge pages (madvise(2)
+ * MADV_HUGEPAGE on its 2 MiB-aligned part, as glibc's
+ * glibc.malloc.hugetlb=1 tunable does for every block): where the kernel's
+ * THP mode is "madvise", one page fault then maps 2 MiB instead of 4 KiB,
+ * which counts on a machine where each fault is expensive (a VM). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
+/* xcalloc for a large table: n * size zeroed bytes, 2 MiB-aligned when
+ * they are 2 MiB or more, so that all of it can be huge pages; freed with
+ * free(3). Costs a memset of the block (the first touch of its pages). */
+void *xcalloc_huge(size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 

@@ -67,6 +67,10 @@ struct win {
 
 	uint8_t **chunks;	/* window slab */
 	uint32_t nchunks, wused, wfree;
+	uint8_t **blocks;	/* the chunks' allocations: 1, 1, 2, 4 ... 64
+				 * chunks each, so that a large slab is
+				 * in blocks that huge pages back (xmalloc) */
+	uint32_t nblocks;
 	size_t esize;		/* bytes per window */
 
 	struct hent *heap;
@@ -210,7 +214,7 @@ static void key_rehash(struct win *w)
 			live++;
 	while ((live + 1) * 20 > (uint64_t)cap * 7)
 		cap *= 2;
-	w->keys = xcalloc(cap, sizeof(*w->keys));
+	w->keys = xcalloc_huge(cap, sizeof(*w->keys));
 	w->kcap = cap;
 	w->kused = 0;
 	if (oldgone != NULL)
@@ -387,8 +391,14 @@ static uint32_t win_alloc(struct win *w, uint32_t key, int64_t start, int64_t en
 			w->wused = 1;	/* id 0 means none */
 		id = w->wused++;
 		if ((id >> CHUNK_BITS) >= w->nchunks) {
-			w->chunks = xrealloc(w->chunks, (w->nchunks + 1) * sizeof(*w->chunks));
-			w->chunks[w->nchunks++] = xcalloc(CHUNK, w->esize);
+			uint32_t g = w->nchunks == 0 ? 1 : w->nchunks < 64 ? w->nchunks : 64;
+			uint8_t *blk = xcalloc_huge((size_t)g * CHUNK, w->esize);
+
+			w->chunks = xrealloc(w->chunks, (w->nchunks + g) * sizeof(*w->chunks));
+			w->blocks = xrealloc(w->blocks, (w->nblocks + 1) * sizeof(*w->blocks));
+			w->blocks[w->nblocks++] = blk;
+			for (uint32_t i = 0; i < g; i++)
+				w->chunks[w->nchunks++] = blk + (size_t)i * CHUNK * w->esize;
 		}
 	}
 	x = W(w, id);
@@ -780,7 +790,7 @@ struct win *win_new(const struct win_conf *conf, win_emit_fn fn, void *arg)
 	w->wm = INT64_MIN;
 	w->esize = sizeof(struct wwin) + conf->aggs->n * sizeof(struct agg_state);
 	w->kcap = 1024;
-	w->keys = xcalloc(w->kcap, sizeof(*w->keys));
+	w->keys = xcalloc_huge(w->kcap, sizeof(*w->keys));
 	if (w->c.kind == WIN_SESSION)
 		w->gone = xmalloc(w->kcap * sizeof(*w->gone));
 	return w;
@@ -792,8 +802,9 @@ void win_free(struct win *w)
 		return;
 	for (uint32_t id = 1; id < w->wused; id++)
 		agg_free(w->c.aggs, W(w, id)->row);
-	for (uint32_t i = 0; i < w->nchunks; i++)
-		free(w->chunks[i]);
+	for (uint32_t i = 0; i < w->nblocks; i++)
+		free(w->blocks[i]);
+	free(w->blocks);
 	free(w->chunks);
 	for (uint32_t i = 0; i < w->kcap; i++)
 		if (w->keys[i].klen1 != 0 && key_len(&w->keys[i]) > KEY_INLINE)
@@ -1066,7 +1077,7 @@ int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errl
 		snap_fail(&r, "an impossible key table size");
 	if (r.bad == NULL && kcap != w->kcap) {
 		free(w->keys);
-		w->keys = xcalloc(kcap, sizeof(*w->keys));
+		w->keys = xcalloc_huge(kcap, sizeof(*w->keys));
 		w->kcap = kcap;
 		if (w->gone != NULL) {
 			free(w->gone);
