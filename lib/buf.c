@@ -57,6 +57,19 @@ void *xrealloc(void *p, size_t n)
 	return p;
 }
 
+/* n bytes, 2 MiB-aligned and advised for huge pages when n >= 2 MiB. */
+static void *xmalloc_huge(size_t n)
+{
+	void *p;
+
+	if (n < HUGE_MIN)
+		return xmalloc(n);
+	if (posix_memalign(&p, HUGE_MIN, n) != 0)
+		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", n);
+	huge(p, n);
+	return p;
+}
+
 void *xcalloc_huge(size_t n, size_t size)
 {
 	size_t len = n * size;
@@ -66,9 +79,7 @@ void *xcalloc_huge(size_t n, size_t size)
 		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu times %zu bytes)", n, size);
 	if (len < HUGE_MIN)
 		return xcalloc(n, size);
-	if (posix_memalign(&p, HUGE_MIN, len) != 0)
-		cli_die(RTAI_EXIT_FAIL, "out of memory (%zu bytes)", len);
-	huge(p, len);
+	p = xmalloc_huge(len);
 	memset(p, 0, len);
 	return p;
 }
@@ -160,9 +171,15 @@ void *arena_alloc(struct arena *a, size_t n)
 	while (c != NULL && c->cap - c->used < n)
 		c = c->next;
 	if (c == NULL) {
-		size_t cap = n > 65536 ? n : 65536;
+		/* 64 KiB, then twice the last chunk up to 4 MiB: a large arena
+		 * is in few chunks, which huge pages back (xmalloc). */
+		size_t cap = a->all != NULL && a->all->cap < ((size_t)4 << 20) ? a->all->cap * 2
+			   : a->all != NULL ? a->all->cap : 65536;
 
-		c = xmalloc(sizeof(*c) + cap);
+		if (cap < n)
+			cap = n;
+
+		c = xmalloc_huge(sizeof(*c) + cap);
 		c->used = 0;
 		c->cap = cap;
 		c->next = a->all;

@@ -51,7 +51,8 @@ struct arena {
 	struct arena_chunk *all;	/* every chunk, for reset and free */
 };
 
-/* Returns n bytes aligned to 8, valid until arena_reset() or arena_free(). */
+/* Returns n bytes aligned to 8, valid until arena_reset() or arena_free().
+ * Chunks are 64 KiB, then each twice the last up to 4 MiB (or n). */
 void *arena_alloc(struct arena *a, size_t n);
 /* Copies n bytes into the arena; returns the copy. */
 void *arena_dup(struct arena *a, const void *p, size_t n);

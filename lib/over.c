@@ -135,6 +135,7 @@ struct over {
 	int64_t now;			/* event time of the records leaving */
 	struct okey *freek;		/* recycled keys */
 	uint64_t nfree;
+	struct arena kmem;		/* the key blocks, freed all at once */
 
 	int64_t maxt;			/* largest event time seen */
 	int64_t wm, wm_sent;		/* watermark; last one written */
@@ -419,7 +420,8 @@ static struct okey *key_put(struct over *o, size_t i, const uint8_t *kp, size_t 
 		o->freek = k->next;
 		o->nfree--;
 	} else {
-		k = xcalloc(1, o->keysz);
+		k = arena_alloc(&o->kmem, o->keysz);
+		memset(k, 0, o->keysz);
 		k->row = (struct agg_state *)(k + 1);
 		k->bk = k->row + o->nagg;
 		k->dq = (struct odq *)(k->bk + o->sset.n);
@@ -1276,7 +1278,7 @@ static void key_free(struct over *o, struct okey *k)
 	buf_free(&k->str);
 	if (k->kp != k->kin)
 		free(k->kp);
-	free(k);
+	/* the block itself is o->kmem's */
 }
 
 void over_free(struct over *o)
@@ -1294,6 +1296,7 @@ void over_free(struct over *o)
 		o->freek = k->next;
 		key_free(o, k);
 	}
+	arena_free(&o->kmem);
 	free(o->tab);
 	/* Chunks still holding waiting records are found through the heap
 	 * and the batch. */
