@@ -1045,6 +1045,14 @@ static void take_record(const struct frame *f)
 		}
 		c->stamp = row_stamp;
 	}
+	if (!added && cols.n == 0) {
+		/* Nothing to make a column of yet, and a Parquet file needs
+		 * one (DuckDB refuses a file of none): Spark's Delta writer
+		 * refuses such a row too ("empty schema"). */
+		record_failed(f, "no field has a value and the table has no column yet (a Parquet "
+			      "file needs one): nothing to write");
+		return;
+	}
 	if (added) {
 		for (i = 0; i < rec.n; i++) {
 			const struct rec_field *fl = &rec.f[i];
