@@ -99,6 +99,26 @@ registry_start() {
 	assert_output --partial 'HTTP 401: Unauthorized'
 }
 
+@test "avro: --schema-registry without a usable libcurl: a clear error, exit 1; other formats never load it" {
+	# libcurl is loaded with dlopen(3) for --schema-registry only: a
+	# libcurl.so.4 without its functions stands for one that is missing
+	# or broken.
+	avrotool frames in.rtai
+	mkdir fakelib
+	echo 'int rtai_not_curl;' >fakelib/empty.c
+	${CC:-cc} -shared -fPIC -o fakelib/libcurl.so.4 fakelib/empty.c
+	registry_start
+	run sh -c "LD_LIBRARY_PATH=$PWD/fakelib rtai-parse --format avro --schema-registry '$REG_URL' <in.rtai >/dev/null"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-parse: --schema-registry: libcurl.so.4 has no curl_'
+	[ ! -s schemas/requests ]
+	run sh -c "LD_LIBRARY_PATH=$PWD/fakelib rtai-parse --format avro --avro-schemas schemas <in.rtai | rtai-cat -p"
+	echo "$output"
+	assert_success
+	diff <(echo "$output" | jq -S -c .) <(avrotool expect | jq -S -c .)
+}
+
 @test "avro: an unknown id from the registry is asked for once and dead-lettered" {
 	avrotool bad in.rtai
 	registry_start
