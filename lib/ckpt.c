@@ -39,6 +39,8 @@ struct ckpt {
 	pthread_t bg_thread;
 	int bg_live;
 	struct buf bg_buf;	/* the state being written */
+	struct buf bg_seals;	/* its images' checksums, left to the thread
+				 * (snap_defer_begin) */
 	int64_t bg_id;		/* its checkpoint */
 	int bg_rc;		/* ckpt_write's return */
 	char bg_err[512];	/* and its message */
@@ -876,6 +878,7 @@ static void *bg_main(void *arg)
 	struct ckpt *c = arg;
 	int64_t t0 = cli_mono_ns();
 
+	snap_seal_list(c->bg_buf.p, &c->bg_seals);
 	c->bg_rc = ckpt_write(c, c->bg_id, c->bg_buf.p, c->bg_buf.len, c->bg_err,
 			      sizeof(c->bg_err));
 	c->bg_ns = cli_mono_ns() - t0;
@@ -895,7 +898,9 @@ int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *
 		return -1;
 	t0 = cli_mono_ns();
 	buf_reset(&c->bg_buf);	/* reused: no allocation once it has grown */
+	snap_defer_begin();	/* the images' checksums: in the thread */
 	save(&c->bg_buf, arg);
+	snap_defer_end(&c->bg_seals);
 	c->bg_id = id;
 	c->bg_rc = -1;
 	c->bg_err[0] = '\0';
@@ -1274,6 +1279,7 @@ void ckpt_close(struct ckpt *c)
 		(void)ckpt_wait(c, err, sizeof(err));
 	}
 	buf_free(&c->bg_buf);
+	buf_free(&c->bg_seals);
 	if (c->regfd >= 0)
 		close(c->regfd);
 	free(c->dir);

@@ -161,7 +161,9 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
  * synchronous part of Flink's asynchronous snapshots here, the rest in a
  * thread. save(b, arg) serializes the state into b (c's own buffer,
  * emptied first and reused, so it allocates nothing once grown) in the
- * calling thread; a writer thread then does what ckpt_write does (write,
+ * calling thread, except the checksums of the images it seals (snap_seal,
+ * deferred: snap_defer_begin in snap.h); a writer thread then computes
+ * those and does what ckpt_write does (write,
  * fsync, rename, completion) while the stage goes on, so the records wait
  * for the serialization only, not for the disk. The barrier may be
  * forwarded right after this call; checkpoint id completes when the

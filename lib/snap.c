@@ -119,15 +119,66 @@ size_t snap_begin(struct buf *out, const char magic[4], uint32_t version)
 	return head;
 }
 
-void snap_seal(struct buf *out, size_t head, uint64_t seed)
+/* Writes the length and checksum of the image at head of p, whose body
+ * ends at end. */
+static void seal_at(uint8_t *p, size_t head, size_t end, uint64_t seed)
 {
 	size_t body = head + SNAP_HEAD;
-	uint64_t len = out->len - body, sum = rec_hash(out->p + body, len, seed);
-	uint8_t *h = out->p + head + 8;
+	uint64_t len = end - body, sum = rec_hash(p + body, len, seed);
+	uint8_t *h = p + head + 8;
 
 	for (int i = 0; i < 8; i++) {
 		h[i] = (uint8_t)(len >> (8 * i));
 		h[8 + i] = (uint8_t)(sum >> (8 * i));
+	}
+}
+
+/* A seal left for snap_seal_list. */
+struct pending_seal {
+	size_t head, end;
+	uint64_t seed;
+};
+
+static int deferring;
+static struct buf pending;	/* struct pending_seal records */
+
+void snap_seal(struct buf *out, size_t head, uint64_t seed)
+{
+	if (deferring) {
+		struct pending_seal s = { .head = head, .end = out->len, .seed = seed };
+		uint64_t len = out->len - head - SNAP_HEAD;
+		uint8_t *h = out->p + head + 8;
+
+		for (int i = 0; i < 8; i++)
+			h[i] = (uint8_t)(len >> (8 * i));
+		buf_append(&pending, &s, sizeof(s));
+		return;
+	}
+	seal_at(out->p, head, out->len, seed);
+}
+
+void snap_defer_begin(void)
+{
+	deferring = 1;
+	buf_reset(&pending);
+}
+
+void snap_defer_end(struct buf *list)
+{
+	deferring = 0;
+	buf_reset(list);
+	buf_append(list, pending.p, pending.len);
+	buf_reset(&pending);
+}
+
+void snap_seal_list(uint8_t *image, const struct buf *list)
+{
+	for (size_t off = 0; off + sizeof(struct pending_seal) <= list->len;
+	     off += sizeof(struct pending_seal)) {
+		struct pending_seal s;
+
+		memcpy(&s, list->p + off, sizeof(s));
+		seal_at(image, s.head, s.end, s.seed);
 	}
 }
 
