@@ -108,7 +108,19 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
 				cli_die(RTAI_EXIT_FAIL, "buffer too large");
 			cap *= 2;
 		}
-		b->p = xrealloc(b->p, cap);
+		if (cap >= HUGE_MIN) {
+			/* A new block on huge pages, not realloc(3): a large
+			 * buffer (a snapshot) grown in the heap is copied and
+			 * then faulted in 4 KiB at a time. */
+			uint8_t *p = xmalloc_huge(cap);
+
+			if (b->len > 0)
+				memcpy(p, b->p, b->len);
+			free(b->p);
+			b->p = p;
+		} else {
+			b->p = xrealloc(b->p, cap);
+		}
 		b->cap = cap;
 	}
 	return b->p + b->len;
