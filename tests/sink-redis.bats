@@ -947,7 +947,9 @@ size_above() { [ "$(stat -c %s "$1")" -gt "$2" ]; }
 @test "sink-redis: --stage-name tells two like sinks apart; --dry-run takes no part in checkpoints" {
 	redis_start
 	seq 1 600 | sed 's/.*/{"n":&}/' | rtai-cat -o cap.rtai
-	run bash -o pipefail -c 'rtai-cat --checkpoint-dir d cap.rtai |
+	# Paced (3 s at most), so that the first sink is still running when the
+	# second registers: two like stages are found while both run.
+	run bash -o pipefail -c 'rtai-cat --checkpoint-dir d --rate 200 cap.rtai |
 		rtai-sink-redis --checkpoint-dir d --pass -u "$1" -k "n:{n}" --value n |
 		rtai-sink-redis --checkpoint-dir d --pass -u "$1" -k "n:{n}" --value n >/dev/null' _ "$REDIS_URL"
 	echo "$output"
