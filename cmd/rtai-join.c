@@ -689,11 +689,14 @@ static void emit(const struct frame *f, const struct rec *r, uint64_t recno,
 /* Table look-ups are software-pipelined over the frames already read: a
  * look-up in a large table costs a cache miss for the slot and one for the
  * row, so each record's slot is prefetched when it is read, its row
- * PREFETCH_ROW records later, and it is joined and written JOIN_AFTER
+ * PREFETCH_ROW records later (with --as-of, a key's versions after that:
+ * PREFETCH_VERS), and it is joined and written JOIN_AFTER
  * records later, in order: the misses of neighbouring records overlap
  * instead of adding up. */
 #define AHEAD 32			/* ring size: more than JOIN_AFTER */
 #define PREFETCH_ROW 8
+#define PREFETCH_VERS 11		/* --as-of: the versions' array, then (2
+					 * records later) the versions */
 #define JOIN_AFTER 16
 
 enum ah_state { AH_FRAME, AH_JOIN, AH_NOKEY, AH_BADREC, AH_MISSING, AH_NOTIME };
@@ -769,6 +772,13 @@ static void ahead_prefetch_row(const struct ahead_item *a)
 		tab_prefetch_row(&table, a->hash);
 }
 
+/* --as-of: a key's versions, in two more steps (tab_prefetch_versions). */
+static void ahead_prefetch_versions(const struct ahead_item *a, int deep)
+{
+	if (a->state == AH_JOIN && opt.asof)
+		tab_prefetch_versions(&table, a->hash, deep);
+}
+
 /* Reads a frame's key and prefetches its slot; joins older frames. */
 static void ahead_add(const struct frame *f)
 {
@@ -798,6 +808,10 @@ static void ahead_add(const struct frame *f)
 next:
 	if (ahead.tail - ahead.head > PREFETCH_ROW)
 		ahead_prefetch_row(&ahead.a[(ahead.tail - 1 - PREFETCH_ROW) % AHEAD]);
+	if (ahead.tail - ahead.head > PREFETCH_VERS)
+		ahead_prefetch_versions(&ahead.a[(ahead.tail - 1 - PREFETCH_VERS) % AHEAD], 0);
+	if (ahead.tail - ahead.head > PREFETCH_VERS + 2)
+		ahead_prefetch_versions(&ahead.a[(ahead.tail - 1 - PREFETCH_VERS - 2) % AHEAD], 1);
 	if (ahead.tail - ahead.head > JOIN_AFTER)
 		ahead_join(&ahead.a[ahead.head++ % AHEAD]);
 }

@@ -484,6 +484,21 @@ void tab_prefetch_row(const struct tab *t, uint64_t hash)
 	}
 }
 
+void tab_prefetch_versions(const struct tab *t, uint64_t hash, int deep)
+{
+	const struct tab_slot *s = &t->slot[hash & t->mask];
+	const struct tab_ent *e = s->e;
+
+	if (e == NULL || s->hash != hash || e->nv < 2)
+		return;
+	if (!deep) {
+		__builtin_prefetch(e->v);
+		return;
+	}
+	for (uint32_t i = 0; i < e->nv && i < 8; i++)
+		__builtin_prefetch(e->v[i]);
+}
+
 const struct tab_ver *tab_find(const struct tab *t, const uint8_t *key, size_t klen,
 			       int64_t at, int64_t ttl)
 {

@@ -145,6 +145,12 @@ static inline void tab_prefetch(const struct tab *t, uint64_t hash)
 	__builtin_prefetch(&t->slot[hash & t->mask]);
 }
 void tab_prefetch_row(const struct tab *t, uint64_t hash);
+/* For a key of several versions (--as-of), whose versions are blocks of
+ * their own, two steps more, each after the previous one's lines came in:
+ * deep 0 prefetches the entry's array of versions, deep 1 the versions
+ * it points to (8 at most), which tab_find_h's binary search reads. A key
+ * of one version, or not at its home slot, is left to tab_find_h. */
+void tab_prefetch_versions(const struct tab *t, uint64_t hash, int deep);
 /* tab_find() with the key's tab_hash(). */
 const struct tab_ver *tab_find_h(const struct tab *t, const uint8_t *key, size_t klen,
 				 uint64_t hash, int64_t at, int64_t ttl);
