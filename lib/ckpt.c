@@ -898,9 +898,9 @@ int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *
 		return -1;
 	t0 = cli_mono_ns();
 	buf_reset(&c->bg_buf);	/* reused: no allocation once it has grown */
-	snap_defer_begin();	/* the images' checksums: in the thread */
+	snap_defer_begin(&c->bg_seals);	/* the images' checksums: in the thread */
 	save(&c->bg_buf, arg);
-	snap_defer_end(&c->bg_seals);
+	snap_defer_end();
 	c->bg_id = id;
 	c->bg_rc = -1;
 	c->bg_err[0] = '\0';

@@ -139,36 +139,32 @@ struct pending_seal {
 	uint64_t seed;
 };
 
-static int deferring;
-static struct buf pending;	/* struct pending_seal records */
+static struct buf *deferred;	/* snap_defer_begin's list, while deferring */
 
 void snap_seal(struct buf *out, size_t head, uint64_t seed)
 {
-	if (deferring) {
+	if (deferred != NULL) {
 		struct pending_seal s = { .head = head, .end = out->len, .seed = seed };
 		uint64_t len = out->len - head - SNAP_HEAD;
 		uint8_t *h = out->p + head + 8;
 
 		for (int i = 0; i < 8; i++)
 			h[i] = (uint8_t)(len >> (8 * i));
-		buf_append(&pending, &s, sizeof(s));
+		buf_append(deferred, &s, sizeof(s));
 		return;
 	}
 	seal_at(out->p, head, out->len, seed);
 }
 
-void snap_defer_begin(void)
+void snap_defer_begin(struct buf *list)
 {
-	deferring = 1;
-	buf_reset(&pending);
+	buf_reset(list);
+	deferred = list;
 }
 
-void snap_defer_end(struct buf *list)
+void snap_defer_end(void)
 {
-	deferring = 0;
-	buf_reset(list);
-	buf_append(list, pending.p, pending.len);
-	buf_reset(&pending);
+	deferred = NULL;
 }
 
 void snap_seal_list(uint8_t *image, const struct buf *list)

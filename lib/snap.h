@@ -112,19 +112,19 @@ int snap_close_tagged(struct snap_rd *r, int whole, char *err, size_t errlen);
 size_t snap_begin(struct buf *out, const char magic[4], uint32_t version);
 void snap_seal(struct buf *out, size_t head, uint64_t seed);
 
-/* Deferred seals, for ckpt_write_bg: between snap_defer_begin() and
- * snap_defer_end(list), snap_seal fills in the length at once but leaves
- * the checksum (a pass over the whole body: about 3 ms for 12 MB) for
- * later, and snap_defer_end appends what it left to list (a buf of
- * records, reused: no allocation once grown) and ends the deferral.
+/* Deferred seals, for ckpt_write_bg: between snap_defer_begin(list) and
+ * snap_defer_end(), snap_seal fills in the length at once but leaves the
+ * checksum (a pass over the whole body: about 3 ms for 12 MB) for later,
+ * appending a record of what it left to list (a buf the caller owns,
+ * emptied first and reused: no allocation once grown).
  * snap_seal_list(image, list) then computes those checksums into image,
  * the buffer that was being written, in the order the seals were asked
  * for (an inner image before the one around it, whose checksum covers the
  * inner's). The writer thread calls it, so the stage's records do not
  * wait for the checksums. Calling thread only: the deferral is the
  * process's one state (one snapshot in flight at a time). */
-void snap_defer_begin(void);
-void snap_defer_end(struct buf *list);
+void snap_defer_begin(struct buf *list);
+void snap_defer_end(void);
 void snap_seal_list(uint8_t *image, const struct buf *list);
 
 /* Checks the envelope of the len bytes at p (borrowed) and sets r to read
