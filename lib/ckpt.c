@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "cli.h"
 #include "outfile.h"
@@ -68,52 +69,16 @@ static char *path_of(const char *fmt, ...)
 	return (char *)b.p;
 }
 
-/* CRC-32 as ISO 3309 / zlib / PNG define it (reflected, 0xEDB88320),
- * eight bytes a step with eight tables ("slicing-by-8": Kounavis and
- * Berry, "A systematic approach to building high performance
- * software-based CRC generators", ISCC 2005): the value is the bytewise
- * algorithm's, 4 to 5 times faster, which matters as every snapshot
- * is checksummed whole (tens of MB for a large window state). The
- * tables are built once (pthread_once: the writer thread of
- * ckpt_write_bg and the stage's thread both checksum). */
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-		crc_table[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
-					  crc_table[0][crc_table[t - 1][i] & 0xff];
-}
-
+/* CRC-32 as ISO 3309 / zlib / PNG define it (reflected, 0xEDB88320):
+ * zlib's crc32_z (zlib 1.2.9 and later), which checksums several bytes
+ * a step with its braided tables and runs 2 to 3 times faster than a
+ * plain slicing-by-8 loop: every snapshot is checksummed whole, tens
+ * of MB for a large window state, in the writer thread of
+ * ckpt_write_bg. Takes the running crc (0 to start), n bytes at p;
+ * returns the crc of everything so far. */
 static uint32_t crc32_update(uint32_t crc, const void *p, size_t n)
 {
-	const uint8_t *s = p;
-
-	pthread_once(&crc_once, crc_init);
-	crc = ~crc;
-	for (; n >= 8; s += 8, n -= 8) {
-		uint32_t lo = crc ^ ((uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 |
-				     (uint32_t)s[3] << 24);
-		uint32_t hi = (uint32_t)s[4] | (uint32_t)s[5] << 8 | (uint32_t)s[6] << 16 |
-			      (uint32_t)s[7] << 24;
-
-		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-		      crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-		      crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
-	}
-	while (n-- > 0)
-		crc = crc_table[0][(crc ^ *s++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return (uint32_t)crc32_z(crc, p, n);
 }
 
 /* The fixed header of a snapshot file after its magic (ckpt.h has the

@@ -1,7 +1,7 @@
 # scripts/packages.sh - the Debian packages rtai needs, and how they are
 # installed. Sourced by scripts/check, scripts/quickstart and scripts/bench.
 
-RTAI_BUILD_PACKAGES="build-essential autoconf automake pkgconf libjansson-dev libzstd-dev libhiredis-dev"
+RTAI_BUILD_PACKAGES="build-essential autoconf automake pkgconf libjansson-dev libzstd-dev zlib1g-dev libhiredis-dev"
 RTAI_TEST_PACKAGES="bats bats-assert bats-support redis-server redis-tools jq zstd python3 groff-base util-linux procps prometheus clang libclang-rt-14-dev valgrind cppcheck"
 RTAI_BENCH_PACKAGES="jq miller hyperfine time redis-server redis-tools zstd"
 # The optional libraries (configure.ac's RTAI_OPTIONAL lines): a tool whose
