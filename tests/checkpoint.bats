@@ -48,6 +48,22 @@ setup_local() {
 	done
 }
 
+@test "checkpoint: a slow input gets its barriers between records, not after every 64" {
+	# rtai-cat reads the clock every 64 records at full speed, and at
+	# once after a read that had to wait: four lines 0.3 s apart, an
+	# interval of 100 ms, so a barrier follows each of the last three
+	mkfifo f
+	(for i in 1 2 3 4; do echo "{\"n\":$i}"; sleep 0.3; done >f) &
+	rtai-cat --checkpoint-dir d --checkpoint-interval 100ms f | rtai-cat -p --meta >out
+	wait
+	run jq -r 'if ._kind == "barrier" then "b" else (._raw | fromjson | .n | tostring) end' out
+	echo "$output"
+	assert_success
+	[ "$(grep -c b <<<"$output")" -ge 2 ]
+	# the last record is followed by a barrier: it was read after a wait
+	[ "$(tail -2 <<<"$output" | tr '\n' ' ')" = "4 b " ]
+}
+
 @test "checkpoint: the barrier payload is as rtai-record(5) says" {
 	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 cap.rtai |
 		rtai-cat -p --meta >out
