@@ -213,6 +213,8 @@ static struct {
 	struct buf snap;		/* the snapshot: pos with the schema counts */
 	uint64_t dropped;		/* barrier frames of the input dropped */
 	int failed;			/* a checkpoint could not be written */
+	int64_t settled;		/* the last barrier's id once complete or declined */
+	int64_t backoff;		/* the wait after the last declined (ckpt_backoff) */
 } cp;
 
 /* The position of every input as the barrier's "sources" array; with
@@ -273,11 +275,23 @@ static void cp_maybe(void)
 		/* One checkpoint in flight, as Flink's default
 		 * (execution.checkpointing.max-concurrent-checkpoints 1): the
 		 * next barrier waits until the last one's checkpoint is
-		 * complete, looked at again every millisecond, so that slow
-		 * snapshots make checkpoints rarer, not the stages slower. */
-		if (cp.id > 0 && !ckpt_complete(cp.c, cp.id)) {
-			cp.due = now + (opt.ckpt_every < 1000000 ? opt.ckpt_every : 1000000);
-			return;
+		 * complete or declined (a stage could not write its
+		 * snapshot: ckpt_settled), looked at again every millisecond,
+		 * so that slow snapshots make checkpoints rarer, not the
+		 * stages slower. */
+		if (cp.id > 0 && cp.settled != cp.id) {
+			int st = ckpt_settled(cp.c, cp.id);
+
+			if (st == 0) {
+				cp.due = now + (opt.ckpt_every < 1000000 ? opt.ckpt_every : 1000000);
+				return;
+			}
+			cp.settled = cp.id;
+			cp.backoff = st > 0 ? 0 : ckpt_backoff(cp.backoff, opt.ckpt_every);
+			if (st < 0) {
+				cp.due = now + cp.backoff;
+				return;
+			}
 		}
 		cp_take(0);
 		cp.due = cli_mono_ns() + opt.ckpt_every;

@@ -213,6 +213,7 @@ static struct {
 	int64_t inflight;		/* a barrier sent, not yet complete; 0: none */
 	int64_t due;			/* CLOCK_MONOTONIC time of the next barrier */
 	int asked;			/* SIGUSR1 asked for one */
+	int64_t backoff;		/* the wait after the last declined (ckpt_backoff) */
 	int failed;			/* a snapshot could not be written */
 	struct buf pos;			/* the positions, as JSON */
 	size_t n, cap;			/* the in-flight checkpoint's positions: */
@@ -545,6 +546,15 @@ static int on_consumer_error(const rd_kafka_message_t *m)
 }
 
 /* One message becomes one data frame. Returns -1 when the tool must stop. */
+/* The ingest time of the messages being taken (drain): the clock is
+ * read at the start of each batch and every TAKE_CLOCK_EVERY messages of
+ * it, so a message's stamp is at most that many messages early, some
+ * tens of microseconds while a backlog is read, and exact for messages
+ * that arrive one by one. A reading costs about as much as taking a
+ * message on some virtual machines. */
+#define TAKE_CLOCK_EVERY 64
+static int64_t take_now;
+
 static int take(const rd_kafka_message_t *m)
 {
 	const char *topic;
@@ -572,7 +582,7 @@ static int take(const rd_kafka_message_t *m)
 		flags |= RTAI_F_TOMBSTONE;
 		count.tombstones++;
 	}
-	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, cli_now_ns(), RTAI_TIME_UNSET,
+	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, take_now, RTAI_TIME_UNSET,
 		    frame.p, frame.len, m->payload != NULL ? m->payload : "", m->len);
 	if (opt.replay_size > 0)
 		held_push(p, m->offset, rd_kafka_message_timestamp(m, NULL));
@@ -598,6 +608,8 @@ static int drain(void)
 		m = rd_kafka_consumer_poll(rk, 0);
 		if (m == NULL)
 			return kaf_fatal() ? -1 : 0;
+		if (n % TAKE_CLOCK_EVERY == 0)
+			take_now = cli_now_ns();
 		r = take(m);
 		rd_kafka_message_destroy(m);
 		if (r < 0)
@@ -725,9 +737,18 @@ static int64_t cp_tick(void)
 	if (cp.c == NULL)
 		return INT64_MAX;
 	if (cp.inflight > 0) {
-		if (!ckpt_complete(cp.c, cp.inflight))
+		int st = ckpt_settled(cp.c, cp.inflight);
+
+		if (st == 0)
 			return now + CP_POLL_NS;
-		cp_commit(1);
+		if (st > 0) {
+			cp_commit(1);
+			cp.backoff = 0;
+		} else {
+			cp.inflight = 0;	/* declined: its offsets are not committed */
+			cp.backoff = ckpt_backoff(cp.backoff, opt.ckpt_every);
+			cp.due = now + cp.backoff;
+		}
 	}
 	if (cp.asked || (opt.ckpt_every > 0 && now >= cp.due)) {
 		cp.asked = 0;
@@ -753,18 +774,20 @@ static void cp_finish(void)
 		return;
 	piped = fstat(1, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 	for (;;) {
-		if (ckpt_complete(cp.c, cp.inflight)) {
+		int st = ckpt_settled(cp.c, cp.inflight);
+
+		if (st > 0) {
 			cp_commit(0);
 			return;
 		}
-		if (!piped)
+		if (!piped || st < 0)
 			break;
 		if (loop_wait_hangup(1, CP_POLL_NS) == 1)
 			piped = 0;	/* one last look: it may have completed it as it went */
 	}
 	if (opt.verbose || sig_savepoint)
-		cli_warn("%s %lld did not complete (a stage of the pipeline ended without "
-			  "its snapshot): its offsets are not committed",
+		cli_warn("%s %lld did not complete (a stage of the pipeline could not write "
+			  "its snapshot, or ended without it): its offsets are not committed",
 			  sig_savepoint ? "savepoint" : "checkpoint", (long long)cp.inflight);
 }
 

@@ -1219,8 +1219,8 @@ static int finish_staged(void)
 	settle();
 	for (size_t i = 0; i < staged.n; i++)
 		files += staged.v[i].nfiles;
-	cli_warn("%s: checkpoint %lld of %s cannot complete (a stage of the pipeline ended "
-		  "without its snapshot): %zu files of checkpoints %lld to %lld are not committed, "
+	cli_warn("%s: checkpoint %lld of %s cannot complete (a stage of the pipeline could "
+		  "not write its snapshot, or ended without it): %zu files of checkpoints %lld to %lld are not committed, "
 		  "nor the records after the last barrier; a rerun resumes from the last complete "
 		  "checkpoint and writes them again", table_dir,
 		  (long long)staged.v[staged.n - 1].id, ckpt_dir(ck), files,

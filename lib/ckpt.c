@@ -284,6 +284,46 @@ static int is_complete(const char *dir, int64_t id)
 	return rc;
 }
 
+/* A stage that could not write its snapshot of checkpoint id says so in
+ * DIR/ckpt-N/KEY.declined.RUN, an empty file (its creation needs no data
+ * block, so a full disk that refused the snapshot still takes it as a
+ * rule), so that the stages and sources waiting for id stop waiting:
+ * Flink's declineCheckpoint, which aborts the checkpoint. The run in the
+ * name keeps an earlier run's marker from counting. Best effort: with no
+ * marker the others wait as before. */
+static void decline(const struct ckpt *c, int64_t id)
+{
+	char *p = path_of("%s/ckpt-%lld/%s.declined.%lld", c->dir, (long long)id, c->key,
+			  (long long)c->run);
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+	if (fd >= 0)
+		close(fd);
+	free(p);
+}
+
+/* Whether a stage of c's run declined checkpoint id (decline). */
+static int is_declined(const struct ckpt *c, int64_t id)
+{
+	char *d = path_of("%s/ckpt-%lld", c->dir, (long long)id), suffix[32];
+	DIR *dp = opendir(d);
+	struct dirent *e;
+	size_t ns;
+	int rc = 0;
+
+	snprintf(suffix, sizeof(suffix), ".declined.%lld", (long long)c->run);
+	ns = strlen(suffix);
+	while (dp != NULL && !rc && (e = readdir(dp)) != NULL) {
+		size_t n = strlen(e->d_name);
+
+		rc = e->d_name[0] != '.' && n > ns && strcmp(e->d_name + n - ns, suffix) == 0;
+	}
+	if (dp != NULL)
+		closedir(dp);
+	free(d);
+	return rc;
+}
+
 /* Removes DIR/ckpt-N and what it holds. Returns 0, or -1 with errno
  * (of the first failure) when something stays. */
 static int remove_ckpt(const char *dir, int64_t id)
@@ -831,6 +871,8 @@ io_fail:
 out:
 	if (lockfd >= 0)
 		close(lockfd);
+	if (rc < 0 && id >= 1)
+		decline(c, id);
 	buf_free(&b);
 	free(name);
 	free(d);
@@ -878,6 +920,8 @@ int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *
 	if (e != 0) {
 		snprintf(err, errlen, "checkpoint %lld: pthread_create: %s", (long long)id,
 			 strerror(e));
+		if (id >= 1)
+			decline(c, id);
 		return -1;
 	}
 	c->bg_live = 1;
@@ -920,9 +964,29 @@ int ckpt_outcome(const struct ckpt *c, int64_t id)
 	 * completion check that follows it are one step then. */
 	if ((lockfd = lock_dir(c->dir, err, sizeof(err))) < 0)
 		return 0;	/* looked at again later */
-	rc = is_complete(c->dir, id) ? 1 : all_written(c, id, 1) ? -1 : 0;
+	rc = is_complete(c->dir, id) ? 1 : is_declined(c, id) || all_written(c, id, 1) ? -1 : 0;
 	close(lockfd);
 	return rc;
+}
+
+int64_t ckpt_backoff(int64_t prev, int64_t every)
+{
+	const int64_t max = 60 * 1000000000LL;
+
+	if (every < 1000000)
+		every = 1000000;
+	if (prev <= 0)
+		return every < max ? every : max;
+	return prev < max / 2 ? 2 * prev : max;
+}
+
+int ckpt_settled(const struct ckpt *c, int64_t id)
+{
+	if (c == NULL || id < 1)
+		return -1;
+	if (is_complete(c->dir, id))
+		return 1;
+	return is_declined(c, id) ? -1 : 0;
 }
 
 int ckpt_complete(const struct ckpt *c, int64_t id)

@@ -154,7 +154,8 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
  * Returns 1 when this write completed the checkpoint, 0 when others are
  * still to write it, -1 with a message on error (disk full, permissions):
  * nothing complete is touched then, so the previous complete checkpoint
- * stays usable. c NULL: returns 0. */
+ * stays usable, and the stage declines id (ckpt_settled) so that nobody
+ * waits for it. c NULL: returns 0. */
 int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *err, size_t errlen);
 
 /* Writes this stage's snapshot of checkpoint id in the background: the
@@ -200,9 +201,9 @@ int ckpt_wait(struct ckpt *c, char *err, size_t errlen);
  * id: whether id is complete, or can still become so in this run.
  * Returns 1 when it is complete; 0 when it is not yet and another stage
  * of the run whose process is alive (registration flock'ed) has still to
- * write its snapshot of id; -1 when it never will: every stage of the run
- * that has not written id has died (a kill, a crash), or id < 1, or c is
- * NULL. Looked at under DIR/lock, so that a stage's snapshot and the
+ * write its snapshot of id; -1 when it never will: a stage of the run
+ * declined it (ckpt_settled), or every stage of the run that has not
+ * written id has died (a kill, a crash), or id < 1, or c is NULL. Looked at under DIR/lock, so that a stage's snapshot and the
  * completion it causes are seen together. A DIR/lock that cannot be taken
  * returns 0 (ask again). For the end of a sink's input: it waits while 0
  * (asking every millisecond or so); during the run ckpt_complete is
@@ -212,6 +213,24 @@ int ckpt_outcome(const struct ckpt *c, int64_t id);
 /* Whether checkpoint id is complete: 1 yes, 0 not (yet, or pruned). For a
  * source that commits its positions elsewhere (Kafka) once they are safe. */
 int ckpt_complete(const struct ckpt *c, int64_t id);
+
+/* For a source that keeps one checkpoint in flight: whether id is settled.
+ * Returns 1 when it is complete; -1 when a stage of this run declined it
+ * (its snapshot could not be written: ckpt_write, ckpt_write_bg), so it
+ * never will be, and the next may be taken (Flink aborts a declined
+ * checkpoint and triggers the next), and when c is NULL or id < 1; 0
+ * while neither. A stage that dies without declining is not seen here
+ * (ckpt_outcome looks for that, under DIR/lock). Reads the directory,
+ * without the lock: each marker is one file, created whole. */
+int ckpt_settled(const struct ckpt *c, int64_t id);
+
+/* How long a source waits, in ns, before the barrier after a declined
+ * checkpoint: every (its interval, ns; at least 1 ms is used) after the
+ * first declined in a row, then twice the last wait prev each time, up to
+ * 60 s; prev is 0 after a checkpoint that completed. So a full disk
+ * costs a snapshot attempt and a warning at a falling rate, not one per
+ * interval, and checkpoints resume at their interval once one completes. */
+int64_t ckpt_backoff(int64_t prev, int64_t every);
 
 /* The latest complete checkpoint of the directory dir, without registering:
  * returns 1 with *id and *mtime_ns (when DIR/ckpt-N/COMPLETE was written,

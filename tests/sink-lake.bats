@@ -778,6 +778,36 @@ lake_kill_before_completion() {
 	replay_ok t
 }
 
+@test "sink-lake: two-phase commit: a stage after --pass that cannot write its snapshot, but runs on, declines it: the sink ends, exit 1" {
+	# The window after the sink runs under a file size limit of 1 kB (as
+	# a full disk; its stderr goes through a pipe, which has none): its
+	# registration fits, its snapshots do not. It writes them in the
+	# background and runs on; each one it fails it declines
+	# (ckpt-N/KEY.declined.RUN), so the source sends the next barrier and
+	# the sink stops waiting at the end of its input, where both used to
+	# wait for ever (Flink's declineCheckpoint).
+	rtai-gen clicks -n 20000 --keys 2000 --step 10ms --seed 1 | rtai-cat | rtai-parse -t event_time >c.rtai
+	run timeout 120 bash -c 'rtai-cat --checkpoint-dir ck --checkpoint-interval 50ms --rate 20000 c.rtai |
+		{ rtai-sink-lake --pass --checkpoint-dir ck t 2>sink.err; echo $? >sink.status; } |
+		{ (trap "" XFSZ; ulimit -f 1; exec rtai-window --checkpoint-dir ck -k user_id --tumbling 1h -a count 2>&1 >/dev/null); echo $? >win.status; } |
+		cat >win.err'
+	echo "$output"
+	cat sink.err
+	head -c 400 win.err
+	assert_success	# the pipeline ended (timeout says 124)
+	[ "$(cat sink.status)" -eq 1 ]
+	grep -F "could not write its snapshot, or ended without it" sink.err
+	grep -F "File too large (checkpoint 1 not taken" win.err
+	ls ck/ckpt-1/rtai-window-*.declined.*
+	[ ! -e ck/ckpt-1/COMPLETE ]
+	# the window learns of its failed snapshot (written in the
+	# background) at the next barrier, which the source sends once
+	# checkpoint 1 was declined, and exits 1 then
+	[ "$(cat win.status)" -eq 1 ]
+	# nothing was committed: the table has no version
+	[ ! -e t/_delta_log/00000000000000000000.json ] || ! grep -q '"txn"' t/_delta_log/*.json
+}
+
 @test "sink-lake: two-phase commit: at the end of its input the sink waits for its last checkpoint; one that cannot complete stays staged, exit 1" {
 	# 14 kB: the --pass output fits in the pipe to a stage that stopped reading.
 	$GEN gen 35 30 s.rtai want.jsonl --barrier-every 10
@@ -801,7 +831,7 @@ lake_kill_before_completion() {
 	# 1, its --pass stream cut (no end-of-stream frame: nothing to write to
 	# the stage that died)
 	[ "$(cat sink.status)" -eq 1 ]
-	grep -F "t: checkpoint 3 of ck cannot complete (a stage of the pipeline ended without its snapshot)" sink.err
+	grep -F "t: checkpoint 3 of ck cannot complete (a stage of the pipeline could not write its snapshot, or ended without it)" sink.err
 	run sh -c "jq -r 'select(.txn) | .txn.version' t/_delta_log/*.json | tr '\n' ' '"
 	echo "$output"
 	assert_output "1 "

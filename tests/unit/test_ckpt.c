@@ -395,6 +395,56 @@ static void test_outcome(void)
 	ckpt_close(a);
 }
 
+/* A stage that cannot write its snapshot declines it: ckpt_settled and
+ * ckpt_outcome say it never completes while that stage is alive, and
+ * only for the run that declined it; ckpt_backoff spaces the next. */
+static void test_declined(void)
+{
+	struct ckpt *a, *b;
+	struct rlimit old, lim;
+	static char big[1 << 16];
+	int rc;
+
+	fresh_dir("declined");
+	a = open_stage("-a", NULL);
+	b = open_stage("-b", NULL);
+	ok(a != NULL && b != NULL, "two stages register: %s", err);
+	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), 0, "a writes 1");
+	is_int(ckpt_settled(a, 1), 0, "1 is not settled: b has still to write it");
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 4096;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	rc = ckpt_write(b, 1, big, sizeof(big), err, sizeof(err));
+	setrlimit(RLIMIT_FSIZE, &old);
+	is_int(rc, -1, "b cannot write 1 (the file size limit)");
+	is_int(ckpt_settled(a, 1), -1, "1 is declined: settled, never complete");
+	is_int(ckpt_outcome(a, 1), -1, "ckpt_outcome: never, with b alive");
+	ok(!ckpt_complete(a, 1), "and it is not complete");
+	is_int(ckpt_write(a, 2, "a2", 2, err, sizeof(err)), 0, "a writes 2");
+	is_int(ckpt_settled(a, 2), 0, "2 is open again");
+	is_int(ckpt_write(b, 2, "b2", 2, err, sizeof(err)), 1, "b writes 2: complete");
+	is_int(ckpt_settled(a, 2), 1, "2 is settled: complete");
+	is_int(ckpt_settled(a, 0), -1, "an id below 1: settled, never complete");
+	is_int(ckpt_settled(NULL, 1), -1, "checkpoints off: the same");
+	ckpt_close(a);
+	ckpt_close(b);
+	/* A rerun is another run: the marker of the last does not count. */
+	a = open_stage("-a", NULL);
+	b = open_stage("-b", NULL);
+	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), 0, "the rerun's a writes 1");
+	is_int(ckpt_settled(a, 1), 0, "the last run's declining does not settle it");
+	ckpt_close(a);
+	ckpt_close(b);
+
+	is_int(ckpt_backoff(0, 100000000), 100000000, "backoff: the interval after the first");
+	is_int(ckpt_backoff(100000000, 100000000), 200000000, "then twice the last");
+	is_int(ckpt_backoff(0, 1000), 1000000, "at least 1 ms");
+	is_int(ckpt_backoff(40000000000LL, 1000000), 60000000000LL, "at most 60 s");
+	is_int(ckpt_backoff(0, 90000000000LL), 60000000000LL, "also for a longer interval");
+}
+
 static void test_prune(void)
 {
 	struct ckpt *c;
@@ -639,6 +689,7 @@ int main(void)
 	test_refusals();
 	test_completion();
 	test_outcome();
+	test_declined();
 	test_prune();
 	test_identity();
 	test_write_fails();
