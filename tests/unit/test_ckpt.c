@@ -395,15 +395,30 @@ static void test_outcome(void)
 	ckpt_close(a);
 }
 
+/* ckpt_write of 64 kB under a file size limit of 4 kB, as a full disk:
+ * returns what it returns (err set). */
+static int write_too_big(struct ckpt *c, int64_t id)
+{
+	static char big[1 << 16];
+	struct rlimit old, lim;
+	int rc;
+
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 4096;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	rc = ckpt_write(c, id, big, sizeof(big), err, sizeof(err));
+	setrlimit(RLIMIT_FSIZE, &old);
+	return rc;
+}
+
 /* A stage that cannot write its snapshot declines it: ckpt_settled and
  * ckpt_outcome say it never completes while that stage is alive, and
  * only for the run that declined it; ckpt_backoff spaces the next. */
 static void test_declined(void)
 {
 	struct ckpt *a, *b;
-	struct rlimit old, lim;
-	static char big[1 << 16];
-	int rc;
 
 	fresh_dir("declined");
 	a = open_stage("-a", NULL);
@@ -411,14 +426,7 @@ static void test_declined(void)
 	ok(a != NULL && b != NULL, "two stages register: %s", err);
 	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), 0, "a writes 1");
 	is_int(ckpt_settled(a, 1), 0, "1 is not settled: b has still to write it");
-	signal(SIGXFSZ, SIG_IGN);
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim = old;
-	lim.rlim_cur = 4096;
-	setrlimit(RLIMIT_FSIZE, &lim);
-	rc = ckpt_write(b, 1, big, sizeof(big), err, sizeof(err));
-	setrlimit(RLIMIT_FSIZE, &old);
-	is_int(rc, -1, "b cannot write 1 (the file size limit)");
+	is_int(write_too_big(b, 1), -1, "b cannot write 1 (the file size limit)");
 	is_int(ckpt_settled(a, 1), -1, "1 is declined: settled, never complete");
 	is_int(ckpt_outcome(a, 1), -1, "ckpt_outcome: never, with b alive");
 	ok(!ckpt_complete(a, 1), "and it is not complete");
@@ -516,23 +524,14 @@ static void test_identity(void)
 static void test_write_fails(void)
 {
 	struct ckpt *c;
-	struct rlimit old, lim;
 	struct buf st = {0};
-	static char big[1 << 16];
 	int64_t id;
-	int rc;
 
 	fresh_dir("full");
 	c = open_stage("-f", NULL);
 	ckpt_write(c, 1, "good", 4, err, sizeof(err));
-	signal(SIGXFSZ, SIG_IGN);
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim = old;
-	lim.rlim_cur = 4096;
-	setrlimit(RLIMIT_FSIZE, &lim);
-	rc = ckpt_write(c, 2, big, sizeof(big), err, sizeof(err));
-	setrlimit(RLIMIT_FSIZE, &old);
-	is_int(rc, -1, "a write that cannot finish (the file size limit, as a full disk) fails");
+	is_int(write_too_big(c, 2), -1,
+	       "a write that cannot finish (the file size limit, as a full disk) fails");
 	ok(strstr(err, "ckpt-2/") != NULL && strstr(err, "the last complete one stays") != NULL,
 	   "loudly: %s", err);
 	ok(!ckpt_complete(c, 2), "2 is not complete");
