@@ -546,15 +546,6 @@ static int on_consumer_error(const rd_kafka_message_t *m)
 }
 
 /* One message becomes one data frame. Returns -1 when the tool must stop. */
-/* The ingest time of the messages being taken (drain): the clock is
- * read at the start of each batch and every TAKE_CLOCK_EVERY messages of
- * it, so a message's stamp is at most that many messages early, some
- * tens of microseconds while a backlog is read, and exact for messages
- * that arrive one by one. A reading costs about as much as taking a
- * message on some virtual machines. */
-#define TAKE_CLOCK_EVERY 64
-static int64_t take_now;
-
 static int take(const rd_kafka_message_t *m)
 {
 	const char *topic;
@@ -582,7 +573,7 @@ static int take(const rd_kafka_message_t *m)
 		flags |= RTAI_F_TOMBSTONE;
 		count.tombstones++;
 	}
-	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, take_now, RTAI_TIME_UNSET,
+	wr_put_meta(&out, RTAI_K_DATA, RTAI_E_RAW, flags, cli_now_ns(), RTAI_TIME_UNSET,
 		    frame.p, frame.len, m->payload != NULL ? m->payload : "", m->len);
 	if (opt.replay_size > 0)
 		held_push(p, m->offset, rd_kafka_message_timestamp(m, NULL));
@@ -608,8 +599,6 @@ static int drain(void)
 		m = rd_kafka_consumer_poll(rk, 0);
 		if (m == NULL)
 			return kaf_fatal() ? -1 : 0;
-		if (n % TAKE_CLOCK_EVERY == 0)
-			take_now = cli_now_ns();
 		r = take(m);
 		rd_kafka_message_destroy(m);
 		if (r < 0)
