@@ -696,21 +696,24 @@ print(len(got), len(set(got)))'
 @test "checkpoint: rtai-parse takes part only under skip or dlq; a DLQ cut short since the checkpoint is an error" {
 	parse_input
 	export RTAI_CHECKPOINT_DIR=$PWD/d
-	rtai-cat --checkpoint-interval 50ms --rate 50000 pin.rtai 2>/dev/null |
+	# 200 ms between barriers: a stage that registers after the run's
+	# first checkpoint completed is refused (status 6), and a sanitizer
+	# build on a loaded machine can take more than 50 ms to start
+	rtai-cat --checkpoint-interval 200ms --rate 50000 pin.rtai 2>/dev/null |
 		rtai-parse --on-error skip -f n:int 2>/dev/null | "$SINK" out.txt 2>/dev/null
 	run ls d/stages
 	echo "$output"
 	[[ "$output" == *rtai-parse-* ]]
 	rm -rf d out.txt
 	# under fail it holds nothing: a stateless stage, not registered
-	rtai-cat --checkpoint-interval 50ms --rate 50000 cap.rtai 2>/dev/null |
+	rtai-cat --checkpoint-interval 200ms --rate 50000 cap.rtai 2>/dev/null |
 		rtai-parse 2>/dev/null | "$SINK" out.txt 2>/dev/null
 	run ls d/stages
 	echo "$output"
 	[[ "$output" != *rtai-parse-* ]]
 	[ -n "$(latest_complete d | grep -v '^0$')" ]
 	rm -rf d out.txt
-	rtai-cat --checkpoint-dir d --checkpoint-interval 50ms --rate 50000 pin.rtai 2>/dev/null |
+	rtai-cat --checkpoint-dir d --checkpoint-interval 200ms --rate 50000 pin.rtai 2>/dev/null |
 		rtai-parse --checkpoint-dir d -f n:int --dlq bad.rtai 2>/dev/null |
 		"$SINK" --checkpoint-dir d out.txt 2>/dev/null
 	: >bad.rtai	# emptied since
