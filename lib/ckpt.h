@@ -203,8 +203,9 @@ int ckpt_wait(struct ckpt *c, char *err, size_t errlen);
  * of the run whose process is alive (registration flock'ed) has still to
  * write its snapshot of id; -1 when it never will: a stage of the run
  * declined it (ckpt_settled), or every stage of the run that has not
- * written id has died (a kill, a crash), or id < 1, or c is NULL. Looked at under DIR/lock, so that a stage's snapshot and the
- * completion it causes are seen together. A DIR/lock that cannot be taken
+ * written id has died (a kill, a crash), or id < 1, or c is NULL. Looked
+ * at under DIR/lock, so that a stage's snapshot and the completion it
+ * causes are seen together. A DIR/lock that cannot be taken
  * returns 0 (ask again). For the end of a sink's input: it waits while 0
  * (asking every millisecond or so); during the run ckpt_complete is
  * enough. */
