@@ -26,6 +26,7 @@
 #include "loop.h"
 #include "over.h"
 #include "rec.h"
+#include "revoke.h"
 #include "rtime.h"
 #include "sig.h"
 #include "snap.h"
@@ -247,6 +248,8 @@ static int savepointed;			/* stopped at a savepoint: fire nothing */
 static int64_t last_data = -1;		/* monotonic time of the last record */
 static int64_t wm_at_data;		/* the watermark then */
 static uint64_t nrecords;		/* data frames read */
+static struct srcparts srcparts;	/* Kafka partitions, as tags (revoke.h) */
+static uint64_t nrevoked;		/* revoke frames read */
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -300,6 +303,7 @@ static struct pending {
 	struct rec rec;
 	struct buf key;			/* encoded key */
 	uint32_t h;			/* its hash */
+	uint32_t tag;			/* its source partition (srcparts) */
 } pend[BATCH];
 static int npend;			/* records in the batch */
 static struct buf pdata;		/* their payloads, copied out of the reader */
@@ -312,6 +316,7 @@ static void queue(const struct frame_rd *rd, const struct frame *f)
 	p->f = *f;
 	p->off = pdata.len;
 	p->no = (unsigned long long)rd->nrec;
+	p->tag = srcparts_tag(&srcparts, f);	/* f->meta is not copied */
 	buf_append(&pdata, f->payload, f->len);
 }
 
@@ -369,6 +374,7 @@ static int add_record(const char *name, struct pending *p)
 		cli_warn("%s: record %llu: %s", name, p->no, err);
 		return -1;
 	}
+	win_set_tag(engine, p->tag);
 	n = win_add(engine, p->key.p, p->key.len, t, f->ingest_ns, vals);
 	if (n < 0) {
 		cli_warn("%s: record %llu: %s (--max-keys %lld)", name, p->no, win_err(engine),
@@ -539,6 +545,34 @@ static int on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *f
 	return 0;
 }
 
+/* A revoke frame: the Kafka partition went to another member of the
+ * group, which reads its open windows again and writes them whole, so
+ * they are dropped here unfired (win_drop_tag). The frame goes on. */
+static int on_revoke(struct frame_rd *rd, const struct frame *f)
+{
+	static struct rec scratch;
+	const char *topic;
+	size_t tlen;
+	int32_t part;
+	uint32_t tag;
+	char err[200];
+
+	if (revoke_decode(f, &scratch, &topic, &tlen, &part, err, sizeof(err)) < 0) {
+		cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
+		rec_free(&scratch);
+		return -1;
+	}
+	nrevoked++;
+	tag = srcparts_find(&srcparts, topic, tlen, part);
+	if (tag != 0)	/* else no record came from it: nothing to drop */
+		win_drop_tag(engine, tag);
+	if (opt.verbose)
+		cli_warn("%.*s [%d] revoked: its open windows dropped, for its new owner to write",
+			 (int)tlen, topic, (int)part);
+	rec_free(&scratch);
+	return 0;
+}
+
 static int on_control(void *arg, struct frame_rd *rd, const struct frame *f)
 {
 	struct loop *l = arg;
@@ -555,6 +589,8 @@ static int on_control(void *arg, struct frame_rd *rd, const struct frame *f)
 	}
 	if (f->kind == RTAI_K_SCHEMA)
 		return 0;	/* windows are new records: no schema goes on */
+	if (f->kind == RTAI_K_REVOKE && on_revoke(rd, f) < 0)
+		return -1;
 	return loop_forward(l, f);
 }
 
@@ -667,6 +703,10 @@ static void summary(void)
 			fprintf(stderr, ", %llu fired again", (unsigned long long)s->refired);
 		if (s->updates > 0)
 			fprintf(stderr, ", %llu updates", (unsigned long long)s->updates);
+		if (nrevoked > 0)
+			fprintf(stderr, ", %llu dropped for %llu revoked partition%s",
+				(unsigned long long)s->revoked, (unsigned long long)nrevoked,
+				nrevoked == 1 ? "" : "s");
 		fprintf(stderr, "; peak state %llu windows, %llu keys, %.1f MiB; max resident %.1f MiB\n",
 			(unsigned long long)s->peak_windows, (unsigned long long)s->peak_keys,
 			win_bytes(engine) / 1048576.0, ru.ru_maxrss / 1024.0);
@@ -675,6 +715,12 @@ static void summary(void)
 			  "with --delay or --lateness)", (unsigned long long)s->late,
 			  s->late == 1 ? "" : "s");
 	}
+	if (!opt.verbose && s->revoked > 0)
+		cli_warn("%llu open window%s of %llu revoked partition%s dropped unfired: their new "
+			  "owner in the consumer group writes them", (unsigned long long)s->revoked,
+			  s->revoked == 1 ? "" : "s", (unsigned long long)nrevoked,
+			  nrevoked == 1 ? "" : "s");
+	srcparts_free(&srcparts);
 	agg_warn_unseen(&aggs, nrecords);
 }
 

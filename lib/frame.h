@@ -40,6 +40,8 @@ enum frame_kind {
 	RTAI_K_MARKER = 4,	/* latency marker: payload is a list of stamps */
 	RTAI_K_EOS = 5,		/* the writer ended cleanly */
 	RTAI_K_SCHEMA = 6,	/* JSON schema of the data frames after it */
+	RTAI_K_REVOKE = 7,	/* a Kafka partition went to another consumer
+				 * (revoke.h) */
 };
 
 enum frame_enc {

@@ -82,6 +82,11 @@ struct win {
 	 * overlap or touch; an idle key is kept while a record could. */
 	int64_t *gone;
 
+	/* Tags (win_set_tag), one per key slot: the tag of the key's latest
+	 * record; NULL until a tag is set. */
+	uint32_t *tags;
+	uint32_t tag;		/* the tag of the records added next */
+
 	uint32_t *batch;	/* windows firing together, or touched by a record */
 	uint32_t bn, bcap;
 	struct fsort *fs;	/* the order of those firing */
@@ -206,6 +211,7 @@ static void key_rehash(struct win *w)
 {
 	struct wkey *old = w->keys;
 	int64_t *oldgone = w->gone;
+	uint32_t *oldtags = w->tags;
 	uint32_t oldcap = w->kcap, cap = 1024;
 	uint64_t live = w->st.keys;
 
@@ -219,6 +225,8 @@ static void key_rehash(struct win *w)
 	w->kused = 0;
 	if (oldgone != NULL)
 		w->gone = xmalloc(cap * sizeof(*w->gone));
+	if (oldtags != NULL)
+		w->tags = xcalloc(cap, sizeof(*w->tags));
 	for (uint32_t i = 0; i < oldcap; i++) {
 		struct wkey *k = &old[i];
 		uint32_t j;
@@ -237,12 +245,15 @@ static void key_rehash(struct win *w)
 		w->keys[j] = *k;
 		if (oldgone != NULL)
 			w->gone[j] = oldgone[i];
+		if (oldtags != NULL)
+			w->tags[j] = oldtags[i];
 		w->kused++;
 		for (uint32_t id = k->head; id != 0; id = W(w, id)->next)
 			W(w, id)->key = j;
 	}
 	free(old);
 	free(oldgone);
+	free(oldtags);
 }
 
 /* Makes the empty slot i hold key[0..n) with hash h: the key inline when
@@ -271,6 +282,8 @@ static uint32_t key_get(struct win *w, const uint8_t *key, size_t n)
 	uint32_t h = key_hash32(key, n), i = key_find(w, h, key, n);
 	struct wkey *k = &w->keys[i];
 
+	if (w->tags != NULL)
+		w->tags[i] = w->tag;	/* before a rehash, which moves it */
 	if (k->klen1 != 0 && k->nwin > 0)
 		return i;
 	if (w->c.max_keys > 0 && w->st.keys >= w->c.max_keys) {
@@ -283,6 +296,8 @@ static uint32_t key_get(struct win *w, const uint8_t *key, size_t n)
 	if ((uint64_t)(w->kused + 1) * 10 > (uint64_t)w->kcap * 7) {
 		key_rehash(w);
 		i = key_find(w, h, key, n);
+		if (w->tags != NULL)
+			w->tags[i] = w->tag;
 	}
 	key_set(w, i, h, key, n);
 	if (w->gone != NULL)
@@ -774,6 +789,44 @@ int64_t win_next_deadline(const struct win *w)
 	return w->hn > 0 ? w->heap[0].dl : INT64_MAX;
 }
 
+/* ---- tags --------------------------------------------------------------------- */
+
+void win_set_tag(struct win *w, uint32_t tag)
+{
+	if (w->tags == NULL && tag != 0)
+		w->tags = xcalloc(w->kcap, sizeof(*w->tags));
+	w->tag = tag;
+}
+
+uint64_t win_drop_tag(struct win *w, uint32_t tag)
+{
+	uint64_t n = 0;
+
+	if (w->tags == NULL || tag == 0)
+		return 0;
+	for (uint32_t i = 0; i < w->kcap; i++) {
+		struct wkey *k = &w->keys[i];
+		uint32_t id = k->head;
+
+		if (k->klen1 == 0 || w->tags[i] != tag)
+			continue;
+		while (id != 0) {
+			uint32_t next = W(w, id)->next;
+
+			hremove(w, W(w, id)->hpos);
+			win_release(w, id);
+			id = next;
+			n++;
+		}
+		k->head = 0;
+		if (w->gone != NULL)
+			w->gone[i] = INT64_MIN;	/* its sessions are another's now */
+		w->tags[i] = 0;
+	}
+	w->st.revoked += n;
+	return n;
+}
+
 /* ---- life ---------------------------------------------------------------------- */
 
 struct win *win_new(const struct win_conf *conf, win_emit_fn fn, void *arg)
@@ -811,6 +864,7 @@ void win_free(struct win *w)
 			free(w->keys[i].b.p);
 	free(w->keys);
 	free(w->gone);
+	free(w->tags);
 	free(w->heap);
 	free(w->batch);
 	free(w->fs);
@@ -826,6 +880,7 @@ size_t win_bytes(const struct win *w)
 {
 	return sizeof(*w) + (size_t)w->kcap * sizeof(*w->keys) +
 	       (w->gone != NULL ? (size_t)w->kcap * sizeof(*w->gone) : 0) +
+	       (w->tags != NULL ? (size_t)w->kcap * sizeof(*w->tags) : 0) +
 	       w->key_heap +
 	       (size_t)w->nchunks * CHUNK * w->esize + (size_t)w->hcap * sizeof(*w->heap) +
 	       (size_t)w->bcap * sizeof(*w->batch) + (size_t)w->fcap * sizeof(*w->fs);
@@ -1082,6 +1137,10 @@ int win_restore(struct win *w, const void *p, size_t len, char *err, size_t errl
 		if (w->gone != NULL) {
 			free(w->gone);
 			w->gone = xmalloc(kcap * sizeof(*w->gone));
+		}
+		if (w->tags != NULL) {
+			free(w->tags);
+			w->tags = xcalloc(kcap, sizeof(*w->tags));
 		}
 	}
 	for (uint32_t i = 0; i < nk && r.bad == NULL; i++)

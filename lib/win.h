@@ -74,6 +74,7 @@ struct win_stats {
 	uint64_t updates;	/* results emitted in update mode */
 	uint64_t windows, peak_windows;	/* open (key, window) states */
 	uint64_t keys, peak_keys;	/* keys with open windows */
+	uint64_t revoked;	/* windows dropped unfired by win_drop_tag */
 };
 
 struct win;
@@ -115,6 +116,26 @@ int64_t win_next_deadline(const struct win *w);
 /* Fires every window that has not fired yet, in order of end, then key,
  * and drops all state: the end of input. */
 void win_flush(struct win *w);
+
+/* ---- tags: the state of a revoked Kafka partition (rtai(7), issue 16) ------
+ * A tool that knows where records come from (a Kafka partition) tags the
+ * keys with it, and when the partition goes to another consumer of the
+ * group, drops the open windows of its keys unfired: the new owner reads
+ * them again from the group's committed offset, which rtai-kafka --replay
+ * holds back to their first record, and writes them whole. As Kafka
+ * Streams closes the tasks of revoked partitions (their state stays with
+ * the task, not the process). A key's tag is that of its latest record,
+ * so a key must keep to one partition (a topic keyed by it). */
+
+/* Sets the tag (nonzero) of the keys of the records added next; 0 for
+ * none. Tags cost one u32 per key slot, allocated at the first nonzero
+ * tag; until then nothing. Tags are not in snapshots. */
+void win_set_tag(struct win *w, uint32_t tag);
+/* Drops, without firing or emitting, every open window of the keys whose
+ * latest record had tag (nonzero), and forgets their tag and, for
+ * sessions, the end of their last dropped session. Returns the windows
+ * dropped, also added to win_stats' revoked. Time: the key table's size. */
+uint64_t win_drop_tag(struct win *w, uint32_t tag);
 
 const struct win_stats *win_stats(const struct win *w);
 /* Bytes held by the engine's tables and slabs (not counting what distinct

@@ -5,7 +5,10 @@
                                for none); "wm:SECONDS" writes a watermark
                                frame, "marker" a fresh latency marker,
                                "barrier:N" / "savepoint:N" a checkpoint barrier
-                               of checkpoint N (rtai-record(5)).
+                               of checkpoint N (rtai-record(5)),
+                               "revoke:TOPIC:P" a revoke frame of partition P.
+                               "SECONDS@TOPIC:P JSON" gives the record the
+                               source metadata of a Kafka message of P.
                                Record n gets ingest time n ns.
     streamtool.py show [-w] [-t]
                                an rtai stream on stdin -> one line per record:
@@ -41,11 +44,22 @@ def mk(path):
                        "sources": [{"source": "streamtool.py", "records": n}]}
                 w.put(rs.BARRIER, rs.ENC_REC, rs.encode_record(rec), 0, None)
                 continue
+            if t.startswith("revoke:"):
+                _, topic, p = t.split(":")
+                w.put(rs.REVOKE, rs.ENC_REC, rs.encode_record({"topic": topic, "partition": int(p)}),
+                      0, None)
+                continue
             if t == "marker":
                 w.put(rs.MARKER, rs.ENC_NONE, b"", 0, None)
                 continue
             n += 1
+            t, _, src = t.partition("@")
             ev = None if t == "-" else int(round(float(t) * 1e9))
+            if src:
+                topic, _, p = src.partition(":")
+                meta = rs.encode_record({"topic": topic, "partition": int(p), "offset": n})
+                w.put(rs.DATA, rs.ENC_REC, rs.encode_record(json.loads(rest)), n, ev, meta=meta)
+                continue
             w.write_record(json.loads(rest), ingest_ns=n, event_ns=ev)
         w.close()
 

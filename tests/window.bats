@@ -1503,3 +1503,57 @@ CKPT_OVER='rtai-window -k u --over 10s --delay 4s -a count -a sum:amount -a dist
 	assert_failure 6
 	assert_output --partial "$snap"
 }
+
+@test "window: a revoke frame drops the open windows of its partition's keys unfired, and goes on" {
+	# a and c come from partition 0 of clicks, b from partition 1. The
+	# revoke of partition 0 drops [0,60) of a and c; b's fires at the end;
+	# a comes back (read again by its new owner, here the same stream) and
+	# its window starts afresh. A partition no record came from drops
+	# nothing.
+	mkstream in.rtai <<-'EOF'
+	10@clicks:0 {"u":"a"}
+	20@clicks:1 {"u":"b"}
+	25@clicks:0 {"u":"c"}
+	30@clicks:0 {"u":"a"}
+	revoke:clicks:0
+	revoke:other:0
+	40@clicks:0 {"u":"a"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --tumbling 1m -a count <in.rtai 2>/dev/null | show -w'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	kind 7
+	kind 7
+	wm 40
+	{"u":"a","window_start":0,"window_end":60,"count":1}
+	{"u":"b","window_start":0,"window_end":60,"count":1}
+	EOF
+	run bash -c 'rtai-window -k u --tumbling 1m -a count <in.rtai >/dev/null'
+	assert_success
+	assert_output 'rtai-window: 2 open windows of 2 revoked partitions dropped unfired: their new owner in the consumer group writes them'
+	# Sessions too, and -v names each partition.
+	run bash -c 'rtai-window -v -k u --session 1m -a count <in.rtai | show'
+	echo "$output"
+	assert_success
+	assert_line 'rtai-window: clicks [0] revoked: its open windows dropped, for its new owner to write'
+	assert_line --partial ', 2 dropped for 2 revoked partitions;'
+	assert_line '{"u":"a","window_start":40,"window_end":100,"count":1}'
+	refute_line --partial '"u":"c"'
+}
+
+@test "window: a malformed revoke frame is an error naming where" {
+	printf '%s\n' '10@clicks:0 {"u":"a"}' 'revoke:clicks:0' | mkstream in.rtai
+	python3 - <<-'EOF'
+	import os, sys
+	sys.path.insert(0, os.path.join(os.environ["RTAI_SRC"], "contrib", "python"))
+	import rtai_stream as rs
+	with open("bad.rtai", "wb") as f:
+	    w = rs.Writer(f)
+	    w.put(rs.REVOKE, rs.ENC_REC, rs.encode_record({"topic": "clicks"}), 0, None)
+	    w.close()
+	EOF
+	run rtai-window -k u --tumbling 1m <bad.rtai
+	assert_failure
+	assert_output --partial 'rtai-window: stdin: after record 0: revoke frame: field "partition": missing or not a partition'
+}

@@ -229,6 +229,27 @@ static void m_record(int64_t key, int64_t t, int64_t v, int64_t ingest)
 	}
 }
 
+/* Partition p (1..NPART) takes keys k with k % NPART == p - 1; revoking it
+ * drops the open windows of its keys unfired and forgets their dropped
+ * sessions (win_drop_tag). Returns the windows dropped. */
+#define NPART 4
+
+static uint64_t m_revoke(uint32_t p)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < m.n; i++) {
+		struct mwin *x = &m.v[i];
+
+		if ((uint32_t)(x->key % NPART) + 1 != p)
+			continue;
+		n += x->alive;
+		x->alive = 0;
+		x->dropped = 0;
+	}
+	return n;
+}
+
 static int res_eq(const struct res *a, const struct res *b)
 {
 	return a->key == b->key && a->start == b->start && a->end == b->end &&
@@ -239,6 +260,7 @@ static int res_eq(const struct res *a, const struct res *b)
 /* ---- one scenario --------------------------------------------------------------- */
 
 static uint64_t rng = 0x853c49e6748fea9bULL;
+static int revoke_every;	/* a partition revoked every this many records, about */
 
 static uint64_t rnd(uint64_t n)
 {
@@ -259,6 +281,7 @@ static void scenario(const char *name, struct win_conf c, int64_t delay, int nke
 	char err[200];
 	int64_t clock = -50 * RTAI_NS_PER_SEC;	/* start before 1970 */
 	size_t same = 0;
+	uint64_t revoked = 0;
 
 	for (size_t i = 0; i < 2; i++)
 		agg_set_parse(&set, specs[i], err, sizeof(err));
@@ -276,6 +299,15 @@ static void scenario(const char *name, struct win_conf c, int64_t delay, int nke
 
 		clock += (int64_t)rnd(RTAI_NS_PER_SEC / 10);
 		put_key(&key, &kv, 1);
+		if (revoke_every > 0) {
+			win_set_tag(w, (uint32_t)(k % NPART) + 1);
+			if (rnd((uint64_t)revoke_every) == 0) {
+				uint32_t p = (uint32_t)rnd(NPART) + 1;
+
+				revoked += m_revoke(p);
+				win_drop_tag(w, p);
+			}
+		}
 		if (win_add(w, key.p, key.len, t, i + 1, vals) < 0)
 			printf("# win_add failed: %s\n", win_err(w));
 		m_record(k, t, v, i + 1);
@@ -306,6 +338,10 @@ static void scenario(const char *name, struct win_conf c, int64_t delay, int nke
 	}
 	is_int(win_stats(w)->late, m.late, "%s: late records as the model counts", name);
 	is_int(win_stats(w)->windows, 0, "%s: no state left after the flush", name);
+	if (revoke_every > 0)
+		ok(revoked > 0 && win_stats(w)->revoked == revoked,
+		   "%s: %llu windows dropped by revocations, as the model drops", name,
+		   (unsigned long long)revoked);
 	win_free(w);
 	free(got.v);
 	free(m.out.v);
@@ -404,6 +440,21 @@ int main(void)
 	scenario("sessions, lateness 0, disorder beyond the gap", c, 0, 20, 3000, 6 * S);
 	scenario("sessions, many keys (table rebuilds keep dropped sessions' ends)", c, 0, 3000,
 		 12000, 6 * S);
+
+	/* Revoked partitions (win_set_tag, win_drop_tag). */
+	revoke_every = 300;
+	c = (struct win_conf){ .kind = WIN_TUMBLING, .size = 10 * S, .lateness = 15 * S };
+	scenario("revocations, tumbling, lateness", c, 1 * S, 50, 3000, 30 * S);
+	c = (struct win_conf){ .kind = WIN_TUMBLING, .size = 7 * S };
+	scenario("revocations, tumbling, many keys (table rebuilds keep tags)", c, 2 * S, 5000,
+		 20000, 5 * S);
+	c = (struct win_conf){ .kind = WIN_SLIDING, .size = 10 * S, .slide = 3 * S, .update = 1 };
+	scenario("revocations, sliding, update mode", c, 1 * S, 40, 3000, 12 * S);
+	c = (struct win_conf){ .kind = WIN_SESSION, .gap = 2 * S, .lateness = 4 * S };
+	scenario("revocations, sessions, lateness", c, 0, 20, 3000, 8 * S);
+	c = (struct win_conf){ .kind = WIN_SESSION, .gap = 2 * S };
+	scenario("revocations, sessions, many keys", c, 0, 3000, 12000, 6 * S);
+	revoke_every = 0;
 	free(m.v);
 	return tap_done();
 }
