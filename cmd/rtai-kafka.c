@@ -46,6 +46,7 @@
 #include "rtime.h"
 #include "loop.h"
 #include "rec.h"
+#include "revoke.h"
 #include "sig.h"
 
 #define STAGE "rtai-kafka"
@@ -194,6 +195,7 @@ static rd_kafka_queue_t *queue;		/* the consumer queue: messages, events */
 static struct frame_wr out;
 static int out_open;			/* out can take frames */
 static struct buf frame;		/* a message's metadata (kafka.h) */
+static struct buf rbuf;			/* a revoke frame's payload (revoke.h) */
 static struct errpol ep = ERRPOL_INIT;	/* --on-error, --dlq */
 static struct rec dmeta;		/* scratch: a dead letter's metadata */
 static struct buf dbuf;			/* ... encoded */
@@ -224,6 +226,7 @@ static struct {
 
 static struct {
 	uint64_t records, tombstones;
+	uint64_t revoked;		/* revoke frames written (--replay) */
 } count;
 
 /* --replay: the newest message timestamp read (ms), over every partition
@@ -401,8 +404,17 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 
 			if (l->elems[i].err)
 				l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-			if (p->next >= 0 && p->next > l->elems[i].offset)
+			if (opt.replay_size > 0) {
+				/* --replay: downstream dropped the partition's
+				 * open windows when it went (a revoke frame), so
+				 * they are read again from the commit, held
+				 * back to their first message; from what this
+				 * process stored when the commit is unknown. */
+				if (l->elems[i].offset < 0 && p->stored >= 0)
+					l->elems[i].offset = p->stored;
+			} else if (p->next >= 0 && p->next > l->elems[i].offset) {
 				l->elems[i].offset = p->next;
+			}
 			if (p->ck >= 0) {
 				/* Resuming: the offset in the checkpoint, which
 				 * the restored state of the pipeline matches. */
@@ -415,6 +427,8 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 			p->dirty = 0;
 			p->hlen = 0;
 			p->stored = -1;
+			if (opt.replay_size > 0 && l->elems[i].offset >= 0)
+				p->next = l->elems[i].offset;
 		}
 		if (coop)
 			error = rd_kafka_incremental_assign(h, l);
@@ -429,7 +443,18 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 			p->assigned = 0;
 			p->dirty = 0;
 			p->hlen = 0;
+			if (opt.replay_size > 0 && out_open) {
+				/* The stages downstream drop its open windows:
+				 * its next owner writes them. */
+				buf_reset(&rbuf);
+				revoke_encode(p->topic, strlen(p->topic), p->partition, &rbuf);
+				wr_put(&out, RTAI_K_REVOKE, RTAI_E_REC, 0, cli_now_ns(),
+				       RTAI_TIME_UNSET, rbuf.p, rbuf.len);
+				count.revoked++;
+			}
 		}
+		if (opt.replay_size > 0 && out_open)
+			wr_flush(&out);
 		if (coop)
 			error = rd_kafka_incremental_unassign(h, list);
 		else
@@ -1365,7 +1390,8 @@ int main(int argc, char **argv)
 			  opt.verbose ? "" : ep.first);
 	if (opt.verbose && opt.replay_size > 0)
 		cli_warn("--replay: the commit holds back %zu messages, read again by the member "
-			  "that takes their partitions", held_total());
+			  "that takes their partitions; %llu partitions revoked", held_total(),
+			  (unsigned long long)count.revoked);
 	status = errpol_status(&ep, count.records + errpol_dropped(&ep), status, "written");
 
 	/* The group is left (committing what was stored); the lists librdkafka
@@ -1382,6 +1408,7 @@ int main(int argc, char **argv)
 	free(opt.topics);
 	free(opt.parts);
 	buf_free(&frame);
+	buf_free(&rbuf);
 	buf_free(&dbuf);
 	rec_free(&dmeta);
 	errpol_free(&ep);
