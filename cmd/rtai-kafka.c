@@ -16,7 +16,10 @@
  * With --replay (a group without checkpoints), a partition's committed
  * offset stays at its first message that a window still open downstream may
  * need, so the member that takes the partition over rebuilds that state by
- * reading again (issue 16, rtai(7) "WHEN ONE MACHINE IS NOT ENOUGH").
+ * reading again (issue 16, rtai(7) "WHEN ONE MACHINE IS NOT ENOUGH"); the
+ * commit's metadata names the horizon, so that member skips the messages of
+ * windows already written, and a partition given up gets a revoke frame
+ * (revoke.h), on which the windows downstream drop its state.
  * The options are kcat's letters.
  */
 #include "config.h"
@@ -188,6 +191,12 @@ struct part {
 	struct held { int64_t off, ts; } *held;
 	size_t hcap, hhead, hlen;
 	int64_t stored;			/* the offset last stored; -1: none */
+	int64_t stored_h;		/* --replay: the horizon (ms) then; INT64_MIN: none */
+	int64_t stored_read;		/* --replay: next then */
+	/* --replay, reading again from a commit: messages before skip_to
+	 * whose timestamp is before skip_h (ms) belong to windows the last
+	 * owner wrote whole, and are skipped */
+	int64_t skip_h, skip_to;
 };
 
 static rd_kafka_t *rk;
@@ -227,6 +236,7 @@ static struct {
 static struct {
 	uint64_t records, tombstones;
 	uint64_t revoked;		/* revoke frames written (--replay) */
+	uint64_t skipped;		/* read again, of windows written (--replay) */
 } count;
 
 /* --replay: the newest message timestamp read (ms), over every partition
@@ -251,7 +261,7 @@ static struct part *part_get(const char *topic, int32_t partition)
 	}
 	p = &parts[last_part = nparts++];
 	*p = (struct part){ .topic = xstrdup(topic), .partition = partition, .next = -1, .ck = -1,
-			    .stored = -1 };
+			    .stored = -1, .stored_h = INT64_MIN, .skip_h = INT64_MIN };
 	return p;
 }
 
@@ -291,10 +301,11 @@ static void held_push(struct part *p, int64_t off, int64_t ts)
  * leave the ring (H only grows, so they never count again). Needs the
  * messages' timestamps to be their event times (rtai-sink-kafka writes
  * them so). */
-static int64_t held_commit(struct part *p)
+static int64_t held_commit(struct part *p, int64_t *horizon)
 {
 	int64_t x, h;
 
+	*horizon = INT64_MIN;
 	if (newest_ts == INT64_MIN)
 		return p->next;
 	x = newest_ts - opt.replay_slack;
@@ -305,6 +316,7 @@ static int64_t held_commit(struct part *p)
 		p->hhead = (p->hhead + 1) % p->hcap;
 		p->hlen--;
 	}
+	*horizon = h;
 	return p->hlen > 0 ? p->held[p->hhead].off : p->next;
 }
 
@@ -318,21 +330,119 @@ static size_t held_total(void)
 	return n;
 }
 
+/* --replay: the commit's metadata (the horizon and the position it was
+ * taken at), and the commits. librdkafka 2.0's auto-commit sends no
+ * metadata with stored offsets (its issue 3927, fixed in 2.2), so with
+ * --replay the tool commits itself, every auto.commit.interval.ms, as a
+ * partition goes, and at the end. */
+static int replay_dirty;		/* stored since the last commit */
+static int64_t replay_every = 5000 * 1000000LL;	/* auto.commit.interval.ms, in ns */
+static struct loop_timer *replay_timer;
+static int replay_armed;
+
+#define REPLAY_META "rtai-kafka --replay horizon=%lld read=%lld"
+
+/* Commits the stored offsets of the assigned partitions, each with its
+ * horizon, synchronously unless async. */
+static void replay_commit(int async)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)nparts + 1);
+	rd_kafka_resp_err_t e;
+
+	for (size_t i = 0; i < nparts; i++) {
+		struct part *p = &parts[i];
+		rd_kafka_topic_partition_t *t;
+		char md[96];
+		int n;
+
+		if (!p->assigned || p->stored < 0)
+			continue;
+		t = rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+		t->offset = p->stored;
+		n = snprintf(md, sizeof(md), REPLAY_META, (long long)p->stored_h,
+			     (long long)p->stored_read);
+		t->metadata = xmalloc((size_t)n);	/* freed by librdkafka */
+		memcpy(t->metadata, md, (size_t)n);
+		t->metadata_size = (size_t)n;
+	}
+	replay_dirty = 0;
+	if (l->cnt > 0) {
+		e = rd_kafka_commit(rk, l, async);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR && opt.verbose)
+			cli_warn("committing offsets: %s", rd_kafka_err2str(e));
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* --replay: where a partition assigned with committed offset t starts
+ * skipping: what its commit's metadata says, or, without one, what this
+ * process stored of it. */
+static void replay_skip_from(struct part *p, const rd_kafka_topic_partition_t *t)
+{
+	long long h, rd;
+	char md[96];
+
+	p->skip_h = INT64_MIN;
+	p->skip_to = -1;
+	if (t->offset >= 0 && t->metadata != NULL && t->metadata_size < sizeof(md)) {
+		memcpy(md, t->metadata, t->metadata_size);
+		md[t->metadata_size] = '\0';
+		if (sscanf(md, REPLAY_META, &h, &rd) == 2) {
+			p->skip_h = h;
+			p->skip_to = rd;
+		}
+	} else if (t->offset >= 0 && t->offset == p->stored) {
+		p->skip_h = p->stored_h;
+		p->skip_to = p->stored_read;
+	}
+}
+
+static int on_replay_timer(void *arg)
+{
+	(void)arg;
+	replay_armed = 0;
+	if (replay_dirty)
+		replay_commit(1);
+	return 0;
+}
+
 /* Stores the offsets of the records written since the last call (a group
- * only): librdkafka commits them. Call once they left for stdout. */
+ * only): librdkafka commits them; with --replay, replay_commit does. Call
+ * once they left for stdout. */
 static void store_offsets(void)
 {
 	rd_kafka_topic_partition_list_t *l;
 	rd_kafka_resp_err_t e;
 	size_t n = 0;
+	int64_t h;
 
 	if (opt.group == NULL || cp.c != NULL)
 		return;	/* with checkpoints, offsets are committed on completion */
+	if (opt.replay_size > 0) {
+		for (size_t i = 0; i < nparts; i++) {
+			struct part *p = &parts[i];
+			int64_t off;
+
+			if (!p->dirty || !p->assigned)
+				continue;
+			p->dirty = 0;
+			off = held_commit(p, &h);
+			if (off == p->stored && h == p->stored_h && p->next == p->stored_read)
+				continue;
+			p->stored = off;
+			p->stored_h = h;
+			p->stored_read = p->next;
+			replay_dirty = 1;
+		}
+		if (replay_dirty && !replay_armed && replay_timer != NULL) {
+			loop_timer_after(replay_timer, replay_every);
+			replay_armed = 1;
+		}
+		return;
+	}
 	for (size_t i = 0; i < nparts; i++) {
 		struct part *p = &parts[i];
 
-		if (p->dirty && p->assigned && opt.replay_size > 0 && held_commit(p) == p->stored)
-			p->dirty = 0;	/* held back: nothing new to commit */
 		n += p->dirty && p->assigned;
 	}
 	if (n == 0)
@@ -343,7 +453,7 @@ static void store_offsets(void)
 
 		if (!p->dirty || !p->assigned)
 			continue;
-		p->stored = opt.replay_size > 0 ? held_commit(p) : p->next;
+		p->stored = p->next;
 		rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->stored;
 		p->dirty = 0;
 	}
@@ -412,6 +522,7 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 				 * process stored when the commit is unknown. */
 				if (l->elems[i].offset < 0 && p->stored >= 0)
 					l->elems[i].offset = p->stored;
+				replay_skip_from(p, &l->elems[i]);
 			} else if (p->next >= 0 && p->next > l->elems[i].offset) {
 				l->elems[i].offset = p->next;
 			}
@@ -426,9 +537,11 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 			p->eof = 0;
 			p->dirty = 0;
 			p->hlen = 0;
-			p->stored = -1;
 			if (opt.replay_size > 0 && l->elems[i].offset >= 0)
 				p->next = l->elems[i].offset;
+			p->stored = opt.replay_size > 0 ? l->elems[i].offset : -1;
+			p->stored_h = p->skip_h;	/* the pair committed */
+			p->stored_read = p->skip_to;
 		}
 		if (coop)
 			error = rd_kafka_incremental_assign(h, l);
@@ -437,6 +550,8 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 		rd_kafka_topic_partition_list_destroy(l);
 	} else {
 		flush_and_store();
+		if (opt.replay_size > 0)
+			replay_commit(0);	/* before the partitions go */
 		for (int i = 0; i < list->cnt; i++) {
 			struct part *p = part_get(list->elems[i].topic, list->elems[i].partition);
 
@@ -593,6 +708,17 @@ static int take(const rd_kafka_message_t *m)
 			 "frame limit of %u bytes (--max-frame raises it)",
 			 m->len, frame.len, rd_max_frame);
 		return refuse(m, p, what);
+	}
+	if (m->offset < p->skip_to && p->skip_h != INT64_MIN) {
+		int64_t ts = rd_kafka_message_timestamp(m, NULL);
+
+		if (ts >= 0 && ts < p->skip_h) {
+			/* Read again, of a window its last owner wrote whole. */
+			p->next = m->offset + 1;
+			p->dirty = 1;
+			count.skipped++;
+			return 0;
+		}
 	}
 	if (m->payload == NULL) {
 		flags |= RTAI_F_TOMBSTONE;
@@ -982,12 +1108,15 @@ static int run(void)
 	more = loop_timer_new(loop, batch, NULL);
 	loop_timer_after(more, 0);	/* what came before the pipe was set */
 	cktimer = loop_timer_new(loop, on_cktimer, NULL);
+	if (opt.replay_size > 0 && opt.group != NULL)
+		replay_timer = loop_timer_new(loop, on_replay_timer, NULL);
 	loop_on_checkpoint(loop, on_checkpoint, NULL);
 	if (cp.c != NULL)
 		loop_timer_at(cktimer, cp_tick());
 	if (!done && !sig_stop && loop_run(loop) < 0 && loop_err(loop) != NULL)
 		cli_die(RTAI_EXIT_FAIL, "%s", loop_err(loop));
 	loop_free(loop);
+	replay_timer = NULL;
 	rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
 	close(kpipe[0]);
 	close(kpipe[1]);
@@ -1314,6 +1443,16 @@ static rd_kafka_conf_t *make_conf(void)
 	if (opt.group != NULL) {
 		kaf_conf_must(conf, "group.id", opt.group);
 		kaf_conf_must(conf, "enable.auto.offset.store", "false");
+		if (opt.replay_size > 0) {
+			char v[32];
+			size_t vn = sizeof(v);
+
+			if (rd_kafka_conf_get(conf, "auto.commit.interval.ms", v, &vn) ==
+			    RD_KAFKA_CONF_OK && atoll(v) > 0)
+				replay_every = atoll(v) * 1000000LL;
+			/* replay_commit commits, with the horizon. */
+			kaf_conf_must(conf, "enable.auto.commit", "false");
+		}
 		if (opt.start == S_END)
 			kaf_conf_must(conf, "auto.offset.reset", "latest");
 		else if (opt.start == S_BEGINNING)
@@ -1390,12 +1529,15 @@ int main(int argc, char **argv)
 			  opt.verbose ? "" : ep.first);
 	if (opt.verbose && opt.replay_size > 0)
 		cli_warn("--replay: the commit holds back %zu messages, read again by the member "
-			  "that takes their partitions; %llu partitions revoked", held_total(),
-			  (unsigned long long)count.revoked);
+			  "that takes their partitions; %llu partitions revoked; %llu messages "
+			  "read again skipped (of windows their last owner wrote)", held_total(),
+			  (unsigned long long)count.revoked, (unsigned long long)count.skipped);
 	status = errpol_status(&ep, count.records + errpol_dropped(&ep), status, "written");
 
 	/* The group is left (committing what was stored); the lists librdkafka
 	 * handed out are gone before the handle, or rd_kafka_destroy() hangs. */
+	if (opt.replay_size > 0 && opt.group != NULL)
+		replay_commit(0);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_queue_destroy(queue);
 	rd_kafka_destroy(rk);

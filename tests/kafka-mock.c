@@ -17,7 +17,8 @@
  *				the offsets GROUP committed for partitions 0 to
  *				PARTITIONS-1 of TOPIC, asked by a consumer of its
  *				own (rd_kafka_committed), written to FILE as lines
- *				"PARTITION OFFSET" ("PARTITION none": none committed)
+ *				"PARTITION OFFSET" ("PARTITION none": none committed),
+ *				then the commit's metadata, if any, after a space
  *
  * It runs until standard input ends, a "quit" line, SIGINT or SIGTERM.
  * Measured on librdkafka 2.0.2: consumer groups, committed offsets and the
@@ -100,8 +101,11 @@ static int committed(rd_kafka_mock_cluster_t *mc, const char *group, const char 
 	} else {
 		for (int i = 0; i < l->cnt; i++)
 			if (l->elems[i].offset >= 0)
-				fprintf(fp, "%d %lld\n", (int)l->elems[i].partition,
-					(long long)l->elems[i].offset);
+				fprintf(fp, "%d %lld%s%.*s\n", (int)l->elems[i].partition,
+					(long long)l->elems[i].offset,
+					l->elems[i].metadata_size > 0 ? " " : "",
+					(int)l->elems[i].metadata_size,
+					(const char *)l->elems[i].metadata);
 			else
 				fprintf(fp, "%d none\n", (int)l->elems[i].partition);
 		fclose(fp);

@@ -307,7 +307,7 @@ PY
 	assert_output 0
 }
 
-@test "kafka: --replay: each partition's commit is its first message at or after the oldest open window" {
+@test "kafka: --replay: each partition's commit is its first message at or after the oldest open window, with the horizon" {
 	kafka_start t:2
 	# Timestamps out of order within each partition; event time becomes the
 	# Kafka timestamp through rtai-sink-kafka.
@@ -337,7 +337,8 @@ held = 0
 for p in sorted({p for p, o, t in m}):
     first = min(o for q, o, t in m if q == p and t >= h)
     held += sum(1 for q, o, t in m if q == p and o >= first)
-    print(p, first)
+    # The metadata: the horizon (ms) and the offset read up to (the end).
+    print(p, first, "rtai-kafka --replay horizon=%d read=%d" % (h, max(o for q, o, t in m if q == p) + 1))
 print("held", held)' >want
 	cat want
 	run diff <(grep -v held want) committed
