@@ -55,9 +55,11 @@ static void usage(int status)
 		"--checkpoint-dir or $RTAI_CHECKPOINT_DIR of a pipeline).\n"
 		"\n"
 		"list: one line per checkpoint, oldest first, tab-separated: its id,\n"
-		"complete or incomplete, its age, its size in bytes and the number of\n"
-		"stages that wrote a snapshot of it.\n"
-		"  -v, --verbose            add a line per snapshot: its stage key and identity\n"
+		"complete, declined (a stage could not write its snapshot) or incomplete,\n"
+		"its age, its size in bytes and the number of stages that wrote a\n"
+		"snapshot of it.\n"
+		"  -v, --verbose            add a line per snapshot (its stage key and identity)\n"
+		"                           and per stage that declined it\n"
 		"      --json               one JSON object per checkpoint instead\n"
 		"\n"
 		"prune: remove every complete checkpoint but the newest N, and every\n"
@@ -116,6 +118,12 @@ static void put_json(struct buf *b, const struct ckpt_info *ci, int64_t now)
 			json_put_str(b, s->identity, strlen(s->identity));
 		buf_putc(b, '}');
 	}
+	buf_puts(b, "],\"declined\":[");
+	for (size_t k = 0; k < ci->ndeclined; k++) {
+		if (k > 0)
+			buf_putc(b, ',');
+		json_put_str(b, ci->declined[k], strlen(ci->declined[k]));
+	}
 	buf_puts(b, "]}\n");
 }
 
@@ -140,12 +148,14 @@ static int do_list(const char *dir)
 		}
 		fmt_age(now - ci->mtime_ns, age, sizeof(age));
 		buf_printf(&b, "%lld\t%s\t%s\t%llu\t%zu\n", (long long)ci->id,
-			   ci->complete ? "complete" : "incomplete", age,
-			   (unsigned long long)ci->bytes, ci->nsnaps);
+			   ci->complete ? "complete" : ci->ndeclined > 0 ? "declined" : "incomplete",
+			   age, (unsigned long long)ci->bytes, ci->nsnaps);
 		for (size_t k = 0; opt.verbose && k < ci->nsnaps; k++)
 			buf_printf(&b, "  stage %s %s\n", ci->snaps[k].key,
 				   ci->snaps[k].identity != NULL ? ci->snaps[k].identity
 								 : "(unreadable header)");
+		for (size_t k = 0; opt.verbose && k < ci->ndeclined; k++)
+			buf_printf(&b, "  declined by %s\n", ci->declined[k]);
 	}
 	if (b.len > 0)
 		fwrite(b.p, 1, b.len, stdout);

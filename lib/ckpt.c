@@ -1067,6 +1067,11 @@ static char *snap_identity(int dfd, const char *name)
 	return id;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int cmp_snap(const void *a, const void *b)
 {
 	return strcmp(((const struct ckpt_snap_info *)a)->key,
@@ -1081,7 +1086,7 @@ static int info_of(const char *dir, int64_t id, struct ckpt_info *ci, char *err,
 	DIR *dp = opendir(d);
 	struct dirent *e;
 	struct stat st;
-	size_t cap = 0;
+	size_t cap = 0, dcap = 0;
 	int64_t newest = -1, done = -1;
 	int rc = -1;
 
@@ -1116,6 +1121,16 @@ static int info_of(const char *dir, int64_t id, struct ckpt_info *ci, char *err,
 			ci->snaps[ci->nsnaps].key[n - 5] = '\0';
 			ci->snaps[ci->nsnaps].identity = snap_identity(dirfd(dp), e->d_name);
 			ci->nsnaps++;
+		} else if (e->d_name[0] != '.' && strstr(e->d_name, ".declined.") != NULL) {
+			size_t kn = (size_t)(strstr(e->d_name, ".declined.") - e->d_name);
+
+			if (ci->ndeclined == dcap) {
+				dcap = dcap ? 2 * dcap : 4;
+				ci->declined = xrealloc(ci->declined, dcap * sizeof(*ci->declined));
+			}
+			ci->declined[ci->ndeclined] = xmalloc(kn + 1);
+			memcpy(ci->declined[ci->ndeclined], e->d_name, kn);
+			ci->declined[ci->ndeclined++][kn] = '\0';
 		}
 		if (e->d_name[0] != '.' && (newest < 0 || mtime_of(&st) > newest))
 			newest = mtime_of(&st);
@@ -1123,6 +1138,8 @@ static int info_of(const char *dir, int64_t id, struct ckpt_info *ci, char *err,
 	closedir(dp);
 	if (ci->nsnaps > 1)
 		qsort(ci->snaps, ci->nsnaps, sizeof(*ci->snaps), cmp_snap);
+	if (ci->ndeclined > 1)
+		qsort(ci->declined, ci->ndeclined, sizeof(*ci->declined), cmp_str);
 	ci->mtime_ns = ci->complete ? done : newest;
 	rc = 0;
 out:
@@ -1137,6 +1154,9 @@ static void info_free(struct ckpt_info *ci)
 		free(ci->snaps[k].identity);
 	}
 	free(ci->snaps);
+	for (size_t k = 0; k < ci->ndeclined; k++)
+		free(ci->declined[k]);
+	free(ci->declined);
 }
 
 int ckpt_list(const char *dir, struct ckpt_info **out, size_t *n, char *err, size_t errlen)

@@ -258,6 +258,9 @@ struct ckpt_info {
 				 * (snapshots, COMPLETE, temporary files of a write) */
 	size_t nsnaps;		/* KEY.snap files: the stages that wrote it */
 	struct ckpt_snap_info *snaps; /* nsnaps entries, sorted by key */
+	size_t ndeclined;	/* KEY.declined.RUN files: the stages that
+				 * declined it (ckpt_settled), of any run */
+	char **declined;	/* their KEYs, sorted, owned */
 };
 
 /* Lists the checkpoints of the directory dir, without registering and

@@ -169,6 +169,32 @@ stalled() {
 	assert_output "$(printf '1\n2\n3')"
 }
 
+@test "checkpoint-tool: list: a checkpoint a stage declined says so; -v and --json name the stage" {
+	# The window runs under a file size limit of 1 kB (as a full disk): its
+	# registration fits, its snapshots of 2000 keys do not, so it declines
+	# checkpoint 1 (ckpt-1/KEY.declined.RUN) and exits at the next barrier.
+	rtai-gen clicks -n 20000 --keys 2000 --step 10ms --seed 1 | rtai-cat | rtai-parse -t event_time >c.rtai
+	run timeout 60 bash -c 'rtai-cat --checkpoint-dir ck --checkpoint-interval 50ms --rate 20000 c.rtai |
+		(trap "" XFSZ; ulimit -f 1; exec rtai-window --checkpoint-dir ck -k user_id --tumbling 1h -a count 2>win.err >/dev/null)'
+	echo "$output"
+	[ "$status" -ne 124 ]
+	key=$(basename ck/ckpt-1/*.declined.* | sed 's/\.declined\..*//')
+	[ -n "$key" ]
+	[ ! -e ck/ckpt-1/COMPLETE ]
+	run rtai-checkpoint list ck
+	echo "$output"
+	assert_success
+	[ "$(printf '%s\n' "$output" | awk -F'\t' '$1 == 1 {print $2}')" = declined ]
+	run rtai-checkpoint list -v ck
+	assert_line "  declined by $key"
+	run sh -c "rtai-checkpoint list --json ck | jq -c 'select(.id == 1) | [.complete, .declined]'"
+	assert_output "[false,[\"$key\"]]"
+	# a checkpoint nobody declined has an empty list
+	pipeline ok
+	run sh -c "rtai-checkpoint list --json ok | jq -c '.declined' | sort -u"
+	assert_output '[]'
+}
+
 @test "checkpoint-tool: prune --keep N: the newest N complete stay, older incomplete ones go, newer ones stay" {
 	stalled ck
 	# A checkpoint that never completed between complete ones (as one a
