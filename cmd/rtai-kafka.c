@@ -893,8 +893,15 @@ static int64_t cp_tick(void)
 	if (cp.asked || (opt.ckpt_every > 0 && now >= cp.due)) {
 		cp.asked = 0;
 		cp_take(0);
-		cp.due = now + opt.ckpt_every;
-		return cp.inflight > 0 ? now + CP_POLL_NS : cp.due;
+		if (cp.inflight > 0) {
+			cp.due = now + opt.ckpt_every;
+			return now + CP_POLL_NS;
+		}
+		/* Its own snapshot failed (said): the next after a back-off,
+		 * as after one a stage declined. */
+		cp.backoff = ckpt_backoff(cp.backoff, opt.ckpt_every);
+		cp.due = now + cp.backoff;
+		return opt.ckpt_every > 0 ? cp.due : INT64_MAX;
 	}
 	return opt.ckpt_every > 0 ? cp.due : INT64_MAX;
 }

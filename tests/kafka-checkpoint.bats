@@ -165,6 +165,25 @@ print(sorted(got) == list(range(1, 1601)), len(got))'
 	assert_output "$(printf '0 none\n1 none')"
 }
 
+@test "kafka checkpoint: its own snapshot cannot be written: said each time, the next after a back-off, exit 1" {
+	kafka_start t:1
+	seq 1 10 | kcat -P -b "$KAFKA_BROKERS" -t t
+	# Every checkpoint's directory is taken by a file: no snapshot can be
+	# written there (as a full disk). At a 20 ms interval, 2 s make about
+	# a hundred checkpoints; doubling waits (20, 40, 80 ms ... rtai(7))
+	# make about seven.
+	mkdir d
+	for i in $(seq 1 400); do : >"d/ckpt-$i"; done
+	run bash -c 'timeout --preserve-status -s TERM 2 rtai-kafka -b "$KAFKA_BROKERS" -t t \
+		-X group.id=g4 --checkpoint-dir d --checkpoint-interval 20ms >/dev/null'
+	echo "status $status"
+	echo "$output" | head -20
+	[ "$status" -eq 1 ]
+	n=$(printf '%s\n' "$output" | grep -c 'not taken')
+	echo "$n failures said"
+	[ "$n" -ge 3 ] && [ "$n" -le 15 ]
+}
+
 @test "kafka checkpoint: usage errors, --help" {
 	run rtai-kafka -b x:1 -t t --checkpoint-interval 1s
 	echo "$output"
