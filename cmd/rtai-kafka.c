@@ -387,7 +387,9 @@ static void replay_skip_from(struct part *p, const rd_kafka_topic_partition_t *t
 	if (t->offset >= 0 && t->metadata != NULL && t->metadata_size < sizeof(md)) {
 		memcpy(md, t->metadata, t->metadata_size);
 		md[t->metadata_size] = '\0';
-		if (sscanf(md, REPLAY_META, &h, &rd) == 2) {
+		/* A horizon beyond the times a window can have is not ours. */
+		if (sscanf(md, REPLAY_META, &h, &rd) == 2 && h > -(1LL << 62) / 1000000 &&
+		    h < (1LL << 62) / 1000000) {
 			p->skip_h = h;
 			p->skip_to = rd;
 		}
@@ -523,6 +525,15 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 				if (l->elems[i].offset < 0 && p->stored >= 0)
 					l->elems[i].offset = p->stored;
 				replay_skip_from(p, &l->elems[i]);
+				if (p->skip_h != INT64_MIN && out_open) {
+					/* Before its records: the windows that
+					 * start before the horizon are written. */
+					buf_reset(&rbuf);
+					assign_encode(p->topic, strlen(p->topic), p->partition,
+						      p->skip_h * (RTAI_NS_PER_SEC / 1000), &rbuf);
+					wr_put(&out, RTAI_K_ASSIGN, RTAI_E_REC, 0, cli_now_ns(),
+					       RTAI_TIME_UNSET, rbuf.p, rbuf.len);
+				}
 			} else if (p->next >= 0 && p->next > l->elems[i].offset) {
 				l->elems[i].offset = p->next;
 			}

@@ -375,6 +375,8 @@ static int add_record(const char *name, struct pending *p)
 		return -1;
 	}
 	win_set_tag(engine, p->tag);
+	win_set_floor(engine, p->tag != 0 && !opt.processing ?
+				      srcparts_get(&srcparts, p->tag)->floor : INT64_MIN);
 	n = win_add(engine, p->key.p, p->key.len, t, f->ingest_ns, vals);
 	if (n < 0) {
 		cli_warn("%s: record %llu: %s (--max-keys %lld)", name, p->no, win_err(engine),
@@ -547,25 +549,35 @@ static int on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *f
 
 /* A revoke frame: the Kafka partition went to another member of the
  * group, which reads its open windows again and writes them whole, so
- * they are dropped here unfired (win_drop_tag). The frame goes on. */
-static int on_revoke(struct frame_rd *rd, const struct frame *f)
+ * they are dropped here unfired (win_drop_tag). An assign frame: the
+ * partition is read again from a commit whose horizon is the floor of its
+ * records' windows (win_set_floor). The frame goes on. */
+static int on_partition(struct frame_rd *rd, const struct frame *f)
 {
 	static struct rec scratch;
 	const char *topic;
 	size_t tlen;
 	int32_t part;
+	int64_t horizon;
 	uint32_t tag;
 	char err[200];
 
-	if (revoke_decode(f, &scratch, &topic, &tlen, &part, err, sizeof(err)) < 0) {
+	if (revoke_decode(f, &scratch, &topic, &tlen, &part, &horizon, err, sizeof(err)) < 0) {
 		cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
 		rec_free(&scratch);
 		return -1;
 	}
+	if (f->kind == RTAI_K_ASSIGN) {
+		srcparts_get(&srcparts, srcparts_add(&srcparts, topic, tlen, part))->floor = horizon;
+		rec_free(&scratch);
+		return 0;
+	}
 	nrevoked++;
 	tag = srcparts_find(&srcparts, topic, tlen, part);
-	if (tag != 0)	/* else no record came from it: nothing to drop */
+	if (tag != 0) {	/* else no record came from it: nothing to drop */
 		win_drop_tag(engine, tag);
+		srcparts_get(&srcparts, tag)->floor = INT64_MIN;
+	}
 	if (opt.verbose)
 		cli_warn("%.*s [%d] revoked: its open windows dropped, for its new owner to write",
 			 (int)tlen, topic, (int)part);
@@ -589,7 +601,7 @@ static int on_control(void *arg, struct frame_rd *rd, const struct frame *f)
 	}
 	if (f->kind == RTAI_K_SCHEMA)
 		return 0;	/* windows are new records: no schema goes on */
-	if (f->kind == RTAI_K_REVOKE && on_revoke(rd, f) < 0)
+	if ((f->kind == RTAI_K_REVOKE || f->kind == RTAI_K_ASSIGN) && on_partition(rd, f) < 0)
 		return -1;
 	return loop_forward(l, f);
 }
@@ -707,6 +719,10 @@ static void summary(void)
 			fprintf(stderr, ", %llu dropped for %llu revoked partition%s",
 				(unsigned long long)s->revoked, (unsigned long long)nrevoked,
 				nrevoked == 1 ? "" : "s");
+		if (s->floored > 0)
+			fprintf(stderr, ", %llu record%s kept out of windows before their "
+				"partition's horizon", (unsigned long long)s->floored,
+				s->floored == 1 ? "" : "s");
 		fprintf(stderr, "; peak state %llu windows, %llu keys, %.1f MiB; max resident %.1f MiB\n",
 			(unsigned long long)s->peak_windows, (unsigned long long)s->peak_keys,
 			win_bytes(engine) / 1048576.0, ru.ru_maxrss / 1024.0);

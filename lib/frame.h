@@ -42,6 +42,8 @@ enum frame_kind {
 	RTAI_K_SCHEMA = 6,	/* JSON schema of the data frames after it */
 	RTAI_K_REVOKE = 7,	/* a Kafka partition went to another consumer
 				 * (revoke.h) */
+	RTAI_K_ASSIGN = 8,	/* a Kafka partition read again from a held-back
+				 * commit, with its horizon (revoke.h) */
 };
 
 enum frame_enc {

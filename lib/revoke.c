@@ -16,29 +16,48 @@ void revoke_encode(const char *topic, size_t tlen, int32_t partition, struct buf
 	rec_free(&r);
 }
 
-int revoke_decode(const struct frame *f, struct rec *scratch, const char **topic, size_t *tlen,
-		  int32_t *partition, char *err, size_t errlen)
+void assign_encode(const char *topic, size_t tlen, int32_t partition, int64_t horizon_ns,
+		   struct buf *out)
 {
-	const struct rec_field *t, *p;
+	struct rec r = { 0 };
+
+	rec_add(&r, "topic", 5, val_str(topic, tlen));
+	rec_add(&r, "partition", 9, val_int(partition));
+	rec_add(&r, "horizon", 7, val_time(horizon_ns));
+	rec_encode(&r, out);
+	rec_free(&r);
+}
+
+int revoke_decode(const struct frame *f, struct rec *scratch, const char **topic, size_t *tlen,
+		  int32_t *partition, int64_t *horizon_ns, char *err, size_t errlen)
+{
+	const char *what = f->kind == RTAI_K_ASSIGN ? "assign frame" : "revoke frame";
+	const struct rec_field *t, *p, *h;
 
 	if (f->enc != RTAI_E_REC || rec_decode(scratch, f->payload, f->len) < 0) {
-		snprintf(err, errlen, "revoke frame: %s",
+		snprintf(err, errlen, "%s: %s", what,
 			 f->enc != RTAI_E_REC ? "not a binary record" : scratch->err);
 		return -1;
 	}
 	t = rec_getz(scratch, "topic");
 	p = rec_getz(scratch, "partition");
+	h = rec_getz(scratch, "horizon");
 	if (t == NULL || t->v.type != RT_STR) {
-		snprintf(err, errlen, "revoke frame: field \"topic\": missing or not a string");
+		snprintf(err, errlen, "%s: field \"topic\": missing or not a string", what);
 		return -1;
 	}
 	if (p == NULL || p->v.type != RT_INT || p->v.i < 0 || p->v.i > INT32_MAX) {
-		snprintf(err, errlen, "revoke frame: field \"partition\": missing or not a partition");
+		snprintf(err, errlen, "%s: field \"partition\": missing or not a partition", what);
+		return -1;
+	}
+	if (f->kind == RTAI_K_ASSIGN && (h == NULL || h->v.type != RT_TIME)) {
+		snprintf(err, errlen, "%s: field \"horizon\": missing or not a time", what);
 		return -1;
 	}
 	*topic = t->v.s.p;
 	*tlen = t->v.s.n;
 	*partition = (int32_t)p->v.i;
+	*horizon_ns = f->kind == RTAI_K_ASSIGN ? h->v.i : INT64_MIN;
 	return 0;
 }
 
@@ -50,6 +69,25 @@ uint32_t srcparts_find(const struct srcparts *s, const char *topic, size_t tlen,
 		    memcmp(s->v[i].topic, topic, tlen) == 0)
 			return i + 1;
 	return 0;
+}
+
+uint32_t srcparts_add(struct srcparts *s, const char *topic, size_t tlen, int32_t partition)
+{
+	uint32_t tag = srcparts_find(s, topic, tlen, partition);
+
+	if (tag != 0)
+		return tag;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n].topic = xmalloc(tlen + 1);
+	memcpy(s->v[s->n].topic, topic, tlen);
+	s->v[s->n].topic[tlen] = '\0';
+	s->v[s->n].tlen = tlen;
+	s->v[s->n].partition = partition;
+	s->v[s->n].floor = INT64_MIN;
+	return ++s->n;
 }
 
 uint32_t srcparts_tag(struct srcparts *s, const struct frame *f)
@@ -69,19 +107,7 @@ uint32_t srcparts_tag(struct srcparts *s, const struct frame *f)
 	if (t == NULL || t->v.type != RT_STR || p == NULL || p->v.type != RT_INT ||
 	    p->v.i < 0 || p->v.i > INT32_MAX)
 		return 0;
-	tag = srcparts_find(s, t->v.s.p, t->v.s.n, (int32_t)p->v.i);
-	if (tag == 0) {
-		if (s->n == s->cap) {
-			s->cap = s->cap ? s->cap * 2 : 16;
-			s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
-		}
-		s->v[s->n].topic = xmalloc(t->v.s.n + 1);
-		memcpy(s->v[s->n].topic, t->v.s.p, t->v.s.n);
-		s->v[s->n].topic[t->v.s.n] = '\0';
-		s->v[s->n].tlen = t->v.s.n;
-		s->v[s->n].partition = (int32_t)p->v.i;
-		tag = ++s->n;
-	}
+	tag = srcparts_add(s, t->v.s.p, t->v.s.n, (int32_t)p->v.i);
 	/* Through the later of the two fields: the partition's value is the 8
 	 * bytes after its name, the topic's ends its bytes. */
 	end = (const uint8_t *)p->name + p->nlen + 8;

@@ -1,5 +1,6 @@
-/* revoke.h - partitions revoked from a Kafka consumer: the payload of a
- * revoke frame (kind 7), and the source partition of a data frame.
+/* revoke.h - partitions revoked from and assigned to a Kafka consumer: the
+ * payloads of revoke (kind 7) and assign (kind 8) frames, and the source
+ * partition of a data frame.
  *
  * When a rebalance of its consumer group takes a partition away,
  * rtai-kafka --replay writes one revoke frame per partition, after the
@@ -12,6 +13,11 @@
  *   topic      string  the topic
  *   partition  int     the partition
  * Other fields are allowed and ignored.
+ * When a partition is assigned from a commit that --replay made, an assign
+ * frame, before its first record, carries the same two fields and
+ *   horizon    time    the commit's horizon: the windows of the partition
+ *                      that start before it closed in its last owner,
+ *                      which wrote them whole (win_set_floor)
  */
 #ifndef RTAI_REVOKE_H
 #define RTAI_REVOKE_H
@@ -27,12 +33,19 @@
  * partition to out. */
 void revoke_encode(const char *topic, size_t tlen, int32_t partition, struct buf *out);
 
-/* Decodes revoke frame f, using scratch (a record the caller owns and
- * frees) for the fields: *topic then borrows from f's payload. Returns 0,
- * or -1 with a reason in err ("revoke frame: field \"partition\": missing
- * or not an int"). */
+/* Appends the payload of an assign frame: topic (tlen bytes), partition,
+ * and the horizon in ns since the epoch. */
+void assign_encode(const char *topic, size_t tlen, int32_t partition, int64_t horizon_ns,
+		   struct buf *out);
+
+/* Decodes revoke or assign frame f, using scratch (a record the caller
+ * owns and frees) for the fields: *topic then borrows from f's payload;
+ * *horizon_ns is the horizon, or INT64_MIN when f has none (a revoke
+ * frame). Returns 0, or -1 with a reason in err ("revoke frame: field
+ * \"partition\": missing or not a partition"; an assign frame needs a
+ * horizon of type time). */
 int revoke_decode(const struct frame *f, struct rec *scratch, const char **topic, size_t *tlen,
-		  int32_t *partition, char *err, size_t errlen);
+		  int32_t *partition, int64_t *horizon_ns, char *err, size_t errlen);
 
 /* Source partitions to small tags (1, 2, ...), in the order first seen:
  * what a stage hands win_set_tag(). Zero-initialised it is empty. */
@@ -41,6 +54,7 @@ struct srcparts {
 		char *topic;		/* owned */
 		size_t tlen;
 		int32_t partition;
+		int64_t floor;		/* its assign frame's horizon (ns), else INT64_MIN */
 	} *v;
 	uint32_t n, cap;
 	struct rec scratch;
@@ -61,6 +75,13 @@ uint32_t srcparts_tag(struct srcparts *s, const struct frame *f);
 /* The tag of topic (tlen bytes) and partition, or 0 when never seen. */
 uint32_t srcparts_find(const struct srcparts *s, const char *topic, size_t tlen,
 		       int32_t partition);
+/* The tag of topic (tlen bytes) and partition, added when new. */
+uint32_t srcparts_add(struct srcparts *s, const char *topic, size_t tlen, int32_t partition);
+/* The partition of tag (nonzero, from this table). */
+static inline struct srcpart *srcparts_get(struct srcparts *s, uint32_t tag)
+{
+	return &s->v[tag - 1];
+}
 
 /* Frees everything; s is empty after. */
 void srcparts_free(struct srcparts *s);

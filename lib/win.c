@@ -86,6 +86,7 @@ struct win {
 	 * record; NULL until a tag is set. */
 	uint32_t *tags;
 	uint32_t tag;		/* the tag of the records added next */
+	int64_t floor;		/* their windows start at or after it (win_set_floor) */
 
 	uint32_t *batch;	/* windows firing together, or touched by a record */
 	uint32_t bn, bcap;
@@ -514,6 +515,10 @@ static int add_fixed(struct win *w, const uint8_t *key, size_t klen, int64_t t, 
 
 		if (end + w->c.lateness <= w->wm)
 			break;		/* late here, and for every earlier window */
+		if (s < w->floor) {
+			w->st.floored++;	/* and every earlier window */
+			break;
+		}
 		if (kid == UINT32_MAX) {
 			kid = key_get(w, key, klen);
 			if (kid == UINT32_MAX)
@@ -537,7 +542,7 @@ static int add_fixed(struct win *w, const uint8_t *key, size_t klen, int64_t t, 
 		batch_push(w, id);
 		added++;
 	}
-	if (added > 0 && s > t - size)
+	if (added > 0 && s > t - size && s >= w->floor)
 		w->st.late_some++;
 	/* Windows in order of end for what is emitted now. */
 	for (uint32_t i = w->bn; i-- > 0;)
@@ -798,6 +803,11 @@ void win_set_tag(struct win *w, uint32_t tag)
 	w->tag = tag;
 }
 
+void win_set_floor(struct win *w, int64_t start)
+{
+	w->floor = start;
+}
+
 uint64_t win_drop_tag(struct win *w, uint32_t tag)
 {
 	uint64_t n = 0;
@@ -841,6 +851,7 @@ struct win *win_new(const struct win_conf *conf, win_emit_fn fn, void *arg)
 	w->emit = fn;
 	w->arg = arg;
 	w->wm = INT64_MIN;
+	w->floor = INT64_MIN;
 	w->esize = sizeof(struct wwin) + conf->aggs->n * sizeof(struct agg_state);
 	w->kcap = 1024;
 	w->keys = xcalloc_huge(w->kcap, sizeof(*w->keys));

@@ -75,6 +75,7 @@ struct win_stats {
 	uint64_t windows, peak_windows;	/* open (key, window) states */
 	uint64_t keys, peak_keys;	/* keys with open windows */
 	uint64_t revoked;	/* windows dropped unfired by win_drop_tag */
+	uint64_t floored;	/* records kept out of windows before the floor */
 };
 
 struct win;
@@ -131,6 +132,16 @@ void win_flush(struct win *w);
  * none. Tags cost one u32 per key slot, allocated at the first nonzero
  * tag; until then nothing. Tags are not in snapshots. */
 void win_set_tag(struct win *w, uint32_t tag);
+/* Sets the floor of the records added next (tumbling and sliding
+ * windows): they go only into windows starting at or after start, as if
+ * late for the others (counted in win_stats' floored when that leaves out
+ * a window, and as late when it leaves out all), INT64_MIN for none.
+ * A partition read again from a commit rtai-kafka --replay held back has
+ * for floor the horizon in the commit: its windows that start before it
+ * closed in the last owner, which wrote them whole; a sliding window
+ * that straddles the horizon would be written again with part of its
+ * records. Floors are not in snapshots. */
+void win_set_floor(struct win *w, int64_t start);
 /* Drops, without firing or emitting, every open window of the keys whose
  * latest record had tag (nonzero), and forgets their tag and, for
  * sessions, the end of their last dropped session. Returns the windows

@@ -22,7 +22,8 @@ load kafka
 # evenly over the partitions (the watermark is one for all of them).
 GROUPX="-X session.timeout.ms=6000 -X heartbeat.interval.ms=500 -X auto.commit.interval.ms=500
 	-X max.partition.fetch.bytes=4096"
-SIZE=5s		# tumbling windows
+WINDOW="--tumbling 5s"	# the windows (brute: 5000 ms, every 5000)
+REPLAY=5s+3s	# --replay SIZE+SLACK for them: SIZE, and the delay
 DELAY=3s	# rtai-window --delay: events are up to 0.5 s out of order, and the
 		# partitions of a copy up to 1.5 s apart as they come in
 
@@ -53,10 +54,10 @@ copy() {
 	shift
 	# shellcheck disable=SC2086
 	( set -o pipefail; sh -c 'echo $$ >"$0.pid"; exec rtai-kafka "$@"' "$name" -b "$KAFKA_BROKERS" -t clicks \
-		-G "$GROUP" --replay "$SIZE+$DELAY" $GROUPX -v "$@" |
+		-G "$GROUP" --replay "$REPLAY" $GROUPX -v "$@" |
 		tee "$name.rtai" |
 		rtai-parse -t event_time |
-		rtai-window -k user_id --tumbling "$SIZE" --delay "$DELAY" \
+		rtai-window -k user_id $WINDOW --delay "$DELAY" \
 			-a clicks=count -a spend=sum:amount |
 		rtai-sink-redis -v -u "$CLUSTER_URL" -k 'features:user:{user_id}' --hash --only-newer --pass |
 		rtai-sink-redis -v -u "$CLUSTER_URL" -k 'window:{user_id}:{window_start}' --hash
@@ -167,15 +168,16 @@ produce() {
 		rtai-sink-kafka -b "$KAFKA_BROKERS" -t clicks -k '{user_id}'
 }
 
-# brute FILE: the features dumped in FILE (features) equal a brute force
-# of the windows in python3 from the clicks produced: every window, and
-# each user's latest window under its flagship key.
+# brute FILE [SIZE SLIDE]: the features dumped in FILE (features) equal a
+# brute force of the windows (SIZE ms every SLIDE ms; 5000 and 5000) in
+# python3 from the clicks produced: every window, and each user's latest
+# window under its flagship key.
 brute() {
-	python3 - "$1" <<-'EOF'
+	python3 - "$1" "${2:-5000}" "${3:-5000}" <<-'EOF'
 	import json, sys
 	from collections import OrderedDict
 	from datetime import datetime, timezone
-	size = 5000
+	size, slide = int(sys.argv[2]), int(sys.argv[3])
 	def ms(s):
 	    return round(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
 	def fmt(t):
@@ -183,10 +185,13 @@ brute() {
 	win = OrderedDict()
 	for line in open("events.jsonl"):
 	    e = json.loads(line)
-	    ws = ms(e["event_time"]) // size * size
-	    w = win.setdefault((e["user_id"], ws), [0, 0.0])
-	    w[0] += 1
-	    w[1] += e["amount"]	# in partition order: the user's clicks in order
+	    t = ms(e["event_time"])
+	    ws = t // slide * slide
+	    while ws > t - size:
+	        w = win.setdefault((e["user_id"], ws), [0, 0.0])
+	        w[0] += 1
+	        w[1] += e["amount"]	# in partition order: the user's clicks in order
+	        ws -= slide
 	want = {}
 	for (user, ws), (n, spend) in win.items():
 	    h = {"user_id": user, "window_start": fmt(ws), "window_end": fmt(ws + size),
@@ -333,6 +338,9 @@ print("skipped", skipped)'
 @test "scale-out: a copy joins a running group: the copy that loses partitions drops their windows, and every feature equals the brute force" {
 	clicks
 
+	# Sliding windows of 4 s every 2 s: --replay 2s+5s (the slide, and the
+	# size - the slide + the delay).
+	WINDOW="--sliding 4s/2s" REPLAY=2s+5s
 	# Copy a alone holds the four partitions and reads the first half.
 	GROUP=features
 	copy a
@@ -348,7 +356,7 @@ print("skipped", skipped)'
 	# protocol: all four), writes a revoke frame for each, and its window
 	# drops their open windows unfired; each copy then reads its two
 	# partitions again from the commit that --replay held back to the first
-	# message of their oldest open window, [5 s, 10 s) (a's watermark was
+	# message of their oldest open window, [6 s, 10 s) (a's watermark was
 	# 12.5 s - 3 s), and rebuilds those windows.
 	copy b
 	b=$PID
@@ -369,18 +377,20 @@ print("skipped", skipped)'
 	[ "$STATUS" -eq 0 ]
 	grep -q 'rtai-kafka: --replay: .*; [1-9][0-9]* partitions\{0,1\} revoked' a.err
 	grep -q 'rtai-window: [1-9][0-9]* open windows\{0,1\} of [0-9]* revoked partitions\{0,1\} dropped unfired' a.err
-	# b read a's old partitions from [5 s, 10 s) on, not from the start.
+	# b read a's old partitions from [6 s, 10 s) on, not from the start.
 	ktool show b.rtai | jq -r .ts | sort -n | head -1 >b.first
 	echo "b's oldest message: $(cat b.first)"
-	[ "$(cat b.first)" -ge $((1795860000000 + 5000 - 500)) ]
+	[ "$(cat b.first)" -ge $((1795860000000 + 6000 - 500)) ]
 
 	# Every feature equals the brute force. b started without a watermark:
 	# without the horizon in the commit's metadata, the messages out of
-	# order behind the commit would rewrite windows that a had closed, with
-	# part of their records.
+	# order behind the commit would rewrite windows that a had closed, and
+	# every record from 6 s on the windows that straddle 6 s ([4 s, 8 s)),
+	# with part of their records: b's rtai-kafka skips the first, and its
+	# rtai-window keeps the others out of those windows (the assign frame).
 	grep -q 'rtai-kafka: --replay: .*; [1-9][0-9]* messages read again skipped' b.err
 	features >two.txt
-	run brute two.txt
+	run brute two.txt 4000 2000
 	echo "$output"
 	[ "$status" -eq 0 ]
 }

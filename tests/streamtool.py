@@ -6,7 +6,9 @@
                                frame, "marker" a fresh latency marker,
                                "barrier:N" / "savepoint:N" a checkpoint barrier
                                of checkpoint N (rtai-record(5)),
-                               "revoke:TOPIC:P" a revoke frame of partition P.
+                               "revoke:TOPIC:P" a revoke frame of partition P,
+                               "assign:TOPIC:P:SECONDS" an assign frame with
+                               that horizon.
                                "SECONDS@TOPIC:P JSON" gives the record the
                                source metadata of a Kafka message of P.
                                Record n gets ingest time n ns.
@@ -48,6 +50,11 @@ def mk(path):
                 _, topic, p = t.split(":")
                 w.put(rs.REVOKE, rs.ENC_REC, rs.encode_record({"topic": topic, "partition": int(p)}),
                       0, None)
+                continue
+            if t.startswith("assign:"):
+                _, topic, p, h = t.split(":")
+                rec = {"topic": topic, "partition": int(p), "horizon": rs.Time(int(round(float(h) * 1e9)))}
+                w.put(rs.ASSIGN, rs.ENC_REC, rs.encode_record(rec), 0, None)
                 continue
             if t == "marker":
                 w.put(rs.MARKER, rs.ENC_NONE, b"", 0, None)

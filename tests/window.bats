@@ -1557,3 +1557,47 @@ CKPT_OVER='rtai-window -k u --over 10s --delay 4s -a count -a sum:amount -a dist
 	assert_failure
 	assert_output --partial 'rtai-window: stdin: after record 0: revoke frame: field "partition": missing or not a partition'
 }
+
+@test "window: an assign frame's horizon keeps its partition's records out of windows that start before it" {
+	# Sliding windows of 60 s every 30 s. Partition 0 is read again from a
+	# commit whose horizon is 60 s: its windows that start before it, such
+	# as [30,90), closed in the last owner, which wrote them whole. b, of
+	# partition 1, has no horizon. A revoke forgets the horizon.
+	mkstream in.rtai <<-'EOF'
+	assign:clicks:0:60
+	70@clicks:0 {"u":"a"}
+	70@clicks:1 {"u":"b"}
+	revoke:clicks:0
+	80@clicks:0 {"u":"a"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -v -k u --sliding 60s/30s -a count <in.rtai 2>err | show'
+	echo "$output"
+	cat err
+	assert_success
+	assert_output - <<-'EOF'
+	kind 8
+	kind 7
+	{"u":"a","window_start":30,"window_end":90,"count":1}
+	{"u":"b","window_start":30,"window_end":90,"count":1}
+	{"u":"a","window_start":60,"window_end":120,"count":1}
+	{"u":"b","window_start":60,"window_end":120,"count":1}
+	EOF
+	grep -F ', 1 record kept out of windows before their partition'"'"'s horizon' err
+	# Alone, a's record goes only into [60,120).
+	printf '%s\n' 'assign:clicks:0:60' '70@clicks:0 {"u":"a"}' | mkstream one.rtai
+	run bash -o pipefail -c 'rtai-window -k u --sliding 60s/30s -a count <one.rtai | show'
+	assert_output "$(printf '%s\n' 'kind 8' '{"u":"a","window_start":60,"window_end":120,"count":1}')"
+	# An assign frame without a horizon is an error.
+	python3 - <<-'EOF'
+	import os, sys
+	sys.path.insert(0, os.path.join(os.environ["RTAI_SRC"], "contrib", "python"))
+	import rtai_stream as rs
+	with open("bad.rtai", "wb") as f:
+	    w = rs.Writer(f)
+	    w.put(rs.ASSIGN, rs.ENC_REC, rs.encode_record({"topic": "clicks", "partition": 0}), 0, None)
+	    w.close()
+	EOF
+	run rtai-window -k u --tumbling 1m <bad.rtai
+	assert_failure
+	assert_output --partial 'rtai-window: stdin: after record 0: assign frame: field "horizon": missing or not a time'
+}

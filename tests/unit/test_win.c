@@ -73,6 +73,8 @@ static struct {
 	struct win_conf c;
 	struct log out;
 	uint64_t late;
+	int64_t floor;		/* the record's windows start at or after it */
+	uint64_t floored;
 } m;
 
 static struct mwin *m_new(int64_t key, int64_t s, int64_t e)
@@ -203,6 +205,7 @@ static void m_record(int64_t key, int64_t t, int64_t v, int64_t ingest)
 		int64_t first = off + rtime_floordiv(t - off - m.c.size, slide) * slide + slide;
 		size_t touched[64];	/* indices: m_new may move the array */
 		int nt = 0;
+		int64_t ex = INT64_MIN;	/* the latest window left out */
 
 		/* every s = off + k*slide with s <= t < s + size, ascending */
 		for (int64_t s = first; s <= t; s += slide) {
@@ -210,8 +213,10 @@ static void m_record(int64_t key, int64_t t, int64_t v, int64_t ingest)
 
 			if (s + m.c.size <= t)
 				continue;
-			if (s + m.c.size + m.c.lateness <= m.wm)
+			if (s + m.c.size + m.c.lateness <= m.wm || s < m.floor) {
+				ex = s;
 				continue;
+			}
 			for (size_t i = 0; i < m.n; i++)
 				if (m.v[i].alive && m.v[i].key == key && m.v[i].start == s)
 					x = i;
@@ -224,6 +229,9 @@ static void m_record(int64_t key, int64_t t, int64_t v, int64_t ingest)
 		}
 		if (nt == 0)
 			m.late++;
+		/* the floor, not lateness, left out the latest window left out */
+		if (ex != INT64_MIN && ex + m.c.size + m.c.lateness > m.wm)
+			m.floored++;
 		for (int i = 0; i < nt; i++)
 			m_touched(&m.v[touched[i]]);
 	}
@@ -282,6 +290,10 @@ static void scenario(const char *name, struct win_conf c, int64_t delay, int nke
 	int64_t clock = -50 * RTAI_NS_PER_SEC;	/* start before 1970 */
 	size_t same = 0;
 	uint64_t revoked = 0;
+	int64_t floor[NPART + 1];
+
+	for (int p = 0; p <= NPART; p++)
+		floor[p] = INT64_MIN;
 
 	for (size_t i = 0; i < 2; i++)
 		agg_set_parse(&set, specs[i], err, sizeof(err));
@@ -291,6 +303,7 @@ static void scenario(const char *name, struct win_conf c, int64_t delay, int nke
 	memset(&m, 0, sizeof(m));
 	m.c = c;
 	m.wm = INT64_MIN;
+	m.floor = INT64_MIN;
 	w = win_new(&c, on_emit, &got);
 	for (int i = 0; i < nrec; i++) {
 		int64_t k = (int64_t)rnd((uint64_t)nkeys), v = (int64_t)rnd(100);
@@ -300,13 +313,22 @@ static void scenario(const char *name, struct win_conf c, int64_t delay, int nke
 		clock += (int64_t)rnd(RTAI_NS_PER_SEC / 10);
 		put_key(&key, &kv, 1);
 		if (revoke_every > 0) {
-			win_set_tag(w, (uint32_t)(k % NPART) + 1);
+			uint32_t tag = (uint32_t)(k % NPART) + 1;
+
 			if (rnd((uint64_t)revoke_every) == 0) {
 				uint32_t p = (uint32_t)rnd(NPART) + 1;
 
 				revoked += m_revoke(p);
 				win_drop_tag(w, p);
+				floor[p] = INT64_MIN;
 			}
+			/* an assign frame: the partition's windows start at or
+			 * after a horizon (win_set_floor) */
+			if (rnd((uint64_t)revoke_every) == 0)
+				floor[rnd(NPART) + 1] = clock - (int64_t)rnd(20 * RTAI_NS_PER_SEC);
+			win_set_tag(w, tag);
+			win_set_floor(w, floor[tag]);
+			m.floor = floor[tag];
 		}
 		if (win_add(w, key.p, key.len, t, i + 1, vals) < 0)
 			printf("# win_add failed: %s\n", win_err(w));
@@ -342,6 +364,10 @@ static void scenario(const char *name, struct win_conf c, int64_t delay, int nke
 		ok(revoked > 0 && win_stats(w)->revoked == revoked,
 		   "%s: %llu windows dropped by revocations, as the model drops", name,
 		   (unsigned long long)revoked);
+	if (revoke_every > 0 && c.kind != WIN_SESSION)
+		ok(m.floored > 0 && win_stats(w)->floored == m.floored,
+		   "%s: %llu records kept out of windows before their floor, as the model keeps",
+		   name, (unsigned long long)m.floored);
 	win_free(w);
 	free(got.v);
 	free(m.out.v);
