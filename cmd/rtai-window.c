@@ -547,9 +547,9 @@ static int on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *f
 	return 0;
 }
 
-/* A revoke frame: the Kafka partition went to another member of the
- * group, which reads its open windows again and writes them whole, so
- * they are dropped here unfired (win_drop_tag). An assign frame: the
+/* A revoke frame: the Kafka partition was taken away in a rebalance; the
+ * member it is assigned to next reads its open windows again and writes
+ * them whole, so they are dropped here unfired (win_drop_tag). An assign frame: the
  * partition is read again from a commit whose horizon is the floor of its
  * records' windows (win_set_floor). The frame goes on. */
 static int on_partition(struct frame_rd *rd, const struct frame *f)

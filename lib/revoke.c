@@ -6,26 +6,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-void revoke_encode(const char *topic, size_t tlen, int32_t partition, struct buf *out)
-{
-	struct rec r = { 0 };
-
-	rec_add(&r, "topic", 5, val_str(topic, tlen));
-	rec_add(&r, "partition", 9, val_int(partition));
-	rec_encode(&r, out);
-	rec_free(&r);
-}
-
-void assign_encode(const char *topic, size_t tlen, int32_t partition, int64_t horizon_ns,
+/* The payload of either frame: a horizon of INT64_MIN is left out. */
+static void encode(const char *topic, size_t tlen, int32_t partition, int64_t horizon_ns,
 		   struct buf *out)
 {
 	struct rec r = { 0 };
 
 	rec_add(&r, "topic", 5, val_str(topic, tlen));
 	rec_add(&r, "partition", 9, val_int(partition));
-	rec_add(&r, "horizon", 7, val_time(horizon_ns));
+	if (horizon_ns != INT64_MIN)
+		rec_add(&r, "horizon", 7, val_time(horizon_ns));
 	rec_encode(&r, out);
 	rec_free(&r);
+}
+
+void revoke_encode(const char *topic, size_t tlen, int32_t partition, struct buf *out)
+{
+	encode(topic, tlen, partition, INT64_MIN, out);
+}
+
+void assign_encode(const char *topic, size_t tlen, int32_t partition, int64_t horizon_ns,
+		   struct buf *out)
+{
+	encode(topic, tlen, partition, horizon_ns, out);
 }
 
 int revoke_decode(const struct frame *f, struct rec *scratch, const char **topic, size_t *tlen,

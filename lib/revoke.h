@@ -34,7 +34,8 @@
 void revoke_encode(const char *topic, size_t tlen, int32_t partition, struct buf *out);
 
 /* Appends the payload of an assign frame: topic (tlen bytes), partition,
- * and the horizon in ns since the epoch. */
+ * and the horizon in ns since the epoch (not INT64_MIN, which stands for
+ * none). */
 void assign_encode(const char *topic, size_t tlen, int32_t partition, int64_t horizon_ns,
 		   struct buf *out);
 
