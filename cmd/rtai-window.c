@@ -562,7 +562,7 @@ static int on_partition(struct frame_rd *rd, const struct frame *f)
 	uint32_t tag;
 	char err[200];
 
-	if (revoke_decode(f, &scratch, &topic, &tlen, &part, &horizon, err, sizeof(err)) < 0) {
+	if (partition_frame_decode(f, &scratch, &topic, &tlen, &part, &horizon, err, sizeof(err)) < 0) {
 		cli_warn("%s: after record %llu: %s", rd->name, (unsigned long long)rd->nrec, err);
 		rec_free(&scratch);
 		return -1;

@@ -31,8 +31,9 @@ void assign_encode(const char *topic, size_t tlen, int32_t partition, int64_t ho
 	encode(topic, tlen, partition, horizon_ns, out);
 }
 
-int revoke_decode(const struct frame *f, struct rec *scratch, const char **topic, size_t *tlen,
-		  int32_t *partition, int64_t *horizon_ns, char *err, size_t errlen)
+int partition_frame_decode(const struct frame *f, struct rec *scratch, const char **topic,
+			   size_t *tlen, int32_t *partition, int64_t *horizon_ns, char *err,
+			   size_t errlen)
 {
 	const char *what = f->kind == RTAI_K_ASSIGN ? "assign frame" : "revoke frame";
 	const struct rec_field *t, *p, *h;

@@ -45,8 +45,9 @@ void assign_encode(const char *topic, size_t tlen, int32_t partition, int64_t ho
  * frame). Returns 0, or -1 with a reason in err ("revoke frame: field
  * \"partition\": missing or not a partition"; an assign frame needs a
  * horizon of type time). */
-int revoke_decode(const struct frame *f, struct rec *scratch, const char **topic, size_t *tlen,
-		  int32_t *partition, int64_t *horizon_ns, char *err, size_t errlen);
+int partition_frame_decode(const struct frame *f, struct rec *scratch, const char **topic,
+			   size_t *tlen, int32_t *partition, int64_t *horizon_ns, char *err,
+			   size_t errlen);
 
 /* Source partitions to small tags (1, 2, ...), in the order first seen:
  * what a stage hands win_set_tag(). Zero-initialised it is empty. */
