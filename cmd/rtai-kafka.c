@@ -1245,10 +1245,19 @@ fail:
 }
 
 /* Sets where each assigned partition starts (-o). Returns 0, or -1 after a
- * message. */
+ * message.
+ *
+ * The beginning and the end are looked up here, as a time is: one
+ * ListOffsets request per leader, for all partitions at once, with Kafka's
+ * special timestamps -2 (earliest) and -1 (latest) (KIP-79). Assigned as
+ * logical offsets instead, librdkafka 2.0.2 queries each partition itself
+ * once its broker thread has taken it; a partition started before that
+ * waits a fixed 500 ms ("no current leader for partition"), so a run of
+ * -e took 0.3 s or 0.8 s by chance. */
 static int set_start(rd_kafka_topic_partition_list_t *l)
 {
 	rd_kafka_resp_err_t e;
+	char what[64];
 
 	for (int i = 0; i < l->cnt; i++) {
 		switch (opt.start) {
@@ -1260,18 +1269,20 @@ static int set_start(rd_kafka_topic_partition_list_t *l)
 		case S_TIME: l->elems[i].offset = opt.start_val; break;
 		}
 	}
-	if (opt.start != S_TIME)
+	if (opt.start == S_OFFSET || opt.start == S_TAIL || l->cnt == 0)
 		return 0;
+	if (opt.start == S_TIME)
+		snprintf(what, sizeof(what), "-o s@%lld", (long long)opt.start_val);
+	else
+		snprintf(what, sizeof(what), "-o %s", opt.start == S_END ? "end" : "beginning");
 	e = rd_kafka_offsets_for_times(rk, l, 10000);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		cli_warn("-o s@%lld: looking up offsets by time: %s", (long long)opt.start_val,
-			  rd_kafka_err2str(e));
+		cli_warn("%s: looking up the partitions' offsets: %s", what, rd_kafka_err2str(e));
 		return -1;
 	}
 	for (int i = 0; i < l->cnt; i++) {
 		if (l->elems[i].err) {
-			cli_warn("-o s@%lld: topic \"%s\" partition %d: %s",
-				  (long long)opt.start_val, l->elems[i].topic,
+			cli_warn("%s: topic \"%s\" partition %d: %s", what, l->elems[i].topic,
 				  (int)l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
 			return -1;
 		}
@@ -1453,8 +1464,11 @@ static rd_kafka_conf_t *make_conf(void)
 	}
 	kaf_conf_must(conf, "auto.offset.reset", "earliest");
 	if (opt.exit_eof) {
-		/* The end shows once a fetch comes back empty: sooner. */
-		kaf_conf_must(conf, "fetch.wait.max.ms", "100");
+		/* The end shows once a fetch comes back empty, which a broker
+		 * holds for fetch.wait.max.ms (500 by default): 10 ms ends a
+		 * run of -e sooner, for a fetch every 10 ms to a broker whose
+		 * partitions are all at their end while others are not. */
+		kaf_conf_must(conf, "fetch.wait.max.ms", "10");
 		kaf_conf_must(conf, "fetch.error.backoff.ms", "100");
 	}
 	opt.brokers = kaf_conf_apply(conf, &props, opt.brokers, opt.verbose);
