@@ -547,6 +547,8 @@ static int on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *f
 	return 0;
 }
 
+static int over_fail(void);
+
 /* A revoke frame: the Kafka partition was taken away in a rebalance; the
  * member it is assigned to next reads its open windows again and writes
  * them whole, so they are dropped here unfired (win_drop_tag). An assign frame: the
@@ -575,12 +577,19 @@ static int on_partition(struct frame_rd *rd, const struct frame *f)
 	nrevoked++;
 	tag = srcparts_find(&srcparts, topic, tlen, part);
 	if (tag != 0) {	/* else no record came from it: nothing to drop */
-		win_drop_tag(engine, tag);
+		uint64_t n = 0;
+
+		if (over != NULL && over_drop_tag(over, tag, &n) < 0) {
+			rec_free(&scratch);
+			return over_fail();
+		}
+		if (over == NULL)
+			win_drop_tag(engine, tag);
 		srcparts_get(&srcparts, tag)->floor = INT64_MIN;
 	}
 	if (opt.verbose)
-		cli_warn("%.*s [%d] revoked: its open windows dropped, for its new owner to write",
-			 (int)tlen, topic, (int)part);
+		cli_warn("%.*s [%d] revoked: its %s dropped, for its new owner to write", (int)tlen,
+			 topic, (int)part, over != NULL ? "records waiting and ranges" : "open windows");
 	rec_free(&scratch);
 	return 0;
 }
@@ -761,7 +770,11 @@ static int over_fail(void)
 
 static int over_data(void *arg, struct frame_rd *rd, const struct frame *f)
 {
+	uint32_t tag = srcparts_tag(&srcparts, f);
+
 	(void)arg;
+	over_set_tag(over, tag);
+	over_set_floor(over, tag != 0 ? srcparts_get(&srcparts, tag)->floor : INT64_MIN);
 	if (over_frame(over, f, rd->name, rd->nrec) < 0)
 		return over_fail();
 	if (opt.idle > 0) {
@@ -783,6 +796,8 @@ static int over_control(void *arg, struct frame_rd *rd, const struct frame *f)
 			return over_fail();
 		return 0;
 	}
+	if ((f->kind == RTAI_K_REVOKE || f->kind == RTAI_K_ASSIGN) && on_partition(rd, f) < 0)
+		return -1;
 	return loop_forward(arg, f);
 }
 
@@ -845,9 +860,21 @@ static void over_summary(void)
 			fprintf(stderr, " (to %s)", opt.late);
 		else if (s->late > 0)
 			fputs(" (emitted at once over what of their range was held)", stderr);
-		fprintf(stderr, ", %llu emitted; peak state %llu keys, %llu records in ranges, "
+		fprintf(stderr, ", %llu emitted", (unsigned long long)s->emitted);
+		if (nrevoked > 0)
+			fprintf(stderr, ", %llu waiting dropped and %llu keys' ranges for %llu "
+				"revoked partition%s", (unsigned long long)s->revoked,
+				(unsigned long long)s->revoked_keys, (unsigned long long)nrevoked,
+				nrevoked == 1 ? "" : "s");
+		if (s->rebuilt > 0)
+			fprintf(stderr, ", %llu read again into ranges only (their partition's "
+				"last owner emitted them)", (unsigned long long)s->rebuilt);
+		if (s->floored > 0)
+			fprintf(stderr, ", %llu before their partition's horizon dropped",
+				(unsigned long long)s->floored);
+		fprintf(stderr, "; peak state %llu keys, %llu records in ranges, "
 			"%llu waiting, %.1f MiB; max resident %.1f MiB\n",
-			(unsigned long long)s->emitted, (unsigned long long)s->peak_keys,
+			(unsigned long long)s->peak_keys,
 			(unsigned long long)s->peak_entries, (unsigned long long)s->peak_waiting,
 			s->peak_bytes / 1048576.0, ru.ru_maxrss / 1024.0);
 	} else if (s->late > 0 && opt.late == NULL) {
@@ -856,6 +883,15 @@ static void over_summary(void)
 			  "--late FILE)", (unsigned long long)s->late, s->late == 1 ? "" : "s",
 			  s->late == 1 ? "its" : "their");
 	}
+	if (!opt.verbose && s->revoked > 0)
+		cli_warn("%llu waiting record%s of %llu revoked partition%s dropped unemitted: their "
+			  "new owner in the consumer group emits them", (unsigned long long)s->revoked,
+			  s->revoked == 1 ? "" : "s", (unsigned long long)nrevoked,
+			  nrevoked == 1 ? "" : "s");
+	if (!opt.verbose && s->floored > 0)
+		cli_warn("%llu record%s before their partition's horizon dropped (late for its last "
+			  "owner)", (unsigned long long)s->floored, s->floored == 1 ? "" : "s");
+	srcparts_free(&srcparts);
 	agg_warn_unseen(&aggs, s->records);
 }
 

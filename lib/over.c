@@ -69,6 +69,7 @@ struct okey {
 	size_t garbage;			/* bytes of str no entry uses */
 	struct okey *next;		/* the free list */
 	uint32_t kcap;
+	uint32_t tag;			/* of its latest record (over_set_tag) */
 };
 
 /* A slot of the key table: the key's hash and newest time live here too,
@@ -103,7 +104,14 @@ struct pend {
 	uint32_t len;
 	uint16_t flags;
 	uint8_t enc;
+	uint8_t mark;		/* P_TAG, P_NOEMIT */
 };
+
+/* A waiting record's marks: P_TAG, its tag (over_set_tag) is the u32 in
+ * the 8 bytes before its payload; P_NOEMIT, it is within RANGE after its
+ * floor (over_set_floor): it joins its key's range and is not emitted. */
+#define P_TAG 1
+#define P_NOEMIT 2
 
 /* ---- the engine ------------------------------------------------------------ */
 
@@ -156,6 +164,9 @@ struct over {
 	struct val *res;		/* results, per aggregate */
 	struct agg_state *scratch;	/* out-of-order results */
 	struct buf kbuf, obuf;
+	uint32_t tag;			/* of the records added next */
+	int tagged;			/* a nonzero tag was ever set */
+	int64_t floor;			/* of the records added next */
 	struct over_stats st;
 	char err[512];
 	enum over_errc errc;		/* what kind of error err is */
@@ -442,6 +453,7 @@ static struct okey *key_put(struct over *o, size_t i, const uint8_t *kp, size_t 
 	}
 	memcpy(k->kp, kp, n);
 	k->klen = (uint32_t)n;
+	k->tag = 0;
 	o->tab[i] = (struct oslot){ .hash = h, .tmax = t, .k = k };
 	if (++o->st.keys > o->st.peak_keys)
 		o->st.peak_keys = o->st.keys;
@@ -975,19 +987,30 @@ static struct okey *take(struct over *o, struct rec *rec, const struct frame *f,
 	return key_get(o, o->kbuf.p, o->kbuf.len, hash, f->event_ns, recno);
 }
 
-/* Arrival order (conf.arrival): one record, at once. */
-static int arrive(struct over *o, const struct frame *f, uint64_t recno)
+/* Arrival order (conf.arrival), and late records: one record, at once;
+ * noemit: into its key's range only (over_set_floor). */
+static int arrive(struct over *o, const struct frame *f, uint64_t recno, int noemit)
 {
 	struct rec *rec = &o->recs[0];
 	struct okey *k = take(o, rec, f, 0, recno);
 
 	if (k == NULL)
 		return -1;
+	if (o->tagged)
+		k->tag = o->tag;
 	if (k->tail == k->head || f->event_ns >= k->tmax) {
 		key_push(o, k, f->event_ns, o->vals, keep_bound(o));
+		if (noemit) {
+			o->st.rebuilt++;
+			return 0;
+		}
 		return emit(o, rec, k, f, recno);
 	}
 	key_insert(o, k, f->event_ns, o->vals, keep_bound(o));
+	if (noemit) {
+		o->st.rebuilt++;
+		return 0;
+	}
 	return emit(o, rec, NULL, f, recno);
 }
 
@@ -1052,10 +1075,12 @@ static void chunk_recycle(struct over *o, struct pchunk *c)
 	}
 }
 
-/* Copies a payload into the current chunk; returns where. */
-static const uint8_t *stash(struct over *o, const uint8_t *p, size_t n, struct pchunk **cp)
+/* Copies a payload into the current chunk, after 8 bytes holding tag when
+ * tag is nonzero; returns where the payload is. */
+static const uint8_t *stash(struct over *o, const uint8_t *p, size_t n, uint32_t tag,
+			    struct pchunk **cp)
 {
-	size_t need = (n + 7) & ~(size_t)7;
+	size_t pre = tag != 0 ? 8 : 0, need = pre + ((n + 7) & ~(size_t)7);
 	struct pchunk *c = o->cur;
 
 	if (c == NULL || c->cap - c->used < need) {
@@ -1076,12 +1101,24 @@ static const uint8_t *stash(struct over *o, const uint8_t *p, size_t n, struct p
 		c->live = 0;
 		o->cur = c;
 	}
+	if (pre)
+		memcpy(c->data + c->used, &tag, sizeof(tag));
 	if (n)
-		memcpy(c->data + c->used, p, n);
+		memcpy(c->data + c->used + pre, p, n);
 	c->used += need;
 	c->live++;
 	*cp = c;
-	return c->data + c->used - need;
+	return c->data + c->used - need + pre;
+}
+
+/* The tag of a waiting record (0: none). */
+static uint32_t pend_tag(const struct pend *p)
+{
+	uint32_t tag = 0;
+
+	if (p->mark & P_TAG)
+		memcpy(&tag, p->p - 8, sizeof(tag));
+	return tag;
 }
 
 static void unstash(struct over *o, struct pchunk *c)
@@ -1145,10 +1182,13 @@ static int process(struct over *o)
 			if (i + AHEAD < ng)
 				prefetch_key(o, &o->grp[i + AHEAD]);
 			o->gk[i] = take(o, &o->recs[i], &f, p->hash, p->recno);
-			if (o->gk[i] == NULL)
+			if (o->gk[i] == NULL) {
 				rc = -1;
-			else
+			} else {
 				key_push(o, o->gk[i], t, o->vals, t - o->c.range);
+				if (o->tagged)
+					o->gk[i]->tag = pend_tag(p);
+			}
 		}
 		for (size_t i = g0; i < g1 && rc == 0; i++) {
 			const struct pend *p = &o->grp[i];
@@ -1156,7 +1196,10 @@ static int process(struct over *o)
 						.ingest_ns = p->ingest, .event_ns = t,
 						.payload = p->p, .len = p->len };
 
-			rc = emit(o, &o->recs[i], o->gk[i], &f, p->recno);
+			if (p->mark & P_NOEMIT)
+				o->st.rebuilt++;
+			else
+				rc = emit(o, &o->recs[i], o->gk[i], &f, p->recno);
 		}
 		g0 = g1;
 	}
@@ -1250,6 +1293,7 @@ struct over *over_new(const struct over_conf *conf, struct frame_wr *out)
 	o->ring_off = o->dq_off + (size_t)o->ndq * DQ_INLINE * sizeof(uint64_t);
 	o->keysz = o->ring_off + RING_INLINE * o->esz;
 	o->maxt = INT64_MIN;
+	o->floor = INT64_MIN;
 	o->wm = o->wm_sent = INT64_MIN;
 	o->now = INT64_MIN;
 	o->gcap = BATCH * 2;
@@ -1346,7 +1390,7 @@ static void note_bytes(struct over *o)
 static int record(struct over *o, const struct frame *f, uint64_t recno)
 {
 	int64_t t = f->event_ns;
-	int rc = 0;
+	int rc = 0, noemit = 0;
 
 	o->st.records++;
 	if (t == RTAI_TIME_UNSET) {
@@ -1357,6 +1401,22 @@ static int record(struct over *o, const struct frame *f, uint64_t recno)
 	if (t > OVER_MAX_TIME || t < -OVER_MAX_TIME)
 		return fail(o, "%s: record %llu: event time %lld ns is out of range (1824 to 2116)",
 			    o->name, (unsigned long long)recno, (long long)t);
+	if (o->floor != INT64_MIN) {
+		if (t < o->floor) {
+			o->st.floored++;
+			return 0;
+		}
+		/* (t - RANGE, t] reaches before the floor: its previous owner
+		 * emitted it; it only rebuilds its key's range here. */
+		if (t - o->c.range < o->floor - 1) {
+			noemit = 1;
+			if (t < o->wm) {
+				if (!o->c.arrival && release(o, o->wm, 1) < 0)
+					return -1;
+				return arrive(o, f, recno, 1);
+			}
+		}
+	}
 	if (t < o->wm) {
 		o->st.late++;
 		if (o->c.late != NULL) {
@@ -1369,7 +1429,7 @@ static int record(struct over *o, const struct frame *f, uint64_t recno)
 		if (!o->c.arrival && release(o, o->wm, 1) < 0)
 			return -1;
 		o->st.late_emitted++;
-		return arrive(o, f, recno);
+		return arrive(o, f, recno, 0);
 	}
 	if (t > o->maxt)
 		o->maxt = t;
@@ -1378,10 +1438,11 @@ static int record(struct over *o, const struct frame *f, uint64_t recno)
 		 * counts against max_keys; t >= W holds all the same. */
 		if (o->maxt - o->c.delay > o->wm)
 			over_advance(o, o->maxt - o->c.delay);
-		rc = arrive(o, f, recno);
+		rc = arrive(o, f, recno, noemit);
 	} else {
 		struct pend p = { .t = t, .seq = o->seq++, .recno = recno, .ingest = f->ingest_ns,
-				  .len = f->len, .flags = f->flags, .enc = f->enc };
+				  .len = f->len, .flags = f->flags, .enc = f->enc,
+				  .mark = (o->tag != 0 ? P_TAG : 0) | (noemit ? P_NOEMIT : 0) };
 
 		/* The key's hash now, so its slot can be fetched ahead of use;
 		 * faults wait for the record's turn. */
@@ -1390,7 +1451,7 @@ static int record(struct over *o, const struct frame *f, uint64_t recno)
 			p.hash = okey_hash(o->kbuf.p, o->kbuf.len);
 			prefetch_slot(o, &p);
 		}
-		p.p = stash(o, f->payload, f->len, &p.c);
+		p.p = stash(o, f->payload, f->len, o->tag, &p.c);
 		heap_push(o, &p);
 		if (++o->st.waiting > o->st.peak_waiting)
 			o->st.peak_waiting = o->st.waiting;
@@ -1453,6 +1514,72 @@ int over_sync(struct over *o)
 	if (o->wm > o->wm_sent) {
 		o->wm_sent = o->wm;
 		wr_put(o->out, RTAI_K_WATERMARK, RTAI_E_NONE, 0, cli_now_ns(), o->wm, NULL, 0);
+	}
+	return 0;
+}
+
+void over_set_tag(struct over *o, uint32_t tag)
+{
+	o->tag = tag;
+	if (tag != 0)
+		o->tagged = 1;
+}
+
+void over_set_floor(struct over *o, int64_t floor)
+{
+	o->floor = floor;
+}
+
+/* Sifts entry i of the heap down to its place. */
+static void heap_down(struct over *o, size_t i)
+{
+	struct pend x = o->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= o->np)
+			break;
+		if (c + 1 < o->np && pend_before(&o->heap[c + 1], &o->heap[c]))
+			c++;
+		if (!pend_before(&o->heap[c], &x))
+			break;
+		o->heap[i] = o->heap[c];
+		i = c;
+	}
+	o->heap[i] = x;
+}
+
+int over_drop_tag(struct over *o, uint32_t tag, uint64_t *dropped)
+{
+	size_t n = 0;
+
+	*dropped = 0;
+	if (tag == 0 || !o->tagged)
+		return 0;
+	/* What the watermark passed leaves first, as it would have. */
+	if (!o->c.arrival && release(o, o->wm, 1) < 0)
+		return -1;
+	for (size_t i = 0; i < o->np; i++) {
+		if (pend_tag(&o->heap[i]) == tag) {
+			unstash(o, o->heap[i].c);
+			(*dropped)++;
+		} else {
+			o->heap[n++] = o->heap[i];
+		}
+	}
+	o->np = n;
+	for (size_t i = n / 2; i-- > 0;)	/* Floyd's heap construction */
+		heap_down(o, i);
+	o->st.waiting -= *dropped;
+	o->st.revoked += *dropped;
+	for (size_t i = 0; i < o->tcap;) {
+		if (o->tab[i].k != NULL && o->tab[i].k->tag == tag) {
+			key_expire(o, i);	/* slot i may hold another key now */
+			o->st.revoked_keys++;
+		} else {
+			i++;
+		}
 	}
 	return 0;
 }
@@ -1758,7 +1885,7 @@ static int restore_pend(struct over *o, struct snap_rd *r)
 	if (p.enc == RTAI_E_REC && rec_decode(&o->arec, pp, n) == 0 &&
 	    key_of(o, &o->arec, p.recno) == 0)
 		p.hash = okey_hash(o->kbuf.p, o->kbuf.len);
-	p.p = stash(o, pp, n, &p.c);
+	p.p = stash(o, pp, n, 0, &p.c);
 	heap_push(o, &p);
 	o->st.waiting++;
 	return 0;

@@ -93,6 +93,11 @@ struct over_stats {
 	uint64_t entries, peak_entries;	/* records held in ranges */
 	uint64_t waiting, peak_waiting;	/* records waiting for the watermark */
 	uint64_t peak_bytes;		/* see over_bytes() */
+	uint64_t floored;		/* records before their floor: dropped */
+	uint64_t rebuilt;		/* records within RANGE after their floor:
+					 * into their key's range, not emitted */
+	uint64_t revoked;		/* waiting records dropped by over_drop_tag */
+	uint64_t revoked_keys;		/* keys whose state it dropped */
 };
 
 struct over;
@@ -122,6 +127,36 @@ int over_finish(struct over *o);
  * batches otherwise, to look ahead in memory), then a watermark frame if W
  * moved since the last one. Same contract. */
 int over_sync(struct over *o);
+
+/* ---- tags and floors: a revoked or assigned Kafka partition (rtai(7), issue 16)
+ * As win.h's, for ranges. rtai-kafka --replay commits each partition back
+ * to its first message at or after a horizon H, and the member that takes
+ * the partition over reads it again from there, with H for floor. A
+ * record at t has all of (t - RANGE, t] read again when t - RANGE >= H - 1
+ * ns: it is emitted, with the aggregates its previous owner gave it
+ * (unless a record of its range was late in one run and not the other).
+ * A record before that went out from its previous owner: it only rebuilds
+ * its key's range. A record before H (a straggler of an older range) is
+ * dropped. With --replay RANGE+(RANGE+DELAY), the previous owner's
+ * watermark was at or past H + RANGE when it committed, so every record it
+ * had not emitted is emitted here, whole. Counted in over_stats: floored,
+ * rebuilt, revoked, revoked_keys. Tags and floors are not in snapshots
+ * (--replay excludes checkpoints). */
+
+/* Sets the tag (nonzero) of the records added next, 0 for none: a key's
+ * tag is that of its latest record to join its range, so a key must keep
+ * to one partition (a topic keyed by it). A tagged record waiting for the
+ * watermark costs 8 bytes more. */
+void over_set_tag(struct over *o, uint32_t tag);
+/* Sets the floor of the records added next, INT64_MIN for none (see above). */
+void over_set_floor(struct over *o, int64_t floor);
+/* The partition of tag (nonzero) went to another consumer: first the
+ * records the watermark passed leave (they would have), then every record
+ * of tag still waiting is dropped unemitted (its new owner emits it) and
+ * every key whose tag it is loses its state. Sets *dropped to the waiting
+ * records dropped. Returns 0, or -1 with over_err() set as over_advance().
+ * Time: the waiting records and the key table's size. */
+int over_drop_tag(struct over *o, uint32_t tag, uint64_t *dropped);
 
 /* The watermark (INT64_MIN before any record), and the earliest watermark
  * at which a waiting record would leave (INT64_MAX when none waits). */

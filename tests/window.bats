@@ -1542,6 +1542,59 @@ CKPT_OVER='rtai-window -k u --over 10s --delay 4s -a count -a sum:amount -a dist
 	refute_line --partial '"u":"c"'
 }
 
+@test "window: --over: an assign frame's horizon, records that only rebuild ranges, a revoke drops waiting records and ranges" {
+	# --over 60s --delay 10s. Partition 0 is read again from a commit with
+	# horizon 100 s: a@50 is before it (dropped, counted); a@159 has
+	# (99, 159] reaching before it, so its last owner emitted it: it only
+	# rebuilds a's range; a@170's range (110, 170] was read again whole:
+	# emitted, with a@159 in it. At the revoke, a@175 is still waiting: it
+	# is dropped, and a's range with it; a@190 starts afresh. b, of
+	# partition 1, is not touched.
+	mkstream in.rtai <<-'EOF'
+	assign:clicks:0:100
+	50@clicks:0 {"u":"a"}
+	159@clicks:0 {"u":"a"}
+	170@clicks:0 {"u":"a"}
+	175@clicks:0 {"u":"a"}
+	181@clicks:1 {"u":"b"}
+	revoke:clicks:0
+	190@clicks:0 {"u":"a"}
+	EOF
+	run bash -o pipefail -c 'rtai-window -k u --over 60s --delay 10s -a n=count <in.rtai 2>err | show'
+	echo "$output"
+	cat err
+	assert_success
+	assert_output - <<-'EOF'
+	kind 8
+	{"u":"a","n":2}
+	kind 7
+	{"u":"b","n":1}
+	{"u":"a","n":1}
+	EOF
+	run cat err
+	assert_output - <<-'EOF'
+	rtai-window: 1 waiting record of 1 revoked partition dropped unemitted: their new owner in the consumer group emits them
+	rtai-window: 1 record before their partition's horizon dropped (late for its last owner)
+	EOF
+	# Arrival order: every record leaves at once, a@175 too (a's range
+	# then holds 159, 170 and 175); the revoke drops the range.
+	run bash -o pipefail -c 'rtai-window -k u --over 60s --delay 10s --order arrival -a n=count <in.rtai 2>/dev/null | show'
+	echo "$output"
+	assert_success
+	assert_output - <<-'EOF'
+	kind 8
+	{"u":"a","n":2}
+	{"u":"a","n":3}
+	{"u":"b","n":1}
+	kind 7
+	{"u":"a","n":1}
+	EOF
+	run bash -c 'rtai-window -v -k u --over 60s --delay 10s -a n=count <in.rtai >/dev/null'
+	assert_success
+	assert_line 'rtai-window: clicks [0] revoked: its records waiting and ranges dropped, for its new owner to write'
+	assert_line --partial "6 records, 0 late, 3 emitted, 1 waiting dropped and 1 keys' ranges for 1 revoked partition, 1 read again into ranges only (their partition's last owner emitted them), 1 before their partition's horizon dropped;"
+}
+
 @test "window: a malformed revoke frame is an error naming where" {
 	printf '%s\n' '10@clicks:0 {"u":"a"}' 'revoke:clicks:0' | mkstream in.rtai
 	python3 - <<-'EOF'
