@@ -1407,20 +1407,17 @@ static int record(struct over *o, const struct frame *f, uint64_t recno)
 			return 0;
 		}
 		/* (t - RANGE, t] reaches before the floor: its previous owner
-		 * emitted it; it only rebuilds its key's range here. */
-		if (t - o->c.range < o->floor - 1) {
-			noemit = 1;
-			if (t < o->wm) {
-				if (!o->c.arrival && release(o, o->wm, 1) < 0)
-					return -1;
-				return arrive(o, f, recno, 1);
-			}
-		}
+		 * emitted it; it only rebuilds its key's range here, and is
+		 * late or not as any record (not written aside when late). */
+		noemit = t - o->c.range < o->floor - 1;
 	}
 	if (t < o->wm) {
 		o->st.late++;
 		if (o->c.late != NULL) {
-			wr_frame(o->c.late, f);
+			if (noemit)
+				o->st.rebuilt++;
+			else
+				wr_frame(o->c.late, f);
 			return 0;
 		}
 		/* Every record is emitted: a late one leaves at once, over the
@@ -1428,8 +1425,9 @@ static int record(struct over *o, const struct frame *f, uint64_t recno)
 		 * the keys' newest times stay in order for them). */
 		if (!o->c.arrival && release(o, o->wm, 1) < 0)
 			return -1;
-		o->st.late_emitted++;
-		return arrive(o, f, recno, 0);
+		if (!noemit)
+			o->st.late_emitted++;
+		return arrive(o, f, recno, noemit);
 	}
 	if (t > o->maxt)
 		o->maxt = t;
@@ -1580,6 +1578,17 @@ int over_drop_tag(struct over *o, uint32_t tag, uint64_t *dropped)
 		} else {
 			i++;
 		}
+	}
+	/* Nothing held any more (every partition given up, as librdkafka's
+	 * default eager protocol does at each rebalance): no record can be
+	 * late for a range, so the watermark starts afresh, and the
+	 * partitions read again from their commits are judged by their own
+	 * event times, not by the newest time of before. (Downstream, no
+	 * watermark goes back: over_sync() writes only a later one.) */
+	if (o->st.keys == 0 && o->np == 0) {
+		o->maxt = INT64_MIN;
+		o->wm = INT64_MIN;
+		o->now = INT64_MIN;
 	}
 	return 0;
 }

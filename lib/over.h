@@ -95,7 +95,9 @@ struct over_stats {
 	uint64_t peak_bytes;		/* see over_bytes() */
 	uint64_t floored;		/* records before their floor: dropped */
 	uint64_t rebuilt;		/* records within RANGE after their floor:
-					 * into their key's range, not emitted */
+					 * into their key's range (or, late, set
+					 * aside as any), never emitted nor
+					 * written to the late stream */
 	uint64_t revoked;		/* waiting records dropped by over_drop_tag */
 	uint64_t revoked_keys;		/* keys whose state it dropped */
 };
@@ -136,10 +138,11 @@ int over_sync(struct over *o);
  * ns: it is emitted, with the aggregates its previous owner gave it
  * (unless a record of its range was late in one run and not the other).
  * A record before that went out from its previous owner: it only rebuilds
- * its key's range. A record before H (a straggler of an older range) is
- * dropped. With --replay RANGE+(RANGE+DELAY), the previous owner's
- * watermark was at or past H + RANGE when it committed, so every record it
- * had not emitted is emitted here, whole. Counted in over_stats: floored,
+ * its key's range (late, it is late as any record, but neither emitted
+ * nor written to the late stream). A record before H (a straggler of an
+ * older range) is dropped. With --replay SIZE+(RANGE+DELAY), the previous
+ * owner's watermark was at or past H + RANGE when it committed, so every
+ * record it had not emitted is emitted here, whole. Counted in over_stats: floored,
  * rebuilt, revoked, revoked_keys. Tags and floors are not in snapshots
  * (--replay excludes checkpoints). */
 
@@ -153,8 +156,12 @@ void over_set_floor(struct over *o, int64_t floor);
 /* The partition of tag (nonzero) went to another consumer: first the
  * records the watermark passed leave (they would have), then every record
  * of tag still waiting is dropped unemitted (its new owner emits it) and
- * every key whose tag it is loses its state. Sets *dropped to the waiting
- * records dropped. Returns 0, or -1 with over_err() set as over_advance().
+ * every key whose tag it is loses its state; when no key and no waiting
+ * record is left, the watermark starts afresh (INT64_MIN), so that
+ * partitions read again from their commits are not late against the
+ * newest time before (a partition given to a member that keeps others,
+ * as cooperative-sticky does, is judged by its watermark: records behind
+ * it are late). Sets *dropped to the waiting records dropped. Returns 0, or -1 with over_err() set as over_advance().
  * Time: the waiting records and the key table's size. */
 int over_drop_tag(struct over *o, uint32_t tag, uint64_t *dropped);
 

@@ -387,15 +387,17 @@ kafka_stop() {
 	return 0
 }
 
-# wait_until CMD...: polls CMD every 10 ms, for at most 60 s (a slow,
-# sanitized build), and fails loudly when it never holds. Not a timing
-# assertion: a test waits for a state, however long it takes.
+# wait_until CMD...: polls CMD every 10 ms, for at most 120 s of wall
+# clock (a slow, sanitized build; counted in seconds, not in polls, as a
+# CMD may take a second itself), and fails loudly when it never holds. Not
+# a timing assertion: a test waits for a state, however long it takes.
 wait_until() {
-	local i
-	for i in $(seq 6000); do
+	local end=$((SECONDS + 120))
+	while [ "$SECONDS" -lt "$end" ]; do
 		"$@" && return 0
 		sleep 0.01
 	done
+	"$@" && return 0
 	echo "never happened: $*" >&2
 	return 1
 }

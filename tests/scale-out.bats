@@ -45,13 +45,15 @@ teardown_local() {
 	cluster_stop
 }
 
-# copy NAME [OPTION...]: starts one copy of the pipeline in the background,
+# copy NAME [OPTION...]: starts one copy of the pipeline in the background
+# (WINDOW, DELAY and REPLAY as set; KEY2, the second sink's key template),
 # its source's pid in NAME.pid, what the source wrote in NAME.rtai (tee),
 # every stage's standard error in NAME.err; sets PID to the pipeline, whose
 # status is that of the last stage that failed (pipefail), or 0.
 copy() {
-	local name=$1
+	local name=$1 key2=${KEY2:-}
 	shift
+	[ -n "$key2" ] || key2='window:{user_id}:{window_start}'
 	# shellcheck disable=SC2086
 	( set -o pipefail; sh -c 'echo $$ >"$0.pid"; exec rtai-kafka "$@"' "$name" -b "$KAFKA_BROKERS" -t clicks \
 		-G "$GROUP" --replay "$REPLAY" $GROUPX -v "$@" |
@@ -60,7 +62,7 @@ copy() {
 		rtai-window -k user_id $WINDOW --delay "$DELAY" \
 			-a clicks=count -a spend=sum:amount |
 		rtai-sink-redis -v -u "$CLUSTER_URL" -k 'features:user:{user_id}' --hash --only-newer --pass |
-		rtai-sink-redis -v -u "$CLUSTER_URL" -k 'window:{user_id}:{window_start}' --hash
+		rtai-sink-redis -v -u "$CLUSTER_URL" -k "$key2" --hash
 	) 2>"$name.err" 3>&- &
 	PID=$!
 	BG_PIDS="${BG_PIDS:-} $PID"
@@ -134,20 +136,37 @@ clicks() {
 		done
 	done >fences
 	[ "$(wc -l <fences)" -eq 4 ]
-	# 5000 clicks of 20 users, 4 ms apart and up to 0.5 s out of order, in
-	# two halves: before the stop (up to 12.5 s, mid-window, ending with a
-	# fence in every partition at 12.5 s, so both copies reach the same
-	# watermark) and after.
+	# 5000 clicks of 20 users (5 a partition), 4 ms apart and up to 0.5 s
+	# out of order, in two halves: before the stop (up to 12.5 s,
+	# mid-window, ending with a fence in every partition at 12.5 s, so both
+	# copies reach the same watermark) and after.
 	python3 - <<-'EOF'
-	import json, random
+	import json, os, random, sys
 	from datetime import datetime, timezone
+	sys.path.insert(0, os.path.join(os.environ["RTAI_SRC"], "tests"))
+	from kafkatool import murmur2
 	random.seed(16)
+	# 20 users, 5 on each partition: the partitions have the same event
+	# rate, so a backlog taken from them in turns of 4 kB moves on evenly
+	# in event time (one partition of 3 users ran 5 s ahead of one of 7).
+	users, k = [], 0
+	while len(users) < 20:
+	    name = "u%d" % k
+	    p = (murmur2(name.encode()) & 0x7fffffff) % 4
+	    if sum(1 for u in users if u[1] == p) < 5:
+	        users.append((name, p))
+	    k += 1
+	users = [u for u, _ in users]
 	base = 1795860000000	# 2026-11-28T10:00:00Z, in ms
+	n = 0
 	def click(user, t, amount):
+	    global n
+	    n += 1
 	    s = datetime.fromtimestamp((base + t) / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
-	    return json.dumps({"user_id": user, "amount": amount, "event_time": s[:-3] + "Z"})
+	    return json.dumps({"user_id": user, "amount": amount, "event_time": s[:-3] + "Z",
+	                       "id": "c%d" % n})
 	def clicks(t0):
-	    return [click("u%d" % random.randint(0, 19), t0 + i * 4 + random.randint(0, 500),
+	    return [click(random.choice(users), t0 + i * 4 + random.randint(0, 500),
 	                  random.randint(0, 10000) / 100) for i in range(2500)]
 	with open("first.jsonl", "w") as f:
 	    for line in clicks(0):
@@ -393,4 +412,102 @@ print("skipped", skipped)'
 	run brute two.txt 4000 2000
 	echo "$output"
 	[ "$status" -eq 0 ]
+}
+
+# brute_over FILE RANGE: every record's features dumped in FILE under
+# event:{id} equal a brute force of --over RANGE ms in python3 from the
+# clicks produced: the count and the sum of the amounts of its user's
+# clicks in (t - RANGE, t].
+brute_over() {
+	python3 - "$1" "$2" <<-'EOF'
+	import json, sys
+	from datetime import datetime
+	rng = int(sys.argv[2])
+	def ms(s):
+	    return round(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+	ev = [json.loads(line) for line in open("events.jsonl")]
+	by_user = {}
+	for e in ev:
+	    by_user.setdefault(e["user_id"], []).append((ms(e["event_time"]), e["amount"]))
+	want = {}
+	for e in ev:
+	    t = ms(e["event_time"])
+	    r = [a for u, a in by_user[e["user_id"]] if t - rng < u <= t]
+	    want["event:" + e["id"]] = (len(r), sum(r))
+	got = {}
+	for line in open(sys.argv[1]):
+	    k, _, v = line.rstrip("\n").partition(" ")
+	    if k.startswith("event:"):
+	        got[k] = json.loads(v)
+	bad = 0
+	for k in sorted(set(want) | set(got)):
+	    w, g = want.get(k), got.get(k)
+	    if w is None or g is None or int(g["clicks"]) != w[0] or abs(float(g["spend"]) - w[1]) > 1e-6:
+	        print("%s: want %s, got %s" % (k, w, g))
+	        bad += 1
+	print("%d records, %d wrong" % (len(got), bad))
+	sys.exit(bad > 0)
+	EOF
+}
+
+@test "scale-out: --over: a copy joins a running group: every record's features equal the brute force, each written once or again the same" {
+	clicks
+
+	# Ranges of 3 s: --replay 3s+8s (any size, then the range + the delay).
+	# A record behind the watermark is late for a range (for a window,
+	# only once the window closed): the delay covers the 2 s from the last
+	# click of the first half to the fences at 12.5 s, which may come in
+	# before the last clicks of another partition.
+	WINDOW="--over 3s" DELAY=5s REPLAY=3s+8s KEY2='event:{id}'
+	# One broker leads every partition: one fetch takes a backlog from all
+	# of a copy's partitions, 4 kB of each, and they keep within the delay
+	# of each other in event time (the watermark is one for all: rtai(7)).
+	for p in 0 1 2 3; do kafka_cmd leader clicks $p 1; done
+	GROUP=features
+	copy a
+	a=$PID
+	wait_until assigned a 4
+	run produce first.jsonl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ends >ends1
+	wait_until read_to a ends1
+
+	# Copy b joins. a gives its four partitions up (eager): a revoke frame
+	# each, on which its window drops their records still waiting and
+	# their ranges; each copy then reads its two partitions again from the
+	# commit, held back to the horizon H (a's newest time, 12.5 s, - 8 s,
+	# to a 3 s boundary: 3 s). A record whose range reaches before H only
+	# rebuilds its user's range (a emitted it); every other is emitted.
+	# With nothing left, a's watermark starts afresh: the partitions read
+	# again are not late against 12.5 s.
+	copy b
+	b=$PID
+	wait_until assigned b 2
+	wait_until assigned a 2
+	run produce second.jsonl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ends >ends2
+	wait_until read_to_all ends2 a b
+	kill -TERM "$(cat a.pid)" "$(cat b.pid)"
+	bg_wait "$a"
+	cat a.err
+	[ "$STATUS" -eq 0 ]
+	bg_wait "$b"
+	cat b.err
+	[ "$STATUS" -eq 0 ]
+	grep -q 'rtai-window: [1-9][0-9]* waiting records\{0,1\} of 4 revoked partitions dropped unemitted' a.err
+	run grep -h 'late record' a.err b.err
+	[ "$status" -eq 1 ]
+	# b read a's old partitions from H on, not from the start.
+	ktool show b.rtai | jq -r .ts | sort -n | head -1 >b.first
+	echo "b's oldest message: $(cat b.first)"
+	[ "$(cat b.first)" -ge $((1795860000000 + 3000 - 500)) ]
+
+	features >two.txt
+	run brute_over two.txt 3000
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | tail -1)" = "5004 records, 0 wrong" ]
 }
