@@ -583,6 +583,8 @@ static int on_partition(struct frame_rd *rd, const struct frame *f)
 			rec_free(&scratch);
 			return over_fail();
 		}
+		if (over != NULL)	/* it may have started afresh: --idle counts from it */
+			wm_at_data = over_wm(over);
 		if (over == NULL)
 			win_drop_tag(engine, tag);
 		srcparts_get(&srcparts, tag)->floor = INT64_MIN;
