@@ -18,7 +18,8 @@
 #define S INT64_C(1000000000)
 
 /* One input frame: a record at t seconds, or an upstream watermark (json
- * NULL), or a latency marker (json "MARKER"). */
+ * NULL), or a latency marker (json "MARKER"), or the revoke of tag 1 (json
+ * "REVOKE": over_drop_tag). */
 struct in {
 	int64_t t;
 	const char *json;
@@ -30,6 +31,8 @@ struct setup {
 	int64_t range, delay;		/* seconds */
 	int arrival;
 	uint64_t max_keys;
+	int tagged;			/* every record of tag 1, with floor */
+	int64_t floor;			/* seconds (tagged) */
 };
 
 static char err[512];
@@ -102,11 +105,21 @@ static int run(const struct setup *su, const struct in *in, size_t n, struct buf
 	wr_open_fd(&w, ofd, "out", 0);
 	wr_open_fd(&lw, lfd, "late", 0);
 	o = over_new(&c, &w);
+	if (su->tagged) {
+		over_set_tag(o, 1);
+		over_set_floor(o, su->floor * S);
+	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct frame f = { .kind = RTAI_K_DATA, .enc = RTAI_E_REC,
 					.flags = RTAI_F_EVENT, .ingest_ns = 1000 + (int64_t)i,
 					.event_ns = in[i].t * S };
 
+		if (in[i].json != NULL && strcmp(in[i].json, "REVOKE") == 0) {
+			uint64_t dropped;
+
+			rc = over_drop_tag(o, 1, &dropped);
+			continue;
+		}
 		if (in[i].json == NULL) {
 			f.kind = RTAI_K_WATERMARK;
 			f.enc = RTAI_E_NONE;
@@ -429,15 +442,25 @@ static uint32_t rnd(uint32_t n)
 /* The expected line for r over the records of its key in its range:
  * event order takes every non-late record; arrival order those that
  * arrived up to r. */
+static void expect_part(const struct rrec *rs, size_t lo, size_t hi, size_t me, int arrival,
+			int64_t range, struct buf *out);
+
 static void expect_line(const struct rrec *rs, size_t n, size_t me, int arrival, int64_t range,
 			struct buf *out)
+{
+	expect_part(rs, 0, n, me, arrival, range, out);
+}
+
+/* expect_line over the records [lo, hi) only. */
+static void expect_part(const struct rrec *rs, size_t lo, size_t hi, size_t me, int arrival,
+			int64_t range, struct buf *out)
 {
 	const struct rrec *r = &rs[me];
 	int64_t cnt = 0, cntv = 0, sum = 0, mn = 0, mx = 0, first = -1, last = -1;
 	int64_t ft = 0, lt = 0, seen[10] = { 0 }, distinct = 0;
 	struct rec x = { 0 };
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		const struct rrec *o = &rs[i];
 
 		if (o->late || o->key != r->key || o->t <= r->t - range || o->t > r->t)
@@ -542,6 +565,114 @@ static void test_random(int arrival, int round)
 			i--;
 		printf("#   got  %.200s\n#   want %.200s\n", (char *)out.p + i, (char *)want.p + i);
 	}
+	buf_free(&out);
+	buf_free(&want);
+}
+
+/* A partition read again from a commit with horizon H (over_set_floor),
+ * then revoked part way (over_drop_tag), then read again, against a brute
+ * force: a record before H is dropped and moves nothing; one whose range
+ * reaches before H joins its key's range unemitted; the others are
+ * emitted over the non-late records of their range. At the revoke, the
+ * records the watermark passed leave, the others are dropped, and with
+ * nothing left the watermark starts afresh: the rest is a stream of its
+ * own. */
+static void test_floor_revoke(int arrival, int round)
+{
+	static const char *const aggs[] = { "count", "count:v", "sum:v", "min:v", "max:v",
+					    "first:v", "last:v", "distinct:v", NULL };
+	enum { NR = 400 };
+	struct rrec rs[NR];
+	const struct rrec *order[NR];
+	struct in in[NR + 1];
+	char json[NR][64];
+	struct buf out = { 0 }, want = { 0 };
+	int64_t clock = 0, maxt = INT64_MIN, delay = 1 + rnd(8), range = 1 + rnd(15);
+	int64_t floor = 20 + rnd(40), wm_cut = INT64_MIN;
+	size_t cut = NR / 4 + rnd(NR / 2), no, ni = 0;
+	struct setup su = { .aggs = aggs, .key = "k", .range = range, .delay = delay,
+			    .arrival = arrival, .tagged = 1, .floor = floor };
+	uint8_t dropped[NR] = { 0 }, noemit[NR] = { 0 };
+
+	for (size_t i = 0; i < NR; i++) {
+		struct rrec *r = &rs[i];
+
+		if (i == cut) {		/* the revoke: W as it was, then afresh */
+			in[ni++] = (struct in){ 0, "REVOKE" };
+			wm_cut = maxt == INT64_MIN ? INT64_MIN : maxt - delay;
+			maxt = INT64_MIN;
+			/* read again from a commit: event time goes back */
+			clock = clock - 25 > floor ? clock - 25 : floor;
+		}
+		clock += rnd(3);
+		r->t = clock - rnd(12);		/* disorder: some late */
+		r->key = (int)rnd(4);
+		r->v = rnd(10) == 0 ? -1 : (int)rnd(10);
+		/* Before the floor: dropped, not even late. */
+		dropped[i] = r->t < floor;
+		r->late = dropped[i] || (maxt != INT64_MIN && r->t < maxt - delay);
+		noemit[i] = !dropped[i] && r->t - range < floor;
+		if (!dropped[i] && r->t > maxt)
+			maxt = r->t;
+		if (r->v < 0)
+			snprintf(json[i], sizeof(json[i]), "{\"k\":%d,\"v\":null,\"i\":%zu}", r->key, i);
+		else
+			snprintf(json[i], sizeof(json[i]), "{\"k\":%d,\"v\":%d,\"i\":%zu}", r->key, r->v, i);
+		in[ni++] = (struct in){ r->t, json[i] };
+	}
+	/* Before the revoke, then after: each part on its own. */
+	for (int part = 0; part < 2; part++) {
+		size_t lo = part == 0 ? 0 : cut, hi = part == 0 ? cut : NR;
+
+		no = 0;
+		for (size_t i = lo; i < hi; i++) {
+			const struct rrec *r = &rs[i];
+
+			if (r->late || noemit[i])
+				continue;
+			/* Waiting at the revoke (event order): dropped. */
+			if (part == 0 && !arrival && (wm_cut == INT64_MIN || r->t >= wm_cut))
+				continue;
+			order[no++] = r;
+		}
+		if (!arrival)
+			qsort(order, no, sizeof(*order), cmp_event);
+		for (size_t i = 0; i < no; i++)
+			expect_part(rs, lo, hi, (size_t)(order[i] - rs), arrival, range, &want);
+	}
+	buf_putc(&want, '\0');
+	run(&su, in, ni, &out, NULL);
+	/* Watermark lines are not part of the comparison. */
+	{
+		char *src = (char *)out.p, *dst = src;
+
+		while (*src) {
+			size_t len = strcspn(src, "\n") + (src[strcspn(src, "\n")] == '\n');
+
+			if (strncmp(src, "W ", 2) != 0) {
+				memmove(dst, src, len);
+				dst += len;
+			}
+			src += len;
+		}
+		*dst = '\0';
+	}
+	ok(strcmp((char *)out.p, (char *)want.p) == 0,
+	   "floor and revoke %d (%s order, range %lld, delay %lld, floor %lld, revoke at %zu): "
+	   "batch result", round, arrival ? "arrival" : "event", (long long)range,
+	   (long long)delay, (long long)floor, cut);
+	if (strcmp((char *)out.p, (char *)want.p) != 0) {
+		size_t i = 0;
+
+		while (out.p[i] == want.p[i])
+			i++;
+		while (i > 0 && out.p[i - 1] != '\n')
+			i--;
+		printf("#   got  %.200s\n#   want %.200s\n", (char *)out.p + i, (char *)want.p + i);
+	}
+	ok(last_stats.rebuilt > 0 && last_stats.floored > 0,
+	   "floor and revoke %d: %llu records dropped before the floor, %llu only rebuilt ranges",
+	   round, (unsigned long long)last_stats.floored, (unsigned long long)last_stats.rebuilt);
 	buf_free(&out);
 	buf_free(&want);
 }
@@ -808,6 +939,8 @@ int main(void)
 	test_errors();
 	for (int round = 0; round < 12; round++)
 		test_random(round & 1, round);
+	for (int round = 0; round < 12; round++)
+		test_floor_revoke(round & 1, round);
 	test_drift();
 	test_exact_examples();
 	for (int round = 0; round < 8; round++)
