@@ -75,13 +75,14 @@ static struct {
 	int64_t ckpt_every;		/* --checkpoint-interval, ns; 0 = on SIGUSR1 only */
 	int64_t replay_size;		/* --replay SIZE, ms; 0: commit what was written */
 	int64_t replay_slack;		/* --replay ...+SLACK, ms */
+	int64_t max_drift;		/* --max-drift, ms; 0: off */
 } opt = {
 	.retry_for = 30 * RTAI_NS_PER_SEC,
 };
 
 enum {
 	OPT_RETRY_FOR = 256, OPT_ON_ERROR, OPT_DLQ, OPT_MAX_FRAME, OPT_VERSION, OPT_CKPT_DIR,
-	OPT_CKPT_INTERVAL, OPT_REPLAY
+	OPT_CKPT_INTERVAL, OPT_REPLAY, OPT_MAX_DRIFT
 };
 
 static const struct option longopts[] = {
@@ -102,6 +103,7 @@ static const struct option longopts[] = {
 	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },	/* checkpoints there */
 	{ "checkpoint-interval", required_argument, NULL, OPT_CKPT_INTERVAL }, /* barrier period */
 	{ "replay", required_argument, NULL, OPT_REPLAY },	/* commit behind open windows */
+	{ "max-drift", required_argument, NULL, OPT_MAX_DRIFT },	/* watermark alignment */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -138,6 +140,9 @@ static void usage(int status)
 	      "                           read minus SLACK, so a member taking a partition over\n"
 	      "                           reads again what open windows need (after tumbling\n"
 	      "                           windows of SIZE: SLACK = their delay + lateness)\n"
+	      "      --max-drift DUR      pause a partition whose newest timestamp is more than\n"
+	      "                           DUR ahead of the slowest partition still being read,\n"
+	      "                           until that one catches up (watermark alignment)\n"
 	      "\n"
 	      "librdkafka:\n"
 	      "  -X, --property NAME=VALUE  any librdkafka property, e.g. -X security.protocol=SSL\n"
@@ -183,7 +188,10 @@ struct part {
 	int64_t ck;			/* resuming: its offset in the checkpoint, until
 					 * assigned; -1: none */
 	uint8_t assigned;		/* ours now */
-	uint8_t eof;			/* at its end (-e) */
+	uint8_t eof;			/* at its end (-e, --max-drift) */
+	uint8_t paused;			/* by --max-drift */
+	int64_t ts;			/* --max-drift: the newest timestamp written
+					 * (ms); INT64_MIN: none yet */
 	uint8_t dirty;			/* next not yet stored */
 	/* --replay: the offsets and timestamps (ms) of the messages written
 	 * whose offsets are not committable yet, oldest first, in a ring
@@ -237,6 +245,7 @@ static struct {
 	uint64_t records, tombstones;
 	uint64_t revoked;		/* revoke frames written (--replay) */
 	uint64_t skipped;		/* read again, of windows written (--replay) */
+	uint64_t paused;		/* partitions paused by --max-drift */
 } count;
 
 /* --replay: the newest message timestamp read (ms), over every partition
@@ -261,7 +270,8 @@ static struct part *part_get(const char *topic, int32_t partition)
 	}
 	p = &parts[last_part = nparts++];
 	*p = (struct part){ .topic = xstrdup(topic), .partition = partition, .next = -1, .ck = -1,
-			    .stored = -1, .stored_h = INT64_MIN, .skip_h = INT64_MIN };
+			    .stored = -1, .stored_h = INT64_MIN, .skip_h = INT64_MIN,
+			    .ts = INT64_MIN };
 	return p;
 }
 
@@ -489,6 +499,105 @@ static int all_at_eof(void)
 	return n > 0;
 }
 
+/* ---- --max-drift: watermark alignment -------------------------------------
+ * One watermark downstream serves every partition of this process, so a
+ * partition read ahead in event time (a backlog taken in turns of bytes,
+ * where a partition of fewer events per second moves on faster) makes the
+ * records of the others late. As Flink's watermark alignment (FLIP-182,
+ * its max allowed drift), a partition whose newest timestamp is more than
+ * the drift ahead of the slowest partition still being read is paused
+ * (rd_kafka_pause_partitions: what librdkafka had fetched of it is
+ * dropped and fetched again on resume) until that one catches up. A
+ * partition not read from yet holds every other back until its first
+ * message (its event time is not known: it may be far behind) or its end;
+ * a partition at its end (PARTITION_EOF) holds nothing back. As in Flink,
+ * a partition that never answers (its leader down) holds the others until
+ * it does. */
+
+/* The slowest partition's newest timestamp (ms) as of the last
+ * drift_min(); INT64_MIN: none. drift_unknown: a partition being read has
+ * no timestamp yet. */
+static int64_t drift_floor = INT64_MIN;
+static int drift_unknown;
+
+/* Pauses (pause) or resumes partition p. */
+static void drift_pause(struct part *p, int pause)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t e;
+
+	rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+	e = pause ? rd_kafka_pause_partitions(rk, l) : rd_kafka_resume_partitions(rk, l);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		e = l->elems[0].err;
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		p->paused = (uint8_t)pause;
+		if (pause)
+			count.paused++;
+	} else if (opt.verbose) {
+		cli_warn("--max-drift: %s \"%s\" partition %d: %s", pause ? "pausing" : "resuming",
+			  p->topic, (int)p->partition, rd_kafka_err2str(e));
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Sets drift_floor and drift_unknown from the partitions being read.
+ * Time: the partitions. */
+static void drift_min(void)
+{
+	int64_t lo = INT64_MAX;
+
+	drift_unknown = 0;
+	for (size_t i = 0; i < nparts; i++) {
+		const struct part *p = &parts[i];
+
+		if (!p->assigned || p->eof)
+			continue;
+		if (p->ts == INT64_MIN)
+			drift_unknown = 1;
+		else if (p->ts < lo)
+			lo = p->ts;
+	}
+	drift_floor = lo == INT64_MAX ? INT64_MIN : lo;
+}
+
+/* Whether p is more than the drift ahead. */
+static inline int drift_ahead(const struct part *p)
+{
+	return p->ts != INT64_MIN &&
+	       (drift_unknown || (drift_floor != INT64_MIN && p->ts - drift_floor > opt.max_drift));
+}
+
+/* A message of timestamp ts (ms; < 0: none) of p was written. The floor
+ * is found again when p was the slowest or no floor is known: only the
+ * slowest partition's messages cost a pass over the partitions. */
+static inline void drift_note(struct part *p, int64_t ts)
+{
+	int64_t old = p->ts;
+
+	if (ts > p->ts)
+		p->ts = ts;
+	else if (p->ts == INT64_MIN)
+		p->ts = ts >= 0 ? ts : 0;	/* no timestamp: read, all the same */
+	if (drift_unknown || drift_floor == INT64_MIN || old == drift_floor)
+		drift_min();
+	if (!p->paused && drift_ahead(p))
+		drift_pause(p, 1);
+}
+
+/* Finds the slowest partition being read, and resumes those within the
+ * drift of it (the slowest itself always: nothing waits on nothing). */
+static void drift_align(void)
+{
+	drift_min();
+	for (size_t i = 0; i < nparts; i++) {
+		struct part *p = &parts[i];
+
+		if (p->paused && (!p->assigned || !drift_ahead(p)))
+			drift_pause(p, 0);
+	}
+}
+
 /* A group rebalance: partitions come and go. Before any go, what was read
  * from them is written and its offsets stored, so that the commit
  * librdkafka makes as they go covers it: a rebalance loses nothing. */
@@ -548,6 +657,7 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 			p->eof = 0;
 			p->dirty = 0;
 			p->hlen = 0;
+			p->ts = INT64_MIN;	/* --max-drift: from its first message */
 			if (opt.replay_size > 0 && l->elems[i].offset >= 0)
 				p->next = l->elems[i].offset;
 			p->stored = opt.replay_size > 0 ? l->elems[i].offset : -1;
@@ -566,6 +676,8 @@ static void on_rebalance(rd_kafka_t *h, rd_kafka_resp_err_t err,
 		for (int i = 0; i < list->cnt; i++) {
 			struct part *p = part_get(list->elems[i].topic, list->elems[i].partition);
 
+			if (p->paused)	/* a pause would outlive the assignment */
+				drift_pause(p, 0);
 			p->assigned = 0;
 			p->dirty = 0;
 			p->hlen = 0;
@@ -658,6 +770,8 @@ static int on_consumer_error(const rd_kafka_message_t *m)
 			part_get(topic, m->partition)->eof = 1;
 		if (opt.exit_eof && all_at_eof())
 			done = 1;
+		if (opt.max_drift > 0)
+			drift_align();	/* it holds nothing back now */
 		return 0;
 	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
 	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
@@ -739,6 +853,8 @@ static int take(const rd_kafka_message_t *m)
 		    frame.p, frame.len, m->payload != NULL ? m->payload : "", m->len);
 	if (opt.replay_size > 0)
 		held_push(p, m->offset, rd_kafka_message_timestamp(m, NULL));
+	if (opt.max_drift > 0)
+		drift_note(p, rd_kafka_message_timestamp(m, NULL));
 	p->next = m->offset + 1;
 	p->dirty = 1;
 	count.records++;
@@ -1069,6 +1185,8 @@ static int batch(void *arg)
 		loop_stop(loop);
 		return 0;
 	}
+	if (opt.max_drift > 0)
+		drift_align();
 	flush_and_store();
 	if (done || sig_stop)
 		loop_stop(loop);
@@ -1424,6 +1542,12 @@ static void parse_options(int argc, char **argv)
 						 "above 0", optarg);
 			break;
 		case OPT_REPLAY: parse_replay(optarg); break;
+		case OPT_MAX_DRIFT:
+			opt.max_drift = cli_opt_duration("--max-drift", optarg) / (RTAI_NS_PER_SEC / 1000);
+			if (opt.max_drift <= 0)
+				cli_usage_error("--max-drift: '%s': expected a duration of at least 1ms",
+						 optarg);
+			break;
 		case 'h': usage(RTAI_EXIT_OK); break;
 		case OPT_VERSION: cli_version(); break;
 		default: cli_usage_hint();
@@ -1496,7 +1620,7 @@ static rd_kafka_conf_t *make_conf(void)
 			kaf_conf_must(conf, "group.id", STAGE);
 		kaf_conf_must(conf, "enable.auto.commit", "false");
 	}
-	if (opt.exit_eof)
+	if (opt.exit_eof || opt.max_drift > 0)
 		kaf_conf_must(conf, "enable.partition.eof", "true");
 	return conf;
 }
@@ -1559,6 +1683,9 @@ int main(int argc, char **argv)
 			  (unsigned long long)ep.skipped, (unsigned long long)ep.dead,
 			  ep.first[0] != '\0' && !opt.verbose ? "; first: " : "",
 			  opt.verbose ? "" : ep.first);
+	if (opt.verbose && opt.max_drift > 0)
+		cli_warn("--max-drift: %llu pauses of a partition ahead of the slowest",
+			  (unsigned long long)count.paused);
 	if (opt.verbose && opt.replay_size > 0)
 		cli_warn("--replay: the commit holds back %zu messages, read again by the member "
 			  "that takes their partitions; %llu partitions revoked; %llu messages "

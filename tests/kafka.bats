@@ -370,6 +370,75 @@ print("held", held)' >want
 	assert_output --partial '--replay SIZE[+SLACK]'
 }
 
+@test "kafka: --max-drift pauses a partition ahead of the slowest in event time; every message once, in order" {
+	kafka_start d:2
+	# Partition 0 has 100 messages a second of event time, partition 1
+	# ten, for 30 s; read in turns of 1 kB each, partition 1 runs ahead.
+	k0= k1=
+	for k in $(seq 0 50); do
+		p=$(ktool partition "k$k" 2)
+		[ -n "$(eval echo "\$k$p")" ] || eval "k$p=k$k"
+	done
+	python3 - "$k0" "$k1" >d.jsonl <<-'EOF'
+	import json, sys
+	base = 1795860000000
+	ev = [(i * 10, sys.argv[1], i) for i in range(3000)] + [(i * 100, sys.argv[2], i) for i in range(300)]
+	for t, k, i in sorted(ev):
+	    print(json.dumps({"k": k, "i": i, "pad": "x" * 60, "time": base + t}))
+	EOF
+	rtai-cat d.jsonl | rtai-parse -t time | rtai-sink-kafka -b "$KAFKA_BROKERS" -t d -k '{k}'
+	[ "$(kcat -C -b "$KAFKA_BROKERS" -t d -p 0 -e -q | wc -l)" -eq 3000 ]
+	[ "$(kcat -C -b "$KAFKA_BROKERS" -t d -p 1 -e -q | wc -l)" -eq 300 ]
+	# drift: how late the next message of the other partition would be,
+	# at worst, against the newest timestamp written before it (what one
+	# watermark for both makes of it); and each partition's offsets in
+	# sequence. With --max-drift D it is at most D and one step of the
+	# data (100 ms); an unseen partition holds the other back.
+	drift() {
+		ktool show | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+ts = {}
+for r in rows:
+    ts.setdefault(r["partition"], []).append(r["ts"])
+pos, nxt, newest, worst, bad = {p: 0 for p in ts}, {}, None, 0, 0
+for r in rows:
+    p = r["partition"]
+    bad += r["offset"] != nxt.get(p, 0)
+    nxt[p] = r["offset"] + 1
+    pos[p] += 1
+    newest = r["ts"] if newest is None else max(newest, r["ts"])
+    for q in ts:
+        if q != p and pos[q] < len(ts[q]):
+            worst = max(worst, newest - ts[q][pos[q]])
+print(len(rows), bad, worst)'
+	}
+	rtai-kafka -b "$KAFKA_BROKERS" -t d -e -X max.partition.fetch.bytes=1024 >none.rtai
+	read -r n bad worst < <(drift <none.rtai)
+	echo "without: $n messages, $bad out of sequence, $worst ms ahead"
+	[ "$n" -eq 3300 ] && [ "$bad" -eq 0 ] && [ "$worst" -gt 2000 ]
+	rtai-kafka -v -b "$KAFKA_BROKERS" -t d -e -X max.partition.fetch.bytes=1024 --max-drift 2s \
+		>two.rtai 2>err
+	cat err
+	read -r n bad worst < <(drift <two.rtai)
+	echo "with --max-drift 2s: $n messages, $bad out of sequence, $worst ms ahead"
+	[ "$n" -eq 3300 ] && [ "$bad" -eq 0 ] && [ "$worst" -le 2100 ]
+	grep -q 'rtai-kafka: --max-drift: [1-9][0-9]* pauses of a partition ahead of the slowest' err
+	# In a group too.
+	# shellcheck disable=SC2086
+	rtai-kafka -b "$KAFKA_BROKERS" -G gd -t d -e $GROUPX -X max.partition.fetch.bytes=1024 \
+		--max-drift 1s >one.rtai
+	read -r n bad worst < <(drift <one.rtai)
+	echo "in a group, --max-drift 1s: $n messages, $bad out of sequence, $worst ms ahead"
+	[ "$n" -eq 3300 ] && [ "$bad" -eq 0 ] && [ "$worst" -le 1100 ]
+	# Usage.
+	for bad in 0 x -1s; do
+		run rtai-kafka -b 127.0.0.1:1 -t d --max-drift "$bad"
+		assert_failure 2
+		assert_output --partial "rtai-kafka: --max-drift: '$bad'"
+	done
+}
+
 # ---- rtai-kafka: errors ------------------------------------------------------------------
 
 @test "kafka: brokers unreachable at start: an announced, bounded retry, then exit 1" {
@@ -563,7 +632,7 @@ print("held", held)' >want
 	run rtai-kafka --help
 	echo "$output"
 	assert_success
-	for o in -b -t -G -p -o -e -c -X -F --retry-for --on-error --dlq -v --max-frame --version; do
+	for o in -b -t -G -p -o -e -c -X -F --retry-for --on-error --dlq -v --max-frame --replay --max-drift --version; do
 		assert_output --partial -- "$o"
 	done
 	run rtai-kafka --version
