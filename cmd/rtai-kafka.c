@@ -575,10 +575,10 @@ static inline void drift_note(struct part *p, int64_t ts)
 {
 	int64_t old = p->ts;
 
-	if (ts > p->ts)
+	if (ts >= 0 && ts > p->ts)
 		p->ts = ts;
-	else if (p->ts == INT64_MIN)
-		p->ts = ts >= 0 ? ts : 0;	/* no timestamp: read, all the same */
+	else if (ts < 0 && p->ts == INT64_MIN)	/* no timestamp: read, not behind */
+		p->ts = drift_floor != INT64_MIN ? drift_floor : 0;
 	if (drift_unknown || drift_floor == INT64_MIN || old == drift_floor)
 		drift_min();
 	if (!p->paused && drift_ahead(p))
