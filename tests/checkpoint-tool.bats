@@ -242,7 +242,10 @@ stalled() {
 	$WIN --checkpoint-dir ck <in.fifo >/dev/null 2>win.err &
 	win=$!
 	reg=$(ls ck/stages/rtai-window-*)
-	wait_until sh -c "! flock -n '$reg' true" || { kill -9 "$win" "$feeder"; false; }
+	# The stage has its registration locked once it says it resumes (a
+	# probe with flock(1) would take the lock itself for a moment, and a
+	# stage starting then would find it taken and refuse to run).
+	wait_until grep -q 'resuming from checkpoint' win.err || { cat win.err; kill -9 "$win" "$feeder"; false; }
 	run rtai-checkpoint prune --keep 1 ck
 	echo "$output"
 	[ "$status" -eq 1 ]
