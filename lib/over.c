@@ -1039,13 +1039,11 @@ static void heap_push(struct over *o, const struct pend *p)
 	o->heap[i] = *p;
 }
 
-static void heap_pop(struct over *o, struct pend *top)
+/* Sifts entry i of the heap down to its place. */
+static void heap_down(struct over *o, size_t i)
 {
-	struct pend last;
-	size_t i = 0;
+	struct pend x = o->heap[i];
 
-	*top = o->heap[0];
-	last = o->heap[--o->np];
 	for (;;) {
 		size_t c = 2 * i + 1;
 
@@ -1053,13 +1051,21 @@ static void heap_pop(struct over *o, struct pend *top)
 			break;
 		if (c + 1 < o->np && pend_before(&o->heap[c + 1], &o->heap[c]))
 			c++;
-		if (!pend_before(&o->heap[c], &last))
+		if (!pend_before(&o->heap[c], &x))
 			break;
 		o->heap[i] = o->heap[c];
 		i = c;
 	}
-	if (o->np > 0)
-		o->heap[i] = last;
+	o->heap[i] = x;
+}
+
+static void heap_pop(struct over *o, struct pend *top)
+{
+	*top = o->heap[0];
+	if (--o->np > 0) {
+		o->heap[0] = o->heap[o->np];
+		heap_down(o, 0);
+	}
 }
 
 static void chunk_recycle(struct over *o, struct pchunk *c)
@@ -1526,26 +1532,6 @@ void over_set_tag(struct over *o, uint32_t tag)
 void over_set_floor(struct over *o, int64_t floor)
 {
 	o->floor = floor;
-}
-
-/* Sifts entry i of the heap down to its place. */
-static void heap_down(struct over *o, size_t i)
-{
-	struct pend x = o->heap[i];
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= o->np)
-			break;
-		if (c + 1 < o->np && pend_before(&o->heap[c + 1], &o->heap[c]))
-			c++;
-		if (!pend_before(&o->heap[c], &x))
-			break;
-		o->heap[i] = o->heap[c];
-		i = c;
-	}
-	o->heap[i] = x;
 }
 
 int over_drop_tag(struct over *o, uint32_t tag, uint64_t *dropped)

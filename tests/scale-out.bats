@@ -236,6 +236,39 @@ brute() {
 	EOF
 }
 
+# join_run: copy a alone holds the four partitions and reads the first
+# half; copy b joins, and each reads its two partitions again from their
+# commits; the second half goes in; once both have read it all, both stop
+# (SIGTERM to their sources) and exit 0. As WINDOW, DELAY, REPLAY and KEY2
+# are set.
+join_run() {
+	GROUP=features
+	copy a
+	a=$PID
+	wait_until assigned a 4
+	run produce first.jsonl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ends >ends1
+	wait_until read_to a ends1
+	copy b
+	b=$PID
+	wait_until assigned b 2
+	wait_until assigned a 2
+	run produce second.jsonl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ends >ends2
+	wait_until read_to_all ends2 a b
+	kill -TERM "$(cat a.pid)" "$(cat b.pid)"
+	bg_wait "$a"
+	cat a.err
+	[ "$STATUS" -eq 0 ]
+	bg_wait "$b"
+	cat b.err
+	[ "$STATUS" -eq 0 ]
+}
+
 @test "scale-out: two copies in one group, one stopped mid-run: every feature equals one copy's and the brute force" {
 	clicks
 
@@ -361,40 +394,13 @@ print("skipped", skipped)'
 	# Sliding windows of 4 s every 2 s: --replay 2s+5s (the slide, and the
 	# size - the slide + the delay).
 	WINDOW="--sliding 4s/2s" REPLAY=2s+5s
-	# Copy a alone holds the four partitions and reads the first half.
-	GROUP=features
-	copy a
-	a=$PID
-	wait_until assigned a 4
-	run produce first.jsonl
-	echo "$output"
-	[ "$status" -eq 0 ]
-	ends >ends1
-	wait_until read_to a ends1
-
-	# Copy b joins. In the rebalance a gives its partitions up (the eager
-	# protocol: all four), writes a revoke frame for each, and its window
-	# drops their open windows unfired; each copy then reads its two
-	# partitions again from the commit that --replay held back to the first
-	# message of their oldest open window, [6 s, 10 s) (a's watermark was
-	# 12.5 s - 3 s), and rebuilds those windows.
-	copy b
-	b=$PID
-	wait_until assigned b 2
-	wait_until assigned a 2
-	run produce second.jsonl
-	echo "$output"
-	[ "$status" -eq 0 ]
-	ends >ends2
-	cat ends2
-	wait_until read_to_all ends2 a b
-	kill -TERM "$(cat a.pid)" "$(cat b.pid)"
-	bg_wait "$a"
-	cat a.err
-	[ "$STATUS" -eq 0 ]
-	bg_wait "$b"
-	cat b.err
-	[ "$STATUS" -eq 0 ]
+	# Copy b joins copy a (join_run). In the rebalance a gives its
+	# partitions up (the eager protocol: all four), writes a revoke frame
+	# for each, and its window drops their open windows unfired; each copy
+	# then reads its two partitions again from the commit that --replay
+	# held back to the first message of their oldest open window, [6 s,
+	# 10 s) (a's watermark was 12.5 s - 3 s), and rebuilds those windows.
+	join_run
 	grep -q 'rtai-kafka: --replay: .*; [1-9][0-9]* partitions\{0,1\} revoked' a.err
 	grep -q 'rtai-window: [1-9][0-9]* open windows\{0,1\} of [0-9]* revoked partitions\{0,1\} dropped unfired' a.err
 	# b read a's old partitions from [6 s, 10 s) on, not from the start.
@@ -426,31 +432,7 @@ print("skipped", skipped)'
 	# 6 s, and [5.8 s, 9.8 s), still open in a (its watermark was 12.5 s -
 	# 3 s), dropped at the revoke and kept out by the taking copies: lost.
 	WINDOW="--sliding 4s/2s --offset 1800ms" REPLAY=2s+7s
-	GROUP=features
-	copy a
-	a=$PID
-	wait_until assigned a 4
-	run produce first.jsonl
-	echo "$output"
-	[ "$status" -eq 0 ]
-	ends >ends1
-	wait_until read_to a ends1
-	copy b
-	b=$PID
-	wait_until assigned b 2
-	wait_until assigned a 2
-	run produce second.jsonl
-	echo "$output"
-	[ "$status" -eq 0 ]
-	ends >ends2
-	wait_until read_to_all ends2 a b
-	kill -TERM "$(cat a.pid)" "$(cat b.pid)"
-	bg_wait "$a"
-	cat a.err
-	[ "$STATUS" -eq 0 ]
-	bg_wait "$b"
-	cat b.err
-	[ "$STATUS" -eq 0 ]
+	join_run
 	grep -q 'rtai-window: [1-9][0-9]* open windows\{0,1\} of [0-9]* revoked partitions\{0,1\} dropped unfired' a.err
 	features >two.txt
 	run brute two.txt 4000 2000 1800
@@ -507,16 +489,6 @@ brute_over() {
 	# of a copy's partitions, 4 kB of each, and they keep within the delay
 	# of each other in event time (the watermark is one for all: rtai(7)).
 	for p in 0 1 2 3; do kafka_cmd leader clicks $p 1; done
-	GROUP=features
-	copy a
-	a=$PID
-	wait_until assigned a 4
-	run produce first.jsonl
-	echo "$output"
-	[ "$status" -eq 0 ]
-	ends >ends1
-	wait_until read_to a ends1
-
 	# Copy b joins. a gives its four partitions up (eager): a revoke frame
 	# each, on which its window drops their records still waiting and
 	# their ranges; each copy then reads its two partitions again from the
@@ -525,22 +497,7 @@ brute_over() {
 	# rebuilds its user's range (a emitted it); every other is emitted.
 	# With nothing left, a's watermark starts afresh: the partitions read
 	# again are not late against 12.5 s.
-	copy b
-	b=$PID
-	wait_until assigned b 2
-	wait_until assigned a 2
-	run produce second.jsonl
-	echo "$output"
-	[ "$status" -eq 0 ]
-	ends >ends2
-	wait_until read_to_all ends2 a b
-	kill -TERM "$(cat a.pid)" "$(cat b.pid)"
-	bg_wait "$a"
-	cat a.err
-	[ "$STATUS" -eq 0 ]
-	bg_wait "$b"
-	cat b.err
-	[ "$STATUS" -eq 0 ]
+	join_run
 	grep -q 'rtai-window: [1-9][0-9]* waiting records\{0,1\} of 4 revoked partitions dropped unemitted' a.err
 	run grep -h 'late record' a.err b.err
 	[ "$status" -eq 1 ]

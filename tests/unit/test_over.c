@@ -500,6 +500,20 @@ static void expect_part(const struct rrec *rs, size_t lo, size_t hi, size_t me, 
 	rec_free(&x);
 }
 
+/* Prints, as TAP comments, the first line where got and want differ. */
+static void show_first_diff(const struct buf *got, const struct buf *want)
+{
+	size_t i = 0;
+
+	if (strcmp((char *)got->p, (char *)want->p) == 0)
+		return;
+	while (got->p[i] == want->p[i])
+		i++;
+	while (i > 0 && got->p[i - 1] != '\n')
+		i--;
+	printf("#   got  %.200s\n#   want %.200s\n", (char *)got->p + i, (char *)want->p + i);
+}
+
 static int cmp_event(const void *a, const void *b)
 {
 	const struct rrec *x = *(const struct rrec *const *)a, *y = *(const struct rrec *const *)b;
@@ -556,15 +570,7 @@ static void test_random(int arrival, int round)
 	ok(strcmp((char *)out.p, (char *)want.p) == 0,
 	   "random stream %d (%s order, range %lld, delay %lld): batch result", round,
 	   arrival ? "arrival" : "event", (long long)range, (long long)delay);
-	if (strcmp((char *)out.p, (char *)want.p) != 0) {
-		size_t i = 0;
-
-		while (out.p[i] == want.p[i])
-			i++;
-		while (i > 0 && out.p[i - 1] != '\n')
-			i--;
-		printf("#   got  %.200s\n#   want %.200s\n", (char *)out.p + i, (char *)want.p + i);
-	}
+	show_first_diff(&out, &want);
 	buf_free(&out);
 	buf_free(&want);
 }
@@ -661,15 +667,7 @@ static void test_floor_revoke(int arrival, int round)
 	   "floor and revoke %d (%s order, range %lld, delay %lld, floor %lld, revoke at %zu): "
 	   "batch result", round, arrival ? "arrival" : "event", (long long)range,
 	   (long long)delay, (long long)floor, cut);
-	if (strcmp((char *)out.p, (char *)want.p) != 0) {
-		size_t i = 0;
-
-		while (out.p[i] == want.p[i])
-			i++;
-		while (i > 0 && out.p[i - 1] != '\n')
-			i--;
-		printf("#   got  %.200s\n#   want %.200s\n", (char *)out.p + i, (char *)want.p + i);
-	}
+	show_first_diff(&out, &want);
 	ok(last_stats.rebuilt > 0 && last_stats.floored > 0,
 	   "floor and revoke %d: %llu records dropped before the floor, %llu only rebuilt ranges",
 	   round, (unsigned long long)last_stats.floored, (unsigned long long)last_stats.rebuilt);
