@@ -496,9 +496,10 @@ brute_over() {
 	# to a 3 s boundary: 3 s). A record whose range reaches before H only
 	# rebuilds its user's range (a emitted it); every other is emitted.
 	# With nothing left, a's watermark starts afresh: the partitions read
-	# again are not late against 12.5 s.
+	# again are not late against 12.5 s. (The group may rebalance twice as
+	# b joins: a gives up its two again, and reads them again.)
 	join_run
-	grep -q 'rtai-window: [1-9][0-9]* waiting records\{0,1\} of 4 revoked partitions dropped unemitted' a.err
+	grep -q 'rtai-window: [1-9][0-9]* waiting records\{0,1\} of [1-9][0-9]* revoked partitions\{0,1\} dropped unemitted' a.err
 	run grep -h 'late record' a.err b.err
 	[ "$status" -eq 1 ]
 	# b read a's old partitions from H on, not from the start.
