@@ -173,8 +173,9 @@ stalled() {
 	# The window runs under a file size limit of 1 kB (as a full disk): its
 	# registration fits, its snapshots of 2000 keys do not, so it declines
 	# checkpoint 1 (ckpt-1/KEY.declined.RUN) and exits at the next barrier.
+	# The first barrier after 400 ms: the window has registered by then.
 	rtai-gen clicks -n 20000 --keys 2000 --step 10ms --seed 1 | rtai-cat | rtai-parse -t event_time >c.rtai
-	run timeout 60 bash -c 'rtai-cat --checkpoint-dir ck --checkpoint-interval 50ms --rate 20000 c.rtai |
+	run timeout 60 bash -c 'rtai-cat --checkpoint-dir ck --checkpoint-interval 400ms --rate 10000 c.rtai |
 		(trap "" XFSZ; ulimit -f 1; exec rtai-window --checkpoint-dir ck -k user_id --tumbling 1h -a count 2>win.err >/dev/null)'
 	echo "$output"
 	[ "$status" -ne 124 ]
