@@ -946,7 +946,6 @@ void win_snapshot(const struct win *w, struct buf *out)
 {
 	size_t head, wbytes = 4 + 8 + 8 + 8 + 1 + 17 * w->c.aggs->n;
 	struct buf desc = { 0 };
-	uint32_t nk = 0;
 
 	/* Room for most of it at once: growing by doubling copies it again
 	 * (a reused buffer has it already). */
@@ -958,11 +957,11 @@ void win_snapshot(const struct win *w, struct buf *out)
 	buf_free(&desc);
 	snap_i64(out, w->wm);
 	put_stats(out, &w->st);
-	/* The keys, each with its slot, so the table comes back as it was. */
+	/* The keys, each with its slot, so the table comes back as it was:
+	 * kused of them (every slot in use, idle keys included; the table
+	 * is read once, as it is several times larger than the keys). */
 	snap_u32(out, w->kcap);
-	for (uint32_t i = 0; i < w->kcap; i++)
-		nk += w->keys[i].klen1 != 0;
-	snap_u32(out, nk);
+	snap_u32(out, w->kused);
 	for (uint32_t i = 0; i < w->kcap; i++) {
 		const struct wkey *k = &w->keys[i];
 
