@@ -452,23 +452,45 @@ static const char *state_tag(void)
 	return over != NULL ? OVER_STATE_TAG : STATE_TAG;
 }
 
-static void save_state(struct buf *b)
+/* The stage's own part, before the engine's image. */
+static void save_head(struct buf *b)
 {
 	snap_bytes(b, state_tag(), strlen(state_tag()));
 	snap_u64(b, nrecords);
 	snap_i64(b, wm_sent);
 	snap_bytes(b, aggs.seen, aggs.n);
+}
+
+static void save_state(struct buf *b)
+{
+	save_head(b);
 	if (over != NULL)
 		over_snapshot(over, b);
 	else
 		win_snapshot(engine, b);
 }
 
-/* save_state() for ckpt_write_bg (it serializes into its own buffer). */
+static int win_async;	/* save_bg left the windows' image to fill_bg */
+
+/* save_state() for ckpt_write_async, at the barrier: the windows' image
+ * is only begun (win_snapshot_begin), and fill_bg, in the writer thread,
+ * writes it while the records go on. --over serializes here, whole. */
 static void save_bg(struct buf *b, void *arg)
 {
 	(void)arg;
-	save_state(b);
+	save_head(b);
+	win_async = 0;
+	if (over != NULL)
+		over_snapshot(over, b);
+	else
+		win_async = win_snapshot_begin(engine, b);
+}
+
+static void fill_bg(struct buf *b, void *arg)
+{
+	(void)arg;
+	if (win_async)
+		win_snapshot_finish(engine, b);
 }
 
 /* Loads what save_state() wrote. Returns 0, or -1 with err set. */
@@ -522,9 +544,12 @@ static int on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *f
 	if (barrier_read(rd, f, &brec, &b) < 0)
 		return -1;
 	if (!b.savepoint) {
-		/* Serialized now, written in the background (ckpt_write_bg):
-		 * the records do not wait for the disk. */
-		if (ckpt_write_bg(ck, b.checkpoint, save_bg, NULL, err, sizeof(err)) < 0) {
+		/* Begun now, serialized and written in the background
+		 * (ckpt_write_async): the records wait neither for the disk
+		 * nor, with windows, for the serialization. */
+		if (ckpt_write_async(ck, b.checkpoint, save_bg,
+				     over == NULL && opt.kind != WIN_SESSION ? fill_bg : NULL, NULL,
+				     err, sizeof(err)) < 0) {
 			cli_warn("%s", err);
 			return -1;
 		}
@@ -734,6 +759,9 @@ static void summary(void)
 			fprintf(stderr, ", %llu record%s kept out of windows before their "
 				"partition's horizon", (unsigned long long)s->floored,
 				s->floored == 1 ? "" : "s");
+		if (s->snap_cow > 0)
+			fprintf(stderr, ", %llu windows written for snapshots by the records",
+				(unsigned long long)s->snap_cow);
 		fprintf(stderr, "; peak state %llu windows, %llu keys, %.1f MiB; max resident %.1f MiB\n",
 			(unsigned long long)s->peak_windows, (unsigned long long)s->peak_keys,
 			win_bytes(engine) / 1048576.0, ru.ru_maxrss / 1024.0);

@@ -180,6 +180,19 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 int ckpt_write_bg(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *arg), void *arg,
 		  char *err, size_t errlen);
 
+/* ckpt_write_bg with a second step: save(b, arg) serializes the start of
+ * the state in the calling thread, then fill(b, arg) appends the rest in
+ * the writer thread, before the checksums and the write, while the stage
+ * goes on with its records (Flink's asynchronous part of a snapshot). The
+ * state must stay as it was at the barrier for fill, or fill must see
+ * to it: rtai-window's windows do (win_snapshot_finish, win.h). fill
+ * always runs once per save: when no thread can be started, in the
+ * calling thread before the -1. fill NULL: ckpt_write_bg. With verbose on,
+ * ckpt_wait reports fill's time too ("... serialized in S ms (F ms more
+ * in the writer thread), written in the background in W ms"). */
+int ckpt_write_async(struct ckpt *c, int64_t id, void (*save)(struct buf *b, void *arg),
+		     void (*fill)(struct buf *b, void *arg), void *arg, char *err, size_t errlen);
+
 /* With on set, ckpt_wait reports on stderr each snapshot ckpt_write_bg
  * wrote: "TOOL: checkpoint N: snapshot of B bytes serialized in S ms,
  * written in the background in W ms" (B the state's bytes, S the time

@@ -139,7 +139,10 @@ struct pending_seal {
 	uint64_t seed;
 };
 
-static struct buf *deferred;	/* snap_defer_begin's list, while deferring */
+/* snap_defer_begin's list, while deferring: the calling thread's only, so
+ * that a writer thread sealing an image of its own (win_snapshot_finish)
+ * computes that seal at once. */
+static _Thread_local struct buf *deferred;
 
 void snap_seal(struct buf *out, size_t head, uint64_t seed)
 {

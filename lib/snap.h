@@ -121,8 +121,9 @@ void snap_seal(struct buf *out, size_t head, uint64_t seed);
  * the buffer that was being written, in the order the seals were asked
  * for (an inner image before the one around it, whose checksum covers the
  * inner's). The writer thread calls it, so the stage's records do not
- * wait for the checksums. Calling thread only: the deferral is the
- * process's one state (one snapshot in flight at a time). */
+ * wait for the checksums. Calling thread only: the deferral is that
+ * thread's (one snapshot in flight at a time); a seal asked for by
+ * another thread meanwhile is computed at once. */
 void snap_defer_begin(struct buf *list);
 void snap_defer_end(void);
 void snap_seal_list(uint8_t *image, const struct buf *list);

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "win.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ struct wwin {
 	uint32_t next;		/* next window of the key, or the free list */
 	uint32_t hpos;		/* index in the heap */
 	uint8_t fired;		/* W has reached its end */
+	uint8_t stamp;		/* which snapshot has this window's image
+				 * (win_snapshot_begin); atomic */
 	struct agg_state row[];
 };
 
@@ -92,11 +95,49 @@ struct win {
 	uint32_t bn, bcap;
 	struct fsort *fs;	/* the order of those firing */
 	uint32_t fcap;
+
+	/* The snapshot in flight (win_snapshot_begin). Each snapshot E
+	 * has two stamps: busy (2E) while one thread writes a window's
+	 * image, done (2E + 1) once it is written (mod 256: every window
+	 * of the slab is stamped by each snapshot, so an older stamp is
+	 * never mistaken for these). */
+	uint32_t snap_epoch;
+	uint8_t snap_busy, snap_done;
+	int snap_running;	/* atomic: 1 until win_snapshot_finish ends */
+	size_t snap_head;	/* the image's header in out */
+	size_t snap_reserve;	/* bytes the rest of the image will about take */
+	uint32_t snap_wused;	/* the slab's ids below it are in the image */
+	uint32_t snap_nwin;	/* the windows open at the barrier */
+	uint8_t **snap_chunks;	/* the slab's chunks then (the writer's copy) */
+	uint32_t snap_ccap;
+	struct wkey *snap_keys;	/* the key table then (not rehashed until the end) */
+	uint32_t snap_kcap;
+	struct buf side;	/* images of windows the records reached first */
+	uint32_t side_n;	/* atomic: how many */
 };
 
 static inline struct wwin *W(const struct win *w, uint32_t id)
 {
 	return (struct wwin *)(w->chunks[id >> CHUNK_BITS] + (size_t)(id & (CHUNK - 1)) * w->esize);
+}
+
+static void cow_slow(struct win *w, uint32_t id);
+
+/* Before window id changes (or its slot is reused): while a snapshot is
+ * being written, its image as of the barrier goes first (cow_slow). Once
+ * the window is in the image, or was not open at the barrier, a compare. */
+static inline void cow(struct win *w, uint32_t id)
+{
+	if (__atomic_load_n(&W(w, id)->stamp, __ATOMIC_ACQUIRE) != w->snap_done)
+		cow_slow(w, id);
+}
+
+/* Waits for the snapshot in flight to end (before the key table is
+ * rebuilt or the engine freed: the writer reads both). */
+static void snap_settle(struct win *w)
+{
+	while (__atomic_load_n(&w->snap_running, __ATOMIC_ACQUIRE))
+		sched_yield();
 }
 
 static inline uint32_t key_len(const struct wkey *k)
@@ -216,6 +257,8 @@ static void key_rehash(struct win *w)
 	uint32_t oldcap = w->kcap, cap = 1024;
 	uint64_t live = w->st.keys;
 
+	snap_settle(w);		/* the writer reads the table and the windows' keys */
+
 	for (uint32_t i = 0; oldgone != NULL && i < oldcap; i++)
 		if (old[i].klen1 != 0 && old[i].nwin == 0 && gone_matters(w, oldgone[i]))
 			live++;
@@ -263,9 +306,12 @@ static void key_set(struct win *w, uint32_t i, uint32_t h, const uint8_t *key, s
 {
 	struct wkey *k = &w->keys[i];
 
-	memset(k, 0, sizeof(*k));
+	/* klen1 last, released: a snapshot's writer may be reading the
+	 * table (win_snapshot_finish), and takes a slot once klen1 is set. */
 	k->h = h;
-	k->klen1 = (uint32_t)n + 1;
+	k->nwin = 0;
+	k->head = 0;
+	memset(&k->b, 0, sizeof(k->b));
 	if (n <= KEY_INLINE) {
 		memcpy(k->b.in, key, n);
 	} else {
@@ -273,6 +319,7 @@ static void key_set(struct win *w, uint32_t i, uint32_t h, const uint8_t *key, s
 		memcpy(k->b.p, key, n);
 		w->key_heap += n;
 	}
+	__atomic_store_n(&k->klen1, (uint32_t)n + 1, __ATOMIC_RELEASE);
 	w->kused++;
 }
 
@@ -417,6 +464,7 @@ static uint32_t win_alloc(struct win *w, uint32_t key, int64_t start, int64_t en
 				w->chunks[w->nchunks++] = blk + (size_t)i * CHUNK * w->esize;
 		}
 	}
+	cow(w, id);	/* a free slot of the image's slab: the writer looks at it */
 	x = W(w, id);
 	x->start = start;
 	x->end = end;
@@ -437,6 +485,7 @@ static void win_release(struct win *w, uint32_t id)
 {
 	struct wwin *x = W(w, id);
 
+	cow(w, id);
 	agg_reset(w->c.aggs, x->row);
 	if (--w->keys[x->key].nwin == 0)
 		w->st.keys--;	/* idle: the slot stays for the key's return */
@@ -484,6 +533,7 @@ static void touched(struct win *w, uint32_t id)
 			w->st.fired++;
 	}
 	if (past && !x->fired) {
+		cow(w, id);
 		x->fired = 1;
 		hupdate(w, id, deadline(w, x));
 	}
@@ -494,6 +544,7 @@ static void add_to(struct win *w, uint32_t id, int64_t t, int64_t ingest,
 {
 	struct wwin *x = W(w, id);
 
+	cow(w, id);
 	if (ingest > x->ingest)
 		x->ingest = ingest;
 	agg_add(w->c.aggs, x->row, vals, t);
@@ -599,6 +650,7 @@ static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t
 		{
 			struct wwin *k = W(w, keep);
 
+			cow(w, cur);
 			agg_merge(w->c.aggs, x->row, k->row);
 			if (k->ingest > x->ingest)
 				x->ingest = k->ingest;
@@ -621,6 +673,7 @@ static int add_session(struct win *w, const uint8_t *key, size_t klen, int64_t t
 		struct wwin *x = W(w, keep);
 
 		id = keep;
+		cow(w, id);
 		changed = x->start != ns || x->end != ne;
 		x->start = ns;
 		x->end = ne;
@@ -733,6 +786,7 @@ static void fire_until(struct win *w, int64_t limit, int drop_all)
 
 		if (x->fired)
 			continue;
+		cow(w, w->batch[i]);
 		x->fired = 1;
 		if (w->c.update)
 			continue;	/* nothing to emit: updates went out already */
@@ -864,6 +918,9 @@ void win_free(struct win *w)
 {
 	if (w == NULL)
 		return;
+	snap_settle(w);
+	free(w->snap_chunks);
+	buf_free(&w->side);
 	for (uint32_t id = 1; id < w->wused; id++)
 		agg_free(w->c.aggs, W(w, id)->row);
 	for (uint32_t i = 0; i < w->nblocks; i++)
@@ -942,54 +999,165 @@ static void put_stats(struct buf *out, const struct win_stats *st)
 	snap_u64(out, st->peak_keys);
 }
 
-void win_snapshot(const struct win *w, struct buf *out)
+/* One window's part of the image. */
+static void put_window(const struct win *w, const struct wwin *x, struct buf *out)
 {
-	size_t head, wbytes = 4 + 8 + 8 + 8 + 1 + 17 * w->c.aggs->n;
+	snap_u32(out, x->key);
+	snap_i64(out, x->start);
+	if (w->c.kind == WIN_SESSION)
+		snap_i64(out, x->end);	/* else start + size */
+	snap_i64(out, x->ingest);
+	snap_u8(out, x->fired);
+	agg_row_snapshot(w->c.aggs, x->row, out);
+}
+
+/* The record path's side of cow(): window id is about to change. An id
+ * the image does not look at (past the slab at the barrier) is only
+ * stamped. Otherwise the window is claimed (busy) unless the writer has
+ * it: then this waits for the writer to finish it (the image of one
+ * window). A claimed open window's image goes to side, counted in side_n
+ * (released, so the writer sees the bytes once it sees the count). */
+static void cow_slow(struct win *w, uint32_t id)
+{
+	struct wwin *x = W(w, id);
+	uint8_t s;
+
+	if (id >= w->snap_wused) {
+		__atomic_store_n(&x->stamp, w->snap_done, __ATOMIC_RELAXED);
+		return;
+	}
+	for (;;) {
+		s = __atomic_load_n(&x->stamp, __ATOMIC_ACQUIRE);
+		if (s == w->snap_done)
+			return;
+		if (s == w->snap_busy) {
+			sched_yield();	/* the writer is at this window */
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&x->stamp, &s, w->snap_busy, 0, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			break;
+	}
+	if (x->key != WIN_FREE) {
+		put_window(w, x, &w->side);
+		__atomic_store_n(&w->side_n, w->side_n + 1, __ATOMIC_RELEASE);
+		w->st.snap_cow++;
+	}
+	__atomic_store_n(&x->stamp, w->snap_done, __ATOMIC_RELEASE);
+}
+
+/* The writer's side: claims window id of the slab as it was at the
+ * barrier (chunks) and appends its image to out; returns 1 when it did,
+ * 0 when the slot was free or the records had it already. */
+static int claim_window(const struct win *w, uint32_t id, struct buf *out)
+{
+	struct wwin *x = (struct wwin *)(w->snap_chunks[id >> CHUNK_BITS] +
+					 (size_t)(id & (CHUNK - 1)) * w->esize);
+	uint8_t s = __atomic_load_n(&x->stamp, __ATOMIC_ACQUIRE);
+	int wrote = 0;
+
+	if (s == w->snap_done || s == w->snap_busy ||
+	    !__atomic_compare_exchange_n(&x->stamp, &s, w->snap_busy, 0, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED))
+		return 0;	/* in the image already, or the records have it */
+	if (x->key != WIN_FREE) {
+		put_window(w, x, out);
+		wrote = 1;
+	}
+	__atomic_store_n(&x->stamp, w->snap_done, __ATOMIC_RELEASE);
+	return wrote;
+}
+
+int win_snapshot_begin(struct win *w, struct buf *out)
+{
+	size_t wbytes = 4 + 8 + 8 + 8 + 1 + 17 * w->c.aggs->n;
 	struct buf desc = { 0 };
 
-	/* Room for most of it at once: growing by doubling copies it again
-	 * (a reused buffer has it already). */
-	buf_reserve(out, (size_t)w->st.windows * wbytes + (size_t)w->kused * (16 + KEY_INLINE) +
-			 w->key_heap + 256);
-	head = snap_begin(out, SNAP_MAGIC, WIN_SNAP_VERSION);
+	snap_settle(w);
+	w->snap_reserve = (size_t)w->st.windows * wbytes + (size_t)w->kused * (16 + KEY_INLINE) +
+			  w->key_heap + 256;
+	w->snap_head = snap_begin(out, SNAP_MAGIC, WIN_SNAP_VERSION);
 	describe(w, &desc);
 	snap_bytes(out, desc.p, desc.len);
 	buf_free(&desc);
 	snap_i64(out, w->wm);
 	put_stats(out, &w->st);
-	/* The keys, each with its slot, so the table comes back as it was:
-	 * kused of them (every slot in use, idle keys included; the table
-	 * is read once, as it is several times larger than the keys). */
-	snap_u32(out, w->kcap);
-	snap_u32(out, w->kused);
-	for (uint32_t i = 0; i < w->kcap; i++) {
-		const struct wkey *k = &w->keys[i];
+	/* What the image holds: the key table and the slab as they are now. */
+	w->snap_epoch++;
+	w->snap_busy = (uint8_t)(2 * w->snap_epoch);
+	w->snap_done = (uint8_t)(2 * w->snap_epoch + 1);
+	w->snap_wused = w->wused;
+	w->snap_nwin = (uint32_t)w->st.windows;
+	if (w->snap_ccap < w->nchunks) {
+		w->snap_ccap = w->nchunks;
+		free(w->snap_chunks);
+		w->snap_chunks = xmalloc(w->snap_ccap * sizeof(*w->snap_chunks));
+	}
+	if (w->nchunks > 0)
+		memcpy(w->snap_chunks, w->chunks, w->nchunks * sizeof(*w->chunks));
+	w->snap_keys = w->keys;
+	w->snap_kcap = w->kcap;
+	buf_reset(&w->side);
+	w->side_n = 0;
+	__atomic_store_n(&w->snap_running, 1, __ATOMIC_RELEASE);
+	if (w->c.kind == WIN_SESSION) {
+		/* Sessions keep per-key state beside their windows (gone),
+		 * which the records change: written here, whole. */
+		win_snapshot_finish(w, out);
+		return 0;
+	}
+	return 1;
+}
 
-		if (k->klen1 == 0)
+void win_snapshot_finish(struct win *w, struct buf *out)
+{
+	const struct wkey *keys = w->snap_keys;
+	uint32_t kcap = w->snap_kcap, nk = 0, nwin = 0;
+	size_t nk_at;
+
+	/* Room for most of it at once, here rather than at the barrier:
+	 * growing by doubling copies it again (a reused buffer has it). */
+	buf_reserve(out, w->snap_reserve);
+	/* The keys, each with its slot, so the table comes back as it was:
+	 * every slot in use (idle keys too; a key the records add meanwhile
+	 * may be among them, with no window: an idle key). */
+	snap_u32(out, kcap);
+	nk_at = out->len;
+	snap_u32(out, 0);	/* the count, below */
+	for (uint32_t i = 0; i < kcap; i++) {
+		const struct wkey *k = &keys[i];
+		uint32_t klen1 = __atomic_load_n(&k->klen1, __ATOMIC_ACQUIRE);
+
+		if (klen1 == 0)
 			continue;
 		snap_u32(out, i);
-		snap_bytes(out, kbytes(k), key_len(k));
+		snap_bytes(out, klen1 - 1 <= KEY_INLINE ? k->b.in : k->b.p, klen1 - 1);
 		if (w->gone != NULL)
-			snap_i64(out, w->gone[i]);
+			snap_i64(out, w->gone[i]);	/* sessions: no records meanwhile */
+		nk++;
 	}
-	/* The windows in the order of the slab, which is read from start to
-	 * end (a walk of each key's list would miss the cache at every
-	 * window), each naming its key's slot. */
-	snap_u32(out, (uint32_t)w->st.windows);
-	for (uint32_t id = 1; id < w->wused; id++) {
-		const struct wwin *x = W(w, id);
+	for (int i = 0; i < 4; i++)
+		out->p[nk_at + (size_t)i] = (uint8_t)(nk >> (8 * i));
+	/* The windows open at the barrier: those of the slab the records
+	 * have not reached since, in the slab's order (read from start to
+	 * end: a walk of each key's list would miss the cache at every
+	 * window), then those they reached first (side), once every one is
+	 * accounted for. */
+	snap_u32(out, w->snap_nwin);
+	for (uint32_t id = 1; id < w->snap_wused; id++)
+		nwin += (uint32_t)claim_window(w, id, out);
+	while (nwin + __atomic_load_n(&w->side_n, __ATOMIC_ACQUIRE) < w->snap_nwin)
+		sched_yield();	/* a window being written by the records */
+	if (w->side.len > 0)
+		buf_append(out, w->side.p, w->side.len);
+	snap_seal(out, w->snap_head, SNAP_SEED);
+	__atomic_store_n(&w->snap_running, 0, __ATOMIC_RELEASE);
+}
 
-		if (x->key == WIN_FREE)
-			continue;
-		snap_u32(out, x->key);
-		snap_i64(out, x->start);
-		if (w->c.kind == WIN_SESSION)
-			snap_i64(out, x->end);	/* else start + size */
-		snap_i64(out, x->ingest);
-		snap_u8(out, x->fired);
-		agg_row_snapshot(w->c.aggs, x->row, out);
-	}
-	snap_seal(out, head, SNAP_SEED);
+void win_snapshot(struct win *w, struct buf *out)
+{
+	if (win_snapshot_begin(w, out))
+		win_snapshot_finish(w, out);
 }
 
 /* Puts a key of the image into the slot it names. Returns 0, or -1 with

@@ -76,6 +76,9 @@ struct win_stats {
 	uint64_t keys, peak_keys;	/* keys with open windows */
 	uint64_t revoked;	/* windows dropped unfired by win_drop_tag */
 	uint64_t floored;	/* records kept out of windows before the floor */
+	uint64_t snap_cow;	/* windows whose image for a snapshot in flight
+				 * the records wrote, reaching them before its
+				 * writer (win_snapshot_finish) */
 };
 
 struct win;
@@ -181,8 +184,41 @@ const char *win_err(const struct win *w);
 
 /* Appends the image of w to out. Cannot fail; allocates only in out. Time
  * and bytes grow with the open windows and their distinct values and
- * sketches. Emits nothing and changes nothing. */
-void win_snapshot(const struct win *w, struct buf *out);
+ * sketches. Emits nothing and changes no window. */
+void win_snapshot(struct win *w, struct buf *out);
+
+/* win_snapshot in two steps, so that the records need not wait for it
+ * (Flink's asynchronous snapshots of heap state, whose CopyOnWriteStateMap
+ * copies an entry the records change before the snapshot has read it;
+ * here a window's image is written instead of a copy made).
+ *
+ * win_snapshot_begin appends the start of the image (options, watermark,
+ * counters) to out and notes what the image holds: the windows open now.
+ * Returns 1 when the rest is left to win_snapshot_finish, 0 when out holds
+ * the whole image (session windows, whose per-key state beside the
+ * windows is written at once). Microseconds: a copy of the slab's chunk
+ * pointers (8 bytes per 1024 windows). Waits first for a snapshot still
+ * in flight.
+ *
+ * win_snapshot_finish(w, out) appends the rest (the keys, the windows)
+ * and seals the image; it may run in another thread while this one goes
+ * on with win_add, win_advance and the rest, and out is then that
+ * thread's (nothing else may use it meanwhile). Each window carries a
+ * stamp: the first of the two threads to reach a window open at the
+ * barrier writes its image, the writer into out, the records (before the
+ * window changes or is dropped) into a side buffer that the writer
+ * appends at the end, so the image is the state at the barrier whatever
+ * happens after. What it costs the records: a compare per window
+ * changed, and the image of each window they reach before the writer
+ * does (the writer walks the slab from start to end). The key table is
+ * not rebuilt while a snapshot is in flight (a record that would grow it
+ * waits for the writer). win_free waits for it too. The image may list
+ * a key added after the barrier, with no window (an idle key, as
+ * restored). Its seal (snap_seal) is computed by win_snapshot_finish's
+ * thread, so the image must not sit inside another image sealed by the
+ * caller's thread. One snapshot at a time per engine. */
+int win_snapshot_begin(struct win *w, struct buf *out);
+void win_snapshot_finish(struct win *w, struct buf *out);
 /* Loads an image of len bytes at p (borrowed) into w, which must be fresh
  * from win_new() with the same options (max_keys may differ). Returns 0,
  * or -1 with err set when w is not fresh, or the image is not a window
