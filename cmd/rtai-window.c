@@ -470,27 +470,24 @@ static void save_state(struct buf *b)
 		win_snapshot(engine, b);
 }
 
-static int win_async;	/* save_bg left the windows' image to fill_bg */
-
 /* save_state() for ckpt_write_async, at the barrier: the windows' image
  * is only begun (win_snapshot_begin), and fill_bg, in the writer thread,
- * writes it while the records go on. --over serializes here, whole. */
+ * writes the rest while the records go on, when win_snapshot_async says
+ * there is a rest. --over serializes here, whole. */
 static void save_bg(struct buf *b, void *arg)
 {
 	(void)arg;
 	save_head(b);
-	win_async = 0;
 	if (over != NULL)
 		over_snapshot(over, b);
 	else
-		win_async = win_snapshot_begin(engine, b);
+		(void)win_snapshot_begin(engine, b);
 }
 
 static void fill_bg(struct buf *b, void *arg)
 {
 	(void)arg;
-	if (win_async)
-		win_snapshot_finish(engine, b);
+	win_snapshot_finish(engine, b);
 }
 
 /* Loads what save_state() wrote. Returns 0, or -1 with err set. */
@@ -548,7 +545,7 @@ static int on_barrier(struct loop *l, struct frame_rd *rd, const struct frame *f
 		 * (ckpt_write_async): the records wait neither for the disk
 		 * nor, with windows, for the serialization. */
 		if (ckpt_write_async(ck, b.checkpoint, save_bg,
-				     over == NULL && opt.kind != WIN_SESSION ? fill_bg : NULL, NULL,
+				     over == NULL && win_snapshot_async(engine) ? fill_bg : NULL, NULL,
 				     err, sizeof(err)) < 0) {
 			cli_warn("%s", err);
 			return -1;

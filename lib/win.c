@@ -1100,13 +1100,18 @@ int win_snapshot_begin(struct win *w, struct buf *out)
 	buf_reset(&w->side);
 	w->side_n = 0;
 	__atomic_store_n(&w->snap_running, 1, __ATOMIC_RELEASE);
-	if (w->c.kind == WIN_SESSION) {
-		/* Sessions keep per-key state beside their windows (gone),
-		 * which the records change: written here, whole. */
+	if (!win_snapshot_async(w)) {
 		win_snapshot_finish(w, out);
 		return 0;
 	}
 	return 1;
+}
+
+int win_snapshot_async(const struct win *w)
+{
+	/* Sessions keep per-key state beside their windows (gone), which
+	 * the records change: written at the barrier, whole. */
+	return w->c.kind != WIN_SESSION;
 }
 
 void win_snapshot_finish(struct win *w, struct buf *out)

@@ -219,6 +219,9 @@ void win_snapshot(struct win *w, struct buf *out);
  * caller's thread. One snapshot at a time per engine. */
 int win_snapshot_begin(struct win *w, struct buf *out);
 void win_snapshot_finish(struct win *w, struct buf *out);
+/* What win_snapshot_begin will return for w: 1 when it leaves the rest of
+ * the image to win_snapshot_finish, 0 for session windows. */
+int win_snapshot_async(const struct win *w);
 /* Loads an image of len bytes at p (borrowed) into w, which must be fresh
  * from win_new() with the same options (max_keys may differ). Returns 0,
  * or -1 with err set when w is not fresh, or the image is not a window

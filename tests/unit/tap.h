@@ -37,6 +37,22 @@ static int tap_n, tap_failed;
 		printf("#   got '%s', want '%s'\n", g_ ? g_ : "(null)", w_); \
 } while (0)
 
+/* ok() that the gn bytes at gp equal the wn bytes at wp; when not, the
+ * first byte where they differ and what follows it on each side. */
+#define is_bytes(gp, gn, wp, wn, ...) do { \
+	const char *gb_ = (const char *)(gp), *wb_ = (const char *)(wp); \
+	size_t gn_ = (gn), wn_ = (wn), j_ = 0; \
+	int same_ = gn_ == wn_ && (wn_ == 0 || memcmp(gb_, wb_, wn_) == 0); \
+	ok(same_, __VA_ARGS__); \
+	if (!same_) { \
+		while (j_ < gn_ && j_ < wn_ && gb_[j_] == wb_[j_]) \
+			j_++; \
+		printf("#   first difference at byte %zu of %zu/%zu: '%.*s' vs '%.*s'\n", j_, gn_, \
+		       wn_, (int)(gn_ - j_ < 80 ? gn_ - j_ : 80), gb_ ? gb_ + j_ : "", \
+		       (int)(wn_ - j_ < 80 ? wn_ - j_ : 80), wb_ ? wb_ + j_ : ""); \
+	} \
+} while (0)
+
 static inline int tap_done(void)
 {
 	printf("1..%d\n", tap_n);

@@ -216,21 +216,6 @@ static void feed(struct over *o, const struct ev *e, const struct buf *data, int
 	}
 }
 
-static int same(const struct buf *a, const struct buf *b)
-{
-	return a->len == b->len && (a->len == 0 || memcmp(a->p, b->p, a->len) == 0);
-}
-
-static void show_diff(const struct buf *got, const struct buf *want)
-{
-	size_t j = 0;
-
-	while (j < got->len && j < want->len && got->p[j] == want->p[j])
-		j++;
-	printf("#   first difference at byte %zu of %zu/%zu: '%.60s' vs '%.60s'\n", j, got->len,
-	       want->len, (const char *)got->p + j, (const char *)want->p + j);
-}
-
 static void scenario(const char *name, struct over_conf c, int n, int nkeys, int64_t jitter)
 {
 	struct buf data = { 0 }, want = { 0 }, wlate = { 0 }, got = { 0 }, glate = { 0 };
@@ -271,12 +256,10 @@ static void scenario(const char *name, struct over_conf c, int n, int nkeys, int
 		       "same size", name, ks[i]);
 		feed(g.o, e, &data, ks[i], n);
 		eng_close(&g, 1, &got, &glate);
-		ok(same(&got, &want), "%s: restored after frame %d, the output is the "
-		   "uninterrupted run's", name, ks[i]);
-		if (!same(&got, &want))
-			show_diff(&got, &want);
-		ok(same(&glate, &wlate), "%s: frame %d: so are the late records (%zu bytes)", name,
-		   ks[i], wlate.len);
+		is_bytes(got.p, got.len, want.p, want.len, "%s: restored after frame %d, the "
+			 "output is the uninterrupted run's", name, ks[i]);
+		is_bytes(glate.p, glate.len, wlate.p, wlate.len, "%s: frame %d: so are the late "
+			 "records (%zu bytes)", name, ks[i], wlate.len);
 	}
 	/* Snapshot, restore, snapshot again and again on the way: no state
 	 * drifts through repeated round trips. */
@@ -296,11 +279,10 @@ static void scenario(const char *name, struct over_conf c, int n, int nkeys, int
 				printf("#   %s\n", err);
 		}
 		eng_close(&g, 1, &got, &glate);
-		ok(same(&got, &want) && same(&glate, &wlate),
-		   "%s: restored every %d frames, the output is the uninterrupted run's", name,
-		   step);
-		if (!same(&got, &want))
-			show_diff(&got, &want);
+		is_bytes(got.p, got.len, want.p, want.len, "%s: restored every %d frames, the "
+			 "output is the uninterrupted run's", name, step);
+		is_bytes(glate.p, glate.len, wlate.p, wlate.len, "%s: restored every %d frames, so "
+			 "are the late records", name, step);
 	}
 	free(e);
 	buf_free(&data);

@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,29 +141,6 @@ static void feed(struct win *w, const struct ev *e, int from, int to, struct buf
 	}
 }
 
-/* ok() that got equals want, showing the first difference when not. */
-static void same(const struct buf *got, const struct buf *want, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void same(const struct buf *got, const struct buf *want, const char *fmt, ...)
-{
-	int eq = got->len == want->len && (want->len == 0 || memcmp(got->p, want->p, want->len) == 0);
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ok(eq, "%s", msg);
-	if (!eq) {
-		size_t j = 0;
-
-		while (j < got->len && j < want->len && got->p[j] == want->p[j])
-			j++;
-		printf("#   first difference at byte %zu of %zu/%zu: '%.80s' vs '%.80s'\n", j,
-		       got->len, want->len, (const char *)got->p + j, (const char *)want->p + j);
-	}
-}
-
 struct fin {
 	struct win *w;
 	struct buf *img;
@@ -203,8 +179,8 @@ static uint64_t async_at(const char *name, const struct win_conf *c, const struc
 	cow = win_stats(w)->snap_cow;
 	win_flush(w);
 	win_free(w);
-	same(&run, want, "%s: a snapshot written by another thread from record %d changes "
-	     "nothing of the run", name, k);
+	is_bytes(run.p, run.len, want->p, want->len, "%s: a snapshot written by another thread "
+		 "from record %d changes nothing of the run", name, k);
 	w2 = win_new(c, on_emit, &rest);
 	rc = win_restore(w2, img.p, img.len, err, sizeof(err));
 	ok(rc == 0, "%s: that image (%zu bytes) restores", name, img.len);
@@ -213,7 +189,8 @@ static uint64_t async_at(const char *name, const struct win_conf *c, const struc
 	feed(w2, e, k, n, &key);
 	win_flush(w2);
 	win_free(w2);
-	same(&rest, want, "%s: restored, it gives the uninterrupted run's output", name);
+	is_bytes(rest.p, rest.len, want->p, want->len, "%s: restored, it gives the uninterrupted "
+		 "run's output", name);
 	buf_free(&run);
 	buf_free(&rest);
 	buf_free(&img);
@@ -270,7 +247,8 @@ static uint64_t records_first(const char *name, const struct win_conf *c, const 
 	win_flush(wr);
 	win_free(w);
 	win_free(wr);
-	same(&a, &r, "%s: ... and fed the rest, gives what the other gives", name);
+	is_bytes(a.p, a.len, r.p, r.len, "%s: ... and fed the rest, gives what the other gives",
+		 name);
 	free(known);
 	buf_free(&a);
 	buf_free(&r);
@@ -320,8 +298,8 @@ static void scenario(const char *name, struct win_conf c, int n, int nkeys, int6
 		feed(w2, e, ks[i], n, &key);
 		win_flush(w2);
 		win_free(w2);
-		same(&got, &want, "%s: restored at record %d, the output is the uninterrupted "
-		     "run's", name, ks[i]);
+		is_bytes(got.p, got.len, want.p, want.len, "%s: restored at record %d, the output is "
+			 "the uninterrupted run's", name, ks[i]);
 		cow += async_at(name, &c, e, n, ks[i], &want);
 		cow += records_first(name, &c, e, n, nkeys, ks[i]);
 	}
