@@ -237,15 +237,16 @@ static void cp_positions(struct buf *b, int schemas)
 	buf_putc(b, ']');
 }
 
-/* Takes checkpoint (or savepoint) id + 1 (barrier_take): a snapshot that
- * cannot be written is reported and its barrier not sent. */
+/* Takes checkpoint (or savepoint) id + 1 (barrier_take): the snapshot is
+ * written in the background; one that could not be written is reported at
+ * the next barrier or at the end (barrier_wait), and the run exits 1. */
 static void cp_take(int savepoint)
 {
 	cp.id++;
 	cp_positions(&cp.pos, 0);
 	cp_positions(&cp.snap, 1);
 	if (barrier_take(cp.c, &out, cp.id, savepoint, cp.snap.p, cp.snap.len, cp.pos.p,
-			 cp.pos.len) < 0)
+			 cp.pos.len) != 0)
 		cp.failed = 1;
 }
 
@@ -1311,6 +1312,8 @@ int main(int argc, char **argv)
 	}
 	if (cp.c != NULL && sig_savepoint)
 		cp_take(1);	/* SIGTERM: stop with a savepoint, then end the stream */
+	if (barrier_wait(cp.c) < 0)	/* the last snapshot in place */
+		cp.failed = 1;
 	if (cp.failed && status == RTAI_EXIT_OK)
 		status = RTAI_EXIT_FAIL;
 	if (opt.progress)

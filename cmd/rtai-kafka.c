@@ -940,17 +940,21 @@ static void cp_positions(void)
 }
 
 /* Takes checkpoint (or savepoint) id + 1 (barrier_take), after every
- * record read before it: a snapshot that cannot be written is reported
- * and its barrier not sent. */
+ * record read before it: the snapshot is written in the background; one
+ * that could not be written is reported at the next barrier or at the end
+ * (barrier_wait), declines its checkpoint, and the run exits 1. */
 static void cp_take(int savepoint)
 {
+	int rc;
+
 	cp.id++;
 	cp_positions();
-	if (barrier_take(cp.c, &out, cp.id, savepoint, cp.pos.p, cp.pos.len, cp.pos.p,
-			 cp.pos.len) < 0) {
+	rc = barrier_take(cp.c, &out, cp.id, savepoint, cp.pos.p, cp.pos.len, cp.pos.p,
+			  cp.pos.len);
+	if (rc != 0)
 		cp.failed = 1;
+	if (rc < 0)
 		return;
-	}
 	cp.inflight = cp.id;
 }
 
@@ -1044,6 +1048,8 @@ static void cp_finish(void)
 	struct stat st;
 	int piped;
 
+	if (barrier_wait(cp.c) < 0)	/* the source's own snapshot in place */
+		cp.failed = 1;
 	if (cp.c == NULL || cp.inflight == 0)
 		return;
 	piped = fstat(1, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));

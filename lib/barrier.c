@@ -73,18 +73,45 @@ void barrier_put(struct frame_wr *w, const struct barrier *b, int64_t ingest_ns)
 	buf_free(&p);
 }
 
+/* barrier_take's save() for ckpt_write_bg: the source's snapshot, copied
+ * into the writer's buffer while the caller's bytes are still there. */
+struct snap_ref {
+	const void *p;
+	size_t n;
+};
+
+static void copy_snap(struct buf *b, void *arg)
+{
+	const struct snap_ref *s = arg;
+
+	buf_append(b, s->p, s->n);
+}
+
 int barrier_take(struct ckpt *c, struct frame_wr *w, int64_t id, int savepoint,
 		 const void *snap, size_t snap_len, const void *sources, size_t len)
 {
 	char err[1024];
 	struct barrier b = { .checkpoint = id, .savepoint = savepoint,
 			     .sources = sources, .sources_len = len };
+	struct snap_ref s = { snap, snap_len };
+	int rc = barrier_wait(c) < 0 ? 1 : 0;
 
-	if (ckpt_write(c, id, snap, snap_len, err, sizeof(err)) < 0) {
+	if (ckpt_write_bg(c, id, copy_snap, &s, err, sizeof(err)) < 0) {
 		cli_warn("%s", err);
 		return -1;
 	}
 	barrier_put(w, &b, cli_now_ns());
+	return rc;
+}
+
+int barrier_wait(struct ckpt *c)
+{
+	char err[1024];
+
+	if (ckpt_wait(c, err, sizeof(err)) < 0) {
+		cli_warn("%s", err);
+		return -1;
+	}
 	return 0;
 }
 

@@ -58,18 +58,33 @@ struct ckpt;
 
 /* A source takes checkpoint (or, savepoint set, savepoint) id (>= 1), as
  * rtai-cat and rtai-kafka do: its read positions, len bytes of a JSON
- * array at sources, go in the barrier's "sources", and its snapshot, snap_len
- * bytes at snap (the same positions, or more about them), is written
- * durably first (ckpt_write, synchronously: the
- * barrier must not announce a position the directory lacks), then the
- * barrier goes to w (barrier_put, flushed), after every record written to
- * w before it. The order is the peer rule of ckpt.h: a source's state is
- * recorded before the barrier that stands for it leaves. Returns 0 when
- * the barrier was sent; -1 when the snapshot could not be written
- * (reported on stderr, "TOOL: DIR/ckpt-N/...: what"): no barrier is sent
- * then, as that checkpoint could never complete, and the previous complete
- * one stays usable. c NULL: the barrier alone is sent, returns 0. */
+ * array at sources, go in the barrier's "sources", and its snapshot,
+ * snap_len bytes at snap (the same positions, or more about them; copied,
+ * not kept), is written in the background (ckpt_write_bg), as Flink's
+ * sources snapshot their offsets: the copy is taken now, the write, its
+ * fsyncs and the completion check run in the writer thread while the
+ * records go on. The barrier goes to w (barrier_put, flushed) at once,
+ * after every record written to w before it: checkpoint id completes only
+ * once the source's snapshot is in DIR too (ckpt.h, completion rule), so a
+ * barrier that runs ahead of its source's snapshot cannot make a
+ * checkpoint that lacks it. The snapshot of the last barrier is waited for
+ * first (barrier_wait).
+ * Returns 0 when the barrier was sent and the last snapshot had been
+ * written; 1 when the barrier was sent but the last snapshot could not be
+ * written; -1 when no writer thread could be started for this one, and
+ * no barrier was sent, as that checkpoint could never complete. A failure
+ * is reported on stderr ("TOOL: checkpoint N: DIR/ckpt-N/...: what"). A
+ * snapshot that cannot be written declines its checkpoint (ckpt_settled),
+ * and the previous complete one stays usable. c NULL: the barrier alone is
+ * sent, returns 0. */
 int barrier_take(struct ckpt *c, struct frame_wr *w, int64_t id, int savepoint,
 		 const void *snap, size_t snap_len, const void *sources, size_t len);
+
+/* Waits for the snapshot the last barrier_take started to be written
+ * (ckpt_wait), as a source must before it ends, or before it asks whether
+ * a checkpoint is complete at the end of its input. Returns 0, or -1 after
+ * a message on stderr when that snapshot could not be written. c NULL:
+ * returns 0. */
+int barrier_wait(struct ckpt *c);
 
 #endif

@@ -50,6 +50,9 @@ struct ckpt {
 	void *bg_arg;
 	int64_t bg_fill_ns;	/* bg_fill's time in the thread (ns) */
 	int64_t bg_ns;		/* ckpt_write's time in the thread (ns) */
+	int64_t declined;	/* atomic: the last checkpoint this stage declined,
+				 * known here even when its marker could not be
+				 * made (ckpt_settled, from the writer thread) */
 	int verbose;	/* ckpt_verbose: report each snapshot's size and time */
 };
 
@@ -294,7 +297,7 @@ static int is_complete(const char *dir, int64_t id)
  * Flink's declineCheckpoint, which aborts the checkpoint. The run in the
  * name keeps an earlier run's marker from counting. Best effort: with no
  * marker the others wait as before. */
-static void decline(const struct ckpt *c, int64_t id)
+static void decline(struct ckpt *c, int64_t id)
 {
 	char *p = path_of("%s/ckpt-%lld/%s.declined.%lld", c->dir, (long long)id, c->key,
 			  (long long)c->run);
@@ -303,16 +306,18 @@ static void decline(const struct ckpt *c, int64_t id)
 	if (fd >= 0)
 		close(fd);
 	free(p);
+	__atomic_store_n(&c->declined, id, __ATOMIC_RELEASE);
 }
 
-/* Whether a stage of c's run declined checkpoint id (decline). */
+/* Whether a stage of c's run declined checkpoint id (decline): c's own
+ * stage, or another's marker. */
 static int is_declined(const struct ckpt *c, int64_t id)
 {
 	char *d = path_of("%s/ckpt-%lld", c->dir, (long long)id), suffix[32];
 	DIR *dp = opendir(d);
 	struct dirent *e;
 	size_t ns;
-	int rc = 0;
+	int rc = __atomic_load_n(&c->declined, __ATOMIC_ACQUIRE) == id;
 
 	snprintf(suffix, sizeof(suffix), ".declined.%lld", (long long)c->run);
 	ns = strlen(suffix);

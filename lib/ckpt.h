@@ -235,7 +235,11 @@ int ckpt_complete(const struct ckpt *c, int64_t id);
  * checkpoint and triggers the next), and when c is NULL or id < 1; 0
  * while neither. A stage that dies without declining is not seen here
  * (ckpt_outcome looks for that, under DIR/lock). Reads the directory,
- * without the lock: each marker is one file, created whole. */
+ * without the lock: each marker is one file, created whole. c's own
+ * stage's refusal is known without its marker, which a broken directory
+ * may refuse too: a source whose own snapshot of id could not be written
+ * (ckpt_write_bg, in the writer thread) sees -1 once the thread has
+ * failed, before any ckpt_wait. */
 int ckpt_settled(const struct ckpt *c, int64_t id);
 
 /* How long a source waits, in ns, before the barrier after a declined
