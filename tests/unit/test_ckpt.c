@@ -17,8 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "buf.h"
 #include "ckpt.h"
+#include "frame.h"
 #include "tap.h"
 
 static char dir[256];
@@ -620,6 +622,69 @@ static void test_background(void)
 	buf_free(&st);
 }
 
+/* Polls ckpt_settled(c, id) every millisecond for up to 10 s while it is
+ * 0 (the writer thread still at it); returns its last answer. */
+static int settled_within(const struct ckpt *c, int64_t id)
+{
+	int st = 0;
+
+	for (int i = 0; i < 10000 && (st = ckpt_settled(c, id)) == 0; i++)
+		usleep(1000);
+	return st;
+}
+
+/* barrier_take, a source's checkpoint: the barrier is written at once and
+ * the snapshot (a copy of the caller's bytes) in the background; a
+ * snapshot that cannot be written declines its checkpoint, known to
+ * ckpt_settled even when the directory refuses the marker too, and the
+ * next barrier_take says so (1) and still sends its barrier. */
+static void test_source_barrier(void)
+{
+	struct ckpt *c;
+	struct frame_wr w;
+	struct frame_rd r;
+	struct frame f;
+	struct buf st = {0};
+	char pos[32], path[600];
+	int64_t id;
+	int n = 0;
+
+	fresh_dir("src");
+	c = open_stage("-s", NULL);
+	snprintf(path, sizeof(path), "%s/out.rtai", dir);
+	wr_open_path(&w, path, 0, 0);
+	strcpy(pos, "[1]");
+	is_int(barrier_take(c, &w, 1, 0, pos, 3, pos, 3), 0, "a barrier is taken");
+	strcpy(pos, "[9]");	/* the source goes on: its snapshot was copied */
+	is_int(barrier_wait(c), 0, "its snapshot is written");
+	ok(ckpt_complete(c, 1), "checkpoint 1 complete (the only stage)");
+	/* Checkpoint 2's directory taken by a file: neither the snapshot nor
+	 * the marker of its refusal can be made there. */
+	snprintf(path, sizeof(path), "%s/ckpt-2", dir);
+	fclose(fopen(path, "w"));
+	is_int(barrier_take(c, &w, 2, 0, "[2]", 3, "[2]", 3), 0,
+	       "the next barrier goes out before its snapshot fails");
+	is_int(settled_within(c, 2), -1, "the source's own refusal settles checkpoint 2");
+	is_int(barrier_take(c, &w, 3, 1, "[3]", 3, "[3]", 3), 1,
+	       "the savepoint after it says so (1) and is sent");
+	is_int(barrier_wait(c), 0, "and written");
+	ok(ckpt_complete(c, 3), "savepoint 3 complete");
+	wr_close(&w);
+	ckpt_close(c);
+	c = open_stage("-s", NULL);
+	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "restore: %s", err);
+	ok(id == 3 && st.len == 3 && memcmp(st.p, "[3]", 3) == 0, "the savepoint's positions");
+	ckpt_close(c);
+	buf_free(&st);
+	snprintf(path, sizeof(path), "%s/out.rtai", dir);
+	if (rd_open(&r, path) == 0) {
+		while (rd_frame(&r, &f) == 1)
+			n += f.kind == RTAI_K_BARRIER;
+		rd_close(&r);
+	}
+	is_int(n, 3, "three barriers in the stream, the one whose snapshot failed too");
+}
+
 /* ckpt_list and ckpt_prune: two stages, checkpoints 1..5 complete, 6
  * written by one of them only; checkpoint 2 made incomplete by hand. */
 static void test_list_prune(void)
@@ -693,6 +758,7 @@ int main(void)
 	test_identity();
 	test_write_fails();
 	test_background();
+	test_source_barrier();
 	test_list_prune();
 	{
 		char cmd[600];
