@@ -468,6 +468,8 @@ static void compile(void)
 /* At the end: counts, and expressions that never found a field they read. */
 static void summary(void)
 {
+	char lua[64] = "";
+
 	for (size_t i = 0; i < opt.nops && count.in > 0; i++) {
 		const struct op *op = &opt.ops[i];
 		const char *name;
@@ -478,15 +480,15 @@ static void summary(void)
 	}
 	if (errpol_dropped(&ep) == 0 && !opt.verbose)
 		return;
-	fprintf(stderr, "%s: %llu records in, %llu out, %llu filtered out, %llu skipped, %llu dead-lettered",
-		cli_progname, (unsigned long long)count.in, (unsigned long long)count.out,
-		(unsigned long long)count.filtered, (unsigned long long)ep.skipped,
-		(unsigned long long)ep.dead);
+	/* one line written at once (cli_warn), as rtai-parse's */
 	if (lr != NULL && opt.verbose)
-		fprintf(stderr, "; Lua holds %zu KiB", lr_mem(lr) / 1024);
-	if (ep.first[0] != '\0' && !opt.verbose)
-		fprintf(stderr, "; first: %s", ep.first);
-	fputc('\n', stderr);
+		snprintf(lua, sizeof(lua), "; Lua holds %zu KiB", lr_mem(lr) / 1024);
+	cli_warn("%llu records in, %llu out, %llu filtered out, %llu skipped, %llu dead-lettered%s%s%s",
+		 (unsigned long long)count.in, (unsigned long long)count.out,
+		 (unsigned long long)count.filtered, (unsigned long long)ep.skipped,
+		 (unsigned long long)ep.dead, lua,
+		 ep.first[0] != '\0' && !opt.verbose ? "; first: " : "",
+		 ep.first[0] != '\0' && !opt.verbose ? ep.first : "");
 }
 
 int main(int argc, char **argv)

@@ -1591,20 +1591,23 @@ static void warn_unseen_keep(void)
 				  opt.keep[i], (unsigned long long)n, n == 1 ? "" : "s");
 }
 
+/* The counts, as one line written at once (cli_warn): the stderr of a
+ * pipeline's stages is often one file, and a line written in pieces can
+ * be split by another stage's output. */
 static void summary(void)
 {
+	char tomb[64] = "";
+
 	if (errpol_dropped(&ep) + count.blank == 0 && !ep.verbose)
 		return;
-	fprintf(stderr, "%s: %llu parsed, %llu skipped, %llu dead-lettered, %llu blank",
-		cli_progname, (unsigned long long)count.parsed,
-		(unsigned long long)ep.skipped, (unsigned long long)ep.dead,
-		(unsigned long long)count.blank);
 	if (count.tombstones > 0)
-		fprintf(stderr, ", %llu tombstones passed on",
-			(unsigned long long)count.tombstones);
-	if (ep.first[0] != '\0' && !ep.verbose)
-		fprintf(stderr, "; first: %s", ep.first);
-	fputc('\n', stderr);
+		snprintf(tomb, sizeof(tomb), ", %llu tombstones passed on",
+			 (unsigned long long)count.tombstones);
+	cli_warn("%llu parsed, %llu skipped, %llu dead-lettered, %llu blank%s%s%s",
+		 (unsigned long long)count.parsed, (unsigned long long)ep.skipped,
+		 (unsigned long long)ep.dead, (unsigned long long)count.blank, tomb,
+		 ep.first[0] != '\0' && !ep.verbose ? "; first: " : "",
+		 ep.first[0] != '\0' && !ep.verbose ? ep.first : "");
 }
 
 int main(int argc, char **argv)
