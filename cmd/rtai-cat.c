@@ -615,6 +615,7 @@ static void progress_draw(int final)
 			fprintf(stderr, "  ETA %.0fs", secs / frac - secs);
 	}
 	fputs(final ? "\n" : "\033[K", stderr);
+	fflush(stderr);	/* line-buffered (cli_init): a line redrawn with no newline */
 }
 
 /* ---- output ------------------------------------------------------------ */

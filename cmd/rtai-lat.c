@@ -702,28 +702,23 @@ static void write_prom(const struct window *w)
 
 /* ---- interval lines ---------------------------------------------------- */
 
-/* Each line is built whole, then written at once (one write(2) to the
- * unbuffered stderr), so another stage's output on the same file cannot
- * split it. */
-static void interval_header(struct buf *l)
+static void interval_header(void)
 {
-	buf_printf(l, "%8s %9s %8s %9s %9s %9s %9s %9s", "elapsed", "rec/s", "MB/s",
-		   "lat.p50", "lat.p99", "lat.max", "fresh.p50", "fresh.p99");
+	fprintf(stderr, "%8s %9s %8s %9s %9s %9s %9s %9s", "elapsed", "rec/s", "MB/s",
+		"lat.p50", "lat.p99", "lat.max", "fresh.p50", "fresh.p99");
 	for (int i = 0; i < opt.nslo; i++)
-		buf_printf(l, " %*s", (int)(strlen(opt.slo[i].text) > 6 ? strlen(opt.slo[i].text) : 6),
-			   opt.slo[i].text);
-	buf_putc(l, '\n');
+		fprintf(stderr, " %*s", (int)(strlen(opt.slo[i].text) > 6 ? strlen(opt.slo[i].text) : 6),
+			opt.slo[i].text);
+	fputc('\n', stderr);
 }
 
 static void interval_line(int64_t now)
 {
-	static struct buf l;	/* reused: nothing allocated once grown */
 	double secs = (now - last_tick) / 1e9;
 	char a[FMT_SZ], b[FMT_SZ], c[FMT_SZ], d[FMT_SZ], e[FMT_SZ], el[FMT_SZ];
 
-	buf_reset(&l);
 	if (nlines++ % 40 == 0)
-		interval_header(&l);
+		interval_header();
 	fmt_ns(now - start_mono, el);
 	if (cur.lat.total == 0)
 		strcpy(a, "-"), strcpy(b, "-"), strcpy(c, "-");
@@ -734,8 +729,8 @@ static void interval_line(int64_t now)
 		strcpy(d, "-"), strcpy(e, "-");
 	else
 		fmt_ns(hist_percentile(&cur.fresh, 50), d), fmt_ns(hist_percentile(&cur.fresh, 99), e);
-	buf_printf(&l, "%8s %9.0f %8.2f %9s %9s %9s %9s %9s", el, secs > 0 ? cur.records / secs : 0,
-		   secs > 0 ? cur.bytes / secs / 1e6 : 0, a, b, c, d, e);
+	fprintf(stderr, "%8s %9.0f %8.2f %9s %9s %9s %9s %9s", el, secs > 0 ? cur.records / secs : 0,
+		secs > 0 ? cur.bytes / secs / 1e6 : 0, a, b, c, d, e);
 	for (int i = 0; i < opt.nslo; i++) {
 		struct slo *s = &opt.slo[i];
 		double v;
@@ -746,10 +741,9 @@ static void interval_line(int64_t now)
 			s->intervals++;
 		if (st == 0)
 			s->breaches++;
-		buf_printf(&l, " %*s", wdt, st < 0 ? "-" : st ? "ok" : "BREACH");
+		fprintf(stderr, " %*s", wdt, st < 0 ? "-" : st ? "ok" : "BREACH");
 	}
-	buf_putc(&l, '\n');
-	fwrite(l.p, 1, l.len, stderr);
+	fputc('\n', stderr);
 }
 
 /* Folds the interval into the run's totals. */

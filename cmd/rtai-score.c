@@ -183,17 +183,13 @@ static void setup_model(void)
 		oname[k] = (char *)b.p;
 		olen[k] = b.len - 1;
 	}
-	if (opt.verbose) {	/* one line, written at once (one write(2)) */
-		struct buf line = { 0 };
-
-		buf_printf(&line, "%s: %s: %s, %d rounds, %zu output%s per row, features:",
-			   cli_progname, opt.model, xgb_objective(model), xgb_rounds(model), nout,
-			   nout == 1 ? "" : "s");
+	if (opt.verbose) {
+		fprintf(stderr, "%s: %s: %s, %d rounds, %zu output%s per row, features:",
+			cli_progname, opt.model, xgb_objective(model), xgb_rounds(model), nout,
+			nout == 1 ? "" : "s");
 		for (size_t i = 0; i < nfeat; i++)
-			buf_printf(&line, "%s %s", i ? "," : "", fname[i]);
-		buf_putc(&line, '\n');
-		fwrite(line.p, 1, line.len, stderr);
-		buf_free(&line);
+			fprintf(stderr, "%s %s", i ? "," : "", fname[i]);
+		fputc('\n', stderr);
 	}
 }
 

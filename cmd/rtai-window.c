@@ -734,38 +734,34 @@ static void summary(void)
 	const struct win_stats *s = win_stats(engine);
 	struct rusage ru;
 
-	if (opt.verbose) {	/* one line, written at once (one write(2)) */
-		struct buf l = { 0 };
-
+	if (opt.verbose) {
 		getrusage(RUSAGE_SELF, &ru);
-		buf_printf(&l, "%s: %llu records, %llu late", cli_progname,
+		fprintf(stderr, "%s: %llu records, %llu late", cli_progname,
 			(unsigned long long)nrecords, (unsigned long long)s->late);
 		if (s->late > 0)
-			buf_printf(&l, opt.late ? " (to %s)" : " (dropped)", opt.late);
+			fprintf(stderr, opt.late ? " (to %s)" : " (dropped)", opt.late);
 		if (s->late_some > 0)
-			buf_printf(&l, ", %llu late for some windows",
+			fprintf(stderr, ", %llu late for some windows",
 				(unsigned long long)s->late_some);
-		buf_printf(&l, ", %llu windows fired", (unsigned long long)s->fired);
+		fprintf(stderr, ", %llu windows fired", (unsigned long long)s->fired);
 		if (s->refired > 0)
-			buf_printf(&l, ", %llu fired again", (unsigned long long)s->refired);
+			fprintf(stderr, ", %llu fired again", (unsigned long long)s->refired);
 		if (s->updates > 0)
-			buf_printf(&l, ", %llu updates", (unsigned long long)s->updates);
+			fprintf(stderr, ", %llu updates", (unsigned long long)s->updates);
 		if (nrevoked > 0)
-			buf_printf(&l, ", %llu dropped for %llu revoked partition%s",
+			fprintf(stderr, ", %llu dropped for %llu revoked partition%s",
 				(unsigned long long)s->revoked, (unsigned long long)nrevoked,
 				nrevoked == 1 ? "" : "s");
 		if (s->floored > 0)
-			buf_printf(&l, ", %llu record%s kept out of windows before their "
+			fprintf(stderr, ", %llu record%s kept out of windows before their "
 				"partition's horizon", (unsigned long long)s->floored,
 				s->floored == 1 ? "" : "s");
 		if (s->snap_cow > 0)
-			buf_printf(&l, ", %llu windows written for snapshots by the records",
+			fprintf(stderr, ", %llu windows written for snapshots by the records",
 				(unsigned long long)s->snap_cow);
-		buf_printf(&l, "; peak state %llu windows, %llu keys, %.1f MiB; max resident %.1f MiB\n",
+		fprintf(stderr, "; peak state %llu windows, %llu keys, %.1f MiB; max resident %.1f MiB\n",
 			(unsigned long long)s->peak_windows, (unsigned long long)s->peak_keys,
 			win_bytes(engine) / 1048576.0, ru.ru_maxrss / 1024.0);
-		fwrite(l.p, 1, l.len, stderr);
-		buf_free(&l);
 	} else if (s->late > 0 && opt.late == NULL) {
 		cli_warn("%llu late record%s dropped (keep them with --late FILE; accept them "
 			  "with --delay or --lateness)", (unsigned long long)s->late,
@@ -883,35 +879,31 @@ static void over_summary(void)
 	const struct over_stats *s = over_stats(over);
 	struct rusage ru;
 
-	if (opt.verbose) {	/* one line, written at once (one write(2)) */
-		struct buf l = { 0 };
-
+	if (opt.verbose) {
 		getrusage(RUSAGE_SELF, &ru);
-		buf_printf(&l, "%s: %llu records, %llu late", cli_progname,
+		fprintf(stderr, "%s: %llu records, %llu late", cli_progname,
 			(unsigned long long)s->records, (unsigned long long)s->late);
 		if (s->late > 0 && opt.late != NULL)
-			buf_printf(&l, " (to %s)", opt.late);
+			fprintf(stderr, " (to %s)", opt.late);
 		else if (s->late > 0)
-			buf_puts(&l, " (emitted at once over what of their range was held)");
-		buf_printf(&l, ", %llu emitted", (unsigned long long)s->emitted);
+			fputs(" (emitted at once over what of their range was held)", stderr);
+		fprintf(stderr, ", %llu emitted", (unsigned long long)s->emitted);
 		if (nrevoked > 0)
-			buf_printf(&l, ", %llu waiting dropped and %llu keys' ranges for %llu "
+			fprintf(stderr, ", %llu waiting dropped and %llu keys' ranges for %llu "
 				"revoked partition%s", (unsigned long long)s->revoked,
 				(unsigned long long)s->revoked_keys, (unsigned long long)nrevoked,
 				nrevoked == 1 ? "" : "s");
 		if (s->rebuilt > 0)
-			buf_printf(&l, ", %llu read again into ranges only (their partition's "
+			fprintf(stderr, ", %llu read again into ranges only (their partition's "
 				"last owner emitted them)", (unsigned long long)s->rebuilt);
 		if (s->floored > 0)
-			buf_printf(&l, ", %llu before their partition's horizon dropped",
+			fprintf(stderr, ", %llu before their partition's horizon dropped",
 				(unsigned long long)s->floored);
-		buf_printf(&l, "; peak state %llu keys, %llu records in ranges, "
+		fprintf(stderr, "; peak state %llu keys, %llu records in ranges, "
 			"%llu waiting, %.1f MiB; max resident %.1f MiB\n",
 			(unsigned long long)s->peak_keys,
 			(unsigned long long)s->peak_entries, (unsigned long long)s->peak_waiting,
 			s->peak_bytes / 1048576.0, ru.ru_maxrss / 1024.0);
-		fwrite(l.p, 1, l.len, stderr);
-		buf_free(&l);
 	} else if (s->late > 0 && opt.late == NULL) {
 		cli_warn("%llu late record%s emitted at once over the part of %s range still held "
 			  "(wait for out-of-order records with --delay; set late ones aside with "

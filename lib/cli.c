@@ -6,6 +6,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,10 +17,16 @@ const char *cli_progname = "rtai";
 
 void cli_init(const char *name, char **argv)
 {
+	static char errbuf[1 << 16];	/* one line's room, however long */
+
 	cli_progname = name;
 	if (argv != NULL && argv[0] != NULL)
 		argv[0] = (char *)name;
 	signal(SIGPIPE, SIG_IGN);
+	/* Line-buffered stderr: a line printed in pieces (a summary built
+	 * field by field) leaves in one write(2) at its newline, so another
+	 * stage writing to the same file cannot split it. */
+	setvbuf(stderr, errbuf, _IOLBF, sizeof(errbuf));
 }
 
 static void vwarn(const char *fmt, va_list ap, int err)

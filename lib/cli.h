@@ -31,8 +31,11 @@ enum {
 extern const char *cli_progname;	/* "rtai-cat", ... */
 
 /* Sets the program name (and argv[0], so getopt's messages name the tool
- * too) and ignores SIGPIPE: a closed pipe is then seen as EPIPE and ends
- * the tool quietly. */
+ * too), ignores SIGPIPE (a closed pipe is then seen as EPIPE and ends the
+ * tool quietly) and makes stderr line-buffered (64 KiB): each line leaves
+ * in one write(2) at its newline, so the stages of a pipeline writing to
+ * one file never split each other's lines; text without a newline (a
+ * progress line redrawn with \r) needs fflush(stderr). */
 void cli_init(const char *name, char **argv);
 /* After getopt's own message: "Try 'rtai-NAME --help'...", exit 2. */
 void cli_usage_hint(void) __attribute__((noreturn));
