@@ -480,7 +480,7 @@ static void summary(void)
 	}
 	if (errpol_dropped(&ep) == 0 && !opt.verbose)
 		return;
-	/* one line written at once (cli_warn), as rtai-parse's */
+	/* one line through cli_warn, as rtai-parse's */
 	if (lr != NULL && opt.verbose)
 		snprintf(lua, sizeof(lua), "; Lua holds %zu KiB", lr_mem(lr) / 1024);
 	cli_warn("%llu records in, %llu out, %llu filtered out, %llu skipped, %llu dead-lettered%s%s%s",

@@ -1591,9 +1591,9 @@ static void warn_unseen_keep(void)
 				  opt.keep[i], (unsigned long long)n, n == 1 ? "" : "s");
 }
 
-/* The counts, as one line written at once (cli_warn): the stderr of a
- * pipeline's stages is often one file, and a line written in pieces can
- * be split by another stage's output. */
+/* The counts, one line through cli_warn, the shared message helper (that
+ * a line leaves in one write, whoever else writes to the same file, is
+ * cli_init's line-buffered stderr). */
 static void summary(void)
 {
 	char tomb[64] = "";
