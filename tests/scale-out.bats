@@ -76,6 +76,19 @@ assigned() {
 	[ "$(grep 'group features:' "$1.err" | tail -1)" = "rtai-kafka: group features: assigned $2 partitions" ]
 }
 
+# commit_failed NAME: NAME's source said that a commit of its offsets
+# failed, as one does while the group rebalances ("Group rebalance in
+# progress"). The member that takes its partitions then reads them from an
+# earlier commit: read again, at least once, as --replay promises when a
+# commit fails (rtai-kafka(1)); the features stay exact.
+commit_failed() {
+	if grep -q 'rtai-kafka: committing offsets:\|Offset commit (manual) failed' "$1.err"; then
+		echo "$1's commit failed: the member after it read from an earlier commit"
+		return 0
+	fi
+	return 1
+}
+
 # ends: "PARTITION END" for each partition of clicks (END: the offset after
 # its last message), as kcat reads them.
 ends() {
@@ -406,10 +419,11 @@ print("skipped", skipped)'
 	join_run
 	grep -q 'rtai-kafka: --replay: .*; [1-9][0-9]* partitions\{0,1\} revoked' a.err
 	grep -q 'rtai-window: [1-9][0-9]* open windows\{0,1\} of [0-9]* revoked partitions\{0,1\} dropped unfired' a.err
-	# b read a's old partitions from [6 s, 10 s) on, not from the start.
+	# b read a's old partitions from [6 s, 10 s) on, not from the start,
+	# unless a's commit at the revoke failed (commit_failed).
 	ktool show b.rtai | jq -r .ts | sort -n | head -1 >b.first
 	echo "b's oldest message: $(cat b.first)"
-	[ "$(cat b.first)" -ge $((1795860000000 + 6000 - 500)) ]
+	commit_failed a || [ "$(cat b.first)" -ge $((1795860000000 + 6000 - 500)) ]
 
 	# Every feature equals the brute force. b started without a watermark:
 	# without the horizon in the commit's metadata, the messages out of
@@ -505,10 +519,11 @@ brute_over() {
 	grep -q 'rtai-window: [1-9][0-9]* waiting records\{0,1\} of [1-9][0-9]* revoked partitions\{0,1\} dropped unemitted' a.err
 	run grep -h 'late record' a.err b.err
 	[ "$status" -eq 1 ]
-	# b read a's old partitions from H on, not from the start.
+	# b read a's old partitions from H on, not from the start, unless a's
+	# commit at the revoke failed (commit_failed).
 	ktool show b.rtai | jq -r .ts | sort -n | head -1 >b.first
 	echo "b's oldest message: $(cat b.first)"
-	[ "$(cat b.first)" -ge $((1795860000000 + 3000 - 500)) ]
+	commit_failed a || [ "$(cat b.first)" -ge $((1795860000000 + 3000 - 500)) ]
 
 	features >two.txt
 	run brute_over two.txt 3000
