@@ -1093,7 +1093,7 @@ static int avro_one(const char *path)
 	avro_value_t v;
 	const char *why;
 	uint64_t datum = 0;
-	int rc, ret = 0;
+	int rc = EOF, ret = 0;	/* EOF until a datum is read */
 
 	if (avro_header_schema(path, &schema, &why) < 0) {
 		cli_warn("%s: %s", path, why);
