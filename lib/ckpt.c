@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "cli.h"
+#include "frame.h"
 #include "outfile.h"
 #include "rtime.h"
 #include "sha1.h"
@@ -528,6 +529,11 @@ int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, ch
 	int lockfd = -1;
 
 	*out = NULL;
+	if (dir != NULL && *dir == '\0') {
+		/* given, but empty (--checkpoint-dir= or ''): not "off" */
+		snprintf(err, errlen, "--checkpoint-dir: the directory name is empty");
+		return -1;
+	}
 	if (dir == NULL)
 		dir = getenv("RTAI_CHECKPOINT_DIR");
 	if (dir == NULL || *dir == '\0')
@@ -732,8 +738,9 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
 				 "run completed before this "
 				 "stage registered, so this stage's records before it are in no "
 				 "checkpoint: start every stage at once, with a longer "
-				 "--checkpoint-interval",
-				 path, (long long)ids[0]);
+				 "--checkpoint-interval; or another pipeline is running in %s: "
+				 "give each pipeline its own --checkpoint-dir",
+				 path, (long long)ids[0], c->dir);
 		else
 			snprintf(
 			    err, errlen,
@@ -1366,6 +1373,28 @@ void ckpt_close(struct ckpt *c)
 	free(c);
 }
 
+/* A stage refused at its start takes no part in the run it registered in:
+ * its registration goes (under DIR/lock), or the stages of the pipeline
+ * running in DIR would wait for its part of every checkpoint, and none
+ * would complete again. Ours while we hold its flock. */
+static void leave(struct ckpt *c)
+{
+	char err[256];
+	int lockfd;
+
+	if (c == NULL || c->regfd < 0)
+		return;
+	if ((lockfd = lock_dir(c->dir, err, sizeof(err))) >= 0) {
+		char *reg = path_of("%s/stages/%s", c->dir, c->key);
+
+		unlink(reg);
+		free(reg);
+		close(lockfd);
+	}
+	close(c->regfd);
+	c->regfd = -1;
+}
+
 int ckpt_source_start(struct ckpt *c, int64_t *id, struct buf *state)
 {
 	char err[1024];
@@ -1375,8 +1404,10 @@ int ckpt_source_start(struct ckpt *c, int64_t *id, struct buf *state)
 	if (c == NULL)
 		return 0;
 	if (ckpt_source(c, err, sizeof(err)) < 0 ||
-	    (rc = ckpt_restore(c, id, state, err, sizeof(err))) < 0)
+	    (rc = ckpt_restore(c, id, state, err, sizeof(err))) < 0) {
+		leave(c);
 		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+	}
 	return rc;
 }
 
@@ -1401,7 +1432,11 @@ int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir
 	else if (rc == 1 && load(st.p, st.len, err, sizeof(err)) < 0) {
 		cli_warn("%s: checkpoint %lld: %s", ckpt_dir(*out), (long long)*id, err);
 		rc = -1;
+	} else if (rc == 1) {
+		rd_resumed = 1;	/* an empty input is a cut now (frame.h) */
 	}
 	buf_free(&st);
+	if (rc < 0)
+		leave(*out);
 	return rc < 0 ? RTAI_EXIT_SNAPSHOT : 0;
 }

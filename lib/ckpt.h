@@ -102,7 +102,8 @@ struct ckpt; /* one stage's handle on DIR; NULL when checkpoints are off */
  * DIR is created (mode 0777 less the umask) when missing; the stage
  * registers in DIR/stages/ and holds its registration's flock until
  * ckpt_close or exit. Returns 0 and *out (free with ckpt_close), or -1 and
- * a message in err: DIR not usable ("DIR: mkdir: Permission denied"), or a
+ * a message in err: DIR given but empty, DIR not usable ("DIR: mkdir:
+ * Permission denied"), or a
  * live stage with the same identity already registered ("... use
  * --stage-name NAME to tell them apart"). */
 int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, char **argv,
@@ -112,10 +113,14 @@ int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, ch
  * tool's decoder of its own state) with the restored bytes (borrowed for
  * the call) when a checkpoint is resumed. load returns 0, or -1 with a
  * message in err. Returns 0 with *out (NULL when checkpoints are off) and
- * *id (the checkpoint resumed, 0 for a fresh start); or, after a message
+ * *id (the checkpoint resumed, 0 for a fresh start; when resumed, sets
+ * rd_resumed, frame.h: standard input empty of any stream is then a cut
+ * stream, not an empty one); or, after a message
  * on stderr, RTAI_EXIT_FAIL (DIR unusable, or a live stage of the same
  * identity) or RTAI_EXIT_SNAPSHOT (the snapshot refused by ckpt_restore or
- * by load). */
+ * by load; the stage's registration is removed then, so that the pipeline
+ * running in DIR, if another one's stage was refused, does not wait for
+ * it). */
 int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir, int argc,
 	       char **argv, const char *stage_name,
 	       int (*load)(const uint8_t *p, size_t n, char *err, size_t errlen));
@@ -130,9 +135,10 @@ int ckpt_source(struct ckpt *c, char *err, size_t errlen);
  * ckpt_restore into state (the caller's buf, reset and filled; it frees
  * it). Returns 1 with *id when a checkpoint is resumed (announced on
  * stderr), 0 on a fresh start (*id = 0); on a refusal (another
- * pipeline's directory, a snapshot refused) prints "TOOL: message" on
- * stderr and exits with RTAI_EXIT_SNAPSHOT, as rtai-cat and rtai-kafka
- * both must. c NULL: returns 0. */
+ * pipeline's directory, a snapshot refused) removes the source's
+ * registration (as ckpt_stage), prints "TOOL: message" on stderr and
+ * exits with RTAI_EXIT_SNAPSHOT, as rtai-cat and rtai-kafka both must.
+ * c NULL: returns 0. */
 int ckpt_source_start(struct ckpt *c, int64_t *id, struct buf *state);
 
 /* Loads this stage's snapshot of the latest complete checkpoint. Returns 1

@@ -21,6 +21,7 @@
 
 uint32_t rd_max_frame = RTAI_MAX_FRAME_DEFAULT;
 int rd_cut_seen;
+int rd_resumed;
 void rd_set_max_frame(const char *opt_value)
 {
 	const char *env = getenv("RTAI_MAX_FRAME");
@@ -448,6 +449,11 @@ static int rd_end(struct frame_rd *r, size_t need)
 			return rd_error(r, r->pos, "the stream was cut inside a frame (%zu of %zu bytes): its writer ended without an end-of-stream frame (a crashed or killed upstream stage?)",
 					avail, need);
 		return rd_error(r, r->pos, "the stream was cut: its writer ended without an end-of-stream frame (a crashed or killed upstream stage?)");
+	}
+	if (rd_resumed && r->fd == 0 && r->version == 0 && avail == 0) {
+		r->cut = 1;
+		rd_cut_seen = 1;
+		return rd_error(r, r->pos, "the stream was cut before it began: this stage resumed from a checkpoint, and the stage before it wrote nothing (it failed at start: see its message)");
 	}
 	if (avail == 0)
 		return 0;

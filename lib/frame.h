@@ -114,6 +114,16 @@ struct frame_rd {
  * stages downstream instead of looking like a normal end. */
 extern int rd_cut_seen;
 
+/* Set by a stage that resumed from a checkpoint (ckpt_stage): its standard
+ * input continues a stream, so an input that ends before any stream
+ * header (empty: the stage before failed at start, a refused snapshot or
+ * a usage error, before it wrote its header) is cut, not an empty stream.
+ * Without it a resumed window stage would fire the open windows it
+ * restored, partial, as final. A stage between them that did start (a
+ * stateless one, not resumed) writes an empty finished stream instead: that
+ * case is not caught here. */
+extern int rd_resumed;
+
 /* Opens path ("-" or NULL for stdin). Returns 0, or -1 with r->err set.
  * zstd-compressed input is detected and decompressed transparently. */
 int rd_open(struct frame_rd *r, const char *path);
@@ -161,7 +171,8 @@ int rd_is_stream(struct frame_rd *r);
  * A version 2 stream whose input ends without its end-of-stream frame
  * (inside a frame, or a zstd frame, too) is cut: -1 with r->cut and
  * rd_cut_seen set and r->err "NAME: byte N: the stream was cut: ..."
- * (every whole frame before it was returned). A version 1 stream ending
+ * (every whole frame before it was returned); so is standard input empty
+ * of any stream header when rd_resumed is set. A version 1 stream ending
  * inside a frame is the error it always was ("truncated frame"). After sig_stop the end of
  * input is a normal end (0): the tool stopped reading, nothing was cut. */
 int rd_frame(struct frame_rd *r, struct frame *f);

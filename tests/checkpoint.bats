@@ -278,6 +278,88 @@ print(got == want, len(got), len(set(got)))'
 	assert_output --partial "rtai-cat: d: used by another pipeline, whose source is 'rtai-cat cap.rtai', not 'rtai-cat in.jsonl'"
 }
 
+@test "checkpoint: a resumed stage whose source failed at start reads a cut stream: no window fired as final; the rerun is exact" {
+	# in.jsonl's records n = 1..20000, 1 s apart, keyed by n % 7: windows
+	# of 100 s.
+	jq -c '{n, x: (.n % 7), t: (1795860000 + .n | todate)}' in.jsonl >t.jsonl
+	rtai-cat t.jsonl | rtai-parse -t t >t.rtai
+	win="rtai-window --checkpoint-dir d -k x --tumbling 100s -a count"
+	sh -c 'rtai-cat --checkpoint-dir d --checkpoint-interval 100ms --rate 10000 t.rtai &
+		echo $! >cat.pid; wait' |
+		sh -c "$win" >first.rtai 2>first.err &
+	wait_until test -e d/ckpt-1/COMPLETE
+	kill -TERM "$(cat cat.pid)"	# stop with a savepoint
+	wait
+	# The source refuses its options (status 2) and writes nothing: the
+	# window, resumed with windows open, must not take the empty input for
+	# the end of the stream.
+	run bash -c "set -o pipefail; rtai-cat --checkpoint-dir d --rate 1O000 t.rtai | $win >second.rtai"
+	echo "$output"
+	assert_failure 4
+	assert_output --partial "rtai-window: resuming from checkpoint"
+	assert_output --partial "rtai-window: stdin: byte 0: the stream was cut before it began: this stage resumed from a checkpoint"
+	run rtai-cat -p second.rtai
+	assert_failure 4
+	[ -z "$(rtai-cat -p second.rtai 2>/dev/null)" ]
+	# The rerun: first's windows and third's are every window once, with
+	# the counts a brute force gives.
+	bash -c "set -o pipefail; rtai-cat --checkpoint-dir d t.rtai | $win >third.rtai"
+	rtai-cat -p first.rtai third.rtai | jq -c '[.x, .window_start, .count]' | sort >got
+	python3 -c '
+import collections, datetime, json
+c = collections.Counter()
+for line in open("t.jsonl"):
+    r = json.loads(line)
+    c[(r["x"], (1795860000 + r["n"]) // 100 * 100)] += 1
+for (x, s), n in c.items():
+    t = datetime.datetime.fromtimestamp(s, datetime.timezone.utc)
+    print(json.dumps([x, t.strftime("%Y-%m-%dT%H:%M:%S.000Z"), n], separators=(",", ":")))
+' | sort >want
+	run diff got want
+	echo "$output"
+	assert_success
+	[ "$(wc -l <want)" -gt 1000 ]
+}
+
+@test "checkpoint: an empty --checkpoint-dir is an error, not checkpoints off" {
+	run rtai-cat --checkpoint-dir= cap.rtai
+	assert_failure 1
+	assert_output "rtai-cat: --checkpoint-dir: the directory name is empty"
+	run rtai-window --checkpoint-dir '' -k n --tumbling 1m -a count <cap.rtai
+	assert_failure 1
+	assert_output "rtai-window: --checkpoint-dir: the directory name is empty"
+	# RTAI_CHECKPOINT_DIR empty: off
+	RTAI_CHECKPOINT_DIR= run sh -c 'rtai-cat cap.rtai | rtai-cat -p | wc -l'
+	assert_output 20000
+}
+
+@test "checkpoint: a second pipeline refused in a running one's directory leaves it: its checkpoints go on completing" {
+	jq -c '{n, x: (.n % 7), t: (1795860000 + .n | todate)}' in.jsonl >t.jsonl
+	rtai-cat -o long.rtai t.jsonl t.jsonl t.jsonl t.jsonl t.jsonl t.jsonl
+	sh -c 'rtai-cat --checkpoint-dir d --checkpoint-interval 100ms --rate 10000 long.rtai &
+		echo $! >cat.pid; wait' |
+		rtai-parse -t t | rtai-window --checkpoint-dir d -k x --tumbling 1m -a count >a.rtai 2>a.err &
+	wait_until test -e d/ckpt-1/COMPLETE
+	# B: another source (refused: another pipeline's directory), another
+	# window (refused: a checkpoint of the run completed before it).
+	run bash -c "rtai-cat --checkpoint-dir d t.jsonl | rtai-parse -t t |
+		rtai-window --checkpoint-dir d -k x --tumbling 5m -a count >b.rtai"
+	echo "$output"
+	assert_output --partial "rtai-cat: d: used by another pipeline"
+	assert_output --partial "or another pipeline is running in d"
+	# Neither stays registered, so A's next checkpoints complete.
+	run grep -l -- '--tumbling 5m\|t.jsonl' d/stages/*
+	assert_failure
+	n=$(latest_complete d)
+	echo "latest complete after B: $n"
+	wait_until newer_than d "$((n + 1))" || { ls -R d; cat d/stages/*; false; }
+	kill -TERM "$(cat cat.pid)"
+	wait
+	cat a.err
+	grep -q 'used by another\|cannot complete' a.err && false
+	true
+}
+
 @test "checkpoint: a second live source of the same command line is refused" {
 	rtai-cat --checkpoint-dir d --rate 1000 cap.rtai >/dev/null &
 	pid=$!
@@ -628,7 +710,10 @@ JOIN='rtai-join -v -t table.jsonl -u changes.jsonl --on user_id --as-of updated_
 	assert_failure 6
 	assert_output --partial "rtai-join: $PWD/$snap: truncated"
 	cp good "$snap"
-	run bash -c "$JOIN --stage-name j </dev/null"
+	# A finished stream of no record (an empty input would be cut for a
+	# resumed stage, rtai(7)).
+	env -u RTAI_CHECKPOINT_DIR rtai-cat -o empty.rtai /dev/null
+	run bash -c "$JOIN --stage-name j <empty.rtai"
 	echo "$output"
 	assert_success
 	assert_line --index 0 "rtai-join: resuming from checkpoint ${newest##*-} of $PWD/d"

@@ -11,6 +11,9 @@ setup_local() {
 	GEN="python3 $RTAI_SRC/tests/lakegen.py"
 	READ="node $RTAI_SRC/tests/lakeread.js"
 	export NODE_PATH=$RTAI_NODE_MODULES
+	# A finished stream of no record: the input of a resumed sink that
+	# has nothing more to write (an empty input would be a cut, rtai(7)).
+	rtai-cat -o empty.rtai /dev/null
 }
 
 clicks() {
@@ -477,7 +480,7 @@ txn_versions() {
 	echo "$output"
 	assert_output "300 rows equal"
 	# The same command line again resumes (from RTAI_CHECKPOINT_DIR too).
-	RTAI_CHECKPOINT_DIR=ck run rtai-sink-lake --roll-rows 10 t </dev/null
+	RTAI_CHECKPOINT_DIR=ck run rtai-sink-lake --roll-rows 10 t <empty.rtai
 	echo "$output"
 	assert_success
 	assert_output --partial "resuming from checkpoint 7 of ck"
@@ -535,14 +538,14 @@ import sys
 b = bytearray(open(sys.argv[1], "rb").read())
 b[-6] ^= 1
 open(sys.argv[1], "wb").write(b)' "$snap"
-	run rtai-sink-lake --checkpoint-dir ck t </dev/null
+	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "$snap"
 	# truncated
 	rm -rf ck && cp -r ck.good ck
 	truncate -s 20 "$snap"
-	run rtai-sink-lake --checkpoint-dir ck t </dev/null
+	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "$snap"
@@ -551,7 +554,7 @@ open(sys.argv[1], "wb").write(b)' "$snap"
 	# there (recover-and-commit), and the table is whole.
 	rm -rf ck && cp -r ck.good ck && cp -r t t.good
 	rm t/_delta_log/00000000000000000003.json
-	run rtai-sink-lake --checkpoint-dir ck t </dev/null
+	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
 	echo "$output"
 	assert_success
 	assert_output --partial "t: checkpoint 4 was complete but not committed: committed from the snapshot, 4 files, 50 rows (table version 3)"
@@ -565,7 +568,7 @@ open(sys.argv[1], "wb").write(b)' "$snap"
 	# Without checkpoint 3's commit as well, rows are missing: refused.
 	rm -rf ck t && cp -r ck.good ck && cp -r t.good t
 	rm t/_delta_log/00000000000000000002.json t/_delta_log/00000000000000000003.json
-	run rtai-sink-lake --checkpoint-dir ck t </dev/null
+	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "last commit of --app-id rtai-sink-lake is checkpoint 2, but checkpoint 4 of ck is complete and needs checkpoint 3 committed"
@@ -574,14 +577,14 @@ open(sys.argv[1], "wb").write(b)' "$snap"
 	gone=$(jq -r 'select(.add) | .add.path' t/_delta_log/00000000000000000003.json | head -n 1)
 	[ -n "$gone" ]
 	rm t/_delta_log/00000000000000000003.json "t/$gone"
-	run rtai-sink-lake --checkpoint-dir ck t </dev/null
+	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "t/$gone: staged for checkpoint 4, which is complete in ck but not committed, and missing"
 	# and a table removed
 	rm -rf ck && cp -r ck.good ck
 	rm -rf t
-	run rtai-sink-lake --checkpoint-dir ck t </dev/null
+	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "is none, but checkpoint 4"
@@ -842,7 +845,7 @@ lake_kill_before_completion() {
 	# 2 and 3 stay staged, in no version; a rerun resumes from 1 and
 	# removes them: the table holds checkpoint 1's rows, the first 10.
 	ls t/*/*/part-rtai-sink-lake-c00000000000000000002-* t/*/*/part-rtai-sink-lake-c00000000000000000003-*
-	run sh -c "rtai-sink-lake --pass --checkpoint-dir ck t </dev/null | $RTAI_BUILD/tests/ckpt-sink --checkpoint-dir ck out.txt"
+	run sh -c "rtai-sink-lake --pass --checkpoint-dir ck t <empty.rtai | $RTAI_BUILD/tests/ckpt-sink --checkpoint-dir ck out.txt"
 	echo "$output"
 	assert_success
 	assert_output --partial "rtai-sink-lake: resuming from checkpoint 1 of ck"
@@ -1049,7 +1052,7 @@ print(len(live))")
 	run $vg --checkpoint-dir ck -p part t4 <s.rtai
 	echo "$output"
 	assert_success
-	run $vg --checkpoint-dir ck -p part t4 </dev/null
+	run $vg --checkpoint-dir ck -p part t4 <empty.rtai
 	echo "$output"
 	assert_success
 	assert_output --partial "resuming from checkpoint 4 of ck"
