@@ -55,6 +55,9 @@ struct ckpt {
 				 * known here even when its marker could not be
 				 * made (ckpt_settled, from the writer thread) */
 	int verbose;	/* ckpt_verbose: report each snapshot's size and time */
+	int stranger;	/* refused as not of the pipeline running in DIR
+			 * (another pipeline's source, or a stage that joined
+			 * its run late): leave() removes the registration */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -614,6 +617,7 @@ int ckpt_source(struct ckpt *c, char *err, size_t errlen)
 		if (b.len > 0 && b.p[b.len - 1] == '\n')
 			b.len--;
 		if (b.len != n || memcmp(b.p, c->identity, n) != 0) {
+			c->stranger = 1;
 			snprintf(err, errlen,
 				 "%s: used by another pipeline, whose source is '%.*s', not '%s': "
 				 "give each pipeline its own --checkpoint-dir",
@@ -732,6 +736,7 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
 	if (missing || (state->len >= HDR_LEN && memcmp(state->p, "RTAICKPT", 8) == 0 &&
 			hdr_run(state->p) != run)) {
 		buf_reset(state);
+		c->stranger = run == c->run;
 		if (run == c->run)
 			snprintf(err, errlen,
 				 "%s: missing, or left by an earlier run: checkpoint %lld of this "
@@ -1373,16 +1378,18 @@ void ckpt_close(struct ckpt *c)
 	free(c);
 }
 
-/* A stage refused at its start takes no part in the run it registered in:
- * its registration goes (under DIR/lock), or the stages of the pipeline
- * running in DIR would wait for its part of every checkpoint, and none
- * would complete again. Ours while we hold its flock. */
+/* A stage refused at its start as a stranger to the pipeline running in
+ * DIR (c->stranger) takes no part in its run: its registration goes
+ * (under DIR/lock), or that pipeline's stages would wait for its part of
+ * every checkpoint, and none would complete again. Ours while we hold its
+ * flock. A stage of the pipeline itself refused (a corrupt snapshot)
+ * stays registered: no checkpoint completes without it. */
 static void leave(struct ckpt *c)
 {
 	char err[256];
 	int lockfd;
 
-	if (c == NULL || c->regfd < 0)
+	if (c == NULL || c->regfd < 0 || !c->stranger)
 		return;
 	if ((lockfd = lock_dir(c->dir, err, sizeof(err))) >= 0) {
 		char *reg = path_of("%s/stages/%s", c->dir, c->key);

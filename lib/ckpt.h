@@ -118,9 +118,9 @@ int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, ch
  * stream, not an empty one); or, after a message
  * on stderr, RTAI_EXIT_FAIL (DIR unusable, or a live stage of the same
  * identity) or RTAI_EXIT_SNAPSHOT (the snapshot refused by ckpt_restore or
- * by load; the stage's registration is removed then, so that the pipeline
- * running in DIR, if another one's stage was refused, does not wait for
- * it). */
+ * by load; when refused as a stranger to the pipeline running in DIR, a
+ * stage that joined its run after one of its checkpoints completed, its
+ * registration is removed, so that pipeline does not wait for it). */
 int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir, int argc,
 	       char **argv, const char *stage_name,
 	       int (*load)(const uint8_t *p, size_t n, char *err, size_t errlen));
@@ -136,7 +136,8 @@ int ckpt_source(struct ckpt *c, char *err, size_t errlen);
  * it). Returns 1 with *id when a checkpoint is resumed (announced on
  * stderr), 0 on a fresh start (*id = 0); on a refusal (another
  * pipeline's directory, a snapshot refused) removes the source's
- * registration (as ckpt_stage), prints "TOOL: message" on stderr and
+ * registration when DIR is another pipeline's (as ckpt_stage), prints
+ * "TOOL: message" on stderr and
  * exits with RTAI_EXIT_SNAPSHOT, as rtai-cat and rtai-kafka both must.
  * c NULL: returns 0. */
 int ckpt_source_start(struct ckpt *c, int64_t *id, struct buf *state);
