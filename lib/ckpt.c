@@ -58,6 +58,7 @@ struct ckpt {
 	int stranger;	/* refused as not of the pipeline running in DIR
 			 * (another pipeline's source, or a stage that joined
 			 * its run late): leave() removes the registration */
+	int source;	/* registered as DIR's source (ckpt_source) */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -492,6 +493,59 @@ static void scan_stages(const char *dir, const char *mine, int *live, int remove
 	free(d);
 }
 
+/* Writes c's registration, DIR/stages/KEY: "run R\nIDENTITY\n", or for
+ * the pipeline's source "run R source\nIDENTITY\n" (the identity may
+ * hold a newline in quotes; the first line does not). Returns 0, or -1
+ * with a message. */
+static int write_registration(struct ckpt *c, char *err, size_t errlen)
+{
+	struct buf b = {0};
+	int rc = 0;
+
+	buf_printf(&b, "run %lld%s\n%s\n", (long long)c->run, c->source ? " source" : "",
+		   c->identity);
+	if (ftruncate(c->regfd, 0) < 0 || pwrite(c->regfd, b.p, b.len, 0) != (ssize_t)b.len) {
+		snprintf(err, errlen, "%s/stages/%s: %s", c->dir, c->key, strerror(errno));
+		rc = -1;
+	}
+	buf_free(&b);
+	return rc;
+}
+
+/* Whether a source of DIR (ckpt_source) registered in c's run: its
+ * registration's first line is "run R source". */
+static int source_in_run(const struct ckpt *c)
+{
+	char *d = path_of("%s/stages", c->dir), want[48];
+	DIR *dp;
+	struct dirent *e;
+	int found = c->source;
+
+	snprintf(want, sizeof(want), "run %lld source\n", (long long)c->run);
+	dp = found ? NULL : opendir(d);
+	while (dp != NULL && !found && (e = readdir(dp)) != NULL) {
+		char line[48];
+		ssize_t n;
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(dp), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		n = pread(fd, line, sizeof(line) - 1, 0);
+		close(fd);
+		if (n > 0) {
+			line[n] = '\0';
+			found = strncmp(line, want, strlen(want)) == 0;
+		}
+	}
+	if (dp != NULL)
+		closedir(dp);
+	free(d);
+	return found;
+}
+
 /* Registers c in DIR/stages/ (c->regfd open): joins the current run, or
  * starts the next one when no other stage is live. Called under DIR/lock. */
 static int do_register(struct ckpt *c, char *err, size_t errlen)
@@ -511,12 +565,8 @@ static int do_register(struct ckpt *c, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	buf_reset(&b);
-	buf_printf(&b, "run %lld\n%s\n", (long long)c->run, c->identity);
-	if (ftruncate(c->regfd, 0) < 0 || pwrite(c->regfd, b.p, b.len, 0) != (ssize_t)b.len) {
-		snprintf(err, errlen, "%s/stages/%s: %s", c->dir, c->key, strerror(errno));
+	if (write_registration(c, err, errlen) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	buf_free(&b);
@@ -632,6 +682,11 @@ int ckpt_source(struct ckpt *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", p, strerror(errno));
 		goto out;
 	}
+	/* Checkpoints complete only in a run where the source registered
+	 * (ckpt_write): say so in the registration. */
+	c->source = 1;
+	if (write_registration(c, err, errlen) < 0)
+		goto out;
 	rc = 0;
 out:
 	close(lockfd);
@@ -836,6 +891,20 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 	d = path_of("%s/ckpt-%lld", c->dir, (long long)id);
 	if (id < 1) {
 		snprintf(err, errlen, "checkpoint id %lld: expected >= 1", (long long)id);
+		goto out;
+	}
+	/* A barrier is only ever the source's of this run: one that comes
+	 * with no source of DIR in the run was read from elsewhere, e.g. a
+	 * capture replayed with the barriers of the run that wrote it, and a
+	 * rerun resumed from it would go back to a position no source
+	 * recorded. */
+	if (!source_in_run(c)) {
+		snprintf(err, errlen,
+			 "no source of %s runs in this pipeline (rtai-cat FILE... "
+			 "or rtai-kafka, with the same --checkpoint-dir): its barrier came from "
+			 "elsewhere, such as a capture replayed with the barriers of the run that "
+			 "wrote it (checkpoint %lld not taken)",
+			 c->dir, (long long)id);
 		goto out;
 	}
 	if (mkdir(d, 0777) == 0) {

@@ -21,8 +21,9 @@
  *   DIR/run                the number of the current run (text)
  *   DIR/source             the identity of the pipeline's source, written
  *                          by the first source that used DIR (ckpt_source)
- *   DIR/stages/KEY         one registration per stage ("run R", then its
- *                          identity), flock'ed for as long as the stage lives
+ *   DIR/stages/KEY         one registration per stage ("run R", or "run R
+ *                          source" for the source, then its identity),
+ *                          flock'ed for as long as the stage lives
  *   DIR/ckpt-N/KEY.snap    the snapshot of stage KEY for checkpoint N
  *   DIR/ckpt-N/COMPLETE    written when checkpoint N became complete
  *
@@ -34,7 +35,12 @@
  * when every stage registered in the current run has written its snapshot
  * of N in this run; the stage whose write makes it so (under DIR/lock)
  * writes DIR/ckpt-N/COMPLETE. A stage killed mid-run stays registered, so
- * no later checkpoint of that run completes without it. Only a complete
+ * no later checkpoint of that run completes without it. A checkpoint
+ * completes only in a run where a source (ckpt_source) registered: a
+ * barrier that reaches a run without one came from elsewhere (a capture
+ * replayed with the barriers of the run that wrote it), and a rerun
+ * resumed from it would read its input from the start over state that
+ * holds part of it already; ckpt_write declines it. Only a complete
  * checkpoint is ever restored; the last 3 complete ones are kept, older
  * ones (complete or not) are removed.
  *
@@ -126,7 +132,9 @@ int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir
 	       int (*load)(const uint8_t *p, size_t n, char *err, size_t errlen));
 
 /* For a source (rtai-cat, rtai-kafka), after ckpt_open: records its
- * identity as DIR's source when DIR has none yet. Returns 0, or -1 with a
+ * identity as DIR's source when DIR has none yet, and marks its
+ * registration as the source's, which lets this run's checkpoints
+ * complete (ckpt_write). Returns 0, or -1 with a
  * message when DIR/source names another identity ("DIR: used by another
  * pipeline, whose source is ...") or on I/O errors. c NULL: returns 0. */
 int ckpt_source(struct ckpt *c, char *err, size_t errlen);
@@ -159,7 +167,9 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
  * still under DIR/lock, marks checkpoint id complete when every stage registered in this run has
  * written it, and prunes to the last CKPT_KEEP complete checkpoints.
  * Returns 1 when this write completed the checkpoint, 0 when others are
- * still to write it, -1 with a message on error (disk full, permissions):
+ * still to write it, -1 with a message on error (disk full, permissions;
+ * no source registered in this run: "no source of DIR runs in this
+ * pipeline ..., checkpoint N not taken", nothing written):
  * nothing complete is touched then, so the previous complete checkpoint
  * stays usable, and the stage declines id (ckpt_settled) so that nobody
  * waits for it. c NULL: returns 0. */

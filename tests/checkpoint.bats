@@ -474,6 +474,46 @@ print(n)')
 	assert_output --partial "rtai-cat: file/d: mkdir: Not a directory"
 }
 
+@test "checkpoint: barriers of a capture replayed with no source of DIR in the pipeline are declined (exit 1), and no checkpoint completes; replayed as the source, the capture's barriers are dropped and the values are right" {
+	python3 -c '
+for i in range(1, 301):
+    print("%d {\"u\":\"u%d\"}" % (i, i % 7))
+    if i % 100 == 0:
+        print("barrier:%d" % (i // 100))' >lines.txt
+	mkstream cap.rtai <lines.txt
+	W='rtai-window --checkpoint-dir ck -k u --tumbling 100s -a count'
+	run bash -c "rtai-cat cap.rtai | $W >/dev/null"
+	echo "$output"
+	assert_failure 1
+	assert_output --partial "rtai-window: checkpoint 1: no source of ck runs in this pipeline"
+	assert_output --partial "capture replayed with the barriers of the run that wrote it (checkpoint 1 not taken)"
+	run bash -c "$W <cap.rtai >/dev/null"
+	assert_failure 1
+	assert_output --partial "no source of ck runs in this pipeline"
+	run bash -c "ls ck/ckpt-*/COMPLETE"
+	assert_failure
+	# the same capture as the source: a fresh start, every record counted
+	run bash -o pipefail -c "rtai-cat --checkpoint-dir ck cap.rtai 2>src.err | $W 2>win.err | rtai-cat -p | jq -c '[.u, .window_start, .count]' | sort"
+	echo "$output"
+	assert_success
+	python3 -c '
+import collections, datetime, json
+c = collections.Counter()
+for line in open("lines.txt"):
+    t, _, r = line.strip().partition(" ")
+    if ":" not in t:
+        c[(json.loads(r)["u"], int(t) // 100 * 100)] += 1
+for (u, w), n in c.items():
+    t = datetime.datetime.fromtimestamp(w, datetime.timezone.utc)
+    print(json.dumps([u, t.strftime("%Y-%m-%dT%H:%M:%S.000Z"), n], separators=(",", ":")))' | sort >want.txt
+	assert_output "$(cat want.txt)"
+	run cat src.err win.err
+	echo "$output"
+	assert_output --partial "barrier frames of the input dropped"
+	refute_output --partial resuming
+	refute_output --partial "no source"
+}
+
 @test "checkpoint: --help lists the options" {
 	run rtai-cat --help
 	assert_success

@@ -958,6 +958,11 @@ EOF
 
 # ---- checkpoints (rtai(7) "Checkpoints"; tests/checkpoint.bats kills a pipeline) ----
 
+# The stream's source in ck: its barriers are the input's, where these
+# tests put them (tests/ckpt-source.c); a checkpoint completes only in a
+# run with a source.
+SRC="$RTAI_BUILD/tests/ckpt-source --checkpoint-dir ck"
+
 # wait_file FILE: waits (at most 60 s) until FILE exists.
 wait_file() {
 	local i
@@ -973,7 +978,7 @@ wait_file() {
 	unset RTAI_CHECKPOINT_DIR
 	mkfifo in.fifo up.fifo j.fifo
 	J='rtai-join -v -t users.jsonl --on user_id --updates up.fifo --fields tier --checkpoint-dir ck'
-	$J <in.fifo >j.fifo 2>err1 &
+	$SRC <in.fifo | $J >j.fifo 2>err1 &
 	pid=$!
 	rtai-cat -p <j.fifo >out1.txt 2>/dev/null &
 	exec 5>in.fifo 6>up.fifo
@@ -1043,13 +1048,13 @@ wait_file() {
 	printf '%s\n' 'barrier:7' '- {"user_id":"u3","tier":"new"}' 'barrier:8' \
 		'- {"user_id":"u2","tier":"gone"}' 'barrier:9' | mkstream up.rtai
 	J='rtai-join -v -t users.jsonl --on user_id -u up.rtai --fields tier --checkpoint-dir ck'
-	run sh -c "$J <s.rtai 2>/dev/null | rtai-cat -p --meta | jq -c '[._barrier.checkpoint, .n, .tier]'"
+	run sh -c "$SRC <s.rtai | $J 2>/dev/null | rtai-cat -p --meta | jq -c '[._barrier.checkpoint, .n, .tier]'"
 	echo "$output"
 	assert_success
 	assert_output "$(printf '%s\n' '[null,1,"new"]' '[null,2,"gold"]' '[1,null,null]' '[null,3,"gone"]' \
 		'[2,null,null]' '[null,4,"new"]')"
 	run ls ck
-	assert_output "$(printf '%s\n' ckpt-1 ckpt-2 lock run stages)"
+	assert_output "$(printf '%s\n' ckpt-1 ckpt-2 lock run source stages)"
 	# checkpoint 2 holds the whole changelog as read: a rerun applies none of
 	# it again (2 rows of the file and 2 changes: 4 upserts, not 6)
 	: | mkstream empty.rtai
@@ -1061,7 +1066,7 @@ wait_file() {
 
 @test "join: --checkpoint-dir: a savepoint is snapshotted and forwarded, and ends the stage" {
 	printf '%s\n' '- {"user_id":"u1","n":1}' 'savepoint:1' '- {"user_id":"u2","n":2}' | mkstream s.rtai
-	run sh -c "RTAI_CHECKPOINT_DIR=ck rtai-join -t users.jsonl --on user_id --fields tier <s.rtai | rtai-cat -p --meta | jq -c '[._barrier.type, .n]'"
+	run sh -c "$SRC <s.rtai | RTAI_CHECKPOINT_DIR=ck rtai-join -t users.jsonl --on user_id --fields tier | rtai-cat -p --meta | jq -c '[._barrier.type, .n]'"
 	echo "$output"
 	assert_success		# a finished stream: rtai-cat -p found its end-of-stream frame
 	assert_output "$(printf '%s\n' '[null,1]' '["savepoint",null]')"
@@ -1073,7 +1078,7 @@ wait_file() {
 	redis-cli -p "$REDIS_PORT" HSET user:u1 tier gold >/dev/null
 	printf '%s\n' '- {"user_id":"u1","n":1}' 'barrier:1' '- {"user_id":"u1","n":2}' | mkstream s.rtai
 	J="rtai-join --redis redis://127.0.0.1:$REDIS_PORT --redis-key user:{user_id} --checkpoint-dir ck"
-	run sh -c "$J <s.rtai | rtai-cat -p --meta | jq -c '[._barrier.checkpoint, .n, .tier]'"
+	run sh -c "$SRC <s.rtai | $J | rtai-cat -p --meta | jq -c '[._barrier.checkpoint, .n, .tier]'"
 	echo "$output"
 	assert_success
 	assert_output "$(printf '%s\n' '[null,1,"gold"]' '[1,null,null]' '[null,2,"gold"]')"

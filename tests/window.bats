@@ -1225,6 +1225,10 @@ ckpt_lines() {
 }
 
 CKPT_WIN='rtai-window -k u --tumbling 10s --delay 5s -a count -a sum:amount -a distinct:item -a p95:amount'
+# The stream's source in ck: its barriers are the input's, where these
+# tests put them (tests/ckpt-source.c); a checkpoint completes only in a
+# run with a source.
+SRC="$RTAI_BUILD/tests/ckpt-source --checkpoint-dir ck"
 
 # bytes_upto LINES N FILE: the bytes of the stream of the first N lines
 # of LINES, without its end-of-stream frame: where the next frame starts.
@@ -1267,7 +1271,7 @@ bytes_upto() {
 	n=$(bytes_upto lines.txt 353)
 	( head -c "$n" all.rtai; exec sleep 600 ) >in.fifo &
 	feeder=$!
-	$CKPT_WIN --checkpoint-dir ck <in.fifo >crash.rtai 2>crash.err &
+	$SRC <in.fifo | $CKPT_WIN --checkpoint-dir ck >crash.rtai 2>crash.err &
 	win=$!
 	for _ in $(seq 1 600); do
 		[ -e ck/ckpt-3/COMPLETE ] && break
@@ -1277,6 +1281,7 @@ bytes_upto() {
 	kill "$feeder"
 	wait "$win" || true
 	wait "$feeder" || true
+	wait	# the source too: a rerun starts once the last run has exited
 	run cat crash.err
 	echo "$output"
 	[ -e ck/ckpt-3/COMPLETE ]
@@ -1286,7 +1291,7 @@ bytes_upto() {
 	# (where a source that seeks resumes), it loads checkpoint 3.
 	m=$(bytes_upto lines.txt 303)
 	{ head -c 8 all.rtai; tail -c +"$((m + 1))" all.rtai; } >tail.rtai
-	run bash -o pipefail -c "$CKPT_WIN --checkpoint-dir ck <tail.rtai 2>re.err | show >re.txt"
+	run bash -o pipefail -c "$SRC <tail.rtai | $CKPT_WIN --checkpoint-dir ck 2>re.err | show >re.txt"
 	echo "$output"
 	assert_success
 	run cat re.err
@@ -1307,7 +1312,7 @@ bytes_upto() {
 	# checkpoint 4 is a savepoint, then the input ends (a source stopped
 	# by SIGTERM does that)
 	ckpt_lines 4 | head -n 404 | mkstream sp.rtai
-	run bash -o pipefail -c "RTAI_CHECKPOINT_DIR=ck $CKPT_WIN <sp.rtai | show >first.txt"
+	run bash -o pipefail -c "$SRC <sp.rtai | RTAI_CHECKPOINT_DIR=ck $CKPT_WIN | show >first.txt"
 	echo "$output"
 	assert_success
 	[ -e ck/ckpt-4/COMPLETE ]
@@ -1316,7 +1321,7 @@ bytes_upto() {
 	assert_output "kind 3"
 	m=$(bytes_upto lines.txt 404)
 	{ head -c 8 all.rtai; tail -c +"$((m + 1))" all.rtai; } >tail.rtai
-	run bash -o pipefail -c "RTAI_CHECKPOINT_DIR=ck $CKPT_WIN <tail.rtai | show >second.txt"
+	run bash -o pipefail -c "$SRC <tail.rtai | RTAI_CHECKPOINT_DIR=ck $CKPT_WIN | show >second.txt"
 	echo "$output"
 	assert_success
 	assert_output "rtai-window: resuming from checkpoint 4 of ck"
@@ -1330,7 +1335,7 @@ bytes_upto() {
 	mkstream all.rtai <lines.txt
 	run bash -o pipefail -c "$CKPT_WIN <all.rtai | show >want.txt"
 	assert_success
-	rtai-window -v --checkpoint-dir ck ${CKPT_WIN#rtai-window} <all.rtai 2>err.txt | show >got.txt
+	$SRC <all.rtai | rtai-window -v --checkpoint-dir ck ${CKPT_WIN#rtai-window} 2>err.txt | show >got.txt
 	cat err.txt
 	diff got.txt want.txt
 	# one report per barrier, from the background writer, which also
@@ -1341,7 +1346,7 @@ bytes_upto() {
 	for n in 4 5 6; do
 		[ -e "ck/ckpt-$n/COMPLETE" ]
 		b=$(sed -n "s/.*checkpoint $n: snapshot of \([0-9]*\) bytes.*/\1/p" err.txt)
-		f=$(ls ck/ckpt-$n/*.snap)
+		f=$(ls ck/ckpt-$n/rtai-window-*.snap)
 		python3 -c 'import struct, sys, os
 p = sys.argv[1]; h = open(p, "rb").read(40)
 ilen, = struct.unpack_from("<I", h, 12); slen, = struct.unpack_from("<Q", h, 32)
@@ -1350,7 +1355,7 @@ assert os.path.getsize(p) == 40 + ilen + slen + 4' "$f" "$b"
 	done
 	# sessions are serialized at the barrier, whole
 	rm -rf ck
-	rtai-window -v --checkpoint-dir ck -k u --session 3s -a count <all.rtai 2>err.txt >/dev/null
+	$SRC <all.rtai | rtai-window -v --checkpoint-dir ck -k u --session 3s -a count 2>err.txt >/dev/null
 	cat err.txt
 	[ "$(grep -c 'snapshot of [0-9]* bytes serialized in [0-9.]* ms, written in the background in [0-9.]* ms$' err.txt)" -eq 6 ]
 	! grep -q 'writer thread' err.txt
@@ -1358,7 +1363,7 @@ assert os.path.getsize(p) == 40 + ilen + slen + 4' "$f" "$b"
 
 @test "window: --checkpoint-dir: a snapshot made with other options is refused (exit 6); --stage-name; --over never reads a window's" {
 	ckpt_lines 1 | head -n 101 | mkstream sp.rtai
-	run bash -o pipefail -c "rtai-window -k u --tumbling 10s --stage-name w --checkpoint-dir ck <sp.rtai | show"
+	run bash -o pipefail -c "$SRC <sp.rtai | rtai-window -k u --tumbling 10s --stage-name w --checkpoint-dir ck | show"
 	echo "$output"
 	assert_success
 	[ -e ck/ckpt-1/COMPLETE ]
@@ -1368,7 +1373,7 @@ assert os.path.getsize(p) == 40 + ilen + slen + 4' "$f" "$b"
 	assert_failure 6
 	assert_output --partial "ck/ckpt-1/"
 	# a damaged snapshot: refused, naming the file
-	snap=$(ls ck/ckpt-1/*.snap)
+	snap=$(ls ck/ckpt-1/rtai-window-*.snap)
 	printf 'x' | dd of="$snap" bs=1 seek=60 conv=notrunc 2>/dev/null
 	run bash -c "rtai-window -k u --tumbling 10s --stage-name w --checkpoint-dir ck <sp.rtai >/dev/null"
 	echo "$output"
@@ -1386,7 +1391,7 @@ VER_WIN='rtai-window -k u --tumbling 10s --delay 1h -a count -a sum:amount'
 @test "window: --checkpoint-dir: the snapshot is the layout of rtai-window's image version 2, read back independently; a version 1 snapshot is refused (exit 6)" {
 	ckpt_lines 1 | head -n 101 >sp.txt
 	mkstream sp.rtai <sp.txt
-	run bash -o pipefail -c "$VER_WIN --checkpoint-dir ck <sp.rtai | show"
+	run bash -o pipefail -c "$SRC <sp.rtai | $VER_WIN --checkpoint-dir ck | show"
 	echo "$output"
 	assert_success
 	refute_output --partial window_start	# nothing fired
@@ -1478,7 +1483,7 @@ CKPT_OVER='rtai-window -k u --over 10s --delay 4s -a count -a sum:amount -a dist
 	grep -v '^kind' want.txt >want.data
 	# checkpoint 4 is a savepoint, then the input ends
 	ckpt_lines 4 | head -n 404 | mkstream sp.rtai
-	run bash -o pipefail -c "RTAI_CHECKPOINT_DIR=ck $CKPT_OVER <sp.rtai | show >first.txt"
+	run bash -o pipefail -c "$SRC <sp.rtai | RTAI_CHECKPOINT_DIR=ck $CKPT_OVER | show >first.txt"
 	echo "$output"
 	assert_success
 	[ -e ck/ckpt-4/COMPLETE ]
@@ -1489,7 +1494,7 @@ CKPT_OVER='rtai-window -k u --over 10s --delay 4s -a count -a sum:amount -a dist
 	[ "$(grep -vc '^kind' first.txt)" -lt 400 ]
 	m=$(bytes_upto lines.txt 404)
 	{ head -c 8 all.rtai; tail -c +"$((m + 1))" all.rtai; } >tail.rtai
-	run bash -o pipefail -c "RTAI_CHECKPOINT_DIR=ck $CKPT_OVER <tail.rtai | show >second.txt"
+	run bash -o pipefail -c "$SRC <tail.rtai | RTAI_CHECKPOINT_DIR=ck $CKPT_OVER | show >second.txt"
 	echo "$output"
 	assert_success
 	assert_output "rtai-window: resuming from checkpoint 4 of ck"

@@ -45,6 +45,20 @@ static struct ckpt *open_stage(const char *opts, const char *name)
 	return c;
 }
 
+/* open_stage, as the pipeline's source (ckpt_source): a checkpoint
+ * completes only in a run where a source of the directory registered. */
+static struct ckpt *open_source(const char *opts)
+{
+	struct ckpt *c = open_stage(opts, NULL);
+
+	if (c != NULL && ckpt_source(c, err, sizeof(err)) < 0) {
+		printf("# ckpt_source: %s\n", err);
+		ckpt_close(c);
+		c = NULL;
+	}
+	return c;
+}
+
 static char *snap_path(const struct ckpt *c, int64_t id)
 {
 	static char p[600];
@@ -159,7 +173,7 @@ static void test_round_trip(void)
 		       "the identity: tool, options shell-quoted, no --checkpoint-*");
 		ckpt_close(c);
 	}
-	c = open_stage("-k user -w x", NULL);
+	c = open_source("-k user -w x");
 	ok(c != NULL, "open: %s", err);
 	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 0, "an empty directory: fresh start");
 	is_int(id, 0, "id 0 on a fresh start");
@@ -170,7 +184,7 @@ static void test_round_trip(void)
 	is_int(ckpt_write(c, 2, "", 0, err, sizeof(err)), 1, "an empty state is a state");
 	ckpt_close(c);
 
-	c = open_stage("-k user --checkpoint-interval 5s -w x", NULL);
+	c = open_source("-k user --checkpoint-interval 5s -w x");
 	ok(c != NULL, "reopen with another interval: the same stage: %s", err);
 	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "restore: %s", err);
 	is_int(id, 2, "the latest complete checkpoint");
@@ -186,7 +200,7 @@ static void test_round_trip(void)
 
 		ok(rc == 0, "remove checkpoint 2");
 	}
-	c = open_stage("-k user -w x", NULL);
+	c = open_source("-k user -w x");
 	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "restore 1: %s", err);
 	is_int(id, 1, "checkpoint 1");
 	ok(st.len == 9 && memcmp(st.p, "state one", 9) == 0, "its state, byte for byte");
@@ -223,7 +237,7 @@ static void write_one(const char *opts, const char *state)
 	struct ckpt *c;
 
 	fresh_dir("bad");
-	c = open_stage(opts, NULL);
+	c = open_source(opts);
 	ckpt_write(c, 1, state, strlen(state), err, sizeof(err));
 	ckpt_close(c);
 }
@@ -264,7 +278,10 @@ static void test_refusals(void)
 
 		write_one("-k session", state);
 		snprintf(other, sizeof(other), "%s", snap_path(NULL, 1));
-		c = open_stage("-k user", NULL);
+		/* the same directory's source, now "-k user" */
+		snprintf(cmd, sizeof(cmd), "rm %s/source", dir);
+		rc = system(cmd);
+		c = open_source("-k user");
 		ckpt_write(c, 1, state, strlen(state), err, sizeof(err));
 		ckpt_close(c);
 		snprintf(mine, sizeof(mine), "%s", snap_path(NULL, 1));
@@ -300,7 +317,7 @@ static void test_completion(void)
 	int64_t id;
 
 	fresh_dir("two");
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	b = open_stage("-b", NULL);
 	ok(a != NULL && b != NULL, "two stages register: %s", err);
 	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), 0, "a writes 1: not complete yet");
@@ -312,7 +329,7 @@ static void test_completion(void)
 	       "a dead stage stays registered: 3 does not complete without it");
 	ckpt_close(a);
 
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	b = open_stage("-b", NULL);
 	is_int(ckpt_restore(a, &id, &st, err, sizeof(err)), 1, "restart: a restores");
 	ok(id == 1 && st.len == 2 && memcmp(st.p, "a1", 2) == 0,
@@ -329,7 +346,7 @@ static void test_completion(void)
 
 	/* A stage that registers after a checkpoint of its run completed. */
 	fresh_dir("late");
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	ckpt_write(a, 1, "a1", 2, err, sizeof(err));
 	b = open_stage("-b", NULL);
 	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), -1, "a late stage is refused");
@@ -341,14 +358,14 @@ static void test_completion(void)
 	/* A late stage whose snapshot of that checkpoint is left from an earlier
 	 * run: stale, refused too. */
 	fresh_dir("stale");
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	b = open_stage("-b", NULL);
 	ckpt_write(a, 1, "a1", 2, err, sizeof(err));
 	ckpt_write(b, 1, "b1", 2, err, sizeof(err));
 	ckpt_write(b, 2, "b2", 2, err, sizeof(err));
 	ckpt_close(a);
 	ckpt_close(b);
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	is_int(ckpt_write(a, 2, "A2", 2, err, sizeof(err)), 1,
 	       "alone in the new run, a completes 2");
 	b = open_stage("-b", NULL);
@@ -360,10 +377,10 @@ static void test_completion(void)
 
 	/* A stage that was not in the pipeline of the latest checkpoint. */
 	fresh_dir("absent");
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	ckpt_write(a, 1, "a1", 2, err, sizeof(err));
 	ckpt_close(a);
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	b = open_stage("-b", NULL);
 	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), -1,
 	       "a stage absent from the checkpoint is refused");
@@ -373,6 +390,46 @@ static void test_completion(void)
 	buf_free(&st);
 }
 
+/* A checkpoint completes only in a run where a source of the directory
+ * registered: stages fed barriers from elsewhere (a replayed capture)
+ * decline them. */
+static void test_no_source(void)
+{
+	struct ckpt *a, *b, *s;
+
+	fresh_dir("nosrc");
+	a = open_stage("-a", NULL);
+	b = open_stage("-b", NULL);
+	ok(a != NULL && b != NULL, "two stages register, no source: %s", err);
+	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), -1, "a's write of 1 is declined");
+	ok(strstr(err, "no source of") != NULL && strstr(err, "checkpoint 1 not taken") != NULL && strstr(err, dir) != NULL &&
+	       strstr(err, "replayed") != NULL,
+	   "saying why, naming the directory: %s", err);
+	is_int(ckpt_write(b, 1, "b1", 2, err, sizeof(err)), -1, "so is b's");
+	ok(!ckpt_complete(a, 1) && !exists("%s/ckpt-%lld/COMPLETE", 1),
+	   "1 is not complete, though every stage of the run wrote it");
+	is_int(ckpt_outcome(a, 1), -1, "ckpt_outcome: never");
+	is_int(ckpt_settled(b, 1), -1, "ckpt_settled: declined");
+	ckpt_close(a);
+	ckpt_close(b);
+	/* A source of an earlier run does not count for this one. */
+	s = open_source("-s");
+	ok(s != NULL, "a source registers: %s", err);
+	is_int(ckpt_write(s, 2, "s2", 2, err, sizeof(err)), 1, "its run completes 2: %s", err);
+	ckpt_close(s);
+	a = open_stage("-a", NULL);
+	is_int(ckpt_write(a, 3, "a3", 2, err, sizeof(err)), -1,
+	       "the next run, with no source, declines 3");
+	ckpt_close(a);
+	/* A source and a stage: the stage's write completes it. */
+	s = open_source("-s");
+	a = open_stage("-a", NULL);
+	is_int(ckpt_write(s, 4, "s4", 2, err, sizeof(err)), 0, "the source writes 4");
+	is_int(ckpt_write(a, 4, "a4", 2, err, sizeof(err)), 1, "the stage completes it: %s", err);
+	ckpt_close(a);
+	ckpt_close(s);
+}
+
 /* ckpt_outcome: complete, still possible (a live stage has not written
  * it), or never (the stages that have not written it are dead). */
 static void test_outcome(void)
@@ -380,7 +437,7 @@ static void test_outcome(void)
 	struct ckpt *a, *b;
 
 	fresh_dir("outcome");
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	b = open_stage("-b", NULL);
 	ok(a != NULL && b != NULL, "two stages register: %s", err);
 	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), 0, "a writes 1");
@@ -423,7 +480,7 @@ static void test_declined(void)
 	struct ckpt *a, *b;
 
 	fresh_dir("declined");
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	b = open_stage("-b", NULL);
 	ok(a != NULL && b != NULL, "two stages register: %s", err);
 	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), 0, "a writes 1");
@@ -441,7 +498,7 @@ static void test_declined(void)
 	ckpt_close(a);
 	ckpt_close(b);
 	/* A rerun is another run: the marker of the last does not count. */
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	b = open_stage("-b", NULL);
 	is_int(ckpt_write(a, 1, "a1", 2, err, sizeof(err)), 0, "the rerun's a writes 1");
 	is_int(ckpt_settled(a, 1), 0, "the last run's declining does not settle it");
@@ -461,7 +518,7 @@ static void test_prune(void)
 	int all = 1;
 
 	fresh_dir("prune");
-	c = open_stage("-p", NULL);
+	c = open_source("-p");
 	for (int i = 1; i <= 7; i++)
 		all &= ckpt_write(c, i, "s", 1, err, sizeof(err)) == 1;
 	ok(all, "7 checkpoints complete");
@@ -474,7 +531,7 @@ static void test_prune(void)
 	/* An incomplete newer one is kept beside them. */
 	fresh_dir("prune2");
 	{
-		struct ckpt *a = open_stage("-a", NULL), *b = open_stage("-b", NULL);
+		struct ckpt *a = open_source("-a"), *b = open_stage("-b", NULL);
 
 		for (int i = 1; i <= 5; i++) {
 			ckpt_write(a, i, "s", 1, err, sizeof(err));
@@ -530,7 +587,7 @@ static void test_write_fails(void)
 	int64_t id;
 
 	fresh_dir("full");
-	c = open_stage("-f", NULL);
+	c = open_source("-f");
 	ckpt_write(c, 1, "good", 4, err, sizeof(err));
 	is_int(write_too_big(c, 2), -1,
 	       "a write that cannot finish (the file size limit, as a full disk) fails");
@@ -538,7 +595,7 @@ static void test_write_fails(void)
 	   "loudly: %s", err);
 	ok(!ckpt_complete(c, 2), "2 is not complete");
 	ckpt_close(c);
-	c = open_stage("-f", NULL);
+	c = open_source("-f");
 	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "the previous one restores");
 	ok(id == 1 && st.len == 4 && memcmp(st.p, "good", 4) == 0, "checkpoint 1, intact");
 	ckpt_close(c);
@@ -578,7 +635,7 @@ static void test_background(void)
 	int rc;
 
 	fresh_dir("bg");
-	c = open_stage("-b", NULL);
+	c = open_source("-b");
 	strcpy(state, "at the barrier");
 	is_int(ckpt_write_bg(c, 1, save_str, state, err, sizeof(err)), 0, "a background write starts");
 	strcpy(state, "after it");	/* the stage goes on; the snapshot is taken already */
@@ -586,7 +643,7 @@ static void test_background(void)
 	ok(ckpt_complete(c, 1), "checkpoint 1 complete once written");
 	is_int(ckpt_wait(c, err, sizeof(err)), 0, "waiting with none in flight: 0");
 	ckpt_close(c);
-	c = open_stage("-b", NULL);
+	c = open_source("-b");
 	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "restore: %s", err);
 	ok(id == 1 && st.len == strlen("at the barrier") &&
 	   memcmp(st.p, "at the barrier", st.len) == 0,
@@ -595,7 +652,7 @@ static void test_background(void)
 	is_int(ckpt_write_bg(c, 3, save_str, "three", err, sizeof(err)), 0,
 	       "a third waits for the second first");
 	ckpt_close(c);	/* waits for the third */
-	c = open_stage("-b", NULL);
+	c = open_source("-b");
 	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "restore: %s", err);
 	ok(id == 3 && st.len == 5 && memcmp(st.p, "three", 5) == 0,
 	   "the third, in place when ckpt_close returned");
@@ -650,7 +707,7 @@ static void test_source_barrier(void)
 	int n = 0;
 
 	fresh_dir("src");
-	c = open_stage("-s", NULL);
+	c = open_source("-s");
 	snprintf(path, sizeof(path), "%s/out.rtai", dir);
 	wr_open_path(&w, path, 0, 0);
 	strcpy(pos, "[1]");
@@ -671,7 +728,7 @@ static void test_source_barrier(void)
 	ok(ckpt_complete(c, 3), "savepoint 3 complete");
 	wr_close(&w);
 	ckpt_close(c);
-	c = open_stage("-s", NULL);
+	c = open_source("-s");
 	is_int(ckpt_restore(c, &id, &st, err, sizeof(err)), 1, "restore: %s", err);
 	ok(id == 3 && st.len == 3 && memcmp(st.p, "[3]", 3) == 0, "the savepoint's positions");
 	ckpt_close(c);
@@ -702,7 +759,7 @@ static void test_list_prune(void)
 	is_int(ckpt_prune(p, 1, 0, NULL, err, sizeof(err)), -1, "prune of a missing directory");
 	ok(strstr(err, "No such file") != NULL, "said so: %s", err);
 
-	a = open_stage("-a", NULL);
+	a = open_source("-a");
 	b = open_stage("-b", NULL);
 	ok(a != NULL && b != NULL, "two stages: %s", err);
 	is_int(ckpt_list(dir, &v, &n, err, sizeof(err)), 0, "an empty directory lists");
@@ -752,6 +809,7 @@ int main(void)
 	test_round_trip();
 	test_refusals();
 	test_completion();
+	test_no_source();
 	test_outcome();
 	test_declined();
 	test_prune();
