@@ -1,6 +1,6 @@
 /* ckpt-source.c - a source whose barriers come from its input, for tests.
  *
- *   ckpt-source --checkpoint-dir DIR [--stages N] [FILE]
+ *   ckpt-source --checkpoint-dir DIR [--checkpoint-stages N] [FILE]
  *
  * Copies the stream on standard input (or FILE) to standard output, frame
  * by frame, flushing after each. It registers in DIR as the pipeline's
@@ -12,7 +12,7 @@
  * holds no position to go back to, so it restores nothing: started again,
  * it copies its input from the start, and the test feeds it what comes
  * after the checkpoint the stages resume from. Before its first barrier it
- * waits (up to 60 s) until N stages, itself included (--stages, default
+ * waits (up to 60 s) until N stages, itself included (--checkpoint-stages, default
  * 2), are registered in its run: reading a file it would otherwise be at
  * the end before the stages after it start, and complete checkpoints
  * alone (rtai-cat's first barrier comes an interval after its start). Exit: 0, 1 on errors, 4 on
@@ -85,15 +85,15 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--checkpoint-dir") == 0 && i + 1 < argc)
 			dir = argv[++i];
-		else if (strcmp(argv[i], "--stages") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--checkpoint-stages") == 0 && i + 1 < argc)
 			stages = atoi(argv[++i]);
 		else if (path == NULL)
 			path = argv[i];
 		else
-			cli_usage_error("usage: ckpt-source --checkpoint-dir DIR [--stages N] [FILE]");
+			cli_usage_error("usage: ckpt-source --checkpoint-dir DIR [--checkpoint-stages N] [FILE]");
 	}
 	if (dir == NULL)
-		cli_usage_error("usage: ckpt-source --checkpoint-dir DIR [--stages N] [FILE]");
+		cli_usage_error("usage: ckpt-source --checkpoint-dir DIR [--checkpoint-stages N] [FILE]");
 	if (ckpt_open(&c, "ckpt-source", dir, argc, argv, NULL, err, sizeof(err)) < 0)
 		cli_die(RTAI_EXIT_FAIL, "%s", err);
 	if (ckpt_source(c, err, sizeof(err)) < 0)

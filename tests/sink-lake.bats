@@ -16,6 +16,12 @@ setup_local() {
 	rtai-cat -o empty.rtai /dev/null
 }
 
+# The stream's source in ck: its barriers are the input's, where these
+# tests put them (tests/ckpt-source.c); a checkpoint completes only in a
+# run with a source, and a resumed stage takes only the source's clean end
+# for the end of its input.
+SRC="$RTAI_BUILD/tests/ckpt-source --checkpoint-dir ck"
+
 clicks() {
 	rtai-cat "$RTAI_SRC/tests/data/clicks.jsonl" | rtai-parse -t event_time
 }
@@ -465,7 +471,7 @@ txn_versions() {
 	echo "$output"
 	assert_output --regexp '^0:([2-9]|[1-9][0-9]+) 1:7 $'
 	# With them, every commit but the one after the last barrier holds a txn.
-	run rtai-sink-lake --roll-rows 10 --checkpoint-dir ck t <s.rtai
+	run sh -c "$SRC <s.rtai | rtai-sink-lake --roll-rows 10 --checkpoint-dir ck t"
 	echo "$output"
 	assert_success
 	run txn_versions t
@@ -480,12 +486,12 @@ txn_versions() {
 	echo "$output"
 	assert_output "300 rows equal"
 	# The same command line again resumes (from RTAI_CHECKPOINT_DIR too).
-	RTAI_CHECKPOINT_DIR=ck run rtai-sink-lake --roll-rows 10 t <empty.rtai
+	run sh -c "$SRC <empty.rtai | RTAI_CHECKPOINT_DIR=ck rtai-sink-lake --roll-rows 10 t"
 	echo "$output"
 	assert_success
 	assert_output --partial "resuming from checkpoint 7 of ck"
 	# --stage-name names the registration: the key is the tool and the name (lib/ckpt.c).
-	run rtai-sink-lake --checkpoint-dir ck2 --stage-name hist t2 <s.rtai
+	run sh -c "${SRC}2 <s.rtai | rtai-sink-lake --checkpoint-dir ck2 --stage-name hist t2"
 	echo "$output"
 	assert_success
 	key=rtai-sink-lake-$(printf 'rtai-sink-lake\nhist' | sha1sum | cut -c1-16)
@@ -515,7 +521,7 @@ for f in rs.Reader(open(sys.argv[1], "rb")):
             {"checkpoint": ck, "type": "checkpoint", "sources": [{"source": "t", "records": n}]}))
 w.close()
 EOF
-	run sh -c "ulimit -f 200; rtai-sink-lake --checkpoint-dir ck t <b.rtai"
+	run sh -c "ulimit -f 200; $SRC <b.rtai | rtai-sink-lake --checkpoint-dir ck t"
 	echo "$output"
 	assert_failure 1
 	assert_output --partial 'File too large'
@@ -527,7 +533,7 @@ ck/ckpt-2/COMPLETE"
 
 @test "sink-lake: --checkpoint-dir: a corrupt or truncated snapshot, or a table that lost commits, exits 6" {
 	$GEN gen 25 200 s.rtai want.jsonl --barrier-every 50
-	run rtai-sink-lake --checkpoint-dir ck t <s.rtai
+	run sh -c "$SRC <s.rtai | rtai-sink-lake --checkpoint-dir ck t"
 	echo "$output"
 	assert_success
 	snap=$(ls ck/ckpt-4/rtai-sink-lake-*.snap)
@@ -538,14 +544,14 @@ import sys
 b = bytearray(open(sys.argv[1], "rb").read())
 b[-6] ^= 1
 open(sys.argv[1], "wb").write(b)' "$snap"
-	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
+	run sh -c "$SRC <empty.rtai | rtai-sink-lake --checkpoint-dir ck t"
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "$snap"
 	# truncated
 	rm -rf ck && cp -r ck.good ck
 	truncate -s 20 "$snap"
-	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
+	run sh -c "$SRC <empty.rtai | rtai-sink-lake --checkpoint-dir ck t"
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "$snap"
@@ -554,7 +560,7 @@ open(sys.argv[1], "wb").write(b)' "$snap"
 	# there (recover-and-commit), and the table is whole.
 	rm -rf ck && cp -r ck.good ck && cp -r t t.good
 	rm t/_delta_log/00000000000000000003.json
-	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
+	run sh -c "$SRC <empty.rtai | rtai-sink-lake --checkpoint-dir ck t"
 	echo "$output"
 	assert_success
 	assert_output --partial "t: checkpoint 4 was complete but not committed: committed from the snapshot, 4 files, 50 rows (table version 3)"
@@ -568,7 +574,7 @@ open(sys.argv[1], "wb").write(b)' "$snap"
 	# Without checkpoint 3's commit as well, rows are missing: refused.
 	rm -rf ck t && cp -r ck.good ck && cp -r t.good t
 	rm t/_delta_log/00000000000000000002.json t/_delta_log/00000000000000000003.json
-	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
+	run sh -c "$SRC <empty.rtai | rtai-sink-lake --checkpoint-dir ck t"
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "last commit of --app-id rtai-sink-lake is checkpoint 2, but checkpoint 4 of ck is complete and needs checkpoint 3 committed"
@@ -577,14 +583,14 @@ open(sys.argv[1], "wb").write(b)' "$snap"
 	gone=$(jq -r 'select(.add) | .add.path' t/_delta_log/00000000000000000003.json | head -n 1)
 	[ -n "$gone" ]
 	rm t/_delta_log/00000000000000000003.json "t/$gone"
-	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
+	run sh -c "$SRC <empty.rtai | rtai-sink-lake --checkpoint-dir ck t"
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "t/$gone: staged for checkpoint 4, which is complete in ck but not committed, and missing"
 	# and a table removed
 	rm -rf ck && cp -r ck.good ck
 	rm -rf t
-	run rtai-sink-lake --checkpoint-dir ck t <empty.rtai
+	run sh -c "$SRC <empty.rtai | rtai-sink-lake --checkpoint-dir ck t"
 	echo "$output"
 	assert_failure 6
 	assert_output --partial "is none, but checkpoint 4"
@@ -820,7 +826,7 @@ lake_kill_before_completion() {
 	$GEN gen 35 30 s.rtai want.jsonl --barrier-every 10
 	# Checkpoints 1 to 3 from the file; the registered stage after the
 	# sink writes 1, then stops reading (alive): 2 and 3 stay incomplete.
-	{ sh -c 'echo $$ >sink.pid; exec rtai-sink-lake --pass --checkpoint-dir ck t' <s.rtai 2>sink.err && echo 0 >sink.status || echo $? >sink.status; } |
+	{ $SRC --checkpoint-stages 3 <s.rtai | sh -c 'echo $$ >sink.pid; exec rtai-sink-lake --pass --checkpoint-dir ck t' 2>sink.err && echo 0 >sink.status || echo $? >sink.status; } |
 		"$RTAI_BUILD/tests/ckpt-sink" --checkpoint-dir ck --checkpoint-stall 1 out.txt 2>down.err &
 	down=$!
 	wait_until test -e sink.pid
@@ -845,7 +851,7 @@ lake_kill_before_completion() {
 	# 2 and 3 stay staged, in no version; a rerun resumes from 1 and
 	# removes them: the table holds checkpoint 1's rows, the first 10.
 	ls t/*/*/part-rtai-sink-lake-c00000000000000000002-* t/*/*/part-rtai-sink-lake-c00000000000000000003-*
-	run sh -c "rtai-sink-lake --pass --checkpoint-dir ck t <empty.rtai | $RTAI_BUILD/tests/ckpt-sink --checkpoint-dir ck out.txt"
+	run sh -c "$SRC <empty.rtai | rtai-sink-lake --pass --checkpoint-dir ck t | $RTAI_BUILD/tests/ckpt-sink --checkpoint-dir ck out.txt"
 	echo "$output"
 	assert_success
 	assert_output --partial "rtai-sink-lake: resuming from checkpoint 1 of ck"
@@ -1049,10 +1055,10 @@ print(len(live))")
 	assert_success
 	run $vg --vacuum 0s t
 	assert_success
-	run $vg --checkpoint-dir ck -p part t4 <s.rtai
+	run sh -c "$SRC <s.rtai | $vg --checkpoint-dir ck -p part t4"
 	echo "$output"
 	assert_success
-	run $vg --checkpoint-dir ck -p part t4 <empty.rtai
+	run sh -c "$SRC <empty.rtai | $vg --checkpoint-dir ck -p part t4"
 	echo "$output"
 	assert_success
 	assert_output --partial "resuming from checkpoint 4 of ck"
