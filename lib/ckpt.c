@@ -464,33 +464,62 @@ static char *make_identity(const char *tool, int argc, char **argv)
 	return (char *)b.p;
 }
 
-/* Scans DIR/stages/ for registrations other than ours: sets *live when one
- * is flock'ed by a running stage; with remove set, removes the others. */
-static void scan_stages(const char *dir, const char *mine, int *live, int remove)
+/* Calls fn for each registration of DIR/stages/ (dot files skipped) with
+ * the directory's fd, the registration's name and an fd open on it for
+ * reading (closed after the call), until fn returns nonzero; returns that
+ * value, or 0. A registration that cannot be opened is skipped. */
+static int each_stage(const char *dir, int (*fn)(int dfd, const char *name, int fd, void *arg),
+		      void *arg)
 {
 	char *d = path_of("%s/stages", dir);
 	DIR *dp = opendir(d);
 	struct dirent *e;
+	int rc = 0;
 
-	*live = 0;
-	if (dp != NULL) {
-		while ((e = readdir(dp)) != NULL) {
-			int fd;
+	while (rc == 0 && dp != NULL && (e = readdir(dp)) != NULL) {
+		int fd;
 
-			if (e->d_name[0] == '.' || strcmp(e->d_name, mine) == 0)
-				continue;
-			fd = openat(dirfd(dp), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			if (fd < 0)
-				continue;
-			if (flock(fd, LOCK_SH | LOCK_NB) < 0)
-				*live = 1;
-			else if (remove)
-				unlinkat(dirfd(dp), e->d_name, 0);
-			close(fd);
-		}
-		closedir(dp);
+		if (e->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(dp), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		rc = fn(dirfd(dp), e->d_name, fd, arg);
+		close(fd);
 	}
+	if (dp != NULL)
+		closedir(dp);
 	free(d);
+	return rc;
+}
+
+struct scan {
+	const char *mine;	/* our registration's name, passed over */
+	int live;		/* set when another is flock'ed */
+	int remove;		/* remove those that are not */
+};
+
+static int scan_one(int dfd, const char *name, int fd, void *arg)
+{
+	struct scan *sc = arg;
+
+	if (strcmp(name, sc->mine) == 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+		sc->live = 1;
+	else if (sc->remove)
+		unlinkat(dfd, name, 0);
+	return 0;
+}
+
+/* Scans DIR/stages/ for registrations other than ours: sets *live when one
+ * is flock'ed by a running stage; with remove set, removes the others. */
+static void scan_stages(const char *dir, const char *mine, int *live, int remove)
+{
+	struct scan sc = { mine, 0, remove };
+
+	(void)each_stage(dir, scan_one, &sc);
+	*live = sc.live;
 }
 
 /* Writes c's registration, DIR/stages/KEY: "run R\nIDENTITY\n", or for
@@ -512,38 +541,34 @@ static int write_registration(struct ckpt *c, char *err, size_t errlen)
 	return rc;
 }
 
-/* Whether a source of DIR (ckpt_source) registered in c's run: its
- * registration's first line is "run R source". */
+/* each_stage: 1 when the registration's first line is arg's ("run R
+ * source"), which ends the walk. */
+static int is_source_of(int dfd, const char *name, int fd, void *arg)
+{
+	const char *want = arg;
+	size_t wn = strlen(want);
+	char line[64];
+	ssize_t n = pread(fd, line, sizeof(line) - 1, 0);
+
+	(void)dfd;
+	(void)name;
+	if (n <= 0)
+		return 0;
+	line[n] = '\0';
+	return strncmp(line, want, wn) == 0 && line[wn] == '\n';
+}
+
+/* Whether a source (ckpt_source) registered in c's run: a registration's
+ * first line is "run R source". Called under DIR/lock, which every
+ * rewrite of a registration holds too. */
 static int source_in_run(const struct ckpt *c)
 {
-	char *d = path_of("%s/stages", c->dir), want[48];
-	DIR *dp;
-	struct dirent *e;
-	int found = c->source;
+	char want[48];
 
-	snprintf(want, sizeof(want), "run %lld source\n", (long long)c->run);
-	dp = found ? NULL : opendir(d);
-	while (dp != NULL && !found && (e = readdir(dp)) != NULL) {
-		char line[48];
-		ssize_t n;
-		int fd;
-
-		if (e->d_name[0] == '.')
-			continue;
-		fd = openat(dirfd(dp), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			continue;
-		n = pread(fd, line, sizeof(line) - 1, 0);
-		close(fd);
-		if (n > 0) {
-			line[n] = '\0';
-			found = strncmp(line, want, strlen(want)) == 0;
-		}
-	}
-	if (dp != NULL)
-		closedir(dp);
-	free(d);
-	return found;
+	if (c->source)
+		return 1;
+	snprintf(want, sizeof(want), "run %lld source", (long long)c->run);
+	return each_stage(c->dir, is_source_of, want);
 }
 
 /* Registers c in DIR/stages/ (c->regfd open): joins the current run, or
@@ -878,13 +903,38 @@ static int all_written(const struct ckpt *c, int64_t id, int upstream)
 	return all;
 }
 
+/* Marks checkpoint id complete (DIR/ckpt-N/COMPLETE, then prunes) when
+ * it is not yet and every stage registered in c's run has written it in
+ * this run, a source among them. Called under DIR/lock. Returns 1 when
+ * it did, 0 when not, -1 with a message when the marker cannot be
+ * written. */
+static int mark_complete(const struct ckpt *c, int64_t id, char *err, size_t errlen)
+{
+	char *d, run[32];
+	int rc = 0;
+
+	if (is_complete(c->dir, id) || !all_written(c, id, 0) || !source_in_run(c))
+		return 0;
+	d = path_of("%s/ckpt-%lld", c->dir, (long long)id);
+	snprintf(run, sizeof(run), "run %lld\n", (long long)c->run);
+	if (write_durable(d, "COMPLETE", run, strlen(run), NULL, 0, NULL, 0) < 0) {
+		snprintf(err, errlen, "%s/COMPLETE: %s", d, strerror(errno));
+		rc = -1;
+	} else {
+		prune(c->dir);
+		rc = 1;
+	}
+	free(d);
+	return rc;
+}
+
 int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *err, size_t errlen)
 {
 	char *d, *name = NULL, *tmp;
 	struct buf b = {0};
 	size_t ilen;
 	uint32_t crc;
-	int lockfd = -1, rc = -1;
+	int lockfd = -1, rc = -1, src;
 
 	if (c == NULL)
 		return 0;
@@ -898,12 +948,19 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 	 * capture replayed with the barriers of the run that wrote it, and a
 	 * rerun resumed from it would go back to a position no source
 	 * recorded. */
-	if (!source_in_run(c)) {
+	if ((lockfd = lock_dir(c->dir, err, errlen)) < 0)
+		goto out;
+	src = source_in_run(c);
+	close(lockfd);
+	lockfd = -1;
+	if (src == 0) {
 		snprintf(err, errlen,
 			 "no source of %s runs in this pipeline (rtai-cat FILE... "
 			 "or rtai-kafka, with the same --checkpoint-dir): its barrier came from "
 			 "elsewhere, such as a capture replayed with the barriers of the run that "
-			 "wrote it (checkpoint %lld not taken)",
+			 "wrote it; or the source ended before this stage started (a "
+			 "--checkpoint-interval shorter than the stages take to start) "
+			 "(checkpoint %lld not taken)",
 			 c->dir, (long long)id);
 		goto out;
 	}
@@ -941,18 +998,7 @@ int ckpt_write(struct ckpt *c, int64_t id, const void *state, size_t len, char *
 	}
 	if (install_temp(tmp, d, name) < 0)
 		goto io_fail;
-	rc = 0;
-	if (!is_complete(c->dir, id) && all_written(c, id, 0)) {
-		buf_reset(&b);
-		buf_printf(&b, "run %lld\n", (long long)c->run);
-		if (write_durable(d, "COMPLETE", b.p, b.len, NULL, 0, NULL, 0) < 0) {
-			snprintf(err, errlen, "%s/COMPLETE: %s", d, strerror(errno));
-			rc = -1;
-			goto out;
-		}
-		prune(c->dir);
-		rc = 1;
-	}
+	rc = mark_complete(c, id, err, errlen);
 	goto out;
 io_fail:
 	snprintf(err, errlen, "%s/%s: %s (checkpoint %lld not taken; the last complete one stays)",
@@ -1315,48 +1361,49 @@ void ckpt_list_free(struct ckpt_info *v, size_t n)
 	free(v);
 }
 
+struct live {
+	const char *dir;
+	char *msg;
+	size_t msglen;
+};
+
+/* each_stage: 1, with the registration's key and identity in the
+ * message, when its stage is running (the registration flock'ed). */
+static int live_one(int dfd, const char *name, int fd, void *arg)
+{
+	struct live *lv = arg;
+	struct buf b = {0};
+	const char *ident = "?";
+	char *reg, *nl;
+
+	(void)dfd;
+	if (!(flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK))
+		return 0;
+	/* The registration reads "run R\nIDENTITY\n" ("run R source" for
+	 * the source). */
+	reg = path_of("%s/stages/%s", lv->dir, name);
+	if (read_file(reg, &b) == 0) {
+		buf_putc(&b, 0);
+		if ((nl = strchr((char *)b.p, '\n')) != NULL) {
+			ident = nl + 1;
+			if ((nl = strchr(nl + 1, '\n')) != NULL)
+				*nl = '\0';
+		}
+	}
+	snprintf(lv->msg, lv->msglen, "%s: a stage is running: %s (%s is locked)", lv->dir, ident,
+		 reg);
+	free(reg);
+	buf_free(&b);
+	return 1;
+}
+
 /* Whether a stage of dir is live: 1 with the first live registration's
  * key and identity in msg, else 0. */
 static int live_stage(const char *dir, char *msg, size_t msglen)
 {
-	char *d = path_of("%s/stages", dir);
-	DIR *dp = opendir(d);
-	struct dirent *e;
-	int live = 0;
+	struct live lv = { dir, msg, msglen };
 
-	while (!live && dp != NULL && (e = readdir(dp)) != NULL) {
-		struct buf b = {0};
-		const char *ident = "?";
-		char *reg, *nl;
-		int fd;
-
-		if (e->d_name[0] == '.')
-			continue;
-		fd = openat(dirfd(dp), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			continue;
-		live = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-		close(fd);
-		if (!live)
-			continue;
-		/* The registration reads "run R\nIDENTITY\n". */
-		reg = path_of("%s/%s", d, e->d_name);
-		if (read_file(reg, &b) == 0) {
-			buf_putc(&b, 0);
-			if ((nl = strchr((char *)b.p, '\n')) != NULL) {
-				ident = nl + 1;
-				if ((nl = strchr(nl + 1, '\n')) != NULL)
-					*nl = '\0';
-			}
-		}
-		snprintf(msg, msglen, "%s: a stage is running: %s (%s is locked)", dir, ident, reg);
-		free(reg);
-		buf_free(&b);
-	}
-	if (dp != NULL)
-		closedir(dp);
-	free(d);
-	return live;
+	return each_stage(dir, live_one, &lv);
 }
 
 int ckpt_prune(const char *dir, int keep, int force, int64_t **removed, char *err, size_t errlen)
@@ -1451,11 +1498,16 @@ void ckpt_close(struct ckpt *c)
  * DIR (c->stranger) takes no part in its run: its registration goes
  * (under DIR/lock), or that pipeline's stages would wait for its part of
  * every checkpoint, and none would complete again. Ours while we hold its
- * flock. A stage of the pipeline itself refused (a corrupt snapshot)
- * stays registered: no checkpoint completes without it. */
+ * flock. The checkpoints after the last complete one that the pipeline's
+ * stages wrote while it was registered are complete then: it marks them
+ * (mark_complete), as the last of their writers would have. A stage of
+ * the pipeline itself refused (a corrupt snapshot) stays registered: no
+ * checkpoint completes without it. */
 static void leave(struct ckpt *c)
 {
 	char err[256];
+	int64_t *all, *done;
+	size_t na, nd;
 	int lockfd;
 
 	if (c == NULL || c->regfd < 0 || !c->stranger)
@@ -1465,6 +1517,13 @@ static void leave(struct ckpt *c)
 
 		unlink(reg);
 		free(reg);
+		na = list_ckpts(c->dir, 0, &all);	/* newest first */
+		nd = list_ckpts(c->dir, 1, &done);
+		for (size_t i = na; i-- > 0;)
+			if ((nd == 0 || all[i] > done[0]) && mark_complete(c, all[i], err, sizeof(err)) < 0)
+				cli_warn("%s", err);
+		free(all);
+		free(done);
 		close(lockfd);
 	}
 	close(c->regfd);
