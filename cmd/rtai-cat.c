@@ -178,6 +178,8 @@ static struct {
 
 static struct {
 	uint64_t records, bytes_in, total_in;	/* total_in: 0 when unknown */
+	uint64_t skipped;	/* bytes a resume went past by seeking (cp_seek):
+				 * done, but not read in this run's time */
 	int64_t start, last_draw;
 } prog;
 
@@ -366,7 +368,7 @@ static int cp_skipping(const char *name, uint64_t before, uint64_t after, int re
  * cp_seek_failed); reading up to it checks every frame and line before it. */
 static void cp_seek(struct frame_rd *rd, int stream)
 {
-	uint64_t target, recs, sch;
+	uint64_t target, recs, sch, from = rd->pos;
 	const char *why = NULL;
 	struct stat st;
 	int r;
@@ -405,6 +407,7 @@ static void cp_seek(struct frame_rd *rd, int stream)
 	cp.off[cp.cur] = target;
 	cp.recs[cp.cur] = recs;
 	cp.seek_at = target;
+	prog.skipped += target - from;
 	if (opt.verbose)
 		cli_warn("%s: resuming at byte %llu (record %llu) by seeking", rd->name,
 			 (unsigned long long)target, (unsigned long long)recs);
@@ -607,12 +610,15 @@ static void progress_draw(int final)
 	fprintf(stderr, "\r%s: %llu records  %.1f MiB  %.0f rec/s  %.1f MiB/s  %s",
 		cli_progname, (unsigned long long)prog.records, prog.bytes_in / 1048576.0,
 		rate, secs > 0 ? prog.bytes_in / 1048576.0 / secs : 0.0, d);
-	if (prog.total_in > 0 && prog.bytes_in <= prog.total_in) {
-		double frac = (double)prog.bytes_in / prog.total_in;
+	if (prog.total_in > 0 && prog.bytes_in + prog.skipped <= prog.total_in) {
+		/* done: read in this run, or gone past by a resume's seek; the
+		 * time left at this run's own pace */
+		uint64_t done = prog.bytes_in + prog.skipped;
 
-		fprintf(stderr, "  %3.0f%%", frac * 100);
-		if (frac > 0 && !final)
-			fprintf(stderr, "  ETA %.0fs", secs / frac - secs);
+		fprintf(stderr, "  %3.0f%%", (double)done / prog.total_in * 100);
+		if (prog.bytes_in > 0 && !final)
+			fprintf(stderr, "  ETA %.0fs",
+				(double)(prog.total_in - done) / prog.bytes_in * secs);
 	}
 	fputs(final ? "\n" : "\033[K", stderr);
 	fflush(stderr);	/* line-buffered (cli_init): a line redrawn with no newline */

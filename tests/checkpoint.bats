@@ -909,6 +909,15 @@ print(b == a[int(sys.argv[2]):], len(b))' big.jsonl "$recs"
 		echo "$output"
 		assert_output "True $((200000 - recs))"
 	done
+	# --progress after a resume by seeking counts the bytes gone past as
+	# done: it ends at 100%, not at the share this run read
+	rm -rf d
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms big.jsonl 2>/dev/null |
+		head -c 4500000 >/dev/null || true
+	rtai-cat --progress --checkpoint-dir d big.jsonl 2>err >/dev/null
+	run sh -c "tr '\r' '\n' <err | grep ' records ' | tail -n 1"
+	echo "$output"
+	assert_output --regexp ' 100%$'
 }
 
 @test "checkpoint: resuming CSV text seeks after its header, which goes out again; a capture with schema frames is read up to the position" {
