@@ -126,7 +126,9 @@ int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, ch
  * identity) or RTAI_EXIT_SNAPSHOT (the snapshot refused by ckpt_restore or
  * by load; when refused as a stranger to the pipeline running in DIR, a
  * stage that joined its run after one of its checkpoints completed, its
- * registration is removed, so that pipeline does not wait for it). */
+ * registration is removed, so that pipeline does not wait for it, and the
+ * checkpoints its stages wrote while it was registered are marked
+ * complete then). */
 int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir, int argc,
 	       char **argv, const char *stage_name,
 	       int (*load)(const uint8_t *p, size_t n, char *err, size_t errlen));
