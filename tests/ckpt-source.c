@@ -11,12 +11,13 @@
  * barrier it writes its own snapshot (empty) before forwarding it. It
  * holds no position to go back to, so it restores nothing: started again,
  * it copies its input from the start, and the test feeds it what comes
- * after the checkpoint the stages resume from. Before its first barrier it
- * waits (up to 60 s) until N stages, itself included (--checkpoint-stages, default
- * 2), are registered in its run: reading a file it would otherwise be at
- * the end before the stages after it start, and complete checkpoints
- * alone (rtai-cat's first barrier comes an interval after its start). Exit: 0, 1 on errors, 4 on
- * a cut stream, 6 when DIR is another pipeline's.
+ * after the checkpoint the stages resume from. Before its first barrier
+ * it waits (up to 60 s) until N stages, itself included
+ * (--checkpoint-stages, default 2), are registered in its run: reading a
+ * file it would otherwise be at the end before the stages after it
+ * start, and complete checkpoints alone (rtai-cat's first barrier comes
+ * an interval after its start). Exit: 0, 1 on errors, 4 on a cut stream,
+ * 6 when DIR is another pipeline's.
  */
 #include "config.h"
 
