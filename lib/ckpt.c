@@ -905,15 +905,15 @@ static int all_written(const struct ckpt *c, int64_t id, int upstream)
 
 /* Marks checkpoint id complete (DIR/ckpt-N/COMPLETE, then prunes) when
  * it is not yet and every stage registered in c's run has written it in
- * this run, a source among them. Called under DIR/lock. Returns 1 when
- * it did, 0 when not, -1 with a message when the marker cannot be
- * written. */
+ * this run (a run without a source writes no snapshot: ckpt_write
+ * declines first). Called under DIR/lock. Returns 1 when it did, 0 when
+ * not, -1 with a message when the marker cannot be written. */
 static int mark_complete(const struct ckpt *c, int64_t id, char *err, size_t errlen)
 {
 	char *d, run[32];
 	int rc = 0;
 
-	if (is_complete(c->dir, id) || !all_written(c, id, 0) || !source_in_run(c))
+	if (is_complete(c->dir, id) || !all_written(c, id, 0))
 		return 0;
 	d = path_of("%s/ckpt-%lld", c->dir, (long long)id);
 	snprintf(run, sizeof(run), "run %lld\n", (long long)c->run);
