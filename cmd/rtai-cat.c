@@ -213,7 +213,7 @@ static struct {
 	unsigned unclocked;		/* records since the clock was last read */
 	struct buf pos;			/* the positions, as JSON */
 	struct buf snap;		/* the snapshot: pos with the schema counts */
-	uint64_t dropped;		/* barrier frames of the input dropped */
+	uint64_t dropped;		/* barrier and resume frames of the input dropped */
 	int failed;			/* a checkpoint could not be written */
 	int64_t settled;		/* the last barrier's id once complete or declined */
 	int64_t backoff;		/* the wait after the last declined (ckpt_backoff) */
@@ -430,13 +430,14 @@ static void cp_input_end(const char *name, uint64_t pos)
 			   (unsigned long long)cp.skip_off[cp.cur]);
 }
 
-/* A barrier in the input of a source that injects its own: dropped. */
-static void cp_drop_barrier(const char *name, uint64_t at)
+/* A barrier or resume frame in the input of a source that injects its own
+ * (a capture of a checkpointed run): dropped. */
+static void cp_drop_barrier(const char *name, uint64_t at, int kind)
 {
 	if (cp.dropped++ == 0)
-		cli_warn("%s: byte %llu: a barrier frame in the input: dropped, as every one "
-			  "after it (this rtai-cat injects the pipeline's barriers)",
-			  name, (unsigned long long)at);
+		cli_warn("%s: byte %llu: a %s frame in the input: dropped, as every barrier and "
+			  "resume frame after it (this rtai-cat injects the pipeline's own)",
+			  name, (unsigned long long)at, frame_kind_name(kind));
 }
 
 /* The last run's positions from rtai-cat's snapshot (cp_positions' JSON). */
@@ -539,7 +540,7 @@ static void cp_start(char **files, int nfiles)
 static void cp_done(void)
 {
 	if (cp.dropped > 0)
-		cli_warn("%llu barrier frames of the input dropped", (unsigned long long)cp.dropped);
+		cli_warn("%llu barrier and resume frames of the input dropped", (unsigned long long)cp.dropped);
 	ckpt_close(cp.c);
 	free(cp.off);
 	free(cp.recs);
@@ -678,7 +679,8 @@ static void stamp(void *arg, const char *s, size_t n, int64_t t)
 }
 
 /* -p --meta: what a control frame carries, as members after a comma: a
- * schema's JSON ("_schema"), a barrier's record ("_barrier"). Warns and
+ * schema's JSON ("_schema"), a barrier's record ("_barrier"), a resume
+ * frame's ("_resume"). Warns and
  * returns -1 when it is malformed. */
 static int print_control(struct buf *b, const struct frame *f, const char *name)
 {
@@ -693,13 +695,13 @@ static int print_control(struct buf *b, const struct frame *f, const char *name)
 		}
 		buf_puts(b, ",\"_schema\":");
 		buf_append(b, f->payload, f->len);
-	} else if (f->kind == RTAI_K_BARRIER && f->enc == RTAI_E_REC) {
+	} else if ((f->kind == RTAI_K_BARRIER || f->kind == RTAI_K_RESUME) && f->enc == RTAI_E_REC) {
 		if (rec_decode(&rec, f->payload, f->len) < 0) {
-			cli_warn("%s: byte %llu: barrier: %s", name, (unsigned long long)f->offset,
-				  rec.err);
+			cli_warn("%s: byte %llu: %s: %s", name, (unsigned long long)f->offset,
+				  frame_kind_name(f->kind), rec.err);
 			return -1;
 		}
-		buf_puts(b, ",\"_barrier\":");
+		buf_puts(b, f->kind == RTAI_K_BARRIER ? ",\"_barrier\":" : ",\"_resume\":");
 		rec_to_json(&rec, b);
 	}
 	return 0;
@@ -896,8 +898,8 @@ static int cat_one(const char *path)
 					wr_frame(&out, &f);	/* the records after it need it */
 				continue;
 			}
-			if (cp.c != NULL && f.kind == RTAI_K_BARRIER) {
-				cp_drop_barrier(rd.name, before);
+			if (cp.c != NULL && (f.kind == RTAI_K_BARRIER || f.kind == RTAI_K_RESUME)) {
+				cp_drop_barrier(rd.name, before, f.kind);
 				cp_advance(rd.pos, 0);
 				continue;
 			}
@@ -1302,6 +1304,8 @@ int main(int argc, char **argv)
 		if (opt.zstd)
 			wr_set_zstd(&out);
 	}
+	if (cp.resumed > 0)
+		wr_resume(&out, cp.resumed, ckpt_dir_id(cp.c), cli_now_ns());	/* first: the stages resumed check it */
 	prog.total_in = input_size(files, nfiles);
 	prog.start = cli_mono_ns();
 	next_marker = prog.start;

@@ -1665,6 +1665,8 @@ int main(int argc, char **argv)
 		errpol_open(&ep);
 		wr_open_fd(&out, 1, "stdout", 0);
 		out_open = 1;
+		if (cp.resumed > 0)
+			wr_resume(&out, cp.resumed, ckpt_dir_id(cp.c), cli_now_ns());	/* first: the stages resumed check it */
 		if (r == 0 && run() < 0)
 			status = RTAI_EXIT_FAIL;
 	} else {

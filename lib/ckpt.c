@@ -33,6 +33,7 @@ struct ckpt {
 	char *tool;	/* "rtai-window" */
 	char *identity; /* tool and options, shell-quoted */
 	char key[64];	/* file name in DIR/stages/ and of the snapshots */
+	char dirid[48];	/* DIR's "DEV:INODE" (ckpt_dir_id) */
 	int regfd;	/* DIR/stages/KEY, flock'ed while we live */
 	int64_t run;	/* the run we registered in */
 	/* ckpt_write_bg's writer thread: while bg_live, it owns bg_buf,
@@ -634,6 +635,16 @@ int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, ch
 	if (mkdir(c->dir, 0777) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: mkdir: %s", c->dir, strerror(errno));
 		goto fail;
+	}
+	{
+		struct stat st;
+
+		if (stat(c->dir, &st) < 0) {
+			snprintf(err, errlen, "%s: %s", c->dir, strerror(errno));
+			goto fail;
+		}
+		snprintf(c->dirid, sizeof(c->dirid), "%llx:%llx", (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino);
 	}
 	reg = path_of("%s/stages", c->dir);
 	if (mkdir(reg, 0777) < 0 && errno != EEXIST) {
@@ -1470,6 +1481,11 @@ const char *ckpt_dir(const struct ckpt *c)
 	return c->dir;
 }
 
+const char *ckpt_dir_id(const struct ckpt *c)
+{
+	return c->dirid;
+}
+
 const char *ckpt_identity(const struct ckpt *c)
 {
 	return c->identity;
@@ -1568,7 +1584,8 @@ int ckpt_stage(struct ckpt **out, int64_t *id, const char *tool, const char *dir
 		cli_warn("%s: checkpoint %lld: %s", ckpt_dir(*out), (long long)*id, err);
 		rc = -1;
 	} else if (rc == 1) {
-		rd_resumed = 1;	/* an empty input is a cut now (frame.h) */
+		rd_resumed = *id;	/* its input must continue *id of DIR (frame.h) */
+		snprintf(rd_resumed_dir, sizeof(rd_resumed_dir), "%s", (*out)->dirid);
 	}
 	buf_free(&st);
 	if (rc < 0)

@@ -120,8 +120,9 @@ int ckpt_open(struct ckpt **out, const char *tool, const char *dir, int argc, ch
  * the call) when a checkpoint is resumed. load returns 0, or -1 with a
  * message in err. Returns 0 with *out (NULL when checkpoints are off) and
  * *id (the checkpoint resumed, 0 for a fresh start; when resumed, sets
- * rd_resumed, frame.h: standard input empty of any stream is then a cut
- * stream, not an empty one); or, after a message
+ * rd_resumed and rd_resumed_dir, frame.h: standard input without a resume
+ * frame of that checkpoint and directory before its first record, or at
+ * its end, is then a cut stream, not one to go on with); or, after a message
  * on stderr, RTAI_EXIT_FAIL (DIR unusable, or a live stage of the same
  * identity) or RTAI_EXIT_SNAPSHOT (the snapshot refused by ckpt_restore or
  * by load; when refused as a stranger to the pipeline running in DIR, a
@@ -329,6 +330,11 @@ int ckpt_prune(const char *dir, int keep, int force, int64_t **removed, char *er
 
 /* The directory in use and the stage identity (valid until ckpt_close). */
 const char *ckpt_dir(const struct ckpt *c);
+/* The directory's identity, "DEV:INODE" in hex (stat(2) at ckpt_open):
+ * the same directory whatever path names it, another one otherwise. A
+ * source's resume frame carries it (wr_resume, frame.h). Valid until
+ * ckpt_close. */
+const char *ckpt_dir_id(const struct ckpt *c);
 const char *ckpt_identity(const struct ckpt *c);
 
 /* Waits for a snapshot in flight (ckpt_wait, its outcome ignored: call

@@ -21,7 +21,8 @@
 
 uint32_t rd_max_frame = RTAI_MAX_FRAME_DEFAULT;
 int rd_cut_seen;
-int rd_resumed;
+int64_t rd_resumed;
+char rd_resumed_dir[48];
 void rd_set_max_frame(const char *opt_value)
 {
 	const char *env = getenv("RTAI_MAX_FRAME");
@@ -68,6 +69,9 @@ const char *frame_kind_name(int kind)
 	case RTAI_K_MARKER: return "marker";
 	case RTAI_K_EOS: return "eos";
 	case RTAI_K_SCHEMA: return "schema";
+	case RTAI_K_REVOKE: return "revoke";
+	case RTAI_K_ASSIGN: return "assign";
+	case RTAI_K_RESUME: return "resume";
 	default: return "unknown";
 	}
 }
@@ -346,8 +350,67 @@ int rd_is_stream_buffered(const struct frame_rd *r)
 	return memcmp(r->buf + r->off, RTAI_MAGIC, 4) == 0;
 }
 
-/* Parses a frame if complete in the buffer: 1 done, 2 need n more bytes
- * (stored in *need), -1 error. Handles stream headers and EOS frames. */
+/* A resume frame (kind 9, wr_resume): its checkpoint goes to r->resume,
+ * and whether it names rd_resumed_dir to r->resume_here. Returns 0, or -1
+ * (rd_error) when the payload is not a binary record with an int
+ * "checkpoint" >= 1. Rare (once a stream): the record's fields are
+ * allocated and freed here. */
+static int take_resume(struct frame_rd *r, const struct frame *f)
+{
+	struct rec rec = { 0 };
+	const struct rec_field *id, *dir;
+	int64_t v = 0;
+
+	if (f->enc == RTAI_E_REC && rec_decode(&rec, f->payload, f->len) == 0 &&
+	    (id = rec_getz(&rec, "checkpoint")) != NULL && id->v.type == RT_INT && id->v.i >= 1) {
+		v = id->v.i;
+		dir = rec_getz(&rec, "directory");
+		r->resume_here = dir != NULL && dir->v.type == RT_STR &&
+				 dir->v.s.n == strlen(rd_resumed_dir) &&
+				 memcmp(dir->v.s.p, rd_resumed_dir, dir->v.s.n) == 0;
+	}
+	rec_free(&rec);
+	if (v == 0)
+		return rd_error(r, f->offset, "a resume frame (kind 9): expected a binary record with an int \"checkpoint\" >= 1");
+	r->resume = v;
+	return 0;
+}
+
+/* Whether standard input continues the checkpoint this stage resumed
+ * from: a resume frame of it and of its directory came (frame.h). */
+static int resume_ok(const struct frame_rd *r)
+{
+	return r->resume == rd_resumed && r->resume_here;
+}
+
+/* Frames that move a resumed stage's state: none may come before the
+ * resume frame, as a source that resumed sends that first (a schema, a
+ * latency marker or an unknown kind may). */
+static int moves_state(int kind)
+{
+	return kind == RTAI_K_DATA || kind == RTAI_K_WATERMARK || kind == RTAI_K_BARRIER ||
+	       kind == RTAI_K_REVOKE || kind == RTAI_K_ASSIGN;
+}
+
+/* A resumed stage's standard input does not continue its checkpoint (at
+ * byte at: a frame before the resume frame, or the end): taken as cut,
+ * so the stage publishes nothing as final and the cut travels on
+ * (frame.h, rd_resumed). Returns -1. */
+static int not_resumed(struct frame_rd *r, uint64_t at)
+{
+	r->cut = 1;
+	rd_cut_seen = 1;
+	if (r->version == 0 && at == 0)
+		return rd_error(r, at, "the stream was cut before it began: this stage resumed from checkpoint %lld, and the stage before it wrote nothing (it failed at start: see its message)",
+				(long long)rd_resumed);
+	if (r->resume == 0)
+		return rd_error(r, at, "taken as cut: this stage resumed from checkpoint %lld, and no source before it did (one failed at start: see its message; or one has no --checkpoint-dir)",
+				(long long)rd_resumed);
+	return rd_error(r, at, "taken as cut: this stage resumed from checkpoint %lld, but the source before it from checkpoint %lld of %s",
+			(long long)rd_resumed, (long long)r->resume,
+			r->resume_here ? "this directory (another pipeline's?)" : "another directory");
+}
+
 static int rd_parse(struct frame_rd *r, struct frame *f, size_t *need)
 {
 	for (;;) {
@@ -426,6 +489,10 @@ static int rd_parse(struct frame_rd *r, struct frame *f, size_t *need)
 		r->at_eos = f->kind == RTAI_K_EOS;
 		if (f->kind == RTAI_K_EOS)
 			continue;
+		if (f->kind == RTAI_K_RESUME && take_resume(r, f) < 0)
+			return -1;
+		if (rd_resumed > 0 && r->fd == 0 && moves_state(f->kind) && !resume_ok(r))
+			return not_resumed(r, f->offset);
 		r->nframes++;
 		if (f->kind == RTAI_K_DATA)
 			r->nrec++;
@@ -450,11 +517,8 @@ static int rd_end(struct frame_rd *r, size_t need)
 					avail, need);
 		return rd_error(r, r->pos, "the stream was cut: its writer ended without an end-of-stream frame (a crashed or killed upstream stage?)");
 	}
-	if (rd_resumed && r->fd == 0 && r->version == 0 && avail == 0) {
-		r->cut = 1;
-		rd_cut_seen = 1;
-		return rd_error(r, r->pos, "the stream was cut before it began: this stage resumed from a checkpoint, and the stage before it wrote nothing (it failed at start: see its message)");
-	}
+	if (rd_resumed > 0 && r->fd == 0 && avail == 0 && !resume_ok(r))
+		return not_resumed(r, r->pos);
 	if (avail == 0)
 		return 0;
 	if (need <= RTAI_HEADER_LEN)
@@ -857,6 +921,22 @@ void wr_put(struct frame_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len)
 {
 	wr_put_meta(w, kind, enc, flags, ingest_ns, event_ns, NULL, 0, payload, len);
+}
+
+void wr_resume(struct frame_wr *w, int64_t id, const char *dir_id, int64_t ingest_ns)
+{
+	struct rec_field fld[2] = {
+		{ "checkpoint", 10, val_int(id) },
+		{ "directory", 9, val_str(dir_id, strlen(dir_id)) },
+	};
+	struct rec r = { .f = fld, .n = 2, .cap = 2 };
+	struct buf p = { 0 };
+
+	if (w->raw)
+		return;	/* text output (-p): no control frames */
+	rec_encode(&r, &p);
+	wr_put(w, RTAI_K_RESUME, RTAI_E_REC, 0, ingest_ns, RTAI_TIME_UNSET, p.p, p.len);
+	buf_free(&p);
 }
 
 void wr_frame(struct frame_wr *w, const struct frame *f)

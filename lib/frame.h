@@ -44,6 +44,8 @@ enum frame_kind {
 				 * (revoke.h) */
 	RTAI_K_ASSIGN = 8,	/* a Kafka partition read again from a held-back
 				 * commit, with its horizon (revoke.h) */
+	RTAI_K_RESUME = 9,	/* a resumed source's stream: the checkpoint it
+				 * resumed from (wr_resume) */
 };
 
 enum frame_enc {
@@ -100,6 +102,9 @@ struct frame_rd {
 	uint8_t version;	/* of the last stream header; 0 before one */
 	int promised;		/* that header had RTAI_H_EOS */
 	int at_eos;		/* the last frame was an end-of-stream frame */
+	int64_t resume;		/* the checkpoint of the last resume frame read
+				 * (kind 9), 0 for none */
+	int resume_here;	/* and it named rd_resumed_dir */
 	int cut;		/* the input ended without the EOS frame that its
 				 * header promised (or inside a frame): the tool
 				 * publishes nothing as final and exits
@@ -114,15 +119,25 @@ struct frame_rd {
  * stages downstream instead of looking like a normal end. */
 extern int rd_cut_seen;
 
-/* Set by a stage that resumed from a checkpoint (ckpt_stage): its standard
- * input continues a stream, so an input that ends before any stream
- * header (empty: the stage before failed at start, a refused snapshot or
- * a usage error, before it wrote its header) is cut, not an empty stream.
- * Without it a resumed window stage would fire the open windows it
- * restored, partial, as final. A stage between them that did start (a
- * stateless one, not resumed) writes an empty finished stream instead: that
- * case is not caught here. */
-extern int rd_resumed;
+/* The checkpoint a stage resumed from (set by ckpt_stage), 0 for none.
+ * Its standard input then continues a stream from that checkpoint, which
+ * only a source that resumed from the same checkpoint can write: such a
+ * source sends a resume frame naming it first (wr_resume), and the stages
+ * between forward it as they forward any control frame. A standard input
+ * whose first record, watermark, barrier, revoke or assign frame comes
+ * before one, or that ends without one, is cut (r->cut, RTAI_EXIT_CUT),
+ * so nothing restored is fired or moved on by it: an empty input (the stage before failed at start, a refused
+ * snapshot or a usage error), a finished empty stream from a stage between
+ * them that did start (a stateless rtai-parse behind a source that
+ * failed), or a whole input read again by a source that did not resume (a
+ * plain rtai-cat FILE, or one whose checkpoint differs). Without this a
+ * resumed window stage would fire the open windows it restored, partial
+ * or counted twice, as final. The rule follows Flink's, where a job
+ * restores its sources and operators from one checkpoint together. */
+extern int64_t rd_resumed;
+/* ckpt_dir_id() of the directory rd_resumed is of: a resume frame must
+ * name both. */
+extern char rd_resumed_dir[48];
 
 /* Opens path ("-" or NULL for stdin). Returns 0, or -1 with r->err set.
  * zstd-compressed input is detected and decompressed transparently. */
@@ -171,8 +186,11 @@ int rd_is_stream(struct frame_rd *r);
  * A version 2 stream whose input ends without its end-of-stream frame
  * (inside a frame, or a zstd frame, too) is cut: -1 with r->cut and
  * rd_cut_seen set and r->err "NAME: byte N: the stream was cut: ..."
- * (every whole frame before it was returned); so is standard input empty
- * of any stream header when rd_resumed is set. A version 1 stream ending
+ * (every whole frame before it was returned); so is standard input
+ * without a resume frame of checkpoint rd_resumed, when that is set, at
+ * its first frame that moves state or at its end (rd_resumed).
+ * A resume frame (kind 9) is returned like any control frame, after the
+ * reader took its checkpoint into r->resume; a malformed one is an error. A version 1 stream ending
  * inside a frame is the error it always was ("truncated frame"). After sig_stop the end of
  * input is a normal end (0): the tool stopped reading, nothing was cut. */
 int rd_frame(struct frame_rd *r, struct frame *f);
@@ -275,6 +293,14 @@ void wr_frame(struct frame_wr *w, const struct frame *f);
  * none). Exits 1 when the frame would exceed RTAI_MAX_FRAME_HARD. */
 void wr_put(struct frame_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len);
+/* Writes the resume frame of a source that resumed from checkpoint id
+ * (>= 1) of the checkpoint directory dir_id (ckpt_dir_id, ckpt.h): kind
+ * 9, a binary record {"checkpoint": id, "directory": dir_id}
+ * (rtai-record(5)), stamped with ingest_ns. A source sends it before any
+ * other frame of its stream, so every stage that resumed from the same
+ * checkpoint knows its input continues it (rd_resumed). Not written to a
+ * text output (-p). */
+void wr_resume(struct frame_wr *w, int64_t id, const char *dir_id, int64_t ingest_ns);
 /* wr_put() with source metadata: meta is a binary record (rec_encode) of
  * meta_len bytes, written before the value with RTAI_F_META set; meta
  * NULL writes none. Fields, named as kcat -J names them: topic (string),

@@ -297,10 +297,32 @@ print(got == want, len(got), len(set(got)))'
 	echo "$output"
 	assert_failure 4
 	assert_output --partial "rtai-window: resuming from checkpoint"
-	assert_output --partial "rtai-window: stdin: byte 0: the stream was cut before it began: this stage resumed from a checkpoint"
+	assert_output --partial "rtai-window: stdin: byte 0: the stream was cut before it began: this stage resumed from checkpoint"
 	run rtai-cat -p second.rtai
 	assert_failure 4
 	[ -z "$(rtai-cat -p second.rtai 2>/dev/null)" ]
+	# The same behind a stateless stage that did start, and ended its
+	# empty input as a finished empty stream: the input has no resume
+	# frame of the window's checkpoint (rtai-record(5)).
+	run bash -c "set -o pipefail; rtai-cat --checkpoint-dir d --rate 1O000 t.rtai | rtai-parse | $win >second.rtai"
+	echo "$output"
+	assert_failure 4
+	assert_output --regexp "rtai-window: stdin: byte [0-9]+: taken as cut: this stage resumed from checkpoint [0-9]+, and no source before it did"
+	[ -z "$(rtai-cat -p second.rtai 2>/dev/null)" ]
+	# And a plain rtai-cat, which reads its input again from the start:
+	# the windows would count it twice.
+	run bash -c "set -o pipefail; rtai-cat t.rtai | $win >second.rtai"
+	echo "$output"
+	assert_failure 4
+	assert_output --partial "and no source before it did (one failed at start: see its message; or one has no --checkpoint-dir)"
+	[ -z "$(rtai-cat -p second.rtai 2>/dev/null)" ]
+	# A source of another directory: its checkpoint is not the window's.
+	rm -rf other
+	rtai-cat --checkpoint-dir other --checkpoint-interval 1ms --rate 20000 t.rtai 2>/dev/null | head -c 100000 >/dev/null || true
+	run bash -c "set -o pipefail; rtai-cat --checkpoint-dir other t.rtai | $win >second.rtai"
+	echo "$output"
+	assert_failure 4
+	assert_output --regexp "rtai-window: stdin: byte [0-9]+: taken as cut: this stage resumed from checkpoint [0-9]+, but the source before it from checkpoint [0-9]+ of another directory"
 	# The rerun: first's windows and third's are every window once, with
 	# the counts a brute force gives.
 	bash -c "set -o pipefail; rtai-cat --checkpoint-dir d t.rtai | $win >third.rtai"
@@ -319,6 +341,30 @@ for (x, s), n in c.items():
 	echo "$output"
 	assert_success
 	[ "$(wc -l <want)" -gt 1000 ]
+}
+
+@test "checkpoint: a resume frame passes every stage, first; a malformed one is an error naming its byte" {
+	export PYTHONPATH=$RTAI_SRC/contrib/python
+	python3 -c '
+import sys, rtai_stream as rs
+w = rs.Writer()
+w.put(rs.RESUME, rs.ENC_REC, rs.encode_record({"checkpoint": 3, "directory": "1:2"}), 1795514400000000000)
+w.write_record({"a": "x", "t": "2026-11-24T10:00:00Z"}, ingest_ns=1795514400000000000)
+w.close()' >res.rtai
+	run sh -c 'rtai-parse -t t <res.rtai | rtai-window -k a --tumbling 1m -a count |
+		rtai-lat -q -i 0 | rtai-cat -p --meta | head -n 1'
+	echo "$output"
+	assert_success
+	assert_output '{"_kind":"resume","_ingest_time":"2026-11-24T10:00:00.000Z","_event_time":null,"_resume":{"checkpoint":3,"directory":"1:2"}}'
+	python3 -c '
+import rtai_stream as rs
+w = rs.Writer()
+w.put(rs.RESUME, rs.ENC_RAW, b"3", 1795514400000000000)
+w.close()' >bad.rtai
+	run rtai-cat -p --meta bad.rtai
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-cat: bad.rtai: byte 8: a resume frame (kind 9): expected a binary record with an int "checkpoint" >= 1'
 }
 
 @test "checkpoint: an empty --checkpoint-dir is an error, not checkpoints off" {
@@ -429,8 +475,8 @@ print(n)')
 	echo "$output"
 	assert_line --index 0 0
 	assert_line --index 1 --partial "with.rtai: byte "
-	assert_line --index 1 --partial "a barrier frame in the input: dropped"
-	assert_line --index 2 "rtai-cat: $n barrier frames of the input dropped"
+	assert_line --index 1 --partial "a barrier frame in the input: dropped, as every barrier and resume frame"
+	assert_line --index 2 "rtai-cat: $n barrier and resume frames of the input dropped"
 }
 
 @test "checkpoint: usage errors" {
@@ -510,7 +556,7 @@ for (u, w), n in c.items():
 	assert_output "$(cat want.txt)"
 	run cat src.err win.err
 	echo "$output"
-	assert_output --partial "barrier frames of the input dropped"
+	assert_output --partial "barrier and resume frames of the input dropped"
 	refute_output --partial resuming
 	refute_output --partial "no source"
 }
@@ -753,10 +799,16 @@ JOIN='rtai-join -v -t table.jsonl -u changes.jsonl --on user_id --as-of updated_
 	assert_failure 6
 	assert_output --partial "rtai-join: $PWD/$snap: truncated"
 	cp good "$snap"
-	# A finished stream of no record (an empty input would be cut for a
-	# resumed stage, rtai(7)).
+	# The pipeline run again resumes (a resumed stage takes an input that
+	# no source resumed from the same checkpoint as cut, rtai(7)), and
+	# a finished stream of no record from a plain rtai-cat is one.
 	env -u RTAI_CHECKPOINT_DIR rtai-cat -o empty.rtai /dev/null
 	run bash -c "$JOIN --stage-name j <empty.rtai"
+	echo "$output"
+	assert_failure 4
+	assert_line --index 0 "rtai-join: resuming from checkpoint ${newest##*-} of $PWD/d"
+	assert_output --partial "rtai-join: stdin: byte 32: taken as cut: this stage resumed from checkpoint ${newest##*-}, and no source before it did"
+	run bash -c "rtai-cat --checkpoint-interval 300ms --rate 40000 ev.rtai 2>/dev/null | $JOIN --stage-name j >/dev/null"
 	echo "$output"
 	assert_success
 	assert_line --index 0 "rtai-join: resuming from checkpoint ${newest##*-} of $PWD/d"
@@ -878,8 +930,10 @@ print(sys.argv[1], p["offset"], p["records"], p.get("schemas", "-"))' "$id" "$1/
 	rtai-cat -o big.rtai.zst big.jsonl
 	for f in big.rtai big.jsonl big.rtai.zst; do
 		rm -rf d
-		# the first run ends (a closed pipe) about 70% into the file
-		rtai-cat --checkpoint-dir d --checkpoint-interval 1ms "$f" 2>/dev/null |
+		# the first run ends (a closed pipe) about 70% into the file;
+		# paced, so that snapshots (written in the background) complete
+		# before head ends the run, also on a loaded machine
+		rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 500000 "$f" 2>/dev/null |
 			head -c 4500000 >/dev/null || true
 		read -r id off recs schemas < <(snap_pos d)
 		echo "$f: checkpoint $id at byte $off, record $recs, $schemas schema frames"
@@ -912,7 +966,7 @@ print(b == a[int(sys.argv[2]):], len(b))' big.jsonl "$recs"
 	# --progress after a resume by seeking counts the bytes gone past as
 	# done: it ends at 100%, not at the share this run read
 	rm -rf d
-	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms big.jsonl 2>/dev/null |
+	rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 500000 big.jsonl 2>/dev/null |
 		head -c 4500000 >/dev/null || true
 	rtai-cat --progress --checkpoint-dir d big.jsonl 2>err >/dev/null
 	run sh -c "tr '\r' '\n' <err | grep ' records ' | tail -n 1"
@@ -946,15 +1000,17 @@ print(b == a[int(sys.argv[2]):], len(b))' big.jsonl "$recs"
 		run cat err
 		assert_output "$(printf '%s\n' "rtai-cat: resuming from checkpoint $id of d" \
 			"rtai-cat: $f: resuming at byte $off (record $recs) $how")"
-		# the header first, then the rows after the position, as in the file
+		# the resume frame of the checkpoint first (rtai-record(5)), the
+		# header next, then the rows after the position, as in the file
 		run python3 -c '
 import json, sys
 rows = open("big.csv").read().splitlines()
 out = [json.loads(l) for l in open("second")]
+res = out.pop(0)["_resume"]["checkpoint"] if out[0].get("_kind") == "resume" else None
 head = out[0]["_schema"]["header"] if out[0].get("_kind") == "schema" else None
 data = [o["_raw"] for o in out if "_kind" not in o]
-print(head, len(data), data == rows[1 + int(sys.argv[1]):])' "$recs"
+print(res, head, len(data), data == rows[1 + int(sys.argv[1]):])' "$recs"
 		echo "$output"
-		assert_output "a,b $((100000 - recs)) True"
+		assert_output "$id a,b $((100000 - recs)) True"
 	done
 }

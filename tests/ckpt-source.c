@@ -11,7 +11,9 @@
  * barrier it writes its own snapshot (empty) before forwarding it. It
  * holds no position to go back to, so it restores nothing: started again,
  * it copies its input from the start, and the test feeds it what comes
- * after the checkpoint the stages resume from. Before its first barrier
+ * after the checkpoint the stages resume from. Started again when DIR
+ * has a complete checkpoint, it resumes from it as a source (announced
+ * on stderr) and sends its resume frame first, as rtai-cat does. Before its first barrier
  * it waits (up to 60 s) until N stages, itself included
  * (--checkpoint-stages, default 2), are registered in its run: reading a
  * file it would otherwise be at the end before the stages after it
@@ -22,6 +24,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +73,39 @@ static int registered(const char *dir)
 	return n;
 }
 
+/* ckpt_source_start, minus its announcement "ckpt-source: resuming from
+ * checkpoint N of DIR" (the tests compare the stages' standard error with
+ * what it would be without this helper): ckpt_source, then ckpt_restore
+ * with standard error on a temporary file, whose lines but that one are
+ * written on after. Sets *id (0 for a fresh start); exits 6 on a
+ * refusal. */
+static void resume(struct ckpt *c, int64_t *id)
+{
+	struct buf state = { 0 };
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO), rc;
+	char line[2048], err[1024];
+
+	if (tmp == NULL || saved < 0)
+		cli_die(RTAI_EXIT_FAIL, "tmpfile: %s", strerror(errno));
+	if (ckpt_source(c, err, sizeof(err)) < 0)
+		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+	fflush(stderr);
+	dup2(fileno(tmp), STDERR_FILENO);
+	rc = ckpt_restore(c, id, &state, err, sizeof(err));
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(tmp);
+	while (fgets(line, sizeof(line), tmp) != NULL)
+		if (strstr(line, ": resuming from checkpoint ") == NULL)
+			fputs(line, stderr);
+	fclose(tmp);
+	buf_free(&state);
+	if (rc < 0)
+		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = NULL, *path = NULL;
@@ -80,6 +116,7 @@ int main(int argc, char **argv)
 	struct frame f;
 	struct rec scratch = { 0 };
 	char err[1024];
+	int64_t resumed = 0;
 	int st, rc = 0;
 
 	cli_init("ckpt-source", argv);
@@ -97,13 +134,14 @@ int main(int argc, char **argv)
 		cli_usage_error("usage: ckpt-source --checkpoint-dir DIR [--checkpoint-stages N] [FILE]");
 	if (ckpt_open(&c, "ckpt-source", dir, argc, argv, NULL, err, sizeof(err)) < 0)
 		cli_die(RTAI_EXIT_FAIL, "%s", err);
-	if (ckpt_source(c, err, sizeof(err)) < 0)
-		cli_die(RTAI_EXIT_SNAPSHOT, "%s", err);
+	resume(c, &resumed);
 	if (path == NULL)
 		rd_open_fd(&rd, STDIN_FILENO, "stdin");
 	else if (rd_open(&rd, path) < 0)
 		cli_die(RTAI_EXIT_FAIL, "%s", rd.err);
 	wr_open_fd(&out, STDOUT_FILENO, "stdout", 0);
+	if (resumed > 0)
+		wr_resume(&out, resumed, ckpt_dir_id(c), cli_now_ns());
 	while ((st = rd_frame(&rd, &f)) > 0) {
 		if (f.kind == RTAI_K_BARRIER) {
 			struct barrier b;

@@ -1013,7 +1013,7 @@ wait_file() {
 	cp changes.jsonl up.fifo
 	printf '%s\n' '- {"user_id":"u1","n":2}' '- {"user_id":"u3","n":3}' '- {"user_id":"u2","n":4}' |
 		mkstream tail.rtai
-	run sh -c "$J <tail.rtai 2>err2 | rtai-cat -p; cat err2"
+	run sh -c "$SRC <tail.rtai | $J 2>err2 | rtai-cat -p; cat err2"
 	echo "$output"
 	assert_success
 	assert_line --index 0 '{"user_id":"u1","n":2,"tier":"platinum"}'
@@ -1029,13 +1029,13 @@ wait_file() {
 	# A changelog that no longer holds what the snapshot has: an error
 	head -n 1 changes.jsonl >up.fifo
 	pos=$(head -n 2 changes.jsonl | wc -c)
-	run sh -c "$J <tail.rtai >/dev/null"
+	run sh -c "$SRC <tail.rtai 2>/dev/null | $J >/dev/null"
 	echo "$output"
 	assert_failure 1
 	assert_output --partial "rtai-join: up.fifo: byte $(head -n 1 changes.jsonl | wc -c): it ends after 1 changes, before the position recorded (change 2, byte $pos): the changelog changed since checkpoint 1 of ck was taken"
 	assert_output --partial "remove ck to start afresh"
 	{ echo '{"user_id":"u1","tier":"a longer tier than before"}'; sed -n 2,3p changes.jsonl; } >up.fifo
-	run sh -c "$J <tail.rtai >/dev/null"
+	run sh -c "$SRC <tail.rtai 2>/dev/null | $J >/dev/null"
 	echo "$output"
 	assert_failure 1
 	assert_output --partial "rtai-join: up.fifo: byte "
@@ -1058,7 +1058,7 @@ wait_file() {
 	# checkpoint 2 holds the whole changelog as read: a rerun applies none of
 	# it again (2 rows of the file and 2 changes: 4 upserts, not 6)
 	: | mkstream empty.rtai
-	run sh -c "$J <empty.rtai 2>&1 >/dev/null"
+	run sh -c "$SRC <empty.rtai 2>/dev/null | $J 2>&1 >/dev/null"
 	echo "$output"
 	assert_line --index 0 "rtai-join: resuming from checkpoint 2 of ck"
 	assert_output --partial "changes: 4 upserts"
@@ -1085,7 +1085,7 @@ wait_file() {
 	[ -e ck/ckpt-1/COMPLETE ]
 	redis-cli -p "$REDIS_PORT" HSET user:u1 tier platinum >/dev/null
 	printf '%s\n' '- {"user_id":"u1","n":2}' | mkstream tail.rtai
-	run sh -c "$J <tail.rtai | rtai-cat -p"
+	run sh -c "$SRC <tail.rtai | $J | rtai-cat -p"
 	echo "$output"
 	assert_success
 	assert_output "$(printf '%s\n' 'rtai-join: resuming from checkpoint 1 of ck' '{"user_id":"u1","n":2,"tier":"platinum"}')"

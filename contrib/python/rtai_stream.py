@@ -33,7 +33,7 @@ VERSION = 2                 # written; versions 1 and 2 are read
 H_EOS = 0x01                # header flag: the stream ends with an EOS frame
 HEADER = MAGIC + bytes([VERSION, H_EOS, 0, 0])
 
-DATA, WATERMARK, BARRIER, MARKER, EOS, SCHEMA, REVOKE, ASSIGN = 1, 2, 3, 4, 5, 6, 7, 8
+DATA, WATERMARK, BARRIER, MARKER, EOS, SCHEMA, REVOKE, ASSIGN, RESUME = 1, 2, 3, 4, 5, 6, 7, 8, 9
 ENC_NONE, ENC_RAW, ENC_JSON, ENC_REC = 0, 1, 2, 3
 F_EVENT = 0x0001
 F_META = 0x0002             # the payload starts with source metadata
