@@ -384,12 +384,15 @@ static int resume_ok(const struct frame_rd *r)
 }
 
 /* Frames that move a resumed stage's state: none may come before the
- * resume frame, as a source that resumed sends that first (a schema, a
- * latency marker or an unknown kind may). */
+ * resume frame, as a source that resumed sends that first. A schema, a
+ * latency marker or an unknown kind may, and so may a watermark: a
+ * resumed stage sends the watermark it restored at once, before it reads
+ * anything (rtai-window), and one that came before the checkpoint's
+ * barrier moves nothing past the checkpoint in the stages after it. */
 static int moves_state(int kind)
 {
-	return kind == RTAI_K_DATA || kind == RTAI_K_WATERMARK || kind == RTAI_K_BARRIER ||
-	       kind == RTAI_K_REVOKE || kind == RTAI_K_ASSIGN;
+	return kind == RTAI_K_DATA || kind == RTAI_K_BARRIER || kind == RTAI_K_REVOKE ||
+	       kind == RTAI_K_ASSIGN;
 }
 
 /* A resumed stage's standard input does not continue its checkpoint (at

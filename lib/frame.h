@@ -124,8 +124,8 @@ extern int rd_cut_seen;
  * only a source that resumed from the same checkpoint can write: such a
  * source sends a resume frame naming it first (wr_resume), and the stages
  * between forward it as they forward any control frame. A standard input
- * whose first record, watermark, barrier, revoke or assign frame comes
- * before one, or that ends without one, is cut (r->cut, RTAI_EXIT_CUT),
+ * whose first record, barrier, revoke or assign frame comes before one,
+ * or that ends without one, is cut (r->cut, RTAI_EXIT_CUT),
  * so nothing restored is fired or moved on by it: an empty input (the stage before failed at start, a refused
  * snapshot or a usage error), a finished empty stream from a stage between
  * them that did start (a stateless rtai-parse behind a source that
