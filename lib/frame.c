@@ -384,11 +384,13 @@ static int resume_ok(const struct frame_rd *r)
 }
 
 /* Frames that move a resumed stage's state: none may come before the
- * resume frame, as a source that resumed sends that first. A schema, a
- * latency marker or an unknown kind may, and so may a watermark: a
- * resumed stage sends the watermark it restored at once, before it reads
- * anything (rtai-window), and one that came before the checkpoint's
- * barrier moves nothing past the checkpoint in the stages after it. */
+ * resume frame, as a source that resumed sends that first, and a stage
+ * that resumed sends its own first (wr_put_meta). A schema, a latency
+ * marker or an unknown kind may, and so may a watermark, which carries no
+ * record: a window stage between them that takes no part in checkpoints
+ * may advance one on its clock while idle (rtai-window --idle) before the
+ * source's first frame reaches it (a resume that reads a zstd input up
+ * to its position takes a while). */
 static int moves_state(int kind)
 {
 	return kind == RTAI_K_DATA || kind == RTAI_K_BARRIER || kind == RTAI_K_REVOKE ||
@@ -881,6 +883,17 @@ void wr_put_meta(struct frame_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 	size_t mhead = meta != NULL ? 4 + meta_len : 0;
 	uint8_t *h;
 
+	if (rd_resumed > 0 && w->resumed != 2 && w->fd == STDOUT_FILENO && !w->raw) {
+		/* A resumed stage's output: its own resume frame first, then
+		 * no other (frame.h) */
+		if (w->resumed == 0) {
+			w->resumed = 2;
+			wr_resume(w, rd_resumed, rd_resumed_dir, cli_now_ns());
+			w->resumed = 1;
+		}
+		if (kind == RTAI_K_RESUME)
+			return;
+	}
 	if (len > RTAI_MAX_FRAME_HARD - RTAI_FRAME_FIXED - mhead ||
 	    meta_len > RTAI_MAX_FRAME_HARD)
 		cli_die(RTAI_EXIT_FAIL, "%s: frame of %zu bytes is too large", w->name,

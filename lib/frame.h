@@ -253,6 +253,8 @@ struct frame_wr {
 	size_t flush_at;	/* write when this much is pending */
 	uint64_t frames, bytes;	/* written so far */
 	int raw;		/* plain bytes, no stream header (text out) */
+	int resumed;		/* standard output of a resumed stage: 2 while
+				 * its own resume frame is written, 1 after */
 };
 
 /* Writes a stream to fd. Refuses a terminal unless raw (exit 2 with a
@@ -293,6 +295,16 @@ void wr_frame(struct frame_wr *w, const struct frame *f);
  * none). Exits 1 when the frame would exceed RTAI_MAX_FRAME_HARD. */
 void wr_put(struct frame_wr *w, uint8_t kind, uint8_t enc, uint16_t flags,
 	    int64_t ingest_ns, int64_t event_ns, const void *payload, size_t len);
+/* A stage that resumed (rd_resumed) writes a resume frame of its own
+ * checkpoint and directory on its standard output (fd 1) before anything
+ * else it writes there, and drops those it would forward: it vouches
+ * that its output continues that checkpoint, having checked that its
+ * input does (a cut input cuts its output, whose stages after it see the
+ * cut). Frames it writes at start from its restored state alone (a
+ * window's watermark, records held for event order) then reach resumed
+ * stages after it behind the resume frame, as they must. wr_put_meta()
+ * does this; no call is needed. */
+
 /* Writes the resume frame of a source that resumed from checkpoint id
  * (>= 1) of the checkpoint directory dir_id (ckpt_dir_id, ckpt.h): kind
  * 9, a binary record {"checkpoint": id, "directory": dir_id}
