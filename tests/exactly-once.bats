@@ -111,8 +111,13 @@ run_once() {
 		# its dead letters): else it never registers, and waiting is in vain.
 		[[ $tool != rtai-parse || ${STAGES[i]} =~ --on-error[=\ ](skip|dlq) ]] || continue
 		poll 60 registered "$RTAI_CHECKPOINT_DIR" "$tool" \
-			"$(printf '%s\n' "${STAGES[@]:1}" | grep -c "^$tool ")" ||
+			"$(printf '%s\n' "${STAGES[@]:1}" | grep -c "^$tool ")" || {
 			echo "attempt $a: $tool never registered; starting the source anyway" >&2
+			# what the test saw, to tell why
+			ls -li "$RTAI_CHECKPOINT_DIR/stages" >&2
+			cat /proc/locks >&2
+			ps -o pid,stat,wchan:20,args -p "${pids[*]:1}" >&2 || true
+		}
 	done
 	(eval "exec ${STAGES[0]}") >fifo.1 2>"err.$a.0" &
 	pids[0]=$!
