@@ -40,8 +40,6 @@ struct wwin {
 	uint32_t next;		/* next window of the key, or the free list */
 	uint32_t hpos;		/* index in the heap */
 	uint8_t fired;		/* W has reached its end */
-	uint8_t stamp;		/* which snapshot has this window's image
-				 * (win_snapshot_begin); atomic */
 	struct agg_state row[];
 };
 
@@ -54,6 +52,17 @@ struct hent {
 
 #define CHUNK_BITS 10
 #define CHUNK (1u << CHUNK_BITS)
+/* A chunk of the window slab: CHUNK windows of esize bytes, then their
+ * stamps (which snapshot has each window's image: win_snapshot_begin),
+ * one byte each. The stamps are apart from the windows because the
+ * writer thread stamps every window of the slab (claim_window): a stamp
+ * inside the window had it write to every window's cache line, which
+ * the records' thread, writing the same windows, then had to take back
+ * from the other core, line by line. Apart, the writer writes one line
+ * of stamps per 64 windows and only reads the windows: its part of a
+ * snapshot of 100k keys' windows (6 MB) went from 12.7 ms to 5.9 ms
+ * (medians of 7 and 10 snapshots, rtai-window -v, same run). */
+#define CHUNK_BYTES(esize) ((size_t)CHUNK * (esize) + CHUNK)
 
 struct win {
 	struct win_conf c;
@@ -121,6 +130,12 @@ static inline struct wwin *W(const struct win *w, uint32_t id)
 	return (struct wwin *)(w->chunks[id >> CHUNK_BITS] + (size_t)(id & (CHUNK - 1)) * w->esize);
 }
 
+/* Window id's stamp in a chunk array (the slab's, or the writer's copy). */
+static inline uint8_t *stamp_of(uint8_t *const *chunks, size_t esize, uint32_t id)
+{
+	return chunks[id >> CHUNK_BITS] + (size_t)CHUNK * esize + (id & (CHUNK - 1));
+}
+
 static void cow_slow(struct win *w, uint32_t id);
 
 /* Before window id changes (or its slot is reused): while a snapshot is
@@ -128,7 +143,7 @@ static void cow_slow(struct win *w, uint32_t id);
  * the window is in the image, or was not open at the barrier, a compare. */
 static inline void cow(struct win *w, uint32_t id)
 {
-	if (__atomic_load_n(&W(w, id)->stamp, __ATOMIC_ACQUIRE) != w->snap_done)
+	if (__atomic_load_n(stamp_of(w->chunks, w->esize, id), __ATOMIC_ACQUIRE) != w->snap_done)
 		cow_slow(w, id);
 }
 
@@ -455,13 +470,13 @@ static uint32_t win_alloc(struct win *w, uint32_t key, int64_t start, int64_t en
 		id = w->wused++;
 		if ((id >> CHUNK_BITS) >= w->nchunks) {
 			uint32_t g = w->nchunks == 0 ? 1 : w->nchunks < 64 ? w->nchunks : 64;
-			uint8_t *blk = xcalloc_huge((size_t)g * CHUNK, w->esize);
+			uint8_t *blk = xcalloc_huge(g, CHUNK_BYTES(w->esize));
 
 			w->chunks = xrealloc(w->chunks, (w->nchunks + g) * sizeof(*w->chunks));
 			w->blocks = xrealloc(w->blocks, (w->nblocks + 1) * sizeof(*w->blocks));
 			w->blocks[w->nblocks++] = blk;
 			for (uint32_t i = 0; i < g; i++)
-				w->chunks[w->nchunks++] = blk + (size_t)i * CHUNK * w->esize;
+				w->chunks[w->nchunks++] = blk + (size_t)i * CHUNK_BYTES(w->esize);
 		}
 	}
 	cow(w, id);	/* a free slot of the image's slab: the writer looks at it */
@@ -950,7 +965,7 @@ size_t win_bytes(const struct win *w)
 	       (w->gone != NULL ? (size_t)w->kcap * sizeof(*w->gone) : 0) +
 	       (w->tags != NULL ? (size_t)w->kcap * sizeof(*w->tags) : 0) +
 	       w->key_heap +
-	       (size_t)w->nchunks * CHUNK * w->esize + (size_t)w->hcap * sizeof(*w->heap) +
+	       (size_t)w->nchunks * CHUNK_BYTES(w->esize) + (size_t)w->hcap * sizeof(*w->heap) +
 	       (size_t)w->bcap * sizeof(*w->batch) + (size_t)w->fcap * sizeof(*w->fs);
 }
 
@@ -1000,16 +1015,29 @@ static void put_stats(struct buf *out, const struct win_stats *st)
 }
 
 /* One window's part of the image. */
-static void put_window(const struct win *w, const struct wwin *x, struct buf *out)
+static void put_window(int session, const struct agg_set *aggs, const struct wwin *x,
+		       struct buf *out)
 {
 	snap_u32(out, x->key);
 	snap_i64(out, x->start);
-	if (w->c.kind == WIN_SESSION)
+	if (session)
 		snap_i64(out, x->end);	/* else start + size */
 	snap_i64(out, x->ingest);
 	snap_u8(out, x->fired);
-	agg_row_snapshot(w->c.aggs, x->row, out);
+	agg_row_snapshot(aggs, x->row, out);
 }
+
+/* What the writer thread reads of the engine, copied once to its own
+ * stack: the records' thread writes struct win's other fields at every
+ * record, and a read of a line it has just written costs it the line
+ * (a cache miss for each window the writer claims, otherwise). */
+struct snapview {
+	uint8_t *const *chunks;	/* the slab at the barrier (snap_chunks) */
+	size_t esize;
+	uint8_t busy, done;	/* this snapshot's stamps */
+	int session;
+	const struct agg_set *aggs;
+};
 
 /* The record path's side of cow(): window id is about to change. An id
  * the image does not look at (past the slab at the barrier) is only
@@ -1020,51 +1048,52 @@ static void put_window(const struct win *w, const struct wwin *x, struct buf *ou
 static void cow_slow(struct win *w, uint32_t id)
 {
 	struct wwin *x = W(w, id);
+	uint8_t *st = stamp_of(w->chunks, w->esize, id);
 	uint8_t s;
 
 	if (id >= w->snap_wused) {
-		__atomic_store_n(&x->stamp, w->snap_done, __ATOMIC_RELAXED);
+		__atomic_store_n(st, w->snap_done, __ATOMIC_RELAXED);
 		return;
 	}
 	for (;;) {
-		s = __atomic_load_n(&x->stamp, __ATOMIC_ACQUIRE);
+		s = __atomic_load_n(st, __ATOMIC_ACQUIRE);
 		if (s == w->snap_done)
 			return;
 		if (s == w->snap_busy) {
 			sched_yield();	/* the writer is at this window */
 			continue;
 		}
-		if (__atomic_compare_exchange_n(&x->stamp, &s, w->snap_busy, 0, __ATOMIC_ACQUIRE,
+		if (__atomic_compare_exchange_n(st, &s, w->snap_busy, 0, __ATOMIC_ACQUIRE,
 						__ATOMIC_RELAXED))
 			break;
 	}
 	if (x->key != WIN_FREE) {
-		put_window(w, x, &w->side);
+		put_window(w->c.kind == WIN_SESSION, w->c.aggs, x, &w->side);
 		__atomic_store_n(&w->side_n, w->side_n + 1, __ATOMIC_RELEASE);
 		w->st.snap_cow++;
 	}
-	__atomic_store_n(&x->stamp, w->snap_done, __ATOMIC_RELEASE);
+	__atomic_store_n(st, w->snap_done, __ATOMIC_RELEASE);
 }
 
 /* The writer's side: claims window id of the slab as it was at the
  * barrier (chunks) and appends its image to out; returns 1 when it did,
  * 0 when the slot was free or the records had it already. */
-static int claim_window(const struct win *w, uint32_t id, struct buf *out)
+static int claim_window(const struct snapview *v, uint32_t id, struct buf *out)
 {
-	struct wwin *x = (struct wwin *)(w->snap_chunks[id >> CHUNK_BITS] +
-					 (size_t)(id & (CHUNK - 1)) * w->esize);
-	uint8_t s = __atomic_load_n(&x->stamp, __ATOMIC_ACQUIRE);
+	struct wwin *x = (struct wwin *)(v->chunks[id >> CHUNK_BITS] +
+					 (size_t)(id & (CHUNK - 1)) * v->esize);
+	uint8_t *st = stamp_of(v->chunks, v->esize, id);
+	uint8_t s = __atomic_load_n(st, __ATOMIC_ACQUIRE);
 	int wrote = 0;
 
-	if (s == w->snap_done || s == w->snap_busy ||
-	    !__atomic_compare_exchange_n(&x->stamp, &s, w->snap_busy, 0, __ATOMIC_ACQUIRE,
-					 __ATOMIC_RELAXED))
+	if (s == v->done || s == v->busy ||
+	    !__atomic_compare_exchange_n(st, &s, v->busy, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return 0;	/* in the image already, or the records have it */
 	if (x->key != WIN_FREE) {
-		put_window(w, x, out);
+		put_window(v->session, v->aggs, x, out);
 		wrote = 1;
 	}
-	__atomic_store_n(&x->stamp, w->snap_done, __ATOMIC_RELEASE);
+	__atomic_store_n(st, v->done, __ATOMIC_RELEASE);
 	return wrote;
 }
 
@@ -1116,46 +1145,55 @@ int win_snapshot_async(const struct win *w)
 
 void win_snapshot_finish(struct win *w, struct buf *out)
 {
+	const struct snapview v = { w->snap_chunks, w->esize, w->snap_busy, w->snap_done,
+				    w->c.kind == WIN_SESSION, w->c.aggs };
 	const struct wkey *keys = w->snap_keys;
-	uint32_t kcap = w->snap_kcap, nk = 0, nwin = 0;
+	const int64_t *gone = w->gone;
+	uint32_t kcap = w->snap_kcap, wused = w->snap_wused, want = w->snap_nwin;
+	uint32_t nk = 0, nwin = 0;
 	size_t nk_at;
+	/* out, on this thread's stack while it grows: its length changes at
+	 * every value, and the struct it is in may share a cache line with
+	 * what the records' thread writes */
+	struct buf o = *out;
 
 	/* Room for most of it at once, here rather than at the barrier:
 	 * growing by doubling copies it again (a reused buffer has it). */
-	buf_reserve(out, w->snap_reserve);
+	buf_reserve(&o, w->snap_reserve);
 	/* The keys, each with its slot, so the table comes back as it was:
 	 * every slot in use (idle keys too; a key the records add meanwhile
 	 * may be among them, with no window: an idle key). */
-	snap_u32(out, kcap);
-	nk_at = out->len;
-	snap_u32(out, 0);	/* the count, below */
+	snap_u32(&o, kcap);
+	nk_at = o.len;
+	snap_u32(&o, 0);	/* the count, below */
 	for (uint32_t i = 0; i < kcap; i++) {
 		const struct wkey *k = &keys[i];
 		uint32_t klen1 = __atomic_load_n(&k->klen1, __ATOMIC_ACQUIRE);
 
 		if (klen1 == 0)
 			continue;
-		snap_u32(out, i);
-		snap_bytes(out, klen1 - 1 <= KEY_INLINE ? k->b.in : k->b.p, klen1 - 1);
-		if (w->gone != NULL)
-			snap_i64(out, w->gone[i]);	/* sessions: no records meanwhile */
+		snap_u32(&o, i);
+		snap_bytes(&o, klen1 - 1 <= KEY_INLINE ? k->b.in : k->b.p, klen1 - 1);
+		if (gone != NULL)
+			snap_i64(&o, gone[i]);	/* sessions: no records meanwhile */
 		nk++;
 	}
 	for (int i = 0; i < 4; i++)
-		out->p[nk_at + (size_t)i] = (uint8_t)(nk >> (8 * i));
+		o.p[nk_at + (size_t)i] = (uint8_t)(nk >> (8 * i));
 	/* The windows open at the barrier: those of the slab the records
 	 * have not reached since, in the slab's order (read from start to
 	 * end: a walk of each key's list would miss the cache at every
 	 * window), then those they reached first (side), once every one is
 	 * accounted for. */
-	snap_u32(out, w->snap_nwin);
-	for (uint32_t id = 1; id < w->snap_wused; id++)
-		nwin += (uint32_t)claim_window(w, id, out);
-	while (nwin + __atomic_load_n(&w->side_n, __ATOMIC_ACQUIRE) < w->snap_nwin)
+	snap_u32(&o, want);
+	for (uint32_t id = 1; id < wused; id++)
+		nwin += (uint32_t)claim_window(&v, id, &o);
+	while (nwin + __atomic_load_n(&w->side_n, __ATOMIC_ACQUIRE) < want)
 		sched_yield();	/* a window being written by the records */
 	if (w->side.len > 0)
-		buf_append(out, w->side.p, w->side.len);
-	snap_seal(out, w->snap_head, SNAP_SEED);
+		buf_append(&o, w->side.p, w->side.len);
+	snap_seal(&o, w->snap_head, SNAP_SEED);
+	*out = o;
 	__atomic_store_n(&w->snap_running, 0, __ATOMIC_RELEASE);
 }
 
