@@ -1062,6 +1062,7 @@ int main(int argc, char **argv)
 	if ((status = ckpt_start(argc0, argv0)) != 0)
 		goto out;
 	ckpt_verbose(ck, opt.verbose);
+	rd_keeps_state = 1;	/* a resumed stream needs resumed windows */
 	if (rd_open(&rd, path) < 0)
 		cli_die(RTAI_EXIT_FAIL, "%s", rd.err);
 	sig_catch_stop();

@@ -23,6 +23,7 @@ uint32_t rd_max_frame = RTAI_MAX_FRAME_DEFAULT;
 int rd_cut_seen;
 int64_t rd_resumed;
 char rd_resumed_dir[48];
+int rd_keeps_state;
 void rd_set_max_frame(const char *opt_value)
 {
 	const char *env = getenv("RTAI_MAX_FRAME");
@@ -496,6 +497,12 @@ static int rd_parse(struct frame_rd *r, struct frame *f, size_t *need)
 			continue;
 		if (f->kind == RTAI_K_RESUME && take_resume(r, f) < 0)
 			return -1;
+		if (f->kind == RTAI_K_RESUME && rd_keeps_state && rd_resumed == 0 && r->fd == 0)
+			return rd_error(r, f->offset,
+					"a resume frame of checkpoint %lld: the source resumed, but this stage did not "
+					"(no --checkpoint-dir, or not the source's), so its results would lack every "
+					"record before it; give it the source's --checkpoint-dir",
+					(long long)r->resume);
 		if (rd_resumed > 0 && r->fd == 0 && moves_state(f->kind) && !resume_ok(r))
 			return not_resumed(r, f->offset);
 		r->nframes++;

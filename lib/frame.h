@@ -138,6 +138,16 @@ extern int64_t rd_resumed;
 /* ckpt_dir_id() of the directory rd_resumed is of: a resume frame must
  * name both. */
 extern char rd_resumed_dir[48];
+/* Set by a stage whose results depend on every record of its input from
+ * the first (rtai-window's windows): when it did not resume (rd_resumed
+ * 0), a resume frame on its standard input is an error (rd_error, exit
+ * 1), as the stream it reads continues a checkpoint whose state this
+ * stage does not have: it was given no --checkpoint-dir, or another one
+ * than the source's, and its windows would lack every record before
+ * that checkpoint. Flink likewise refuses to restore a job whose
+ * sources resume while an operator's state has nowhere to come from
+ * (unless told to allow it). */
+extern int rd_keeps_state;
 
 /* Opens path ("-" or NULL for stdin). Returns 0, or -1 with r->err set.
  * zstd-compressed input is detected and decompressed transparently. */

@@ -323,6 +323,15 @@ print(got == want, len(got), len(set(got)))'
 	echo "$output"
 	assert_failure 4
 	assert_output --regexp "rtai-window: stdin: byte [0-9]+: taken as cut: this stage resumed from checkpoint [0-9]+, but the source before it from checkpoint [0-9]+ of another directory"
+	# The source resumed, the window given no --checkpoint-dir: a fresh
+	# window would count only the records after the checkpoint, and
+	# publish the low counts as final. It refuses the resume frame
+	# (rd_keeps_state), before any record.
+	run bash -c "set -o pipefail; rtai-cat --checkpoint-dir d t.rtai | rtai-window -k x --tumbling 100s -a count >second.rtai"
+	echo "$output"
+	assert_failure 1
+	assert_output --regexp "rtai-window: stdin: byte [0-9]+: a resume frame of checkpoint [0-9]+: the source resumed, but this stage did not \(no --checkpoint-dir, or not the source's\), so its results would lack every record before it; give it the source's --checkpoint-dir"
+	[ -z "$(rtai-cat -p second.rtai 2>/dev/null)" ]
 	# The rerun: first's windows and third's are every window once, with
 	# the counts a brute force gives.
 	bash -c "set -o pipefail; rtai-cat --checkpoint-dir d t.rtai | $win >third.rtai"
@@ -343,7 +352,7 @@ for (x, s), n in c.items():
 	[ "$(wc -l <want)" -gt 1000 ]
 }
 
-@test "checkpoint: a resume frame passes every stage, first; a malformed one is an error naming its byte" {
+@test "checkpoint: a resume frame passes every stage, first; a window that did not resume refuses it; a malformed one is an error naming its byte" {
 	export PYTHONPATH=$RTAI_SRC/contrib/python
 	python3 -c '
 import sys, rtai_stream as rs
@@ -351,11 +360,25 @@ w = rs.Writer()
 w.put(rs.RESUME, rs.ENC_REC, rs.encode_record({"checkpoint": 3, "directory": "1:2"}), 1795514400000000000)
 w.write_record({"a": "x", "t": "2026-11-24T10:00:00Z"}, ingest_ns=1795514400000000000)
 w.close()' >res.rtai
-	run sh -c 'rtai-parse -t t <res.rtai | rtai-window -k a --tumbling 1m -a count |
-		rtai-lat -q -i 0 | rtai-cat -p --meta | head -n 1'
+	run sh -c 'rtai-parse -t t <res.rtai | rtai-lat -q -i 0 | rtai-cat -p --meta | head -n 1'
 	echo "$output"
 	assert_success
 	assert_output '{"_kind":"resume","_ingest_time":"2026-11-24T10:00:00.000Z","_event_time":null,"_resume":{"checkpoint":3,"directory":"1:2"}}'
+	# but not a window that did not resume from it: its windows would
+	# lack what came before checkpoint 3 (a resumed one writes its own,
+	# first: window.bats)
+	run sh -c 'rtai-parse -t t <res.rtai | rtai-window -k a --tumbling 1m -a count >w.rtai'
+	echo "$output"
+	assert_failure 1
+	assert_output --partial 'rtai-window: stdin: byte 8: a resume frame of checkpoint 3: the source resumed, but this stage did not'
+	[ -z "$(rtai-cat -p w.rtai 2>/dev/null)" ]
+	# --over too; and a file operand is not a resumed pipeline's stream
+	run sh -c 'rtai-parse -t t <res.rtai | rtai-window -k a --over 1m -a count >w.rtai'
+	assert_failure 1
+	assert_output --partial 'a resume frame of checkpoint 3: the source resumed, but this stage did not'
+	rtai-parse -t t <res.rtai >parsed.rtai
+	run rtai-window -k a --tumbling 1m -a count parsed.rtai
+	assert_success
 	python3 -c '
 import rtai_stream as rs
 w = rs.Writer()
