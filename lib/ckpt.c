@@ -914,11 +914,68 @@ static int all_written(const struct ckpt *c, int64_t id, int upstream)
 	return all;
 }
 
+/* Whether every stage whose snapshot is in the latest complete checkpoint
+ * before id is registered in c's run. A stage of that checkpoint that is
+ * not (a rerun left it out, or gave it other options or another
+ * directory) has its state there and nowhere else: completing id would
+ * prune that checkpoint in the end and the state with it. Flink likewise
+ * refuses to start from a checkpoint with state no operator takes,
+ * unless told to allow it (--allowNonRestoredState). Returns 1 when every
+ * one is; 0 with a message in err when one is not. Called under
+ * DIR/lock. */
+static char *snap_identity(int dfd, const char *name);
+static int prev_stages_here(const struct ckpt *c, int64_t id, char *err, size_t errlen)
+{
+	int64_t *done, prev = 0;
+	size_t nd = list_ckpts(c->dir, 1, &done);
+	char *d;
+	DIR *dp;
+	struct dirent *e;
+	int ok = 1;
+
+	for (size_t i = 0; i < nd && prev == 0; i++)	/* newest first */
+		if (done[i] < id)
+			prev = done[i];
+	free(done);
+	if (prev == 0)
+		return 1;
+	d = path_of("%s/ckpt-%lld", c->dir, (long long)prev);
+	if ((dp = opendir(d)) == NULL) {
+		free(d);
+		return 1;
+	}
+	while (ok && (e = readdir(dp)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char *reg, *ident;
+
+		if (e->d_name[0] == '.' || n <= 5 || strcmp(e->d_name + n - 5, ".snap") != 0)
+			continue;
+		reg = path_of("%s/stages/%.*s", c->dir, (int)(n - 5), e->d_name);
+		if (read_run(reg) != c->run) {
+			ident = snap_identity(dirfd(dp), e->d_name);
+			snprintf(err, errlen,
+				 "not completed: checkpoint %lld holds the state of a "
+				 "stage that is not in this run (%s), which completing it would prune "
+				 "in the end: rerun that stage with the pipeline (the same options and "
+				 "--checkpoint-dir), or start afresh with a new directory",
+				 (long long)prev, ident != NULL ? ident : e->d_name);
+			free(ident);
+			ok = 0;
+		}
+		free(reg);
+	}
+	closedir(dp);
+	free(d);
+	return ok;
+}
+
 /* Marks checkpoint id complete (DIR/ckpt-N/COMPLETE, then prunes) when
  * it is not yet and every stage registered in c's run has written it in
  * this run (a run without a source writes no snapshot: ckpt_write
- * declines first). Called under DIR/lock. Returns 1 when it did, 0 when
- * not, -1 with a message when the marker cannot be written. */
+ * declines first) and every stage of the complete checkpoint before it
+ * is (prev_stages_here). Called under DIR/lock. Returns 1 when it did, 0
+ * when not, -1 with a message when the marker cannot be written or a
+ * stage of the checkpoint before is missing. */
 static int mark_complete(const struct ckpt *c, int64_t id, char *err, size_t errlen)
 {
 	char *d, run[32];
@@ -926,6 +983,8 @@ static int mark_complete(const struct ckpt *c, int64_t id, char *err, size_t err
 
 	if (is_complete(c->dir, id) || !all_written(c, id, 0))
 		return 0;
+	if (!prev_stages_here(c, id, err, errlen))
+		return -1;
 	d = path_of("%s/ckpt-%lld", c->dir, (long long)id);
 	snprintf(run, sizeof(run), "run %lld\n", (long long)c->run);
 	if (write_durable(d, "COMPLETE", run, strlen(run), NULL, 0, NULL, 0) < 0) {

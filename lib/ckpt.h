@@ -172,7 +172,12 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
  * Returns 1 when this write completed the checkpoint, 0 when others are
  * still to write it, -1 with a message on error (disk full, permissions;
  * no source registered in this run: "no source of DIR runs in this
- * pipeline ..., checkpoint N not taken", nothing written):
+ * pipeline ..., checkpoint N not taken", nothing written; a stage whose
+ * snapshot is in the complete checkpoint before id is not registered in
+ * this run: "not completed: checkpoint M holds the state of
+ * a stage that is not in this run (IDENTITY) ...", as completing id would
+ * in the end prune the only copy of that state, Flink's refusal of state
+ * no operator takes):
  * nothing complete is touched then, so the previous complete checkpoint
  * stays usable, and the stage declines id (ckpt_settled) so that nobody
  * waits for it. c NULL: returns 0. */

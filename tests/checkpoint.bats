@@ -332,6 +332,16 @@ print(got == want, len(got), len(set(got)))'
 	assert_failure 1
 	assert_output --regexp "rtai-window: stdin: byte [0-9]+: a resume frame of checkpoint [0-9]+: the source resumed, but this stage did not \(no --checkpoint-dir, or not the source's\), so its results would lack every record before it; give it the source's --checkpoint-dir"
 	[ -z "$(rtai-cat -p second.rtai 2>/dev/null)" ]
+	# Nor does the source complete a checkpoint of its own meanwhile:
+	# the window's state is in the checkpoint it resumed from and nowhere
+	# else, and pruning would remove it in the end.
+	n=$(latest_complete d)
+	[ "$n" -ge 1 ]
+	run bash -c "set -o pipefail; rtai-cat --checkpoint-dir d --checkpoint-interval 1ms --rate 100000 t.rtai | rtai-parse >/dev/null"
+	echo "$output"
+	assert_failure 1
+	assert_output --regexp "rtai-cat: checkpoint [0-9]+: not completed: checkpoint $n holds the state of a stage that is not in this run \\(rtai-window -k x --tumbling 100s -a count\\), which completing it would prune in the end"
+	[ "$(latest_complete d)" = "$n" ]
 	# The rerun: first's windows and third's are every window once, with
 	# the counts a brute force gives.
 	bash -c "set -o pipefail; rtai-cat --checkpoint-dir d t.rtai | $win >third.rtai"

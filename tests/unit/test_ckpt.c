@@ -356,12 +356,14 @@ static void test_completion(void)
 	ckpt_close(b);
 
 	/* A late stage whose snapshot of that checkpoint is left from an earlier
-	 * run: stale, refused too. */
+	 * run: stale, refused too. (b is in no complete checkpoint, so a may
+	 * complete 2 without it: prev_stages_here.) */
 	fresh_dir("stale");
 	a = open_source("-a");
-	b = open_stage("-b", NULL);
 	ckpt_write(a, 1, "a1", 2, err, sizeof(err));
-	ckpt_write(b, 1, "b1", 2, err, sizeof(err));
+	ckpt_close(a);
+	a = open_source("-a");
+	b = open_stage("-b", NULL);
 	ckpt_write(b, 2, "b2", 2, err, sizeof(err));
 	ckpt_close(a);
 	ckpt_close(b);
@@ -372,6 +374,28 @@ static void test_completion(void)
 	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), -1,
 	       "b's snapshot of 2 from the last run is not taken for this run's");
 	ok(strstr(err, "left by an earlier run") != NULL, "saying so: %s", err);
+	ckpt_close(a);
+	ckpt_close(b);
+
+	/* A rerun without a stage of the latest complete checkpoint: nothing
+	 * completes, as pruning would remove the only copy of its state; the
+	 * stage rerun then resumes from it. */
+	fresh_dir("gone");
+	a = open_source("-a");
+	b = open_stage("-b", NULL);
+	ckpt_write(a, 1, "a1", 2, err, sizeof(err));
+	is_int(ckpt_write(b, 1, "b1", 2, err, sizeof(err)), 1, "a and b complete 1");
+	ckpt_close(a);
+	ckpt_close(b);
+	a = open_source("-a");
+	is_int(ckpt_write(a, 2, "a2", 2, err, sizeof(err)), -1,
+	       "a rerun of a alone does not complete 2");
+	ok(strstr(err, "not completed: checkpoint 1 holds the state of a stage that is not in this run (rtai-test -b)") != NULL,
+	   "naming the stage: %s", err);
+	is_int(ckpt_outcome(a, 2), -1, "2 is declined");
+	b = open_stage("-b", NULL);
+	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), 1, "b, rerun, restores");
+	ok(id == 1 && st.len == 2 && memcmp(st.p, "b1", 2) == 0, "its state of 1");
 	ckpt_close(a);
 	ckpt_close(b);
 
