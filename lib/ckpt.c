@@ -440,6 +440,10 @@ static void put_word(struct buf *b, const char *s)
 
 /* ---- opening: identity and registration ----------------------------- */
 
+/* The stage identity (ckpt.h, ckpt_open): tool, then the arguments
+ * shell-quoted, minus the --checkpoint-* options and -v / --verbose, which
+ * every stage that checkpoints takes as "a summary on stderr": a rerun
+ * with -v added to look at a stage resumes it rather than being refused. */
 static char *make_identity(const char *tool, int argc, char **argv)
 {
 	struct buf b = {0};
@@ -451,6 +455,8 @@ static char *make_identity(const char *tool, int argc, char **argv)
 				i++; /* its argument */
 			continue;
 		}
+		if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
+			continue;
 		if (strcmp(argv[i], "--") == 0) {
 			for (; i < argc; i++) {
 				buf_putc(&b, ' ');
@@ -796,6 +802,78 @@ static int check_snapshot(const struct ckpt *c, const char *path, int64_t id, st
 	return 0;
 }
 
+static char *snap_identity(int dfd, const char *name);
+
+/* Whether the stage whose key is key[0..n) is registered in this run
+ * (DIR/stages/KEY begins "run R" with R this run's). */
+static int in_this_run(const struct ckpt *c, const char *key, size_t n)
+{
+	char *p = path_of("%s/stages/%.*s", c->dir, (int)n, key), line[64];
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), in = 0;
+	ssize_t got;
+
+	free(p);
+	if (fd < 0)
+		return 0;
+	got = pread(fd, line, sizeof(line) - 1, 0);
+	close(fd);
+	if (got > 4) {
+		line[got] = '\0';
+		in = strncmp(line, "run ", 4) == 0 && strtoll(line + 4, NULL, 10) == c->run;
+	}
+	return in;
+}
+
+/* The message for a checkpoint id of DIR that holds no snapshot of this
+ * stage (path), from a run without it: with the identities of the
+ * snapshots of the same tool that it does hold and that no stage of this
+ * run has claimed, so that a stage whose options changed shows the
+ * command line that would resume it. */
+static void missing_message(const struct ckpt *c, int64_t id, const char *path, char *err,
+			    size_t errlen)
+{
+	char *d = path_of("%s/ckpt-%lld", c->dir, (long long)id);
+	size_t tlen = strlen(c->tool);
+	struct buf held = {0};
+	DIR *dp = opendir(d);
+	struct dirent *e;
+	int n = 0;
+
+	while (dp != NULL && (e = readdir(dp)) != NULL) {
+		size_t nl = strlen(e->d_name);
+		char *who;
+
+		if (strncmp(e->d_name, c->tool, tlen) != 0 || e->d_name[tlen] != '-' ||
+		    nl < 5 || strcmp(e->d_name + nl - 5, ".snap") != 0 ||
+		    in_this_run(c, e->d_name, nl - 5) ||
+		    (who = snap_identity(dirfd(dp), e->d_name)) == NULL)
+			continue;
+		buf_puts(&held, n++ ? "', '" : "'");
+		buf_puts(&held, who);
+		free(who);
+	}
+	if (dp != NULL)
+		closedir(dp);
+	if (n > 0) {
+		buf_putc(&held, '\'');
+		buf_putc(&held, 0);
+		snprintf(err, errlen,
+			 "%s: missing: checkpoint %lld holds no snapshot of this stage (%s), "
+			 "but of %s: if that is this stage with other options, run it as "
+			 "written there to resume; else start with a new --checkpoint-dir, or "
+			 "remove %s to start afresh",
+			 path, (long long)id, c->identity, (const char *)held.p, c->dir);
+	} else {
+		snprintf(err, errlen,
+			 "%s: missing: checkpoint %lld was taken by a pipeline without this "
+			 "stage (%s): start with a new --checkpoint-dir, or remove %s to "
+			 "start afresh",
+			 path, (long long)id, c->identity, c->dir);
+	}
+	buf_free(&held);
+	free(d);
+}
+
 int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size_t errlen)
 {
 	int64_t *ids = NULL, run;
@@ -838,12 +916,7 @@ int ckpt_restore(struct ckpt *c, int64_t *id, struct buf *state, char *err, size
 				 "give each pipeline its own --checkpoint-dir",
 				 path, (long long)ids[0], c->dir);
 		else
-			snprintf(
-			    err, errlen,
-			    "%s: missing: checkpoint %lld was taken by a pipeline without this "
-			    "stage (%s): start with a new --checkpoint-dir, or remove %s to "
-			    "start afresh",
-			    path, (long long)ids[0], c->identity, c->dir);
+			missing_message(c, ids[0], path, err, errlen);
 		goto out;
 	}
 	if (check_snapshot(c, path, ids[0], state, err, errlen) < 0) {
@@ -923,7 +996,6 @@ static int all_written(const struct ckpt *c, int64_t id, int upstream)
  * unless told to allow it (--allowNonRestoredState). Returns 1 when every
  * one is; 0 with a message in err when one is not. Called under
  * DIR/lock. */
-static char *snap_identity(int dfd, const char *name);
 static int prev_stages_here(const struct ckpt *c, int64_t id, char *err, size_t errlen)
 {
 	int64_t *done, prev = 0;

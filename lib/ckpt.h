@@ -101,7 +101,9 @@ struct ckpt; /* one stage's handle on DIR; NULL when checkpoints are off */
  * checkpoints are off: *out = NULL, returns 0. tool is the tool's name
  * ("rtai-window"); argc/argv are main()'s (argv[0] is not used): the stage
  * identity is tool plus the arguments, shell-quoted and separated by
- * spaces, minus every --checkpoint-* option and its argument. stage_name
+ * spaces, minus every --checkpoint-* option and its argument and every
+ * -v or --verbose (a summary on stderr in every stage that checkpoints:
+ * a rerun with it added resumes). stage_name
  * (--stage-name NAME, or NULL) names the stage instead of its options, so
  * two stages with the same options in one pipeline are told apart; the
  * options still make the identity a snapshot must match.

@@ -20,6 +20,36 @@ latest_complete() {
 }
 
 newer_than() { [ "$(latest_complete "$1")" -gt "$2" ]; }
+
+# savepoint_windows: t.jsonl (in.jsonl's n = 1..20000, 1 s apart, keyed
+# by n % 7) and its capture t.rtai, run through rtai-cat and $win into
+# first.rtai with checkpoints in d (4 s of records), stopped with a
+# savepoint (SIGTERM to the source) once one checkpoint is complete.
+savepoint_windows() {
+	jq -c '{n, x: (.n % 7), t: (1795860000 + .n | todate)}' in.jsonl >t.jsonl
+	rtai-cat t.jsonl | rtai-parse -t t >t.rtai
+	sh -c 'rtai-cat --checkpoint-dir d --checkpoint-interval 100ms --rate 5000 t.rtai &
+		echo $! >cat.pid; wait' |
+		sh -c "$win" >first.rtai 2>first.err &
+	wait_until newer_than d 0	# ckpt-1, or a later one when a busy machine started the window late
+	kill -TERM "$(cat cat.pid)"	# stop with a savepoint
+	wait
+}
+
+# brute_windows: t.jsonl's (x, window_start, count) of 100 s windows, a
+# line each ([x, start, count], sorted), counted by python3.
+brute_windows() {
+	python3 -c '
+import collections, datetime, json
+c = collections.Counter()
+for line in open("t.jsonl"):
+    r = json.loads(line)
+    c[(r["x"], (1795860000 + r["n"]) // 100 * 100)] += 1
+for (x, s), n in c.items():
+    t = datetime.datetime.fromtimestamp(s, datetime.timezone.utc)
+    print(json.dumps([x, t.strftime("%Y-%m-%dT%H:%M:%S.000Z"), n], separators=(",", ":")))
+' | sort
+}
 has_incomplete_after() {
 	local c
 	for c in "$1"/ckpt-*; do
@@ -281,15 +311,8 @@ print(got == want, len(got), len(set(got)))'
 @test "checkpoint: a resumed stage whose source failed at start reads a cut stream: no window fired as final; the rerun is exact" {
 	# in.jsonl's records n = 1..20000, 1 s apart, keyed by n % 7: windows
 	# of 100 s.
-	jq -c '{n, x: (.n % 7), t: (1795860000 + .n | todate)}' in.jsonl >t.jsonl
-	rtai-cat t.jsonl | rtai-parse -t t >t.rtai
 	win="rtai-window --checkpoint-dir d -k x --tumbling 100s -a count"
-	sh -c 'rtai-cat --checkpoint-dir d --checkpoint-interval 100ms --rate 10000 t.rtai &
-		echo $! >cat.pid; wait' |
-		sh -c "$win" >first.rtai 2>first.err &
-	wait_until test -e d/ckpt-1/COMPLETE
-	kill -TERM "$(cat cat.pid)"	# stop with a savepoint
-	wait
+	savepoint_windows
 	# The source refuses its options (status 2) and writes nothing: the
 	# window, resumed with windows open, must not take the empty input for
 	# the end of the stream.
@@ -346,16 +369,34 @@ print(got == want, len(got), len(set(got)))'
 	# the counts a brute force gives.
 	bash -c "set -o pipefail; rtai-cat --checkpoint-dir d t.rtai | $win >third.rtai"
 	rtai-cat -p first.rtai third.rtai | jq -c '[.x, .window_start, .count]' | sort >got
-	python3 -c '
-import collections, datetime, json
-c = collections.Counter()
-for line in open("t.jsonl"):
-    r = json.loads(line)
-    c[(r["x"], (1795860000 + r["n"]) // 100 * 100)] += 1
-for (x, s), n in c.items():
-    t = datetime.datetime.fromtimestamp(s, datetime.timezone.utc)
-    print(json.dumps([x, t.strftime("%Y-%m-%dT%H:%M:%S.000Z"), n], separators=(",", ":")))
-' | sort >want
+	brute_windows >want
+	run diff got want
+	echo "$output"
+	assert_success
+	[ "$(wc -l <want)" -gt 1000 ]
+}
+
+@test "checkpoint: a stage rerun with -v resumes; with other options it is refused, naming the command line its snapshot was written by" {
+	win="rtai-window --checkpoint-dir d -k x --tumbling 100s -a count"
+	savepoint_windows
+	n=$(latest_complete d)
+	# Another aggregate: the window's snapshot is not this stage's, and
+	# the message shows the command line that wrote it.
+	run bash -c "rtai-cat --checkpoint-dir d t.rtai | { $win -a sum:n >second.rtai; echo status \$?; }"
+	echo "$output"
+	assert_output --partial "status 6"
+	assert_output --partial "ckpt-$n/rtai-window-"
+	assert_output --partial "missing: checkpoint $n holds no snapshot of this stage (rtai-window -k x --tumbling 100s -a count -a sum:n), but of 'rtai-window -k x --tumbling 100s -a count': if that is this stage with other options, run it as written there to resume"
+	[ "$(latest_complete d)" = "$n" ]
+	# -v (or --verbose) changes no state, and is not part of the
+	# identity: the rerun with it resumes, and first's windows and
+	# third's are every window once, with the counts a brute force gives.
+	run bash -c "set -o pipefail; rtai-cat --checkpoint-dir d t.rtai | rtai-window --verbose --checkpoint-dir d -v -k x --tumbling 100s -a count >third.rtai"
+	echo "$output"
+	assert_success
+	assert_output --partial "rtai-window: resuming from checkpoint $n of d"
+	rtai-cat -p first.rtai third.rtai | jq -c '[.x, .window_start, .count]' | sort >got
+	brute_windows >want
 	run diff got want
 	echo "$output"
 	assert_success

@@ -411,6 +411,32 @@ static void test_completion(void)
 	ok(strstr(err, "taken by a pipeline without this stage") != NULL, "saying so: %s", err);
 	ckpt_close(a);
 	ckpt_close(b);
+
+	/* A stage rerun with other options: refused, naming the snapshot of
+	 * its tool that no stage of the run claimed (not the source's). */
+	fresh_dir("changed");
+	a = open_source("-a");
+	b = open_stage("-b x", NULL);
+	ckpt_write(a, 1, "a1", 2, err, sizeof(err));
+	is_int(ckpt_write(b, 1, "b1", 2, err, sizeof(err)), 1, "a and b complete 1");
+	ckpt_close(a);
+	ckpt_close(b);
+	a = open_source("-a");
+	b = open_stage("-c x", NULL);
+	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), -1, "b with other options is refused");
+	ok(strstr(err, "holds no snapshot of this stage (rtai-test -c x), but of 'rtai-test -b x': "
+		       "if that is this stage with other options, run it as written there") != NULL,
+	   "naming the snapshot it would resume from: %s", err);
+	ok(strstr(err, "rtai-test -a") == NULL, "not the source's, which is in the run: %s", err);
+	ckpt_close(b);
+
+	/* -v and --verbose are not part of the identity: b rerun with
+	 * either resumes. */
+	b = open_stage("-v -b --verbose x", NULL);
+	is_int(ckpt_restore(b, &id, &st, err, sizeof(err)), 1, "b rerun with -v resumes: %s", err);
+	ok(id == 1 && st.len == 2 && memcmp(st.p, "b1", 2) == 0, "from its state of 1");
+	ckpt_close(a);
+	ckpt_close(b);
 	buf_free(&st);
 }
 
