@@ -808,19 +808,10 @@ static char *snap_identity(int dfd, const char *name);
  * (DIR/stages/KEY begins "run R" with R this run's). */
 static int in_this_run(const struct ckpt *c, const char *key, size_t n)
 {
-	char *p = path_of("%s/stages/%.*s", c->dir, (int)n, key), line[64];
-	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), in = 0;
-	ssize_t got;
+	char *p = path_of("%s/stages/%.*s", c->dir, (int)n, key);
+	int in = read_run(p) == c->run;
 
 	free(p);
-	if (fd < 0)
-		return 0;
-	got = pread(fd, line, sizeof(line) - 1, 0);
-	close(fd);
-	if (got > 4) {
-		line[got] = '\0';
-		in = strncmp(line, "run ", 4) == 0 && strtoll(line + 4, NULL, 10) == c->run;
-	}
 	return in;
 }
 

@@ -36,6 +36,17 @@ savepoint_windows() {
 	wait
 }
 
+# windows_match FILE...: the windows of the captures FILE... are those of
+# t.jsonl, each once, with the counts python3 gives (brute_windows).
+windows_match() {
+	rtai-cat -p "$@" | jq -c '[.x, .window_start, .count]' | sort >got
+	brute_windows >want
+	run diff got want
+	echo "$output"
+	assert_success
+	[ "$(wc -l <want)" -gt 1000 ]
+}
+
 # brute_windows: t.jsonl's (x, window_start, count) of 100 s windows, a
 # line each ([x, start, count], sorted), counted by python3.
 brute_windows() {
@@ -368,12 +379,7 @@ print(got == want, len(got), len(set(got)))'
 	# The rerun: first's windows and third's are every window once, with
 	# the counts a brute force gives.
 	bash -c "set -o pipefail; rtai-cat --checkpoint-dir d t.rtai | $win >third.rtai"
-	rtai-cat -p first.rtai third.rtai | jq -c '[.x, .window_start, .count]' | sort >got
-	brute_windows >want
-	run diff got want
-	echo "$output"
-	assert_success
-	[ "$(wc -l <want)" -gt 1000 ]
+	windows_match first.rtai third.rtai
 }
 
 @test "checkpoint: a stage rerun with -v resumes; with other options it is refused, naming the command line its snapshot was written by" {
@@ -395,12 +401,7 @@ print(got == want, len(got), len(set(got)))'
 	echo "$output"
 	assert_success
 	assert_output --partial "rtai-window: resuming from checkpoint $n of d"
-	rtai-cat -p first.rtai third.rtai | jq -c '[.x, .window_start, .count]' | sort >got
-	brute_windows >want
-	run diff got want
-	echo "$output"
-	assert_success
-	[ "$(wc -l <want)" -gt 1000 ]
+	windows_match first.rtai third.rtai
 }
 
 @test "checkpoint: a resume frame passes every stage, first; a window that did not resume refuses it; a malformed one is an error naming its byte" {
